@@ -1,0 +1,35 @@
+package weft
+
+import "errors"
+
+// Sentinel errors. ConnectionLost's reason matches one of these with errors.Is,
+// or is a codec or network error, or nil for a clean close.
+var (
+	// ErrClosed is returned by writes on a connection that is closing or lost.
+	ErrClosed = errors.New("weft: connection closed")
+	// ErrAborted: the connection was closed with Abort.
+	ErrAborted = errors.New("weft: connection aborted")
+	// ErrSlowConsumer: the peer did not read fast enough and the write buffer
+	// passed MaxWriteBuffer.
+	ErrSlowConsumer = errors.New("weft: slow consumer")
+	// ErrIdleTimeout: no byte moved in either direction for IdleTimeout.
+	ErrIdleTimeout = errors.New("weft: idle timeout")
+	// ErrHandshakeTimeout: a TLS handshake or PROXY header did not complete in
+	// time.
+	ErrHandshakeTimeout = errors.New("weft: handshake timeout")
+	// ErrServerShutdown: the server shut down and the connection did not drain
+	// before the shutdown deadline.
+	ErrServerShutdown = errors.New("weft: server shutdown")
+	// ErrRejected: the connection was refused by a server limit.
+	ErrRejected = errors.New("weft: connection rejected")
+	// ErrQueueTimeout: the connection waited in the overflow queue for longer
+	// than QueueTimeout.
+	ErrQueueTimeout = errors.New("weft: queue timeout")
+	// ErrProtocolPanic: a Protocol callback panicked; the connection was
+	// aborted. The panic value is wrapped in the reason.
+	ErrProtocolPanic = errors.New("weft: protocol callback panicked")
+	// ErrTLSActive: StartTLS was called on a connection already using TLS.
+	ErrTLSActive = errors.New("weft: TLS already active")
+	// ErrNotSupported: the operation is not supported on this connection.
+	ErrNotSupported = errors.New("weft: not supported")
+)

@@ -1,0 +1,3 @@
+module github.com/weftkit/weft
+
+go 1.26

@@ -1,0 +1,137 @@
+package weft
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Options. docs/operations.md lists them with every other limit.
+const (
+	// DefaultHighWater is the write-buffer size above which a registered
+	// Producer is paused (Twisted's bufferSize).
+	DefaultHighWater = 64 << 10
+	// DefaultLowWater is the write-buffer size at or below which a paused
+	// Producer is resumed.
+	DefaultLowWater = 16 << 10
+	// DefaultMaxWriteBuffer bounds the bytes queued for one connection; a Write
+	// past it closes the connection with ErrSlowConsumer.
+	DefaultMaxWriteBuffer = 1 << 20
+	// DefaultReadBufferSize is the size of one read from the socket (Twisted
+	// reads 64 KiB at a time). The buffer is pooled and held only during a
+	// read and the DataReceived call that follows it.
+	DefaultReadBufferSize = 64 << 10
+)
+
+// Options tunes the runtime for one connection. The zero value (or a nil
+// *Options) gives the defaults; every field documents its zero value.
+type Options struct {
+	// HighWater: above this many buffered output bytes a registered Producer is
+	// paused. Zero means DefaultHighWater.
+	HighWater int
+	// LowWater: at or below this many buffered bytes a paused Producer is
+	// resumed. Zero means DefaultLowWater (or HighWater/4 when HighWater is set
+	// below it). Must not exceed HighWater.
+	LowWater int
+	// MaxWriteBuffer bounds the output buffered for the connection: a Write
+	// that would pass it fails with ErrSlowConsumer and closes the connection,
+	// so memory per connection is always bounded. Zero means
+	// DefaultMaxWriteBuffer. Must be at least HighWater.
+	MaxWriteBuffer int
+	// ReadBufferSize is the maximum number of bytes read (and delivered to
+	// DataReceived) at once. Zero means DefaultReadBufferSize.
+	ReadBufferSize int
+	// IdleTimeout closes the connection with ErrIdleTimeout when no byte was
+	// read or written for this long. Zero means no idle timeout.
+	IdleTimeout time.Duration
+	// Client marks a dialled connection: StartTLS then takes the client role.
+	Client bool
+	// RemoteAddr, if set, is reported by Transport.RemoteAddr instead of the
+	// connection's own (for example the client address from a PROXY header).
+	RemoteAddr net.Addr
+	// Preread holds bytes already read from the connection by the caller (for
+	// example after a PROXY header); they are delivered before anything read
+	// from the socket. The runtime does not modify the slice.
+	Preread []byte
+	// Counters, if set, receives the connection's byte and frame counts; many
+	// connections may share one Counters.
+	Counters *Counters
+}
+
+// Counters counts bytes and frames in and out. It is safe for concurrent use;
+// a server shares one between all its connections.
+type Counters struct {
+	BytesIn   atomic.Int64
+	BytesOut  atomic.Int64
+	FramesIn  atomic.Int64
+	FramesOut atomic.Int64
+}
+
+// frameCounter is implemented by the runtime's Transport.
+type frameCounter interface {
+	addFrames(in, out int64)
+}
+
+// AddFrames adds to the frame counts of the connection behind t, if it has
+// Counters. Codecs call it; a Transport not made by this package ignores it.
+func AddFrames(t Transport, in, out int64) {
+	if fc, ok := t.(frameCounter); ok {
+		fc.addFrames(in, out)
+	}
+}
+
+// resolved is Options with the defaults filled in.
+type resolved struct {
+	high, low, max, readSize int
+	idle                     time.Duration
+	client                   bool
+	remote                   net.Addr
+	preread                  []byte
+	counters                 *Counters
+}
+
+// Validate reports the first invalid field, naming it.
+func (o *Options) Validate() error {
+	_, err := o.resolve()
+	return err
+}
+
+func (o *Options) resolve() (resolved, error) {
+	var r resolved
+	if o != nil {
+		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
+			o.IdleTimeout, o.Client, o.RemoteAddr, o.Preread, o.Counters}
+	}
+	switch {
+	case r.high < 0:
+		return r, fmt.Errorf("weft: Options.HighWater %d is negative", r.high)
+	case r.low < 0:
+		return r, fmt.Errorf("weft: Options.LowWater %d is negative", r.low)
+	case r.max < 0:
+		return r, fmt.Errorf("weft: Options.MaxWriteBuffer %d is negative", r.max)
+	case r.readSize < 0:
+		return r, fmt.Errorf("weft: Options.ReadBufferSize %d is negative", r.readSize)
+	case r.idle < 0:
+		return r, fmt.Errorf("weft: Options.IdleTimeout %v is negative", r.idle)
+	}
+	if r.high == 0 {
+		r.high = DefaultHighWater
+	}
+	if r.low == 0 {
+		r.low = min(DefaultLowWater, r.high/4)
+	}
+	if r.max == 0 {
+		r.max = max(DefaultMaxWriteBuffer, r.high)
+	}
+	if r.readSize == 0 {
+		r.readSize = DefaultReadBufferSize
+	}
+	if r.low > r.high {
+		return r, fmt.Errorf("weft: Options.LowWater %d exceeds HighWater %d", r.low, r.high)
+	}
+	if r.high > r.max {
+		return r, fmt.Errorf("weft: Options.HighWater %d exceeds MaxWriteBuffer %d", r.high, r.max)
+	}
+	return r, nil
+}

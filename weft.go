@@ -1,0 +1,137 @@
+// Package weft is the protocol layer of the weft toolkit: the contracts that every
+// server, client, codec and protocol plugs into, and the connection runtime that
+// drives a Protocol over any net.Conn.
+//
+// The pieces:
+//
+//   - Protocol: reacts to one connection's events (ConnectionMade, DataReceived,
+//     ConnectionLost). Its callbacks are never concurrent.
+//   - Factory (and FactoryFunc): builds one Protocol per connection; optional
+//     Starter/Stopper hooks run around all the listeners that use it.
+//   - Transport: the connection as the Protocol sees it; safe from any goroutine.
+//   - Producer: a source of output that the Transport pauses and resumes
+//     (flow control, Twisted's push producer).
+//   - Serve: runs one connection to its end; Options tunes the write-buffer
+//     limits, read buffer and idle timeout.
+//   - Sentinel errors: every connection ends with a reason that matches one of
+//     them (or nil for a clean close).
+//
+// See docs/guide.md for a tour.
+package weft
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+)
+
+// Protocol reacts to the events of one connection. The runtime calls its methods
+// one at a time, never concurrently: ConnectionMade once, then DataReceived for
+// each chunk of bytes in stream order, then ConnectionLost exactly once. A
+// Protocol therefore needs no mutex for its own state.
+type Protocol interface {
+	// ConnectionMade is called once, before any other callback, with the
+	// connection's Transport. The Transport stays valid until ConnectionLost.
+	ConnectionMade(t Transport)
+	// DataReceived is called with the next bytes read from the peer. data is
+	// only valid during the call: copy what must be kept.
+	DataReceived(data []byte)
+	// ConnectionLost is called once, last. reason is nil when the connection
+	// was closed cleanly by either side, otherwise an error that matches one of
+	// the package's sentinel errors (errors.Is), a codec error or a network
+	// error.
+	ConnectionLost(reason error)
+}
+
+// Factory builds the Protocol for each new connection.
+type Factory interface {
+	// BuildProtocol returns the Protocol for a connection from remote, or nil to
+	// refuse the connection (it is then closed at once).
+	BuildProtocol(remote net.Addr) Protocol
+}
+
+// FactoryFunc adapts a function to a Factory.
+type FactoryFunc func(remote net.Addr) Protocol
+
+// BuildProtocol calls f(remote).
+func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) }
+
+// Starter is implemented by a Factory that needs to run code before its first
+// listener starts (Twisted's startFactory). A Start error aborts the start.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Stopper is implemented by a Factory that needs to run code after its last
+// listener stopped (Twisted's stopFactory).
+type Stopper interface {
+	Stop()
+}
+
+// ShutdownNotifier is implemented by a Protocol that wants to be told of a
+// graceful shutdown before its connection is closed (for example to send a
+// goodbye message). Shutdown is called like any other callback: never
+// concurrently with the Protocol's other callbacks, and before ConnectionLost.
+type ShutdownNotifier interface {
+	Shutdown()
+}
+
+// Producer is a source of output written to a Transport (Twisted's push
+// producer). The Transport calls PauseProducing when its write buffer passes the
+// high-water mark and ResumeProducing when it falls to the low-water mark;
+// StopProducing is called once when the connection is lost. These calls are
+// serialized with the connection's Protocol callbacks: a Protocol may be its own
+// Producer without a mutex.
+type Producer interface {
+	PauseProducing()
+	ResumeProducing()
+	StopProducing()
+}
+
+// Transport is a connection as its Protocol sees it. Every method is safe to call
+// from any goroutine, at any time; after the connection is lost, writes return
+// ErrClosed and the other methods do nothing.
+type Transport interface {
+	// Write queues a copy of p for sending and returns at once; it never waits
+	// for the peer. The bytes of one Write are never interleaved with the bytes
+	// of another. Writes made during one callback are flushed together. It
+	// returns ErrClosed once the connection is closing or lost, and
+	// ErrSlowConsumer (closing the connection) if p would take the write buffer
+	// past MaxWriteBuffer.
+	io.Writer
+	// WriteBuffers queues the buffers as one atomic write (Twisted's
+	// writeSequence).
+	WriteBuffers(bufs ...[]byte) error
+	// LoseConnection stops reading, flushes pending output, then closes the
+	// connection. ConnectionLost receives nil. Idempotent.
+	LoseConnection()
+	// Abort closes the connection at once, discarding pending output.
+	// ConnectionLost receives ErrAborted.
+	Abort()
+	// LocalAddr is the local address of the connection.
+	LocalAddr() net.Addr
+	// RemoteAddr is the peer's address (the original client's address when a
+	// trusted PROXY protocol header was received).
+	RemoteAddr() net.Addr
+	// PauseReading stops delivering data; the bytes the peer sends meanwhile
+	// stay in the kernel buffer. Nothing is lost or reordered.
+	PauseReading()
+	// ResumeReading restarts delivery after PauseReading.
+	ResumeReading()
+	// RegisterProducer registers p to be paused and resumed by the write
+	// buffer's high and low-water marks. It replaces any earlier producer. If
+	// the buffer is already above the high-water mark, p is paused at once.
+	RegisterProducer(p Producer)
+	// UnregisterProducer removes the registered producer.
+	UnregisterProducer()
+	// Buffered returns the number of bytes written but not yet sent.
+	Buffered() int
+	// Context returns a context that is done when the connection is lost.
+	Context() context.Context
+	// StartTLS flushes pending output in clear text, then switches the
+	// connection to TLS in both directions (server role for accepted
+	// connections, client role for dialled ones). Bytes already received after
+	// the command are handed to TLS, never delivered as clear text.
+	StartTLS(cfg *tls.Config) error
+}
