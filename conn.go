@@ -1,44 +1,369 @@
 package weft
 
-import "net"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
 
 // Conn is one connection driven by the runtime: the handle a server or client
 // keeps to observe and control it. Create it with NewConn and run it with Serve.
+//
+// How it works (the goroutine engine): Serve runs on the connection's own
+// goroutine; it waits for readability without holding a buffer (on sockets
+// that implement syscall.Conn), reads into a pooled buffer, and calls the
+// Protocol. Every callback runs under cbMu, so callbacks are never concurrent
+// whichever goroutine runs them. Writes append to one output buffer under mu and
+// are flushed by whoever finds no flush in progress: at the end of a callback,
+// or inline by a writer outside any callback; a short write hands the rest to a
+// flusher goroutine that exists only while output is backed up.
 type Conn struct {
-	nc net.Conn
-	p  Protocol
+	nc    net.Conn
+	rc    syscall.RawConn // nil when nc is not a syscall.Conn (net.Pipe, TLS)
+	proto Protocol
+	opt   resolved
+	err   error // invalid options
+	tr    transport
+
+	// cbMu is held while a callback runs.
+	cbMu sync.Mutex
+	// pending work posted to run serialized with callbacks.
+	pendMu sync.Mutex
+	pend   []func()
+	npend  atomic.Int32
+
+	mu         sync.Mutex
+	out        *[]byte // queued output, not yet taken by a flusher
+	sending    int     // bytes taken by the flusher and not yet written
+	flushing   bool    // a goroutine owns the socket's write side
+	inCallback bool    // a callback is running: its writes are flushed at its end
+	state      int     // stOpen, stClosing, stClosed
+	reason     error   // first close reason; meaningful once reasonSet
+	reasonSet  bool
+	lost       bool // ConnectionLost has been called
+	producer   Producer
+	prodWant   bool // the producer should be paused
+	prodIs     bool // the producer was told to pause
+	readPaused bool
+	resume     chan struct{} // closed by ResumeReading while readPaused
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the socket is closed
+
+	idle       *time.Timer
+	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
+
+	// State of the current raw read or write, kept here (not in closures) so
+	// that the hot path allocates nothing.
+	readFn, writeFn func(fd uintptr) bool
+	rbuf            *[]byte
+	rn              int
+	rerr            error
+	rskip           bool
+	wbuf            []byte
+	wn              int
+	werr            error
+	syncFn          func()
 }
 
+const (
+	stOpen = iota
+	stClosing
+	stClosed
+)
+
 // NewConn prepares nc to be driven by p. Nothing is read or called until Serve.
-func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn { panic("unimplemented") }
-
-// Serve runs the connection to its end: ConnectionMade, DataReceived for every
-// read, ConnectionLost. It returns the reason given to ConnectionLost. Serve
-// returns an error at once (closing nc, calling no callback) if the Options are
-// invalid.
-func (c *Conn) Serve() error { panic("unimplemented") }
-
-// Transport returns the connection's Transport (valid before Serve too).
-func (c *Conn) Transport() Transport { panic("unimplemented") }
-
-// Shutdown tells the Protocol of a graceful shutdown (calling its Shutdown
-// method if it implements ShutdownNotifier, serialized with its callbacks),
-// then calls LoseConnection.
-func (c *Conn) Shutdown() { panic("unimplemented") }
-
-// Close closes the connection at once with the given reason (for example
-// ErrServerShutdown or ErrIdleTimeout); pending output is discarded.
-// ConnectionLost receives reason unless the connection was already closing for
-// another reason.
-func (c *Conn) Close(reason error) { panic("unimplemented") }
-
-// Post runs fn serialized with the Protocol's callbacks, as soon as no callback
-// is running, on some goroutine; fn is dropped if the connection is lost first.
-// It never blocks.
-func (c *Conn) Post(fn func()) { panic("unimplemented") }
+func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
+	c := &Conn{nc: nc, proto: p, closed: make(chan struct{})}
+	c.opt, c.err = opts.resolve()
+	c.tr.c = c
+	c.syncFn = c.syncProducer
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.readFn = c.rawRead
+			c.writeFn = c.rawWrite
+		}
+	}
+	return c
+}
 
 // Serve runs p over conn until the connection ends and returns the reason given
 // to ConnectionLost (nil for a clean close). opts may be nil for the defaults.
 func Serve(conn net.Conn, p Protocol, opts *Options) error {
 	return NewConn(conn, p, opts).Serve()
+}
+
+// Serve runs the connection to its end: ConnectionMade, DataReceived for every
+// read, ConnectionLost. It returns the reason given to ConnectionLost. Serve
+// returns an error at once (closing nc, calling no callback) if the Options are
+// invalid. Call it once.
+func (c *Conn) Serve() error {
+	if c.err != nil {
+		c.nc.Close()
+		return c.err
+	}
+	if c.opt.idle > 0 {
+		c.touch()
+		c.idle = time.AfterFunc(c.opt.idle, c.checkIdle)
+	}
+	c.cbMu.Lock()
+	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
+	c.unlockCallbacks()
+
+	rerr := c.readLoop()
+	c.finish(rerr)
+	return c.reason
+}
+
+// Transport returns the connection's Transport (valid before Serve too).
+func (c *Conn) Transport() Transport { return &c.tr }
+
+// Shutdown tells the Protocol of a graceful shutdown (calling its Shutdown
+// method if it implements ShutdownNotifier, serialized with its callbacks),
+// then calls LoseConnection.
+func (c *Conn) Shutdown() {
+	c.Post(func() {
+		if sn, ok := c.proto.(ShutdownNotifier); ok {
+			sn.Shutdown()
+		}
+		c.loseConnection()
+	})
+}
+
+// Close closes the connection at once with the given reason (for example
+// ErrServerShutdown or ErrIdleTimeout); pending output is discarded.
+// ConnectionLost receives reason unless the connection was already closing for
+// another reason.
+func (c *Conn) Close(reason error) { c.abort(reason, false) }
+
+// Post runs fn serialized with the Protocol's callbacks, as soon as no callback
+// is running, on some goroutine; fn is dropped if the connection is lost first.
+// It never blocks.
+func (c *Conn) Post(fn func()) {
+	c.pendMu.Lock()
+	c.pend = append(c.pend, fn)
+	c.pendMu.Unlock()
+	c.npend.Add(1)
+	c.tryRunPending()
+}
+
+// tryRunPending runs posted work if no callback is running. The goroutine that
+// holds cbMu runs it otherwise, when it releases (unlockCallbacks).
+func (c *Conn) tryRunPending() {
+	for c.npend.Load() > 0 && c.cbMu.TryLock() {
+		c.runPending()
+		c.cbMu.Unlock()
+	}
+}
+
+// unlockCallbacks releases cbMu after running whatever was posted meanwhile.
+func (c *Conn) unlockCallbacks() {
+	c.runPending()
+	c.cbMu.Unlock()
+	c.tryRunPending()
+}
+
+// runPending runs posted work; cbMu is held.
+func (c *Conn) runPending() {
+	for c.npend.Load() > 0 {
+		c.pendMu.Lock()
+		work := c.pend
+		c.pend = nil
+		c.pendMu.Unlock()
+		c.npend.Add(-int32(len(work)))
+		for _, fn := range work {
+			c.mu.Lock()
+			lost := c.lost
+			c.mu.Unlock()
+			if !lost {
+				c.callback(fn)
+			}
+		}
+	}
+}
+
+// callback runs fn as a Protocol callback: cbMu is held; writes made during it
+// are flushed together when it returns; a panic aborts the connection.
+func (c *Conn) callback(fn func()) {
+	c.mu.Lock()
+	c.inCallback = true
+	c.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			c.abort(fmt.Errorf("%w: %v", ErrProtocolPanic, r), false)
+		}
+		c.mu.Lock()
+		c.inCallback = false
+		start := c.startFlushLocked()
+		c.mu.Unlock()
+		if start {
+			c.flush()
+		}
+	}()
+	fn()
+}
+
+// deliver calls DataReceived unless the connection stopped reading meanwhile.
+func (c *Conn) deliver(data []byte) {
+	c.cbMu.Lock()
+	c.mu.Lock()
+	open := c.state == stOpen
+	c.mu.Unlock()
+	if open {
+		if cnt := c.opt.counters; cnt != nil {
+			cnt.BytesIn.Add(int64(len(data)))
+		}
+		c.callback(func() { c.proto.DataReceived(data) })
+	}
+	c.unlockCallbacks()
+}
+
+// finish ends the connection after the read loop stopped with rerr, then calls
+// ConnectionLost exactly once.
+func (c *Conn) finish(rerr error) {
+	switch {
+	case rerr == nil || errors.Is(rerr, io.EOF):
+		// The peer closed its side (or the read loop stopped because we are
+		// closing): flush what is pending, then close cleanly.
+		c.loseConnection()
+	default:
+		c.abort(rerr, false)
+	}
+	<-c.closed
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.cbMu.Lock()
+	// Work posted before this point still runs (it may be a Shutdown hook);
+	// nothing runs after ConnectionLost.
+	c.runPending()
+	c.mu.Lock()
+	c.lost = true
+	prod := c.producer
+	c.producer = nil
+	reason := c.reason
+	cancel := c.cancel
+	c.releaseOutLocked()
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.reason = fmt.Errorf("%w: %v", ErrProtocolPanic, r)
+			}
+		}()
+		if prod != nil {
+			prod.StopProducing()
+		}
+		c.proto.ConnectionLost(reason)
+	}()
+	c.cbMu.Unlock()
+}
+
+// setReasonLocked records the first close reason.
+func (c *Conn) setReasonLocked(r error) {
+	if !c.reasonSet {
+		c.reason, c.reasonSet = r, true
+	}
+}
+
+// loseConnection stops reading, and closes once pending output is flushed.
+func (c *Conn) loseConnection() {
+	c.mu.Lock()
+	if c.state != stOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stClosing
+	c.setReasonLocked(nil)
+	done := c.drainedLocked()
+	c.mu.Unlock()
+	c.wakeReader()
+	if done {
+		c.closeSocket(false)
+	}
+}
+
+// drainedLocked reports whether a closing connection has nothing left to send
+// and no one who could still add to it before flushing.
+func (c *Conn) drainedLocked() bool {
+	return c.state == stClosing && !c.flushing && !c.inCallback && (c.out == nil || len(*c.out) == 0)
+}
+
+// abort closes the connection now with reason, discarding pending output.
+func (c *Conn) abort(reason error, rst bool) {
+	c.mu.Lock()
+	if c.state == stClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stClosed
+	c.setReasonLocked(reason)
+	if !c.flushing {
+		c.releaseOutLocked()
+	}
+	c.mu.Unlock()
+	c.wakeReader()
+	c.closeSocket(rst)
+}
+
+// closeSocket closes the socket once; rst asks for a reset (SO_LINGER 0).
+func (c *Conn) closeSocket(rst bool) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.state = stClosed
+		c.mu.Unlock()
+		if rst {
+			if tc, ok := c.nc.(interface{ SetLinger(int) error }); ok {
+				tc.SetLinger(0)
+			}
+		}
+		c.nc.Close()
+		close(c.closed)
+	})
+}
+
+// wakeReader releases a reader waiting in PauseReading.
+func (c *Conn) wakeReader() {
+	c.mu.Lock()
+	if c.resume != nil {
+		close(c.resume)
+		c.resume = nil
+	}
+	c.mu.Unlock()
+}
+
+// touch records activity for the idle timeout.
+func (c *Conn) touch() {
+	if c.opt.idle > 0 {
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+}
+
+// checkIdle runs when the idle timer fires.
+func (c *Conn) checkIdle() {
+	since := time.Since(time.Unix(0, c.lastActive.Load()))
+	if since >= c.opt.idle {
+		c.abort(ErrIdleTimeout, false)
+		return
+	}
+	c.idle.Reset(c.opt.idle - since)
+}
+
+func (c *Conn) addFrames(in, out int64) {
+	if cnt := c.opt.counters; cnt != nil {
+		cnt.FramesIn.Add(in)
+		cnt.FramesOut.Add(out)
+	}
 }

@@ -1,0 +1,103 @@
+package weft
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+)
+
+// transport is the Transport of a Conn.
+type transport struct{ c *Conn }
+
+func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil) }
+
+func (t *transport) WriteBuffers(bufs ...[]byte) error {
+	_, err := t.c.write(nil, bufs)
+	return err
+}
+
+func (t *transport) LoseConnection() { t.c.loseConnection() }
+
+func (t *transport) Abort() { t.c.abort(ErrAborted, true) }
+
+func (t *transport) LocalAddr() net.Addr { return t.c.nc.LocalAddr() }
+
+func (t *transport) RemoteAddr() net.Addr {
+	if t.c.opt.remote != nil {
+		return t.c.opt.remote
+	}
+	return t.c.nc.RemoteAddr()
+}
+
+func (t *transport) PauseReading() {
+	c := t.c
+	c.mu.Lock()
+	c.readPaused = true
+	c.mu.Unlock()
+}
+
+func (t *transport) ResumeReading() {
+	c := t.c
+	c.mu.Lock()
+	c.readPaused = false
+	if c.resume != nil {
+		close(c.resume)
+		c.resume = nil
+	}
+	c.mu.Unlock()
+}
+
+func (t *transport) RegisterProducer(p Producer) {
+	c := t.c
+	c.mu.Lock()
+	if c.lost || c.state == stClosed {
+		c.mu.Unlock()
+		if p != nil {
+			p.StopProducing()
+		}
+		return
+	}
+	c.producer = p
+	c.prodIs = false
+	c.prodWant = p != nil && c.bufferedLocked() > c.opt.high
+	pause := c.prodWant
+	c.mu.Unlock()
+	if pause {
+		c.Post(c.syncFn)
+	}
+}
+
+func (t *transport) UnregisterProducer() {
+	c := t.c
+	c.mu.Lock()
+	c.producer = nil
+	c.prodWant, c.prodIs = false, false
+	c.mu.Unlock()
+}
+
+func (t *transport) Buffered() int {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bufferedLocked()
+}
+
+func (t *transport) Context() context.Context {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		if c.lost {
+			c.cancel()
+		}
+	}
+	return c.ctx
+}
+
+func (t *transport) StartTLS(cfg *tls.Config) error { return t.c.startTLS(cfg) }
+
+func (t *transport) addFrames(in, out int64) { t.c.addFrames(in, out) }
+
+// startTLS is not yet supported by the goroutine engine.
+func (c *Conn) startTLS(*tls.Config) error { return ErrNotSupported }
