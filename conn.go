@@ -231,7 +231,7 @@ func (c *Conn) deliver(data []byte) {
 // ConnectionLost exactly once.
 func (c *Conn) finish(rerr error) {
 	switch {
-	case rerr == nil || errors.Is(rerr, io.EOF):
+	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF):
 		// The peer closed its side (or the read loop stopped because we are
 		// closing): flush what is pending, then close cleanly.
 		c.loseConnection()

@@ -1,0 +1,502 @@
+package weft_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// TestCallbackOrder: ConnectionMade once, DataReceived in stream order, then
+// ConnectionLost exactly once with nil for a clean close by the peer.
+func TestCallbackOrder(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			done := serve(s, r, nil)
+			var want bytes.Buffer
+			for i := range 2000 {
+				line := fmt.Sprintf("line %d\n", i)
+				want.WriteString(line)
+				if _, err := c.Write([]byte(line)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.Close()
+			if err := r.waitLost(t); err != nil {
+				t.Fatalf("ConnectionLost(%v), want nil for a peer's clean close", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Serve returned %v", err)
+			}
+			if got := r.received(); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("received %d bytes, want %d in order", len(got), want.Len())
+			}
+			if n := r.overlaps.Load(); n != 0 {
+				t.Fatalf("%d overlapping callbacks", n)
+			}
+		})
+	}
+}
+
+// TestConcurrentWriters: 8 goroutines write records to one transport while the
+// peer reads: every byte arrives, each Write is contiguous, and each
+// goroutine's writes keep their order.
+func TestConcurrentWriters(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			done := serve(s, r, &weft.Options{MaxWriteBuffer: 64 << 20, HighWater: 1 << 20})
+			tr := waitMade(t, r)
+			const writers, per = 8, 500
+			var wg sync.WaitGroup
+			for g := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range per {
+						// Records of varying length, large enough to
+						// force partial socket writes.
+						pad := strings.Repeat(string(rune('a'+g)), (i*37)%3000)
+						rec := fmt.Sprintf("%d %d %d %s\n", g, i, len(pad), pad)
+						if _, err := tr.Write([]byte(rec)); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			next := make([]int, writers)
+			br := bufio.NewReaderSize(c, 1<<16)
+			for n := 0; n < writers*per; n++ {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("after %d records: %v", n, err)
+				}
+				f := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 4)
+				g, _ := strconv.Atoi(f[0])
+				i, _ := strconv.Atoi(f[1])
+				l, _ := strconv.Atoi(f[2])
+				if len(f) != 4 || g < 0 || g >= writers || len(f[3]) != l || f[3] != strings.Repeat(string(rune('a'+g)), l) {
+					t.Fatalf("record %d interleaved or corrupt: %.80q", n, line)
+				}
+				if i != next[g] {
+					t.Fatalf("writer %d: record %d arrived, want %d", g, i, next[g])
+				}
+				next[g]++
+			}
+			wg.Wait()
+			c.Close()
+			r.waitLost(t)
+			<-done
+		})
+	}
+}
+
+// countingRaw counts the write system calls made through a socket's RawConn.
+type countingRaw struct {
+	syscall.RawConn
+	writes *atomic.Int32
+}
+
+func (c countingRaw) Write(f func(fd uintptr) bool) error {
+	c.writes.Add(1)
+	return c.RawConn.Write(f)
+}
+
+type countingConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
+	rc, err := c.Conn.(syscall.Conn).SyscallConn()
+	return countingRaw{rc, &c.writes}, err
+}
+
+// pipeCounting hides SyscallConn so the generic path is used.
+type pipeCounting struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c pipeCounting) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestWritesCoalesced: ten writes made during one callback leave in one write
+// call (one write system call on a socket).
+func TestWritesCoalesced(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			var conn net.Conn
+			var writes *atomic.Int32
+			if tc.name == "tcp" {
+				cc := &countingConn{Conn: s}
+				conn, writes = cc, &cc.writes
+			} else {
+				writes = new(atomic.Int32)
+				conn = pipeCounting{s, writes}
+			}
+			r := newRecorder(t)
+			r.onData = func(tr weft.Transport, d []byte) {
+				for i := range 10 {
+					fmt.Fprintf(tr, "part %d;", i)
+				}
+			}
+			done := serve(conn, r, nil)
+			checkCoalesced(t, c, writes)
+			c.Close()
+			r.waitLost(t)
+			<-done
+		})
+	}
+}
+
+func checkCoalesced(t *testing.T, c net.Conn, writes *atomic.Int32) {
+	t.Helper()
+	want := ""
+	for i := range 10 {
+		want += fmt.Sprintf("part %d;", i)
+	}
+	for round := range 3 {
+		before := writes.Load()
+		if _, err := c.Write([]byte("go")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		if string(buf) != want {
+			t.Fatalf("got %q", buf)
+		}
+		if n := writes.Load() - before; n != 1 {
+			t.Fatalf("round %d: %d write calls for one callback's 10 writes, want 1", round, n)
+		}
+	}
+}
+
+// TestLoseConnectionFlushes: output written before LoseConnection is all
+// delivered, then the connection closes cleanly; reading stops at once.
+func TestLoseConnectionFlushes(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			payload := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) {
+				tr.Write(payload)
+				tr.LoseConnection()
+				tr.LoseConnection() // idempotent
+			}
+			done := serve(s, r, nil)
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if !bytes.Equal(got, payload) {
+				t.Fatalf("got %d bytes, want %d", len(got), len(payload))
+			}
+			if err := r.waitLost(t); err != nil {
+				t.Fatalf("ConnectionLost(%v), want nil", err)
+			}
+			<-done
+		})
+	}
+}
+
+// TestAbort: Abort discards pending output, closes at once, and reports
+// ErrAborted; over TCP the peer sees a reset.
+func TestAbort(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			r.onData = func(tr weft.Transport, d []byte) { tr.Abort() }
+			done := serve(s, r, nil)
+			c.Write([]byte("x"))
+			if err := r.waitLost(t); !errors.Is(err, weft.ErrAborted) {
+				t.Fatalf("ConnectionLost(%v), want ErrAborted", err)
+			}
+			if err := <-done; !errors.Is(err, weft.ErrAborted) {
+				t.Fatalf("Serve returned %v", err)
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := c.Read(make([]byte, 1))
+			if err == nil {
+				t.Fatal("peer read succeeded after Abort")
+			}
+			if tc.name == "tcp" && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("peer read error %v, want a reset", err)
+			}
+		})
+	}
+}
+
+// TestContextDone: the transport's context is done once the connection is lost.
+func TestContextDone(t *testing.T) {
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	done := serve(s, r, nil)
+	ctx := waitMade(t, r).Context()
+	select {
+	case <-ctx.Done():
+		t.Fatal("context done while connected")
+	default:
+	}
+	c.Close()
+	r.waitLost(t)
+	<-done
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("context not done after ConnectionLost")
+	}
+	if r.transport().Context().Err() == nil {
+		t.Fatal("a context taken after the loss is not done")
+	}
+}
+
+// TestPeerHalfClose: a peer that sends and then shuts down its write side gets
+// every reply written before the server closes; the reason is nil.
+func TestPeerHalfClose(t *testing.T) {
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	r.onData = func(tr weft.Transport, d []byte) { tr.Write(bytes.ToUpper(d)) }
+	done := serve(s, r, nil)
+	c.Write([]byte("hello, half-closed world"))
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "HELLO, HALF-CLOSED WORLD" {
+		t.Fatalf("got %q", got)
+	}
+	if err := r.waitLost(t); err != nil {
+		t.Fatalf("ConnectionLost(%v), want nil", err)
+	}
+	<-done
+}
+
+// TestPeerResetMidWrite: the peer resets while the server has output queued:
+// ConnectionLost gets a network error, once.
+func TestPeerResetMidWrite(t *testing.T) {
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	stop := make(chan struct{})
+	r.onMade = func(tr weft.Transport) {
+		go func() {
+			chunk := bytes.Repeat([]byte("z"), 16<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := tr.Write(chunk); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+	}
+	done := serve(s, r, &weft.Options{MaxWriteBuffer: 64 << 20, HighWater: 1 << 20})
+	io.ReadFull(c, make([]byte, 1<<16))
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	err := r.waitLost(t)
+	close(stop)
+	if err == nil || errors.Is(err, weft.ErrAborted) {
+		t.Fatalf("ConnectionLost(%v), want a network error", err)
+	}
+	<-done
+}
+
+// TestLostOnceUnderRaces: LoseConnection, Abort and a peer close race;
+// ConnectionLost is still called exactly once (the recorder fails otherwise).
+func TestLostOnceUnderRaces(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 50 {
+				s, c := tc.pair(t)
+				r := newRecorder(t)
+				done := serve(s, r, nil)
+				tr := waitMade(t, r)
+				var wg sync.WaitGroup
+				wg.Add(4)
+				go func() { defer wg.Done(); tr.LoseConnection() }()
+				go func() { defer wg.Done(); tr.Abort() }()
+				go func() { defer wg.Done(); c.Close() }()
+				go func() { defer wg.Done(); tr.Write([]byte("racing")) }()
+				wg.Wait()
+				r.waitLost(t)
+				<-done
+				if _, err := tr.Write([]byte("late")); !errors.Is(err, weft.ErrClosed) {
+					t.Fatalf("Write after loss: %v, want ErrClosed", err)
+				}
+			}
+		})
+	}
+}
+
+// TestPauseResumeReading: while reading is paused nothing is delivered; after
+// ResumeReading everything arrives, in order, nothing lost.
+func TestPauseResumeReading(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			first := make(chan struct{})
+			r.onData = func(tr weft.Transport, d []byte) {
+				if bytes.HasPrefix(d, []byte("PAUSE")) {
+					tr.PauseReading()
+					close(first)
+				}
+			}
+			done := serve(s, r, nil)
+			c.Write([]byte("PAUSE"))
+			<-first
+			var want bytes.Buffer
+			want.WriteString("PAUSE")
+			writeDone := make(chan struct{})
+			go func() {
+				defer close(writeDone)
+				for i := range 100 {
+					line := fmt.Sprintf("after pause %d\n", i)
+					c.Write([]byte(line))
+				}
+			}()
+			for i := range 100 {
+				want.WriteString(fmt.Sprintf("after pause %d\n", i))
+			}
+			if tc.name == "tcp" {
+				<-writeDone // the kernel holds the bytes
+			}
+			time.Sleep(50 * time.Millisecond) // give a wrong implementation time to deliver
+			if got := r.received(); string(got) != "PAUSE" {
+				t.Fatalf("delivered while paused: %q", got)
+			}
+			r.transport().ResumeReading()
+			<-writeDone
+			deadline := time.Now().Add(5 * time.Second)
+			for !bytes.Equal(r.received(), want.Bytes()) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if got := r.received(); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("after resume got %d bytes, want %d", len(got), want.Len())
+			}
+			c.Close()
+			r.waitLost(t)
+			<-done
+		})
+	}
+}
+
+// TestWriteAfterLoss: writes after the connection is lost fail with ErrClosed.
+func TestWriteAfterLoss(t *testing.T) {
+	s, c := pipePair(t)
+	r := newRecorder(t)
+	done := serve(s, r, nil)
+	tr := waitMade(t, r)
+	c.Close()
+	r.waitLost(t)
+	<-done
+	if _, err := tr.Write([]byte("x")); !errors.Is(err, weft.ErrClosed) {
+		t.Fatalf("Write: %v", err)
+	}
+	if err := tr.WriteBuffers([]byte("a"), []byte("b")); !errors.Is(err, weft.ErrClosed) {
+		t.Fatalf("WriteBuffers: %v", err)
+	}
+}
+
+// TestPanicAborts: a panicking callback aborts its connection with
+// ErrProtocolPanic instead of crashing the process.
+func TestPanicAborts(t *testing.T) {
+	s, c := pipePair(t)
+	r := newRecorder(t)
+	r.onData = func(weft.Transport, []byte) { panic("boom") }
+	done := serve(s, r, nil)
+	c.Write([]byte("x"))
+	err := r.waitLost(t)
+	if !errors.Is(err, weft.ErrProtocolPanic) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("ConnectionLost(%v)", err)
+	}
+	<-done
+}
+
+// TestPrereadAndRemoteAddr: Preread bytes come first; RemoteAddr overrides.
+func TestPrereadAndRemoteAddr(t *testing.T) {
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	addr := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 4242}
+	done := serve(s, r, &weft.Options{Preread: []byte("early "), RemoteAddr: addr})
+	c.Write([]byte("late"))
+	deadline := time.Now().Add(5 * time.Second)
+	for string(r.received()) != "early late" && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := string(r.received()); got != "early late" {
+		t.Fatalf("got %q", got)
+	}
+	if got := r.transport().RemoteAddr().String(); got != "203.0.113.7:4242" {
+		t.Fatalf("RemoteAddr %s", got)
+	}
+	c.Close()
+	r.waitLost(t)
+	<-done
+}
+
+// TestOptionsValidate: invalid options are refused, naming the field, and
+// Serve calls no callback.
+func TestOptionsValidate(t *testing.T) {
+	cases := []struct {
+		opts  weft.Options
+		field string
+	}{
+		{weft.Options{HighWater: -1}, "HighWater"},
+		{weft.Options{LowWater: 10, HighWater: 5}, "LowWater"},
+		{weft.Options{HighWater: 100, MaxWriteBuffer: 50}, "HighWater"},
+		{weft.Options{MaxWriteBuffer: -5}, "MaxWriteBuffer"},
+		{weft.Options{ReadBufferSize: -1}, "ReadBufferSize"},
+		{weft.Options{IdleTimeout: -time.Second}, "IdleTimeout"},
+	}
+	for _, tc := range cases {
+		err := tc.opts.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%+v: Validate() = %v, want an error naming %s", tc.opts, err, tc.field)
+		}
+		s, _ := pipePair(t)
+		r := newRecorder(t)
+		if err := weft.Serve(s, r, &tc.opts); err == nil {
+			t.Errorf("Serve accepted %+v", tc.opts)
+		}
+		if r.made != 0 {
+			t.Errorf("ConnectionMade called with invalid options")
+		}
+	}
+	if err := (*weft.Options)(nil).Validate(); err != nil {
+		t.Fatalf("nil options: %v", err)
+	}
+}

@@ -1,0 +1,270 @@
+package weft_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// flooder is a Protocol that is its own Producer: it writes chunks while not
+// paused (like chargen) and records the Pause/Resume/Stop calls it gets.
+type flooder struct {
+	recorder
+	chunk      []byte
+	ignore     bool // keep writing even when paused (a misbehaving producer)
+	paused     atomic.Bool
+	pauses     atomic.Int32
+	resumes    atomic.Int32
+	stops      atomic.Int32
+	maxBuf     atomic.Int64
+	writeErr   atomic.Value
+	maxAllowed int
+}
+
+func (f *flooder) ConnectionMade(t weft.Transport) {
+	f.recorder.ConnectionMade(t)
+	t.RegisterProducer(f)
+	go f.produce(t)
+}
+
+func (f *flooder) produce(t weft.Transport) {
+	for {
+		if f.paused.Load() && !f.ignore {
+			select {
+			case <-t.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		if _, err := t.Write(f.chunk); err != nil {
+			f.writeErr.Store(err)
+			return
+		}
+		if b := int64(t.Buffered()); b > f.maxBuf.Load() {
+			f.maxBuf.Store(b)
+		}
+	}
+}
+
+func (f *flooder) PauseProducing() {
+	f.enter()
+	defer f.leave()
+	f.pauses.Add(1)
+	f.paused.Store(true)
+}
+
+func (f *flooder) ResumeProducing() {
+	f.enter()
+	defer f.leave()
+	f.resumes.Add(1)
+	f.paused.Store(false)
+}
+
+func (f *flooder) StopProducing() {
+	f.enter()
+	defer f.leave()
+	f.stops.Add(1)
+}
+
+// TestSlowConsumer: a peer that stops reading gets the producer paused; a
+// producer that ignores the pause drives the buffer to MaxWriteBuffer and the
+// connection closes with ErrSlowConsumer; the buffer never exceeds the limit.
+func TestSlowConsumer(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := tc.pair(t) // the peer never reads
+			const limit = 256 << 10
+			f := &flooder{recorder: *newRecorder(t), chunk: bytes.Repeat([]byte("x"), 4096), ignore: true}
+			done := serve(s, f, &weft.Options{HighWater: 32 << 10, LowWater: 8 << 10, MaxWriteBuffer: limit})
+			err := f.waitLost(t)
+			if !errors.Is(err, weft.ErrSlowConsumer) {
+				t.Fatalf("ConnectionLost(%v), want ErrSlowConsumer", err)
+			}
+			<-done
+			if f.pauses.Load() != 1 {
+				t.Fatalf("producer paused %d times, want 1", f.pauses.Load())
+			}
+			if f.stops.Load() != 1 {
+				t.Fatalf("StopProducing called %d times, want 1", f.stops.Load())
+			}
+			if m := f.maxBuf.Load(); m > limit {
+				t.Fatalf("buffer reached %d bytes, over the %d limit", m, limit)
+			}
+			if e, _ := f.writeErr.Load().(error); !errors.Is(e, weft.ErrSlowConsumer) && !errors.Is(e, weft.ErrClosed) {
+				t.Fatalf("producer's last write error %v", e)
+			}
+			if f.overlaps.Load() != 0 {
+				t.Fatal("producer calls overlapped protocol callbacks")
+			}
+		})
+	}
+}
+
+// TestProducerPauseResume: a producer that obeys is paused when the peer stops
+// reading and resumed when it reads again; every byte arrives; the buffer stays
+// near the high-water mark.
+func TestProducerPauseResume(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			const high = 32 << 10
+			f := &flooder{recorder: *newRecorder(t), chunk: bytes.Repeat([]byte("y"), 1024)}
+			done := serve(s, f, &weft.Options{HighWater: high, LowWater: 4 << 10, MaxWriteBuffer: 1 << 20})
+			deadline := time.Now().Add(5 * time.Second)
+			for f.pauses.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if f.pauses.Load() == 0 {
+				t.Fatal("producer never paused while the peer was not reading")
+			}
+			// Read a lot: the producer must be resumed (maybe several times).
+			if _, err := io.ReadFull(c, make([]byte, 4<<20)); err != nil {
+				t.Fatal(err)
+			}
+			if f.resumes.Load() == 0 {
+				t.Fatal("producer never resumed")
+			}
+			if m := f.maxBuf.Load(); m > high+int64(len(f.chunk)) {
+				t.Fatalf("buffer reached %d with an obedient producer (high water %d)", m, high)
+			}
+			c.Close()
+			f.waitLost(t)
+			<-done
+			if f.overlaps.Load() != 0 {
+				t.Fatal("producer calls overlapped protocol callbacks")
+			}
+		})
+	}
+}
+
+// TestIdleTimeout: with no byte moving either way for IdleTimeout the
+// connection closes with ErrIdleTimeout; traffic keeps it open. Fake time
+// (synctest) over net.Pipe.
+func TestIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, c := net.Pipe()
+		defer c.Close()
+		var lost atomic.Value
+		var mu sync.Mutex
+		var got []byte
+		p := &funcProto{
+			data: func(tr weft.Transport, d []byte) {
+				mu.Lock()
+				got = append(got, d...)
+				mu.Unlock()
+			},
+			lost: func(err error) { lost.Store(errBox{err}) },
+		}
+		done := serve(s, p, &weft.Options{IdleTimeout: 10 * time.Second})
+		start := time.Now()
+		for range 5 {
+			time.Sleep(7 * time.Second)
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatalf("write at %v: %v", time.Since(start), err)
+			}
+		}
+		synctest.Wait()
+		if lost.Load() != nil {
+			t.Fatal("connection closed although traffic kept it alive")
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		e, _ := lost.Load().(errBox)
+		if !errors.Is(e.err, weft.ErrIdleTimeout) {
+			t.Fatalf("ConnectionLost(%v), want ErrIdleTimeout", e.err)
+		}
+		if elapsed := time.Since(start); elapsed != 45*time.Second {
+			t.Fatalf("closed after %v of fake time, want 35s of traffic + 10s idle", elapsed)
+		}
+		if err := <-done; !errors.Is(err, weft.ErrIdleTimeout) {
+			t.Fatalf("Serve: %v", err)
+		}
+	})
+}
+
+type errBox struct{ err error }
+
+// funcProto is a Protocol made of functions.
+type funcProto struct {
+	tr   weft.Transport
+	made func(weft.Transport)
+	data func(weft.Transport, []byte)
+	lost func(error)
+}
+
+func (p *funcProto) ConnectionMade(t weft.Transport) {
+	p.tr = t
+	if p.made != nil {
+		p.made(t)
+	}
+}
+
+func (p *funcProto) DataReceived(d []byte) {
+	if p.data != nil {
+		p.data(p.tr, d)
+	}
+}
+
+func (p *funcProto) ConnectionLost(err error) {
+	if p.lost != nil {
+		p.lost(err)
+	}
+}
+
+// TestShutdownHookSerialized: Conn.Shutdown calls the protocol's Shutdown hook
+// as a callback (never concurrently) and then closes cleanly after flushing
+// what the hook wrote.
+func TestShutdownHookSerialized(t *testing.T) {
+	s, c := tcpPair(t)
+	p := &shutdownProto{recorder: *newRecorder(t)}
+	conn := weft.NewConn(s, p, nil)
+	done := make(chan error, 1)
+	go func() { done <- conn.Serve() }()
+	waitMade(t, &p.recorder)
+	conn.Shutdown()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "going away\r\n" {
+		t.Fatalf("peer got %q", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if p.overlaps.Load() != 0 {
+		t.Fatal("Shutdown overlapped a callback")
+	}
+}
+
+type shutdownProto struct{ recorder }
+
+func (p *shutdownProto) Shutdown() {
+	p.enter()
+	defer p.leave()
+	p.transport().Write([]byte("going away\r\n"))
+}
+
+// TestCloseWithReason: Conn.Close ends the connection with the given reason.
+func TestCloseWithReason(t *testing.T) {
+	s, _ := pipePair(t)
+	r := newRecorder(t)
+	conn := weft.NewConn(s, r, nil)
+	done := make(chan error, 1)
+	go func() { done <- conn.Serve() }()
+	waitMade(t, r)
+	conn.Close(weft.ErrServerShutdown)
+	if err := r.waitLost(t); !errors.Is(err, weft.ErrServerShutdown) {
+		t.Fatalf("ConnectionLost(%v)", err)
+	}
+	<-done
+}

@@ -1,0 +1,181 @@
+package weft_test
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// transports are the two kinds of connection every contract test runs over:
+// net.Pipe (the generic path) and loopback TCP (the socket path).
+var transports = []struct {
+	name string
+	pair func(t testing.TB) (server, client net.Conn)
+}{
+	{"pipe", pipePair},
+	{"tcp", tcpPair},
+}
+
+func pipePair(t testing.TB) (net.Conn, net.Conn) {
+	s, c := net.Pipe()
+	t.Cleanup(func() { s.Close(); c.Close() })
+	return s, c
+}
+
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- s
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-ch
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { s.Close(); c.Close() })
+	return s, c
+}
+
+// recorder is a Protocol that records its callbacks and checks that they are
+// never concurrent and come in the contract's order.
+type recorder struct {
+	t        testing.TB
+	inCall   atomic.Int32
+	mu       sync.Mutex
+	tr       weft.Transport
+	made     int
+	data     []byte
+	lost     int
+	reason   error
+	lostCh   chan struct{}
+	onMade   func(t weft.Transport)
+	onData   func(t weft.Transport, d []byte)
+	overlaps atomic.Int32
+}
+
+func newRecorder(t testing.TB) *recorder { return &recorder{t: t, lostCh: make(chan struct{})} }
+
+func (r *recorder) enter() {
+	if r.inCall.Add(1) != 1 {
+		r.overlaps.Add(1)
+	}
+}
+func (r *recorder) leave() { r.inCall.Add(-1) }
+
+func (r *recorder) ConnectionMade(t weft.Transport) {
+	r.enter()
+	defer r.leave()
+	r.mu.Lock()
+	r.made++
+	r.tr = t
+	bad := r.lost > 0 || len(r.data) > 0
+	r.mu.Unlock()
+	if bad {
+		r.t.Error("ConnectionMade after other callbacks")
+	}
+	if r.onMade != nil {
+		r.onMade(t)
+	}
+}
+
+func (r *recorder) DataReceived(d []byte) {
+	r.enter()
+	defer r.leave()
+	r.mu.Lock()
+	bad := r.made != 1 || r.lost > 0
+	r.data = append(r.data, d...)
+	r.mu.Unlock()
+	if bad {
+		r.t.Error("DataReceived outside ConnectionMade..ConnectionLost")
+	}
+	if r.onData != nil {
+		r.onData(r.tr, d)
+	}
+}
+
+func (r *recorder) ConnectionLost(reason error) {
+	r.enter()
+	defer r.leave()
+	r.mu.Lock()
+	r.lost++
+	r.reason = reason
+	n := r.lost
+	r.mu.Unlock()
+	if n != 1 {
+		r.t.Errorf("ConnectionLost called %d times", n)
+		return
+	}
+	close(r.lostCh)
+}
+
+func (r *recorder) received() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.data...)
+}
+
+func (r *recorder) waitLost(t testing.TB) error {
+	t.Helper()
+	select {
+	case <-r.lostCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConnectionLost not called within 10s")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason
+}
+
+func (r *recorder) transport() weft.Transport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tr
+}
+
+// serve runs p over conn on a goroutine and returns a channel with Serve's
+// result.
+func serve(conn net.Conn, p weft.Protocol, opts *weft.Options) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- weft.Serve(conn, p, opts) }()
+	return ch
+}
+
+// waitMade waits until the recorder saw ConnectionMade.
+func waitMade(t testing.TB, r *recorder) weft.Transport {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if tr := r.transport(); tr != nil {
+			return tr
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("ConnectionMade not called")
+	return nil
+}
+
+func isClosedErr(err error) bool {
+	return err != nil && (errors.Is(err, net.ErrClosed) || errors.Is(err, weft.ErrClosed))
+}
