@@ -1,0 +1,155 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Line frames text lines.
+//
+// With no Delimiter (the zero value), an input line ends at "\n" and one "\r"
+// just before it is stripped, as bufio.ScanLines and Netty do; output lines
+// end in "\r\n". With a Delimiter, framing is strict both ways: a line ends at
+// the first occurrence of Delimiter, nothing else is stripped, and output
+// lines end in Delimiter (Twisted's LineReceiver.delimiter).
+type Line struct {
+	// Delimiter, if not empty, is the exact byte string that ends a line in
+	// both directions. Empty means lenient input ("\n" or "\r\n") and "\r\n"
+	// output.
+	Delimiter []byte
+	// MaxLength is the longest line accepted, in bytes, not counting the
+	// delimiter (Twisted's MAX_LENGTH: a line of exactly MaxLength bytes is
+	// accepted). Zero means DefaultMaxLineLength (16 KiB). A longer line, or
+	// an unterminated buffer that can no longer become an acceptable line,
+	// fails with ErrFrameTooLarge.
+	MaxLength int
+}
+
+var crlf = []byte("\r\n")
+
+// Validate reports an invalid field.
+func (c Line) Validate() error {
+	if c.MaxLength < 0 {
+		return fmt.Errorf("%w: Line.MaxLength %d is negative", ErrConfig, c.MaxLength)
+	}
+	return nil
+}
+
+func (c Line) limit() int {
+	if c.MaxLength == 0 {
+		return DefaultMaxLineLength
+	}
+	return c.MaxLength
+}
+
+// NewDecoder returns a line decoder.
+func (c Line) NewDecoder() Decoder {
+	if err := c.Validate(); err != nil {
+		return errDecoder{err}
+	}
+	return &lineDecoder{delim: bytes.Clone(c.Delimiter), max: c.limit()}
+}
+
+// AppendFrame appends payload and the line ending. It refuses a payload longer
+// than MaxLength (ErrFrameTooLarge) and one the decoder would split: one
+// containing "\n" (lenient mode) or the Delimiter, including a Delimiter that
+// would start inside the payload's tail (ErrDelimiter).
+func (c Line) AppendFrame(dst, payload []byte) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return dst, err
+	}
+	if len(payload) > c.limit() {
+		return dst, fmt.Errorf("%w: line of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
+	}
+	if len(c.Delimiter) == 0 {
+		if i := bytes.IndexByte(payload, '\n'); i >= 0 {
+			return dst, fmt.Errorf("%w: \"\\n\" at byte %d", ErrDelimiter, i)
+		}
+		return append(append(dst, payload...), crlf...), nil
+	}
+	start := len(dst)
+	out := append(append(dst, payload...), c.Delimiter...)
+	if i := bytes.Index(out[start:], c.Delimiter); i != len(payload) {
+		return out[:start], fmt.Errorf("%w: delimiter %q at byte %d", ErrDelimiter, c.Delimiter, i)
+	}
+	return out, nil
+}
+
+type lineDecoder struct {
+	delim   []byte
+	max     int
+	from    int // first position of buf not yet searched
+	err     error
+	scanned int64
+	off     int64 // stream offset of buf[0]
+}
+
+func (d *lineDecoder) Reset()               { d.from, d.err, d.scanned, d.off = 0, nil, 0, 0 }
+func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
+
+func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {
+	if d.err != nil {
+		return 0, nil, d.err
+	}
+	if d.from > len(buf) {
+		d.from = 0 // the caller broke the contract; rescan rather than misbehave
+	}
+	if len(d.delim) == 0 {
+		return d.lenient(buf)
+	}
+	return d.strict(buf)
+}
+
+func (d *lineDecoder) lenient(buf []byte) (int, []byte, error) {
+	d.scanned += int64(len(buf) - d.from)
+	i := bytes.IndexByte(buf[d.from:], '\n')
+	if i < 0 {
+		d.from = len(buf)
+		// An unterminated line may still end with "\r" then "\n".
+		if n := len(buf); n > d.max+1 || (n == d.max+1 && buf[n-1] != '\r') {
+			return 0, nil, d.fail(n)
+		}
+		return 0, nil, nil
+	}
+	end := d.from + i
+	d.scanned -= int64(len(buf) - end - 1)
+	line := buf[:end]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) > d.max {
+		return 0, nil, d.fail(len(line))
+	}
+	return d.frame(end+1, line)
+}
+
+func (d *lineDecoder) strict(buf []byte) (int, []byte, error) {
+	start := d.from
+	i := bytes.Index(buf[start:], d.delim)
+	if i < 0 {
+		d.from = max(start, len(buf)-len(d.delim)+1)
+		d.scanned += int64(len(buf) - start)
+		// Twisted's rule: MaxLength bytes plus a partial delimiter may wait.
+		if len(buf) >= d.max+len(d.delim) {
+			return 0, nil, d.fail(len(buf))
+		}
+		return 0, nil, nil
+	}
+	end := start + i
+	d.scanned += int64(end + len(d.delim) - start)
+	if end > d.max {
+		return 0, nil, d.fail(end)
+	}
+	return d.frame(end+len(d.delim), buf[:end])
+}
+
+func (d *lineDecoder) frame(adv int, line []byte) (int, []byte, error) {
+	d.from = 0
+	d.off += int64(adv)
+	return adv, line, nil
+}
+
+func (d *lineDecoder) fail(n int) error {
+	d.err = fmt.Errorf("%w: line at stream offset %d is %d+ bytes, MaxLength is %d", ErrFrameTooLarge, d.off, n, d.max)
+	return d.err
+}

@@ -1,0 +1,176 @@
+package codec
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/weftkit/weft"
+)
+
+// LineHandler receives the events of a LineReceiver (Twisted's LineReceiver
+// subclass methods). Its methods are never called concurrently.
+//
+// A handler may also implement RawDataReceived(data []byte), called in raw
+// mode, and LineLengthExceeded(line []byte), called instead of closing the
+// connection when a line is too long.
+type LineHandler interface {
+	// ConnectionMade is called once, first.
+	ConnectionMade(r *LineReceiver)
+	// LineReceived is called with each line, without its delimiter; line is
+	// only valid during the call.
+	LineReceived(line []byte)
+	// ConnectionLost is called once, last; reason matches ErrFrameTooLarge
+	// if an over-long line closed the connection.
+	ConnectionLost(reason error)
+}
+
+// RawHandler is implemented by a LineHandler that uses raw mode.
+type RawHandler interface {
+	// RawDataReceived is called in raw mode with the bytes received (never
+	// empty), valid only during the call.
+	RawDataReceived(data []byte)
+}
+
+// LineLengthExceeder is implemented by a LineHandler that reacts to an
+// over-long line itself (Twisted's lineLengthExceeded override).
+type LineLengthExceeder interface {
+	// LineLengthExceeded is called with everything buffered (the long line,
+	// its delimiter if it arrived, and what followed), which is then dropped;
+	// the connection stays open unless the handler closes it. Without this
+	// method the connection is closed with ErrFrameTooLarge.
+	LineLengthExceeded(data []byte)
+}
+
+// LineReceiver is a weft.Protocol that splits input into lines for a
+// LineHandler and can switch to raw mode and back, as Twisted's
+// twisted.protocols.basic.LineReceiver does:
+//
+//   - SetRawMode, called from LineReceived, hands everything after the current
+//     line to RawDataReceived; SetLineMode(extra), called from RawDataReceived,
+//     goes back to lines, decoding extra first and then whatever follows. No
+//     byte is lost or reordered, whatever the chunking of the input.
+//   - Delivery stops after a callback that closed the connection, and between
+//     two lines while the reader is paused (PauseReading).
+//   - The line loop is iterative: mode flips never recurse.
+//
+// Set Delimiter and MaxLength before serving. Methods other than SendLine and
+// Transport must be called from the handler's callbacks.
+type LineReceiver struct {
+	// Delimiter, if not empty, is the strict line delimiter in both
+	// directions (Twisted's delimiter attribute). Empty (the zero value)
+	// means lines end in "\n" or "\r\n" on input and "\r\n" on output.
+	Delimiter []byte
+	// MaxLength is the longest line accepted (Twisted's MAX_LENGTH). Zero
+	// means DefaultMaxLineLength (16 KiB).
+	MaxLength int
+
+	h       LineHandler
+	core    core
+	tr      *lineTransport
+	raw     bool
+	mu      sync.Mutex
+	line    Codec
+	scratch []byte
+}
+
+// NewLineReceiver returns a LineReceiver that calls h.
+func NewLineReceiver(h LineHandler) *LineReceiver { return &LineReceiver{h: h} }
+
+// ConnectionMade implements weft.Protocol.
+func (r *LineReceiver) ConnectionMade(t weft.Transport) {
+	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
+	c := &r.core
+	c.t = t
+	r.tr = &lineTransport{Transport: t, r: r}
+	c.dec = decoderFor(r.line)
+	c.deliver = r.frame
+	c.onError = r.decodeError
+	r.h.ConnectionMade(r)
+	if err := Validate(r.line); err != nil && c.failed == nil {
+		c.fail(err)
+	}
+}
+
+// DataReceived implements weft.Protocol.
+func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data) }
+
+// ConnectionLost implements weft.Protocol.
+func (r *LineReceiver) ConnectionLost(reason error) { r.h.ConnectionLost(r.core.lost(reason)) }
+
+// Transport returns the connection's transport (nil before ConnectionMade).
+// Its LoseConnection and Abort stop line delivery at once.
+func (r *LineReceiver) Transport() weft.Transport {
+	if r.tr == nil {
+		return nil
+	}
+	return r.tr
+}
+
+// SendLine writes line followed by the delimiter ("\r\n" by default). It
+// refuses a line the peer's LineReceiver would refuse: longer than MaxLength
+// (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter).
+func (r *LineReceiver) SendLine(line []byte) error {
+	return sendFrame(r.core.t, &r.mu, &r.line, &r.scratch, line)
+}
+
+// SetRawMode switches to raw mode: the bytes after the current line, and all
+// later bytes, go to RawDataReceived.
+func (r *LineReceiver) SetRawMode() {
+	r.raw = true
+	r.core.setDecoder(Raw{}.NewDecoder())
+}
+
+// SetLineMode switches back to line mode. extra (for example the bytes of a
+// raw chunk after the end of the raw data) is decoded first, then the bytes
+// received later. Called from RawDataReceived, the current raw chunk has been
+// consumed entirely; called from LineReceived, extra goes before the rest of
+// the current read.
+func (r *LineReceiver) SetLineMode(extra []byte) {
+	r.raw = false
+	r.core.setDecoder(decoderFor(r.line))
+	r.core.unread(extra)
+	r.core.run() // outside the loop (e.g. a resumed producer) extra is decoded now
+}
+
+// ClearLineBuffer drops the bytes received and not yet delivered, and returns
+// them (valid until the callback returns).
+func (r *LineReceiver) ClearLineBuffer() []byte { return r.core.clear() }
+
+// RawMode reports whether the receiver is in raw mode.
+func (r *LineReceiver) RawMode() bool { return r.raw }
+
+func (r *LineReceiver) frame(b []byte) {
+	if r.raw {
+		if rh, ok := r.h.(RawHandler); ok {
+			rh.RawDataReceived(b)
+		}
+		return
+	}
+	r.h.LineReceived(b)
+}
+
+// decodeError gives an over-long line to LineLengthExceeded when the handler
+// has it; the buffer is dropped and decoding resumes with the next bytes.
+func (r *LineReceiver) decodeError(err error) bool {
+	le, ok := r.h.(LineLengthExceeder)
+	if !ok || !errors.Is(err, ErrFrameTooLarge) {
+		return false
+	}
+	data := r.core.pending
+	r.core.pending, r.core.buf, r.core.off, r.core.inBuf = nil, nil, 0, false
+	r.core.setDecoder(decoderFor(r.line))
+	le.LineLengthExceeded(data)
+	return true
+}
+
+// lineTransport marks the receiver as closing when the handler closes the
+// connection, so that no line is delivered after it.
+type lineTransport struct {
+	weft.Transport
+	r *LineReceiver
+}
+
+func (t *lineTransport) LoseConnection() { t.r.core.closing.Store(true); t.Transport.LoseConnection() }
+func (t *lineTransport) Abort()          { t.r.core.closing.Store(true); t.Transport.Abort() }
+func (t *lineTransport) PauseReading()   { t.r.core.paused.Store(true); t.Transport.PauseReading() }
+func (t *lineTransport) ResumeReading()  { t.Transport.ResumeReading(); t.r.core.resume() }
