@@ -1,0 +1,341 @@
+package gen
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// EchoConfig configures echo mode. The zero value of each field but Addr has a
+// default.
+type EchoConfig struct {
+	Addr     string        // server host:port (required)
+	Codec    Codec         // zero: line
+	Conns    int           // connections; zero: 100
+	InFlight int           // frames in flight per connection; zero: 1
+	Size     int           // payload bytes per frame; zero: 64
+	Warmup   time.Duration // load before the window; zero: none
+	Duration time.Duration // measured window; zero: 5 s
+	Loops    int           // epoll loops (one per CPU); zero: runtime.NumCPU()
+	Spread   bool          // use source addresses 127.0.0.1–127.0.0.9
+}
+
+func (c *EchoConfig) defaults() error {
+	if c.Addr == "" {
+		return fmt.Errorf("%w: EchoConfig.Addr is empty", ErrBadConfig)
+	}
+	if c.Codec == "" {
+		c.Codec = Line
+	}
+	setDefault(&c.Conns, 100)
+	setDefault(&c.InFlight, 1)
+	setDefault(&c.Size, 64)
+	setDefault(&c.Loops, runtime.NumCPU())
+	if c.Duration == 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Conns < 0 || c.InFlight < 0 || c.Loops < 0 || c.Warmup < 0 || c.Duration < 0 {
+		return fmt.Errorf("%w: negative EchoConfig field", ErrBadConfig)
+	}
+	return nil
+}
+
+func setDefault(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// phases of a run, shared with the loops.
+const (
+	phaseWarmup = iota
+	phaseMeasure
+	phaseStop
+)
+
+// Echo runs echo mode: Conns connections, each keeping InFlight frames in
+// flight, every echoed frame verified byte for byte.
+func Echo(cfg EchoConfig) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	fr, err := NewFramer(cfg.Codec, cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := resolve(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	fds, err := tg.dialMany(cfg.Conns, 32, cfg.Spread)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(fds)
+	var phase atomic.Int32
+	base := time.Now()
+	loops := make([]*echoLoop, min(cfg.Loops, cfg.Conns))
+	for i := range loops {
+		l, err := newEchoLoop(fr, cfg.InFlight, &phase, base)
+		if err != nil {
+			for _, l := range loops[:i] {
+				unix.Close(l.epfd)
+			}
+			return nil, err
+		}
+		loops[i] = l
+	}
+	for i, fd := range fds {
+		if err := loops[i%len(loops)].add(fd, i); err != nil {
+			return nil, err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Go(l.run)
+	}
+	time.Sleep(cfg.Warmup)
+	var w window
+	w.start()
+	phase.Store(phaseMeasure)
+	time.Sleep(cfg.Duration)
+	phase.Store(phaseStop)
+	w.stop()
+	wg.Wait()
+
+	r := &Result{Mode: "echo", Codec: string(cfg.Codec), Conns: cfg.Conns, InFlight: cfg.InFlight, Size: cfg.Size}
+	var h Hist
+	for _, l := range loops {
+		unix.Close(l.epfd)
+		h.Merge(&l.hist)
+		r.Msgs += l.msgs
+		r.Errors += l.errs
+		if r.FirstError == "" {
+			r.FirstError = l.firstErr
+		}
+		for _, c := range l.conns {
+			if !c.dead {
+				r.Alive++
+			}
+		}
+	}
+	w.fill(r)
+	r.MBPerSec = r.MsgsPerSec * float64(cfg.Size) / 1e6
+	r.setLatency(&h)
+	return r, nil
+}
+
+type echoConn struct {
+	fd, id  int
+	idx     int32 // index in the loop's conns, the epoll data
+	sendSeq uint64
+	recvSeq uint64
+	sent    []int64 // send time of frame seq at sent[seq%InFlight]
+	part    []byte  // a partial frame carried to the next read
+	pend    []byte  // output the socket did not take
+	dead    bool
+}
+
+type echoLoop struct {
+	epfd     int
+	fr       *Framer
+	inflight int
+	phase    *atomic.Int32
+	base     time.Time
+	conns    []*echoConn
+	rbuf     []byte
+	obuf     []byte
+	now      int64
+	measure  bool
+	hist     Hist
+	msgs     int64
+	errs     int64
+	firstErr string
+}
+
+func newEchoLoop(fr *Framer, inflight int, phase *atomic.Int32, base time.Time) (*echoLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create: %w", err)
+	}
+	rsize := max(256<<10, 4*fr.WireSize())
+	return &echoLoop{
+		epfd: epfd, fr: fr, inflight: inflight, phase: phase, base: base,
+		rbuf: make([]byte, rsize),
+		obuf: make([]byte, 0, rsize+fr.WireSize()),
+	}, nil
+}
+
+func (l *echoLoop) add(fd, id int) error {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("set non-blocking: %w", err)
+	}
+	c := &echoConn{
+		fd: fd, id: id, idx: int32(len(l.conns)),
+		sent: make([]int64, l.inflight),
+		part: make([]byte, 0, l.fr.WireSize()),
+		pend: make([]byte, 0, l.inflight*l.fr.WireSize()),
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(len(l.conns))}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	l.conns = append(l.conns, c)
+	return nil
+}
+
+func (l *echoLoop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.now = int64(time.Since(l.base))
+	for _, c := range l.conns {
+		out := l.obuf[:0]
+		for range l.inflight {
+			out = l.send(c, out)
+		}
+		l.write(c, out)
+	}
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(l.epfd, events, 50)
+		if err != nil && err != unix.EINTR {
+			l.fail(nil, fmt.Sprintf("epoll_wait: %v", err))
+			return
+		}
+		ph := l.phase.Load()
+		if ph == phaseStop {
+			return
+		}
+		l.measure = ph == phaseMeasure
+		l.now = int64(time.Since(l.base))
+		for _, ev := range events[:max(n, 0)] {
+			c := l.conns[ev.Fd]
+			if c.dead {
+				continue
+			}
+			if ev.Events&unix.EPOLLOUT != 0 {
+				l.flush(c)
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.dead {
+				l.read(c)
+			}
+		}
+	}
+}
+
+func (l *echoLoop) send(c *echoConn, out []byte) []byte {
+	c.sent[c.sendSeq%uint64(l.inflight)] = l.now
+	out = l.fr.Append(out, c.id, c.sendSeq)
+	c.sendSeq++
+	return out
+}
+
+func (l *echoLoop) fail(c *echoConn, msg string) {
+	l.errs++
+	if l.firstErr == "" {
+		l.firstErr = msg
+	}
+	if c != nil && !c.dead {
+		c.dead = true
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
+}
+
+func (l *echoLoop) read(c *echoConn) {
+	n, err := unix.Read(c.fd, l.rbuf)
+	if n <= 0 {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		if err == nil {
+			l.fail(c, fmt.Sprintf("connection %d: closed by the server after %d frames", c.id, c.recvSeq))
+		} else {
+			l.fail(c, fmt.Sprintf("connection %d: read: %v", c.id, err))
+		}
+		return
+	}
+	data := l.rbuf[:n]
+	w := l.fr.WireSize()
+	out := l.obuf[:0]
+	ok := true
+	if len(c.part) > 0 {
+		take := min(w-len(c.part), len(data))
+		c.part = append(c.part, data[:take]...)
+		data = data[take:]
+		if len(c.part) == w {
+			out, ok = l.frame(c, c.part, out)
+			c.part = c.part[:0]
+		}
+	}
+	for ok && len(data) >= w {
+		out, ok = l.frame(c, data[:w], out)
+		data = data[w:]
+	}
+	if !ok {
+		return
+	}
+	c.part = append(c.part, data...)
+	if len(out) > 0 {
+		l.write(c, out)
+	}
+}
+
+// frame checks one echoed frame and queues the next one in out.
+func (l *echoLoop) frame(c *echoConn, f, out []byte) ([]byte, bool) {
+	if c.recvSeq >= c.sendSeq || !l.fr.Verify(f, c.id, c.recvSeq) {
+		l.fail(c, fmt.Sprintf("connection %d: frame %d: echoed bytes differ from the frame sent (%.40q)", c.id, c.recvSeq, f))
+		return out, false
+	}
+	if l.measure {
+		l.hist.Record(l.now - c.sent[c.recvSeq%uint64(l.inflight)])
+		l.msgs++
+	}
+	c.recvSeq++
+	return l.send(c, out), true
+}
+
+func (l *echoLoop) write(c *echoConn, out []byte) {
+	if len(c.pend) > 0 {
+		c.pend = append(c.pend, out...)
+		return
+	}
+	n, err := unix.Write(c.fd, out)
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		l.fail(c, fmt.Sprintf("connection %d: write: %v", c.id, err))
+		return
+	}
+	n = max(n, 0)
+	if n < len(out) {
+		c.pend = append(c.pend, out[n:]...)
+		l.watchOut(c, true)
+	}
+}
+
+func (l *echoLoop) flush(c *echoConn) {
+	if len(c.pend) == 0 {
+		return
+	}
+	n, err := unix.Write(c.fd, c.pend)
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		l.fail(c, fmt.Sprintf("connection %d: write: %v", c.id, err))
+		return
+	}
+	n = max(n, 0)
+	rest := copy(c.pend, c.pend[n:])
+	c.pend = c.pend[:rest]
+	if rest == 0 {
+		l.watchOut(c, false)
+	}
+}
+
+func (l *echoLoop) watchOut(c *echoConn, on bool) {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.idx}
+	if on {
+		ev.Events |= unix.EPOLLOUT
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+}

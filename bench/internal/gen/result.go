@@ -1,0 +1,92 @@
+package gen
+
+import (
+	"syscall"
+	"time"
+)
+
+// Result is what one generator run reports. The loadgen command prints it as
+// one JSON object; the runner parses it. Fields that do not apply to a mode
+// are zero.
+type Result struct {
+	Mode     string  `json:"mode"`
+	Codec    string  `json:"codec,omitempty"`
+	Conns    int     `json:"conns"`
+	InFlight int     `json:"inflight,omitempty"`
+	Size     int     `json:"size,omitempty"`
+	Window   float64 `json:"window_s"` // measured window, seconds
+
+	Msgs       int64   `json:"msgs"`        // frames echoed (echo), connections completed (churn), deliveries (fanout)
+	MsgsPerSec float64 `json:"msgs_per_s"`  // Msgs / Window
+	MBPerSec   float64 `json:"mb_per_s"`    // payload MB (1e6 B) per second, one direction
+	P50us      float64 `json:"p50_us"`      // latency quantiles in microseconds
+	P99us      float64 `json:"p99_us"`      //
+	P999us     float64 `json:"p999_us"`     //
+	Errors     int64   `json:"errors"`      // verification failures, unexpected closes, failed connects
+	FirstError string  `json:"first_error"` // the first of them, for the log
+	Alive      int     `json:"alive"`       // connections alive at the end
+
+	// Idle mode: the server's VmRSS in bytes before connecting, once all
+	// connections are open and idle, and after each echoed one frame.
+	RSSBefore    int64   `json:"rss_before,omitempty"`
+	RSSIdle      int64   `json:"rss_idle,omitempty"`
+	RSSAfterEcho int64   `json:"rss_after_echo,omitempty"`
+	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`       // (RSSIdle-RSSBefore)/Conns
+	BytesPerEcho float64 `json:"bytes_per_conn_echo,omitempty"` // (RSSAfterEcho-RSSBefore)/Conns
+
+	// The generator's own CPU time over the window (user+system, all
+	// threads), and that as a fraction of the window (1.0 = one core busy).
+	GenCPU     float64 `json:"gen_cpu_s"`
+	GenCPUFrac float64 `json:"gen_cpu_frac"`
+}
+
+// cpuClock reads this process's CPU time (user+system).
+func cpuClock() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// window measures wall and CPU time between start and stop.
+type window struct {
+	t0   time.Time
+	cpu0 time.Duration
+	wall time.Duration
+	cpu  time.Duration
+}
+
+func (w *window) start() { w.t0, w.cpu0 = time.Now(), cpuClock() }
+func (w *window) stop()  { w.wall, w.cpu = time.Since(w.t0), cpuClock()-w.cpu0 }
+
+func (w *window) fill(r *Result) {
+	r.Window = w.wall.Seconds()
+	r.GenCPU = w.cpu.Seconds()
+	if w.wall > 0 {
+		r.GenCPUFrac = w.cpu.Seconds() / w.wall.Seconds()
+		r.MsgsPerSec = float64(r.Msgs) / w.wall.Seconds()
+	}
+}
+
+func (r *Result) setLatency(h *Hist) {
+	r.P50us = float64(h.Quantile(0.50)) / 1e3
+	r.P99us = float64(h.Quantile(0.99)) / 1e3
+	r.P999us = float64(h.Quantile(0.999)) / 1e3
+}
+
+// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and returns
+// the new soft limit.
+func RaiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
