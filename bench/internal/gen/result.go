@@ -31,7 +31,7 @@ type Result struct {
 	RSSBefore    int64   `json:"rss_before,omitempty"`
 	RSSIdle      int64   `json:"rss_idle,omitempty"`
 	RSSAfterEcho int64   `json:"rss_after_echo,omitempty"`
-	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`       // (RSSIdle-RSSBefore)/Conns
+	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`      // (RSSIdle-RSSBefore)/Conns
 	BytesPerEcho float64 `json:"bytes_per_conn_echo,omitempty"` // (RSSAfterEcho-RSSBefore)/Conns
 
 	// The generator's own CPU time over the window (user+system, all
