@@ -1,0 +1,80 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"time"
+)
+
+// Accept backoff, as net/http: a temporary accept error (EMFILE, ENFILE, ...)
+// is retried after a delay that starts at acceptBackoffMin and doubles up to
+// acceptBackoffMax, so a server out of descriptors does not spin.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// temporary reports whether an accept error is worth retrying.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) acceptLoop(ls *listenerState) error {
+	var delay time.Duration
+	for {
+		nc, err := ls.l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if !temporary(err) {
+				s.log.Warn("server: accept failed", "addr", ls.l.Addr().String(), "err", err)
+				return err
+			}
+			if delay == 0 {
+				delay = acceptBackoffMin
+			} else {
+				delay = min(2*delay, acceptBackoffMax)
+			}
+			s.stats.acceptErrors.Add(1)
+			s.log.Warn("server: accept error; retrying", "addr", ls.l.Addr().String(), "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
+		}
+		delay = 0
+		s.stats.accepted.Add(1)
+		if !s.track(nc, ls) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go s.handle(nc, ls)
+	}
+}
+
+// track registers a new connection's goroutine, unless the server is closing.
+func (s *Server) track(nc net.Conn, ls *listenerState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	ls.refs.Add(1)
+	return true
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// handle runs one accepted connection to its end, on its own goroutine:
+// handshake (PROXY header, TLS), admission (run, queue or reject), then the
+// Protocol.
+func (s *Server) handle(nc net.Conn, ls *listenerState) {
+	defer s.wg.Done()
+	defer s.releaseListener(ls)
+	info := ConnInfo{ID: s.nextID.Add(1), LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
+	s.setPending(info.ID, nc)
+	s.hook(info, StateNew)
+	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(info.RemoteAddr))
+
+	nc, remote, preread, err := s.handshake(nc, ls)
+	if err != nil {
+		nc.Close()
+		s.clearPending(info.ID)
+		s.finish(info, err)
+		return
+	}
+	info.RemoteAddr = remote
+	ip := ipOf(remote)
+
+	adm, w := s.admit(info.ID, ip, nc)
+	switch adm {
+	case admitRun, admitOverflow:
+	case admitQueued:
+		s.hook(info, StateQueued)
+		s.log.Debug("server: queued", "id", info.ID, "remote", addrString(remote))
+		if err := s.wait(w); err != nil {
+			s.forgetPeer(ip)
+			if errors.Is(err, weft.ErrQueueTimeout) {
+				s.stats.rejected[rejQueueTimeout].Add(1)
+				s.rejectClose(nc)
+			} else {
+				nc.Close()
+			}
+			s.clearPending(info.ID)
+			s.finish(info, err)
+			return
+		}
+	case admitShutdown:
+		nc.Close()
+		s.clearPending(info.ID)
+		s.finish(info, weft.ErrServerShutdown)
+		return
+	default: // a rejection
+		r := rejectReason(adm)
+		s.stats.rejected[r].Add(1)
+		s.rejectClose(nc)
+		s.clearPending(info.ID)
+		s.finish(info, fmt.Errorf("%w: %s", weft.ErrRejected, rejectNames[r]))
+		return
+	}
+	s.run(info, nc, ip, preread, adm == admitOverflow)
+}
+
+// run builds the Protocol and drives the connection with the weft runtime.
+func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overflow bool) {
+	f := s.Factory
+	if overflow {
+		f = s.OverflowFactory
+	}
+	p := f.BuildProtocol(info.RemoteAddr)
+	if p == nil {
+		nc.Close()
+		s.clearPending(info.ID)
+		s.releaseSlot(ip, overflow)
+		s.stats.rejected[rejRefused].Add(1)
+		s.finish(info, ErrRefused)
+		return
+	}
+	opts := s.opts
+	if info.RemoteAddr != nc.RemoteAddr() {
+		opts.RemoteAddr = info.RemoteAddr
+	}
+	opts.Preread = preread
+	c := &Conn{info: info, wc: weft.NewConn(nc, p, &opts)}
+	if !s.register(c) {
+		nc.Close()
+		s.releaseSlot(ip, overflow)
+		s.finish(info, weft.ErrServerShutdown)
+		return
+	}
+	s.stats.active.Add(1)
+	s.hook(info, StateActive)
+	s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
+	err := c.wc.Serve()
+	if errors.Is(err, ErrUntrustedProxy) {
+		s.stats.rejected[rejUntrustedProxy].Add(1)
+	}
+	s.stats.active.Add(-1)
+	s.unregister(c)
+	s.releaseSlot(ip, overflow)
+	s.finish(info, err)
+}
+
+// finish counts the close reason, calls the hook and logs.
+func (s *Server) finish(info ConnInfo, err error) {
+	if err != nil && s.isClosing() && !errors.Is(err, weft.ErrServerShutdown) && isNetClosed(err) {
+		err = fmt.Errorf("%w: %w", weft.ErrServerShutdown, err)
+	}
+	r := ReasonOf(err)
+	s.stats.closed[r].Add(1)
+	s.hook(info, StateClosed)
+	if r == ReasonError || r == ReasonHandshakeFailed || r == ReasonPanic {
+		s.log.Warn("server: connection failed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
+	} else {
+		s.log.Debug("server: closed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
+	}
+}
+
+func isNetClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+}
+
+// handshake reads the PROXY header (trusted sources on a PROXY listener) and
+// completes the TLS handshake, both within HandshakeTimeout. It returns the
+// connection to serve, the client's address and bytes read past the header.
+func (s *Server) handshake(nc net.Conn, ls *listenerState) (net.Conn, net.Addr, []byte, error) {
+	remote := nc.RemoteAddr()
+	var preread []byte
+	if len(ls.proxy) > 0 {
+		if trusted(ls.proxy, remote) {
+			r, pre, err := s.readProxyHeader(nc)
+			if err != nil {
+				return nc, remote, nil, err
+			}
+			remote, preread = r, pre
+		} else {
+			nc = &sniffConn{Conn: nc}
+		}
+	}
+	tc, isTLS := nc.(*tls.Conn)
+	if !isTLS && ls.tls != nil {
+		base := nc
+		if len(preread) > 0 {
+			base = &prereadConn{Conn: nc, buf: preread}
+			preread = nil
+		}
+		tc, isTLS = tls.Server(base, ls.tls), true
+		nc = tc
+	}
+	if isTLS {
+		tc.SetDeadline(time.Now().Add(s.hsTO))
+		err := tc.HandshakeContext(s.ctx)
+		tc.SetDeadline(time.Time{})
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nc, remote, nil, fmt.Errorf("%w: TLS handshake not done within %v", weft.ErrHandshakeTimeout, s.hsTO)
+			}
+			return nc, remote, nil, fmt.Errorf("%w: TLS: %w", errHandshake, err)
+		}
+	}
+	return nc, remote, preread, nil
+}
+
+// errHandshake wraps TLS and PROXY failures other than timeouts.
+var errHandshake = errors.New("server: handshake failed")
+
+// rejectClose writes RejectMessage (if any), then closes nc gracefully: it
+// half-closes and discards what the client still sends for up to
+// RejectLinger, so that unread client bytes do not turn the close into a TCP
+// reset that would destroy the message.
+func (s *Server) rejectClose(nc net.Conn) {
+	if len(s.RejectMessage) == 0 {
+		nc.Close()
+		return
+	}
+	deadline := time.Now().Add(RejectLinger)
+	nc.SetDeadline(deadline)
+	if _, err := nc.Write(s.RejectMessage); err == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
+	}
+	nc.Close()
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

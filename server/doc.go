@@ -1,0 +1,26 @@
+// Package server runs one weft.Factory on any number of listeners and manages
+// the connections it accepts: limits, overflow policies, timeouts, graceful
+// shutdown, the PROXY protocol and statistics.
+//
+// The pieces:
+//
+//   - Server: the configuration struct (its zero value plus a Factory works)
+//     and the entry points Serve (any net.Listener), ServeProxy (a listener
+//     behind a PROXY-protocol load balancer), Listen and ListenEndpoint
+//     (endpoint strings, honouring their TLS and proxy= settings).
+//   - Connection manager: every live connection has an ID; Len, Get, Range
+//     and Broadcast observe and reach them. Conn is the handle.
+//   - Limits: MaxConns with an Overflow policy (Reject, QueueFIFO, QueueLIFO),
+//     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, HandshakeTimeout,
+//     and the write-buffer limits passed to the runtime.
+//   - Shutdown (graceful, bounded by a context) and Close (immediate).
+//   - Stats: Snapshot, PublishExpvar, close reasons by name (CloseReason),
+//     the ConnState hook and log/slog logging.
+//
+// Every accepted connection runs on its own goroutine: the TLS handshake and
+// the PROXY header are read there (never on the accept loop), bounded by
+// HandshakeTimeout; then the connection is admitted, queued or rejected, and
+// an admitted connection is driven by weft.NewConn(...).Serve.
+//
+// docs/operations.md lists every knob, its default and what a client sees.
+package server

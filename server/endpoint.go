@@ -1,0 +1,43 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/weftkit/weft/endpoint"
+)
+
+// Listen parses the endpoint description desc (for example
+// "tcp:8007:interface=127.0.0.1", "tls:8443:privateKey=k.pem",
+// "tcp:8007:proxy=10.0.0.0/8:reuseport=yes") and serves on it, as
+// ListenEndpoint.
+func (s *Server) Listen(desc string) error {
+	ep, err := endpoint.ParseServer(desc)
+	if err != nil {
+		return err
+	}
+	return s.ListenEndpoint(ep)
+}
+
+// ListenEndpoint opens the endpoint's listener and serves it until Shutdown
+// or Close (returning ErrServerClosed). It honours the endpoint's Proxy list
+// (PROXY protocol from those sources, see ServeProxy) and TLS: the server
+// runs the TLS handshake itself, after any PROXY header, on the connection's
+// goroutine within HandshakeTimeout. SO_REUSEPORT, unix socket modes and the
+// backlog are the endpoint's business.
+func (s *Server) ListenEndpoint(ep *endpoint.Server) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	raw := *ep
+	if raw.Type == "tls" {
+		if ep.TLS == nil {
+			return fmt.Errorf("%w: endpoint %q: type tls without a TLS configuration", ErrInvalidConfig, ep.Desc)
+		}
+		raw.Type = "tcp" // the server wraps each connection in TLS itself
+	}
+	l, err := raw.Listen(s.ctx)
+	if err != nil {
+		return err
+	}
+	return s.serve(&listenerState{l: l, proxy: ep.Proxy, tls: ep.TLS})
+}

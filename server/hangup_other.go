@@ -1,0 +1,10 @@
+//go:build !linux
+
+package server
+
+import "net"
+
+// peerHungUp is the portable fallback: without a non-consuming peek a queued
+// client's hang-up is not detected; it is found when its turn comes (the
+// Protocol then sees the end of the stream at once).
+func peerHungUp(nc net.Conn) bool { return false }

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"container/list"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// admission is the outcome of admit.
+type admission int
+
+const (
+	admitRun admission = iota
+	admitOverflow
+	admitQueued
+	admitShutdown
+	rejectMaxConns
+	rejectMaxQueue
+	rejectPerPeer
+)
+
+func rejectReason(a admission) rejectKind {
+	switch a {
+	case rejectMaxQueue:
+		return rejMaxQueue
+	case rejectPerPeer:
+		return rejPerPeer
+	}
+	return rejMaxConns
+}
+
+// ipKey is a peer's IP address; invalid for non-IP peers (unix sockets),
+// which MaxConnsPerPeer does not limit.
+type ipKey = netip.Addr
+
+func ipOf(a net.Addr) ipKey {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if a == nil {
+			return ip
+		}
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	return ip.Unmap()
+}
+
+// waiter is a queued connection.
+type waiter struct {
+	nc    net.Conn
+	elem  *list.Element // nil once out of the queue
+	grant chan struct{} // closed when it leaves the queue by the server's hand
+	dead  bool          // it left because it hung up (set before grant is closed)
+}
+
+// admit decides, under the lock, whether a connection runs now, waits in the
+// queue or is rejected. Every admitted, overflow or queued connection counts
+// against its peer until it ends.
+func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return admitShutdown, nil
+	}
+	if s.MaxConnsPerPeer > 0 && ip.IsValid() && s.peers[ip] >= s.MaxConnsPerPeer {
+		return rejectPerPeer, nil
+	}
+	var a admission
+	var w *waiter
+	switch {
+	case s.MaxConns == 0 || s.active < s.MaxConns:
+		s.active++
+		a = admitRun
+	case s.Overflow == Reject && s.OverflowFactory == nil:
+		return rejectMaxConns, nil
+	case s.Overflow == Reject:
+		if s.overflow >= s.maxQueue {
+			return rejectMaxQueue, nil
+		}
+		s.overflow++
+		a = admitOverflow
+	default:
+		if s.queue.Len() >= s.maxQueue {
+			return rejectMaxQueue, nil
+		}
+		w = &waiter{nc: nc, grant: make(chan struct{})}
+		w.elem = s.queue.PushBack(w)
+		s.stats.queued.Add(1)
+		a = admitQueued
+	}
+	if ip.IsValid() {
+		s.peers[ip]++
+	}
+	return a, w
+}
+
+// wait blocks until the queued connection gets a slot (nil), or returns why
+// it will not: weft.ErrQueueTimeout, ErrQueueHangup or weft.ErrServerShutdown.
+func (s *Server) wait(w *waiter) error {
+	var timeout <-chan time.Time
+	if s.QueueTimeout > 0 {
+		t := time.NewTimer(s.QueueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	poll := time.NewTicker(QueuePollInterval)
+	defer poll.Stop()
+	for {
+		var why error
+		select {
+		case <-w.grant:
+			if w.dead {
+				return ErrQueueHangup
+			}
+			return nil
+		case <-timeout:
+			why = weft.ErrQueueTimeout
+		case <-s.done:
+			why = weft.ErrServerShutdown
+		case <-poll.C:
+			if !peerHungUp(w.nc) {
+				continue
+			}
+			why = ErrQueueHangup
+		}
+		if s.dequeue(w) {
+			return why
+		}
+		// Granted (or found dead) at the same moment: the grant wins.
+		<-w.grant
+		if w.dead {
+			return ErrQueueHangup
+		}
+		return nil
+	}
+}
+
+// dequeue removes w from the queue if it is still there.
+func (s *Server) dequeue(w *waiter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.elem == nil {
+		return false
+	}
+	s.queue.Remove(w.elem)
+	w.elem = nil
+	s.stats.queued.Add(-1)
+	return true
+}
+
+// releaseSlot gives back a connection's slot and peer count, and hands free
+// slots to queued connections (skipping the ones whose client hung up).
+func (s *Server) releaseSlot(ip ipKey, overflow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetPeerLocked(ip)
+	if overflow {
+		s.overflow--
+		return
+	}
+	s.active--
+	for s.active < s.MaxConns && s.queue.Len() > 0 {
+		e := s.queue.Front()
+		if s.Overflow == QueueLIFO {
+			e = s.queue.Back()
+		}
+		w := e.Value.(*waiter)
+		s.queue.Remove(e)
+		w.elem = nil
+		s.stats.queued.Add(-1)
+		if peerHungUp(w.nc) {
+			w.dead = true
+		} else {
+			s.active++
+		}
+		close(w.grant)
+	}
+}
+
+func (s *Server) forgetPeer(ip ipKey) {
+	s.mu.Lock()
+	s.forgetPeerLocked(ip)
+	s.mu.Unlock()
+}
+
+func (s *Server) forgetPeerLocked(ip ipKey) {
+	if !ip.IsValid() {
+		return
+	}
+	if n := s.peers[ip] - 1; n > 0 {
+		s.peers[ip] = n
+	} else {
+		delete(s.peers, ip)
+	}
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"net"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// ConnInfo identifies a connection.
+type ConnInfo struct {
+	// ID is unique within the Server, assigned at accept, starting at 1.
+	ID uint64
+	// LocalAddr is the listener-side address.
+	LocalAddr net.Addr
+	// RemoteAddr is the client's address: the PROXY header's source once it
+	// has been read, the socket peer before that or without one.
+	RemoteAddr net.Addr
+}
+
+// Conn is the manager's handle on a connection running a Protocol.
+type Conn struct {
+	info    ConnInfo
+	started time.Time
+	wc      *weft.Conn
+}
+
+// ID returns the connection's ID.
+func (c *Conn) ID() uint64 { return c.info.ID }
+
+// Info returns the connection's ID and addresses.
+func (c *Conn) Info() ConnInfo { return c.info }
+
+// Started returns when the connection started running its Protocol.
+func (c *Conn) Started() time.Time { return c.started }
+
+// Transport returns the connection's Transport; it is safe to use from any
+// goroutine.
+func (c *Conn) Transport() weft.Transport { return c.wc.Transport() }
+
+// Close closes the connection at once with reason (see weft.Conn.Close).
+func (c *Conn) Close(reason error) { c.wc.Close(reason) }
+
+// Post runs fn serialized with the Protocol's callbacks (see weft.Conn.Post).
+func (c *Conn) Post(fn func()) { c.wc.Post(fn) }
+
+func (s *Server) setPending(id uint64, nc net.Conn) {
+	s.mu.Lock()
+	s.pending[id] = nc
+	s.mu.Unlock()
+}
+
+func (s *Server) clearPending(id uint64) {
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+}
+
+// register moves a connection from pending to the running set, unless the
+// server is closing.
+func (s *Server) register(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, c.info.ID)
+	if s.closing {
+		return false
+	}
+	c.started = time.Now()
+	s.conns[c.info.ID] = c
+	return true
+}
+
+func (s *Server) unregister(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c.info.ID)
+	s.mu.Unlock()
+}
+
+// Len returns the number of connections running a Protocol (including
+// overflow connections; not queued ones).
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Get returns the running connection with the given ID.
+func (s *Server) Get(id uint64) (*Conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[id]
+	return c, ok
+}
+
+// Range calls fn for each running connection until fn returns false. It
+// iterates over a snapshot taken without holding any lock during the calls,
+// so fn may use the Server and the connections freely.
+func (s *Server) Range(fn func(c *Conn) bool) {
+	for _, c := range s.snapshotConns() {
+		if !fn(c) {
+			return
+		}
+	}
+}
+
+func (s *Server) snapshotConns() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		all = append(all, c)
+	}
+	return all
+}
+
+// Broadcast writes p to every running connection and returns how many
+// accepted it. Transport.Write never waits for a peer, so a slow client never
+// delays the others: it is dropped with weft.ErrSlowConsumer once its write
+// buffer passes MaxWriteBuffer.
+func (s *Server) Broadcast(p []byte) int {
+	sent := 0
+	for _, c := range s.snapshotConns() {
+		if _, err := c.Transport().Write(p); err == nil {
+			sent++
+		}
+	}
+	return sent
+}

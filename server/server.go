@@ -1,0 +1,341 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// Defaults for the Server limits that are on unless configured otherwise.
+// docs/operations.md lists them with every other limit.
+const (
+	// DefaultMaxQueue bounds the connections held beyond MaxConns (queued, or
+	// running the OverflowFactory's Protocol) when MaxQueue is zero.
+	DefaultMaxQueue = 128
+	// DefaultHandshakeTimeout bounds a TLS handshake and the reading of a
+	// PROXY header when HandshakeTimeout is zero.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// RejectLinger bounds how long a rejected connection is kept open after
+	// the reject message, reading and discarding what the client still sends,
+	// so that the message is not destroyed by a TCP reset.
+	RejectLinger = 2 * time.Second
+	// QueuePollInterval is how often a queued connection is checked for a
+	// client that hung up.
+	QueuePollInterval = 500 * time.Millisecond
+)
+
+// Errors returned by the Server.
+var (
+	// ErrServerClosed is returned by Serve, Listen and ListenEndpoint after
+	// Shutdown or Close, and by them when called afterwards.
+	ErrServerClosed = errors.New("server: closed")
+	// ErrInvalidConfig is wrapped by every configuration error; the message
+	// names the field.
+	ErrInvalidConfig = errors.New("server: invalid configuration")
+	// ErrUntrustedProxy is the reason a connection from a source outside the
+	// trusted prefixes that sent a PROXY header is refused.
+	ErrUntrustedProxy = errors.New("server: PROXY header from untrusted source")
+	// ErrProxyHeader: a trusted source sent a malformed PROXY header.
+	ErrProxyHeader = errors.New("server: bad PROXY header")
+	// ErrRefused: the Factory returned a nil Protocol.
+	ErrRefused = errors.New("server: refused by factory")
+	// ErrQueueHangup: a queued client hung up before it got a slot.
+	ErrQueueHangup = errors.New("server: client hung up while queued")
+)
+
+// Overflow is what happens to a connection that arrives when MaxConns
+// connections are active.
+type Overflow int
+
+const (
+	// Reject closes the connection at once, after RejectMessage if set, or
+	// runs the OverflowFactory's Protocol if set. The zero value.
+	Reject Overflow = iota
+	// QueueFIFO holds the connection unread until a slot frees; the oldest
+	// waiting connection gets the slot first.
+	QueueFIFO
+	// QueueLIFO is QueueFIFO, except the newest waiting connection gets the
+	// slot first.
+	QueueLIFO
+)
+
+// String returns "reject", "fifo" or "lifo".
+func (o Overflow) String() string {
+	switch o {
+	case Reject:
+		return "reject"
+	case QueueFIFO:
+		return "fifo"
+	case QueueLIFO:
+		return "lifo"
+	}
+	return fmt.Sprintf("Overflow(%d)", int(o))
+}
+
+// Server serves one Factory on any number of listeners. Set the fields, then
+// call Serve, ServeProxy, Listen or ListenEndpoint (as many times as there are
+// listeners, each usually on its own goroutine). The fields must not change
+// once serving started. A Server must not be copied after first use.
+type Server struct {
+	// Factory builds the Protocol of every admitted connection; a nil
+	// Protocol refuses the connection (closed at once). Required. If it
+	// implements weft.Starter / weft.Stopper, Start runs before the first
+	// listener accepts and Stop after the last listener stopped and its last
+	// connection ended.
+	Factory weft.Factory
+
+	// MaxConns bounds the connections running a Protocol at once. Zero means
+	// no limit (Overflow, MaxQueue and QueueTimeout are then unused).
+	MaxConns int
+	// Overflow is the policy for a connection beyond MaxConns. Zero means
+	// Reject.
+	Overflow Overflow
+	// MaxQueue bounds the connections held beyond MaxConns: queued ones
+	// (QueueFIFO/QueueLIFO) or ones running the OverflowFactory's Protocol.
+	// Beyond it a connection is rejected. Zero means DefaultMaxQueue.
+	MaxQueue int
+	// QueueTimeout bounds how long a connection waits in the queue; then it
+	// gets RejectMessage and is closed. Zero means it waits until a slot
+	// frees, it hangs up, or the server shuts down.
+	QueueTimeout time.Duration
+	// RejectMessage is written to a rejected connection (over MaxConns,
+	// MaxQueue, MaxConnsPerPeer, or after QueueTimeout) before it is closed,
+	// for example []byte("Too many connections, try later\r\n"). Nil means
+	// the connection is closed without a word.
+	RejectMessage []byte
+	// OverflowFactory, with Overflow == Reject, builds the Protocol run for a
+	// connection beyond MaxConns instead of writing RejectMessage (Twisted's
+	// overflowProtocol). At most MaxQueue such connections run at once. Nil
+	// means none.
+	OverflowFactory weft.Factory
+	// MaxConnsPerPeer bounds the connections (admitted, queued or in
+	// overflow) from one IP address, the PROXY header's source when there is
+	// one. Beyond it a connection is rejected. Zero means no limit.
+	MaxConnsPerPeer int
+
+	// IdleTimeout closes a connection with weft.ErrIdleTimeout when no byte
+	// moved in either direction for this long. Zero means no idle timeout.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the reading of a PROXY
+	// header of each connection. Zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// HighWater, LowWater, MaxWriteBuffer and ReadBufferSize are passed to
+	// weft.Options for every connection. Zero means the weft defaults
+	// (weft.DefaultHighWater, weft.DefaultLowWater, weft.DefaultMaxWriteBuffer,
+	// weft.DefaultReadBufferSize).
+	HighWater, LowWater, MaxWriteBuffer, ReadBufferSize int
+
+	// Logger receives one Debug line per lifecycle event and Warn lines for
+	// errors. Nil means no logging.
+	Logger *slog.Logger
+	// ConnState, if set, is called on every state change of a connection
+	// (StateNew, StateQueued, StateActive, StateClosed), on the connection's
+	// goroutine. It must not block. Nil means no hook.
+	ConnState func(info ConnInfo, state ConnState)
+
+	initOnce sync.Once
+	initErr  error
+	log      *slog.Logger
+	opts     weft.Options // template for every connection
+	maxQueue int
+	hsTO     time.Duration
+	stats    stats
+	nextID   atomic.Uint64
+	done     chan struct{} // closed by Shutdown or Close
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[*listenerState]struct{}
+	conns     map[uint64]*Conn    // running a Protocol
+	pending   map[uint64]net.Conn // handshaking or queued
+	active    int                 // slots taken (<= MaxConns)
+	overflow  int                 // connections running the overflow Protocol
+	queue     list.List           // of *waiter
+	peers     map[netip.Addr]int
+	wg        sync.WaitGroup // connection goroutines
+
+	factoryMu   sync.Mutex
+	factoryRefs int
+}
+
+// Validate reports the first invalid field, naming it. Serve and the Listen
+// methods call it; a zero Server with a Factory is valid.
+func (s *Server) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
+	}
+	switch {
+	case s.Factory == nil:
+		return bad("Server.Factory is nil")
+	case s.MaxConns < 0:
+		return bad("Server.MaxConns %d is negative", s.MaxConns)
+	case s.Overflow < Reject || s.Overflow > QueueLIFO:
+		return bad("Server.Overflow %d is not Reject, QueueFIFO or QueueLIFO", int(s.Overflow))
+	case s.MaxQueue < 0:
+		return bad("Server.MaxQueue %d is negative", s.MaxQueue)
+	case s.QueueTimeout < 0:
+		return bad("Server.QueueTimeout %v is negative", s.QueueTimeout)
+	case s.MaxConnsPerPeer < 0:
+		return bad("Server.MaxConnsPerPeer %d is negative", s.MaxConnsPerPeer)
+	case s.IdleTimeout < 0:
+		return bad("Server.IdleTimeout %v is negative", s.IdleTimeout)
+	case s.HandshakeTimeout < 0:
+		return bad("Server.HandshakeTimeout %v is negative", s.HandshakeTimeout)
+	case s.OverflowFactory != nil && s.Overflow != Reject:
+		return bad("Server.OverflowFactory is set but Server.Overflow is %v, not Reject", s.Overflow)
+	}
+	if err := s.connOptions().Validate(); err != nil {
+		return fmt.Errorf("%w: Server.%v", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (s *Server) connOptions() *weft.Options {
+	return &weft.Options{
+		HighWater:      s.HighWater,
+		LowWater:       s.LowWater,
+		MaxWriteBuffer: s.MaxWriteBuffer,
+		ReadBufferSize: s.ReadBufferSize,
+		IdleTimeout:    s.IdleTimeout,
+	}
+}
+
+// init validates the configuration once and prepares the internal state.
+func (s *Server) init() error {
+	s.initOnce.Do(func() {
+		s.done = make(chan struct{})
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.listeners = make(map[*listenerState]struct{})
+		s.conns = make(map[uint64]*Conn)
+		s.pending = make(map[uint64]net.Conn)
+		s.peers = make(map[netip.Addr]int)
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		if s.initErr = s.Validate(); s.initErr != nil {
+			return
+		}
+		s.opts = *s.connOptions()
+		s.opts.Counters = &s.stats.counters
+		s.maxQueue = s.MaxQueue
+		if s.maxQueue == 0 {
+			s.maxQueue = DefaultMaxQueue
+		}
+		s.hsTO = s.HandshakeTimeout
+		if s.hsTO == 0 {
+			s.hsTO = DefaultHandshakeTimeout
+		}
+	})
+	return s.initErr
+}
+
+// listenerState is one listener being served.
+type listenerState struct {
+	l     net.Listener
+	proxy []netip.Prefix // trusted PROXY sources; nil: PROXY off
+	tls   *tls.Config    // TLS done by the server (nil: none, or l does it)
+	refs  atomic.Int64   // the accept loop + its live connections
+}
+
+// Serve accepts connections on l and serves them until Shutdown or Close (it
+// then returns ErrServerClosed) or until l fails with a non-temporary error.
+// Temporary accept errors (such as EMFILE) are retried with a backoff from
+// 5 ms doubling to 1 s. If l is a TLS listener (tls.NewListener), the
+// handshake is done on each connection's goroutine within HandshakeTimeout.
+// Serve closes l before returning.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(&listenerState{l: l})
+}
+
+// ServeProxy is Serve for a listener behind a PROXY-protocol (v1 or v2) load
+// balancer: a connection from a source in trusted must start with a PROXY
+// header (read within HandshakeTimeout; without one, the connection is served
+// as a direct client), and its Protocol then sees the header's source
+// address. A connection from any other source that sends a PROXY header is
+// refused. An empty trusted list means PROXY is off (as Serve).
+func (s *Server) ServeProxy(l net.Listener, trusted []netip.Prefix) error {
+	return s.serve(&listenerState{l: l, proxy: trusted})
+}
+
+func (s *Server) serve(ls *listenerState) error {
+	if err := s.init(); err != nil {
+		ls.l.Close()
+		return err
+	}
+	ls.refs.Store(1)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ls.l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ls] = struct{}{}
+	s.mu.Unlock()
+	if err := s.startFactory(); err != nil {
+		s.mu.Lock()
+		delete(s.listeners, ls)
+		s.mu.Unlock()
+		ls.l.Close()
+		return err
+	}
+	s.log.Debug("server: listening", "addr", ls.l.Addr().String(), "proxy", len(ls.proxy) > 0)
+	err := s.acceptLoop(ls)
+	ls.l.Close()
+	s.mu.Lock()
+	delete(s.listeners, ls)
+	s.mu.Unlock()
+	s.log.Debug("server: stopped listening", "addr", ls.l.Addr().String(), "err", err)
+	s.releaseListener(ls)
+	return err
+}
+
+// releaseListener drops one reference to ls; the last one stops the Factory.
+func (s *Server) releaseListener(ls *listenerState) {
+	if ls.refs.Add(-1) == 0 {
+		s.stopFactory()
+	}
+}
+
+func (s *Server) startFactory() error {
+	s.factoryMu.Lock()
+	defer s.factoryMu.Unlock()
+	if s.factoryRefs == 0 {
+		if st, ok := s.Factory.(weft.Starter); ok {
+			if err := st.Start(s.ctx); err != nil {
+				s.log.Warn("server: factory start failed", "err", err)
+				return fmt.Errorf("server: factory start: %w", err)
+			}
+		}
+		s.log.Debug("server: factory started")
+	}
+	s.factoryRefs++
+	return nil
+}
+
+func (s *Server) stopFactory() {
+	s.factoryMu.Lock()
+	defer s.factoryMu.Unlock()
+	if s.factoryRefs == 0 {
+		return
+	}
+	s.factoryRefs--
+	if s.factoryRefs == 0 {
+		if st, ok := s.Factory.(weft.Stopper); ok {
+			st.Stop()
+		}
+		s.log.Debug("server: factory stopped")
+	}
+}

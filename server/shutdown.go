@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"net"
+
+	"github.com/weftkit/weft"
+)
+
+// Shutdown stops the server gracefully: it closes every listener (Serve then
+// returns ErrServerClosed), closes queued and handshaking connections, tells
+// every running connection (weft.Conn.Shutdown: the Protocol's Shutdown hook
+// if it implements weft.ShutdownNotifier, then LoseConnection, which flushes
+// pending output), and waits for them to end. If ctx ends first, the
+// remaining connections are closed with weft.ErrServerShutdown; Shutdown
+// then waits for their goroutines and returns ctx.Err(). It returns nil when
+// every connection drained. Later calls (and Close) are harmless.
+func (s *Server) Shutdown(ctx context.Context) error {
+	running := s.beginClose()
+	for _, c := range running {
+		c.wc.Shutdown()
+	}
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		s.log.Debug("server: shut down; all connections drained")
+		return nil
+	case <-ctx.Done():
+	}
+	left := s.snapshotConns()
+	s.log.Warn("server: shutdown deadline; closing connections", "left", len(left), "err", ctx.Err())
+	for _, c := range left {
+		c.wc.Close(weft.ErrServerShutdown)
+	}
+	<-drained
+	return ctx.Err()
+}
+
+// Close stops the server at once: it closes every listener and every
+// connection (running ones with weft.ErrServerShutdown, discarding their
+// pending output), waits for the connections' goroutines to end, and
+// returns. It returns nil (the error is for io.Closer).
+func (s *Server) Close() error {
+	for _, c := range s.beginClose() {
+		c.wc.Close(weft.ErrServerShutdown)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// beginClose marks the server closing, closes the listeners and the
+// connections that run no Protocol yet, and returns the running ones.
+func (s *Server) beginClose() []*Conn {
+	if err := s.init(); err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		s.cancel()
+	}
+	ls := make([]net.Listener, 0, len(s.listeners))
+	for l := range s.listeners {
+		ls = append(ls, l.l)
+	}
+	pending := make([]net.Conn, 0, len(s.pending))
+	for _, nc := range s.pending {
+		pending = append(pending, nc)
+	}
+	running := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		running = append(running, c)
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, nc := range pending {
+		nc.Close()
+	}
+	return running
+}

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"errors"
+	"expvar"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+)
+
+// CloseReason names why a connection ended; the stats count each.
+type CloseReason int
+
+// Close reasons. ReasonOf maps a ConnectionLost reason to one of them.
+const (
+	ReasonClean            CloseReason = iota // nil: closed cleanly by either side
+	ReasonAborted                             // weft.ErrAborted
+	ReasonIdleTimeout                         // weft.ErrIdleTimeout
+	ReasonHandshakeTimeout                    // weft.ErrHandshakeTimeout
+	ReasonHandshakeFailed                     // bad TLS handshake or PROXY header
+	ReasonSlowConsumer                        // weft.ErrSlowConsumer
+	ReasonFrameTooLarge                       // codec.ErrFrameTooLarge
+	ReasonMalformed                           // codec.ErrMalformed
+	ReasonRejected                            // weft.ErrRejected, ErrRefused, ErrUntrustedProxy
+	ReasonQueueTimeout                        // weft.ErrQueueTimeout
+	ReasonQueueHangup                         // ErrQueueHangup
+	ReasonShutdown                            // weft.ErrServerShutdown
+	ReasonPanic                               // weft.ErrProtocolPanic
+	ReasonError                               // any other (network) error
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"clean", "aborted", "idle timeout", "handshake timeout", "handshake failed",
+	"slow consumer", "frame too large", "malformed", "rejected", "queue timeout",
+	"queue hangup", "shutdown", "panic", "error",
+}
+
+// String returns the reason's name, as used in Snapshot.Closed.
+func (r CloseReason) String() string {
+	if r >= 0 && r < numReasons {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("CloseReason(%d)", int(r))
+}
+
+// ReasonOf maps a connection's end (ConnectionLost's reason, or why it never
+// started) to its CloseReason.
+func ReasonOf(err error) CloseReason {
+	table := []struct {
+		target error
+		r      CloseReason
+	}{
+		{weft.ErrServerShutdown, ReasonShutdown},
+		{weft.ErrIdleTimeout, ReasonIdleTimeout},
+		{weft.ErrHandshakeTimeout, ReasonHandshakeTimeout},
+		{errHandshake, ReasonHandshakeFailed},
+		{ErrProxyHeader, ReasonHandshakeFailed},
+		{weft.ErrSlowConsumer, ReasonSlowConsumer},
+		{weft.ErrQueueTimeout, ReasonQueueTimeout},
+		{ErrQueueHangup, ReasonQueueHangup},
+		{weft.ErrRejected, ReasonRejected},
+		{ErrRefused, ReasonRejected},
+		{ErrUntrustedProxy, ReasonRejected},
+		{weft.ErrProtocolPanic, ReasonPanic},
+		{weft.ErrAborted, ReasonAborted},
+		{codec.ErrFrameTooLarge, ReasonFrameTooLarge},
+		{codec.ErrMalformed, ReasonMalformed},
+	}
+	if err == nil {
+		return ReasonClean
+	}
+	for _, t := range table {
+		if errors.Is(err, t.target) {
+			return t.r
+		}
+	}
+	return ReasonError
+}
+
+// rejectKind names why a connection was rejected before running a Protocol.
+type rejectKind int
+
+const (
+	rejMaxConns rejectKind = iota
+	rejMaxQueue
+	rejPerPeer
+	rejQueueTimeout
+	rejRefused
+	rejUntrustedProxy
+	numRejects
+)
+
+var rejectNames = [numRejects]string{
+	"max conns", "max queue", "per peer", "queue timeout", "refused", "untrusted proxy",
+}
+
+// stats holds the server's counters; everything is atomic.
+type stats struct {
+	accepted     atomic.Int64
+	acceptErrors atomic.Int64
+	active       atomic.Int64
+	queued       atomic.Int64
+	rejected     [numRejects]atomic.Int64
+	closed       [numReasons]atomic.Int64
+	counters     weft.Counters
+}
+
+// Snapshot is a copy of a Server's statistics at one moment.
+type Snapshot struct {
+	// Accepted counts connections accepted from all listeners.
+	Accepted int64
+	// AcceptErrors counts temporary accept errors (EMFILE...) retried.
+	AcceptErrors int64
+	// Active is the number of connections running a Protocol now.
+	Active int64
+	// Queued is the number of connections waiting in the queue now.
+	Queued int64
+	// Rejected counts connections refused before running a Protocol, by
+	// reason: "max conns", "max queue", "per peer", "queue timeout",
+	// "refused" (the Factory returned nil), "untrusted proxy".
+	Rejected map[string]int64
+	// Closed counts ended connections by CloseReason name.
+	Closed map[string]int64
+	// BytesIn, BytesOut, FramesIn and FramesOut are summed over all
+	// connections (frames are counted by codecs through weft.AddFrames).
+	BytesIn, BytesOut, FramesIn, FramesOut int64
+}
+
+// Snapshot returns the current statistics.
+func (s *Server) Snapshot() Snapshot {
+	st := &s.stats
+	snap := Snapshot{
+		Accepted:     st.accepted.Load(),
+		AcceptErrors: st.acceptErrors.Load(),
+		Active:       st.active.Load(),
+		Queued:       st.queued.Load(),
+		Rejected:     make(map[string]int64, numRejects),
+		Closed:       make(map[string]int64, numReasons),
+		BytesIn:      st.counters.BytesIn.Load(),
+		BytesOut:     st.counters.BytesOut.Load(),
+		FramesIn:     st.counters.FramesIn.Load(),
+		FramesOut:    st.counters.FramesOut.Load(),
+	}
+	for i := range st.rejected {
+		snap.Rejected[rejectNames[i]] = st.rejected[i].Load()
+	}
+	for i := range st.closed {
+		snap.Closed[reasonNames[i]] = st.closed[i].Load()
+	}
+	return snap
+}
+
+// PublishExpvar publishes the server's Snapshot under name in expvar (and so
+// on /debug/vars). It returns an error, instead of expvar's panic, if the
+// name is already taken.
+func (s *Server) PublishExpvar(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: expvar name is empty", ErrInvalidConfig)
+	}
+	if expvar.Get(name) != nil {
+		return fmt.Errorf("server: expvar name %q already published", name)
+	}
+	expvar.Publish(name, expvar.Func(func() any { return s.Snapshot() }))
+	return nil
+}
+
+// ConnState is a connection's lifecycle state, reported to Server.ConnState.
+type ConnState int
+
+const (
+	// StateNew: accepted; the TLS handshake and PROXY header come next.
+	StateNew ConnState = iota
+	// StateQueued: waiting in the overflow queue, unread.
+	StateQueued
+	// StateActive: running its Protocol.
+	StateActive
+	// StateClosed: ended (whether it ever became active or not).
+	StateClosed
+)
+
+// String returns "new", "queued", "active" or "closed".
+func (c ConnState) String() string {
+	switch c {
+	case StateNew:
+		return "new"
+	case StateQueued:
+		return "queued"
+	case StateActive:
+		return "active"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("ConnState(%d)", int(c))
+}
+
+func (s *Server) hook(info ConnInfo, st ConnState) {
+	if s.ConnState != nil {
+		s.ConnState(info, st)
+	}
+}
