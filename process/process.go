@@ -1,0 +1,287 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// Transport is a running child as its ProcessProtocol sees it (Twisted's
+// IProcessTransport). Every method is safe to call from any goroutine, at any
+// time, including from the protocol's own callbacks.
+type Transport interface {
+	// Write queues a copy of p for the child's stdin (descriptor 0) and
+	// returns at once; see WriteToChild.
+	io.Writer
+	// WriteToChild queues a copy of data for descriptor fd, which must be a
+	// Write descriptor of Options.ChildFDs (ErrBadFD otherwise), and returns
+	// at once; a goroutine writes it. It returns ErrClosed once the
+	// descriptor is closing or closed, and ErrWriteBufferFull (queueing
+	// nothing) if data would take the queue past Options.MaxWriteBuffer.
+	WriteToChild(fd int, data []byte) error
+	// CloseStdin closes the child's stdin after the data queued for it is
+	// written: CloseChildFD(0).
+	CloseStdin() error
+	// CloseChildFD closes descriptor fd: a Write descriptor after its queued
+	// data is written, a Read descriptor at once (data the child writes to it
+	// afterwards is lost). ChildConnectionLost(fd) follows. ErrBadFD if fd is
+	// not in Options.ChildFDs. Idempotent.
+	CloseChildFD(fd int) error
+	// LoseConnection closes every descriptor: CloseChildFD on each.
+	LoseConnection()
+	// Signal sends sig to the child; ErrProcessExited once it was reaped.
+	Signal(sig os.Signal) error
+	// Kill sends SIGKILL to the child; ErrProcessExited once it was reaped.
+	Kill() error
+	// Pid is the child's process id (still returned after it is reaped).
+	Pid() int
+	// PauseReading stops reading the child's descriptors: the child blocks
+	// once the pipes are full. Nothing is lost.
+	PauseReading()
+	// ResumeReading restarts reading after PauseReading.
+	ResumeReading()
+	// RegisterProducer registers a producer that is paused while more than
+	// Options.HighWater bytes are queued for stdin and resumed at
+	// Options.LowWater; StopProducing is called when stdin closes. Its calls
+	// are serialized with the protocol's callbacks.
+	RegisterProducer(p weft.Producer)
+	// UnregisterProducer removes the registered producer.
+	UnregisterProducer()
+	// Buffered returns the bytes queued for stdin and not yet written.
+	Buffered() int
+	// Post runs fn serialized with the protocol's callbacks (after the
+	// running one, if any), for example from a timer.
+	Post(fn func())
+	// Context returns a context that is done once ProcessEnded has returned.
+	Context() context.Context
+}
+
+// Process is a child started by Start. It implements Transport.
+type Process struct {
+	cmd   *exec.Cmd
+	proto ProcessProtocol
+	opt   resolved
+	ser   serializer
+	wg    sync.WaitGroup // every goroutine started for the child
+
+	readers []*reader
+	writers map[int]*writer // fixed after Start
+
+	ctx    context.Context // done once ProcessEnded returned
+	cancel context.CancelFunc
+	ended  chan struct{}
+
+	mu        sync.Mutex
+	status    error // set when reaped
+	killCause error // the context's cause, if it killed the child
+	pauseCh   chan struct{}
+	prodWant  bool // stdin is above the high-water mark
+	delay     *time.Timer
+
+	// Serialized state: touched only by functions run by ser.
+	open      int // descriptors not yet lost
+	exitSeen  bool
+	endSeen   bool
+	producer  weft.Producer
+	prodTold  bool // the producer was told to pause
+	endStatus error
+}
+
+// Start starts cmd with pipes on the descriptors named by opts.ChildFDs and
+// drives p with the child's events. opts may be nil for the defaults.
+// ConnectionMade runs on the caller's goroutine before Start returns.
+// Cancelling ctx kills the child (SIGKILL); the status then wraps the
+// context's cause. Start returns an error wrapping ErrInvalidOptions when cmd,
+// p or opts are unusable (cmd must not have been started, and must not set
+// what ChildFDs names), or the error of exec.Cmd.Start; no callback is called
+// then.
+func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options) (*Process, error) {
+	switch {
+	case cmd == nil:
+		return nil, invalid("nil *exec.Cmd")
+	case p == nil:
+		return nil, invalid("nil ProcessProtocol")
+	case cmd.Process != nil:
+		return nil, invalid("Cmd %s was already started", cmd.Path)
+	}
+	opt, err := opts.resolve(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("process: start %s: %w", cmd.Path, err)
+	}
+	pr := &Process{cmd: cmd, proto: p, opt: opt, writers: map[int]*writer{}, ended: make(chan struct{})}
+	childEnds, err := pr.makePipes()
+	closeAll := func(files []*os.File) {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	if err != nil {
+		closeAll(childEnds)
+		pr.closeParentEnds()
+		return nil, err
+	}
+	err = cmd.Start()
+	closeAll(childEnds)
+	if err != nil {
+		pr.closeParentEnds()
+		return nil, fmt.Errorf("process: start %s: %w", cmd.Path, err)
+	}
+	pr.ctx, pr.cancel = context.WithCancel(context.Background())
+	pr.open = len(opt.fds)
+	pr.ser.post(func() { p.ConnectionMade(pr) })
+
+	for _, w := range pr.writers {
+		pr.wg.Add(1)
+		go w.run()
+	}
+	for _, r := range pr.readers {
+		pr.wg.Add(1)
+		go r.run(opt.read)
+	}
+	pr.wg.Add(2) // the waiter and the context watcher
+	stop := context.AfterFunc(ctx, func() {
+		defer pr.wg.Done()
+		pr.mu.Lock()
+		pr.killCause = context.Cause(ctx)
+		pr.mu.Unlock()
+		_ = cmd.Process.Kill()
+	})
+	go pr.wait(stop)
+	return pr, nil
+}
+
+// makePipes creates a pipe for every descriptor in ChildFDs, places the
+// child's ends in the Cmd and keeps the parent's. It returns the child's ends,
+// which the parent closes once the child has started.
+func (pr *Process) makePipes() ([]*os.File, error) {
+	var childEnds []*os.File
+	for _, fd := range slices.Sorted(maps.Keys(pr.opt.fds)) {
+		dir := pr.opt.fds[fd]
+		r, w, err := os.Pipe()
+		if err != nil {
+			return childEnds, fmt.Errorf("process: pipe for descriptor %d: %w", fd, err)
+		}
+		child, parent := r, w
+		if dir == Read {
+			child, parent = w, r
+		}
+		childEnds = append(childEnds, child)
+		switch fd {
+		case 0:
+			pr.cmd.Stdin = child
+		case 1:
+			pr.cmd.Stdout = child
+		case 2:
+			pr.cmd.Stderr = child
+		default:
+			for len(pr.cmd.ExtraFiles) < fd-2 {
+				pr.cmd.ExtraFiles = append(pr.cmd.ExtraFiles, nil)
+			}
+			pr.cmd.ExtraFiles[fd-3] = child
+		}
+		if dir == Read {
+			pr.readers = append(pr.readers, &reader{fd: fd, f: parent, p: pr, closing: make(chan struct{})})
+		} else {
+			pr.writers[fd] = &writer{fd: fd, f: parent, p: pr, max: pr.opt.max, wake: make(chan struct{}, 1)}
+		}
+	}
+	return childEnds, nil
+}
+
+func (pr *Process) closeParentEnds() {
+	for _, r := range pr.readers {
+		r.f.Close()
+	}
+	for _, w := range pr.writers {
+		w.f.Close()
+	}
+}
+
+// wait reaps the child, then closes the pipes to it and reports the exit.
+func (pr *Process) wait(stopWatch func() bool) {
+	defer pr.wg.Done()
+	err := pr.cmd.Wait()
+	if stopWatch() {
+		pr.wg.Done() // the context watcher will never run
+	}
+	pr.mu.Lock()
+	status := statusOf(pr.cmd.ProcessState, err, pr.killCause)
+	pr.status = status
+	if d := pr.opt.waitDelay; d > 0 && len(pr.readers) > 0 {
+		pr.delay = time.AfterFunc(d, pr.closeReaders)
+	}
+	pr.mu.Unlock()
+	// Nobody reads what is still queued for the child: drop it.
+	for _, w := range pr.writers {
+		w.abort()
+	}
+	pr.ser.post(func() {
+		pr.proto.ProcessExited(status)
+		pr.exitSeen = true
+		pr.endStatus = status
+		pr.maybeEnd()
+	})
+}
+
+func (pr *Process) closeReaders() {
+	for _, r := range pr.readers {
+		r.close()
+	}
+}
+
+// lost runs serialized when descriptor fd is closed.
+func (pr *Process) lost(fd int) {
+	if fd == 0 && pr.writers[0] != nil && pr.producer != nil {
+		prod := pr.producer
+		pr.producer = nil
+		prod.StopProducing()
+	}
+	pr.proto.ChildConnectionLost(fd)
+	pr.open--
+	pr.maybeEnd()
+}
+
+// maybeEnd runs serialized: ProcessEnded once the child is reaped and every
+// descriptor is lost.
+func (pr *Process) maybeEnd() {
+	if !pr.exitSeen || pr.open > 0 || pr.endSeen {
+		return
+	}
+	pr.endSeen = true
+	pr.mu.Lock()
+	if pr.delay != nil {
+		pr.delay.Stop()
+	}
+	pr.mu.Unlock()
+	pr.proto.ProcessEnded(pr.endStatus)
+	pr.cancel()
+	close(pr.ended)
+}
+
+// Done returns a channel that is closed once ProcessEnded has returned.
+func (pr *Process) Done() <-chan struct{} { return pr.ended }
+
+// Wait waits until ProcessEnded has returned and every goroutine of the child
+// has ended, then returns nil if the child exited with status 0, otherwise
+// its *ProcessTerminated. Do not call it from the protocol's callbacks (they
+// must return for the child to end); use ProcessEnded there.
+func (pr *Process) Wait() error {
+	<-pr.ended
+	pr.wg.Wait()
+	if errors.Is(pr.endStatus, ErrProcessDone) {
+		return nil
+	}
+	return pr.endStatus
+}

@@ -1,0 +1,136 @@
+package process
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+
+	"github.com/weftkit/weft"
+)
+
+// Stream is a ProcessProtocol that runs a weft.Protocol over a child, as if
+// the child were a connection: DataReceived gets what the child writes to
+// ReadFD (stdout by default), the weft.Transport writes to WriteFD (stdin by
+// default), and ConnectionLost comes once the child has ended, with nil for
+// exit status 0 and the status (a *ProcessTerminated) otherwise. Any
+// weft.Protocol works, a codec's framed protocol included: a child's output
+// lines become frames.
+//
+// The weft.Transport maps as follows: Write and WriteBuffers queue for
+// WriteFD; LoseConnection closes WriteFD after its queued data is written
+// (the child sees end of file; ConnectionLost follows when it ends); Abort
+// kills the child and closes every descriptor (the reason then matches
+// weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
+// RegisterProducer (stdin), Buffered (stdin) and Context act on the process;
+// RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns
+// weft.ErrNotSupported.
+type Stream struct {
+	// Protocol receives the child's output; it must not be nil.
+	Protocol weft.Protocol
+	// ReadFD is the descriptor whose data goes to DataReceived. Zero means
+	// 1, stdout.
+	ReadFD int
+	// WriteFD is the descriptor the Transport writes to. Zero means 0, stdin.
+	WriteFD int
+	// OtherData, if set, receives the data of every other descriptor (stderr,
+	// extra descriptors). Nil means it is discarded.
+	OtherData func(fd int, data []byte)
+
+	t       Transport
+	aborted bool
+}
+
+// NewStream returns a Stream that runs p over a child's stdin and stdout.
+func NewStream(p weft.Protocol) *Stream { return &Stream{Protocol: p} }
+
+func (s *Stream) readFD() int {
+	if s.ReadFD == 0 {
+		return 1
+	}
+	return s.ReadFD
+}
+
+// ConnectionMade calls the Protocol's ConnectionMade with a weft.Transport
+// over t.
+func (s *Stream) ConnectionMade(t Transport) {
+	s.t = t
+	s.Protocol.ConnectionMade(streamTransport{s})
+}
+
+// ChildDataReceived passes ReadFD's data to DataReceived and the rest to
+// OtherData.
+func (s *Stream) ChildDataReceived(fd int, data []byte) {
+	if fd == s.readFD() {
+		s.Protocol.DataReceived(data)
+	} else if s.OtherData != nil {
+		s.OtherData(fd, data)
+	}
+}
+
+// ChildConnectionLost does nothing: ConnectionLost waits for the child's end.
+func (s *Stream) ChildConnectionLost(int) {}
+
+// ProcessExited does nothing: ConnectionLost waits for all output.
+func (s *Stream) ProcessExited(error) {}
+
+// ProcessEnded calls ConnectionLost: nil for ErrProcessDone, otherwise the
+// status (wrapped with weft.ErrAborted after Abort).
+func (s *Stream) ProcessEnded(status error) {
+	var reason error
+	switch {
+	case s.aborted:
+		reason = fmt.Errorf("%w: %w", weft.ErrAborted, status)
+	case !errors.Is(status, ErrProcessDone):
+		reason = status
+	}
+	s.Protocol.ConnectionLost(reason)
+}
+
+// Addr is the net.Addr of a process: network "process", address "pid N".
+type Addr struct {
+	Pid int
+}
+
+// Network returns "process".
+func (Addr) Network() string { return "process" }
+
+// String returns "pid N".
+func (a Addr) String() string { return fmt.Sprintf("pid %d", a.Pid) }
+
+// streamTransport is the weft.Transport a Stream gives its Protocol.
+type streamTransport struct{ s *Stream }
+
+var _ weft.Transport = streamTransport{}
+
+func (st streamTransport) Write(p []byte) (int, error) {
+	if err := st.s.t.WriteToChild(st.s.WriteFD, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (st streamTransport) WriteBuffers(bufs ...[]byte) error {
+	return st.s.t.WriteToChild(st.s.WriteFD, slices.Concat(bufs...))
+}
+
+func (st streamTransport) LoseConnection() { _ = st.s.t.CloseChildFD(st.s.WriteFD) }
+
+func (st streamTransport) Abort() {
+	st.s.t.Post(func() { st.s.aborted = true })
+	_ = st.s.t.Kill()
+	st.s.t.LoseConnection()
+}
+
+func (st streamTransport) LocalAddr() net.Addr              { return Addr{Pid: os.Getpid()} }
+func (st streamTransport) RemoteAddr() net.Addr             { return Addr{Pid: st.s.t.Pid()} }
+func (st streamTransport) PauseReading()                    { st.s.t.PauseReading() }
+func (st streamTransport) ResumeReading()                   { st.s.t.ResumeReading() }
+func (st streamTransport) RegisterProducer(p weft.Producer) { st.s.t.RegisterProducer(p) }
+func (st streamTransport) UnregisterProducer()              { st.s.t.UnregisterProducer() }
+func (st streamTransport) Buffered() int                    { return st.s.t.Buffered() }
+func (st streamTransport) Context() context.Context         { return st.s.t.Context() }
+func (st streamTransport) StartTLS(*tls.Config) error       { return weft.ErrNotSupported }

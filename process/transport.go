@@ -1,0 +1,168 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/weftkit/weft"
+)
+
+var _ Transport = (*Process)(nil)
+
+// Write queues a copy of data for the child's stdin; see Transport.
+func (pr *Process) Write(data []byte) (int, error) {
+	if err := pr.WriteToChild(0, data); err != nil {
+		return 0, err
+	}
+	return len(data), nil
+}
+
+// WriteToChild queues a copy of data for descriptor fd; see Transport.
+func (pr *Process) WriteToChild(fd int, data []byte) error {
+	w := pr.writers[fd]
+	if w == nil {
+		return fmt.Errorf("%w: %d is not a descriptor the parent writes", ErrBadFD, fd)
+	}
+	if err := w.write(data); err != nil {
+		return fmt.Errorf("process: write to descriptor %d: %w", fd, err)
+	}
+	return nil
+}
+
+// CloseStdin closes stdin after its queued data is written.
+func (pr *Process) CloseStdin() error { return pr.CloseChildFD(0) }
+
+// CloseChildFD closes descriptor fd; see Transport.
+func (pr *Process) CloseChildFD(fd int) error {
+	if w := pr.writers[fd]; w != nil {
+		w.closeAfterFlush()
+		return nil
+	}
+	for _, r := range pr.readers {
+		if r.fd == fd {
+			r.close()
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d", ErrBadFD, fd)
+}
+
+// LoseConnection closes every descriptor (writable ones after their queued
+// data is written).
+func (pr *Process) LoseConnection() {
+	for _, w := range pr.writers {
+		w.closeAfterFlush()
+	}
+	pr.closeReaders()
+}
+
+// Signal sends sig to the child; ErrProcessExited once it was reaped.
+func (pr *Process) Signal(sig os.Signal) error {
+	err := pr.cmd.Process.Signal(sig)
+	if errors.Is(err, os.ErrProcessDone) {
+		return ErrProcessExited
+	}
+	if err != nil {
+		return fmt.Errorf("process: signal %v to %d: %w", sig, pr.Pid(), err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to the child; ErrProcessExited once it was reaped.
+func (pr *Process) Kill() error { return pr.Signal(os.Kill) }
+
+// Pid is the child's process id.
+func (pr *Process) Pid() int { return pr.cmd.Process.Pid }
+
+// PauseReading stops reading the child's descriptors until ResumeReading.
+func (pr *Process) PauseReading() {
+	pr.mu.Lock()
+	if pr.pauseCh == nil {
+		pr.pauseCh = make(chan struct{})
+	}
+	pr.mu.Unlock()
+}
+
+// ResumeReading restarts reading after PauseReading.
+func (pr *Process) ResumeReading() {
+	pr.mu.Lock()
+	if pr.pauseCh != nil {
+		close(pr.pauseCh)
+		pr.pauseCh = nil
+	}
+	pr.mu.Unlock()
+}
+
+// gate returns a channel to wait on while reading is paused, or nil.
+func (pr *Process) gate() <-chan struct{} {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.pauseCh
+}
+
+// RegisterProducer registers a producer flow-controlled by stdin's queue;
+// see Transport.
+func (pr *Process) RegisterProducer(p weft.Producer) {
+	pr.ser.post(func() {
+		pr.producer = p
+		pr.prodTold = false
+		pr.syncProducer()
+	})
+}
+
+// UnregisterProducer removes the registered producer.
+func (pr *Process) UnregisterProducer() {
+	pr.ser.post(func() { pr.producer = nil })
+}
+
+// stdinLevel is called with the bytes queued for stdin after each change.
+func (pr *Process) stdinLevel(n int) {
+	pr.mu.Lock()
+	old := pr.prodWant
+	if n > pr.opt.high {
+		pr.prodWant = true
+	} else if n <= pr.opt.low {
+		pr.prodWant = false
+	}
+	changed := old != pr.prodWant
+	pr.mu.Unlock()
+	if changed {
+		pr.ser.post(pr.syncProducer)
+	}
+}
+
+// syncProducer runs serialized: it tells the producer to pause or resume when
+// what it was last told differs from what stdin's queue wants.
+func (pr *Process) syncProducer() {
+	if pr.producer == nil {
+		return
+	}
+	pr.mu.Lock()
+	want := pr.prodWant
+	pr.mu.Unlock()
+	if want == pr.prodTold {
+		return
+	}
+	pr.prodTold = want
+	if want {
+		pr.producer.PauseProducing()
+	} else {
+		pr.producer.ResumeProducing()
+	}
+}
+
+// Buffered returns the bytes queued for stdin and not yet written.
+func (pr *Process) Buffered() int {
+	if w := pr.writers[0]; w != nil {
+		return w.buffered()
+	}
+	return 0
+}
+
+// Post runs fn serialized with the protocol's callbacks.
+func (pr *Process) Post(fn func()) { pr.ser.post(fn) }
+
+// Context returns a context that is done once ProcessEnded has returned.
+func (pr *Process) Context() context.Context { return pr.ctx }
