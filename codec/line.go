@@ -84,7 +84,7 @@ type lineDecoder struct {
 	off     int64 // stream offset of buf[0]
 }
 
-func (d *lineDecoder) Reset()               { d.from, d.err, d.scanned, d.off = 0, nil, 0, 0 }
+func (d *lineDecoder) Reset()              { d.from, d.err, d.scanned, d.off = 0, nil, 0, 0 }
 func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
 
 func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {

@@ -13,7 +13,7 @@ func (Raw) AppendFrame(dst, payload []byte) ([]byte, error) { return append(dst,
 
 type rawDecoder struct{ scanned int64 }
 
-func (d *rawDecoder) Reset()               { d.scanned = 0 }
+func (d *rawDecoder) Reset()              { d.scanned = 0 }
 func (d *rawDecoder) BytesScanned() int64 { return d.scanned }
 
 // Decode returns all of buf, or asks for more when buf is empty: an empty raw

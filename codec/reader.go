@@ -141,4 +141,3 @@ func SplitFunc(c Codec) bufio.SplitFunc {
 		return 0, nil, nil
 	}
 }
-
