@@ -1,0 +1,141 @@
+// Command gnet is the benchmark's panjf2000/gnet/v2 peer server, configured as
+// gnet's documentation recommends (multicore: one event loop per CPU).
+//
+//   - -proto echo: parses each frame in OnTraffic (-codec line | netstring |
+//     int32), appends the echo to one output buffer and writes it once per
+//     OnTraffic.
+//   - -proto chat: the fan-out scenario's line chat; a message goes to other
+//     clients with Conn.Write when they share the sender's event loop and with
+//     AsyncWrite otherwise.
+//
+// It prints "listening on tcp ADDR" when ready.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/weftkit/weft/bench/internal/wire"
+)
+
+type server struct {
+	gnet.BuiltinEventEngine
+	addr  string
+	codec string
+	chat  bool
+
+	mu      sync.Mutex
+	members map[gnet.Conn]string
+	out     sync.Pool
+}
+
+// member is the per-connection chat state.
+type member struct{ name []byte }
+
+func (s *server) OnBoot(gnet.Engine) gnet.Action {
+	fmt.Printf("listening on tcp %s\n", s.addr)
+	return gnet.None
+}
+
+func (s *server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s.chat {
+		c.SetContext(&member{})
+		return []byte("What's your name?\r\n"), gnet.None
+	}
+	return nil, gnet.None
+}
+
+func (s *server) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if s.chat {
+		s.mu.Lock()
+		delete(s.members, c)
+		s.mu.Unlock()
+	}
+	return gnet.None
+}
+
+func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Peek(-1)
+	bp := s.out.Get().(*[]byte)
+	out := (*bp)[:0]
+	used := 0
+	action := gnet.None
+	for {
+		p, n, err := wire.Next(s.codec, buf[used:])
+		if err != nil {
+			action = gnet.Close
+			break
+		}
+		if n == 0 {
+			break
+		}
+		used += n
+		if s.chat {
+			s.chatLine(c, p)
+			continue
+		}
+		out = wire.Append(s.codec, out, p)
+	}
+	if len(out) > 0 {
+		_, _ = c.Write(out)
+	}
+	_, _ = c.Discard(used)
+	*bp = out
+	s.out.Put(bp)
+	return action
+}
+
+func (s *server) chatLine(c gnet.Conn, line []byte) {
+	m := c.Context().(*member)
+	if m.name == nil {
+		m.name = append([]byte(nil), line...)
+		_, _ = c.Write([]byte("Welcome, " + string(m.name) + "!\r\n"))
+		s.mu.Lock()
+		s.members[c] = string(m.name)
+		s.mu.Unlock()
+		return
+	}
+	msg := make([]byte, 0, len(m.name)+len(line)+5)
+	msg = append(msg, '<')
+	msg = append(msg, m.name...)
+	msg = append(msg, '>', ' ')
+	msg = append(msg, line...)
+	msg = append(msg, '\r', '\n')
+	s.mu.Lock()
+	for o := range s.members {
+		switch {
+		case o == c:
+		case o.EventLoop() == c.EventLoop():
+			_, _ = o.Write(msg)
+		default:
+			_ = o.AsyncWrite(msg, nil)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:9000", "address to listen on (host:port)")
+	codec := flag.String("codec", "line", "line, netstring or int32")
+	proto := flag.String("proto", "echo", "echo or chat")
+	flag.Parse()
+	if err := wire.Check(*codec); err != nil {
+		fmt.Fprintln(os.Stderr, "gnet:", err)
+		os.Exit(1)
+	}
+	if *proto != "echo" && *proto != "chat" {
+		fmt.Fprintf(os.Stderr, "gnet: unknown -proto %q\n", *proto)
+		os.Exit(1)
+	}
+	s := &server{addr: *listen, codec: *codec, chat: *proto == "chat", members: map[gnet.Conn]string{}}
+	s.out.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	err := gnet.Run(s, "tcp://"+*listen, gnet.WithMulticore(true))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gnet:", err)
+		os.Exit(1)
+	}
+}
