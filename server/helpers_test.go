@@ -1,0 +1,263 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// echo writes back every byte it receives.
+type echo struct{ t weft.Transport }
+
+func (e *echo) ConnectionMade(t weft.Transport) { e.t = t }
+func (e *echo) DataReceived(b []byte)           { e.t.Write(b) }
+func (e *echo) ConnectionLost(error)            {}
+
+func echoFactory() weft.Factory {
+	return weft.FactoryFunc(func(net.Addr) weft.Protocol { return &echo{} })
+}
+
+// greeter writes msg on connect and then echoes.
+type greeter struct {
+	echo
+	msg string
+}
+
+func (g *greeter) ConnectionMade(t weft.Transport) { g.t = t; t.Write([]byte(g.msg)) }
+
+// serve starts s on a fresh loopback listener and closes it at cleanup
+// (checking that Serve returned ErrServerClosed).
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// dial connects from 127.0.0.1 (or from the given source IP).
+func dial(t *testing.T, addr string, src ...string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if len(src) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src[0])}
+	}
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// roundTrip writes msg and expects it echoed.
+func roundTrip(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading echo of %q: %v", msg, err)
+	}
+	if string(got) != msg {
+		t.Fatalf("echo = %q, want %q", got, msg)
+	}
+}
+
+// readAll reads until EOF (or a reset) within 5 s and returns what came.
+func readAll(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !isReset(err) {
+		t.Fatalf("read: %v", err)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("no EOF within 5 s (got %q)", b)
+	}
+	return b
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read"
+}
+
+// silent asserts that nothing arrives on c for a short while (the only way
+// to observe absence); it restores no deadline.
+func silent(t *testing.T, c net.Conn, who string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	var b [1]byte
+	n, err := c.Read(b[:])
+	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s: got %d bytes, err %v; want nothing while queued", who, n, err)
+	}
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// pattern returns n bytes identifying who, so that misordering shows.
+func pattern(who byte, n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		b.WriteByte(who)
+		b.WriteString(string(rune('0' + i%10)))
+	}
+	return b.Bytes()[:n]
+}
+
+// sendSmall writes p in 64-byte writes.
+func sendSmall(t *testing.T, c net.Conn, p []byte) {
+	t.Helper()
+	for len(p) > 0 {
+		n := min(64, len(p))
+		if _, err := c.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+}
+
+// readN reads exactly n bytes within 10 s.
+func readN(t *testing.T, c net.Conn, n int) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("reading %d bytes: %v", n, err)
+	}
+	return b
+}
+
+// pipeListener is an in-memory net.Listener over net.Pipe, usable inside a
+// synctest bubble.
+type pipeListener struct {
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// Dial returns the client end of a new pipe.
+func (l *pipeListener) Dial() net.Conn {
+	c, s := net.Pipe()
+	select {
+	case l.conns <- s:
+	case <-l.done:
+		s.Close()
+	}
+	return c
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// testTLS returns a server config with a fresh self-signed certificate and a
+// client config that trusts it.
+func testTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "weft test"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	return server, client
+}
+
+// lines reads lines from r until EOF.
+func lines(r io.Reader) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+var _ = context.Background
+
+func factoryOf[P weft.Protocol](build func() P) weft.Factory {
+	return weft.FactoryFunc(func(net.Addr) weft.Protocol { return build() })
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQueue is the queue scenario of DESIGN.md §4 over loopback: MaxConns=2;
+// A and B are echoed; C then D connect and each send 10 KiB in small writes
+// at once; neither gets a byte while waiting; when A leaves, the first in
+// line (C for FIFO, D for LIFO) gets all of its 10 KiB echoed in order; when
+// B leaves, the other one does too.
+func TestQueue(t *testing.T) {
+	for _, tc := range []struct {
+		policy Overflow
+		first  string
+	}{
+		{QueueFIFO, "C"},
+		{QueueLIFO, "D"},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: tc.policy}
+			addr := serve(t, s)
+			a, b := dial(t, addr), dial(t, addr)
+			roundTrip(t, a, "hello from A")
+			roundTrip(t, b, "hello from B")
+
+			const size = 10 << 10
+			waiting := map[string]net.Conn{}
+			for i, who := range []string{"C", "D"} {
+				c := dial(t, addr)
+				sendSmall(t, c, pattern(who[0], size))
+				waitFor(t, who+" queued", func() bool { return s.Snapshot().Queued == int64(i+1) })
+				waiting[who] = c
+			}
+			silent(t, waiting["C"], "C")
+			silent(t, waiting["D"], "D")
+			second := map[string]string{"C": "D", "D": "C"}[tc.first]
+
+			a.Close()
+			got := readN(t, waiting[tc.first], size)
+			if want := pattern(tc.first[0], size); !bytes.Equal(got, want) {
+				t.Fatalf("%s got %d bytes, not its own 10 KiB in order", tc.first, len(got))
+			}
+			silent(t, waiting[second], second)
+
+			b.Close()
+			got = readN(t, waiting[second], size)
+			if want := pattern(second[0], size); !bytes.Equal(got, want) {
+				t.Fatalf("%s got %d bytes, not its own 10 KiB in order", second, len(got))
+			}
+			roundTrip(t, waiting[second], "still echoing")
+			if snap := s.Snapshot(); snap.Queued != 0 || snap.Active != 2 {
+				t.Errorf("snapshot: queued %d active %d, want 0 and 2", snap.Queued, snap.Active)
+			}
+		})
+	}
+}
+
+// TestQueueHangupSkipped: a queued client that hangs up leaves the queue
+// without taking a slot — found either by the periodic check or when its
+// turn comes.
+func TestQueueHangupSkipped(t *testing.T) {
+	for _, wait := range []bool{true, false} {
+		name := map[bool]string{true: "periodic", false: "at-dequeue"}[wait]
+		t.Run(name, func(t *testing.T) {
+			s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO}
+			addr := serve(t, s)
+			a := dial(t, addr)
+			roundTrip(t, a, "A")
+			c := dial(t, addr)
+			waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
+			d := dial(t, addr)
+			waitFor(t, "D queued", func() bool { return s.Snapshot().Queued == 2 })
+			c.Close()
+			if wait {
+				waitFor(t, "C to leave the queue", func() bool { return s.Snapshot().Queued == 1 })
+			}
+			a.Close()
+			roundTrip(t, d, "D is served")
+			waitFor(t, "hang-up counted", func() bool { return s.Snapshot().Closed["queue hangup"] == 1 })
+			if snap := s.Snapshot(); snap.Active != 1 || snap.Queued != 0 {
+				t.Errorf("active %d queued %d, want 1 and 0", snap.Active, snap.Queued)
+			}
+		})
+	}
+}
+
+// TestQueueTimeout: a client queued longer than QueueTimeout receives the
+// reject message and the end of the stream, although it sent 10 KiB.
+func TestQueueTimeout(t *testing.T) {
+	const msg = "Too many connections, try later\r\n"
+	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO,
+		QueueTimeout: 100 * time.Millisecond, RejectMessage: []byte(msg)}
+	addr := serve(t, s)
+	a := dial(t, addr)
+	roundTrip(t, a, "A")
+	c := dial(t, addr)
+	sendSmall(t, c, pattern('C', 10<<10))
+	if got := string(readAll(t, c)); got != msg {
+		t.Fatalf("queued client received %q, want %q then EOF", got, msg)
+	}
+	c.Close()
+	waitFor(t, "one queue timeout counted", func() bool {
+		snap := s.Snapshot()
+		return snap.Rejected["queue timeout"] == 1 && snap.Closed["queue timeout"] == 1
+	})
+	roundTrip(t, a, "A still served")
+}
+
+// TestMaxQueue: beyond MaxQueue a connection is rejected with the message;
+// the queued one keeps its place.
+func TestMaxQueue(t *testing.T) {
+	const msg = "Too many connections, try later\r\n"
+	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueLIFO, MaxQueue: 1,
+		RejectMessage: []byte(msg)}
+	addr := serve(t, s)
+	a := dial(t, addr)
+	roundTrip(t, a, "A")
+	c := dial(t, addr)
+	c.Write([]byte("C waits"))
+	waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
+	d := dial(t, addr)
+	d.Write([]byte("D is one too many"))
+	if got := string(readAll(t, d)); got != msg {
+		t.Fatalf("client beyond MaxQueue received %q, want %q", got, msg)
+	}
+	if n := s.Snapshot().Rejected["max queue"]; n != 1 {
+		t.Errorf("rejected max queue = %d, want 1", n)
+	}
+	a.Close()
+	if got := string(readN(t, c, len("C waits"))); got != "C waits" {
+		t.Fatalf("C got %q", got)
+	}
+}
+
+// TestRejectMessage: over MaxConns with Reject, a client receives exactly the
+// message, then the end of the stream.
+func TestRejectMessage(t *testing.T) {
+	for _, msg := range []string{"Too many connections, try later\r\n", ""} {
+		t.Run(strings.TrimSpace(msg), func(t *testing.T) {
+			s := &Server{Factory: echoFactory(), MaxConns: 1, RejectMessage: []byte(msg)}
+			addr := serve(t, s)
+			a := dial(t, addr)
+			roundTrip(t, a, "A")
+			b := dial(t, addr)
+			if got := string(readAll(t, b)); got != msg {
+				t.Fatalf("rejected client received %q, want %q", got, msg)
+			}
+			waitFor(t, "rejection counted", func() bool {
+				snap := s.Snapshot()
+				return snap.Rejected["max conns"] == 1 && snap.Closed["rejected"] == 1
+			})
+			a.Close()
+			c := dial(t, addr)
+			roundTrip(t, c, "a slot freed")
+		})
+	}
+}
+
+// TestOverflowFactory: over MaxConns, the overflow Protocol runs instead.
+func TestOverflowFactory(t *testing.T) {
+	s := &Server{Factory: echoFactory(), MaxConns: 1,
+		OverflowFactory: factoryOf(func() *greeter { return &greeter{msg: "busy, but echoing\n"} })}
+	addr := serve(t, s)
+	a := dial(t, addr)
+	roundTrip(t, a, "A")
+	b := dial(t, addr)
+	if got := string(readN(t, b, len("busy, but echoing\n"))); got != "busy, but echoing\n" {
+		t.Fatalf("overflow client got %q", got)
+	}
+	roundTrip(t, b, "overflow echo")
+	if s.Len() != 2 {
+		t.Errorf("Len = %d, want 2 (one regular, one overflow)", s.Len())
+	}
+}
