@@ -18,15 +18,14 @@ import (
 // paused (like chargen) and records the Pause/Resume/Stop calls it gets.
 type flooder struct {
 	recorder
-	chunk      []byte
-	ignore     bool // keep writing even when paused (a misbehaving producer)
-	paused     atomic.Bool
-	pauses     atomic.Int32
-	resumes    atomic.Int32
-	stops      atomic.Int32
-	maxBuf     atomic.Int64
-	writeErr   atomic.Value
-	maxAllowed int
+	chunk    []byte
+	ignore   bool // keep writing even when paused (a misbehaving producer)
+	paused   atomic.Bool
+	pauses   atomic.Int32
+	resumes  atomic.Int32
+	stops    atomic.Int32
+	maxBuf   atomic.Int64
+	writeErr atomic.Value
 }
 
 func (f *flooder) ConnectionMade(t weft.Transport) {

@@ -1,8 +1,8 @@
 package weft_test
 
 import (
-	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +12,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(idleClientEnv); spec != "" {
+		idleClient(spec)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // transports are the two kinds of connection every contract test runs over:
 // net.Pipe (the generic path) and loopback TCP (the socket path).
@@ -174,8 +179,4 @@ func waitMade(t testing.TB, r *recorder) weft.Transport {
 	}
 	t.Fatal("ConnectionMade not called")
 	return nil
-}
-
-func isClosedErr(err error) bool {
-	return err != nil && (errors.Is(err, net.ErrClosed) || errors.Is(err, weft.ErrClosed))
 }
