@@ -87,11 +87,10 @@ func (w *writer) write(data []byte) error {
 		return ErrWriteBufferFull
 	}
 	w.pending = append(w.pending, data...)
-	n := len(w.pending) + w.inFlight
 	w.mu.Unlock()
 	w.notify()
 	if w.fd == 0 {
-		w.p.stdinLevel(n)
+		w.p.stdinLevel()
 	}
 	return nil
 }
@@ -148,7 +147,6 @@ func (w *writer) run() {
 		if cap(data) <= 2*DefaultReadBufferSize {
 			w.spare = data[:0] // keep small buffers; let big ones go
 		}
-		n := len(w.pending)
 		if err != nil {
 			w.closed = true
 			w.pending = nil
@@ -156,7 +154,7 @@ func (w *writer) run() {
 		}
 		w.mu.Unlock()
 		if w.fd == 0 {
-			w.p.stdinLevel(n)
+			w.p.stdinLevel()
 		}
 	}
 	w.closed = true

@@ -117,9 +117,12 @@ func (pr *Process) UnregisterProducer() {
 	pr.ser.post(func() { pr.producer = nil })
 }
 
-// stdinLevel is called with the bytes queued for stdin after each change.
-func (pr *Process) stdinLevel(n int) {
+// stdinLevel is called after each change of the bytes queued for stdin. It
+// reads the level itself, under pr.mu, so that the last evaluation always
+// sees the last change (a level passed in by a writer could be stale).
+func (pr *Process) stdinLevel() {
 	pr.mu.Lock()
+	n := pr.writers[0].buffered()
 	old := pr.prodWant
 	if n > pr.opt.high {
 		pr.prodWant = true
