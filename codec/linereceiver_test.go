@@ -1,0 +1,252 @@
+package codec_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/weftkit/weft/codec"
+)
+
+// lineRec is a LineHandler recording events as "line:x", "raw:x",
+// "exceeded:x".
+type lineRec struct {
+	r      *codec.LineReceiver
+	events []string
+	reason error
+	// onLine and onRaw run after the event is recorded.
+	onLine func(h *lineRec, line []byte)
+	onRaw  func(h *lineRec, data []byte)
+	// exceeded, if set, makes the handler a LineLengthExceeder.
+}
+
+func (h *lineRec) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *lineRec) LineReceived(line []byte) {
+	h.events = append(h.events, "line:"+string(line))
+	if h.onLine != nil {
+		h.onLine(h, line)
+	}
+}
+func (h *lineRec) RawDataReceived(data []byte) {
+	h.events = append(h.events, "raw:"+string(data))
+	if h.onRaw != nil {
+		h.onRaw(h, data)
+	}
+}
+func (h *lineRec) ConnectionLost(err error) { h.reason = err }
+
+type exceedRec struct{ lineRec }
+
+func (h *exceedRec) LineLengthExceeded(data []byte) {
+	h.events = append(h.events, "exceeded:"+string(data))
+}
+
+// headRawTail switches to raw mode after HEAD, takes exactly 10 raw bytes
+// (whatever the chunks), then returns to line mode with the rest.
+func headRawTail() *lineRec {
+	need := 0
+	var raw []byte
+	h := &lineRec{}
+	h.onLine = func(h *lineRec, line []byte) {
+		if string(line) == "HEAD" {
+			need = 10
+			h.r.SetRawMode()
+		}
+	}
+	h.onRaw = func(h *lineRec, data []byte) {
+		h.events = h.events[:len(h.events)-1] // record the 10 bytes as one event
+		n := min(need, len(data))
+		raw = append(raw, data[:n]...)
+		need -= n
+		if need == 0 {
+			h.events = append(h.events, "raw:"+string(raw))
+			h.r.SetLineMode(data[n:])
+		}
+	}
+	return h
+}
+
+// The required test: one read, or any chunking of it, holding
+// "HEAD\r\n" + 10 raw bytes + "TAIL\r\n" yields exactly HEAD, the 10 bytes,
+// TAIL. All 2^21 chunkings of the 22 bytes are tried (under -race or -short:
+// every split into up to three chunks, and one-byte reads).
+func TestLineReceiverRawModeEveryChunking(t *testing.T) {
+	stream := []byte("HEAD\r\n0123\r\n6789TAIL\r\n")
+	want := []string{"line:HEAD", "raw:0123\r\n6789", "line:TAIL"}
+	maxExhaustive := len(stream)
+	if testing.Short() || raceEnabled { // splits into up to 3 chunks, and 1-byte reads
+		maxExhaustive = 0
+	}
+	runs := 0
+	compositions(stream, maxExhaustive, func(chunks [][]byte) {
+		runs++
+		h := headRawTail()
+		r := codec.NewLineReceiver(h)
+		r.ConnectionMade(&fakeTransport{})
+		for _, c := range chunks {
+			r.DataReceived(c)
+		}
+		if !slices.Equal(h.events, want) {
+			t.Fatalf("chunks %q: events %q, want %q", chunks, h.events, want)
+		}
+	})
+	t.Logf("%d chunkings", runs)
+}
+
+// Twisted's verified table (MAX_LENGTH = 4, delimiter "\r\n").
+func TestLineReceiverTwistedLimits(t *testing.T) {
+	tests := []struct {
+		in     []string
+		events []string
+		closed bool
+	}{
+		{[]string{"xxxx\r\n"}, []string{"line:xxxx"}, false},
+		{[]string{"xxxxx\r\nmore\r\n"}, nil, true},
+		{[]string{"xxxxx"}, nil, false},
+		{[]string{"xxxx\r"}, nil, false},
+		{[]string{"xxxxx\r"}, nil, true},
+		{[]string{"ab\r", "\ncd\r", "\r\n"}, []string{"line:ab", "line:cd\r"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%q", tc.in), func(t *testing.T) {
+			h := &lineRec{}
+			r := codec.NewLineReceiver(h)
+			r.Delimiter, r.MaxLength = []byte("\r\n"), 4
+			tr := &fakeTransport{}
+			r.ConnectionMade(tr)
+			for _, c := range tc.in {
+				r.DataReceived([]byte(c))
+			}
+			if !slices.Equal(h.events, tc.events) || tr.lost != tc.closed {
+				t.Fatalf("events %q closed %v, want %q closed %v", h.events, tr.lost, tc.events, tc.closed)
+			}
+			r.ConnectionLost(nil)
+			if tc.closed != errors.Is(h.reason, codec.ErrFrameTooLarge) {
+				t.Fatalf("ConnectionLost(%v)", h.reason)
+			}
+		})
+	}
+}
+
+func TestLineReceiverLineLengthExceededOverride(t *testing.T) {
+	h := &exceedRec{}
+	r := codec.NewLineReceiver(h)
+	r.MaxLength = 4
+	tr := &fakeTransport{}
+	r.ConnectionMade(tr)
+	r.DataReceived([]byte("ok\nxxxxx\nmore\n"))
+	r.DataReceived([]byte("ok2\n"))
+	want := []string{"line:ok", "exceeded:xxxxx\nmore\n", "line:ok2"}
+	if !slices.Equal(h.events, want) || tr.lost {
+		t.Fatalf("events %q closed %v, want %q and open", h.events, tr.lost, want)
+	}
+}
+
+func TestLineReceiverStopsAfterLoseConnection(t *testing.T) {
+	h := &lineRec{onLine: func(h *lineRec, _ []byte) { h.r.Transport().LoseConnection() }}
+	r := codec.NewLineReceiver(h)
+	r.ConnectionMade(&fakeTransport{})
+	r.DataReceived([]byte("a\nb\nc\n"))
+	if !slices.Equal(h.events, []string{"line:a"}) {
+		t.Fatalf("events %q", h.events)
+	}
+}
+
+func TestLineReceiverPauseAndResume(t *testing.T) {
+	tr := &postTransport{}
+	h := &lineRec{onLine: func(h *lineRec, l []byte) {
+		if string(l) == "a" {
+			h.r.Transport().PauseReading()
+		}
+	}}
+	r := codec.NewLineReceiver(h)
+	r.ConnectionMade(tr)
+	r.DataReceived([]byte("a\r\nb\r\n"))
+	if !slices.Equal(h.events, []string{"line:a"}) {
+		t.Fatalf("events while paused %q", h.events)
+	}
+	h.r.Transport().ResumeReading()
+	tr.runPosted()
+	if !slices.Equal(h.events, []string{"line:a", "line:b"}) {
+		t.Fatalf("events after resume %q", h.events)
+	}
+}
+
+func TestLineReceiverClearLineBuffer(t *testing.T) {
+	var cleared string
+	h := &lineRec{onLine: func(h *lineRec, l []byte) {
+		if string(l) == "stop" {
+			cleared = string(h.r.ClearLineBuffer())
+		}
+	}}
+	r := codec.NewLineReceiver(h)
+	r.ConnectionMade(&fakeTransport{})
+	r.DataReceived([]byte("a\nstop\nb\nc"))
+	r.DataReceived([]byte("d\n"))
+	if !slices.Equal(h.events, []string{"line:a", "line:stop", "line:d"}) || cleared != "b\nc" {
+		t.Fatalf("events %q cleared %q", h.events, cleared)
+	}
+}
+
+// SetLineMode(extra) from inside LineReceived puts extra before the rest of
+// the read (Twisted gets this order wrong).
+func TestLineReceiverSetLineModeFromLineReceived(t *testing.T) {
+	h := &lineRec{onLine: func(h *lineRec, l []byte) {
+		if string(l) == "a" {
+			h.r.SetLineMode([]byte("x\n"))
+		}
+	}}
+	r := codec.NewLineReceiver(h)
+	r.ConnectionMade(&fakeTransport{})
+	r.DataReceived([]byte("a\nb\n"))
+	if want := []string{"line:a", "line:x", "line:b"}; !slices.Equal(h.events, want) {
+		t.Fatalf("events %q, want %q", h.events, want)
+	}
+}
+
+// From outside the loop (here: straight after DataReceived returned, as a
+// posted function would), SetLineMode decodes extra at once.
+func TestLineReceiverSetLineModeOutsideCallbacks(t *testing.T) {
+	h := &lineRec{onLine: func(h *lineRec, _ []byte) { h.r.SetRawMode() }}
+	r := codec.NewLineReceiver(h)
+	r.ConnectionMade(&fakeTransport{})
+	r.DataReceived([]byte("go\n"))
+	h.onLine = nil
+	r.SetLineMode([]byte("one\ntwo\npart"))
+	r.DataReceived([]byte("ial\n"))
+	if want := []string{"line:go", "line:one", "line:two", "line:partial"}; !slices.Equal(h.events, want) || r.RawMode() {
+		t.Fatalf("events %q, want %q", h.events, want)
+	}
+}
+
+func TestLineReceiverSendLine(t *testing.T) {
+	tr := &fakeTransport{}
+	r := codec.NewLineReceiver(&lineRec{})
+	r.MaxLength = 5
+	r.ConnectionMade(tr)
+	if err := r.SendLine([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SendLine([]byte("a\nb")); !errors.Is(err, codec.ErrDelimiter) {
+		t.Fatalf("newline: %v", err)
+	}
+	if err := r.SendLine([]byte("toolong")); !errors.Is(err, codec.ErrFrameTooLarge) {
+		t.Fatalf("too long: %v", err)
+	}
+	if got := tr.written(); got != "hello\r\n" {
+		t.Fatalf("written %q", got)
+	}
+}
+
+func TestLineReceiverMaxLengthValidated(t *testing.T) {
+	h := &lineRec{}
+	r := codec.NewLineReceiver(h)
+	r.MaxLength = -1
+	tr := &fakeTransport{}
+	r.ConnectionMade(tr)
+	r.ConnectionLost(nil)
+	if !tr.lost || !errors.Is(h.reason, codec.ErrConfig) {
+		t.Fatalf("closed %v reason %v", tr.lost, h.reason)
+	}
+}

@@ -1,0 +1,175 @@
+package codec_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+)
+
+func start(c codec.Codec, h codec.FrameHandler, t weft.Transport) weft.Protocol {
+	p := codec.NewProtocol(c, h)
+	p.ConnectionMade(t)
+	return p
+}
+
+func TestProtocolFramesAnyChunking(t *testing.T) {
+	stream := []byte("0:,1:a,5:hello,3:1:,,")
+	want := []string{"", "a", "hello", "1:,"}
+	compositions(stream, 0, func(chunks [][]byte) {
+		rec := &recorder{}
+		p := start(codec.Netstring{}, rec, &fakeTransport{})
+		for _, c := range chunks {
+			p.DataReceived(c)
+		}
+		if !slices.Equal(rec.frames, want) {
+			t.Fatalf("chunks %q: frames %q, want %q", chunks, rec.frames, want)
+		}
+	})
+}
+
+// A handler switching codec after each frame: netstring, then a 2-byte
+// length prefix, then lines. Nothing is lost or decoded twice, for any split.
+func TestProtocolSetCodecMidBuffer(t *testing.T) {
+	stream := []byte("3:abc,\x00\x02hiline\r\nnext\n")
+	want := []string{"abc", "hi", "line", "next"}
+	compositions(stream, 0, func(chunks [][]byte) {
+		rec := &recorder{hook: func(r *recorder, _ []byte) {
+			switch len(r.frames) {
+			case 1:
+				r.tr.SetCodec(codec.Int16())
+			case 2:
+				r.tr.SetCodec(codec.Line{})
+			}
+		}}
+		p := start(codec.Netstring{}, rec, &fakeTransport{})
+		for _, c := range chunks {
+			p.DataReceived(c)
+		}
+		if !slices.Equal(rec.frames, want) {
+			t.Fatalf("chunks %q: frames %q, want %q", chunks, rec.frames, want)
+		}
+	})
+}
+
+func TestProtocolDecodeErrorClosesWithReason(t *testing.T) {
+	tests := []struct {
+		name   string
+		c      codec.Codec
+		in     string
+		frames []string
+		want   error
+	}{
+		{"malformed netstring", codec.Netstring{}, "1:a,x1:b,", []string{"a"}, codec.ErrMalformed},
+		{"long line", codec.Line{MaxLength: 3}, "abc\nabcd\nabc\n", []string{"abc"}, codec.ErrFrameTooLarge},
+		{"announced length", codec.Int32(), "\x00\x00\x00\x01a\xff\xff\xff\xff", []string{"a"}, codec.ErrFrameTooLarge},
+		{"invalid codec", codec.LengthPrefix{Size: 5}, "abc", nil, codec.ErrConfig},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			tr := &fakeTransport{}
+			p := start(tc.c, rec, tr)
+			p.DataReceived([]byte(tc.in))
+			p.DataReceived([]byte("1:c,")) // ignored after the error
+			if !slices.Equal(rec.frames, tc.frames) {
+				t.Errorf("frames %q, want %q", rec.frames, tc.frames)
+			}
+			if !tr.lost {
+				t.Error("LoseConnection not called after a decode error")
+			}
+			p.ConnectionLost(nil) // the runtime reports a clean close
+			if !errors.Is(rec.reason, tc.want) {
+				t.Errorf("ConnectionLost(%v), want %v", rec.reason, tc.want)
+			}
+		})
+	}
+}
+
+func TestProtocolNetworkErrorPassesThrough(t *testing.T) {
+	rec := &recorder{}
+	p := start(codec.Line{}, rec, &fakeTransport{})
+	p.ConnectionLost(weft.ErrIdleTimeout)
+	if !errors.Is(rec.reason, weft.ErrIdleTimeout) {
+		t.Fatalf("reason %v", rec.reason)
+	}
+}
+
+func TestProtocolStopsWhenHandlerCloses(t *testing.T) {
+	for _, closeFn := range []func(codec.FrameTransport){
+		codec.FrameTransport.LoseConnection, codec.FrameTransport.Abort,
+	} {
+		rec := &recorder{hook: func(r *recorder, _ []byte) { closeFn(r.tr) }}
+		p := start(codec.Netstring{}, rec, &fakeTransport{})
+		p.DataReceived([]byte("1:a,1:b,1:c,"))
+		if !slices.Equal(rec.frames, []string{"a"}) {
+			t.Fatalf("frames after close: %q", rec.frames)
+		}
+	}
+}
+
+func TestProtocolPauseBetweenFrames(t *testing.T) {
+	tr := &postTransport{}
+	rec := &recorder{hook: func(r *recorder, f []byte) {
+		if string(f) == "a" {
+			r.tr.PauseReading()
+		}
+	}}
+	p := start(codec.Line{}, rec, tr)
+	p.DataReceived([]byte("a\nb\nc\n"))
+	if !slices.Equal(rec.frames, []string{"a"}) || !tr.paused {
+		t.Fatalf("paused: frames %q, transport paused %v", rec.frames, tr.paused)
+	}
+	rec.tr.ResumeReading()
+	if len(rec.frames) != 1 {
+		t.Fatalf("frames delivered outside the callbacks: %q", rec.frames)
+	}
+	tr.runPosted()
+	if !slices.Equal(rec.frames, []string{"a", "b", "c"}) || tr.paused {
+		t.Fatalf("after resume: frames %q, transport paused %v", rec.frames, tr.paused)
+	}
+}
+
+func TestProtocolResumeWithoutPostWaitsForData(t *testing.T) {
+	tr := &fakeTransport{}
+	rec := &recorder{hook: func(r *recorder, f []byte) {
+		if string(f) == "a" {
+			r.tr.PauseReading()
+		}
+	}}
+	p := start(codec.Line{}, rec, tr)
+	p.DataReceived([]byte("a\nb\n"))
+	rec.tr.ResumeReading()
+	p.DataReceived([]byte("c\n"))
+	if !slices.Equal(rec.frames, []string{"a", "b", "c"}) {
+		t.Fatalf("frames %q", rec.frames)
+	}
+}
+
+func TestProtocolSendFrame(t *testing.T) {
+	tr := &fakeTransport{}
+	rec := &recorder{}
+	start(codec.Netstring{MaxLength: 5}, rec, tr)
+	if err := rec.tr.SendFrame([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.tr.SendFrame([]byte("toolong")); !errors.Is(err, codec.ErrFrameTooLarge) {
+		t.Fatalf("SendFrame over the limit: %v", err)
+	}
+	rec.tr.SetCodec(codec.Line{})
+	if err := rec.tr.SendFrame([]byte("a\nb")); !errors.Is(err, codec.ErrDelimiter) {
+		t.Fatalf("SendFrame with a newline: %v", err)
+	}
+	if err := rec.tr.SendFrame([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.written(); got != "5:hello,bye\r\n" {
+		t.Fatalf("written %q", got)
+	}
+	rec.tr.LoseConnection()
+	if err := rec.tr.SendFrame([]byte("late")); !errors.Is(err, weft.ErrClosed) {
+		t.Fatalf("SendFrame after close: %v", err)
+	}
+}
