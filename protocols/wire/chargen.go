@@ -1,0 +1,108 @@
+package wire
+
+import (
+	"net"
+	"sync"
+
+	"github.com/weftkit/weft"
+)
+
+const (
+	// ChargenLineLength is the number of characters on a chargen line,
+	// before its "\r\n".
+	ChargenLineLength = 72
+	// chargenFirst and chargenCount delimit the printable ASCII characters.
+	chargenFirst = ' '
+	chargenCount = 95
+)
+
+// ChargenPattern returns the first n bytes the chargen service sends: line i
+// (from 0) holds the 72 printable characters starting at the i-th one
+// (modulo 95), followed by "\r\n".
+func ChargenPattern(n int) []byte {
+	out := make([]byte, 0, n+ChargenLineLength+2)
+	for i := 0; len(out) < n; i++ {
+		out = appendChargenLine(out, i%chargenCount)
+	}
+	return out[:n]
+}
+
+func appendChargenLine(dst []byte, start int) []byte {
+	for j := range ChargenLineLength {
+		dst = append(dst, byte(chargenFirst+(start+j)%chargenCount))
+	}
+	return append(dst, '\r', '\n')
+}
+
+// Chargen is the Factory of the character generator service (RFC 864): it
+// sends 72-character lines rotating through the 95 printable ASCII
+// characters, each terminated by "\r\n", for as long as the client reads.
+// Whatever the client sends is discarded.
+//
+// Each connection's protocol is a weft.Producer written to by its own
+// goroutine: the transport pauses it past the write buffer's high-water mark
+// and resumes it below the low-water mark, so a client that never reads
+// costs about the high-water mark in buffer, never more. The zero value is
+// ready to use.
+type Chargen struct{}
+
+// BuildProtocol implements weft.Factory.
+func (c Chargen) BuildProtocol(net.Addr) weft.Protocol { return &chargen{} }
+
+// chargen is a push producer: a goroutine writes full cycles of 95 lines
+// while the transport does not pause it. The pause arrives within the Write
+// that crossed the high-water mark (or at the end of the running callback),
+// so the buffer stays near the mark.
+type chargen struct {
+	t     weft.Transport
+	cycle []byte // one full cycle of 95 lines
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	paused bool
+	done   bool
+}
+
+func (p *chargen) ConnectionMade(t weft.Transport) {
+	p.t = t
+	p.cycle = ChargenPattern(chargenCount * (ChargenLineLength + 2))
+	p.cond.L = &p.mu
+	t.RegisterProducer(p)
+	go p.run()
+}
+
+func (p *chargen) run() {
+	for {
+		p.mu.Lock()
+		for p.paused && !p.done {
+			p.cond.Wait()
+		}
+		done := p.done
+		p.mu.Unlock()
+		if done {
+			return
+		}
+		// Not under mu: the transport may call PauseProducing from Write.
+		if _, err := p.t.Write(p.cycle); err != nil {
+			p.stop()
+			return
+		}
+	}
+}
+
+func (p *chargen) set(paused, done bool) {
+	p.mu.Lock()
+	p.paused = paused
+	p.done = p.done || done
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *chargen) stop() { p.set(true, true) }
+
+func (p *chargen) PauseProducing()  { p.set(true, false) }
+func (p *chargen) ResumeProducing() { p.set(false, false) }
+func (p *chargen) StopProducing()   { p.stop() }
+
+func (p *chargen) DataReceived([]byte)  {}
+func (p *chargen) ConnectionLost(error) { p.stop() }

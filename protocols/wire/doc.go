@@ -1,0 +1,20 @@
+// Package wire implements the classic "small services" of RFC 862–868 on the
+// weft toolkit, each as a weft.Factory whose zero value works:
+//
+//   - Echo (RFC 862): every byte received is sent back.
+//   - FramedEcho: every frame received is sent back in the same framing
+//     (line, netstring, length-prefixed, ...), using a codec.Codec.
+//   - Discard (RFC 863): every byte received is dropped.
+//   - Chargen (RFC 864): 72-character lines rotating through the 95 printable
+//     ASCII characters, "\r\n" terminated, sent for as long as the client
+//     reads. It is a weft.Producer: a client that never reads costs a bounded
+//     amount of memory.
+//   - QOTD (RFC 865): one quote and "\r\n", then the connection is closed;
+//     successive connections get successive quotes.
+//   - Daytime (RFC 867): one human-readable line with the date and time, then
+//     close.
+//   - Time (RFC 868): the seconds since 1900-01-01 00:00 UTC as 4 big-endian
+//     bytes, then close.
+//
+// Daytime and Time take an injectable clock (Now) for tests.
+package wire

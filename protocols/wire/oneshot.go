@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"encoding/binary"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// DefaultQuote is the quote of a QOTD with no Quotes.
+const DefaultQuote = "An apple a day keeps the doctor away"
+
+// DaytimeLayout is the time.Format layout of a Daytime line (before its
+// "\r\n"), in the spirit of RFC 867's "Weekday, Month Day, Year Time-Zone".
+const DaytimeLayout = "Monday, January 2, 2006 15:04:05-MST"
+
+// TimeEpochOffset is the number of seconds from 1900-01-01 00:00 UTC (the
+// RFC 868 epoch) to 1970-01-01 00:00 UTC (the Unix epoch).
+const TimeEpochOffset = 2208988800
+
+// QOTD is the Factory of the quote-of-the-day service (RFC 865): each
+// connection receives one quote followed by "\r\n" and is then closed.
+// Successive connections receive successive quotes, cycling. A QOTD must not
+// be copied after first use; it is safe for concurrent use.
+type QOTD struct {
+	// Quotes are served in turn. Empty means []string{DefaultQuote}.
+	Quotes []string
+
+	next atomic.Uint64
+}
+
+// NextQuote returns the quote for the next connection and advances the
+// rotation.
+func (q *QOTD) NextQuote() string {
+	if len(q.Quotes) == 0 {
+		return DefaultQuote
+	}
+	i := q.next.Add(1) - 1
+	return q.Quotes[i%uint64(len(q.Quotes))]
+}
+
+// BuildProtocol implements weft.Factory.
+func (q *QOTD) BuildProtocol(net.Addr) weft.Protocol {
+	return oneShot([]byte(q.NextQuote() + "\r\n"))
+}
+
+// Daytime is the Factory of the daytime service (RFC 867): each connection
+// receives one line, the current UTC date and time formatted with
+// DaytimeLayout and followed by "\r\n", and is then closed.
+type Daytime struct {
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// BuildProtocol implements weft.Factory.
+func (d Daytime) BuildProtocol(net.Addr) weft.Protocol {
+	return oneShot([]byte(DaytimeLine(now(d.Now)) + "\r\n"))
+}
+
+// DaytimeLine formats t as the daytime service does (without "\r\n").
+func DaytimeLine(t time.Time) string { return t.UTC().Format(DaytimeLayout) }
+
+// Time is the Factory of the time service (RFC 868): each connection
+// receives the number of seconds since 1900-01-01 00:00 UTC as a 32-bit
+// big-endian integer (modulo 2^32) and is then closed.
+type Time struct {
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// BuildProtocol implements weft.Factory.
+func (c Time) BuildProtocol(net.Addr) weft.Protocol {
+	return oneShot(TimeBytes(now(c.Now)))
+}
+
+// TimeBytes returns the 4 bytes the time service sends for t.
+func TimeBytes(t time.Time) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(t.Unix()+TimeEpochOffset))
+}
+
+func now(f func() time.Time) time.Time {
+	if f == nil {
+		return time.Now()
+	}
+	return f()
+}
+
+// oneShot sends msg, then closes after it is flushed; input is ignored.
+type oneShot []byte
+
+func (m oneShot) ConnectionMade(t weft.Transport) {
+	_, _ = t.Write(m)
+	t.LoseConnection()
+}
+func (oneShot) DataReceived([]byte)  {}
+func (oneShot) ConnectionLost(error) {}

@@ -1,0 +1,224 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/protocols/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve runs f's protocol on one end of a pipe and returns the other end.
+func serve(t *testing.T, f weft.Factory) net.Conn {
+	t.Helper()
+	c, s := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = weft.Serve(s, f.BuildProtocol(c.LocalAddr()), nil)
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	return c
+}
+
+func readAll(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+var clock = func() time.Time { return time.Date(2026, 11, 25, 20, 6, 30, 0, time.UTC) }
+
+func TestOneShotExactBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		f    weft.Factory
+		want []byte
+	}{
+		{"qotd default", &wire.QOTD{}, []byte("An apple a day keeps the doctor away\r\n")},
+		{"qotd one", &wire.QOTD{Quotes: []string{"x y"}}, []byte("x y\r\n")},
+		{"daytime", wire.Daytime{Now: clock}, []byte("Wednesday, November 25, 2026 20:06:30-UTC\r\n")},
+		{"daytime non-UTC clock", wire.Daytime{Now: func() time.Time { return clock().In(time.FixedZone("X", 3600)) }},
+			[]byte("Wednesday, November 25, 2026 20:06:30-UTC\r\n")},
+		// 2026-11-25 20:06:30 UTC is Unix 1795637190; + 2208988800 = 4004625990.
+		{"time", wire.Time{Now: clock}, binary.BigEndian.AppendUint32(nil, 4004625990)},
+		{"time epoch", wire.Time{Now: func() time.Time { return time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) }}, []byte{0, 0, 0, 0}},
+		{"time 1970", wire.Time{Now: func() time.Time { return time.Unix(0, 0) }}, []byte{0x83, 0xaa, 0x7e, 0x80}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, tc.f)
+			if got := readAll(t, c); !bytes.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestQOTDRotates(t *testing.T) {
+	q := &wire.QOTD{Quotes: []string{"one", "two", "three"}}
+	var got []string
+	for range 7 {
+		got = append(got, string(readAll(t, serve(t, q))))
+	}
+	want := []string{"one\r\n", "two\r\n", "three\r\n", "one\r\n", "two\r\n", "three\r\n", "one\r\n"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("connection %d got %q, want %q (all: %q)", i, got[i], want[i], got)
+		}
+	}
+}
+
+func TestEchoAndDiscard(t *testing.T) {
+	c := serve(t, wire.Echo{})
+	msg := []byte("hello\x00\xff world\n")
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo got %q, %v", got, err)
+	}
+
+	d := serve(t, wire.Discard{})
+	if _, err := d.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := d.Read(got); n != 0 || err == nil {
+		t.Fatalf("discard sent %q", got[:n])
+	}
+}
+
+func TestFramedEcho(t *testing.T) {
+	tests := []struct {
+		name string
+		c    codec.Codec
+		in   []byte
+	}{
+		{"line", codec.Line{}, []byte("a\r\nbc\n\r\n")},
+		{"netstring", codec.Netstring{}, []byte("3:abc,0:,")},
+		{"int8", codec.Int8(), []byte("\x02hi\x00")},
+		{"int16", codec.Int16(), []byte("\x00\x02hi")},
+		{"int32", codec.Int32(), []byte("\x00\x00\x00\x03abc")},
+	}
+	wantOut := map[string][]byte{"line": []byte("a\r\nbc\r\n\r\n")}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, wire.FramedEcho{Codec: tc.c})
+			go func() { _, _ = c.Write(tc.in) }()
+			want := tc.in
+			if w, ok := wantOut[tc.name]; ok {
+				want = w
+			}
+			got := make([]byte, len(want))
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("got %q (%v), want %q", got, err, want)
+			}
+		})
+	}
+}
+
+func TestChargenPattern(t *testing.T) {
+	p := wire.ChargenPattern(3 * 74)
+	want := " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n" +
+		"!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefgh\r\n" +
+		"\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghi\r\n"
+	if string(p) != want {
+		t.Fatalf("got\n%q\nwant\n%q", p, want)
+	}
+	// Line 95 starts the cycle again; line 94 starts with '~'.
+	all := wire.ChargenPattern(96 * 74)
+	if l94 := all[94*74 : 95*74]; l94[0] != '~' || l94[1] != ' ' {
+		t.Errorf("line 94 = %q", l94)
+	}
+	if !bytes.Equal(all[95*74:], all[:74]) {
+		t.Errorf("line 95 = %q, want line 0", all[95*74:])
+	}
+}
+
+// TestChargenStreams reads well past several pause/resume cycles over
+// loopback TCP and checks every byte.
+func TestChargenStreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- weft.Serve(s, wire.Chargen{}.BuildProtocol(nil), nil)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1 << 20
+	got := make([]byte, n)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if want := wire.ChargenPattern(n); !bytes.Equal(got, want) {
+		i := 0
+		for got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("stream differs at byte %d", i)
+	}
+	c.Close()
+	<-done
+}
+
+// transportSpy records the Transport of the protocol it wraps.
+type transportSpy struct {
+	weft.Protocol
+	t chan weft.Transport
+}
+
+func (s *transportSpy) ConnectionMade(t weft.Transport) {
+	s.t <- t
+	s.Protocol.ConnectionMade(t)
+}
+
+// TestChargenBoundedMemory: a client that never reads leaves the server with
+// a bounded buffer, and the connection is not dropped as a slow consumer.
+func TestChargenBoundedMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, s := net.Pipe()
+		spy := &transportSpy{Protocol: wire.Chargen{}.BuildProtocol(nil), t: make(chan weft.Transport, 1)}
+		done := make(chan error, 1)
+		go func() { done <- weft.Serve(s, spy, nil) }()
+		tr := <-spy.t
+		time.Sleep(time.Minute) // fake time: let the server do all it will
+		synctest.Wait()
+		if b := tr.Buffered(); b > weft.DefaultHighWater+95*74 || b < weft.DefaultHighWater {
+			t.Errorf("buffered %d bytes, want about the high-water mark %d", b, weft.DefaultHighWater)
+		}
+		c.Close()
+		if err := <-done; err != nil && !isClosedErr(err) {
+			t.Logf("serve: %v", err)
+		}
+	})
+}
+
+func isClosedErr(err error) bool { return err == io.EOF || err == io.ErrClosedPipe }
