@@ -1,0 +1,162 @@
+package irc
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/weftkit/weft/codec"
+)
+
+// frames is the Client seen as a codec.FrameHandler.
+type frames Client
+
+func (f *frames) ConnectionMade(t codec.FrameTransport) {
+	c := (*Client)(f)
+	c.mu.Lock()
+	c.t, c.nick, c.registered, c.retries = t, c.cfg.Nick, false, 0
+	c.mu.Unlock()
+	if c.cfg.Password != "" {
+		_ = c.send("PASS", c.cfg.Password)
+	}
+	_ = c.send("NICK", c.cfg.Nick)
+	user, real := c.cfg.User, c.cfg.RealName
+	if user == "" {
+		user = c.cfg.Nick
+	}
+	if real == "" {
+		real = c.cfg.Nick
+	}
+	_ = c.send("USER", user, "0", "*", real)
+	c.h.ConnectionMade(c)
+}
+
+func (f *frames) ConnectionLost(reason error) { c := (*Client)(f); c.h.ConnectionLost(c, reason) }
+
+// FrameReceived parses one line and dispatches it. A line that does not
+// parse is ignored, as RFC 1459 asks of empty messages.
+func (f *frames) FrameReceived(line []byte) {
+	c := (*Client)(f)
+	m, err := Parse(line)
+	if err != nil {
+		return
+	}
+	c.h.MessageReceived(c, m)
+	c.dispatch(m)
+}
+
+func (c *Client) dispatch(m Message) {
+	switch m.Command {
+	case "PING":
+		_ = c.Send(Message{Command: "PONG", Params: m.Params})
+	case "001":
+		c.mu.Lock()
+		c.registered = true
+		if n := m.Param(0); n != "" {
+			c.nick = n
+		}
+		c.mu.Unlock()
+		c.h.SignedOn(c)
+	case "432", "433", "436":
+		c.nickRefused()
+	case "JOIN":
+		if c.isMe(m.Nick()) {
+			c.h.Joined(c, m.Param(0))
+		} else {
+			c.h.UserJoined(c, m.Nick(), m.Param(0))
+		}
+	case "PART":
+		if c.isMe(m.Nick()) {
+			c.h.Left(c, m.Param(0))
+		} else {
+			c.h.UserLeft(c, m.Nick(), m.Param(0))
+		}
+	case "QUIT":
+		c.h.UserQuit(c, m.Nick(), m.Param(0))
+	case "NICK":
+		old, nick := m.Nick(), m.Param(0)
+		if c.isMe(old) {
+			c.mu.Lock()
+			c.nick = nick
+			c.mu.Unlock()
+		}
+		c.h.NickChanged(c, old, nick)
+	case "PRIVMSG", "NOTICE":
+		c.message(m)
+	}
+}
+
+// nickRefused picks the next nick during registration. After registration
+// a refused SetNick leaves the current nick in place.
+func (c *Client) nickRefused() {
+	c.mu.Lock()
+	if c.registered {
+		c.mu.Unlock()
+		return
+	}
+	c.retries++
+	limit := c.cfg.MaxNickRetries
+	if limit == 0 {
+		limit = DefaultMaxNickRetries
+	}
+	alter := c.cfg.AlterNick
+	if alter == nil {
+		alter = func(n string) string { return n + "^" }
+	}
+	next := ""
+	if c.retries <= limit {
+		next = alter(c.nick)
+	}
+	if next != "" {
+		c.nick = next
+	}
+	t := c.t
+	c.mu.Unlock()
+	if next == "" || c.SetNick(next) != nil {
+		t.Abort()
+		c.h.NickUnavailable(c, fmt.Errorf("%w: after %d tries", ErrNickUnavailable, c.retries))
+	}
+}
+
+func (c *Client) message(m Message) {
+	user, target, text := m.Nick(), m.Param(0), m.Param(1)
+	if strings.HasPrefix(text, "\x01") {
+		tag, data, _ := strings.Cut(strings.TrimSuffix(text[1:], "\x01"), " ")
+		if m.Command == "PRIVMSG" && strings.EqualFold(tag, "ACTION") {
+			c.h.Action(c, user, target, data)
+		}
+		return
+	}
+	if m.Command == "NOTICE" {
+		c.h.Noticed(c, user, target, text)
+		return
+	}
+	c.h.Privmsg(c, user, target, text)
+}
+
+func (c *Client) isMe(nick string) bool { return EqualFold(nick, c.Nick()) }
+
+// EqualFold compares two nicks or channel names under IRC's rfc1459 case
+// mapping, where "[]\~" are the upper case of "{}|^".
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if foldByte(a[i]) != foldByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '[', c == ']', c == '\\':
+		return c + '{' - '['
+	case c == '~':
+		return '^'
+	}
+	return c
+}

@@ -1,0 +1,21 @@
+// Package irc is an IRC client protocol (RFC 1459 / RFC 2812) on weft's line
+// codec, and the classic Twisted log bot built on it.
+//
+// The pieces:
+//
+//   - Message, Parse and Message.Append / Message.String: one IRC line
+//     (prefix, command or three-digit numeric, params, trailing), parsed and
+//     formatted; lines are at most MaxLineLength (512) bytes with "\r\n",
+//     and a missing "\r" is tolerated.
+//   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
+//     PING with PONG, retries a nick in use (433) with an altered nick, and
+//     sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK and QUIT.
+//   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
+//     Privmsg, Noticed, Action, NickChanged, UserQuit, MessageReceived);
+//     embed BaseHandler and override what you need.
+//   - LogBot and Logger: Twisted's ircLogBot — a Factory for
+//     client.Reconnecting that logs one channel to a file, one
+//     "[HH:MM:SS] " line per event, flushed per line.
+//   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig: the sentinel
+//     errors.
+package irc

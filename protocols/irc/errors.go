@@ -1,0 +1,21 @@
+package irc
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of them with
+// context; match them with errors.Is.
+var (
+	// ErrMalformed: a line that is not an IRC message (no command, a bad
+	// command, an empty prefix, a NUL, CR or LF inside the line).
+	ErrMalformed = errors.New("irc: malformed message")
+	// ErrLineTooLong: a line over MaxLineLength bytes (counting "\r\n").
+	ErrLineTooLong = errors.New("irc: line too long")
+	// ErrInvalid: a Message that cannot be formatted (bad command, a space
+	// in a middle parameter, more than MaxParams parameters, ...).
+	ErrInvalid = errors.New("irc: invalid message")
+	// ErrConfig: an invalid configuration field (the error names it).
+	ErrConfig = errors.New("irc: invalid configuration")
+	// ErrNickUnavailable: every nick the client tried was in use or
+	// refused, or the alter hook gave up.
+	ErrNickUnavailable = errors.New("irc: no usable nickname")
+)

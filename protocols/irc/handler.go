@@ -1,0 +1,84 @@
+package irc
+
+// Handler receives a Client's events. Its methods are called one at a time,
+// never concurrently, on the connection's goroutine. Embed BaseHandler and
+// override the methods you need.
+type Handler interface {
+	// ConnectionMade: the connection is up and NICK/USER are sent.
+	ConnectionMade(c *Client)
+	// SignedOn: the server welcomed the client (001); c.Nick() is the
+	// registered nick.
+	SignedOn(c *Client)
+	// Joined: the client joined channel.
+	Joined(c *Client, channel string)
+	// Left: the client left channel.
+	Left(c *Client, channel string)
+	// UserJoined: another user joined channel.
+	UserJoined(c *Client, user, channel string)
+	// UserLeft: another user left channel.
+	UserLeft(c *Client, user, channel string)
+	// UserQuit: user quit IRC with reason.
+	UserQuit(c *Client, user, reason string)
+	// NickChanged: old is now known as nick; the client's own change
+	// included (then c.Nick() already returns nick).
+	NickChanged(c *Client, old, nick string)
+	// Privmsg: user sent text to target (a channel, or c.Nick() for a
+	// private message).
+	Privmsg(c *Client, user, target, text string)
+	// Noticed: user sent a NOTICE to target.
+	Noticed(c *Client, user, target, text string)
+	// Action: user did a CTCP ACTION ("/me text") on target.
+	Action(c *Client, user, target, text string)
+	// NickUnavailable: registration failed because no nick was accepted;
+	// the connection is being closed. err matches ErrNickUnavailable.
+	NickUnavailable(c *Client, err error)
+	// MessageReceived: every parsed message, before the callbacks above.
+	MessageReceived(c *Client, m Message)
+	// ConnectionLost: the connection ended (reason nil: cleanly).
+	ConnectionLost(c *Client, reason error)
+}
+
+// BaseHandler implements every Handler method as a no-op.
+type BaseHandler struct{}
+
+// ConnectionMade does nothing.
+func (BaseHandler) ConnectionMade(*Client) {}
+
+// SignedOn does nothing.
+func (BaseHandler) SignedOn(*Client) {}
+
+// Joined does nothing.
+func (BaseHandler) Joined(*Client, string) {}
+
+// Left does nothing.
+func (BaseHandler) Left(*Client, string) {}
+
+// UserJoined does nothing.
+func (BaseHandler) UserJoined(*Client, string, string) {}
+
+// UserLeft does nothing.
+func (BaseHandler) UserLeft(*Client, string, string) {}
+
+// UserQuit does nothing.
+func (BaseHandler) UserQuit(*Client, string, string) {}
+
+// NickChanged does nothing.
+func (BaseHandler) NickChanged(*Client, string, string) {}
+
+// Privmsg does nothing.
+func (BaseHandler) Privmsg(*Client, string, string, string) {}
+
+// Noticed does nothing.
+func (BaseHandler) Noticed(*Client, string, string, string) {}
+
+// Action does nothing.
+func (BaseHandler) Action(*Client, string, string, string) {}
+
+// NickUnavailable does nothing.
+func (BaseHandler) NickUnavailable(*Client, error) {}
+
+// MessageReceived does nothing.
+func (BaseHandler) MessageReceived(*Client, Message) {}
+
+// ConnectionLost does nothing.
+func (BaseHandler) ConnectionLost(*Client, error) {}

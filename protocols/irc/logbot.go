@@ -1,0 +1,177 @@
+package irc
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// Whisper is the log bot's answer to a private message (Twisted's
+// ircLogBot text, two spaces included).
+const Whisper = "It isn't nice to whisper!  Play nice with the group."
+
+// Logger writes "[HH:MM:SS] message" lines, one Write and one flush per
+// line (Twisted's MessageLogger). It is safe for concurrent use.
+type Logger struct {
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+}
+
+// NewLogger returns a Logger writing to w, timestamped with now (nil:
+// time.Now).
+func NewLogger(w io.Writer, now func() time.Time) *Logger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Logger{w: w, now: now}
+}
+
+// Log writes one line. If the writer has a Flush() error method (a
+// bufio.Writer) it is flushed; an *os.File is written unbuffered.
+func (l *Logger) Log(msg string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	line := l.now().Format("[15:04:05] ") + strings.NewReplacer("\r", "", "\n", " ").Replace(msg) + "\n"
+	if _, err := io.WriteString(l.w, line); err != nil {
+		return fmt.Errorf("irc: log: %w", err)
+	}
+	if f, ok := l.w.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
+
+// Now returns the logger's clock reading.
+func (l *Logger) Now() time.Time { return l.now() }
+
+// LogBotConfig configures a LogBot. Nick, Channel and one of LogPath or Log
+// are required.
+type LogBotConfig struct {
+	// Nick is the bot's nickname. Required.
+	Nick string
+	// Channel is the channel to join and log, e.g. "#weft". Required.
+	Channel string
+	// LogPath is the file to append the log to (created 0644 if missing).
+	// Empty: Log must be set.
+	LogPath string
+	// Log, if not nil, receives the log instead of LogPath (the bot does
+	// not close it). Nil: LogPath is opened.
+	Log io.Writer
+	// Now is the clock for timestamps. Nil means time.Now (local time, as
+	// Twisted's time.localtime).
+	Now func() time.Time
+	// Password, if not empty, is sent with PASS. Empty: no PASS.
+	Password string
+	// AlterNick is Config.AlterNick (nil: append "^").
+	AlterNick func(nick string) string
+}
+
+// LogBot is Twisted's ircLogBot as a weft.Factory: give it to
+// client.Reconnecting. Each connection registers, joins Channel and logs
+// it; the log file is opened once, here, and survives reconnects.
+type LogBot struct {
+	cfg  LogBotConfig
+	log  *Logger
+	file *os.File
+
+	mu  sync.Mutex
+	cur *Client
+}
+
+// NewLogBot validates cfg and opens the log.
+func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
+	if err := (Config{Nick: cfg.Nick, Password: cfg.Password}).Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Channel == "" || strings.ContainsAny(cfg.Channel, " ,\x00\x07\r\n") {
+		return nil, fmt.Errorf("%w: LogBotConfig.Channel %q must be a channel name such as #weft", ErrConfig, cfg.Channel)
+	}
+	b := &LogBot{cfg: cfg}
+	w := cfg.Log
+	if w == nil {
+		if cfg.LogPath == "" {
+			return nil, fmt.Errorf("%w: LogBotConfig.LogPath is empty and Log is nil", ErrConfig)
+		}
+		f, err := os.OpenFile(cfg.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("irc: log bot: %w", err)
+		}
+		b.file, w = f, f
+	}
+	b.log = NewLogger(w, cfg.Now)
+	return b, nil
+}
+
+// BuildProtocol implements weft.Factory: a new Client for each connection.
+func (b *LogBot) BuildProtocol(net.Addr) weft.Protocol {
+	c, err := NewClient(Config{Nick: b.cfg.Nick, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick}, &botHandler{b: b})
+	if err != nil { // cannot happen: validated in NewLogBot
+		return nil
+	}
+	b.mu.Lock()
+	b.cur = c
+	b.mu.Unlock()
+	return c
+}
+
+// Client returns the Client of the latest connection, nil before the first.
+func (b *LogBot) Client() *Client {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cur
+}
+
+// Close closes the log file opened from LogPath.
+func (b *LogBot) Close() error {
+	if b.file == nil {
+		return nil
+	}
+	return b.file.Close()
+}
+
+// botHandler is one connection of the log bot.
+type botHandler struct {
+	BaseHandler
+	b *LogBot
+}
+
+func (h *botHandler) logf(format string, a ...any) { _ = h.b.log.Log(fmt.Sprintf(format, a...)) }
+
+func (h *botHandler) ConnectionMade(*Client) {
+	h.logf("[connected at %s]", h.b.log.Now().Format(time.ANSIC))
+}
+
+func (h *botHandler) ConnectionLost(*Client, error) {
+	h.logf("[disconnected at %s]", h.b.log.Now().Format(time.ANSIC))
+}
+
+func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
+
+func (h *botHandler) Joined(_ *Client, channel string) { h.logf("[I have joined %s]", channel) }
+
+func (h *botHandler) Privmsg(c *Client, user, target, text string) {
+	h.logf("<%s> %s", user, text)
+	nick := c.Nick()
+	if EqualFold(target, nick) {
+		_ = c.Msg(user, Whisper)
+		return
+	}
+	if strings.HasPrefix(text, nick+":") {
+		reply := user + ": I am a log bot"
+		_ = c.Msg(target, reply)
+		h.logf("<%s> %s", nick, reply)
+	}
+}
+
+func (h *botHandler) Action(_ *Client, user, _, text string) { h.logf("* %s %s", user, text) }
+
+func (h *botHandler) NickChanged(_ *Client, old, nick string) {
+	h.logf("%s is now known as %s", old, nick)
+}
