@@ -1,0 +1,179 @@
+// Package chat is a line-based chat server on the weft toolkit (Twisted's
+// classic chat example, made exact). Lines are "\r\n"-terminated on output
+// and end in "\n" or "\r\n" on input.
+//
+// The pieces:
+//
+//   - Server: the weft.Factory holding the room (the named clients); its zero
+//     value is an empty room ready to serve.
+//   - The conversation, exactly:
+//   - on connect the server sends "What's your name?";
+//   - an empty name gets the question again, a name in use gets
+//     "Name taken, please choose another.", otherwise the client gets
+//     "Welcome, NAME!" and every other named client "NAME has joined.";
+//   - a chat line from NAME reaches every other named client as "<NAME> text";
+//   - "/name NEW" (any case): everyone, sender included, gets
+//     "NAME is now known as NEW.", or the sender gets
+//     "Name taken, please choose another.";
+//   - "/who": the sender gets "Online: a, b, c" (names sorted);
+//   - "/quit" or "/exit" (any case): the sender gets "Bye." and is
+//     disconnected; the others get "NAME has left.", which they also get
+//     when a named client disconnects.
+//   - Slow clients: every message is a non-blocking Write, so a client that
+//     stops reading never delays the others; the write-buffer limit of the
+//     connection (weft.Options.MaxWriteBuffer, server.Server.MaxWriteBuffer)
+//     drops it with weft.ErrSlowConsumer.
+package chat
+
+import (
+	"bytes"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+)
+
+// The server's messages.
+const (
+	MsgAskName   = "What's your name?"
+	MsgNameTaken = "Name taken, please choose another."
+	MsgBye       = "Bye."
+)
+
+// Server is a chat room and the weft.Factory of its connections. The zero
+// value is an empty room. A Server must not be copied after first use; it is
+// safe for concurrent use.
+type Server struct {
+	mu    sync.Mutex
+	named map[string]*client
+}
+
+// BuildProtocol implements weft.Factory.
+func (s *Server) BuildProtocol(net.Addr) weft.Protocol {
+	return codec.NewLineReceiver(&client{s: s})
+}
+
+// Names returns the names of the clients in the room, sorted.
+func (s *Server) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.namesLocked()
+}
+
+func (s *Server) namesLocked() []string {
+	names := make([]string, 0, len(s.named))
+	for n := range s.named {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// sendLocked sends msg to every named client but skip. Writes never block, so
+// holding mu keeps every client's view of the room in one order.
+func (s *Server) sendLocked(msg string, skip *client) {
+	for _, c := range s.named {
+		if c != skip {
+			c.send(msg)
+		}
+	}
+}
+
+// client is one connection; its callbacks run one at a time.
+type client struct {
+	s    *Server
+	r    *codec.LineReceiver
+	name string // "" until named; guarded by s.mu once named
+}
+
+func (c *client) send(msg string) { _ = c.r.SendLine([]byte(msg)) }
+
+func (c *client) ConnectionMade(r *codec.LineReceiver) {
+	c.r = r
+	c.send(MsgAskName)
+}
+
+func (c *client) LineReceived(b []byte) {
+	line := string(bytes.TrimRight(b, " \t\r"))
+	if c.name == "" {
+		c.chooseName(strings.TrimSpace(line))
+		return
+	}
+	if strings.HasPrefix(line, "/") {
+		cmd, arg, _ := strings.Cut(line[1:], " ")
+		c.command(strings.ToLower(cmd), strings.TrimSpace(arg))
+		return
+	}
+	if line == "" {
+		return
+	}
+	c.s.mu.Lock()
+	c.s.sendLocked("<"+c.name+"> "+line, c)
+	c.s.mu.Unlock()
+}
+
+func (c *client) chooseName(name string) {
+	if name == "" {
+		c.send(MsgAskName)
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.named[name]; taken {
+		c.send(MsgNameTaken)
+		return
+	}
+	if s.named == nil {
+		s.named = make(map[string]*client)
+	}
+	c.name = name
+	c.send("Welcome, " + name + "!")
+	s.sendLocked(name+" has joined.", nil)
+	s.named[name] = c
+}
+
+func (c *client) command(cmd, arg string) {
+	s := c.s
+	switch cmd {
+	case "name":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, taken := s.named[arg]; taken || arg == "" {
+			c.send(MsgNameTaken)
+			return
+		}
+		s.sendLocked(c.name+" is now known as "+arg+".", nil)
+		delete(s.named, c.name)
+		c.name = arg
+		s.named[arg] = c
+	case "who":
+		s.mu.Lock()
+		names := s.namesLocked()
+		s.mu.Unlock()
+		c.send("Online: " + strings.Join(names, ", "))
+	case "quit", "exit":
+		c.send(MsgBye)
+		c.leave()
+		c.r.Transport().LoseConnection()
+	default:
+		c.send("Unknown command /" + cmd + ".")
+	}
+}
+
+// leave takes the client out of the room, once.
+func (c *client) leave() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.name == "" || s.named[c.name] != c {
+		return
+	}
+	delete(s.named, c.name)
+	s.sendLocked(c.name+" has left.", nil)
+}
+
+func (c *client) ConnectionLost(error) { c.leave() }

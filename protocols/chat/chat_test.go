@@ -1,0 +1,229 @@
+package chat_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/protocols/chat"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// room serves a chat.Server on loopback TCP with plain weft.Serve.
+type room struct {
+	srv  chat.Server
+	ln   net.Listener
+	opts *weft.Options
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func newRoom(t *testing.T, opts *weft.Options) *room {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &room{ln: ln, opts: opts}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); r.wg.Wait() })
+	return r
+}
+
+func (r *room) serve(c net.Conn) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		err := weft.Serve(c, r.srv.BuildProtocol(c.RemoteAddr()), r.opts)
+		r.mu.Lock()
+		r.errs = append(r.errs, err)
+		r.mu.Unlock()
+	}()
+}
+
+type user struct {
+	t  *testing.T
+	c  net.Conn
+	rd *bufio.Reader
+}
+
+func (r *room) join(t *testing.T) *user {
+	t.Helper()
+	c, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &user{t: t, c: c, rd: bufio.NewReader(c)}
+}
+
+func (u *user) say(line string) {
+	u.t.Helper()
+	if _, err := u.c.Write([]byte(line)); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// expect reads the next lines and checks them, "\r\n" included.
+func (u *user) expect(lines ...string) {
+	u.t.Helper()
+	_ = u.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, want := range lines {
+		got, err := u.rd.ReadString('\n')
+		if got != want+"\r\n" {
+			u.t.Fatalf("got %q (%v), want %q", got, err, want+"\r\n")
+		}
+	}
+}
+
+func (u *user) expectEOF() {
+	u.t.Helper()
+	_ = u.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := u.rd.ReadString('\n'); err == nil || got != "" {
+		u.t.Fatalf("got %q (%v), want EOF", got, err)
+	}
+}
+
+// TestTranscript holds the whole conversation of the spec with three clients.
+func TestTranscript(t *testing.T) {
+	r := newRoom(t, nil)
+	a := r.join(t)
+	a.expect("What's your name?")
+	a.say("\r\n")
+	a.expect("What's your name?")
+	a.say("alice\n")
+	a.expect("Welcome, alice!")
+
+	b := r.join(t)
+	b.expect("What's your name?")
+	b.say("alice\r\n")
+	b.expect("Name taken, please choose another.")
+	b.say("bob\r\n")
+	b.expect("Welcome, bob!")
+	a.expect("bob has joined.")
+
+	c := r.join(t)
+	c.expect("What's your name?")
+	c.say("carol\n")
+	c.expect("Welcome, carol!")
+	a.expect("carol has joined.")
+	b.expect("carol has joined.")
+
+	a.say("hello all\r\n")
+	b.expect("<alice> hello all")
+	c.expect("<alice> hello all")
+
+	b.say("/who\n")
+	b.expect("Online: alice, bob, carol")
+
+	c.say("/NAME dave\r\n")
+	for _, u := range []*user{a, b, c} {
+		u.expect("carol is now known as dave.")
+	}
+	a.say("/name bob\n")
+	a.expect("Name taken, please choose another.")
+	c.say("still here\n")
+	a.expect("<dave> still here")
+	b.expect("<dave> still here")
+
+	b.say("/QUIT\r\n")
+	b.expect("Bye.")
+	b.expectEOF()
+	a.expect("bob has left.")
+	c.expect("bob has left.")
+
+	c.say("/who\n")
+	c.expect("Online: alice, dave")
+	c.c.Close()
+	a.expect("dave has left.")
+
+	a.say("/Exit\n")
+	a.expect("Bye.")
+	a.expectEOF()
+	if n := r.srv.Names(); len(n) != 0 {
+		t.Errorf("room still holds %q", n)
+	}
+}
+
+// TestSlowClientDropped: a client that stops reading is dropped by the
+// write-buffer limit, and the others receive every line meanwhile.
+func TestSlowClientDropped(t *testing.T) {
+	r := newRoom(t, &weft.Options{HighWater: 4 << 10, MaxWriteBuffer: 32 << 10})
+	a, b := r.join(t), r.join(t)
+	a.expect("What's your name?")
+	a.say("alice\n")
+	a.expect("Welcome, alice!")
+	b.expect("What's your name?")
+	b.say("bob\n")
+	b.expect("Welcome, bob!")
+	a.expect("bob has joined.")
+
+	// slow joins over a pipe (no kernel buffer) and never reads after "Welcome".
+	sc, ss := net.Pipe()
+	defer sc.Close()
+	r.serve(ss)
+	slow := &user{t: t, c: sc, rd: bufio.NewReader(sc)}
+	slow.expect("What's your name?")
+	slow.say("slow\n")
+	slow.expect("Welcome, slow!")
+	a.expect("slow has joined.")
+	b.expect("slow has joined.")
+
+	const n = 200
+	text := strings.Repeat("x", 1000)
+	go func() {
+		for i := range n {
+			if _, err := a.c.Write(fmt.Appendf(nil, "%d %s\n", i, text)); err != nil {
+				return
+			}
+		}
+	}()
+	_ = b.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	left, got := false, 0
+	for got < n || !left {
+		line, err := b.rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("bob after %d lines: %v", got, err)
+		}
+		switch {
+		case line == "slow has left.\r\n":
+			left = true
+		case line == fmt.Sprintf("<alice> %d %s\r\n", got, text):
+			got++
+		default:
+			t.Fatalf("bob got %.40q, want line %d", line, got)
+		}
+	}
+	sc.Close()
+	r.ln.Close()
+	a.c.Close()
+	b.c.Close()
+	r.wg.Wait()
+	slowDropped := false
+	for _, err := range r.errs {
+		slowDropped = slowDropped || errors.Is(err, weft.ErrSlowConsumer)
+	}
+	if !slowDropped {
+		t.Errorf("no connection ended with ErrSlowConsumer: %v", r.errs)
+	}
+}
