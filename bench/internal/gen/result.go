@@ -38,6 +38,10 @@ type Result struct {
 	// threads), and that as a fraction of the window (1.0 = one core busy).
 	GenCPU     float64 `json:"gen_cpu_s"`
 	GenCPUFrac float64 `json:"gen_cpu_frac"`
+	// CPUBusy is each CPU's busy time over the window in seconds, from
+	// /proc/stat (user+nice+system+irq+softirq+steal), indexed by CPU number.
+	// The runner pins the server to one CPU and reads its entry.
+	CPUBusy []float64 `json:"cpu_busy_s"`
 }
 
 // cpuClock reads this process's CPU time (user+system).
@@ -51,18 +55,28 @@ func cpuClock() time.Duration {
 
 // window measures wall and CPU time between start and stop.
 type window struct {
-	t0   time.Time
-	cpu0 time.Duration
-	wall time.Duration
-	cpu  time.Duration
+	t0    time.Time
+	cpu0  time.Duration
+	wall  time.Duration
+	cpu   time.Duration
+	busy0 []float64
+	busy  []float64
 }
 
-func (w *window) start() { w.t0, w.cpu0 = time.Now(), cpuClock() }
-func (w *window) stop()  { w.wall, w.cpu = time.Since(w.t0), cpuClock()-w.cpu0 }
+func (w *window) start() { w.busy0, w.t0, w.cpu0 = cpuBusy(), time.Now(), cpuClock() }
+
+func (w *window) stop() {
+	w.wall, w.cpu = time.Since(w.t0), cpuClock()-w.cpu0
+	w.busy = cpuBusy()
+	for i := range min(len(w.busy), len(w.busy0)) {
+		w.busy[i] -= w.busy0[i]
+	}
+}
 
 func (w *window) fill(r *Result) {
 	r.Window = w.wall.Seconds()
 	r.GenCPU = w.cpu.Seconds()
+	r.CPUBusy = w.busy
 	if w.wall > 0 {
 		r.GenCPUFrac = w.cpu.Seconds() / w.wall.Seconds()
 		r.MsgsPerSec = float64(r.Msgs) / w.wall.Seconds()

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// stat is a median with its range.
+type stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+func statOf(v []float64) stat {
+	if len(v) == 0 {
+		return stat{Median: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{med, s[0], s[len(s)-1], len(s)}
+}
+
+// row is the summary of one scenario on one server.
+type row struct {
+	Scenario string `json:"scenario"`
+	Title    string `json:"title"`
+	Unit     string `json:"unit"`
+	Server   string `json:"server"`
+	Value    stat   `json:"value"`      // msgs/s, conns/s, deliveries/s, or B/conn (S5)
+	UsPerMsg stat   `json:"us_per_msg"` // server CPU per message
+	P50      stat   `json:"p50_us"`
+	P99      stat   `json:"p99_us"`
+	GenCPU   stat   `json:"gen_cpu_frac"` // generator process CPU / window
+	SrvBusy  stat   `json:"server_cpu_busy_frac"`
+	After    stat   `json:"bytes_per_conn_after_echo,omitempty"`
+	Errors   int64  `json:"errors"`
+	Failed   int    `json:"failed_measurements"`
+	Ratio    *stat  `json:"weft_ratio,omitempty"` // weft ÷ this server, per round
+}
+
+func value(s scenario, m measurement) float64 {
+	if s.Mode == "idle" {
+		return m.Result.BytesPerConn
+	}
+	return m.Result.MsgsPerSec
+}
+
+func summarize(scs []scenario, servers []string, ms []measurement) []row {
+	var rows []row
+	for _, s := range scs {
+		byRound := map[string]map[int]float64{}
+		for _, srv := range servers {
+			var r row
+			r.Scenario, r.Title, r.Unit, r.Server = s.ID, s.Title, s.Unit, srv
+			var val, us, p50, p99, gcpu, busy, after []float64
+			seen := false
+			for _, m := range ms {
+				if m.Scenario != s.ID || m.Server != srv {
+					continue
+				}
+				seen = true
+				if m.Result == nil || m.Result.Errors > 0 {
+					r.Failed++
+					if m.Result != nil {
+						r.Errors += m.Result.Errors
+					}
+					continue
+				}
+				v := value(s, m)
+				val = append(val, v)
+				if byRound[srv] == nil {
+					byRound[srv] = map[int]float64{}
+				}
+				byRound[srv][m.Round] = v
+				us = append(us, m.UsPerMsg)
+				p50 = append(p50, m.Result.P50us)
+				p99 = append(p99, m.Result.P99us)
+				gcpu = append(gcpu, m.Result.GenCPUFrac)
+				if m.Result.Window > 0 {
+					busy = append(busy, m.ServerCPU/m.Result.Window)
+				}
+				after = append(after, m.Result.BytesPerEcho)
+			}
+			if !seen {
+				continue
+			}
+			r.Value, r.UsPerMsg, r.P50, r.P99 = statOf(val), statOf(us), statOf(p50), statOf(p99)
+			r.GenCPU, r.SrvBusy, r.After = statOf(gcpu), statOf(busy), statOf(after)
+			rows = append(rows, r)
+		}
+		for i := range rows {
+			if rows[i].Scenario != s.ID || rows[i].Server == "weft" {
+				continue
+			}
+			var ratios []float64
+			for round, w := range byRound["weft"] {
+				if p, ok := byRound[rows[i].Server][round]; ok && p > 0 {
+					ratios = append(ratios, w/p)
+				}
+			}
+			if len(ratios) > 0 {
+				st := statOf(ratios)
+				rows[i].Ratio = &st
+			}
+		}
+	}
+	return rows
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case v >= 100:
+		return commas(int64(math.Round(v)))
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func rng(s stat) string {
+	if s.N == 0 {
+		return "–"
+	}
+	if s.N == 1 {
+		return num(s.Median)
+	}
+	return fmt.Sprintf("%s [%s–%s]", num(s.Median), num(s.Min), num(s.Max))
+}
+
+func ratio(s *stat) string {
+	if s == nil {
+		return ""
+	}
+	if s.N == 1 {
+		return fmt.Sprintf("%.2f×", s.Median)
+	}
+	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s.Median, s.Min, s.Max)
+}
+
+// markdown renders the tables.
+func markdown(rows []row) string {
+	var b strings.Builder
+	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs | weft ÷ server |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	var idle []row
+	for _, r := range rows {
+		if r.Unit == "B/conn" {
+			idle = append(idle, r)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %.0f %% | %.0f %% | %d | %s |\n",
+			r.Scenario, r.Title, r.Server, rng(r.Value), r.Unit, num(r.UsPerMsg.Median), num(r.P50.Median),
+			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratio(r.Ratio))
+	}
+	if len(idle) > 0 {
+		b.WriteString("\n| scenario | server | RSS per idle connection (B), median [min–max] | after one echo each (B) | failed runs | weft ÷ server |\n")
+		b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range idle {
+			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %d | %s |\n",
+				r.Scenario, r.Title, r.Server, rng(r.Value), num(r.After.Median), r.Failed, ratio(r.Ratio))
+		}
+	}
+	return b.String()
+}
+
+func report(out string, scs []scenario, servers []string, ms []measurement, cmdline string) error {
+	rows := summarize(scs, servers, ms)
+	md := markdown(rows)
+	if cmdline != "" {
+		md = "Command: `" + cmdline + "`\n\n" + md
+	}
+	fmt.Print(md)
+	var fails []string
+	for _, m := range ms {
+		if m.Err != "" {
+			fails = append(fails, fmt.Sprintf("- %s round %d %s: %s", m.Scenario, m.Round, m.Server, m.Err))
+		}
+	}
+	if len(fails) > 0 {
+		md += "\nFailed or erroneous measurements (excluded from the medians):\n\n" + strings.Join(fails, "\n") + "\n"
+		fmt.Println("\n" + strings.Join(fails, "\n"))
+	}
+	if err := os.WriteFile(filepath.Join(out, "table.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "summary.json"), js, 0o644); err != nil {
+		return err
+	}
+	svg, err := chart(rows, servers)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "chart.svg"), svg, 0o644)
+}

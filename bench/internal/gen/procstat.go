@@ -1,0 +1,44 @@
+package gen
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).
+const clockTicks = 100
+
+// cpuBusy returns, per CPU (index = CPU number), the busy time in seconds from
+// /proc/stat: user+nice+system+irq+softirq+steal. It returns nil if
+// /proc/stat cannot be read.
+func cpuBusy() []float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	var out []float64
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) < 9 || !bytes.HasPrefix(f[0], []byte("cpu")) || len(f[0]) == 3 {
+			continue
+		}
+		n, err := strconv.Atoi(string(f[0][3:]))
+		if err != nil || n < 0 || n > 4096 {
+			continue
+		}
+		var v [8]float64
+		for i := range v {
+			v[i], _ = strconv.ParseFloat(string(f[1+i]), 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		busy := (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / clockTicks
+		for len(out) <= n {
+			out = append(out, 0)
+		}
+		out[n] = busy
+	}
+	return out
+}
