@@ -36,17 +36,12 @@ import (
 type echoProto struct{ t weft.Transport }
 
 func (e *echoProto) ConnectionMade(t weft.Transport) { e.t = t }
-func (e *echoProto) DataReceived(d []byte)          { e.t.Write(d) }
-func (e *echoProto) ConnectionLost(error)           {}
+func (e *echoProto) DataReceived(d []byte)           { e.t.Write(d) }
+func (e *echoProto) ConnectionLost(error)            {}
 
-// servers are the two echo servers compared.
-var servers = []struct {
-	name  string
-	serve func(net.Conn)
-}{
-	{"weft", func(c net.Conn) { weft.Serve(c, &echoProto{}, nil) }},
-	{"plain", plainEcho},
-}
+// servers are the echo servers compared: weft's goroutine engine, weft's
+// readiness engine (no goroutine while idle) and the plain loop.
+var servers = []string{"weft", "weft-epoll", "plain"}
 
 // plainEcho is the hand-written goroutine + bufio loop.
 func plainEcho(c net.Conn) {
@@ -66,7 +61,12 @@ func plainEcho(c net.Conn) {
 	}
 }
 
-func listenServe(b *testing.B, serve func(net.Conn)) (net.Listener, *sync.WaitGroup) {
+// listenServe starts an echo server of the given kind on loopback; accepted
+// counts its connections.
+func listenServe(b *testing.B, kind string, accepted *atomic.Int32) (net.Listener, *sync.WaitGroup) {
+	if kind == "weft-epoll" && testEngine == nil {
+		b.Skip("no readiness engine on this platform")
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -80,8 +80,16 @@ func listenServe(b *testing.B, serve func(net.Conn)) (net.Listener, *sync.WaitGr
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			wg.Add(1)
-			go func() { defer wg.Done(); serve(c) }()
+			switch kind {
+			case "weft-epoll":
+				weft.NewConn(c, &echoProto{}, &weft.Options{Engine: testEngine}).Start(func(error) { wg.Done() })
+			case "weft":
+				go func() { defer wg.Done(); weft.Serve(c, &echoProto{}, nil) }()
+			default:
+				go func() { defer wg.Done(); plainEcho(c) }()
+			}
 		}
 	}()
 	return l, &wg
@@ -96,8 +104,9 @@ func cpuTime() time.Duration {
 // BenchmarkEcho: 64-byte messages, 16 in flight on each of 4 connections.
 func BenchmarkEcho(b *testing.B) {
 	for _, srv := range servers {
-		b.Run(srv.name, func(b *testing.B) {
-			l, wg := listenServe(b, srv.serve)
+		b.Run(srv, func(b *testing.B) {
+			var accepted atomic.Int32
+			l, wg := listenServe(b, srv, &accepted)
 			const conns, inflight, size = 4, 16, 64
 			msg := bytes.Repeat([]byte("m"), size-1)
 			msg = append(msg, '\n')
@@ -210,9 +219,9 @@ func memInUse() (heapStack uint64, rss uint64) {
 func BenchmarkIdleConns(b *testing.B) {
 	const n = 10000
 	for _, srv := range servers {
-		b.Run(srv.name, func(b *testing.B) {
+		b.Run(srv, func(b *testing.B) {
 			var accepted atomic.Int32
-			l, wg := listenServe(b, func(c net.Conn) { accepted.Add(1); srv.serve(c) })
+			l, wg := listenServe(b, srv, &accepted)
 			h0, r0 := memInUse()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), idleClientEnv+"="+l.Addr().String()+","+strconv.Itoa(n))

@@ -72,6 +72,17 @@ type Conn struct {
 	wn              int
 	werr            error
 	syncFn          func()
+
+	// Readiness engine state (see engine_linux.go).
+	fd        int
+	gen       uint32
+	rs        atomic.Uint32 // runState bits
+	hup       atomic.Bool   // the peer hung up: read to EOF, not to a short read
+	started   bool          // ConnectionMade was called (runner only)
+	finalized bool          // ConnectionLost was called (runner only)
+	done      func(error)
+
+	engineReadFn func(fd uintptr) bool
 }
 
 const (
@@ -105,23 +116,76 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 // Serve runs the connection to its end: ConnectionMade, DataReceived for every
 // read, ConnectionLost. It returns the reason given to ConnectionLost. Serve
 // returns an error at once (closing nc, calling no callback) if the Options are
-// invalid. Call it once.
+// invalid. Call Serve or Start once.
 func (c *Conn) Serve() error {
+	if c.opt.engine != nil && c.rc != nil {
+		ch := make(chan error, 1)
+		c.Start(func(err error) { ch <- err })
+		return <-ch
+	}
+	if !c.begin() {
+		return c.err
+	}
+	c.made()
+	rerr := c.readLoop()
+	c.endRead(rerr)
+	<-c.closed
+	c.finalize()
+	return c.reason
+}
+
+// Start runs the connection without blocking the caller and calls done (if not
+// nil) with the reason after ConnectionLost. With an Engine in the Options the
+// connection then costs no goroutine while it is idle; otherwise Start runs
+// Serve on a new goroutine.
+func (c *Conn) Start(done func(reason error)) {
+	if c.opt.engine == nil || c.rc == nil {
+		go func() {
+			err := c.Serve()
+			if done != nil {
+				done(err)
+			}
+		}()
+		return
+	}
+	if !c.begin() {
+		if done != nil {
+			done(c.err)
+		}
+		return
+	}
+	c.done = done
+	if err := c.opt.engine.add(c); err != nil {
+		// The engine cannot take this connection: serve it on a goroutine.
+		c.opt.engine = nil
+		go func() {
+			c.made()
+			rerr := c.readLoop()
+			c.endRead(rerr)
+			<-c.closed
+			c.finalize()
+		}()
+	}
+}
+
+// begin validates and arms the idle timer; false means Serve must not go on.
+func (c *Conn) begin() bool {
 	if c.err != nil {
 		c.nc.Close()
-		return c.err
+		return false
 	}
 	if c.opt.idle > 0 {
 		c.touch()
 		c.idle = time.AfterFunc(c.opt.idle, c.checkIdle)
 	}
+	return true
+}
+
+// made calls ConnectionMade.
+func (c *Conn) made() {
 	c.cbMu.Lock()
 	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
 	c.unlockCallbacks()
-
-	rerr := c.readLoop()
-	c.finish(rerr)
-	return c.reason
 }
 
 // Transport returns the connection's Transport (valid before Serve too).
@@ -227,18 +291,20 @@ func (c *Conn) deliver(data []byte) {
 	c.unlockCallbacks()
 }
 
-// finish ends the connection after the read loop stopped with rerr, then calls
-// ConnectionLost exactly once.
-func (c *Conn) finish(rerr error) {
+// endRead starts closing the connection after reading stopped with rerr.
+func (c *Conn) endRead(rerr error) {
 	switch {
 	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF):
-		// The peer closed its side (or the read loop stopped because we are
+		// The peer closed its side (or reading stopped because we are
 		// closing): flush what is pending, then close cleanly.
 		c.loseConnection()
 	default:
 		c.abort(rerr, false)
 	}
-	<-c.closed
+}
+
+// finalize calls ConnectionLost, exactly once, after the socket is closed.
+func (c *Conn) finalize() {
 	if c.idle != nil {
 		c.idle.Stop()
 	}
@@ -250,7 +316,6 @@ func (c *Conn) finish(rerr error) {
 	c.lost = true
 	prod := c.producer
 	c.producer = nil
-	reason := c.reason
 	cancel := c.cancel
 	c.releaseOutLocked()
 	c.mu.Unlock()
@@ -266,9 +331,12 @@ func (c *Conn) finish(rerr error) {
 		if prod != nil {
 			prod.StopProducing()
 		}
-		c.proto.ConnectionLost(reason)
+		c.proto.ConnectionLost(c.reason)
 	}()
 	c.cbMu.Unlock()
+	if c.done != nil {
+		c.done(c.reason)
+	}
 }
 
 // setReasonLocked records the first close reason.
@@ -329,8 +397,14 @@ func (c *Conn) closeSocket(rst bool) {
 				tc.SetLinger(0)
 			}
 		}
+		if c.opt.engine != nil {
+			c.opt.engine.remove(c)
+		}
 		c.nc.Close()
 		close(c.closed)
+		if c.opt.engine != nil {
+			c.schedule() // the engine's runner calls ConnectionLost
+		}
 	})
 }
 

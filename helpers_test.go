@@ -16,7 +16,14 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(idleClientEnv); spec != "" {
 		idleClient(spec)
 	}
-	goleak.VerifyTestMain(m)
+	if e, err := weft.NewEngine(); err == nil {
+		testEngine = e
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if testEngine != nil {
+			testEngine.Close()
+		}
+	}))
 }
 
 // transports are the two kinds of connection every contract test runs over:
@@ -27,6 +34,22 @@ var transports = []struct {
 }{
 	{"pipe", pipePair},
 	{"tcp", tcpPair},
+	{"epoll", enginePair},
+}
+
+// testEngine drives the server side of the "epoll" transport: the contract
+// tests run unchanged against both engines.
+var testEngine *weft.Engine
+
+// engineConn marks a server connection to be served by testEngine.
+type engineConn struct{ *net.TCPConn }
+
+func enginePair(t testing.TB) (net.Conn, net.Conn) {
+	if testEngine == nil {
+		t.Skip("no readiness engine on this platform")
+	}
+	s, c := tcpPair(t)
+	return engineConn{s.(*net.TCPConn)}, c
 }
 
 func pipePair(t testing.TB) (net.Conn, net.Conn) {
@@ -162,6 +185,14 @@ func (r *recorder) transport() weft.Transport {
 // serve runs p over conn on a goroutine and returns a channel with Serve's
 // result.
 func serve(conn net.Conn, p weft.Protocol, opts *weft.Options) <-chan error {
+	if _, ok := conn.(engineConn); ok {
+		o := weft.Options{}
+		if opts != nil {
+			o = *opts
+		}
+		o.Engine = testEngine
+		opts = &o
+	}
 	ch := make(chan error, 1)
 	go func() { ch <- weft.Serve(conn, p, opts) }()
 	return ch

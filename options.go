@@ -54,6 +54,11 @@ type Options struct {
 	// example after a PROXY header); they are delivered before anything read
 	// from the socket. The runtime does not modify the slice.
 	Preread []byte
+	// Engine, if set, drives the connection from a readiness engine (epoll
+	// on Linux): an idle connection then has no goroutine and no buffer.
+	// Connections that are not sockets (net.Pipe, TLS) are served by a
+	// goroutine whatever this says. Nil means a goroutine per connection.
+	Engine *Engine
 	// Counters, if set, receives the connection's byte and frame counts; many
 	// connections may share one Counters.
 	Counters *Counters
@@ -89,6 +94,7 @@ type resolved struct {
 	remote                   net.Addr
 	preread                  []byte
 	counters                 *Counters
+	engine                   *Engine
 }
 
 // Validate reports the first invalid field, naming it.
@@ -101,7 +107,7 @@ func (o *Options) resolve() (resolved, error) {
 	var r resolved
 	if o != nil {
 		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
-			o.IdleTimeout, o.Client, o.RemoteAddr, o.Preread, o.Counters}
+			o.IdleTimeout, o.Client, o.RemoteAddr, o.Preread, o.Counters, o.Engine}
 	}
 	switch {
 	case r.high < 0:

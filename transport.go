@@ -45,6 +45,9 @@ func (t *transport) ResumeReading() {
 		c.resume = nil
 	}
 	c.mu.Unlock()
+	if c.opt.engine != nil {
+		c.schedule()
+	}
 }
 
 func (t *transport) RegisterProducer(p Producer) {

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package weft
+
+// Engine is the readiness engine; it exists on Linux only. Elsewhere
+// NewEngine fails and connections use a goroutine each.
+type Engine struct{}
+
+// NewEngine returns ErrNotSupported outside Linux.
+func NewEngine() (*Engine, error) { return nil, ErrNotSupported }
+
+// Close does nothing.
+func (e *Engine) Close() error { return nil }
+
+func (e *Engine) add(*Conn) error { return ErrNotSupported }
+
+func (e *Engine) remove(*Conn) {}
