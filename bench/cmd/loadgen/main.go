@@ -39,7 +39,7 @@ func main() {
 		dur      = flag.Duration("d", 5*time.Second, "measured window")
 		warmup   = flag.Duration("warmup", time.Second, "load before the measured window")
 		loops    = flag.Int("loops", 0, "epoll loops (0: one per CPU in the affinity mask)")
-		pid      = flag.Int("pid", 0, "server process id, for its RSS (idle mode)")
+		pid      = flag.Int("pid", 0, "server process id: its RSS (idle mode) and CPU time over the window")
 		spread   = flag.Bool("spread", false, "echo: dial from 127.0.0.1–127.0.0.9")
 	)
 	flag.Parse()
@@ -53,15 +53,15 @@ func main() {
 	switch *mode {
 	case "echo":
 		r, err = gen.Echo(gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
-			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread})
+			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid})
 	case "idle":
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":
 		r, err = gen.Churn(gen.ChurnConfig{Addr: *addr, Codec: gen.Codec(*codec), Concurrency: *conns,
-			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops})
+			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, PID: *pid})
 	case "fanout":
 		r, err = gen.Fanout(gen.FanoutConfig{Addr: *addr, Clients: *conns, InFlight: *inflight,
-			Size: *size, Warmup: *warmup, Duration: *dur})
+			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid})
 	default:
 		err = fmt.Errorf("unknown -mode %q (want echo, idle, churn or fanout)", *mode)
 	}

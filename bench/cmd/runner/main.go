@@ -44,7 +44,10 @@ type measurement struct {
 	ServerCPU  float64 `json:"server_cpu_s"`
 	GenCPUBusy float64 `json:"gen_cpu_busy_s"`
 	UsPerMsg   float64 `json:"server_us_per_msg"`
-	Err        string  `json:"error,omitempty"`
+	// ProcUsPerMsg is the server process's own CPU time per message (no
+	// softirq, no other processes).
+	ProcUsPerMsg float64 `json:"server_proc_us_per_msg"`
+	Err          string  `json:"error,omitempty"`
 }
 
 type config struct {
@@ -207,9 +210,7 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	if s.InFlight > 0 {
 		args = append(args, "-inflight", strconv.Itoa(s.InFlight))
 	}
-	if s.Mode == "idle" {
-		args = append(args, "-pid", strconv.Itoa(srv.cmd.Process.Pid))
-	}
+	args = append(args, "-pid", strconv.Itoa(srv.cmd.Process.Pid))
 	ctx, cancel := context.WithTimeout(context.Background(), c.warmup+c.dur+3*time.Minute)
 	defer cancel()
 	stdout, stderr, err := runGen(ctx, c.ts.bin, c.genCPU, args)
@@ -230,6 +231,7 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	}
 	if res.Msgs > 0 && s.Mode != "idle" {
 		m.UsPerMsg = m.ServerCPU / float64(res.Msgs) * 1e6
+		m.ProcUsPerMsg = res.ServerCPU / float64(res.Msgs) * 1e6
 	}
 	return m
 }

@@ -37,8 +37,9 @@ type row struct {
 	Title    string `json:"title"`
 	Unit     string `json:"unit"`
 	Server   string `json:"server"`
-	Value    stat   `json:"value"`      // msgs/s, conns/s, deliveries/s, or B/conn (S5)
-	UsPerMsg stat   `json:"us_per_msg"` // server CPU per message
+	Value    stat   `json:"value"`           // msgs/s, conns/s, deliveries/s, or B/conn (S5)
+	UsPerMsg stat   `json:"us_per_msg"`      // server CPU per message
+	ProcUs   stat   `json:"proc_us_per_msg"` // server process CPU per message
 	P50      stat   `json:"p50_us"`
 	P99      stat   `json:"p99_us"`
 	GenCPU   stat   `json:"gen_cpu_frac"` // generator process CPU / window
@@ -63,7 +64,7 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 		for _, srv := range servers {
 			var r row
 			r.Scenario, r.Title, r.Unit, r.Server = s.ID, s.Title, s.Unit, srv
-			var val, us, p50, p99, gcpu, busy, after []float64
+			var val, us, pus, p50, p99, gcpu, busy, after []float64
 			seen := false
 			for _, m := range ms {
 				if m.Scenario != s.ID || m.Server != srv {
@@ -84,6 +85,7 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 				}
 				byRound[srv][m.Round] = v
 				us = append(us, m.UsPerMsg)
+				pus = append(pus, m.ProcUsPerMsg)
 				p50 = append(p50, m.Result.P50us)
 				p99 = append(p99, m.Result.P99us)
 				gcpu = append(gcpu, m.Result.GenCPUFrac)
@@ -97,6 +99,7 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 			}
 			r.Value, r.UsPerMsg, r.P50, r.P99 = statOf(val), statOf(us), statOf(p50), statOf(p99)
 			r.GenCPU, r.SrvBusy, r.After = statOf(gcpu), statOf(busy), statOf(after)
+			r.ProcUs = statOf(pus)
 			rows = append(rows, r)
 		}
 		for i := range rows {
@@ -166,16 +169,16 @@ func ratio(s *stat) string {
 // markdown renders the tables.
 func markdown(rows []row) string {
 	var b strings.Builder
-	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs | weft ÷ server |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | server process µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs | weft ÷ server |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	var idle []row
 	for _, r := range rows {
 		if r.Unit == "B/conn" {
 			idle = append(idle, r)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %.0f %% | %.0f %% | %d | %s |\n",
-			r.Scenario, r.Title, r.Server, rng(r.Value), r.Unit, num(r.UsPerMsg.Median), num(r.P50.Median),
+		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %d | %s |\n",
+			r.Scenario, r.Title, r.Server, rng(r.Value), r.Unit, num(r.UsPerMsg.Median), num(r.ProcUs.Median), num(r.P50.Median),
 			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratio(r.Ratio))
 	}
 	if len(idle) > 0 {

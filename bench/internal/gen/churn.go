@@ -12,6 +12,7 @@ import (
 
 // ChurnConfig configures churn mode.
 type ChurnConfig struct {
+	PID         int           // server process id, for its CPU time over the window; zero: not measured
 	Addr        string        // server host:port (required)
 	Codec       Codec         // zero: line
 	Concurrency int           // connections open at once; zero: 32
@@ -77,7 +78,7 @@ func Churn(cfg ChurnConfig) (*Result, error) {
 		wg.Go(l.run)
 	}
 	time.Sleep(cfg.Warmup)
-	var w window
+	w := window{pid: cfg.PID}
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)

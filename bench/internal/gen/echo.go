@@ -13,6 +13,7 @@ import (
 // EchoConfig configures echo mode. The zero value of each field but Addr has a
 // default.
 type EchoConfig struct {
+	PID      int           // server process id, for its CPU time over the window; zero: not measured
 	Addr     string        // server host:port (required)
 	Codec    Codec         // zero: line
 	Conns    int           // connections; zero: 100
@@ -99,7 +100,7 @@ func Echo(cfg EchoConfig) (*Result, error) {
 		wg.Go(l.run)
 	}
 	time.Sleep(cfg.Warmup)
-	var w window
+	w := window{pid: cfg.PID}
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)

@@ -13,6 +13,7 @@ import (
 
 // FanoutConfig configures fanout (chat) mode.
 type FanoutConfig struct {
+	PID      int           // server process id, for its CPU time over the window; zero: not measured
 	Addr     string        // chat server host:port (required)
 	Clients  int           // chat clients; zero: 100
 	InFlight int           // messages per client not yet delivered to everyone; zero: 1
@@ -80,7 +81,7 @@ func Fanout(cfg FanoutConfig) (*Result, error) {
 	var wg sync.WaitGroup
 	wg.Go(l.run)
 	time.Sleep(cfg.Warmup)
-	var w window
+	w := window{pid: cfg.PID}
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)

@@ -46,7 +46,7 @@ func Idle(cfg IdleConfig) (*Result, error) {
 		return nil, err
 	}
 	r := &Result{Mode: "idle", Codec: string(cfg.Codec), Conns: cfg.Conns, Size: MinPayload}
-	var w window
+	w := window{pid: cfg.PID}
 	w.start()
 	baseFDs := 0
 	if cfg.PID != 0 {

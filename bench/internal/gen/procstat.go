@@ -42,3 +42,27 @@ func cpuBusy() []float64 {
 	}
 	return out
 }
+
+// procCPU returns the CPU time (user+system, seconds) of process pid from
+// /proc/PID/stat, or 0 if it cannot be read.
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields restart after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 { // f[0] is field 3 (state); utime and stime are fields 14 and 15
+		return 0
+	}
+	u, _ := strconv.ParseFloat(string(f[11]), 64)
+	s, _ := strconv.ParseFloat(string(f[12]), 64)
+	return (u + s) / clockTicks
+}

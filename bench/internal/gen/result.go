@@ -42,6 +42,10 @@ type Result struct {
 	// /proc/stat (user+nice+system+irq+softirq+steal), indexed by CPU number.
 	// The runner pins the server to one CPU and reads its entry.
 	CPUBusy []float64 `json:"cpu_busy_s"`
+	// ServerCPU is the server process's own CPU time over the window
+	// (/proc/PID/stat utime+stime, seconds) when its PID was given: CPUBusy
+	// of the server's CPU minus this is softirq work plus other processes.
+	ServerCPU float64 `json:"server_proc_cpu_s"`
 }
 
 // cpuClock reads this process's CPU time (user+system).
@@ -55,6 +59,8 @@ func cpuClock() time.Duration {
 
 // window measures wall and CPU time between start and stop.
 type window struct {
+	pid   int // server process, 0 if unknown
+	pcpu  float64
 	t0    time.Time
 	cpu0  time.Duration
 	wall  time.Duration
@@ -63,11 +69,15 @@ type window struct {
 	busy  []float64
 }
 
-func (w *window) start() { w.busy0, w.t0, w.cpu0 = cpuBusy(), time.Now(), cpuClock() }
+func (w *window) start() {
+	w.pcpu = procCPU(w.pid)
+	w.busy0, w.t0, w.cpu0 = cpuBusy(), time.Now(), cpuClock()
+}
 
 func (w *window) stop() {
 	w.wall, w.cpu = time.Since(w.t0), cpuClock()-w.cpu0
 	w.busy = cpuBusy()
+	w.pcpu = procCPU(w.pid) - w.pcpu
 	for i := range min(len(w.busy), len(w.busy0)) {
 		w.busy[i] -= w.busy0[i]
 	}
@@ -77,6 +87,7 @@ func (w *window) fill(r *Result) {
 	r.Window = w.wall.Seconds()
 	r.GenCPU = w.cpu.Seconds()
 	r.CPUBusy = w.busy
+	r.ServerCPU = w.pcpu
 	if w.wall > 0 {
 		r.GenCPUFrac = w.cpu.Seconds() / w.wall.Seconds()
 		r.MsgsPerSec = float64(r.Msgs) / w.wall.Seconds()
