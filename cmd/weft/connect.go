@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/endpoint"
+)
+
+// Reconnection backoff of "weft connect --reconnect": exponential from
+// backoffMin, capped at backoffMax, with full jitter, reset after a
+// connection succeeds.
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 10 * time.Second
+)
+
+type connectFlags struct {
+	codec     string
+	maxFrame  int
+	reconnect bool
+	wait      time.Duration
+}
+
+// connect runs "weft connect ENDPOINT": each stdin line is sent as a frame,
+// each frame received is printed on its own line.
+func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("connect ENDPOINT", stderr)
+	var f connectFlags
+	fs.StringVar(&f.codec, "codec", "line", "framing: "+codecNames)
+	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes (0: the codec's default)")
+	fs.BoolVar(&f.reconnect, "reconnect", false, "reconnect with backoff when the connection fails or is lost")
+	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin, close once nothing was received for this long")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: connect takes one ENDPOINT (e.g. tcp:127.0.0.1:8007), got %q", errUsage, pos)
+	}
+	ep, err := endpoint.ParseClient(pos[0])
+	if err != nil {
+		return fmt.Errorf("%w: endpoint %q: %v", errUsage, pos[0], err)
+	}
+	c, err := parseCodec(f.codec, f.maxFrame)
+	if err != nil {
+		return err
+	}
+	if f.wait <= 0 {
+		return fmt.Errorf("%w: --wait %v must be positive", errUsage, f.wait)
+	}
+	lines := make(chan []byte)
+	var stdinDone atomic.Bool
+	go func() { // ends with stdin (or the process)
+		defer close(lines)
+		defer stdinDone.Store(true)
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			select {
+			case lines <- append([]byte(nil), sc.Bytes()...):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	out := &printer{w: bufio.NewWriter(stdout)}
+	for attempt := 1; ; attempt++ {
+		nc, err := ep.Dial(ctx)
+		if err == nil {
+			attempt = 0
+			p := &session{out: out, lines: lines, wait: f.wait, got: make(chan struct{}, 1)}
+			err = weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true}).Serve()
+			if !f.reconnect || stdinDone.Load() || ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "weft: connection to %s lost (%v); reconnecting\n", ep.Desc, orClean(err))
+		} else if !f.reconnect || ctx.Err() != nil {
+			return err
+		}
+		d := backoff(max(attempt, 1))
+		if err != nil && attempt > 0 {
+			fmt.Fprintf(stderr, "weft: attempt %d: %v; retrying in %v\n", attempt, err, d.Round(time.Millisecond))
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func orClean(err error) any {
+	if err == nil {
+		return "closed by the server"
+	}
+	return err
+}
+
+// backoff returns the wait before the given attempt (1, 2, ...).
+func backoff(attempt int) time.Duration {
+	d := backoffMin << min(attempt-1, 20)
+	if d > backoffMax || d <= 0 {
+		d = backoffMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// printer writes frames, one per line, from any connection.
+type printer struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (p *printer) frame(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w.Write(b)
+	p.w.WriteByte('\n')
+	p.w.Flush()
+}
+
+// session is one connection of "weft connect".
+type session struct {
+	out   *printer
+	lines <-chan []byte
+	wait  time.Duration
+	got   chan struct{} // a frame arrived (for the --wait idle close)
+}
+
+func (s *session) ConnectionMade(t codec.FrameTransport) { go s.pump(t) }
+
+// pump sends stdin lines as frames until stdin ends or the connection is
+// lost; after stdin ends it closes once nothing arrived for s.wait.
+func (s *session) pump(t codec.FrameTransport) {
+	ctx := t.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-s.lines:
+			if !ok {
+				s.drain(t)
+				return
+			}
+			if err := t.SendFrame(line); err != nil {
+				t.Abort()
+				return
+			}
+		}
+	}
+}
+
+func (s *session) drain(t codec.FrameTransport) {
+	timer := time.NewTimer(s.wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-t.Context().Done():
+			return
+		case <-s.got:
+			timer.Reset(s.wait)
+		case <-timer.C:
+			t.LoseConnection()
+			return
+		}
+	}
+}
+
+func (s *session) FrameReceived(frame []byte) {
+	s.out.frame(frame)
+	select {
+	case s.got <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) ConnectionLost(error) {}

@@ -1,0 +1,86 @@
+// Command weft serves the classic protocols on any endpoint and talks to
+// servers, like Twisted's twist command:
+//
+//	weft serve PROTOCOL --listen ENDPOINT [--listen ENDPOINT ...] [flags]
+//	weft get poetry ENDPOINT...
+//	weft connect ENDPOINT [--codec C] [--reconnect]
+//
+// PROTOCOL is one of echo, discard, chargen, qotd, daytime, time, poetry,
+// chat. On start, serve prints one line per listener on stdout, exactly
+// "listening on NETWORK ADDRESS" (for example "listening on tcp
+// 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0).
+// Usage errors exit with status 2 and name the bad flag or endpoint; "weft
+// serve -h" lists the flags. Flags may come before or after PROTOCOL.
+//
+// The pieces: main.go (dispatch, exit codes), serve.go (the serve command
+// and its server flags), get.go (weft get poetry), connect.go (weft connect,
+// with reconnection and backoff), flags.go (shared flag helpers).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// errUsage marks an error the user made on the command line (exit 2).
+var errUsage = errors.New("usage")
+
+// exitError carries an exit status.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+const usage = `usage:
+  weft serve PROTOCOL --listen ENDPOINT [--listen ENDPOINT ...] [flags]
+      PROTOCOL: echo, discard, chargen, qotd, daytime, time, poetry, chat
+  weft get poetry ENDPOINT...
+  weft connect ENDPOINT [--codec raw|line|netstring|int8|int16|int32] [--reconnect]
+Run "weft COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "get":
+		err = get(ctx, args[1:], stdout, stderr)
+	case "connect":
+		err = connect(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "weft: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "weft: %v\n", err)
+		return 1
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/endpoint"
+	"github.com/weftkit/weft/protocols/chat"
+	"github.com/weftkit/weft/protocols/poetry"
+	"github.com/weftkit/weft/protocols/wire"
+	"github.com/weftkit/weft/server"
+)
+
+// shutdownGrace bounds the graceful shutdown after SIGINT/SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+// defaultPoem is served by "weft serve poetry" without --file.
+const defaultPoem = `O Rose thou art sick.
+The invisible worm,
+That flies in the night
+In the howling storm:
+
+Has found out thy bed
+Of crimson joy:
+And his dark secret love
+Does thy life destroy.
+`
+
+const protocolNames = "echo, discard, chargen, qotd, daytime, time, poetry, chat"
+
+type serveFlags struct {
+	listen, quotes                       strList
+	codec, overflow, rejectMsg, logLevel string
+	file                                 string
+	maxFrame, maxConns, maxQueue, perIP  int
+	chunk                                int
+	queueTimeout, idle, delay, stats     time.Duration
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve PROTOCOL", stderr)
+	var f serveFlags
+	fs.Var(&f.listen, "listen", "endpoint to listen on, e.g. tcp:8007:interface=127.0.0.1 (repeatable; required)")
+	fs.StringVar(&f.codec, "codec", "raw", "echo framing: "+codecNames)
+	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes for --codec (0: the codec's default)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections served at once (0: no limit)")
+	fs.StringVar(&f.overflow, "overflow", "reject", "past --max-conns: reject, fifo or lifo")
+	fs.StringVar(&f.rejectMsg, "reject-message", "", "line sent to a refused client before closing")
+	fs.IntVar(&f.maxQueue, "max-queue", 0, "connections queued past --max-conns (0: the server default)")
+	fs.DurationVar(&f.queueTimeout, "queue-timeout", 0, "longest wait in the queue (0: no limit)")
+	fs.IntVar(&f.perIP, "max-conns-per-peer", 0, "connections per client IP (0: no limit)")
+	fs.DurationVar(&f.idle, "idle-timeout", 0, "close connections idle this long (0: never)")
+	fs.Var(&f.quotes, "quote", "qotd: a quote (repeatable; served in turn)")
+	fs.StringVar(&f.file, "file", "", "poetry: the poem file (default: a built-in poem)")
+	fs.IntVar(&f.chunk, "chunk", 0, "poetry: bytes sent every --delay (0: all at once)")
+	fs.DurationVar(&f.delay, "delay", 0, "poetry: pause between chunks")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
+	fs.DurationVar(&f.stats, "stats", 0, "print a stats line to stderr every DUR (0: never)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: weft serve PROTOCOL --listen ENDPOINT [flags]\nPROTOCOL: %s\n", protocolNames)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: serve takes one PROTOCOL (%s), got %q", errUsage, protocolNames, pos)
+	}
+	srv, err := f.server(pos[0])
+	if err != nil {
+		return err
+	}
+	eps, err := parseListen(f.listen)
+	if err != nil {
+		return err
+	}
+	return run1(ctx, srv, eps, f.stats, stdout, stderr)
+}
+
+// server builds the Server from the flags.
+func (f *serveFlags) server(proto string) (*server.Server, error) {
+	fac, err := f.factory(proto)
+	if err != nil {
+		return nil, err
+	}
+	srv := &server.Server{Factory: fac, MaxConns: f.maxConns, MaxQueue: f.maxQueue,
+		QueueTimeout: f.queueTimeout, MaxConnsPerPeer: f.perIP, IdleTimeout: f.idle}
+	switch f.overflow {
+	case "reject":
+		srv.Overflow = server.Reject
+	case "fifo":
+		srv.Overflow = server.QueueFIFO
+	case "lifo":
+		srv.Overflow = server.QueueLIFO
+	default:
+		return nil, fmt.Errorf("%w: --overflow %q: want reject, fifo or lifo", errUsage, f.overflow)
+	}
+	if f.rejectMsg != "" {
+		srv.RejectMessage = []byte(f.rejectMsg + "\r\n")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, f.logLevel)
+	}
+	srv.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := srv.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, flagNames(err))
+	}
+	return srv, nil
+}
+
+// flagNames rewrites the server's field names into the flags that set them.
+func flagNames(err error) string {
+	return strings.NewReplacer("Server.MaxConnsPerPeer", "--max-conns-per-peer", "Server.MaxConns", "--max-conns",
+		"Server.MaxQueue", "--max-queue", "Server.QueueTimeout", "--queue-timeout",
+		"Server.IdleTimeout", "--idle-timeout").Replace(err.Error())
+}
+
+func (f *serveFlags) factory(proto string) (weft.Factory, error) {
+	if f.codec != "raw" && proto != "echo" {
+		return nil, fmt.Errorf("%w: --codec is for echo only", errUsage)
+	}
+	switch proto {
+	case "echo":
+		c, err := parseCodec(f.codec, f.maxFrame)
+		if err != nil || f.codec == "raw" {
+			return wire.Echo{}, err
+		}
+		return wire.FramedEcho{Codec: c}, nil
+	case "discard":
+		return wire.Discard{}, nil
+	case "chargen":
+		return wire.Chargen{}, nil
+	case "qotd":
+		return &wire.QOTD{Quotes: f.quotes}, nil
+	case "daytime":
+		return wire.Daytime{}, nil
+	case "time":
+		return wire.Time{}, nil
+	case "chat":
+		return &chat.Server{}, nil
+	case "poetry":
+		poem := []byte(defaultPoem)
+		if f.file != "" {
+			b, err := os.ReadFile(f.file)
+			if err != nil {
+				return nil, fmt.Errorf("%w: --file: %v", errUsage, err)
+			}
+			poem = b
+		}
+		s := &poetry.Server{Poem: poem, Chunk: f.chunk, Delay: f.delay}
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: --chunk/--delay: %v", errUsage, err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w: unknown protocol %q (want one of %s)", errUsage, proto, protocolNames)
+}
+
+func parseListen(descs []string) ([]*endpoint.Server, error) {
+	if len(descs) == 0 {
+		return nil, fmt.Errorf("%w: --listen ENDPOINT is required (e.g. --listen tcp:8007:interface=127.0.0.1)", errUsage)
+	}
+	eps := make([]*endpoint.Server, len(descs))
+	for i, d := range descs {
+		ep, err := endpoint.ParseServer(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --listen %q: %v", errUsage, d, err)
+		}
+		eps[i] = ep
+	}
+	return eps, nil
+}
+
+// run1 opens every listener, prints them, serves until ctx ends, then shuts
+// down gracefully.
+func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, every time.Duration, stdout, stderr io.Writer) error {
+	var lns []net.Listener
+	for _, ep := range eps {
+		l, err := ep.Listen(ctx)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("--listen %q: %w", ep.Desc, err)
+		}
+		if ep.TLS != nil {
+			l = tls.NewListener(l, ep.TLS)
+		}
+		lns = append(lns, l)
+	}
+	errc := make(chan error, len(lns))
+	for i, l := range lns {
+		fmt.Fprintf(stdout, "listening on %s %s\n", l.Addr().Network(), l.Addr())
+		go func() { errc <- srv.ServeProxy(l, eps[i].Proxy) }()
+	}
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	var failed error
+	for running := len(lns); running > 0 && failed == nil; {
+		select {
+		case <-ctx.Done():
+			running = 0
+		case <-tick:
+			fmt.Fprintln(stderr, statsLine(srv.Snapshot()))
+		case err := <-errc:
+			running--
+			if !errors.Is(err, server.ErrServerClosed) {
+				failed = err
+			}
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if failed != nil {
+		return failed
+	}
+	return err
+}
+
+func statsLine(s server.Snapshot) string {
+	return fmt.Sprintf("stats: accepted=%d active=%d queued=%d rejected=%s closed=%s bytes_in=%d bytes_out=%d frames_in=%d frames_out=%d",
+		s.Accepted, s.Active, s.Queued, counts(s.Rejected), counts(s.Closed), s.BytesIn, s.BytesOut, s.FramesIn, s.FramesOut)
+}
+
+func counts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "%s:%d", strings.ReplaceAll(k, " ", "_"), m[k])
+	}
+	b.WriteString("}")
+	return b.String()
+}
