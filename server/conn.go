@@ -98,6 +98,11 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overf
 	s.hook(info, StateActive)
 	s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
 	err := c.wc.Serve()
+	if err == nil && c.forced.Load() {
+		// Closed by the shutdown deadline after LoseConnection: the runtime
+		// keeps the first (nil) reason, but the connection did not drain.
+		err = weft.ErrServerShutdown
+	}
 	if errors.Is(err, ErrUntrustedProxy) {
 		s.stats.rejected[rejUntrustedProxy].Add(1)
 	}

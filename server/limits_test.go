@@ -102,7 +102,7 @@ func TestTimeoutsSynctest(t *testing.T) {
 // after HandshakeTimeout with no byte sent; a real TLS client is echoed.
 func TestTLSHandshakeTimeoutLoopback(t *testing.T) {
 	srvTLS, cliTLS := testTLS(t)
-	s := &Server{Factory: echoFactory(), HandshakeTimeout: 100 * time.Millisecond}
+	s := &Server{Factory: echoFactory(), HandshakeTimeout: time.Second}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

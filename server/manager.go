@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -23,6 +24,7 @@ type Conn struct {
 	info    ConnInfo
 	started time.Time
 	wc      *weft.Conn
+	forced  atomic.Bool // closed by the server's shutdown deadline or Close
 }
 
 // ID returns the connection's ID.

