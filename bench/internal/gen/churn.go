@@ -66,7 +66,7 @@ func Churn(cfg ChurnConfig) (*Result, error) {
 			k++
 		}
 		l := &churnLoop{epfd: epfd, tg: tg, fr: fr, phase: &phase, base: base, id0: i << 24,
-			slots: make([]churnSlot, k), src: i}
+			slots: make([]churnSlot, k), src: i, sa: tg.addr()}
 		for j := range l.slots {
 			l.slots[j].buf = make([]byte, fr.WireSize())
 			l.slots[j].fd = -1
@@ -114,6 +114,7 @@ type churnSlot struct {
 type churnLoop struct {
 	epfd     int
 	tg       target
+	sa       unix.Sockaddr // this loop's copy of the server address
 	fr       *Framer
 	phase    *atomic.Int32
 	base     time.Time
@@ -190,7 +191,7 @@ func (l *churnLoop) open(i int) {
 	s.fd, s.connected, s.got, s.start = fd, false, 0, l.now
 	s.id = l.id0 + l.next
 	l.next = (l.next + 1) & (1<<24 - 1)
-	if err := unix.Connect(fd, l.tg.sa); err != nil && err != unix.EINPROGRESS {
+	if err := unix.Connect(fd, l.sa); err != nil && err != unix.EINPROGRESS {
 		l.fail(i, fmt.Sprintf("connect: %v", err))
 		return
 	}

@@ -16,7 +16,20 @@ const ipBindAddressNoPort = 24
 // target is a resolved server address as a socket address.
 type target struct {
 	family int
-	sa     unix.Sockaddr
+	sa     unix.Sockaddr // a template: use addr(), since unix.Connect writes into it
+}
+
+// addr returns a private copy of the socket address.
+func (t target) addr() unix.Sockaddr {
+	switch sa := t.sa.(type) {
+	case *unix.SockaddrInet4:
+		c := *sa
+		return &c
+	case *unix.SockaddrInet6:
+		c := *sa
+		return &c
+	}
+	return t.sa
 }
 
 func resolve(addr string) (target, error) {
@@ -74,7 +87,7 @@ func (t target) dial(src unix.Sockaddr) (int, error) {
 		return -1, err
 	}
 	for {
-		err = unix.Connect(fd, t.sa)
+		err = unix.Connect(fd, t.addr())
 		if err != unix.EINTR {
 			break
 		}

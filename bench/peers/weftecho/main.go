@@ -1,7 +1,10 @@
 // Command weftecho serves the benchmark's echo and chat protocols with the weft
 // runtime: a net.Listener, and weft.Serve for each accepted connection, with a
 // small in-file framing protocol (bench/internal/wire). The runner uses it when
-// the weft command (cmd/weft, "weft serve echo") is not available.
+// the weft command (cmd/weft, "weft serve echo") is not available, and as
+// "weftgo" (-engine goroutine) to compare weft's two engines. Connections run
+// with weft.NewConn(...).Start on the readiness engine (-engine epoll, the
+// default) or on a goroutine each (-engine goroutine).
 //
 //   - -proto echo: each DataReceived call parses every complete frame and
 //     writes all the echoes with one Transport.Write.
@@ -27,7 +30,20 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	codec := flag.String("codec", "line", "line, netstring or int32")
 	proto := flag.String("proto", "echo", "echo or chat")
+	engine := flag.String("engine", "epoll", "epoll (weft's readiness engine) or goroutine (a goroutine per connection)")
 	flag.Parse()
+	opts := &weft.Options{}
+	switch *engine {
+	case "epoll":
+		e, err := weft.NewEngine()
+		if err != nil {
+			fatal(fmt.Errorf("readiness engine: %w", err))
+		}
+		opts.Engine = e
+	case "goroutine":
+	default:
+		fatal(fmt.Errorf("unknown -engine %q", *engine))
+	}
 	if err := wire.Check(*codec); err != nil {
 		fatal(err)
 	}
@@ -49,7 +65,7 @@ func main() {
 		if *proto == "chat" {
 			p.codec, p.room = "line", room
 		}
-		go func() { _ = weft.Serve(c, p, nil) }()
+		weft.NewConn(c, p, opts).Start(nil)
 	}
 }
 

@@ -1,0 +1,218 @@
+package gen
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server runs handle for every connection on a loopback listener until the
+// test ends.
+func server(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { defer c.Close(); handle(c) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func echoHandler(c net.Conn) { _, _ = io.Copy(c, c) }
+
+// corrupter echoes faithfully, then alters one byte after `after` bytes.
+func corrupter(after int) func(net.Conn) {
+	return func(c net.Conn) {
+		buf := make([]byte, 4096)
+		n := 0
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			for i := range buf[:k] {
+				if n+i == after {
+					buf[i] ^= 1
+				}
+			}
+			n += k
+			if _, err := c.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func TestEchoVerifiesEveryCodec(t *testing.T) {
+	addr := server(t, echoHandler)
+	for _, c := range []Codec{Line, Netstring, Int32} {
+		r, err := Echo(EchoConfig{Addr: addr, Codec: c, Conns: 8, InFlight: 4, Size: 100,
+			Duration: 200 * time.Millisecond, Loops: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Errors != 0 || r.Msgs == 0 || r.Alive != 8 || r.P99us <= 0 {
+			t.Errorf("%s: %+v", c, r)
+		}
+	}
+}
+
+func TestEchoCatchesAlteredAndClosedConnections(t *testing.T) {
+	for name, h := range map[string]func(net.Conn){
+		"altered byte":  corrupter(5000),
+		"server closes": func(c net.Conn) { _, _ = io.CopyN(c, c, 3000) },
+		"silent server": func(c net.Conn) { _, _ = io.Copy(io.Discard, c) },
+	} {
+		addr := server(t, h)
+		r, err := Echo(EchoConfig{Addr: addr, Conns: 2, InFlight: 2, Size: 64, Duration: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch name {
+		case "silent server":
+			if r.Msgs != 0 || r.Alive != 2 {
+				t.Errorf("%s: %+v", name, r)
+			}
+		default:
+			if r.Errors != 2 || r.Alive != 0 || r.FirstError == "" {
+				t.Errorf("%s: errors %d alive %d first %q", name, r.Errors, r.Alive, r.FirstError)
+			}
+		}
+	}
+}
+
+func TestEchoBadConfig(t *testing.T) {
+	for _, cfg := range []EchoConfig{{}, {Addr: "127.0.0.1:1", Size: 3}, {Addr: "127.0.0.1:1", Codec: "x"}, {Addr: "127.0.0.1:1", Conns: -1}} {
+		if _, err := Echo(cfg); err == nil {
+			t.Errorf("Echo(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestChurn(t *testing.T) {
+	addr := server(t, echoHandler)
+	r, err := Churn(ChurnConfig{Addr: addr, Concurrency: 4, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors != 0 || r.Msgs == 0 {
+		t.Errorf("%+v", r)
+	}
+	addr = server(t, corrupter(10))
+	r, err = Churn(ChurnConfig{Addr: addr, Concurrency: 2, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors == 0 || r.Msgs != 0 {
+		t.Errorf("altered echoes not caught: %+v", r)
+	}
+}
+
+func TestIdleMeasuresOwnProcess(t *testing.T) {
+	addr := server(t, echoHandler)
+	r, err := Idle(IdleConfig{Addr: addr, Conns: 200, PID: os.Getpid(), Codec: Int32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Alive != 200 || r.Errors != 0 || r.RSSBefore <= 0 || r.RSSIdle <= 0 {
+		t.Errorf("%+v", r)
+	}
+	addr = server(t, func(c net.Conn) {}) // closes at once
+	r, err = Idle(IdleConfig{Addr: addr, Conns: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Alive != 0 || r.Errors != 20 {
+		t.Errorf("closed connections counted alive: %+v", r)
+	}
+}
+
+// chatRoom is a minimal chat server for the fanout tests; drop, if set,
+// loses the message with that text prefix.
+func chatRoom(t *testing.T, drop string) string {
+	var mu sync.Mutex
+	members := map[net.Conn]*sync.Mutex{}
+	return server(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		io.WriteString(c, "What's your name?\r\n")
+		name, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		name = strings.TrimSpace(name)
+		io.WriteString(c, "Welcome, "+name+"!\r\n")
+		mu.Lock()
+		members[c] = &sync.Mutex{}
+		mu.Unlock()
+		defer func() { mu.Lock(); delete(members, c); mu.Unlock() }()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			text := strings.TrimSpace(line)
+			if drop != "" && strings.HasPrefix(text, drop) {
+				continue
+			}
+			mu.Lock()
+			for o, wmu := range members {
+				if o != c {
+					wmu.Lock()
+					io.WriteString(o, "<"+name+"> "+text+"\r\n")
+					wmu.Unlock()
+				}
+			}
+			mu.Unlock()
+		}
+	})
+}
+
+func TestFanout(t *testing.T) {
+	r, err := Fanout(FanoutConfig{Addr: chatRoom(t, ""), Clients: 5, InFlight: 2, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors != 0 || r.Msgs == 0 || r.Alive != 5 {
+		t.Errorf("%+v", r)
+	}
+	// A lost message is reported when the next one from that sender arrives.
+	r, err = Fanout(FanoutConfig{Addr: chatRoom(t, "0000000000000003"), Clients: 3, InFlight: 2, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors == 0 || !strings.Contains(r.FirstError, "missing or altered") {
+		t.Errorf("lost message not caught: %+v", r)
+	}
+}
