@@ -25,6 +25,9 @@ func (s *Server) handle(nc net.Conn, ls *listenerState) {
 
 	nc, remote, preread, err := s.handshake(nc, ls)
 	if err != nil {
+		if errors.Is(err, ErrUntrustedProxy) {
+			s.stats.rejected[rejUntrustedProxy].Add(1)
+		}
 		nc.Close()
 		s.clearPending(info.ID)
 		s.finish(info, err)
@@ -145,7 +148,11 @@ func (s *Server) handshake(nc net.Conn, ls *listenerState) (net.Conn, net.Addr, 
 			}
 			remote, preread = r, pre
 		} else {
-			nc = &sniffConn{Conn: nc}
+			pre, err := s.sniffUntrusted(nc)
+			if err != nil {
+				return nc, remote, nil, err
+			}
+			preread = pre
 		}
 	}
 	tc, isTLS := nc.(*tls.Conn)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -39,10 +40,15 @@ func trusted(prefixes []netip.Prefix, remote net.Addr) bool {
 // LOCAL command, an unknown family, or no header at all) and the bytes read
 // past the header, to be delivered first.
 func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
-	nc.SetReadDeadline(time.Now().Add(s.hsTO))
+	deadline := time.Now().Add(s.hsTO)
+	nc.SetReadDeadline(deadline)
 	br := bufio.NewReaderSize(nc, 512)
 	h, err := proxyproto.Read(br)
 	nc.SetReadDeadline(time.Time{})
+	if err != nil && !time.Now().Before(deadline) {
+		// go-proxyproto does not always wrap the read error; the clock says.
+		err = fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
+	}
 	remote := nc.RemoteAddr()
 	switch {
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
@@ -62,50 +68,34 @@ func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 	return remote, pre, nil
 }
 
-// sniffConn wraps a connection from an untrusted source on a PROXY listener:
-// if its first bytes are a PROXY signature, reading fails with
-// ErrUntrustedProxy (the connection is refused); otherwise the bytes are
-// passed through unchanged. A client whose first bytes are a strict prefix of
-// a signature is read until it sends the rest (at most 12 bytes).
-type sniffConn struct {
-	net.Conn
-	decided bool
-	head    []byte // bytes read while deciding, not yet returned
-}
-
-func (c *sniffConn) Read(p []byte) (int, error) {
-	for !c.decided {
-		if bytes.HasPrefix(c.head, proxyV1Sig) || bytes.HasPrefix(c.head, proxyV2Sig) {
-			return 0, ErrUntrustedProxy
+// sniffUntrusted reads the first bytes of a connection from an untrusted
+// source on a PROXY listener, before any Protocol exists: if they are a PROXY
+// signature the connection is refused with ErrUntrustedProxy; otherwise they
+// are returned, to be delivered first. It reads at most 12 bytes, and stops
+// as soon as they cannot be a signature. A client that sends nothing within
+// HandshakeTimeout (a server-speaks-first protocol) is then served as is.
+func (s *Server) sniffUntrusted(nc net.Conn) ([]byte, error) {
+	nc.SetReadDeadline(time.Now().Add(s.hsTO))
+	defer nc.SetReadDeadline(time.Time{})
+	var head []byte
+	var buf [12]byte
+	for {
+		if bytes.HasPrefix(head, proxyV1Sig) || bytes.HasPrefix(head, proxyV2Sig) {
+			return nil, ErrUntrustedProxy
 		}
-		if len(c.head) > 0 && !isPrefix(c.head, proxyV1Sig) && !isPrefix(c.head, proxyV2Sig) {
-			c.decided = true
-			break
+		if len(head) > 0 && !isPrefix(head, proxyV1Sig) && !isPrefix(head, proxyV2Sig) {
+			return head, nil
 		}
-		var buf [12]byte
-		n, err := c.Conn.Read(buf[:12-len(c.head)])
-		c.head = append(c.head, buf[:n]...)
-		if err != nil {
-			if len(c.head) == 0 {
-				return 0, err
-			}
-			c.decided = true
+		n, err := nc.Read(buf[:12-len(head)])
+		head = append(head, buf[:n]...)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, io.EOF):
+			return head, nil
+		default:
+			return nil, err
 		}
 	}
-	if len(c.head) > 0 {
-		n := copy(p, c.head)
-		c.head = c.head[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-// CloseWrite half-closes the underlying connection when it supports it.
-func (c *sniffConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return weft.ErrNotSupported
 }
 
 // isPrefix reports whether b is a prefix of sig.
@@ -133,8 +123,6 @@ func (c *prereadConn) Read(p []byte) (int, error) {
 func rawConn(nc net.Conn) net.Conn {
 	for {
 		switch c := nc.(type) {
-		case *sniffConn:
-			nc = c.Conn
 		case *prereadConn:
 			nc = c.Conn
 		case interface{ NetConn() net.Conn }:

@@ -261,11 +261,16 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // ServeProxy is Serve for a listener behind a PROXY-protocol (v1 or v2) load
-// balancer: a connection from a source in trusted must start with a PROXY
+// balancer. A connection from a source in trusted may start with a PROXY
 // header (read within HandshakeTimeout; without one, the connection is served
-// as a direct client), and its Protocol then sees the header's source
-// address. A connection from any other source that sends a PROXY header is
-// refused. An empty trusted list means PROXY is off (as Serve).
+// as a direct client); its Protocol then sees the header's source address,
+// and MaxConnsPerPeer counts that address. A connection from any other source
+// is refused if its first bytes are a PROXY header; otherwise they are
+// delivered as usual. Those first bytes are awaited before the Protocol
+// starts, so an untrusted client that sends nothing (a server-speaks-first
+// protocol) waits HandshakeTimeout for its greeting. An empty trusted list
+// means PROXY is off (as Serve). l must not be a TLS listener (use
+// ListenEndpoint, which does TLS after the header).
 func (s *Server) ServeProxy(l net.Listener, trusted []netip.Prefix) error {
 	return s.serve(&listenerState{l: l, proxy: trusted})
 }

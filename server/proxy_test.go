@@ -1,0 +1,224 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// whoami writes the remote address its Transport reports, then echoes.
+type whoami struct{ echo }
+
+func (w *whoami) ConnectionMade(t weft.Transport) {
+	w.t = t
+	t.Write([]byte("you are " + t.RemoteAddr().String() + "\n"))
+}
+
+func serveProxy(t *testing.T, s *Server, trusted ...string) string {
+	t.Helper()
+	var prefixes []netip.Prefix
+	for _, p := range trusted {
+		prefixes = append(prefixes, netip.MustParsePrefix(p))
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeProxy(l, prefixes) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return l.Addr().String()
+}
+
+func proxyHeader(t *testing.T, version byte, src string) []byte {
+	t.Helper()
+	h := proxyproto.HeaderProxyFromAddrs(version,
+		net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
+		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:80")))
+	b, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestProxyHeader: from a trusted source, a v1 or v2 header sets the
+// address the Protocol sees, and bytes sent with the header are delivered.
+func TestProxyHeader(t *testing.T) {
+	for _, v := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} }), MaxConnsPerPeer: 1}
+			addr := serveProxy(t, s, "127.0.0.1/32")
+			c := dial(t, addr)
+			msg := append(proxyHeader(t, v, "203.0.113.7:4242"), "and data\n"...)
+			c.Write(msg)
+			want := "you are 203.0.113.7:4242\nand data\n"
+			if got := string(readN(t, c, len(want))); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			// The per-peer limit applies to the PROXY source, not to
+			// 127.0.0.1: another client behind the same proxy is served.
+			d := dial(t, addr)
+			d.Write(proxyHeader(t, v, "203.0.113.8:1"))
+			want = "you are 203.0.113.8:1\n"
+			if got := string(readN(t, d, len(want))); got != want {
+				t.Fatalf("second client: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestProxyUntrusted: a direct client from outside the trusted prefixes is
+// served with its own address, but one that sends a PROXY header is
+// refused; a trusted source that stalls mid-header is closed at the
+// handshake timeout, and a garbled header is refused (go-proxyproto also
+// refuses a v1 header that does not arrive in one read).
+func TestProxyUntrusted(t *testing.T) {
+	s := &Server{Factory: echoFactory(), HandshakeTimeout: 200 * time.Millisecond}
+	addr := serveProxy(t, s, "10.0.0.0/8", "127.0.0.2/32")
+	direct := dial(t, addr)
+	roundTrip(t, direct, "PROXY-less hello")
+	roundTrip(t, dial(t, addr), "\r\n\r\nnot quite a signature")
+	for _, v := range []byte{1, 2} {
+		liar := dial(t, addr)
+		liar.Write(append(proxyHeader(t, v, "198.51.100.1:1"), "data\n"...))
+		if got := readAll(t, liar); len(got) != 0 {
+			t.Fatalf("untrusted v%d header: got %q, want refusal", v, got)
+		}
+	}
+	waitFor(t, "untrusted refusals counted", func() bool { return s.Snapshot().Rejected["untrusted proxy"] == 2 })
+
+	stall := dial(t, addr, "127.0.0.2")
+	stall.Write(proxyHeader(t, 2, "198.51.100.1:1")[:14]) // and then nothing
+	if got := readAll(t, stall); len(got) != 0 {
+		t.Fatalf("stalled header: got %q", got)
+	}
+	bad := dial(t, addr, "127.0.0.2")
+	bad.Write([]byte("PROXY TCP4 not-an-address 1.2.3.4 1 2\r\n"))
+	if got := readAll(t, bad); len(got) != 0 {
+		t.Fatalf("garbled header: got %q", got)
+	}
+	waitFor(t, "timeout and failure counted", func() bool {
+		snap := s.Snapshot()
+		return snap.Closed["handshake timeout"] == 1 && snap.Closed["handshake failed"] == 1
+	})
+}
+
+// TestHAProxy puts a real haproxy with send-proxy-v2 in front of a weft
+// server: a client connecting from 127.0.0.5 through haproxy is seen as
+// 127.0.0.5 (the TCP peer is haproxy on 127.0.0.1); the same client sending
+// a PROXY header directly to weft is refused.
+func TestHAProxy(t *testing.T) {
+	haproxy := testenv.LookPath(t, "haproxy", "haproxy")
+	s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
+	backend := serveProxy(t, s, "127.0.0.1/32")
+
+	port := freePort(t)
+	cfg := fmt.Sprintf(`global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend be
+backend be
+    server weft %s send-proxy-v2
+`, port, backend)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(haproxy, "-f", path, "-db")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy output:\n%s", out.String())
+		}
+	}()
+	front := fmt.Sprintf("127.0.0.1:%d", port)
+	var c net.Conn
+	waitFor(t, "haproxy to listen", func() bool {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 5)}}
+		var err error
+		c, err = d.Dial("tcp4", front)
+		return err == nil
+	})
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("through haproxy: %v", err)
+	}
+	got := string(buf[:n])
+	if !strings.HasPrefix(got, "you are 127.0.0.5:") {
+		t.Fatalf("through haproxy the protocol saw %q, want 127.0.0.5 (the client)", got)
+	}
+	if want := c.LocalAddr().String(); got != "you are "+want+"\n" {
+		t.Errorf("protocol saw %q, want the client's own address %s", got, want)
+	}
+	roundTrip(t, c, "echo through haproxy\n")
+
+	liar := dial(t, backend, "127.0.0.5")
+	liar.Write(append(proxyHeader(t, 2, "198.51.100.1:1"), "hi\n"...))
+	if got := readAll(t, liar); len(got) != 0 {
+		t.Fatalf("untrusted PROXY header: got %q, want refusal", got)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestProxyUntrustedSilent: on a PROXY listener, a silent client from an
+// untrusted source (a server-speaks-first protocol) gets its greeting once
+// HandshakeTimeout has passed without a header (fake time).
+func TestProxyUntrustedSilent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} }), HandshakeTimeout: 3 * time.Second}
+		l := newPipeListener()
+		done := make(chan error, 1)
+		go func() { done <- s.ServeProxy(l, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) }()
+		c := l.Dial()
+		start := time.Now()
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "you are pipe\n" {
+			t.Fatalf("greeting: %q, %v", buf[:n], err)
+		}
+		if waited := time.Since(start); waited != 3*time.Second {
+			t.Errorf("greeting after %v, want the 3s handshake timeout", waited)
+		}
+		c.Close()
+		s.Close()
+		<-done
+	})
+}
