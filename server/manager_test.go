@@ -1,0 +1,169 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"expvar"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBroadcastSlowConsumer: three clients read every broadcast while a
+// fourth never reads: it is dropped as a slow consumer once its write buffer
+// passes MaxWriteBuffer, and the others receive every message.
+func TestBroadcastSlowConsumer(t *testing.T) {
+	s := &Server{Factory: echoFactory(), MaxWriteBuffer: 128 << 10, HighWater: 64 << 10}
+	addr := serve(t, s)
+	slow := dial(t, addr)
+	slow.(*net.TCPConn).SetReadBuffer(4096)
+	const fast, msgs, size = 3, 4096, 4096
+	got := make([]chan int, fast)
+	var wg sync.WaitGroup
+	for i := range fast {
+		c := dial(t, addr)
+		got[i] = make(chan int, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, size)
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			for m := range msgs {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Errorf("fast client %d, message %d: %v", i, m, err)
+					close(got[i])
+					return
+				}
+				if buf[0] != byte(m) || buf[size-1] != byte(m) {
+					t.Errorf("fast client %d: message %d garbled", i, m)
+				}
+				got[i] <- m
+			}
+		}()
+	}
+	waitFor(t, "4 connections", func() bool { return s.Len() == fast+1 })
+	counts := map[int]int{}
+	for m := range msgs {
+		counts[s.Broadcast(bytes.Repeat([]byte{byte(m)}, size))]++
+		for i := range fast {
+			if _, ok := <-got[i]; !ok {
+				t.Fatalf("fast client %d stopped at message %d", i, m)
+			}
+		}
+	}
+	wg.Wait()
+	if counts[fast] == 0 || counts[fast+1] == 0 {
+		t.Errorf("broadcast reached %v (want some to 4, then the rest to 3)", counts)
+	}
+	waitFor(t, "slow consumer dropped", func() bool { return s.Snapshot().Closed["slow consumer"] == 1 })
+	if s.Len() != fast {
+		t.Errorf("Len = %d after the drop, want %d", s.Len(), fast)
+	}
+}
+
+// TestManager: IDs from the ConnState hook find connections with Get; Range
+// visits each once; the hook sees new → queued → active → closed.
+func TestManager(t *testing.T) {
+	var mu sync.Mutex
+	states := map[uint64][]ConnState{}
+	s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: QueueFIFO,
+		ConnState: func(info ConnInfo, st ConnState) {
+			mu.Lock()
+			states[info.ID] = append(states[info.ID], st)
+			mu.Unlock()
+		}}
+	addr := serve(t, s)
+	a, b := dial(t, addr), dial(t, addr)
+	roundTrip(t, a, "a")
+	roundTrip(t, b, "b")
+	c := dial(t, addr)
+	waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
+	var ids []uint64
+	s.Range(func(cn *Conn) bool {
+		ids = append(ids, cn.ID())
+		got, ok := s.Get(cn.ID())
+		if !ok || got != cn {
+			t.Errorf("Get(%d) = %v, %v", cn.ID(), got, ok)
+		}
+		return true
+	})
+	slices.Sort(ids)
+	if !slices.Equal(ids, []uint64{1, 2}) {
+		t.Errorf("Range visited %v, want [1 2]", ids)
+	}
+	if _, ok := s.Get(3); ok {
+		t.Error("Get(3) found the queued connection")
+	}
+	conn1, _ := s.Get(1)
+	conn1.Close(errors.New("closed by the test"))
+	roundTrip(t, c, "c")
+	a.Close()
+	waitFor(t, "1 closed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states[1]) == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []ConnState{StateNew, StateActive, StateClosed}; !slices.Equal(states[1], want) {
+		t.Errorf("states of 1 = %v, want %v", states[1], want)
+	}
+	if want := []ConnState{StateNew, StateQueued, StateActive}; !slices.Equal(states[3], want) {
+		t.Errorf("states of 3 = %v, want %v", states[3], want)
+	}
+}
+
+// TestExpvarAndLogs: PublishExpvar exposes the snapshot and refuses a name
+// twice; lifecycle events are logged at Debug.
+func TestExpvarAndLogs(t *testing.T) {
+	rec := &recordHandler{}
+	s := &Server{Factory: echoFactory(), Logger: slog.New(rec)}
+	if err := s.PublishExpvar("weft_server_test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PublishExpvar("weft_server_test"); err == nil {
+		t.Error("publishing a name twice: no error")
+	}
+	addr := serve(t, s)
+	c := dial(t, addr)
+	roundTrip(t, c, "counted")
+	c.Close()
+	waitFor(t, "clean close", func() bool { return s.Snapshot().Closed["clean"] == 1 })
+	v := expvar.Get("weft_server_test").String()
+	for _, want := range []string{`"Accepted":1`, `"BytesIn":7`, `"BytesOut":7`, `"clean":1`} {
+		if !strings.Contains(v, want) {
+			t.Errorf("expvar %s lacks %s", v, want)
+		}
+	}
+	for _, want := range []string{"server: listening", "server: accepted", "server: active", "server: closed"} {
+		if !rec.has(slog.LevelDebug, want) {
+			t.Errorf("no Debug record %q", want)
+		}
+	}
+}
+
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r)
+	h.mu.Unlock()
+	return nil
+}
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
+func (h *recordHandler) has(l slog.Level, msg string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.ContainsFunc(h.recs, func(r slog.Record) bool { return r.Level == l && r.Message == msg })
+}
