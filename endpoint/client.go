@@ -1,0 +1,226 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout is the connect timeout when the description has no
+// timeout= keyword (Twisted's default, 30 s).
+const DefaultTimeout = 30 * time.Second
+
+// ErrTimeout: the connect (and, for tls, the handshake) did not complete
+// within the Client's Timeout.
+var ErrTimeout = errors.New("endpoint: connect timeout")
+
+// Client is a parsed client description. ParseClient fills it; it may also be
+// built directly.
+type Client struct {
+	// Type is "tcp", "unix" or "tls" (case-insensitive in the description;
+	// "ssl" is read as "tls", "tcp4" and "tcp6" as "tcp").
+	Type string
+	// Network is the network for net.Dial: "tcp", "tcp4", "tcp6" or "unix".
+	Network string
+	// Host is the host name or IP address (tcp, tls).
+	Host string
+	// Port is the port (tcp, tls).
+	Port int
+	// Path is the socket path (unix).
+	Path string
+	// Timeout bounds the connect and the TLS handshake (timeout=, seconds
+	// or a Go duration). Zero means DefaultTimeout.
+	Timeout time.Duration
+	// BindAddress is the local IP address to connect from (bindAddress=).
+	// Empty: chosen by the system.
+	BindAddress string
+	// TLS is non-nil for tls: TLS 1.2 at least, ServerName set to Host (or
+	// hostname=), trusting caCerts= or the system roots.
+	TLS *tls.Config
+	// Desc is the description this Client was parsed from.
+	Desc string
+}
+
+// ParseClient parses a client description (Twisted's clientFromString
+// grammar):
+//
+//	tcp:HOST:PORT[:timeout=S][:bindAddress=IP]      (or host=H:port=P, mixed)
+//	unix:PATH[:timeout=S]                           (or path=PATH; lockfile= is accepted and ignored)
+//	tls:HOST:PORT[:timeout=S][:bindAddress=IP][:caCerts=CA.pem][:hostname=NAME]
+//	    [:certificate=CERT.pem[:privateKey=KEY.pem]][:insecure=yes]
+//
+// With a single positional after tcp, it is the port if host= was given and
+// the host otherwise. Types are case-insensitive. caCerts replaces the system
+// roots; insecure=yes skips verification (tests only); certificate= and
+// privateKey= present a client certificate (privateKey defaults to
+// certificate).
+func ParseClient(desc string) (*Client, error) {
+	p, err := newParser(desc)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{Type: strings.ToLower(p.a.pos[0]), Desc: desc}
+	rest := p.a.pos[1:]
+	switch c.Type {
+	case "tcp", "tcp4", "tcp6":
+		c.Network, c.Type = c.Type, "tcp"
+		p.hostPort(c, rest)
+	case "tls", "ssl":
+		c.Network, c.Type = "tcp", "tls"
+		p.hostPort(c, rest)
+		if p.err == nil {
+			p.clientTLS(c)
+		}
+	case "unix":
+		c.Network = "unix"
+		c.Path, _ = p.onePositional(rest, "path")
+		if p.err == nil && c.Path == "" {
+			p.invalid("path", "empty socket path")
+		}
+		p.boolean("lockfile", false)
+	default:
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (client types: tcp, unix, tls)", ErrUnknownType, p.a.pos[0])}
+	}
+	c.Timeout = p.duration("timeout", DefaultTimeout)
+	if err := p.done(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *parser) hostPort(c *Client, rest []string) {
+	host, hasHost := p.kw("host")
+	portS, hasPort := p.kw("port")
+	switch {
+	case len(rest) == 1 && hasHost && hasPort:
+		p.fail(rest[0], fmt.Errorf("%w: unexpected positional argument (host= and port= given)", ErrArguments))
+	case len(rest) == 1 && hasHost:
+		portS, hasPort = rest[0], true
+	case len(rest) == 1 && hasPort:
+		host, hasHost = rest[0], true
+	case len(rest) == 1:
+		host, hasHost = rest[0], true
+	case len(rest) == 2 && (hasHost || hasPort):
+		p.fail(strings.Join(rest, ":"), fmt.Errorf("%w: host and port given both as positionals and keywords", ErrArguments))
+	case len(rest) == 2:
+		host, portS, hasHost, hasPort = rest[0], rest[1], true, true
+	case len(rest) > 2:
+		p.fail(strings.Join(rest[2:], ":"), fmt.Errorf("%w: unexpected positional argument", ErrArguments))
+	}
+	if p.err != nil {
+		return
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	switch {
+	case !hasHost || host == "":
+		p.fail("host", fmt.Errorf("%w: missing", ErrArguments))
+	case !hasPort:
+		p.fail("port", fmt.Errorf("%w: missing", ErrArguments))
+	}
+	c.Host = host
+	if p.err == nil {
+		c.Port = p.parseInt("port", portS, 10, 1, 65535)
+	}
+	if v, ok := p.kw("bindAddress"); ok {
+		if _, err := netip.ParseAddr(v); err != nil {
+			p.invalid("bindAddress", "%q is not an IP address", v)
+		}
+		c.BindAddress = v
+	}
+}
+
+func (p *parser) clientTLS(c *Client) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
+	if v, ok := p.kw("hostname"); ok {
+		cfg.ServerName = v
+	}
+	if v, ok := p.kw("caCerts"); ok {
+		pool, err := loadCertPool(v)
+		if err != nil {
+			p.fail("caCerts", err)
+		}
+		cfg.RootCAs = pool
+	}
+	cfg.InsecureSkipVerify = p.boolean("insecure", false)
+	if certFile, ok := p.kw("certificate"); ok {
+		keyFile := p.str("privateKey", certFile)
+		cert, part, err := loadKeyPair(certFile, keyFile)
+		if part == "certKey" {
+			part = "certificate"
+		}
+		if err != nil {
+			p.fail(part, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	c.TLS = cfg
+}
+
+// Dial connects, honouring ctx and Timeout (which covers the TLS handshake
+// too). A connect that times out returns an error matching ErrTimeout; one
+// cancelled by ctx returns an error matching ctx.Err().
+func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	defer cancel()
+	var d net.Dialer
+	if c.BindAddress != "" {
+		ip, err := netip.ParseAddr(c.BindAddress)
+		if err != nil {
+			return nil, &Error{Desc: c.Desc, Part: "bindAddress", Err: fmt.Errorf("%w: %q is not an IP address", ErrInvalidValue, c.BindAddress)}
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice(), Zone: ip.Zone()}
+	}
+	var conn net.Conn
+	var err error
+	switch c.Type {
+	case "unix":
+		conn, err = d.DialContext(dctx, "unix", c.Path)
+	case "tcp", "tls":
+		network := c.Network
+		if network == "" {
+			network = "tcp"
+		}
+		addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+		if c.Type == "tls" {
+			cfg := c.TLS
+			if cfg == nil {
+				cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
+			}
+			td := tls.Dialer{NetDialer: &d, Config: cfg}
+			conn, err = td.DialContext(dctx, network, addr)
+		} else {
+			conn, err = d.DialContext(dctx, network, addr)
+		}
+	default:
+		return nil, &Error{Desc: c.Desc, Part: "type", Err: fmt.Errorf("%w %q", ErrUnknownType, c.Type)}
+	}
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(dctx), ErrTimeout) {
+			return nil, fmt.Errorf("%w: dial %s after %v: %w", ErrTimeout, c.Desc, timeout, err)
+		}
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("endpoint: dial %s: %w", c.Desc, err)
+	}
+	return conn, nil
+}
+
+// Dial parses desc and connects.
+func Dial(ctx context.Context, desc string) (net.Conn, error) {
+	c, err := ParseClient(desc)
+	if err != nil {
+		return nil, err
+	}
+	return c.Dial(ctx)
+}

@@ -1,0 +1,87 @@
+package endpoint
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseClient(t *testing.T) {
+	const d30 = 30 * time.Second
+	tests := []struct {
+		desc string
+		want Client // Desc and TLS are not compared
+	}{
+		// Twisted's clientFromString vectors.
+		{"tcp:host=example.com:port=1234:timeout=7:bindAddress=10.0.0.2", Client{Type: "tcp", Network: "tcp", Host: "example.com", Port: 1234, Timeout: 7 * time.Second, BindAddress: "10.0.0.2"}},
+		{"tcp:example.com:1234:timeout=7:bindAddress=10.0.0.2", Client{Type: "tcp", Network: "tcp", Host: "example.com", Port: 1234, Timeout: 7 * time.Second, BindAddress: "10.0.0.2"}},
+		{"tcp:example.com:port=1234", Client{Type: "tcp", Network: "tcp", Host: "example.com", Port: 1234, Timeout: d30}},
+		{"tcp:host=example.com:1234", Client{Type: "tcp", Network: "tcp", Host: "example.com", Port: 1234, Timeout: d30}},
+		{"tcp:host=example.com:port=1234", Client{Type: "tcp", Network: "tcp", Host: "example.com", Port: 1234, Timeout: d30}},
+		{"unix:path=/var/foo/bar:lockfile=1:timeout=9", Client{Type: "unix", Network: "unix", Path: "/var/foo/bar", Timeout: 9 * time.Second}},
+		{"unix:/var/foo/bar:lockfile=1:timeout=9", Client{Type: "unix", Network: "unix", Path: "/var/foo/bar", Timeout: 9 * time.Second}},
+		{"unix:path=/var/foo/bar", Client{Type: "unix", Network: "unix", Path: "/var/foo/bar", Timeout: d30}},
+		{"tls:example.com:443:timeout=10:bindAddress=127.0.0.1", Client{Type: "tls", Network: "tcp", Host: "example.com", Port: 443, Timeout: 10 * time.Second, BindAddress: "127.0.0.1"}},
+		// Case-insensitive types, durations, IPv6.
+		{"TCP:127.0.0.1:80:timeout=1500ms", Client{Type: "tcp", Network: "tcp", Host: "127.0.0.1", Port: 80, Timeout: 1500 * time.Millisecond}},
+		{"tcp:h:80:timeout=2.5", Client{Type: "tcp", Network: "tcp", Host: "h", Port: 80, Timeout: 2500 * time.Millisecond}},
+		{`Tcp6:\:\:1:80`, Client{Type: "tcp", Network: "tcp6", Host: "::1", Port: 80, Timeout: d30}},
+		{`tcp:[\:\:1]:port=80`, Client{Type: "tcp", Network: "tcp", Host: "::1", Port: 80, Timeout: d30}},
+		{"tls:host=h:port=8443", Client{Type: "tls", Network: "tcp", Host: "h", Port: 8443, Timeout: d30}},
+	}
+	for _, tt := range tests {
+		c, err := ParseClient(tt.desc)
+		if err != nil {
+			t.Errorf("ParseClient(%q): %v", tt.desc, err)
+			continue
+		}
+		if c.Desc != tt.desc {
+			t.Errorf("ParseClient(%q).Desc = %q", tt.desc, c.Desc)
+		}
+		if (c.Type == "tls") != (c.TLS != nil) {
+			t.Errorf("ParseClient(%q).TLS = %v", tt.desc, c.TLS)
+		}
+		c.Desc, c.TLS = "", nil
+		if !reflect.DeepEqual(*c, tt.want) {
+			t.Errorf("ParseClient(%q) =\n %+v, want\n %+v", tt.desc, *c, tt.want)
+		}
+	}
+	c, err := ParseClient("tls:example.com:443:hostname=other.example:insecure=yes")
+	if err != nil || c.TLS.ServerName != "other.example" || !c.TLS.InsecureSkipVerify || c.TLS.MinVersion < 0x0303 {
+		t.Errorf("tls options: %+v, %v", c, err)
+	}
+}
+
+func TestParseClientErrors(t *testing.T) {
+	tests := []struct {
+		desc, part string
+		want       error
+	}{
+		{"bogus:x:1", "type", ErrUnknownType},
+		{"tcp:example.com", "port", ErrArguments},
+		{"tcp:port=80", "host", ErrArguments},
+		{"tcp", "host", ErrArguments},
+		{"tcp::80", "host", ErrArguments},
+		{"tcp:h:0", "port", ErrInvalidValue},
+		{"tcp:h:65536", "port", ErrInvalidValue},
+		{"tcp:h:1:2", "2", ErrArguments},
+		{"tcp:h:1:host=x", "h:1", ErrArguments},
+		{"tcp:h:1:timeout=x", "timeout", ErrInvalidValue},
+		{"tcp:h:1:timeout=0", "timeout", ErrInvalidValue},
+		{"tcp:h:1:timeout=-1s", "timeout", ErrInvalidValue},
+		{"tcp:h:1:bindAddress=nowhere", "bindAddress", ErrInvalidValue},
+		{"tcp:h:1:interface=127.0.0.1", "interface", ErrUnknownKeyword},
+		{"unix", "path", ErrArguments},
+		{"unix:/x:mode=600", "mode", ErrUnknownKeyword},
+		{"tls:h:1:caCerts=/nonexistent", "caCerts", ErrTLSConfig},
+		{"tls:h:1:insecure=perhaps", "insecure", ErrInvalidValue},
+	}
+	for _, tt := range tests {
+		_, err := ParseClient(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
+			t.Errorf("ParseClient(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// serveEcho echoes every connection accepted on ln until ln is closed.
+func serveEcho(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// roundTrip dials desc, writes "ping" and expects it back.
+func roundTrip(t *testing.T, desc string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, desc)
+	if err != nil {
+		t.Fatalf("Dial(%q): %v", desc, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}
+
+func portOf(ln net.Listener) string {
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestListenDialTCP(t *testing.T) {
+	ln, s, err := Listen(t.Context(), "tcp:0:interface=127.0.0.1:backlog=16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serveEcho(ln)
+	if s.Network != "tcp4" {
+		t.Errorf("Network = %q", s.Network)
+	}
+	roundTrip(t, "tcp:127.0.0.1:"+portOf(ln)+":timeout=5")
+	roundTrip(t, "tcp:host=127.0.0.1:port="+portOf(ln)+":bindAddress=127.0.0.1")
+}
+
+func TestListenDialTCP6(t *testing.T) {
+	ln, _, err := Listen(t.Context(), `tcp6:0:interface=\:\:1`)
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	serveEcho(ln)
+	roundTrip(t, `tcp:\:\:1:`+portOf(ln))
+}
+
+func TestListenUnix(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "weft.sock")
+	desc := "unix:" + Quote(path) + ":mode=600"
+	ln, _, err := Listen(t.Context(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	serveEcho(ln)
+	roundTrip(t, "unix:"+Quote(path))
+	// A second listener on a live path fails, by lock file...
+	if _, _, err := Listen(t.Context(), desc); !errors.Is(err, ErrAddressInUse) {
+		t.Errorf("second listener with lockfile: %v, want ErrAddressInUse", err)
+	}
+	// ...and by probe, without lock file; the live socket is not removed.
+	if _, _, err := Listen(t.Context(), desc+":lockfile=0"); !errors.Is(err, ErrAddressInUse) {
+		t.Errorf("second listener without lockfile: %v, want ErrAddressInUse", err)
+	}
+	roundTrip(t, "unix:path="+Quote(path))
+	ln.Close()
+	// After Close the lock is released and the path is free again.
+	ln, _, err = Listen(t.Context(), desc)
+	if err != nil {
+		t.Fatalf("relisten after Close: %v", err)
+	}
+	ln.Close()
+}
+
+func TestListenUnixStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stale.sock")
+	// Leave a socket file nobody listens on.
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul.SetUnlinkOnClose(false)
+	ul.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("stale socket not left behind: %v", err)
+	}
+	for _, lock := range []string{"0", "1"} {
+		ln, _, err := Listen(t.Context(), "unix:"+Quote(path)+":lockfile="+lock)
+		if err != nil {
+			t.Fatalf("lockfile=%s: stale socket not replaced: %v", lock, err)
+		}
+		serveEcho(ln)
+		roundTrip(t, "unix:"+Quote(path))
+		ln.(interface{ Close() error }).Close()
+		ul, _ := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		ul.SetUnlinkOnClose(false)
+		ul.Close()
+	}
+	// A regular file is never removed.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte("keep"), 0o600)
+	if _, _, err := Listen(t.Context(), "unix:"+Quote(file)); !errors.Is(err, ErrAddressInUse) {
+		t.Errorf("listen over a regular file: %v, want ErrAddressInUse", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Errorf("regular file damaged: %q %v", b, err)
+	}
+}
+
+func TestListenDialTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := writeCert(t, dir)
+	ln, _, err := Listen(t.Context(), "tls:0:interface=127.0.0.1:privateKey="+Quote(keyFile)+":certKey="+Quote(certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serveEcho(ln)
+	port := portOf(ln)
+	roundTrip(t, "tls:127.0.0.1:"+port+":caCerts="+Quote(certFile))
+	roundTrip(t, "tls:localhost:"+port+":caCerts="+Quote(certFile))
+	roundTrip(t, "tls:127.0.0.1:"+port+":insecure=yes")
+	// Without the CA the handshake fails: Dial does the handshake.
+	_, err = Dial(t.Context(), "tls:127.0.0.1:"+port+":timeout=10")
+	var uae x509UnknownAuthority
+	if err == nil || !errors.As(err, &uae) {
+		t.Errorf("dial without trusted CA: %v, want unknown authority", err)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	// Refused: a port nobody listens on any more.
+	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	port := portOf(ln)
+	ln.Close()
+	if _, err := Dial(t.Context(), "tcp:127.0.0.1:"+port); err == nil || !strings.Contains(err.Error(), "tcp:127.0.0.1:"+port) {
+		t.Errorf("dial refused: %v, want an error naming the description", err)
+	}
+	// Cancelled context.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Dial(ctx, "tcp:127.0.0.1:"+port); !errors.Is(err, context.Canceled) {
+		t.Errorf("dial with cancelled ctx: %v, want context.Canceled", err)
+	}
+	// Timeout: a TLS server that never answers the handshake.
+	silent, _ := net.Listen("tcp4", "127.0.0.1:0")
+	defer silent.Close()
+	go func() {
+		if c, err := silent.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	if _, err := Dial(t.Context(), "tls:127.0.0.1:"+portOf(silent)+":insecure=yes:timeout=200ms"); !errors.Is(err, ErrTimeout) {
+		t.Errorf("handshake against a silent server: %v, want ErrTimeout", err)
+	}
+	// Parse errors come back unchanged.
+	if _, err := Dial(t.Context(), "tcp:nohost"); !errors.Is(err, ErrArguments) {
+		t.Errorf("dial bad description: %v", err)
+	}
+}
+
+func TestReusePort(t *testing.T) {
+	ln1, s, err := Listen(t.Context(), "tcp:0:interface=127.0.0.1:reuseport=yes")
+	if !reusePortSupported {
+		if !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("reuseport on an unsupported platform: %v, want ErrUnsupported", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln1.Close()
+	port := portOf(ln1)
+	ln2, _, err := Listen(t.Context(), "tcp:"+port+":interface=127.0.0.1:reuseport=yes")
+	if err != nil {
+		t.Fatalf("second reuseport listener on %s (%s): %v", port, s.Address, err)
+	}
+	defer ln2.Close()
+	if _, _, err := Listen(t.Context(), "tcp:"+port+":interface=127.0.0.1"); err == nil {
+		t.Error("a listener without reuseport shared the port")
+	}
+}
+
+// TestBacklog checks with ss(8) that backlog= reaches the kernel (ss shows a
+// listening socket's backlog in Send-Q).
+func TestBacklog(t *testing.T) {
+	ss := testenv.LookPath(t, "ss", "iproute2")
+	ln, _, err := Listen(t.Context(), "tcp:0:interface=127.0.0.1:backlog=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec.Command(ss, "-Hltn", "sport = :"+portOf(ln)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 3 || f[2] != "7" {
+		t.Errorf("ss output %q: want Send-Q (backlog) 7", out)
+	}
+}

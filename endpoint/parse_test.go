@@ -1,0 +1,125 @@
+package endpoint
+
+import (
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Tokenizer vectors from Twisted's test_endpoints (ParserTests) and
+// twisted-semantics.md §5.
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		desc string
+		pos  []string
+		kw   map[string]string
+	}{
+		{"tcp:80", []string{"tcp", "80"}, map[string]string{}},
+		{"a:b:d=1:c", []string{"a", "b", "c"}, map[string]string{"d": "1"}},
+		{"unix:address=foo=bar", []string{"unix"}, map[string]string{"address": "foo=bar"}},
+		{`unix:foo\:bar\=baz\:qux\\`, []string{"unix", `foo:bar=baz:qux\`}, map[string]string{}},
+		{"tcp:80:=x", []string{"tcp", "80"}, map[string]string{"": "x"}},
+		{"tcp::", []string{"tcp", "", ""}, map[string]string{}},
+		{"x=y:z", []string{"z"}, map[string]string{"x": "y"}},
+		{"tcp:80:backlog=1:backlog=2", []string{"tcp", "80"}, map[string]string{"backlog": "2"}},
+		{`tcp6:8080:interface=\:\:1`, []string{"tcp6", "8080"}, map[string]string{"interface": "::1"}},
+		{"", []string{""}, map[string]string{}},
+	}
+	for _, tt := range tests {
+		a, err := tokenize(tt.desc)
+		if err != nil {
+			t.Errorf("tokenize(%q): %v", tt.desc, err)
+			continue
+		}
+		if !reflect.DeepEqual(a.pos, tt.pos) || !reflect.DeepEqual(a.kw, tt.kw) {
+			t.Errorf("tokenize(%q) = %q %q, want %q %q", tt.desc, a.pos, a.kw, tt.pos, tt.kw)
+		}
+	}
+	if _, err := tokenize(`tcp:80\`); !errors.Is(err, ErrSyntax) {
+		t.Errorf("trailing backslash: err = %v, want ErrSyntax", err)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got, want := Quote(`some : stuff \`), `some \: stuff \\`; got != want {
+		t.Errorf("Quote = %q, want %q", got, want)
+	}
+}
+
+// Property: any string quoted is read back as one positional, unchanged,
+// whatever surrounds it.
+func TestQuoteRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`ab:=\ 1/`)
+	for range 2000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		s := string(b)
+		a, err := tokenize("unix:" + Quote(s) + ":mode=600")
+		if err != nil || len(a.pos) != 2 || a.pos[1] != s || a.kw["mode"] != "600" {
+			t.Fatalf("round trip of %q: %q %q %v", s, a.pos, a.kw, err)
+		}
+		a, err = tokenize("unix:address=" + Quote(s))
+		if err != nil || a.kw["address"] != s {
+			t.Fatalf("keyword round trip of %q: %q %v", s, a.kw, err)
+		}
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	_, err := ParseServer("tcp:80:backlog=x")
+	want := `endpoint: tcp:80:backlog=x: backlog: invalid value: invalid integer "x"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Part != "backlog" || !errors.Is(err, ErrInvalidValue) {
+		t.Fatalf("err = %#v, want *Error about backlog matching ErrInvalidValue", err)
+	}
+}
+
+// FuzzParse: no description makes the parsers panic, hang or misbehave, and
+// every error names the description.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"tcp:80", `tcp6:8080:interface=\:\:1`, "unix:/x:mode=660:lockfile=0",
+		"tcp:host=h:port=1:timeout=7", "tls:h:443:insecure=yes", "a:b:d=1:c", `x\`, `tcp:80:proxy=10.0.0.0/8,\:\:1`, "unix:path=/tmp/x:timeout=1.5", "tcp:80:backlog=99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, desc string) {
+		if strings.Contains(desc, "privateKey") || strings.Contains(desc, "certKey") ||
+			strings.Contains(desc, "caCerts") || strings.Contains(desc, "certificate") ||
+			strings.Contains(desc, "key=") || strings.Contains(desc, "cert=") {
+			t.Skip("file-reading keywords are not fuzzed")
+		}
+		// Tokenizing then quoting every argument and re-joining gives back
+		// the same arguments.
+		if a, err := tokenize(desc); err == nil {
+			var parts []string
+			for _, p := range a.pos {
+				parts = append(parts, Quote(p))
+			}
+			for _, k := range a.seq {
+				parts = append(parts, Quote(k)+"="+Quote(a.kw[k]))
+			}
+			b, err := tokenize(strings.Join(parts, ":"))
+			if err != nil || !reflect.DeepEqual(a.pos, b.pos) && len(a.pos)+len(b.pos) > 0 || !reflect.DeepEqual(a.kw, b.kw) {
+				t.Fatalf("%q: re-quoted %q gives %q %q, want %q %q (%v)", desc, strings.Join(parts, ":"), b.pos, b.kw, a.pos, a.kw, err)
+			}
+		}
+		for _, parse := range []func(string) error{
+			func(d string) error { _, err := ParseServer(d); return err },
+			func(d string) error { _, err := ParseClient(d); return err },
+		} {
+			if err := parse(desc); err != nil {
+				var e *Error
+				if !errors.As(err, &e) || e.Desc != desc {
+					t.Fatalf("%q: error %v is not an *Error naming the description", desc, err)
+				}
+			}
+		}
+	})
+}

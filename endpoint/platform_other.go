@@ -1,0 +1,9 @@
+//go:build !unix
+
+package endpoint
+
+import "net"
+
+// setBacklog does nothing where listen(2) cannot be called again: the system
+// default applies.
+func setBacklog(net.Listener, int) error { return nil }

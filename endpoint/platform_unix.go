@@ -1,0 +1,26 @@
+//go:build unix
+
+package endpoint
+
+import (
+	"net"
+	"syscall"
+)
+
+// setBacklog calls listen(2) again on the bound socket with the requested
+// queue length; Linux and the BSDs update the backlog of a listening socket.
+func setBacklog(ln net.Listener, backlog int) error {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), backlog) }); err != nil {
+		return err
+	}
+	return lerr
+}

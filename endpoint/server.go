@@ -1,0 +1,263 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// DefaultUnixMode is the permission given to a unix socket file when the
+// description has no mode= keyword (Twisted's default, 0666).
+const DefaultUnixMode os.FileMode = 0o666
+
+// Server is a parsed server description. ParseServer fills it; it may also be
+// built directly, and its zero value is not listenable (Type is required).
+type Server struct {
+	// Type is "tcp", "tcp6", "unix" or "tls" ("ssl" is read as "tls").
+	Type string
+	// Network is the network for net.Listen: "tcp4", "tcp6" or "unix". For
+	// tcp and tls it is "tcp4" unless interface= is an IPv6 address.
+	Network string
+	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
+	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
+	// (a leading '@' names a Linux abstract socket).
+	Address string
+	// Backlog is the listen queue length (backlog=). Zero means the system
+	// default (somaxconn), not Twisted's 50. Honoured on unix-like systems.
+	Backlog int
+	// Mode is the permission of a unix socket file (mode=, octal). Zero means
+	// DefaultUnixMode.
+	Mode os.FileMode
+	// Lockfile (lockfile=1, the default for unix, as in Twisted) holds an
+	// exclusive lock on PATH.lock while listening, so that two servers never
+	// share one socket path.
+	Lockfile bool
+	// ReusePort (reuseport=yes) sets SO_REUSEPORT so that several processes
+	// can listen on the same port; Listen fails with ErrUnsupported where the
+	// platform lacks it.
+	ReusePort bool
+	// Proxy lists the source networks trusted to send a PROXY protocol header
+	// (proxy=127.0.0.1/32,10.0.0.0/8; a bare address means that host; "any"
+	// trusts everyone). Empty: PROXY protocol off. Listen does not handle the
+	// header; the server reads it on each connection.
+	Proxy []netip.Prefix
+	// TLS is non-nil for tls: the certificate from privateKey= and certKey=,
+	// TLS 1.2 at least.
+	TLS *tls.Config
+	// Desc is the description this Server was parsed from.
+	Desc string
+}
+
+// ParseServer parses a server description (Twisted's serverFromString
+// grammar):
+//
+//	tcp:PORT[:interface=IP][:backlog=N][:reuseport=yes][:proxy=CIDR,...]
+//	tcp6:PORT[:interface=IPV6][:backlog=N][:reuseport=yes][:proxy=CIDR,...]
+//	unix:PATH[:mode=OCTAL][:lockfile=1|0][:backlog=N]       (or address=PATH)
+//	tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][...tcp options]
+//
+// PORT may also be given as port=PORT. Types are lowercase and
+// case-sensitive. certKey defaults to privateKey (one PEM file holding both).
+func ParseServer(desc string) (*Server, error) {
+	p, err := newParser(desc)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Type: p.a.pos[0], Desc: desc}
+	rest := p.a.pos[1:]
+	switch s.Type {
+	case "tcp", "tcp6":
+		p.tcpServer(s, rest)
+	case "tls", "ssl":
+		s.Type = "tls"
+		p.tcpServer(s, rest)
+		if p.err == nil {
+			p.serverTLS(s)
+		}
+	case "unix":
+		p.unixServer(s, rest)
+	default:
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls)", ErrUnknownType, s.Type)}
+	}
+	if err := p.done(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// onePositional returns the single positional or keyword key.
+func (p *parser) onePositional(rest []string, key string) (string, bool) {
+	v, ok := p.kw(key)
+	switch {
+	case len(rest) == 1 && ok:
+		p.fail(key, fmt.Errorf("%w: %s given both as a positional and as %s=", ErrArguments, key, key))
+	case len(rest) == 1:
+		return rest[0], true
+	case len(rest) > 1:
+		p.fail(strings.Join(rest[1:], ":"), fmt.Errorf("%w: unexpected positional argument", ErrArguments))
+	case !ok:
+		p.fail(key, fmt.Errorf("%w: missing", ErrArguments))
+	}
+	return v, ok
+}
+
+func (p *parser) tcpServer(s *Server, rest []string) {
+	portS, _ := p.onePositional(rest, "port")
+	port := p.port("port", portS)
+	iface := p.str("interface", "")
+	s.Network = "tcp4"
+	if s.Type == "tcp6" {
+		s.Network = "tcp6"
+		if iface == "" {
+			iface = "::"
+		}
+	}
+	if iface != "" {
+		ip, err := netip.ParseAddr(strings.Trim(iface, "[]"))
+		switch {
+		case err != nil:
+			p.invalid("interface", "%q is not an IP address", iface)
+		case s.Type == "tcp6" && ip.Is4():
+			p.invalid("interface", "tcp6 needs an IPv6 address, not %s", iface)
+		case ip.Is6() && !ip.Is4In6():
+			s.Network = "tcp6"
+		}
+		iface = ip.String()
+	}
+	s.Address = net.JoinHostPort(iface, strconv.Itoa(port))
+	s.Backlog = p.integer("backlog", 0, 0, 65535)
+	s.ReusePort = p.boolean("reuseport", false)
+	if v, ok := p.kw("proxy"); ok {
+		s.Proxy = p.prefixes("proxy", v)
+	}
+}
+
+// prefixes parses a comma-separated list of CIDR prefixes or addresses.
+func (p *parser) prefixes(key, v string) []netip.Prefix {
+	if strings.EqualFold(v, "any") {
+		return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	}
+	var out []netip.Prefix
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if pf, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, pf.Masked())
+			continue
+		}
+		if ip, err := netip.ParseAddr(item); err == nil && ip.Zone() == "" {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
+		}
+		p.invalid(key, "%q is not a CIDR prefix or IP address (list separator is ',')", item)
+		return nil
+	}
+	return out
+}
+
+func (p *parser) unixServer(s *Server, rest []string) {
+	path, _ := p.onePositional(rest, "address")
+	if p.err == nil && path == "" {
+		p.invalid("address", "empty socket path")
+	}
+	s.Network = "unix"
+	s.Address = path
+	s.Mode = os.FileMode(p.integer8("mode", int(DefaultUnixMode), 0, 0o777))
+	s.Lockfile = p.boolean("lockfile", true)
+	s.Backlog = p.integer("backlog", 0, 0, 65535)
+}
+
+// integer8 parses keyword key as an octal integer in [lo, hi], or returns def.
+func (p *parser) integer8(key string, def, lo, hi int) int {
+	v, ok := p.kw(key)
+	if !ok {
+		return def
+	}
+	return p.parseInt(key, v, 8, lo, hi)
+}
+
+func (p *parser) serverTLS(s *Server) {
+	keyFile, ok := p.kw("privateKey")
+	if !ok {
+		keyFile, ok = p.kw("key")
+	}
+	if !ok || keyFile == "" {
+		p.fail("privateKey", fmt.Errorf("%w: missing (tls needs privateKey=KEY.pem)", ErrArguments))
+		return
+	}
+	certFile, ok := p.kw("certKey")
+	if !ok {
+		certFile, ok = p.kw("cert")
+	}
+	if !ok {
+		certFile = keyFile
+	}
+	cert, part, err := loadKeyPair(certFile, keyFile)
+	if err != nil {
+		p.fail(part, err)
+		return
+	}
+	s.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+}
+
+// Listen opens the listener. For tls it returns tls.NewListener(...): the
+// handshake happens lazily, on the first Read or Write of each connection (a
+// server should run it with a timeout). For unix it first removes a stale
+// socket file, but only when nothing accepts connections on it.
+func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	if s.ReusePort {
+		if !reusePortSupported {
+			return nil, s.errorf("reuseport", ErrUnsupported)
+		}
+		lc.Control = reusePortControl
+	}
+	var ln net.Listener
+	var err error
+	switch s.Type {
+	case "unix":
+		ln, err = s.listenUnix(ctx, &lc)
+	case "tcp", "tcp6", "tls":
+		ln, err = lc.Listen(ctx, s.Network, s.Address)
+	default:
+		return nil, s.errorf("type", fmt.Errorf("%w %q", ErrUnknownType, s.Type))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: %s: listen: %w", s.Desc, err)
+	}
+	if s.Backlog > 0 {
+		if err := setBacklog(ln, s.Backlog); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("endpoint: %s: backlog: %w", s.Desc, err)
+		}
+	}
+	if s.Type == "tls" {
+		if s.TLS == nil {
+			ln.Close()
+			return nil, s.errorf("TLS", fmt.Errorf("%w: Server.TLS is nil", ErrTLSConfig))
+		}
+		ln = tls.NewListener(ln, s.TLS)
+	}
+	return ln, nil
+}
+
+func (s *Server) errorf(part string, err error) error {
+	return &Error{Desc: s.Desc, Part: part, Err: err}
+}
+
+// Listen parses desc and opens its listener.
+func Listen(ctx context.Context, desc string) (net.Listener, *Server, error) {
+	s, err := ParseServer(desc)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := s.Listen(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ln, s, nil
+}

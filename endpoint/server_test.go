@@ -1,0 +1,127 @@
+package endpoint
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"reflect"
+	"testing"
+)
+
+func TestParseServer(t *testing.T) {
+	tests := []struct {
+		desc string
+		want Server // Desc and TLS are not compared
+	}{
+		// Twisted's ParserTests / serverFromString vectors (weft's backlog
+		// default is 0 = the system's, not 50).
+		{"tcp:80", Server{Type: "tcp", Network: "tcp4", Address: ":80"}},
+		{"tcp:80:interface=127.0.0.1", Server{Type: "tcp", Network: "tcp4", Address: "127.0.0.1:80"}},
+		{"tcp:80:backlog=6", Server{Type: "tcp", Network: "tcp4", Address: ":80", Backlog: 6}},
+		{"tcp:1234:backlog=12:interface=10.0.0.1", Server{Type: "tcp", Network: "tcp4", Address: "10.0.0.1:1234", Backlog: 12}},
+		{"unix:/var/run/finger", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o666, Lockfile: true}},
+		{"unix:/var/run/finger:mode=0660", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o660, Lockfile: true}},
+		{"unix:/var/run/finger:lockfile=0", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o666}},
+		{`unix:foo\:bar\=baz\:qux\\`, Server{Type: "unix", Network: "unix", Address: `foo:bar=baz:qux\`, Mode: 0o666, Lockfile: true}},
+		{"unix:address=foo=bar", Server{Type: "unix", Network: "unix", Address: "foo=bar", Mode: 0o666, Lockfile: true}},
+		{"unix:/var/foo/bar:backlog=7:mode=0123:lockfile=1", Server{Type: "unix", Network: "unix", Address: "/var/foo/bar", Mode: 0o123, Lockfile: true, Backlog: 7}},
+		// weft's forms.
+		{"tcp:8007:interface=127.0.0.1:backlog=50", Server{Type: "tcp", Network: "tcp4", Address: "127.0.0.1:8007", Backlog: 50}},
+		{`tcp6:8007:interface=\:\:1`, Server{Type: "tcp6", Network: "tcp6", Address: "[::1]:8007"}},
+		{"tcp6:8007", Server{Type: "tcp6", Network: "tcp6", Address: "[::]:8007"}},
+		{`tcp:8007:interface=\:\:1`, Server{Type: "tcp", Network: "tcp6", Address: "[::1]:8007"}},
+		{"tcp:port=0:interface=127.0.0.1", Server{Type: "tcp", Network: "tcp4", Address: "127.0.0.1:0"}},
+		{"unix:/run/weft.sock:mode=660:lockfile=1", Server{Type: "unix", Network: "unix", Address: "/run/weft.sock", Mode: 0o660, Lockfile: true}},
+		{"tcp:80:reuseport=yes", Server{Type: "tcp", Network: "tcp4", Address: ":80", ReusePort: true}},
+		{`tcp:80:proxy=127.0.0.1/32,10.1.2.3/8,\:\:1`, Server{Type: "tcp", Network: "tcp4", Address: ":80",
+			Proxy: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}},
+		{"tcp:80:proxy=any", Server{Type: "tcp", Network: "tcp4", Address: ":80",
+			Proxy: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}},
+	}
+	for _, tt := range tests {
+		s, err := ParseServer(tt.desc)
+		if err != nil {
+			t.Errorf("ParseServer(%q): %v", tt.desc, err)
+			continue
+		}
+		if s.Desc != tt.desc {
+			t.Errorf("ParseServer(%q).Desc = %q", tt.desc, s.Desc)
+		}
+		s.Desc = ""
+		if !reflect.DeepEqual(*s, tt.want) {
+			t.Errorf("ParseServer(%q) =\n %+v, want\n %+v", tt.desc, *s, tt.want)
+		}
+	}
+}
+
+func TestParseServerErrors(t *testing.T) {
+	tests := []struct {
+		desc, part string
+		want       error
+	}{
+		{"bogus-type:nothing", "type", ErrUnknownType},
+		{"ftl:andromeda/carcosa/hali/2387", "type", ErrUnknownType},
+		{"TCP:80", "type", ErrUnknownType}, // server types are case-sensitive
+		{"tcp:80:backlog=x", "backlog", ErrInvalidValue},
+		{"tcp:80:backlog=-1", "backlog", ErrInvalidValue},
+		{"tcp:99999", "port", ErrInvalidValue},
+		{"tcp:http", "port", ErrInvalidValue},
+		{"tcp", "port", ErrArguments},
+		{"tcp:80:81", "81", ErrArguments},
+		{"tcp:80:port=81", "port", ErrArguments},
+		{"tcp:80:bogus=1", "bogus", ErrUnknownKeyword},
+		{"tcp:80:=x", "", ErrUnknownKeyword},
+		{"tcp:80:interface=localhost", "interface", ErrInvalidValue},
+		{"tcp6:80:interface=127.0.0.1", "interface", ErrInvalidValue},
+		{"tcp:80:reuseport=maybe", "reuseport", ErrInvalidValue},
+		{"tcp:80:proxy=10.0.0.0/8/16", "proxy", ErrInvalidValue},
+		{"tcp:80:proxy=10.0.0.0/8;10.0.0.1", "proxy", ErrInvalidValue},
+		{"unix:/x:mode=9", "mode", ErrInvalidValue},
+		{"unix:/x:mode=1777", "mode", ErrInvalidValue},
+		{"unix:/x:reuseport=1", "reuseport", ErrUnknownKeyword},
+		{"unix:", "address", ErrInvalidValue},
+		{"unix", "address", ErrArguments},
+		{"tls:8443", "privateKey", ErrArguments},
+		{"tls:8443:privateKey=/nonexistent/k.pem", "certKey", ErrTLSConfig},
+		{"tls:8443:privateKey=/dev/zero", "certKey", ErrTLSConfig},
+		{`tcp:80\`, "", ErrSyntax},
+		{"", "type", ErrSyntax},
+	}
+	for _, tt := range tests {
+		_, err := ParseServer(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
+			t.Errorf("ParseServer(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
+		}
+	}
+}
+
+func TestParseServerTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := writeCert(t, dir)
+	both := dir + "/both.pem"
+	c, _ := os.ReadFile(certFile)
+	k, _ := os.ReadFile(keyFile)
+	if err := os.WriteFile(both, append(c, k...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, desc := range []string{
+		"tls:8443:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(certFile),
+		"tls:8443:privateKey=" + Quote(both), // certKey defaults to privateKey
+		"ssl:8443:key=" + Quote(keyFile) + ":cert=" + Quote(certFile) + ":interface=127.0.0.1",
+	} {
+		s, err := ParseServer(desc)
+		if err != nil {
+			t.Fatalf("ParseServer(%q): %v", desc, err)
+		}
+		if s.Type != "tls" || s.TLS == nil || len(s.TLS.Certificates) != 1 || s.TLS.MinVersion < 0x0303 {
+			t.Errorf("ParseServer(%q) = %+v, want tls with one certificate and TLS 1.2 minimum", desc, s)
+		}
+	}
+	// A key that does not match the certificate.
+	_, otherKey, _ := writeCert(t, t.TempDir())
+	_, err := ParseServer("tls:8443:privateKey=" + Quote(otherKey) + ":certKey=" + Quote(certFile))
+	if !errors.Is(err, ErrTLSConfig) {
+		t.Errorf("mismatched key: err = %v, want ErrTLSConfig", err)
+	}
+}

@@ -1,0 +1,117 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// staleProbeTimeout bounds the connect that tells a live unix socket from a
+// stale one.
+const staleProbeTimeout = time.Second
+
+// listenUnix listens on a unix socket path: take the lock file if asked, remove
+// a stale socket file (one nobody accepts on), listen, chmod.
+//
+// Lock file semantics: with Lockfile, PATH.lock is created (mode 0600) and
+// locked exclusively (flock) for the listener's lifetime; a second listener
+// on the same path fails with ErrAddressInUse. The lock dies with the process,
+// so a crash never leaves a stale lock; the file itself is left in place. On
+// platforms without flock the lock file is not used.
+func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.Listener, error) {
+	path := s.Address
+	if path == "" {
+		return nil, s.errorf("address", fmt.Errorf("%w: empty socket path", ErrInvalidValue))
+	}
+	abstract := strings.HasPrefix(path, "@")
+	var lock *os.File
+	if s.Lockfile && !abstract {
+		var err error
+		if lock, err = lockFile(path + ".lock"); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (net.Listener, error) {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	if !abstract {
+		if err := removeStale(ctx, path); err != nil {
+			return fail(err)
+		}
+	}
+	ln, err := lc.Listen(ctx, "unix", path)
+	if err != nil {
+		return fail(err)
+	}
+	if !abstract {
+		mode := s.Mode
+		if mode == 0 {
+			mode = DefaultUnixMode
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			ln.Close()
+			return fail(err)
+		}
+	}
+	if lock == nil {
+		return ln, nil
+	}
+	return &lockedListener{Listener: ln, lock: lock}, nil
+}
+
+// removeStale removes path if it is a socket file on which nobody accepts
+// connections. A live socket gives ErrAddressInUse; a file that is not a
+// socket is never removed (Listen then fails with "address already in use").
+func removeStale(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%w: %s exists and is not a socket", ErrAddressInUse, path)
+	}
+	ctx, cancel := context.WithTimeout(ctx, staleProbeTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%w: a server is listening on %s", ErrAddressInUse, path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("probing %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// lockedListener releases its lock file after closing the listener.
+type lockedListener struct {
+	net.Listener
+	lock *os.File
+}
+
+// Close closes the listener (removing the socket file), then releases the
+// lock.
+func (l *lockedListener) Close() error {
+	err := l.Listener.Close()
+	if l.lock != nil {
+		l.lock.Close()
+		l.lock = nil
+	}
+	return err
+}
