@@ -1,0 +1,134 @@
+// Command wc is Twisted's classic process example in weft: it writes verses
+// to the wc program's stdin through a process.ProcessProtocol, closes stdin,
+// then parses the counts wc prints (lines, words, bytes).
+//
+// Usage:
+//
+//	wc [-wc PATH] [FILE...]
+//
+// With no FILE it counts a built-in verse. The pieces: Count (run wc over
+// some text), Counts, and counter, the ProcessProtocol.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/weftkit/weft/process"
+)
+
+// Verse is the text counted when no file is given.
+const Verse = `'Twas brillig, and the slithy toves
+Did gyre and gimble in the wabe:
+All mimsy were the borogoves,
+And the mome raths outgrabe.
+`
+
+// ErrBadOutput: wc printed something that is not three counts.
+var ErrBadOutput = errors.New("wc: unexpected output from wc")
+
+// Counts is what wc reports.
+type Counts struct {
+	Lines, Words, Bytes int
+}
+
+// counter is the ProcessProtocol: it writes the text, closes stdin, and
+// collects stdout and stderr.
+type counter struct {
+	process.Base
+	text        []byte
+	out, errOut bytes.Buffer
+	writeErr    error
+}
+
+func (c *counter) ConnectionMade(t process.Transport) {
+	if _, err := t.Write(c.text); err != nil {
+		c.writeErr = err
+	}
+	c.writeErr = errors.Join(c.writeErr, t.CloseStdin())
+}
+
+func (c *counter) ChildDataReceived(fd int, data []byte) {
+	switch fd {
+	case 1:
+		c.out.Write(data)
+	case 2:
+		c.errOut.Write(data)
+	}
+}
+
+// Count runs the program wcPath (wc when empty) over text and returns its
+// counts. text is bounded by process.DefaultMaxWriteBuffer.
+func Count(ctx context.Context, wcPath string, text []byte) (Counts, error) {
+	if wcPath == "" {
+		wcPath = "wc"
+	}
+	c := &counter{text: text}
+	p, err := process.Start(ctx, exec.Command(wcPath), c, nil)
+	if err != nil {
+		return Counts{}, err
+	}
+	if err := p.Wait(); err != nil {
+		return Counts{}, fmt.Errorf("wc: %s failed: %w (stderr %q)", wcPath, err, c.errOut.String())
+	}
+	if c.writeErr != nil {
+		return Counts{}, fmt.Errorf("wc: writing to %s: %w", wcPath, c.writeErr)
+	}
+	return parse(c.out.String())
+}
+
+// parse reads wc's "lines words bytes" line.
+func parse(out string) (Counts, error) {
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		return Counts{}, fmt.Errorf("%w: %q", ErrBadOutput, out)
+	}
+	var n [3]int
+	for i, s := range f {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return Counts{}, fmt.Errorf("%w: %q", ErrBadOutput, out)
+		}
+		n[i] = v
+	}
+	return Counts{Lines: n[0], Words: n[1], Bytes: n[2]}, nil
+}
+
+// run is main without the exit: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	wcPath := fs.String("wc", "wc", "path of the wc program")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	text := []byte(Verse)
+	if fs.NArg() > 0 {
+		text = nil
+		for _, name := range fs.Args() {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return 1
+			}
+			text = append(text, b...)
+		}
+	}
+	c, err := Count(context.Background(), *wcPath, text)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "lines: %d\nwords: %d\nbytes: %d\n", c.Lines, c.Words, c.Bytes)
+	return 0
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
