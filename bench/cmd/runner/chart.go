@@ -36,7 +36,7 @@ type chartPanel struct {
 }
 
 var serverColors = map[string]string{
-	"weft": "#2b6cb0", "gnet": "#dd6b20", "plain": "#38a169", "naive": "#a0aec0", "twisted": "#805ad5",
+	"weft": "#2b6cb0", "weftgo": "#63b3ed", "gnet": "#dd6b20", "plain": "#38a169", "naive": "#a0aec0", "twisted": "#805ad5",
 }
 
 func chart(rows []row, servers []string) ([]byte, error) {

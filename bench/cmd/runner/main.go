@@ -1,4 +1,4 @@
-// Command runner runs the weft benchmark suite: each scenario (S1–S7) on every
+// Command runner runs the weft benchmark suite: each scenario (S1–S7, B) on every
 // server (weft, gnet, plain, naive, twisted), interleaved round by round
 // (A B C D, A B C D, …), each measurement with a fresh server process pinned to
 // one CPU (GOMAXPROCS=1 for Go servers) and the load generator pinned to
@@ -44,6 +44,8 @@ type measurement struct {
 	ServerCPU  float64 `json:"server_cpu_s"`
 	GenCPUBusy float64 `json:"gen_cpu_busy_s"`
 	UsPerMsg   float64 `json:"server_us_per_msg"`
+	// BlockSet is the blocking set's own result (blocking scenario).
+	BlockSet *gen.Result `json:"block_set,omitempty"`
 	// ProcUsPerMsg is the server process's own CPU time per message (no
 	// softirq, no other processes).
 	ProcUsPerMsg float64 `json:"server_proc_us_per_msg"`
@@ -64,8 +66,8 @@ type config struct {
 
 func main() {
 	var (
-		scList    = flag.String("scenarios", "all", "comma-separated scenario IDs (S1–S7) or all")
-		srvList   = flag.String("servers", "weft,gnet,plain,naive,twisted", "comma-separated servers (weft, gnet, plain, naive, twisted); naive runs in S1 only")
+		scList    = flag.String("scenarios", "all", "comma-separated scenario IDs (S1–S7, B = blocking callbacks) or all")
+		srvList   = flag.String("servers", "weft,gnet,plain,naive,twisted", "comma-separated servers: weft, weftgo (weft's goroutine engine), gnet, plain, naive (S1 only), twisted")
 		rounds    = flag.Int("rounds", 3, "rounds (each runs every server once per scenario)")
 		dur       = flag.Duration("d", 5*time.Second, "measured window per measurement")
 		warmup    = flag.Duration("warmup", time.Second, "warm-up before each window")
@@ -177,8 +179,12 @@ func progressLine(s scenario, m *measurement) string {
 		return fmt.Sprintf("%s round %d %-8s %8.0f B/conn idle, %8.0f after echo, alive %d/%d", s.ID, m.Round, m.Server,
 			r.BytesPerConn, r.BytesPerEcho, r.Alive, r.Conns)
 	}
-	return fmt.Sprintf("%s round %d %-8s %12.0f %s  %6.2f µs/msg  p99 %8.0f µs  gen CPU %3.0f%%  errors %d",
+	line := fmt.Sprintf("%s round %d %-8s %12.0f %s  %6.2f µs/msg  p99 %8.0f µs  gen CPU %3.0f%%  errors %d",
 		s.ID, m.Round, m.Server, r.MsgsPerSec, s.Unit, m.UsPerMsg, r.P99us, 100*r.GenCPUFrac, r.Errors)
+	if m.BlockSet != nil {
+		line += fmt.Sprintf("  (blocking set: %.0f msgs/s)", m.BlockSet.MsgsPerSec)
+	}
+	return line
 }
 
 // measure runs scenario s once on server k; nil when k does not implement s.
@@ -189,7 +195,14 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 		m.Err = err.Error()
 		return m
 	}
-	argv := k.args(s, addr)
+	baddr := ""
+	if s.Block {
+		if baddr, err = freePort(); err != nil {
+			m.Err = err.Error()
+			return m
+		}
+	}
+	argv := k.args(s, addr, baddr)
 	if argv == nil {
 		return nil
 	}
@@ -213,7 +226,27 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	args = append(args, "-pid", strconv.Itoa(srv.cmd.Process.Pid))
 	ctx, cancel := context.WithTimeout(context.Background(), c.warmup+c.dur+3*time.Minute)
 	defer cancel()
+	var blockDone chan struct{}
+	if s.Block {
+		blockDone = make(chan struct{})
+		bargs := []string{"-mode", "echo", "-addr", baddr, "-codec", s.Codec, "-conns", strconv.Itoa(s.BlockConns),
+			"-inflight", "1", "-size", strconv.Itoa(s.Size), "-warmup", "0s", "-d", (c.warmup + c.dur + 2*time.Second).String()}
+		go func() {
+			defer close(blockDone)
+			out, stderr, err := runGen(ctx, c.ts.bin, c.genCPU, bargs)
+			var br gen.Result
+			if jerr := json.Unmarshal(out, &br); jerr != nil {
+				m.Err = fmt.Sprintf("blocking set: %v: %s", err, strings.TrimSpace(stderr))
+				return
+			}
+			m.BlockSet = &br
+		}()
+		time.Sleep(time.Second)
+	}
 	stdout, stderr, err := runGen(ctx, c.ts.bin, c.genCPU, args)
+	if blockDone != nil {
+		<-blockDone
+	}
 	var res gen.Result
 	if jerr := json.Unmarshal(stdout, &res); jerr != nil {
 		m.Err = fmt.Sprintf("loadgen: %v: %s", err, strings.TrimSpace(stderr))
@@ -222,6 +255,9 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	m.Result = &res
 	if res.Errors > 0 {
 		m.Err = fmt.Sprintf("%d errors, first: %s", res.Errors, res.FirstError)
+	}
+	if m.BlockSet != nil && m.BlockSet.Errors > 0 && m.Err == "" {
+		m.Err = fmt.Sprintf("blocking set: %d errors, first: %s", m.BlockSet.Errors, m.BlockSet.FirstError)
 	}
 	if c.serverCPU < len(res.CPUBusy) {
 		m.ServerCPU = res.CPUBusy[c.serverCPU]

@@ -45,6 +45,7 @@ type row struct {
 	GenCPU   stat   `json:"gen_cpu_frac"` // generator process CPU / window
 	SrvBusy  stat   `json:"server_cpu_busy_frac"`
 	After    stat   `json:"bytes_per_conn_after_echo,omitempty"`
+	BlockSet stat   `json:"block_set_msgs_per_s,omitempty"` // blocking scenario: the sleeping set's msgs/s
 	Errors   int64  `json:"errors"`
 	Failed   int    `json:"failed_measurements"`
 	Ratio    *stat  `json:"weft_ratio,omitempty"` // weft ÷ this server, per round
@@ -64,7 +65,7 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 		for _, srv := range servers {
 			var r row
 			r.Scenario, r.Title, r.Unit, r.Server = s.ID, s.Title, s.Unit, srv
-			var val, us, pus, p50, p99, gcpu, busy, after []float64
+			var bset, val, us, pus, p50, p99, gcpu, busy, after []float64
 			seen := false
 			for _, m := range ms {
 				if m.Scenario != s.ID || m.Server != srv {
@@ -85,6 +86,9 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 				}
 				byRound[srv][m.Round] = v
 				us = append(us, m.UsPerMsg)
+				if m.BlockSet != nil {
+					bset = append(bset, m.BlockSet.MsgsPerSec)
+				}
 				pus = append(pus, m.ProcUsPerMsg)
 				p50 = append(p50, m.Result.P50us)
 				p99 = append(p99, m.Result.P99us)
@@ -99,7 +103,7 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 			}
 			r.Value, r.UsPerMsg, r.P50, r.P99 = statOf(val), statOf(us), statOf(p50), statOf(p99)
 			r.GenCPU, r.SrvBusy, r.After = statOf(gcpu), statOf(busy), statOf(after)
-			r.ProcUs = statOf(pus)
+			r.ProcUs, r.BlockSet = statOf(pus), statOf(bset)
 			rows = append(rows, r)
 		}
 		for i := range rows {
@@ -177,8 +181,12 @@ func markdown(rows []row) string {
 			idle = append(idle, r)
 			continue
 		}
+		unit := r.Unit
+		if r.BlockSet.N > 0 {
+			unit += fmt.Sprintf(" (sleeping set: %s msgs/s)", num(r.BlockSet.Median))
+		}
 		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %d | %s |\n",
-			r.Scenario, r.Title, r.Server, rng(r.Value), r.Unit, num(r.UsPerMsg.Median), num(r.ProcUs.Median), num(r.P50.Median),
+			r.Scenario, r.Title, r.Server, rng(r.Value), unit, num(r.UsPerMsg.Median), num(r.ProcUs.Median), num(r.P50.Median),
 			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratio(r.Ratio))
 	}
 	if len(idle) > 0 {

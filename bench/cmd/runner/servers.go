@@ -19,9 +19,10 @@ import (
 type serverKind struct {
 	Name string
 	Go   bool // a Go program: run with GOMAXPROCS=1
-	// args returns the command line serving sc on addr (host:port), or nil
-	// when the server has no implementation of sc.
-	args func(sc scenario, addr string) []string
+	// args returns the command line serving sc on addr (host:port), and for
+	// blocking scenarios the blocking listener on baddr, or nil when the
+	// server has no implementation of sc.
+	args func(sc scenario, addr, baddr string) []string
 }
 
 // toolset locates the built binaries.
@@ -34,32 +35,47 @@ type toolset struct {
 func (ts *toolset) servers() map[string]serverKind {
 	b := func(name string) string { return filepath.Join(ts.bin, name) }
 	return map[string]serverKind{
-		"weft": {"weft", true, func(sc scenario, addr string) []string {
-			if ts.weftCmd {
+		"weft": {"weft", true, func(sc scenario, addr, baddr string) []string {
+			if ts.weftCmd && !sc.Block {
 				_, port, _ := net.SplitHostPort(addr)
 				if sc.Proto == "chat" {
 					return []string{b("weft"), "serve", "chat", "--listen", "tcp:" + port + ":interface=127.0.0.1"}
 				}
 				return []string{b("weft"), "serve", "echo", "--codec", sc.Codec, "--listen", "tcp:" + port + ":interface=127.0.0.1"}
 			}
-			return []string{b("weftecho"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto}
+			return withBlock(sc, baddr, b("weftecho"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
 		}},
-		"gnet": {"gnet", true, func(sc scenario, addr string) []string {
-			return []string{b("gnet"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto}
+		"weftgo": {"weftgo", true, func(sc scenario, addr, baddr string) []string {
+			return withBlock(sc, baddr, b("weftecho"), "-engine", "goroutine", "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
 		}},
-		"plain": {"plain", true, func(sc scenario, addr string) []string {
-			return []string{b("plain"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto}
+		"gnet": {"gnet", true, func(sc scenario, addr, baddr string) []string {
+			return withBlock(sc, baddr, b("gnet"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
 		}},
-		"naive": {"naive", true, func(sc scenario, addr string) []string {
+		"plain": {"plain", true, func(sc scenario, addr, baddr string) []string {
+			return withBlock(sc, baddr, b("plain"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
+		}},
+		"naive": {"naive", true, func(sc scenario, addr, baddr string) []string {
 			if !sc.Naive {
 				return nil
 			}
 			return []string{b("plain"), "-naive", "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto}
 		}},
-		"twisted": {"twisted", false, func(sc scenario, addr string) []string {
-			return []string{"/usr/bin/python3", filepath.Join(ts.benchDir, "peers", "twisted", "peer.py"), sc.Proto, sc.Codec, addr}
+		"twisted": {"twisted", false, func(sc scenario, addr, baddr string) []string {
+			argv := []string{"/usr/bin/python3", filepath.Join(ts.benchDir, "peers", "twisted", "peer.py"), sc.Proto, sc.Codec, addr}
+			if sc.Block {
+				argv = append(argv, baddr)
+			}
+			return argv
 		}},
 	}
+}
+
+// withBlock returns argv, plus "-block-listen baddr" in blocking scenarios.
+func withBlock(sc scenario, baddr string, argv ...string) []string {
+	if sc.Block {
+		argv = append(argv, "-block-listen", baddr)
+	}
+	return argv
 }
 
 // build compiles the generator and the Go peers into ts.bin, and the weft

@@ -4,6 +4,9 @@
 //   - -proto echo: parses each frame in OnTraffic (-codec line | netstring |
 //     int32), appends the echo to one output buffer and writes it once per
 //     OnTraffic.
+//   - -block-listen ADDR: a second listener on the same engine (gnet.Rotate)
+//     whose connections sleep in OnTraffic every -block-every frames (the
+//     blocking scenario).
 //   - -proto chat: the fan-out scenario's line chat; a message goes to other
 //     clients with Conn.Write when they share the sender's event loop and with
 //     AsyncWrite otherwise.
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -31,7 +35,14 @@ type server struct {
 	mu      sync.Mutex
 	members map[gnet.Conn]string
 	out     sync.Pool
+
+	blockAddr  string // connections to this local address block
+	blockEvery int
+	blockSleep time.Duration
 }
+
+// blockState counts a blocking connection's frames.
+type blockState struct{ frames int }
 
 // member is the per-connection chat state.
 type member struct{ name []byte }
@@ -45,6 +56,9 @@ func (s *server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.chat {
 		c.SetContext(&member{})
 		return []byte("What's your name?\r\n"), gnet.None
+	}
+	if s.blockAddr != "" && c.LocalAddr().String() == s.blockAddr {
+		c.SetContext(&blockState{})
 	}
 	return nil, gnet.None
 }
@@ -64,6 +78,7 @@ func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
 	out := (*bp)[:0]
 	used := 0
 	action := gnet.None
+	bs, _ := c.Context().(*blockState)
 	for {
 		p, n, err := wire.Next(s.codec, buf[used:])
 		if err != nil {
@@ -74,6 +89,11 @@ func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
 			break
 		}
 		used += n
+		if bs != nil {
+			if bs.frames++; bs.frames%s.blockEvery == 0 {
+				time.Sleep(s.blockSleep)
+			}
+		}
 		if s.chat {
 			s.chatLine(c, p)
 			continue
@@ -122,6 +142,9 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "address to listen on (host:port)")
 	codec := flag.String("codec", "line", "line, netstring or int32")
 	proto := flag.String("proto", "echo", "echo or chat")
+	blockListen := flag.String("block-listen", "", "echo: a second address (same engine, gnet.Rotate) whose connections sleep -block-sleep every -block-every frames in OnTraffic")
+	blockEvery := flag.Int("block-every", 10, "frames between sleeps on -block-listen connections")
+	blockSleep := flag.Duration("block-sleep", 10*time.Millisecond, "sleep on -block-listen connections")
 	flag.Parse()
 	if err := wire.Check(*codec); err != nil {
 		fmt.Fprintln(os.Stderr, "gnet:", err)
@@ -131,9 +154,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "gnet: unknown -proto %q\n", *proto)
 		os.Exit(1)
 	}
-	s := &server{addr: *listen, codec: *codec, chat: *proto == "chat", members: map[gnet.Conn]string{}}
+	s := &server{addr: *listen, codec: *codec, chat: *proto == "chat", members: map[gnet.Conn]string{},
+		blockAddr: *blockListen, blockEvery: *blockEvery, blockSleep: *blockSleep}
 	s.out.New = func() any { b := make([]byte, 0, 64<<10); return &b }
-	err := gnet.Run(s, "tcp://"+*listen, gnet.WithMulticore(true))
+	addrs := []string{"tcp://" + *listen}
+	if *blockListen != "" {
+		addrs = append(addrs, "tcp://"+*blockListen)
+	}
+	err := gnet.Rotate(s, addrs, gnet.WithMulticore(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gnet:", err)
 		os.Exit(1)

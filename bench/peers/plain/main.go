@@ -6,6 +6,8 @@
 //     -naive writes every frame straight to the connection (one write per
 //     frame); the default "coalescing" variant writes into the bufio.Writer
 //     and flushes when the reader has nothing more buffered.
+//   - -block-listen ADDR: a second echo listener whose connections sleep
+//     -block-sleep every -block-every frames (the blocking scenario).
 //   - -proto chat: the line chat of the fan-out scenario ("What's your
 //     name?", "Welcome, NAME!", then "<NAME> text" to everyone else), one
 //     writer goroutine and channel per client.
@@ -24,6 +26,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 )
 
 const maxFrame = 1 << 20
@@ -33,6 +36,9 @@ func main() {
 	codec := flag.String("codec", "line", "line, netstring or int32")
 	proto := flag.String("proto", "echo", "echo or chat")
 	naive := flag.Bool("naive", false, "echo: write each frame directly (no bufio.Writer)")
+	blockListen := flag.String("block-listen", "", "echo: a second address whose connections sleep -block-sleep every -block-every frames")
+	blockEvery := flag.Int("block-every", 10, "frames between sleeps on -block-listen connections")
+	blockSleep := flag.Duration("block-sleep", 10*time.Millisecond, "sleep on -block-listen connections")
 	flag.Parse()
 	if *codec != "line" && *codec != "netstring" && *codec != "int32" {
 		fatal(fmt.Errorf("unknown -codec %q", *codec))
@@ -44,6 +50,22 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	if *blockListen != "" {
+		bl, err := net.Listen("tcp", *blockListen)
+		if err != nil {
+			fatal(err)
+		}
+		b := &blocker{every: *blockEvery, sleep: *blockSleep}
+		go func() {
+			for {
+				c, err := bl.Accept()
+				if err != nil {
+					fatal(err)
+				}
+				go echo(c, *codec, *naive, b)
+			}
+		}()
+	}
 	fmt.Printf("listening on tcp %s\n", ln.Addr())
 	h := &hub{clients: map[*client]struct{}{}}
 	for {
@@ -54,7 +76,7 @@ func main() {
 		if *proto == "chat" {
 			go h.serve(c)
 		} else {
-			go echo(c, *codec, *naive)
+			go echo(c, *codec, *naive, nil)
 		}
 	}
 }
@@ -64,7 +86,15 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func echo(c net.Conn, codec string, naive bool) {
+// blocker makes a connection's frame handling sleep every so many frames
+// (the "blocking callbacks" scenario).
+type blocker struct {
+	every int
+	sleep time.Duration
+}
+
+func echo(c net.Conn, codec string, naive bool, block *blocker) {
+	frames := 0
 	defer c.Close()
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
@@ -90,6 +120,9 @@ func echo(c net.Conn, codec string, naive bool) {
 		}
 		if err != nil {
 			return
+		}
+		if frames++; block != nil && frames%block.every == 0 {
+			time.Sleep(block.sleep)
 		}
 		frame = encode(frame[:0], codec, payload)
 		if naive {

@@ -8,6 +8,8 @@
 //
 //   - -proto echo: each DataReceived call parses every complete frame and
 //     writes all the echoes with one Transport.Write.
+//   - -block-listen ADDR: a second echo listener whose connections' callbacks
+//     sleep -block-sleep every -block-every frames (the blocking scenario).
 //   - -proto chat: "What's your name?", "Welcome, NAME!", then "<NAME> text"
 //     written to every other client's Transport (safe from any goroutine).
 //
@@ -18,8 +20,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"sync"
+	"time"
 
 	"github.com/weftkit/weft"
 
@@ -31,7 +36,14 @@ func main() {
 	codec := flag.String("codec", "line", "line, netstring or int32")
 	proto := flag.String("proto", "echo", "echo or chat")
 	engine := flag.String("engine", "epoll", "epoll (weft's readiness engine) or goroutine (a goroutine per connection)")
+	blockListen := flag.String("block-listen", "", "echo: a second address whose connections' callbacks sleep -block-sleep every -block-every frames")
+	blockEvery := flag.Int("block-every", 10, "frames between sleeps on -block-listen connections")
+	blockSleep := flag.Duration("block-sleep", 10*time.Millisecond, "sleep in the callback on -block-listen connections")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (for profiling; off by default)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { fatal(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	opts := &weft.Options{}
 	switch *engine {
 	case "epoll":
@@ -53,6 +65,22 @@ func main() {
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fatal(err)
+	}
+	if *blockListen != "" {
+		bl, err := net.Listen("tcp", *blockListen)
+		if err != nil {
+			fatal(err)
+		}
+		go func() {
+			for {
+				c, err := bl.Accept()
+				if err != nil {
+					fatal(err)
+				}
+				p := &framed{codec: *codec, blockEvery: *blockEvery, blockSleep: *blockSleep}
+				weft.NewConn(c, p, opts).Start(nil)
+			}
+		}()
 	}
 	fmt.Printf("listening on tcp %s\n", ln.Addr())
 	room := &room{members: map[*framed]struct{}{}}
@@ -83,6 +111,10 @@ type framed struct {
 	out   []byte
 	room  *room
 	name  []byte
+	// blockEvery > 0: sleep blockSleep in the callback every blockEvery frames.
+	blockEvery int
+	blockSleep time.Duration
+	frames     int
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
@@ -108,6 +140,9 @@ func (p *framed) DataReceived(data []byte) {
 			break
 		}
 		data = data[n:]
+		if p.frames++; p.blockEvery > 0 && p.frames%p.blockEvery == 0 {
+			time.Sleep(p.blockSleep)
+		}
 		if p.room != nil {
 			p.chat(f)
 		} else {
