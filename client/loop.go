@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+type netConn = net.Conn
+
+// run is the reconnect loop.
+func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Conn, error)) (err error) {
+	defer func() {
+		if errors.Is(context.Cause(ctx), errStopped) {
+			err = nil
+		} else if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		r.mu.Lock()
+		r.cancel(nil)
+		r.running, r.err, r.conn = false, err, nil
+		close(r.done)
+		r.mu.Unlock()
+	}()
+	if s, ok := r.Factory.(weft.Starter); ok {
+		if err := s.Start(ctx); err != nil {
+			return fmt.Errorf("client: factory start: %w", err)
+		}
+	}
+	if s, ok := r.Factory.(weft.Stopper); ok {
+		defer s.Stop()
+	}
+	backoff := r.Backoff
+	if backoff == nil {
+		backoff = GRPC()
+	}
+	retries, attempt := 0, 0
+	// next counts one more retry and returns its delay, or GiveUp.
+	next := func() time.Duration {
+		retries++
+		if ctx.Err() != nil || r.MaxRetries > 0 && retries > r.MaxRetries {
+			return GiveUp
+		}
+		return max(backoff.Delay(retries), 0)
+	}
+	var lastErr error
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		attempt++
+		if r.OnConnecting != nil {
+			r.OnConnecting(attempt)
+		}
+		c, err := dial(ctx)
+		var delay time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			lastErr = err
+			delay = next()
+			if r.OnConnectFailed != nil {
+				r.OnConnectFailed(err, attempt, delay)
+			}
+		} else {
+			retries, attempt = 0, 0
+			r.setConn(c)
+			stop := context.AfterFunc(ctx, c.Transport().LoseConnection)
+			reason := c.Wait()
+			stop()
+			r.setConn(nil)
+			lastErr = reason
+			if lastErr == nil {
+				lastErr = errors.New("connection closed cleanly")
+			}
+			delay = next()
+			if r.OnConnectionLost != nil {
+				r.OnConnectionLost(reason, delay)
+			}
+		}
+		if delay == GiveUp {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w after %d retries: %w", ErrGaveUp, r.MaxRetries, lastErr)
+		}
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

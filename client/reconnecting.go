@@ -1,0 +1,217 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/endpoint"
+)
+
+// GiveUp is the nextDelay passed to OnConnectFailed and OnConnectionLost when
+// the client will not try again (MaxRetries reached, or stopping).
+const GiveUp time.Duration = -1
+
+var (
+	// ErrGaveUp: Run ended because MaxRetries retries failed in a row. It
+	// wraps the last connection error.
+	ErrGaveUp = errors.New("client: gave up reconnecting")
+	// ErrRunning: Start or Run was called while the client was running.
+	ErrRunning = errors.New("client: already running")
+	// errStopped is the cancellation cause used by Stop.
+	errStopped = errors.New("client: stopped")
+)
+
+// Reconnecting keeps a Factory connected to one endpoint, as Twisted's
+// ReconnectingClientFactory: each connection gets a new Protocol from the
+// Factory (state that must survive reconnects lives in the Factory); after a
+// failed attempt or a lost connection it waits the next Backoff delay and
+// tries again; the delay sequence restarts after every successful connection.
+//
+// Counting: a "retry" is a wait caused by a failure or a loss. After the n-th
+// consecutive one since the last successful connection the client waits
+// Backoff.Delay(n); when n would exceed MaxRetries it gives up. The first
+// attempt after Run starts is immediate; after a lost connection the client
+// waits Delay(1) first (so a server that accepts and hangs up at once is not
+// hammered).
+//
+// Stop and ctx cancellation end it promptly in every state: a wait is
+// cancelled, a connection attempt is cancelled (through the DialFunc's ctx),
+// and a live connection gets LoseConnection and is not replaced.
+//
+// Configure the exported fields, then call Run or Start; do not change them
+// while it runs, and do not copy a Reconnecting after first use.
+type Reconnecting struct {
+	// Endpoint is the client description to connect to ("tcp:host:port").
+	// Required unless Dialer is set (it is then passed to Dialer as is).
+	Endpoint string
+	// Factory builds the Protocol for each connection, with the remote
+	// address. Required. If it implements weft.Starter / weft.Stopper, Start
+	// runs once when Run begins and Stop once when Run ends (not around
+	// every retry, unlike Twisted).
+	Factory weft.Factory
+	// Dialer opens each connection. Nil means endpoint.ParseClient(Endpoint)
+	// and its Dial, honouring the description's timeout= (default 30 s).
+	Dialer DialFunc
+	// Backoff chooses the wait before each retry. Nil means GRPC().
+	Backoff Backoff
+	// MaxRetries is how many retries in a row (failed attempts and losses
+	// since the last successful connection) are allowed before giving up.
+	// Zero means retry forever.
+	MaxRetries int
+	// Conn tunes each connection's runtime; its Client field is forced to
+	// true. Nil means the defaults.
+	Conn *weft.Options
+
+	// OnConnecting, if set, is called before each connection attempt;
+	// attempt counts the attempts since the last successful connection
+	// (1-based).
+	OnConnecting func(attempt int)
+	// OnConnectFailed, if set, is called when an attempt fails, with the
+	// delay before the next attempt, or GiveUp.
+	OnConnectFailed func(err error, attempt int, nextDelay time.Duration)
+	// OnConnectionLost, if set, is called after a connection ended (after
+	// its Protocol's ConnectionLost) with the reason and the delay before the
+	// next attempt, or GiveUp when the client is stopping.
+	OnConnectionLost func(reason error, nextDelay time.Duration)
+
+	mu      sync.Mutex
+	running bool
+	cancel  context.CancelCauseFunc
+	done    chan struct{} // closed when the running Run returns
+	err     error         // Run's result, set before done is closed
+	conn    *Conn         // the live connection, or nil
+}
+
+// validate checks the configuration and returns the dial function.
+func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) {
+	if r.Factory == nil {
+		return nil, errors.New("client: Reconnecting.Factory is nil")
+	}
+	if r.MaxRetries < 0 {
+		return nil, fmt.Errorf("client: Reconnecting.MaxRetries %d is negative", r.MaxRetries)
+	}
+	if v, ok := r.Backoff.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("client: Reconnecting.Backoff: %w", err)
+		}
+	}
+	wopts, err := connOptions(r.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("client: Reconnecting.Conn: %w", err)
+	}
+	dial := r.Dialer
+	if dial == nil {
+		ep, err := endpoint.ParseClient(r.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("client: Reconnecting.Endpoint: %w", err)
+		}
+		dial = func(ctx context.Context, _ string) (netConn, error) { return ep.Dial(ctx) }
+	}
+	return func(ctx context.Context) (*Conn, error) {
+		nc, err := dial(ctx, r.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		p := r.Factory.BuildProtocol(nc.RemoteAddr())
+		if p == nil {
+			nc.Close()
+			return nil, fmt.Errorf("%w (remote %v)", ErrNoProtocol, nc.RemoteAddr())
+		}
+		return start(nc, p, wopts)
+	}, nil
+}
+
+// Start validates the configuration and runs the client on a new goroutine.
+// It returns ErrRunning if it already runs. Use Stop or ctx to end it, and
+// Wait for its result.
+func (r *Reconnecting) Start(ctx context.Context) error {
+	dial, err := r.validate()
+	if err != nil {
+		return err
+	}
+	ctx, err = r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	go r.run(ctx, dial)
+	return nil
+}
+
+// Run runs the client until Stop (it then returns nil), ctx ends (it returns
+// ctx's error) or MaxRetries is exhausted (an error matching ErrGaveUp and
+// wrapping the last connection error). It returns a configuration error at
+// once, naming the field.
+func (r *Reconnecting) Run(ctx context.Context) error {
+	dial, err := r.validate()
+	if err != nil {
+		return err
+	}
+	ctx, err = r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	return r.run(ctx, dial)
+}
+
+func (r *Reconnecting) begin(ctx context.Context) (context.Context, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return nil, ErrRunning
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	r.running, r.cancel, r.done, r.err = true, cancel, make(chan struct{}), nil
+	return ctx, nil
+}
+
+// Stop ends the client (cancelling a wait or an attempt, or calling
+// LoseConnection on the live connection) and waits until it has stopped and
+// its connection's ConnectionLost has returned. It does nothing if the client
+// is not running. Stop must not be called from a hook or a Protocol callback
+// of this client (it would wait for itself).
+func (r *Reconnecting) Stop() {
+	r.mu.Lock()
+	cancel, done, running := r.cancel, r.done, r.running
+	r.mu.Unlock()
+	if !running {
+		return
+	}
+	cancel(errStopped)
+	<-done
+}
+
+// Wait waits for the running client to end and returns Run's result; it
+// returns nil at once if the client never ran.
+func (r *Reconnecting) Wait() error {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	<-done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Transport returns the Transport of the live connection, or nil while there
+// is none.
+func (r *Reconnecting) Transport() weft.Transport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil {
+		return nil
+	}
+	return r.conn.Transport()
+}
+
+func (r *Reconnecting) setConn(c *Conn) {
+	r.mu.Lock()
+	r.conn = c
+	r.mu.Unlock()
+}
