@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/xml"
+	"io"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/weftkit/weft/bench/internal/gen"
+)
+
+func TestStatOf(t *testing.T) {
+	for _, tc := range []struct {
+		in            []float64
+		med, min, max float64
+	}{
+		{[]float64{3, 1, 2}, 2, 1, 3},
+		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
+		{[]float64{7}, 7, 7, 7},
+	} {
+		s := statOf(tc.in)
+		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max || s.N != len(tc.in) {
+			t.Errorf("statOf(%v) = %+v", tc.in, s)
+		}
+	}
+	if s := statOf(nil); !math.IsNaN(s.Median) || s.N != 0 {
+		t.Errorf("statOf(nil) = %+v", s)
+	}
+}
+
+func TestPickScenarios(t *testing.T) {
+	all := scenarios(19000)
+	got, err := pickScenarios(all, "s1, S3,B")
+	if err != nil || len(got) != 3 || got[0].ID != "S1" || got[1].ID != "S3" || got[2].ID != "B" {
+		t.Fatalf("pickScenarios = %v, %v", got, err)
+	}
+	if _, err := pickScenarios(all, "S9"); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+	if got, _ := pickScenarios(all, "all"); len(got) != len(all) {
+		t.Error("all does not select every scenario")
+	}
+}
+
+func meas(sc, srv string, round int, msgs float64, errs int64) measurement {
+	return measurement{Scenario: sc, Server: srv, Round: round, UsPerMsg: 1e6 / msgs,
+		Result: &gen.Result{MsgsPerSec: msgs, Errors: errs, Window: 1, BytesPerConn: msgs}}
+}
+
+// Ratios pair the servers' measurements of the same round; failed
+// measurements are left out of medians and counted.
+func TestSummarizeRatiosFromSameRounds(t *testing.T) {
+	scs, _ := pickScenarios(scenarios(100), "S1,S5")
+	ms := []measurement{
+		meas("S1", "weft", 1, 200, 0), meas("S1", "gnet", 1, 100, 0),
+		meas("S1", "weft", 2, 300, 0), meas("S1", "gnet", 2, 300, 0),
+		meas("S1", "weft", 3, 999, 1), meas("S1", "gnet", 3, 50, 0),
+		meas("S5", "weft", 1, 100, 0), meas("S5", "gnet", 1, 500, 0),
+	}
+	rows := summarize(scs, []string{"weft", "gnet"}, ms)
+	if len(rows) != 4 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	w, g := rows[0], rows[1]
+	if w.Value.N != 2 || w.Failed != 1 || w.Errors != 1 || w.Value.Median != 250 {
+		t.Errorf("weft row %+v", w)
+	}
+	if g.Ratio == nil || g.Ratio.N != 2 || g.Ratio.Min != 1 || g.Ratio.Max != 2 {
+		t.Errorf("gnet ratio %+v", g.Ratio)
+	}
+	if rows[3].Ratio == nil || rows[3].Ratio.Median != 0.2 {
+		t.Errorf("S5 ratio %+v", rows[3].Ratio)
+	}
+	md := markdown(rows)
+	for _, want := range []string{"| S1 ", "250 [200–300] msgs/s", "1.50× [1.00–2.00]", "RSS per idle connection", "0.20×"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	svg, err := chart(rows, []string{"weft", "gnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(strings.NewReader(string(svg)))
+	rects := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("chart is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	if rects != 1+4 { // background + one bar per row
+		t.Errorf("%d rects in the chart", rects)
+	}
+}
