@@ -46,6 +46,8 @@ const (
 	DefaultReadBufferSize = 32 << 10
 	// MaxChildFD is the highest descriptor number ChildFDs may name.
 	MaxChildFD = 255
+	// MaxReadBufferSize is the largest ReadBufferSize accepted.
+	MaxReadBufferSize = 16 << 20
 )
 
 // Options tunes Start. The zero value (or a nil *Options) gives the defaults;
@@ -117,6 +119,8 @@ func (o *Options) resolve(cmd *exec.Cmd) (resolved, error) {
 		return r, invalid("Options.LowWater %d is negative", r.low)
 	case r.read < 0:
 		return r, invalid("Options.ReadBufferSize %d is negative", r.read)
+	case r.read > MaxReadBufferSize:
+		return r, invalid("Options.ReadBufferSize %d exceeds MaxReadBufferSize %d", r.read, MaxReadBufferSize)
 	case r.waitDelay < 0:
 		return r, invalid("Options.WaitDelay %v is negative", r.waitDelay)
 	}

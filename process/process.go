@@ -140,7 +140,16 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 	}
 	pr.ctx, pr.cancel = context.WithCancel(context.Background())
 	pr.open = len(opt.fds)
+	started := false
+	defer func() {
+		if !started { // ConnectionMade panicked: leave no child behind
+			_ = cmd.Process.Kill()
+			pr.closeParentEnds()
+			_ = cmd.Wait()
+		}
+	}()
 	pr.ser.post(func() { p.ConnectionMade(pr) })
+	started = true
 
 	for _, w := range pr.writers {
 		pr.wg.Add(1)

@@ -224,3 +224,25 @@ func TestStartError(t *testing.T) {
 		t.Errorf("events %q, want none", r.events)
 	}
 }
+
+// A panic in ConnectionMade (on the caller's goroutine) leaves no child and
+// no goroutine behind.
+func TestConnectionMadePanic(t *testing.T) {
+	r := newRecorder(t)
+	r.onMade = func(Transport) { panic("boom") }
+	cmd := exec.Command(lookPath(t, "sleep"), "60")
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v, want boom", v)
+			}
+		}()
+		_, _ = Start(context.Background(), cmd, r, nil)
+	}()
+	if cmd.ProcessState == nil {
+		t.Fatalf("child not reaped after a panic in ConnectionMade")
+	}
+	if _, sig := ExitStatus(statusOf(cmd.ProcessState, nil, nil)); sig != syscall.SIGKILL {
+		t.Errorf("child status %v, want killed", cmd.ProcessState)
+	}
+}
