@@ -165,7 +165,7 @@ func waitBounded(t *testing.T, p *Process) error {
 	return p.Wait()
 }
 
-func lookPath(t *testing.T, prog string) string {
+func lookPath(t testing.TB, prog string) string {
 	t.Helper()
 	return testenv.LookPath(t, prog, "coreutils")
 }
