@@ -146,6 +146,7 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 			_ = cmd.Process.Kill()
 			pr.closeParentEnds()
 			_ = cmd.Wait()
+			pr.cancel()
 		}
 	}()
 	pr.ser.post(func() { p.ConnectionMade(pr) })
