@@ -183,3 +183,7 @@ func (c *Client) Quit(reason string) error {
 	}
 	return err
 }
+
+// Shutdown implements weft.ShutdownNotifier: on a graceful shutdown the
+// client says QUIT before the connection is closed.
+func (c *Client) Shutdown() { _ = c.send("QUIT") }

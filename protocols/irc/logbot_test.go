@@ -1,0 +1,182 @@
+package irc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fixedClock returns a clock that always reads 2026-11-25 12:34:56 UTC.
+func fixedClock() func() time.Time {
+	at := time.Date(2026, 11, 25, 12, 34, 56, 0, time.UTC)
+	return func() time.Time { return at }
+}
+
+// syncBuffer is a bytes.Buffer safe for the bot and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLogBotSession(t *testing.T) {
+	var log syncBuffer
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK logbot")
+	fs.expect("USER logbot 0 * logbot")
+	fs.send(":s 001 logbot :Welcome")
+	fs.expect("JOIN #weft")
+	fs.send(":logbot!u@h JOIN :#weft",
+		":alice!a@h PRIVMSG #weft :hello everyone",
+		":alice!a@h PRIVMSG #weft :\x01ACTION waves\x01",
+		":alice!a@h NICK :alice2",
+		":alice2!a@h PRIVMSG logbot :psst",
+	)
+	fs.expect("PRIVMSG alice2 :" + Whisper)
+	fs.send(":alice2!a@h PRIVMSG #weft :logbot: who are you?")
+	fs.expect("PRIVMSG #weft :alice2: I am a log bot")
+	fs.send(":alice2!a@h PRIVMSG #weft :logbotx: not me", "PING :z")
+	fs.expect("PONG z")
+	if err := fs.hangUp(); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"[12:34:56] [connected at Wed Nov 25 12:34:56 2026]",
+		"[12:34:56] [I have joined #weft]",
+		"[12:34:56] <alice> hello everyone",
+		"[12:34:56] * alice waves",
+		"[12:34:56] alice is now known as alice2",
+		"[12:34:56] <alice2> psst",
+		"[12:34:56] <alice2> logbot: who are you?",
+		"[12:34:56] <logbot> alice2: I am a log bot",
+		"[12:34:56] <alice2> logbotx: not me",
+		"[12:34:56] [disconnected at Wed Nov 25 12:34:56 2026]",
+	}, "\n") + "\n"
+	if got := log.String(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestLogBotRun runs the bot against a loopback server that hangs up after
+// each welcome: the bot reconnects, re-registers, rejoins, and the log file
+// (opened once) holds both sessions; cancelling ctx makes it say QUIT.
+func TestLogBotRun(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	path := filepath.Join(t.TempDir(), "bot.log")
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", LogPath: path, Now: fixedClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var d net.Dialer
+	go func() {
+		done <- bot.Run(ctx, RunConfig{
+			Dial:         func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", ln.Addr().String()) },
+			InitialDelay: time.Millisecond,
+		})
+	}()
+	for session := 1; session <= 2; session++ {
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(conn)
+		readLine := func(want string) {
+			t.Helper()
+			line, err := r.ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != want {
+				t.Fatalf("session %d: read %q, %v; want %q", session, line, err, want)
+			}
+		}
+		readLine("NICK logbot")
+		readLine("USER logbot 0 * logbot")
+		conn.Write([]byte(":s 001 logbot :hi\r\n"))
+		readLine("JOIN #weft")
+		conn.Write([]byte(":logbot!u@h JOIN #weft\r\n"))
+		if session == 1 {
+			conn.Close()
+			continue
+		}
+		conn.Write([]byte("PING :sync\r\n"))
+		readLine("PONG sync")
+		cancel()
+		readLine("QUIT")
+		conn.Close()
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := "[12:34:56] [connected at Wed Nov 25 12:34:56 2026]\n" +
+		"[12:34:56] [I have joined #weft]\n" +
+		"[12:34:56] [disconnected at Wed Nov 25 12:34:56 2026]\n"
+	if got := string(data); got != session+session {
+		t.Errorf("log file:\n%s\nwant:\n%s", got, session+session)
+	}
+}
+
+func TestLogBotConfig(t *testing.T) {
+	for _, cfg := range []LogBotConfig{
+		{Channel: "#c", Log: os.Stdout},
+		{Nick: "b", Log: os.Stdout},
+		{Nick: "b", Channel: "#a b", Log: os.Stdout},
+		{Nick: "b", Channel: "#c"},
+	} {
+		if _, err := NewLogBot(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewLogBot(%+v) = %v, want ErrConfig", cfg, err)
+		}
+	}
+	if _, err := NewLogBot(LogBotConfig{Nick: "b", Channel: "#c", LogPath: t.TempDir() + "/no/such/dir/x.log"}); err == nil {
+		t.Error("unopenable log path accepted")
+	}
+	b, _ := NewLogBot(LogBotConfig{Nick: "b", Channel: "#c", Log: os.Stdout})
+	if err := b.Run(context.Background(), RunConfig{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("Run without Dial = %v, want ErrConfig", err)
+	}
+}
+
+func TestLoggerFlushes(t *testing.T) {
+	var out bytes.Buffer
+	w := bufio.NewWriter(&out)
+	l := NewLogger(w, fixedClock())
+	if err := l.Log("a\r\nb"); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "[12:34:56] a b\n" {
+		t.Errorf("flushed %q", got)
+	}
+}
