@@ -1,0 +1,267 @@
+package irc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// ngircd is a real IRC server run by the test on a loopback port.
+type ngircd struct {
+	t    *testing.T
+	bin  string
+	conf string
+	addr string
+	cmd  *exec.Cmd
+}
+
+// newNgircd writes a configuration for 127.0.0.1:port in a temp dir.
+func newNgircd(t *testing.T) *ngircd {
+	bin := testenv.LookPath(t, "ngircd", "ngircd")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "ngircd.conf")
+	text := fmt.Sprintf(`[Global]
+Name = irc.weft.test
+Info = weft test server
+Listen = 127.0.0.1
+Ports = %d
+PidFile = %s
+MotdPhrase = weft test
+ServerUID = %d
+ServerGID = %d
+[Limits]
+PingTimeout = 120
+PongTimeout = 20
+[Options]
+Ident = no
+PAM = no
+DNS = no
+ChrootDir =
+IncludeDir = %s
+[SSL]
+`, port, filepath.Join(dir, "ngircd.pid"), os.Getuid(), os.Getgid(), filepath.Join(dir, "conf.d"))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "--configtest", "-f", conf).CombinedOutput(); err != nil {
+		t.Fatalf("ngircd --configtest: %v\n%s", err, out)
+	}
+	n := &ngircd{t: t, bin: bin, conf: conf, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// start runs ngircd in the foreground (-n) and waits until it accepts.
+func (n *ngircd) start() {
+	n.t.Helper()
+	n.cmd = exec.Command(n.bin, "-n", "-f", n.conf)
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatalf("starting ngircd: %v", err)
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.DialTimeout("tcp", n.addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	n.t.Fatalf("ngircd did not listen on %s", n.addr)
+}
+
+// stop terminates ngircd and reaps it.
+func (n *ngircd) stop() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	n.cmd = nil
+}
+
+// peer is a plain IRC user on a net.Conn, written by hand.
+type peer struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialPeer(t *testing.T, addr, nick string) *peer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{t: t, conn: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	p.send("NICK " + nick)
+	p.send("USER " + nick + " 0 * :" + nick)
+	p.waitFor(" 001 ")
+	return p
+}
+
+func (p *peer) send(line string) {
+	p.t.Helper()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := p.conn.Write([]byte(line + "\r\n")); err != nil {
+		p.t.Fatalf("peer write %q: %v", line, err)
+	}
+}
+
+// waitFor reads lines (answering PING) until one contains s.
+func (p *peer) waitFor(s string) string {
+	p.t.Helper()
+	_ = p.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		line, err := p.r.ReadString('\n')
+		if err != nil {
+			p.t.Fatalf("peer waiting for %q: %v", s, err)
+		}
+		if strings.HasPrefix(line, "PING ") {
+			p.send("PONG " + strings.TrimSpace(line[5:]))
+		}
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+}
+
+var stamp = regexp.MustCompile(`^\[\d\d:\d\d:\d\d\] `)
+var date = regexp.MustCompile(`at \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\]$`)
+
+// readLog returns the log's lines with timestamps checked and removed.
+func readLog(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		if !stamp.MatchString(l) {
+			t.Fatalf("log line without [HH:MM:SS] stamp: %q", l)
+		}
+		lines = append(lines, date.ReplaceAllString(stamp.ReplaceAllString(l, ""), "at <date>]"))
+	}
+	return lines
+}
+
+// waitLog waits until the log holds n lines.
+func waitLog(t *testing.T, path string, n int) []string {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		if lines := readLog(t, path); len(lines) >= n {
+			return lines
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("log never reached %d lines: %q", n, readLog(t, path))
+	return nil
+}
+
+func TestLogBotNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	// Someone already holds the nick: the bot must take "logbot^".
+	dialPeer(t, srv.addr, "logbot")
+
+	path := filepath.Join(t.TempDir(), "weft.log")
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", LogPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var d net.Dialer
+	go func() {
+		done <- bot.Run(ctx, RunConfig{
+			Dial:         func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", srv.addr) },
+			InitialDelay: 100 * time.Millisecond,
+		})
+	}()
+	waitLog(t, path, 2) // connected, joined
+
+	alice := dialPeer(t, srv.addr, "alice")
+	alice.send("JOIN #weft")
+	alice.waitFor(" 366 ")
+	alice.send("PRIVMSG #weft :hello, log")
+	alice.send("PRIVMSG #weft :\x01ACTION waves\x01")
+	alice.send("NICK alice2")
+	alice.waitFor("NICK")
+	alice.send("PRIVMSG logbot^ :psst, a secret")
+	if got := alice.waitFor("PRIVMSG alice2"); !strings.Contains(got, ":"+Whisper) {
+		t.Errorf("whisper answer %q", got)
+	}
+	alice.send("PRIVMSG #weft :logbot^: who are you?")
+	alice.waitFor("alice2: I am a log bot")
+	waitLog(t, path, 8)
+
+	// The server goes away and comes back on the same port: the bot
+	// reconnects, re-registers (its nick is free now) and rejoins.
+	srv.stop()
+	srv.start()
+	waitLog(t, path, 11)
+	bob := dialPeer(t, srv.addr, "bob")
+	bob.send("JOIN #weft")
+	bob.waitFor(" 366 ")
+	bob.send("PRIVMSG #weft :logbot: are you back?")
+	bob.waitFor("bob: I am a log bot")
+	waitLog(t, path, 13)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Run = %v", err)
+	}
+	want := []string{
+		"[connected at <date>]",
+		"[I have joined #weft]",
+		"<alice> hello, log",
+		"* alice waves",
+		"alice is now known as alice2",
+		"<alice2> psst, a secret",
+		"<alice2> logbot^: who are you?",
+		"<logbot^> alice2: I am a log bot",
+		"[disconnected at <date>]",
+		"[connected at <date>]",
+		"[I have joined #weft]",
+		"<bob> logbot: are you back?",
+		"<logbot> bob: I am a log bot",
+		"[disconnected at <date>]",
+	}
+	got := readLog(t, path)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	raw, _ := os.ReadFile(path)
+	t.Logf("log file of this run:\n%s", raw)
+}
