@@ -50,12 +50,12 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 			}
 		}
 		if fr.err != nil {
+			if fr.err == io.EOF && fr.start < fr.end {
+				fr.err = truncated(fr.end - fr.start)
+			}
 			return nil, fr.err
 		}
 		fr.fill()
-		if fr.err == io.EOF && fr.start < fr.end {
-			fr.err = truncated(fr.end - fr.start)
-		}
 	}
 }
 
