@@ -21,8 +21,8 @@ import (
 	"github.com/weftkit/weft/server"
 )
 
-// shutdownGrace bounds the graceful shutdown after SIGINT/SIGTERM.
-const shutdownGrace = 10 * time.Second
+// defaultShutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
+const defaultShutdownTimeout = 10 * time.Second
 
 // defaultPoem is served by "weft serve poetry" without --file.
 const defaultPoem = `O Rose thou art sick.
@@ -45,6 +45,7 @@ type serveFlags struct {
 	maxFrame, maxConns, maxQueue, perIP  int
 	chunk                                int
 	queueTimeout, idle, delay, stats     time.Duration
+	shutdownTimeout                      time.Duration
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,6 +67,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.delay, "delay", 0, "poetry: pause between chunks")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	fs.DurationVar(&f.stats, "stats", 0, "print a stats line to stderr every DUR (0: never)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT/SIGTERM, wait this long for connections to drain, then close them")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: weft serve PROTOCOL --listen ENDPOINT [flags]\nPROTOCOL: %s\n", protocolNames)
 		fs.PrintDefaults()
@@ -85,7 +87,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return run1(ctx, srv, eps, f.stats, stdout, stderr)
+	if f.shutdownTimeout <= 0 {
+		return fmt.Errorf("%w: --shutdown-timeout %v must be positive", errUsage, f.shutdownTimeout)
+	}
+	return run1(ctx, srv, eps, &f, stdout, stderr)
 }
 
 // server builds the Server from the flags.
@@ -185,7 +190,7 @@ func parseListen(descs []string) ([]*endpoint.Server, error) {
 
 // run1 opens every listener, prints them, serves until ctx ends, then shuts
 // down gracefully.
-func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, every time.Duration, stdout, stderr io.Writer) error {
+func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, f *serveFlags, stdout, stderr io.Writer) error {
 	var lns []net.Listener
 	for _, ep := range eps {
 		l, err := ep.Listen(ctx)
@@ -206,8 +211,8 @@ func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, every
 		go func() { errc <- srv.ServeProxy(l, eps[i].Proxy) }()
 	}
 	var tick <-chan time.Time
-	if every > 0 {
-		t := time.NewTicker(every)
+	if f.stats > 0 {
+		t := time.NewTicker(f.stats)
 		defer t.Stop()
 		tick = t.C
 	}
@@ -225,13 +230,12 @@ func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, every
 			}
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	if failed != nil {
-		return failed
-	}
-	return err
+	// Past the timeout Shutdown closes the remaining connections (and logs
+	// it): the process still ends as asked, with status 0.
+	_ = srv.Shutdown(sctx)
+	return failed
 }
 
 func statsLine(s server.Snapshot) string {
