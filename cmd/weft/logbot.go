@@ -1,0 +1,76 @@
+package main
+
+// weft logbot: the IRC log bot (protocols/irc.LogBot) on a reconnecting
+// client. Wire it in run with:
+//
+//	case "logbot":
+//		err = logbot(ctx, args[1:], stdout, stderr)
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/weftkit/weft/endpoint"
+	"github.com/weftkit/weft/protocols/irc"
+)
+
+// logbot runs "weft logbot --server ENDPOINT --channel '#chan' --nick NAME
+// --log FILE" until ctx ends (SIGINT, SIGTERM), then quits IRC and returns
+// nil. It prints "logging CHANNEL on ENDPOINT to FILE" on stdout, and each
+// lost or failed connection with the wait before the next try on stderr.
+func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("logbot", stderr)
+	var server, channel, nick, logPath, password string
+	var initial, maxDelay time.Duration
+	fs.StringVar(&server, "server", "", "IRC server endpoint, e.g. tcp:irc.example.org:6667 or tls:irc.example.org:6697 (required)")
+	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required)")
+	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
+	fs.StringVar(&logPath, "log", "", "file the log is appended to (required)")
+	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
+	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay")
+	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return fmt.Errorf("%w: logbot takes no arguments, got %q", errUsage, pos)
+	case server == "":
+		return fmt.Errorf("%w: logbot needs --server ENDPOINT", errUsage)
+	case channel == "":
+		return fmt.Errorf("%w: logbot needs --channel '#chan'", errUsage)
+	case logPath == "":
+		return fmt.Errorf("%w: logbot needs --log FILE", errUsage)
+	case initial <= 0 || maxDelay <= 0:
+		return fmt.Errorf("%w: --retry and --max-retry must be positive", errUsage)
+	}
+	ep, err := endpoint.ParseClient(server)
+	if err != nil {
+		return fmt.Errorf("%w: --server %q: %v", errUsage, server, err)
+	}
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, LogPath: logPath, Password: password})
+	if errors.Is(err, irc.ErrConfig) {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err != nil {
+		return err
+	}
+	defer bot.Close()
+	fmt.Fprintf(stdout, "logging %s on %s to %s\n", channel, ep.Desc, logPath)
+	err = bot.Run(ctx, irc.RunConfig{
+		Dial:         ep.Dial,
+		InitialDelay: initial,
+		MaxDelay:     maxDelay,
+		OnEvent: func(err error, next time.Duration) {
+			fmt.Fprintf(stderr, "weft: logbot: %v; reconnecting in %v\n", err, next.Round(time.Millisecond))
+		},
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
