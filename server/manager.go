@@ -128,3 +128,16 @@ func (s *Server) Broadcast(p []byte) int {
 	}
 	return sent
 }
+
+// Addrs returns the addresses of the listeners being served now (useful
+// after Listen with port 0).
+func (s *Server) Addrs() []net.Addr {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]net.Addr, 0, len(s.listeners))
+	for ls := range s.listeners {
+		addrs = append(addrs, ls.l.Addr())
+	}
+	return addrs
+}

@@ -248,6 +248,16 @@ type listenerState struct {
 	proxy []netip.Prefix // trusted PROXY sources; nil: PROXY off
 	tls   *tls.Config    // TLS done by the server (nil: none, or l does it)
 	refs  atomic.Int64   // the accept loop + its live connections
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// close closes the listener once (Shutdown and the accept loop both close
+// it; not every net.Listener tolerates concurrent Close calls).
+func (ls *listenerState) close() error {
+	ls.closeOnce.Do(func() { ls.closeErr = ls.l.Close() })
+	return ls.closeErr
 }
 
 // Serve accepts connections on l and serves them until Shutdown or Close (it
@@ -277,14 +287,14 @@ func (s *Server) ServeProxy(l net.Listener, trusted []netip.Prefix) error {
 
 func (s *Server) serve(ls *listenerState) error {
 	if err := s.init(); err != nil {
-		ls.l.Close()
+		ls.close()
 		return err
 	}
 	ls.refs.Store(1)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		ls.l.Close()
+		ls.close()
 		return ErrServerClosed
 	}
 	s.listeners[ls] = struct{}{}
@@ -293,12 +303,12 @@ func (s *Server) serve(ls *listenerState) error {
 		s.mu.Lock()
 		delete(s.listeners, ls)
 		s.mu.Unlock()
-		ls.l.Close()
+		ls.close()
 		return err
 	}
 	s.log.Debug("server: listening", "addr", ls.l.Addr().String(), "proxy", len(ls.proxy) > 0)
 	err := s.acceptLoop(ls)
-	ls.l.Close()
+	ls.close()
 	s.mu.Lock()
 	delete(s.listeners, ls)
 	s.mu.Unlock()

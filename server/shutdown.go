@@ -66,9 +66,9 @@ func (s *Server) beginClose() []*Conn {
 		close(s.done)
 		s.cancel()
 	}
-	ls := make([]net.Listener, 0, len(s.listeners))
+	ls := make([]*listenerState, 0, len(s.listeners))
 	for l := range s.listeners {
-		ls = append(ls, l.l)
+		ls = append(ls, l)
 	}
 	pending := make([]net.Conn, 0, len(s.pending))
 	for _, nc := range s.pending {
@@ -80,7 +80,7 @@ func (s *Server) beginClose() []*Conn {
 	}
 	s.mu.Unlock()
 	for _, l := range ls {
-		l.Close()
+		l.close()
 	}
 	for _, nc := range pending {
 		nc.Close()

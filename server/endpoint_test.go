@@ -1,0 +1,101 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// listen runs s.Listen(desc) and returns the listener's address.
+func listen(t *testing.T, s *Server, desc string) net.Addr {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(desc) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Listen(%q) = %v", desc, err)
+		}
+	})
+	var addr net.Addr
+	waitFor(t, "listening on "+desc, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Listen(%q) = %v", desc, err)
+		default:
+		}
+		if a := s.Addrs(); len(a) > 0 {
+			addr = a[0]
+			return true
+		}
+		return false
+	})
+	return addr
+}
+
+// TestListenEndpoints: tcp, unix and tls (with a PROXY header before the TLS
+// handshake) endpoint strings.
+func TestListenEndpoints(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		s := &Server{Factory: echoFactory()}
+		addr := listen(t, s, "tcp:0:interface=127.0.0.1")
+		roundTrip(t, dial(t, addr.String()), "tcp endpoint")
+	})
+	t.Run("unix", func(t *testing.T) {
+		s := &Server{Factory: echoFactory()}
+		path := filepath.Join(t.TempDir(), "weft.sock")
+		listen(t, s, "unix:"+path)
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		roundTrip(t, c, "unix endpoint")
+	})
+	t.Run("tls+proxy", func(t *testing.T) {
+		srv, cli := testTLS(t)
+		key := writePEM(t, srv)
+		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
+		addr := listen(t, s, "tls:0:interface=127.0.0.1:privateKey="+key+":proxy=127.0.0.1/32")
+		raw := dial(t, addr.String())
+		raw.Write(proxyHeader(t, 2, "203.0.113.9:999"))
+		tc := tls.Client(raw, cli)
+		want := "you are 203.0.113.9:999\n"
+		if got := string(readN(t, tc, len(want))); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		roundTrip(t, tc, "TLS after PROXY")
+	})
+	t.Run("bad", func(t *testing.T) {
+		s := &Server{Factory: echoFactory()}
+		if err := s.Listen("tcp:notaport"); err == nil {
+			t.Error("Listen of a bad description: no error")
+		}
+		if err := (&Server{}).Listen("tcp:0:interface=127.0.0.1"); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Listen without a Factory = %v", err)
+		}
+	})
+}
+
+// writePEM writes cfg's certificate and key to one PEM file.
+func writePEM(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	cert := cfg.Certificates[0]
+	der, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})...)
+	path := filepath.Join(t.TempDir(), "server.pem")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
