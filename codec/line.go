@@ -107,7 +107,7 @@ func (d *lineDecoder) lenient(buf []byte) (int, []byte, error) {
 		d.from = len(buf)
 		// An unterminated line may still end with "\r" then "\n".
 		if n := len(buf); n > d.max+1 || (n == d.max+1 && buf[n-1] != '\r') {
-			return 0, nil, d.fail(n)
+			return 0, nil, d.fail()
 		}
 		return 0, nil, nil
 	}
@@ -118,7 +118,7 @@ func (d *lineDecoder) lenient(buf []byte) (int, []byte, error) {
 		line = line[:len(line)-1]
 	}
 	if len(line) > d.max {
-		return 0, nil, d.fail(len(line))
+		return 0, nil, d.fail()
 	}
 	return d.frame(end+1, line)
 }
@@ -131,14 +131,14 @@ func (d *lineDecoder) strict(buf []byte) (int, []byte, error) {
 		d.scanned += int64(len(buf) - start)
 		// Twisted's rule: MaxLength bytes plus a partial delimiter may wait.
 		if len(buf) >= d.max+len(d.delim) {
-			return 0, nil, d.fail(len(buf))
+			return 0, nil, d.fail()
 		}
 		return 0, nil, nil
 	}
 	end := start + i
 	d.scanned += int64(end + len(d.delim) - start)
 	if end > d.max {
-		return 0, nil, d.fail(end)
+		return 0, nil, d.fail()
 	}
 	return d.frame(end+len(d.delim), buf[:end])
 }
@@ -149,7 +149,9 @@ func (d *lineDecoder) frame(adv int, line []byte) (int, []byte, error) {
 	return adv, line, nil
 }
 
-func (d *lineDecoder) fail(n int) error {
-	d.err = fmt.Errorf("%w: line at stream offset %d is %d+ bytes, MaxLength is %d", ErrFrameTooLarge, d.off, n, d.max)
+// fail records a too-long line. The message does not depend on how the
+// input was chunked.
+func (d *lineDecoder) fail() error {
+	d.err = fmt.Errorf("%w: line at stream offset %d is longer than MaxLength %d", ErrFrameTooLarge, d.off, d.max)
 	return d.err
 }

@@ -1,0 +1,121 @@
+package codec_test
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/codec/codectest"
+)
+
+func seeds(f *testing.F, wires ...string) {
+	for i, w := range wires {
+		f.Add([]byte(w), uint64(i))
+	}
+}
+
+func FuzzLine(f *testing.F) {
+	seeds(f, "a\nb\r\n\r\r\n", "\n\n", "xxxxxxxxxxxxxxxxx\r", "no end", "\r\n\r")
+	codectest.Fuzz(f, func() codec.Codec { return codec.Line{MaxLength: 16} }, false)
+}
+
+func FuzzLineDelimiter(f *testing.F) {
+	seeds(f, "abacaba", "ab", "xaabax", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	codectest.Fuzz(f, func() codec.Codec { return codec.Line{Delimiter: []byte("aba"), MaxLength: 16} }, false)
+}
+
+func FuzzNetstring(f *testing.F) {
+	seeds(f, "0:,", "1:a,2:bc,", "01:a,", "10000000000:", "3:a", "5:hello,x", "-1:", "1:a;")
+	codectest.Fuzz(f, func() codec.Codec { return codec.Netstring{MaxLength: 64} }, false)
+}
+
+func FuzzInt16(f *testing.F) {
+	seeds(f, "\x00\x00", "\x00\x01a\x00\x02bc", "\xff\xff", "\x00\x05hel")
+	codectest.Fuzz(f, func() codec.Codec { return codec.LengthPrefix{Size: 2, MaxLength: 64} }, false)
+}
+
+func FuzzLengthPrefix8LE(f *testing.F) {
+	seeds(f, "\x08\x00\x00\x00\x00\x00\x00\x00", "\x09\x00\x00\x00\x00\x00\x00\x00a", "\x00\x00\x00\x00\x00\x00\x00\x80", "\x01")
+	codectest.Fuzz(f, func() codec.Codec {
+		return codec.LengthPrefix{Size: 8, LittleEndian: true, IncludesHeader: true, MaxLength: 64}
+	}, false)
+}
+
+// modeScript is a LineHandler driven by a script: after line i, script byte
+// s = script[i%len] decides: s%4 == 0 switches to raw mode for 1+s/4 bytes,
+// s%4 == 1 injects "x\n" with SetLineMode (unless the line is such an
+// injected "x"), otherwise nothing happens.
+type modeScript struct {
+	r      *codec.LineReceiver
+	script []byte
+	lines  int
+	need   int
+	raw    []byte
+	events []string
+}
+
+func (h *modeScript) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *modeScript) ConnectionLost(error)                 {}
+func (h *modeScript) LineReceived(line []byte) {
+	h.events = append(h.events, "line:"+string(line))
+	if len(h.script) == 0 {
+		return
+	}
+	s := h.script[h.lines%len(h.script)]
+	h.lines++
+	switch s % 4 {
+	case 0:
+		h.need = 1 + int(s/4)
+		h.r.SetRawMode()
+	case 1:
+		if string(line) != "x" { // an injected line injects nothing: no endless loop
+			h.r.SetLineMode([]byte("x\n"))
+		}
+	}
+}
+func (h *modeScript) RawDataReceived(data []byte) {
+	n := min(h.need, len(data))
+	h.raw = append(h.raw, data[:n]...)
+	h.need -= n
+	if h.need == 0 {
+		h.events = append(h.events, "raw:"+string(h.raw))
+		h.raw = nil
+		h.r.SetLineMode(data[n:])
+	}
+}
+
+func runModes(data, script []byte, chunks [][]byte) ([]string, bool) {
+	h := &modeScript{script: script}
+	r := codec.NewLineReceiver(h)
+	r.MaxLength = 16
+	tr := &fakeTransport{}
+	r.ConnectionMade(tr)
+	for _, c := range chunks {
+		r.DataReceived(c)
+	}
+	if len(h.raw) > 0 {
+		h.events = append(h.events, "partial raw:"+string(h.raw))
+	}
+	return h.events, tr.lost
+}
+
+// FuzzLineReceiverModes: any sequence of mode switches gives the same events
+// whatever the chunking of the input.
+func FuzzLineReceiverModes(f *testing.F) {
+	f.Add([]byte("HEAD\r\n0123\r\n6789TAIL\r\n"), []byte{36}, uint64(1))
+	f.Add([]byte("a\nb\nc\nd\ne\n"), []byte{0, 1, 2, 5}, uint64(2))
+	f.Add([]byte("a\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\nc\n"), []byte{4}, uint64(3))
+	f.Fuzz(func(t *testing.T, data, script []byte, seed uint64) {
+		want, closed := runModes(data, script, [][]byte{data})
+		for _, chunks := range [][][]byte{
+			codectest.Chunks(data, 1, nil),
+			codectest.Chunks(data, 0, rand.New(rand.NewPCG(seed, 7))),
+		} {
+			got, gotClosed := runModes(data, script, chunks)
+			if !slices.Equal(got, want) || gotClosed != closed {
+				t.Fatalf("chunks %q:\n got %q closed %v\nwant %q closed %v", chunks, got, gotClosed, want, closed)
+			}
+		}
+	})
+}
