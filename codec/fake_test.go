@@ -52,7 +52,6 @@ func (f *fakeTransport) Buffered() int                  { return 0 }
 func (f *fakeTransport) Context() context.Context       { return context.Background() }
 func (f *fakeTransport) StartTLS(*tls.Config) error     { return weft.ErrNotSupported }
 func (f *fakeTransport) written() string                { f.mu.Lock(); defer f.mu.Unlock(); return f.out.String() }
-func (f *fakeTransport) closed() bool                   { f.mu.Lock(); defer f.mu.Unlock(); return f.lost || f.aborted }
 
 // postTransport also runs functions posted to it when runPosted is called,
 // like the runtime's Conn.Post.
