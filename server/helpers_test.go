@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -245,18 +243,6 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 	client = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	return server, client
 }
-
-// lines reads lines from r until EOF.
-func lines(r io.Reader) []string {
-	var out []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
-}
-
-var _ = context.Background
 
 func factoryOf[P weft.Protocol](build func() P) weft.Factory {
 	return weft.FactoryFunc(func(net.Addr) weft.Protocol { return build() })
