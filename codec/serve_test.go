@@ -57,7 +57,7 @@ func servePair(t *testing.T, p weft.Protocol, opts *weft.Options) net.Conn {
 	return cl
 }
 
-func TestServeFramedEchoAndDecodeError(t *testing.T) {
+func TestServeFramedEchoCountsFrames(t *testing.T) {
 	e := &echo{lost: make(chan error, 1)}
 	var counters weft.Counters
 	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), &weft.Options{Counters: &counters})
@@ -72,17 +72,32 @@ func TestServeFramedEchoAndDecodeError(t *testing.T) {
 			t.Fatalf("echo of %d bytes: %d bytes, %v", len(f), len(got), err)
 		}
 	}
-	if _, err := cl.Write([]byte("101:")); err != nil {
+	if in, out := counters.FramesIn.Load(), counters.FramesOut.Load(); in != 3 || out != 3 {
+		t.Fatalf("frames counted in %d out %d, want 3 and 3", in, out)
+	}
+	cl.Close()
+	if err := <-e.lost; err != nil {
+		t.Fatalf("ConnectionLost(%v) after the client closed, want nil", err)
+	}
+}
+
+// An over-limit frame closes the connection (after flushing) and the handler
+// learns why.
+func TestServeDecodeErrorCloses(t *testing.T) {
+	e := &echo{lost: make(chan error, 1)}
+	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), nil)
+	if _, err := cl.Write([]byte("1:a,101:")); err != nil {
 		t.Fatal(err)
+	}
+	fr := codec.NewFrameReader(cl, codec.Netstring{})
+	if f, err := fr.ReadFrame(); err != nil || string(f) != "a" {
+		t.Fatalf("echo: %q, %v", f, err)
 	}
 	if _, err := fr.ReadFrame(); err != io.EOF {
 		t.Fatalf("after an over-limit frame the server should close: %v", err)
 	}
 	if err := <-e.lost; !errors.Is(err, codec.ErrFrameTooLarge) {
 		t.Fatalf("ConnectionLost(%v), want ErrFrameTooLarge", err)
-	}
-	if in, out := counters.FramesIn.Load(), counters.FramesOut.Load(); in != 3 || out != 3 {
-		t.Fatalf("frames counted in %d out %d, want 3 and 3", in, out)
 	}
 }
 
