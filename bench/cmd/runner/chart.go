@@ -36,7 +36,7 @@ type chartPanel struct {
 }
 
 var serverColors = map[string]string{
-	"weft": "#2b6cb0", "weftgo": "#63b3ed", "gnet": "#dd6b20", "plain": "#38a169", "naive": "#a0aec0", "twisted": "#805ad5",
+	"weft": "#2b6cb0", "weftepoll": "#63b3ed", "gnet": "#dd6b20", "plain": "#38a169", "naive": "#a0aec0", "twisted": "#805ad5",
 }
 
 func chart(rows []row, servers []string) ([]byte, error) {
@@ -78,8 +78,8 @@ func chart(rows []row, servers []string) ([]byte, error) {
 			}
 			b.LabelX = 100 + max(b.Len, b.MaxX-100) + 6
 			b.Label = num(r.Value.Median)
-			if r.Ratio != nil {
-				b.Label += fmt.Sprintf("  (weft ÷ %s = %.2f×)", r.Server, r.Ratio.Median)
+			if rt := r.Ratios["weft"]; rt != nil {
+				b.Label += fmt.Sprintf("  (weft ÷ %s = %.2f×)", r.Server, rt.Median)
 			}
 			p.Bars = append(p.Bars, b)
 			by += 20

@@ -1,5 +1,5 @@
 // Command runner runs the weft benchmark suite: each scenario (S1–S7, B) on every
-// server (weft, gnet, plain, naive, twisted), interleaved round by round
+// server (weft, weftepoll, gnet, plain, naive, twisted), interleaved round by round
 // (A B C D, A B C D, …), each measurement with a fresh server process pinned to
 // one CPU (GOMAXPROCS=1 for Go servers) and the load generator pinned to
 // another. It prints a Markdown table of medians, min–max, server CPU per
@@ -67,7 +67,7 @@ type config struct {
 func main() {
 	var (
 		scList    = flag.String("scenarios", "all", "comma-separated scenario IDs (S1–S7, B = blocking callbacks) or all")
-		srvList   = flag.String("servers", "weft,gnet,plain,naive,twisted", "comma-separated servers: weft, weftgo (weft's goroutine engine), gnet, plain, naive (S1 only), twisted")
+		srvList   = flag.String("servers", "weft,weftepoll,gnet,plain,naive,twisted", "comma-separated servers: weft (weft serve), weftepoll (weft's readiness engine), gnet, plain, naive (S1 only), twisted")
 		rounds    = flag.Int("rounds", 3, "rounds (each runs every server once per scenario)")
 		dur       = flag.Duration("d", 5*time.Second, "measured window per measurement")
 		warmup    = flag.Duration("warmup", time.Second, "warm-up before each window")
@@ -76,7 +76,7 @@ func main() {
 		genCPU    = flag.Int("gen-cpu", 0, "CPU the load generator is pinned to")
 		out       = flag.String("out", "results", "directory for results.jsonl, summary.json, table.md, chart.svg")
 		bin       = flag.String("bin", "", "directory for the built binaries (default: OUT/bin)")
-		weftMode  = flag.String("weft", "auto", "weft server: auto (cmd/weft if it builds, else peers/weftecho), cmd, weftecho")
+		weftMode  = flag.String("weft", "auto", "the weft server: auto (weft serve if cmd/weft builds, else peers/weftecho -engine goroutine), cmd, weftecho")
 		fromJSONL = flag.String("report", "", "only rebuild the report from this results.jsonl")
 	)
 	flag.Parse()

@@ -48,7 +48,9 @@ type row struct {
 	BlockSet stat   `json:"block_set_msgs_per_s,omitempty"` // blocking scenario: the sleeping set's msgs/s
 	Errors   int64  `json:"errors"`
 	Failed   int    `json:"failed_measurements"`
-	Ratio    *stat  `json:"weft_ratio,omitempty"` // weft ÷ this server, per round
+	// Ratios: for each weft server (weft, weftepoll), its value ÷ this
+	// server's, paired by round.
+	Ratios map[string]*stat `json:"ratios,omitempty"`
 }
 
 func value(s scenario, m measurement) float64 {
@@ -107,18 +109,26 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 			rows = append(rows, r)
 		}
 		for i := range rows {
-			if rows[i].Scenario != s.ID || rows[i].Server == "weft" {
+			if rows[i].Scenario != s.ID {
 				continue
 			}
-			var ratios []float64
-			for round, w := range byRound["weft"] {
-				if p, ok := byRound[rows[i].Server][round]; ok && p > 0 {
-					ratios = append(ratios, w/p)
+			for _, base := range ratioBases(servers) {
+				if rows[i].Server == base {
+					continue
 				}
-			}
-			if len(ratios) > 0 {
-				st := statOf(ratios)
-				rows[i].Ratio = &st
+				var ratios []float64
+				for round, w := range byRound[base] {
+					if p, ok := byRound[rows[i].Server][round]; ok && p > 0 {
+						ratios = append(ratios, w/p)
+					}
+				}
+				if len(ratios) > 0 {
+					st := statOf(ratios)
+					if rows[i].Ratios == nil {
+						rows[i].Ratios = map[string]*stat{}
+					}
+					rows[i].Ratios[base] = &st
+				}
 			}
 		}
 	}
@@ -170,11 +180,36 @@ func ratio(s *stat) string {
 	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s.Median, s.Min, s.Max)
 }
 
-// markdown renders the tables.
-func markdown(rows []row) string {
+// ratioBases are the servers that ratios are computed for: the weft ones.
+func ratioBases(servers []string) []string {
+	var out []string
+	for _, s := range servers {
+		if strings.HasPrefix(s, "weft") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ratioCells(r row, bases []string) string {
 	var b strings.Builder
-	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | server process µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs | weft ÷ server |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, base := range bases {
+		fmt.Fprintf(&b, " %s |", ratio(r.Ratios[base]))
+	}
+	return b.String()
+}
+
+// markdown renders the tables.
+func markdown(rows []row, servers []string) string {
+	var b strings.Builder
+	bases := ratioBases(servers)
+	head, sep := "", ""
+	for _, base := range bases {
+		head += " " + base + " ÷ server |"
+		sep += " --- |"
+	}
+	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | server process µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs |" + head + "\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" + sep + "\n")
 	var idle []row
 	for _, r := range rows {
 		if r.Unit == "B/conn" {
@@ -185,16 +220,16 @@ func markdown(rows []row) string {
 		if r.BlockSet.N > 0 {
 			unit += fmt.Sprintf(" (sleeping set: %s msgs/s)", num(r.BlockSet.Median))
 		}
-		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s %s | %s | %s %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %d |%s\n",
 			r.Scenario, r.Title, r.Server, rng(r.Value), unit, num(r.UsPerMsg.Median), num(r.ProcUs.Median), num(r.P50.Median),
-			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratio(r.Ratio))
+			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratioCells(r, bases))
 	}
 	if len(idle) > 0 {
-		b.WriteString("\n| scenario | server | RSS per idle connection (B), median [min–max] | after one echo each (B) | failed runs | weft ÷ server |\n")
-		b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+		b.WriteString("\n| scenario | server | RSS per idle connection (B), median [min–max] | after one echo each (B) | failed runs |" + head + "\n")
+		b.WriteString("| --- | --- | --- | --- | --- |" + sep + "\n")
 		for _, r := range idle {
-			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %d | %s |\n",
-				r.Scenario, r.Title, r.Server, rng(r.Value), num(r.After.Median), r.Failed, ratio(r.Ratio))
+			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %d |%s\n",
+				r.Scenario, r.Title, r.Server, rng(r.Value), num(r.After.Median), r.Failed, ratioCells(r, bases))
 		}
 	}
 	return b.String()
@@ -202,7 +237,7 @@ func markdown(rows []row) string {
 
 func report(out string, scs []scenario, servers []string, ms []measurement, cmdline string) error {
 	rows := summarize(scs, servers, ms)
-	md := markdown(rows)
+	md := markdown(rows, servers)
 	if cmdline != "" {
 		md = "Command: `" + cmdline + "`\n\n" + md
 	}

@@ -66,13 +66,13 @@ func TestSummarizeRatiosFromSameRounds(t *testing.T) {
 	if w.Value.N != 2 || w.Failed != 1 || w.Errors != 1 || w.Value.Median != 250 {
 		t.Errorf("weft row %+v", w)
 	}
-	if g.Ratio == nil || g.Ratio.N != 2 || g.Ratio.Min != 1 || g.Ratio.Max != 2 {
-		t.Errorf("gnet ratio %+v", g.Ratio)
+	if g := g.Ratios["weft"]; g == nil || g.N != 2 || g.Min != 1 || g.Max != 2 {
+		t.Errorf("gnet ratio %+v", g)
 	}
-	if rows[3].Ratio == nil || rows[3].Ratio.Median != 0.2 {
-		t.Errorf("S5 ratio %+v", rows[3].Ratio)
+	if r := rows[3].Ratios["weft"]; r == nil || r.Median != 0.2 {
+		t.Errorf("S5 ratio %+v", r)
 	}
-	md := markdown(rows)
+	md := markdown(rows, []string{"weft", "gnet"})
 	for _, want := range []string{"| S1 ", "250 [200–300] msgs/s", "1.50× [1.00–2.00]", "RSS per idle connection", "0.20×"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

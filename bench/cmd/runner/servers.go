@@ -43,10 +43,11 @@ func (ts *toolset) servers() map[string]serverKind {
 				}
 				return []string{b("weft"), "serve", "echo", "--codec", sc.Codec, "--listen", "tcp:" + port + ":interface=127.0.0.1"}
 			}
-			return withBlock(sc, baddr, b("weftecho"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
-		}},
-		"weftgo": {"weftgo", true, func(sc scenario, addr, baddr string) []string {
+			// weft serve (the server package) runs the goroutine engine.
 			return withBlock(sc, baddr, b("weftecho"), "-engine", "goroutine", "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
+		}},
+		"weftepoll": {"weftepoll", true, func(sc scenario, addr, baddr string) []string {
+			return withBlock(sc, baddr, b("weftecho"), "-engine", "epoll", "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
 		}},
 		"gnet": {"gnet", true, func(sc scenario, addr, baddr string) []string {
 			return withBlock(sc, baddr, b("gnet"), "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
