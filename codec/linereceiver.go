@@ -97,6 +97,14 @@ func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data) }
 // ConnectionLost implements weft.Protocol.
 func (r *LineReceiver) ConnectionLost(reason error) { r.h.ConnectionLost(r.core.lost(reason)) }
 
+// Shutdown implements weft.ShutdownNotifier: it calls the handler's Shutdown
+// if it has one.
+func (r *LineReceiver) Shutdown() {
+	if n, ok := r.h.(weft.ShutdownNotifier); ok {
+		n.Shutdown()
+	}
+}
+
 // Transport returns the connection's transport (nil before ConnectionMade).
 // Its LoseConnection and Abort stop line delivery at once.
 func (r *LineReceiver) Transport() weft.Transport {

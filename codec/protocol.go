@@ -47,7 +47,8 @@ type FrameTransport interface {
 // codec) stops delivery and closes the connection with LoseConnection, so that
 // whatever the handler already wrote — a reply, an error message — is flushed
 // first; h.ConnectionLost then receives the decode error. Frames in and out
-// are counted with weft.AddFrames.
+// are counted with weft.AddFrames. If h implements weft.ShutdownNotifier, its
+// Shutdown is called on a graceful server shutdown.
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 	return &framed{h: h, codec: c}
 }
@@ -74,6 +75,14 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 func (p *framed) DataReceived(data []byte) { p.feed(data) }
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
+
+// Shutdown forwards a graceful-shutdown notice to a handler that implements
+// weft.ShutdownNotifier.
+func (p *framed) Shutdown() {
+	if n, ok := p.h.(weft.ShutdownNotifier); ok {
+		n.Shutdown()
+	}
+}
 
 func decoderFor(c Codec) Decoder {
 	if err := Validate(c); err != nil {

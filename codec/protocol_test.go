@@ -173,3 +173,22 @@ func TestProtocolSendFrame(t *testing.T) {
 		t.Fatalf("SendFrame after close: %v", err)
 	}
 }
+
+type shutdownRec struct {
+	recorder
+	shut bool
+}
+
+func (s *shutdownRec) Shutdown() { s.shut = true }
+
+func TestShutdownForwarded(t *testing.T) {
+	h := &shutdownRec{}
+	p := start(codec.Line{}, h, &fakeTransport{})
+	p.(weft.ShutdownNotifier).Shutdown()
+	lh := &lineRec{}
+	r := codec.NewLineReceiver(lh)
+	r.Shutdown() // a handler without Shutdown: nothing happens
+	if !h.shut {
+		t.Fatal("Shutdown not forwarded to the FrameHandler")
+	}
+}

@@ -9,13 +9,17 @@
 //
 // The pieces:
 //
-//   - Run and Samples: round trip, chunking invariance (random splits and
-//     one-byte reads), encoder/decoder agreement, invalid input refused with
-//     the expected error and without allocating what it announces, and linear
-//     cost (for decoders that implement codec.ScanCounter).
+//   - Run and Samples (with Refusal and Invalid): round trip, chunking
+//     invariance (random splits and one-byte reads), encoder/decoder
+//     agreement, invalid input refused with the expected error and without
+//     allocating what it announces (AllocBudget), and linear cost (for
+//     decoders that implement codec.ScanCounter; ErrNotCounted otherwise).
+//   - CheckRoundTrip, CheckChunking, CheckRefused, CheckInvalid,
+//     CheckLinearCost: the same checks one by one, returning an error.
 //   - Fuzz: a fuzz target that checks chunking invariance, no panic, and that
 //     every decoded frame re-encodes to bytes that decode to the same frame.
-//   - Decode and Chunks: the harness, usable in a user's own tests.
+//   - Decode (giving a Result), Encode and Chunks: the harness, usable in a
+//     user's own tests.
 package codectest
 
 import (
