@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -190,5 +191,27 @@ func TestShutdownForwarded(t *testing.T) {
 	r.Shutdown() // a handler without Shutdown: nothing happens
 	if !h.shut {
 		t.Fatal("Shutdown not forwarded to the FrameHandler")
+	}
+}
+
+// A 1 MiB frame dripped one byte per read through the adapter: the buffer
+// grows geometrically (total allocation a small multiple of the frame), and
+// the frame arrives intact.
+func TestProtocolDripAllocatesLinearly(t *testing.T) {
+	c := codec.Netstring{}
+	wire, _ := c.AppendFrame(nil, make([]byte, 1<<20))
+	rec := &recorder{}
+	p := start(c, rec, &fakeTransport{})
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for i := range wire {
+		p.DataReceived(wire[i : i+1])
+	}
+	runtime.ReadMemStats(&m1)
+	if len(rec.frames) != 1 || len(rec.frames[0]) != 1<<20 {
+		t.Fatalf("got %d frames", len(rec.frames))
+	}
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 8<<20+1<<20 { // + the recorder's copy
+		t.Fatalf("dripping 1 MiB allocated %d bytes", got)
 	}
 }
