@@ -18,6 +18,15 @@ type stat struct {
 	N      int     `json:"n"`
 }
 
+// MarshalJSON writes an empty stat (no measurements) as null.
+func (s stat) MarshalJSON() ([]byte, error) {
+	if s.N == 0 {
+		return []byte("null"), nil
+	}
+	type plain stat
+	return json.Marshal(plain(s))
+}
+
 func statOf(v []float64) stat {
 	if len(v) == 0 {
 		return stat{Median: math.NaN(), Min: math.NaN(), Max: math.NaN()}
@@ -208,14 +217,19 @@ func markdown(rows []row, servers []string) string {
 		head += " " + base + " ÷ server |"
 		sep += " --- |"
 	}
-	b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | server process µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs |" + head + "\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" + sep + "\n")
-	var idle []row
+	var idle, busy []row
 	for _, r := range rows {
 		if r.Unit == "B/conn" {
 			idle = append(idle, r)
-			continue
+		} else {
+			busy = append(busy, r)
 		}
+	}
+	if len(busy) > 0 {
+		b.WriteString("| scenario | server | result, median [min–max] | server CPU µs/msg | server process µs/msg | p50 µs | p99 µs | server CPU busy | generator CPU | failed runs |" + head + "\n")
+		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" + sep + "\n")
+	}
+	for _, r := range busy {
 		unit := r.Unit
 		if r.BlockSet.N > 0 {
 			unit += fmt.Sprintf(" (sleeping set: %s msgs/s)", num(r.BlockSet.Median))
@@ -225,7 +239,10 @@ func markdown(rows []row, servers []string) string {
 			num(r.P99.Median), 100*r.SrvBusy.Median, 100*r.GenCPU.Median, r.Failed, ratioCells(r, bases))
 	}
 	if len(idle) > 0 {
-		b.WriteString("\n| scenario | server | RSS per idle connection (B), median [min–max] | after one echo each (B) | failed runs |" + head + "\n")
+		if len(busy) > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("| scenario | server | RSS per idle connection (B), median [min–max] | after one echo each (B) | failed runs |" + head + "\n")
 		b.WriteString("| --- | --- | --- | --- | --- |" + sep + "\n")
 		for _, r := range idle {
 			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %d |%s\n",

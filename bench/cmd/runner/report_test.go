@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"math"
@@ -77,6 +78,9 @@ func TestSummarizeRatiosFromSameRounds(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+	if _, err := json.Marshal(summarize(scs, []string{"weft", "nobody"}, ms)); err != nil {
+		t.Errorf("summary with an empty stat: %v", err)
 	}
 	svg, err := chart(rows, []string{"weft", "gnet"})
 	if err != nil {
