@@ -50,24 +50,28 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 		}
 		delay = 0
 		s.stats.accepted.Add(1)
-		if !s.track(nc, ls) {
+		id, ok := s.track(nc, ls)
+		if !ok {
 			nc.Close()
 			return ErrServerClosed
 		}
-		go s.handle(nc, ls)
+		go s.handle(id, nc, ls)
 	}
 }
 
-// track registers a new connection's goroutine, unless the server is closing.
-func (s *Server) track(nc net.Conn, ls *listenerState) bool {
+// track registers a new connection (as pending, so that Shutdown and Close
+// can reach it from now on) and its goroutine, unless the server is closing.
+func (s *Server) track(nc net.Conn, ls *listenerState) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return 0, false
 	}
+	id := s.nextID.Add(1)
+	s.pending[id] = nc
 	s.wg.Add(1)
 	ls.refs.Add(1)
-	return true
+	return id, true
 }
 
 func (s *Server) isClosing() bool {

@@ -15,11 +15,10 @@ import (
 // handle runs one accepted connection to its end, on its own goroutine:
 // handshake (PROXY header, TLS), admission (run, queue or reject), then the
 // Protocol.
-func (s *Server) handle(nc net.Conn, ls *listenerState) {
+func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState) {
 	defer s.wg.Done()
 	defer s.releaseListener(ls)
-	info := ConnInfo{ID: s.nextID.Add(1), LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
-	s.setPending(info.ID, nc)
+	info := ConnInfo{ID: id, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	s.hook(info, StateNew)
 	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(info.RemoteAddr))
 

@@ -46,12 +46,6 @@ func (c *Conn) Close(reason error) { c.wc.Close(reason) }
 // Post runs fn serialized with the Protocol's callbacks (see weft.Conn.Post).
 func (c *Conn) Post(fn func()) { c.wc.Post(fn) }
 
-func (s *Server) setPending(id uint64, nc net.Conn) {
-	s.mu.Lock()
-	s.pending[id] = nc
-	s.mu.Unlock()
-}
-
 func (s *Server) clearPending(id uint64) {
 	s.mu.Lock()
 	delete(s.pending, id)

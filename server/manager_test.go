@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"expvar"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -124,10 +126,11 @@ func TestManager(t *testing.T) {
 func TestExpvarAndLogs(t *testing.T) {
 	rec := &recordHandler{}
 	s := &Server{Factory: echoFactory(), Logger: slog.New(rec)}
-	if err := s.PublishExpvar("weft_server_test"); err != nil {
+	name := fmt.Sprintf("weft_server_test_%d", expvarSeq.Add(1)) // unique under -count
+	if err := s.PublishExpvar(name); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PublishExpvar("weft_server_test"); err == nil {
+	if err := s.PublishExpvar(name); err == nil {
 		t.Error("publishing a name twice: no error")
 	}
 	addr := serve(t, s)
@@ -135,7 +138,7 @@ func TestExpvarAndLogs(t *testing.T) {
 	roundTrip(t, c, "counted")
 	c.Close()
 	waitFor(t, "clean close", func() bool { return s.Snapshot().Closed["clean"] == 1 })
-	v := expvar.Get("weft_server_test").String()
+	v := expvar.Get(name).String()
 	for _, want := range []string{`"Accepted":1`, `"BytesIn":7`, `"BytesOut":7`, `"clean":1`} {
 		if !strings.Contains(v, want) {
 			t.Errorf("expvar %s lacks %s", v, want)
@@ -147,6 +150,8 @@ func TestExpvarAndLogs(t *testing.T) {
 		}
 	}
 }
+
+var expvarSeq atomic.Int64
 
 type recordHandler struct {
 	mu   sync.Mutex

@@ -236,3 +236,23 @@ type countingFactory struct {
 
 func (f *countingFactory) Start(context.Context) error { f.starts.Add(1); return nil }
 func (f *countingFactory) Stop()                       { f.stops.Add(1) }
+
+// TestServeAfterClose: once closed, a Server refuses new listeners (closing
+// them) and Shutdown/Close are harmless to repeat.
+func TestServeAfterClose(t *testing.T) {
+	s := &Server{Factory: echoFactory()}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l := newPipeListener()
+	if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Close = %v, want ErrServerClosed", err)
+	}
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the listener was not closed: %v", err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown after Close = %v", err)
+	}
+	s.Close()
+}
