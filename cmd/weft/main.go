@@ -4,6 +4,7 @@
 //	weft serve PROTOCOL --listen ENDPOINT [--listen ENDPOINT ...] [flags]
 //	weft get poetry ENDPOINT...
 //	weft connect ENDPOINT [--codec C] [--reconnect]
+//	weft logbot --server ENDPOINT --channel '#chan' [flags]
 //
 // PROTOCOL is one of echo, discard, chargen, qotd, daytime, time, poetry,
 // chat. On start, serve prints one line per listener on stdout, exactly
@@ -14,7 +15,8 @@
 //
 // The pieces: main.go (dispatch, exit codes), serve.go (the serve command
 // and its server flags), get.go (weft get poetry), connect.go (weft connect,
-// with reconnection and backoff), flags.go (shared flag helpers).
+// with reconnection and backoff), logbot.go (the IRC log bot), flags.go
+// (shared flag helpers).
 package main
 
 import (
@@ -40,6 +42,7 @@ const usage = `usage:
       PROTOCOL: echo, discard, chargen, qotd, daytime, time, poetry, chat
   weft get poetry ENDPOINT...
   weft connect ENDPOINT [--codec raw|line|netstring|int8|int16|int32] [--reconnect]
+  weft logbot --server ENDPOINT --channel '#chan' [--nick NAME] [--log FILE]
 Run "weft COMMAND -h" for the flags of a command.
 `
 
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = get(ctx, args[1:], stdout, stderr)
 	case "connect":
 		err = connect(ctx, args[1:], stdin, stdout, stderr)
+	case "logbot":
+		err = logbot(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -182,6 +182,7 @@ func TestServeFramedEcho(t *testing.T) {
 			if _, err := io.ReadFull(c, got); err != nil || string(got) != tc.out {
 				t.Fatalf("got %q (%v), want %q", got, err, tc.out)
 			}
+			c.Close()
 			p.stop(t, syscall.SIGTERM)
 		})
 	}
