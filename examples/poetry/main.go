@@ -1,0 +1,87 @@
+// Command poetry serves a poem (slowly, if asked) or downloads poems from
+// several servers at once (Dave Peticolas's Twisted introduction).
+//
+//	go run ./examples/poetry serve -listen 127.0.0.1:10000 -file testdata/poems/hope.txt -chunk 10 -delay 100ms
+//	go run ./examples/poetry get tcp:127.0.0.1:10000 tcp:127.0.0.1:10001
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/weftkit/weft/protocols/poetry"
+	"github.com/weftkit/weft/server"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		log.Fatal("usage: poetry serve|get ...")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		addr := fs.String("listen", "127.0.0.1:10000", "address to listen on")
+		file := fs.String("file", "testdata/poems/hope.txt", "the poem")
+		chunk := fs.Int("chunk", 0, "bytes per chunk (0: all at once)")
+		delay := fs.Duration("delay", 0, "pause between chunks")
+		_ = fs.Parse(os.Args[2:])
+		err = serve(ctx, *addr, *file, *chunk, *delay)
+	case "get":
+		err = get(ctx, os.Stdout, os.Stderr, os.Args[2:]...)
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func serve(ctx context.Context, addr, file string, chunk int, delay time.Duration) error {
+	poem, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening on", ln.Addr())
+	srv := &server.Server{Factory: &poetry.Server{Poem: poem, Chunk: chunk, Delay: delay}}
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	if err := srv.Serve(ln); err != server.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// get downloads from every endpoint at once, reporting progress on progress
+// and writing each poem to out.
+func get(ctx context.Context, out, progress io.Writer, endpoints ...string) error {
+	c := poetry.Client{Progress: func(i, n, total int) {
+		fmt.Fprintf(progress, "poem %d: %d new bytes, %d so far\n", i+1, n, total)
+	}}
+	failed := 0
+	for i, r := range c.Get(ctx, endpoints...) {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(progress, "poem %d failed: %v\n", i+1, r.Err)
+			continue
+		}
+		fmt.Fprintf(out, "--- poem %d from %s ---\n%s", i+1, r.Endpoint, r.Poem)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d downloads failed", failed, len(endpoints))
+	}
+	return nil
+}

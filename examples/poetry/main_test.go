@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/weftkit/weft/protocols/poetry"
+	"github.com/weftkit/weft/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestServersAndConcurrentClient(t *testing.T) {
+	var eps []string
+	for _, f := range []string{"hope.txt", "sick-rose.txt"} {
+		poem, err := os.ReadFile("../../testdata/poems/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &server.Server{Factory: &poetry.Server{Poem: poem, Chunk: 40, Delay: time.Millisecond}}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		t.Cleanup(func() { srv.Close(); <-done })
+		eps = append(eps, "tcp:"+ln.Addr().String())
+	}
+	var out, progress bytes.Buffer
+	if err := get(context.Background(), &out, &progress, eps...); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--- poem 1 from " + eps[0], `"Hope" is the thing`, "--- poem 2 from " + eps[1], "O Rose thou art sick."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(progress.String(), "poem 2: 40 new bytes, 40 so far") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}

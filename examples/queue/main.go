@@ -1,0 +1,40 @@
+// Command queue is an echo server that serves at most 2 clients at once and
+// queues the others (first come, first served): a queued client's bytes wait
+// in the kernel and are all echoed once a slot frees — nothing is lost.
+//
+//	go run ./examples/queue -listen 127.0.0.1:8008
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/weftkit/weft/protocols/wire"
+	"github.com/weftkit/weft/server"
+)
+
+// newServer returns the queueing echo server.
+func newServer() *server.Server {
+	return &server.Server{Factory: wire.Echo{}, MaxConns: 2, Overflow: server.QueueFIFO}
+}
+
+func main() {
+	addr := flag.String("listen", "127.0.0.1:8008", "address to listen on")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("listening on", ln.Addr())
+	srv := newServer()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	_ = srv.Serve(ln)
+}
