@@ -13,9 +13,10 @@
 //   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
 //     Privmsg, Noticed, Action, NickChanged, UserQuit, MessageReceived);
 //     embed BaseHandler and override what you need.
-//   - LogBot and Logger: Twisted's ircLogBot — a Factory for
-//     client.Reconnecting that logs one channel to a file, one
-//     "[HH:MM:SS] " line per event, flushed per line.
+//   - LogBot and Logger: Twisted's ircLogBot — a weft.Factory for
+//     client.Reconnecting that logs one channel to a file (opened once, in
+//     the Factory, so it survives reconnects), one "[HH:MM:SS] " line per
+//     event, flushed per line.
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig: the sentinel
 //     errors.
 package irc

@@ -28,7 +28,11 @@ func startFake(t *testing.T, p weft.Protocol) *fakeServer {
 	go func() { fs.done <- weft.Serve(cli, p, nil) }()
 	t.Cleanup(func() {
 		srv.Close()
-		<-fs.done
+		select {
+		case <-fs.done:
+		case <-time.After(10 * time.Second):
+			t.Error("weft.Serve did not return after the peer closed")
+		}
 	})
 	return fs
 }

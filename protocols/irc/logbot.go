@@ -12,6 +12,13 @@ import (
 	"github.com/weftkit/weft"
 )
 
+// The log bot's defaults for a client.Reconnecting: the first retry waits
+// DefaultInitialDelay, later ones grow to DefaultMaxDelay.
+const (
+	DefaultInitialDelay = time.Second
+	DefaultMaxDelay     = time.Minute
+)
+
 // Whisper is the log bot's answer to a private message (Twisted's
 // ircLogBot text, two spaces included).
 const Whisper = "It isn't nice to whisper!  Play nice with the group."
@@ -174,4 +181,13 @@ func (h *botHandler) Action(_ *Client, user, _, text string) { h.logf("* %s %s",
 
 func (h *botHandler) NickChanged(_ *Client, old, nick string) {
 	h.logf("%s is now known as %s", old, nick)
+}
+
+// Quit says QUIT on the live connection, if any, and closes it once the
+// QUIT is written. Call it before stopping the client.Reconnecting that runs
+// the bot.
+func (b *LogBot) Quit(reason string) {
+	if c := b.Client(); c != nil {
+		_ = c.Quit(reason)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft/client"
 )
 
 // fixedClock returns a clock that always reads 2026-11-25 12:34:56 UTC.
@@ -80,6 +82,31 @@ func TestLogBotSession(t *testing.T) {
 	}
 }
 
+// runBot runs bot on a client.Reconnecting to addr; stop says QUIT, stops
+// the client and returns Run's result.
+func runBot(t *testing.T, bot *LogBot, addr string, initial time.Duration) (stop func() error) {
+	r := &client.Reconnecting{
+		Endpoint: "tcp:" + addr,
+		Factory:  bot,
+		Backoff:  &client.Exponential{Initial: initial, Max: time.Second, Multiplier: 2},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		bot.Quit("")
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
 // TestLogBotRun runs the bot against a loopback server that hangs up after
 // each welcome: the bot reconnects, re-registers, rejoins, and the log file
 // (opened once) holds both sessions; cancelling ctx makes it say QUIT.
@@ -95,16 +122,7 @@ func TestLogBotRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bot.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	var d net.Dialer
-	go func() {
-		done <- bot.Run(ctx, RunConfig{
-			Dial:         func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", ln.Addr().String()) },
-			InitialDelay: time.Millisecond,
-		})
-	}()
+	stop := runBot(t, bot, ln.Addr().String(), time.Millisecond)
 	for session := 1; session <= 2; session++ {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -130,12 +148,11 @@ func TestLogBotRun(t *testing.T) {
 		}
 		conn.Write([]byte("PING :sync\r\n"))
 		readLine("PONG sync")
-		cancel()
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Reconnecting.Run = %v, want context.Canceled", err)
+		}
 		readLine("QUIT")
 		conn.Close()
-	}
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -162,10 +179,6 @@ func TestLogBotConfig(t *testing.T) {
 	}
 	if _, err := NewLogBot(LogBotConfig{Nick: "b", Channel: "#c", LogPath: t.TempDir() + "/no/such/dir/x.log"}); err == nil {
 		t.Error("unopenable log path accepted")
-	}
-	b, _ := NewLogBot(LogBotConfig{Nick: "b", Channel: "#c", Log: os.Stdout})
-	if err := b.Run(context.Background(), RunConfig{}); !errors.Is(err, ErrConfig) {
-		t.Errorf("Run without Dial = %v, want ErrConfig", err)
 	}
 }
 

@@ -200,16 +200,7 @@ func TestLogBotNgircd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bot.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	var d net.Dialer
-	go func() {
-		done <- bot.Run(ctx, RunConfig{
-			Dial:         func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", srv.addr) },
-			InitialDelay: 100 * time.Millisecond,
-		})
-	}()
+	stop := runBot(t, bot, srv.addr, 100*time.Millisecond)
 	waitLog(t, path, 2) // connected, joined
 
 	alice := dialPeer(t, srv.addr, "alice")
@@ -238,9 +229,8 @@ func TestLogBotNgircd(t *testing.T) {
 	bob.send("PRIVMSG #weft :logbot: are you back?")
 	bob.waitFor("bob: I am a log bot")
 	waitLog(t, path, 13)
-	cancel()
-	if err := <-done; err != context.Canceled {
-		t.Errorf("Run = %v", err)
+	if err := stop(); err != context.Canceled {
+		t.Errorf("Reconnecting.Run = %v", err)
 	}
 	want := []string{
 		"[connected at <date>]",
