@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,7 +69,10 @@ func serve(ctx context.Context, addr, file string, chunk int, delay time.Duratio
 // get downloads from every endpoint at once, reporting progress on progress
 // and writing each poem to out.
 func get(ctx context.Context, out, progress io.Writer, endpoints ...string) error {
+	var mu sync.Mutex // Progress runs on the download goroutines
 	c := poetry.Client{Progress: func(i, n, total int) {
+		mu.Lock()
+		defer mu.Unlock()
 		fmt.Fprintf(progress, "poem %d: %d new bytes, %d so far\n", i+1, n, total)
 	}}
 	failed := 0
