@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
+	"github.com/weftkit/weft/client"
 	"github.com/weftkit/weft/endpoint"
 	"github.com/weftkit/weft/protocols/irc"
 )
@@ -30,7 +32,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
 	fs.StringVar(&logPath, "log", "", "file the log is appended to (required)")
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
-	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay")
+	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
 	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -61,14 +63,25 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer bot.Close()
 	fmt.Fprintf(stdout, "logging %s on %s to %s\n", channel, ep.Desc, logPath)
-	err = bot.Run(ctx, irc.RunConfig{
-		Dial:         ep.Dial,
-		InitialDelay: initial,
-		MaxDelay:     maxDelay,
-		OnEvent: func(err error, next time.Duration) {
-			fmt.Fprintf(stderr, "weft: logbot: %v; reconnecting in %v\n", err, next.Round(time.Millisecond))
+	r := &client.Reconnecting{
+		Endpoint: server,
+		Factory:  bot,
+		Backoff:  &client.Exponential{Initial: initial, Max: maxDelay, Multiplier: math.E, Jitter: 0.12},
+		OnConnectFailed: func(err error, _ int, next time.Duration) {
+			fmt.Fprintf(stderr, "weft: logbot: %v; retrying in %v\n", err, next.Round(time.Millisecond))
 		},
-	})
+		OnConnectionLost: func(err error, next time.Duration) {
+			if next != client.GiveUp {
+				fmt.Fprintf(stderr, "weft: logbot: connection lost (%v); reconnecting in %v\n", err, next.Round(time.Millisecond))
+			}
+		},
+	}
+	// On SIGINT/SIGTERM say QUIT first, then stop reconnecting.
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { bot.Quit("weft logbot stopping"); cancel() })
+	defer stop()
+	err = r.Run(runCtx)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -1,0 +1,89 @@
+// Command irclogbot is Twisted's classic ircLogBot example on weft: it
+// joins one IRC channel and logs what is said there to a file, one
+// "[HH:MM:SS] " line per event, and reconnects with backoff when the server
+// goes away.
+//
+//	irclogbot [-server tcp:127.0.0.1:6667] [-nick logbot] CHANNEL FILE
+//
+// As in Twisted, "irclogbot test test.log" logs channel #test to test.log.
+// If someone says "logbot: hello" in the channel, the bot answers "<user>:
+// I am a log bot"; a private message gets "It isn't nice to whisper!  Play
+// nice with the group."
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weftkit/weft/client"
+	"github.com/weftkit/weft/endpoint"
+	"github.com/weftkit/weft/protocols/irc"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args, runs the bot until ctx ends and returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("irclogbot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "tcp:127.0.0.1:6667", "IRC server endpoint")
+	nick := fs.String("nick", "logbot", "the bot's nickname")
+	retry := fs.Duration("retry", irc.DefaultInitialDelay, "first reconnection delay")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(stderr, "usage: irclogbot [-server ENDPOINT] [-nick NAME] CHANNEL FILE")
+		return 2
+	}
+	channel := fs.Arg(0)
+	if channel != "" && !strings.ContainsAny(channel[:1], "#&+!") {
+		channel = "#" + channel
+	}
+	ep, err := endpoint.ParseClient(*server)
+	if err != nil {
+		fmt.Fprintf(stderr, "irclogbot: -server: %v\n", err)
+		return 2
+	}
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: *nick, Channel: channel, LogPath: fs.Arg(1)})
+	if err != nil {
+		fmt.Fprintf(stderr, "irclogbot: %v\n", err)
+		return 1
+	}
+	defer bot.Close()
+	r := &client.Reconnecting{
+		Endpoint: ep.Desc,
+		Factory:  bot, // the log file lives here, across reconnects
+		Backoff:  &client.Exponential{Initial: *retry, Max: irc.DefaultMaxDelay, Multiplier: math.E, Jitter: 0.12},
+		OnConnectionLost: func(err error, next time.Duration) {
+			if next != client.GiveUp {
+				fmt.Fprintf(stderr, "irclogbot: connection lost (%v); reconnecting in %v\n", err, next.Round(time.Millisecond))
+			}
+		},
+		OnConnectFailed: func(err error, _ int, next time.Duration) {
+			fmt.Fprintf(stderr, "irclogbot: %v; retrying in %v\n", err, next.Round(time.Millisecond))
+		},
+	}
+	// When ctx ends, say QUIT, then stop reconnecting.
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer context.AfterFunc(ctx, func() { bot.Quit(""); cancel() })()
+	if err := r.Run(runCtx); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "irclogbot: %v\n", err)
+		return 1
+	}
+	return 0
+}
