@@ -32,6 +32,8 @@ func childMain() int {
 		err = childReusePort(os.Getenv(childArg))
 	case "dial":
 		err = childDial(os.Getenv(childArg))
+	case "emfile":
+		err = childEMFILE()
 	default:
 		err = fmt.Errorf("unknown child mode %q", os.Getenv(childEnv))
 	}
