@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestMeasureEndToEnd builds the generator and the Go peers, then measures
+// a short S1, S7 and B on each Go server through the runner's own code
+// (pinning, readiness line, generator, stop).
+func TestMeasureEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs servers; skipped with -short")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset (util-linux) not installed")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ts := &toolset{bin: filepath.Join(out, "bin"), benchDir: filepath.Join(wd, "..", "..")}
+	if err := ts.build("weftecho"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config{dur: 300 * time.Millisecond, warmup: 100 * time.Millisecond, serverCPU: 0, genCPU: 0, out: out, ts: ts}
+	scs, _ := pickScenarios(scenarios(100), "S1,S7,B")
+	kinds := ts.servers()
+	for _, sc := range scs {
+		for _, name := range []string{"weft", "weftepoll", "gnet", "plain"} {
+			m := cfg.measure(sc, kinds[name], 1)
+			if m == nil {
+				t.Fatalf("%s %s: not measured", sc.ID, name)
+			}
+			if m.Err != "" || m.Result == nil || m.Result.Msgs == 0 {
+				t.Errorf("%s %s: %+v", sc.ID, name, m)
+				continue
+			}
+			if sc.Block && (m.BlockSet == nil || m.BlockSet.Msgs == 0) {
+				t.Errorf("%s %s: blocking set did not run: %+v", sc.ID, name, m.BlockSet)
+			}
+		}
+	}
+	if m := cfg.measure(scs[0], kinds["naive"], 1); m == nil || m.Err != "" {
+		t.Errorf("naive S1: %+v", m)
+	}
+	if m := cfg.measure(scs[1], kinds["naive"], 1); m != nil {
+		t.Errorf("naive ran S7: %+v", m)
+	}
+}
