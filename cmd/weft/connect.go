@@ -75,15 +75,24 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := &printer{w: bufio.NewWriter(stdout)}
 	for attempt := 1; ; attempt++ {
 		nc, err := ep.Dial(ctx)
+		if ctx.Err() != nil {
+			return nil // interrupted (SIGINT, SIGTERM): a normal end
+		}
 		if err == nil {
 			attempt = 0
 			p := &session{out: out, lines: lines, wait: f.wait, got: make(chan struct{}, 1)}
-			err = weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true}).Serve()
-			if !f.reconnect || stdinDone.Load() || ctx.Err() != nil {
+			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true})
+			stop := context.AfterFunc(ctx, conn.Shutdown)
+			err = conn.Serve()
+			stop()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !f.reconnect || stdinDone.Load() {
 				return err
 			}
 			fmt.Fprintf(stderr, "weft: connection to %s lost (%v); reconnecting\n", ep.Desc, orClean(err))
-		} else if !f.reconnect || ctx.Err() != nil {
+		} else if !f.reconnect {
 			return err
 		}
 		d := backoff(max(attempt, 1))

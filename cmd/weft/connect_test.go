@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestConnectReconnects: "weft connect --reconnect" reports failed attempts
+// while no server listens, connects once one does, and sends stdin lines.
+func TestConnectReconnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, port := hostPort(t, addr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, weftBinary(t), "connect", "tcp:"+addr, "--codec", "line", "--reconnect")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		done <- cmd.Wait()
+	}()
+	for !strings.Contains(stderr.String(), "attempt 2:") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no attempts reported; stderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond): // polling the output, not asserting timing
+		}
+	}
+	p := startServe(t, 1, "echo", "--codec", "line", "--listen", "tcp:"+port+":interface=127.0.0.1")
+	if _, err := stdin.Write([]byte("are you there?\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-lines:
+		if l != "are you there?" {
+			t.Errorf("connect printed %q", l)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no echo; stderr:\n%s", stderr.String())
+	}
+	p.stop(t, syscall.SIGTERM)
+	for !strings.Contains(stderr.String(), "reconnecting") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("loss not reported; stderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Errorf("connect after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+	}
+}
