@@ -85,9 +85,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overf
 		return
 	}
 	opts := s.opts
-	if info.RemoteAddr != nc.RemoteAddr() {
-		opts.RemoteAddr = info.RemoteAddr
-	}
+	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
 	c := &Conn{info: info, wc: weft.NewConn(nc, p, &opts)}
 	if !s.register(c) {
@@ -104,9 +102,6 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overf
 		// Closed by the shutdown deadline after LoseConnection: the runtime
 		// keeps the first (nil) reason, but the connection did not drain.
 		err = weft.ErrServerShutdown
-	}
-	if errors.Is(err, ErrUntrustedProxy) {
-		s.stats.rejected[rejUntrustedProxy].Add(1)
 	}
 	s.stats.active.Add(-1)
 	s.unregister(c)
