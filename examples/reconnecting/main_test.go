@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft/client"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitCount waits (bounded) until want occurs n times in the output.
+func waitCount(t *testing.T, out *syncBuffer, want string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Count(out.String(), want) >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%q not seen %d times within 10 s; output:\n%s", want, n, out)
+}
+
+// oneLineServer echoes one line per connection, then hangs up: the client has
+// to reconnect for every line.
+func oneLineServer(t *testing.T) string {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+					c.Write([]byte(line))
+				}
+			}()
+		}
+	}()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestReconnectingLineClient(t *testing.T) {
+	port := oneLineServer(t)
+	in, stdin := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	b := &client.Exponential{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2}
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, in, &out) }()
+
+	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
+	stdin.Write([]byte("one\n"))
+	waitCount(t, &out, "< one", 1)
+	waitCount(t, &out, "connection lost: closed cleanly; reconnecting in 10ms", 1)
+	waitCount(t, &out, "connected to 127.0.0.1:"+port, 2)
+	stdin.Write([]byte("two\n"))
+	waitCount(t, &out, "< two", 1)
+	stdin.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return at the end of input")
+	}
+	want := []string{"connecting (attempt 1)", "connected to", "< one", "connection lost: closed cleanly; reconnecting in 10ms",
+		"connecting (attempt 1)", "connected to", "< two"}
+	lines := strings.Split(out.String(), "\n")
+	for i, w := range want {
+		if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+			t.Fatalf("line %d: want %q; output:\n%s", i, w, out.String())
+		}
+	}
+}
+
+func TestReconnectingGivesUpOnBadEndpoint(t *testing.T) {
+	if err := run(t.Context(), "tcp:nohost", nil, strings.NewReader(""), io.Discard); err == nil {
+		t.Error("run accepted an endpoint without a port")
+	}
+}
