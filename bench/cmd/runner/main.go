@@ -154,6 +154,7 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 		for r := 1; r <= cfg.rounds; r++ {
 			for _, name := range cfg.servers {
 				k := kinds[name]
+				t0 := time.Now()
 				m := cfg.measure(s, k, r)
 				if m == nil {
 					continue
@@ -162,7 +163,7 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 				if err := enc.Encode(m); err != nil {
 					return err
 				}
-				fmt.Fprintln(os.Stderr, progressLine(s, m))
+				fmt.Fprintf(os.Stderr, "%s  [%.1fs]\n", progressLine(s, m), time.Since(t0).Seconds())
 			}
 		}
 	}

@@ -184,12 +184,12 @@ func start(k serverKind, argv []string, cpu int, logPath string) (*running, erro
 	}
 }
 
-// stop sends SIGTERM, then SIGKILL after 3 s, and waits.
+// stop sends SIGTERM, then SIGKILL after 1 s, and waits.
 func (r *running) stop() {
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.done:
-	case <-time.After(3 * time.Second):
+	case <-time.After(time.Second):
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}
