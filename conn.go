@@ -2,6 +2,7 @@ package weft
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 // or inline by a writer outside any callback; a short write hands the rest to a
 // flusher goroutine that exists only while output is backed up.
 type Conn struct {
+	raw   net.Conn // the connection as given; nc is it, or TLS over it after StartTLS
 	nc    net.Conn
 	rc    syscall.RawConn // nil when nc is not a syscall.Conn (net.Pipe, TLS)
 	proto Protocol
@@ -83,6 +85,13 @@ type Conn struct {
 	done      func(error)
 
 	engineReadFn func(fd uintptr) bool
+
+	// StartTLS (see tls.go).
+	tlsCfg    *tls.Config // requested, switched to after the current callback
+	tlsClear  int         // queued bytes that still go out in clear text
+	tlsBuf    []byte      // bytes received after the command, for TLS
+	tlsOn     bool
+	flushCond *sync.Cond // signalled when flushing ends (lazily made)
 }
 
 const (
@@ -93,7 +102,7 @@ const (
 
 // NewConn prepares nc to be driven by p. Nothing is read or called until Serve.
 func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
-	c := &Conn{nc: nc, proto: p, closed: make(chan struct{})}
+	c := &Conn{raw: nc, nc: nc, proto: p, closed: make(chan struct{})}
 	c.opt, c.err = opts.resolve()
 	c.tr.c = c
 	c.syncFn = c.syncProducer
@@ -268,9 +277,12 @@ func (c *Conn) callback(fn func()) {
 		c.mu.Lock()
 		c.inCallback = false
 		start := c.startFlushLocked()
+		closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
 		c.mu.Unlock()
 		if start {
 			c.flush()
+		} else if closeNow {
+			c.closeSocket(false)
 		}
 	}()
 	fn()
@@ -391,16 +403,20 @@ func (c *Conn) closeSocket(rst bool) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.state = stClosed
+		nc := c.nc
+		if c.flushCond != nil {
+			c.flushCond.Broadcast()
+		}
 		c.mu.Unlock()
 		if rst {
-			if tc, ok := c.nc.(interface{ SetLinger(int) error }); ok {
+			if tc, ok := c.raw.(interface{ SetLinger(int) error }); ok {
 				tc.SetLinger(0)
 			}
 		}
 		if c.opt.engine != nil {
 			c.opt.engine.remove(c)
 		}
-		c.nc.Close()
+		nc.Close()
 		close(c.closed)
 		if c.opt.engine != nil {
 			c.schedule() // the engine's runner calls ConnectionLost

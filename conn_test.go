@@ -159,13 +159,17 @@ func TestWritesCoalesced(t *testing.T) {
 				conn = pipeCounting{s, writes}
 			}
 			r := newRecorder(t)
+			var calls atomic.Int32
 			r.onData = func(tr weft.Transport, d []byte) {
-				for i := range 10 {
-					fmt.Fprintf(tr, "part %d;", i)
+				for range d { // one reply per byte, whatever the chunking
+					calls.Add(1)
+					for i := range 10 {
+						fmt.Fprintf(tr, "part %d;", i)
+					}
 				}
 			}
 			done := serve(conn, r, nil)
-			checkCoalesced(t, c, writes)
+			checkCoalesced(t, c, writes, &calls)
 			c.Close()
 			r.waitLost(t)
 			<-done
@@ -173,15 +177,15 @@ func TestWritesCoalesced(t *testing.T) {
 	}
 }
 
-func checkCoalesced(t *testing.T, c net.Conn, writes *atomic.Int32) {
+func checkCoalesced(t *testing.T, c net.Conn, writes, calls *atomic.Int32) {
 	t.Helper()
 	want := ""
 	for i := range 10 {
 		want += fmt.Sprintf("part %d;", i)
 	}
 	for round := range 3 {
-		before := writes.Load()
-		if _, err := c.Write([]byte("go")); err != nil {
+		before, calls0 := writes.Load(), calls.Load()
+		if _, err := c.Write([]byte("g")); err != nil {
 			t.Fatal(err)
 		}
 		buf := make([]byte, len(want))
@@ -191,8 +195,8 @@ func checkCoalesced(t *testing.T, c net.Conn, writes *atomic.Int32) {
 		if string(buf) != want {
 			t.Fatalf("got %q", buf)
 		}
-		if n := writes.Load() - before; n != 1 {
-			t.Fatalf("round %d: %d write calls for one callback's 10 writes, want 1", round, n)
+		if n, k := writes.Load()-before, calls.Load()-calls0; n != 1 || k != 1 {
+			t.Fatalf("round %d: %d write calls for %d callback(s) of 10 writes, want 1 for 1", round, n, k)
 		}
 	}
 }
@@ -498,5 +502,32 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := (*weft.Options)(nil).Validate(); err != nil {
 		t.Fatalf("nil options: %v", err)
+	}
+}
+
+// TestLoseConnectionNothingPending: LoseConnection from a callback with no
+// output queued closes at once (a regression: it used to wait forever).
+func TestLoseConnectionNothingPending(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, when := range []string{"made", "data"} {
+				s, c := tc.pair(t)
+				r := newRecorder(t)
+				if when == "made" {
+					r.onMade = func(tr weft.Transport) { tr.LoseConnection() }
+				} else {
+					r.onData = func(tr weft.Transport, d []byte) { tr.LoseConnection() }
+				}
+				done := serve(s, r, nil)
+				c.Write([]byte("x"))
+				if err := r.waitLost(t); err != nil {
+					t.Fatalf("%s: ConnectionLost(%v), want nil", when, err)
+				}
+				<-done
+				if _, err := io.ReadAll(c); err != nil && tc.name != "pipe" {
+					t.Fatalf("%s: peer read: %v", when, err)
+				}
+			}
+		})
 	}
 }

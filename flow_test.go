@@ -26,12 +26,14 @@ type flooder struct {
 	stops    atomic.Int32
 	maxBuf   atomic.Int64
 	writeErr atomic.Value
+	exited   chan struct{} // closed when the producing goroutine returns
 }
 
 func (f *flooder) ConnectionMade(t weft.Transport) {
 	f.recorder.ConnectionMade(t)
 	t.RegisterProducer(f)
-	go f.produce(t)
+	f.exited = make(chan struct{})
+	go func() { defer close(f.exited); f.produce(t) }()
 }
 
 func (f *flooder) produce(t weft.Transport) {
@@ -89,6 +91,7 @@ func TestSlowConsumer(t *testing.T) {
 				t.Fatalf("ConnectionLost(%v), want ErrSlowConsumer", err)
 			}
 			<-done
+			<-f.exited
 			if f.pauses.Load() != 1 {
 				t.Fatalf("producer paused %d times, want 1", f.pauses.Load())
 			}
@@ -138,6 +141,7 @@ func TestProducerPauseResume(t *testing.T) {
 			c.Close()
 			f.waitLost(t)
 			<-done
+			<-f.exited
 			if f.overlaps.Load() != 0 {
 				t.Fatal("producer calls overlapped protocol callbacks")
 			}

@@ -20,6 +20,9 @@ func (c *Conn) readLoop() error {
 		c.deliver(c.opt.preread)
 	}
 	for {
+		if err := c.maybeSwitchTLS(); err != nil {
+			return err
+		}
 		if err := c.waitReadable(); err != nil {
 			return err
 		}
@@ -182,7 +185,7 @@ func (c *Conn) bufferedLocked() int {
 // startFlushLocked claims the write side if there is output and no one else
 // will flush it.
 func (c *Conn) startFlushLocked() bool {
-	if c.inCallback || c.flushing || c.state == stClosed || c.out == nil || len(*c.out) == 0 {
+	if c.inCallback || c.flushing || c.tlsCfg != nil || c.state == stClosed || c.out == nil || len(*c.out) == 0 {
 		return false
 	}
 	c.flushing = true
@@ -194,12 +197,15 @@ func (c *Conn) startFlushLocked() bool {
 func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stClosed || c.out == nil || len(*c.out) == 0 {
+	if c.state == stClosed || c.tlsCfg != nil || c.out == nil || len(*c.out) == 0 {
 		c.flushing = false
+		if c.flushCond != nil {
+			c.flushCond.Broadcast()
+		}
 		if c.state == stClosed {
 			c.releaseOutLocked()
-		} else if c.out != nil {
-			putBuf(c.out) // empty: an idle connection keeps no buffer
+		} else if c.out != nil && len(*c.out) == 0 {
+			putBuf(c.out) // an idle connection keeps no buffer
 			c.out = nil
 		}
 		return nil, c.drainedLocked()
@@ -301,6 +307,9 @@ func (c *Conn) writeFailed(err error) {
 	c.mu.Lock()
 	c.flushing = false
 	c.sending = 0
+	if c.flushCond != nil {
+		c.flushCond.Broadcast()
+	}
 	c.mu.Unlock()
 	c.abort(err, false)
 }

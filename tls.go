@@ -1,0 +1,117 @@
+package weft
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+)
+
+// StartTLS upgrades the connection behind t to TLS like Transport.StartTLS,
+// handing buffered — bytes already received after the command that asked for
+// TLS, which belong to the TLS stream — to TLS first. A framed protocol calls
+// it with its decoder's unread bytes, so nothing the peer pipelined is lost or
+// read as clear text.
+func StartTLS(t Transport, cfg *tls.Config, buffered []byte) error {
+	if bt, ok := t.(interface {
+		startTLSBuffered(*tls.Config, []byte) error
+	}); ok {
+		return bt.startTLSBuffered(cfg, buffered)
+	}
+	if len(buffered) > 0 {
+		return errors.New("weft: StartTLS: this Transport cannot take buffered bytes")
+	}
+	return t.StartTLS(cfg)
+}
+
+// startTLS records the request; the switch happens when the current callback
+// returns (maybeSwitchTLS), after the output queued so far is sent in clear
+// text. Output written after the call waits and goes out over TLS.
+func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
+	if cfg == nil {
+		return errors.New("weft: StartTLS: nil *tls.Config")
+	}
+	if c.opt.engine != nil {
+		return ErrNotSupported // the readiness engine reads sockets directly
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.tlsOn || c.tlsCfg != nil:
+		return ErrTLSActive
+	case c.state != stOpen:
+		return ErrClosed
+	}
+	c.tlsCfg = cfg
+	if c.out != nil {
+		c.tlsClear = len(*c.out)
+	}
+	c.tlsBuf = append([]byte(nil), buffered...)
+	return nil
+}
+
+// maybeSwitchTLS performs a requested switch to TLS; it runs on the reading
+// goroutine between two reads.
+func (c *Conn) maybeSwitchTLS() error {
+	c.mu.Lock()
+	if c.tlsCfg == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.flushCond == nil {
+		c.flushCond = sync.NewCond(&c.mu)
+	}
+	for c.flushing && c.state != stClosed {
+		c.flushCond.Wait()
+	}
+	if c.state == stClosed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	cfg := c.tlsCfg
+	var clear []byte
+	if c.out != nil && c.tlsClear > 0 {
+		clear = append(clear, (*c.out)[:c.tlsClear]...)
+		*c.out = append((*c.out)[:0], (*c.out)[c.tlsClear:]...)
+	}
+	c.sending = len(clear)
+	c.mu.Unlock()
+
+	if len(clear) > 0 {
+		if _, err := c.nc.Write(clear); err != nil {
+			return err
+		}
+		c.sent(nil, len(clear))
+	}
+	pc := &prefixConn{Conn: c.nc, pre: c.tlsBuf}
+	var tc *tls.Conn
+	if c.opt.client {
+		tc = tls.Client(pc, cfg)
+	} else {
+		tc = tls.Server(pc, cfg)
+	}
+	c.mu.Lock()
+	c.nc, c.rc = tc, nil
+	c.tlsCfg, c.tlsBuf, c.tlsClear, c.tlsOn = nil, nil, 0, true
+	start := c.startFlushLocked()
+	c.mu.Unlock()
+	if start {
+		c.flush()
+	}
+	return nil
+}
+
+// prefixConn reads pre before the connection itself.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}

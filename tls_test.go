@@ -1,0 +1,226 @@
+package weft_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// testCert makes a self-signed certificate for 127.0.0.1.
+func testCert(t testing.TB) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "weft test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}, pool
+}
+
+// starttlsServer answers "STARTTLS" with "220 go ahead" in clear text, then
+// speaks TLS; after the switch it echoes, prefixed with "tls:". It hands the
+// bytes after the command to TLS.
+type starttlsServer struct {
+	cfg    *tls.Config
+	t      weft.Transport
+	secure bool
+	errc   chan error
+}
+
+func (s *starttlsServer) ConnectionMade(t weft.Transport) { s.t = t; t.Write([]byte("220 hello\r\n")) }
+func (s *starttlsServer) DataReceived(d []byte) {
+	if s.secure {
+		s.t.Write(append([]byte("tls:"), d...))
+		return
+	}
+	rest, ok := bytes.CutPrefix(d, []byte("STARTTLS\r\n"))
+	if !ok {
+		s.t.Write([]byte("500 say STARTTLS\r\n"))
+		return
+	}
+	s.t.Write([]byte("220 go ahead\r\n")) // before StartTLS: clear text
+	s.errc <- weft.StartTLS(s.t, s.cfg, rest)
+	s.t.Write([]byte("secret\n")) // after StartTLS: over TLS
+	s.secure = true
+}
+func (s *starttlsServer) ConnectionLost(error) {}
+
+// TestStartTLSServer: output queued before StartTLS goes out in clear, output
+// after it over TLS, and the conversation continues over TLS.
+func TestStartTLSServer(t *testing.T) {
+	cfg, pool := testCert(t)
+	s, c := tcpPair(t)
+	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
+	done := serve(s, p, nil)
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
+		t.Fatalf("greeting %q", line)
+	}
+	c.Write([]byte("STARTTLS\r\n"))
+	if line, _ := br.ReadString('\n'); line != "220 go ahead\r\n" {
+		t.Fatalf("reply %q", line)
+	}
+	if err := <-p.errc; err != nil {
+		t.Fatal(err)
+	}
+	if br.Buffered() != 0 {
+		t.Fatalf("%d bytes after 220 arrived in clear text", br.Buffered())
+	}
+	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	tbr := bufio.NewReader(tc)
+	if line, err := tbr.ReadString('\n'); line != "secret\n" {
+		t.Fatalf("first TLS line %q, %v", line, err)
+	}
+	tc.Write([]byte("ping\n"))
+	if line, _ := tbr.ReadString('\n'); line != "tls:ping\n" {
+		t.Fatalf("echo over TLS %q", line)
+	}
+	tc.Close()
+	<-done
+}
+
+// TestStartTLSPipelined: the client sends the command and its TLS ClientHello
+// in one write; the bytes after the command, received in the same read, are
+// handed to TLS and never seen as clear text.
+func TestStartTLSPipelined(t *testing.T) {
+	cfg, pool := testCert(t)
+	s, c := tcpPair(t)
+	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
+	done := serve(s, p, nil)
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
+		t.Fatalf("greeting %q", line)
+	}
+	// The first write of the TLS client (its ClientHello) goes out glued to
+	// the command; its first read takes the server's clear reply off first.
+	pc := &gluedConn{Conn: c, prefix: []byte("STARTTLS\r\n"), r: br}
+	tc := tls.Client(pc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if pc.clear != "220 go ahead\r\n" {
+		t.Fatalf("clear reply %q", pc.clear)
+	}
+	if err := <-p.errc; err != nil {
+		t.Fatal(err)
+	}
+	tbr := bufio.NewReader(tc)
+	if line, err := tbr.ReadString('\n'); line != "secret\n" {
+		t.Fatalf("first TLS line %q, %v", line, err)
+	}
+	tc.Write([]byte("pipelined\n"))
+	if line, _ := tbr.ReadString('\n'); line != "tls:pipelined\n" {
+		t.Fatalf("echo over TLS %q", line)
+	}
+	tc.Close()
+	<-done
+}
+
+// gluedConn prefixes its first write, and before its first read takes one
+// clear-text line off r.
+type gluedConn struct {
+	net.Conn
+	prefix []byte
+	r      *bufio.Reader
+	clear  string
+	read   bool
+}
+
+func (g *gluedConn) Write(p []byte) (int, error) {
+	if g.prefix != nil {
+		b := append(g.prefix, p...)
+		g.prefix = nil
+		_, err := g.Conn.Write(b)
+		return len(p), err
+	}
+	return g.Conn.Write(p)
+}
+
+func (g *gluedConn) Read(p []byte) (int, error) {
+	if !g.read {
+		g.read = true
+		line, err := g.r.ReadString('\n')
+		g.clear = line
+		if err != nil {
+			return 0, err
+		}
+	}
+	return g.r.Read(p)
+}
+
+// TestStartTLSClientRole: a dialled connection (Options.Client) takes the
+// client role against a Go TLS server.
+func TestStartTLSClientRole(t *testing.T) {
+	cfg, pool := testCert(t)
+	s, c := tcpPair(t)
+	got := make(chan string, 1)
+	p := &funcProto{
+		made: func(tr weft.Transport) {
+			if err := tr.StartTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}); err != nil {
+				t.Error(err)
+			}
+			tr.Write([]byte("hello over tls\n"))
+		},
+		data: func(tr weft.Transport, d []byte) { got <- string(d); tr.LoseConnection() },
+	}
+	done := serve(c, p, &weft.Options{Client: true})
+	ts := tls.Server(s, cfg)
+	line, err := bufio.NewReader(ts).ReadString('\n')
+	if err != nil || line != "hello over tls\n" {
+		t.Fatalf("server read %q, %v", line, err)
+	}
+	ts.Write([]byte("welcome"))
+	if g := <-got; g != "welcome" {
+		t.Fatalf("client got %q", g)
+	}
+	<-done
+	if err := p.tr.StartTLS(&tls.Config{}); err == nil {
+		t.Fatal("StartTLS after close succeeded")
+	}
+}
+
+// TestStartTLSTwice: a second StartTLS is refused with ErrTLSActive.
+func TestStartTLSTwice(t *testing.T) {
+	cfg, _ := testCert(t)
+	s, _ := tcpPair(t)
+	errs := make(chan error, 2)
+	p := &funcProto{made: func(tr weft.Transport) {
+		errs <- tr.StartTLS(cfg)
+		errs <- tr.StartTLS(cfg)
+		tr.Abort()
+	}}
+	<-serve(s, p, nil)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; !errors.Is(err, weft.ErrTLSActive) {
+		t.Fatalf("second StartTLS: %v", err)
+	}
+}
