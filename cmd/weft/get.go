@@ -24,7 +24,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) == 0 || pos[0] != "poetry" {
-		return fmt.Errorf("%w: get takes the protocol \"poetry\" then ENDPOINT...", errUsage)
+		return fmt.Errorf("%w: get takes the protocol \"poetry\" followed by endpoints", errUsage)
 	}
 	eps := pos[1:]
 	if len(eps) == 0 {

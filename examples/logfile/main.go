@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
@@ -84,8 +85,15 @@ func main() {
 	srv := &server.Server{Factory: &LogFactory{Path: *path}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	go func() { <-ctx.Done(); shutdown(srv) }()
 	if err := srv.Serve(ln); err != nil && err != server.ErrServerClosed {
 		log.Fatal(err)
 	}
+}
+
+// shutdown stops srv gracefully, closing what did not drain within 5 s.
+func shutdown(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/protocols/chat"
@@ -54,7 +55,7 @@ func run(ctx context.Context, svcs []service, ready func([]net.Addr)) error {
 				errs[i] = err
 			}
 		})
-		wg.Go(func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) })
+		wg.Go(func() { <-ctx.Done(); shutdown(srv) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -76,4 +77,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// shutdown stops srv gracefully, closing what did not drain within 5 s.
+func shutdown(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }

@@ -59,7 +59,7 @@ func serve(ctx context.Context, addr, file string, chunk int, delay time.Duratio
 	}
 	fmt.Println("listening on", ln.Addr())
 	srv := &server.Server{Factory: &poetry.Server{Poem: poem, Chunk: chunk, Delay: delay}}
-	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	go func() { <-ctx.Done(); shutdown(srv) }()
 	if err := srv.Serve(ln); err != server.ErrServerClosed {
 		return err
 	}
@@ -88,4 +88,11 @@ func get(ctx context.Context, out, progress io.Writer, endpoints ...string) erro
 		return fmt.Errorf("%d of %d downloads failed", failed, len(endpoints))
 	}
 	return nil
+}
+
+// shutdown stops srv gracefully, closing what did not drain within 5 s.
+func shutdown(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/server"
@@ -49,6 +50,13 @@ func main() {
 	srv := &server.Server{Factory: &QOTDFactory{Quote: *quote}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	go func() { <-ctx.Done(); shutdown(srv) }()
 	_ = srv.Serve(ln)
+}
+
+// shutdown stops srv gracefully, closing what did not drain within 5 s.
+func shutdown(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }
