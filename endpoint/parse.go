@@ -70,11 +70,15 @@ type args struct {
 // (so '=' inside a value is literal); '\' escapes the next character.
 func tokenize(desc string) (args, error) {
 	a := args{kw: map[string]string{}}
+	var err error // a non-ASCII keyword name (Twisted rejects it too)
 	var cur strings.Builder
 	var key string
 	inValue := false // an '=' was seen in this segment
 	flush := func() {
 		if inValue {
+			if !isASCII(key) && err == nil {
+				err = fmt.Errorf("%w: keyword %q is not ASCII", ErrSyntax, key)
+			}
 			if _, dup := a.kw[key]; !dup {
 				a.seq = append(a.seq, key)
 			}
@@ -104,7 +108,16 @@ func tokenize(desc string) (args, error) {
 		}
 	}
 	flush()
-	return a, nil
+	return a, err
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // errTrailing is the reason for a description that ends with a lone
