@@ -13,7 +13,7 @@ import (
 
 // childEMFILE serves echo with RLIMIT_NOFILE lowered to leave room for only
 // a few connections; each line on stdin is answered with
-// "<AcceptErrors> <Active>".
+// "<AcceptErrors> <Accepted>".
 func childEMFILE() error {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -27,7 +27,7 @@ func childEMFILE() error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
 	}
-	lim.Cur = uint64(len(fds)) + 2 // the ReadDir descriptor is closed again
+	lim.Cur = uint64(len(fds)) + 3 // the ReadDir descriptor is closed again
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func childEMFILE() error {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		snap := s.Snapshot()
-		fmt.Println(snap.AcceptErrors, snap.Active)
+		fmt.Println(snap.AcceptErrors, snap.Accepted)
 	}
 	return nil // the process exits; no graceful stop needed
 }
@@ -51,15 +51,15 @@ func TestEMFILERecovers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v", err)
 	}
-	stats := func() (errs, active int) {
+	stats := func() (errs, accepted int) {
 		t.Helper()
 		io.WriteString(stdin, "stats\n")
 		line, err := out.ReadString('\n')
 		if err != nil {
 			t.Fatalf("child: %v", err)
 		}
-		fmt.Sscan(line, &errs, &active)
-		return errs, active
+		fmt.Sscan(line, &errs, &accepted)
+		return errs, accepted
 	}
 	const n = 8
 	conns := make([]net.Conn, n)
@@ -68,8 +68,8 @@ func TestEMFILERecovers(t *testing.T) {
 	}
 	var slots int
 	waitFor(t, "EMFILE in the child", func() bool {
-		errs, active := stats()
-		slots = active
+		errs, accepted := stats()
+		slots = accepted // every accept before the first EMFILE succeeded
 		return errs > 0
 	})
 	if slots == 0 || slots >= n {
