@@ -1,0 +1,94 @@
+package codec_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft/codec"
+)
+
+func testTLSConfigs(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "weft test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"weft.test"}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool, ServerName: "weft.test"}
+}
+
+// starttlsEcho echoes lines and upgrades to TLS on "STARTTLS".
+type starttlsEcho struct {
+	tr  codec.FrameTransport
+	cfg *tls.Config
+}
+
+func (s *starttlsEcho) ConnectionMade(t codec.FrameTransport) { s.tr = t }
+func (s *starttlsEcho) ConnectionLost(error)                  {}
+func (s *starttlsEcho) FrameReceived(f []byte) {
+	if string(f) == "STARTTLS" {
+		if err := s.tr.StartTLS(s.cfg); err != nil {
+			_ = s.tr.SendFrame([]byte("ERR " + err.Error()))
+		}
+		return
+	}
+	_ = s.tr.SendFrame(f)
+}
+
+// prefixConn writes prefix in front of the first Write: the STARTTLS command
+// and the TLS ClientHello then reach the server in one read.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Write(p []byte) (int, error) {
+	if c.prefix != nil {
+		b := append(c.prefix, p...)
+		c.prefix = nil
+		_, err := c.Conn.Write(b)
+		return len(p), err
+	}
+	return c.Conn.Write(p)
+}
+
+// The bytes received after the STARTTLS frame (the pipelined ClientHello)
+// go to TLS, not to the line decoder.
+func TestStartTLSHandsBufferedBytesToTLS(t *testing.T) {
+	srvCfg, cliCfg := testTLSConfigs(t)
+	cl := servePair(t, codec.NewProtocol(codec.Line{}, &starttlsEcho{cfg: srvCfg}), nil)
+	tc := tls.Client(&prefixConn{Conn: cl, prefix: []byte("STARTTLS\r\n")}, cliCfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS handshake after a pipelined STARTTLS: %v", err)
+	}
+	fw := codec.NewFrameWriter(tc, codec.Line{})
+	fr := codec.NewFrameReader(tc, codec.Line{})
+	if err := fw.WriteFrame([]byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := fr.ReadFrame(); err != nil || string(f) != "secret" {
+		t.Fatalf("echo over TLS: %q, %v", f, err)
+	}
+	tc.Close()
+}
