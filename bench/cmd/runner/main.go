@@ -50,6 +50,9 @@ type measurement struct {
 	// softirq, no other processes).
 	ProcUsPerMsg float64 `json:"server_proc_us_per_msg"`
 	Err          string  `json:"error,omitempty"`
+	// LoadAvg is the 1-minute load average when the measurement started:
+	// above ~2 on this 2-CPU rig, other processes were competing.
+	LoadAvg float64 `json:"loadavg"`
 }
 
 type config struct {
@@ -163,7 +166,7 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 				if err := enc.Encode(m); err != nil {
 					return err
 				}
-				fmt.Fprintf(os.Stderr, "%s  [%.1fs]\n", progressLine(s, m), time.Since(t0).Seconds())
+				fmt.Fprintf(os.Stderr, "%s  [%.1fs, load %.1f]\n", progressLine(s, m), time.Since(t0).Seconds(), m.LoadAvg)
 			}
 		}
 	}
@@ -191,7 +194,7 @@ func progressLine(s scenario, m *measurement) string {
 // measure runs scenario s once on server k; nil when k does not implement s.
 func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	addr, err := freePort()
-	m := &measurement{Scenario: s.ID, Server: k.Name, Round: round}
+	m := &measurement{Scenario: s.ID, Server: k.Name, Round: round, LoadAvg: loadAvg()}
 	if err != nil {
 		m.Err = err.Error()
 		return m
@@ -287,4 +290,18 @@ func readJSONL(path string) ([]measurement, error) {
 		ms = append(ms, m)
 	}
 	return ms, nil
+}
+
+// loadAvg returns the 1-minute load average, or 0.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

@@ -259,6 +259,14 @@ func report(out string, scs []scenario, servers []string, ms []measurement, cmdl
 		md = "Command: `" + cmdline + "`\n\n" + md
 	}
 	fmt.Print(md)
+	var loads []float64
+	for _, m := range ms {
+		loads = append(loads, m.LoadAvg)
+	}
+	if len(loads) > 0 {
+		l := statOf(loads)
+		md += fmt.Sprintf("\n1-minute load average at the start of each measurement (2 CPUs): median %.1f [%.1f–%.1f].\n", l.Median, l.Min, l.Max)
+	}
 	var fails []string
 	for _, m := range ms {
 		if m.Err != "" {
