@@ -76,3 +76,20 @@ func (nopProto) DataReceived([]byte)           {}
 func (nopProto) ConnectionLost(error)          {}
 
 var nopFactory = weft.FactoryFunc(func(net.Addr) weft.Protocol { return nopProto{} })
+
+type weftProto = weft.Protocol
+
+// weftFactory adapts a constructor to a Factory.
+func weftFactory(f func() weftProto) weft.Factory {
+	return weft.FactoryFunc(func(net.Addr) weft.Protocol { return f() })
+}
+
+// writer writes data when connected and records how it ended.
+type writer struct {
+	data []byte
+	ev   *events
+}
+
+func (w *writer) ConnectionMade(t weft.Transport) { t.Write(w.data) }
+func (w *writer) DataReceived([]byte)             {}
+func (w *writer) ConnectionLost(reason error)     { w.ev.add("connectionLost %v", reason) }

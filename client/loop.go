@@ -70,9 +70,8 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		} else {
 			retries, attempt = 0, 0
 			r.setConn(c)
-			stop := context.AfterFunc(ctx, c.Transport().LoseConnection)
+			r.waitConn(ctx, c)
 			reason := c.Wait()
-			stop()
 			r.setConn(nil)
 			lastErr = reason
 			if lastErr == nil {
@@ -92,6 +91,28 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		if !sleep(ctx, delay) {
 			return nil
 		}
+	}
+}
+
+// waitConn waits for c to end; if ctx ends first it closes c gracefully,
+// then aborts it after StopTimeout.
+func (r *Reconnecting) waitConn(ctx context.Context, c *Conn) {
+	select {
+	case <-c.Done():
+		return
+	case <-ctx.Done():
+	}
+	c.Transport().LoseConnection()
+	grace := r.StopTimeout
+	if grace == 0 {
+		grace = DefaultStopTimeout
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-c.Done():
+	case <-t.C:
+		c.Transport().Abort()
 	}
 }
 

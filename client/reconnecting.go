@@ -15,6 +15,9 @@ import (
 // the client will not try again (MaxRetries reached, or stopping).
 const GiveUp time.Duration = -1
 
+// DefaultStopTimeout is the StopTimeout used when the field is zero.
+const DefaultStopTimeout = 5 * time.Second
+
 var (
 	// ErrGaveUp: Run ended because MaxRetries retries failed in a row. It
 	// wraps the last connection error.
@@ -40,7 +43,8 @@ var (
 //
 // Stop and ctx cancellation end it promptly in every state: a wait is
 // cancelled, a connection attempt is cancelled (through the DialFunc's ctx),
-// and a live connection gets LoseConnection and is not replaced.
+// and a live connection gets LoseConnection (then Abort if it has not closed
+// within StopTimeout) and is not replaced.
 //
 // Configure the exported fields, then call Run or Start; do not change them
 // while it runs, and do not copy a Reconnecting after first use.
@@ -65,6 +69,11 @@ type Reconnecting struct {
 	// Conn tunes each connection's runtime; its Client field is forced to
 	// true. Nil means the defaults.
 	Conn *weft.Options
+	// StopTimeout bounds how long stopping waits for the live connection to
+	// flush its output after LoseConnection (a peer that stops reading could
+	// otherwise hold it open forever); then the connection is aborted. Zero
+	// means DefaultStopTimeout.
+	StopTimeout time.Duration
 
 	// OnConnecting, if set, is called before each connection attempt;
 	// attempt counts the attempts since the last successful connection
@@ -90,6 +99,9 @@ type Reconnecting struct {
 func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) {
 	if r.Factory == nil {
 		return nil, errors.New("client: Reconnecting.Factory is nil")
+	}
+	if r.StopTimeout < 0 {
+		return nil, fmt.Errorf("client: Reconnecting.StopTimeout %v is negative", r.StopTimeout)
 	}
 	if r.MaxRetries < 0 {
 		return nil, fmt.Errorf("client: Reconnecting.MaxRetries %d is negative", r.MaxRetries)

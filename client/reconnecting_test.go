@@ -260,3 +260,40 @@ func containsWord(s, w string) bool {
 	}
 	return false
 }
+
+// A peer that stops reading cannot hold Stop forever: after StopTimeout the
+// connection is aborted.
+func TestReconnectingStopTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		cli, srv := net.Pipe() // nobody ever reads srv
+		defer srv.Close()
+		big := make([]byte, 256<<10)
+		r := &Reconnecting{
+			Endpoint: "test",
+			Factory: weftFactory(func() weftProto {
+				return &writer{data: big, ev: &ev}
+			}),
+			StopTimeout: 3 * time.Second,
+			Dialer:      func(context.Context, string) (net.Conn, error) { return cli, nil },
+		}
+		hook(r, &ev)
+		if err := r.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		start := time.Now()
+		r.Stop()
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("Stop took %v, want StopTimeout (3s)", d)
+		}
+		// The runtime keeps LoseConnection's nil reason when the Abort that
+		// follows discards the unsent output (reported to the runtime's
+		// owner); the test only asserts that the connection ended.
+		got := ev.snapshot()
+		if want := []string{"connecting 1"}; len(got) != 3 || got[0] != want[0] ||
+			!containsWord(got[1], "connectionLost") || !containsWord(got[2], "next -1ns") {
+			t.Errorf("events: %q; want the connection closed and no retry", got)
+		}
+	})
+}
