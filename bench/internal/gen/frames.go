@@ -81,8 +81,10 @@ func (f *Framer) fill(conn int, seq uint64) []byte {
 // Append appends the frame (conn, seq) to dst without allocating when dst has
 // room.
 func (f *Framer) Append(dst []byte, conn int, seq uint64) []byte {
+	var h [16]byte
+	putHex(&h, seq)
 	dst = append(dst, f.prefix...)
-	dst = appendHex(dst, seq)
+	dst = append(dst, h[:]...)
 	dst = append(dst, f.fill(conn, seq)...)
 	return append(dst, f.suffix...)
 }
@@ -110,14 +112,23 @@ func (f *Framer) VerifyPayload(p []byte, conn int, seq uint64) bool {
 	if len(p) != f.size {
 		return false
 	}
-	var hex [16]byte
-	if !bytes.Equal(p[:MinPayload], appendHex(hex[:0], seq)) {
+	var h [16]byte
+	putHex(&h, seq)
+	if string(p[:MinPayload]) != string(h[:]) {
 		return false
 	}
 	return bytes.Equal(p[MinPayload:], f.fill(conn, seq))
 }
 
 const hexDigits = "0123456789abcdef"
+
+// putHex writes v as 16 lowercase hex digits.
+func putHex(h *[16]byte, v uint64) {
+	for i := 15; i >= 0; i-- {
+		h[i] = hexDigits[v&15]
+		v >>= 4
+	}
+}
 
 func appendHex(dst []byte, v uint64) []byte {
 	for i := 60; i >= 0; i -= 4 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -113,5 +114,27 @@ func TestHistRecordDoesNotAllocate(t *testing.T) {
 	buf := make([]byte, 0, f.WireSize())
 	if n := testing.AllocsPerRun(100, func() { buf = f.Append(buf[:0], 1, 99); f.Verify(buf, 1, 99) }); n != 0 {
 		t.Errorf("Append+Verify allocate %v times", n)
+	}
+}
+
+// BenchmarkAppendVerify measures the generator's per-frame work: build the
+// next frame and check an echoed one.
+func BenchmarkAppendVerify(b *testing.B) {
+	for _, tc := range []struct {
+		codec Codec
+		size  int
+	}{{Line, 64}, {Netstring, 4096}, {Int32, 64}} {
+		b.Run(string(tc.codec)+"/"+strconv.Itoa(tc.size), func(b *testing.B) {
+			f, _ := NewFramer(tc.codec, tc.size)
+			buf := make([]byte, 0, f.WireSize())
+			b.SetBytes(int64(f.WireSize()))
+			b.ReportAllocs()
+			for i := range b.N {
+				buf = f.Append(buf[:0], 1, uint64(i))
+				if !f.Verify(buf, 1, uint64(i)) {
+					b.Fatal("frame does not verify")
+				}
+			}
+		})
 	}
 }
