@@ -89,12 +89,6 @@ func (f *Framer) Append(dst []byte, conn int, seq uint64) []byte {
 	return append(dst, f.suffix...)
 }
 
-// AppendPayload appends only the payload of frame (conn, seq).
-func (f *Framer) AppendPayload(dst []byte, conn int, seq uint64) []byte {
-	dst = appendHex(dst, seq)
-	return append(dst, f.fill(conn, seq)...)
-}
-
 // Verify reports whether w (exactly WireSize bytes) is frame (conn, seq).
 func (f *Framer) Verify(w []byte, conn int, seq uint64) bool {
 	if len(w) != f.WireSize() {
