@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -19,9 +21,7 @@ func TestMeasureEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and runs servers; skipped with -short")
 	}
-	if _, err := exec.LookPath("taskset"); err != nil {
-		t.Skip("taskset (util-linux) not installed")
-	}
+	testenv.LookPath(t, "taskset", "util-linux")
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -54,5 +54,34 @@ func TestMeasureEndToEnd(t *testing.T) {
 	}
 	if m := cfg.measure(scs[1], kinds["naive"], 1); m != nil {
 		t.Errorf("naive ran S7: %+v", m)
+	}
+}
+
+// TestMeasureTwisted runs the Twisted peer (Debian python3-twisted) through
+// the runner: echo S1 and S3, chat S7.
+func TestMeasureTwisted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs servers; skipped with -short")
+	}
+	testenv.LookPath(t, "taskset", "util-linux")
+	testenv.Twisted(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ts := &toolset{bin: filepath.Join(out, "bin"), benchDir: filepath.Join(wd, "..", "..")}
+	cmd := exec.Command("go", "build", "-o", ts.bin+"/", "./cmd/loadgen")
+	cmd.Dir = ts.benchDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building loadgen: %v\n%s", err, b)
+	}
+	cfg := &config{dur: 300 * time.Millisecond, warmup: 100 * time.Millisecond, out: out, ts: ts}
+	scs, _ := pickScenarios(scenarios(100), "S1,S3,S7")
+	for _, sc := range scs {
+		m := cfg.measure(sc, ts.servers()["twisted"], 1)
+		if m == nil || m.Err != "" || m.Result == nil || m.Result.Msgs == 0 {
+			t.Errorf("%s twisted: %+v", sc.ID, m)
+		}
 	}
 }
