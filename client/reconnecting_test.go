@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/weftkit/weft"
 )
 
 var errRefused = errors.New("test: connection refused")
@@ -294,6 +296,34 @@ func TestReconnectingStopTimeout(t *testing.T) {
 		if want := []string{"connecting 1"}; len(got) != 3 || got[0] != want[0] ||
 			!containsWord(got[1], "connectionLost") || !containsWord(got[2], "next -1ns") {
 			t.Errorf("events: %q; want the connection closed and no retry", got)
+		}
+	})
+}
+
+// A Factory that refuses (BuildProtocol returns nil) counts as a failed
+// attempt; the connection is closed.
+func TestReconnectingFactoryRefuses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var errs []error
+		var servers []net.Conn
+		r := &Reconnecting{
+			Endpoint: "test", MaxRetries: 1, Backoff: &Exponential{},
+			Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol { return nil }),
+			Dialer: func(context.Context, string) (net.Conn, error) {
+				cli, srv := net.Pipe()
+				servers = append(servers, srv)
+				return cli, nil
+			},
+			OnConnectFailed: func(err error, _ int, _ time.Duration) { errs = append(errs, err) },
+		}
+		err := r.Run(t.Context())
+		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, ErrNoProtocol) || len(errs) != 2 {
+			t.Fatalf("Run = %v, failures %v; want two ErrNoProtocol failures then ErrGaveUp", err, errs)
+		}
+		for _, s := range servers {
+			if _, err := s.Read(make([]byte, 1)); err == nil {
+				t.Error("refused connection left open")
+			}
 		}
 	})
 }
