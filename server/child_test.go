@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,8 +188,14 @@ func TestTenThousandConns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 connections: skipped under -short")
 	}
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) { testTenThousandConns(t, engine(t)) })
+	}
+}
+
+func testTenThousandConns(t *testing.T, engine *weft.Engine) {
 	const n = 10000
-	s := &Server{Factory: echoFactory()}
+	s := &Server{Factory: echoFactory(), Engine: engine}
 	addr := serve(t, s)
 	_, stdin, out := startChild(t, "dial", fmt.Sprintf("%s,%d", addr, n))
 	line, err := out.ReadString('\n')
@@ -203,6 +210,14 @@ func TestTenThousandConns(t *testing.T) {
 		snap := s.Snapshot()
 		return snap.Accepted == n && snap.Active == n && snap.BytesIn == 7*n && snap.BytesOut == 7*n
 	})
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	g := runtime.NumGoroutine()
+	t.Logf("10,000 idle connections: %d goroutines, %d KiB heap in use, %d KiB stacks", g, ms.HeapInuse>>10, ms.StackInuse>>10)
+	if engine != nil && g > n/10 {
+		t.Errorf("%d goroutines with an engine: idle connections should hold none", g)
+	}
 	stdin.Close()
 	// Generous bounds: 10,000 closes under -race on a loaded machine.
 	waitForUpTo(t, 2*time.Minute, "all closed", func() bool { return s.Len() == 0 })

@@ -16,8 +16,13 @@ import (
 // handshake (PROXY header, TLS), admission (run, queue or reject), then the
 // Protocol.
 func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState) {
-	defer s.wg.Done()
-	defer s.releaseListener(ls)
+	handedOff := false // to the Engine, which then ends the connection
+	defer func() {
+		if !handedOff {
+			s.releaseListener(ls)
+			s.wg.Done()
+		}
+	}()
 	info := ConnInfo{ID: id, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	s.hook(info, StateNew)
 	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(info.RemoteAddr))
@@ -66,11 +71,14 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState) {
 		s.finish(info, fmt.Errorf("%w: %s", weft.ErrRejected, rejectNames[r]))
 		return
 	}
-	s.run(info, nc, ip, preread, adm == admitOverflow)
+	handedOff = s.run(info, nc, ls, ip, preread, adm == admitOverflow)
 }
 
-// run builds the Protocol and drives the connection with the weft runtime.
-func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overflow bool) {
+// run builds the Protocol and drives the connection with the weft runtime:
+// on this goroutine (Serve), or, with an Engine, handed to the engine (Start)
+// so that an idle connection holds no goroutine; it then reports true and
+// the engine's done callback releases what handle would have.
+func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, preread []byte, overflow bool) bool {
 	f := s.Factory
 	if overflow {
 		f = s.OverflowFactory
@@ -82,7 +90,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overf
 		s.releaseSlot(ip, overflow)
 		s.stats.rejected[rejRefused].Add(1)
 		s.finish(info, ErrRefused)
-		return
+		return false
 	}
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
@@ -92,21 +100,32 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ip ipKey, preread []byte, overf
 		nc.Close()
 		s.releaseSlot(ip, overflow)
 		s.finish(info, weft.ErrServerShutdown)
-		return
+		return false
 	}
 	s.stats.active.Add(1)
 	s.hook(info, StateActive)
 	s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
-	err := c.wc.Serve()
-	if err == nil && c.forced.Load() {
-		// Closed by the shutdown deadline after LoseConnection: the runtime
-		// keeps the first (nil) reason, but the connection did not drain.
-		err = weft.ErrServerShutdown
+	end := func(err error) {
+		if err == nil && c.forced.Load() {
+			// Closed by the shutdown deadline after LoseConnection: the
+			// runtime keeps the first (nil) reason, but it did not drain.
+			err = weft.ErrServerShutdown
+		}
+		s.stats.active.Add(-1)
+		s.unregister(c)
+		s.releaseSlot(ip, overflow)
+		s.finish(info, err)
 	}
-	s.stats.active.Add(-1)
-	s.unregister(c)
-	s.releaseSlot(ip, overflow)
-	s.finish(info, err)
+	if s.Engine == nil {
+		end(c.wc.Serve())
+		return false
+	}
+	c.wc.Start(func(err error) {
+		end(err)
+		s.releaseListener(ls)
+		s.wg.Done()
+	})
+	return true
 }
 
 // finish counts the close reason, calls the hook and logs.

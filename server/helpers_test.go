@@ -253,3 +253,23 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 func factoryOf[P weft.Protocol](build func() P) weft.Factory {
 	return weft.FactoryFunc(func(net.Addr) weft.Protocol { return build() })
 }
+
+// engines returns the runtimes to run a test against: goroutine per
+// connection (nil) and, where supported, a readiness engine (closed at
+// cleanup, after the servers that cleanup registered later).
+func engines(t *testing.T) map[string]func(t *testing.T) *weft.Engine {
+	return map[string]func(t *testing.T) *weft.Engine{
+		"goroutine": func(*testing.T) *weft.Engine { return nil },
+		"engine": func(t *testing.T) *weft.Engine {
+			e, err := weft.NewEngine()
+			if errors.Is(err, weft.ErrNotSupported) {
+				t.Skip("no readiness engine on this platform")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		},
+	}
+}

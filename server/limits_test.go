@@ -38,7 +38,13 @@ func TestMaxConnsPerPeer(t *testing.T) {
 
 // TestIdleTimeoutLoopback: a silent client is closed: it reads EOF, no bytes.
 func TestIdleTimeoutLoopback(t *testing.T) {
-	s := &Server{Factory: echoFactory(), IdleTimeout: 50 * time.Millisecond}
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) { testIdleTimeoutLoopback(t, engine(t)) })
+	}
+}
+
+func testIdleTimeoutLoopback(t *testing.T, engine *weft.Engine) {
+	s := &Server{Factory: echoFactory(), IdleTimeout: 50 * time.Millisecond, Engine: engine}
 	addr := serve(t, s)
 	c := dial(t, addr)
 	roundTrip(t, c, "one exchange")

@@ -21,42 +21,44 @@ func TestQueue(t *testing.T) {
 		{QueueFIFO, "C"},
 		{QueueLIFO, "D"},
 	} {
-		t.Run(tc.policy.String(), func(t *testing.T) {
-			s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: tc.policy}
-			addr := serve(t, s)
-			a, b := dial(t, addr), dial(t, addr)
-			roundTrip(t, a, "hello from A")
-			roundTrip(t, b, "hello from B")
+		for name, engine := range engines(t) {
+			t.Run(tc.policy.String()+"/"+name, func(t *testing.T) {
+				s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: tc.policy, Engine: engine(t)}
+				addr := serve(t, s)
+				a, b := dial(t, addr), dial(t, addr)
+				roundTrip(t, a, "hello from A")
+				roundTrip(t, b, "hello from B")
 
-			const size = 10 << 10
-			waiting := map[string]net.Conn{}
-			for i, who := range []string{"C", "D"} {
-				c := dial(t, addr)
-				sendSmall(t, c, pattern(who[0], size))
-				waitFor(t, who+" queued", func() bool { return s.Snapshot().Queued == int64(i+1) })
-				waiting[who] = c
-			}
-			silent(t, waiting["C"], "C")
-			silent(t, waiting["D"], "D")
-			second := map[string]string{"C": "D", "D": "C"}[tc.first]
+				const size = 10 << 10
+				waiting := map[string]net.Conn{}
+				for i, who := range []string{"C", "D"} {
+					c := dial(t, addr)
+					sendSmall(t, c, pattern(who[0], size))
+					waitFor(t, who+" queued", func() bool { return s.Snapshot().Queued == int64(i+1) })
+					waiting[who] = c
+				}
+				silent(t, waiting["C"], "C")
+				silent(t, waiting["D"], "D")
+				second := map[string]string{"C": "D", "D": "C"}[tc.first]
 
-			a.Close()
-			got := readN(t, waiting[tc.first], size)
-			if want := pattern(tc.first[0], size); !bytes.Equal(got, want) {
-				t.Fatalf("%s got %d bytes, not its own 10 KiB in order", tc.first, len(got))
-			}
-			silent(t, waiting[second], second)
+				a.Close()
+				got := readN(t, waiting[tc.first], size)
+				if want := pattern(tc.first[0], size); !bytes.Equal(got, want) {
+					t.Fatalf("%s got %d bytes, not its own 10 KiB in order", tc.first, len(got))
+				}
+				silent(t, waiting[second], second)
 
-			b.Close()
-			got = readN(t, waiting[second], size)
-			if want := pattern(second[0], size); !bytes.Equal(got, want) {
-				t.Fatalf("%s got %d bytes, not its own 10 KiB in order", second, len(got))
-			}
-			roundTrip(t, waiting[second], "still echoing")
-			if snap := s.Snapshot(); snap.Queued != 0 || snap.Active != 2 {
-				t.Errorf("snapshot: queued %d active %d, want 0 and 2", snap.Queued, snap.Active)
-			}
-		})
+				b.Close()
+				got = readN(t, waiting[second], size)
+				if want := pattern(second[0], size); !bytes.Equal(got, want) {
+					t.Fatalf("%s got %d bytes, not its own 10 KiB in order", second, len(got))
+				}
+				roundTrip(t, waiting[second], "still echoing")
+				if snap := s.Snapshot(); snap.Queued != 0 || snap.Active != 2 {
+					t.Errorf("snapshot: queued %d active %d, want 0 and 2", snap.Queued, snap.Active)
+				}
+			})
+		}
 	}
 }
 

@@ -134,6 +134,12 @@ type Server struct {
 	// (weft.DefaultHighWater, weft.DefaultLowWater, weft.DefaultMaxWriteBuffer,
 	// weft.DefaultReadBufferSize).
 	HighWater, LowWater, MaxWriteBuffer, ReadBufferSize int
+	// Engine, if set, drives the connections from a weft readiness engine
+	// (weft.NewEngine; epoll on Linux): an idle connection then holds no
+	// goroutine and no buffer. The caller owns it and closes it after the
+	// server stopped. Connections that are not sockets (TLS) are served by a
+	// goroutine whatever this says. Nil means a goroutine per connection.
+	Engine *weft.Engine
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for
 	// errors. Nil means no logging.
@@ -209,6 +215,7 @@ func (s *Server) connOptions() *weft.Options {
 		MaxWriteBuffer: s.MaxWriteBuffer,
 		ReadBufferSize: s.ReadBufferSize,
 		IdleTimeout:    s.IdleTimeout,
+		Engine:         s.Engine,
 	}
 }
 

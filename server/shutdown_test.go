@@ -43,8 +43,14 @@ func (p *lineEcho) Shutdown()            { p.t.Write([]byte("bye\n")) }
 // server wrote equal the bytes the clients read), every client ends with
 // "bye", and Shutdown returns nil.
 func TestShutdownUnderLoad(t *testing.T) {
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) { testShutdownUnderLoad(t, engine(t)) })
+	}
+}
+
+func testShutdownUnderLoad(t *testing.T, engine *weft.Engine) {
 	const clients = 200
-	s := &Server{Factory: factoryOf(func() *lineEcho { return &lineEcho{} })}
+	s := &Server{Factory: factoryOf(func() *lineEcho { return &lineEcho{} }), Engine: engine}
 	addr := serve(t, s)
 	var received atomic.Int64
 	var started sync.WaitGroup
