@@ -9,10 +9,12 @@
 //     behind a PROXY-protocol load balancer), Listen and ListenEndpoint
 //     (endpoint strings, honouring their TLS and proxy= settings).
 //   - Connection manager: every live connection has an ID; Len, Get, Range
-//     and Broadcast observe and reach them. Conn is the handle.
+//     and Broadcast observe and reach them. Conn is the handle; Addrs lists
+//     the listeners' addresses.
 //   - Limits: MaxConns with an Overflow policy (Reject, QueueFIFO, QueueLIFO),
 //     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, HandshakeTimeout,
-//     and the write-buffer limits passed to the runtime.
+//     and the write-buffer limits passed to the runtime; Engine hands the
+//     connections to a weft readiness engine.
 //   - Shutdown (graceful, bounded by a context) and Close (immediate).
 //   - Stats: Snapshot, PublishExpvar, close reasons by name (CloseReason),
 //     the ConnState hook and log/slog logging.
@@ -20,7 +22,9 @@
 // Every accepted connection runs on its own goroutine: the TLS handshake and
 // the PROXY header are read there (never on the accept loop), bounded by
 // HandshakeTimeout; then the connection is admitted, queued or rejected, and
-// an admitted connection is driven by weft.NewConn(...).Serve.
+// an admitted connection is driven by weft.NewConn(...).Serve on that
+// goroutine (or handed to the Engine with Start, so that it holds no
+// goroutine while idle).
 //
 // docs/operations.md lists every knob, its default and what a client sees.
 package server
