@@ -10,16 +10,32 @@ import (
 // pending; a larger one is released so that idle connections stay cheap.
 const keepBuffer = 4 << 10
 
+// minPiece is the least a partial frame is extended by at a time.
+const minPiece = 4 << 10
+
 // core is the decode loop shared by NewProtocol and LineReceiver. It runs on
 // the connection's callback goroutine only, except for the atomic flags.
+//
+// The undecoded bytes are pending followed by tail. pending points either
+// into the runtime's read (zero copy) or into buf; tail is the part of the
+// current read not yet copied behind a buffered partial frame. A partial
+// frame is completed by copying the read in pieces at least as long as what
+// is buffered (so copying stays linear); as soon as everything undecoded
+// comes from the read, decoding goes on in the read itself. So a 64 KiB read
+// is copied only as far as the frame that straddles reads needs, and buf
+// stays about the size of a partial frame.
 type core struct {
 	t   weft.Transport
 	dec Decoder
 
 	buf     []byte // owned storage; pending is buf[off:] when inBuf
 	off     int
-	pending []byte // bytes received and not yet decoded
+	pending []byte
 	inBuf   bool
+	tail    []byte
+	last    []byte // the read the last piece came from (nil: none)
+	lastN   int    // the last piece was last[:lastN]
+	piece   int    // minimum piece; 0 means minPiece (tests set it small)
 
 	busy    bool  // inside run
 	failed  error // decode error that closed the connection
@@ -39,14 +55,12 @@ func (c *core) feed(data []byte) {
 	if len(c.pending) == 0 {
 		c.pending, c.inBuf = data, false
 	} else {
-		c.own()
-		c.buf = append(c.buf, data...)
-		c.pending = c.buf[c.off:]
+		c.tail = data
 	}
 	c.run()
 }
 
-// own makes pending live in buf (it may point into the runtime's data).
+// own makes pending live in buf.
 func (c *core) own() {
 	if c.inBuf {
 		return
@@ -55,7 +69,40 @@ func (c *core) own() {
 	c.off, c.pending, c.inBuf = 0, c.buf, true
 }
 
-// unread puts extra in front of the pending bytes (SetLineMode(extra)). It
+// pull copies the next piece of tail behind pending.
+func (c *core) pull() {
+	c.own()
+	src := c.tail
+	piece := c.piece
+	if piece == 0 {
+		piece = minPiece
+	}
+	n := min(len(src), max(len(c.pending), piece))
+	c.buf = append(c.buf, src[:n]...)
+	c.pending = c.buf[c.off:]
+	c.tail = src[n:]
+	c.last, c.lastN = src, n
+}
+
+// undecoded returns pending followed by tail, copying only when both are
+// present (rare operations: ClearLineBuffer, StartTLS, LineLengthExceeded).
+func (c *core) undecoded() []byte {
+	if len(c.tail) == 0 {
+		return c.pending
+	}
+	return append(append(make([]byte, 0, len(c.pending)+len(c.tail)), c.pending...), c.tail...)
+}
+
+// drop forgets every undecoded byte without reusing storage a callback may
+// still read.
+func (c *core) drop() {
+	c.pending, c.tail, c.last = nil, nil, nil
+	if c.inBuf {
+		c.buf, c.off, c.inBuf = nil, 0, false
+	}
+}
+
+// unread puts extra in front of the undecoded bytes (SetLineMode(extra)). It
 // never overwrites bytes a callback may still hold.
 func (c *core) unread(extra []byte) {
 	if len(extra) == 0 {
@@ -63,23 +110,20 @@ func (c *core) unread(extra []byte) {
 	}
 	nb := make([]byte, 0, len(extra)+len(c.pending))
 	nb = append(append(nb, extra...), c.pending...)
-	c.buf, c.off, c.pending, c.inBuf = nb, 0, nb, true
+	c.buf, c.off, c.pending, c.inBuf, c.last = nb, 0, nb, true, nil
 	c.dec.Reset()
 }
 
-// clear drops the pending bytes and returns them (valid during the callback).
+// clear drops the undecoded bytes and returns them (valid during the
+// callback).
 func (c *core) clear() []byte {
-	p := c.pending
-	c.pending = nil
-	if c.inBuf {
-		// The bytes may still be read by the caller: do not reuse the storage.
-		c.buf, c.off, c.inBuf = nil, 0, false
-	}
+	p := c.undecoded()
+	c.drop()
 	c.dec.Reset()
 	return p
 }
 
-// setDecoder switches to a new decoder; the pending bytes are decoded by it.
+// setDecoder switches to a new decoder; the undecoded bytes are decoded by it.
 func (c *core) setDecoder(d Decoder) { c.dec = d }
 
 // run decodes and delivers frames until more bytes are needed, the reader is
@@ -91,34 +135,62 @@ func (c *core) run() {
 	}
 	c.busy = true
 	defer func() { c.busy = false }()
-	for c.failed == nil && !c.closing.Load() && !c.paused.Load() && len(c.pending) > 0 {
+	c.decode()
+	c.stash()
+}
+
+func (c *core) decode() {
+	for c.failed == nil && !c.closing.Load() && !c.paused.Load() {
+		if len(c.pending) == 0 {
+			if len(c.tail) == 0 {
+				return
+			}
+			c.pending, c.tail, c.inBuf, c.last = c.tail, nil, false, nil
+			c.buf, c.off = c.buf[:0], 0
+		}
 		adv, frame, err := c.dec.Decode(c.pending)
 		if err != nil {
 			if c.onError != nil && c.onError(err) {
 				continue
 			}
 			c.fail(err)
-			break
+			return
 		}
 		if adv == 0 {
-			break
+			if len(c.tail) == 0 {
+				return
+			}
+			c.pull()
+			continue
 		}
 		c.pending = c.pending[adv:]
 		if c.inBuf {
 			c.off += adv
+			if c.last != nil && len(c.pending) <= c.lastN {
+				// Everything undecoded came from the current read: decode
+				// there, without copying the rest of it.
+				c.pending = c.last[c.lastN-len(c.pending):]
+				c.tail, c.last, c.inBuf = nil, nil, false
+			}
 		}
 		weft.AddFrames(c.t, 1, 0)
 		c.deliver(frame)
 	}
-	c.stash()
 }
 
-// stash keeps the pending bytes for the next read, compacting with amortized
-// linear cost.
+// stash keeps the undecoded bytes for the next read, compacting with
+// amortized linear cost.
 func (c *core) stash() {
+	c.last = nil
 	if c.failed != nil {
-		c.buf, c.pending, c.off, c.inBuf = nil, nil, 0, false
+		c.drop()
+		c.buf = nil
 		return
+	}
+	if len(c.tail) > 0 { // stopped (paused, closing) in the middle of a read
+		c.own()
+		c.buf = append(c.buf, c.tail...)
+		c.pending, c.tail = c.buf[c.off:], nil
 	}
 	if len(c.pending) == 0 {
 		c.pending, c.inBuf, c.off = nil, false, 0
@@ -150,7 +222,8 @@ func (c *core) fail(err error) {
 // lost returns the reason to give the handler: the decode error if one closed
 // the connection, else the runtime's reason.
 func (c *core) lost(reason error) error {
-	c.pending, c.buf = nil, nil
+	c.drop()
+	c.buf = nil
 	if c.failed != nil {
 		return c.failed
 	}

@@ -85,10 +85,11 @@ func (h *modeScript) RawDataReceived(data []byte) {
 	}
 }
 
-func runModes(data, script []byte, chunks [][]byte) ([]string, bool) {
+func runModes(data, script []byte, chunks [][]byte, piece int) ([]string, bool) {
 	h := &modeScript{script: script}
 	r := codec.NewLineReceiver(h)
 	r.MaxLength = 16
+	codec.SetMinPiece(r, piece)
 	tr := &fakeTransport{}
 	r.ConnectionMade(tr)
 	for _, c := range chunks {
@@ -107,12 +108,12 @@ func FuzzLineReceiverModes(f *testing.F) {
 	f.Add([]byte("a\nb\nc\nd\ne\n"), []byte{0, 1, 2, 5}, uint64(2))
 	f.Add([]byte("a\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\nc\n"), []byte{4}, uint64(3))
 	f.Fuzz(func(t *testing.T, data, script []byte, seed uint64) {
-		want, closed := runModes(data, script, [][]byte{data})
+		want, closed := runModes(data, script, [][]byte{data}, 0)
 		for _, chunks := range [][][]byte{
 			codectest.Chunks(data, 1, nil),
 			codectest.Chunks(data, 0, rand.New(rand.NewPCG(seed, 7))),
 		} {
-			got, gotClosed := runModes(data, script, chunks)
+			got, gotClosed := runModes(data, script, chunks, 1+int(seed%5))
 			if !slices.Equal(got, want) || gotClosed != closed {
 				t.Fatalf("chunks %q:\n got %q closed %v\nwant %q closed %v", chunks, got, gotClosed, want, closed)
 			}

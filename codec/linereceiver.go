@@ -164,8 +164,8 @@ func (r *LineReceiver) decodeError(err error) bool {
 	if !ok || !errors.Is(err, ErrFrameTooLarge) {
 		return false
 	}
-	data := r.core.pending
-	r.core.pending, r.core.buf, r.core.off, r.core.inBuf = nil, nil, 0, false
+	data := r.core.undecoded()
+	r.core.drop()
 	r.core.setDecoder(decoderFor(r.line))
 	le.LineLengthExceeded(data)
 	return true

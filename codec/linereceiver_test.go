@@ -84,6 +84,7 @@ func TestLineReceiverRawModeEveryChunking(t *testing.T) {
 		h := headRawTail()
 		r := codec.NewLineReceiver(h)
 		r.ConnectionMade(&fakeTransport{})
+		codec.SetMinPiece(r, runs%4) // 0: the default 4 KiB
 		for _, c := range chunks {
 			r.DataReceived(c)
 		}

@@ -2,8 +2,10 @@ package codec_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/weftkit/weft"
@@ -213,5 +215,65 @@ func TestProtocolDripAllocatesLinearly(t *testing.T) {
 	}
 	if got := m1.TotalAlloc - m0.TotalAlloc; got > 8<<20+1<<20 { // + the recorder's copy
 		t.Fatalf("dripping 1 MiB allocated %d bytes", got)
+	}
+}
+
+// Frames of random sizes (up to 3 pieces of a partial frame) in reads of
+// random sizes, with the handler pausing at random and resuming after each
+// read: every frame arrives once, in order.
+func TestProtocolLargeRandomReadsWithPauses(t *testing.T) {
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 42))
+		var want []string
+		var stream []byte
+		for range 60 {
+			f := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(20000))
+			if rng.IntN(3) == 0 {
+				f = f[:min(len(f), rng.IntN(10))]
+			}
+			want = append(want, f)
+			stream, _ = codec.Netstring{}.AppendFrame(stream, []byte(f))
+		}
+		tr := &postTransport{}
+		rec := &recorder{hook: func(r *recorder, _ []byte) {
+			if rng.IntN(4) == 0 {
+				r.tr.PauseReading()
+			}
+		}}
+		p := start(codec.Netstring{}, rec, tr)
+		if seed%2 == 1 {
+			codec.SetMinPiece(p, 1+int(seed%7))
+		}
+		for rest := stream; len(rest) > 0; {
+			n := min(len(rest), 1+rng.IntN(70000))
+			p.DataReceived(rest[:n])
+			rest = rest[n:]
+			for tr.paused || len(tr.posted) > 0 {
+				rec.tr.ResumeReading()
+				tr.runPosted()
+			}
+		}
+		if !slices.Equal(rec.frames, want) {
+			t.Fatalf("seed %d: %d frames, want %d", seed, len(rec.frames), len(want))
+		}
+	}
+}
+
+// Paused (from outside the callbacks) while a partial frame is buffered:
+// the next read is kept whole and delivered after the resume.
+func TestProtocolPausedWithPartialFrame(t *testing.T) {
+	tr := &postTransport{}
+	rec := &recorder{}
+	p := start(codec.Line{}, rec, tr)
+	p.DataReceived([]byte("par"))
+	rec.tr.PauseReading()
+	p.DataReceived([]byte("tial\nnext\nlast\n"))
+	if len(rec.frames) != 0 {
+		t.Fatalf("delivered while paused: %q", rec.frames)
+	}
+	rec.tr.ResumeReading()
+	tr.runPosted()
+	if want := []string{"partial", "next", "last"}; !slices.Equal(rec.frames, want) {
+		t.Fatalf("frames %q, want %q", rec.frames, want)
 	}
 }

@@ -10,8 +10,9 @@ import (
 // takePending removes the bytes received and not yet decoded (a copy: they
 // may live in the runtime's read buffer) and resets the decoder.
 func (c *core) takePending() []byte {
-	rest := bytes.Clone(c.pending)
-	c.clear()
+	rest := bytes.Clone(c.undecoded())
+	c.drop()
+	c.dec.Reset()
 	return rest
 }
 

@@ -1,0 +1,15 @@
+package codec
+
+import "github.com/weftkit/weft"
+
+// SetMinPiece makes the adapter or LineReceiver p extend a buffered partial
+// frame by at least n bytes at a time (normally 4 KiB), so that tests with
+// small inputs exercise the piecewise copying.
+func SetMinPiece(p weft.Protocol, n int) {
+	switch p := p.(type) {
+	case *framed:
+		p.piece = n
+	case *LineReceiver:
+		p.core.piece = n
+	}
+}
