@@ -78,7 +78,9 @@ func NewLineReceiver(h LineHandler) *LineReceiver { return &LineReceiver{h: h} }
 
 // ConnectionMade implements weft.Protocol.
 func (r *LineReceiver) ConnectionMade(t weft.Transport) {
+	r.mu.Lock()
 	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
+	r.mu.Unlock()
 	c := &r.core
 	c.t = t
 	r.tr = &lineTransport{Transport: t, r: r}
@@ -122,7 +124,8 @@ func (r *LineReceiver) SendLine(line []byte) error {
 }
 
 // SetRawMode switches to raw mode: the bytes after the current line, and all
-// later bytes, go to RawDataReceived.
+// later bytes, go to RawDataReceived (and are dropped if the handler does not
+// implement RawHandler).
 func (r *LineReceiver) SetRawMode() {
 	r.raw = true
 	r.core.setDecoder(Raw{}.NewDecoder())
