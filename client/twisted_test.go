@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
@@ -30,23 +31,35 @@ reactor.run()
 `
 
 // startTwisted runs the Twisted server on port and waits until it listens.
+// The port can be briefly taken by someone else's ephemeral connection while
+// the server is down, so a failed bind is retried a few times.
 func startTwisted(t *testing.T, py, port string) *exec.Cmd {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, py, "-c", twistedServer, port)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	var errs []string
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, py, "-c", twistedServer, port)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) == "listening" {
+			t.Cleanup(func() { cancel(); cmd.Wait() })
+			return cmd
+		}
+		cancel()
+		cmd.Wait()
+		errs = append(errs, fmt.Sprintf("%q %v: %s", line, err, stderr.String()))
+		time.Sleep(200 * time.Millisecond)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "listening" {
-		t.Fatalf("twisted server did not start: %q %v", line, err)
-	}
-	return cmd
+	t.Fatalf("twisted server did not start on port %s:\n%s", port, strings.Join(errs, "\n"))
+	return nil
 }
 
 // TestReconnectingTwistedServer: a real Twisted server is killed and
