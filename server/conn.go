@@ -95,9 +95,11 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
-	c := &Conn{info: info, wc: weft.NewConn(nc, p, &opts)}
-	if !s.register(c) {
+	c := &Conn{info: info}
+	c.wc = weft.NewConn(nc, &managed{Protocol: p, s: s, c: c}, &opts)
+	if s.isClosing() {
 		nc.Close()
+		s.clearPending(info.ID)
 		s.releaseSlot(ip, overflow)
 		s.finish(info, weft.ErrServerShutdown)
 		return false

@@ -33,7 +33,7 @@ func (c *Conn) ID() uint64 { return c.info.ID }
 // Info returns the connection's ID and addresses.
 func (c *Conn) Info() ConnInfo { return c.info }
 
-// Started returns when the connection started running its Protocol.
+// Started returns when the connection's ConnectionMade returned.
 func (c *Conn) Started() time.Time { return c.started }
 
 // Transport returns the connection's Transport; it is safe to use from any
@@ -52,28 +52,51 @@ func (s *Server) clearPending(id uint64) {
 	s.mu.Unlock()
 }
 
-// register moves a connection from pending to the running set, unless the
-// server is closing.
-func (s *Server) register(c *Conn) bool {
+// managed wraps a connection's Protocol so that the connection joins the
+// manager only once ConnectionMade has run: Shutdown's hook, Broadcast and
+// Range never reach a Protocol before its ConnectionMade.
+type managed struct {
+	weft.Protocol
+	s *Server
+	c *Conn
+}
+
+func (m *managed) ConnectionMade(t weft.Transport) {
+	m.Protocol.ConnectionMade(t)
+	if m.s.register(m.c) {
+		// Shutdown began meanwhile and could not see this connection: tell
+		// it now (posted: runs right after this callback).
+		m.c.wc.Shutdown()
+	}
+}
+
+// Shutdown forwards to the Protocol's hook, if it has one.
+func (m *managed) Shutdown() {
+	if sn, ok := m.Protocol.(weft.ShutdownNotifier); ok {
+		sn.Shutdown()
+	}
+}
+
+// register moves a connection from pending to the running set; it reports
+// whether the server is closing (the caller then tells the connection).
+func (s *Server) register(c *Conn) (closing bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.pending, c.info.ID)
-	if s.closing {
-		return false
-	}
 	c.started = time.Now()
 	s.conns[c.info.ID] = c
-	return true
+	return s.closing
 }
 
 func (s *Server) unregister(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c.info.ID)
+	delete(s.pending, c.info.ID)
 	s.mu.Unlock()
 }
 
 // Len returns the number of connections running a Protocol (including
-// overflow connections; not queued ones).
+// overflow connections; not queued ones) whose ConnectionMade has returned.
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

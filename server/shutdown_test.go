@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -261,4 +262,55 @@ func TestServeAfterClose(t *testing.T) {
 		t.Errorf("Shutdown after Close = %v", err)
 	}
 	s.Close()
+}
+
+// orderCheck counts Shutdown calls that come before ConnectionMade.
+type orderCheck struct {
+	made  bool
+	early *atomic.Int32
+}
+
+func (p *orderCheck) ConnectionMade(weft.Transport) { p.made = true }
+func (p *orderCheck) DataReceived([]byte)           {}
+func (p *orderCheck) ConnectionLost(error)          {}
+func (p *orderCheck) Shutdown() {
+	if !p.made {
+		p.early.Add(1)
+	}
+}
+
+// TestShutdownRacingConnects: connections arriving while Shutdown runs are
+// closed or told, but a Protocol's Shutdown hook never runs before its
+// ConnectionMade, and Shutdown still returns with everything drained.
+func TestShutdownRacingConnects(t *testing.T) {
+	var early atomic.Int32
+	s := &Server{Factory: factoryOf(func() *orderCheck { return &orderCheck{early: &early} })}
+	addr := serve(t, s)
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+			if err != nil {
+				return // the listener closed first
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+	}
+	waitFor(t, "a few connections", func() bool { return s.Snapshot().Accepted >= 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	wg.Wait()
+	if n := early.Load(); n != 0 {
+		t.Errorf("%d Shutdown hooks ran before ConnectionMade", n)
+	}
+	if snap := s.Snapshot(); snap.Active != 0 {
+		t.Errorf("%d still active after Shutdown", snap.Active)
+	}
 }
