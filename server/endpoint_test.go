@@ -99,3 +99,22 @@ func writePEM(t *testing.T, cfg *tls.Config) string {
 	}
 	return path
 }
+
+// TestSeveralServersAndListeners: two Servers in one process, one of them on
+// two listeners at once, each serving its own Factory.
+func TestSeveralServersAndListeners(t *testing.T) {
+	one := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "one\n"} })}
+	two := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "two\n"} })}
+	a1 := serve(t, one)
+	a2 := serve(t, one)
+	b := serve(t, two)
+	for addr, want := range map[string]string{a1: "one\n", a2: "one\n", b: "two\n"} {
+		c := dial(t, addr)
+		if got := string(readN(t, c, len(want))); got != want {
+			t.Errorf("%s said %q, want %q", addr, got, want)
+		}
+	}
+	if n := len(one.Addrs()); n != 2 {
+		t.Errorf("first server has %d listeners, want 2", n)
+	}
+}
