@@ -20,13 +20,13 @@ func (t *transport) LoseConnection() { t.c.loseConnection() }
 
 func (t *transport) Abort() { t.c.abort(ErrAborted, true) }
 
-func (t *transport) LocalAddr() net.Addr { return t.c.nc.LocalAddr() }
+func (t *transport) LocalAddr() net.Addr { return t.c.raw.LocalAddr() }
 
 func (t *transport) RemoteAddr() net.Addr {
 	if t.c.opt.remote != nil {
 		return t.c.opt.remote
 	}
-	return t.c.nc.RemoteAddr()
+	return t.c.raw.RemoteAddr()
 }
 
 func (t *transport) PauseReading() {
@@ -98,9 +98,10 @@ func (t *transport) Context() context.Context {
 	return c.ctx
 }
 
-func (t *transport) StartTLS(cfg *tls.Config) error { return t.c.startTLS(cfg) }
+func (t *transport) StartTLS(cfg *tls.Config) error { return t.c.startTLS(cfg, nil) }
+
+func (t *transport) startTLSBuffered(cfg *tls.Config, buffered []byte) error {
+	return t.c.startTLS(cfg, buffered)
+}
 
 func (t *transport) addFrames(in, out int64) { t.c.addFrames(in, out) }
-
-// startTLS is not yet supported by the goroutine engine.
-func (c *Conn) startTLS(*tls.Config) error { return ErrNotSupported }
