@@ -100,16 +100,20 @@ func Dial(ctx context.Context, desc string, p weft.Protocol, opts *Options) (*Co
 	if err != nil {
 		return nil, err
 	}
-	return start(nc, p, wopts)
+	return start(nc, p, wopts, nil)
 }
 
-// start runs p over nc and waits for ConnectionMade to return.
-func start(nc net.Conn, p weft.Protocol, wopts *weft.Options) (*Conn, error) {
+// start runs p over nc and waits for ConnectionMade to return. onConn, if not
+// nil, is given the Conn before the connection starts.
+func start(nc net.Conn, p weft.Protocol, wopts *weft.Options, onConn func(*Conn)) (*Conn, error) {
 	made := make(chan struct{})
 	var once sync.Once
 	signal := func() { once.Do(func() { close(made) }) }
 	c := &Conn{done: make(chan struct{})}
 	c.wc = weft.NewConn(nc, wrap(p, signal), wopts)
+	if onConn != nil {
+		onConn(c)
+	}
 	c.wc.Start(func(reason error) {
 		c.err = reason
 		close(c.done)

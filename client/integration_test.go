@@ -58,16 +58,26 @@ func (s *helloServer) close() {
 // waitFor waits (bounded) until an event containing want was logged.
 func waitFor(t *testing.T, ev *events, want string) {
 	t.Helper()
+	waitCount(t, ev, want, 1)
+}
+
+// waitCount waits (bounded) until n events containing want were logged.
+func waitCount(t *testing.T, ev *events, want string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
+		count := 0
 		for _, e := range ev.snapshot() {
 			if strings.Contains(e, want) {
-				return
+				count++
 			}
+		}
+		if count >= n {
+			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("no %q event within 10 s; events: %s", want, ev)
+	t.Fatalf("fewer than %d %q events within 10 s; events: %s", n, want, ev)
 }
 
 // The server goes away and comes back on the same port: the client notices,

@@ -69,7 +69,6 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 			}
 		} else {
 			retries, attempt = 0, 0
-			r.setConn(c)
 			r.waitConn(ctx, c)
 			reason := c.Wait()
 			r.setConn(nil)

@@ -133,7 +133,11 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 			nc.Close()
 			return nil, fmt.Errorf("%w (remote %v)", ErrNoProtocol, nc.RemoteAddr())
 		}
-		return start(nc, p, wopts)
+		c, err := start(nc, p, wopts, r.setConn)
+		if err != nil {
+			r.setConn(nil)
+		}
+		return c, err
 	}, nil
 }
 
@@ -211,8 +215,9 @@ func (r *Reconnecting) Wait() error {
 	return r.err
 }
 
-// Transport returns the Transport of the live connection, or nil while there
-// is none.
+// Transport returns the Transport of the live connection (from before its
+// Protocol's ConnectionMade until after its ConnectionLost), or nil while
+// there is none.
 func (r *Reconnecting) Transport() weft.Transport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
