@@ -82,6 +82,7 @@ type Conn struct {
 	hup       atomic.Bool   // the peer hung up: read to EOF, not to a short read
 	started   bool          // ConnectionMade was called (runner only)
 	finalized bool          // ConnectionLost was called (runner only)
+	madeDone  atomic.Bool   // ConnectionMade returned: posted work may run
 	done      func(error)
 
 	engineReadFn func(fd uintptr) bool
@@ -190,10 +191,11 @@ func (c *Conn) begin() bool {
 	return true
 }
 
-// made calls ConnectionMade.
+// made calls ConnectionMade; work posted before it runs right after it.
 func (c *Conn) made() {
 	c.cbMu.Lock()
 	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
+	c.madeDone.Store(true)
 	c.unlockCallbacks()
 }
 
@@ -219,8 +221,8 @@ func (c *Conn) Shutdown() {
 func (c *Conn) Close(reason error) { c.abort(reason, false) }
 
 // Post runs fn serialized with the Protocol's callbacks, as soon as no callback
-// is running, on some goroutine; fn is dropped if the connection is lost first.
-// It never blocks.
+// is running (and never before ConnectionMade), on some goroutine; fn is
+// dropped if the connection is lost first. It never blocks.
 func (c *Conn) Post(fn func()) {
 	c.pendMu.Lock()
 	c.pend = append(c.pend, fn)
@@ -232,7 +234,7 @@ func (c *Conn) Post(fn func()) {
 // tryRunPending runs posted work if no callback is running. The goroutine that
 // holds cbMu runs it otherwise, when it releases (unlockCallbacks).
 func (c *Conn) tryRunPending() {
-	for c.npend.Load() > 0 && c.cbMu.TryLock() {
+	for c.npend.Load() > 0 && c.madeDone.Load() && c.cbMu.TryLock() {
 		c.runPending()
 		c.cbMu.Unlock()
 	}
@@ -387,6 +389,10 @@ func (c *Conn) abort(reason error, rst bool) {
 	if c.state == stClosed {
 		c.mu.Unlock()
 		return
+	}
+	if c.state == stClosing && c.reason == nil {
+		// A graceful close that had not finished is cut short: say why.
+		c.reason = reason
 	}
 	c.state = stClosed
 	c.setReasonLocked(reason)
