@@ -41,6 +41,7 @@ const protocolNames = "echo, discard, chargen, qotd, daytime, time, poetry, chat
 type serveFlags struct {
 	listen, quotes                       strList
 	codec, overflow, rejectMsg, logLevel string
+	engine                               string
 	file                                 string
 	maxFrame, maxConns, maxQueue, perIP  int
 	chunk                                int
@@ -67,6 +68,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.delay, "delay", 0, "poetry: pause between chunks")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	fs.DurationVar(&f.stats, "stats", 0, "print a stats line to stderr every DUR (0: never)")
+	fs.StringVar(&f.engine, "engine", "epoll", "epoll (the readiness engine: no goroutine per idle connection; Linux) or goroutine (one per connection); epoll falls back to goroutine where unavailable")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT/SIGTERM, wait this long for connections to drain, then close them")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: weft serve PROTOCOL --listen ENDPOINT [flags]\nPROTOCOL: %s\n", protocolNames)
@@ -113,6 +115,11 @@ func (f *serveFlags) server(proto string) (*server.Server, error) {
 	}
 	if f.rejectMsg != "" {
 		srv.RejectMessage = []byte(f.rejectMsg + "\r\n")
+	}
+	switch f.engine {
+	case "epoll", "goroutine": // the engine itself is made in run1
+	default:
+		return nil, fmt.Errorf("%w: --engine %q: want epoll or goroutine", errUsage, f.engine)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -191,6 +198,12 @@ func parseListen(descs []string) ([]*endpoint.Server, error) {
 // run1 opens every listener, prints them, serves until ctx ends, then shuts
 // down gracefully.
 func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, f *serveFlags, stdout, stderr io.Writer) error {
+	if f.engine == "epoll" {
+		if e, err := weft.NewEngine(); err == nil { // else: goroutines
+			srv.Engine = e
+			defer e.Close() // after the shutdown below
+		}
+	}
 	var lns []net.Listener
 	for _, ep := range eps {
 		l, err := ep.Listen(ctx)
