@@ -19,5 +19,5 @@
 //
 // Endpoints are client description strings of package endpoint
 // ("tcp:host:port", "unix:/path", "tls:host:port:caCerts=ca.pem").
-// docs/client.md maps Twisted's client API to this package.
+// docs/guide.md (section 5) maps Twisted's client API to this package.
 package client

@@ -22,6 +22,6 @@
 //
 // Server types are lowercase and case-sensitive ("TCP:80" is an unknown type,
 // as in Twisted's serverFromString); client types are case-insensitive (as in
-// clientFromString). An unknown keyword is an error. docs/client.md holds the
+// clientFromString). An unknown keyword is an error. docs/guide.md (section 5) holds the
 // full grammar reference.
 package endpoint

@@ -28,5 +28,5 @@
 // has exited and its descriptors are closed (Options.WaitDelay bounds the wait
 // for descriptors inherited by grandchildren).
 //
-// See docs/process.md for the mapping from Twisted's spawnProcess.
+// See docs/guide.md (section 7) for the mapping from Twisted's spawnProcess.
 package process
