@@ -16,7 +16,7 @@ import (
 )
 
 // echoServer serves a framed echo with c on 127.0.0.1:0 until the test ends.
-func echoServer(t *testing.T, c codec.Codec) int {
+func echoServer(t *testing.T, c codec.Codec, opts weft.Options) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,7 +31,7 @@ func echoServer(t *testing.T, c codec.Codec) int {
 			if err != nil {
 				return
 			}
-			conn := weft.NewConn(nc, codec.NewProtocol(c, &echo{lost: make(chan error, 1)}), nil)
+			conn := weft.NewConn(nc, codec.NewProtocol(c, &echo{lost: make(chan error, 1)}), &opts)
 			mu.Lock()
 			conns = append(conns, conn)
 			mu.Unlock()
@@ -54,13 +54,18 @@ func echoServer(t *testing.T, c codec.Codec) int {
 // exchange frames of 0, 1 and limit bytes with weft echo servers, then send
 // one frame over the limit (the server closes that connection) and check the
 // server still serves.
+// Both engines serve.
 func TestInteropTwisted(t *testing.T) {
 	py := testenv.Twisted(t)
+	engines(t, func(t *testing.T, opts weft.Options) { interopTwisted(t, py, opts) })
+}
+
+func interopTwisted(t *testing.T, py string, opts weft.Options) {
 	const limit = 1000
 	ports := []int{
-		echoServer(t, codec.Line{MaxLength: limit}),
-		echoServer(t, codec.Netstring{MaxLength: limit}),
-		echoServer(t, codec.LengthPrefix{Size: 4, MaxLength: limit}),
+		echoServer(t, codec.Line{MaxLength: limit}, opts),
+		echoServer(t, codec.Netstring{MaxLength: limit}, opts),
+		echoServer(t, codec.LengthPrefix{Size: 4, MaxLength: limit}, opts),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -57,10 +57,29 @@ func servePair(t *testing.T, p weft.Protocol, opts *weft.Options) net.Conn {
 	return cl
 }
 
-func TestServeFramedEchoCountsFrames(t *testing.T) {
+// engines runs fn with the goroutine engine and, where available, the
+// readiness engine: the adapter must behave the same on both.
+func engines(t *testing.T, fn func(t *testing.T, opts weft.Options)) {
+	t.Run("goroutine", func(t *testing.T) { fn(t, weft.Options{}) })
+	t.Run("epoll", func(t *testing.T) {
+		e, err := weft.NewEngine()
+		if err != nil {
+			t.Skipf("no readiness engine here: %v", err)
+		}
+		t.Cleanup(func() { e.Close() })
+		fn(t, weft.Options{Engine: e})
+	})
+}
+
+func TestServeFramedEchoCountsFrames(t *testing.T) { engines(t, testServeFramedEchoCountsFrames) }
+func TestServeDecodeErrorCloses(t *testing.T)      { engines(t, testServeDecodeErrorCloses) }
+func TestServeLineReceiverRawMode(t *testing.T)    { engines(t, testServeLineReceiverRawMode) }
+
+func testServeFramedEchoCountsFrames(t *testing.T, opts weft.Options) {
 	e := &echo{lost: make(chan error, 1)}
 	var counters weft.Counters
-	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), &weft.Options{Counters: &counters})
+	opts.Counters = &counters
+	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), &opts)
 	fw := codec.NewFrameWriter(cl, codec.Netstring{})
 	fr := codec.NewFrameReader(cl, codec.Netstring{})
 	for _, f := range []string{"", "x", string(bytes.Repeat([]byte("z"), 100))} {
@@ -83,9 +102,9 @@ func TestServeFramedEchoCountsFrames(t *testing.T) {
 
 // An over-limit frame closes the connection (after flushing) and the handler
 // learns why.
-func TestServeDecodeErrorCloses(t *testing.T) {
+func testServeDecodeErrorCloses(t *testing.T, opts weft.Options) {
 	e := &echo{lost: make(chan error, 1)}
-	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), nil)
+	cl := servePair(t, codec.NewProtocol(codec.Netstring{MaxLength: 100}, e), &opts)
 	if _, err := cl.Write([]byte("1:a,101:")); err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +122,12 @@ func TestServeDecodeErrorCloses(t *testing.T) {
 
 // HEAD, 10 raw bytes, TAIL over a real connection, sent in one write and
 // byte by byte.
-func TestServeLineReceiverRawMode(t *testing.T) {
+func testServeLineReceiverRawMode(t *testing.T, opts weft.Options) {
 	for _, split := range []int{1, 100} {
 		h := headRawTail()
 		lost := make(chan struct{})
 		lr := codec.NewLineReceiver(&closer{h, lost})
-		cl := servePair(t, lr, nil)
+		cl := servePair(t, lr, &opts)
 		stream := []byte("HEAD\r\n0123\r\n6789TAIL\r\n")
 		for i := 0; i < len(stream); i += split {
 			if _, err := cl.Write(stream[i:min(i+split, len(stream))]); err != nil {
