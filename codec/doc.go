@@ -9,7 +9,10 @@
 //     allocated or awaited.
 //   - Line (with a strict custom Delimiter option), Netstring, LengthPrefix
 //     (presets Int8, Int16, Int32 equal Twisted's IntNStringReceiver formats)
-//     and Raw: the codecs.
+//     and Raw: the codecs, with DefaultMaxLineLength and DefaultMaxFrameLength
+//     as their default limits and Validate to check a configuration.
+//   - ScanCounter: decoders that count the bytes they examine (for linear-cost
+//     checks).
 //   - NewProtocol, FrameHandler and FrameTransport: a weft.Protocol that
 //     decodes frames for a handler, sends frames (SendFrame) and may switch
 //     codec between two frames (SetCodec) without losing buffered bytes.
