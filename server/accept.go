@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -55,8 +56,22 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		go s.handle(id, nc, ls)
+		// Without a PROXY header or TLS handshake to wait for, admission
+		// (run, queue, reject) is decided here, in accept order, so that a
+		// FIFO or LIFO queue follows the order in which clients connected.
+		var early *admitted
+		if _, isTLS := nc.(*tls.Conn); len(ls.proxy) == 0 && ls.tls == nil && !isTLS {
+			adm, w := s.admit(id, ipOf(nc.RemoteAddr()), nc)
+			early = &admitted{adm, w}
+		}
+		go s.handle(id, nc, ls, early)
 	}
+}
+
+// admitted is an admission decided by the accept loop.
+type admitted struct {
+	adm admission
+	w   *waiter
 }
 
 // track registers a new connection (as pending, so that Shutdown and Close

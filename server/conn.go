@@ -15,7 +15,7 @@ import (
 // handle runs one accepted connection to its end, on its own goroutine:
 // handshake (PROXY header, TLS), admission (run, queue or reject), then the
 // Protocol.
-func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState) {
+func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitted) {
 	handedOff := false // to the Engine, which then ends the connection
 	defer func() {
 		if !handedOff {
@@ -40,7 +40,13 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState) {
 	info.RemoteAddr = remote
 	ip := ipOf(remote)
 
-	adm, w := s.admit(info.ID, ip, nc)
+	var adm admission
+	var w *waiter
+	if early != nil {
+		adm, w = early.adm, early.w
+	} else {
+		adm, w = s.admit(info.ID, ip, nc)
+	}
 	switch adm {
 	case admitRun, admitOverflow:
 	case admitQueued:

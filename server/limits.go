@@ -56,6 +56,7 @@ func ipOf(a net.Addr) ipKey {
 
 // waiter is a queued connection.
 type waiter struct {
+	id    uint64 // accept order: the queue is kept sorted by it
 	nc    net.Conn
 	elem  *list.Element // nil once out of the queue
 	grant chan struct{} // closed when it leaves the queue by the server's hand
@@ -92,8 +93,19 @@ func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 		if s.queue.Len() >= s.maxQueue {
 			return rejectMaxQueue, nil
 		}
-		w = &waiter{nc: nc, grant: make(chan struct{})}
-		w.elem = s.queue.PushBack(w)
+		// Keep the queue in accept order: connections reach admit from
+		// their own goroutines (after any PROXY header or TLS handshake), so
+		// a later connection may get here first.
+		w = &waiter{id: id, nc: nc, grant: make(chan struct{})}
+		e := s.queue.Back()
+		for e != nil && e.Value.(*waiter).id > id {
+			e = e.Prev()
+		}
+		if e == nil {
+			w.elem = s.queue.PushFront(w)
+		} else {
+			w.elem = s.queue.InsertAfter(w, e)
+		}
 		s.stats.queued.Add(1)
 		a = admitQueued
 	}

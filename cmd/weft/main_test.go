@@ -20,7 +20,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if buildDir != "" {
+			os.RemoveAll(buildDir)
+		}
+	}))
+}
 
 var (
 	buildOnce sync.Once
@@ -47,7 +53,6 @@ func weftBinary(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatalf("go build: %v\n%s", buildErr, binPath)
 	}
-	t.Cleanup(func() {}) // the directory is removed by TestZZCleanup
 	return binPath
 }
 
@@ -213,10 +218,4 @@ func TestServeRejectMessage(t *testing.T) {
 	}
 	first.Close()
 	p.stop(t, syscall.SIGTERM)
-}
-
-func TestZZCleanup(t *testing.T) {
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ func TestLinesAppendedAndFileClosed(t *testing.T) {
 	srv := &server.Server{Factory: lf}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	want := "earlier\n"
 	for _, msg := range []string{"one\r\ntwo\n", "three\n"} {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -37,16 +41,16 @@ func TestLinesAppendedAndFileClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// Wait until the lines are in (the server reads them asynchronously).
-	for {
-		b, _ := os.ReadFile(path)
-		if len(b) >= len("earlier\none\ntwo\nthree\n") || ctx.Err() != nil {
-			break
+		// Wait until this client's lines are in (the server reads them
+		// asynchronously; two clients' lines have no order between them).
+		want += strings.ReplaceAll(msg, "\r", "")
+		for {
+			b, _ := os.ReadFile(path)
+			if len(b) >= len(want) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
