@@ -105,3 +105,9 @@ func (t *transport) startTLSBuffered(cfg *tls.Config, buffered []byte) error {
 }
 
 func (t *transport) addFrames(in, out int64) { t.c.addFrames(in, out) }
+
+// Post runs fn serialized with the connection's callbacks (see Conn.Post).
+// It is not part of the Transport interface; reach it with a type assertion
+// to interface{ Post(func()) } — the codec adapter does, to resume delivery
+// of buffered frames when ResumeReading is called from another goroutine.
+func (t *transport) Post(fn func()) { t.c.Post(fn) }
