@@ -361,14 +361,17 @@ func (c *Conn) setReasonLocked(r error) {
 }
 
 // loseConnection stops reading, and closes once pending output is flushed.
-func (c *Conn) loseConnection() {
+func (c *Conn) loseConnection() { c.loseConnectionReason(nil) }
+
+// loseConnectionReason is loseConnection reporting reason to ConnectionLost.
+func (c *Conn) loseConnectionReason(reason error) {
 	c.mu.Lock()
 	if c.state != stOpen {
 		c.mu.Unlock()
 		return
 	}
 	c.state = stClosing
-	c.setReasonLocked(nil)
+	c.setReasonLocked(reason)
 	done := c.drainedLocked()
 	c.mu.Unlock()
 	c.wakeReader()

@@ -111,3 +111,18 @@ func (t *transport) addFrames(in, out int64) { t.c.addFrames(in, out) }
 // to interface{ Post(func()) } — the codec adapter does, to resume delivery
 // of buffered frames when ResumeReading is called from another goroutine.
 func (t *transport) Post(fn func()) { t.c.Post(fn) }
+
+func (t *transport) loseConnectionReason(reason error) { t.c.loseConnectionReason(reason) }
+
+// LoseConnectionWithReason is Transport.LoseConnection — stop reading, flush
+// pending output, close — with reason given to ConnectionLost (and returned by
+// Serve) instead of nil. Codecs use it after a decode error so that the close
+// is counted as "frame too large" or "malformed frame". On a Transport not made
+// by this package it calls LoseConnection.
+func LoseConnectionWithReason(t Transport, reason error) {
+	if r, ok := t.(interface{ loseConnectionReason(error) }); ok {
+		r.loseConnectionReason(reason)
+		return
+	}
+	t.LoseConnection()
+}

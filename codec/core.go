@@ -216,7 +216,7 @@ func (c *core) stash() {
 // handler wrote; ConnectionLost will report err.
 func (c *core) fail(err error) {
 	c.failed = err
-	c.t.LoseConnection()
+	weft.LoseConnectionWithReason(c.t, err) // Serve and the server's stats see err too
 }
 
 // lost returns the reason to give the handler: the decode error if one closed

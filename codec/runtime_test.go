@@ -1,6 +1,8 @@
 package codec_test
 
 import (
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -64,4 +66,25 @@ func TestResumeFromAnotherGoroutine(t *testing.T) {
 	}
 	c.Close()
 	<-done
+}
+
+// TestDecodeErrorIsTheCloseReason: after a decode error the runtime itself
+// (Serve's result, hence the server's close-reason stats) reports the codec
+// error, not a clean close; the handler's reply written before is delivered.
+func TestDecodeErrorIsTheCloseReason(t *testing.T) {
+	s, c := net.Pipe()
+	defer c.Close()
+	h := &pauser{paused: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- weft.Serve(s, codec.NewProtocol(codec.Line{MaxLength: 4}, h), nil) }()
+	go c.Write([]byte("this line is too long\n"))
+	go io.Copy(io.Discard, c)
+	select {
+	case err := <-done:
+		if !errors.Is(err, codec.ErrFrameTooLarge) {
+			t.Fatalf("Serve returned %v, want ErrFrameTooLarge", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after a decode error")
+	}
 }
