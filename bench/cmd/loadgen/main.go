@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/weftkit/weft/bench/internal/gen"
@@ -41,8 +42,23 @@ func main() {
 		loops    = flag.Int("loops", 0, "epoll loops (0: one per CPU in the affinity mask)")
 		pid      = flag.Int("pid", 0, "server process id: its RSS (idle mode) and CPU time over the window")
 		spread   = flag.Bool("spread", false, "echo: dial from 127.0.0.1–127.0.0.9")
+		rawsys   = flag.Bool("rawsys", false, "echo, fanout: raw read/write system calls and a non-sleeping epoll poll first (see internal/gen sysops)")
+		cpuprof  = flag.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if _, err := gen.RaiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen: raising RLIMIT_NOFILE:", err)
 	}
@@ -53,7 +69,7 @@ func main() {
 	switch *mode {
 	case "echo":
 		r, err = gen.Echo(gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
-			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid})
+			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys})
 	case "idle":
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":
@@ -61,12 +77,13 @@ func main() {
 			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, PID: *pid})
 	case "fanout":
 		r, err = gen.Fanout(gen.FanoutConfig{Addr: *addr, Clients: *conns, InFlight: *inflight,
-			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid})
+			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid, RawSys: *rawsys})
 	default:
 		err = fmt.Errorf("unknown -mode %q (want echo, idle, churn or fanout)", *mode)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		pprof.StopCPUProfile()
 		os.Exit(2)
 	}
 	enc := json.NewEncoder(os.Stdout)
@@ -76,6 +93,7 @@ func main() {
 	}
 	if r.Errors > 0 {
 		fmt.Fprintf(os.Stderr, "loadgen: %d errors, first: %s\n", r.Errors, r.FirstError)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -23,6 +23,7 @@ type EchoConfig struct {
 	Duration time.Duration // measured window; zero: 5 s
 	Loops    int           // epoll loops (one per CPU); zero: runtime.NumCPU()
 	Spread   bool          // use source addresses 127.0.0.1–127.0.0.9
+	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
 }
 
 func (c *EchoConfig) defaults() error {
@@ -88,6 +89,7 @@ func Echo(cfg EchoConfig) (*Result, error) {
 			}
 			return nil, err
 		}
+		l.sys.raw = cfg.RawSys
 		loops[i] = l
 	}
 	for i, fd := range fds {
@@ -142,6 +144,7 @@ type echoConn struct {
 }
 
 type echoLoop struct {
+	sys      sysops
 	epfd     int
 	fr       *Framer
 	inflight int
@@ -202,7 +205,7 @@ func (l *echoLoop) run() {
 	}
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, 50)
+		n, err := l.sys.wait(l.epfd, events, 50)
 		if err != nil && err != unix.EINTR {
 			l.fail(nil, fmt.Sprintf("epoll_wait: %v", err))
 			return
@@ -247,7 +250,7 @@ func (l *echoLoop) fail(c *echoConn, msg string) {
 }
 
 func (l *echoLoop) read(c *echoConn) {
-	n, err := unix.Read(c.fd, l.rbuf)
+	n, err := l.sys.read(c.fd, l.rbuf)
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -304,7 +307,7 @@ func (l *echoLoop) write(c *echoConn, out []byte) {
 		c.pend = append(c.pend, out...)
 		return
 	}
-	n, err := unix.Write(c.fd, out)
+	n, err := l.sys.write(c.fd, out)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.fail(c, fmt.Sprintf("connection %d: write: %v", c.id, err))
 		return
@@ -320,7 +323,7 @@ func (l *echoLoop) flush(c *echoConn) {
 	if len(c.pend) == 0 {
 		return
 	}
-	n, err := unix.Write(c.fd, c.pend)
+	n, err := l.sys.write(c.fd, c.pend)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.fail(c, fmt.Sprintf("connection %d: write: %v", c.id, err))
 		return

@@ -20,6 +20,7 @@ type FanoutConfig struct {
 	Size     int           // message text bytes; zero: 64
 	Warmup   time.Duration // zero: none
 	Duration time.Duration // measured window; zero: 5 s
+	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
 }
 
 // Fanout connects Clients chat clients, gives each a name ("c0000", …), then
@@ -63,7 +64,7 @@ func Fanout(cfg FanoutConfig) (*Result, error) {
 	}
 	defer unix.Close(epfd)
 	var phase atomic.Int32
-	l := &fanLoop{epfd: epfd, fr: fr, p: cfg.InFlight, phase: &phase, base: time.Now(),
+	l := &fanLoop{sys: sysops{cfg.RawSys}, epfd: epfd, fr: fr, p: cfg.InFlight, phase: &phase, base: time.Now(),
 		rbuf: make([]byte, 256<<10), maxLine: cfg.Size + 64}
 	for i, fd := range fds {
 		c := &fanClient{fd: fd, id: i, name: fmt.Sprintf("c%04d", i),
@@ -117,6 +118,7 @@ type fanClient struct {
 }
 
 type fanLoop struct {
+	sys      sysops
 	epfd     int
 	fr       *Framer
 	p        int
@@ -177,7 +179,7 @@ func (l *fanLoop) run() {
 	l.flushDirty()
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, 50)
+		n, err := l.sys.wait(l.epfd, events, 50)
 		if err != nil && err != unix.EINTR {
 			l.fail(nil, fmt.Sprintf("epoll_wait: %v", err))
 			return
@@ -226,7 +228,7 @@ func (l *fanLoop) send(c *fanClient) {
 }
 
 func (l *fanLoop) read(c *fanClient) {
-	n, err := unix.Read(c.fd, l.rbuf)
+	n, err := l.sys.read(c.fd, l.rbuf)
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -318,7 +320,7 @@ func (l *fanLoop) flushDirty() {
 		if len(c.pend) > 0 {
 			c.pend = append(c.pend, c.out...)
 		} else {
-			n, err := unix.Write(c.fd, c.out)
+			n, err := l.sys.write(c.fd, c.out)
 			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 				l.fail(c, fmt.Sprintf("client %d: write: %v", c.id, err))
 			} else if n = max(n, 0); n < len(c.out) {
@@ -336,7 +338,7 @@ func (l *fanLoop) flush(c *fanClient) {
 	if len(c.pend) == 0 {
 		return
 	}
-	n, err := unix.Write(c.fd, c.pend)
+	n, err := l.sys.write(c.fd, c.pend)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.fail(c, fmt.Sprintf("client %d: write: %v", c.id, err))
 		return

@@ -78,9 +78,9 @@ func corrupter(after int) func(net.Conn) {
 
 func TestEchoVerifiesEveryCodec(t *testing.T) {
 	addr := server(t, echoHandler)
-	for _, c := range []Codec{Line, Netstring, Int32} {
+	for i, c := range []Codec{Line, Netstring, Int32} {
 		r, err := Echo(EchoConfig{Addr: addr, Codec: c, Conns: 8, InFlight: 4, Size: 100,
-			Duration: 200 * time.Millisecond, Loops: 2})
+			Duration: 200 * time.Millisecond, Loops: 2, RawSys: i == 1})
 		if err != nil {
 			t.Fatal(err)
 		}
