@@ -43,6 +43,7 @@ func main() {
 		pid      = flag.Int("pid", 0, "server process id: its RSS (idle mode) and CPU time over the window")
 		spread   = flag.Bool("spread", false, "echo: dial from 127.0.0.1–127.0.0.9")
 		rawsys   = flag.Bool("rawsys", false, "echo, fanout: raw read/write system calls and a non-sleeping epoll poll first (see internal/gen sysops)")
+		spin     = flag.Bool("spin", false, "echo: busy-poll epoll, never sleep (implies -rawsys)")
 		cpuprof  = flag.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	)
 	flag.Parse()
@@ -69,7 +70,7 @@ func main() {
 	switch *mode {
 	case "echo":
 		r, err = gen.Echo(gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
-			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys})
+			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys, Spin: *spin})
 	case "idle":
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":

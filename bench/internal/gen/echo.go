@@ -24,6 +24,7 @@ type EchoConfig struct {
 	Loops    int           // epoll loops (one per CPU); zero: runtime.NumCPU()
 	Spread   bool          // use source addresses 127.0.0.1–127.0.0.9
 	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
+	Spin     bool          // never sleep in epoll (busy-poll; implies RawSys)
 }
 
 func (c *EchoConfig) defaults() error {
@@ -89,7 +90,7 @@ func Echo(cfg EchoConfig) (*Result, error) {
 			}
 			return nil, err
 		}
-		l.sys.raw = cfg.RawSys
+		l.sys = sysops{raw: cfg.RawSys, spin: cfg.Spin}
 		loops[i] = l
 	}
 	for i, fd := range fds {

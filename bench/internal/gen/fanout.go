@@ -64,7 +64,7 @@ func Fanout(cfg FanoutConfig) (*Result, error) {
 	}
 	defer unix.Close(epfd)
 	var phase atomic.Int32
-	l := &fanLoop{sys: sysops{cfg.RawSys}, epfd: epfd, fr: fr, p: cfg.InFlight, phase: &phase, base: time.Now(),
+	l := &fanLoop{sys: sysops{raw: cfg.RawSys}, epfd: epfd, fr: fr, p: cfg.InFlight, phase: &phase, base: time.Now(),
 		rbuf: make([]byte, 256<<10), maxLine: cfg.Size + 64}
 	for i, fd := range fds {
 		c := &fanClient{fd: fd, id: i, name: fmt.Sprintf("c%04d", i),
