@@ -1,10 +1,10 @@
 // Command weftecho serves the benchmark's echo and chat protocols with the weft
-// runtime: a net.Listener, and weft.Serve for each accepted connection, with a
-// small in-file framing protocol (bench/internal/wire). The runner uses it when
-// the weft command (cmd/weft, "weft serve echo") is not available, and as
-// "weftgo" (-engine goroutine) to compare weft's two engines. Connections run
-// with weft.NewConn(...).Start on the readiness engine (-engine epoll, the
-// default) or on a goroutine each (-engine goroutine).
+// runtime: a net.Listener, and weft.NewConn(...).Start for each accepted
+// connection, with a small in-file framing protocol (bench/internal/wire).
+// Connections run on the readiness engine (-engine epoll, the default; the
+// runner's "weftepoll") or on a goroutine each (-engine goroutine; the
+// runner's "weft" when cmd/weft is not available, and in the blocking
+// scenario, which needs -block-listen).
 //
 //   - -proto echo: each DataReceived call parses every complete frame and
 //     writes all the echoes with one Transport.Write.
