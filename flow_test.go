@@ -92,8 +92,10 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			<-done
 			<-f.exited
-			if f.pauses.Load() != 1 {
-				t.Fatalf("producer paused %d times, want 1", f.pauses.Load())
+			// Paused at least once (more if the kernel's socket buffer took
+			// some of the output in between and it was resumed).
+			if f.pauses.Load() < 1 || f.resumes.Load() > f.pauses.Load() {
+				t.Fatalf("producer paused %d times, resumed %d times", f.pauses.Load(), f.resumes.Load())
 			}
 			if f.stops.Load() != 1 {
 				t.Fatalf("StopProducing called %d times, want 1", f.stops.Load())

@@ -197,14 +197,16 @@ func (c *Conn) startFlushLocked() bool {
 func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stClosed || c.tlsCfg != nil || c.out == nil || len(*c.out) == 0 {
+	// While a callback runs, its writes wait for its end (callback then
+	// starts a flush), so they leave together.
+	if c.state == stClosed || c.tlsCfg != nil || c.inCallback || c.out == nil || len(*c.out) == 0 {
 		c.flushing = false
 		if c.flushCond != nil {
 			c.flushCond.Broadcast()
 		}
 		if c.state == stClosed {
 			c.releaseOutLocked()
-		} else if c.out != nil && len(*c.out) == 0 {
+		} else if c.out != nil && len(*c.out) == 0 && !c.inCallback {
 			putBuf(c.out) // an idle connection keeps no buffer
 			c.out = nil
 		}
