@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/weftkit/weft/endpoint"
 )
@@ -25,19 +26,30 @@ func (s *Server) Listen(desc string) error {
 // goroutine within HandshakeTimeout. SO_REUSEPORT, unix socket modes and the
 // backlog are the endpoint's business.
 func (s *Server) ListenEndpoint(ep *endpoint.Server) error {
-	if err := s.init(); err != nil {
+	_, serve, err := s.OpenEndpoint(ep)
+	if err != nil {
 		return err
+	}
+	return serve()
+}
+
+// OpenEndpoint opens the endpoint's listener as ListenEndpoint does and
+// returns it with a function that serves it (blocking, like ListenEndpoint),
+// so that a caller can learn the bound address — port 0 — before serving.
+func (s *Server) OpenEndpoint(ep *endpoint.Server) (net.Listener, func() error, error) {
+	if err := s.init(); err != nil {
+		return nil, nil, err
 	}
 	raw := *ep
 	if raw.Type == "tls" {
 		if ep.TLS == nil {
-			return fmt.Errorf("%w: endpoint %q: type tls without a TLS configuration", ErrInvalidConfig, ep.Desc)
+			return nil, nil, fmt.Errorf("%w: endpoint %q: type tls without a TLS configuration", ErrInvalidConfig, ep.Desc)
 		}
 		raw.Type = "tcp" // the server wraps each connection in TLS itself
 	}
 	l, err := raw.Listen(s.ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return s.serve(&listenerState{l: l, proxy: ep.Proxy, tls: ep.TLS})
+	return l, func() error { return s.serve(&listenerState{l: l, proxy: ep.Proxy, tls: ep.TLS}) }, nil
 }

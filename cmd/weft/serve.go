@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -204,24 +203,24 @@ func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, f *se
 			defer e.Close() // after the shutdown below
 		}
 	}
+	// The server opens each endpoint (for tls: plain TCP, then PROXY header,
+	// then the handshake on the connection's goroutine) and serves it.
 	var lns []net.Listener
+	var serves []func() error
 	for _, ep := range eps {
-		l, err := ep.Listen(ctx)
+		l, serve, err := srv.OpenEndpoint(ep)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
 			return fmt.Errorf("--listen %q: %w", ep.Desc, err)
 		}
-		if ep.TLS != nil {
-			l = tls.NewListener(l, ep.TLS)
-		}
-		lns = append(lns, l)
+		lns, serves = append(lns, l), append(serves, serve)
 	}
 	errc := make(chan error, len(lns))
 	for i, l := range lns {
 		fmt.Fprintf(stdout, "listening on %s %s\n", l.Addr().Network(), l.Addr())
-		go func() { errc <- srv.ServeProxy(l, eps[i].Proxy) }()
+		go func() { errc <- serves[i]() }()
 	}
 	var tick <-chan time.Time
 	if f.stats > 0 {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/endpoint"
 	"github.com/weftkit/weft/server"
 )
 
@@ -118,15 +119,24 @@ func run(listen, certFile, keyFile string, out *os.File) error {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	srv := &server.Server{Factory: Factory(cfg)}
-	if err := srv.Listen(listen); err != nil {
+	ep, err := endpoint.ParseServer(listen)
+	if err != nil {
 		return err
 	}
-	for _, a := range srv.Addrs() {
-		fmt.Fprintf(out, "listening on %s %s\n", a.Network(), a)
+	l, serve, err := srv.OpenEndpoint(ep)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(out, "listening on %s %s\n", l.Addr().Network(), l.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
