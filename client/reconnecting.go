@@ -145,11 +145,7 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 // It returns ErrRunning if it already runs. Use Stop or ctx to end it, and
 // Wait for its result.
 func (r *Reconnecting) Start(ctx context.Context) error {
-	dial, err := r.validate()
-	if err != nil {
-		return err
-	}
-	ctx, err = r.begin(ctx)
+	ctx, dial, err := r.prepare(ctx)
 	if err != nil {
 		return err
 	}
@@ -162,15 +158,24 @@ func (r *Reconnecting) Start(ctx context.Context) error {
 // wrapping the last connection error). It returns a configuration error at
 // once, naming the field.
 func (r *Reconnecting) Run(ctx context.Context) error {
-	dial, err := r.validate()
-	if err != nil {
-		return err
-	}
-	ctx, err = r.begin(ctx)
+	ctx, dial, err := r.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	return r.run(ctx, dial)
+}
+
+// prepare validates the configuration and marks the client running.
+func (r *Reconnecting) prepare(ctx context.Context) (context.Context, func(context.Context) (*Conn, error), error) {
+	dial, err := r.validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, err = r.begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ctx, dial, nil
 }
 
 func (r *Reconnecting) begin(ctx context.Context) (context.Context, error) {
