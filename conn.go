@@ -14,85 +14,107 @@ import (
 )
 
 // Conn is one connection driven by the runtime: the handle a server or client
-// keeps to observe and control it. Create it with NewConn and run it with Serve.
+// keeps to observe and control it. Create it with NewConn and run it with Serve
+// or Start.
 //
-// How it works (the goroutine engine): Serve runs on the connection's own
-// goroutine; it waits for readability without holding a buffer (on sockets
-// that implement syscall.Conn), reads into a pooled buffer, and calls the
-// Protocol. Every callback runs under cbMu, so callbacks are never concurrent
-// whichever goroutine runs them. Writes append to one output buffer under mu and
-// are flushed by whoever finds no flush in progress: at the end of a callback,
-// or inline by a writer outside any callback; a short write hands the rest to a
-// flusher goroutine that exists only while output is backed up.
+// Two engines drive a Conn behind the same contract. The goroutine engine
+// (Serve, or Start without an Engine) runs the connection on a goroutine of its
+// own that waits for readability without holding a buffer, reads into a
+// pooled buffer and calls the Protocol. The readiness engine (Start with
+// Options.Engine, Linux) takes the socket's descriptor out of the net.Conn and
+// parks it in epoll: an idle connection is then this struct and nothing else,
+// and a worker goroutine runs its callbacks when it becomes ready.
+//
+// Every callback runs under cbMu, so callbacks are never concurrent whichever
+// goroutine runs them. Writes append to one output buffer under mu and are
+// flushed by whoever finds no flush in progress: at the end of a callback, by
+// the engine's worker, or inline by a writer outside any callback.
+//
+// The struct holds only what every connection needs; state that few
+// connections use (posted work, producers, contexts, timers, TLS, backed-up
+// output) lives in a connExt allocated on first use, so that an idle
+// connection on the readiness engine stays small.
 type Conn struct {
-	raw   net.Conn // the connection as given; nc is it, or TLS over it after StartTLS
-	nc    net.Conn
-	rc    syscall.RawConn // nil when nc is not a syscall.Conn (net.Pipe, TLS)
-	proto Protocol
-	opt   resolved
-	err   error // invalid options
-	tr    transport
+	proto  Protocol
+	opt    *resolved
+	tr     transport
+	x      atomic.Pointer[connExt] // rarely used state; see ext
+	nio    *netIO                  // the net.Conn; nil once the engine owns the descriptor
+	out    *[]byte                 // queued output, not yet taken by a flusher
+	reason error                   // first close reason; meaningful once reasonSet
+	done   func(reason error)
+	closed chan struct{} // goroutine engine: closed when the socket is closed
 
-	// cbMu is held while a callback runs.
-	cbMu sync.Mutex
-	// pending work posted to run serialized with callbacks.
+	laddr, raddr net.Addr
+
+	cbMu sync.Mutex // held while a callback runs
+	mu   sync.Mutex // guards the fields below and out
+
+	sending int   // bytes taken by the flusher and not yet written
+	fd      int32 // the descriptor owned by the readiness engine, or -1
+	gen     uint32
+	rs      atomic.Uint32 // runner state bits (engine.go)
+	npend   atomic.Int32  // posted work not yet run
+	hup     atomic.Bool   // the peer hung up: read to EOF, not to a short read
+	made    atomic.Bool   // ConnectionMade returned: posted work may run
+
+	state       uint8 // stOpen, stClosing, stClosed
+	flushing    bool  // a goroutine owns the socket's write side
+	flushQueued bool  // the engine's worker will flush (a write outside callbacks)
+	waitOut     bool  // engine: output waits for the socket to be writable (ext.wait)
+	inCallback  bool  // a callback is running: its writes are flushed at its end
+	reasonSet   bool
+	lost        bool // ConnectionLost has been called
+	readPaused  bool
+	sockClosed  bool // the socket is closed (or its close is requested, engine)
+	rst         bool // close with a reset (Abort)
+	started     bool // ConnectionMade was called (engine runner only)
+	finalized   bool // ConnectionLost was called (engine runner only)
+}
+
+// connExt is the state few connections need, allocated on first use.
+type connExt struct {
+	err error // invalid options
+
 	pendMu sync.Mutex
 	pend   []func()
-	npend  atomic.Int32
 
-	mu         sync.Mutex
-	out        *[]byte // queued output, not yet taken by a flusher
-	sending    int     // bytes taken by the flusher and not yet written
-	flushing   bool    // a goroutine owns the socket's write side
-	inCallback bool    // a callback is running: its writes are flushed at its end
-	state      int     // stOpen, stClosing, stClosed
-	reason     error   // first close reason; meaningful once reasonSet
-	reasonSet  bool
-	lost       bool // ConnectionLost has been called
-	producer   Producer
-	prodWant   bool // the producer should be paused
-	prodIs     bool // the producer was told to pause
-	readPaused bool
-	resume     chan struct{} // closed by ResumeReading while readPaused
-	ctx        context.Context
-	cancel     context.CancelFunc
+	producer       Producer
+	prodWant       bool // the producer should be paused (under Conn.mu)
+	prodIs         bool // the producer was told to pause
+	resume         chan struct{}
+	ctx            context.Context
+	cancel         context.CancelFunc
+	idle           *time.Timer
+	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
+	preread        []byte
+	wait           *[]byte // engine: output the socket did not take yet
+	waitOff        int
+	tlsCfg         *tls.Config // requested, switched to after the current callback
+	tlsClear       int         // queued bytes that still go out in clear text
+	tlsBuf         []byte      // bytes received after the command, for TLS
+	tlsOn          bool
+	flushCond      *sync.Cond // signalled when flushing ends (lazily made)
+	localCached    bool
+	remoteOverride bool
+}
 
-	closeOnce sync.Once
-	closed    chan struct{} // closed when the socket is closed
-
-	idle       *time.Timer
-	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
-
-	// State of the current raw read or write, kept here (not in closures) so
-	// that the hot path allocates nothing.
-	readFn, writeFn func(fd uintptr) bool
-	rbuf            *[]byte
-	rn              int
-	rerr            error
-	rskip           bool
-	wbuf            []byte
-	wn              int
-	werr            error
-	syncFn          func()
-
-	// Readiness engine state (see engine_linux.go).
-	fd        int
-	gen       uint32
-	rs        atomic.Uint32 // runState bits
-	hup       atomic.Bool   // the peer hung up: read to EOF, not to a short read
-	started   bool          // ConnectionMade was called (runner only)
-	finalized bool          // ConnectionLost was called (runner only)
-	madeDone  atomic.Bool   // ConnectionMade returned: posted work may run
-	done      func(error)
-
-	engineReadFn func(fd uintptr) bool
-
-	// StartTLS (see tls.go).
-	tlsCfg    *tls.Config // requested, switched to after the current callback
-	tlsClear  int         // queued bytes that still go out in clear text
-	tlsBuf    []byte      // bytes received after the command, for TLS
-	tlsOn     bool
-	flushCond *sync.Cond // signalled when flushing ends (lazily made)
+// netIO is the net.Conn side of a connection served by the goroutine engine,
+// with the state of the current raw read or write (kept here, not in
+// closures, so that the hot path allocates nothing).
+type netIO struct {
+	raw     net.Conn // the connection as given; nc is it, or TLS over it
+	nc      net.Conn
+	rc      syscall.RawConn // nil when nc is not a syscall.Conn (net.Pipe, TLS)
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+	rbuf    *[]byte
+	rn      int
+	rerr    error
+	rskip   bool
+	wbuf    []byte
+	wn      int
+	werr    error
 }
 
 const (
@@ -101,20 +123,46 @@ const (
 	stClosed
 )
 
-// NewConn prepares nc to be driven by p. Nothing is read or called until Serve.
+// NewConn prepares nc to be driven by p. Nothing is read or called until Serve
+// or Start.
 func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
-	c := &Conn{raw: nc, nc: nc, proto: p, closed: make(chan struct{})}
-	c.opt, c.err = opts.resolve()
+	c := &Conn{proto: p, fd: -1}
 	c.tr.c = c
-	c.syncFn = c.syncProducer
+	var err error
+	c.opt, err = opts.resolveShared()
+	if err != nil {
+		c.ext().err = err
+	}
+	c.nio = &netIO{raw: nc, nc: nc}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.readFn = c.rawRead
-			c.writeFn = c.rawWrite
+			c.nio.rc = rc
+			c.nio.readFn = c.rawRead
+			c.nio.writeFn = c.rawWrite
+		}
+	}
+	c.laddr, c.raddr = nc.LocalAddr(), nc.RemoteAddr()
+	if opts != nil {
+		if opts.RemoteAddr != nil {
+			c.raddr = opts.RemoteAddr
+		}
+		if len(opts.Preread) > 0 {
+			c.ext().preread = opts.Preread
 		}
 	}
 	return c
+}
+
+// ext returns the connection's rarely used state, allocating it once.
+func (c *Conn) ext() *connExt {
+	if x := c.x.Load(); x != nil {
+		return x
+	}
+	x := new(connExt)
+	if c.x.CompareAndSwap(nil, x) {
+		return x
+	}
+	return c.x.Load()
 }
 
 // Serve runs p over conn until the connection ends and returns the reason given
@@ -128,28 +176,52 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 // returns an error at once (closing nc, calling no callback) if the Options are
 // invalid. Call Serve or Start once.
 func (c *Conn) Serve() error {
-	if c.opt.engine != nil && c.rc != nil {
+	if c.opt.engine != nil && c.nio.rc != nil {
 		ch := make(chan error, 1)
 		c.Start(func(err error) { ch <- err })
 		return <-ch
 	}
 	if !c.begin() {
-		return c.err
+		return c.ext().err
 	}
-	c.made()
-	rerr := c.readLoop()
-	c.endRead(rerr)
-	<-c.closed
-	c.finalize()
+	c.serveGoroutine()
 	return c.reason
 }
+
+// serveGoroutine is the goroutine engine: it runs the connection to its end.
+func (c *Conn) serveGoroutine() {
+	c.madeCallback()
+	rerr := c.readLoop()
+	c.endRead(rerr)
+	<-c.closedChan()
+	c.finalize()
+}
+
+// closedChan returns the channel closed when the socket is closed (goroutine
+// engine), making it on first use.
+func (c *Conn) closedChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed == nil {
+		c.closed = make(chan struct{})
+	}
+	return c.closed
+}
+
+// closedChanDone is the closed channel of a connection closed before anyone
+// asked for its channel.
+var closedChanDone = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // Start runs the connection without blocking the caller and calls done (if not
 // nil) with the reason after ConnectionLost. With an Engine in the Options the
 // connection then costs no goroutine while it is idle; otherwise Start runs
 // Serve on a new goroutine.
 func (c *Conn) Start(done func(reason error)) {
-	if c.opt.engine == nil || c.rc == nil {
+	if c.opt.engine == nil || c.nio.rc == nil {
 		go func() {
 			err := c.Serve()
 			if done != nil {
@@ -160,42 +232,42 @@ func (c *Conn) Start(done func(reason error)) {
 	}
 	if !c.begin() {
 		if done != nil {
-			done(c.err)
+			done(c.ext().err)
 		}
 		return
 	}
 	c.done = done
 	if err := c.opt.engine.add(c); err != nil {
 		// The engine cannot take this connection: serve it on a goroutine.
-		c.opt.engine = nil
 		go func() {
-			c.made()
-			rerr := c.readLoop()
-			c.endRead(rerr)
-			<-c.closed
-			c.finalize()
+			c.serveGoroutine()
+			if done != nil {
+				done(c.reason)
+			}
 		}()
+		c.done = nil
 	}
 }
 
 // begin validates and arms the idle timer; false means Serve must not go on.
 func (c *Conn) begin() bool {
-	if c.err != nil {
-		c.nc.Close()
+	if x := c.x.Load(); x != nil && x.err != nil {
+		c.nio.nc.Close()
 		return false
 	}
 	if c.opt.idle > 0 {
+		x := c.ext()
 		c.touch()
-		c.idle = time.AfterFunc(c.opt.idle, c.checkIdle)
+		x.idle = time.AfterFunc(c.opt.idle, c.checkIdle)
 	}
 	return true
 }
 
-// made calls ConnectionMade; work posted before it runs right after it.
-func (c *Conn) made() {
+// madeCallback calls ConnectionMade; work posted before it runs right after.
+func (c *Conn) madeCallback() {
 	c.cbMu.Lock()
 	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
-	c.madeDone.Store(true)
+	c.made.Store(true)
 	c.unlockCallbacks()
 }
 
@@ -224,9 +296,10 @@ func (c *Conn) Close(reason error) { c.abort(reason, false) }
 // is running (and never before ConnectionMade), on some goroutine; fn is
 // dropped if the connection is lost first. It never blocks.
 func (c *Conn) Post(fn func()) {
-	c.pendMu.Lock()
-	c.pend = append(c.pend, fn)
-	c.pendMu.Unlock()
+	x := c.ext()
+	x.pendMu.Lock()
+	x.pend = append(x.pend, fn)
+	x.pendMu.Unlock()
 	c.npend.Add(1)
 	c.tryRunPending()
 }
@@ -234,7 +307,7 @@ func (c *Conn) Post(fn func()) {
 // tryRunPending runs posted work if no callback is running. The goroutine that
 // holds cbMu runs it otherwise, when it releases (unlockCallbacks).
 func (c *Conn) tryRunPending() {
-	for c.npend.Load() > 0 && c.madeDone.Load() && c.cbMu.TryLock() {
+	for c.npend.Load() > 0 && c.made.Load() && c.cbMu.TryLock() {
 		c.runPending()
 		c.cbMu.Unlock()
 	}
@@ -250,10 +323,11 @@ func (c *Conn) unlockCallbacks() {
 // runPending runs posted work; cbMu is held.
 func (c *Conn) runPending() {
 	for c.npend.Load() > 0 {
-		c.pendMu.Lock()
-		work := c.pend
-		c.pend = nil
-		c.pendMu.Unlock()
+		x := c.ext()
+		x.pendMu.Lock()
+		work := x.pend
+		x.pend = nil
+		x.pendMu.Unlock()
 		c.npend.Add(-int32(len(work)))
 		for _, fn := range work {
 			c.mu.Lock()
@@ -272,22 +346,25 @@ func (c *Conn) callback(fn func()) {
 	c.mu.Lock()
 	c.inCallback = true
 	c.mu.Unlock()
-	defer func() {
-		if r := recover(); r != nil {
-			c.abort(fmt.Errorf("%w: %v", ErrProtocolPanic, r), false)
-		}
-		c.mu.Lock()
-		c.inCallback = false
-		start := c.startFlushLocked()
-		closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
-		c.mu.Unlock()
-		if start {
-			c.flush()
-		} else if closeNow {
-			c.closeSocket(false)
-		}
-	}()
+	defer c.endCallback()
 	fn()
+}
+
+// endCallback flushes the callback's writes (and recovers its panic).
+func (c *Conn) endCallback() {
+	if r := recover(); r != nil {
+		c.abort(fmt.Errorf("%w: %v", ErrProtocolPanic, r), false)
+	}
+	c.mu.Lock()
+	c.inCallback = false
+	start := c.startFlushLocked()
+	closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
+	c.mu.Unlock()
+	if start {
+		c.flush()
+	} else if closeNow {
+		c.closeSocket(false)
+	}
 }
 
 // deliver calls DataReceived unless the connection stopped reading meanwhile.
@@ -319,8 +396,9 @@ func (c *Conn) endRead(rerr error) {
 
 // finalize calls ConnectionLost, exactly once, after the socket is closed.
 func (c *Conn) finalize() {
-	if c.idle != nil {
-		c.idle.Stop()
+	x := c.x.Load()
+	if x != nil && x.idle != nil {
+		x.idle.Stop()
 	}
 	c.cbMu.Lock()
 	// Work posted before this point still runs (it may be a Shutdown hook);
@@ -328,9 +406,12 @@ func (c *Conn) finalize() {
 	c.runPending()
 	c.mu.Lock()
 	c.lost = true
-	prod := c.producer
-	c.producer = nil
-	cancel := c.cancel
+	var prod Producer
+	var cancel context.CancelFunc
+	if x != nil {
+		prod, x.producer = x.producer, nil
+		cancel = x.cancel
+	}
 	c.releaseOutLocked()
 	c.mu.Unlock()
 	if cancel != nil {
@@ -383,7 +464,7 @@ func (c *Conn) loseConnectionReason(reason error) {
 // drainedLocked reports whether a closing connection has nothing left to send
 // and no one who could still add to it before flushing.
 func (c *Conn) drainedLocked() bool {
-	return c.state == stClosing && !c.flushing && !c.inCallback && (c.out == nil || len(*c.out) == 0)
+	return c.state == stClosing && !c.flushing && !c.flushQueued && !c.waitOut && !c.inCallback && (c.out == nil || len(*c.out) == 0)
 }
 
 // abort closes the connection now with reason, discarding pending output.
@@ -407,38 +488,52 @@ func (c *Conn) abort(reason error, rst bool) {
 	c.closeSocket(rst)
 }
 
-// closeSocket closes the socket once; rst asks for a reset (SO_LINGER 0).
+// closeSocket closes the socket once; rst asks for a reset (SO_LINGER 0). On
+// the readiness engine the close itself is done by the connection's runner
+// (closeEngine), once no writer uses the descriptor any more.
 func (c *Conn) closeSocket(rst bool) {
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.state = stClosed
-		nc := c.nc
-		if c.flushCond != nil {
-			c.flushCond.Broadcast()
-		}
+	c.mu.Lock()
+	if c.sockClosed {
 		c.mu.Unlock()
-		if rst {
-			if tc, ok := c.raw.(interface{ SetLinger(int) error }); ok {
-				tc.SetLinger(0)
-			}
+		return
+	}
+	c.sockClosed = true
+	c.state = stClosed
+	c.rst = rst
+	if x := c.x.Load(); x != nil && x.flushCond != nil {
+		x.flushCond.Broadcast()
+	}
+	nio := c.nio
+	ch := c.closed
+	if nio != nil && ch == nil {
+		c.closed = closedChanDone
+	}
+	c.mu.Unlock()
+	if nio == nil {
+		c.schedule() // the engine's runner closes and calls ConnectionLost
+		return
+	}
+	if rst {
+		if tc, ok := nio.raw.(interface{ SetLinger(int) error }); ok {
+			tc.SetLinger(0)
 		}
-		if c.opt.engine != nil {
-			c.opt.engine.remove(c)
-		}
-		nc.Close()
-		close(c.closed)
-		if c.opt.engine != nil {
-			c.schedule() // the engine's runner calls ConnectionLost
-		}
-	})
+	}
+	nio.nc.Close()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // wakeReader releases a reader waiting in PauseReading.
 func (c *Conn) wakeReader() {
+	x := c.x.Load()
+	if x == nil {
+		return
+	}
 	c.mu.Lock()
-	if c.resume != nil {
-		close(c.resume)
-		c.resume = nil
+	if x.resume != nil {
+		close(x.resume)
+		x.resume = nil
 	}
 	c.mu.Unlock()
 }
@@ -446,18 +541,19 @@ func (c *Conn) wakeReader() {
 // touch records activity for the idle timeout.
 func (c *Conn) touch() {
 	if c.opt.idle > 0 {
-		c.lastActive.Store(time.Now().UnixNano())
+		c.ext().lastActive.Store(time.Now().UnixNano())
 	}
 }
 
 // checkIdle runs when the idle timer fires.
 func (c *Conn) checkIdle() {
-	since := time.Since(time.Unix(0, c.lastActive.Load()))
+	x := c.ext()
+	since := time.Since(time.Unix(0, x.lastActive.Load()))
 	if since >= c.opt.idle {
 		c.abort(ErrIdleTimeout, false)
 		return
 	}
-	c.idle.Reset(c.opt.idle - since)
+	x.idle.Reset(c.opt.idle - since)
 }
 
 func (c *Conn) addFrames(in, out int64) {

@@ -6,18 +6,26 @@ import (
 )
 
 // The readiness engine's per-connection runner. The Engine (engine_linux.go)
-// watches sockets with epoll and calls schedule when one becomes readable; the
-// runner then reads and delivers on a goroutine of its own until the socket is
-// drained and lets go. At most one runner per connection exists at a time (the
-// rs state word), so callbacks stay ordered and never concurrent, and a
-// callback that blocks stalls only its own connection.
+// owns the connection's descriptor, watches it with epoll and calls schedule
+// when it becomes ready; schedule puts the connection on the engine's run
+// queue, and a worker then runs step: ConnectionMade first, then output the
+// socket can now take, then reads and deliveries until the socket is
+// drained, and ConnectionLost once the connection is closed. At most one
+// worker owns a connection at a time (the rs state word), so callbacks stay
+// ordered and never concurrent, and a callback that blocks stalls only its
+// own connection.
 
 const (
-	rsRunning = 1 << iota // a runner goroutine owns the connection
-	rsPending             // an event arrived while it ran: look again
+	rsRunning = 1 << iota // the connection is queued or a worker owns it
+	rsPending             // an event arrived meanwhile: look again
 )
 
-// schedule makes sure a runner looks at the connection soon.
+// maxReadsPerTurn bounds the reads of one turn, so that a connection whose
+// peer never stops sending cannot keep a worker from the others; it goes to
+// the back of the run queue instead.
+const maxReadsPerTurn = 16
+
+// schedule makes sure a worker looks at the connection soon.
 func (c *Conn) schedule() {
 	for {
 		s := c.rs.Load()
@@ -28,77 +36,104 @@ func (c *Conn) schedule() {
 			continue
 		}
 		if c.rs.CompareAndSwap(s, rsRunning) {
-			go c.run()
+			c.opt.engine.enqueue(c)
 			return
 		}
 	}
 }
 
-// run is the runner: it steps until nothing is pending.
-func (c *Conn) run() {
-	for {
+// Results of step.
+const (
+	stepIdle = iota // nothing more to do until the next event
+	stepMore        // more to read: requeue for fairness
+	stepDone        // ConnectionLost was called
+)
+
+// run is called by the worker that took the connection from the run queue;
+// it reports whether the connection must go back on the queue (its turn
+// ended with work left). buf is the worker's read buffer.
+func (c *Conn) run(buf *[]byte) (requeue bool) {
+	for round := 0; ; round++ {
 		c.rs.Store(rsRunning)
-		if c.step() {
-			return // ConnectionLost was called: the connection is gone
+		switch c.step(buf) {
+		case stepDone:
+			return false // never scheduled again: rs stays set
+		case stepMore:
+			return true
 		}
 		if c.rs.CompareAndSwap(rsRunning, 0) {
-			return
+			return false
+		}
+		if round == 3 {
+			return true // events keep coming: let the others run first
 		}
 	}
 }
 
-// step does what the connection's state asks: ConnectionMade first, then
-// reading and delivering until the socket has no more data, and ConnectionLost
-// once the socket is closed. It reports whether the connection is finished.
-func (c *Conn) step() bool {
+// step does what the connection's state asks (see the file comment).
+func (c *Conn) step(buf *[]byte) int {
 	if c.finalized {
-		return true
+		return stepDone
 	}
 	if !c.started {
 		c.started = true
-		c.made()
-		if len(c.opt.preread) > 0 && c.readable() {
+		c.madeCallback()
+		if x := c.x.Load(); x != nil && len(x.preread) > 0 && c.readable() {
+			pre := x.preread
+			x.preread = nil
 			c.touch()
-			c.deliver(c.opt.preread)
+			c.deliver(pre)
 		}
 	}
-	for {
-		select {
-		case <-c.closed:
-			c.finalized = true
-			c.finalize()
-			return true
-		default:
-		}
+	c.continueWrite()
+	if c.closeIfDone() {
+		c.finalized = true
+		c.finalize()
+		return stepDone
+	}
+	b := (*buf)[:c.opt.readSize] // the worker made it large enough
+	for reads := 0; ; reads++ {
 		if !c.readable() {
-			return false // ResumeReading or the close schedules us again
+			return stepIdle // ResumeReading or the close schedules us again
 		}
-		c.rbuf, c.rn, c.rerr, c.rskip = nil, 0, nil, false
-		err := c.rc.Read(c.engineReadFn)
-		bp, n := c.rbuf, c.rn
-		c.rbuf = nil
-		if err == nil {
-			err = c.rerr
+		if reads == maxReadsPerTurn {
+			return stepMore
 		}
-		if err == nil && bp == nil {
-			return false // EAGAIN: drained
+		n, err := readFD(int(c.fd), b)
+		if n < 0 {
+			return stepIdle // EAGAIN: drained
 		}
 		if n > 0 {
 			c.touch()
-			c.deliver((*bp)[:n])
+			c.deliver(b[:n])
 		}
-		full := bp != nil && n == len(*bp)
-		putBuf(bp)
 		switch {
 		case err != nil:
 			c.endRead(err)
 		case n == 0:
 			c.endRead(io.EOF)
-		case !full && !c.hup.Load():
+		case n < len(b) && !c.hup.Load():
 			// A short read means the socket is drained: any later data
 			// raises a new edge. A hang-up queued behind the data raised
 			// its edge already, hence the sticky hup bit.
-			return false
+			return stepIdle
+		}
+	}
+}
+
+// readFD reads once from a non-blocking descriptor; n is -1 for EAGAIN.
+func readFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		switch err {
+		case nil:
+			return n, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return -1, nil
+		default:
+			return 0, err
 		}
 	}
 }
@@ -110,23 +145,117 @@ func (c *Conn) readable() bool {
 	return !c.readPaused && c.state == stOpen
 }
 
-// engineRead is the RawConn read callback of the engine: one non-blocking read
-// into a pooled buffer, which it keeps only if data came.
-func (c *Conn) engineRead(fd uintptr) bool {
-	bp := getBuf(c.opt.readSize)
-	for {
-		n, err := syscall.Read(int(fd), *bp)
-		switch err {
-		case nil:
-			c.rbuf, c.rn = bp, n
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
+// continueWrite, on the runner, writes output that waited for the socket to
+// become writable, and flushes writes made outside callbacks (flushQueued).
+func (c *Conn) continueWrite() {
+	c.mu.Lock()
+	if c.waitOut && !c.flushing && c.state != stClosed {
+		x := c.x.Load()
+		bp, off := x.wait, x.waitOff
+		x.wait = nil
+		c.waitOut, c.flushing = false, true
+		c.mu.Unlock()
+		n, err := writeFD(int(c.fd), (*bp)[off:])
+		if err != nil {
 			putBuf(bp)
-		default:
-			putBuf(bp)
-			c.rerr = err
+			c.writeFailed(err)
+			return
 		}
-		return true // never wait in Go's poller: epoll tells us
+		c.wrote(n)
+		if off+n < len(*bp) {
+			c.parkOutput(bp, off+n, false) // wait for the next edge
+			return
+		}
+		c.sendDone(bp)
+		c.flushFD()
+		c.mu.Lock()
 	}
+	if !c.flushQueued {
+		c.mu.Unlock()
+		return
+	}
+	c.flushQueued = false
+	start := c.startFlushLocked()
+	closeNow := !start && c.drainedLocked()
+	c.mu.Unlock()
+	if start {
+		c.flushFD()
+	} else if closeNow {
+		c.closeSocket(false)
+	}
+}
+
+// flushFD is flush for a descriptor owned by the engine: it writes without
+// blocking and parks what the socket did not take until it is writable.
+func (c *Conn) flushFD() {
+	for {
+		bp, closeNow := c.takeOut()
+		if bp == nil {
+			if closeNow {
+				c.closeSocket(false)
+			} else {
+				c.mu.Lock()
+				closed := c.sockClosed
+				c.mu.Unlock()
+				if closed {
+					c.schedule() // the runner closes the descriptor
+				}
+			}
+			return
+		}
+		n, err := writeFD(int(c.fd), *bp)
+		if err != nil {
+			putBuf(bp)
+			c.writeFailed(err)
+			return
+		}
+		c.wrote(n)
+		if n < len(*bp) {
+			c.parkOutput(bp, n, true)
+			return
+		}
+		c.sendDone(bp)
+	}
+}
+
+// parkOutput keeps bp[off:] until the socket is writable again and gives up
+// the write side. The EPOLLOUT edge schedules the runner, which goes on
+// (continueWrite). kick schedules it now as well, for an edge that may have
+// come before the output was parked.
+func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
+	x := c.ext()
+	c.mu.Lock()
+	c.flushing = false
+	if c.state == stClosed {
+		c.mu.Unlock()
+		putBuf(bp)
+		c.schedule()
+		return
+	}
+	x.wait, x.waitOff = bp, off
+	c.waitOut = true
+	c.sending = len(*bp) - off
+	c.mu.Unlock()
+	if kick {
+		c.schedule()
+	}
+}
+
+// closeIfDone, on the runner, closes the descriptor of a closed connection
+// once no writer uses it, and reports whether it did.
+func (c *Conn) closeIfDone() bool {
+	c.mu.Lock()
+	if !c.sockClosed || c.flushing {
+		c.mu.Unlock()
+		return false
+	}
+	c.releaseOutLocked()
+	rst := c.rst
+	c.mu.Unlock()
+	c.opt.engine.remove(c)
+	if rst {
+		syscall.SetsockoptLinger(int(c.fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+	}
+	syscall.Close(int(c.fd))
+	return true
 }

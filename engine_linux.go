@@ -4,31 +4,56 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 )
 
 // Engine is a readiness engine: one epoll instance watching many sockets, so
 // that an idle connection costs no goroutine and no buffer — only its Conn.
-// When a socket becomes readable a goroutine runs that connection's callbacks
-// until the socket is drained; connections are independent, so a callback that
-// blocks delays only its own connection. Writes go out exactly as with the
-// goroutine engine (inline, non-blocking; a backed-up remainder is written by a
-// short-lived goroutine). The epoll descriptor is itself parked in Go's
-// netpoller, so the engine needs no thread of its own.
+// The engine takes each connection's descriptor out of its net.Conn and
+// registers it once (edge-triggered, for input and output). When a socket
+// becomes ready, its connection goes on a run queue served by a pool of
+// worker goroutines: a worker reads into its own buffer, runs the callbacks,
+// writes what they wrote in one system call, and moves on. At most one worker
+// owns a connection at a time, so callbacks stay ordered and never
+// concurrent; and whenever connections are queued, one worker is kept free to
+// take them, so a callback that blocks (a database call, a sleep) delays only
+// its own connection while the pool grows by one. The epoll descriptor is
+// itself parked in Go's netpoller, so the engine needs no thread of its own.
 //
 // Create one with NewEngine, pass it in Options.Engine (the server does this
 // for its connections), and Close it when no connection uses it any more.
+// Connections that are not sockets (net.Pipe, TLS) are served by a goroutine
+// whatever Options.Engine says.
 type Engine struct {
 	epfd int
 	file *os.File
 
 	mu    sync.Mutex
-	conns map[int32]*Conn
+	conns []*Conn // by descriptor
 	gen   uint32
 
 	events [128]syscall.EpollEvent
+	ready  []*Conn // the poller's scratch list
 	wg     sync.WaitGroup
+
+	pool workerPool
+}
+
+// workerPool runs queued connections. Its invariant ("one spare"): while the
+// queue is not empty, at least one worker is awake and not committed to a
+// connection, so a worker whose callback blocks never holds up the queue.
+type workerPool struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	q       []*Conn
+	head    int
+	idle    int // parked workers
+	spare   int // awake workers not running a connection
+	maxIdle int
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // NewEngine starts a readiness engine.
@@ -41,7 +66,9 @@ func NewEngine() (*Engine, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("weft: epoll nonblock: %w", err)
 	}
-	e := &Engine{epfd: epfd, file: os.NewFile(uintptr(epfd), "weft-epoll"), conns: make(map[int32]*Conn)}
+	e := &Engine{epfd: epfd, file: os.NewFile(uintptr(epfd), "weft-epoll")}
+	e.pool.cond.L = &e.pool.mu
+	e.pool.maxIdle = 4 + runtime.GOMAXPROCS(0)
 	rc, err := e.file.SyscallConn()
 	if err != nil {
 		e.file.Close()
@@ -52,11 +79,18 @@ func NewEngine() (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine. Connections still registered stop receiving read
-// events; close them first.
+// Close stops the engine: its poller and, once the run queue is empty, its
+// workers. Connections still registered stop receiving events; close them
+// first.
 func (e *Engine) Close() error {
 	err := e.file.Close()
 	e.wg.Wait()
+	p := &e.pool
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.wg.Wait()
 	return err
 }
 
@@ -81,58 +115,186 @@ func (e *Engine) poll(rc syscall.RawConn) {
 	})
 }
 
+const hangupEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+
 func (e *Engine) dispatch(evs []syscall.EpollEvent) {
+	e.mu.Lock()
 	for i := range evs {
 		ev := &evs[i]
-		e.mu.Lock()
-		c := e.conns[ev.Fd]
-		e.mu.Unlock()
+		var c *Conn
+		if int(ev.Fd) < len(e.conns) {
+			c = e.conns[ev.Fd]
+		}
 		if c == nil || c.gen != uint32(ev.Pad) {
 			continue // a stale event for a closed descriptor
 		}
-		if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		if ev.Events&hangupEvents != 0 {
 			c.hup.Store(true)
 		}
-		c.schedule()
+		e.ready = append(e.ready, c) // scheduled below, outside the table lock
 	}
+	e.mu.Unlock()
+	for i, c := range e.ready {
+		c.schedule()
+		e.ready[i] = nil
+	}
+	e.ready = e.ready[:0]
 }
 
 var errNoFD = errors.New("weft: connection has no descriptor")
 
-// add registers c (a socket) and schedules its ConnectionMade.
+// add takes c's descriptor (a duplicate; the net.Conn is closed), registers it
+// and schedules ConnectionMade. On an error c is unchanged.
 func (e *Engine) add(c *Conn) error {
-	c.fd = -1
-	c.rc.Control(func(fd uintptr) { c.fd = int(fd) })
-	if c.fd < 0 {
+	nio := c.nio
+	fd := -1
+	var derr error
+	cerr := nio.rc.Control(func(s uintptr) {
+		fd, derr = dupCloexec(int(s))
+	})
+	if cerr != nil {
+		return cerr
+	}
+	if derr != nil {
+		return fmt.Errorf("weft: dup: %w", derr)
+	}
+	if fd < 0 || fd > 1<<30 {
 		return errNoFD
 	}
-	c.engineReadFn = c.engineRead
+	c.mu.Lock()
+	if c.sockClosed {
+		c.mu.Unlock()
+		syscall.Close(fd)
+		return ErrClosed
+	}
+	c.nio, c.fd = nil, int32(fd)
+	c.mu.Unlock()
+
 	e.mu.Lock()
 	e.gen++
 	c.gen = e.gen
-	e.conns[int32(c.fd)] = c
+	for len(e.conns) <= fd {
+		e.conns = append(e.conns, nil)
+	}
+	e.conns[fd] = c
 	e.mu.Unlock()
 	ev := syscall.EpollEvent{
-		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | (syscall.EPOLLET & 0xffffffff),
-		Fd:     int32(c.fd),
+		Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | (syscall.EPOLLET & 0xffffffff),
+		Fd:     int32(fd),
 		Pad:    int32(c.gen),
 	}
-	if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		e.mu.Lock()
-		delete(e.conns, int32(c.fd))
-		e.mu.Unlock()
+	if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		e.remove(c)
+		c.mu.Lock()
+		c.nio, c.fd = nio, -1
+		c.mu.Unlock()
+		syscall.Close(fd)
 		return fmt.Errorf("weft: epoll_ctl: %w", err)
 	}
+	nio.nc.Close() // its descriptor only; the socket lives on in fd
 	c.schedule()
 	return nil
 }
 
-// remove unregisters c; called before its socket is closed.
+// dupCloexec duplicates fd with close-on-exec set (the duplicate shares the
+// socket and its non-blocking flag).
+func dupCloexec(fd int) (int, error) {
+	for {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return -1, errno
+		}
+		return int(r), nil
+	}
+}
+
+// remove forgets c before its descriptor is closed (closing the descriptor
+// removes it from the epoll set: it is never shared with another process, as
+// it is close-on-exec).
 func (e *Engine) remove(c *Conn) {
 	e.mu.Lock()
-	if e.conns[int32(c.fd)] == c {
-		delete(e.conns, int32(c.fd))
+	if fd := int(c.fd); fd >= 0 && fd < len(e.conns) && e.conns[fd] == c {
+		e.conns[fd] = nil
 	}
 	e.mu.Unlock()
-	syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+}
+
+// enqueue puts a scheduled connection on the run queue.
+func (e *Engine) enqueue(c *Conn) {
+	p := &e.pool
+	p.mu.Lock()
+	p.q = append(p.q, c)
+	p.ensureSpareLocked(e)
+	p.mu.Unlock()
+}
+
+// ensureSpareLocked keeps the one-spare invariant: it wakes a parked worker or
+// starts one unless a worker is already free to take the queue's head.
+func (p *workerPool) ensureSpareLocked(e *Engine) {
+	if p.spare > 0 {
+		return
+	}
+	p.spare++
+	if p.idle > 0 {
+		p.idle--
+		p.cond.Signal()
+		return
+	}
+	p.wg.Add(1)
+	go e.work()
+}
+
+// work is a worker: it runs queued connections, one at a time.
+func (e *Engine) work() {
+	p := &e.pool
+	defer p.wg.Done()
+	var buf *[]byte
+	p.mu.Lock()
+	for {
+		for p.head == len(p.q) {
+			p.spare--
+			if p.closed || p.idle >= p.maxIdle {
+				p.mu.Unlock()
+				putBuf(buf)
+				return
+			}
+			if buf != nil {
+				// Parked workers hold no buffer.
+				p.mu.Unlock()
+				putBuf(buf)
+				buf = nil
+				p.mu.Lock()
+				p.spare++
+				continue
+			}
+			p.idle++
+			p.cond.Wait() // the waker moved us from idle to spare
+		}
+		c := p.q[p.head]
+		p.q[p.head] = nil
+		p.head++
+		if p.head == len(p.q) {
+			p.q, p.head = p.q[:0], 0
+		}
+		p.spare--
+		if p.head < len(p.q) {
+			p.ensureSpareLocked(e)
+		}
+		p.mu.Unlock()
+
+		if buf == nil || cap(*buf) < c.opt.readSize {
+			putBuf(buf)
+			buf = getBuf(max(c.opt.readSize, DefaultReadBufferSize))
+		}
+		requeue := c.run(buf)
+
+		p.mu.Lock()
+		p.spare++
+		if requeue {
+			p.q = append(p.q, c)
+		}
+	}
 }

@@ -10,14 +10,18 @@ import (
 // is closing; finish then waits for the close.
 var errStopped = errors.New("weft: reading stopped")
 
-// readLoop reads until the connection ends and returns why it ended.
+// readLoop reads until the connection ends and returns why it ended (the
+// goroutine engine).
 func (c *Conn) readLoop() error {
-	if len(c.opt.preread) > 0 {
+	nio := c.nio
+	if x := c.x.Load(); x != nil && len(x.preread) > 0 {
 		if err := c.waitReadable(); err != nil {
 			return err
 		}
 		c.touch()
-		c.deliver(c.opt.preread)
+		pre := x.preread
+		x.preread = nil
+		c.deliver(pre)
 	}
 	for {
 		if err := c.maybeSwitchTLS(); err != nil {
@@ -29,12 +33,12 @@ func (c *Conn) readLoop() error {
 		var bp *[]byte
 		var n int
 		var err error
-		if c.rc != nil {
-			c.rbuf, c.rn, c.rerr, c.rskip = nil, 0, nil, false
-			if err = c.rc.Read(c.readFn); err == nil {
-				bp, n, err = c.rbuf, c.rn, c.rerr
-				c.rbuf = nil
-				if c.rskip {
+		if nio.rc != nil {
+			nio.rbuf, nio.rn, nio.rerr, nio.rskip = nil, 0, nil, false
+			if err = nio.rc.Read(nio.readFn); err == nil {
+				bp, n, err = nio.rbuf, nio.rn, nio.rerr
+				nio.rbuf = nil
+				if nio.rskip {
 					continue // paused or closing: look again
 				}
 				if n == 0 && err == nil {
@@ -43,7 +47,7 @@ func (c *Conn) readLoop() error {
 			}
 		} else {
 			bp = getBuf(c.opt.readSize)
-			n, err = c.nc.Read(*bp)
+			n, err = nio.nc.Read(*bp)
 		}
 		if n > 0 {
 			c.touch()
@@ -61,14 +65,19 @@ func (c *Conn) readLoop() error {
 func (c *Conn) waitReadable() error {
 	c.mu.Lock()
 	for c.readPaused && c.state == stOpen {
-		if c.resume == nil {
-			c.resume = make(chan struct{})
+		x := c.ext()
+		if x.resume == nil {
+			x.resume = make(chan struct{})
 		}
-		ch := c.resume
+		ch := x.resume
+		if c.closed == nil {
+			c.closed = make(chan struct{})
+		}
+		closed := c.closed
 		c.mu.Unlock()
 		select {
 		case <-ch:
-		case <-c.closed:
+		case <-closed:
 		}
 		c.mu.Lock()
 	}
@@ -83,30 +92,31 @@ func (c *Conn) waitReadable() error {
 // rawRead is the syscall.RawConn read callback: it takes a pooled buffer only
 // when the socket has data, so a connection waiting for data holds none.
 func (c *Conn) rawRead(fd uintptr) bool {
+	nio := c.nio
 	c.mu.Lock()
 	stop := c.readPaused || c.state != stOpen
 	c.mu.Unlock()
 	if stop {
-		c.rskip = true
+		nio.rskip = true
 		return true
 	}
-	if c.rbuf == nil {
-		c.rbuf = getBuf(c.opt.readSize)
+	if nio.rbuf == nil {
+		nio.rbuf = getBuf(c.opt.readSize)
 	}
 	for {
-		n, err := syscall.Read(int(fd), *c.rbuf)
+		n, err := syscall.Read(int(fd), *nio.rbuf)
 		switch err {
 		case nil:
-			c.rn = n
+			nio.rn = n
 			return true
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			putBuf(c.rbuf)
-			c.rbuf = nil
+			putBuf(nio.rbuf)
+			nio.rbuf = nil
 			return false // wait for readability, holding no buffer
 		default:
-			c.rerr = err
+			nio.rerr = err
 			return true
 		}
 	}
@@ -114,21 +124,36 @@ func (c *Conn) rawRead(fd uintptr) bool {
 
 // rawWrite is the syscall.RawConn write callback: one non-blocking write.
 func (c *Conn) rawWrite(fd uintptr) bool {
+	nio := c.nio
+	n, err := writeFD(int(fd), nio.wbuf)
+	nio.wn, nio.werr = n, err
+	return true
+}
+
+// writeFD writes p to a non-blocking descriptor once; EAGAIN is a short
+// write, not an error.
+func writeFD(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Write(int(fd), c.wbuf)
+		n, err := syscall.Write(fd, p)
 		switch err {
 		case nil:
-			c.wn = n
+			return n, nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			c.wn = 0
+			return 0, nil
 		default:
-			c.wn, c.werr = 0, err
+			return 0, err
 		}
-		return true
 	}
 }
+
+// deferLimit bounds the output that a write outside any callback leaves for
+// the readiness engine's worker to flush (so that messages broadcast to many
+// connections leave in one system call each, not one per message). Past it,
+// the writer flushes inline, so deferring never lets a fast reader's buffer
+// grow towards MaxWriteBuffer.
+const deferLimit = 16 << 10
 
 // write queues p followed by bufs as one atomic write.
 func (c *Conn) write(p []byte, bufs [][]byte) (int, error) {
@@ -159,14 +184,27 @@ func (c *Conn) write(p []byte, bufs [][]byte) (int, error) {
 	for _, b := range bufs {
 		*c.out = append(*c.out, b...)
 	}
-	pause := c.producer != nil && !c.prodWant && buffered+total > c.opt.high
+	x := c.x.Load()
+	pause := x != nil && x.producer != nil && !x.prodWant && buffered+total > c.opt.high
 	if pause {
-		c.prodWant = true
+		x.prodWant = true
 	}
-	start := c.startFlushLocked()
+	start, sched := false, false
+	if c.nio == nil && !c.inCallback && !c.flushing && !c.waitOut &&
+		buffered+total <= min(deferLimit, c.opt.high) {
+		// Outside any callback on the readiness engine: let the worker
+		// flush, so that more writes can join this one.
+		sched = !c.flushQueued
+		c.flushQueued = true
+	} else {
+		start = c.startFlushLocked()
+	}
 	c.mu.Unlock()
 	if pause {
-		c.Post(c.syncFn)
+		c.Post(c.syncProducer)
+	}
+	if sched {
+		c.schedule()
 	}
 	if start {
 		c.flush()
@@ -182,27 +220,33 @@ func (c *Conn) bufferedLocked() int {
 	return n
 }
 
+// tlsPendingLocked reports whether a switch to TLS is waiting.
+func (c *Conn) tlsPendingLocked() bool {
+	x := c.x.Load()
+	return x != nil && x.tlsCfg != nil
+}
+
 // startFlushLocked claims the write side if there is output and no one else
 // will flush it.
 func (c *Conn) startFlushLocked() bool {
-	if c.inCallback || c.flushing || c.tlsCfg != nil || c.state == stClosed || c.out == nil || len(*c.out) == 0 {
+	if c.inCallback || c.flushing || c.waitOut || c.state == stClosed || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
 		return false
 	}
 	c.flushing = true
 	return true
 }
 
-// takeOutLocked hands the queued output to the flusher, or ends the flush
+// takeOut hands the queued output to the flusher, or ends the flush
 // (reporting whether a closing connection may now close).
 func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// While a callback runs, its writes wait for its end (callback then
 	// starts a flush), so they leave together.
-	if c.state == stClosed || c.tlsCfg != nil || c.inCallback || c.out == nil || len(*c.out) == 0 {
+	if c.state == stClosed || c.inCallback || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
 		c.flushing = false
-		if c.flushCond != nil {
-			c.flushCond.Broadcast()
+		if x := c.x.Load(); x != nil && x.flushCond != nil {
+			x.flushCond.Broadcast()
 		}
 		if c.state == stClosed {
 			c.releaseOutLocked()
@@ -222,14 +266,26 @@ func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 func (c *Conn) releaseOutLocked() {
 	putBuf(c.out)
 	c.out = nil
+	if x := c.x.Load(); x != nil && x.wait != nil {
+		putBuf(x.wait)
+		x.wait = nil
+	}
+	c.waitOut = false
+	c.sending = 0
 }
 
 // flush writes queued output; the caller claimed the write side. On a socket it
-// writes inline without blocking and hands a remainder to a flusher goroutine;
-// on other connections (net.Pipe, TLS) the whole flush runs on a goroutine, as
-// their Write may block.
+// writes inline without blocking and hands a remainder to a flusher goroutine
+// (goroutine engine) or to the engine's worker when the socket is writable
+// again (readiness engine); on other connections (net.Pipe, TLS) the whole
+// flush runs on a goroutine, as their Write may block.
 func (c *Conn) flush() {
-	if c.rc == nil {
+	nio := c.nio
+	if nio == nil {
+		c.flushFD()
+		return
+	}
+	if nio.rc == nil {
 		go c.flushLoop(nil, 0)
 		return
 	}
@@ -241,10 +297,10 @@ func (c *Conn) flush() {
 			}
 			return
 		}
-		c.wbuf, c.wn, c.werr = *bp, 0, nil
-		err := c.rc.Write(c.writeFn)
-		n, werr := c.wn, c.werr
-		c.wbuf = nil
+		nio.wbuf, nio.wn, nio.werr = *bp, 0, nil
+		err := nio.rc.Write(nio.writeFn)
+		n, werr := nio.wn, nio.werr
+		nio.wbuf = nil
 		if err == nil {
 			err = werr
 		}
@@ -254,15 +310,18 @@ func (c *Conn) flush() {
 			return
 		}
 		if n < len(*bp) {
+			c.wrote(n)
 			go c.flushLoop(bp, n)
 			return
 		}
-		c.sent(bp, n)
+		c.wrote(n)
+		c.sendDone(bp)
 	}
 }
 
 // flushLoop writes queued output with blocking writes until none is left.
 func (c *Conn) flushLoop(bp *[]byte, off int) {
+	nc := c.nio.nc
 	for {
 		if bp == nil {
 			var closeNow bool
@@ -274,33 +333,40 @@ func (c *Conn) flushLoop(bp *[]byte, off int) {
 			}
 			off = 0
 		}
-		n, err := c.nc.Write((*bp)[off:])
+		n, err := nc.Write((*bp)[off:])
 		if err != nil {
 			putBuf(bp)
 			c.writeFailed(err)
 			return
 		}
-		c.sent(bp, off+n)
+		c.wrote(n)
+		c.sendDone(bp)
 		bp = nil
 	}
 }
 
-// sent records that the flusher wrote n bytes of bp and recycles bp.
-func (c *Conn) sent(bp *[]byte, n int) {
-	putBuf(bp)
+// wrote records n bytes sent.
+func (c *Conn) wrote(n int) {
 	c.touch()
 	if cnt := c.opt.counters; cnt != nil {
 		cnt.BytesOut.Add(int64(n))
 	}
+}
+
+// sendDone recycles a buffer the flusher finished writing and resumes a
+// paused producer when the buffer went below the low-water mark.
+func (c *Conn) sendDone(bp *[]byte) {
+	putBuf(bp)
 	c.mu.Lock()
 	c.sending = 0
-	resume := c.producer != nil && c.prodWant && c.bufferedLocked() <= c.opt.low
+	x := c.x.Load()
+	resume := x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
 	if resume {
-		c.prodWant = false
+		x.prodWant = false
 	}
 	c.mu.Unlock()
 	if resume {
-		c.Post(c.syncFn)
+		c.Post(c.syncProducer)
 	}
 }
 
@@ -309,8 +375,8 @@ func (c *Conn) writeFailed(err error) {
 	c.mu.Lock()
 	c.flushing = false
 	c.sending = 0
-	if c.flushCond != nil {
-		c.flushCond.Broadcast()
+	if x := c.x.Load(); x != nil && x.flushCond != nil {
+		x.flushCond.Broadcast()
 	}
 	c.mu.Unlock()
 	c.abort(err, false)
@@ -320,9 +386,10 @@ func (c *Conn) writeFailed(err error) {
 // runs as a callback, so producers are never called concurrently with the
 // Protocol.
 func (c *Conn) syncProducer() {
+	x := c.ext()
 	c.mu.Lock()
-	p, want, is := c.producer, c.prodWant, c.prodIs
-	c.prodIs = want
+	p, want, is := x.producer, x.prodWant, x.prodIs
+	x.prodIs = want
 	c.mu.Unlock()
 	if p == nil || want == is {
 		return

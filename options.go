@@ -3,6 +3,7 @@ package weft
 import (
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -91,10 +92,35 @@ type resolved struct {
 	high, low, max, readSize int
 	idle                     time.Duration
 	client                   bool
-	remote                   net.Addr
-	preread                  []byte
 	counters                 *Counters
 	engine                   *Engine
+}
+
+// resolvedCache shares one resolved value between the connections that use
+// the same settings (a server's), instead of a copy in every Conn.
+var resolvedCache struct {
+	sync.Mutex
+	m map[resolved]*resolved
+}
+
+// resolveShared is resolve, returning a shared copy.
+func (o *Options) resolveShared() (*resolved, error) {
+	r, err := o.resolve()
+	if err != nil {
+		return &r, err
+	}
+	resolvedCache.Lock()
+	defer resolvedCache.Unlock()
+	if p := resolvedCache.m[r]; p != nil {
+		return p, nil
+	}
+	if resolvedCache.m == nil || len(resolvedCache.m) >= 64 {
+		// Bounded: settings that keep changing just stop being shared.
+		resolvedCache.m = make(map[resolved]*resolved)
+	}
+	p := &r
+	resolvedCache.m[r] = p
+	return p, nil
 }
 
 // Validate reports the first invalid field, naming it.
@@ -107,7 +133,7 @@ func (o *Options) resolve() (resolved, error) {
 	var r resolved
 	if o != nil {
 		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
-			o.IdleTimeout, o.Client, o.RemoteAddr, o.Preread, o.Counters, o.Engine}
+			o.IdleTimeout, o.Client, o.Counters, o.Engine}
 	}
 	switch {
 	case r.high < 0:

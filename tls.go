@@ -31,59 +31,66 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 	if cfg == nil {
 		return errors.New("weft: StartTLS: nil *tls.Config")
 	}
-	if c.opt.engine != nil {
-		return ErrNotSupported // the readiness engine reads sockets directly
-	}
+	x := c.ext()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.nio == nil {
+		return ErrNotSupported // the readiness engine reads sockets directly
+	}
 	switch {
-	case c.tlsOn || c.tlsCfg != nil:
+	case x.tlsOn || x.tlsCfg != nil:
 		return ErrTLSActive
 	case c.state != stOpen:
 		return ErrClosed
 	}
-	c.tlsCfg = cfg
+	x.tlsCfg = cfg
 	if c.out != nil {
-		c.tlsClear = len(*c.out)
+		x.tlsClear = len(*c.out)
 	}
-	c.tlsBuf = append([]byte(nil), buffered...)
+	x.tlsBuf = append([]byte(nil), buffered...)
 	return nil
 }
 
 // maybeSwitchTLS performs a requested switch to TLS; it runs on the reading
 // goroutine between two reads.
 func (c *Conn) maybeSwitchTLS() error {
+	x := c.x.Load()
+	if x == nil {
+		return nil
+	}
 	c.mu.Lock()
-	if c.tlsCfg == nil {
+	if x.tlsCfg == nil {
 		c.mu.Unlock()
 		return nil
 	}
-	if c.flushCond == nil {
-		c.flushCond = sync.NewCond(&c.mu)
+	if x.flushCond == nil {
+		x.flushCond = sync.NewCond(&c.mu)
 	}
 	for c.flushing && c.state != stClosed {
-		c.flushCond.Wait()
+		x.flushCond.Wait()
 	}
 	if c.state == stClosed {
 		c.mu.Unlock()
 		return net.ErrClosed
 	}
-	cfg := c.tlsCfg
+	cfg := x.tlsCfg
 	var clear []byte
-	if c.out != nil && c.tlsClear > 0 {
-		clear = append(clear, (*c.out)[:c.tlsClear]...)
-		*c.out = append((*c.out)[:0], (*c.out)[c.tlsClear:]...)
+	if c.out != nil && x.tlsClear > 0 {
+		clear = append(clear, (*c.out)[:x.tlsClear]...)
+		*c.out = append((*c.out)[:0], (*c.out)[x.tlsClear:]...)
 	}
 	c.sending = len(clear)
 	c.mu.Unlock()
 
+	nio := c.nio
 	if len(clear) > 0 {
-		if _, err := c.nc.Write(clear); err != nil {
+		if _, err := nio.nc.Write(clear); err != nil {
 			return err
 		}
-		c.sent(nil, len(clear))
+		c.wrote(len(clear))
+		c.sendDone(nil)
 	}
-	pc := &prefixConn{Conn: c.nc, pre: c.tlsBuf}
+	pc := &prefixConn{Conn: nio.nc, pre: x.tlsBuf}
 	var tc *tls.Conn
 	if c.opt.client {
 		tc = tls.Client(pc, cfg)
@@ -91,8 +98,8 @@ func (c *Conn) maybeSwitchTLS() error {
 		tc = tls.Server(pc, cfg)
 	}
 	c.mu.Lock()
-	c.nc, c.rc = tc, nil
-	c.tlsCfg, c.tlsBuf, c.tlsClear, c.tlsOn = nil, nil, 0, true
+	nio.nc, nio.rc = tc, nil
+	x.tlsCfg, x.tlsBuf, x.tlsClear, x.tlsOn = nil, nil, 0, true
 	start := c.startFlushLocked()
 	c.mu.Unlock()
 	if start {

@@ -20,14 +20,9 @@ func (t *transport) LoseConnection() { t.c.loseConnection() }
 
 func (t *transport) Abort() { t.c.abort(ErrAborted, true) }
 
-func (t *transport) LocalAddr() net.Addr { return t.c.raw.LocalAddr() }
+func (t *transport) LocalAddr() net.Addr { return t.c.laddr }
 
-func (t *transport) RemoteAddr() net.Addr {
-	if t.c.opt.remote != nil {
-		return t.c.opt.remote
-	}
-	return t.c.raw.RemoteAddr()
-}
+func (t *transport) RemoteAddr() net.Addr { return t.c.raddr }
 
 func (t *transport) PauseReading() {
 	c := t.c
@@ -40,18 +35,20 @@ func (t *transport) ResumeReading() {
 	c := t.c
 	c.mu.Lock()
 	c.readPaused = false
-	if c.resume != nil {
-		close(c.resume)
-		c.resume = nil
+	if x := c.x.Load(); x != nil && x.resume != nil {
+		close(x.resume)
+		x.resume = nil
 	}
+	onEngine := c.nio == nil
 	c.mu.Unlock()
-	if c.opt.engine != nil {
+	if onEngine {
 		c.schedule()
 	}
 }
 
 func (t *transport) RegisterProducer(p Producer) {
 	c := t.c
+	x := c.ext()
 	c.mu.Lock()
 	if c.lost || c.state == stClosed {
 		c.mu.Unlock()
@@ -60,21 +57,22 @@ func (t *transport) RegisterProducer(p Producer) {
 		}
 		return
 	}
-	c.producer = p
-	c.prodIs = false
-	c.prodWant = p != nil && c.bufferedLocked() > c.opt.high
-	pause := c.prodWant
+	x.producer = p
+	x.prodIs = false
+	x.prodWant = p != nil && c.bufferedLocked() > c.opt.high
+	pause := x.prodWant
 	c.mu.Unlock()
 	if pause {
-		c.Post(c.syncFn)
+		c.Post(c.syncProducer)
 	}
 }
 
 func (t *transport) UnregisterProducer() {
 	c := t.c
+	x := c.ext()
 	c.mu.Lock()
-	c.producer = nil
-	c.prodWant, c.prodIs = false, false
+	x.producer = nil
+	x.prodWant, x.prodIs = false, false
 	c.mu.Unlock()
 }
 
@@ -87,15 +85,16 @@ func (t *transport) Buffered() int {
 
 func (t *transport) Context() context.Context {
 	c := t.c
+	x := c.ext()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(context.Background())
+	if x.ctx == nil {
+		x.ctx, x.cancel = context.WithCancel(context.Background())
 		if c.lost {
-			c.cancel()
+			x.cancel()
 		}
 	}
-	return c.ctx
+	return x.ctx
 }
 
 func (t *transport) StartTLS(cfg *tls.Config) error { return t.c.startTLS(cfg, nil) }
