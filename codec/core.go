@@ -14,50 +14,57 @@ const keepBuffer = 4 << 10
 const minPiece = 4 << 10
 
 // core is the decode loop shared by NewProtocol and LineReceiver. It runs on
-// the connection's callback goroutine only, except for the atomic flags.
+// the connection's callback goroutine only, except for the atomic flags. It
+// is embedded in every connection's protocol, so it is kept small.
 //
-// The undecoded bytes are pending followed by tail. pending points either
-// into the runtime's read (zero copy) or into buf; tail is the part of the
-// current read not yet copied behind a buffered partial frame. A partial
-// frame is completed by copying the read in pieces at least as long as what
-// is buffered (so copying stays linear); as soon as everything undecoded
-// comes from the read, decoding goes on in the read itself. So a 64 KiB read
-// is copied only as far as the frame that straddles reads needs, and buf
-// stays about the size of a partial frame.
+// The undecoded bytes are pending followed by the tail of the current read,
+// in[inN:]. pending points either into the runtime's read (zero copy) or
+// into buf, of which it is then the end (inBuf). A partial frame is completed
+// by copying the read in pieces at least as long as what is buffered (so
+// copying stays linear); in[:inN] is what has been copied, and buf then ends
+// with it. As soon as everything undecoded comes from the read, decoding goes
+// on in the read itself. So a 64 KiB read is copied only as far as the frame
+// that straddles reads needs, and buf stays about the size of a partial
+// frame.
 type core struct {
 	t   weft.Transport
 	dec Decoder
 
-	buf     []byte // owned storage; pending is buf[off:] when inBuf
-	off     int
+	buf     []byte // owned storage; pending is its end when inBuf
 	pending []byte
-	inBuf   bool
-	tail    []byte
-	last    []byte // the read the last piece came from (nil: none)
-	lastN   int    // the last piece was last[:lastN]
-	piece   int    // minimum piece; 0 means minPiece (tests set it small)
+	in      []byte // the current read, while its tail in[inN:] is pending
+	inN     int    // in[:inN] was copied into buf (and ends it); 0 if none
 
-	busy    bool  // inside run
 	failed  error // decode error that closed the connection
+	inBuf   bool
+	busy    bool  // inside run
+	piece   int32 // minimum piece; 0 means minPiece (tests set it small)
 	paused  atomic.Bool
 	closing atomic.Bool
-
-	deliver func(frame []byte)
-	// onError handles a decode error; nil means fail and close.
-	onError func(err error) bool
 }
 
+// sink receives what the loop decodes: the adapter or the LineReceiver. It is
+// passed to the loop rather than stored, so that the loop costs no closure.
+type sink interface {
+	deliver(frame []byte)
+	// decodeError handles a decode error; false means fail and close.
+	decodeError(err error) bool
+}
+
+// tail returns the part of the current read not yet decoded nor copied.
+func (c *core) tail() []byte { return c.in[c.inN:] }
+
 // feed runs the loop over newly received data.
-func (c *core) feed(data []byte) {
+func (c *core) feed(data []byte, s sink) {
 	if c.failed != nil || len(data) == 0 {
 		return
 	}
 	if len(c.pending) == 0 {
 		c.pending, c.inBuf = data, false
 	} else {
-		c.tail = data
+		c.in, c.inN = data, 0
 	}
-	c.run()
+	c.run(s)
 }
 
 // own makes pending live in buf.
@@ -66,39 +73,40 @@ func (c *core) own() {
 		return
 	}
 	c.buf = append(c.buf[:0], c.pending...)
-	c.off, c.pending, c.inBuf = 0, c.buf, true
+	c.pending, c.inBuf = c.buf, true
 }
 
-// pull copies the next piece of tail behind pending.
+// pull copies the next piece of the tail behind pending.
 func (c *core) pull() {
 	c.own()
-	src := c.tail
-	piece := c.piece
+	src := c.tail()
+	piece := int(c.piece)
 	if piece == 0 {
 		piece = minPiece
 	}
 	n := min(len(src), max(len(c.pending), piece))
+	off := len(c.buf) - len(c.pending)
 	c.buf = append(c.buf, src[:n]...)
-	c.pending = c.buf[c.off:]
-	c.tail = src[n:]
-	c.last, c.lastN = src, n
+	c.pending = c.buf[off:]
+	c.inN += n
 }
 
-// undecoded returns pending followed by tail, copying only when both are
+// undecoded returns pending followed by the tail, copying only when both are
 // present (rare operations: ClearLineBuffer, StartTLS, LineLengthExceeded).
 func (c *core) undecoded() []byte {
-	if len(c.tail) == 0 {
+	tail := c.tail()
+	if len(tail) == 0 {
 		return c.pending
 	}
-	return append(append(make([]byte, 0, len(c.pending)+len(c.tail)), c.pending...), c.tail...)
+	return append(append(make([]byte, 0, len(c.pending)+len(tail)), c.pending...), tail...)
 }
 
 // drop forgets every undecoded byte without reusing storage a callback may
 // still read.
 func (c *core) drop() {
-	c.pending, c.tail, c.last = nil, nil, nil
+	c.pending, c.in, c.inN = nil, nil, 0
 	if c.inBuf {
-		c.buf, c.off, c.inBuf = nil, 0, false
+		c.buf, c.inBuf = nil, false
 	}
 }
 
@@ -110,7 +118,9 @@ func (c *core) unread(extra []byte) {
 	}
 	nb := make([]byte, 0, len(extra)+len(c.pending))
 	nb = append(append(nb, extra...), c.pending...)
-	c.buf, c.off, c.pending, c.inBuf, c.last = nb, 0, nb, true, nil
+	c.buf, c.pending, c.inBuf = nb, nb, true
+	// buf no longer ends with in[:inN]: keep only the tail as the read.
+	c.in, c.inN = c.tail(), 0
 	c.dec.Reset()
 }
 
@@ -126,74 +136,74 @@ func (c *core) clear() []byte {
 // setDecoder switches to a new decoder; the undecoded bytes are decoded by it.
 func (c *core) setDecoder(d Decoder) { c.dec = d }
 
-// run decodes and delivers frames until more bytes are needed, the reader is
-// paused, or the connection is closing. It is not re-entrant: a nested call
-// (from a callback) returns at once and the outer loop carries on.
-func (c *core) run() {
+// run decodes and delivers frames to s until more bytes are needed, the
+// reader is paused, or the connection is closing. It is not re-entrant: a
+// nested call (from a callback) returns at once and the outer loop carries
+// on.
+func (c *core) run(s sink) {
 	if c.busy {
 		return
 	}
 	c.busy = true
 	defer func() { c.busy = false }()
-	c.decode()
+	c.decode(s)
 	c.stash()
 }
 
-func (c *core) decode() {
+func (c *core) decode(s sink) {
 	for c.failed == nil && !c.closing.Load() && !c.paused.Load() {
 		if len(c.pending) == 0 {
-			if len(c.tail) == 0 {
+			tail := c.tail()
+			if len(tail) == 0 {
 				return
 			}
-			c.pending, c.tail, c.inBuf, c.last = c.tail, nil, false, nil
-			c.buf, c.off = c.buf[:0], 0
+			c.pending, c.in, c.inN, c.inBuf = tail, nil, 0, false
+			c.buf = c.buf[:0]
 		}
 		adv, frame, err := c.dec.Decode(c.pending)
 		if err != nil {
-			if c.onError != nil && c.onError(err) {
+			if s.decodeError(err) {
 				continue
 			}
 			c.fail(err)
 			return
 		}
 		if adv == 0 {
-			if len(c.tail) == 0 {
+			if len(c.tail()) == 0 {
 				return
 			}
 			c.pull()
 			continue
 		}
 		c.pending = c.pending[adv:]
-		if c.inBuf {
-			c.off += adv
-			if c.last != nil && len(c.pending) <= c.lastN {
-				// Everything undecoded came from the current read: decode
-				// there, without copying the rest of it.
-				c.pending = c.last[c.lastN-len(c.pending):]
-				c.tail, c.last, c.inBuf = nil, nil, false
-			}
+		if c.inN > 0 && len(c.pending) <= c.inN {
+			// Everything undecoded came from the current read: decode
+			// there, without copying the rest of it.
+			c.pending = c.in[c.inN-len(c.pending):]
+			c.in, c.inN, c.inBuf = nil, 0, false
 		}
 		weft.AddFrames(c.t, 1, 0)
-		c.deliver(frame)
+		s.deliver(frame)
 	}
 }
 
 // stash keeps the undecoded bytes for the next read, compacting with
 // amortized linear cost.
 func (c *core) stash() {
-	c.last = nil
 	if c.failed != nil {
 		c.drop()
 		c.buf = nil
 		return
 	}
-	if len(c.tail) > 0 { // stopped (paused, closing) in the middle of a read
+	if tail := c.tail(); len(tail) > 0 { // stopped (paused, closing) in the middle of a read
 		c.own()
-		c.buf = append(c.buf, c.tail...)
-		c.pending, c.tail = c.buf[c.off:], nil
+		off := len(c.buf) - len(c.pending)
+		c.buf = append(c.buf, tail...)
+		c.pending = c.buf[off:]
 	}
+	c.in, c.inN = nil, 0
 	if len(c.pending) == 0 {
-		c.pending, c.inBuf, c.off = nil, false, 0
+		c.pending, c.inBuf = nil, false
 		if cap(c.buf) > keepBuffer {
 			c.buf = nil
 		} else {
@@ -205,9 +215,9 @@ func (c *core) stash() {
 		c.own()
 		return
 	}
-	if c.off > len(c.pending) { // more dead than live bytes: move the live ones down
+	if len(c.buf)-len(c.pending) > len(c.pending) { // more dead than live bytes: move the live ones down
 		n := copy(c.buf, c.pending)
-		c.buf, c.off = c.buf[:n], 0
+		c.buf = c.buf[:n]
 		c.pending = c.buf
 	}
 }
@@ -238,9 +248,9 @@ type poster interface{ Post(fn func()) }
 // loop, the loop simply carries on. Otherwise the buffered frames are
 // delivered through the transport's Post when it has one (serialized with the
 // callbacks), else when the next bytes arrive.
-func (c *core) resume() {
+func (c *core) resume(s sink) {
 	c.paused.Store(false)
 	if p, ok := c.t.(poster); ok {
-		p.Post(c.run)
+		p.Post(func() { c.run(s) })
 	}
 }

@@ -8,8 +8,8 @@ import "github.com/weftkit/weft"
 func SetMinPiece(p weft.Protocol, n int) {
 	switch p := p.(type) {
 	case *framed:
-		p.piece = n
+		p.piece = int32(n)
 	case *LineReceiver:
-		p.core.piece = n
+		p.core.piece = int32(n)
 	}
 }

@@ -79,17 +79,17 @@ type lineDecoder struct {
 	delim   []byte
 	max     int
 	from    int // first position of buf not yet searched
-	err     error
 	scanned int64
 	off     int64 // stream offset of buf[0]
+	broken  bool  // a line was too long (at off); the error is rebuilt
 }
 
-func (d *lineDecoder) Reset()              { d.from, d.err, d.scanned, d.off = 0, nil, 0, 0 }
+func (d *lineDecoder) Reset()              { d.from, d.broken, d.scanned, d.off = 0, false, 0, 0 }
 func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
 
 func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {
-	if d.err != nil {
-		return 0, nil, d.err
+	if d.broken {
+		return 0, nil, d.tooLong()
 	}
 	if d.from > len(buf) {
 		d.from = 0 // the caller broke the contract; rescan rather than misbehave
@@ -149,9 +149,15 @@ func (d *lineDecoder) frame(adv int, line []byte) (int, []byte, error) {
 	return adv, line, nil
 }
 
-// fail records a too-long line. The message does not depend on how the
-// input was chunked.
+// fail records a too-long line.
 func (d *lineDecoder) fail() error {
-	d.err = fmt.Errorf("%w: line at stream offset %d is longer than MaxLength %d", ErrFrameTooLarge, d.off, d.max)
-	return d.err
+	d.broken = true
+	return d.tooLong()
+}
+
+// tooLong is the error of a broken decoder (kept as a flag, not an error
+// value, to keep the decoder small). The message does not depend on how the
+// input was chunked.
+func (d *lineDecoder) tooLong() error {
+	return fmt.Errorf("%w: line at stream offset %d is longer than MaxLength %d", ErrFrameTooLarge, d.off, d.max)
 }

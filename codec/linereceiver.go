@@ -1,7 +1,9 @@
 package codec
 
 import (
+	"context"
 	"errors"
+	"net"
 	"sync"
 
 	"github.com/weftkit/weft"
@@ -64,13 +66,11 @@ type LineReceiver struct {
 	// means DefaultMaxLineLength (16 KiB).
 	MaxLength int
 
-	h       LineHandler
-	core    core
-	tr      *lineTransport
-	raw     bool
-	mu      sync.Mutex
-	line    Codec
-	scratch []byte
+	h    LineHandler
+	core core
+	raw  bool
+	mu   sync.Mutex
+	line Codec
 }
 
 // NewLineReceiver returns a LineReceiver that calls h.
@@ -83,10 +83,7 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 	r.mu.Unlock()
 	c := &r.core
 	c.t = t
-	r.tr = &lineTransport{Transport: t, r: r}
 	c.dec = decoderFor(r.line)
-	c.deliver = r.frame
-	c.onError = r.decodeError
 	r.h.ConnectionMade(r)
 	if err := Validate(r.line); err != nil && c.failed == nil {
 		c.fail(err)
@@ -94,7 +91,7 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 }
 
 // DataReceived implements weft.Protocol.
-func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data) }
+func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data, r) }
 
 // ConnectionLost implements weft.Protocol.
 func (r *LineReceiver) ConnectionLost(reason error) { r.h.ConnectionLost(r.core.lost(reason)) }
@@ -110,17 +107,17 @@ func (r *LineReceiver) Shutdown() {
 // Transport returns the connection's transport (nil before ConnectionMade).
 // Its LoseConnection and Abort stop line delivery at once.
 func (r *LineReceiver) Transport() weft.Transport {
-	if r.tr == nil {
+	if r.core.t == nil {
 		return nil
 	}
-	return r.tr
+	return (*lineTransport)(r)
 }
 
 // SendLine writes line followed by the delimiter ("\r\n" by default). It
 // refuses a line the peer's LineReceiver would refuse: longer than MaxLength
 // (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter).
 func (r *LineReceiver) SendLine(line []byte) error {
-	return sendFrame(r.core.t, &r.mu, &r.line, &r.scratch, line)
+	return sendFrame(r.core.t, &r.mu, &r.line, line)
 }
 
 // SetRawMode switches to raw mode: the bytes after the current line, and all
@@ -140,7 +137,7 @@ func (r *LineReceiver) SetLineMode(extra []byte) {
 	r.raw = false
 	r.core.setDecoder(decoderFor(r.line))
 	r.core.unread(extra)
-	r.core.run() // outside the loop (e.g. a resumed producer) extra is decoded now
+	r.core.run(r) // outside the loop (e.g. a resumed producer) extra is decoded now
 }
 
 // ClearLineBuffer drops the bytes received and not yet delivered, and returns
@@ -150,7 +147,7 @@ func (r *LineReceiver) ClearLineBuffer() []byte { return r.core.clear() }
 // RawMode reports whether the receiver is in raw mode.
 func (r *LineReceiver) RawMode() bool { return r.raw }
 
-func (r *LineReceiver) frame(b []byte) {
+func (r *LineReceiver) deliver(b []byte) {
 	if r.raw {
 		if rh, ok := r.h.(RawHandler); ok {
 			rh.RawDataReceived(b)
@@ -175,13 +172,25 @@ func (r *LineReceiver) decodeError(err error) bool {
 }
 
 // lineTransport marks the receiver as closing when the handler closes the
-// connection, so that no line is delivered after it.
-type lineTransport struct {
-	weft.Transport
-	r *LineReceiver
+// connection, so that no line is delivered after it. It is the receiver
+// itself under another method set, so that handing it out allocates nothing.
+type lineTransport LineReceiver
+
+func (t *lineTransport) LoseConnection() { t.core.closing.Store(true); t.core.t.LoseConnection() }
+func (t *lineTransport) Abort()          { t.core.closing.Store(true); t.core.t.Abort() }
+func (t *lineTransport) PauseReading()   { t.core.paused.Store(true); t.core.t.PauseReading() }
+func (t *lineTransport) ResumeReading() {
+	t.core.t.ResumeReading()
+	t.core.resume((*LineReceiver)(t))
 }
 
-func (t *lineTransport) LoseConnection() { t.r.core.closing.Store(true); t.Transport.LoseConnection() }
-func (t *lineTransport) Abort()          { t.r.core.closing.Store(true); t.Transport.Abort() }
-func (t *lineTransport) PauseReading()   { t.r.core.paused.Store(true); t.Transport.PauseReading() }
-func (t *lineTransport) ResumeReading()  { t.Transport.ResumeReading(); t.r.core.resume() }
+// The rest of weft.Transport is the runtime's.
+
+func (t *lineTransport) Write(p []byte) (int, error)       { return t.core.t.Write(p) }
+func (t *lineTransport) WriteBuffers(bufs ...[]byte) error { return t.core.t.WriteBuffers(bufs...) }
+func (t *lineTransport) LocalAddr() net.Addr               { return t.core.t.LocalAddr() }
+func (t *lineTransport) RemoteAddr() net.Addr              { return t.core.t.RemoteAddr() }
+func (t *lineTransport) RegisterProducer(p weft.Producer)  { t.core.t.RegisterProducer(p) }
+func (t *lineTransport) UnregisterProducer()               { t.core.t.UnregisterProducer() }
+func (t *lineTransport) Buffered() int                     { return t.core.t.Buffered() }
+func (t *lineTransport) Context() context.Context          { return t.core.t.Context() }

@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"context"
+	"net"
 	"sync"
 
 	"github.com/weftkit/weft"
@@ -57,22 +59,20 @@ type framed struct {
 	core
 	h FrameHandler
 
-	mu      sync.Mutex // guards codec and scratch (SendFrame may run anywhere)
-	codec   Codec
-	scratch []byte
+	mu    sync.Mutex // guards codec (SendFrame may run anywhere)
+	codec Codec
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
 	p.t = t
 	p.dec = decoderFor(p.codec)
-	p.deliver = p.h.FrameReceived
-	p.h.ConnectionMade(&frameTransport{Transport: t, p: p})
+	p.h.ConnectionMade((*frameTransport)(p))
 	if err := Validate(p.codec); err != nil && p.failed == nil {
 		p.fail(err)
 	}
 }
 
-func (p *framed) DataReceived(data []byte) { p.feed(data) }
+func (p *framed) DataReceived(data []byte) { p.feed(data, p) }
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
 
@@ -84,6 +84,10 @@ func (p *framed) Shutdown() {
 	}
 }
 
+func (p *framed) deliver(frame []byte) { p.h.FrameReceived(frame) }
+
+func (p *framed) decodeError(error) bool { return false }
+
 func decoderFor(c Codec) Decoder {
 	if err := Validate(c); err != nil {
 		return errDecoder{err}
@@ -91,62 +95,77 @@ func decoderFor(c Codec) Decoder {
 	return c.NewDecoder()
 }
 
-// sendFrame encodes under the lock into a reused scratch buffer; the
+// scratchPool holds the buffers frames are encoded into: shared rather than
+// kept per connection, so that an idle connection holds none.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// sendFrame encodes under the lock into a pooled scratch buffer; the
 // Transport copies what it is given.
-func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, scratch *[]byte, payload []byte) error {
+func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, payload []byte) error {
 	mu.Lock()
 	defer mu.Unlock()
 	c := *codec
 	if c == nil {
 		return Validate(c)
 	}
+	scratch := scratchPool.Get().(*[]byte)
 	out, err := c.AppendFrame((*scratch)[:0], payload)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = t.Write(out)
 	}
 	if cap(out) <= keepBuffer {
 		*scratch = out
 	}
-	if _, err := t.Write(out); err != nil {
+	scratchPool.Put(scratch)
+	if err != nil {
 		return err
 	}
 	weft.AddFrames(t, 0, 1)
 	return nil
 }
 
-// frameTransport decorates the runtime's Transport.
-type frameTransport struct {
-	weft.Transport
-	p *framed
-}
+// frameTransport decorates the runtime's Transport. It is the adapter itself
+// under another method set, so that handing it out allocates nothing.
+type frameTransport framed
 
 func (t *frameTransport) SendFrame(b []byte) error {
-	return sendFrame(t.Transport, &t.p.mu, &t.p.codec, &t.p.scratch, b)
+	return sendFrame(t.t, &t.mu, &t.codec, b)
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
-	t.p.mu.Lock()
-	t.p.codec = c
-	t.p.mu.Unlock()
-	t.p.setDecoder(decoderFor(c))
+	t.mu.Lock()
+	t.codec = c
+	t.mu.Unlock()
+	t.setDecoder(decoderFor(c))
 }
 
 func (t *frameTransport) LoseConnection() {
-	t.p.closing.Store(true)
-	t.Transport.LoseConnection()
+	t.closing.Store(true)
+	t.t.LoseConnection()
 }
 
 func (t *frameTransport) Abort() {
-	t.p.closing.Store(true)
-	t.Transport.Abort()
+	t.closing.Store(true)
+	t.t.Abort()
 }
 
 func (t *frameTransport) PauseReading() {
-	t.p.paused.Store(true)
-	t.Transport.PauseReading()
+	t.paused.Store(true)
+	t.t.PauseReading()
 }
 
 func (t *frameTransport) ResumeReading() {
-	t.Transport.ResumeReading()
-	t.p.resume()
+	t.t.ResumeReading()
+	t.resume((*framed)(t))
 }
+
+// The rest of weft.Transport is the runtime's.
+
+func (t *frameTransport) Write(p []byte) (int, error)       { return t.t.Write(p) }
+func (t *frameTransport) WriteBuffers(bufs ...[]byte) error { return t.t.WriteBuffers(bufs...) }
+func (t *frameTransport) LocalAddr() net.Addr               { return t.t.LocalAddr() }
+func (t *frameTransport) RemoteAddr() net.Addr              { return t.t.RemoteAddr() }
+func (t *frameTransport) RegisterProducer(p weft.Producer)  { t.t.RegisterProducer(p) }
+func (t *frameTransport) UnregisterProducer()               { t.t.UnregisterProducer() }
+func (t *frameTransport) Buffered() int                     { return t.t.Buffered() }
+func (t *frameTransport) Context() context.Context          { return t.t.Context() }
