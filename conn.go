@@ -558,7 +558,11 @@ func (c *Conn) checkIdle() {
 
 func (c *Conn) addFrames(in, out int64) {
 	if cnt := c.opt.counters; cnt != nil {
-		cnt.FramesIn.Add(in)
-		cnt.FramesOut.Add(out)
+		if in != 0 {
+			cnt.FramesIn.Add(in)
+		}
+		if out != 0 {
+			cnt.FramesOut.Add(out)
+		}
 	}
 }
