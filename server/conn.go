@@ -101,8 +101,8 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
-	c := &Conn{info: info}
-	c.wc = weft.NewConn(nc, &managed{Protocol: p, s: s, c: c}, &opts)
+	c := &Conn{id: info.ID, proto: p, s: s, ls: ls, overflow: overflow}
+	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
 	if s.isClosing() {
 		nc.Close()
 		s.clearPending(info.ID)
@@ -113,27 +113,39 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	s.stats.active.Add(1)
 	s.hook(info, StateActive)
 	s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
-	end := func(err error) {
-		if err == nil && c.forced.Load() {
-			// Closed by the shutdown deadline after LoseConnection: the
-			// runtime keeps the first (nil) reason, but it did not drain.
-			err = weft.ErrServerShutdown
-		}
-		s.stats.active.Add(-1)
-		s.unregister(c)
-		s.releaseSlot(ip, overflow)
-		s.finish(info, err)
-	}
 	if s.Engine == nil {
-		end(c.wc.Serve())
+		c.end(c.wc.Serve())
 		return false
 	}
-	c.wc.Start(func(err error) {
-		end(err)
-		s.releaseListener(ls)
-		s.wg.Done()
-	})
+	c.wc.Start(c.engineDone)
 	return true
+}
+
+// end accounts for the end of a running connection.
+func (c *Conn) end(err error) {
+	s := c.s
+	if err == nil && c.forced.Load() {
+		// Closed by the shutdown deadline after LoseConnection: the
+		// runtime keeps the first (nil) reason, but it did not drain.
+		err = weft.ErrServerShutdown
+	}
+	info := c.Info()
+	var ip ipKey
+	if s.MaxConnsPerPeer > 0 {
+		ip = ipOf(info.RemoteAddr) // as handle computed it: the same address
+	}
+	s.stats.active.Add(-1)
+	s.unregister(c)
+	s.releaseSlot(ip, c.overflow)
+	s.finish(info, err)
+}
+
+// engineDone is the done callback of a connection handed to the Engine: it
+// also releases what handle would have.
+func (c *Conn) engineDone(err error) {
+	c.end(err)
+	c.s.releaseListener(c.ls)
+	c.s.wg.Done()
 }
 
 // finish counts the close reason, calls the hook and logs.

@@ -64,8 +64,9 @@ type waiter struct {
 }
 
 // admit decides, under the lock, whether a connection runs now, waits in the
-// queue or is rejected. Every admitted, overflow or queued connection counts
-// against its peer until it ends.
+// queue or is rejected. With MaxConnsPerPeer set, every admitted, overflow or
+// queued connection counts against its peer until it ends (without it, peers
+// are not counted at all, so that they cost no memory).
 func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +110,7 @@ func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 		s.stats.queued.Add(1)
 		a = admitQueued
 	}
-	if ip.IsValid() {
+	if s.MaxConnsPerPeer > 0 && ip.IsValid() {
 		s.peers[ip]++
 	}
 	return a, w
@@ -205,7 +206,7 @@ func (s *Server) forgetPeer(ip ipKey) {
 }
 
 func (s *Server) forgetPeerLocked(ip ipKey) {
-	if !ip.IsValid() {
+	if s.MaxConnsPerPeer == 0 || !ip.IsValid() {
 		return
 	}
 	if n := s.peers[ip] - 1; n > 0 {

@@ -20,21 +20,32 @@ type ConnInfo struct {
 }
 
 // Conn is the manager's handle on a connection running a Protocol.
+//
+// It is the server's only allocation per running connection: it also wraps
+// the Protocol (managed) and carries what the end of the connection needs.
+// Its addresses are read from the weft.Conn, which holds them anyway.
 type Conn struct {
-	info    ConnInfo
-	started time.Time
-	wc      *weft.Conn
-	forced  atomic.Bool // closed by the server's shutdown deadline or Close
+	id       uint64
+	started  int64 // since s.epoch (monotonic), set by register
+	wc       *weft.Conn
+	proto    weft.Protocol
+	s        *Server
+	ls       *listenerState
+	forced   atomic.Bool // closed by the server's shutdown deadline or Close
+	overflow bool        // runs the OverflowFactory's Protocol
 }
 
 // ID returns the connection's ID.
-func (c *Conn) ID() uint64 { return c.info.ID }
+func (c *Conn) ID() uint64 { return c.id }
 
 // Info returns the connection's ID and addresses.
-func (c *Conn) Info() ConnInfo { return c.info }
+func (c *Conn) Info() ConnInfo {
+	t := c.wc.Transport() // RemoteAddr: the PROXY source given to NewConn, if any
+	return ConnInfo{ID: c.id, LocalAddr: t.LocalAddr(), RemoteAddr: t.RemoteAddr()}
+}
 
 // Started returns when the connection's ConnectionMade returned.
-func (c *Conn) Started() time.Time { return c.started }
+func (c *Conn) Started() time.Time { return c.s.epoch.Add(time.Duration(c.started)) }
 
 // Transport returns the connection's Transport; it is safe to use from any
 // goroutine.
@@ -54,25 +65,26 @@ func (s *Server) clearPending(id uint64) {
 
 // managed wraps a connection's Protocol so that the connection joins the
 // manager only once ConnectionMade has run: Shutdown's hook, Broadcast and
-// Range never reach a Protocol before its ConnectionMade.
-type managed struct {
-	weft.Protocol
-	s *Server
-	c *Conn
-}
+// Range never reach a Protocol before its ConnectionMade. It is the Conn
+// under another method set, so that wrapping allocates nothing.
+type managed Conn
 
 func (m *managed) ConnectionMade(t weft.Transport) {
-	m.Protocol.ConnectionMade(t)
-	if m.s.register(m.c) {
+	m.proto.ConnectionMade(t)
+	if m.s.register((*Conn)(m)) {
 		// Shutdown began meanwhile and could not see this connection: tell
 		// it now (posted: runs right after this callback).
-		m.c.wc.Shutdown()
+		m.wc.Shutdown()
 	}
 }
 
+func (m *managed) DataReceived(data []byte) { m.proto.DataReceived(data) }
+
+func (m *managed) ConnectionLost(reason error) { m.proto.ConnectionLost(reason) }
+
 // Shutdown forwards to the Protocol's hook, if it has one.
 func (m *managed) Shutdown() {
-	if sn, ok := m.Protocol.(weft.ShutdownNotifier); ok {
+	if sn, ok := m.proto.(weft.ShutdownNotifier); ok {
 		sn.Shutdown()
 	}
 }
@@ -82,16 +94,16 @@ func (m *managed) Shutdown() {
 func (s *Server) register(c *Conn) (closing bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.pending, c.info.ID)
-	c.started = time.Now()
-	s.conns[c.info.ID] = c
+	delete(s.pending, c.id)
+	c.started = int64(time.Since(s.epoch))
+	s.conns[c.id] = c
 	return s.closing
 }
 
 func (s *Server) unregister(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c.info.ID)
-	delete(s.pending, c.info.ID)
+	delete(s.conns, c.id)
+	delete(s.pending, c.id)
 	s.mu.Unlock()
 }
 

@@ -172,3 +172,57 @@ func (h *recordHandler) has(l slog.Level, msg string) bool {
 	defer h.mu.Unlock()
 	return slices.ContainsFunc(h.recs, func(r slog.Record) bool { return r.Level == l && r.Message == msg })
 }
+
+// TestConnInfo: a running Conn reports its ID, addresses and start time, and
+// the ConnState hook sees the same addresses from StateNew to StateClosed.
+func TestConnInfo(t *testing.T) {
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			infos := map[ConnState]ConnInfo{}
+			s := &Server{Factory: echoFactory(), Engine: engine(t),
+				ConnState: func(info ConnInfo, st ConnState) {
+					mu.Lock()
+					infos[st] = info
+					mu.Unlock()
+				}}
+			addr := serve(t, s)
+			before := time.Now()
+			c := dial(t, addr)
+			roundTrip(t, c, "x")
+			waitFor(t, "registered", func() bool { return s.Len() == 1 })
+			cn, ok := s.Get(1)
+			if !ok {
+				t.Fatal("Get(1) found nothing")
+			}
+			want := ConnInfo{ID: 1, LocalAddr: c.RemoteAddr(), RemoteAddr: c.LocalAddr()}
+			same := func(what string, got ConnInfo) {
+				t.Helper()
+				if got.ID != want.ID || addrString(got.LocalAddr) != addrString(want.LocalAddr) ||
+					addrString(got.RemoteAddr) != addrString(want.RemoteAddr) {
+					t.Errorf("%s = %v %v %v, want %v %v %v", what, got.ID, got.LocalAddr, got.RemoteAddr,
+						want.ID, want.LocalAddr, want.RemoteAddr)
+				}
+			}
+			same("Info()", cn.Info())
+			if cn.ID() != 1 {
+				t.Errorf("ID() = %d", cn.ID())
+			}
+			if st := cn.Started(); st.Before(before) || time.Since(st) < 0 || time.Since(st) > 5*time.Second {
+				t.Errorf("Started() = %v, dialled at %v", st, before)
+			}
+			c.Close()
+			waitFor(t, "closed", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				_, ok := infos[StateClosed]
+				return ok
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			for _, st := range []ConnState{StateNew, StateActive, StateClosed} {
+				same(st.String(), infos[st])
+			}
+		})
+	}
+}

@@ -153,6 +153,7 @@ type Server struct {
 	initErr  error
 	log      *slog.Logger
 	opts     weft.Options // template for every connection
+	epoch    time.Time    // Conn.started counts from it
 	maxQueue int
 	hsTO     time.Duration
 	stats    stats
@@ -169,8 +170,8 @@ type Server struct {
 	active    int                 // slots taken (<= MaxConns)
 	overflow  int                 // connections running the overflow Protocol
 	queue     list.List           // of *waiter
-	peers     map[netip.Addr]int
-	wg        sync.WaitGroup // connection goroutines
+	peers     map[netip.Addr]int  // connections per peer, only with MaxConnsPerPeer
+	wg        sync.WaitGroup      // connection goroutines
 
 	factoryMu   sync.Mutex
 	factoryRefs int
@@ -223,6 +224,7 @@ func (s *Server) connOptions() *weft.Options {
 func (s *Server) init() error {
 	s.initOnce.Do(func() {
 		s.done = make(chan struct{})
+		s.epoch = time.Now()
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*listenerState]struct{})
 		s.conns = make(map[uint64]*Conn)
