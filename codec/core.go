@@ -1,13 +1,14 @@
 package codec
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/weftkit/weft"
 )
 
-// keepBuffer is the largest input buffer kept while no partial frame is
-// pending; a larger one is released so that idle connections stay cheap.
+// keepBuffer is the largest buffer kept for reuse (an input buffer in the
+// span pool, an encoding scratch buffer); a larger one is released.
 const keepBuffer = 4 << 10
 
 // minPiece is the least a partial frame is extended by at a time.
@@ -15,33 +16,41 @@ const minPiece = 4 << 10
 
 // core is the decode loop shared by NewProtocol and LineReceiver. It runs on
 // the connection's callback goroutine only, except for the atomic flags. It
-// is embedded in every connection's protocol, so it is kept small.
-//
-// The undecoded bytes are pending followed by the tail of the current read,
-// in[inN:]. pending points either into the runtime's read (zero copy) or
-// into buf, of which it is then the end (inBuf). A partial frame is completed
-// by copying the read in pieces at least as long as what is buffered (so
-// copying stays linear); in[:inN] is what has been copied, and buf then ends
-// with it. As soon as everything undecoded comes from the read, decoding goes
-// on in the read itself. So a 64 KiB read is copied only as far as the frame
-// that straddles reads needs, and buf stays about the size of a partial
-// frame.
+// is part of every connection's protocol, so it is kept small: the state of
+// undecoded bytes (a span) is taken from a pool while bytes are pending and
+// given back when none are, so that an idle connection holds no span and no
+// buffer.
 type core struct {
-	t   weft.Transport
-	dec Decoder
+	t      weft.Transport
+	dec    Decoder
+	st     *span // nil while nothing is pending (outside run)
+	failed error // decode error that closed the connection
 
-	buf     []byte // owned storage; pending is its end when inBuf
-	pending []byte
-	in      []byte // the current read, while its tail in[inN:] is pending
-	inN     int    // in[:inN] was copied into buf (and ends it); 0 if none
-
-	failed  error // decode error that closed the connection
-	inBuf   bool
 	busy    bool  // inside run
 	piece   int32 // minimum piece; 0 means minPiece (tests set it small)
 	paused  atomic.Bool
 	closing atomic.Bool
 }
+
+// span holds the undecoded bytes: pending followed by the tail of the current
+// read, in[inN:]. pending points either into the runtime's read (zero copy)
+// or into buf, of which it is then the end (inBuf). A partial frame is
+// completed by copying the read in pieces at least as long as what is
+// buffered (so copying stays linear); in[:inN] is what has been copied, and
+// buf then ends with it. As soon as everything undecoded comes from the read,
+// decoding goes on in the read itself. So a 64 KiB read is copied only as far
+// as the frame that straddles reads needs, and buf stays about the size of a
+// partial frame.
+type span struct {
+	buf     []byte // owned storage; pending is its end when inBuf
+	pending []byte
+	in      []byte // the current read, while its tail in[inN:] is pending
+	inN     int    // in[:inN] was copied into buf (and ends it); 0 if none
+	inBuf   bool
+}
+
+// spans are shared by all connections, with a buffer of at most keepBuffer.
+var spans = sync.Pool{New: func() any { return new(span) }}
 
 // sink receives what the loop decodes: the adapter or the LineReceiver. It is
 // passed to the loop rather than stored, so that the loop costs no closure.
@@ -51,62 +60,94 @@ type sink interface {
 	decodeError(err error) bool
 }
 
+// span returns the connection's span, taking one from the pool if needed.
+func (c *core) span() *span {
+	if c.st == nil {
+		c.st = spans.Get().(*span)
+	}
+	return c.st
+}
+
+// release gives the span back once nothing is pending. Its buffer is kept for
+// the next user only if small and not exposed by drop.
+func (c *core) release() {
+	st := c.st
+	if st == nil {
+		return
+	}
+	c.st = nil
+	if cap(st.buf) > keepBuffer {
+		st.buf = nil
+	}
+	st.buf, st.pending, st.in, st.inN, st.inBuf = st.buf[:0], nil, nil, 0, false
+	spans.Put(st)
+}
+
 // tail returns the part of the current read not yet decoded nor copied.
-func (c *core) tail() []byte { return c.in[c.inN:] }
+func (st *span) tail() []byte { return st.in[st.inN:] }
 
 // feed runs the loop over newly received data.
 func (c *core) feed(data []byte, s sink) {
 	if c.failed != nil || len(data) == 0 {
 		return
 	}
-	if len(c.pending) == 0 {
-		c.pending, c.inBuf = data, false
+	st := c.span()
+	if len(st.pending) == 0 {
+		st.pending, st.inBuf = data, false
 	} else {
-		c.in, c.inN = data, 0
+		st.in, st.inN = data, 0
 	}
 	c.run(s)
 }
 
 // own makes pending live in buf.
-func (c *core) own() {
-	if c.inBuf {
+func (st *span) own() {
+	if st.inBuf {
 		return
 	}
-	c.buf = append(c.buf[:0], c.pending...)
-	c.pending, c.inBuf = c.buf, true
+	st.buf = append(st.buf[:0], st.pending...)
+	st.pending, st.inBuf = st.buf, true
 }
 
 // pull copies the next piece of the tail behind pending.
-func (c *core) pull() {
-	c.own()
-	src := c.tail()
+func (c *core) pull(st *span) {
+	st.own()
+	src := st.tail()
 	piece := int(c.piece)
 	if piece == 0 {
 		piece = minPiece
 	}
-	n := min(len(src), max(len(c.pending), piece))
-	off := len(c.buf) - len(c.pending)
-	c.buf = append(c.buf, src[:n]...)
-	c.pending = c.buf[off:]
-	c.inN += n
+	n := min(len(src), max(len(st.pending), piece))
+	off := len(st.buf) - len(st.pending)
+	st.buf = append(st.buf, src[:n]...)
+	st.pending = st.buf[off:]
+	st.inN += n
 }
 
 // undecoded returns pending followed by the tail, copying only when both are
 // present (rare operations: ClearLineBuffer, StartTLS, LineLengthExceeded).
 func (c *core) undecoded() []byte {
-	tail := c.tail()
-	if len(tail) == 0 {
-		return c.pending
+	st := c.st
+	if st == nil {
+		return nil
 	}
-	return append(append(make([]byte, 0, len(c.pending)+len(tail)), c.pending...), tail...)
+	tail := st.tail()
+	if len(tail) == 0 {
+		return st.pending
+	}
+	return append(append(make([]byte, 0, len(st.pending)+len(tail)), st.pending...), tail...)
 }
 
 // drop forgets every undecoded byte without reusing storage a callback may
 // still read.
 func (c *core) drop() {
-	c.pending, c.in, c.inN = nil, nil, 0
-	if c.inBuf {
-		c.buf, c.inBuf = nil, false
+	st := c.st
+	if st == nil {
+		return
+	}
+	st.pending, st.in, st.inN = nil, nil, 0
+	if st.inBuf {
+		st.buf, st.inBuf = nil, false
 	}
 }
 
@@ -116,11 +157,12 @@ func (c *core) unread(extra []byte) {
 	if len(extra) == 0 {
 		return
 	}
-	nb := make([]byte, 0, len(extra)+len(c.pending))
-	nb = append(append(nb, extra...), c.pending...)
-	c.buf, c.pending, c.inBuf = nb, nb, true
+	st := c.span()
+	nb := make([]byte, 0, len(extra)+len(st.pending))
+	nb = append(append(nb, extra...), st.pending...)
+	st.buf, st.pending, st.inBuf = nb, nb, true
 	// buf no longer ends with in[:inN]: keep only the tail as the read.
-	c.in, c.inN = c.tail(), 0
+	st.in, st.inN = st.tail(), 0
 	c.dec.Reset()
 }
 
@@ -146,21 +188,26 @@ func (c *core) run(s sink) {
 	}
 	c.busy = true
 	defer func() { c.busy = false }()
+	if c.st == nil {
+		return // nothing pending
+	}
 	c.decode(s)
 	c.stash()
 }
 
+// decode runs with c.st set: only run and stash release it.
 func (c *core) decode(s sink) {
+	st := c.st
 	for c.failed == nil && !c.closing.Load() && !c.paused.Load() {
-		if len(c.pending) == 0 {
-			tail := c.tail()
+		if len(st.pending) == 0 {
+			tail := st.tail()
 			if len(tail) == 0 {
 				return
 			}
-			c.pending, c.in, c.inN, c.inBuf = tail, nil, 0, false
-			c.buf = c.buf[:0]
+			st.pending, st.in, st.inN, st.inBuf = tail, nil, 0, false
+			st.buf = st.buf[:0]
 		}
-		adv, frame, err := c.dec.Decode(c.pending)
+		adv, frame, err := c.dec.Decode(st.pending)
 		if err != nil {
 			if s.decodeError(err) {
 				continue
@@ -169,18 +216,18 @@ func (c *core) decode(s sink) {
 			return
 		}
 		if adv == 0 {
-			if len(c.tail()) == 0 {
+			if len(st.tail()) == 0 {
 				return
 			}
-			c.pull()
+			c.pull(st)
 			continue
 		}
-		c.pending = c.pending[adv:]
-		if c.inN > 0 && len(c.pending) <= c.inN {
+		st.pending = st.pending[adv:]
+		if st.inN > 0 && len(st.pending) <= st.inN {
 			// Everything undecoded came from the current read: decode
 			// there, without copying the rest of it.
-			c.pending = c.in[c.inN-len(c.pending):]
-			c.in, c.inN, c.inBuf = nil, 0, false
+			st.pending = st.in[st.inN-len(st.pending):]
+			st.in, st.inN, st.inBuf = nil, 0, false
 		}
 		weft.AddFrames(c.t, 1, 0)
 		s.deliver(frame)
@@ -188,37 +235,33 @@ func (c *core) decode(s sink) {
 }
 
 // stash keeps the undecoded bytes for the next read, compacting with
-// amortized linear cost.
+// amortized linear cost, or releases the span when there are none.
 func (c *core) stash() {
+	st := c.st
 	if c.failed != nil {
 		c.drop()
-		c.buf = nil
+		c.release()
 		return
 	}
-	if tail := c.tail(); len(tail) > 0 { // stopped (paused, closing) in the middle of a read
-		c.own()
-		off := len(c.buf) - len(c.pending)
-		c.buf = append(c.buf, tail...)
-		c.pending = c.buf[off:]
+	if tail := st.tail(); len(tail) > 0 { // stopped (paused, closing) in the middle of a read
+		st.own()
+		off := len(st.buf) - len(st.pending)
+		st.buf = append(st.buf, tail...)
+		st.pending = st.buf[off:]
 	}
-	c.in, c.inN = nil, 0
-	if len(c.pending) == 0 {
-		c.pending, c.inBuf = nil, false
-		if cap(c.buf) > keepBuffer {
-			c.buf = nil
-		} else {
-			c.buf = c.buf[:0]
-		}
+	st.in, st.inN = nil, 0
+	if len(st.pending) == 0 {
+		c.release()
 		return
 	}
-	if !c.inBuf {
-		c.own()
+	if !st.inBuf {
+		st.own()
 		return
 	}
-	if len(c.buf)-len(c.pending) > len(c.pending) { // more dead than live bytes: move the live ones down
-		n := copy(c.buf, c.pending)
-		c.buf = c.buf[:n]
-		c.pending = c.buf
+	if len(st.buf)-len(st.pending) > len(st.pending) { // more dead than live bytes: move the live ones down
+		n := copy(st.buf, st.pending)
+		st.buf = st.buf[:n]
+		st.pending = st.buf
 	}
 }
 
@@ -233,7 +276,7 @@ func (c *core) fail(err error) {
 // the connection, else the runtime's reason.
 func (c *core) lost(reason error) error {
 	c.drop()
-	c.buf = nil
+	c.release()
 	if c.failed != nil {
 		return c.failed
 	}
