@@ -21,12 +21,12 @@ const minPiece = 4 << 10
 // given back when none are, so that an idle connection holds no span and no
 // buffer.
 type core struct {
-	t      weft.Transport
-	dec    Decoder
-	st     *span // nil while nothing is pending (outside run)
-	failed error // decode error that closed the connection
+	t   weft.Transport
+	dec Decoder // once failed, the errDecoder holding the decode error
+	st  *span   // nil while nothing is pending (outside run)
 
 	busy    bool  // inside run
+	failed  bool  // a decode error closed the connection
 	piece   int32 // minimum piece; 0 means minPiece (tests set it small)
 	paused  atomic.Bool
 	closing atomic.Bool
@@ -88,7 +88,7 @@ func (st *span) tail() []byte { return st.in[st.inN:] }
 
 // feed runs the loop over newly received data.
 func (c *core) feed(data []byte, s sink) {
-	if c.failed != nil || len(data) == 0 {
+	if c.failed || len(data) == 0 {
 		return
 	}
 	st := c.span()
@@ -176,7 +176,12 @@ func (c *core) clear() []byte {
 }
 
 // setDecoder switches to a new decoder; the undecoded bytes are decoded by it.
-func (c *core) setDecoder(d Decoder) { c.dec = d }
+// After a failure the decoder keeps the error and is not replaced.
+func (c *core) setDecoder(d Decoder) {
+	if !c.failed {
+		c.dec = d
+	}
+}
 
 // run decodes and delivers frames to s until more bytes are needed, the
 // reader is paused, or the connection is closing. It is not re-entrant: a
@@ -198,7 +203,7 @@ func (c *core) run(s sink) {
 // decode runs with c.st set: only run and stash release it.
 func (c *core) decode(s sink) {
 	st := c.st
-	for c.failed == nil && !c.closing.Load() && !c.paused.Load() {
+	for !c.failed && !c.closing.Load() && !c.paused.Load() {
 		if len(st.pending) == 0 {
 			tail := st.tail()
 			if len(tail) == 0 {
@@ -238,7 +243,7 @@ func (c *core) decode(s sink) {
 // amortized linear cost, or releases the span when there are none.
 func (c *core) stash() {
 	st := c.st
-	if c.failed != nil {
+	if c.failed {
 		c.drop()
 		c.release()
 		return
@@ -268,7 +273,7 @@ func (c *core) stash() {
 // fail stops delivery and closes the connection after flushing what the
 // handler wrote; ConnectionLost will report err.
 func (c *core) fail(err error) {
-	c.failed = err
+	c.failed, c.dec = true, errDecoder{err} // kept there: no field for it
 	weft.LoseConnectionWithReason(c.t, err) // Serve and the server's stats see err too
 }
 
@@ -277,8 +282,8 @@ func (c *core) fail(err error) {
 func (c *core) lost(reason error) error {
 	c.drop()
 	c.release()
-	if c.failed != nil {
-		return c.failed
+	if c.failed {
+		return c.dec.(errDecoder).err
 	}
 	return reason
 }

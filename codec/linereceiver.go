@@ -85,7 +85,7 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 	c.t = t
 	c.dec = decoderFor(r.line)
 	r.h.ConnectionMade(r)
-	if err := Validate(r.line); err != nil && c.failed == nil {
+	if err := Validate(r.line); err != nil && !c.failed {
 		c.fail(err)
 	}
 }

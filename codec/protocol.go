@@ -67,7 +67,7 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 	p.t = t
 	p.dec = decoderFor(p.codec)
 	p.h.ConnectionMade((*frameTransport)(p))
-	if err := Validate(p.codec); err != nil && p.failed == nil {
+	if err := Validate(p.codec); err != nil && !p.failed {
 		p.fail(err)
 	}
 }
