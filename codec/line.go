@@ -47,7 +47,10 @@ func (c Line) NewDecoder() Decoder {
 	if err := c.Validate(); err != nil {
 		return errDecoder{err}
 	}
-	return &lineDecoder{delim: bytes.Clone(c.Delimiter), max: c.limit()}
+	if len(c.Delimiter) == 0 {
+		return &lineDecoder{max: c.limit()}
+	}
+	return &strictLineDecoder{lineDecoder{max: c.limit()}, bytes.Clone(c.Delimiter)}
 }
 
 // AppendFrame appends payload and the line ending. It refuses a payload longer
@@ -75,8 +78,9 @@ func (c Line) AppendFrame(dst, payload []byte) ([]byte, error) {
 	return out, nil
 }
 
+// lineDecoder decodes lenient lines; strictLineDecoder, lines with a
+// Delimiter. They are two types so that the default one stays small.
 type lineDecoder struct {
-	delim   []byte
 	max     int
 	from    int // first position of buf not yet searched
 	scanned int64
@@ -87,20 +91,26 @@ type lineDecoder struct {
 func (d *lineDecoder) Reset()              { d.from, d.broken, d.scanned, d.off = 0, false, 0, 0 }
 func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
 
-func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {
+type strictLineDecoder struct {
+	lineDecoder
+	delim []byte
+}
+
+// begin returns the error of a broken decoder.
+func (d *lineDecoder) begin(buf []byte) error {
 	if d.broken {
-		return 0, nil, d.tooLong()
+		return d.tooLong()
 	}
 	if d.from > len(buf) {
 		d.from = 0 // the caller broke the contract; rescan rather than misbehave
 	}
-	if len(d.delim) == 0 {
-		return d.lenient(buf)
-	}
-	return d.strict(buf)
+	return nil
 }
 
-func (d *lineDecoder) lenient(buf []byte) (int, []byte, error) {
+func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {
+	if err := d.begin(buf); err != nil {
+		return 0, nil, err
+	}
 	d.scanned += int64(len(buf) - d.from)
 	i := bytes.IndexByte(buf[d.from:], '\n')
 	if i < 0 {
@@ -123,7 +133,10 @@ func (d *lineDecoder) lenient(buf []byte) (int, []byte, error) {
 	return d.frame(end+1, line)
 }
 
-func (d *lineDecoder) strict(buf []byte) (int, []byte, error) {
+func (d *strictLineDecoder) Decode(buf []byte) (int, []byte, error) {
+	if err := d.begin(buf); err != nil {
+		return 0, nil, err
+	}
 	start := d.from
 	i := bytes.Index(buf[start:], d.delim)
 	if i < 0 {
