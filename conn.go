@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -141,10 +142,10 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 			c.nio.writeFn = c.rawWrite
 		}
 	}
-	c.laddr, c.raddr = nc.LocalAddr(), nc.RemoteAddr()
+	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), compactAddr(nc.RemoteAddr())
 	if opts != nil {
 		if opts.RemoteAddr != nil {
-			c.raddr = opts.RemoteAddr
+			c.raddr = compactAddr(opts.RemoteAddr)
 		}
 		if len(opts.Preread) > 0 {
 			c.ext().preread = opts.Preread
@@ -565,4 +566,53 @@ func (c *Conn) addFrames(in, out int64) {
 			cnt.FramesOut.Add(out)
 		}
 	}
+}
+
+// Addresses of accepted TCP connections are kept compactly: the local one is
+// shared between the connections that have it (a server has few), the remote
+// one is a copy that does not keep the accept-time sockaddr alive (a
+// *net.TCPAddr from Accept slices its IP out of it).
+var localAddrs struct {
+	sync.RWMutex
+	m map[netip.AddrPort]*net.TCPAddr
+}
+
+// sharedLocalAddr returns a shared equal copy of a, a TCP local address.
+func sharedLocalAddr(a net.Addr) net.Addr {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.Zone != "" {
+		return a
+	}
+	key := ta.AddrPort()
+	localAddrs.RLock()
+	s := localAddrs.m[key]
+	localAddrs.RUnlock()
+	if s != nil {
+		return s
+	}
+	localAddrs.Lock()
+	defer localAddrs.Unlock()
+	if s := localAddrs.m[key]; s != nil {
+		return s
+	}
+	if localAddrs.m == nil || len(localAddrs.m) >= 256 {
+		localAddrs.m = make(map[netip.AddrPort]*net.TCPAddr) // bounded
+	}
+	s = compactAddr(ta).(*net.TCPAddr)
+	localAddrs.m[key] = s
+	return s
+}
+
+// compactAddr returns a copy of a TCP address whose IP has its own 4 or 16
+// bytes; other addresses are returned as they are.
+func compactAddr(a net.Addr) net.Addr {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a
+	}
+	ip := ta.IP
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return &net.TCPAddr{IP: append(net.IP(nil), ip...), Port: ta.Port, Zone: ta.Zone}
 }

@@ -261,15 +261,9 @@ func (e *Engine) work() {
 				putBuf(buf)
 				return
 			}
-			if buf != nil {
-				// Parked workers hold no buffer.
-				p.mu.Unlock()
-				putBuf(buf)
-				buf = nil
-				p.mu.Lock()
-				p.spare++
-				continue
-			}
+			// A parked worker keeps its buffer: at most maxIdle of them
+			// wait, and handing it back to a sync.Pool on every park
+			// made the pool allocate anew after each GC.
 			p.idle++
 			p.cond.Wait() // the waker moved us from idle to spare
 		}

@@ -99,7 +99,7 @@ type resolved struct {
 // resolvedCache shares one resolved value between the connections that use
 // the same settings (a server's), instead of a copy in every Conn.
 var resolvedCache struct {
-	sync.Mutex
+	sync.RWMutex
 	m map[resolved]*resolved
 }
 
@@ -108,6 +108,12 @@ func (o *Options) resolveShared() (*resolved, error) {
 	r, err := o.resolve()
 	if err != nil {
 		return &r, err
+	}
+	resolvedCache.RLock()
+	p := resolvedCache.m[r]
+	resolvedCache.RUnlock()
+	if p != nil {
+		return p, nil
 	}
 	resolvedCache.Lock()
 	defer resolvedCache.Unlock()
@@ -118,7 +124,7 @@ func (o *Options) resolveShared() (*resolved, error) {
 		// Bounded: settings that keep changing just stop being shared.
 		resolvedCache.m = make(map[resolved]*resolved)
 	}
-	p := &r
+	p = &r
 	resolvedCache.m[r] = p
 	return p, nil
 }
