@@ -155,11 +155,11 @@ func writeFD(fd int, p []byte) (int, error) {
 // grow towards MaxWriteBuffer.
 const deferLimit = 16 << 10
 
-// write queues p followed by bufs as one atomic write.
-func (c *Conn) write(p []byte, bufs [][]byte) (int, error) {
-	total := len(p)
-	for _, b := range bufs {
-		total += len(b)
+// write queues a, b, c, then bufs, as one atomic write.
+func (c *Conn) write(a, b, d []byte, bufs [][]byte) (int, error) {
+	total := len(a) + len(b) + len(d)
+	for _, p := range bufs {
+		total += len(p)
 	}
 	c.mu.Lock()
 	if c.state == stClosed {
@@ -176,13 +176,12 @@ func (c *Conn) write(p []byte, bufs [][]byte) (int, error) {
 		c.abort(ErrSlowConsumer, false)
 		return 0, ErrSlowConsumer
 	}
-	if c.out == nil {
-		c.out = getBuf(max(total, 2048))
-		*c.out = (*c.out)[:0]
-	}
-	*c.out = append(*c.out, p...)
-	for _, b := range bufs {
-		*c.out = append(*c.out, b...)
+	c.reserveLocked(total)
+	*c.out = append(*c.out, a...)
+	*c.out = append(*c.out, b...)
+	*c.out = append(*c.out, d...)
+	for _, p := range bufs {
+		*c.out = append(*c.out, p...)
 	}
 	x := c.x.Load()
 	pause := x != nil && x.producer != nil && !x.prodWant && buffered+total > c.opt.high
@@ -209,7 +208,25 @@ func (c *Conn) write(p []byte, bufs [][]byte) (int, error) {
 	if start {
 		c.flush()
 	}
-	return len(p), nil
+	return len(a), nil
+}
+
+// reserveLocked makes room for n more bytes of output, growing the buffer by
+// size class from the pool (append would allocate an unpooled one).
+func (c *Conn) reserveLocked(n int) {
+	if c.out == nil {
+		c.out = getBuf(max(n, 2048))
+		*c.out = (*c.out)[:0]
+		return
+	}
+	have := len(*c.out)
+	if have+n <= cap(*c.out) {
+		return
+	}
+	bigger := getBuf(have + n)
+	*bigger = append((*bigger)[:0], *c.out...)
+	putBuf(c.out)
+	c.out = bigger
 }
 
 func (c *Conn) bufferedLocked() int {

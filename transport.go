@@ -9,11 +9,28 @@ import (
 // transport is the Transport of a Conn.
 type transport struct{ c *Conn }
 
-func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil) }
+func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil, nil, nil) }
 
 func (t *transport) WriteBuffers(bufs ...[]byte) error {
-	_, err := t.c.write(nil, bufs)
+	_, err := t.c.write(nil, nil, nil, bufs)
 	return err
+}
+
+// WriteParts writes head, body and tail as one atomic write — what
+// t.WriteBuffers(head, body, tail) does — without allocating and without
+// first copying them together. Codecs use it to send a frame's header,
+// payload and trailer. On a Transport not made by this package it calls
+// WriteBuffers.
+func WriteParts(t Transport, head, body, tail []byte) error {
+	if tr, ok := t.(*transport); ok {
+		// A static call: head does not escape, so a caller may build it
+		// on its stack.
+		_, err := tr.c.write(head, body, tail, nil)
+		return err
+	}
+	h := make([]byte, len(head))
+	copy(h, head)
+	return t.WriteBuffers(h, body, tail)
 }
 
 func (t *transport) LoseConnection() { t.c.loseConnection() }

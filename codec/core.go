@@ -7,9 +7,12 @@ import (
 	"github.com/weftkit/weft"
 )
 
-// keepBuffer is the largest buffer kept for reuse (an input buffer in the
-// span pool, an encoding scratch buffer); a larger one is released.
-const keepBuffer = 4 << 10
+// keepBuffer is the largest input buffer kept with a span in the span pool;
+// a larger one is released. The pool is shared by all connections (an idle
+// connection holds no span), so this bounds reuse, not memory per connection:
+// 64 KiB lets frames up to that size that straddle reads (4 KiB netstrings
+// under load) reuse their buffer instead of allocating one each time.
+const keepBuffer = 64 << 10
 
 // minPiece is the least a partial frame is extended by at a time.
 const minPiece = 4 << 10
@@ -49,7 +52,8 @@ type span struct {
 	inBuf   bool
 }
 
-// spans are shared by all connections, with a buffer of at most keepBuffer.
+// spans are shared by all connections, each with a buffer of at most
+// keepBuffer.
 var spans = sync.Pool{New: func() any { return new(span) }}
 
 // sink receives what the loop decodes: the adapter or the LineReceiver. It is

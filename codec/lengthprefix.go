@@ -91,20 +91,23 @@ func (c LengthPrefix) AppendFrame(dst, payload []byte) ([]byte, error) {
 	if len(payload) > c.Limit() {
 		return dst, fmt.Errorf("%w: payload of %d bytes, limit is %d", ErrFrameTooLarge, len(payload), c.Limit())
 	}
-	n := c.size()
-	v := uint64(len(payload))
+	return append(c.appendHeader(dst, len(payload)), payload...), nil
+}
+
+// appendHeader appends the header of a frame with a payload of n bytes.
+func (c LengthPrefix) appendHeader(dst []byte, n int) []byte {
+	size := c.size()
+	v := uint64(n)
 	if c.IncludesHeader {
-		v += uint64(n)
+		v += uint64(size)
 	}
 	var hdr [8]byte
 	if c.LittleEndian {
 		binary.LittleEndian.PutUint64(hdr[:], v)
-		dst = append(dst, hdr[:n]...)
-	} else {
-		binary.BigEndian.PutUint64(hdr[:], v)
-		dst = append(dst, hdr[8-n:]...)
+		return append(dst, hdr[:size]...)
 	}
-	return append(dst, payload...), nil
+	binary.BigEndian.PutUint64(hdr[:], v)
+	return append(dst, hdr[8-size:]...)
 }
 
 type lengthDecoder struct {
@@ -172,4 +175,14 @@ func readUint(b []byte, little bool) uint64 {
 		v = v<<8 | uint64(x)
 	}
 	return v
+}
+
+func (c LengthPrefix) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	if err := c.Validate(); err != nil {
+		return hdr, 0, nil, false, err
+	}
+	if len(payload) > c.Limit() {
+		return hdr, 0, nil, false, fmt.Errorf("%w: payload of %d bytes, limit is %d", ErrFrameTooLarge, len(payload), c.Limit())
+	}
+	return hdr, len(c.appendHeader(hdr[:0], len(payload))), nil, true, nil
 }

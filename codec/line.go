@@ -174,3 +174,19 @@ func (d *lineDecoder) fail() error {
 func (d *lineDecoder) tooLong() error {
 	return fmt.Errorf("%w: line at stream offset %d is longer than MaxLength %d", ErrFrameTooLarge, d.off, d.max)
 }
+
+func (c Line) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	if len(c.Delimiter) != 0 {
+		return hdr, 0, nil, false, nil // the strict check needs the joined frame
+	}
+	if err := c.Validate(); err != nil {
+		return hdr, 0, nil, false, err
+	}
+	if len(payload) > c.limit() {
+		return hdr, 0, nil, false, fmt.Errorf("%w: line of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
+	}
+	if i := bytes.IndexByte(payload, '\n'); i >= 0 {
+		return hdr, 0, nil, false, fmt.Errorf("%w: \"\\n\" at byte %d", ErrDelimiter, i)
+	}
+	return hdr, 0, crlf, true, nil
+}

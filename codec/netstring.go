@@ -124,3 +124,16 @@ func (d *netstringDecoder) malformed(i int, why string) error {
 	d.err = fmt.Errorf("%w: netstring byte at stream offset %d (byte %d of the frame): %s", ErrMalformed, d.off+int64(i), i, why)
 	return d.err
 }
+
+var comma = []byte(",")
+
+func (c Netstring) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	if err := c.Validate(); err != nil {
+		return hdr, 0, nil, false, err
+	}
+	if len(payload) > c.limit() {
+		return hdr, 0, nil, false, fmt.Errorf("%w: netstring of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
+	}
+	head := append(strconv.AppendInt(hdr[:0], int64(len(payload)), 10), ':')
+	return hdr, len(head), comma, true, nil
+}

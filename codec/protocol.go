@@ -108,12 +108,27 @@ func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, payload []byte) e
 	if c == nil {
 		return Validate(c)
 	}
+	if f, ok := c.(framer); ok {
+		// Header, payload and trailer go to the Transport's buffer
+		// directly: one copy of the payload, no scratch buffer.
+		hdr, n, tail, ok, err := f.frameParts(payload)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := weft.WriteParts(t, hdr[:n], payload, tail); err != nil {
+				return err
+			}
+			weft.AddFrames(t, 0, 1)
+			return nil
+		}
+	}
 	scratch := scratchPool.Get().(*[]byte)
 	out, err := c.AppendFrame((*scratch)[:0], payload)
 	if err == nil {
 		_, err = t.Write(out)
 	}
-	if cap(out) <= keepBuffer {
+	if cap(out) <= keepScratch {
 		*scratch = out
 	}
 	scratchPool.Put(scratch)
@@ -122,6 +137,18 @@ func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, payload []byte) e
 	}
 	weft.AddFrames(t, 0, 1)
 	return nil
+}
+
+// keepScratch is the largest encoding buffer put back in scratchPool (the
+// pool is shared, so this is not a per-connection cost).
+const keepScratch = 64 << 10
+
+// framer is implemented by the built-in codecs: frameParts checks payload as
+// AppendFrame does and returns the bytes that go before it (hdr[:n], returned
+// by value so that nothing is allocated) and after it (tail). ok is false when
+// the codec cannot split the frame that way; AppendFrame is used then.
+type framer interface {
+	frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error)
 }
 
 // frameTransport decorates the runtime's Transport. It is the adapter itself

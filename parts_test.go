@@ -1,0 +1,49 @@
+package weft_test
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// fakeTransport records WriteBuffers calls (a Transport not made by weft).
+type fakeTransport struct {
+	weft.Transport
+	got [][]byte
+}
+
+func (f *fakeTransport) WriteBuffers(bufs ...[]byte) error {
+	f.got = append(f.got, bufs...)
+	return nil
+}
+
+// TestWriteParts: WriteParts writes head, body and tail as one write on the
+// runtime's Transport (each engine), and falls back to WriteBuffers on others.
+func TestWriteParts(t *testing.T) {
+	for _, tp := range transports {
+		t.Run(tp.name, func(t *testing.T) {
+			s, c := tp.pair(t)
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) {
+				if err := weft.WriteParts(tr, []byte("5:"), []byte("hello"), []byte(",")); err != nil {
+					t.Errorf("WriteParts: %v", err)
+				}
+				weft.WriteParts(tr, nil, []byte("|"), nil)
+				tr.LoseConnection()
+			}
+			done := serve(s, r, nil)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != "5:hello,|" {
+				t.Fatalf("peer got %q, %v", got, err)
+			}
+			<-done
+		})
+	}
+	f := &fakeTransport{}
+	if err := weft.WriteParts(f, []byte("a"), []byte("b"), []byte("c")); err != nil || len(f.got) != 3 || string(f.got[1]) != "b" {
+		t.Fatalf("fallback: %q, %v", f.got, err)
+	}
+}
