@@ -43,7 +43,9 @@ func (ts *toolset) servers() map[string]serverKind {
 				}
 				return []string{b("weft"), "serve", "echo", "--codec", sc.Codec, "--listen", "tcp:" + port + ":interface=127.0.0.1"}
 			}
-			// weft serve (the server package) runs the goroutine engine.
+			// weft serve has no blocking listener: in the blocking
+			// scenario "weft" is weftecho on the goroutine engine (the
+			// engine of weft.Serve) and "weftepoll" the readiness engine.
 			return withBlock(sc, baddr, b("weftecho"), "-engine", "goroutine", "-listen", addr, "-codec", sc.Codec, "-proto", sc.Proto)
 		}},
 		"weftepoll": {"weftepoll", true, func(sc scenario, addr, baddr string) []string {
