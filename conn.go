@@ -80,24 +80,22 @@ type connExt struct {
 	pendMu sync.Mutex
 	pend   []func()
 
-	producer       Producer
-	prodWant       bool // the producer should be paused (under Conn.mu)
-	prodIs         bool // the producer was told to pause
-	resume         chan struct{}
-	ctx            context.Context
-	cancel         context.CancelFunc
-	idle           *time.Timer
-	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
-	preread        []byte
-	wait           *[]byte // engine: output the socket did not take yet
-	waitOff        int
-	tlsCfg         *tls.Config // requested, switched to after the current callback
-	tlsClear       int         // queued bytes that still go out in clear text
-	tlsBuf         []byte      // bytes received after the command, for TLS
-	tlsOn          bool
-	flushCond      *sync.Cond // signalled when flushing ends (lazily made)
-	localCached    bool
-	remoteOverride bool
+	producer   Producer
+	prodWant   bool // the producer should be paused (under Conn.mu)
+	prodIs     bool // the producer was told to pause
+	resume     chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	idle       *time.Timer
+	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
+	preread    []byte
+	wait       *[]byte // engine: output the socket did not take yet
+	waitOff    int
+	tlsCfg     *tls.Config // requested, switched to after the current callback
+	tlsClear   int         // queued bytes that still go out in clear text
+	tlsBuf     []byte      // bytes received after the command, for TLS
+	tlsOn      bool
+	flushCond  *sync.Cond // signalled when flushing ends (lazily made)
 }
 
 // netIO is the net.Conn side of a connection served by the goroutine engine,
