@@ -226,9 +226,24 @@ func (e *Engine) remove(c *Conn) {
 func (e *Engine) enqueue(c *Conn) {
 	p := &e.pool
 	p.mu.Lock()
+	if p.closed {
+		// The engine was closed under a connection still in use: serve
+		// this turn (a close, a flush) on a goroutine of its own.
+		p.mu.Unlock()
+		go runAlone(c)
+		return
+	}
 	p.q = append(p.q, c)
 	p.ensureSpareLocked(e)
 	p.mu.Unlock()
+}
+
+// runAlone runs c's turns outside the pool.
+func runAlone(c *Conn) {
+	buf := getBuf(max(c.opt.readSize, DefaultReadBufferSize))
+	for c.run(buf) {
+	}
+	putBuf(buf)
 }
 
 // ensureSpareLocked keeps the one-spare invariant: it wakes a parked worker or

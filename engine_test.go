@@ -262,3 +262,31 @@ func TestEngineManyOutsideWriters(t *testing.T) {
 		<-p.done
 	}
 }
+
+// TestEngineClosedUnderConnection: a connection still open when its engine
+// is closed gets no more events, but closing it still ends it properly
+// (ConnectionLost with the reason) instead of hanging or panicking.
+func TestEngineClosedUnderConnection(t *testing.T) {
+	e, err := weft.NewEngine()
+	if err != nil {
+		t.Skip(err)
+	}
+	s, _ := tcpPair(t)
+	r := newRecorder(t)
+	conn := weft.NewConn(s, r, &weft.Options{Engine: e})
+	done := make(chan error, 1)
+	conn.Start(func(err error) { done <- err })
+	waitMade(t, r)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(weft.ErrServerShutdown)
+	select {
+	case err := <-done:
+		if err != weft.ErrServerShutdown {
+			t.Fatalf("reason %v, want ErrServerShutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection never ended after its engine closed")
+	}
+}
