@@ -160,6 +160,10 @@ func (w *writer) run() {
 	w.closed = true
 	w.pending, w.spare = nil, nil
 	w.mu.Unlock()
-	w.f.Close()
+	// Report the loss before closing: the close is what lets a child
+	// waiting for EOF on stdin exit, and its exit is reported (by wait)
+	// through the same serializer, so ChildConnectionLost(0) must be
+	// queued first to come before ProcessExited.
 	w.p.ser.post(func() { w.p.lost(w.fd) })
+	w.f.Close()
 }
