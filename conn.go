@@ -152,6 +152,36 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 	return c
 }
 
+// NewConnFD prepares a connection on a socket descriptor that the caller
+// accepted itself (accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC), to be driven by p
+// on opts.Engine, which is required: no net.Conn is ever made for it, which
+// saves its memory and the system calls of handing its descriptor over. laddr
+// and raddr are what the Transport reports (Options.RemoteAddr, if set, wins).
+// The Conn owns fd once NewConnFD returns: Start runs it, and it is closed
+// when the connection ends. On an error fd is not touched.
+func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn, error) {
+	if opts == nil || opts.Engine == nil {
+		return nil, errors.New("weft: NewConnFD needs Options.Engine")
+	}
+	if fd < 0 {
+		return nil, errNoFD
+	}
+	c := &Conn{proto: p, fd: int32(fd)}
+	c.tr.c = c
+	var err error
+	if c.opt, err = opts.resolveShared(); err != nil {
+		return nil, err
+	}
+	c.laddr, c.raddr = sharedLocalAddr(laddr), compactAddr(raddr)
+	if opts.RemoteAddr != nil {
+		c.raddr = compactAddr(opts.RemoteAddr)
+	}
+	if len(opts.Preread) > 0 {
+		c.ext().preread = opts.Preread
+	}
+	return c, nil
+}
+
 // ext returns the connection's rarely used state, allocating it once.
 func (c *Conn) ext() *connExt {
 	if x := c.x.Load(); x != nil {
@@ -175,7 +205,7 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 // returns an error at once (closing nc, calling no callback) if the Options are
 // invalid. Call Serve or Start once.
 func (c *Conn) Serve() error {
-	if c.opt.engine != nil && c.nio.rc != nil {
+	if c.opt.engine != nil && (c.nio == nil || c.nio.rc != nil) {
 		ch := make(chan error, 1)
 		c.Start(func(err error) { ch <- err })
 		return <-ch
@@ -220,6 +250,10 @@ var closedChanDone = func() chan struct{} {
 // connection then costs no goroutine while it is idle; otherwise Start runs
 // Serve on a new goroutine.
 func (c *Conn) Start(done func(reason error)) {
+	if c.nio == nil {
+		c.startFD(done)
+		return
+	}
 	if c.opt.engine == nil || c.nio.rc == nil {
 		go func() {
 			err := c.Serve()
@@ -245,6 +279,24 @@ func (c *Conn) Start(done func(reason error)) {
 			}
 		}()
 		c.done = nil
+	}
+}
+
+// startFD is Start for a connection made by NewConnFD.
+func (c *Conn) startFD(done func(reason error)) {
+	c.begin()
+	c.done = done
+	if err := c.opt.engine.addFD(c); err != nil {
+		c.mu.Lock()
+		c.state, c.sockClosed, c.lost = stClosed, true, true
+		c.mu.Unlock()
+		syscall.Close(int(c.fd))
+		if x := c.x.Load(); x != nil && x.idle != nil {
+			x.idle.Stop()
+		}
+		if done != nil {
+			done(err)
+		}
 	}
 }
 

@@ -169,7 +169,31 @@ func (e *Engine) add(c *Conn) error {
 	}
 	c.nio, c.fd = nil, int32(fd)
 	c.mu.Unlock()
+	if err := e.register(c); err != nil {
+		c.mu.Lock()
+		c.nio, c.fd = nio, -1
+		c.mu.Unlock()
+		syscall.Close(fd)
+		return err
+	}
+	nio.nc.Close() // its descriptor only; the socket lives on in fd
+	c.schedule()
+	return nil
+}
 
+// addFD registers a connection made by NewConnFD and schedules its
+// ConnectionMade; on an error the caller closes the descriptor.
+func (e *Engine) addFD(c *Conn) error {
+	if err := e.register(c); err != nil {
+		return err
+	}
+	c.schedule()
+	return nil
+}
+
+// register puts c (its descriptor set) in the table and the epoll set.
+func (e *Engine) register(c *Conn) error {
+	fd := int(c.fd)
 	e.mu.Lock()
 	e.gen++
 	c.gen = e.gen
@@ -185,14 +209,8 @@ func (e *Engine) add(c *Conn) error {
 	}
 	if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		e.remove(c)
-		c.mu.Lock()
-		c.nio, c.fd = nio, -1
-		c.mu.Unlock()
-		syscall.Close(fd)
 		return fmt.Errorf("weft: epoll_ctl: %w", err)
 	}
-	nio.nc.Close() // its descriptor only; the socket lives on in fd
-	c.schedule()
 	return nil
 }
 

@@ -14,6 +14,8 @@ func (e *Engine) Close() error { return nil }
 
 func (e *Engine) add(*Conn) error { return ErrNotSupported }
 
+func (e *Engine) addFD(*Conn) error { return ErrNotSupported }
+
 func (e *Engine) remove(*Conn) {}
 
 func (e *Engine) enqueue(*Conn) {}

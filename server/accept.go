@@ -83,7 +83,9 @@ func (s *Server) track(nc net.Conn, ls *listenerState) (uint64, bool) {
 		return 0, false
 	}
 	id := s.nextID.Add(1)
-	s.pending[id] = nc
+	if nc != nil { // nil: a descriptor started at once (acceptedFD)
+		s.pending[id] = nc
+	}
 	s.wg.Add(1)
 	ls.refs.Add(1)
 	return id, true

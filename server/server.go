@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,6 +259,11 @@ type listenerState struct {
 	tls   *tls.Config    // TLS done by the server (nil: none, or l does it)
 	refs  atomic.Int64   // the accept loop + its live connections
 
+	// fdFile is a duplicate of the listening socket when connections are
+	// accepted as descriptors (acceptfd_linux.go); set before the
+	// listener is published, closed with it.
+	fdFile *os.File
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -265,7 +271,12 @@ type listenerState struct {
 // close closes the listener once (Shutdown and the accept loop both close
 // it; not every net.Listener tolerates concurrent Close calls).
 func (ls *listenerState) close() error {
-	ls.closeOnce.Do(func() { ls.closeErr = ls.l.Close() })
+	ls.closeOnce.Do(func() {
+		ls.closeErr = ls.l.Close()
+		if ls.fdFile != nil {
+			ls.fdFile.Close()
+		}
+	})
 	return ls.closeErr
 }
 
@@ -300,6 +311,7 @@ func (s *Server) serve(ls *listenerState) error {
 		return err
 	}
 	ls.refs.Store(1)
+	byFD := s.fdAcceptable(ls)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -316,7 +328,12 @@ func (s *Server) serve(ls *listenerState) error {
 		return err
 	}
 	s.log.Debug("server: listening", "addr", ls.l.Addr().String(), "proxy", len(ls.proxy) > 0)
-	err := s.acceptLoop(ls)
+	var err error
+	if byFD {
+		err = s.acceptLoopFD(ls)
+	} else {
+		err = s.acceptLoop(ls)
+	}
 	ls.close()
 	s.mu.Lock()
 	delete(s.listeners, ls)

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// The descriptor accept path. With an Engine, on a plain TCP listener (no
+// TLS, no PROXY protocol) and without MaxConns, every connection runs at
+// once, so the server needs no net.Conn for it: the accept loop takes
+// descriptors with accept4 and hands them to the engine with weft.NewConnFD.
+// That saves the net.Conn, its netFD and addresses (garbage the GC would
+// collect later, which idle-connection memory carries), and the system calls
+// of registering the socket in Go's netpoller and handing it over. A
+// connection refused anyway (MaxConnsPerPeer, shutdown, a Factory returning
+// nil) is turned into a net.Conn and takes the usual path.
+
+// fdAcceptable reports whether ls can use the descriptor accept path, and
+// prepares it: a pollable duplicate of the listening socket.
+func (s *Server) fdAcceptable(ls *listenerState) bool {
+	if s.Engine == nil || ls.tls != nil || len(ls.proxy) > 0 || s.MaxConns > 0 {
+		return false
+	}
+	tl, ok := ls.l.(*net.TCPListener)
+	if !ok {
+		return false
+	}
+	// A duplicate of the listening socket, registered in the runtime
+	// poller (File keeps the non-blocking flag), to wait on; the original
+	// is still checked on every wake-up, so that closing l stops Serve as
+	// it does on the net.Conn path.
+	f, err := tl.File()
+	if err != nil {
+		return false
+	}
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close() // not pollable: keep the usual path
+		return false
+	}
+	ls.fdFile = f
+	return true
+}
+
+// fdAcceptCheck bounds how long the descriptor accept loop waits before it
+// looks whether the listener was closed behind its back (by l.Close rather
+// than Shutdown or Close, which wake it at once).
+const fdAcceptCheck = 500 * time.Millisecond
+
+// acceptLoopFD is acceptLoop on the listener's descriptor.
+func (s *Server) acceptLoopFD(ls *listenerState) error {
+	rc, err := ls.fdFile.SyscallConn()
+	if err != nil {
+		return err
+	}
+	lrc, err := ls.l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		return err
+	}
+	noop := func(uintptr) {}
+	laddr := ls.l.Addr().(*net.TCPAddr)
+	sameLocal := !laddr.IP.IsUnspecified() // else ask each socket
+	var delay time.Duration
+	for {
+		var aerr error
+		ls.fdFile.SetReadDeadline(time.Now().Add(fdAcceptCheck))
+		err := rc.Read(func(lfd uintptr) bool {
+			if err := lrc.Control(noop); err != nil {
+				aerr = err // the listener was closed
+				return true
+			}
+			for {
+				fd, sa, err := syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+				switch err {
+				case nil:
+				case syscall.EAGAIN:
+					return false // wait for the next connection
+				case syscall.EINTR, syscall.ECONNABORTED:
+					continue
+				default:
+					aerr = os.NewSyscallError("accept4", err)
+					return true
+				}
+				delay = 0
+				s.stats.accepted.Add(1)
+				var local net.Addr = laddr
+				if !sameLocal {
+					if lsa, err := syscall.Getsockname(fd); err == nil {
+						local = tcpAddrOf(lsa)
+					}
+				}
+				if !s.acceptedFD(fd, local, tcpAddrOf(sa), ls) {
+					aerr = ErrServerClosed
+					return true
+				}
+			}
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if cerr := lrc.Control(noop); cerr != nil {
+				err = cerr
+			} else {
+				continue
+			}
+		}
+		if err == nil {
+			err = aerr
+		}
+		if err == nil {
+			continue
+		}
+		if s.isClosing() || errors.Is(err, ErrServerClosed) {
+			return ErrServerClosed
+		}
+		if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) &&
+			!errors.Is(err, syscall.ENOBUFS) && !errors.Is(err, syscall.ENOMEM) {
+			s.log.Warn("server: accept failed", "addr", ls.l.Addr().String(), "err", err)
+			return err
+		}
+		if delay == 0 {
+			delay = acceptBackoffMin
+		} else {
+			delay = min(2*delay, acceptBackoffMax)
+		}
+		s.stats.acceptErrors.Add(1)
+		s.log.Warn("server: accept error; retrying", "addr", ls.l.Addr().String(), "err", err, "delay", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return ErrServerClosed
+		}
+	}
+}
+
+// acceptedFD admits an accepted descriptor and starts serving it; false
+// means the server is closing (fd is closed).
+func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) bool {
+	id, ok := s.track(nil, ls)
+	if !ok {
+		syscall.Close(fd)
+		return false
+	}
+	ip := ipOf(remote)
+	adm, _ := s.admit(id, ip, nil) // never queued: no MaxConns here
+	if adm != admitRun {
+		// Refused (per-peer limit, shutdown): the usual path, which writes
+		// the reject message and counts the reason, needs a net.Conn.
+		nc, err := fdConn(fd)
+		if err != nil {
+			s.releaseListener(ls)
+			s.wg.Done()
+			return true
+		}
+		go s.handle(id, nc, ls, &admitted{adm: adm})
+		return true
+	}
+	go s.runFD(id, fd, local, remote, ls, ip)
+	return true
+}
+
+// runFD is handle and run for a descriptor admitted to run.
+func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerState, ip ipKey) {
+	info := ConnInfo{ID: id, LocalAddr: local, RemoteAddr: remote}
+	s.hook(info, StateNew)
+	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(remote))
+	abandon := func(err error) {
+		syscall.Close(fd)
+		s.releaseSlot(ip, false)
+		s.finish(info, err)
+		s.releaseListener(ls)
+		s.wg.Done()
+	}
+	p := s.Factory.BuildProtocol(remote)
+	if p == nil {
+		s.stats.rejected[rejRefused].Add(1)
+		abandon(ErrRefused)
+		return
+	}
+	c := &Conn{id: id, proto: p, s: s, ls: ls}
+	wc, err := weft.NewConnFD(fd, local, remote, (*managed)(c), &s.opts)
+	if err != nil {
+		abandon(err)
+		return
+	}
+	c.wc = wc
+	if s.isClosing() {
+		abandon(weft.ErrServerShutdown)
+		return
+	}
+	s.stats.active.Add(1)
+	s.hook(info, StateActive)
+	s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
+	c.wc.Start(c.engineDone)
+}
+
+// fdConn turns an accepted descriptor into a net.Conn (and closes fd).
+func fdConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "weft-accepted")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// tcpAddrOf converts an accept4 or getsockname address.
+func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		a := &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+		if sa.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				a.Zone = ifi.Name
+			}
+		}
+		return a
+	}
+	return &net.TCPAddr{}
+}

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// fdServer serves s with an engine on a fresh loopback listener and reports
+// whether the descriptor accept path took it.
+func fdServer(t *testing.T, s *Server) (addr string, l net.Listener, done <-chan error) {
+	t.Helper()
+	e, err := weft.NewEngine()
+	if errors.Is(err, weft.ErrNotSupported) {
+		t.Skip("no readiness engine on this platform")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	s.Engine = e
+	l, err = net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- s.Serve(l) }()
+	return l.Addr().String(), l, ch
+}
+
+// byFD reports whether some listener of s accepts descriptors.
+func byFD(s *Server) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ls := range s.listeners {
+		if ls.fdFile != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDescriptorAccept: with an Engine and no MaxConns, a plain TCP listener
+// accepts descriptors (no net.Conn); connections echo, report the right
+// addresses and statistics, and Shutdown ends them.
+func TestDescriptorAccept(t *testing.T) {
+	infos := make(chan ConnInfo, 64)
+	s := &Server{Factory: echoFactory(), ConnState: func(ci ConnInfo, st ConnState) {
+		if st == StateActive {
+			infos <- ci
+		}
+	}}
+	addr, _, done := fdServer(t, s)
+	const n = 20
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, addr)
+	}
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
+	}
+	for i, c := range conns {
+		msg := []byte("hello\n")
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+			t.Fatalf("conn %d echoed %q, %v", i, got, err)
+		}
+	}
+	locals := map[string]bool{}
+	for _, c := range conns {
+		locals[c.LocalAddr().String()] = true
+	}
+	for range n {
+		ci := <-infos
+		if ci.LocalAddr.String() != addr {
+			t.Errorf("ConnInfo.LocalAddr %v, want %v", ci.LocalAddr, addr)
+		}
+		if !locals[ci.RemoteAddr.String()] {
+			t.Errorf("ConnInfo.RemoteAddr %v is no client's address", ci.RemoteAddr)
+		}
+	}
+	if st := s.Snapshot(); st.Accepted != n || st.Active != n {
+		t.Errorf("stats: accepted %d, active %d; want %d, %d", st.Accepted, st.Active, n, n)
+	}
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("conn %d after Shutdown: %v, want EOF", i, err)
+		}
+	}
+}
+
+// TestDescriptorAcceptRejects: a connection refused on the descriptor path
+// (MaxConnsPerPeer) still gets the reject message and is counted.
+func TestDescriptorAcceptRejects(t *testing.T) {
+	s := &Server{Factory: echoFactory(), MaxConnsPerPeer: 1, RejectMessage: []byte("busy\r\n")}
+	addr, _, done := fdServer(t, s)
+	first := dial(t, addr)
+	first.Write([]byte("x"))
+	first.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(first, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	second := dial(t, addr)
+	second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(second).ReadString('\n')
+	if err != nil || line != "busy\r\n" {
+		t.Fatalf("refused client read %q, %v", line, err)
+	}
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
+	}
+	if got := s.Snapshot().Rejected["per peer"]; got != 1 {
+		t.Errorf("rejected per peer = %d, want 1", got)
+	}
+	second.Close() // ends the server's linger after the message
+	s.Close()
+	<-done
+}
+
+// TestDescriptorAcceptListenerClosed: closing the listener itself (not the
+// server) makes Serve return, as on the net.Conn path.
+func TestDescriptorAcceptListenerClosed(t *testing.T) {
+	s := &Server{Factory: echoFactory()}
+	addr, l, done := fdServer(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("x"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Serve returned nil after its listener was closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its listener was closed")
+	}
+	s.Close()
+}

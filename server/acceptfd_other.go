@@ -1,0 +1,8 @@
+//go:build !linux
+
+package server
+
+// The descriptor accept path exists on Linux only.
+func (s *Server) fdAcceptable(*listenerState) bool { return false }
+
+func (s *Server) acceptLoopFD(*listenerState) error { return nil }
