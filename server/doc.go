@@ -26,5 +26,14 @@
 // goroutine (or handed to the Engine with Start, so that it holds no
 // goroutine while idle).
 //
+// With an Engine, on a plain TCP listener (no TLS, no PROXY protocol) and
+// without MaxConns, every connection runs at once, so no net.Conn is made at
+// all: the accept loop takes descriptors with accept4 and a goroutine hands
+// each to the engine with weft.NewConnFD after the Factory built its
+// Protocol (a connection refused by MaxConnsPerPeer or shutdown is turned
+// into a net.Conn for the usual reject path). This saves the net.Conn's
+// memory and system calls; closing the listener still stops Serve (checked
+// at least every 500 ms).
+//
 // docs/operations.md lists every knob, its default and what a client sees.
 package server
