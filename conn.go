@@ -152,6 +152,8 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 	return c
 }
 
+var errNoFD = errors.New("weft: connection has no descriptor")
+
 // NewConnFD prepares a connection on a socket descriptor that the caller
 // accepted itself (accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC), to be driven by p
 // on opts.Engine, which is required: no net.Conn is ever made for it, which

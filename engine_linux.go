@@ -1,7 +1,6 @@
 package weft
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -140,8 +139,6 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 	}
 	e.ready = e.ready[:0]
 }
-
-var errNoFD = errors.New("weft: connection has no descriptor")
 
 // add takes c's descriptor (a duplicate; the net.Conn is closed), registers it
 // and schedules ConnectionMade. On an error c is unchanged.

@@ -34,7 +34,7 @@ func childMain() int {
 	case "dial":
 		err = childDial(os.Getenv(childArg))
 	case "emfile":
-		err = childEMFILE()
+		err = childEMFILE(os.Getenv(childArg))
 	default:
 		err = fmt.Errorf("unknown child mode %q", os.Getenv(childEnv))
 	}

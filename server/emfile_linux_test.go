@@ -9,15 +9,34 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
 )
 
 // childEMFILE serves echo with RLIMIT_NOFILE lowered to leave room for only
 // a few connections; each line on stdin is answered with
-// "<AcceptErrors> <Accepted>".
-func childEMFILE() error {
+// "<AcceptErrors> <Accepted>". With mode "engine" the server has a readiness
+// engine, so it accepts descriptors (acceptfd_linux.go).
+func childEMFILE(mode string) error {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	s := &Server{Factory: echoFactory()}
+	if mode == "engine" {
+		e, err := weft.NewEngine()
+		if err != nil {
+			return err
+		}
+		s.Engine = e
+		if err := s.init(); err != nil { // before byFD reads its state
+			return err
+		}
+		go s.Serve(l)
+		for !byFD(s) { // its descriptors are open before the limit drops
+			time.Sleep(time.Millisecond)
+		}
 	}
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -31,8 +50,9 @@ func childEMFILE() error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
 	}
-	s := &Server{Factory: echoFactory()}
-	go s.Serve(l)
+	if s.Engine == nil {
+		go s.Serve(l)
+	}
 	fmt.Println(l.Addr())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -46,7 +66,13 @@ func childEMFILE() error {
 // a child process) backs off on EMFILE instead of failing or spinning, and
 // serves the waiting clients as soon as descriptors free up.
 func TestEMFILERecovers(t *testing.T) {
-	_, stdin, out := startChild(t, "emfile", "")
+	for _, mode := range []string{"goroutine", "engine"} {
+		t.Run(mode, func(t *testing.T) { testEMFILERecovers(t, mode) })
+	}
+}
+
+func testEMFILERecovers(t *testing.T, mode string) {
+	_, stdin, out := startChild(t, "emfile", mode)
 	addr, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("child: %v", err)

@@ -4,4 +4,4 @@ package server
 
 import "errors"
 
-func childEMFILE() error { return errors.New("the EMFILE child runs on Linux only") }
+func childEMFILE(string) error { return errors.New("the EMFILE child runs on Linux only") }

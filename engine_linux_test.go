@@ -1,0 +1,76 @@
+package weft_test
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// TestNewConnFD: a descriptor accepted with accept4 runs on the engine
+// without a net.Conn (echo, addresses, the close reaches the peer), and
+// NewConnFD refuses a missing engine or descriptor without touching fd.
+func TestNewConnFD(t *testing.T) {
+	if testEngine == nil {
+		t.Skip("no readiness engine on this platform")
+	}
+	if _, err := weft.NewConnFD(3, nil, nil, newRecorder(t), nil); err == nil {
+		t.Error("NewConnFD without an Engine: no error")
+	}
+	if _, err := weft.NewConnFD(-1, nil, nil, newRecorder(t), &weft.Options{Engine: testEngine}); err == nil {
+		t.Error("NewConnFD(-1): no error")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	var aerr error
+	deadline := time.Now().Add(5 * time.Second)
+	for fd < 0 && time.Now().Before(deadline) {
+		rc.Control(func(lfd uintptr) {
+			fd, _, aerr = syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		})
+		if aerr == syscall.EAGAIN {
+			fd = -1
+			time.Sleep(time.Millisecond)
+		} else if aerr != nil {
+			t.Fatal(aerr)
+		}
+	}
+	r := echoRecorder(t)
+	conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	conn.Start(func(err error) { done <- err })
+	tr := waitMade(t, r)
+	if tr.LocalAddr().String() != l.Addr().String() || tr.RemoteAddr().String() != c.LocalAddr().String() {
+		t.Errorf("addresses %v, %v; want %v, %v", tr.LocalAddr(), tr.RemoteAddr(), l.Addr(), c.LocalAddr())
+	}
+	if err := pingPong(c, 10); err != nil {
+		t.Fatal(err)
+	}
+	tr.LoseConnection()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after LoseConnection the peer read %d, %v; want EOF", n, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reason %v, want nil", err)
+	}
+}
