@@ -103,25 +103,26 @@ var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 // Transport copies what it is given.
 func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, payload []byte) error {
 	mu.Lock()
-	defer mu.Unlock()
 	c := *codec
-	if c == nil {
-		return Validate(c)
-	}
 	if f, ok := c.(framer); ok {
 		// Header, payload and trailer go to the Transport's buffer
-		// directly: one copy of the payload, no scratch buffer.
+		// directly: one copy of the payload, no scratch buffer. The
+		// built-in codecs do not panic, so no defer on this path.
 		hdr, n, tail, ok, err := f.frameParts(payload)
-		if err != nil {
+		if err == nil && ok {
+			err = weft.WriteParts(t, hdr[:n], payload, tail)
+		}
+		if err != nil || ok {
+			mu.Unlock()
+			if err == nil {
+				weft.AddFrames(t, 0, 1)
+			}
 			return err
 		}
-		if ok {
-			if err := weft.WriteParts(t, hdr[:n], payload, tail); err != nil {
-				return err
-			}
-			weft.AddFrames(t, 0, 1)
-			return nil
-		}
+	}
+	defer mu.Unlock() // a codec of the user's may panic
+	if c == nil {
+		return Validate(c)
 	}
 	scratch := scratchPool.Get().(*[]byte)
 	out, err := c.AppendFrame((*scratch)[:0], payload)
