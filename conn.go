@@ -141,14 +141,7 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		}
 	}
 	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), compactAddr(nc.RemoteAddr())
-	if opts != nil {
-		if opts.RemoteAddr != nil {
-			c.raddr = compactAddr(opts.RemoteAddr)
-		}
-		if len(opts.Preread) > 0 {
-			c.ext().preread = opts.Preread
-		}
-	}
+	c.setPerConnOptions(opts)
 	return c
 }
 
@@ -174,14 +167,25 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 	if c.opt, err = opts.resolveShared(); err != nil {
 		return nil, err
 	}
-	c.laddr, c.raddr = sharedLocalAddr(laddr), compactAddr(raddr)
+	// The caller made raddr from the accept4 address: kept as given (a
+	// copy would only make garbage); equal local addresses are shared.
+	c.laddr, c.raddr = sharedLocalAddr(laddr), raddr
+	c.setPerConnOptions(opts)
+	return c, nil
+}
+
+// setPerConnOptions applies the Options fields that are not shared between
+// connections: RemoteAddr (which wins over the socket's) and Preread.
+func (c *Conn) setPerConnOptions(opts *Options) {
+	if opts == nil {
+		return
+	}
 	if opts.RemoteAddr != nil {
 		c.raddr = compactAddr(opts.RemoteAddr)
 	}
 	if len(opts.Preread) > 0 {
 		c.ext().preread = opts.Preread
 	}
-	return c, nil
 }
 
 // ext returns the connection's rarely used state, allocating it once.

@@ -78,11 +78,8 @@ func (c *Conn) step(buf *[]byte) int {
 	if !c.started {
 		c.started = true
 		c.madeCallback()
-		if x := c.x.Load(); x != nil && len(x.preread) > 0 && c.readable() {
-			pre := x.preread
-			x.preread = nil
-			c.touch()
-			c.deliver(pre)
+		if c.hasPreread() && c.readable() {
+			c.deliverPreread()
 		}
 	}
 	c.continueWrite()

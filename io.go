@@ -14,14 +14,11 @@ var errStopped = errors.New("weft: reading stopped")
 // goroutine engine).
 func (c *Conn) readLoop() error {
 	nio := c.nio
-	if x := c.x.Load(); x != nil && len(x.preread) > 0 {
+	if c.hasPreread() {
 		if err := c.waitReadable(); err != nil {
 			return err
 		}
-		c.touch()
-		pre := x.preread
-		x.preread = nil
-		c.deliver(pre)
+		c.deliverPreread()
 	}
 	for {
 		if err := c.maybeSwitchTLS(); err != nil {
@@ -58,6 +55,22 @@ func (c *Conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// hasPreread reports whether Options.Preread bytes wait to be delivered.
+func (c *Conn) hasPreread() bool {
+	x := c.x.Load()
+	return x != nil && len(x.preread) > 0
+}
+
+// deliverPreread delivers the Options.Preread bytes, once, before anything
+// read from the socket.
+func (c *Conn) deliverPreread() {
+	x := c.x.Load()
+	pre := x.preread
+	x.preread = nil
+	c.touch()
+	c.deliver(pre)
 }
 
 // waitReadable returns when reading may go on: not paused and open. It returns

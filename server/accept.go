@@ -26,26 +26,8 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 	for {
 		nc, err := ls.l.Accept()
 		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if !temporary(err) {
-				s.log.Warn("server: accept failed", "addr", ls.l.Addr().String(), "err", err)
+			if err := s.acceptFailed(ls, err, temporary(err), &delay); err != nil {
 				return err
-			}
-			if delay == 0 {
-				delay = acceptBackoffMin
-			} else {
-				delay = min(2*delay, acceptBackoffMax)
-			}
-			s.stats.acceptErrors.Add(1)
-			s.log.Warn("server: accept error; retrying", "addr", ls.l.Addr().String(), "err", err, "delay", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-s.done:
-				t.Stop()
-				return ErrServerClosed
 			}
 			continue
 		}
@@ -65,6 +47,35 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 			early = &admitted{adm, w}
 		}
 		go s.handle(id, nc, ls, early)
+	}
+}
+
+// acceptFailed handles an accept error of either accept loop: it returns
+// the error that ends the loop, or nil after backing off when retry says the
+// error is worth retrying (delay starts at acceptBackoffMin and doubles up to
+// acceptBackoffMax; the caller resets it to 0 after a success).
+func (s *Server) acceptFailed(ls *listenerState, err error, retry bool, delay *time.Duration) error {
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	if !retry {
+		s.log.Warn("server: accept failed", "addr", ls.l.Addr().String(), "err", err)
+		return err
+	}
+	if *delay == 0 {
+		*delay = acceptBackoffMin
+	} else {
+		*delay = min(2**delay, acceptBackoffMax)
+	}
+	s.stats.acceptErrors.Add(1)
+	s.log.Warn("server: accept error; retrying", "addr", ls.l.Addr().String(), "err", err, "delay", *delay)
+	t := time.NewTimer(*delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.done:
+		return ErrServerClosed
 	}
 }
 

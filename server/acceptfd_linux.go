@@ -112,27 +112,13 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 		if err == nil {
 			continue
 		}
-		if s.isClosing() || errors.Is(err, ErrServerClosed) {
+		if errors.Is(err, ErrServerClosed) {
 			return ErrServerClosed
 		}
-		if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) &&
-			!errors.Is(err, syscall.ENOBUFS) && !errors.Is(err, syscall.ENOMEM) {
-			s.log.Warn("server: accept failed", "addr", ls.l.Addr().String(), "err", err)
+		retry := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+			errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+		if err := s.acceptFailed(ls, err, retry, &delay); err != nil {
 			return err
-		}
-		if delay == 0 {
-			delay = acceptBackoffMin
-		} else {
-			delay = min(2*delay, acceptBackoffMax)
-		}
-		s.stats.acceptErrors.Add(1)
-		s.log.Warn("server: accept error; retrying", "addr", ls.l.Addr().String(), "err", err, "delay", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-s.done:
-			t.Stop()
-			return ErrServerClosed
 		}
 	}
 }
