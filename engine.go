@@ -121,7 +121,7 @@ func (c *Conn) step(buf *[]byte) int {
 // readFD reads once from a non-blocking descriptor; n is -1 for EAGAIN.
 func readFD(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(fd, p)
+		n, err := sysRead(fd, p)
 		switch err {
 		case nil:
 			return n, nil

@@ -147,7 +147,7 @@ func (c *Conn) rawWrite(fd uintptr) bool {
 // write, not an error.
 func writeFD(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Write(fd, p)
+		n, err := sysWrite(fd, p)
 		switch err {
 		case nil:
 			return n, nil

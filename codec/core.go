@@ -200,12 +200,15 @@ func (c *core) run(s sink) {
 	if c.st == nil {
 		return // nothing pending
 	}
-	c.decode(s)
+	if n := c.decode(s); n > 0 {
+		weft.AddFrames(c.t, n, 0) // once per read, not once per frame
+	}
 	c.stash()
 }
 
-// decode runs with c.st set: only run and stash release it.
-func (c *core) decode(s sink) {
+// decode runs with c.st set: only run and stash release it. It returns the
+// number of frames delivered.
+func (c *core) decode(s sink) (n int64) {
 	st := c.st
 	for !c.failed && !c.closing.Load() && !c.paused.Load() {
 		if len(st.pending) == 0 {
@@ -238,9 +241,10 @@ func (c *core) decode(s sink) {
 			st.pending = st.in[st.inN-len(st.pending):]
 			st.in, st.inN, st.inBuf = nil, 0, false
 		}
-		weft.AddFrames(c.t, 1, 0)
+		n++
 		s.deliver(frame)
 	}
+	return n
 }
 
 // stash keeps the undecoded bytes for the next read, compacting with

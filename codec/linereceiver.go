@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 
 	"github.com/weftkit/weft"
 )
@@ -69,8 +68,7 @@ type LineReceiver struct {
 	h    LineHandler
 	core core
 	raw  bool
-	mu   sync.Mutex
-	line Codec
+	line Line // set by ConnectionMade, then never changed
 }
 
 // NewLineReceiver returns a LineReceiver that calls h.
@@ -78,14 +76,12 @@ func NewLineReceiver(h LineHandler) *LineReceiver { return &LineReceiver{h: h} }
 
 // ConnectionMade implements weft.Protocol.
 func (r *LineReceiver) ConnectionMade(t weft.Transport) {
-	r.mu.Lock()
 	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
-	r.mu.Unlock()
 	c := &r.core
 	c.t = t
-	c.dec = decoderFor(r.line)
+	c.dec = decoderFor(&r.line)
 	r.h.ConnectionMade(r)
-	if err := Validate(r.line); err != nil && !c.failed {
+	if err := Validate(&r.line); err != nil && !c.failed {
 		c.fail(err)
 	}
 }
@@ -117,7 +113,7 @@ func (r *LineReceiver) Transport() weft.Transport {
 // refuses a line the peer's LineReceiver would refuse: longer than MaxLength
 // (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter).
 func (r *LineReceiver) SendLine(line []byte) error {
-	return sendFrame(r.core.t, &r.mu, &r.line, line)
+	return sendFrame(r.core.t, &r.line, line)
 }
 
 // SetRawMode switches to raw mode: the bytes after the current line, and all
@@ -135,7 +131,7 @@ func (r *LineReceiver) SetRawMode() {
 // the current read.
 func (r *LineReceiver) SetLineMode(extra []byte) {
 	r.raw = false
-	r.core.setDecoder(decoderFor(r.line))
+	r.core.setDecoder(decoderFor(&r.line))
 	r.core.unread(extra)
 	r.core.run(r) // outside the loop (e.g. a resumed producer) extra is decoded now
 }
@@ -166,7 +162,7 @@ func (r *LineReceiver) decodeError(err error) bool {
 	}
 	data := r.core.undecoded()
 	r.core.drop()
-	r.core.setDecoder(decoderFor(r.line))
+	r.core.setDecoder(decoderFor(&r.line))
 	le.LineLengthExceeded(data)
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/weftkit/weft"
 )
@@ -52,22 +53,26 @@ type FrameTransport interface {
 // are counted with weft.AddFrames. If h implements weft.ShutdownNotifier, its
 // Shutdown is called on a graceful server shutdown.
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
-	return &framed{h: h, codec: c}
+	p := &framed{h: h, first: c}
+	p.codec.Store(&p.first)
+	return p
 }
 
 type framed struct {
 	core
 	h FrameHandler
 
-	mu    sync.Mutex // guards codec (SendFrame may run anywhere)
-	codec Codec
+	// codec is the current codec, read by SendFrame on any goroutine
+	// without a lock: it points at first until SetCodec stores another.
+	codec atomic.Pointer[Codec]
+	first Codec
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
 	p.t = t
-	p.dec = decoderFor(p.codec)
+	p.dec = decoderFor(p.first)
 	p.h.ConnectionMade((*frameTransport)(p))
-	if err := Validate(p.codec); err != nil && !p.failed {
+	if err := Validate(p.first); err != nil && !p.failed {
 		p.fail(err)
 	}
 }
@@ -99,28 +104,25 @@ func decoderFor(c Codec) Decoder {
 // kept per connection, so that an idle connection holds none.
 var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// sendFrame encodes under the lock into a pooled scratch buffer; the
-// Transport copies what it is given.
-func sendFrame(t weft.Transport, mu *sync.Mutex, codec *Codec, payload []byte) error {
-	mu.Lock()
-	c := *codec
+// sendFrame encodes payload with c and writes it. A built-in codec hands
+// the Transport the frame's header, payload and trailer (one copy of the
+// payload, no scratch buffer); another codec encodes into a pooled scratch
+// buffer that the Transport copies. Codecs are immutable and safe for
+// concurrent use, so no lock is taken.
+func sendFrame(t weft.Transport, c Codec, payload []byte) error {
 	if f, ok := c.(framer); ok {
-		// Header, payload and trailer go to the Transport's buffer
-		// directly: one copy of the payload, no scratch buffer. The
-		// built-in codecs do not panic, so no defer on this path.
 		hdr, n, tail, ok, err := f.frameParts(payload)
-		if err == nil && ok {
-			err = weft.WriteParts(t, hdr[:n], payload, tail)
-		}
-		if err != nil || ok {
-			mu.Unlock()
-			if err == nil {
-				weft.AddFrames(t, 0, 1)
-			}
+		if err != nil {
 			return err
 		}
+		if ok {
+			if err := weft.WriteParts(t, hdr[:n], payload, tail); err != nil {
+				return err
+			}
+			weft.AddFrames(t, 0, 1)
+			return nil
+		}
 	}
-	defer mu.Unlock() // a codec of the user's may panic
 	if c == nil {
 		return Validate(c)
 	}
@@ -157,13 +159,11 @@ type framer interface {
 type frameTransport framed
 
 func (t *frameTransport) SendFrame(b []byte) error {
-	return sendFrame(t.t, &t.mu, &t.codec, b)
+	return sendFrame(t.t, *t.codec.Load(), b)
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
-	t.mu.Lock()
-	t.codec = c
-	t.mu.Unlock()
+	t.codec.Store(&c)
 	t.setDecoder(decoderFor(c))
 }
 
