@@ -55,9 +55,7 @@ type Conn struct {
 	fd      int32 // the descriptor owned by the readiness engine, or -1
 	gen     uint32
 	rs      atomic.Uint32 // runner state bits (engine.go)
-	npend   atomic.Int32  // posted work not yet run
-	hup     atomic.Bool   // the peer hung up: read to EOF, not to a short read
-	made    atomic.Bool   // ConnectionMade returned: posted work may run
+	flags   atomic.Uint32 // fHup, fMade
 
 	state       uint8 // stOpen, stClosing, stClosed
 	flushing    bool  // a goroutine owns the socket's write side
@@ -71,6 +69,11 @@ type Conn struct {
 	rst         bool // close with a reset (Abort)
 	started     bool // ConnectionMade was called (engine runner only)
 	finalized   bool // ConnectionLost was called (engine runner only)
+
+	// outFrames counts the frames in out (WriteParts); they are added to
+	// Counters.FramesOut when out is taken, once per write instead of
+	// once per frame. 16 bits fit in the struct's padding.
+	outFrames uint16
 }
 
 // connExt is the state few connections need, allocated on first use.
@@ -79,6 +82,7 @@ type connExt struct {
 
 	pendMu sync.Mutex
 	pend   []func()
+	npend  atomic.Int32 // posted work not yet run
 
 	producer   Producer
 	prodWant   bool // the producer should be paused (under Conn.mu)
@@ -324,7 +328,7 @@ func (c *Conn) begin() bool {
 func (c *Conn) madeCallback() {
 	c.cbMu.Lock()
 	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
-	c.made.Store(true)
+	c.flags.Or(fMade)
 	c.unlockCallbacks()
 }
 
@@ -357,14 +361,26 @@ func (c *Conn) Post(fn func()) {
 	x.pendMu.Lock()
 	x.pend = append(x.pend, fn)
 	x.pendMu.Unlock()
-	c.npend.Add(1)
+	x.npend.Add(1)
 	c.tryRunPending()
 }
+
+// hasPending reports whether posted work waits.
+func (c *Conn) hasPending() bool {
+	x := c.x.Load()
+	return x != nil && x.npend.Load() > 0
+}
+
+// Bits of Conn.flags.
+const (
+	fHup  = 1 << iota // the peer hung up: read to EOF, not to a short read
+	fMade             // ConnectionMade returned: posted work may run
+)
 
 // tryRunPending runs posted work if no callback is running. The goroutine that
 // holds cbMu runs it otherwise, when it releases (unlockCallbacks).
 func (c *Conn) tryRunPending() {
-	for c.npend.Load() > 0 && c.made.Load() && c.cbMu.TryLock() {
+	for c.hasPending() && c.flags.Load()&fMade != 0 && c.cbMu.TryLock() {
 		c.runPending()
 		c.cbMu.Unlock()
 	}
@@ -379,13 +395,13 @@ func (c *Conn) unlockCallbacks() {
 
 // runPending runs posted work; cbMu is held.
 func (c *Conn) runPending() {
-	for c.npend.Load() > 0 {
+	for c.hasPending() {
 		x := c.ext()
 		x.pendMu.Lock()
 		work := x.pend
 		x.pend = nil
 		x.pendMu.Unlock()
-		c.npend.Add(-int32(len(work)))
+		x.npend.Add(-int32(len(work)))
 		for _, fn := range work {
 			c.mu.Lock()
 			lost := c.lost
@@ -403,6 +419,11 @@ func (c *Conn) callback(fn func()) {
 	c.mu.Lock()
 	c.inCallback = true
 	c.mu.Unlock()
+	c.inCallbackRun(fn)
+}
+
+// inCallbackRun is callback after inCallback was set.
+func (c *Conn) inCallbackRun(fn func()) {
 	defer c.endCallback()
 	fn()
 }
@@ -416,10 +437,17 @@ func (c *Conn) endCallback() {
 	c.inCallback = false
 	start := c.startFlushLocked()
 	closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
+	var bp *[]byte
+	if start && c.nio == nil {
+		bp = c.takeOutLocked() // the engine's flush, without locking again
+	}
 	c.mu.Unlock()
-	if start {
+	switch {
+	case bp != nil:
+		c.flushFDFrom(bp, false, false)
+	case start:
 		c.flush()
-	} else if closeNow {
+	case closeNow:
 		c.closeSocket(false)
 	}
 }
@@ -429,12 +457,13 @@ func (c *Conn) deliver(data []byte) {
 	c.cbMu.Lock()
 	c.mu.Lock()
 	open := c.state == stOpen
+	c.inCallback = open
 	c.mu.Unlock()
 	if open {
 		if cnt := c.opt.counters; cnt != nil {
 			cnt.BytesIn.Add(int64(len(data)))
 		}
-		c.callback(func() { c.proto.DataReceived(data) })
+		c.inCallbackRun(func() { c.proto.DataReceived(data) })
 	}
 	c.unlockCallbacks()
 }

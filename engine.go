@@ -109,7 +109,7 @@ func (c *Conn) step(buf *[]byte) int {
 			c.endRead(err)
 		case n == 0:
 			c.endRead(io.EOF)
-		case n < len(b) && !c.hup.Load():
+		case n < len(b) && c.flags.Load()&fHup == 0:
 			// A short read means the socket is drained: any later data
 			// raises a new edge. A hang-up queued behind the data raised
 			// its edge already, hence the sticky hup bit.
@@ -163,8 +163,7 @@ func (c *Conn) continueWrite() {
 			c.parkOutput(bp, off+n, false) // wait for the next edge
 			return
 		}
-		c.sendDone(bp)
-		c.flushFD()
+		c.flushFDFrom(c.nextOut(bp))
 		c.mu.Lock()
 	}
 	if !c.flushQueued {
@@ -184,22 +183,12 @@ func (c *Conn) continueWrite() {
 
 // flushFD is flush for a descriptor owned by the engine: it writes without
 // blocking and parks what the socket did not take until it is writable.
-func (c *Conn) flushFD() {
-	for {
-		bp, closeNow := c.takeOut()
-		if bp == nil {
-			if closeNow {
-				c.closeSocket(false)
-			} else {
-				c.mu.Lock()
-				closed := c.sockClosed
-				c.mu.Unlock()
-				if closed {
-					c.schedule() // the runner closes the descriptor
-				}
-			}
-			return
-		}
+func (c *Conn) flushFD() { c.flushFDFrom(c.nextOut(nil)) }
+
+// flushFDFrom is flushFD with the first buffer already taken (nextOut's
+// results).
+func (c *Conn) flushFDFrom(bp *[]byte, closeNow, closed bool) {
+	for bp != nil {
 		n, err := writeFD(int(c.fd), *bp)
 		if err != nil {
 			putBuf(bp)
@@ -211,8 +200,40 @@ func (c *Conn) flushFD() {
 			c.parkOutput(bp, n, true)
 			return
 		}
-		c.sendDone(bp)
+		bp, closeNow, closed = c.nextOut(bp)
 	}
+	if closeNow {
+		c.closeSocket(false)
+	} else if closed {
+		c.schedule() // the runner closes the descriptor
+	}
+}
+
+// nextOut recycles done, a buffer written whole (what sendDone does), and
+// takes the next output (what takeOut does), under one lock. When bp is nil
+// the flush has ended: closeNow says the connection may close now, closed
+// that its socket is closed.
+func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
+	resume := false
+	if done != nil {
+		putBuf(done)
+	}
+	c.mu.Lock()
+	if done != nil {
+		c.sending = 0
+		x := c.x.Load()
+		resume = x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
+		if resume {
+			x.prodWant = false
+		}
+	}
+	bp, closeNow = c.takeOrEndLocked()
+	closed = c.sockClosed
+	c.mu.Unlock()
+	if resume {
+		c.Post(c.syncProducer)
+	}
+	return bp, closeNow, closed
 }
 
 // parkOutput keeps bp[off:] until the socket is writable again and gives up

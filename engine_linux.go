@@ -129,7 +129,7 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 			continue // a stale event for a closed descriptor
 		}
 		if ev.Events&hangupEvents != 0 {
-			c.hup.Store(true)
+			c.flags.Or(fHup)
 		}
 		e.ready = append(e.ready, c) // scheduled below, outside the table lock
 	}

@@ -3,6 +3,7 @@ package weft
 import (
 	"errors"
 	"io"
+	"math"
 	"syscall"
 )
 
@@ -168,8 +169,10 @@ func writeFD(fd int, p []byte) (int, error) {
 // grow towards MaxWriteBuffer.
 const deferLimit = 16 << 10
 
-// write queues a, b, c, then bufs, as one atomic write.
-func (c *Conn) write(a, b, d []byte, bufs [][]byte) (int, error) {
+// write queues a, b, c, then bufs, as one atomic write; frames is the number
+// of frames it holds (counted in Counters.FramesOut when it is handed to the
+// socket).
+func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 	total := len(a) + len(b) + len(d)
 	for _, p := range bufs {
 		total += len(p)
@@ -190,6 +193,12 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte) (int, error) {
 		return 0, ErrSlowConsumer
 	}
 	c.reserveLocked(total)
+	if frames != 0 {
+		if c.outFrames > math.MaxUint16-uint16(frames) {
+			c.countFramesOutLocked()
+		}
+		c.outFrames += uint16(frames)
+	}
 	*c.out = append(*c.out, a...)
 	*c.out = append(*c.out, b...)
 	*c.out = append(*c.out, d...)
@@ -271,6 +280,11 @@ func (c *Conn) startFlushLocked() bool {
 func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.takeOrEndLocked()
+}
+
+// takeOrEndLocked is takeOut under c.mu.
+func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
 	// While a callback runs, its writes wait for its end (callback then
 	// starts a flush), so they leave together.
 	if c.state == stClosed || c.inCallback || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
@@ -286,10 +300,26 @@ func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 		}
 		return nil, c.drainedLocked()
 	}
-	bp = c.out
+	return c.takeOutLocked(), false
+}
+
+// takeOutLocked hands c.out (not empty) to the flusher.
+func (c *Conn) takeOutLocked() *[]byte {
+	bp := c.out
 	c.out = nil
 	c.sending = len(*bp)
-	return bp, false
+	c.countFramesOutLocked()
+	return bp
+}
+
+// countFramesOutLocked adds the frames queued so far to Counters.FramesOut.
+func (c *Conn) countFramesOutLocked() {
+	if n := c.outFrames; n != 0 {
+		c.outFrames = 0
+		if cnt := c.opt.counters; cnt != nil {
+			cnt.FramesOut.Add(int64(n))
+		}
+	}
 }
 
 // releaseOutLocked drops queued output.

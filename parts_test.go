@@ -47,3 +47,34 @@ func TestWriteParts(t *testing.T) {
 		t.Fatalf("fallback: %q, %v", f.got, err)
 	}
 }
+
+// TestWritePartsCountsFrames: every WriteParts frame is counted once in
+// Counters.FramesOut, also past the 65,535 frames one buffered write can
+// count before it spills into the counter, while plain writes count none.
+func TestWritePartsCountsFrames(t *testing.T) {
+	const frames = 70_000
+	for _, tp := range transports {
+		t.Run(tp.name, func(t *testing.T) {
+			s, c := tp.pair(t)
+			var cnt weft.Counters
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) {
+				for range frames { // one callback: all are queued together
+					weft.WriteParts(tr, nil, []byte("x"), nil)
+				}
+				tr.Write([]byte("not a frame"))
+				tr.LoseConnection()
+			}
+			done := serve(s, r, &weft.Options{Counters: &cnt, MaxWriteBuffer: 1 << 20})
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || len(got) != frames+len("not a frame") {
+				t.Fatalf("peer got %d bytes, %v", len(got), err)
+			}
+			<-done
+			if n := cnt.FramesOut.Load(); n != frames {
+				t.Fatalf("FramesOut = %d, want %d", n, frames)
+			}
+		})
+	}
+}

@@ -9,28 +9,34 @@ import (
 // transport is the Transport of a Conn.
 type transport struct{ c *Conn }
 
-func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil, nil, nil) }
+func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil, nil, nil, 0) }
 
 func (t *transport) WriteBuffers(bufs ...[]byte) error {
-	_, err := t.c.write(nil, nil, nil, bufs)
+	_, err := t.c.write(nil, nil, nil, bufs, 0)
 	return err
 }
 
-// WriteParts writes head, body and tail as one atomic write — what
-// t.WriteBuffers(head, body, tail) does — without allocating and without
-// first copying them together. Codecs use it to send a frame's header,
-// payload and trailer. On a Transport not made by this package it calls
-// WriteBuffers.
+// WriteParts writes one frame — head, body and tail — as one atomic write
+// (what t.WriteBuffers(head, body, tail) does), without allocating and
+// without first copying them together, and counts it as one frame out, as
+// AddFrames(t, 0, 1) does. Codecs use it to send a frame's header, payload
+// and trailer. On a Transport not made by this package it calls
+// WriteBuffers, then AddFrames.
 func WriteParts(t Transport, head, body, tail []byte) error {
 	if tr, ok := t.(*transport); ok {
 		// A static call: head does not escape, so a caller may build it
-		// on its stack.
-		_, err := tr.c.write(head, body, tail, nil)
+		// on its stack. The frame is counted when it goes to the socket,
+		// with the others written with it.
+		_, err := tr.c.write(head, body, tail, nil, 1)
 		return err
 	}
 	h := make([]byte, len(head))
 	copy(h, head)
-	return t.WriteBuffers(h, body, tail)
+	if err := t.WriteBuffers(h, body, tail); err != nil {
+		return err
+	}
+	AddFrames(t, 0, 1)
+	return nil
 }
 
 func (t *transport) LoseConnection() { t.c.loseConnection() }

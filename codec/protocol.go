@@ -116,11 +116,7 @@ func sendFrame(t weft.Transport, c Codec, payload []byte) error {
 			return err
 		}
 		if ok {
-			if err := weft.WriteParts(t, hdr[:n], payload, tail); err != nil {
-				return err
-			}
-			weft.AddFrames(t, 0, 1)
-			return nil
+			return weft.WriteParts(t, hdr[:n], payload, tail) // counts the frame
 		}
 	}
 	if c == nil {
