@@ -178,11 +178,19 @@ func readUint(b []byte, little bool) uint64 {
 }
 
 func (c LengthPrefix) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	n, tail, ok, err = c.frameInto(&hdr, payload)
+	return hdr, n, tail, ok, err
+}
+
+// frameInto is frameParts writing the header into *hdr (sendFrame calls it
+// statically, so hdr stays on the caller's stack and nothing large is
+// returned by value).
+func (c *LengthPrefix) frameInto(hdr *[24]byte, payload []byte) (n int, tail []byte, ok bool, err error) {
 	if err := c.Validate(); err != nil {
-		return hdr, 0, nil, false, err
+		return 0, nil, false, err
 	}
 	if len(payload) > c.Limit() {
-		return hdr, 0, nil, false, fmt.Errorf("%w: payload of %d bytes, limit is %d", ErrFrameTooLarge, len(payload), c.Limit())
+		return 0, nil, false, fmt.Errorf("%w: payload of %d bytes, limit is %d", ErrFrameTooLarge, len(payload), c.Limit())
 	}
-	return hdr, len(c.appendHeader(hdr[:0], len(payload))), nil, true, nil
+	return len(c.appendHeader(hdr[:0], len(payload))), nil, true, nil
 }

@@ -176,17 +176,25 @@ func (d *lineDecoder) tooLong() error {
 }
 
 func (c Line) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	n, tail, ok, err = c.frameInto(&hdr, payload)
+	return hdr, n, tail, ok, err
+}
+
+// frameInto is frameParts writing the header into *hdr (sendFrame calls it
+// statically, so hdr stays on the caller's stack and nothing large is
+// returned by value).
+func (c *Line) frameInto(hdr *[24]byte, payload []byte) (n int, tail []byte, ok bool, err error) {
 	if len(c.Delimiter) != 0 {
-		return hdr, 0, nil, false, nil // the strict check needs the joined frame
+		return 0, nil, false, nil // the strict check needs the joined frame
 	}
 	if err := c.Validate(); err != nil {
-		return hdr, 0, nil, false, err
+		return 0, nil, false, err
 	}
 	if len(payload) > c.limit() {
-		return hdr, 0, nil, false, fmt.Errorf("%w: line of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
+		return 0, nil, false, fmt.Errorf("%w: line of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
 	}
 	if i := bytes.IndexByte(payload, '\n'); i >= 0 {
-		return hdr, 0, nil, false, fmt.Errorf("%w: \"\\n\" at byte %d", ErrDelimiter, i)
+		return 0, nil, false, fmt.Errorf("%w: \"\\n\" at byte %d", ErrDelimiter, i)
 	}
-	return hdr, 0, crlf, true, nil
+	return 0, crlf, true, nil
 }

@@ -128,12 +128,20 @@ func (d *netstringDecoder) malformed(i int, why string) error {
 var comma = []byte(",")
 
 func (c Netstring) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
+	n, tail, ok, err = c.frameInto(&hdr, payload)
+	return hdr, n, tail, ok, err
+}
+
+// frameInto is frameParts writing the header into *hdr (sendFrame calls it
+// statically, so hdr stays on the caller's stack and nothing large is
+// returned by value).
+func (c *Netstring) frameInto(hdr *[24]byte, payload []byte) (n int, tail []byte, ok bool, err error) {
 	if err := c.Validate(); err != nil {
-		return hdr, 0, nil, false, err
+		return 0, nil, false, err
 	}
 	if len(payload) > c.limit() {
-		return hdr, 0, nil, false, fmt.Errorf("%w: netstring of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
+		return 0, nil, false, fmt.Errorf("%w: netstring of %d bytes, MaxLength is %d", ErrFrameTooLarge, len(payload), c.limit())
 	}
 	head := append(strconv.AppendInt(hdr[:0], int64(len(payload)), 10), ':')
-	return hdr, len(head), comma, true, nil
+	return len(head), comma, true, nil
 }

@@ -110,12 +110,35 @@ var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 // buffer that the Transport copies. Codecs are immutable and safe for
 // concurrent use, so no lock is taken.
 func sendFrame(t weft.Transport, c Codec, payload []byte) error {
-	if f, ok := c.(framer); ok {
-		hdr, n, tail, ok, err := f.frameParts(payload)
+	// Static calls on the concrete types: hdr stays on this stack, where an
+	// interface call would return it by value (a measured stall per frame).
+	var hdr [24]byte
+	var n int
+	var tail []byte
+	var split bool
+	var err error
+	builtin := true
+	switch c := c.(type) {
+	case *Line:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	case Line:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	case *Netstring:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	case Netstring:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	case *LengthPrefix:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	case LengthPrefix:
+		n, tail, split, err = c.frameInto(&hdr, payload)
+	default:
+		builtin = false
+	}
+	if builtin {
 		if err != nil {
 			return err
 		}
-		if ok {
+		if split {
 			return weft.WriteParts(t, hdr[:n], payload, tail) // counts the frame
 		}
 	}
