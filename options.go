@@ -66,7 +66,11 @@ type Options struct {
 }
 
 // Counters counts bytes and frames in and out. It is safe for concurrent use;
-// a server shares one between all its connections.
+// a server shares one between all its connections. Bytes are counted per
+// read and per write system call; frames out written with WriteParts are
+// counted when the output holding them is handed to the socket (so with the
+// bytes, not before), and codecs count frames in after delivering a read's
+// frames: the counts are exact, not per-frame events.
 type Counters struct {
 	BytesIn   atomic.Int64
 	BytesOut  atomic.Int64
@@ -107,7 +111,8 @@ var resolvedCache struct {
 func (o *Options) resolveShared() (*resolved, error) {
 	r, err := o.resolve()
 	if err != nil {
-		return &r, err
+		bad := r
+		return &bad, err
 	}
 	resolvedCache.RLock()
 	p := resolvedCache.m[r]
@@ -124,7 +129,8 @@ func (o *Options) resolveShared() (*resolved, error) {
 		// Bounded: settings that keep changing just stop being shared.
 		resolvedCache.m = make(map[resolved]*resolved)
 	}
-	p = &r
+	p = new(resolved) // r itself stays on the stack: no garbage per connection
+	*p = r
 	resolvedCache.m[r] = p
 	return p, nil
 }

@@ -153,7 +153,9 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerState, ip ipKey) {
 	info := ConnInfo{ID: id, LocalAddr: local, RemoteAddr: remote}
 	s.hook(info, StateNew)
-	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(remote))
+	if s.debugLog() {
+		s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(remote))
+	}
 	abandon := func(err error) {
 		syscall.Close(fd)
 		s.releaseSlot(ip, false)
@@ -180,7 +182,9 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	}
 	s.stats.active.Add(1)
 	s.hook(info, StateActive)
-	s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
+	if s.debugLog() {
+		s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
+	}
 	c.wc.Start(c.engineDone)
 }
 

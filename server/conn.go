@@ -25,7 +25,9 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	}()
 	info := ConnInfo{ID: id, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	s.hook(info, StateNew)
-	s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(info.RemoteAddr))
+	if s.debugLog() {
+		s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(info.RemoteAddr))
+	}
 
 	nc, remote, preread, err := s.handshake(nc, ls)
 	if err != nil {
@@ -51,7 +53,9 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	case admitRun, admitOverflow:
 	case admitQueued:
 		s.hook(info, StateQueued)
-		s.log.Debug("server: queued", "id", info.ID, "remote", addrString(remote))
+		if s.debugLog() {
+			s.log.Debug("server: queued", "id", info.ID, "remote", addrString(remote))
+		}
 		if err := s.wait(w); err != nil {
 			s.forgetPeer(ip)
 			if errors.Is(err, weft.ErrQueueTimeout) {
@@ -112,7 +116,9 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	}
 	s.stats.active.Add(1)
 	s.hook(info, StateActive)
-	s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
+	if s.debugLog() {
+		s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
+	}
 	if s.Engine == nil {
 		c.end(c.wc.Serve())
 		return false
@@ -159,7 +165,9 @@ func (s *Server) finish(info ConnInfo, err error) {
 	if r == ReasonError || r == ReasonHandshakeFailed || r == ReasonPanic {
 		s.log.Warn("server: connection failed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
 	} else {
-		s.log.Debug("server: closed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
+		if s.debugLog() {
+			s.log.Debug("server: closed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
+		}
 	}
 }
 

@@ -380,3 +380,8 @@ func (s *Server) stopFactory() {
 		s.log.Debug("server: factory stopped")
 	}
 }
+
+// debugLog reports whether debug messages are logged. The per-connection ones
+// are built only then: their arguments (the variadic slice, the boxed ID, the
+// formatted address) were otherwise garbage on every connection.
+func (s *Server) debugLog() bool { return s.log.Enabled(context.Background(), slog.LevelDebug) }
