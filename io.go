@@ -237,7 +237,7 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 // size class from the pool (append would allocate an unpooled one).
 func (c *Conn) reserveLocked(n int) {
 	if c.out == nil {
-		c.out = getBuf(max(n, 2048))
+		c.out = getBuf(outSize(n))
 		*c.out = (*c.out)[:0]
 		return
 	}
@@ -245,11 +245,19 @@ func (c *Conn) reserveLocked(n int) {
 	if have+n <= cap(*c.out) {
 		return
 	}
-	bigger := getBuf(have + n)
+	bigger := getBuf(outSize(have + n))
 	*bigger = append((*bigger)[:0], *c.out...)
 	putBuf(c.out)
 	c.out = bigger
 }
+
+// outSize is the capacity asked for when n bytes of output must fit: room
+// for about three writes more like them, up to 64 KiB. A regrowth copies
+// everything queued, and an echo of 4 KiB frames regrew its buffer at the
+// second and fourth frame of each read (twice the payload copied again,
+// perf of S3). Buffers are pooled and held only while output waits, so the
+// headroom is not a per-connection cost.
+func outSize(n int) int { return max(n, min(4*n, 64<<10), 2048) }
 
 func (c *Conn) bufferedLocked() int {
 	n := c.sending
