@@ -52,7 +52,7 @@ const (
 // run is called by the worker that took the connection from the run queue;
 // it reports whether the connection must go back on the queue (its turn
 // ended with work left). buf is the worker's read buffer.
-func (c *Conn) run(buf *[]byte) (requeue bool) {
+func (c *Conn) run(buf **[]byte) (requeue bool) {
 	for round := 0; ; round++ {
 		c.rs.Store(rsRunning)
 		switch c.step(buf) {
@@ -71,7 +71,7 @@ func (c *Conn) run(buf *[]byte) (requeue bool) {
 }
 
 // step does what the connection's state asks (see the file comment).
-func (c *Conn) step(buf *[]byte) int {
+func (c *Conn) step(buf **[]byte) int {
 	if c.finalized {
 		return stepDone
 	}
@@ -88,7 +88,14 @@ func (c *Conn) step(buf *[]byte) int {
 		c.finalize()
 		return stepDone
 	}
-	b := (*buf)[:c.opt.readSize] // the worker made it large enough
+	// The worker's read buffer is taken only now, when there is something
+	// to read: a worker that blocks elsewhere (ConnectionMade, a close, a
+	// lock) holds none.
+	if *buf == nil || cap(**buf) < c.opt.readSize {
+		putBuf(*buf)
+		*buf = getBuf(max(c.opt.readSize, DefaultReadBufferSize))
+	}
+	b := (**buf)[:c.opt.readSize]
 	for reads := 0; ; reads++ {
 		if !c.readable() {
 			return stepIdle // ResumeReading or the close schedules us again

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -44,17 +45,28 @@ type Engine struct {
 // workerPool runs queued connections. Its invariant ("one spare"): while the
 // queue is not empty, at least one worker is awake and not committed to a
 // connection, so a worker whose callback blocks never holds up the queue.
+// Past maxIdle workers, new ones start at most one per spawnGap (and never
+// past maxWorkers): a worker blocked for a moment on a lock (thousands of
+// closing connections waiting for the server's registry while its holder
+// was preempted) then costs at most a few more workers, where the plain rule
+// started one per queued connection, each with its read buffer.
 type workerPool struct {
-	mu      sync.Mutex
-	cond    sync.Cond
-	q       []*Conn
-	head    int
-	idle    int // parked workers
-	spare   int // awake workers not running a connection
-	maxIdle int
-	closed  bool
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	cond      sync.Cond
+	q         []*Conn
+	head      int
+	idle      int // parked workers
+	spare     int // awake workers not running a connection
+	workers   int // all workers
+	maxIdle   int
+	lastSpawn time.Time // when the last worker past maxIdle started
+	retry     bool      // a timer will call ensureSpareLocked again
+	closed    bool
+	wg        sync.WaitGroup
 }
+
+// spawnGap is the least time between two worker starts past maxIdle.
+const spawnGap = time.Millisecond
 
 // NewEngine starts a readiness engine.
 func NewEngine() (*Engine, error) {
@@ -256,8 +268,8 @@ func (e *Engine) enqueue(c *Conn) {
 
 // runAlone runs c's turns outside the pool.
 func runAlone(c *Conn) {
-	buf := getBuf(max(c.opt.readSize, DefaultReadBufferSize))
-	for c.run(buf) {
+	var buf *[]byte
+	for c.run(&buf) {
 	}
 	putBuf(buf)
 }
@@ -268,15 +280,44 @@ func (p *workerPool) ensureSpareLocked(e *Engine) {
 	if p.spare > 0 {
 		return
 	}
-	p.spare++
 	if p.idle > 0 {
+		p.spare++
 		p.idle--
 		p.cond.Signal()
 		return
 	}
+	if p.workers >= maxWorkers {
+		return // no spare: the queue waits for a running worker
+	}
+	if p.workers >= p.maxIdle {
+		now := time.Now()
+		if wait := spawnGap - now.Sub(p.lastSpawn); wait > 0 {
+			if !p.retry {
+				p.retry = true
+				time.AfterFunc(wait, func() {
+					p.mu.Lock()
+					p.retry = false
+					if p.head < len(p.q) && !p.closed {
+						p.ensureSpareLocked(e)
+					}
+					p.mu.Unlock()
+				})
+			}
+			return
+		}
+		p.lastSpawn = now
+	}
+	p.spare++
+	p.workers++
 	p.wg.Add(1)
 	go e.work()
 }
+
+// maxWorkers bounds an engine's workers, so at most this many callbacks can
+// block at once without delaying other connections; past it, ready
+// connections wait for a worker to come free. Each worker is a goroutine,
+// with a read buffer while it reads.
+var maxWorkers = 1024 // a variable for tests
 
 // work is a worker: it runs queued connections, one at a time.
 func (e *Engine) work() {
@@ -288,6 +329,7 @@ func (e *Engine) work() {
 		for p.head == len(p.q) {
 			p.spare--
 			if p.closed || p.idle >= p.maxIdle {
+				p.workers--
 				p.mu.Unlock()
 				putBuf(buf)
 				return
@@ -310,11 +352,7 @@ func (e *Engine) work() {
 		}
 		p.mu.Unlock()
 
-		if buf == nil || cap(*buf) < c.opt.readSize {
-			putBuf(buf)
-			buf = getBuf(max(c.opt.readSize, DefaultReadBufferSize))
-		}
-		requeue := c.run(buf)
+		requeue := c.run(&buf) // takes buf when it reads
 
 		p.mu.Lock()
 		p.spare++
