@@ -45,8 +45,8 @@ type Engine struct {
 // workerPool runs queued connections. Its invariant ("one spare"): while the
 // queue is not empty, at least one worker is awake and not committed to a
 // connection, so a worker whose callback blocks never holds up the queue.
-// Past maxIdle workers, new ones start at most one per spawnGap (and never
-// past maxWorkers): a worker blocked for a moment on a lock (thousands of
+// Past maxIdle+freeSpawns workers, new ones start at most one per spawnGap
+// (and never past maxWorkers): a worker blocked for a moment on a lock (thousands of
 // closing connections waiting for the server's registry while its holder
 // was preempted) then costs at most a few more workers, where the plain rule
 // started one per queued connection, each with its read buffer.
@@ -65,8 +65,14 @@ type workerPool struct {
 	wg        sync.WaitGroup
 }
 
-// spawnGap is the least time between two worker starts past maxIdle.
-const spawnGap = time.Millisecond
+// Past maxIdle+freeSpawns workers, new ones start at most one per spawnGap.
+// Below, they start at once: a few dozen callbacks that sleep now and then
+// (the benchmarks' blocking scenario) keep workers coming and going, and
+// pacing them added milliseconds to everyone's latency.
+const (
+	freeSpawns = 64
+	spawnGap   = time.Millisecond
+)
 
 // NewEngine starts a readiness engine.
 func NewEngine() (*Engine, error) {
@@ -289,7 +295,7 @@ func (p *workerPool) ensureSpareLocked(e *Engine) {
 	if p.workers >= maxWorkers {
 		return // no spare: the queue waits for a running worker
 	}
-	if p.workers >= p.maxIdle {
+	if p.workers >= p.maxIdle+freeSpawns {
 		now := time.Now()
 		if wait := spawnGap - now.Sub(p.lastSpawn); wait > 0 {
 			if !p.retry {

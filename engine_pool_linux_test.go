@@ -75,15 +75,16 @@ func (b *blockedSet) finish(t *testing.T) {
 }
 
 // TestEnginePoolGrowsPastIdle: more blocked callbacks than the pool keeps
-// idle workers for (4 + GOMAXPROCS) all get a worker: past that number new
-// workers start at most one per millisecond, but they do start.
+// idle workers for (4 + GOMAXPROCS) plus the 64 it starts at once all get a
+// worker: past that number new workers start at most one per millisecond,
+// but they do start.
 func TestEnginePoolGrowsPastIdle(t *testing.T) {
 	e, err := weft.NewEngine()
 	if err != nil {
 		t.Skipf("no readiness engine: %v", err)
 	}
 	defer e.Close()
-	const n = 24
+	const n = 100 // past maxIdle+freeSpawns
 	b := newBlockedSet(t, e, n)
 	defer b.releaseOnce() // before the engine closes, on failure too
 	deadline := time.After(10 * time.Second)
