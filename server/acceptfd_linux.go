@@ -145,8 +145,27 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 		go s.handle(id, nc, ls, &admitted{adm: adm})
 		return true
 	}
-	go s.runFD(id, fd, local, remote, ls, ip)
+	if s.setups.Add(1) > maxSetups {
+		// Setting up faster than the connections start: do it here, which
+		// also slows accepting down. Goroutines waiting to run (each with
+		// its stack) piled up otherwise while the server's CPU was busy,
+		// and stayed in its memory.
+		s.runFD(id, fd, local, remote, ls, ip)
+		s.setups.Add(-1)
+		return true
+	}
+	go s.runFDGo(id, fd, local, remote, ls, ip)
 	return true
+}
+
+// maxSetups bounds the descriptor-path connections set up at once on their
+// own goroutines (the Factory's BuildProtocol may take its time).
+const maxSetups = 64
+
+// runFDGo is runFD on a goroutine of its own.
+func (s *Server) runFDGo(id uint64, fd int, local, remote net.Addr, ls *listenerState, ip ipKey) {
+	s.runFD(id, fd, local, remote, ls, ip)
+	s.setups.Add(-1)
 }
 
 // runFD is handle and run for a descriptor admitted to run.

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +154,55 @@ func TestDescriptorAcceptListenerClosed(t *testing.T) {
 		t.Fatal("Serve did not return after its listener was closed")
 	}
 	s.Close()
+}
+
+// TestDescriptorAcceptSlowFactory: on the descriptor path, connections are
+// set up on goroutines of their own up to maxSetups at once, so a slow
+// Factory holds up no other accept until then; past it the accept loop sets
+// up the next connection itself (which bounds the goroutines waiting), and
+// once the Factory returns every connection is served, none lost.
+func TestDescriptorAcceptSlowFactory(t *testing.T) {
+	release := make(chan struct{})
+	var inFactory, most atomic.Int32
+	s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
+		n := inFactory.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inFactory.Add(-1)
+		return &echo{}
+	})}
+	addr, _, done := fdServer(t, s)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	const n = maxSetups + 10
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, addr) // the kernel completes the handshake
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for inFactory.Load() < maxSetups+1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for any more to start
+	if got := most.Load(); got != maxSetups+1 {
+		t.Fatalf("%d BuildProtocol calls blocked at once, want %d (%d on goroutines, one on the accept loop)", got, maxSetups+1, maxSetups)
+	}
+	close(release)
+	released = true
+	for i, c := range conns {
+		c.Write([]byte("hi\n"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "hi\n" {
+			t.Fatalf("conn %d answered %q, %v", i, got, err)
+		}
+	}
+	s.Shutdown(context.Background())
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
 }

@@ -159,6 +159,7 @@ type Server struct {
 	hsTO     time.Duration
 	stats    stats
 	nextID   atomic.Uint64
+	setups   atomic.Int32  // descriptor-path connections being set up on goroutines
 	done     chan struct{} // closed by Shutdown or Close
 	ctx      context.Context
 	cancel   context.CancelFunc
