@@ -51,7 +51,8 @@ const (
 
 // run is called by the worker that took the connection from the run queue;
 // it reports whether the connection must go back on the queue (its turn
-// ended with work left). buf is the worker's read buffer.
+// ended with work left). buf points to the worker's read buffer, nil until
+// the worker first reads (step takes one then).
 func (c *Conn) run(buf **[]byte) (requeue bool) {
 	for round := 0; ; round++ {
 		c.rs.Store(rsRunning)
