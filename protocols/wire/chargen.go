@@ -68,7 +68,14 @@ func (p *chargen) ConnectionMade(t weft.Transport) {
 	p.cycle = ChargenPattern(chargenCount * (ChargenLineLength + 2))
 	p.cond.L = &p.mu
 	t.RegisterProducer(p)
-	go p.run()
+	// Start writing once ConnectionMade has returned: a pause is delivered
+	// serialized with the callbacks, so writes made while this callback
+	// still runs would overshoot the high-water mark until it ends.
+	if ps, ok := t.(interface{ Post(func()) }); ok {
+		ps.Post(func() { go p.run() })
+	} else {
+		go p.run()
+	}
 }
 
 func (p *chargen) run() {
