@@ -118,7 +118,7 @@ func (e *Engine) poll(rc syscall.RawConn) {
 	defer e.wg.Done()
 	rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(int(fd), e.events[:], 0)
+			n, err := epollWaitNow(int(fd), e.events[:])
 			if err == syscall.EINTR {
 				continue
 			}
@@ -394,6 +394,18 @@ func sysWrite(fd int, p []byte) (int, error) {
 		ptr = unsafe.Pointer(&p[0])
 	}
 	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// epollWaitNow is epoll_wait with a zero timeout, made as a raw system call:
+// it never blocks (the wait is Go's netpoller's), so it needs no
+// entersyscall/exitsyscall.
+func epollWaitNow(epfd int, events []syscall.EpollEvent) (int, error) {
+	r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
