@@ -128,19 +128,11 @@ func (c *Conn) step(buf **[]byte) int {
 
 // readFD reads once from a non-blocking descriptor; n is -1 for EAGAIN.
 func readFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := sysRead(fd, p)
-		switch err {
-		case nil:
-			return n, nil
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return -1, nil
-		default:
-			return 0, err
-		}
+	n, again, err := onceFD(sysRead, fd, p)
+	if again {
+		return -1, nil
 	}
+	return n, err
 }
 
 // readable reports whether the connection should read now.
@@ -228,12 +220,7 @@ func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
 	}
 	c.mu.Lock()
 	if done != nil {
-		c.sending = 0
-		x := c.x.Load()
-		resume = x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
-		if resume {
-			x.prodWant = false
-		}
+		resume = c.sentLocked()
 	}
 	bp, closeNow = c.takeOrEndLocked()
 	closed = c.sockClosed

@@ -376,24 +376,17 @@ func (e *Engine) work() {
 // thread, and under load on a pinned CPU these hand-offs, and sysmon's own
 // 20 µs wake-ups that they keep going, took a fifth of the server's CPU time
 // (perf, S3 of the benchmarks).
-func sysRead(fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	r, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
-}
+func sysRead(fd int, p []byte) (int, error) { return rawRW(syscall.SYS_READ, fd, p) }
 
-func sysWrite(fd int, p []byte) (int, error) {
+func sysWrite(fd int, p []byte) (int, error) { return rawRW(syscall.SYS_WRITE, fd, p) }
+
+// rawRW makes read(2) or write(2) (trap) as a raw system call.
+func rawRW(trap uintptr, fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	r, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}

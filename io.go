@@ -147,17 +147,27 @@ func (c *Conn) rawWrite(fd uintptr) bool {
 // writeFD writes p to a non-blocking descriptor once; EAGAIN is a short
 // write, not an error.
 func writeFD(fd int, p []byte) (int, error) {
+	n, again, err := onceFD(sysWrite, fd, p)
+	if again {
+		return 0, nil
+	}
+	return n, err
+}
+
+// onceFD runs one read or write (op) on a non-blocking descriptor, retrying
+// EINTR; again reports EAGAIN.
+func onceFD(op func(int, []byte) (int, error), fd int, p []byte) (n int, again bool, err error) {
 	for {
-		n, err := sysWrite(fd, p)
+		n, err := op(fd, p)
 		switch err {
 		case nil:
-			return n, nil
+			return n, false, nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			return 0, nil
+			return 0, true, nil
 		default:
-			return 0, err
+			return 0, false, err
 		}
 	}
 }
@@ -426,16 +436,24 @@ func (c *Conn) wrote(n int) {
 func (c *Conn) sendDone(bp *[]byte) {
 	putBuf(bp)
 	c.mu.Lock()
-	c.sending = 0
-	x := c.x.Load()
-	resume := x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
-	if resume {
-		x.prodWant = false
-	}
+	resume := c.sentLocked()
 	c.mu.Unlock()
 	if resume {
 		c.Post(c.syncProducer)
 	}
+}
+
+// sentLocked records that the flusher's buffer went out whole and reports
+// whether a paused producer should now be resumed (the caller posts
+// syncProducer after unlocking).
+func (c *Conn) sentLocked() (resume bool) {
+	c.sending = 0
+	x := c.x.Load()
+	resume = x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
+	if resume {
+		x.prodWant = false
+	}
+	return resume
 }
 
 // writeFailed ends the connection after a write error.

@@ -175,14 +175,9 @@ func (d *lineDecoder) tooLong() error {
 	return fmt.Errorf("%w: line at stream offset %d is longer than MaxLength %d", ErrFrameTooLarge, d.off, d.max)
 }
 
-func (c Line) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
-	n, tail, ok, err = c.frameInto(&hdr, payload)
-	return hdr, n, tail, ok, err
-}
-
-// frameInto is frameParts writing the header into *hdr (sendFrame calls it
-// statically, so hdr stays on the caller's stack and nothing large is
-// returned by value).
+// frameInto checks payload as AppendFrame does and writes the bytes that go
+// before it into hdr[:n]; tail goes after it. ok is false when the frame
+// cannot be split that way (AppendFrame is used then). See builtinParts.
 func (c *Line) frameInto(hdr *[24]byte, payload []byte) (n int, tail []byte, ok bool, err error) {
 	if len(c.Delimiter) != 0 {
 		return 0, nil, false, nil // the strict check needs the joined frame

@@ -127,14 +127,9 @@ func (d *netstringDecoder) malformed(i int, why string) error {
 
 var comma = []byte(",")
 
-func (c Netstring) frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error) {
-	n, tail, ok, err = c.frameInto(&hdr, payload)
-	return hdr, n, tail, ok, err
-}
-
-// frameInto is frameParts writing the header into *hdr (sendFrame calls it
-// statically, so hdr stays on the caller's stack and nothing large is
-// returned by value).
+// frameInto checks payload as AppendFrame does and writes the bytes that go
+// before it into hdr[:n]; tail goes after it. ok is false when the frame
+// cannot be split that way (AppendFrame is used then). See builtinParts.
 func (c *Netstring) frameInto(hdr *[24]byte, payload []byte) (n int, tail []byte, ok bool, err error) {
 	if err := c.Validate(); err != nil {
 		return 0, nil, false, err

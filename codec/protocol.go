@@ -110,31 +110,8 @@ var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 // buffer that the Transport copies. Codecs are immutable and safe for
 // concurrent use, so no lock is taken.
 func sendFrame(t weft.Transport, c Codec, payload []byte) error {
-	// Static calls on the concrete types: hdr stays on this stack, where an
-	// interface call would return it by value (a measured stall per frame).
 	var hdr [24]byte
-	var n int
-	var tail []byte
-	var split bool
-	var err error
-	builtin := true
-	switch c := c.(type) {
-	case *Line:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	case Line:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	case *Netstring:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	case Netstring:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	case *LengthPrefix:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	case LengthPrefix:
-		n, tail, split, err = c.frameInto(&hdr, payload)
-	default:
-		builtin = false
-	}
-	if builtin {
+	if n, tail, split, builtin, err := builtinParts(c, &hdr, payload); builtin {
 		if err != nil {
 			return err
 		}
@@ -165,12 +142,29 @@ func sendFrame(t weft.Transport, c Codec, payload []byte) error {
 // pool is shared, so this is not a per-connection cost).
 const keepScratch = 64 << 10
 
-// framer is implemented by the built-in codecs: frameParts checks payload as
-// AppendFrame does and returns the bytes that go before it (hdr[:n], returned
-// by value so that nothing is allocated) and after it (tail). ok is false when
-// the codec cannot split the frame that way; AppendFrame is used then.
-type framer interface {
-	frameParts(payload []byte) (hdr [24]byte, n int, tail []byte, ok bool, err error)
+// builtinParts splits a frame of a built-in codec into the bytes before the
+// payload (written into hdr[:n]) and after it (tail), checking payload as
+// AppendFrame does; builtin is false for another codec. The calls are static
+// (a type switch), so hdr stays on the caller's stack: through an interface
+// the header came back by value, a measured stall on every frame.
+func builtinParts(c Codec, hdr *[24]byte, payload []byte) (n int, tail []byte, split, builtin bool, err error) {
+	switch c := c.(type) {
+	case *Line:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	case Line:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	case *Netstring:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	case Netstring:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	case *LengthPrefix:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	case LengthPrefix:
+		n, tail, split, err = c.frameInto(hdr, payload)
+	default:
+		return 0, nil, false, false, nil
+	}
+	return n, tail, split, true, err
 }
 
 // frameTransport decorates the runtime's Transport. It is the adapter itself
