@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/weftkit/weft/internal/ended"
 )
 
 // Conn is one connection driven by the runtime: the handle a server or client
@@ -43,8 +45,6 @@ type Conn struct {
 	nio    *netIO                  // the net.Conn; nil once the engine owns the descriptor
 	out    *[]byte                 // queued output, not yet taken by a flusher
 	reason error                   // first close reason; meaningful once reasonSet
-	done   func(reason error)
-	closed chan struct{} // goroutine engine: closed when the socket is closed
 
 	laddr, raddr net.Addr
 
@@ -78,7 +78,8 @@ type Conn struct {
 
 // connExt is the state few connections need, allocated on first use.
 type connExt struct {
-	err error // invalid options
+	err  error              // invalid options
+	done func(reason error) // Start's done callback (engine), if any
 
 	pendMu sync.Mutex
 	pend   []func()
@@ -108,6 +109,7 @@ type connExt struct {
 type netIO struct {
 	raw     net.Conn // the connection as given; nc is it, or TLS over it
 	nc      net.Conn
+	closed  chan struct{}   // closed when the socket is closed (made on first use)
 	rc      syscall.RawConn // nil when nc is not a syscall.Conn (net.Pipe, TLS)
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
@@ -241,10 +243,10 @@ func (c *Conn) serveGoroutine() {
 func (c *Conn) closedChan() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed == nil {
-		c.closed = make(chan struct{})
+	if c.nio.closed == nil {
+		c.nio.closed = make(chan struct{})
 	}
-	return c.closed
+	return c.nio.closed
 }
 
 // closedChanDone is the closed channel of a connection closed before anyone
@@ -266,36 +268,29 @@ func (c *Conn) Start(done func(reason error)) {
 	}
 	if c.opt.engine == nil || c.nio.rc == nil {
 		go func() {
-			err := c.Serve()
-			if done != nil {
-				done(err)
-			}
+			c.ended(done, c.Serve())
 		}()
 		return
 	}
 	if !c.begin() {
-		if done != nil {
-			done(c.ext().err)
-		}
+		c.ended(done, c.ext().err)
 		return
 	}
-	c.done = done
+	c.setDone(done)
 	if err := c.opt.engine.add(c); err != nil {
 		// The engine cannot take this connection: serve it on a goroutine.
+		c.setDone(nil)
 		go func() {
 			c.serveGoroutine()
-			if done != nil {
-				done(c.reason)
-			}
+			c.ended(done, c.reason)
 		}()
-		c.done = nil
 	}
 }
 
 // startFD is Start for a connection made by NewConnFD.
 func (c *Conn) startFD(done func(reason error)) {
 	c.begin()
-	c.done = done
+	c.setDone(done)
 	if err := c.opt.engine.addFD(c); err != nil {
 		c.mu.Lock()
 		c.state, c.sockClosed, c.lost = stClosed, true, true
@@ -304,9 +299,28 @@ func (c *Conn) startFD(done func(reason error)) {
 		if x := c.x.Load(); x != nil && x.idle != nil {
 			x.idle.Stop()
 		}
-		if done != nil {
-			done(err)
-		}
+		c.ended(done, err)
+	}
+}
+
+// setDone keeps Start's done callback for the engine's runner. It lives in
+// connExt: the server, the main user of Start, passes none (its Protocol is
+// an ended.Notifier), so that its connections do not pay a field for it.
+func (c *Conn) setDone(done func(reason error)) {
+	if done != nil {
+		c.ext().done = done
+	} else if x := c.x.Load(); x != nil {
+		x.done = nil
+	}
+}
+
+// ended tells Start's caller that the connection ended: done if given, else
+// the Protocol if it is an ended.Notifier.
+func (c *Conn) ended(done func(reason error), reason error) {
+	if done != nil {
+		done(reason)
+	} else if n, ok := c.proto.(ended.Notifier); ok {
+		n.InternalWeftEnded(reason)
 	}
 }
 
@@ -515,9 +529,6 @@ func (c *Conn) finalize() {
 		c.proto.ConnectionLost(c.reason)
 	}()
 	c.cbMu.Unlock()
-	if c.done != nil {
-		c.done(c.reason)
-	}
 }
 
 // setReasonLocked records the first close reason.
@@ -590,9 +601,11 @@ func (c *Conn) closeSocket(rst bool) {
 		x.flushCond.Broadcast()
 	}
 	nio := c.nio
-	ch := c.closed
-	if nio != nil && ch == nil {
-		c.closed = closedChanDone
+	var ch chan struct{}
+	if nio != nil {
+		if ch = nio.closed; ch == nil {
+			nio.closed = closedChanDone
+		}
 	}
 	c.mu.Unlock()
 	if nio == nil {

@@ -87,6 +87,11 @@ func (c *Conn) step(buf **[]byte) int {
 	if c.closeIfDone() {
 		c.finalized = true
 		c.finalize()
+		var done func(error)
+		if x := c.x.Load(); x != nil {
+			done = x.done
+		}
+		c.ended(done, c.reason)
 		return stepDone
 	}
 	// The worker's read buffer is taken only now, when there is something

@@ -84,10 +84,10 @@ func (c *Conn) waitReadable() error {
 			x.resume = make(chan struct{})
 		}
 		ch := x.resume
-		if c.closed == nil {
-			c.closed = make(chan struct{})
+		if c.nio.closed == nil {
+			c.nio.closed = make(chan struct{})
 		}
-		closed := c.closed
+		closed := c.nio.closed
 		c.mu.Unlock()
 		select {
 		case <-ch:

@@ -25,7 +25,7 @@ const minPiece = 4 << 10
 // buffer.
 type core struct {
 	t   weft.Transport
-	dec Decoder // once failed, the errDecoder holding the decode error
+	dec Decoder // nil until first needed; once failed, the errDecoder holding the decode error
 	st  *span   // nil while nothing is pending (outside run)
 
 	busy    bool  // inside run
@@ -167,7 +167,7 @@ func (c *core) unread(extra []byte) {
 	st.buf, st.pending, st.inBuf = nb, nb, true
 	// buf no longer ends with in[:inN]: keep only the tail as the read.
 	st.in, st.inN = st.tail(), 0
-	c.dec.Reset()
+	c.resetDecoder()
 }
 
 // clear drops the undecoded bytes and returns them (valid during the
@@ -175,8 +175,15 @@ func (c *core) unread(extra []byte) {
 func (c *core) clear() []byte {
 	p := c.undecoded()
 	c.drop()
-	c.dec.Reset()
+	c.resetDecoder()
 	return p
+}
+
+// resetDecoder resets the decoder, if one was made yet.
+func (c *core) resetDecoder() {
+	if c.dec != nil {
+		c.dec.Reset()
+	}
 }
 
 // setDecoder switches to a new decoder; the undecoded bytes are decoded by it.

@@ -13,3 +13,6 @@ func SetMinPiece(p weft.Protocol, n int) {
 		p.core.piece = int32(n)
 	}
 }
+
+// HasDecoder reports whether the adapter p has made its decoder yet.
+func HasDecoder(p weft.Protocol) bool { return p.(*framed).dec != nil }

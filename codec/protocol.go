@@ -70,14 +70,20 @@ type framed struct {
 
 func (p *framed) ConnectionMade(t weft.Transport) {
 	p.t = t
-	p.dec = decoderFor(p.first)
+	// The decoder is made by the first read (or SetCodec): a connection
+	// that has sent nothing yet holds none.
 	p.h.ConnectionMade((*frameTransport)(p))
 	if err := Validate(p.first); err != nil && !p.failed {
 		p.fail(err)
 	}
 }
 
-func (p *framed) DataReceived(data []byte) { p.feed(data, p) }
+func (p *framed) DataReceived(data []byte) {
+	if p.dec == nil {
+		p.dec = decoderFor(*p.codec.Load())
+	}
+	p.feed(data, p)
+}
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
 

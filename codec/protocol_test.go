@@ -277,3 +277,50 @@ func TestProtocolPausedWithPartialFrame(t *testing.T) {
 		t.Fatalf("frames %q, want %q", rec.frames, want)
 	}
 }
+
+// decoderProbe records frames and can switch codec in ConnectionMade.
+type decoderProbe struct {
+	t      codec.FrameTransport
+	next   codec.Codec
+	frames []string
+}
+
+func (h *decoderProbe) ConnectionMade(t codec.FrameTransport) {
+	h.t = t
+	if h.next != nil {
+		t.SetCodec(h.next)
+	}
+}
+func (h *decoderProbe) FrameReceived(f []byte) { h.frames = append(h.frames, string(f)) }
+func (h *decoderProbe) ConnectionLost(error)   {}
+
+// TestDecoderMadeOnFirstRead: the adapter makes its decoder on the first
+// read, so a connection that has sent nothing holds none; the frames are
+// the same, and a codec set in ConnectionMade is the one used.
+func TestDecoderMadeOnFirstRead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next codec.Codec
+		in   string
+		want []string
+	}{
+		{"first codec", nil, "a\nbc\n", []string{"a", "bc"}},
+		{"codec set in ConnectionMade", codec.Netstring{}, "1:a,2:bc,", []string{"a", "bc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &decoderProbe{next: tc.next}
+			p := codec.NewProtocol(codec.Line{}, h)
+			p.ConnectionMade(&fakeTransport{})
+			if codec.HasDecoder(p) != (tc.next != nil) {
+				t.Fatalf("after ConnectionMade: decoder made %v, want %v", codec.HasDecoder(p), tc.next != nil)
+			}
+			p.DataReceived([]byte(tc.in))
+			if !codec.HasDecoder(p) {
+				t.Error("no decoder after the first read")
+			}
+			if !slices.Equal(h.frames, tc.want) {
+				t.Errorf("frames %q, want %q", h.frames, tc.want)
+			}
+		})
+	}
+}

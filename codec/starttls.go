@@ -12,7 +12,7 @@ import (
 func (c *core) takePending() []byte {
 	rest := bytes.Clone(c.undecoded())
 	c.drop()
-	c.dec.Reset()
+	c.resetDecoder()
 	return rest
 }
 

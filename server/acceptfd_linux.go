@@ -74,7 +74,7 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 				return true
 			}
 			for {
-				fd, sa, err := syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+				fd, remote, err := accept4(int(lfd))
 				switch err {
 				case nil:
 				case syscall.EAGAIN:
@@ -93,7 +93,7 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 						local = tcpAddrOf(lsa)
 					}
 				}
-				if !s.acceptedFD(fd, local, tcpAddrOf(sa), ls) {
+				if !s.acceptedFD(fd, local, remote, ls) {
 					aerr = ErrServerClosed
 					return true
 				}
@@ -204,7 +204,7 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	if s.debugLog() {
 		s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
 	}
-	c.wc.Start(c.engineDone)
+	c.wc.Start(nil) // ends in managed.InternalWeftEnded
 }
 
 // fdConn turns an accepted descriptor into a net.Conn (and closes fd).
@@ -220,13 +220,18 @@ func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
 	case *syscall.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
 	case *syscall.SockaddrInet6:
-		a := &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				a.Zone = ifi.Name
-			}
-		}
-		return a
+		return tcpAddr6(sa.Addr, sa.Port, sa.ZoneId)
 	}
 	return &net.TCPAddr{}
+}
+
+// tcpAddr6 makes an IPv6 TCP address; a non-zero zone is an interface index.
+func tcpAddr6(ip [16]byte, port int, zone uint32) *net.TCPAddr {
+	a := &net.TCPAddr{IP: net.IP(append([]byte(nil), ip[:]...)), Port: port}
+	if zone != 0 {
+		if ifi, err := net.InterfaceByIndex(int(zone)); err == nil {
+			a.Zone = ifi.Name
+		}
+	}
+	return a
 }

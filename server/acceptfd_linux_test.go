@@ -17,6 +17,12 @@ import (
 // whether the descriptor accept path took it.
 func fdServer(t *testing.T, s *Server) (addr string, l net.Listener, done <-chan error) {
 	t.Helper()
+	return fdServerOn(t, s, "tcp4", "127.0.0.1:0")
+}
+
+// fdServerOn is fdServer on a listener of the given network and address.
+func fdServerOn(t *testing.T, s *Server, network, address string) (addr string, l net.Listener, done <-chan error) {
+	t.Helper()
 	e, err := weft.NewEngine()
 	if errors.Is(err, weft.ErrNotSupported) {
 		t.Skip("no readiness engine on this platform")
@@ -26,8 +32,11 @@ func fdServer(t *testing.T, s *Server) (addr string, l net.Listener, done <-chan
 	}
 	t.Cleanup(func() { e.Close() })
 	s.Engine = e
-	l, err = net.Listen("tcp4", "127.0.0.1:0")
+	l, err = net.Listen(network, address)
 	if err != nil {
+		if network == "tcp6" {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
 		t.Fatal(err)
 	}
 	ch := make(chan error, 1)
@@ -104,6 +113,65 @@ func TestDescriptorAccept(t *testing.T) {
 		}
 	}
 }
+
+// TestDescriptorAcceptAddrs: the addresses the descriptor path reads from
+// accept4's raw sockaddr are the peer's, as *net.TCPAddr (port in host
+// order), for IPv4 and IPv6, in the Factory, the Transport and ConnInfo.
+func TestDescriptorAcceptAddrs(t *testing.T) {
+	for _, tc := range []struct{ network, listen string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp6", "[::1]:0"},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			built := make(chan net.Addr, 1)
+			seen := make(chan net.Addr, 1)
+			infos := make(chan ConnInfo, 1)
+			s := &Server{
+				Factory: weft.FactoryFunc(func(a net.Addr) weft.Protocol {
+					built <- a
+					return &addrProto{seen: seen}
+				}),
+				ConnState: func(ci ConnInfo, st ConnState) {
+					if st == StateActive {
+						infos <- ci
+					}
+				},
+			}
+			addr, _, done := fdServerOn(t, s, tc.network, tc.listen)
+			c, err := net.DialTimeout(tc.network, addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if !byFD(s) {
+				t.Fatal("the descriptor accept path was not used")
+			}
+			want := c.LocalAddr().(*net.TCPAddr)
+			for what, got := range map[string]net.Addr{"BuildProtocol": <-built, "Transport.RemoteAddr": <-seen, "ConnInfo.RemoteAddr": (<-infos).RemoteAddr} {
+				ta, ok := got.(*net.TCPAddr)
+				if !ok {
+					t.Fatalf("%s: %T, want *net.TCPAddr", what, got)
+				}
+				if !ta.IP.Equal(want.IP) || ta.Port != want.Port {
+					t.Errorf("%s: %v, want %v", what, ta, want)
+				}
+			}
+			if err := s.Shutdown(t.Context()); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if err := <-done; !errors.Is(err, ErrServerClosed) {
+				t.Fatalf("Serve returned %v", err)
+			}
+		})
+	}
+}
+
+// addrProto reports the Transport's remote address from ConnectionMade.
+type addrProto struct{ seen chan<- net.Addr }
+
+func (p *addrProto) ConnectionMade(t weft.Transport) { p.seen <- t.RemoteAddr() }
+func (p *addrProto) DataReceived([]byte)             {}
+func (p *addrProto) ConnectionLost(error)            {}
 
 // TestDescriptorAcceptRejects: a connection refused on the descriptor path
 // (MaxConnsPerPeer) still gets the reject message and is counted.

@@ -123,7 +123,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 		c.end(c.wc.Serve())
 		return false
 	}
-	c.wc.Start(c.engineDone)
+	c.wc.Start(nil) // ends in managed.InternalWeftEnded
 	return true
 }
 

@@ -82,6 +82,11 @@ func (m *managed) DataReceived(data []byte) { m.proto.DataReceived(data) }
 
 func (m *managed) ConnectionLost(reason error) { m.proto.ConnectionLost(reason) }
 
+// InternalWeftEnded is the end of a connection handed to the Engine (Start
+// with no done callback): it does what engineDone does, without a closure
+// allocated per connection.
+func (m *managed) InternalWeftEnded(err error) { (*Conn)(m).engineDone(err) }
+
 // Shutdown forwards to the Protocol's hook, if it has one.
 func (m *managed) Shutdown() {
 	if sn, ok := m.proto.(weft.ShutdownNotifier); ok {

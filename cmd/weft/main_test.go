@@ -21,10 +21,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+	// Cleanup replaces goleak's os.Exit: it must exit with the code given,
+	// or a leak would not fail the run.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		if buildDir != "" {
 			os.RemoveAll(buildDir)
 		}
+		os.Exit(code)
 	}))
 }
 
