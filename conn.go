@@ -55,7 +55,7 @@ type Conn struct {
 	fd      int32 // the descriptor owned by the readiness engine, or -1
 	gen     uint32
 	rs      atomic.Uint32 // runner state bits (engine.go)
-	flags   atomic.Uint32 // fHup, fMade
+	flags   atomic.Uint32 // fHup, fMade, fIn
 
 	state       uint8 // stOpen, stClosing, stClosed
 	flushing    bool  // a goroutine owns the socket's write side
@@ -389,6 +389,7 @@ func (c *Conn) hasPending() bool {
 const (
 	fHup  = 1 << iota // the peer hung up: read to EOF, not to a short read
 	fMade             // ConnectionMade returned: posted work may run
+	fIn               // engine: the socket may have bytes (or EOF) to read
 )
 
 // tryRunPending runs posted work if no callback is running. The goroutine that

@@ -94,9 +94,14 @@ func (c *Conn) step(buf **[]byte) int {
 		c.ended(done, c.reason)
 		return stepDone
 	}
-	// The worker's read buffer is taken only now, when there is something
-	// to read: a worker that blocks elsewhere (ConnectionMade, a close, a
-	// lock) holds none.
+	// Read only when epoll said there is something to read (fIn): a new
+	// connection's first turn (ConnectionMade) and a turn for output take
+	// no buffer and make no read that would only find EAGAIN. The worker's
+	// read buffer is taken only now: a worker that blocks elsewhere
+	// (ConnectionMade, a close, a lock) holds none.
+	if c.flags.Load()&fIn == 0 {
+		return stepIdle
+	}
 	if *buf == nil || cap(**buf) < c.opt.readSize {
 		putBuf(*buf)
 		*buf = getBuf(max(c.opt.readSize, DefaultReadBufferSize))
@@ -104,10 +109,16 @@ func (c *Conn) step(buf **[]byte) int {
 	b := (**buf)[:c.opt.readSize]
 	for reads := 0; ; reads++ {
 		if !c.readable() {
-			return stepIdle // ResumeReading or the close schedules us again
+			return stepIdle // ResumeReading (which sets fIn) or the close schedules us again
 		}
 		if reads == maxReadsPerTurn {
+			c.flags.Or(fIn) // not drained
 			return stepMore
+		}
+		if reads == 0 {
+			// Cleared before reading: an edge from now on sets it again
+			// (and makes run look again), so no byte is left unread.
+			c.flags.And(^uint32(fIn))
 		}
 		n, err := readFD(int(c.fd), b)
 		if n < 0 {

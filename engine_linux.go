@@ -146,8 +146,12 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 		if c == nil || c.gen != uint32(ev.Pad) {
 			continue // a stale event for a closed descriptor
 		}
-		if ev.Events&hangupEvents != 0 {
-			c.flags.Or(fHup)
+		if ev.Events&(syscall.EPOLLIN|hangupEvents) != 0 {
+			in := uint32(fIn)
+			if ev.Events&hangupEvents != 0 {
+				in |= fHup
+			}
+			c.flags.Or(in)
 		}
 		e.ready = append(e.ready, c) // scheduled below, outside the table lock
 	}
@@ -192,7 +196,8 @@ func (e *Engine) add(c *Conn) error {
 		syscall.Close(fd)
 		return err
 	}
-	nio.nc.Close() // its descriptor only; the socket lives on in fd
+	nio.nc.Close()  // its descriptor only; the socket lives on in fd
+	c.flags.Or(fIn) // read once: the net.Conn's owner may have left bytes behind
 	c.schedule()
 	return nil
 }

@@ -74,3 +74,67 @@ func TestNewConnFD(t *testing.T) {
 		t.Fatalf("reason %v, want nil", err)
 	}
 }
+
+// acceptFD accepts one pending connection of l with accept4.
+func acceptFD(t *testing.T, l net.Listener) int {
+	t.Helper()
+	rc, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		fd := -1
+		var aerr error
+		rc.Control(func(lfd uintptr) {
+			fd, _, aerr = syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		})
+		switch aerr {
+		case nil:
+			return fd
+		case syscall.EAGAIN:
+			time.Sleep(time.Millisecond)
+		default:
+			t.Fatal(aerr)
+		}
+	}
+	t.Fatal("no connection to accept")
+	return -1
+}
+
+// TestEngineBytesBeforeRegister: bytes and the peer's EOF that reached the
+// socket before the engine registered it are read and delivered: the engine
+// reads only when epoll reports readability, and registering a socket that
+// is readable already reports it.
+func TestEngineBytesBeforeRegister(t *testing.T) {
+	if testEngine == nil {
+		t.Skip("no readiness engine on this platform")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("early bytes")); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	fd := acceptFD(t, l) // the bytes and the FIN are queued on it by now
+	r := newRecorder(t)
+	conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Start(nil)
+	if err := r.waitLost(t); err != nil {
+		t.Errorf("reason %v, want nil (the peer's clean close)", err)
+	}
+	if got := string(r.received()); got != "early bytes" {
+		t.Errorf("received %q, want %q", got, "early bytes")
+	}
+}

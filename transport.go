@@ -65,6 +65,7 @@ func (t *transport) ResumeReading() {
 	onEngine := c.nio == nil
 	c.mu.Unlock()
 	if onEngine {
+		c.flags.Or(fIn) // bytes may wait in the socket with no new edge
 		c.schedule()
 	}
 }
