@@ -38,13 +38,12 @@ import (
 // output) lives in a connExt allocated on first use, so that an idle
 // connection on the readiness engine stays small.
 type Conn struct {
-	proto  Protocol
-	opt    *resolved
-	tr     transport
-	x      atomic.Pointer[connExt] // rarely used state; see ext
-	nio    *netIO                  // the net.Conn; nil once the engine owns the descriptor
-	out    *[]byte                 // queued output, not yet taken by a flusher
-	reason error                   // first close reason; meaningful once reasonSet
+	proto Protocol
+	opt   *resolved
+	tr    transport
+	x     atomic.Pointer[connExt] // rarely used state; see ext
+	nio   *netIO                  // the net.Conn; nil once the engine owns the descriptor
+	out   *[]byte                 // queued output, not yet taken by a flusher
 
 	laddr, raddr net.Addr
 
@@ -78,8 +77,9 @@ type Conn struct {
 
 // connExt is the state few connections need, allocated on first use.
 type connExt struct {
-	err  error              // invalid options
-	done func(reason error) // Start's done callback (engine), if any
+	err    error              // invalid options
+	done   func(reason error) // Start's done callback (engine), if any
+	reason error              // first close reason, if not nil (see Conn.reasonSet)
 
 	pendMu sync.Mutex
 	pend   []func()
@@ -226,7 +226,7 @@ func (c *Conn) Serve() error {
 		return c.ext().err
 	}
 	c.serveGoroutine()
-	return c.reason
+	return c.closeReason()
 }
 
 // serveGoroutine is the goroutine engine: it runs the connection to its end.
@@ -282,7 +282,7 @@ func (c *Conn) Start(done func(reason error)) {
 		c.setDone(nil)
 		go func() {
 			c.serveGoroutine()
-			c.ended(done, c.reason)
+			c.ended(done, c.closeReason())
 		}()
 	}
 }
@@ -521,13 +521,13 @@ func (c *Conn) finalize() {
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				c.reason = fmt.Errorf("%w: %v", ErrProtocolPanic, r)
+				c.setReason(fmt.Errorf("%w: %v", ErrProtocolPanic, r))
 			}
 		}()
 		if prod != nil {
 			prod.StopProducing()
 		}
-		c.proto.ConnectionLost(c.reason)
+		c.proto.ConnectionLost(c.closeReason())
 	}()
 	c.cbMu.Unlock()
 }
@@ -535,7 +535,28 @@ func (c *Conn) finalize() {
 // setReasonLocked records the first close reason.
 func (c *Conn) setReasonLocked(r error) {
 	if !c.reasonSet {
-		c.reason, c.reasonSet = r, true
+		c.setReason(r)
+		c.reasonSet = true
+	}
+}
+
+// closeReason returns the close reason recorded so far. A non-nil reason
+// lives in connExt: only connections closed by an error pay for it, and an
+// idle connection does not carry the field.
+func (c *Conn) closeReason() error {
+	if x := c.x.Load(); x != nil {
+		return x.reason
+	}
+	return nil
+}
+
+// setReason replaces the close reason (under mu, or on the runner once the
+// connection is closed).
+func (c *Conn) setReason(r error) {
+	if r != nil {
+		c.ext().reason = r
+	} else if x := c.x.Load(); x != nil {
+		x.reason = nil
 	}
 }
 
@@ -572,9 +593,9 @@ func (c *Conn) abort(reason error, rst bool) {
 		c.mu.Unlock()
 		return
 	}
-	if c.state == stClosing && c.reason == nil {
+	if c.state == stClosing && c.closeReason() == nil {
 		// A graceful close that had not finished is cut short: say why.
-		c.reason = reason
+		c.setReason(reason)
 	}
 	c.state = stClosed
 	c.setReasonLocked(reason)

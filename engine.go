@@ -91,7 +91,7 @@ func (c *Conn) step(buf **[]byte) int {
 		if x := c.x.Load(); x != nil {
 			done = x.done
 		}
-		c.ended(done, c.reason)
+		c.ended(done, c.closeReason())
 		return stepDone
 	}
 	// Read only when epoll said there is something to read (fIn): a new
