@@ -23,34 +23,8 @@ func TestNewConnFD(t *testing.T) {
 	if _, err := weft.NewConnFD(-1, nil, nil, newRecorder(t), &weft.Options{Engine: testEngine}); err == nil {
 		t.Error("NewConnFD(-1): no error")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc, err := l.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	var aerr error
-	deadline := time.Now().Add(5 * time.Second)
-	for fd < 0 && time.Now().Before(deadline) {
-		rc.Control(func(lfd uintptr) {
-			fd, _, aerr = syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		})
-		if aerr == syscall.EAGAIN {
-			fd = -1
-			time.Sleep(time.Millisecond)
-		} else if aerr != nil {
-			t.Fatal(aerr)
-		}
-	}
+	l, c := listenDial(t)
+	fd := acceptFD(t, l)
 	r := echoRecorder(t)
 	conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
 	if err != nil {
@@ -73,6 +47,23 @@ func TestNewConnFD(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("reason %v, want nil", err)
 	}
+}
+
+// listenDial returns a loopback listener and a client connected to it (not
+// yet accepted), both closed when the test ends.
+func listenDial(t *testing.T) (net.Listener, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return l, c
 }
 
 // acceptFD accepts one pending connection of l with accept4.
@@ -110,16 +101,7 @@ func TestEngineBytesBeforeRegister(t *testing.T) {
 	if testEngine == nil {
 		t.Skip("no readiness engine on this platform")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	l, c := listenDial(t)
 	if _, err := c.Write([]byte("early bytes")); err != nil {
 		t.Fatal(err)
 	}
