@@ -145,27 +145,54 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 		go s.handle(id, nc, ls, &admitted{adm: adm})
 		return true
 	}
+	j := fdSetup{id: id, fd: fd, local: local, remote: remote, ls: ls, ip: ip}
 	if s.setups.Add(1) > maxSetups {
 		// Setting up faster than the connections start: do it here, which
 		// also slows accepting down. Goroutines waiting to run (each with
 		// its stack) piled up otherwise while the server's CPU was busy,
 		// and stayed in its memory.
-		s.runFD(id, fd, local, remote, ls, ip)
-		s.setups.Add(-1)
+		s.setup(j)
 		return true
 	}
-	go s.runFDGo(id, fd, local, remote, ls, ip)
+	select {
+	case s.setupCh <- j: // an idle setup goroutine takes it
+	default:
+		s.wg.Add(1) // the connection's own count is held: not zero here
+		go s.setupLoop(j)
+	}
 	return true
 }
 
-// maxSetups bounds the descriptor-path connections set up at once on their
-// own goroutines (the Factory's BuildProtocol may take its time).
+// fdSetup is a descriptor-path connection to set up.
+type fdSetup struct {
+	id            uint64
+	fd            int
+	local, remote net.Addr
+	ls            *listenerState
+	ip            ipKey
+}
+
+// maxSetups bounds the descriptor-path connections set up at once on
+// goroutines of their own (the Factory's BuildProtocol may take its time).
 const maxSetups = 64
 
-// runFDGo is runFD on a goroutine of its own.
-func (s *Server) runFDGo(id uint64, fd int, local, remote net.Addr, ls *listenerState, ip ipKey) {
-	s.runFD(id, fd, local, remote, ls, ip)
+// setupIdle is how long a setup goroutine waits for the next connection
+// before it exits.
+const setupIdle = 5 * time.Second
+
+// setup runs runFD for j and releases its setup slot.
+func (s *Server) setup(j fdSetup) {
+	s.runFD(j.id, j.fd, j.local, j.remote, j.ls, j.ip)
 	s.setups.Add(-1)
+}
+
+// setupLoop sets up j, then the connections the accept loop hands it while
+// it is idle, until it has waited setupIdle for one or the server closes.
+// Reusing the goroutines saves a goroutine per accepted connection and the
+// growth of its stack (2.5 % of the server's CPU in the churn benchmark).
+func (s *Server) setupLoop(j fdSetup) {
+	defer s.wg.Done()
+	workLoop(j, s.setup, s.setupCh, s.done, setupIdle)
 }
 
 // runFD is handle and run for a descriptor admitted to run.

@@ -2,10 +2,13 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,9 +146,6 @@ func TestDescriptorAcceptAddrs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if !byFD(s) {
-				t.Fatal("the descriptor accept path was not used")
-			}
 			want := c.LocalAddr().(*net.TCPAddr)
 			for what, got := range map[string]net.Addr{"BuildProtocol": <-built, "Transport.RemoteAddr": <-seen, "ConnInfo.RemoteAddr": (<-infos).RemoteAddr} {
 				ta, ok := got.(*net.TCPAddr)
@@ -155,6 +155,9 @@ func TestDescriptorAcceptAddrs(t *testing.T) {
 				if !ta.IP.Equal(want.IP) || ta.Port != want.Port {
 					t.Errorf("%s: %v, want %v", what, ta, want)
 				}
+			}
+			if !byFD(s) { // the server is running by now
+				t.Fatal("the descriptor accept path was not used")
 			}
 			if err := s.Shutdown(t.Context()); err != nil {
 				t.Fatalf("Shutdown: %v", err)
@@ -172,6 +175,56 @@ type addrProto struct{ seen chan<- net.Addr }
 func (p *addrProto) ConnectionMade(t weft.Transport) { p.seen <- t.RemoteAddr() }
 func (p *addrProto) DataReceived([]byte)             {}
 func (p *addrProto) ConnectionLost(error)            {}
+
+// goroutineID returns the calling goroutine's ID, from its stack header.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	f := bytes.Fields(buf) // "goroutine", ID, "[running]:", ...
+	if len(f) < 2 {
+		return ""
+	}
+	return string(f[1])
+}
+
+// TestDescriptorAcceptReusesSetupGoroutines: connections accepted one after
+// another are set up (BuildProtocol) by the same few goroutines, not by a
+// new goroutine each: an idle setup goroutine takes the next connection.
+func TestDescriptorAcceptReusesSetupGoroutines(t *testing.T) {
+	var mu sync.Mutex
+	ids := map[string]int{}
+	s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
+		mu.Lock()
+		ids[goroutineID()]++
+		mu.Unlock()
+		return &echo{}
+	})}
+	addr, _, done := fdServer(t, s)
+	const n = 40
+	for i := range n {
+		c := dial(t, addr)
+		c.Write([]byte("x\n"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+		c.Close()
+	}
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
+	}
+	mu.Lock()
+	if len(ids) > 4 {
+		t.Errorf("%d sequential connections were set up on %d goroutines; want at most 4 (reused)", n, len(ids))
+	}
+	mu.Unlock()
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+}
 
 // TestDescriptorAcceptRejects: a connection refused on the descriptor path
 // (MaxConnsPerPeer) still gets the reject message and is counted.

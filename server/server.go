@@ -160,6 +160,7 @@ type Server struct {
 	stats    stats
 	nextID   atomic.Uint64
 	setups   atomic.Int32  // descriptor-path connections being set up on goroutines
+	setupCh  chan fdSetup  // to an idle setup goroutine (descriptor path)
 	done     chan struct{} // closed by Shutdown or Close
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -226,6 +227,7 @@ func (s *Server) connOptions() *weft.Options {
 func (s *Server) init() error {
 	s.initOnce.Do(func() {
 		s.done = make(chan struct{})
+		s.setupCh = make(chan fdSetup)
 		s.epoch = time.Now()
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*listenerState]struct{})
