@@ -285,6 +285,6 @@ func (c *Conn) closeIfDone() bool {
 	if rst {
 		syscall.SetsockoptLinger(int(c.fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
 	}
-	syscall.Close(int(c.fd))
+	sysClose(int(c.fd))
 	return true
 }

@@ -228,7 +228,7 @@ func (e *Engine) register(c *Conn) error {
 		Fd:     int32(fd),
 		Pad:    int32(c.gen),
 	}
-	if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := epollAdd(e.epfd, fd, &ev); err != nil {
 		e.remove(c)
 		return fmt.Errorf("weft: epoll_ctl: %w", err)
 	}
@@ -409,3 +409,20 @@ func epollWaitNow(epfd int, events []syscall.EpollEvent) (int, error) {
 	}
 	return int(r), nil
 }
+
+// epollAdd is epoll_ctl(EPOLL_CTL_ADD) as a raw system call, and sysClose
+// close(2): neither blocks on the engine's non-blocking sockets (no
+// SO_LINGER timeout is ever set), and as a Syscall each would tell the
+// scheduler about a call that ends at once, which wakes sysmon (see
+// sysRead). Both are made for every connection.
+func epollAdd(epfd, fd int, ev *syscall.EpollEvent) error {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), syscall.EPOLL_CTL_ADD,
+		uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// sysClose closes fd; see epollAdd.
+func sysClose(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }

@@ -25,3 +25,5 @@ func (e *Engine) enqueue(*Conn) {}
 func sysRead(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }
 
 func sysWrite(fd int, p []byte) (int, error) { return syscall.Write(fd, p) }
+
+func sysClose(fd int) { syscall.Close(fd) }

@@ -16,3 +16,23 @@ func accept4(lfd int) (int, net.Addr, error) {
 	}
 	return fd, tcpAddrOf(sa), nil
 }
+
+// localAddr returns the local address of the connected socket fd.
+func localAddr(fd int) (net.Addr, error) {
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return nil, err
+	}
+	return tcpAddrOf(sa), nil
+}
+
+// tcpAddrOf converts an accept4 or getsockname address.
+func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		return tcpAddr6(sa.Addr, sa.Port, sa.ZoneId)
+	}
+	return &net.TCPAddr{}
+}

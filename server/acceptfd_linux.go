@@ -89,8 +89,8 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 				s.stats.accepted.Add(1)
 				var local net.Addr = laddr
 				if !sameLocal {
-					if lsa, err := syscall.Getsockname(fd); err == nil {
-						local = tcpAddrOf(lsa)
+					if la, err := localAddr(fd); err == nil {
+						local = la
 					}
 				}
 				if !s.acceptedFD(fd, local, remote, ls) {
@@ -239,17 +239,6 @@ func fdConn(fd int) (net.Conn, error) {
 	f := os.NewFile(uintptr(fd), "weft-accepted")
 	defer f.Close()
 	return net.FileConn(f)
-}
-
-// tcpAddrOf converts an accept4 or getsockname address.
-func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
-	case *syscall.SockaddrInet6:
-		return tcpAddr6(sa.Addr, sa.Port, sa.ZoneId)
-	}
-	return &net.TCPAddr{}
 }
 
 // tcpAddr6 makes an IPv6 TCP address; a non-zero zone is an interface index.

@@ -118,16 +118,20 @@ func TestDescriptorAccept(t *testing.T) {
 }
 
 // TestDescriptorAcceptAddrs: the addresses the descriptor path reads from
-// accept4's raw sockaddr are the peer's, as *net.TCPAddr (port in host
-// order), for IPv4 and IPv6, in the Factory, the Transport and ConnInfo.
+// accept4's and getsockname's raw sockaddrs are right, as *net.TCPAddr (port
+// in host order), for IPv4 and IPv6, on a listener bound to one address (the
+// listener's address is shared) or to the unspecified one (each socket is
+// asked), in the Factory, the Transport and ConnInfo.
 func TestDescriptorAcceptAddrs(t *testing.T) {
-	for _, tc := range []struct{ network, listen string }{
-		{"tcp4", "127.0.0.1:0"},
-		{"tcp6", "[::1]:0"},
+	for _, tc := range []struct{ name, network, listen, dialHost string }{
+		{"tcp4", "tcp4", "127.0.0.1:0", ""},
+		{"tcp6", "tcp6", "[::1]:0", ""},
+		{"tcp4 unspecified", "tcp4", "0.0.0.0:0", "127.0.0.1"},
+		{"tcp6 unspecified", "tcp6", "[::]:0", "::1"},
 	} {
-		t.Run(tc.network, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			built := make(chan net.Addr, 1)
-			seen := make(chan net.Addr, 1)
+			seen := make(chan [2]net.Addr, 1)
 			infos := make(chan ConnInfo, 1)
 			s := &Server{
 				Factory: weft.FactoryFunc(func(a net.Addr) weft.Protocol {
@@ -141,19 +145,33 @@ func TestDescriptorAcceptAddrs(t *testing.T) {
 				},
 			}
 			addr, _, done := fdServerOn(t, s, tc.network, tc.listen)
+			if tc.dialHost != "" {
+				_, port, _ := net.SplitHostPort(addr)
+				addr = net.JoinHostPort(tc.dialHost, port)
+			}
 			c, err := net.DialTimeout(tc.network, addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			want := c.LocalAddr().(*net.TCPAddr)
-			for what, got := range map[string]net.Addr{"BuildProtocol": <-built, "Transport.RemoteAddr": <-seen, "ConnInfo.RemoteAddr": (<-infos).RemoteAddr} {
-				ta, ok := got.(*net.TCPAddr)
+			tr, ci := <-seen, <-infos
+			for _, a := range []struct {
+				what      string
+				got, want net.Addr
+			}{
+				{"BuildProtocol", <-built, c.LocalAddr()},
+				{"Transport.RemoteAddr", tr[1], c.LocalAddr()},
+				{"ConnInfo.RemoteAddr", ci.RemoteAddr, c.LocalAddr()},
+				{"Transport.LocalAddr", tr[0], c.RemoteAddr()},
+				{"ConnInfo.LocalAddr", ci.LocalAddr, c.RemoteAddr()},
+			} {
+				ta, ok := a.got.(*net.TCPAddr)
 				if !ok {
-					t.Fatalf("%s: %T, want *net.TCPAddr", what, got)
+					t.Fatalf("%s: %T, want *net.TCPAddr", a.what, a.got)
 				}
+				want := a.want.(*net.TCPAddr)
 				if !ta.IP.Equal(want.IP) || ta.Port != want.Port {
-					t.Errorf("%s: %v, want %v", what, ta, want)
+					t.Errorf("%s: %v, want %v", a.what, ta, want)
 				}
 			}
 			if !byFD(s) { // the server is running by now
@@ -169,12 +187,15 @@ func TestDescriptorAcceptAddrs(t *testing.T) {
 	}
 }
 
-// addrProto reports the Transport's remote address from ConnectionMade.
-type addrProto struct{ seen chan<- net.Addr }
+// addrProto reports the Transport's local and remote addresses from
+// ConnectionMade.
+type addrProto struct{ seen chan<- [2]net.Addr }
 
-func (p *addrProto) ConnectionMade(t weft.Transport) { p.seen <- t.RemoteAddr() }
-func (p *addrProto) DataReceived([]byte)             {}
-func (p *addrProto) ConnectionLost(error)            {}
+func (p *addrProto) ConnectionMade(t weft.Transport) {
+	p.seen <- [2]net.Addr{t.LocalAddr(), t.RemoteAddr()}
+}
+func (p *addrProto) DataReceived([]byte)  {}
+func (p *addrProto) ConnectionLost(error) {}
 
 // goroutineID returns the calling goroutine's ID, from its stack header.
 func goroutineID() string {
