@@ -314,6 +314,14 @@ func (c *Conn) setDone(done func(reason error)) {
 	}
 }
 
+// doneCallback returns the done callback setDone kept, if any.
+func (c *Conn) doneCallback() func(reason error) {
+	if x := c.x.Load(); x != nil {
+		return x.done
+	}
+	return nil
+}
+
 // ended tells Start's caller that the connection ended: done if given, else
 // the Protocol if it is an ended.Notifier.
 func (c *Conn) ended(done func(reason error), reason error) {

@@ -87,11 +87,7 @@ func (c *Conn) step(buf **[]byte) int {
 	if c.closeIfDone() {
 		c.finalized = true
 		c.finalize()
-		var done func(error)
-		if x := c.x.Load(); x != nil {
-			done = x.done
-		}
-		c.ended(done, c.closeReason())
+		c.ended(c.doneCallback(), c.closeReason())
 		return stepDone
 	}
 	// Read only when epoll said there is something to read (fIn): a new

@@ -146,14 +146,6 @@ func (c *Conn) end(err error) {
 	s.finish(info, err)
 }
 
-// engineDone is the done callback of a connection handed to the Engine: it
-// also releases what handle would have.
-func (c *Conn) engineDone(err error) {
-	c.end(err)
-	c.s.releaseListener(c.ls)
-	c.s.wg.Done()
-}
-
 // finish counts the close reason, calls the hook and logs.
 func (s *Server) finish(info ConnInfo, err error) {
 	if err != nil && s.isClosing() && !errors.Is(err, weft.ErrServerShutdown) && isNetClosed(err) {

@@ -82,10 +82,15 @@ func (m *managed) DataReceived(data []byte) { m.proto.DataReceived(data) }
 
 func (m *managed) ConnectionLost(reason error) { m.proto.ConnectionLost(reason) }
 
-// InternalWeftEnded is the end of a connection handed to the Engine (Start
-// with no done callback): it does what engineDone does, without a closure
-// allocated per connection.
-func (m *managed) InternalWeftEnded(err error) { (*Conn)(m).engineDone(err) }
+// InternalWeftEnded ends a connection handed to the Engine (Start with no
+// done callback, so no closure is allocated per connection): it accounts
+// for the end and releases what handle would have.
+func (m *managed) InternalWeftEnded(err error) {
+	c := (*Conn)(m)
+	c.end(err)
+	c.s.releaseListener(c.ls)
+	c.s.wg.Done()
+}
 
 // Shutdown forwards to the Protocol's hook, if it has one.
 func (m *managed) Shutdown() {
