@@ -173,7 +173,7 @@ func TestTranscript(t *testing.T) {
 func TestSlowClientDropped(t *testing.T) {
 	for _, engine := range []string{"goroutine", "epoll"} {
 		t.Run(engine, func(t *testing.T) {
-			opts := &weft.Options{HighWater: 4 << 10, MaxWriteBuffer: 96 << 10}
+			opts := &weft.Options{HighWater: 4 << 10, MaxWriteBuffer: 256 << 10}
 			if engine == "epoll" {
 				e, err := weft.NewEngine()
 				if err != nil {
@@ -209,7 +209,7 @@ func testSlowClientDropped(t *testing.T, opts *weft.Options) {
 	a.expect("slow has joined.")
 	b.expect("slow has joined.")
 
-	const n = 300 // 300 KB for slow: past MaxWriteBuffer
+	const n = 700 // 700 KB for slow: past MaxWriteBuffer
 	text := strings.Repeat("x", 1000)
 	go func() {
 		for i := range n {
