@@ -40,7 +40,6 @@ import (
 type Conn struct {
 	proto Protocol
 	opt   *resolved
-	tr    transport
 	x     atomic.Pointer[connExt] // rarely used state; see ext
 	nio   *netIO                  // the net.Conn; nil once the engine owns the descriptor
 	out   *[]byte                 // queued output, not yet taken by a flusher
@@ -54,32 +53,48 @@ type Conn struct {
 	fd      int32 // the descriptor owned by the readiness engine, or -1
 	gen     uint32
 	rs      atomic.Uint32 // runner state bits (engine.go)
-	flags   atomic.Uint32 // fHup, fMade, fIn
+	flags   atomic.Uint32 // fHup, fMade, fIn, fStarted, fFinal
 
-	state       uint8 // stOpen, stClosing, stClosed
-	flushing    bool  // a goroutine owns the socket's write side
-	flushQueued bool  // the engine's worker will flush (a write outside callbacks)
-	waitOut     bool  // engine: output waits for the socket to be writable (ext.wait)
-	inCallback  bool  // a callback is running: its writes are flushed at its end
-	reasonSet   bool
-	lost        bool // ConnectionLost has been called
-	readPaused  bool
-	sockClosed  bool // the socket is closed (or its close is requested, engine)
-	rst         bool // close with a reset (Abort)
-	started     bool // ConnectionMade was called (engine runner only)
-	finalized   bool // ConnectionLost was called (engine runner only)
+	state uint8  // stOpen, stClosing, stClosed
+	bits  uint16 // the b* flags below
 
 	// outFrames counts the frames in out (WriteParts); they are added to
 	// Counters.FramesOut when out is taken, once per write instead of
-	// once per frame. 16 bits fit in the struct's padding.
+	// once per frame.
 	outFrames uint16
+}
+
+// Bits of Conn.bits, guarded by Conn.mu. One word instead of a bool each
+// keeps Conn in the 128-byte size class.
+const (
+	bFlushing    uint16 = 1 << iota // a goroutine owns the socket's write side
+	bFlushQueued                    // the engine's worker will flush (a write outside callbacks)
+	bWaitOut                        // engine: output waits for the socket to be writable (ext.wait)
+	bInCallback                     // a callback is running: its writes are flushed at its end
+	bReasonSet                      // the close reason is set (connExt.reason if not nil)
+	bLost                           // ConnectionLost has been called
+	bReadPaused                     // PauseReading is in effect
+	bSockClosed                     // the socket is closed (or its close is requested, engine)
+	bRst                            // close with a reset (Abort)
+)
+
+// is reports whether bit b is set; c.mu must be held.
+func (c *Conn) is(b uint16) bool { return c.bits&b != 0 }
+
+// put sets bit b to v; c.mu must be held.
+func (c *Conn) put(b uint16, v bool) {
+	if v {
+		c.bits |= b
+	} else {
+		c.bits &^= b
+	}
 }
 
 // connExt is the state few connections need, allocated on first use.
 type connExt struct {
 	err    error              // invalid options
 	done   func(reason error) // Start's done callback (engine), if any
-	reason error              // first close reason, if not nil (see Conn.reasonSet)
+	reason error              // first close reason, if not nil (see bReasonSet)
 
 	pendMu sync.Mutex
 	pend   []func()
@@ -132,7 +147,6 @@ const (
 // or Start.
 func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 	c := &Conn{proto: p, fd: -1}
-	c.tr.c = c
 	var err error
 	c.opt, err = opts.resolveShared()
 	if err != nil {
@@ -168,7 +182,6 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 		return nil, errNoFD
 	}
 	c := &Conn{proto: p, fd: int32(fd)}
-	c.tr.c = c
 	var err error
 	if c.opt, err = opts.resolveShared(); err != nil {
 		return nil, err
@@ -293,7 +306,8 @@ func (c *Conn) startFD(done func(reason error)) {
 	c.setDone(done)
 	if err := c.opt.engine.addFD(c); err != nil {
 		c.mu.Lock()
-		c.state, c.sockClosed, c.lost = stClosed, true, true
+		c.state = stClosed
+		c.bits |= bSockClosed | bLost
 		c.mu.Unlock()
 		syscall.Close(int(c.fd))
 		if x := c.x.Load(); x != nil && x.idle != nil {
@@ -349,13 +363,13 @@ func (c *Conn) begin() bool {
 // madeCallback calls ConnectionMade; work posted before it runs right after.
 func (c *Conn) madeCallback() {
 	c.cbMu.Lock()
-	c.callback(func() { c.proto.ConnectionMade(&c.tr) })
+	c.callback(func() { c.proto.ConnectionMade((*transport)(c)) })
 	c.flags.Or(fMade)
 	c.unlockCallbacks()
 }
 
 // Transport returns the connection's Transport (valid before Serve too).
-func (c *Conn) Transport() Transport { return &c.tr }
+func (c *Conn) Transport() Transport { return (*transport)(c) }
 
 // Shutdown tells the Protocol of a graceful shutdown (calling its Shutdown
 // method if it implements ShutdownNotifier, serialized with its callbacks),
@@ -395,9 +409,11 @@ func (c *Conn) hasPending() bool {
 
 // Bits of Conn.flags.
 const (
-	fHup  = 1 << iota // the peer hung up: read to EOF, not to a short read
-	fMade             // ConnectionMade returned: posted work may run
-	fIn               // engine: the socket may have bytes (or EOF) to read
+	fHup     = 1 << iota // the peer hung up: read to EOF, not to a short read
+	fMade                // ConnectionMade returned: posted work may run
+	fIn                  // engine: the socket may have bytes (or EOF) to read
+	fStarted             // engine runner: ConnectionMade was called
+	fFinal               // engine runner: ConnectionLost was called
 )
 
 // tryRunPending runs posted work if no callback is running. The goroutine that
@@ -427,7 +443,7 @@ func (c *Conn) runPending() {
 		x.npend.Add(-int32(len(work)))
 		for _, fn := range work {
 			c.mu.Lock()
-			lost := c.lost
+			lost := c.is(bLost)
 			c.mu.Unlock()
 			if !lost {
 				c.callback(fn)
@@ -440,7 +456,7 @@ func (c *Conn) runPending() {
 // are flushed together when it returns; a panic aborts the connection.
 func (c *Conn) callback(fn func()) {
 	c.mu.Lock()
-	c.inCallback = true
+	c.bits |= bInCallback
 	c.mu.Unlock()
 	c.inCallbackRun(fn)
 }
@@ -457,7 +473,7 @@ func (c *Conn) endCallback() {
 		c.abort(fmt.Errorf("%w: %v", ErrProtocolPanic, r), false)
 	}
 	c.mu.Lock()
-	c.inCallback = false
+	c.bits &^= bInCallback
 	start := c.startFlushLocked()
 	closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
 	var bp *[]byte
@@ -480,7 +496,7 @@ func (c *Conn) deliver(data []byte) {
 	c.cbMu.Lock()
 	c.mu.Lock()
 	open := c.state == stOpen
-	c.inCallback = open
+	c.put(bInCallback, open)
 	c.mu.Unlock()
 	if open {
 		if cnt := c.opt.counters; cnt != nil {
@@ -514,7 +530,7 @@ func (c *Conn) finalize() {
 	// nothing runs after ConnectionLost.
 	c.runPending()
 	c.mu.Lock()
-	c.lost = true
+	c.bits |= bLost
 	var prod Producer
 	var cancel context.CancelFunc
 	if x != nil {
@@ -542,9 +558,9 @@ func (c *Conn) finalize() {
 
 // setReasonLocked records the first close reason.
 func (c *Conn) setReasonLocked(r error) {
-	if !c.reasonSet {
+	if !c.is(bReasonSet) {
 		c.setReason(r)
-		c.reasonSet = true
+		c.bits |= bReasonSet
 	}
 }
 
@@ -591,7 +607,7 @@ func (c *Conn) loseConnectionReason(reason error) {
 // drainedLocked reports whether a closing connection has nothing left to send
 // and no one who could still add to it before flushing.
 func (c *Conn) drainedLocked() bool {
-	return c.state == stClosing && !c.flushing && !c.flushQueued && !c.waitOut && !c.inCallback && (c.out == nil || len(*c.out) == 0)
+	return c.state == stClosing && c.bits&(bFlushing|bFlushQueued|bWaitOut|bInCallback) == 0 && (c.out == nil || len(*c.out) == 0)
 }
 
 // abort closes the connection now with reason, discarding pending output.
@@ -607,7 +623,7 @@ func (c *Conn) abort(reason error, rst bool) {
 	}
 	c.state = stClosed
 	c.setReasonLocked(reason)
-	if !c.flushing {
+	if !c.is(bFlushing) {
 		c.releaseOutLocked()
 	}
 	c.mu.Unlock()
@@ -620,13 +636,13 @@ func (c *Conn) abort(reason error, rst bool) {
 // (closeEngine), once no writer uses the descriptor any more.
 func (c *Conn) closeSocket(rst bool) {
 	c.mu.Lock()
-	if c.sockClosed {
+	if c.is(bSockClosed) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockClosed = true
+	c.bits |= bSockClosed
 	c.state = stClosed
-	c.rst = rst
+	c.put(bRst, rst)
 	if x := c.x.Load(); x != nil && x.flushCond != nil {
 		x.flushCond.Broadcast()
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/weftkit/weft"
 )
@@ -529,5 +530,14 @@ func TestLoseConnectionNothingPending(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConnSize guards the idle footprint: an idle connection on the
+// readiness engine is a Conn and a table slot (see docs/benchmarks.md, S5).
+func TestConnSize(t *testing.T) {
+	var c weft.Conn
+	if size := unsafe.Sizeof(c); size > 128 {
+		t.Errorf("Conn is %d bytes, want at most 128 (one 128-byte size class)", size)
 	}
 }

@@ -73,11 +73,11 @@ func (c *Conn) run(buf **[]byte) (requeue bool) {
 
 // step does what the connection's state asks (see the file comment).
 func (c *Conn) step(buf **[]byte) int {
-	if c.finalized {
+	if c.flags.Load()&fFinal != 0 {
 		return stepDone
 	}
-	if !c.started {
-		c.started = true
+	if c.flags.Load()&fStarted == 0 {
+		c.flags.Or(fStarted)
 		c.madeCallback()
 		if c.hasPreread() && c.readable() {
 			c.deliverPreread()
@@ -85,7 +85,7 @@ func (c *Conn) step(buf **[]byte) int {
 	}
 	c.continueWrite()
 	if c.closeIfDone() {
-		c.finalized = true
+		c.flags.Or(fFinal)
 		c.finalize()
 		c.ended(c.doneCallback(), c.closeReason())
 		return stepDone
@@ -151,18 +151,18 @@ func readFD(fd int, p []byte) (int, error) {
 func (c *Conn) readable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.readPaused && c.state == stOpen
+	return !c.is(bReadPaused) && c.state == stOpen
 }
 
 // continueWrite, on the runner, writes output that waited for the socket to
 // become writable, and flushes writes made outside callbacks (flushQueued).
 func (c *Conn) continueWrite() {
 	c.mu.Lock()
-	if c.waitOut && !c.flushing && c.state != stClosed {
+	if c.is(bWaitOut) && !c.is(bFlushing) && c.state != stClosed {
 		x := c.x.Load()
 		bp, off := x.wait, x.waitOff
 		x.wait = nil
-		c.waitOut, c.flushing = false, true
+		c.bits = c.bits&^bWaitOut | bFlushing
 		c.mu.Unlock()
 		n, err := writeFD(int(c.fd), (*bp)[off:])
 		if err != nil {
@@ -178,11 +178,11 @@ func (c *Conn) continueWrite() {
 		c.flushFDFrom(c.nextOut(bp))
 		c.mu.Lock()
 	}
-	if !c.flushQueued {
+	if !c.is(bFlushQueued) {
 		c.mu.Unlock()
 		return
 	}
-	c.flushQueued = false
+	c.bits &^= bFlushQueued
 	start := c.startFlushLocked()
 	closeNow := !start && c.drainedLocked()
 	c.mu.Unlock()
@@ -235,7 +235,7 @@ func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
 		resume = c.sentLocked()
 	}
 	bp, closeNow = c.takeOrEndLocked()
-	closed = c.sockClosed
+	closed = c.is(bSockClosed)
 	c.mu.Unlock()
 	if resume {
 		c.Post(c.syncProducer)
@@ -250,7 +250,7 @@ func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
 func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 	x := c.ext()
 	c.mu.Lock()
-	c.flushing = false
+	c.bits &^= bFlushing
 	if c.state == stClosed {
 		c.mu.Unlock()
 		putBuf(bp)
@@ -258,7 +258,7 @@ func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 		return
 	}
 	x.wait, x.waitOff = bp, off
-	c.waitOut = true
+	c.bits |= bWaitOut
 	c.sending = len(*bp) - off
 	c.mu.Unlock()
 	if kick {
@@ -270,12 +270,12 @@ func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 // once no writer uses it, and reports whether it did.
 func (c *Conn) closeIfDone() bool {
 	c.mu.Lock()
-	if !c.sockClosed || c.flushing {
+	if !c.is(bSockClosed) || c.is(bFlushing) {
 		c.mu.Unlock()
 		return false
 	}
 	c.releaseOutLocked()
-	rst := c.rst
+	rst := c.is(bRst)
 	c.mu.Unlock()
 	c.opt.engine.remove(c)
 	if rst {

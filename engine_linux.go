@@ -182,7 +182,7 @@ func (e *Engine) add(c *Conn) error {
 		return errNoFD
 	}
 	c.mu.Lock()
-	if c.sockClosed {
+	if c.is(bSockClosed) {
 		c.mu.Unlock()
 		syscall.Close(fd)
 		return ErrClosed

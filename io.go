@@ -78,7 +78,7 @@ func (c *Conn) deliverPreread() {
 // errStopped when the connection is closing or closed.
 func (c *Conn) waitReadable() error {
 	c.mu.Lock()
-	for c.readPaused && c.state == stOpen {
+	for c.is(bReadPaused) && c.state == stOpen {
 		x := c.ext()
 		if x.resume == nil {
 			x.resume = make(chan struct{})
@@ -108,7 +108,7 @@ func (c *Conn) waitReadable() error {
 func (c *Conn) rawRead(fd uintptr) bool {
 	nio := c.nio
 	c.mu.Lock()
-	stop := c.readPaused || c.state != stOpen
+	stop := c.is(bReadPaused) || c.state != stOpen
 	c.mu.Unlock()
 	if stop {
 		nio.rskip = true
@@ -221,12 +221,12 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 		x.prodWant = true
 	}
 	start, sched := false, false
-	if c.nio == nil && !c.inCallback && !c.flushing && !c.waitOut &&
+	if c.nio == nil && c.bits&(bInCallback|bFlushing|bWaitOut) == 0 &&
 		buffered+total <= min(deferLimit, c.opt.high) {
 		// Outside any callback on the readiness engine: let the worker
 		// flush, so that more writes can join this one.
-		sched = !c.flushQueued
-		c.flushQueued = true
+		sched = !c.is(bFlushQueued)
+		c.bits |= bFlushQueued
 	} else {
 		start = c.startFlushLocked()
 	}
@@ -286,10 +286,10 @@ func (c *Conn) tlsPendingLocked() bool {
 // startFlushLocked claims the write side if there is output and no one else
 // will flush it.
 func (c *Conn) startFlushLocked() bool {
-	if c.inCallback || c.flushing || c.waitOut || c.state == stClosed || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
+	if c.bits&(bInCallback|bFlushing|bWaitOut) != 0 || c.state == stClosed || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
 		return false
 	}
-	c.flushing = true
+	c.bits |= bFlushing
 	return true
 }
 
@@ -305,14 +305,14 @@ func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
 func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
 	// While a callback runs, its writes wait for its end (callback then
 	// starts a flush), so they leave together.
-	if c.state == stClosed || c.inCallback || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
-		c.flushing = false
+	if c.state == stClosed || c.is(bInCallback) || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
+		c.bits &^= bFlushing
 		if x := c.x.Load(); x != nil && x.flushCond != nil {
 			x.flushCond.Broadcast()
 		}
 		if c.state == stClosed {
 			c.releaseOutLocked()
-		} else if c.out != nil && len(*c.out) == 0 && !c.inCallback {
+		} else if c.out != nil && len(*c.out) == 0 && !c.is(bInCallback) {
 			putBuf(c.out) // an idle connection keeps no buffer
 			c.out = nil
 		}
@@ -348,7 +348,7 @@ func (c *Conn) releaseOutLocked() {
 		putBuf(x.wait)
 		x.wait = nil
 	}
-	c.waitOut = false
+	c.bits &^= bWaitOut
 	c.sending = 0
 }
 
@@ -459,7 +459,7 @@ func (c *Conn) sentLocked() (resume bool) {
 // writeFailed ends the connection after a write error.
 func (c *Conn) writeFailed(err error) {
 	c.mu.Lock()
-	c.flushing = false
+	c.bits &^= bFlushing
 	c.sending = 0
 	if x := c.x.Load(); x != nil && x.flushCond != nil {
 		x.flushCond.Broadcast()

@@ -89,7 +89,7 @@ func AddFrames(t Transport, in, out int64) {
 	if tr, ok := t.(*transport); ok {
 		// A pointer comparison; the assertion to frameCounter below is a
 		// lookup in the runtime's assertion cache, once per read.
-		tr.c.addFrames(in, out)
+		(*Conn)(tr).addFrames(in, out)
 		return
 	}
 	if fc, ok := t.(frameCounter); ok {

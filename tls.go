@@ -66,7 +66,7 @@ func (c *Conn) maybeSwitchTLS() error {
 	if x.flushCond == nil {
 		x.flushCond = sync.NewCond(&c.mu)
 	}
-	for c.flushing && c.state != stClosed {
+	for c.is(bFlushing) && c.state != stClosed {
 		x.flushCond.Wait()
 	}
 	if c.state == stClosed {

@@ -6,13 +6,14 @@ import (
 	"net"
 )
 
-// transport is the Transport of a Conn.
-type transport struct{ c *Conn }
+// transport is the Transport of a Conn: the Conn itself under another
+// method set, so the Transport costs no field and no allocation.
+type transport Conn
 
-func (t *transport) Write(p []byte) (int, error) { return t.c.write(p, nil, nil, nil, 0) }
+func (t *transport) Write(p []byte) (int, error) { return (*Conn)(t).write(p, nil, nil, nil, 0) }
 
 func (t *transport) WriteBuffers(bufs ...[]byte) error {
-	_, err := t.c.write(nil, nil, nil, bufs, 0)
+	_, err := (*Conn)(t).write(nil, nil, nil, bufs, 0)
 	return err
 }
 
@@ -27,7 +28,7 @@ func WriteParts(t Transport, head, body, tail []byte) error {
 		// A static call: head does not escape, so a caller may build it
 		// on its stack. The frame is counted when it goes to the socket,
 		// with the others written with it.
-		_, err := tr.c.write(head, body, tail, nil, 1)
+		_, err := (*Conn)(tr).write(head, body, tail, nil, 1)
 		return err
 	}
 	h := make([]byte, len(head))
@@ -39,25 +40,25 @@ func WriteParts(t Transport, head, body, tail []byte) error {
 	return nil
 }
 
-func (t *transport) LoseConnection() { t.c.loseConnection() }
+func (t *transport) LoseConnection() { (*Conn)(t).loseConnection() }
 
-func (t *transport) Abort() { t.c.abort(ErrAborted, true) }
+func (t *transport) Abort() { (*Conn)(t).abort(ErrAborted, true) }
 
-func (t *transport) LocalAddr() net.Addr { return t.c.laddr }
+func (t *transport) LocalAddr() net.Addr { return (*Conn)(t).laddr }
 
-func (t *transport) RemoteAddr() net.Addr { return t.c.raddr }
+func (t *transport) RemoteAddr() net.Addr { return (*Conn)(t).raddr }
 
 func (t *transport) PauseReading() {
-	c := t.c
+	c := (*Conn)(t)
 	c.mu.Lock()
-	c.readPaused = true
+	c.bits |= bReadPaused
 	c.mu.Unlock()
 }
 
 func (t *transport) ResumeReading() {
-	c := t.c
+	c := (*Conn)(t)
 	c.mu.Lock()
-	c.readPaused = false
+	c.bits &^= bReadPaused
 	if x := c.x.Load(); x != nil && x.resume != nil {
 		close(x.resume)
 		x.resume = nil
@@ -71,10 +72,10 @@ func (t *transport) ResumeReading() {
 }
 
 func (t *transport) RegisterProducer(p Producer) {
-	c := t.c
+	c := (*Conn)(t)
 	x := c.ext()
 	c.mu.Lock()
-	if c.lost || c.state == stClosed {
+	if c.is(bLost) || c.state == stClosed {
 		c.mu.Unlock()
 		if p != nil {
 			p.StopProducing()
@@ -92,7 +93,7 @@ func (t *transport) RegisterProducer(p Producer) {
 }
 
 func (t *transport) UnregisterProducer() {
-	c := t.c
+	c := (*Conn)(t)
 	x := c.ext()
 	c.mu.Lock()
 	x.producer = nil
@@ -101,41 +102,41 @@ func (t *transport) UnregisterProducer() {
 }
 
 func (t *transport) Buffered() int {
-	c := t.c
+	c := (*Conn)(t)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bufferedLocked()
 }
 
 func (t *transport) Context() context.Context {
-	c := t.c
+	c := (*Conn)(t)
 	x := c.ext()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if x.ctx == nil {
 		x.ctx, x.cancel = context.WithCancel(context.Background())
-		if c.lost {
+		if c.is(bLost) {
 			x.cancel()
 		}
 	}
 	return x.ctx
 }
 
-func (t *transport) StartTLS(cfg *tls.Config) error { return t.c.startTLS(cfg, nil) }
+func (t *transport) StartTLS(cfg *tls.Config) error { return (*Conn)(t).startTLS(cfg, nil) }
 
 func (t *transport) startTLSBuffered(cfg *tls.Config, buffered []byte) error {
-	return t.c.startTLS(cfg, buffered)
+	return (*Conn)(t).startTLS(cfg, buffered)
 }
 
-func (t *transport) addFrames(in, out int64) { t.c.addFrames(in, out) }
+func (t *transport) addFrames(in, out int64) { (*Conn)(t).addFrames(in, out) }
 
 // Post runs fn serialized with the connection's callbacks (see Conn.Post).
 // It is not part of the Transport interface; reach it with a type assertion
 // to interface{ Post(func()) } — the codec adapter does, to resume delivery
 // of buffered frames when ResumeReading is called from another goroutine.
-func (t *transport) Post(fn func()) { t.c.Post(fn) }
+func (t *transport) Post(fn func()) { (*Conn)(t).Post(fn) }
 
-func (t *transport) loseConnectionReason(reason error) { t.c.loseConnectionReason(reason) }
+func (t *transport) loseConnectionReason(reason error) { (*Conn)(t).loseConnectionReason(reason) }
 
 // LoseConnectionWithReason is Transport.LoseConnection — stop reading, flush
 // pending output, close — with reason given to ConnectionLost (and returned by
