@@ -215,7 +215,7 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 		abandon(ErrRefused)
 		return
 	}
-	c := &Conn{id: id, proto: p, s: s, ls: ls}
+	c := newConn(id, p, ls, false)
 	wc, err := weft.NewConnFD(fd, local, remote, (*managed)(c), &s.opts)
 	if err != nil {
 		abandon(err)

@@ -105,7 +105,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
-	c := &Conn{id: info.ID, proto: p, s: s, ls: ls, overflow: overflow}
+	c := newConn(info.ID, p, ls, overflow)
 	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
 	if s.isClosing() {
 		nc.Close()
@@ -129,8 +129,8 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 
 // end accounts for the end of a running connection.
 func (c *Conn) end(err error) {
-	s := c.s
-	if err == nil && c.forced.Load() {
+	s := c.srv()
+	if err == nil && c.forced() {
 		// Closed by the shutdown deadline after LoseConnection: the
 		// runtime keeps the first (nil) reason, but it did not drain.
 		err = weft.ErrServerShutdown
@@ -142,7 +142,7 @@ func (c *Conn) end(err error) {
 	}
 	s.stats.active.Add(-1)
 	s.unregister(c)
-	s.releaseSlot(ip, c.overflow)
+	s.releaseSlot(ip, c.overflow())
 	s.finish(info, err)
 }
 

@@ -24,28 +24,54 @@ type ConnInfo struct {
 // It is the server's only allocation per running connection: it also wraps
 // the Protocol (managed) and carries what the end of the connection needs.
 // Its addresses are read from the weft.Conn, which holds them anyway.
+//
+// It fits the 48-byte size class: the Server is reached through the
+// listener, and two flags share the ID's word.
 type Conn struct {
-	id       uint64
-	started  int64 // since s.epoch (monotonic), set by register
-	wc       *weft.Conn
-	proto    weft.Protocol
-	s        *Server
-	ls       *listenerState
-	forced   atomic.Bool // closed by the server's shutdown deadline or Close
-	overflow bool        // runs the OverflowFactory's Protocol
+	idf     atomic.Uint64 // the ID, with cForced and cOverflow in its top bits
+	started int64         // since s.epoch (monotonic), set by register
+	wc      *weft.Conn
+	proto   weft.Protocol
+	ls      *listenerState // ls.s is the Server
 }
 
+// Flags in Conn.idf, above every ID a server can hand out.
+const (
+	cForced   = 1 << 63 // closed by the server's shutdown deadline or Close
+	cOverflow = 1 << 62 // runs the OverflowFactory's Protocol
+	idMask    = cOverflow - 1
+)
+
+// newConn makes the handle of connection id, accepted by ls.
+func newConn(id uint64, p weft.Protocol, ls *listenerState, overflow bool) *Conn {
+	c := &Conn{proto: p, ls: ls}
+	if overflow {
+		id |= cOverflow
+	}
+	c.idf.Store(id)
+	return c
+}
+
+// srv returns the connection's Server.
+func (c *Conn) srv() *Server { return c.ls.s }
+
+// forced reports whether the server closed the connection by force.
+func (c *Conn) forced() bool { return c.idf.Load()&cForced != 0 }
+
+// overflow reports whether the connection runs the OverflowFactory's Protocol.
+func (c *Conn) overflow() bool { return c.idf.Load()&cOverflow != 0 }
+
 // ID returns the connection's ID.
-func (c *Conn) ID() uint64 { return c.id }
+func (c *Conn) ID() uint64 { return c.idf.Load() & idMask }
 
 // Info returns the connection's ID and addresses.
 func (c *Conn) Info() ConnInfo {
 	t := c.wc.Transport() // RemoteAddr: the PROXY source given to NewConn, if any
-	return ConnInfo{ID: c.id, LocalAddr: t.LocalAddr(), RemoteAddr: t.RemoteAddr()}
+	return ConnInfo{ID: c.ID(), LocalAddr: t.LocalAddr(), RemoteAddr: t.RemoteAddr()}
 }
 
 // Started returns when the connection's ConnectionMade returned.
-func (c *Conn) Started() time.Time { return c.s.epoch.Add(time.Duration(c.started)) }
+func (c *Conn) Started() time.Time { return c.srv().epoch.Add(time.Duration(c.started)) }
 
 // Transport returns the connection's Transport; it is safe to use from any
 // goroutine.
@@ -71,7 +97,7 @@ type managed Conn
 
 func (m *managed) ConnectionMade(t weft.Transport) {
 	m.proto.ConnectionMade(t)
-	if m.s.register((*Conn)(m)) {
+	if m.ls.s.register((*Conn)(m)) {
 		// Shutdown began meanwhile and could not see this connection: tell
 		// it now (posted: runs right after this callback).
 		m.wc.Shutdown()
@@ -88,8 +114,8 @@ func (m *managed) ConnectionLost(reason error) { m.proto.ConnectionLost(reason) 
 func (m *managed) InternalWeftEnded(err error) {
 	c := (*Conn)(m)
 	c.end(err)
-	c.s.releaseListener(c.ls)
-	c.s.wg.Done()
+	c.srv().releaseListener(c.ls)
+	c.srv().wg.Done()
 }
 
 // Shutdown forwards to the Protocol's hook, if it has one.
@@ -104,16 +130,16 @@ func (m *managed) Shutdown() {
 func (s *Server) register(c *Conn) (closing bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.pending, c.id)
+	delete(s.pending, c.ID())
 	c.started = int64(time.Since(s.epoch))
-	s.conns[c.id] = c
+	s.conns[c.ID()] = c
 	return s.closing
 }
 
 func (s *Server) unregister(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c.id)
-	delete(s.pending, c.id)
+	delete(s.conns, c.ID())
+	delete(s.pending, c.ID())
 	s.mu.Unlock()
 }
 

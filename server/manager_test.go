@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestBroadcastSlowConsumer: three clients read every broadcast while a
@@ -224,5 +225,25 @@ func TestConnInfo(t *testing.T) {
 				same(st.String(), infos[st])
 			}
 		})
+	}
+}
+
+// TestConnHandle checks the handle's packed word and its size: the flags
+// never show in the ID.
+func TestConnHandle(t *testing.T) {
+	if size := unsafe.Sizeof(Conn{}); size > 48 {
+		t.Errorf("Conn is %d bytes, want at most 48 (one 48-byte size class)", size)
+	}
+	ls := &listenerState{s: &Server{}}
+	for _, overflow := range []bool{false, true} {
+		id := uint64(idMask)
+		c := newConn(id, nil, ls, overflow)
+		if c.ID() != id || c.overflow() != overflow || c.forced() {
+			t.Fatalf("overflow %v: ID %d, overflow %v, forced %v", overflow, c.ID(), c.overflow(), c.forced())
+		}
+		c.idf.Or(cForced)
+		if c.ID() != id || c.overflow() != overflow || !c.forced() || c.srv() != ls.s {
+			t.Fatalf("forced, overflow %v: ID %d, overflow %v, forced %v", overflow, c.ID(), c.overflow(), c.forced())
+		}
 	}
 }

@@ -257,6 +257,7 @@ func (s *Server) init() error {
 
 // listenerState is one listener being served.
 type listenerState struct {
+	s     *Server // set by serve
 	l     net.Listener
 	proxy []netip.Prefix // trusted PROXY sources; nil: PROXY off
 	tls   *tls.Config    // TLS done by the server (nil: none, or l does it)
@@ -313,6 +314,7 @@ func (s *Server) serve(ls *listenerState) error {
 		ls.close()
 		return err
 	}
+	ls.s = s
 	ls.refs.Store(1)
 	byFD := s.fdAcceptable(ls)
 	s.mu.Lock()
