@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/weftkit/weft"
 )
@@ -53,9 +54,34 @@ type FrameTransport interface {
 // are counted with weft.AddFrames. If h implements weft.ShutdownNotifier, its
 // Shutdown is called on a graceful server shutdown.
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
-	p := &framed{h: h, first: c}
-	p.codec.Store(&p.first)
+	p := &framed{h: h}
+	p.codec.Store(boxCodec(c))
 	return p
+}
+
+// lastBox is the box of the codec most recently given to NewProtocol. A
+// server's connections are built from one Factory value, so they share one
+// box (16 bytes each otherwise). Boxes are never written after they are
+// published: SetCodec stores a new one.
+var lastBox atomic.Pointer[Codec]
+
+// boxCodec returns a box holding c, shared when c is the same interface
+// value as the last one boxed.
+func boxCodec(c Codec) *Codec {
+	if b := lastBox.Load(); b != nil && sameValue(*b, c) {
+		return b
+	}
+	b := &c
+	lastBox.Store(b)
+	return b
+}
+
+// sameValue reports whether a and b are one interface value: the same
+// dynamic type and the same data word. The data an interface points to is
+// never modified, so equal words mean equal values. Equal values in
+// different words are not recognised; that costs only a box.
+func sameValue(a, b Codec) bool {
+	return *(*[2]uintptr)(unsafe.Pointer(&a)) == *(*[2]uintptr)(unsafe.Pointer(&b))
 }
 
 type framed struct {
@@ -63,9 +89,9 @@ type framed struct {
 	h FrameHandler
 
 	// codec is the current codec, read by SendFrame on any goroutine
-	// without a lock: it points at first until SetCodec stores another.
+	// without a lock; SetCodec stores another box. framed fits the 80-byte
+	// size class.
 	codec atomic.Pointer[Codec]
-	first Codec
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
@@ -73,7 +99,7 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 	// The decoder is made by the first read (or SetCodec): a connection
 	// that has sent nothing yet holds none.
 	p.h.ConnectionMade((*frameTransport)(p))
-	if err := Validate(p.first); err != nil && !p.failed {
+	if err := Validate(*p.codec.Load()); err != nil && !p.failed {
 		p.fail(err)
 	}
 }

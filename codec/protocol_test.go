@@ -324,3 +324,34 @@ func TestDecoderMadeOnFirstRead(t *testing.T) {
 		})
 	}
 }
+
+// TestProtocolSetCodecIsPerConnection: connections built from one Codec
+// value share its box; SetCodec on one of them changes only its own framing,
+// in both directions, while the others keep the codec they were built with.
+func TestProtocolSetCodecIsPerConnection(t *testing.T) {
+	var c codec.Codec = codec.Line{Delimiter: []byte("\n")}
+	trA, trB, trC := &fakeTransport{}, &fakeTransport{}, &fakeTransport{}
+	recA, recB, recC := &recorder{}, &recorder{}, &recorder{}
+	pA, pB := start(c, recA, trA), start(c, recB, trB)
+	recA.tr.SetCodec(codec.Netstring{})
+	start(c, recC, trC) // built after the switch
+	for _, r := range []*recorder{recA, recB, recC} {
+		if err := r.tr.SendFrame([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pA.DataReceived([]byte("1:a,"))
+	pB.DataReceived([]byte("b\n1:c,\n"))
+	if got, want := trA.written(), "1:x,"; got != want {
+		t.Errorf("switched connection wrote %q, want %q", got, want)
+	}
+	if got, want := trB.written(), "x\n"; got != want {
+		t.Errorf("other connection wrote %q, want %q", got, want)
+	}
+	if got, want := trC.written(), "x\n"; got != want {
+		t.Errorf("connection built after the switch wrote %q, want %q", got, want)
+	}
+	if !slices.Equal(recA.frames, []string{"a"}) || !slices.Equal(recB.frames, []string{"b", "1:c,"}) {
+		t.Errorf("frames: switched %q, other %q", recA.frames, recB.frames)
+	}
+}
