@@ -38,3 +38,13 @@ func TestCodecBoxShared(t *testing.T) {
 		}
 	}
 }
+
+// TestCodecBoxNoAlloc: building a connection from the last Codec value
+// allocates only the adapter.
+func TestCodecBoxNoAlloc(t *testing.T) {
+	var c Codec = Line{}
+	boxCodec(c)
+	if n := testing.AllocsPerRun(100, func() { boxCodec(c) }); n != 0 {
+		t.Errorf("boxCodec of the last value: %v allocations, want 0", n)
+	}
+}

@@ -71,7 +71,8 @@ func boxCodec(c Codec) *Codec {
 	if b := lastBox.Load(); b != nil && sameValue(*b, c) {
 		return b
 	}
-	b := &c
+	b := new(Codec) // not &c: c would escape, and be allocated, on every call
+	*b = c
 	lastBox.Store(b)
 	return b
 }
