@@ -247,3 +247,29 @@ func TestConnHandle(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessorsWhileServeStarts: Len, Get and Range may be called
+// while Serve is still initialising the server (run with -race).
+func TestAccessorsWhileServeStarts(t *testing.T) {
+	for range 10 {
+		s := &Server{Factory: echoFactory()}
+		var stop atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for !stop.Load() {
+				if n := s.Len(); n != 0 {
+					t.Errorf("Len = %d before any client", n)
+				}
+				if _, ok := s.Get(1); ok {
+					t.Error("Get(1) found a connection before any client")
+				}
+				s.Range(func(*Conn) bool { t.Error("Range saw a connection before any client"); return false })
+			}
+		}()
+		serve(t, s)
+		waitFor(t, "a listener", func() bool { return len(s.Addrs()) == 1 })
+		stop.Store(true)
+		<-done
+	}
+}

@@ -230,10 +230,14 @@ func (s *Server) init() error {
 		s.setupCh = make(chan fdSetup)
 		s.epoch = time.Now()
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		// Under mu: Len, Get and Range may run before or during the
+		// first Serve.
+		s.mu.Lock()
 		s.listeners = make(map[*listenerState]struct{})
 		s.conns = make(map[uint64]*Conn)
 		s.pending = make(map[uint64]net.Conn)
 		s.peers = make(map[netip.Addr]int)
+		s.mu.Unlock()
 		s.log = s.Logger
 		if s.log == nil {
 			s.log = slog.New(slog.DiscardHandler)
