@@ -130,11 +130,6 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 // end accounts for the end of a running connection.
 func (c *Conn) end(err error) {
 	s := c.srv()
-	if err == nil && c.forced() {
-		// Closed by the shutdown deadline after LoseConnection: the
-		// runtime keeps the first (nil) reason, but it did not drain.
-		err = weft.ErrServerShutdown
-	}
 	info := c.Info()
 	var ip ipKey
 	if s.MaxConnsPerPeer > 0 {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -26,43 +25,38 @@ type ConnInfo struct {
 // Its addresses are read from the weft.Conn, which holds them anyway.
 //
 // It fits the 48-byte size class: the Server is reached through the
-// listener, and two flags share the ID's word.
+// listener, and the overflow flag shares the ID's word.
 type Conn struct {
-	idf     atomic.Uint64 // the ID, with cForced and cOverflow in its top bits
-	started int64         // since s.epoch (monotonic), set by register
+	idf     uint64 // the ID, with cOverflow in its top bit
+	started int64  // since s.epoch (monotonic), set by register
 	wc      *weft.Conn
 	proto   weft.Protocol
 	ls      *listenerState // ls.s is the Server
 }
 
-// Flags in Conn.idf, above every ID a server can hand out.
+// cOverflow marks, in Conn.idf, a connection that runs the OverflowFactory's
+// Protocol. IDs count from 1 and never reach it.
 const (
-	cForced   = 1 << 63 // closed by the server's shutdown deadline or Close
-	cOverflow = 1 << 62 // runs the OverflowFactory's Protocol
+	cOverflow = 1 << 63
 	idMask    = cOverflow - 1
 )
 
 // newConn makes the handle of connection id, accepted by ls.
 func newConn(id uint64, p weft.Protocol, ls *listenerState, overflow bool) *Conn {
-	c := &Conn{proto: p, ls: ls}
 	if overflow {
 		id |= cOverflow
 	}
-	c.idf.Store(id)
-	return c
+	return &Conn{idf: id, proto: p, ls: ls}
 }
 
 // srv returns the connection's Server.
 func (c *Conn) srv() *Server { return c.ls.s }
 
-// forced reports whether the server closed the connection by force.
-func (c *Conn) forced() bool { return c.idf.Load()&cForced != 0 }
-
 // overflow reports whether the connection runs the OverflowFactory's Protocol.
-func (c *Conn) overflow() bool { return c.idf.Load()&cOverflow != 0 }
+func (c *Conn) overflow() bool { return c.idf&cOverflow != 0 }
 
 // ID returns the connection's ID.
-func (c *Conn) ID() uint64 { return c.idf.Load() & idMask }
+func (c *Conn) ID() uint64 { return c.idf & idMask }
 
 // Info returns the connection's ID and addresses.
 func (c *Conn) Info() ConnInfo {

@@ -228,8 +228,8 @@ func TestConnInfo(t *testing.T) {
 	}
 }
 
-// TestConnHandle checks the handle's packed word and its size: the flags
-// never show in the ID.
+// TestConnHandle checks the handle's packed word and its size: the flag
+// never shows in the ID.
 func TestConnHandle(t *testing.T) {
 	if size := unsafe.Sizeof(Conn{}); size > 48 {
 		t.Errorf("Conn is %d bytes, want at most 48 (one 48-byte size class)", size)
@@ -238,12 +238,8 @@ func TestConnHandle(t *testing.T) {
 	for _, overflow := range []bool{false, true} {
 		id := uint64(idMask)
 		c := newConn(id, nil, ls, overflow)
-		if c.ID() != id || c.overflow() != overflow || c.forced() {
-			t.Fatalf("overflow %v: ID %d, overflow %v, forced %v", overflow, c.ID(), c.overflow(), c.forced())
-		}
-		c.idf.Or(cForced)
-		if c.ID() != id || c.overflow() != overflow || !c.forced() || c.srv() != ls.s {
-			t.Fatalf("forced, overflow %v: ID %d, overflow %v, forced %v", overflow, c.ID(), c.overflow(), c.forced())
+		if c.ID() != id || c.overflow() != overflow || c.srv() != ls.s {
+			t.Fatalf("overflow %v: ID %d, overflow %v", overflow, c.ID(), c.overflow())
 		}
 	}
 }

@@ -34,7 +34,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	left := s.snapshotConns()
 	s.log.Warn("server: shutdown deadline; closing connections", "left", len(left), "err", ctx.Err())
 	for _, c := range left {
-		c.idf.Or(cForced)
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	<-drained
@@ -47,7 +46,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // returns. It returns nil (the error is for io.Closer).
 func (s *Server) Close() error {
 	for _, c := range s.beginClose() {
-		c.idf.Or(cForced)
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	s.wg.Wait()

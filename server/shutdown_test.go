@@ -145,9 +145,7 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
 	}
 	if err := <-reasons; !errors.Is(err, weft.ErrServerShutdown) {
-		// The runtime keeps LoseConnection's nil reason when Close follows
-		// it (reported to the lead); the server's stats still say shutdown.
-		t.Logf("ConnectionLost(%v), want ErrServerShutdown (runtime reason precedence)", err)
+		t.Errorf("ConnectionLost(%v), want ErrServerShutdown", err)
 	}
 	if n := s.Snapshot().Closed["shutdown"]; n != 1 {
 		t.Errorf("closed shutdown = %d, want 1", n)
@@ -312,5 +310,40 @@ func TestShutdownRacingConnects(t *testing.T) {
 	}
 	if snap := s.Snapshot(); snap.Active != 0 {
 		t.Errorf("%d still active after Shutdown", snap.Active)
+	}
+}
+
+// quitter answers a graceful shutdown with output the client never reads,
+// then LoseConnection: its close reason stays nil until the deadline.
+type quitter struct{ t weft.Transport }
+
+func (p *quitter) ConnectionMade(t weft.Transport) { p.t = t; t.PauseReading() }
+func (p *quitter) DataReceived([]byte)             {}
+func (p *quitter) ConnectionLost(error)            {}
+func (p *quitter) Shutdown() {
+	p.t.Write(make([]byte, 16<<20))
+	p.t.LoseConnection()
+}
+
+// TestShutdownDeadlineAfterLoseConnection: a connection that began a clean
+// close (LoseConnection) but could not drain by the deadline is counted and
+// reported as closed by the shutdown, not as a clean close.
+func TestShutdownDeadlineAfterLoseConnection(t *testing.T) {
+	s := &Server{
+		Factory:        weft.FactoryFunc(func(net.Addr) weft.Protocol { return &quitter{} }),
+		MaxWriteBuffer: 64 << 20, HighWater: 32 << 20,
+	}
+	addr := serve(t, s)
+	c := dial(t, addr)
+	defer c.Close()
+	waitFor(t, "active", func() bool { return s.Len() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
+	snap := s.Snapshot()
+	if snap.Closed["shutdown"] != 1 || snap.Closed["clean"] != 0 {
+		t.Errorf("closed %v, want one shutdown and no clean close", snap.Closed)
 	}
 }
