@@ -180,4 +180,12 @@ func TestOverflowFactory(t *testing.T) {
 	if s.Len() != 2 {
 		t.Errorf("Len = %d, want 2 (one regular, one overflow)", s.Len())
 	}
+	// An overflow connection's end frees an overflow place, not A's slot:
+	// the next client is still over MaxConns.
+	b.Close()
+	waitFor(t, "B gone", func() bool { return s.Len() == 1 })
+	c := dial(t, addr)
+	if got := string(readN(t, c, len("busy, but echoing\n"))); got != "busy, but echoing\n" {
+		t.Fatalf("client after the overflow one ended got %q, want the overflow greeting", got)
+	}
 }
