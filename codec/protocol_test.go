@@ -355,3 +355,22 @@ func TestProtocolSetCodecIsPerConnection(t *testing.T) {
 		t.Errorf("frames: switched %q, other %q", recA.frames, recB.frames)
 	}
 }
+
+// TestProtocolNilCodec: a nil Codec is a configuration error reported at
+// ConnectionMade, never a panic, also when frames are sent or data arrives.
+func TestProtocolNilCodec(t *testing.T) {
+	tr := &fakeTransport{}
+	rec := &recorder{}
+	p := start(nil, rec, tr)
+	if err := rec.tr.SendFrame([]byte("x")); err == nil {
+		t.Error("SendFrame with a nil Codec succeeded")
+	}
+	p.DataReceived([]byte("data"))
+	p.ConnectionLost(nil)
+	if !errors.Is(rec.reason, codec.ErrConfig) || len(rec.frames) != 0 {
+		t.Errorf("ConnectionLost(%v) after frames %q, want ErrConfig and none", rec.reason, rec.frames)
+	}
+	if !tr.lost && !tr.aborted {
+		t.Error("the connection was not closed")
+	}
+}
