@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,12 +92,6 @@ func listenServe(b *testing.B, kind string, accepted *atomic.Int32) (net.Listene
 		}
 	}()
 	return l, &wg
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkEcho: 64-byte messages, 16 in flight on each of 4 connections.

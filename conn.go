@@ -153,7 +153,7 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		c.ext().err = err
 	}
 	c.nio = &netIO{raw: nc, nc: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
+	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.nio.rc = rc
 			c.nio.readFn = c.rawRead
@@ -309,7 +309,7 @@ func (c *Conn) startFD(done func(reason error)) {
 		c.state = stClosed
 		c.bits |= bSockClosed | bLost
 		c.mu.Unlock()
-		syscall.Close(int(c.fd))
+		sysClose(int(c.fd))
 		if x := c.x.Load(); x != nil && x.idle != nil {
 			x.idle.Stop()
 		}

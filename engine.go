@@ -2,7 +2,6 @@ package weft
 
 import (
 	"io"
-	"syscall"
 )
 
 // The readiness engine's per-connection runner. The Engine (engine_linux.go)
@@ -279,7 +278,7 @@ func (c *Conn) closeIfDone() bool {
 	c.mu.Unlock()
 	c.opt.engine.remove(c)
 	if rst {
-		syscall.SetsockoptLinger(int(c.fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+		lingerZero(int(c.fd))
 	}
 	sysClose(int(c.fd))
 	return true

@@ -2,8 +2,6 @@
 
 package weft
 
-import "syscall"
-
 // Engine is the readiness engine; it exists on Linux only. Elsewhere
 // NewEngine fails and connections use a goroutine each.
 type Engine struct{}
@@ -21,9 +19,3 @@ func (e *Engine) addFD(*Conn) error { return ErrNotSupported }
 func (e *Engine) remove(*Conn) {}
 
 func (e *Engine) enqueue(*Conn) {}
-
-func sysRead(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }
-
-func sysWrite(fd int, p []byte) (int, error) { return syscall.Write(fd, p) }
-
-func sysClose(fd int) { syscall.Close(fd) }

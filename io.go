@@ -118,7 +118,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		nio.rbuf = getBuf(c.opt.readSize)
 	}
 	for {
-		n, err := syscall.Read(int(fd), *nio.rbuf)
+		n, err := readSock(fd, *nio.rbuf)
 		switch err {
 		case nil:
 			nio.rn = n

@@ -23,7 +23,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative high", &Options{HighWater: -1}, "Options.HighWater"},
 		{"negative low", &Options{LowWater: -1}, "Options.LowWater"},
 		{"negative read", &Options{ReadBufferSize: -1}, "Options.ReadBufferSize"},
-		{"huge read buffer", &Options{ReadBufferSize: 1 << 40}, "Options.ReadBufferSize 1099511627776 exceeds"},
+		{"huge read buffer", &Options{ReadBufferSize: MaxReadBufferSize + 1}, "Options.ReadBufferSize 16777217 exceeds"},
 		{"negative delay", &Options{WaitDelay: -1}, "Options.WaitDelay"},
 		{"low above high", &Options{HighWater: 10, LowWater: 11}, "Options.LowWater 11 exceeds HighWater 10"},
 		{"high above max", &Options{HighWater: 10, MaxWriteBuffer: 5}, "Options.HighWater 10 exceeds MaxWriteBuffer 5"},
