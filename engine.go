@@ -72,10 +72,11 @@ func (c *Conn) run(buf **[]byte) (requeue bool) {
 
 // step does what the connection's state asks (see the file comment).
 func (c *Conn) step(buf **[]byte) int {
-	if c.flags.Load()&fFinal != 0 {
+	f := c.flags.Load() // fFinal and fStarted are set by the runner only
+	if f&fFinal != 0 {
 		return stepDone
 	}
-	if c.flags.Load()&fStarted == 0 {
+	if f&fStarted == 0 {
 		c.flags.Or(fStarted)
 		c.madeCallback()
 		if c.hasPreread() && c.readable() {

@@ -426,15 +426,3 @@ func epollAdd(epfd, fd int, ev *syscall.EpollEvent) error {
 
 // sysClose closes fd; see epollAdd.
 func sysClose(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
-
-// rawSockets: a net.Conn's socket may be read and written through its
-// syscall.RawConn (the goroutine engine's non-blocking reads and writes).
-const rawSockets = true
-
-// readSock reads from a socket handed over by a syscall.RawConn.
-func readSock(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
-
-// lingerZero makes closing fd send a reset.
-func lingerZero(fd int) {
-	syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
-}

@@ -5,7 +5,7 @@ package weft
 // socket is not read or written through its syscall.RawConn. The functions
 // below are never called there; they exist so that the shared code builds.
 
-// rawSockets: see sys_other.go.
+// rawSockets: see sys_sockets.go.
 const rawSockets = false
 
 func sysRead(int, []byte) (int, error) { return 0, ErrNotSupported }

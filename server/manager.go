@@ -91,7 +91,7 @@ type managed Conn
 
 func (m *managed) ConnectionMade(t weft.Transport) {
 	m.proto.ConnectionMade(t)
-	if m.ls.s.register((*Conn)(m)) {
+	if c := (*Conn)(m); c.srv().register(c) {
 		// Shutdown began meanwhile and could not see this connection: tell
 		// it now (posted: runs right after this callback).
 		m.wc.Shutdown()
@@ -108,8 +108,9 @@ func (m *managed) ConnectionLost(reason error) { m.proto.ConnectionLost(reason) 
 func (m *managed) InternalWeftEnded(err error) {
 	c := (*Conn)(m)
 	c.end(err)
-	c.srv().releaseListener(c.ls)
-	c.srv().wg.Done()
+	s := c.srv()
+	s.releaseListener(c.ls)
+	s.wg.Done()
 }
 
 // Shutdown forwards to the Protocol's hook, if it has one.
