@@ -50,17 +50,27 @@ type Chargen struct{}
 func (c Chargen) BuildProtocol(net.Addr) weft.Protocol { return &chargen{} }
 
 // chargen is a push producer: a goroutine writes full cycles of 95 lines
-// while the transport does not pause it. The pause arrives within the Write
-// that crossed the high-water mark (or at the end of the running callback),
-// so the buffer stays near the mark.
+// while the transport does not pause it.
+//
+// The transport delivers PauseProducing as a callback, serialized with the
+// others, so from this goroutine it arrives some time after the Write that
+// crossed the high-water mark returned; a goroutine that kept writing until
+// then overshot the mark by as many cycles as the scheduler let it run
+// (up to 30 cycles, 200 KiB, under -race). So after each Write the goroutine
+// posts a marker and waits for it: posted work runs in order, so when the
+// marker has run, the pause that Write queued (if any) has been delivered.
+// The buffer stays within one cycle of the mark.
 type chargen struct {
 	t     weft.Transport
-	cycle []byte // one full cycle of 95 lines
+	post  func(func()) // the transport's Post, or nil
+	mark  func()       // the posted marker: p.marked
+	cycle []byte       // one full cycle of 95 lines
 
 	mu     sync.Mutex
 	cond   sync.Cond
 	paused bool
 	done   bool
+	marks  uint64 // markers run so far
 }
 
 func (p *chargen) ConnectionMade(t weft.Transport) {
@@ -72,6 +82,7 @@ func (p *chargen) ConnectionMade(t weft.Transport) {
 	// serialized with the callbacks, so writes made while this callback
 	// still runs would overshoot the high-water mark until it ends.
 	if ps, ok := t.(interface{ Post(func()) }); ok {
+		p.post, p.mark = ps.Post, p.marked
 		ps.Post(func() { go p.run() })
 	} else {
 		go p.run()
@@ -85,6 +96,7 @@ func (p *chargen) run() {
 			p.cond.Wait()
 		}
 		done := p.done
+		want := p.marks + 1
 		p.mu.Unlock()
 		if done {
 			return
@@ -94,7 +106,26 @@ func (p *chargen) run() {
 			p.stop()
 			return
 		}
+		if p.post == nil {
+			continue
+		}
+		p.post(p.mark)
+		p.mu.Lock()
+		// Posted work is dropped once the connection is lost; ConnectionLost
+		// sets done.
+		for p.marks < want && !p.done {
+			p.cond.Wait()
+		}
+		p.mu.Unlock()
 	}
+}
+
+// marked runs as a posted callback after the Write before it.
+func (p *chargen) marked() {
+	p.mu.Lock()
+	p.marks++
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 func (p *chargen) set(paused, done bool) {
