@@ -1,4 +1,4 @@
-// Command runner runs the weft benchmark suite: each scenario (S1–S7, B) on every
+// Command runner runs the weft benchmark suite: each scenario (S1–S7, B0, B) on every
 // server (weft, weftepoll, gnet, plain, naive, twisted), interleaved round by round
 // (A B C D, A B C D, …), each measurement with a fresh server process pinned to
 // one CPU (GOMAXPROCS=1 for Go servers) and the load generator pinned to
@@ -69,7 +69,7 @@ type config struct {
 
 func main() {
 	var (
-		scList    = flag.String("scenarios", "all", "comma-separated scenario IDs (S1–S7, B = blocking callbacks) or all")
+		scList    = flag.String("scenarios", "all", "comma-separated scenario IDs (S1–S7, B = blocking callbacks, B0 = its baseline without them) or all")
 		srvList   = flag.String("servers", "weft,weftepoll,gnet,plain,naive,twisted", "comma-separated servers: weft (weft serve), weftepoll (weft's readiness engine), gnet, plain, naive (S1 only), twisted")
 		rounds    = flag.Int("rounds", 3, "rounds (each runs every server once per scenario)")
 		dur       = flag.Duration("d", 5*time.Second, "measured window per measurement")
@@ -153,20 +153,22 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 	defer jl.Close()
 	enc := json.NewEncoder(jl)
 	var ms []measurement
-	for _, s := range cfg.scenarios {
+	for _, grp := range groups(cfg.scenarios) {
 		for r := 1; r <= cfg.rounds; r++ {
-			for _, name := range cfg.servers {
-				k := kinds[name]
-				t0 := time.Now()
-				m := cfg.measure(s, k, r)
-				if m == nil {
-					continue
+			for _, s := range grp {
+				for _, name := range cfg.servers {
+					k := kinds[name]
+					t0 := time.Now()
+					m := cfg.measure(s, k, r)
+					if m == nil {
+						continue
+					}
+					ms = append(ms, *m)
+					if err := enc.Encode(m); err != nil {
+						return err
+					}
+					fmt.Fprintf(os.Stderr, "%s  [%.1fs, load %.1f]\n", progressLine(s, m), time.Since(t0).Seconds(), m.LoadAvg)
 				}
-				ms = append(ms, *m)
-				if err := enc.Encode(m); err != nil {
-					return err
-				}
-				fmt.Fprintf(os.Stderr, "%s  [%.1fs, load %.1f]\n", progressLine(s, m), time.Since(t0).Seconds(), m.LoadAvg)
 			}
 		}
 	}
@@ -231,7 +233,7 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	ctx, cancel := context.WithTimeout(context.Background(), c.warmup+c.dur+3*time.Minute)
 	defer cancel()
 	var blockDone chan struct{}
-	if s.Block {
+	if s.Block && s.BlockConns > 0 {
 		blockDone = make(chan struct{})
 		bargs := []string{"-mode", "echo", "-addr", baddr, "-codec", s.Codec, "-conns", strconv.Itoa(s.BlockConns),
 			"-inflight", "1", "-size", strconv.Itoa(s.Size), "-warmup", "0s", "-d", (c.warmup + c.dur + 2*time.Second).String()}

@@ -252,9 +252,62 @@ func markdown(rows []row, servers []string) string {
 	return b.String()
 }
 
+// blockCost compares B with its baseline B0 on each server, pairing the
+// two measurements of the same round: what the sleeping set costs the
+// other connections' p99 and msgs/s. It is empty without such pairs.
+func blockCost(ms []measurement, servers []string) string {
+	type pair struct{ alone, with *measurement }
+	var b strings.Builder
+	for _, srv := range servers {
+		byRound := map[int]*pair{}
+		for i := range ms {
+			m := &ms[i]
+			if m.Server != srv || m.Result == nil || m.Result.Errors > 0 || m.Err != "" {
+				continue
+			}
+			if m.Scenario != "B0" && m.Scenario != "B" {
+				continue
+			}
+			p := byRound[m.Round]
+			if p == nil {
+				p = &pair{}
+				byRound[m.Round] = p
+			}
+			if m.Scenario == "B0" {
+				p.alone = m
+			} else {
+				p.with = m
+			}
+		}
+		var p0, p1, rp, rm []float64
+		for _, p := range byRound {
+			if p.alone == nil || p.with == nil || p.alone.Result.P99us <= 0 || p.alone.Result.MsgsPerSec <= 0 {
+				continue
+			}
+			p0 = append(p0, p.alone.Result.P99us)
+			p1 = append(p1, p.with.Result.P99us)
+			rp = append(rp, p.with.Result.P99us/p.alone.Result.P99us)
+			rm = append(rm, p.with.Result.MsgsPerSec/p.alone.Result.MsgsPerSec)
+		}
+		if len(rp) == 0 {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("| server | p99 alone (B0) µs | p99 with the sleeping set (B) µs | p99 B ÷ B0 | msgs/s B ÷ B0 | rounds |\n")
+			b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+		}
+		a, w := statOf(rp), statOf(rm)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |\n", srv, rng(statOf(p0)), rng(statOf(p1)), ratio(&a), ratio(&w), len(rp))
+	}
+	return b.String()
+}
+
 func report(out string, scs []scenario, servers []string, ms []measurement, cmdline string) error {
 	rows := summarize(scs, servers, ms)
 	md := markdown(rows, servers)
+	if bc := blockCost(ms, servers); bc != "" {
+		md += "\nWhat the sleeping set costs the 100 measured connections (B against B0, paired by round):\n\n" + bc
+	}
 	if cmdline != "" {
 		md = "Command: `" + cmdline + "`\n\n" + md
 	}

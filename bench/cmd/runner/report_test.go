@@ -104,3 +104,60 @@ func TestSummarizeRatiosFromSameRounds(t *testing.T) {
 		t.Errorf("%d rects in the chart", rects)
 	}
 }
+
+// B0 and B form one group, interleaved round by round; every other
+// scenario is a group of its own, in the order given.
+func TestGroups(t *testing.T) {
+	scs, err := pickScenarios(scenarios(100), "S1,B0,B,S5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range groups(scs) {
+		var ids []string
+		for _, s := range g {
+			ids = append(ids, s.ID)
+		}
+		got = append(got, strings.Join(ids, "+"))
+	}
+	if want := "S1 B0+B S5"; strings.Join(got, " ") != want {
+		t.Errorf("groups = %v, want %s", got, want)
+	}
+	b0, _ := pickScenarios(scenarios(100), "B0")
+	if !b0[0].Block || b0[0].BlockConns != 0 {
+		t.Errorf("B0 must run B's servers (Block) without a blocking set: %+v", b0[0])
+	}
+}
+
+// blockCost pairs B with B0 of the same round and server, and leaves out
+// failed measurements and rounds without a partner.
+func TestBlockCost(t *testing.T) {
+	bm := func(sc, srv string, round int, msgs, p99 float64, errs int64) measurement {
+		m := meas(sc, srv, round, msgs, errs)
+		m.Result.P99us = p99
+		return m
+	}
+	ms := []measurement{
+		bm("B0", "weft", 1, 100, 1000, 0), bm("B", "weft", 1, 90, 1500, 0),
+		bm("B0", "weft", 2, 100, 2000, 0), bm("B", "weft", 2, 50, 2000, 0),
+		bm("B0", "weft", 3, 100, 1000, 0), bm("B", "weft", 3, 10, 9000, 1), // failed: left out
+		bm("B", "weft", 4, 10, 9000, 0), // no baseline in round 4
+		bm("B0", "gnet", 1, 100, 1000, 0), bm("B", "gnet", 1, 10, 50000, 0),
+		bm("S1", "weft", 1, 5, 5, 0),
+	}
+	got := blockCost(ms, []string{"weft", "gnet", "plain"})
+	for _, want := range []string{
+		"| weft | 1,500 [1,000–2,000] | 1,750 [1,500–2,000] | 1.25× [1.00–1.50] | 0.70× [0.50–0.90] | 2 |",
+		"| gnet | 1,000 | 50,000 | 50.00× | 0.10× | 1 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("blockCost lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "plain") {
+		t.Errorf("a server without pairs has a row:\n%s", got)
+	}
+	if blockCost(ms[len(ms)-1:], []string{"weft"}) != "" {
+		t.Error("a table without B and B0")
+	}
+}

@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestMeasureEndToEnd builds the generator and the Go peers, then measures
-// a short S1, S7 and B on each Go server through the runner's own code
+// a short S1, S7, B0 and B on each Go server through the runner's own code
 // (pinning, readiness line, generator, stop).
 func TestMeasureEndToEnd(t *testing.T) {
 	if testing.Short() {
@@ -32,7 +32,7 @@ func TestMeasureEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config{dur: 300 * time.Millisecond, warmup: 100 * time.Millisecond, serverCPU: 0, genCPU: 0, out: out, ts: ts}
-	scs, _ := pickScenarios(scenarios(100), "S1,S7,B")
+	scs, _ := pickScenarios(scenarios(100), "S1,S7,B0,B")
 	kinds := ts.servers()
 	for _, sc := range scs {
 		for _, name := range []string{"weft", "weftepoll", "gnet", "plain"} {
@@ -44,8 +44,11 @@ func TestMeasureEndToEnd(t *testing.T) {
 				t.Errorf("%s %s: %+v", sc.ID, name, m)
 				continue
 			}
-			if sc.Block && (m.BlockSet == nil || m.BlockSet.Msgs == 0) {
+			if sc.BlockConns > 0 && (m.BlockSet == nil || m.BlockSet.Msgs == 0) {
 				t.Errorf("%s %s: blocking set did not run: %+v", sc.ID, name, m.BlockSet)
+			}
+			if sc.BlockConns == 0 && m.BlockSet != nil {
+				t.Errorf("%s %s: a blocking set ran: %+v", sc.ID, name, m.BlockSet)
 			}
 		}
 	}
