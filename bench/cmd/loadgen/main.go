@@ -45,6 +45,8 @@ func main() {
 		rawsys   = flag.Bool("rawsys", false, "echo, fanout: raw read/write system calls and a non-sleeping epoll poll first (see internal/gen sysops)")
 		spin     = flag.Bool("spin", false, "echo: busy-poll epoll, never sleep (implies -rawsys)")
 		cpuprof  = flag.String("cpuprofile", "", "write the generator's CPU profile to this file")
+		sideAddr = flag.String("side-addr", "", "echo: a second server host:port, loaded by the same epoll loops and reported apart (\"side\")")
+		sideN    = flag.Int("side-conns", 10, "echo: connections to -side-addr")
 	)
 	flag.Parse()
 	if *cpuprof != "" {
@@ -69,8 +71,12 @@ func main() {
 	)
 	switch *mode {
 	case "echo":
-		r, err = gen.Echo(gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
-			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys, Spin: *spin})
+		cfg := gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
+			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys, Spin: *spin}
+		if *sideAddr != "" {
+			cfg.Side = &gen.EchoSide{Addr: *sideAddr, Conns: *sideN}
+		}
+		r, err = gen.Echo(cfg)
 	case "idle":
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":
@@ -92,7 +98,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	if r.Errors > 0 {
+	if r.Side != nil && r.Side.Errors > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: side set: %d errors, first: %s\n", r.Side.Errors, r.Side.FirstError)
+	}
+	if r.Errors > 0 || (r.Side != nil && r.Side.Errors > 0) {
 		fmt.Fprintf(os.Stderr, "loadgen: %d errors, first: %s\n", r.Errors, r.FirstError)
 		pprof.StopCPUProfile()
 		os.Exit(1)

@@ -232,33 +232,23 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	args = append(args, "-pid", strconv.Itoa(srv.cmd.Process.Pid))
 	ctx, cancel := context.WithTimeout(context.Background(), c.warmup+c.dur+3*time.Minute)
 	defer cancel()
-	var blockDone chan struct{}
 	if s.Block && s.BlockConns > 0 {
-		blockDone = make(chan struct{})
-		bargs := []string{"-mode", "echo", "-addr", baddr, "-codec", s.Codec, "-conns", strconv.Itoa(s.BlockConns),
-			"-inflight", "1", "-size", strconv.Itoa(s.Size), "-warmup", "0s", "-d", (c.warmup + c.dur + 2*time.Second).String()}
-		go func() {
-			defer close(blockDone)
-			out, stderr, err := runGen(ctx, c.ts.bin, c.genCPU, bargs)
-			var br gen.Result
-			if jerr := json.Unmarshal(out, &br); jerr != nil {
-				m.Err = fmt.Sprintf("blocking set: %v: %s", err, strings.TrimSpace(stderr))
-				return
-			}
-			m.BlockSet = &br
-		}()
-		time.Sleep(time.Second)
+		// The sleeping set runs on the same generator's loops (-side-addr):
+		// a second generator process on the generator's CPU preempted the
+		// first one for whole scheduler slices, adding its own latency to
+		// the measured set's p99.
+		args = append(args, "-side-addr", baddr, "-side-conns", strconv.Itoa(s.BlockConns))
 	}
 	stdout, stderr, err := runGen(ctx, c.ts.bin, c.genCPU, args)
-	if blockDone != nil {
-		<-blockDone
-	}
 	var res gen.Result
 	if jerr := json.Unmarshal(stdout, &res); jerr != nil {
 		m.Err = fmt.Sprintf("loadgen: %v: %s", err, strings.TrimSpace(stderr))
 		return m
 	}
 	m.Result = &res
+	if res.Side != nil {
+		m.BlockSet, res.Side = res.Side, nil
+	}
 	if res.Errors > 0 {
 		m.Err = fmt.Sprintf("%d errors, first: %s", res.Errors, res.FirstError)
 	}

@@ -25,6 +25,19 @@ type EchoConfig struct {
 	Spread   bool          // use source addresses 127.0.0.1–127.0.0.9
 	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
 	Spin     bool          // never sleep in epoll (busy-poll; implies RawSys)
+	// Side, if set, is a second set of connections to another address,
+	// driven by the same epoll loops with the same codec, size and frames
+	// in flight, verified the same way, and reported apart (Result.Side).
+	// The blocking scenario uses it for the connections whose callbacks
+	// sleep: one generator process for both sets, so that the two sets'
+	// generators do not preempt each other on the generator's CPU.
+	Side *EchoSide
+}
+
+// EchoSide is the second connection set of an echo run.
+type EchoSide struct {
+	Addr  string // host:port (required)
+	Conns int    // connections; zero: 10
 }
 
 func (c *EchoConfig) defaults() error {
@@ -43,6 +56,15 @@ func (c *EchoConfig) defaults() error {
 	}
 	if c.Conns < 0 || c.InFlight < 0 || c.Loops < 0 || c.Warmup < 0 || c.Duration < 0 {
 		return fmt.Errorf("%w: negative EchoConfig field", ErrBadConfig)
+	}
+	if c.Side != nil {
+		if c.Side.Addr == "" {
+			return fmt.Errorf("%w: EchoSide.Addr is empty", ErrBadConfig)
+		}
+		setDefault(&c.Side.Conns, 10)
+		if c.Side.Conns < 0 {
+			return fmt.Errorf("%w: negative EchoSide.Conns", ErrBadConfig)
+		}
 	}
 	return nil
 }
@@ -79,6 +101,17 @@ func Echo(cfg EchoConfig) (*Result, error) {
 		return nil, err
 	}
 	defer closeAll(fds)
+	var sideFDs []int
+	if cfg.Side != nil {
+		stg, err := resolve(cfg.Side.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if sideFDs, err = stg.dialMany(cfg.Side.Conns, 32, false); err != nil {
+			return nil, err
+		}
+		defer closeAll(sideFDs)
+	}
 	var phase atomic.Int32
 	base := time.Now()
 	loops := make([]*echoLoop, min(cfg.Loops, cfg.Conns))
@@ -94,7 +127,12 @@ func Echo(cfg EchoConfig) (*Result, error) {
 		loops[i] = l
 	}
 	for i, fd := range fds {
-		if err := loops[i%len(loops)].add(fd, i); err != nil {
+		if err := loops[i%len(loops)].add(fd, i, false); err != nil {
+			return nil, err
+		}
+	}
+	for i, fd := range sideFDs {
+		if err := loops[i%len(loops)].add(fd, len(fds)+i, true); err != nil {
 			return nil, err
 		}
 	}
@@ -112,17 +150,25 @@ func Echo(cfg EchoConfig) (*Result, error) {
 	wg.Wait()
 
 	r := &Result{Mode: "echo", Codec: string(cfg.Codec), Conns: cfg.Conns, InFlight: cfg.InFlight, Size: cfg.Size}
-	var h Hist
+	var side *Result
+	if cfg.Side != nil {
+		side = &Result{Mode: "echo", Codec: string(cfg.Codec), Conns: cfg.Side.Conns, InFlight: cfg.InFlight, Size: cfg.Size}
+	}
+	var h, sh Hist
 	for _, l := range loops {
 		unix.Close(l.epfd)
-		h.Merge(&l.hist)
-		r.Msgs += l.msgs
-		r.Errors += l.errs
-		if r.FirstError == "" {
-			r.FirstError = l.firstErr
+		h.Merge(&l.sets[0].hist)
+		l.sets[0].addTo(r)
+		if side != nil {
+			sh.Merge(&l.sets[1].hist)
+			l.sets[1].addTo(side)
 		}
 		for _, c := range l.conns {
-			if !c.dead {
+			switch {
+			case c.dead:
+			case c.side:
+				side.Alive++
+			default:
 				r.Alive++
 			}
 		}
@@ -130,7 +176,32 @@ func Echo(cfg EchoConfig) (*Result, error) {
 	w.fill(r)
 	r.MBPerSec = r.MsgsPerSec * float64(cfg.Size) / 1e6
 	r.setLatency(&h)
+	if side != nil {
+		side.Window = r.Window
+		if r.Window > 0 {
+			side.MsgsPerSec = float64(side.Msgs) / r.Window
+		}
+		side.MBPerSec = side.MsgsPerSec * float64(cfg.Size) / 1e6
+		side.setLatency(&sh)
+		r.Side = side
+	}
 	return r, nil
+}
+
+// setStats are one connection set's figures in one loop.
+type setStats struct {
+	hist     Hist
+	msgs     int64
+	errs     int64
+	firstErr string
+}
+
+func (st *setStats) addTo(r *Result) {
+	r.Msgs += st.msgs
+	r.Errors += st.errs
+	if r.FirstError == "" {
+		r.FirstError = st.firstErr
+	}
 }
 
 type echoConn struct {
@@ -142,6 +213,7 @@ type echoConn struct {
 	part    []byte  // a partial frame carried to the next read
 	pend    []byte  // output the socket did not take
 	dead    bool
+	side    bool // in EchoConfig.Side's set
 }
 
 type echoLoop struct {
@@ -156,10 +228,7 @@ type echoLoop struct {
 	obuf     []byte
 	now      int64
 	measure  bool
-	hist     Hist
-	msgs     int64
-	errs     int64
-	firstErr string
+	sets     [2]setStats // the main set's and the side set's
 }
 
 func newEchoLoop(fr *Framer, inflight int, phase *atomic.Int32, base time.Time) (*echoLoop, error) {
@@ -175,12 +244,12 @@ func newEchoLoop(fr *Framer, inflight int, phase *atomic.Int32, base time.Time) 
 	}, nil
 }
 
-func (l *echoLoop) add(fd, id int) error {
+func (l *echoLoop) add(fd, id int, side bool) error {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return fmt.Errorf("set non-blocking: %w", err)
 	}
 	c := &echoConn{
-		fd: fd, id: id, idx: int32(len(l.conns)),
+		fd: fd, id: id, idx: int32(len(l.conns)), side: side,
 		sent: make([]int64, l.inflight),
 		part: make([]byte, 0, l.fr.WireSize()),
 		pend: make([]byte, 0, l.inflight*l.fr.WireSize()),
@@ -240,9 +309,13 @@ func (l *echoLoop) send(c *echoConn, out []byte) []byte {
 }
 
 func (l *echoLoop) fail(c *echoConn, msg string) {
-	l.errs++
-	if l.firstErr == "" {
-		l.firstErr = msg
+	st := &l.sets[0]
+	if c != nil && c.side {
+		st = &l.sets[1]
+	}
+	st.errs++
+	if st.firstErr == "" {
+		st.firstErr = msg
 	}
 	if c != nil && !c.dead {
 		c.dead = true
@@ -296,8 +369,12 @@ func (l *echoLoop) frame(c *echoConn, f, out []byte) ([]byte, bool) {
 		return out, false
 	}
 	if l.measure {
-		l.hist.Record(l.now - c.sent[c.recvSeq%uint64(l.inflight)])
-		l.msgs++
+		st := &l.sets[0]
+		if c.side {
+			st = &l.sets[1]
+		}
+		st.hist.Record(l.now - c.sent[c.recvSeq%uint64(l.inflight)])
+		st.msgs++
 	}
 	c.recvSeq++
 	return l.send(c, out), true

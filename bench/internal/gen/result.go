@@ -51,6 +51,10 @@ type Result struct {
 	// (runtime.MemStats.Mallocs): far below Msgs, since the hot path does not
 	// allocate per message.
 	GenMallocs uint64 `json:"gen_mallocs"`
+	// Side is the second connection set's result (EchoConfig.Side): its
+	// messages, latency, errors and live connections over the same window.
+	// The CPU figures above cover both sets.
+	Side *Result `json:"side,omitempty"`
 }
 
 // cpuClock reads this process's CPU time (user+system).
