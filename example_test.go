@@ -88,3 +88,43 @@ func ExampleWriteParts() {
 	fmt.Println(string(all))
 	// Output: 5:hello,
 }
+
+// countdown writes its lines from its own goroutine, as a file pump or a
+// relay would. The Gate holds that goroutine while the peer does not keep
+// up, so the write buffer never grows past the high-water mark.
+type countdown struct{ gate *weft.Gate }
+
+func (c *countdown) ConnectionMade(t weft.Transport) {
+	c.gate = weft.NewGate(t)
+	go func() {
+		for i := 3; i > 0; i-- {
+			if c.gate.Wait(t.Context()) != nil {
+				return // the connection is lost
+			}
+			fmt.Fprintf(t, "%d\n", i)
+		}
+		t.LoseConnection()
+	}()
+}
+func (c *countdown) DataReceived([]byte)  {}
+func (c *countdown) ConnectionLost(error) {}
+
+// A Gate gives a goroutine that writes outside the callbacks the flow
+// control that a Producer gets: Wait holds it while the write buffer is
+// above the high-water mark.
+func ExampleGate() {
+	server, client := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- weft.Serve(server, &countdown{}, nil) }()
+
+	sc := bufio.NewScanner(client)
+	for sc.Scan() {
+		fmt.Println(sc.Text())
+	}
+	fmt.Println("ConnectionLost reason:", <-done)
+	// Output:
+	// 3
+	// 2
+	// 1
+	// ConnectionLost reason: <nil>
+}

@@ -307,6 +307,17 @@ func (c *core) lost(reason error) error {
 // the connection's callbacks.
 type poster interface{ Post(fn func()) }
 
+// post runs fn through t's Post, serialized with the connection's
+// callbacks, or at once when t has no Post (the wrappers' Post, for
+// weft.Gate and other users of the runtime's Post).
+func post(t weft.Transport, fn func()) {
+	if p, ok := t.(poster); ok {
+		p.Post(fn)
+		return
+	}
+	fn()
+}
+
 // resume restarts delivery after a pause. Called from a callback inside the
 // loop, the loop simply carries on. Otherwise the buffered frames are
 // delivered through the transport's Post when it has one (serialized with the

@@ -190,3 +190,6 @@ func (t *lineTransport) RegisterProducer(p weft.Producer)  { t.core.t.RegisterPr
 func (t *lineTransport) UnregisterProducer()               { t.core.t.UnregisterProducer() }
 func (t *lineTransport) Buffered() int                     { return t.core.t.Buffered() }
 func (t *lineTransport) Context() context.Context          { return t.core.t.Context() }
+
+// Post is FrameTransport's Post for the LineReceiver's Transport.
+func (t *lineTransport) Post(fn func()) { post(t.core.t, fn) }

@@ -243,3 +243,8 @@ func (t *frameTransport) RegisterProducer(p weft.Producer)  { t.t.RegisterProduc
 func (t *frameTransport) UnregisterProducer()               { t.t.UnregisterProducer() }
 func (t *frameTransport) Buffered() int                     { return t.t.Buffered() }
 func (t *frameTransport) Context() context.Context          { return t.t.Context() }
+
+// Post runs fn serialized with the connection's callbacks, through the
+// runtime Transport's Post (weft.Conn.Post); over a Transport without Post
+// it runs fn at once. weft.NewGate uses it.
+func (t *frameTransport) Post(fn func()) { post(t.t, fn) }

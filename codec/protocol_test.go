@@ -374,3 +374,46 @@ func TestProtocolNilCodec(t *testing.T) {
 		t.Error("the connection was not closed")
 	}
 }
+
+// The codec's Transports pass Post through to the runtime's, so that
+// posted work (weft.Gate's marker) is serialized with the callbacks; over a
+// Transport without Post it runs at once.
+func TestTransportsPassPostThrough(t *testing.T) {
+	type poster interface{ Post(func()) }
+	for _, tc := range []struct {
+		name string
+		tr   func(weft.Transport) weft.Transport
+	}{
+		{"FrameTransport", func(inner weft.Transport) weft.Transport {
+			rec := &recorder{}
+			start(codec.Line{}, rec, inner)
+			return rec.tr
+		}},
+		{"LineReceiver", func(inner weft.Transport) weft.Transport {
+			r := codec.NewLineReceiver(&lineRec{})
+			r.ConnectionMade(inner)
+			return r.Transport()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pt := &postTransport{}
+			p, ok := tc.tr(pt).(poster)
+			if !ok {
+				t.Fatal("no Post")
+			}
+			ran := 0
+			p.Post(func() { ran++ })
+			if ran != 0 {
+				t.Fatal("ran before the runtime's posted work ran")
+			}
+			pt.runPosted()
+			if ran != 1 {
+				t.Fatalf("ran %d times after runPosted", ran)
+			}
+			tc.tr(&fakeTransport{}).(poster).Post(func() { ran++ })
+			if ran != 2 {
+				t.Fatal("over a Transport without Post, fn did not run at once")
+			}
+		})
+	}
+}

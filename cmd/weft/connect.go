@@ -31,7 +31,9 @@ type connectFlags struct {
 }
 
 // connect runs "weft connect ENDPOINT": each stdin line is sent as a frame,
-// each frame received is printed on its own line.
+// each frame received is printed on its own line. Stdin is read only as fast
+// as the server takes the frames (a weft.Gate), so a slow server slows the
+// sender down instead of overflowing its write buffer.
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
@@ -145,13 +147,19 @@ type session struct {
 	got   chan struct{} // a frame arrived (for the --wait idle close)
 }
 
-func (s *session) ConnectionMade(t codec.FrameTransport) { go s.pump(t) }
+func (s *session) ConnectionMade(t codec.FrameTransport) { go s.pump(t, weft.NewGate(t)) }
 
 // pump sends stdin lines as frames until stdin ends or the connection is
-// lost; after stdin ends it closes once nothing arrived for s.wait.
-func (s *session) pump(t codec.FrameTransport) {
+// lost; after stdin ends it closes once nothing arrived for s.wait. The
+// Gate holds it while the server does not keep up: stdin is read no faster
+// than the server takes the frames, and nothing is dropped as a slow
+// consumer.
+func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 	ctx := t.Context()
 	for {
+		if gate.Wait(ctx) != nil {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return

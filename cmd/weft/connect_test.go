@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os/exec"
 	"strings"
@@ -97,5 +98,56 @@ func TestConnectReconnects(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-done; err != nil {
 		t.Errorf("connect after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+	}
+}
+
+// TestConnectBackpressure: "weft connect" with 8 MB on stdin and a server
+// that does not read for a while. The client's write buffer (MaxWriteBuffer,
+// 1 MiB) would overflow, and the connection close as a slow consumer,
+// unless stdin is read only as fast as the server takes the frames. Every
+// line must arrive, in order.
+func TestConnectBackpressure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 80_000
+	var in bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&in, "line %06d %s\n", i, strings.Repeat("x", 88))
+	}
+	got := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		time.Sleep(300 * time.Millisecond) // not reading: the client must wait
+		sc := bufio.NewScanner(c)
+		i := 0
+		for sc.Scan() {
+			want := fmt.Sprintf("line %06d %s", i, strings.Repeat("x", 88)) // Scanner drops the \r
+			if sc.Text() != want {
+				got <- fmt.Errorf("line %d: %.20q", i, sc.Text())
+				return
+			}
+			i++
+		}
+		if i != n {
+			got <- fmt.Errorf("%d lines of %d (%v)", i, n, sc.Err())
+			return
+		}
+		got <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "line", "--wait", "100ms"}, &in, &stdout, &stderr)
+	serr := <-got // the server ends with the connection
+	if err != nil || serr != nil {
+		t.Fatalf("connect: %v; server: %v; stderr:\n%s", err, serr, stderr.String())
 	}
 }

@@ -1,7 +1,8 @@
 // Package testenv holds helpers shared by weft's tests: finding the real peer
 // programs (Twisted, nc, ngircd, haproxy, gpg, openssl) that interop tests talk
-// to, and skipping — or failing, under WEFT_REQUIRE_PEERS=1 — when one is
-// missing.
+// to, skipping (or failing, under WEFT_REQUIRE_PEERS=1) when one is
+// missing; and LateTransport, a fake Transport whose posted work runs when
+// the test says.
 package testenv
 
 import (

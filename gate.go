@@ -1,0 +1,100 @@
+package weft
+
+import (
+	"context"
+	"sync"
+)
+
+// Gate is flow control for a goroutine that writes to a Transport from
+// outside the connection's callbacks: a file pump, a generator, a relay. It
+// is the Transport's registered Producer; the writing goroutine calls Wait
+// after each Write (or before it) and is held there while the write buffer
+// is above Options.HighWater, until it drains to LowWater.
+//
+// The Transport pauses a Producer with a callback, serialized with the
+// others, so a goroutine that only watched for PauseProducing would see it
+// some time after the Write that crossed the mark and could write on, as
+// far as the scheduler let it, until MaxWriteBuffer closed the connection
+// as a slow consumer. Wait first lets the callbacks catch up with the
+// caller's writes, through Post when the Transport has it (the runtime's
+// Transport and codec's FrameTransport do): the buffer then stays within
+// one Write of the high-water mark.
+//
+// Wait may be called from several goroutines. The Producer methods are for
+// the Transport.
+type Gate struct {
+	t      Transport
+	post   func(func())
+	markFn func() // g.mark, made once
+
+	mu      sync.Mutex
+	paused  bool
+	stopped bool
+	marks   uint64        // markers run (see Wait)
+	change  chan struct{} // closed and replaced on every change above
+}
+
+// NewGate returns a Gate registered as t's Producer (replacing any other).
+func NewGate(t Transport) *Gate {
+	g := &Gate{t: t, change: make(chan struct{})}
+	if p, ok := t.(interface{ Post(func()) }); ok {
+		g.post, g.markFn = p.Post, g.mark
+	}
+	t.RegisterProducer(g)
+	return g
+}
+
+// Wait returns nil when the goroutine may write: no pause is pending for
+// the writes it made so far, or the buffer has drained since. It returns
+// ErrClosed once the connection is lost (StopProducing, or the Transport's
+// Context done), and ctx's error if ctx is done first.
+func (g *Gate) Wait(ctx context.Context) error {
+	g.mu.Lock()
+	want := g.marks + 1
+	g.mu.Unlock()
+	if g.post != nil {
+		// Posted work runs in order: once the marker has run, a pause that
+		// an earlier Write queued has been delivered.
+		g.post(g.markFn)
+	}
+	lost := g.t.Context().Done()
+	for {
+		g.mu.Lock()
+		stopped, wait, change := g.stopped, g.paused || (g.post != nil && g.marks < want), g.change
+		g.mu.Unlock()
+		if stopped {
+			return ErrClosed
+		}
+		if !wait {
+			return nil
+		}
+		select {
+		case <-change:
+		case <-lost:
+			// Posted work is dropped once the connection is lost.
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// update changes the state under mu and wakes Wait.
+func (g *Gate) update(f func()) {
+	g.mu.Lock()
+	f()
+	close(g.change)
+	g.change = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *Gate) mark() { g.update(func() { g.marks++ }) }
+
+// PauseProducing implements Producer: Wait holds the writer.
+func (g *Gate) PauseProducing() { g.update(func() { g.paused = true }) }
+
+// ResumeProducing implements Producer: Wait lets the writer go on.
+func (g *Gate) ResumeProducing() { g.update(func() { g.paused = false }) }
+
+// StopProducing implements Producer: Wait returns ErrClosed from now on.
+func (g *Gate) StopProducing() { g.update(func() { g.stopped = true }) }

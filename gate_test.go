@@ -1,0 +1,201 @@
+package weft_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// pump is a Protocol whose own goroutine writes n chunks through a Gate,
+// numbered so that the peer can check that none is lost or reordered.
+type pump struct {
+	recorder
+	chunk  int
+	n      int
+	maxBuf atomic.Int64
+	err    atomic.Value
+	exited chan struct{}
+}
+
+func (p *pump) ConnectionMade(t weft.Transport) {
+	p.recorder.ConnectionMade(t)
+	g := weft.NewGate(t)
+	p.exited = make(chan struct{})
+	go func() {
+		defer close(p.exited)
+		buf := make([]byte, p.chunk)
+		for i := range p.n {
+			if err := g.Wait(context.Background()); err != nil {
+				p.err.Store(err)
+				return
+			}
+			fillChunk(buf, i)
+			if _, err := t.Write(buf); err != nil {
+				p.err.Store(err)
+				return
+			}
+			if b := int64(t.Buffered()); b > p.maxBuf.Load() {
+				p.maxBuf.Store(b)
+			}
+		}
+	}()
+}
+
+func fillChunk(b []byte, i int) {
+	for j := range b {
+		b[j] = byte(i + j/7)
+	}
+}
+
+// TestGateHoldsWriter: a goroutine that writes 4 MiB through a Gate to a
+// peer that does not read for a while keeps the buffer within one write of
+// the high-water mark (MaxWriteBuffer, 256 KiB here, would close the
+// connection as a slow consumer), and every byte arrives in order.
+func TestGateHoldsWriter(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			const high, chunk, n = 32 << 10, 1000, 4 << 10
+			p := &pump{recorder: *newRecorder(t), chunk: chunk, n: n}
+			done := serve(s, p, &weft.Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: 256 << 10})
+			waitMade(t, &p.recorder)
+			// Not reading: the writer is held near the mark. Wait until it
+			// is (the buffer stops growing), without asserting timing.
+			deadline := time.Now().Add(5 * time.Second)
+			for p.maxBuf.Load() <= high && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // give an overshoot the chance to show
+			want := make([]byte, chunk)
+			got := make([]byte, chunk)
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			for i := range n {
+				if _, err := io.ReadFull(c, got); err != nil {
+					t.Fatalf("chunk %d: %v (writer: %v)", i, err, p.err.Load())
+				}
+				fillChunk(want, i)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("chunk %d differs", i)
+				}
+			}
+			<-p.exited
+			if err := p.err.Load(); err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			if m := p.maxBuf.Load(); m > high+chunk {
+				t.Errorf("buffer reached %d, want at most high water + one write = %d", m, high+chunk)
+			}
+			c.Close()
+			p.waitLost(t)
+			<-done
+		})
+	}
+}
+
+// TestGateEndsWithConnection: a writer held by the Gate is released with
+// ErrClosed when the connection is lost.
+func TestGateEndsWithConnection(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			p := &pump{recorder: *newRecorder(t), chunk: 4096, n: 1 << 20}
+			done := serve(s, p, &weft.Options{HighWater: 16 << 10, MaxWriteBuffer: 1 << 20})
+			waitMade(t, &p.recorder)
+			deadline := time.Now().Add(5 * time.Second)
+			for p.maxBuf.Load() <= 16<<10 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			c.Close()
+			p.waitLost(t)
+			<-done
+			<-p.exited
+			if err, _ := p.err.Load().(error); !errors.Is(err, weft.ErrClosed) {
+				t.Errorf("held writer got %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestGateWaitsForQueuedPause: the pause arrives late, as posted work.
+// Wait must not return between the Write that crossed the mark and that
+// pause, however long the callbacks take to get to it; without the marker
+// the writer went on at once. A lost connection (its Context done)
+// releases a Wait whose marker will never run.
+func TestGateWaitsForQueuedPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, lose := context.WithCancel(context.Background())
+		tr := &testenv.LateTransport{High: 100, Ctx: ctx}
+		g := weft.NewGate(tr)
+		var writes atomic.Int32
+		werr := make(chan error, 1)
+		go func() {
+			for range 10 { // bounded: a Wait that never holds ends the loop
+				if err := g.Wait(context.Background()); err != nil {
+					werr <- err
+					return
+				}
+				tr.Write(make([]byte, 60))
+				writes.Add(1)
+			}
+			werr <- errors.New("10 writes, never held")
+		}()
+		// Each Wait needs its marker run: two writes take the buffer to
+		// 120 > 100 and queue the pause.
+		for range 2 {
+			synctest.Wait()
+			tr.RunPosted()
+		}
+		synctest.Wait()
+		if w := writes.Load(); w != 2 {
+			t.Fatalf("%d writes before the queued pause ran, want 2", w)
+		}
+		for range 3 { // the pause and the marker run: still held
+			tr.RunPosted()
+			synctest.Wait()
+		}
+		if w := writes.Load(); w != 2 {
+			t.Fatalf("%d writes while paused", w)
+		}
+		tr.Drain() // queues ResumeProducing
+		tr.RunPosted()
+		synctest.Wait()
+		// The held Wait returns; the next one waits for its new marker.
+		if w := writes.Load(); w != 3 {
+			t.Fatalf("%d writes after resume with the next marker not run, want 3", w)
+		}
+		// A Wait held by a pause ends with its context.
+		tr.Write(make([]byte, 200))
+		g.PauseProducing()
+		wctx, cancel := context.WithCancel(context.Background())
+		cerr := make(chan error, 1)
+		go func() { cerr <- g.Wait(wctx) }()
+		synctest.Wait()
+		tr.RunPosted() // both markers run; the pause holds both Waits
+		synctest.Wait()
+		select {
+		case err := <-cerr:
+			t.Fatalf("Wait returned %v while paused", err)
+		default:
+		}
+		cancel()
+		if err := <-cerr; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait with a cancelled context: %v", err)
+		}
+		lose() // the writer's Wait: released by the lost connection
+		if err := <-werr; !errors.Is(err, weft.ErrClosed) {
+			t.Fatalf("Wait after the connection was lost: %v", err)
+		}
+		g.StopProducing()
+		if err := g.Wait(context.Background()); !errors.Is(err, weft.ErrClosed) {
+			t.Fatalf("Wait after StopProducing: %v", err)
+		}
+	})
+}

@@ -1,0 +1,139 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+
+	"github.com/weftkit/weft"
+)
+
+// LateTransport is a weft.Transport whose posted work (Post) runs only when
+// the test calls RunPosted, as if the connection's callbacks were busy
+// elsewhere. Like the runtime, a Write that takes the buffer past High
+// queues the registered Producer's PauseProducing as posted work (once, until
+// Drain), and a Write past Max, when Max is set, fails with
+// weft.ErrSlowConsumer. Ctx, when set, is its Context.
+type LateTransport struct {
+	High, Max int
+	Ctx       context.Context
+
+	mu       sync.Mutex
+	buffered int
+	writes   int
+	producer weft.Producer
+	pausing  bool // a pause is queued or delivered
+	posted   []func()
+}
+
+var _ weft.Transport = (*LateTransport)(nil)
+
+// Write implements weft.Transport (see LateTransport).
+func (l *LateTransport) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.Max > 0 && l.buffered+len(p) > l.Max {
+		return 0, weft.ErrSlowConsumer
+	}
+	l.buffered += len(p)
+	l.writes++
+	if l.producer != nil && !l.pausing && l.buffered > l.High {
+		l.pausing = true
+		l.posted = append(l.posted, l.producer.PauseProducing)
+	}
+	return len(p), nil
+}
+
+// WriteBuffers implements weft.Transport: the buffers' Writes in turn.
+func (l *LateTransport) WriteBuffers(bufs ...[]byte) error {
+	for _, b := range bufs {
+		if _, err := l.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Post queues fn for RunPosted.
+func (l *LateTransport) Post(fn func()) {
+	l.mu.Lock()
+	l.posted = append(l.posted, fn)
+	l.mu.Unlock()
+}
+
+// RunPosted runs the work posted so far, in order.
+func (l *LateTransport) RunPosted() {
+	l.mu.Lock()
+	fns := l.posted
+	l.posted = nil
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// State returns the bytes buffered and the number of Writes so far.
+func (l *LateTransport) State() (buffered, writes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buffered, l.writes
+}
+
+// Drain empties the buffer and queues the Producer's ResumeProducing.
+func (l *LateTransport) Drain() {
+	l.mu.Lock()
+	l.buffered = 0
+	l.pausing = false
+	if l.producer != nil {
+		l.posted = append(l.posted, l.producer.ResumeProducing)
+	}
+	l.mu.Unlock()
+}
+
+// RegisterProducer implements weft.Transport.
+func (l *LateTransport) RegisterProducer(p weft.Producer) {
+	l.mu.Lock()
+	l.producer = p
+	l.mu.Unlock()
+}
+
+// UnregisterProducer implements weft.Transport.
+func (l *LateTransport) UnregisterProducer() { l.RegisterProducer(nil) }
+
+// Buffered implements weft.Transport.
+func (l *LateTransport) Buffered() int {
+	b, _ := l.State()
+	return b
+}
+
+// Context implements weft.Transport: Ctx, or context.Background.
+func (l *LateTransport) Context() context.Context {
+	if l.Ctx != nil {
+		return l.Ctx
+	}
+	return context.Background()
+}
+
+// The rest of weft.Transport does nothing.
+
+// LoseConnection does nothing.
+func (l *LateTransport) LoseConnection() {}
+
+// Abort does nothing.
+func (l *LateTransport) Abort() {}
+
+// LocalAddr returns an empty address.
+func (l *LateTransport) LocalAddr() net.Addr { return &net.TCPAddr{} }
+
+// RemoteAddr returns an empty address.
+func (l *LateTransport) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+
+// PauseReading does nothing.
+func (l *LateTransport) PauseReading() {}
+
+// ResumeReading does nothing.
+func (l *LateTransport) ResumeReading() {}
+
+// StartTLS returns weft.ErrNotSupported.
+func (l *LateTransport) StartTLS(*tls.Config) error { return weft.ErrNotSupported }
