@@ -30,6 +30,7 @@ type Gate struct {
 	mu      sync.Mutex
 	paused  bool
 	stopped bool
+	waits   uint64        // Waits begun: the markers posted or about to be
 	marks   uint64        // markers run (see Wait)
 	change  chan struct{} // closed and replaced on every change above
 }
@@ -50,11 +51,15 @@ func NewGate(t Transport) *Gate {
 // Context done), and ctx's error if ctx is done first.
 func (g *Gate) Wait(ctx context.Context) error {
 	g.mu.Lock()
-	want := g.marks + 1
+	g.waits++
+	want := g.waits
 	g.mu.Unlock()
 	if g.post != nil {
-		// Posted work runs in order: once the marker has run, a pause that
-		// an earlier Write queued has been delivered.
+		// Posted work runs in order. At most want-1 markers were posted
+		// before this Wait began, so the want-th marker to run was posted
+		// after it, and after any pause the caller's earlier Writes queued:
+		// by then that pause has been delivered. (Counting Waits, not
+		// markers run, keeps this true for concurrent Waits.)
 		g.post(g.markFn)
 	}
 	lost := g.t.Context().Done()

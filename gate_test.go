@@ -199,3 +199,46 @@ func TestGateWaitsForQueuedPause(t *testing.T) {
 		}
 	})
 }
+
+// TestGateConcurrentWaits: B writes past the mark and Waits while A's
+// marker, posted before B's write, is still queued. When A's marker runs, B
+// must stay held: its own write's pause is queued after that marker. (A
+// Wait that counted markers run instead of Waits begun let B go.)
+func TestGateConcurrentWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, lose := context.WithCancel(context.Background())
+		defer lose()
+		tr := &testenv.LateTransport{High: 100, Ctx: ctx}
+		g := weft.NewGate(tr)
+		aDone, bDone := make(chan error, 1), make(chan error, 1)
+		go func() { aDone <- g.Wait(context.Background()) }()
+		synctest.Wait() // A's marker is queued
+		tr.Write(make([]byte, 200))
+		go func() { bDone <- g.Wait(context.Background()) }()
+		synctest.Wait() // queue: A's marker, the pause, B's marker
+		if !tr.RunNext() {
+			t.Fatal("nothing posted")
+		}
+		synctest.Wait()
+		if err := <-aDone; err != nil {
+			t.Fatalf("A: %v", err)
+		}
+		select {
+		case err := <-bDone:
+			t.Fatalf("B released (%v) before the pause its write queued", err)
+		default:
+		}
+		tr.RunPosted() // the pause, then B's marker: B is held by the pause
+		synctest.Wait()
+		select {
+		case err := <-bDone:
+			t.Fatalf("B released (%v) while paused", err)
+		default:
+		}
+		tr.Drain()
+		tr.RunPosted()
+		if err := <-bDone; err != nil {
+			t.Fatalf("B after resume: %v", err)
+		}
+	})
+}

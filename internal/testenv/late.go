@@ -73,6 +73,21 @@ func (l *LateTransport) RunPosted() {
 	}
 }
 
+// RunNext runs the oldest posted work, if any, and reports whether it ran
+// something.
+func (l *LateTransport) RunNext() bool {
+	l.mu.Lock()
+	if len(l.posted) == 0 {
+		l.mu.Unlock()
+		return false
+	}
+	fn := l.posted[0]
+	l.posted = l.posted[1:]
+	l.mu.Unlock()
+	fn()
+	return true
+}
+
 // State returns the bytes buffered and the number of Writes so far.
 func (l *LateTransport) State() (buffered, writes int) {
 	l.mu.Lock()

@@ -51,6 +51,46 @@ func TestServerFastExactBytes(t *testing.T) {
 	}
 }
 
+// TestServerBigPoem: a 3 MiB poem, sent at once, to a client that does not
+// read at first. One Write of it would pass MaxWriteBuffer (1 MiB) and fail
+// as a slow consumer; it must arrive whole, over a pipe and over TCP.
+func TestServerBigPoem(t *testing.T) {
+	want := bytes.Repeat([]byte("So much depends upon a red wheel barrow\n"), 3<<20/40)
+	s := &poetry.Server{Poem: want}
+	for _, name := range []string{"pipe", "tcp"} {
+		t.Run(name, func(t *testing.T) {
+			var c, sc net.Conn
+			if name == "pipe" {
+				c, sc = net.Pipe()
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				if c, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+				if sc, err = ln.Accept(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer c.Close()
+			done := make(chan error, 1)
+			go func() { done <- weft.Serve(sc, s.BuildProtocol(nil), nil) }()
+			time.Sleep(100 * time.Millisecond) // not reading yet (no timing asserted)
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("got %d bytes (%v), want %d", len(got), err, len(want))
+			}
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+}
+
 // TestServerSlow checks, in fake time, that chunk k arrives at k*Delay.
 func TestServerSlow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

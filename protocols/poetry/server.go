@@ -26,7 +26,10 @@ var ErrConfig = errors.New("poetry: invalid configuration")
 // Server sends Poem to every client, then closes the connection. What the
 // client sends is ignored.
 type Server struct {
-	// Poem is the text sent. Empty means the client is closed at once.
+	// Poem is the text sent. Empty means the client is closed at once. Sent
+	// at once, a poem of more than 64 KiB goes out in 64 KiB pieces, each
+	// when the client has taken enough of the ones before (weft.Gate): its
+	// size is not bounded by the write buffer.
 	Poem []byte
 	// Chunk is the number of bytes sent every Delay. Zero (or a zero Delay)
 	// means the whole poem is sent at once.
@@ -68,11 +71,33 @@ type sender struct {
 	lost  bool
 }
 
+// bigPoem is the size past which a poem sent at once goes out in pieces of
+// this size from a goroutine held by a weft.Gate: one Write of more than
+// MaxWriteBuffer (1 MiB by default) would fail as a slow consumer.
+const bigPoem = 64 << 10
+
 func (p *sender) ConnectionMade(t weft.Transport) {
 	p.t = t
 	if p.chunk <= 0 || p.delay <= 0 || len(p.poem) <= p.chunk {
-		_, _ = t.Write(p.poem)
-		t.LoseConnection()
+		if len(p.poem) <= bigPoem {
+			_, _ = t.Write(p.poem)
+			t.LoseConnection()
+			return
+		}
+		gate := weft.NewGate(t)
+		go func() {
+			for rest := p.poem; len(rest) > 0; {
+				if gate.Wait(t.Context()) != nil {
+					return // lost
+				}
+				n := min(bigPoem, len(rest))
+				if _, err := t.Write(rest[:n]); err != nil {
+					return
+				}
+				rest = rest[n:]
+			}
+			t.LoseConnection()
+		}()
 		return
 	}
 	p.next()
