@@ -23,7 +23,7 @@ import (
 // Wait may be called from several goroutines. The Producer methods are for
 // the Transport.
 type Gate struct {
-	t      Transport
+	t      GateTransport
 	post   func(func())
 	markFn func() // g.mark, made once
 
@@ -35,8 +35,19 @@ type Gate struct {
 	change  chan struct{} // closed and replaced on every change above
 }
 
+// GateTransport is what a Gate needs of a transport. Transport, codec's
+// FrameTransport and process.Transport (a child's stdin) have it; with a
+// Post(func()) method as well, serialized with the callbacks and in order
+// with the producer calls, Wait keeps the buffer within one Write of the
+// high-water mark.
+type GateTransport interface {
+	RegisterProducer(p Producer)
+	// Context is done when the connection is lost.
+	Context() context.Context
+}
+
 // NewGate returns a Gate registered as t's Producer (replacing any other).
-func NewGate(t Transport) *Gate {
+func NewGate(t GateTransport) *Gate {
 	g := &Gate{t: t, change: make(chan struct{})}
 	if p, ok := t.(interface{ Post(func()) }); ok {
 		g.post, g.markFn = p.Post, g.mark
