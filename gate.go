@@ -60,6 +60,11 @@ func NewGate(t GateTransport) *Gate {
 // the writes it made so far, or the buffer has drained since. It returns
 // ErrClosed once the connection is lost (StopProducing, or the Transport's
 // Context done), and ctx's error if ctx is done first.
+//
+// Wait is for goroutines other than the connection's callbacks: called from
+// a callback, it would wait for posted work that runs only after that
+// callback returns, until the connection is lost or ctx ends. Callbacks
+// write freely; their writes are flushed when they return.
 func (g *Gate) Wait(ctx context.Context) error {
 	g.mu.Lock()
 	g.waits++
