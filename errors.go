@@ -9,8 +9,8 @@ var (
 	ErrClosed = errors.New("weft: connection closed")
 	// ErrAborted: the connection was closed with Abort.
 	ErrAborted = errors.New("weft: connection aborted")
-	// ErrSlowConsumer: the peer did not read fast enough and the write buffer
-	// passed MaxWriteBuffer.
+	// ErrSlowConsumer: the peer did not read fast enough and a Write would
+	// have taken the (non-empty) write buffer past MaxWriteBuffer.
 	ErrSlowConsumer = errors.New("weft: slow consumer")
 	// ErrIdleTimeout: no byte moved in either direction for IdleTimeout.
 	ErrIdleTimeout = errors.New("weft: idle timeout")

@@ -113,6 +113,60 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
+// TestWriteLargerThanMaxWriteBuffer: one Write larger than MaxWriteBuffer
+// into an empty buffer is taken (an echo of a frame as large as the codec
+// allows), and every byte arrives; a second one while the first is still
+// queued would pile output up, and closes the connection as a slow consumer.
+func TestWriteLargerThanMaxWriteBuffer(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			const limit = 64 << 10
+			big := bytes.Repeat([]byte("0123456789abcdef"), 300<<10/16) // 300 KiB
+			t.Run("one", func(t *testing.T) {
+				s, c := tc.pair(t)
+				werr := make(chan error, 1)
+				p := &funcProto{made: func(tr weft.Transport) {
+					_, err := tr.Write(big)
+					werr <- err
+					tr.LoseConnection()
+				}}
+				done := serve(s, p, &weft.Options{HighWater: 16 << 10, MaxWriteBuffer: limit})
+				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				got, err := io.ReadAll(c)
+				if err != nil || !bytes.Equal(got, big) {
+					t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(big))
+				}
+				if err := <-werr; err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				if err := <-done; err != nil {
+					t.Fatalf("Serve: %v", err)
+				}
+			})
+			t.Run("two", func(t *testing.T) {
+				s, _ := tc.pair(t) // the peer never reads
+				werr := make(chan error, 2)
+				p := &funcProto{made: func(tr weft.Transport) {
+					for range 2 {
+						_, err := tr.Write(big)
+						werr <- err
+					}
+				}}
+				done := serve(s, p, &weft.Options{HighWater: 16 << 10, MaxWriteBuffer: limit})
+				if err := <-werr; err != nil {
+					t.Fatalf("first Write: %v", err)
+				}
+				if err := <-werr; !errors.Is(err, weft.ErrSlowConsumer) {
+					t.Fatalf("second Write: %v, want ErrSlowConsumer", err)
+				}
+				if err := <-done; !errors.Is(err, weft.ErrSlowConsumer) {
+					t.Fatalf("Serve: %v, want ErrSlowConsumer", err)
+				}
+			})
+		})
+	}
+}
+
 // TestProducerPauseResume: a producer that obeys is paused when the peer stops
 // reading and resumed when it reads again; every byte arrives; the buffer stays
 // near the high-water mark.

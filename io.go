@@ -197,7 +197,12 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 		return 0, nil
 	}
 	buffered := c.bufferedLocked()
-	if buffered+total > c.opt.max {
+	// A peer is slow when output it has not taken piles up. A Write into
+	// an empty buffer is taken whatever its size: everything before it has
+	// gone, and its bytes are the caller's own (an echo of a frame as large
+	// as the codec allows, say). So a buffer holds at most the larger of
+	// MaxWriteBuffer and one Write.
+	if buffered > 0 && buffered+total > c.opt.max {
 		c.mu.Unlock()
 		c.abort(ErrSlowConsumer, false)
 		return 0, ErrSlowConsumer

@@ -17,7 +17,8 @@ const (
 	// Producer is resumed.
 	DefaultLowWater = 16 << 10
 	// DefaultMaxWriteBuffer bounds the bytes queued for one connection; a Write
-	// past it closes the connection with ErrSlowConsumer.
+	// that would take a non-empty buffer past it closes the connection with
+	// ErrSlowConsumer.
 	DefaultMaxWriteBuffer = 1 << 20
 	// DefaultReadBufferSize is the size of one read from the socket (Twisted
 	// reads 64 KiB at a time). The buffer is pooled and held only during a
@@ -36,9 +37,11 @@ type Options struct {
 	// below it). Must not exceed HighWater.
 	LowWater int
 	// MaxWriteBuffer bounds the output buffered for the connection: a Write
-	// that would pass it fails with ErrSlowConsumer and closes the connection,
-	// so memory per connection is always bounded. Zero means
-	// DefaultMaxWriteBuffer. Must be at least HighWater.
+	// that would take a non-empty buffer past it fails with ErrSlowConsumer
+	// and closes the connection. A Write into an empty buffer is taken
+	// whatever its size (the peer has taken everything before it), so the
+	// buffer holds at most the larger of MaxWriteBuffer and one Write. Zero
+	// means DefaultMaxWriteBuffer. Must be at least HighWater.
 	MaxWriteBuffer int
 	// ReadBufferSize is the maximum number of bytes read (and delivered to
 	// DataReceived) at once. Zero means DefaultReadBufferSize.

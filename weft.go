@@ -97,8 +97,9 @@ type Transport interface {
 	// for the peer. The bytes of one Write are never interleaved with the bytes
 	// of another. Writes made during one callback are flushed together. It
 	// returns ErrClosed once the connection is closing or lost, and
-	// ErrSlowConsumer (closing the connection) if p would take the write buffer
-	// past MaxWriteBuffer.
+	// ErrSlowConsumer (closing the connection) if p would take a non-empty
+	// write buffer past MaxWriteBuffer (into an empty one, p is taken whatever
+	// its size).
 	io.Writer
 	// WriteBuffers queues the buffers as one atomic write (Twisted's
 	// writeSequence).

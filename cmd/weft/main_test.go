@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,6 +199,37 @@ func TestServeFramedEcho(t *testing.T) {
 			got := make([]byte, len(tc.out))
 			if _, err := io.ReadFull(c, got); err != nil || string(got) != tc.out {
 				t.Fatalf("got %q (%v), want %q", got, err, tc.out)
+			}
+			c.Close()
+			p.stop(t, syscall.SIGTERM)
+		})
+	}
+}
+
+// TestServeEchoLargestFrame: "weft serve echo" echoes a frame as large as
+// the codec allows (1 MiB by default), whose encoding is larger than the
+// 1 MiB write buffer: a Write into an empty buffer is taken whatever its
+// size. Before, the connection was closed as a slow consumer with nothing
+// sent. A larger --max-frame works the same way.
+func TestServeEchoLargestFrame(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		args []string
+	}{
+		{1 << 20, nil},
+		{3 << 20, []string{"--max-frame", "3145728"}},
+	} {
+		t.Run(strconv.Itoa(tc.n), func(t *testing.T) {
+			args := append([]string{"echo", "--codec", "netstring", "--listen", "tcp:0:interface=127.0.0.1"}, tc.args...)
+			p := startServe(t, 1, args...)
+			c := dial(t, p.addrs[0])
+			frame := append(strconv.AppendInt(nil, int64(tc.n), 10), ':')
+			frame = append(append(frame, bytes.Repeat([]byte("w"), tc.n)...), ',')
+			go c.Write(frame) // the echo starts before the whole frame is sent
+			got := make([]byte, len(frame))
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, frame) {
+				t.Fatalf("echo of a %d-byte frame: %v", tc.n, err)
 			}
 			c.Close()
 			p.stop(t, syscall.SIGTERM)
