@@ -52,8 +52,9 @@ func TestServerFastExactBytes(t *testing.T) {
 }
 
 // TestServerBigPoem: a 3 MiB poem, sent at once, to a client that does not
-// read at first. One Write of it would pass MaxWriteBuffer (1 MiB) and fail
-// as a slow consumer; it must arrive whole, over a pipe and over TCP.
+// read at first, arrives whole, over a pipe and over TCP. (It goes out in
+// pieces through a Gate; before, it was one Write, which failed as a slow
+// consumer past MaxWriteBuffer.)
 func TestServerBigPoem(t *testing.T) {
 	want := bytes.Repeat([]byte("So much depends upon a red wheel barrow\n"), 3<<20/40)
 	s := &poetry.Server{Poem: want}

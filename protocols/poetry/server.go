@@ -28,8 +28,9 @@ var ErrConfig = errors.New("poetry: invalid configuration")
 type Server struct {
 	// Poem is the text sent. Empty means the client is closed at once. Sent
 	// at once, a poem of more than 64 KiB goes out in 64 KiB pieces, each
-	// when the client has taken enough of the ones before (weft.Gate): its
-	// size is not bounded by the write buffer.
+	// when the client has taken enough of the ones before (weft.Gate): a
+	// slow client costs about the write buffer's high-water mark, whatever
+	// the poem's size.
 	Poem []byte
 	// Chunk is the number of bytes sent every Delay. Zero (or a zero Delay)
 	// means the whole poem is sent at once.
@@ -72,8 +73,8 @@ type sender struct {
 }
 
 // bigPoem is the size past which a poem sent at once goes out in pieces of
-// this size from a goroutine held by a weft.Gate: one Write of more than
-// MaxWriteBuffer (1 MiB by default) would fail as a slow consumer.
+// this size from a goroutine held by a weft.Gate, so that a connection
+// buffers about the high-water mark of it, not a copy of the whole poem.
 const bigPoem = 64 << 10
 
 func (p *sender) ConnectionMade(t weft.Transport) {
