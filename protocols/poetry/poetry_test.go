@@ -52,9 +52,8 @@ func TestServerFastExactBytes(t *testing.T) {
 }
 
 // TestServerBigPoem: a 3 MiB poem, sent at once, to a client that does not
-// read at first, arrives whole, over a pipe and over TCP. (It goes out in
-// pieces through a Gate; before, it was one Write, which failed as a slow
-// consumer past MaxWriteBuffer.)
+// read at first: the server buffers about the high-water mark of it, not a
+// copy of the whole poem, and it arrives whole, over a pipe and over TCP.
 func TestServerBigPoem(t *testing.T) {
 	want := bytes.Repeat([]byte("So much depends upon a red wheel barrow\n"), 3<<20/40)
 	s := &poetry.Server{Poem: want}
@@ -78,8 +77,15 @@ func TestServerBigPoem(t *testing.T) {
 			}
 			defer c.Close()
 			done := make(chan error, 1)
-			go func() { done <- weft.Serve(sc, s.BuildProtocol(nil), nil) }()
+			spy := &spyProto{Protocol: s.BuildProtocol(nil), made: make(chan weft.Transport, 1)}
+			go func() { done <- weft.Serve(sc, spy, nil) }()
+			tr := <-spy.made
 			time.Sleep(100 * time.Millisecond) // not reading yet (no timing asserted)
+			// Held by the Gate: about the high-water mark and one piece,
+			// not the whole poem.
+			if b := tr.Buffered(); b > weft.DefaultHighWater+64<<10 {
+				t.Errorf("%d bytes buffered for a client that does not read", b)
+			}
 			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			got, err := io.ReadAll(c)
 			if err != nil || !bytes.Equal(got, want) {
@@ -90,6 +96,17 @@ func TestServerBigPoem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spyProto hands the Transport its Protocol gets to the test.
+type spyProto struct {
+	weft.Protocol
+	made chan weft.Transport
+}
+
+func (p *spyProto) ConnectionMade(t weft.Transport) {
+	p.Protocol.ConnectionMade(t)
+	p.made <- t
 }
 
 // TestServerSlow checks, in fake time, that chunk k arrives at k*Delay.
