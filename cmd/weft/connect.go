@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -87,6 +88,9 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
+			if serr := p.sendError(); serr != nil {
+				return serr // a line the codec refuses: not retried, not skipped
+			}
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -145,6 +149,16 @@ type session struct {
 	lines <-chan []byte
 	wait  time.Duration
 	got   chan struct{} // a frame arrived (for the --wait idle close)
+
+	mu      sync.Mutex
+	sendErr error // why a stdin line could not be sent
+}
+
+// sendError returns why a stdin line could not be sent, or nil.
+func (s *session) sendError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendErr
 }
 
 func (s *session) ConnectionMade(t codec.FrameTransport) { go s.pump(t, weft.NewGate(t)) }
@@ -169,7 +183,20 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 				return
 			}
 			if err := t.SendFrame(line); err != nil {
-				t.Abort()
+				if errors.Is(err, weft.ErrClosed) || errors.Is(err, weft.ErrSlowConsumer) {
+					t.Abort()
+					return
+				}
+				// The codec refuses the line (too long, or holding the
+				// delimiter): say so, and close after the lines before it.
+				hint := ""
+				if errors.Is(err, codec.ErrFrameTooLarge) {
+					hint = " (--max-frame raises the limit)"
+				}
+				s.mu.Lock()
+				s.sendErr = fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint)
+				s.mu.Unlock()
+				t.LoseConnection()
 				return
 			}
 		}

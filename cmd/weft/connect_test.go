@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft/codec"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
@@ -149,5 +153,53 @@ func TestConnectBackpressure(t *testing.T) {
 	serr := <-got // the server ends with the connection
 	if err != nil || serr != nil {
 		t.Fatalf("connect: %v; server: %v; stderr:\n%s", err, serr, stderr.String())
+	}
+}
+
+// TestConnectLineTooLong: a stdin line the codec refuses ends "weft connect"
+// with an error that says so and names the flag that raises the limit,
+// instead of a bare "connection aborted"; the lines before it were sent.
+func TestConnectLineTooLong(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	in := strings.NewReader("short\n" + strings.Repeat("y", 20000) + "\nafter\n")
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "line"}, in, &stdout, &stderr)
+	if err == nil || !errors.Is(err, codec.ErrFrameTooLarge) || !strings.Contains(err.Error(), "--max-frame") {
+		t.Fatalf("connect = %v, want the codec's ErrFrameTooLarge and a hint", err)
+	}
+	if s := <-got; s != "short\r\n" {
+		t.Errorf("server received %q, want the line before the long one", s)
+	}
+}
+
+func TestPrefixed(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("weft: connection aborted"), "weft: connection aborted"},
+		{errors.New("endpoint: bad"), "weft: endpoint: bad"},
+		{fmt.Errorf("%w: unknown command", errUsage), "weft: usage: unknown command"},
+	} {
+		if got := prefixed(tc.err); got != tc.want {
+			t.Errorf("prefixed(%q) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

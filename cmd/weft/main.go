@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -82,10 +83,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "weft: %v\n", err)
+		fmt.Fprintln(stderr, prefixed(err))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "weft: %v\n", err)
+		fmt.Fprintln(stderr, prefixed(err))
 		return 1
 	}
+}
+
+// prefixed is err's message after "weft: ", once: the runtime's own errors
+// already start with it.
+func prefixed(err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "weft: ") {
+		return msg
+	}
+	return "weft: " + err.Error()
 }
