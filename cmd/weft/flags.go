@@ -54,6 +54,9 @@ func parseCodec(name string, maxFrame int) (codec.Codec, error) {
 	}
 	switch name {
 	case "raw", "":
+		if maxFrame > 0 {
+			return nil, fmt.Errorf("%w: --max-frame %d: the raw codec has no frames (use line, netstring or int8/16/32)", errUsage, maxFrame)
+		}
 		return codec.Raw{}, nil
 	case "line":
 		return codec.Line{MaxLength: maxFrame}, nil

@@ -141,6 +141,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"connect"}, "ENDPOINT"},
 		{[]string{"connect", "tcp"}, `"tcp"`},
 		{[]string{"connect", "tcp:127.0.0.1:1", "--codec", "morse"}, "--codec"},
+		{[]string{"serve", "echo", "--listen", "tcp:0", "--max-frame", "10"}, "--max-frame"}, // raw has no frames
+		{[]string{"serve", "echo", "--listen", "tcp:0", "--max-frame", "-1", "--codec", "line"}, "--max-frame"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
