@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/process"
 )
 
@@ -40,20 +41,43 @@ type Counts struct {
 	Lines, Words, Bytes int
 }
 
-// counter is the ProcessProtocol: it writes the text, closes stdin, and
-// collects stdout and stderr.
+// counter is the ProcessProtocol: it feeds the text to stdin, closes it,
+// and collects stdout and stderr.
 type counter struct {
 	process.Base
 	text        []byte
 	out, errOut bytes.Buffer
-	writeErr    error
+	writeErr    error         // set by the feeding goroutine before fed closes
+	fed         chan struct{} // closed when the feeding goroutine is done
 }
 
+// piece is the size of one write to wc's stdin.
+const piece = 64 << 10
+
+// ConnectionMade starts a goroutine that writes the text in pieces, each
+// when wc has taken enough of the ones before (a weft.Gate holds it above
+// the stdin buffer's high-water mark), so the text's size is not bounded by
+// the write buffer.
 func (c *counter) ConnectionMade(t process.Transport) {
-	if _, err := t.Write(c.text); err != nil {
-		c.writeErr = err
-	}
-	c.writeErr = errors.Join(c.writeErr, t.CloseStdin())
+	gate := weft.NewGate(t)
+	go func() {
+		defer close(c.fed)
+		for rest := c.text; len(rest) > 0; {
+			if err := gate.Wait(t.Context()); err != nil {
+				c.writeErr = err
+				break
+			}
+			n := min(piece, len(rest))
+			if _, err := t.Write(rest[:n]); err != nil {
+				c.writeErr = err
+				break
+			}
+			rest = rest[n:]
+		}
+		// Always: wc ends at the end of its input, also after a failed write
+		// (Count then reports the write's error).
+		c.writeErr = errors.Join(c.writeErr, t.CloseStdin())
+	}()
 }
 
 func (c *counter) ChildDataReceived(fd int, data []byte) {
@@ -65,18 +89,20 @@ func (c *counter) ChildDataReceived(fd int, data []byte) {
 	}
 }
 
-// Count runs the program wcPath (wc when empty) over text and returns its
-// counts. text is bounded by process.DefaultMaxWriteBuffer.
+// Count runs the program wcPath (wc when empty) over text, of any size, and
+// returns its counts.
 func Count(ctx context.Context, wcPath string, text []byte) (Counts, error) {
 	if wcPath == "" {
 		wcPath = "wc"
 	}
-	c := &counter{text: text}
+	c := &counter{text: text, fed: make(chan struct{})}
 	p, err := process.Start(ctx, exec.Command(wcPath), c, nil)
 	if err != nil {
 		return Counts{}, err
 	}
-	if err := p.Wait(); err != nil {
+	err = p.Wait()
+	<-c.fed // ends at the latest when the process has ended (ErrClosed)
+	if err != nil {
 		return Counts{}, fmt.Errorf("wc: %s failed: %w (stderr %q)", wcPath, err, c.errOut.String())
 	}
 	if c.writeErr != nil {

@@ -28,6 +28,8 @@ func TestCount(t *testing.T) {
 		{"no final newline", "one two\nthree"},
 		{"spaces", "  a\t\tb  \n\n c\n"},
 		{"large", strings.Repeat("The vorpal blade went snicker-snack!\n", 20000)},
+		// Past the stdin write buffer (1 MiB): fed in pieces through a Gate.
+		{"larger than the write buffer", strings.Repeat("One, two! One, two! And through and through\n", 100000)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
