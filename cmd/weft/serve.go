@@ -91,6 +91,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.shutdownTimeout <= 0 {
 		return fmt.Errorf("%w: --shutdown-timeout %v must be positive", errUsage, f.shutdownTimeout)
 	}
+	if f.stats < 0 {
+		return fmt.Errorf("%w: --stats %v is negative", errUsage, f.stats)
+	}
 	return run1(ctx, srv, eps, &f, stdout, stderr)
 }
 
@@ -139,8 +142,23 @@ func flagNames(err error) string {
 }
 
 func (f *serveFlags) factory(proto string) (weft.Factory, error) {
-	if f.codec != "raw" && proto != "echo" {
-		return nil, fmt.Errorf("%w: --codec is for echo only", errUsage)
+	// A flag given to a protocol it does not apply to is a mistake worth
+	// saying, not a setting to ignore.
+	only := func(set bool, flag, want string) error {
+		if set && proto != want {
+			return fmt.Errorf("%w: %s is for %s only", errUsage, flag, want)
+		}
+		return nil
+	}
+	if err := errors.Join(
+		only(f.codec != "raw", "--codec", "echo"),
+		only(f.maxFrame != 0, "--max-frame", "echo"),
+		only(len(f.quotes) > 0, "--quote", "qotd"),
+		only(f.file != "", "--file", "poetry"),
+		only(f.chunk != 0, "--chunk", "poetry"),
+		only(f.delay != 0, "--delay", "poetry"),
+	); err != nil {
+		return nil, err
 	}
 	switch proto {
 	case "echo":
