@@ -28,7 +28,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var server, channel, nick, logPath, password string
 	var initial, maxDelay time.Duration
 	fs.StringVar(&server, "server", "", "IRC server endpoint, e.g. tcp:irc.example.org:6667 or tls:irc.example.org:6697 (required)")
-	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required)")
+	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required; a name without a channel prefix gets '#')")
 	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
 	fs.StringVar(&logPath, "log", "", "file the log is appended to (required)")
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")

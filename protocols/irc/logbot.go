@@ -63,7 +63,8 @@ func (l *Logger) Now() time.Time { return l.now() }
 type LogBotConfig struct {
 	// Nick is the bot's nickname. Required.
 	Nick string
-	// Channel is the channel to join and log, e.g. "#weft". Required.
+	// Channel is the channel to join and log, e.g. "#weft". Required. A name
+	// without a channel prefix (#, &, + or !) gets "#", as in Twisted's join.
 	Channel string
 	// LogPath is the file to append the log to (created 0644 if missing).
 	// Empty: Log must be set.
@@ -99,6 +100,11 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 	}
 	if cfg.Channel == "" || strings.ContainsAny(cfg.Channel, " ,\x00\x07\r\n") {
 		return nil, fmt.Errorf("%w: LogBotConfig.Channel %q must be a channel name such as #weft", ErrConfig, cfg.Channel)
+	}
+	if !strings.ContainsAny(cfg.Channel[:1], "#&+!") {
+		// As Twisted's IRCClient.join does; the bot must also match the
+		// name the server uses in its messages, "#weft" for "weft".
+		cfg.Channel = "#" + cfg.Channel
 	}
 	b := &LogBot{cfg: cfg}
 	w := cfg.Log

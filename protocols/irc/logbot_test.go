@@ -41,8 +41,15 @@ func (s *syncBuffer) String() string {
 }
 
 func TestLogBotSession(t *testing.T) {
+	// "weft" is "#weft", as in Twisted's join: the same session either way.
+	for _, channel := range []string{"#weft", "weft"} {
+		t.Run(channel, func(t *testing.T) { testLogBotSession(t, channel) })
+	}
+}
+
+func testLogBotSession(t *testing.T, channel string) {
 	var log syncBuffer
-	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock()})
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: channel, Log: &log, Now: fixedClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
