@@ -2,6 +2,7 @@ package weft
 
 import (
 	"context"
+	"io"
 	"sync"
 )
 
@@ -41,6 +42,7 @@ type Gate struct {
 // with the producer calls, Wait keeps the buffer within one Write of the
 // high-water mark.
 type GateTransport interface {
+	io.Writer
 	RegisterProducer(p Producer)
 	// Context is done when the connection is lost.
 	Context() context.Context
@@ -98,6 +100,27 @@ func (g *Gate) Wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// GatePiece is the largest Write that WriteAll makes.
+const GatePiece = 64 << 10
+
+// WriteAll writes p to the transport in pieces of at most GatePiece bytes,
+// each after Wait: however large p is, the buffer holds about the
+// high-water mark of it. It returns the first error of Wait or Write; the
+// pieces before it were written.
+func (g *Gate) WriteAll(ctx context.Context, p []byte) error {
+	for len(p) > 0 {
+		if err := g.Wait(ctx); err != nil {
+			return err
+		}
+		n := min(GatePiece, len(p))
+		if _, err := g.t.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
 
 // update changes the state under mu and wakes Wait.

@@ -242,3 +242,48 @@ func TestGateConcurrentWaits(t *testing.T) {
 		}
 	})
 }
+
+// TestGateWriteAll: WriteAll sends 4 MiB in one call, in pieces, to a peer
+// that reads late: while it does not read, the buffer holds at most the
+// high-water mark and one piece (one Write of it would hold 4 MiB on a
+// pipe), and every byte arrives in order.
+func TestGateWriteAll(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			const high = 32 << 10
+			data := make([]byte, 4<<20)
+			for i := range data {
+				data[i] = byte(i / 1000)
+			}
+			made := make(chan weft.Transport, 1)
+			werr := make(chan error, 1)
+			p := &funcProto{made: func(tr weft.Transport) {
+				g := weft.NewGate(tr)
+				go func() {
+					err := g.WriteAll(context.Background(), data)
+					werr <- err
+					tr.LoseConnection()
+				}()
+				made <- tr
+			}}
+			done := serve(s, p, &weft.Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: 256 << 10})
+			tr := <-made
+			for range 5 { // not reading yet (no timing asserted)
+				time.Sleep(10 * time.Millisecond)
+				if b := tr.Buffered(); b > high+weft.GatePiece {
+					t.Fatalf("%d bytes buffered, want at most high water + one piece", b)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes (%v), want %d in order", len(got), err, len(data))
+			}
+			if err := <-werr; err != nil {
+				t.Fatalf("WriteAll: %v", err)
+			}
+			<-done
+		})
+	}
+}

@@ -51,32 +51,16 @@ type counter struct {
 	fed         chan struct{} // closed when the feeding goroutine is done
 }
 
-// piece is the size of one write to wc's stdin.
-const piece = 64 << 10
-
 // ConnectionMade starts a goroutine that writes the text in pieces, each
-// when wc has taken enough of the ones before (a weft.Gate holds it above
-// the stdin buffer's high-water mark), so the text's size is not bounded by
-// the write buffer.
+// when wc has taken enough of the ones before (weft.Gate.WriteAll), so the
+// text's size is not bounded by the stdin write buffer.
 func (c *counter) ConnectionMade(t process.Transport) {
 	gate := weft.NewGate(t)
 	go func() {
 		defer close(c.fed)
-		for rest := c.text; len(rest) > 0; {
-			if err := gate.Wait(t.Context()); err != nil {
-				c.writeErr = err
-				break
-			}
-			n := min(piece, len(rest))
-			if _, err := t.Write(rest[:n]); err != nil {
-				c.writeErr = err
-				break
-			}
-			rest = rest[n:]
-		}
-		// Always: wc ends at the end of its input, also after a failed write
-		// (Count then reports the write's error).
-		c.writeErr = errors.Join(c.writeErr, t.CloseStdin())
+		// Stdin is closed also after a failed write, so that wc ends (Count
+		// then reports the write's error).
+		c.writeErr = errors.Join(gate.WriteAll(t.Context(), c.text), t.CloseStdin())
 	}()
 }
 

@@ -72,10 +72,10 @@ type sender struct {
 	lost  bool
 }
 
-// bigPoem is the size past which a poem sent at once goes out in pieces of
-// this size from a goroutine held by a weft.Gate, so that a connection
+// bigPoem is the size past which a poem sent at once goes out in pieces
+// from a goroutine held by a weft.Gate (Gate.WriteAll), so that a connection
 // buffers about the high-water mark of it, not a copy of the whole poem.
-const bigPoem = 64 << 10
+const bigPoem = weft.GatePiece
 
 func (p *sender) ConnectionMade(t weft.Transport) {
 	p.t = t
@@ -87,17 +87,9 @@ func (p *sender) ConnectionMade(t weft.Transport) {
 		}
 		gate := weft.NewGate(t)
 		go func() {
-			for rest := p.poem; len(rest) > 0; {
-				if gate.Wait(t.Context()) != nil {
-					return // lost
-				}
-				n := min(bigPoem, len(rest))
-				if _, err := t.Write(rest[:n]); err != nil {
-					return
-				}
-				rest = rest[n:]
+			if gate.WriteAll(t.Context(), p.poem) == nil {
+				t.LoseConnection()
 			}
-			t.LoseConnection()
 		}()
 		return
 	}

@@ -308,11 +308,16 @@ func (l *echoLoop) send(c *echoConn, out []byte) []byte {
 	return out
 }
 
-func (l *echoLoop) fail(c *echoConn, msg string) {
-	st := &l.sets[0]
+// stats returns the figures of c's set (the main set's for nil).
+func (l *echoLoop) stats(c *echoConn) *setStats {
 	if c != nil && c.side {
-		st = &l.sets[1]
+		return &l.sets[1]
 	}
+	return &l.sets[0]
+}
+
+func (l *echoLoop) fail(c *echoConn, msg string) {
+	st := l.stats(c)
 	st.errs++
 	if st.firstErr == "" {
 		st.firstErr = msg
@@ -369,10 +374,7 @@ func (l *echoLoop) frame(c *echoConn, f, out []byte) ([]byte, bool) {
 		return out, false
 	}
 	if l.measure {
-		st := &l.sets[0]
-		if c.side {
-			st = &l.sets[1]
-		}
+		st := l.stats(c)
 		st.hist.Record(l.now - c.sent[c.recvSeq%uint64(l.inflight)])
 		st.msgs++
 	}
