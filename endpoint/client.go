@@ -158,6 +158,8 @@ func (p *parser) clientTLS(c *Client) {
 			p.fail(part, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
+	} else if _, ok := p.kw("privateKey"); ok {
+		p.fail("privateKey", fmt.Errorf("%w: privateKey= needs certificate=", ErrArguments))
 	}
 	c.TLS = cfg
 }

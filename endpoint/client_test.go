@@ -70,12 +70,16 @@ func TestParseClientErrors(t *testing.T) {
 		{"tcp:h:1:timeout=x", "timeout", ErrInvalidValue},
 		{"tcp:h:1:timeout=0", "timeout", ErrInvalidValue},
 		{"tcp:h:1:timeout=-1s", "timeout", ErrInvalidValue},
+		// Under a nanosecond: it would round to 0, which means the 30 s default.
+		{"tcp:h:1:timeout=1e-10", "timeout", ErrInvalidValue},
 		{"tcp:h:1:bindAddress=nowhere", "bindAddress", ErrInvalidValue},
 		{"tcp:h:1:interface=127.0.0.1", "interface", ErrUnknownKeyword},
 		{"unix", "path", ErrArguments},
 		{"unix:/x:mode=600", "mode", ErrUnknownKeyword},
 		{"tls:h:1:caCerts=/nonexistent", "caCerts", ErrTLSConfig},
 		{"tls:h:1:insecure=perhaps", "insecure", ErrInvalidValue},
+		// privateKey= is a tls keyword, but only with certificate=.
+		{"tls:h:1:privateKey=/k.pem", "privateKey", ErrArguments},
 	}
 	for _, tt := range tests {
 		_, err := ParseClient(tt.desc)

@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,20 +228,114 @@ func TestReusePort(t *testing.T) {
 }
 
 // TestBacklog checks with ss(8) that backlog= reaches the kernel (ss shows a
-// listening socket's backlog in Send-Q).
+// listening socket's backlog in Send-Q), for tcp and for unix sockets with and
+// without the lock file (whose listener wraps the socket's).
 func TestBacklog(t *testing.T) {
 	ss := testenv.LookPath(t, "ss", "iproute2")
-	ln, _, err := Listen(t.Context(), "tcp:0:interface=127.0.0.1:backlog=7")
+	dir := t.TempDir()
+	tests := []struct {
+		desc   string
+		filter func(ln net.Listener) []string // ss arguments selecting ln
+	}{
+		{"tcp:0:interface=127.0.0.1:backlog=7", func(ln net.Listener) []string {
+			return []string{"-Hltn", "sport = :" + portOf(ln)}
+		}},
+		{"unix:" + Quote(filepath.Join(dir, "lock.sock")) + ":backlog=7", func(ln net.Listener) []string {
+			return []string{"-Hlx", "src", ln.Addr().String()}
+		}},
+		{"unix:" + Quote(filepath.Join(dir, "nolock.sock")) + ":backlog=7:lockfile=0", func(ln net.Listener) []string {
+			return []string{"-Hlx", "src", ln.Addr().String()}
+		}},
+	}
+	for _, tt := range tests {
+		ln, _, err := Listen(t.Context(), tt.desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(ss, tt.filter(ln)...).CombinedOutput()
+		ln.Close()
+		if err != nil {
+			t.Fatalf("ss: %v: %s", err, out)
+		}
+		// LISTEN Recv-Q Send-Q ... (unix sockets have a Netid column first).
+		f := strings.Fields(string(out))
+		i := slices.Index(f, "LISTEN")
+		if i < 0 || i+2 >= len(f) || f[i+2] != "7" {
+			t.Errorf("%s: ss output %q: want Send-Q (backlog) 7", tt.desc, out)
+		}
+	}
+}
+
+// Close of a unix listener holding its lock file may be called twice and
+// concurrently (as a server's Shutdown and accept loop may), and then frees
+// the path and the lock.
+func TestListenUnixConcurrentClose(t *testing.T) {
+	desc := "unix:" + Quote(filepath.Join(t.TempDir(), "c.sock"))
+	ln, _, err := Listen(t.Context(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { ln.Close() })
+	}
+	wg.Wait()
+	ln.Close()
+	ln, _, err = Listen(t.Context(), desc)
+	if err != nil {
+		t.Fatalf("relisten after Close: %v", err)
+	}
+	ln.Close()
+}
+
+// A live unix server whose accept queue is full is still live: a second
+// listener on its path fails with ErrAddressInUse (the probe's connect gets
+// EAGAIN, not ECONNREFUSED), and the socket is kept.
+func TestListenUnixBusy(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("relies on Linux failing a unix connect at once (EAGAIN) when the accept queue is full")
+	}
+	path := filepath.Join(t.TempDir(), "busy.sock")
+	desc := "unix:" + Quote(path) + ":lockfile=0"
+	ln, _, err := Listen(t.Context(), desc+":backlog=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	out, err := exec.Command(ss, "-Hltn", "sport = :"+portOf(ln)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ss: %v: %s", err, out)
+	// Fill the accept queue (nobody accepts) until a connect is refused for
+	// lack of room.
+	full := false
+	for range 64 {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			full = true
+			break
+		}
+		defer c.Close()
 	}
-	f := strings.Fields(string(out))
-	if len(f) < 3 || f[2] != "7" {
-		t.Errorf("ss output %q: want Send-Q (backlog) 7", out)
+	if !full {
+		t.Skip("the accept queue never filled up on this platform")
+	}
+	if _, _, err := Listen(t.Context(), desc); !errors.Is(err, ErrAddressInUse) {
+		t.Errorf("listen on a live, busy socket: %v, want ErrAddressInUse", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("live socket removed: %v", err)
+	}
+}
+
+// A Server built directly needs only Type and Address: an empty Network is
+// derived from Type (as Client.Dial does for a Client).
+func TestListenServerLiteral(t *testing.T) {
+	for _, s := range []*Server{
+		{Type: "tcp", Address: "127.0.0.1:0"},
+		{Type: "unix", Address: filepath.Join(t.TempDir(), "lit.sock")},
+	} {
+		ln, err := s.Listen(t.Context())
+		if err != nil {
+			t.Errorf("%+v: Listen: %v", s, err)
+			continue
+		}
+		ln.Close()
 	}
 }

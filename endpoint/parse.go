@@ -148,8 +148,11 @@ func newParser(desc string) (*parser, error) {
 	if err != nil {
 		return nil, &Error{Desc: desc, Err: err}
 	}
-	if len(a.pos) == 0 || (len(a.pos) == 1 && a.pos[0] == "" && len(a.kw) == 0) {
+	if len(a.pos) == 1 && a.pos[0] == "" && len(a.kw) == 0 {
 		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w: empty description", ErrSyntax)}
+	}
+	if len(a.pos) == 0 { // keywords only, such as "x=y"
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w: missing endpoint type (the first positional argument)", ErrArguments)}
 	}
 	return &parser{desc: desc, a: a, used: map[string]bool{}}, nil
 }
@@ -203,7 +206,11 @@ func (p *parser) parseInt(part, v string, base, lo, hi int) int {
 		return 0
 	}
 	if n < int64(lo) || n > int64(hi) {
-		p.invalid(part, "%d out of range [%d, %d]", n, lo, hi)
+		if base == 8 { // as written: mode=1000 is 1000, not 512
+			p.invalid(part, "%o out of range [%o, %o]", n, lo, hi)
+		} else {
+			p.invalid(part, "%d out of range [%d, %d]", n, lo, hi)
+		}
 		return 0
 	}
 	return int(n)
@@ -242,7 +249,12 @@ func (p *parser) duration(key string, def time.Duration) time.Duration {
 			p.invalid(key, "%q must be in (0, %d] seconds", v, maxTimeoutSeconds)
 			return 0
 		}
-		return time.Duration(f * float64(time.Second))
+		d := time.Duration(f * float64(time.Second))
+		if d <= 0 { // under 1ns; zero would mean the default
+			p.invalid(key, "%q is shorter than 1ns", v)
+			return 0
+		}
+		return d
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {

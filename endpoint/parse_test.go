@@ -42,6 +42,27 @@ func TestTokenize(t *testing.T) {
 	}
 }
 
+// A description with keywords but no positional names no type; the error
+// says so rather than calling it empty.
+func TestParseNoType(t *testing.T) {
+	for _, desc := range []string{"x=y", "port=80:interface=127.0.0.1"} {
+		for name, parse := range map[string]func(string) error{
+			"ParseServer": func(d string) error { _, err := ParseServer(d); return err },
+			"ParseClient": func(d string) error { _, err := ParseClient(d); return err },
+		} {
+			err := parse(desc)
+			var e *Error
+			if !errors.As(err, &e) || e.Part != "type" || !errors.Is(err, ErrArguments) ||
+				!strings.Contains(err.Error(), "missing endpoint type") {
+				t.Errorf("%s(%q) = %v, want a missing type error (ErrArguments)", name, desc, err)
+			}
+		}
+	}
+	if _, err := ParseServer(""); err == nil || !strings.Contains(err.Error(), "empty description") {
+		t.Errorf(`ParseServer("") = %v, want "empty description"`, err)
+	}
+}
+
 func TestQuote(t *testing.T) {
 	if got, want := Quote(`some : stuff \`), `some \: stuff \\`; got != want {
 		t.Errorf("Quote = %q, want %q", got, want)

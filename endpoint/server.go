@@ -21,7 +21,9 @@ type Server struct {
 	// Type is "tcp", "tcp6", "unix" or "tls" ("ssl" is read as "tls").
 	Type string
 	// Network is the network for net.Listen: "tcp4", "tcp6" or "unix". For
-	// tcp and tls it is "tcp4" unless interface= is an IPv6 address.
+	// tcp and tls it is "tcp4" unless interface= is an IPv6 address. Empty
+	// (a Server built directly): "tcp6" for tcp6, else "tcp" (the family
+	// of Address); unix always listens on "unix".
 	Network string
 	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
 	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
@@ -166,7 +168,9 @@ func (p *parser) unixServer(s *Server, rest []string) {
 	}
 	s.Network = "unix"
 	s.Address = path
-	s.Mode = os.FileMode(p.integer8("mode", int(DefaultUnixMode), 0, 0o777))
+	// mode=0 is refused: Mode 0 means DefaultUnixMode, so it would give a
+	// world-writable socket to someone who asked for none.
+	s.Mode = os.FileMode(p.integer8("mode", int(DefaultUnixMode), 1, 0o777))
 	s.Lockfile = p.boolean("lockfile", true)
 	s.Backlog = p.integer("backlog", 0, 0, 65535)
 }
@@ -222,7 +226,14 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	case "unix":
 		ln, err = s.listenUnix(ctx, &lc)
 	case "tcp", "tcp6", "tls":
-		ln, err = lc.Listen(ctx, s.Network, s.Address)
+		network := s.Network
+		if network == "" {
+			network = "tcp"
+			if s.Type == "tcp6" {
+				network = "tcp6"
+			}
+		}
+		ln, err = lc.Listen(ctx, network, s.Address)
 	default:
 		return nil, s.errorf("type", fmt.Errorf("%w %q", ErrUnknownType, s.Type))
 	}

@@ -78,6 +78,10 @@ func TestParseServerErrors(t *testing.T) {
 		{"tcp:80:proxy=10.0.0.0/8;10.0.0.1", "proxy", ErrInvalidValue},
 		{"unix:/x:mode=9", "mode", ErrInvalidValue},
 		{"unix:/x:mode=1777", "mode", ErrInvalidValue},
+		// Server.Mode 0 means the default 0666: an explicit mode=0 must not
+		// silently become world-writable.
+		{"unix:/x:mode=0", "mode", ErrInvalidValue},
+		{"unix:/x:mode=000", "mode", ErrInvalidValue},
 		{"unix:/x:reuseport=1", "reuseport", ErrUnknownKeyword},
 		{"unix:", "address", ErrInvalidValue},
 		{"unix", "address", ErrArguments},
@@ -123,5 +127,17 @@ func TestParseServerTLS(t *testing.T) {
 	_, err := ParseServer("tls:8443:privateKey=" + Quote(otherKey) + ":certKey=" + Quote(certFile))
 	if !errors.Is(err, ErrTLSConfig) {
 		t.Errorf("mismatched key: err = %v, want ErrTLSConfig", err)
+	}
+}
+
+// An out-of-range octal value is reported in octal, as it was written.
+func TestParseServerModeMessage(t *testing.T) {
+	for desc, want := range map[string]string{
+		"unix:/x:mode=1000": `endpoint: unix:/x:mode=1000: mode: invalid value: 1000 out of range [1, 777]`,
+		"unix:/x:mode=0":    `endpoint: unix:/x:mode=0: mode: invalid value: 0 out of range [1, 777]`,
+	} {
+		if _, err := ParseServer(desc); err == nil || err.Error() != want {
+			t.Errorf("ParseServer(%q) = %v, want %s", desc, err, want)
+		}
 	}
 }

@@ -90,6 +90,9 @@ func removeStale(ctx context.Context, path string) error {
 		c.Close()
 		return fmt.Errorf("%w: a server is listening on %s", ErrAddressInUse, path)
 	}
+	if errors.Is(err, syscall.EAGAIN) { // live, with a full accept queue
+		return fmt.Errorf("%w: a busy server is listening on %s", ErrAddressInUse, path)
+	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("probing %s: %w", path, err)
 	}
@@ -106,12 +109,19 @@ type lockedListener struct {
 }
 
 // Close closes the listener (removing the socket file), then releases the
-// lock.
+// lock. It is safe to call more than once, and concurrently.
 func (l *lockedListener) Close() error {
 	err := l.Listener.Close()
-	if l.lock != nil {
-		l.lock.Close()
-		l.lock = nil
-	}
+	l.lock.Close() // an *os.File tolerates repeated and concurrent Close
 	return err
+}
+
+// SyscallConn returns the raw connection of the underlying socket, so that
+// code tuning the listening socket (backlog=) sees through the lock.
+func (l *lockedListener) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := l.Listener.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
