@@ -71,7 +71,9 @@ func (c *Conn) Wait() error {
 }
 
 // Close calls LoseConnection (pending output is flushed first) and waits for
-// the connection to end, returning Wait's reason.
+// the connection to end, returning Wait's reason. Close must not be called
+// from the connection's own Protocol callbacks (it would wait for itself):
+// call the Transport's LoseConnection there.
 func (c *Conn) Close() error {
 	c.wc.Transport().LoseConnection()
 	return c.Wait()
