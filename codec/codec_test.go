@@ -2,6 +2,8 @@ package codec_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -86,6 +88,66 @@ func TestNetstringEarlyRejection(t *testing.T) {
 	}
 	if _, err := decodeString(c, "0"); err != nil {
 		t.Fatalf("a lone 0 must wait: %v", err)
+	}
+}
+
+// A MaxLength below 9 must refuse a one-digit length above it: "7:" with
+// MaxLength 5 is ErrFrameTooLarge (Twisted: int(digits) > MAX_LENGTH), at
+// once, before the payload arrives.
+func TestNetstringSmallMaxLength(t *testing.T) {
+	for max := 1; max <= 9; max++ {
+		c := codec.Netstring{MaxLength: max}
+		for d := 0; d <= 9; d++ {
+			payload := strings.Repeat("x", d)
+			for _, in := range []string{fmt.Sprint(d), fmt.Sprintf("%d:%s,", d, payload)} {
+				got, err := decodeString(c, in)
+				if d > max {
+					if !errors.Is(err, codec.ErrFrameTooLarge) || len(got) != 0 {
+						t.Errorf("MaxLength %d, %q: frames %q, %v; want ErrFrameTooLarge", max, in, got, err)
+					}
+					continue
+				}
+				if err != nil || (len(in) > 1 && !slices.Equal(got, []string{payload})) {
+					t.Errorf("MaxLength %d, %q: frames %q, %v", max, in, got, err)
+				}
+			}
+		}
+	}
+}
+
+// A MaxLength near math.MaxInt ("no practical limit") must not overflow:
+// partial lines wait, and a huge announced length waits for its payload
+// (never a panic, never a spurious ErrFrameTooLarge).
+func TestHugeMaxLengthNoOverflow(t *testing.T) {
+	tests := []struct {
+		name string
+		c    codec.Codec
+		in   string
+		want []string
+	}{
+		{"line", codec.Line{MaxLength: math.MaxInt}, "ab\ncd", []string{"ab"}},
+		{"line at MaxInt-1", codec.Line{MaxLength: math.MaxInt - 1}, "ab\ncd\r", []string{"ab"}},
+		{"strict line", codec.Line{Delimiter: []byte("\r\n"), MaxLength: math.MaxInt}, "ab\r\ncd\r", []string{"ab"}},
+		{"netstring", codec.Netstring{MaxLength: math.MaxInt}, "2:ab,9223372036854775807:ab", []string{"ab"}},
+		{"netstring near MaxInt", codec.Netstring{MaxLength: math.MaxInt}, "9223372036854775800:ab", nil},
+		{"length prefix 8", codec.LengthPrefix{Size: 8, MaxLength: math.MaxInt}, "\x7f\xff\xff\xff\xff\xff\xff\xffab", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("panic: %v", r)
+					}
+				}()
+				got, err = decodeString(tc.c, tc.in)
+			}()
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("frames %q, %v; want %q and no error", got, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -96,6 +96,16 @@ func (c *core) feed(data []byte, s sink) {
 		return
 	}
 	st := c.span()
+	if c.busy {
+		// Re-entrant (a callback called DataReceived): data goes after
+		// every byte not yet decoded, as in Twisted, and the loop running
+		// below will decode it. It is copied: it is only valid during this
+		// call. Only the bytes after pending are new to the decoder.
+		nb := append(append(make([]byte, 0, len(st.pending)+len(st.tail())+len(data)), st.pending...), st.tail()...)
+		nb = append(nb, data...)
+		st.buf, st.pending, st.inBuf, st.in, st.inN = nb, nb, true, nil, 0
+		return
+	}
 	if len(st.pending) == 0 {
 		st.pending, st.inBuf = data, false
 	} else {

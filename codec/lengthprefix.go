@@ -153,10 +153,10 @@ func (d *lengthDecoder) Decode(buf []byte) (int, []byte, error) {
 		}
 		d.n, d.known = int(v), true
 	}
-	end := d.size + d.n
-	if len(buf) < end {
+	if len(buf)-d.size < d.n { // no overflow when d.n is near MaxInt
 		return 0, nil, nil
 	}
+	end := d.size + d.n
 	d.known = false
 	d.off += int64(end)
 	return end, buf[d.size:end], nil

@@ -116,7 +116,7 @@ func (d *lineDecoder) Decode(buf []byte) (int, []byte, error) {
 	if i < 0 {
 		d.from = len(buf)
 		// An unterminated line may still end with "\r" then "\n".
-		if n := len(buf); n > d.max+1 || (n == d.max+1 && buf[n-1] != '\r') {
+		if n := len(buf) - 1; n > d.max || (n == d.max && buf[n] != '\r') { // no overflow near MaxInt
 			return 0, nil, d.fail()
 		}
 		return 0, nil, nil
@@ -143,7 +143,7 @@ func (d *strictLineDecoder) Decode(buf []byte) (int, []byte, error) {
 		d.from = max(start, len(buf)-len(d.delim)+1)
 		d.scanned += int64(len(buf) - start)
 		// Twisted's rule: MaxLength bytes plus a partial delimiter may wait.
-		if len(buf) >= d.max+len(d.delim) {
+		if len(buf)-len(d.delim) >= d.max { // no overflow near MaxInt
 			return 0, nil, d.fail()
 		}
 		return 0, nil, nil

@@ -53,6 +53,9 @@ type LineLengthExceeder interface {
 //   - Delivery stops after a callback that closed the connection, and between
 //     two lines while the reader is paused (PauseReading).
 //   - The line loop is iterative: mode flips never recurse.
+//   - DataReceived called from inside a callback appends its bytes to those
+//     not yet delivered, as Twisted's re-entrant dataReceived does; the
+//     running loop decodes them.
 //
 // Set Delimiter and MaxLength before serving. Methods other than SendLine and
 // Transport must be called from the handler's callbacks.

@@ -251,3 +251,50 @@ func TestLineReceiverMaxLengthValidated(t *testing.T) {
 		t.Fatalf("closed %v reason %v", tr.lost, h.reason)
 	}
 }
+
+// DataReceived called from inside a callback (Twisted: "if already inside
+// dataReceived, just append data to the buffer") queues the bytes behind
+// everything received and not yet delivered: nothing is lost or reordered.
+func TestLineReceiverReentrantDataReceived(t *testing.T) {
+	tests := []struct {
+		name   string
+		reads  []string
+		resume bool // ResumeReading (no Post) after the first read
+		want   []string
+	}{
+		{"rest of the read first", []string{"a\nb\nc\n"}, false,
+			[]string{"line:a", "line:b", "line:c", "line:x"}},
+		{"appended to a partial line, as in Twisted", []string{"a\nb\nc", "c\n"}, false,
+			[]string{"line:a", "line:b", "line:cx", "line:c"}},
+		{"lines buffered while paused, then a read", []string{"p\nb\nb2\n", "c\nd\n"}, true,
+			[]string{"line:p", "line:b", "line:b2", "line:c", "line:d", "line:x"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for piece := range 4 {
+				h := &lineRec{onLine: func(h *lineRec, l []byte) {
+					switch string(l) {
+					case "p":
+						h.r.Transport().PauseReading()
+					case "b":
+						in := []byte("x\n")
+						h.r.DataReceived(in)
+						copy(in, "??") // valid only during the call
+					}
+				}}
+				r := codec.NewLineReceiver(h)
+				r.ConnectionMade(&fakeTransport{})
+				codec.SetMinPiece(r, piece)
+				for i, in := range tc.reads {
+					r.DataReceived([]byte(in))
+					if i == 0 && tc.resume {
+						r.Transport().ResumeReading()
+					}
+				}
+				if !slices.Equal(h.events, tc.want) {
+					t.Fatalf("piece %d: events %q, want %q", piece, h.events, tc.want)
+				}
+			}
+		})
+	}
+}

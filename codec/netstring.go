@@ -94,7 +94,7 @@ func (d *netstringDecoder) Decode(buf []byte) (int, []byte, error) {
 			return 0, nil, d.malformed(d.pos, "leading zero in length")
 		default:
 			digit := int(b - '0')
-			if d.n > (d.max-digit)/10 { // d.n*10+digit > d.max, without overflow
+			if digit > d.max || d.n > (d.max-digit)/10 { // d.n*10+digit > d.max, without overflow
 				d.err = fmt.Errorf("%w: netstring at stream offset %d announces %s+ bytes, MaxLength is %d",
 					ErrFrameTooLarge, d.off, buf[:d.pos+1], d.max)
 				return 0, nil, d.err
@@ -106,10 +106,10 @@ func (d *netstringDecoder) Decode(buf []byte) (int, []byte, error) {
 	if !d.colon {
 		return 0, nil, nil
 	}
-	end := d.pos + d.n // index of the comma
-	if len(buf) <= end {
+	if len(buf)-d.pos <= d.n { // the comma, at d.pos+d.n, has not arrived (no overflow near MaxInt)
 		return 0, nil, nil
 	}
+	end := d.pos + d.n // index of the comma
 	d.scanned++
 	if buf[end] != ',' {
 		return 0, nil, d.malformed(end, fmt.Sprintf("byte %q where ',' was expected after the payload", buf[end]))
