@@ -75,9 +75,10 @@ func (s *Server) namesLocked() []string {
 // sendLocked sends msg to every named client but skip. Writes never block, so
 // holding mu keeps every client's view of the room in one order.
 func (s *Server) sendLocked(msg string, skip *client) {
+	line := crlf(msg) // once for all: Write copies it
 	for _, c := range s.named {
 		if c != skip {
-			c.send(msg)
+			c.write(line)
 		}
 	}
 }
@@ -89,7 +90,19 @@ type client struct {
 	name string // "" until named; guarded by s.mu once named
 }
 
-func (c *client) send(msg string) { _ = c.r.SendLine([]byte(msg)) }
+// send writes msg and "\r\n". It does not use SendLine: the server's own
+// lines add a name and text to what a client sent, so they may be longer than
+// the longest line it accepts, and SendLine would refuse them silently. msg
+// never holds "\n" (input lines are split at it).
+func (c *client) send(msg string) { c.write(crlf(msg)) }
+
+// write writes a line already ended by crlf.
+func (c *client) write(line []byte) { _, _ = c.r.Transport().Write(line) }
+
+// crlf returns msg followed by "\r\n".
+func crlf(msg string) []byte {
+	return append(append(make([]byte, 0, len(msg)+2), msg...), '\r', '\n')
+}
 
 func (c *client) ConnectionMade(r *codec.LineReceiver) {
 	c.r = r

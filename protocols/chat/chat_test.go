@@ -13,6 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/protocols/chat"
 )
 
@@ -245,5 +247,58 @@ func testSlowClientDropped(t *testing.T, opts *weft.Options) {
 	}
 	if !slowDropped {
 		t.Errorf("no connection ended with ErrSlowConsumer: %v", r.errs)
+	}
+}
+
+// TestLongLines: every line the server accepts is relayed in full, however
+// long; the server's own messages (the name, "<NAME> " and so on added) are
+// not held to the input line limit, so nothing is silently dropped.
+func TestLongLines(t *testing.T) {
+	long := strings.Repeat("n", codec.DefaultMaxLineLength)                // the longest name accepted
+	text := strings.Repeat("t", codec.DefaultMaxLineLength)                // the longest line accepted
+	long2 := strings.Repeat("m", codec.DefaultMaxLineLength-len("/name ")) // as long as "/name NEW" allows
+	r := newRoom(t, nil)
+	a, b := r.join(t), r.join(t)
+	a.expect("What's your name?")
+	a.say(long + "\n")
+	a.expect("Welcome, " + long + "!")
+	b.expect("What's your name?")
+	b.say("bob\n")
+	b.expect("Welcome, bob!")
+	a.expect("bob has joined.")
+
+	for _, tc := range []struct {
+		say  string
+		a, b []string // the lines alice and bob get
+	}{
+		{text + "\n", nil, []string{"<" + long + "> " + text}},
+		{"/who\n", []string{"Online: bob, " + long}, nil},
+		{"/name " + long2 + "\n",
+			[]string{long + " is now known as " + long2 + "."},
+			[]string{long + " is now known as " + long2 + "."}},
+	} {
+		a.say(tc.say)
+		a.expect(tc.a...)
+		b.expect(tc.b...)
+	}
+}
+
+// A message to the room is encoded once, not once per recipient: the
+// allocations of one chat line do not grow with the number of listeners.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	allocs := func(n int) float64 {
+		var srv chat.Server
+		ps := make([]weft.Protocol, n)
+		for i := range ps {
+			ps[i] = srv.BuildProtocol(nil)
+			ps[i].ConnectionMade(&testenv.LateTransport{})
+			ps[i].DataReceived(fmt.Appendf(nil, "user%d\r\n", i))
+		}
+		line := []byte("hello, everyone\r\n")
+		return testing.AllocsPerRun(100, func() { ps[0].DataReceived(line) })
+	}
+	few, many := allocs(2), allocs(200)
+	if many > few+1 {
+		t.Errorf("one line to 199 listeners: %.0f allocations, to 1: %.0f; want no growth", many, few)
 	}
 }
