@@ -176,3 +176,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("valid config: %v, or Send before connect succeeded", err)
 	}
 }
+
+// TestClientNickHookUsesClient: the AlterNick hook may call the Client's
+// methods (it runs without the Client's lock held).
+func TestClientNickHookUsesClient(t *testing.T) {
+	var c *Client
+	alter := func(n string) string {
+		if c.Registered() || c.Nick() != n {
+			return ""
+		}
+		return n + "_"
+	}
+	c, err := NewClient(Config{Nick: "bot", AlterNick: alter}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, c)
+	fs.expect("NICK bot")
+	fs.expect("USER bot 0 * bot")
+	fs.send(":s 433 * bot :in use")
+	fs.expect("NICK bot_")
+}

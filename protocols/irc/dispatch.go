@@ -102,10 +102,15 @@ func (c *Client) nickRefused() {
 	if alter == nil {
 		alter = func(n string) string { return n + "^" }
 	}
+	cur, retries := c.nick, c.retries
+	c.mu.Unlock()
+	// The hook is the user's code: call it without the lock, so that it may
+	// use the Client (Nick, Registered, ...).
 	next := ""
-	if c.retries <= limit {
-		next = alter(c.nick)
+	if retries <= limit {
+		next = alter(cur)
 	}
+	c.mu.Lock()
 	if next != "" {
 		c.nick = next
 	}
@@ -113,7 +118,7 @@ func (c *Client) nickRefused() {
 	c.mu.Unlock()
 	if next == "" || c.SetNick(next) != nil {
 		t.Abort()
-		c.h.NickUnavailable(c, fmt.Errorf("%w: after %d tries", ErrNickUnavailable, c.retries))
+		c.h.NickUnavailable(c, fmt.Errorf("%w: after %d tries", ErrNickUnavailable, retries))
 	}
 }
 
