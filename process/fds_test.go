@@ -167,3 +167,33 @@ func TestStdioLeftToCmd(t *testing.T) {
 	}
 	r.checkOrder(0, 1)
 }
+
+// A descriptor of the Cmd's own (ExtraFiles, Twisted's childFDs int) next to
+// pipes on others: fd 3 is a file the caller opened, fd 4 (nil in
+// ExtraFiles) a pipe to the parent, and the caller's ExtraFiles slice is left
+// as it was.
+func TestExtraFilesBesidePipes(t *testing.T) {
+	sh := lookPath(t, "sh")
+	out, err := os.CreateTemp(t.TempDir(), "fd3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	extra := []*os.File{out, nil}
+	cmd := exec.Command(sh, "-c", "echo three >&3; echo four >&4")
+	cmd.ExtraFiles = extra
+	r := newRecorder(t)
+	if _, err := run(t, context.Background(), cmd, r, &Options{ChildFDs: map[int]Direction{4: Read}}); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if got := r.out(4); got != "four\n" {
+		t.Errorf("descriptor 4 = %q", got)
+	}
+	if b, _ := os.ReadFile(out.Name()); string(b) != "three\n" {
+		t.Errorf("descriptor 3 wrote %q to the caller's file", b)
+	}
+	if len(extra) != 2 || extra[0] != out || extra[1] != nil {
+		t.Errorf("the caller's ExtraFiles became %v", extra)
+	}
+	r.checkOrder(4)
+}

@@ -60,8 +60,8 @@ type Options struct {
 	// without the standard descriptors that the Cmd already sets (Stdin,
 	// Stdout, Stderr), which are then left as the Cmd says. A descriptor named
 	// here must not also be set in the Cmd (Stdin, Stdout, Stderr, or
-	// ExtraFiles for 3 and up). Standard descriptors not named get
-	// os.DevNull, as in os/exec.
+	// ExtraFiles[fd-3] for 3 and up); the Cmd's other ExtraFiles are kept.
+	// Standard descriptors not named get os.DevNull, as in os/exec.
 	ChildFDs map[int]Direction
 	// MaxWriteBuffer bounds the bytes queued for one writable descriptor; a
 	// write that would pass it fails with ErrWriteBufferFull. Zero means
@@ -184,8 +184,8 @@ func checkFD(fd int, d Direction, cmd *exec.Cmd) error {
 		set = "Cmd.Stdout"
 	case fd == 2 && cmd.Stderr != nil:
 		set = "Cmd.Stderr"
-	case fd >= 3 && cmd.ExtraFiles != nil:
-		set = "Cmd.ExtraFiles"
+	case fd >= 3 && fd-3 < len(cmd.ExtraFiles) && cmd.ExtraFiles[fd-3] != nil:
+		set = fmt.Sprintf("Cmd.ExtraFiles[%d]", fd-3)
 	}
 	if set != "" {
 		return invalid("Options.ChildFDs[%d] conflicts with %s, which is already set", fd, set)

@@ -59,7 +59,9 @@ type Transport interface {
 	// Buffered returns the bytes queued for stdin and not yet written.
 	Buffered() int
 	// Post runs fn serialized with the protocol's callbacks (after the
-	// running one, if any), for example from a timer.
+	// running one, if any), for example from a timer. It never blocks:
+	// called outside the callbacks, it never runs fn or a callback on the
+	// caller's goroutine.
 	Post(fn func())
 	// Context returns a context that is done once ProcessEnded has returned.
 	Context() context.Context
@@ -177,6 +179,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 // which the parent closes once the child has started.
 func (pr *Process) makePipes() ([]*os.File, error) {
 	var childEnds []*os.File
+	// A copy: the caller's slice (which may hold its own files for other
+	// descriptors) is not written to.
+	pr.cmd.ExtraFiles = slices.Clone(pr.cmd.ExtraFiles)
 	for _, fd := range slices.Sorted(maps.Keys(pr.opt.fds)) {
 		dir := pr.opt.fds[fd]
 		r, w, err := os.Pipe()
@@ -290,6 +295,7 @@ func (pr *Process) Done() <-chan struct{} { return pr.ended }
 func (pr *Process) Wait() error {
 	<-pr.ended
 	pr.wg.Wait()
+	pr.ser.waitIdle()
 	if errors.Is(pr.endStatus, ErrProcessDone) {
 		return nil
 	}

@@ -6,10 +6,16 @@ import "sync"
 // without a goroutine of its own: the goroutine that posts while nothing runs
 // becomes the runner and drains the queue, including what others post
 // meanwhile. A function posted by a running function runs right after it.
+//
+// Only the package's own goroutines may become the runner (post, call): a
+// goroutine of the user's that posts (goPost) hands the queue to a new
+// goroutine instead, so that its Write or Post never runs the protocol's
+// callbacks, nor waits for them.
 type serializer struct {
 	mu      sync.Mutex
 	q       []func()
 	running bool
+	idle    chan struct{} // closed when running becomes false; nil: no waiter
 }
 
 // post queues fn and, unless another goroutine is running the queue, runs the
@@ -25,6 +31,47 @@ func (s *serializer) post(fn func()) {
 	s.drain()
 }
 
+// goPost queues fn and, unless a runner is draining the queue, starts a
+// goroutine to drain it: the caller never runs queued functions.
+func (s *serializer) goPost(fn func()) {
+	s.mu.Lock()
+	s.q = append(s.q, fn)
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	s.mu.Unlock()
+	go func() {
+		s.mu.Lock()
+		s.drain()
+	}()
+}
+
+// waitIdle returns once no function runs or waits in the queue.
+func (s *serializer) waitIdle() {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	<-idle
+}
+
+// stopped marks the queue as not running and wakes waitIdle; s.mu is held.
+func (s *serializer) stopped() {
+	s.running = false
+	if s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
 // drain runs the queue; s.mu is held on entry and released on return. If a
 // function panics the queue is released for the next poster and the panic goes
 // on.
@@ -33,7 +80,7 @@ func (s *serializer) drain() {
 	defer func() {
 		if !ok {
 			s.mu.Lock()
-			s.running = false
+			s.stopped()
 			s.mu.Unlock()
 		}
 	}()
@@ -46,7 +93,7 @@ func (s *serializer) drain() {
 		s.mu.Lock()
 	}
 	s.q = s.q[:0]
-	s.running = false
+	s.stopped()
 	ok = true
 	s.mu.Unlock()
 }

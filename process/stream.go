@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/weftkit/weft"
 )
@@ -27,7 +28,12 @@ import (
 // weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
 // RegisterProducer (stdin), Buffered (stdin) and Context act on the process;
 // RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns
-// weft.ErrNotSupported.
+// weft.ErrNotSupported. It also has the runtime's Post (see
+// weft.GateTransport), and ResumeReading restarts reading through it: a
+// framed protocol that resumes from another goroutine gets the frames it
+// holds before anything the child writes later, or its end.
+//
+// A Stream must not be copied after first use.
 type Stream struct {
 	// Protocol receives the child's output; it must not be nil.
 	Protocol weft.Protocol
@@ -42,6 +48,9 @@ type Stream struct {
 
 	t       Transport
 	aborted bool
+
+	mu     sync.Mutex
+	resume uint64 // PauseReading and ResumeReading calls so far
 }
 
 // NewStream returns a Stream that runs p over a child's stdin and stdout.
@@ -125,10 +134,39 @@ func (st streamTransport) Abort() {
 	st.s.t.LoseConnection()
 }
 
-func (st streamTransport) LocalAddr() net.Addr              { return Addr{Pid: os.Getpid()} }
-func (st streamTransport) RemoteAddr() net.Addr             { return Addr{Pid: st.s.t.Pid()} }
-func (st streamTransport) PauseReading()                    { st.s.t.PauseReading() }
-func (st streamTransport) ResumeReading()                   { st.s.t.ResumeReading() }
+func (st streamTransport) LocalAddr() net.Addr  { return Addr{Pid: os.Getpid()} }
+func (st streamTransport) RemoteAddr() net.Addr { return Addr{Pid: st.s.t.Pid()} }
+
+// PauseReading pauses the process at once, and cancels a ResumeReading not
+// yet carried out.
+func (st streamTransport) PauseReading() {
+	st.s.mu.Lock()
+	st.s.resume++
+	st.s.mu.Unlock()
+	st.s.t.PauseReading()
+}
+
+// ResumeReading resumes the process through Post, so that work the Protocol
+// posts right after it (a codec delivering the frames it buffered while
+// paused) runs before the child's next data or end of file is delivered.
+func (st streamTransport) ResumeReading() {
+	st.s.mu.Lock()
+	st.s.resume++
+	n := st.s.resume
+	st.s.mu.Unlock()
+	st.s.t.Post(func() {
+		st.s.mu.Lock()
+		last := st.s.resume == n
+		st.s.mu.Unlock()
+		if last {
+			st.s.t.ResumeReading()
+		}
+	})
+}
+
+// Post runs fn serialized with the Protocol's callbacks (Transport.Post).
+func (st streamTransport) Post(fn func()) { st.s.t.Post(fn) }
+
 func (st streamTransport) RegisterProducer(p weft.Producer) { st.s.t.RegisterProducer(p) }
 func (st streamTransport) UnregisterProducer()              { st.s.t.UnregisterProducer() }
 func (st streamTransport) Buffered() int                    { return st.s.t.Buffered() }

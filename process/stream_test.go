@@ -7,9 +7,11 @@ import (
 	"errors"
 	"os/exec"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
 )
 
 // lineProtocol is a weft.Protocol that splits its input into lines with a
@@ -202,4 +204,56 @@ func TestProducerFlowControl(t *testing.T) {
 		t.Errorf("echoed %d bytes, want %d; first difference at %d", len(got), want.Len(), firstDiff(got, want.String()))
 	}
 	r.checkOrder(0, 1, 2)
+}
+
+// resumer is a codec.LineHandler that pauses on its first line and has
+// another goroutine resume once the read that carried it has been handled.
+type resumer struct {
+	r        *codec.LineReceiver
+	lines    []string
+	paused   bool
+	returned chan struct{} // closed after the first DataReceived
+	resumed  chan struct{}
+	once     sync.Once
+}
+
+func (h *resumer) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *resumer) LineReceived(line []byte) {
+	h.lines = append(h.lines, string(line))
+	if !h.paused {
+		h.paused = true
+		t := h.r.Transport()
+		t.PauseReading()
+		go func() {
+			<-h.returned
+			t.ResumeReading()
+			close(h.resumed)
+		}()
+	}
+}
+func (h *resumer) ConnectionLost(error) {}
+
+// afterData closes returned when its Protocol's first DataReceived returns.
+type afterData struct {
+	weft.Protocol
+	h *resumer
+}
+
+func (a afterData) DataReceived(data []byte) {
+	a.Protocol.DataReceived(data)
+	a.h.once.Do(func() { close(a.h.returned) })
+}
+
+// TestStreamResumeFromGoroutine: a codec protocol over a child pauses on the
+// first of three lines that came in one read, and another goroutine resumes
+// it; the two lines it held are delivered, not dropped when the child ends.
+func TestStreamResumeFromGoroutine(t *testing.T) {
+	sh := lookPath(t, "sh")
+	h := &resumer{returned: make(chan struct{}), resumed: make(chan struct{})}
+	s := NewStream(afterData{codec.NewLineReceiver(h), h})
+	runStream(t, s, exec.Command(sh, "-c", `printf 'a\nb\nc\n'`))
+	<-h.resumed
+	if want := []string{"a", "b", "c"}; !slices.Equal(h.lines, want) {
+		t.Errorf("lines %q, want %q", h.lines, want)
+	}
 }

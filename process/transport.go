@@ -105,7 +105,7 @@ func (pr *Process) gate() <-chan struct{} {
 // RegisterProducer registers a producer flow-controlled by stdin's queue;
 // see Transport.
 func (pr *Process) RegisterProducer(p weft.Producer) {
-	pr.ser.post(func() {
+	pr.ser.goPost(func() {
 		pr.producer = p
 		pr.prodTold = false
 		pr.syncProducer()
@@ -114,7 +114,7 @@ func (pr *Process) RegisterProducer(p weft.Producer) {
 
 // UnregisterProducer removes the registered producer.
 func (pr *Process) UnregisterProducer() {
-	pr.ser.post(func() { pr.producer = nil })
+	pr.ser.goPost(func() { pr.producer = nil })
 }
 
 // stdinLevel is called after each change of the bytes queued for stdin. It
@@ -132,7 +132,7 @@ func (pr *Process) stdinLevel() {
 	changed := old != pr.prodWant
 	pr.mu.Unlock()
 	if changed {
-		pr.ser.post(pr.syncProducer)
+		pr.ser.goPost(pr.syncProducer)
 	}
 }
 
@@ -165,7 +165,7 @@ func (pr *Process) Buffered() int {
 }
 
 // Post runs fn serialized with the protocol's callbacks.
-func (pr *Process) Post(fn func()) { pr.ser.post(fn) }
+func (pr *Process) Post(fn func()) { pr.ser.goPost(fn) }
 
 // Context returns a context that is done once ProcessEnded has returned.
 func (pr *Process) Context() context.Context { return pr.ctx }
