@@ -108,7 +108,11 @@ const GatePiece = 64 << 10
 // WriteAll writes p to the transport in pieces of at most GatePiece bytes,
 // each after Wait: however large p is, the buffer holds about the
 // high-water mark of it. It returns the first error of Wait or Write; the
-// pieces before it were written.
+// pieces before it were written. A weft Transport takes every piece (a Write
+// into a buffer at the low-water mark never passes MaxWriteBuffer's rule); a
+// transport with a strict per-Write limit needs room for the low-water mark
+// plus one piece (process stdin: MaxWriteBuffer ≥ LowWater + GatePiece, as
+// with the defaults), or every piece fails.
 func (g *Gate) WriteAll(ctx context.Context, p []byte) error {
 	for len(p) > 0 {
 		if err := g.Wait(ctx); err != nil {
