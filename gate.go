@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 )
 
 // Gate is flow control for a goroutine that writes to a Transport from
@@ -102,23 +103,62 @@ func (g *Gate) Wait(ctx context.Context) error {
 	}
 }
 
+// WriteRoomer is implemented by a transport that can tell how large a Write
+// it takes now without failing; Gate.WriteAll cuts its pieces to fit. The
+// runtime's Transport, codec's transports and process's stdin implement it.
+type WriteRoomer interface {
+	// WriteRoom returns the largest Write taken now (math.MaxInt when any
+	// size is: a weft Transport's buffer is empty).
+	WriteRoom() int
+}
+
+// GateRetry is how often WriteAll looks for room in a full buffer that did
+// not pause it.
+const GateRetry = time.Millisecond
+
+// room waits until r takes a Write of at least one byte and returns its size.
+func (g *Gate) room(ctx context.Context, r WriteRoomer) (int, error) {
+	for {
+		if n := r.WriteRoom(); n > 0 {
+			return n, nil
+		}
+		t := time.NewTimer(GateRetry)
+		select {
+		case <-t.C:
+		case <-g.t.Context().Done():
+			t.Stop()
+			return 0, ErrClosed
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+	}
+}
+
 // GatePiece is the largest Write that WriteAll makes.
 const GatePiece = 64 << 10
 
 // WriteAll writes p to the transport in pieces of at most GatePiece bytes,
 // each after Wait: however large p is, the buffer holds about the
 // high-water mark of it. It returns the first error of Wait or Write; the
-// pieces before it were written. A weft Transport takes every piece (a Write
-// into a buffer at the low-water mark never passes MaxWriteBuffer's rule); a
-// transport with a strict per-Write limit needs room for the low-water mark
-// plus one piece (process stdin: MaxWriteBuffer ≥ LowWater + GatePiece, as
-// with the defaults), or every piece fails.
+// pieces before it were written. On a transport that is a WriteRoomer, a
+// piece is also cut to the room left, so that a MaxWriteBuffer below the
+// low-water mark plus GatePiece is never passed. When there is no room and
+// no pause (a MaxWriteBuffer equal to the high-water mark, filled to it),
+// WriteAll looks again every GateRetry until bytes have been sent.
 func (g *Gate) WriteAll(ctx context.Context, p []byte) error {
 	for len(p) > 0 {
 		if err := g.Wait(ctx); err != nil {
 			return err
 		}
 		n := min(GatePiece, len(p))
+		if r, ok := g.t.(WriteRoomer); ok {
+			room, err := g.room(ctx, r)
+			if err != nil {
+				return err
+			}
+			n = min(n, room)
+		}
 		if _, err := g.t.Write(p[:n]); err != nil {
 			return err
 		}

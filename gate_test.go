@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
+	"net"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -248,42 +250,157 @@ func TestGateConcurrentWaits(t *testing.T) {
 // high-water mark and one piece (one Write of it would hold 4 MiB on a
 // pipe), and every byte arrives in order.
 func TestGateWriteAll(t *testing.T) {
-	for _, tc := range transports {
-		t.Run(tc.name, func(t *testing.T) {
-			s, c := tc.pair(t)
-			const high = 32 << 10
-			data := make([]byte, 4<<20)
-			for i := range data {
-				data[i] = byte(i / 1000)
-			}
-			made := make(chan weft.Transport, 1)
-			werr := make(chan error, 1)
-			p := &funcProto{made: func(tr weft.Transport) {
-				g := weft.NewGate(tr)
-				go func() {
-					err := g.WriteAll(context.Background(), data)
-					werr <- err
-					tr.LoseConnection()
-				}()
-				made <- tr
-			}}
-			done := serve(s, p, &weft.Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: 256 << 10})
-			tr := <-made
-			for range 5 { // not reading yet (no timing asserted)
-				time.Sleep(10 * time.Millisecond)
-				if b := tr.Buffered(); b > high+weft.GatePiece {
-					t.Fatalf("%d bytes buffered, want at most high water + one piece", b)
+	const high = 32 << 10
+	for _, o := range []struct {
+		name string
+		opts weft.Options
+	}{
+		{"roomy", weft.Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: 256 << 10}},
+		// MaxWriteBuffer below LowWater + GatePiece: pieces are cut to the
+		// room left (WriteRoomer), or one could be a slow consumer. Whether
+		// a Wait returns with bytes still buffered depends on the socket;
+		// TestGateWriteAllRoom makes it happen every time.
+		{"tight", weft.Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: high}},
+	} {
+		for _, tc := range transports {
+			t.Run(o.name+"/"+tc.name, func(t *testing.T) {
+				s, c := tc.pair(t)
+				data := make([]byte, 4<<20)
+				for i := range data {
+					data[i] = byte(i / 1000)
 				}
-			}
-			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			got, err := io.ReadAll(c)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("read %d bytes (%v), want %d in order", len(got), err, len(data))
-			}
-			if err := <-werr; err != nil {
-				t.Fatalf("WriteAll: %v", err)
-			}
-			<-done
-		})
+				made := make(chan weft.Transport, 1)
+				werr := make(chan error, 1)
+				p := &funcProto{made: func(tr weft.Transport) {
+					g := weft.NewGate(tr)
+					go func() {
+						err := g.WriteAll(context.Background(), data)
+						werr <- err
+						tr.LoseConnection()
+					}()
+					made <- tr
+				}}
+				opts := o.opts
+				done := serve(s, p, &opts)
+				tr := <-made
+				for range 5 { // not reading yet (no timing asserted)
+					time.Sleep(10 * time.Millisecond)
+					if b := tr.Buffered(); b > max(high+weft.GatePiece, opts.MaxWriteBuffer) {
+						t.Fatalf("%d bytes buffered, want at most high water + one piece", b)
+					}
+				}
+				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				got, err := io.ReadAll(c)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("read %d bytes (%v), want %d in order", len(got), err, len(data))
+				}
+				if err := <-werr; err != nil {
+					t.Fatalf("WriteAll: %v", err)
+				}
+				<-done
+			})
+		}
 	}
+}
+
+// TestGateWriteAllRoom: WriteAll cuts its pieces to the transport's
+// WriteRoom. The buffer drains 5,000 bytes at a time, so a Wait returns with
+// bytes still buffered (at most LowWater), and MaxWriteBuffer is 32 KiB: a
+// whole 64 KiB piece into that buffer would be a slow consumer.
+func TestGateWriteAllRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 32 << 10
+		tr := &testenv.LateTransport{High: max, Low: 8 << 10, Max: max, Ctx: context.Background()}
+		g := weft.NewGate(tr)
+		data := make([]byte, 1<<20)
+		werr := make(chan error, 1)
+		go func() { werr <- g.WriteAll(context.Background(), data) }()
+		sent := 0
+		for range 100_000 { // bounded: each turn sends up to 5,000 bytes
+			synctest.Wait()
+			select {
+			case err := <-werr:
+				if err != nil {
+					t.Fatalf("WriteAll: %v", err)
+				}
+				if b, _ := tr.State(); sent+b != len(data) {
+					t.Fatalf("%d bytes sent and %d buffered, want %d", sent, b, len(data))
+				}
+				return
+			default:
+			}
+			tr.RunPosted()
+			b, _ := tr.State()
+			if b > max+weft.GatePiece {
+				t.Fatalf("%d bytes buffered", b)
+			}
+			n := min(b, 5000)
+			tr.Take(n)
+			sent += n
+		}
+		t.Fatal("WriteAll did not end")
+	})
+}
+
+// WriteRoom follows Write's rule: any size into an empty buffer, what is left
+// below MaxWriteBuffer behind queued bytes, nothing once closed.
+func TestWriteRoom(t *testing.T) {
+	s, c := net.Pipe() // nobody reads c: the first Write stays in flight
+	defer c.Close()
+	made := make(chan weft.Transport, 1)
+	done := serve(s, &funcProto{made: func(tr weft.Transport) { made <- tr }}, &weft.Options{MaxWriteBuffer: 100 << 10})
+	tr := <-made
+	room := func() int { return tr.(weft.WriteRoomer).WriteRoom() }
+	if r := room(); r != math.MaxInt {
+		t.Errorf("empty buffer: room %d, want MaxInt", r)
+	}
+	tr.Write(make([]byte, 1000))
+	if r := room(); r != 100<<10-1000 {
+		t.Errorf("1000 bytes queued: room %d, want %d", r, 100<<10-1000)
+	}
+	tr.Abort()
+	<-done
+	if r := room(); r != 0 {
+		t.Errorf("closed: room %d, want 0", r)
+	}
+}
+
+// TestGateWriteAllNoRoom: with MaxWriteBuffer equal to HighWater, a piece
+// can fill the buffer to the mark without pausing the writer; WriteAll then
+// waits for room (looking every GateRetry) instead of writing into a full
+// buffer, which would be a slow consumer.
+func TestGateWriteAllNoRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 32 << 10
+		tr := &testenv.LateTransport{High: max, Low: 8 << 10, Max: max, Ctx: context.Background()}
+		g := weft.NewGate(tr)
+		werr := make(chan error, 1)
+		go func() { werr <- g.WriteAll(context.Background(), make([]byte, 96<<10)) }()
+		synctest.Wait()
+		tr.RunPosted() // the first Wait's marker: a 64 KiB piece into the empty buffer
+		synctest.Wait()
+		tr.RunPosted() // its pause, then the next Wait's marker
+		synctest.Wait()
+		tr.Take(56 << 10) // down to LowWater: resumed
+		tr.RunPosted()
+		synctest.Wait() // a 24 KiB piece: the buffer is full, at HighWater, not paused
+		tr.RunPosted()  // the next Wait's marker: no room
+		synctest.Wait()
+		if b, w := tr.State(); b != max || w != 2 {
+			t.Fatalf("%d bytes buffered after %d writes, want %d after 2", b, w, max)
+		}
+		time.Sleep(10 * weft.GateRetry)
+		select {
+		case err := <-werr:
+			t.Fatalf("WriteAll ended with a full buffer: %v", err)
+		default:
+		}
+		tr.Take(10 << 10)
+		if err := <-werr; err != nil {
+			t.Fatalf("WriteAll: %v", err)
+		}
+		if b, w := tr.State(); b != 30<<10 || w != 3 {
+			t.Errorf("%d bytes buffered after %d writes, want %d after 3", b, w, 30<<10)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package weft
 import (
 	"context"
 	"crypto/tls"
+	"math"
 	"net"
 )
 
@@ -106,6 +107,21 @@ func (t *transport) Buffered() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bufferedLocked()
+}
+
+// WriteRoom implements WriteRoomer: any size into an empty buffer (see
+// Write), else what is left below MaxWriteBuffer; 0 once closed.
+func (t *transport) WriteRoom() int {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stClosed {
+		return 0
+	}
+	if b := c.bufferedLocked(); b > 0 {
+		return max(0, c.opt.max-b)
+	}
+	return math.MaxInt
 }
 
 func (t *transport) Context() context.Context {

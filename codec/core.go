@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -326,6 +327,15 @@ func post(t weft.Transport, fn func()) {
 		return
 	}
 	fn()
+}
+
+// writeRoom is t's WriteRoom (weft.WriteRoomer), or math.MaxInt when t
+// cannot tell (the wrappers' WriteRoom, for weft.Gate.WriteAll).
+func writeRoom(t weft.Transport) int {
+	if r, ok := t.(weft.WriteRoomer); ok {
+		return r.WriteRoom()
+	}
+	return math.MaxInt
 }
 
 // resume restarts delivery after a pause. Called from a callback inside the

@@ -192,6 +192,7 @@ func (t *lineTransport) RemoteAddr() net.Addr              { return t.core.t.Rem
 func (t *lineTransport) RegisterProducer(p weft.Producer)  { t.core.t.RegisterProducer(p) }
 func (t *lineTransport) UnregisterProducer()               { t.core.t.UnregisterProducer() }
 func (t *lineTransport) Buffered() int                     { return t.core.t.Buffered() }
+func (t *lineTransport) WriteRoom() int                    { return writeRoom(t.core.t) }
 func (t *lineTransport) Context() context.Context          { return t.core.t.Context() }
 
 // Post is FrameTransport's Post for the LineReceiver's Transport.

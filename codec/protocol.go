@@ -242,6 +242,7 @@ func (t *frameTransport) RemoteAddr() net.Addr              { return t.t.RemoteA
 func (t *frameTransport) RegisterProducer(p weft.Producer)  { t.t.RegisterProducer(p) }
 func (t *frameTransport) UnregisterProducer()               { t.t.UnregisterProducer() }
 func (t *frameTransport) Buffered() int                     { return t.t.Buffered() }
+func (t *frameTransport) WriteRoom() int                    { return writeRoom(t.t) }
 func (t *frameTransport) Context() context.Context          { return t.t.Context() }
 
 // Post runs fn serialized with the connection's callbacks, through the

@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 func start(c codec.Codec, h codec.FrameHandler, t weft.Transport) weft.Protocol {
@@ -413,6 +415,42 @@ func TestTransportsPassPostThrough(t *testing.T) {
 			tc.tr(&fakeTransport{}).(poster).Post(func() { ran++ })
 			if ran != 2 {
 				t.Fatal("over a Transport without Post, fn did not run at once")
+			}
+		})
+	}
+}
+
+// The codec's Transports pass WriteRoom through (for weft.Gate.WriteAll);
+// over a Transport that cannot tell, any size is taken.
+func TestTransportsPassWriteRoomThrough(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tr   func(weft.Transport) weft.Transport
+	}{
+		{"FrameTransport", func(inner weft.Transport) weft.Transport {
+			rec := &recorder{}
+			start(codec.Line{}, rec, inner)
+			return rec.tr
+		}},
+		{"LineReceiver", func(inner weft.Transport) weft.Transport {
+			r := codec.NewLineReceiver(&lineRec{})
+			r.ConnectionMade(inner)
+			return r.Transport()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &testenv.LateTransport{Max: 100}
+			tr := tc.tr(inner)
+			room := func() int { return tr.(weft.WriteRoomer).WriteRoom() }
+			if r := room(); r != math.MaxInt {
+				t.Errorf("empty: room %d, want MaxInt", r)
+			}
+			tr.Write(make([]byte, 30))
+			if r := room(); r != 70 {
+				t.Errorf("30 of 100 bytes queued: room %d, want 70", r)
+			}
+			if r := tc.tr(&fakeTransport{}).(weft.WriteRoomer).WriteRoom(); r != math.MaxInt {
+				t.Errorf("over a Transport without WriteRoom: room %d, want MaxInt", r)
 			}
 		})
 	}

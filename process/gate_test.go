@@ -60,3 +60,39 @@ func TestGateFeedsStdin(t *testing.T) {
 		t.Errorf("stdin buffer reached %d, want at most high water + one write = %d", m, high+chunk)
 	}
 }
+
+// TestGateWriteAllStdin: Gate.WriteAll feeds a child's stdin whose
+// MaxWriteBuffer (32 KiB) is below one GatePiece: its pieces are cut to the
+// stdin's WriteRoom, where a 64 KiB piece failed every time with
+// ErrWriteBufferFull.
+func TestGateWriteAllStdin(t *testing.T) {
+	sh := lookPath(t, "sh")
+	const n, high = 1 << 20, 32 << 10
+	r := newRecorder(t)
+	var werr atomic.Value
+	done := make(chan struct{})
+	r.onMade = func(tr Transport) {
+		g := weft.NewGate(tr)
+		go func() {
+			defer close(done)
+			defer tr.Kill() // after a failed write: end the child, fail fast
+			if err := g.WriteAll(context.Background(), bytes.Repeat([]byte("x"), n)); err != nil {
+				werr.Store(err)
+				return
+			}
+			if err := tr.CloseStdin(); err != nil {
+				werr.Store(err)
+			}
+			<-tr.Context().Done()
+		}()
+	}
+	_, err := run(t, context.Background(), exec.Command(sh, "-c", "sleep 0.1; wc -c"), r,
+		&Options{HighWater: high, LowWater: 8 << 10, MaxWriteBuffer: high})
+	<-done
+	if err != nil || werr.Load() != nil {
+		t.Fatalf("Wait = %v, writer: %v", err, werr.Load())
+	}
+	if got := strings.TrimSpace(r.out(1)); got != "1048576" {
+		t.Errorf("wc -c counted %q bytes, want 1048576", got)
+	}
+}

@@ -75,6 +75,16 @@ func (w *writer) notify() {
 	}
 }
 
+// room returns the largest write taken now.
+func (w *writer) room() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.closing {
+		return 0
+	}
+	return max(0, w.max-len(w.pending)-w.inFlight)
+}
+
 // write queues a copy of data.
 func (w *writer) write(data []byte) error {
 	w.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -170,5 +171,14 @@ func (st streamTransport) Post(fn func()) { st.s.t.Post(fn) }
 func (st streamTransport) RegisterProducer(p weft.Producer) { st.s.t.RegisterProducer(p) }
 func (st streamTransport) UnregisterProducer()              { st.s.t.UnregisterProducer() }
 func (st streamTransport) Buffered() int                    { return st.s.t.Buffered() }
-func (st streamTransport) Context() context.Context         { return st.s.t.Context() }
-func (st streamTransport) StartTLS(*tls.Config) error       { return weft.ErrNotSupported }
+
+// WriteRoom implements weft.WriteRoomer (the child's stdin).
+func (st streamTransport) WriteRoom() int {
+	if r, ok := st.s.t.(weft.WriteRoomer); ok {
+		return r.WriteRoom()
+	}
+	return math.MaxInt
+}
+
+func (st streamTransport) Context() context.Context   { return st.s.t.Context() }
+func (st streamTransport) StartTLS(*tls.Config) error { return weft.ErrNotSupported }

@@ -164,6 +164,15 @@ func (pr *Process) Buffered() int {
 	return 0
 }
 
+// WriteRoom implements weft.WriteRoomer: the largest stdin Write taken now
+// (0 without a stdin pipe, or once it is closing).
+func (pr *Process) WriteRoom() int {
+	if w := pr.writers[0]; w != nil {
+		return w.room()
+	}
+	return 0
+}
+
 // Post runs fn serialized with the protocol's callbacks.
 func (pr *Process) Post(fn func()) { pr.ser.goPost(fn) }
 

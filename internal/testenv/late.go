@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/tls"
+	"math"
 	"net"
 	"sync"
 
@@ -13,11 +14,12 @@ import (
 // the test calls RunPosted, as if the connection's callbacks were busy
 // elsewhere. Like the runtime, a Write that takes the buffer past High
 // queues the registered Producer's PauseProducing as posted work (once, until
-// Drain), and a Write past Max, when Max is set, fails with
-// weft.ErrSlowConsumer. Ctx, when set, is its Context.
+// Drain, or Take down to Low), and a Write that takes a non-empty buffer past
+// Max, when Max is set, fails with weft.ErrSlowConsumer. Ctx, when set, is
+// its Context.
 type LateTransport struct {
-	High, Max int
-	Ctx       context.Context
+	High, Low, Max int
+	Ctx            context.Context
 
 	mu       sync.Mutex
 	buffered int
@@ -33,7 +35,7 @@ var _ weft.Transport = (*LateTransport)(nil)
 func (l *LateTransport) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.Max > 0 && l.buffered+len(p) > l.Max {
+	if l.Max > 0 && l.buffered > 0 && l.buffered+len(p) > l.Max {
 		return 0, weft.ErrSlowConsumer
 	}
 	l.buffered += len(p)
@@ -93,6 +95,31 @@ func (l *LateTransport) State() (buffered, writes int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buffered, l.writes
+}
+
+// Take removes n bytes from the buffer, as a partial send does; at or below
+// Low it queues the paused Producer's ResumeProducing.
+func (l *LateTransport) Take(n int) {
+	l.mu.Lock()
+	l.buffered = max(0, l.buffered-n)
+	if l.pausing && l.buffered <= l.Low {
+		l.pausing = false
+		if l.producer != nil {
+			l.posted = append(l.posted, l.producer.ResumeProducing)
+		}
+	}
+	l.mu.Unlock()
+}
+
+// WriteRoom implements weft.WriteRoomer with the runtime's rule: any size
+// into an empty buffer, else what is left below Max.
+func (l *LateTransport) WriteRoom() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.Max == 0 || l.buffered == 0 {
+		return math.MaxInt
+	}
+	return max(0, l.Max-l.buffered)
 }
 
 // Drain empties the buffer and queues the Producer's ResumeProducing.
