@@ -44,6 +44,7 @@ type Gate struct {
 // high-water mark.
 type GateTransport interface {
 	io.Writer
+	// RegisterProducer registers the Gate (Transport.RegisterProducer).
 	RegisterProducer(p Producer)
 	// Context is done when the connection is lost.
 	Context() context.Context

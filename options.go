@@ -75,10 +75,10 @@ type Options struct {
 // bytes, not before), and codecs count frames in after delivering a read's
 // frames: the counts are exact, not per-frame events.
 type Counters struct {
-	BytesIn   atomic.Int64
-	BytesOut  atomic.Int64
-	FramesIn  atomic.Int64
-	FramesOut atomic.Int64
+	BytesIn   atomic.Int64 // bytes read from the peers
+	BytesOut  atomic.Int64 // bytes written to the peers
+	FramesIn  atomic.Int64 // frames decoded by codecs
+	FramesOut atomic.Int64 // frames written (SendFrame, WriteParts)
 }
 
 // frameCounter is implemented by the runtime's Transport.

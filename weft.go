@@ -60,12 +60,14 @@ func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) 
 // Starter is implemented by a Factory that needs to run code before its first
 // listener starts (Twisted's startFactory). A Start error aborts the start.
 type Starter interface {
+	// Start prepares the Factory; ctx is done once the server closes.
 	Start(ctx context.Context) error
 }
 
 // Stopper is implemented by a Factory that needs to run code after its last
 // listener stopped (Twisted's stopFactory).
 type Stopper interface {
+	// Stop releases what Start prepared.
 	Stop()
 }
 
@@ -74,6 +76,7 @@ type Stopper interface {
 // goodbye message). Shutdown is called like any other callback: never
 // concurrently with the Protocol's other callbacks, and before ConnectionLost.
 type ShutdownNotifier interface {
+	// Shutdown tells the Protocol that a graceful shutdown began.
 	Shutdown()
 }
 
@@ -84,8 +87,11 @@ type ShutdownNotifier interface {
 // serialized with the connection's Protocol callbacks: a Protocol may be its own
 // Producer without a mutex.
 type Producer interface {
+	// PauseProducing asks the producer to stop writing for now.
 	PauseProducing()
+	// ResumeProducing asks it to write again.
 	ResumeProducing()
+	// StopProducing tells it the connection is lost: write no more.
 	StopProducing()
 }
 

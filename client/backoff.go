@@ -16,6 +16,7 @@ import (
 // return a non-negative duration and may be called from one goroutine at a
 // time only.
 type Backoff interface {
+	// Delay returns the wait before retry number retry (1 for the first).
 	Delay(retry int) time.Duration
 }
 

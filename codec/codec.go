@@ -39,6 +39,7 @@ type Codec interface {
 // length is known, before anything is allocated or awaited, and returns an
 // error before buf grows past the limit plus the framing overhead.
 type Decoder interface {
+	// Decode looks for the next frame at the start of buf (see above).
 	Decode(buf []byte) (advance int, frame []byte, err error)
 	// Reset forgets everything, as if the decoder were new. Call it when the
 	// bytes given to Decode change other than by appending (for example after
@@ -51,6 +52,7 @@ type Decoder interface {
 // conformance tests in codec/codectest use it to check that a frame dripped
 // one byte per read costs linear work.
 type ScanCounter interface {
+	// BytesScanned returns the bytes Decode examined since New or Reset.
 	BytesScanned() int64
 }
 

@@ -102,7 +102,7 @@ func (s *Stream) ProcessEnded(status error) {
 
 // Addr is the net.Addr of a process: network "process", address "pid N".
 type Addr struct {
-	Pid int
+	Pid int // the process ID
 }
 
 // Network returns "process".

@@ -31,16 +31,16 @@ type Samples struct {
 
 // Refusal is a payload the encoder must refuse with Err.
 type Refusal struct {
-	Name    string
-	Payload []byte
-	Err     error
+	Name    string // the subtest's name
+	Payload []byte // what the encoder is given
+	Err     error  // the error it must match (errors.Is)
 }
 
 // Invalid is a wire input the decoder must refuse with Err.
 type Invalid struct {
-	Name string
-	Wire []byte
-	Err  error
+	Name string // the subtest's name
+	Wire []byte // the bytes the decoder is given
+	Err  error  // the error it must match (errors.Is)
 }
 
 // AllocBudget bounds the bytes a decoder may allocate while refusing an

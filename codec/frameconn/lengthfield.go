@@ -50,8 +50,8 @@ type DecoderConfig struct {
 // used: AppendFrame returns the Encoder's error and the decoder fails with
 // the Decoder's, naming the field.
 type LengthField struct {
-	Encoder EncoderConfig
-	Decoder DecoderConfig
+	Encoder EncoderConfig // how frames are written
+	Decoder DecoderConfig // how frames are read
 }
 
 func order(o binary.ByteOrder) binary.ByteOrder {
