@@ -348,3 +348,47 @@ func TestDescriptorAcceptSlowFactory(t *testing.T) {
 		t.Fatalf("Serve returned %v", err)
 	}
 }
+
+// bigGreeter blocks in ConnectionMade until release is closed, then writes
+// size bytes (more than the socket buffers hold) to a client that never
+// reads.
+type bigGreeter struct {
+	echo
+	entered chan<- struct{}
+	release <-chan struct{}
+	size    int
+}
+
+func (g *bigGreeter) ConnectionMade(t weft.Transport) {
+	g.t = t
+	g.entered <- struct{}{}
+	<-g.release
+	t.Write(make([]byte, g.size))
+}
+
+// TestCloseDuringConnectionMade: Close closes at once even a connection
+// whose ConnectionMade was running when Close began (it joins the manager
+// only after it): Close must not wait for its output to drain to a client
+// that never reads.
+func TestCloseDuringConnectionMade(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s := &Server{Factory: factoryOf(func() *bigGreeter {
+		return &bigGreeter{entered: entered, release: release, size: 16 << 20}
+	})}
+	addr, _, done := fdServer(t, s)
+	c := dial(t, addr) // and never read
+	<-entered
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	if err := <-done; !errors.Is(err, ErrServerClosed) { // Close has begun
+		t.Fatalf("Serve returned %v", err)
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		c.Close() // lets the connection, and Close, end
+		<-closed
+		t.Fatal("Close waited for a connection's output to drain")
+	}
+}

@@ -47,7 +47,14 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	if early != nil {
 		adm, w = early.adm, early.w
 	} else {
-		adm, w = s.admit(info.ID, ip, nc)
+		// A client whose first bytes were read already (after a PROXY
+		// header, or sniffed) is served even if it hangs up while queued:
+		// its bytes, then EOF. So it is not checked for a hang-up.
+		check := nc
+		if len(preread) > 0 {
+			check = nil
+		}
+		adm, w = s.admit(info.ID, ip, check)
 	}
 	switch adm {
 	case admitRun, admitOverflow:

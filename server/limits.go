@@ -56,17 +56,23 @@ func ipOf(a net.Addr) ipKey {
 
 // waiter is a queued connection.
 type waiter struct {
-	id    uint64 // accept order: the queue is kept sorted by it
-	nc    net.Conn
+	id    uint64        // accept order: the queue is kept sorted by it
+	nc    net.Conn      // checked for a hang-up; nil: never counts as hung up
 	elem  *list.Element // nil once out of the queue
 	grant chan struct{} // closed when it leaves the queue by the server's hand
 	dead  bool          // it left because it hung up (set before grant is closed)
 }
 
+// hungUp reports whether the queued client hung up (see peerHungUp).
+func (w *waiter) hungUp() bool { return w.nc != nil && peerHungUp(w.nc) }
+
 // admit decides, under the lock, whether a connection runs now, waits in the
-// queue or is rejected. With MaxConnsPerPeer set, every admitted, overflow or
-// queued connection counts against its peer until it ends (without it, peers
-// are not counted at all, so that they cost no memory).
+// queue or is rejected. A queued connection is checked for a hang-up through
+// nc, unless nc is nil (bytes were already read from it: it is served, its
+// bytes then EOF, whatever happens). With MaxConnsPerPeer set, every
+// admitted, overflow or queued connection counts against its peer until it
+// ends (without it, peers are not counted at all, so that they cost no
+// memory).
 func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,7 +146,7 @@ func (s *Server) wait(w *waiter) error {
 		case <-s.done:
 			why = weft.ErrServerShutdown
 		case <-poll.C:
-			if !peerHungUp(w.nc) {
+			if !w.hungUp() {
 				continue
 			}
 			why = ErrQueueHangup
@@ -190,7 +196,7 @@ func (s *Server) releaseSlot(ip ipKey, overflow bool) {
 		s.queue.Remove(e)
 		w.elem = nil
 		s.stats.queued.Add(-1)
-		if peerHungUp(w.nc) {
+		if w.hungUp() {
 			w.dead = true
 		} else {
 			s.active++

@@ -164,6 +164,15 @@ func TestValidate(t *testing.T) {
 	if err := s.Serve(l); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("Serve with no Factory = %v", err)
 	}
+	// A nil listener is an error, not a panic.
+	s = &Server{Factory: f}
+	if err := s.Serve(nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Serve(nil) = %v", err)
+	}
+	if err := s.ServeProxy(nil, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("ServeProxy(nil) = %v", err)
+	}
+	s.Close()
 }
 
 // TestRefused: a Factory returning nil refuses the connection (EOF at once).

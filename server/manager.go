@@ -91,7 +91,14 @@ type managed Conn
 
 func (m *managed) ConnectionMade(t weft.Transport) {
 	m.proto.ConnectionMade(t)
-	if c := (*Conn)(m); c.srv().register(c) {
+	c := (*Conn)(m)
+	closing, abort := c.srv().register(c)
+	switch {
+	case abort:
+		// Close (or Shutdown's deadline) began meanwhile and could not
+		// see this connection: close it now.
+		m.wc.Close(weft.ErrServerShutdown)
+	case closing:
 		// Shutdown began meanwhile and could not see this connection: tell
 		// it now (posted: runs right after this callback).
 		m.wc.Shutdown()
@@ -121,14 +128,16 @@ func (m *managed) Shutdown() {
 }
 
 // register moves a connection from pending to the running set; it reports
-// whether the server is closing (the caller then tells the connection).
-func (s *Server) register(c *Conn) (closing bool) {
+// whether the server is closing (the caller then tells the connection) and
+// whether running connections are being closed at once (the caller then
+// closes it).
+func (s *Server) register(c *Conn) (closing, abort bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.pending, c.ID())
 	c.started = int64(time.Since(s.epoch))
 	s.conns[c.ID()] = c
-	return s.closing
+	return s.closing, s.aborting
 }
 
 func (s *Server) unregister(c *Conn) {

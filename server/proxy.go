@@ -43,7 +43,13 @@ func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 	deadline := time.Now().Add(s.hsTO)
 	nc.SetReadDeadline(deadline)
 	br := bufio.NewReaderSize(nc, 512)
-	h, err := proxyproto.Read(br)
+	var h *proxyproto.Header
+	var err error
+	if mayBeProxySignature(br) {
+		h, err = proxyproto.Read(br)
+	} else {
+		err = proxyproto.ErrNoProxyProtocol
+	}
 	nc.SetReadDeadline(time.Time{})
 	if err != nil && !time.Now().Before(deadline) {
 		// go-proxyproto does not always wrap the read error; the clock says.
@@ -66,6 +72,26 @@ func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 		pre = bytes.Clone(b)
 	}
 	return remote, pre, nil
+}
+
+// mayBeProxySignature reads from br only while the bytes buffered can still
+// be the start of a PROXY signature, and reports whether they can (or a read
+// failed: proxyproto.Read then reports it). go-proxyproto waits for 12 bytes
+// once the first one is 'P' or '\r', so without this a direct client whose
+// first message is shorter ("PING\n") would wait for HandshakeTimeout.
+func mayBeProxySignature(br *bufio.Reader) bool {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		switch {
+		case bytes.HasPrefix(b, proxyproto.SIGV1), bytes.HasPrefix(b, proxyproto.SIGV2):
+			return true
+		case len(b) > 0 && !isPrefix(b, proxyproto.SIGV1) && !isPrefix(b, proxyproto.SIGV2):
+			return false
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return true
+		}
+	}
 }
 
 // sniffUntrusted reads the first bytes of a connection from an untrusted

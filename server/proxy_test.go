@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -221,4 +222,59 @@ func TestProxyUntrustedSilent(t *testing.T) {
 		s.Close()
 		<-done
 	})
+}
+
+// TestProxyTrustedDirectShortFirstMessage: a trusted source that sends no
+// header is served as a direct client, even when its first message is
+// shorter than a v2 signature and begins like one ("P", "\r") and it then
+// waits for the reply: it must not wait HandshakeTimeout and be closed once
+// its bytes cannot be a signature.
+func TestProxyTrustedDirectShortFirstMessage(t *testing.T) {
+	for _, msg := range []string{"PING\n", "\r\n\r\nX", "PROXZ\n", "POST / HTTP/1.0\r\n\r\n"} {
+		t.Run(fmt.Sprintf("%q", msg), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &Server{Factory: echoFactory(), HandshakeTimeout: 3 * time.Second}
+				l := newPipeListener()
+				done := make(chan error, 1)
+				// A pipe's address is no IP: trust everything via a
+				// listener whose connections claim 127.0.0.1.
+				go func() {
+					done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+				}()
+				defer func() { s.Close(); <-done }()
+				c := l.Dial()
+				defer c.Close()
+				start := time.Now()
+				if _, err := c.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, len(msg))
+				_, err := io.ReadFull(c, buf)
+				if err != nil || string(buf) != msg {
+					t.Fatalf("echo of %q: got %q, %v after %v", msg, buf, err, time.Since(start))
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("echo after %v, want at once", waited)
+				}
+			})
+		})
+	}
+}
+
+// tcpAddrListener makes the connections of a pipeListener report TCP
+// addresses (client 127.0.0.1:1234), so that PROXY trust applies to them.
+type tcpAddrListener struct{ *pipeListener }
+
+func (l tcpAddrListener) Accept() (net.Conn, error) {
+	c, err := l.pipeListener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tcpAddrConn{c}, nil
+}
+
+type tcpAddrConn struct{ net.Conn }
+
+func (tcpAddrConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}
 }

@@ -189,3 +189,44 @@ func TestOverflowFactory(t *testing.T) {
 		t.Fatalf("client after the overflow one ended got %q, want the overflow greeting", got)
 	}
 }
+
+// TestQueuedPrereadThenHangup: a queued client whose first bytes the server
+// already read (after a PROXY header from a trusted source, or while
+// sniffing an untrusted one) and that then hung up is served when its turn
+// comes, as any client that sent bytes and then hung up: its bytes, then
+// EOF — not dropped as a hang-up with its bytes lost.
+func TestQueuedPrereadThenHangup(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted string
+		header  bool
+	}{
+		{"trusted-header", "127.0.0.1/32", true},
+		{"untrusted", "10.0.0.0/8", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO}
+			addr := serveProxy(t, s, tc.trusted)
+			a := dial(t, addr)
+			roundTrip(t, a, "A")
+			b := dial(t, addr)
+			var msg []byte
+			if tc.header {
+				msg = proxyHeader(t, 2, "203.0.113.7:4242")
+			}
+			msg = append(msg, "hello"...)
+			if _, err := b.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			b.(*net.TCPConn).CloseWrite()
+			waitFor(t, "B queued", func() bool { return s.Snapshot().Queued == 1 })
+			a.Close()
+			if got := string(readAll(t, b)); got != "hello" {
+				t.Fatalf("queued client got %q, want its bytes echoed, then EOF", got)
+			}
+			if n := s.Snapshot().Closed["queue hangup"]; n != 0 {
+				t.Errorf("queue hangup counted %d times, want 0", n)
+			}
+		})
+	}
+}

@@ -167,6 +167,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
+	aborting  bool // Close, or Shutdown's deadline: running connections are closed at once
 	listeners map[*listenerState]struct{}
 	conns     map[uint64]*Conn    // running a Protocol
 	pending   map[uint64]net.Conn // handshaking or queued
@@ -314,6 +315,9 @@ func (s *Server) ServeProxy(l net.Listener, trusted []netip.Prefix) error {
 }
 
 func (s *Server) serve(ls *listenerState) error {
+	if ls.l == nil {
+		return fmt.Errorf("%w: nil listener", ErrInvalidConfig)
+	}
 	if err := s.init(); err != nil {
 		ls.close()
 		return err

@@ -16,7 +16,7 @@ import (
 // then waits for their goroutines and returns ctx.Err(). It returns nil when
 // every connection drained. Later calls (and Close) are harmless.
 func (s *Server) Shutdown(ctx context.Context) error {
-	running := s.beginClose()
+	running := s.beginClose(false)
 	for _, c := range running {
 		c.wc.Shutdown()
 	}
@@ -31,6 +31,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	s.mu.Lock()
+	s.aborting = true // and the ones that register from now on
+	s.mu.Unlock()
 	left := s.snapshotConns()
 	s.log.Warn("server: shutdown deadline; closing connections", "left", len(left), "err", ctx.Err())
 	for _, c := range left {
@@ -45,16 +48,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // pending output), waits for the connections' goroutines to end, and
 // returns. It returns nil (the error is for io.Closer).
 func (s *Server) Close() error {
-	for _, c := range s.beginClose() {
+	for _, c := range s.beginClose(true) {
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	s.wg.Wait()
 	return nil
 }
 
-// beginClose marks the server closing, closes the listeners and the
-// connections that run no Protocol yet, and returns the running ones.
-func (s *Server) beginClose() []*Conn {
+// beginClose marks the server closing (and, with abort, closing running
+// connections at once), closes the listeners and the connections that run
+// no Protocol yet, and returns the running ones.
+func (s *Server) beginClose(abort bool) []*Conn {
 	if err := s.init(); err != nil {
 		return nil
 	}
@@ -63,6 +67,9 @@ func (s *Server) beginClose() []*Conn {
 		s.closing = true
 		close(s.done)
 		s.cancel()
+	}
+	if abort {
+		s.aborting = true
 	}
 	ls := make([]*listenerState, 0, len(s.listeners))
 	for l := range s.listeners {
