@@ -37,13 +37,7 @@ func main() {
 	srv := newServer(&chat.Server{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() { <-ctx.Done(); shutdown(srv) }()
-	_ = srv.Serve(ln)
-}
-
-// shutdown stops srv gracefully, closing what did not drain within 5 s.
-func shutdown(srv *server.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
+	if err := srv.Run(ctx, 5*time.Second, ln); err != nil { // then drains for up to 5 s
+		log.Fatal(err)
+	}
 }

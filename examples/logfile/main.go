@@ -85,15 +85,7 @@ func main() {
 	srv := &server.Server{Factory: &LogFactory{Path: *path}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() { <-ctx.Done(); shutdown(srv) }()
-	if err := srv.Serve(ln); err != nil && err != server.ErrServerClosed {
+	if err := srv.Run(ctx, 5*time.Second, ln); err != nil { // then drains for up to 5 s
 		log.Fatal(err)
 	}
-}
-
-// shutdown stops srv gracefully, closing what did not drain within 5 s.
-func shutdown(srv *server.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
 }

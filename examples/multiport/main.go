@@ -30,7 +30,8 @@ type service struct {
 	factory    weft.Factory
 }
 
-// run serves every service until ctx ends; ready receives the bound
+// run serves every service until ctx ends, or until one fails (which stops
+// the others), and returns once all have drained; ready receives the bound
 // addresses, in order, once all listen.
 func run(ctx context.Context, svcs []service, ready func([]net.Addr)) error {
 	var lns []net.Listener
@@ -46,16 +47,18 @@ func run(ctx context.Context, svcs []service, ready func([]net.Addr)) error {
 		lns, addrs = append(lns, ln), append(addrs, ln.Addr())
 	}
 	ready(addrs)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
 	errs := make([]error, len(svcs))
 	for i, s := range svcs {
 		srv := &server.Server{Factory: s.factory}
 		wg.Go(func() {
-			if err := srv.Serve(lns[i]); !errors.Is(err, server.ErrServerClosed) {
-				errs[i] = err
+			if err := srv.Run(ctx, 5*time.Second, lns[i]); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.name, err)
+				stop()
 			}
 		})
-		wg.Go(func() { <-ctx.Done(); shutdown(srv) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -77,11 +80,4 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-}
-
-// shutdown stops srv gracefully, closing what did not drain within 5 s.
-func shutdown(srv *server.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
 }

@@ -53,17 +53,19 @@ func serve(ctx context.Context, addr, file string, chunk int, delay time.Duratio
 	if err != nil {
 		return err
 	}
+	// An invalid poetry.Server (a negative -chunk or -delay) would refuse
+	// every connection: say so now instead.
+	ps := &poetry.Server{Poem: poem, Chunk: chunk, Delay: delay}
+	if err := ps.Validate(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Println("listening on", ln.Addr())
-	srv := &server.Server{Factory: &poetry.Server{Poem: poem, Chunk: chunk, Delay: delay}}
-	go func() { <-ctx.Done(); shutdown(srv) }()
-	if err := srv.Serve(ln); err != server.ErrServerClosed {
-		return err
-	}
-	return nil
+	srv := &server.Server{Factory: ps}
+	return srv.Run(ctx, 5*time.Second, ln) // then drains for up to 5 s
 }
 
 // get downloads from every endpoint at once, reporting progress on progress
@@ -88,11 +90,4 @@ func get(ctx context.Context, out, progress io.Writer, endpoints ...string) erro
 		return fmt.Errorf("%d of %d downloads failed", failed, len(endpoints))
 	}
 	return nil
-}
-
-// shutdown stops srv gracefully, closing what did not drain within 5 s.
-func shutdown(srv *server.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
 }

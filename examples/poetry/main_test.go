@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -52,5 +53,25 @@ func TestServersAndConcurrentClient(t *testing.T) {
 			!strings.Contains(progress.String(), fmt.Sprintf(" %d so far", n)) {
 			t.Errorf("progress lacks poem %d reaching %d bytes:\n%s", i+1, n, progress.String())
 		}
+	}
+}
+
+// TestServeBadFlags: a negative -chunk or -delay is an error at once, not a
+// server that refuses every connection.
+func TestServeBadFlags(t *testing.T) {
+	file := "../../testdata/poems/hope.txt"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a valid configuration serves until ctx ends: at once
+	for _, tc := range []struct {
+		chunk int
+		delay time.Duration
+	}{{-5, 0}, {10, -time.Second}} {
+		err := serve(ctx, "127.0.0.1:0", file, tc.chunk, tc.delay)
+		if !errors.Is(err, poetry.ErrConfig) {
+			t.Errorf("chunk %d delay %v: err %v, want poetry.ErrConfig", tc.chunk, tc.delay, err)
+		}
+	}
+	if err := serve(ctx, "127.0.0.1:0", file, 10, time.Millisecond); err != nil {
+		t.Errorf("valid flags: %v", err)
 	}
 }
