@@ -294,7 +294,8 @@ func (ls *listenerState) close() error {
 // Temporary accept errors (such as EMFILE) are retried with a backoff from
 // 5 ms doubling to 1 s. If l is a TLS listener (tls.NewListener), the
 // handshake is done on each connection's goroutine within HandshakeTimeout.
-// Serve closes l before returning.
+// Serve closes l before returning. It returns when l closes, before the
+// connections have drained: a main function wants Run.
 func (s *Server) Serve(l net.Listener) error {
 	return s.serve(&listenerState{l: l})
 }
