@@ -32,13 +32,14 @@ type connectFlags struct {
 }
 
 // connect runs "weft connect ENDPOINT": each stdin line is sent as a frame,
-// each frame received is printed on its own line. Stdin is read only as fast
+// each frame received is printed on its own line; with --codec raw, stdin's
+// bytes are sent and the bytes received printed as they are (as nc does). Stdin is read only as fast
 // as the server takes the frames (a weft.Gate), so a slow server slows the
 // sender down instead of overflowing its write buffer.
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
-	fs.StringVar(&f.codec, "codec", "line", "framing: "+codecNames)
+	fs.StringVar(&f.codec, "codec", "line", "framing: "+codecNames+" (raw: stdin sent and output printed as they are, as nc does)")
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes (0: the codec's default)")
 	fs.BoolVar(&f.reconnect, "reconnect", false, "reconnect with backoff when the connection fails or is lost")
 	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin, close once nothing was received for this long")
@@ -60,22 +61,17 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if f.wait <= 0 {
 		return fmt.Errorf("%w: --wait %v must be positive", errUsage, f.wait)
 	}
+	_, raw := c.(codec.Raw)
 	lines := make(chan []byte)
 	var stdinDone atomic.Bool
-	go func() { // ends with stdin (or the process)
-		defer close(lines)
-		defer stdinDone.Store(true)
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			select {
-			case lines <- append([]byte(nil), sc.Bytes()...):
-			case <-ctx.Done():
-				return
-			}
-		}
+	var stdinErr error // set before lines is closed
+	// The stdin reader ends with stdin (or the process).
+	go func() {
+		stdinErr = readStdin(ctx, stdin, raw, max(maxStdinLine, f.maxFrame+2), lines)
+		stdinDone.Store(true)
+		close(lines)
 	}()
-	out := &printer{w: bufio.NewWriter(stdout)}
+	out := &printer{w: bufio.NewWriter(stdout), raw: raw}
 	for attempt := 1; ; attempt++ {
 		nc, err := ep.Dial(ctx)
 		if ctx.Err() != nil {
@@ -83,7 +79,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		if err == nil {
 			attempt = 0
-			p := &session{out: out, lines: lines, wait: f.wait, got: make(chan struct{}, 1)}
+			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1)}
 			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
@@ -129,26 +125,80 @@ func backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// printer writes frames, one per line, from any connection.
+// readStdin sends stdin to lines until it ends or ctx does: each line
+// without its "\n" (or "\r\n"), at most maxLine bytes with it, or, raw, the
+// bytes as they are (a line at a time, at most rawChunk bytes). It returns
+// why stdin could not be read to its end, or nil.
+func readStdin(ctx context.Context, stdin io.Reader, raw bool, maxLine int, lines chan<- []byte) error {
+	send := func(b []byte) bool {
+		select {
+		case lines <- append([]byte(nil), b...):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if raw {
+		r := bufio.NewReaderSize(stdin, rawChunk)
+		for {
+			b, err := r.ReadSlice('\n')
+			if len(b) > 0 && !send(b) {
+				return nil
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil && err != bufio.ErrBufferFull {
+				return err
+			}
+		}
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(nil, maxLine)
+	for sc.Scan() {
+		if !send(sc.Bytes()) {
+			return nil
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return fmt.Errorf("a line of stdin is over %d bytes (--max-frame raises the limit)", maxLine)
+	}
+	return sc.Err()
+}
+
+// Stdin limits of "weft connect": a line (with its "\n") is at most
+// maxStdinLine bytes, or --max-frame + 2 if that is more; with --codec raw
+// at most rawChunk bytes are sent at once.
+const (
+	maxStdinLine = 16 << 20
+	rawChunk     = 64 << 10
+)
+
+// printer writes frames, one per line, or raw bytes as they are, from any
+// connection.
 type printer struct {
-	mu sync.Mutex
-	w  *bufio.Writer
+	mu  sync.Mutex
+	w   *bufio.Writer
+	raw bool
 }
 
 func (p *printer) frame(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.w.Write(b)
-	p.w.WriteByte('\n')
+	if !p.raw {
+		p.w.WriteByte('\n')
+	}
 	p.w.Flush()
 }
 
 // session is one connection of "weft connect".
 type session struct {
-	out   *printer
-	lines <-chan []byte
-	wait  time.Duration
-	got   chan struct{} // a frame arrived (for the --wait idle close)
+	out      *printer
+	lines    <-chan []byte
+	stdinErr *error // why stdin ended early; read once lines is closed
+	wait     time.Duration
+	got      chan struct{} // a frame arrived (for the --wait idle close)
 
 	mu      sync.Mutex
 	sendErr error // why a stdin line could not be sent
@@ -179,6 +229,10 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 			return
 		case line, ok := <-s.lines:
 			if !ok {
+				if err := *s.stdinErr; err != nil {
+					s.fail(t, fmt.Errorf("reading stdin: %w", err))
+					return
+				}
 				s.drain(t)
 				return
 			}
@@ -193,14 +247,19 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 				if errors.Is(err, codec.ErrFrameTooLarge) {
 					hint = " (--max-frame raises the limit)"
 				}
-				s.mu.Lock()
-				s.sendErr = fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint)
-				s.mu.Unlock()
-				t.LoseConnection()
+				s.fail(t, fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint))
 				return
 			}
 		}
 	}
+}
+
+// fail records why the session ends and closes it after the lines sent.
+func (s *session) fail(t codec.FrameTransport, err error) {
+	s.mu.Lock()
+	s.sendErr = err
+	s.mu.Unlock()
+	t.LoseConnection()
 }
 
 func (s *session) drain(t codec.FrameTransport) {

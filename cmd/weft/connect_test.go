@@ -203,3 +203,93 @@ func TestPrefixed(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRaw: with --codec raw, "weft connect" is nc: stdin's bytes go
+// to the server as they are (newlines, empty lines and a last line without
+// one included), and what the server sends is printed as it is. Before, the
+// newlines were dropped on the way out and one was added after every read
+// on the way in.
+func TestConnectRaw(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const reply = "first part, " + "no newline at the end"
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		c.Write([]byte(reply[:12])) // in two writes: maybe two reads
+		c.Write([]byte(reply[12:]))
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	const in = "hello\r\n\nworld\nlast, no newline"
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "raw", "--wait", "200ms"}, strings.NewReader(in), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("connect: %v; stderr:\n%s", err, stderr.String())
+	}
+	if s := <-got; s != in {
+		t.Errorf("server received %q, want %q", s, in)
+	}
+	if s := stdout.String(); s != reply {
+		t.Errorf("connect printed %q, want %q", s, reply)
+	}
+}
+
+// TestConnectHugeStdinLine: a stdin line over 16 MiB is sent when
+// --max-frame allows it, and is an error otherwise. Before, stdin's scanner
+// stopped at 16 MiB as if stdin had ended: the line and everything after it
+// were dropped and "weft connect" exited 0.
+func TestConnectHugeStdinLine(t *testing.T) {
+	huge := strings.Repeat("y", 17_000_000)
+	for _, tc := range []struct {
+		name     string
+		maxFrame string
+		want     string // what the server receives
+		wantErr  bool
+	}{
+		{"allowed", "20000000", "5:first," + "17000000:" + huge + ",5:after,", false},
+		{"refused", "0", "5:first,", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			got := make(chan string, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				b, _ := io.ReadAll(c)
+				got <- string(b)
+			}()
+			in := strings.NewReader("first\n" + huge + "\nafter\n")
+			var stdout, stderr syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "netstring", "--max-frame", tc.maxFrame, "--wait", "100ms"}, in, &stdout, &stderr)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("connect = %v, want error: %v", err, tc.wantErr)
+			}
+			if s := <-got; s != tc.want {
+				t.Errorf("server received %d bytes %.40q, want %d bytes", len(s), s, len(tc.want))
+			}
+		})
+	}
+}

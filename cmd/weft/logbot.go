@@ -21,8 +21,9 @@ import (
 
 // logbot runs "weft logbot --server ENDPOINT --channel '#chan' --nick NAME
 // --log FILE" until ctx ends (SIGINT, SIGTERM), then quits IRC and returns
-// nil. It prints "logging CHANNEL on ENDPOINT to FILE" on stdout, and each
-// lost or failed connection with the wait before the next try on stderr.
+// nil. It prints "logging CHANNEL on ENDPOINT to FILE" on stdout, and on
+// stderr each lost or failed connection with the wait before the next try,
+// a registration that found no usable nick, and a failed log write.
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
 	var server, channel, nick, logPath, password string
@@ -54,7 +55,8 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("%w: --server %q: %v", errUsage, server, err)
 	}
-	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, LogPath: logPath, Password: password})
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, LogPath: logPath, Password: password,
+		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -71,8 +73,10 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stderr, "weft: logbot: %v; retrying in %v\n", err, next.Round(time.Millisecond))
 		},
 		OnConnectionLost: func(err error, next time.Duration) {
-			if next != client.GiveUp {
-				fmt.Fprintf(stderr, "weft: logbot: connection lost (%v); reconnecting in %v\n", err, next.Round(time.Millisecond))
+			// Once ctx is done the bot is stopping (its QUIT may close
+			// the connection before Run is told): no reconnection.
+			if next != client.GiveUp && ctx.Err() == nil {
+				fmt.Fprintf(stderr, "weft: logbot: connection lost (%v); reconnecting in %v\n", orClean(err), next.Round(time.Millisecond))
 			}
 		},
 	}

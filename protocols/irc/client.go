@@ -1,7 +1,6 @@
 package irc
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -26,8 +25,10 @@ type Config struct {
 	// Empty means no PASS.
 	Password string
 	// AlterNick returns the nick to try when the server refuses one during
-	// registration (433 nick in use, 432 erroneous, 436 collision); ""
-	// gives up. Nil means Twisted's alterCollidedNick: append "^".
+	// registration (433 nick in use, 432 erroneous, 436 collision, 437
+	// held by the server's nick delay); "" gives up. Nil means append "^",
+	// the alterCollidedNick of Twisted's ircLogBot (IRCClient's own appends
+	// "_").
 	AlterNick func(nick string) string
 	// MaxNickRetries bounds the altered nicks tried during registration,
 	// so a server refusing everything cannot keep the client looping.
@@ -49,7 +50,32 @@ func (c Config) Validate() error {
 	if c.MaxNickRetries < 0 {
 		return fmt.Errorf("%w: Config.MaxNickRetries %d is negative", ErrConfig, c.MaxNickRetries)
 	}
+	// The registration lines must be sendable (not too long, no ':' before
+	// the user name), or registration would stall with nothing said.
+	for _, m := range c.registration() {
+		if _, err := m.Append(nil); err != nil {
+			return fmt.Errorf("%w: %s cannot be sent (Config.Nick, User, RealName or Password): %w", ErrConfig, m.Command, err)
+		}
+	}
 	return nil
+}
+
+// registration returns the PASS (if any), NICK and USER messages.
+func (c Config) registration() []Message {
+	var ms []Message
+	if c.Password != "" {
+		ms = append(ms, Message{Command: "PASS", Params: []string{c.Password}})
+	}
+	user, real := c.User, c.RealName
+	if user == "" {
+		user = c.Nick
+	}
+	if real == "" {
+		real = c.Nick
+	}
+	return append(ms,
+		Message{Command: "NICK", Params: []string{c.Nick}},
+		Message{Command: "USER", Params: []string{user, "0", "*", real}})
 }
 
 // Client is an IRC client connection: a weft.Protocol to run with
@@ -67,6 +93,7 @@ type Client struct {
 	nick       string
 	registered bool
 	retries    int
+	asked      string // the last nick asked for with SetNick
 }
 
 // NewClient returns a Client for cfg, calling h (nil: BaseHandler).
@@ -117,16 +144,13 @@ func (c *Client) Transport() weft.Transport {
 	return c.t
 }
 
-// errNotConnected is returned by the sending methods before ConnectionMade.
-var errNotConnected = errors.New("irc: not connected")
-
 // Send formats m and writes it.
 func (c *Client) Send(m Message) error {
 	c.mu.Lock()
 	t := c.t
 	c.mu.Unlock()
 	if t == nil {
-		return errNotConnected
+		return ErrNotConnected
 	}
 	b, err := m.Append(nil)
 	if err != nil {
@@ -153,21 +177,69 @@ func (c *Client) Part(channel, reason string) error {
 	return c.send("PART", channel, reason)
 }
 
-// Msg sends a PRIVMSG to a channel or nick. A text over the line limit is
-// refused with ErrLineTooLong, not split.
-func (c *Client) Msg(target, text string) error { return c.send("PRIVMSG", target, text) }
+// Relay reckoning: when a server relays a PRIVMSG or NOTICE it puts
+// ":nick!user@host " before it, and the relayed line must fit in
+// MaxLineLength too. The host is reckoned at its longest (RFC 2812 section
+// 2.3.1), the user name with the '~' servers add when there is no ident,
+// and at least minRelayUser bytes (USERLEN on most servers).
+const (
+	maxRelayHost = 63
+	minRelayUser = 10
+)
 
-// Notice sends a NOTICE to a channel or nick.
-func (c *Client) Notice(target, text string) error { return c.send("NOTICE", target, text) }
+// MaxText returns the longest text, in bytes, that Msg and Notice send to
+// target: the most that still fits in MaxLineLength once the server has put
+// ":nick!user@host " before the line to relay it, with the client's nick
+// (the longer of the current one and one asked for with SetNick), its user
+// name plus a '~' (at least 10 bytes) and a 63-byte host. Me takes 9 bytes
+// fewer ("\x01ACTION " and "\x01"). It is 0 when nothing fits.
+func (c *Client) MaxText(target string) int {
+	c.mu.Lock()
+	nick := max(len(c.nick), len(c.asked))
+	c.mu.Unlock()
+	user := c.cfg.User
+	if user == "" {
+		user = c.cfg.Nick
+	}
+	prefix := len(":!@ ") + nick + max(len(user)+1, minRelayUser) + maxRelayHost
+	return max(0, maxContent-prefix-len("PRIVMSG  :")-len(target))
+}
 
-// Me sends a CTCP ACTION ("/me text") to a channel or nick.
+// sendText sends a PRIVMSG or NOTICE, refusing a text over MaxText.
+func (c *Client) sendText(cmd, target, text string) error {
+	if limit := c.MaxText(target); len(text) > limit {
+		return fmt.Errorf("%w: %s to %s: text is %d bytes, the limit is %d (room is kept for the prefix the server adds when it relays the line)", ErrLineTooLong, cmd, target, len(text), limit)
+	}
+	return c.send(cmd, target, text)
+}
+
+// Msg sends a PRIVMSG to a channel or nick. A text over MaxText(target)
+// bytes is refused with ErrLineTooLong, not split (it would be cut short
+// by the server); a NUL, CR or LF is ErrInvalid.
+func (c *Client) Msg(target, text string) error { return c.sendText("PRIVMSG", target, text) }
+
+// Notice sends a NOTICE to a channel or nick, with Msg's limits. Use it for
+// automatic replies: RFC 2812 says a client never answers a NOTICE.
+func (c *Client) Notice(target, text string) error { return c.sendText("NOTICE", target, text) }
+
+// Me sends a CTCP ACTION ("/me text") to a channel or nick. A text holding
+// \x01 (which would end the CTCP message early), NUL, CR or LF is
+// ErrInvalid; one over MaxText(target)-9 bytes is ErrLineTooLong.
 func (c *Client) Me(target, text string) error {
-	return c.send("PRIVMSG", target, "\x01ACTION "+text+"\x01")
+	if i := strings.IndexByte(text, '\x01'); i >= 0 {
+		return fmt.Errorf("%w: CTCP ACTION text holds \\x01 at offset %d", ErrInvalid, i)
+	}
+	return c.sendText("PRIVMSG", target, "\x01ACTION "+text+"\x01")
 }
 
 // SetNick asks the server for a new nickname; the change is confirmed by a
 // NICK message (Handler.NickChanged).
-func (c *Client) SetNick(nick string) error { return c.send("NICK", nick) }
+func (c *Client) SetNick(nick string) error {
+	c.mu.Lock()
+	c.asked = nick
+	c.mu.Unlock()
+	return c.send("NICK", nick)
+}
 
 // Quit sends QUIT with an optional reason and closes the connection once
 // it is written.

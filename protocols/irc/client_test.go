@@ -103,7 +103,7 @@ func TestClientNickHook(t *testing.T) {
 	fs.send(":s 432 * _bot :erroneous")
 	fs.expect("NICK __bot")
 	fs.send(":s 436 * __bot :collision")
-	rec.expect(t, "unavailable irc: no usable nickname: after 3 tries")
+	rec.expect(t, `unavailable irc: no usable nickname: "__bot" refused (436 collision) after 3 tries`)
 	ev := <-rec.ev
 	if !strings.HasPrefix(ev, "lost ") {
 		t.Fatalf("event %q, want lost", ev)
@@ -122,7 +122,7 @@ func TestClientMaxNickRetries(t *testing.T) {
 	fs.send(":s 433 * b :in use")
 	fs.expect("NICK b^")
 	fs.send(":s 433 * b^ :in use")
-	rec.expect(t, "unavailable irc: no usable nickname: after 2 tries")
+	rec.expect(t, `unavailable irc: no usable nickname: "b^" refused (433 in use) after 2 tries`)
 }
 
 func TestClientIgnoresGarbage(t *testing.T) {
@@ -164,9 +164,13 @@ func TestClientLineTooLong(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	long := strings.Repeat("n", 600)
 	for _, cfg := range []Config{
 		{}, {Nick: "a b"}, {Nick: "a\r\n"}, {Nick: "a", User: "u@h"}, {Nick: "a", RealName: "x\n"},
 		{Nick: "a", MaxNickRetries: -1},
+		// Lines that cannot be sent: registration used to stall, silently.
+		{Nick: long}, {Nick: "a", User: long}, {Nick: "a", RealName: long}, {Nick: "a", Password: long},
+		{Nick: "a", User: ":u"},
 	} {
 		if _, err := NewClient(cfg, nil); !errors.Is(err, ErrConfig) {
 			t.Errorf("NewClient(%#v) error = %v, want ErrConfig", cfg, err)

@@ -13,20 +13,11 @@ type frames Client
 func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c := (*Client)(f)
 	c.mu.Lock()
-	c.t, c.nick, c.registered, c.retries = t, c.cfg.Nick, false, 0
+	c.t, c.nick, c.registered, c.retries, c.asked = t, c.cfg.Nick, false, 0, ""
 	c.mu.Unlock()
-	if c.cfg.Password != "" {
-		_ = c.send("PASS", c.cfg.Password)
+	for _, m := range c.cfg.registration() {
+		_ = c.Send(m) // the lines were checked by Config.Validate
 	}
-	_ = c.send("NICK", c.cfg.Nick)
-	user, real := c.cfg.User, c.cfg.RealName
-	if user == "" {
-		user = c.cfg.Nick
-	}
-	if real == "" {
-		real = c.cfg.Nick
-	}
-	_ = c.send("USER", user, "0", "*", real)
 	c.h.ConnectionMade(c)
 }
 
@@ -50,14 +41,20 @@ func (c *Client) dispatch(m Message) {
 		_ = c.Send(Message{Command: "PONG", Params: m.Params})
 	case "001":
 		c.mu.Lock()
-		c.registered = true
+		c.registered, c.asked = true, ""
 		if n := m.Param(0); n != "" {
 			c.nick = n
 		}
 		c.mu.Unlock()
 		c.h.SignedOn(c)
 	case "432", "433", "436":
-		c.nickRefused()
+		c.nickRefused(m)
+	case "437":
+		// ERR_UNAVAILRESOURCE is about a nick (held by the server's nick
+		// delay, RFC 2812) or a channel: only the former is a refused nick.
+		if c.isMe(m.Param(1)) {
+			c.nickRefused(m)
+		}
 	case "JOIN":
 		if c.isMe(m.Nick()) {
 			c.h.Joined(c, m.Param(0))
@@ -76,7 +73,7 @@ func (c *Client) dispatch(m Message) {
 		old, nick := m.Nick(), m.Param(0)
 		if c.isMe(old) {
 			c.mu.Lock()
-			c.nick = nick
+			c.nick, c.asked = nick, ""
 			c.mu.Unlock()
 		}
 		c.h.NickChanged(c, old, nick)
@@ -85,11 +82,13 @@ func (c *Client) dispatch(m Message) {
 	}
 }
 
-// nickRefused picks the next nick during registration. After registration
-// a refused SetNick leaves the current nick in place.
-func (c *Client) nickRefused() {
+// nickRefused picks the next nick during registration, m being the
+// server's refusal. After registration a refused SetNick leaves the current
+// nick in place.
+func (c *Client) nickRefused(m Message) {
 	c.mu.Lock()
 	if c.registered {
+		c.asked = ""
 		c.mu.Unlock()
 		return
 	}
@@ -118,7 +117,7 @@ func (c *Client) nickRefused() {
 	c.mu.Unlock()
 	if next == "" || c.SetNick(next) != nil {
 		t.Abort()
-		c.h.NickUnavailable(c, fmt.Errorf("%w: after %d tries", ErrNickUnavailable, retries))
+		c.h.NickUnavailable(c, fmt.Errorf("%w: %q refused (%s %s) after %d tries", ErrNickUnavailable, cur, m.Command, m.Param(len(m.Params)-1), retries))
 	}
 }
 

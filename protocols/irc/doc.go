@@ -8,15 +8,18 @@
 //     formatted; lines are at most MaxLineLength (512) bytes with "\r\n",
 //     and a missing "\r" is tolerated.
 //   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
-//     PING with PONG, retries a nick in use (433) with an altered nick, and
-//     sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK and QUIT.
+//     PING with PONG, retries a refused nick (432, 433, 436, 437) with an
+//     altered nick, and sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK
+//     and QUIT; Client.MaxText is the longest text that reaches the other
+//     users whole once the server has prefixed it.
 //   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
 //     Privmsg, Noticed, Action, NickChanged, UserQuit, MessageReceived);
 //     embed BaseHandler and override what you need.
 //   - LogBot and Logger: Twisted's ircLogBot — a weft.Factory for
 //     client.Reconnecting that logs one channel to a file (opened once, in
 //     the Factory, so it survives reconnects), one "[HH:MM:SS] " line per
-//     event, flushed per line.
-//   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig: the sentinel
-//     errors.
+//     event, flushed per line. It answers with NOTICEs (RFC 2812), not
+//     Twisted's PRIVMSGs, so it cannot loop with another bot.
+//   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
+//     ErrNickUnavailable, ErrNotConnected: the sentinel errors.
 package irc

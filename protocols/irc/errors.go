@@ -8,7 +8,8 @@ var (
 	// ErrMalformed: a line that is not an IRC message (no command, a bad
 	// command, an empty prefix, a NUL, CR or LF inside the line).
 	ErrMalformed = errors.New("irc: malformed message")
-	// ErrLineTooLong: a line over MaxLineLength bytes (counting "\r\n").
+	// ErrLineTooLong: a line over MaxLineLength bytes (counting "\r\n"),
+	// or a Msg, Notice or Me text over Client.MaxText.
 	ErrLineTooLong = errors.New("irc: line too long")
 	// ErrInvalid: a Message that cannot be formatted (bad command, a space
 	// in a middle parameter, more than MaxParams parameters, ...).
@@ -18,4 +19,8 @@ var (
 	// ErrNickUnavailable: every nick the client tried was in use or
 	// refused, or the alter hook gave up.
 	ErrNickUnavailable = errors.New("irc: no usable nickname")
+	// ErrNotConnected: a Client's sending method was called before its
+	// connection was made (after the connection is lost, they return the
+	// transport's weft.ErrClosed).
+	ErrNotConnected = errors.New("irc: not connected")
 )

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -20,7 +21,7 @@ const (
 )
 
 // Whisper is the log bot's answer to a private message (Twisted's
-// ircLogBot text, two spaces included).
+// ircLogBot text, two spaces included), sent as a NOTICE.
 const Whisper = "It isn't nice to whisper!  Play nice with the group."
 
 // Logger writes "[HH:MM:SS] message" lines, one Write and one flush per
@@ -79,6 +80,12 @@ type LogBotConfig struct {
 	Password string
 	// AlterNick is Config.AlterNick (nil: append "^").
 	AlterNick func(nick string) string
+	// OnError, if not nil, is told what the bot cannot put in its log: a
+	// registration that found no usable nick (ErrNickUnavailable; the bot
+	// reconnects and tries again), and a failed log write (reported once
+	// per run of failures; the lines are lost). It is called on the
+	// connection's goroutine. Nil: such errors are dropped.
+	OnError func(err error)
 }
 
 // LogBot is Twisted's ircLogBot as a weft.Factory: give it to
@@ -91,6 +98,8 @@ type LogBot struct {
 
 	mu  sync.Mutex
 	cur *Client
+
+	logFailing atomic.Bool // the last log write failed (and was reported)
 }
 
 // NewLogBot validates cfg and opens the log.
@@ -105,6 +114,9 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 		// As Twisted's IRCClient.join does; the bot must also match the
 		// name the server uses in its messages, "#weft" for "weft".
 		cfg.Channel = "#" + cfg.Channel
+	}
+	if _, err := (Message{Command: "JOIN", Params: []string{cfg.Channel}}).Append(nil); err != nil {
+		return nil, fmt.Errorf("%w: LogBotConfig.Channel cannot be joined: %w", ErrConfig, err)
 	}
 	b := &LogBot{cfg: cfg}
 	w := cfg.Log
@@ -155,7 +167,21 @@ type botHandler struct {
 	b *LogBot
 }
 
-func (h *botHandler) logf(format string, a ...any) { _ = h.b.log.Log(fmt.Sprintf(format, a...)) }
+func (h *botHandler) logf(format string, a ...any) {
+	err := h.b.log.Log(fmt.Sprintf(format, a...))
+	if failing := h.b.logFailing.Swap(err != nil); err != nil && !failing {
+		h.b.report(err)
+	}
+}
+
+// report hands err to OnError, if set.
+func (b *LogBot) report(err error) {
+	if b.cfg.OnError != nil {
+		b.cfg.OnError(err)
+	}
+}
+
+func (h *botHandler) NickUnavailable(_ *Client, err error) { h.b.report(err) }
 
 func (h *botHandler) ConnectionMade(*Client) {
 	h.logf("[connected at %s]", h.b.log.Now().Format(time.ANSIC))
@@ -169,16 +195,21 @@ func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
 
 func (h *botHandler) Joined(_ *Client, channel string) { h.logf("[I have joined %s]", channel) }
 
+// Privmsg logs the message and answers a private one, or one addressed to
+// the bot in the channel. The answers are NOTICEs, not PRIVMSGs as in
+// Twisted's ircLogBot: RFC 2812 (3.3.2) asks automatic replies to be
+// NOTICEs, which no client answers, so the bot cannot loop with another bot
+// that answers what it is sent.
 func (h *botHandler) Privmsg(c *Client, user, target, text string) {
 	h.logf("<%s> %s", user, text)
 	nick := c.Nick()
 	if EqualFold(target, nick) {
-		_ = c.Msg(user, Whisper)
+		_ = c.Notice(user, Whisper)
 		return
 	}
 	if strings.HasPrefix(text, nick+":") {
 		reply := user + ": I am a log bot"
-		_ = c.Msg(target, reply)
+		_ = c.Notice(target, reply)
 		h.logf("<%s> %s", nick, reply)
 	}
 }

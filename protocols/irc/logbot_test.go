@@ -64,10 +64,16 @@ func testLogBotSession(t *testing.T, channel string) {
 		":alice!a@h NICK :alice2",
 		":alice2!a@h PRIVMSG logbot :psst",
 	)
-	fs.expect("PRIVMSG alice2 :" + Whisper)
+	fs.expect("NOTICE alice2 :" + Whisper)
 	fs.send(":alice2!a@h PRIVMSG #weft :logbot: who are you?")
-	fs.expect("PRIVMSG #weft :alice2: I am a log bot")
-	fs.send(":alice2!a@h PRIVMSG #weft :logbotx: not me", "PING :z")
+	fs.expect("NOTICE #weft :alice2: I am a log bot")
+	// The replies are NOTICEs (RFC 2812 3.3.2: automatic replies never
+	// answer a NOTICE and are sent as NOTICEs), so two bots cannot keep
+	// answering each other; a NOTICE gets no answer.
+	fs.send(":alice2!a@h PRIVMSG #weft :logbotx: not me",
+		":otherbot!o@h NOTICE logbot :"+Whisper,
+		":otherbot!o@h NOTICE #weft :logbot: I am a log bot",
+		"PING :z")
 	fs.expect("PONG z")
 	if err := fs.hangUp(); err != nil {
 		t.Fatal(err)
@@ -179,6 +185,8 @@ func TestLogBotConfig(t *testing.T) {
 		{Nick: "b", Log: os.Stdout},
 		{Nick: "b", Channel: "#a b", Log: os.Stdout},
 		{Nick: "b", Channel: "#c"},
+		{Nick: "b", Channel: "#" + strings.Repeat("c", 600), Log: os.Stdout}, // JOIN cannot be sent
+		{Nick: strings.Repeat("n", 600), Channel: "#c", Log: os.Stdout},
 	} {
 		if _, err := NewLogBot(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("NewLogBot(%+v) = %v, want ErrConfig", cfg, err)
@@ -198,5 +206,82 @@ func TestLoggerFlushes(t *testing.T) {
 	}
 	if got := out.String(); got != "[12:34:56] a b\n" {
 		t.Errorf("flushed %q", got)
+	}
+}
+
+// failWriter fails every Write after the first ok ones.
+type failWriter struct {
+	mu sync.Mutex
+	ok int
+}
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ok == 0 {
+		return 0, errors.New("disk full")
+	}
+	w.ok--
+	return len(p), nil
+}
+
+// TestLogBotOnError: what the bot cannot log reaches OnError: a registration
+// that found no usable nick (before, the connection was only aborted, which
+// "weft logbot" reported as "connection aborted"), and a log write that
+// fails, once per run of failures (before, log errors were dropped).
+func TestLogBotOnError(t *testing.T) {
+	errs := make(chan error, 10)
+	w := &failWriter{ok: 1}
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: w, Now: fixedClock(),
+		OnError: func(err error) { errs <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK logbot") // "[connected ...]" was written
+	fs.expect("USER logbot 0 * logbot")
+	fs.send(":s 001 logbot :hi", ":a!a@h PRIVMSG #weft :one", ":a!a@h PRIVMSG #weft :two")
+	fs.expect("JOIN #weft")
+	fs.send(":logbot!u@h JOIN #weft", "PING x")
+	fs.expect("PONG x")
+	if err := fs.hangUp(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("OnError(%v), want the log write error", err)
+		}
+	default:
+		t.Fatal("a failed log write was not reported")
+	}
+	select {
+	case err := <-errs:
+		t.Errorf("OnError(%v) again while the log kept failing", err)
+	default:
+	}
+
+	w.mu.Lock()
+	w.ok = 1 << 30
+	w.mu.Unlock()
+	limit := DefaultMaxNickRetries
+	fs = startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK logbot")
+	fs.expect("USER logbot 0 * logbot")
+	nick := "logbot"
+	for i := 0; i < limit; i++ {
+		fs.send(":s 432 * " + nick + " :Erroneous nickname")
+		nick += "^"
+		fs.expect("NICK " + nick)
+	}
+	fs.send(":s 432 * " + nick + " :Erroneous nickname")
+	select {
+	case err := <-errs:
+		want := `irc: no usable nickname: "logbot^^^^^^^^^^" refused (432 Erroneous nickname) after 11 tries`
+		if !errors.Is(err, ErrNickUnavailable) || err.Error() != want {
+			t.Errorf("OnError(%v), want %s", err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no usable nick: not reported")
 	}
 }

@@ -3,6 +3,7 @@ package irc
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftkit/weft/client"
 	"github.com/weftkit/weft/internal/testenv"
 )
 
@@ -211,7 +213,7 @@ func TestLogBotNgircd(t *testing.T) {
 	alice.send("NICK alice2")
 	alice.waitFor("NICK")
 	alice.send("PRIVMSG logbot^ :psst, a secret")
-	if got := alice.waitFor("PRIVMSG alice2"); !strings.Contains(got, ":"+Whisper) {
+	if got := alice.waitFor("NOTICE alice2"); !strings.Contains(got, ":"+Whisper) {
 		t.Errorf("whisper answer %q", got)
 	}
 	alice.send("PRIVMSG #weft :logbot^: who are you?")
@@ -254,4 +256,50 @@ func TestLogBotNgircd(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(path)
 	t.Logf("log file of this run:\n%s", raw)
+}
+
+// TestClientLongMsgNgircd: a text Msg accepts reaches the other user whole
+// through a real server, which puts ":nick!user@host " before it; a text
+// that would not fit is refused with ErrLineTooLong. Before, Msg accepted
+// up to 495 bytes to "alice" and ngircd cut them ("[CUT]").
+func TestClientLongMsgNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	alice := dialPeer(t, srv.addr, "alice")
+	rec := newRecorder()
+	c, err := NewClient(Config{Nick: "weftbot"}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(); _ = conn.Wait() }()
+	rec.expect(t, "signedon weftbot")
+	sent := 0
+	for i, size := range []int{100, 380, 400, 410, 420, 430, 440, 460, 480, 497, 505} {
+		text := fmt.Sprintf("%03d:", i) + strings.Repeat("x", size-5) + "$"
+		err := c.Msg("alice", text)
+		if errors.Is(err, ErrLineTooLong) {
+			if size <= c.MaxText("alice") {
+				t.Errorf("%d-byte text refused, MaxText is %d", size, c.MaxText("alice"))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Msg(%d bytes): %v", size, err)
+		}
+		sent++
+		line := alice.waitFor(fmt.Sprintf(" :%03d:", i))
+		if got := line[strings.Index(line, " :")+2:]; strings.TrimRight(got, "\r\n") != text {
+			t.Errorf("%d-byte text arrived as %d bytes: %q", size, len(strings.TrimRight(got, "\r\n")), got)
+		}
+	}
+	if sent < 3 {
+		t.Errorf("only %d texts sent", sent)
+	}
+	t.Logf("MaxText(alice) = %d", c.MaxText("alice"))
 }
