@@ -5,7 +5,7 @@
 //	func TestMyCodec(t *testing.T) {
 //		codectest.Run(t, func() codec.Codec { return MyCodec{} }, codectest.Samples{...})
 //	}
-//	func FuzzMyCodec(f *testing.F) { codectest.Fuzz(f, func() codec.Codec { return MyCodec{} }) }
+//	func FuzzMyCodec(f *testing.F) { codectest.Fuzz(f, func() codec.Codec { return MyCodec{} }, false) }
 //
 // The pieces:
 //
