@@ -51,7 +51,7 @@ func TestRun(t *testing.T) {
 		c.Write([]byte(":s 001 logbot :hi\r\n"))
 		expect("JOIN #test")
 		c.Write([]byte(":logbot!u@h JOIN #test\r\n:al!a@h PRIVMSG #test :logbot: hi\r\n"))
-		expect("PRIVMSG #test :al: I am a log bot")
+		expect("NOTICE #test :al: I am a log bot") // an automatic reply: a NOTICE
 		if session == 2 {
 			cancel()
 			expect("QUIT")
