@@ -76,6 +76,7 @@ const (
 	bReadPaused                     // PauseReading is in effect
 	bSockClosed                     // the socket is closed (or its close is requested, engine)
 	bRst                            // close with a reset (Abort)
+	bEnded                          // ConnectionLost returned: nothing is called any more
 )
 
 // is reports whether bit b is set; c.mu must be held.
@@ -492,9 +493,34 @@ func (c *Conn) endCallback() {
 }
 
 // deliver calls DataReceived unless the connection stopped reading meanwhile.
+// If reading was paused (from another goroutine) after data was read, data
+// waits for ResumeReading: the goroutine engine waits with it, the readiness
+// engine keeps a copy that its runner delivers first when reading resumes.
+// If StartTLS was called meanwhile (from another goroutine or a posted
+// function), data belongs to TLS: it is handed to it, not delivered.
 func (c *Conn) deliver(data []byte) {
-	c.cbMu.Lock()
-	c.mu.Lock()
+	for {
+		c.cbMu.Lock()
+		c.mu.Lock()
+		if c.state != stOpen || c.bits&bReadPaused == 0 && !c.tlsPendingLocked() {
+			break
+		}
+		if c.tlsPendingLocked() {
+			x := c.x.Load()
+			x.tlsBuf = append(x.tlsBuf, data...)
+			c.mu.Unlock()
+			c.unlockCallbacks()
+			return
+		}
+		c.mu.Unlock()
+		c.unlockCallbacks()
+		if c.nio == nil {
+			x := c.ext()
+			x.preread = append(x.preread[:len(x.preread):len(x.preread)], data...)
+			return
+		}
+		c.waitReadable()
+	}
 	open := c.state == stOpen
 	c.put(bInCallback, open)
 	c.mu.Unlock()
@@ -542,18 +568,37 @@ func (c *Conn) finalize() {
 	if cancel != nil {
 		cancel()
 	}
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				c.setReason(fmt.Errorf("%w: %v", ErrProtocolPanic, r))
-			}
-		}()
+	c.lastCall(func() {
 		if prod != nil {
 			prod.StopProducing()
 		}
 		c.proto.ConnectionLost(c.closeReason())
-	}()
+	})
+	// A producer registered (from another goroutine) after the connection
+	// closed, up to now, is stopped here, serialized with the callbacks;
+	// from now on RegisterProducer stops it at once.
+	c.mu.Lock()
+	c.bits |= bEnded
+	prod = nil
+	if x := c.x.Load(); x != nil {
+		prod, x.producer = x.producer, nil
+	}
+	c.mu.Unlock()
+	if prod != nil {
+		c.lastCall(prod.StopProducing)
+	}
 	c.cbMu.Unlock()
+}
+
+// lastCall runs fn, a call made while the connection ends; a panic becomes
+// the close reason (what Serve returns), as the connection is already lost.
+func (c *Conn) lastCall(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.setReason(fmt.Errorf("%w: %v", ErrProtocolPanic, r))
+		}
+	}()
+	fn()
 }
 
 // setReasonLocked records the first close reason.

@@ -79,9 +79,12 @@ func (c *Conn) step(buf **[]byte) int {
 	if f&fStarted == 0 {
 		c.flags.Or(fStarted)
 		c.madeCallback()
-		if c.hasPreread() && c.readable() {
-			c.deliverPreread()
-		}
+	}
+	// Options.Preread, or bytes read before a PauseReading from another
+	// goroutine (deliver): they go first, whenever reading is on, even if
+	// ConnectionMade paused it.
+	if c.hasPreread() && c.readable() {
+		c.deliverPreread()
 	}
 	c.continueWrite()
 	if c.closeIfDone() {

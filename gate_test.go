@@ -337,6 +337,9 @@ func TestGateWriteAllRoom(t *testing.T) {
 			n := min(b, 5000)
 			tr.Take(n)
 			sent += n
+			// A full buffer that did not pause WriteAll is looked at again
+			// after GateRetry: let the bubble's clock move.
+			time.Sleep(weft.GateRetry)
 		}
 		t.Fatal("WriteAll did not end")
 	})

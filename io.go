@@ -53,6 +53,9 @@ func (c *Conn) readLoop() error {
 		}
 		putBuf(bp)
 		if err != nil {
+			if c.tlsKick(err) {
+				continue
+			}
 			return err
 		}
 	}
@@ -108,7 +111,7 @@ func (c *Conn) waitReadable() error {
 func (c *Conn) rawRead(fd uintptr) bool {
 	nio := c.nio
 	c.mu.Lock()
-	stop := c.is(bReadPaused) || c.state != stOpen
+	stop := c.is(bReadPaused) || c.state != stOpen || c.tlsPendingLocked()
 	c.mu.Unlock()
 	if stop {
 		nio.rskip = true
@@ -188,7 +191,9 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 		total += len(p)
 	}
 	c.mu.Lock()
-	if c.state == stClosed {
+	if c.state != stOpen {
+		// Closing (LoseConnection, which also stops a Write from
+		// passing MaxWriteBuffer and aborting the drain) or closed.
 		c.mu.Unlock()
 		return 0, ErrClosed
 	}

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 // StartTLS upgrades the connection behind t to TLS like Transport.StartTLS,
@@ -48,7 +50,27 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 		x.tlsClear = len(*c.out)
 	}
 	x.tlsBuf = append([]byte(nil), buffered...)
+	// The switch is made by the reading goroutine, which may be waiting
+	// for the peer (StartTLS called from another goroutine or a posted
+	// function): wake it up, so that the clear-text output goes out now
+	// (the peer may wait for it before sending anything). maybeSwitchTLS
+	// clears the deadline, under c.mu, so after this.
+	c.nio.nc.SetReadDeadline(aLongTimeAgo)
 	return nil
+}
+
+// aLongTimeAgo is a read deadline that wakes up a blocked Read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// tlsKick reports whether err is the wake-up of a reader for a switch to
+// TLS (see startTLS): the read loop then goes on, and switches.
+func (c *Conn) tlsKick(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tlsPendingLocked()
 }
 
 // maybeSwitchTLS performs a requested switch to TLS; it runs on the reading
@@ -63,6 +85,7 @@ func (c *Conn) maybeSwitchTLS() error {
 		c.mu.Unlock()
 		return nil
 	}
+	c.nio.nc.SetReadDeadline(time.Time{}) // startTLS's wake-up
 	if x.flushCond == nil {
 		x.flushCond = sync.NewCond(&c.mu)
 	}

@@ -76,16 +76,19 @@ func (t *transport) RegisterProducer(p Producer) {
 	c := (*Conn)(t)
 	x := c.ext()
 	c.mu.Lock()
-	if c.is(bLost) || c.state == stClosed {
+	if c.is(bEnded) {
 		c.mu.Unlock()
 		if p != nil {
 			p.StopProducing()
 		}
 		return
 	}
+	// On a connection that is closed but not yet ended, p is kept: the
+	// runtime stops it serialized with the callbacks (finalize), not
+	// concurrently with one still running.
 	x.producer = p
 	x.prodIs = false
-	x.prodWant = p != nil && c.bufferedLocked() > c.opt.high
+	x.prodWant = p != nil && c.state != stClosed && c.bufferedLocked() > c.opt.high
 	pause := x.prodWant
 	c.mu.Unlock()
 	if pause {

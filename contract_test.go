@@ -1,0 +1,250 @@
+package weft_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// TestWriteAfterLoseConnection: once LoseConnection was called, Write and
+// WriteBuffers return ErrClosed (Transport's contract), whether output was
+// still pending or not, inside a callback or from another goroutine; what
+// was written before is flushed.
+func TestWriteAfterLoseConnection(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, where := range []string{"callback", "outside"} {
+				s, c := tc.pair(t)
+				errs := make(chan error, 2)
+				r := newRecorder(t)
+				r.onMade = func(tr weft.Transport) {
+					if where != "callback" {
+						return
+					}
+					tr.Write([]byte("before"))
+					tr.LoseConnection()
+					_, err := tr.Write([]byte("after"))
+					errs <- err
+					errs <- tr.WriteBuffers([]byte("af"), []byte("ter"))
+				}
+				// The peer does not read yet, so output stays pending.
+				done := serve(s, r, nil)
+				tr := waitMade(t, r)
+				if where == "outside" {
+					tr.Write(bytes.Repeat([]byte("b"), 8<<20))
+					tr.LoseConnection()
+					_, err := tr.Write([]byte("after"))
+					errs <- err
+					errs <- tr.WriteBuffers([]byte("af"), []byte("ter"))
+				}
+				for range 2 {
+					if err := <-errs; !errors.Is(err, weft.ErrClosed) {
+						t.Errorf("%s: write after LoseConnection: %v, want ErrClosed", where, err)
+					}
+				}
+				got, _ := io.ReadAll(c)
+				if bytes.Contains(got, []byte("after")) || bytes.Contains(got, []byte("af")) {
+					t.Errorf("%s: bytes written after LoseConnection were sent", where)
+				}
+				if err := r.waitLost(t); err != nil {
+					t.Errorf("%s: ConnectionLost(%v), want nil", where, err)
+				}
+				<-done
+			}
+		})
+	}
+}
+
+// TestPrereadWhilePaused: Options.Preread bytes are delivered first even when
+// ConnectionMade pauses reading; after ResumeReading they come before what
+// the socket holds, and none is lost.
+func TestPrereadWhilePaused(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) { tr.PauseReading() }
+			done := serve(s, r, &weft.Options{Preread: []byte("early ")})
+			tr := waitMade(t, r)
+			go c.Write([]byte("late"))
+			tr.ResumeReading()
+			deadline := time.Now().Add(5 * time.Second)
+			for len(r.received()) < len("early late") && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if got := string(r.received()); got != "early late" {
+				t.Fatalf("got %q, want %q", got, "early late")
+			}
+			c.Close()
+			r.waitLost(t)
+			<-done
+		})
+	}
+}
+
+// TestPauseReadingFromOtherGoroutine: PauseReading called from another
+// goroutine while the runtime waits for data (in Read, on a connection that
+// is not a socket) stops delivery: bytes that arrive afterwards wait for
+// ResumeReading. Fake time over net.Pipe.
+func TestPauseReadingFromOtherGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, c := net.Pipe()
+		defer c.Close()
+		r := newRecorder(t)
+		done := serve(s, r, nil)
+		synctest.Wait()
+		tr := r.transport()
+		if tr == nil {
+			t.Fatal("ConnectionMade not called")
+		}
+		tr.PauseReading()
+		go c.Write([]byte("while paused"))
+		synctest.Wait()
+		if got := r.received(); len(got) != 0 {
+			t.Fatalf("delivered %q while paused", got)
+		}
+		tr.ResumeReading()
+		synctest.Wait()
+		if got := string(r.received()); got != "while paused" {
+			t.Fatalf("after resume got %q", got)
+		}
+		c.Close()
+		<-done
+	})
+}
+
+// TestRegisterProducerAfterClose: a producer registered from another
+// goroutine on a connection closed while a callback still runs is stopped
+// serialized with the callbacks, not concurrently with the running one.
+func TestRegisterProducerAfterClose(t *testing.T) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			f := &flooder{recorder: *newRecorder(t)}
+			inData := make(chan struct{})
+			release := make(chan struct{})
+			f.onData = func(weft.Transport, []byte) {
+				close(inData)
+				<-release
+			}
+			p := &selfProducer{f}
+			done := serve(s, p, nil)
+			go c.Write([]byte("x"))
+			<-inData
+			tr := f.transport()
+			tr.Abort()
+			tr.RegisterProducer(f)
+			close(release)
+			f.waitLost(t)
+			<-done
+			if f.overlaps.Load() != 0 {
+				t.Fatal("StopProducing ran concurrently with DataReceived")
+			}
+			if n := f.stops.Load(); n != 1 {
+				t.Fatalf("StopProducing called %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// selfProducer is a flooder that does not register or produce by itself.
+type selfProducer struct{ *flooder }
+
+func (p *selfProducer) ConnectionMade(t weft.Transport) { p.recorder.ConnectionMade(t) }
+func (p *selfProducer) DataReceived(d []byte)           { p.recorder.DataReceived(d) }
+func (p *selfProducer) ConnectionLost(err error)        { p.recorder.ConnectionLost(err) }
+
+// TestPausedPeerHalfCloseAndReset: a connection paused when the peer sends
+// and then half-closes or resets gets, after ResumeReading, every byte and
+// then ConnectionLost (nil for a half-close).
+func TestPausedPeerHalfCloseAndReset(t *testing.T) {
+	for _, tc := range transports {
+		if tc.name == "pipe" {
+			continue
+		}
+		for _, how := range []string{"halfclose", "reset"} {
+			t.Run(tc.name+"/"+how, func(t *testing.T) {
+				s, c := tc.pair(t)
+				r := newRecorder(t)
+				paused := make(chan struct{})
+				r.onData = func(tr weft.Transport, d []byte) {
+					if bytes.HasPrefix(d, []byte("P")) {
+						tr.PauseReading()
+						close(paused)
+					}
+				}
+				done := serve(s, r, nil)
+				c.Write([]byte("P"))
+				<-paused
+				c.Write([]byte("rest"))
+				if how == "halfclose" {
+					c.(*net.TCPConn).CloseWrite()
+				} else {
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				}
+				r.transport().ResumeReading()
+				err := r.waitLost(t)
+				if how == "halfclose" {
+					if err != nil {
+						t.Fatalf("ConnectionLost(%v), want nil", err)
+					}
+					if got := string(r.received()); got != "Prest" {
+						t.Fatalf("got %q", got)
+					}
+				} else if err == nil {
+					t.Fatalf("reset: ConnectionLost(nil), want an error")
+				}
+				<-done
+			})
+		}
+	}
+}
+
+// TestStartTLSFromPost: StartTLS called from a posted function (not a read
+// callback) sends the output queued before it in clear text and switches,
+// without waiting for the peer to send anything first.
+func TestStartTLSFromPost(t *testing.T) {
+	cfg, pool := testCert(t)
+	for _, tc := range transports[:2] {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			conn := weft.NewConn(s, r, nil)
+			done := make(chan error, 1)
+			go func() { done <- conn.Serve() }()
+			tr := waitMade(t, r)
+			errc := make(chan error, 1)
+			go conn.Post(func() {
+				tr.Write([]byte("220 go ahead\r\n"))
+				errc <- tr.StartTLS(cfg)
+				tr.Write([]byte("secret\n"))
+			})
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			line := make([]byte, len("220 go ahead\r\n"))
+			if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
+				t.Fatalf("clear reply %q, %v", line, err)
+			}
+			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			got := make([]byte, len("secret\n"))
+			if _, err := io.ReadFull(tc, got); err != nil || string(got) != "secret\n" {
+				t.Fatalf("over TLS %q, %v", got, err)
+			}
+			if d := r.received(); len(d) != 0 {
+				t.Fatalf("TLS bytes delivered as clear text: %q", d)
+			}
+			tc.Close()
+			<-done
+		})
+	}
+}
