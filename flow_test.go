@@ -2,6 +2,7 @@ package weft_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -380,4 +381,71 @@ func TestCloseAfterLoseConnection(t *testing.T) {
 		t.Fatalf("ConnectionLost(%v), want ErrServerShutdown", err)
 	}
 	<-done
+}
+
+// idlePair returns a connected pair over net.Pipe, as is or with TLS on it
+// (the server's end first), for the IdleTimeout tests.
+func idlePair(t *testing.T, withTLS bool) (net.Conn, net.Conn) {
+	s, c := net.Pipe()
+	if !withTLS {
+		return s, c
+	}
+	cfg, pool := testCert(t)
+	return tls.Server(s, cfg), tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+}
+
+// TestIdleTimeoutCountsProgress: IdleTimeout counts bytes that leave, not
+// whole writes. A peer reading 256 KiB at 4 KiB a second (64 s) with an
+// IdleTimeout of 10 s gets all of it; the goroutine engine used to wait for
+// its whole blocking Write and call the connection idle at 10 s. A peer that
+// reads nothing is still cut off after IdleTimeout.
+func TestIdleTimeoutCountsProgress(t *testing.T) {
+	const size = 256 << 10
+	for _, withTLS := range []bool{false, true} {
+		name := map[bool]string{false: "pipe", true: "tls"}[withTLS]
+		t.Run(name+"/slow reader", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, c := idlePair(t, withTLS)
+				defer c.Close()
+				p := &funcProto{made: func(tr weft.Transport) {
+					tr.Write(make([]byte, size))
+					tr.LoseConnection()
+				}}
+				done := serve(s, p, &weft.Options{IdleTimeout: 10 * time.Second})
+				got, buf := 0, make([]byte, 4096)
+				for {
+					time.Sleep(time.Second)
+					n, err := io.ReadFull(c, buf)
+					got += n
+					if err != nil {
+						break
+					}
+				}
+				if got != size {
+					t.Errorf("read %d bytes, want %d", got, size)
+				}
+				if err := <-done; err != nil {
+					t.Errorf("Serve: %v, want a clean close", err)
+				}
+			})
+		})
+		t.Run(name+"/stalled reader", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, c := idlePair(t, withTLS)
+				defer c.Close()
+				if tc, ok := c.(*tls.Conn); ok {
+					go tc.Handshake() // then reads nothing more
+				}
+				p := &funcProto{made: func(tr weft.Transport) { tr.Write(make([]byte, size)) }}
+				start := time.Now()
+				done := serve(s, p, &weft.Options{IdleTimeout: 10 * time.Second})
+				if err := <-done; !errors.Is(err, weft.ErrIdleTimeout) {
+					t.Fatalf("Serve: %v, want ErrIdleTimeout", err)
+				}
+				if took := time.Since(start); took < 10*time.Second || took > 15*time.Second {
+					t.Errorf("closed after %v, want the 10 s IdleTimeout", took)
+				}
+			})
+		})
+	}
 }

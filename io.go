@@ -1,10 +1,13 @@
 package weft
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
+	"os"
 	"syscall"
+	"time"
 )
 
 // errStopped ends the read loop when the connection stopped reading because it
@@ -410,6 +413,7 @@ func (c *Conn) flush() {
 // flushLoop writes queued output with blocking writes until none is left.
 func (c *Conn) flushLoop(bp *[]byte, off int) {
 	nc := c.nio.nc
+	_, isTLS := nc.(*tls.Conn)
 	for {
 		if bp == nil {
 			var closeNow bool
@@ -421,17 +425,51 @@ func (c *Conn) flushLoop(bp *[]byte, off int) {
 			}
 			off = 0
 		}
-		n, err := nc.Write((*bp)[off:])
+		p := (*bp)[off:]
+		var n int
+		var err error
+		switch {
+		case c.opt.idle <= 0:
+			n, err = nc.Write(p)
+		case isTLS:
+			// A TLS Write cannot be cut short by a deadline (the
+			// connection is broken after one): write a record at a time.
+			n, err = nc.Write(p[:min(len(p), idleChunk)])
+		default:
+			// IdleTimeout counts bytes that leave, not whole Writes: a
+			// peer reading slowly but steadily is not idle. The deadline
+			// cuts the Write short to record its progress; a peer that
+			// reads nothing is left to the idle timer. The deadline is
+			// cleared at once: an inline flush's raw Write would obey it.
+			_ = nc.SetWriteDeadline(time.Now().Add(c.opt.idle / 2))
+			n, err = nc.Write(p)
+			_ = nc.SetWriteDeadline(time.Time{})
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = nil
+			}
+		}
 		if err != nil {
 			putBuf(bp)
 			c.writeFailed(err)
 			return
 		}
-		c.wrote(n)
+		if n > 0 {
+			c.wrote(n)
+		}
+		if off += n; off < len(*bp) {
+			c.mu.Lock()
+			c.sending -= n
+			c.mu.Unlock()
+			continue
+		}
 		c.sendDone(bp)
 		bp = nil
 	}
 }
+
+// idleChunk bounds one TLS Write of the flusher when IdleTimeout is set, so
+// that a slow reader's progress is seen between Writes.
+const idleChunk = 16 << 10
 
 // wrote records n bytes sent.
 func (c *Conn) wrote(n int) {
