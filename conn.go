@@ -150,6 +150,9 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 	c := &Conn{proto: p, fd: -1}
 	var err error
 	c.opt, err = opts.resolveShared()
+	if err == nil && (nc == nil || p == nil) {
+		err, nc = errors.New("weft: NewConn: nil net.Conn or Protocol"), nilConn{}
+	}
 	if err != nil {
 		c.ext().err = err
 	}
@@ -167,6 +170,14 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 }
 
 var errNoFD = errors.New("weft: connection has no descriptor")
+
+// nilConn stands in for a nil net.Conn given to NewConn, whose Serve then
+// returns the error without touching it.
+type nilConn struct{ net.Conn }
+
+func (nilConn) Close() error         { return nil }
+func (nilConn) LocalAddr() net.Addr  { return nil }
+func (nilConn) RemoteAddr() net.Addr { return nil }
 
 // NewConnFD prepares a connection on a socket descriptor that the caller
 // accepted itself (accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC), to be driven by p

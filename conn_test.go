@@ -485,6 +485,7 @@ func TestOptionsValidate(t *testing.T) {
 		{weft.Options{HighWater: 100, MaxWriteBuffer: 50}, "HighWater"},
 		{weft.Options{MaxWriteBuffer: -5}, "MaxWriteBuffer"},
 		{weft.Options{ReadBufferSize: -1}, "ReadBufferSize"},
+		{weft.Options{ReadBufferSize: weft.MaxReadBufferSize + 1}, "ReadBufferSize"}, // it panicked in make
 		{weft.Options{IdleTimeout: -time.Second}, "IdleTimeout"},
 	}
 	for _, tc := range cases {
@@ -503,6 +504,14 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := (*weft.Options)(nil).Validate(); err != nil {
 		t.Fatalf("nil options: %v", err)
+	}
+	// A nil net.Conn or Protocol is an error, not a panic.
+	if err := weft.Serve(nil, newRecorder(t), nil); err == nil {
+		t.Error("Serve(nil conn) = nil")
+	}
+	s, _ := pipePair(t)
+	if err := weft.Serve(s, nil, nil); err == nil {
+		t.Error("Serve(nil Protocol) = nil")
 	}
 }
 

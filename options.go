@@ -24,6 +24,9 @@ const (
 	// reads 64 KiB at a time). The buffer is pooled and held only during a
 	// read and the DataReceived call that follows it.
 	DefaultReadBufferSize = 64 << 10
+	// MaxReadBufferSize is the largest ReadBufferSize: one read buffer per
+	// reading connection (or engine worker) must stay reasonable.
+	MaxReadBufferSize = 64 << 20
 )
 
 // Options tunes the runtime for one connection. The zero value (or a nil
@@ -44,7 +47,8 @@ type Options struct {
 	// means DefaultMaxWriteBuffer. Must be at least HighWater.
 	MaxWriteBuffer int
 	// ReadBufferSize is the maximum number of bytes read (and delivered to
-	// DataReceived) at once. Zero means DefaultReadBufferSize.
+	// DataReceived) at once. Zero means DefaultReadBufferSize; at most
+	// MaxReadBufferSize.
 	ReadBufferSize int
 	// IdleTimeout closes the connection with ErrIdleTimeout when no byte was
 	// read or written for this long. Zero means no idle timeout.
@@ -163,8 +167,8 @@ func (o *Options) resolve() (resolved, error) {
 		return r, fmt.Errorf("weft: Options.LowWater %d is negative", r.low)
 	case r.max < 0:
 		return r, fmt.Errorf("weft: Options.MaxWriteBuffer %d is negative", r.max)
-	case r.readSize < 0:
-		return r, fmt.Errorf("weft: Options.ReadBufferSize %d is negative", r.readSize)
+	case r.readSize < 0 || r.readSize > MaxReadBufferSize:
+		return r, fmt.Errorf("weft: Options.ReadBufferSize %d is out of range [0, %d]", r.readSize, MaxReadBufferSize)
 	case r.idle < 0:
 		return r, fmt.Errorf("weft: Options.IdleTimeout %v is negative", r.idle)
 	}
