@@ -14,6 +14,7 @@ func accept4(lfd int) (int, net.Addr, error) {
 	if err != nil {
 		return -1, nil, err
 	}
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) // as package net does
 	return fd, tcpAddrOf(sa), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,5 +391,48 @@ func TestCloseDuringConnectionMade(t *testing.T) {
 		c.Close() // lets the connection, and Close, end
 		<-closed
 		t.Fatal("Close waited for a connection's output to drain")
+	}
+}
+
+// TestAccept4NoDelay: a connection accepted as a descriptor has Nagle's
+// algorithm off (TCP_NODELAY), as package net sets it on every TCP
+// connection. With it on, the chat fan-out (S7) waited for delayed ACKs: 43 ms
+// median latency with both CPUs mostly idle.
+func TestAccept4NoDelay(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	deadline := time.Now().Add(5 * time.Second)
+	for fd < 0 && time.Now().Before(deadline) {
+		var aerr error
+		if err := rc.Control(func(lfd uintptr) { fd, _, aerr = accept4(int(lfd)) }); err != nil {
+			t.Fatal(err)
+		}
+		if aerr != nil && aerr != syscall.EAGAIN {
+			t.Fatal(aerr)
+		}
+		if fd < 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if fd < 0 {
+		t.Fatal("nothing to accept")
+	}
+	defer syscall.Close(fd)
+	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+	if err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY = %d (%v), want on", v, err)
 	}
 }
