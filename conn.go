@@ -185,7 +185,9 @@ func (nilConn) RemoteAddr() net.Addr { return nil }
 // saves its memory and the system calls of handing its descriptor over. laddr
 // and raddr are what the Transport reports (Options.RemoteAddr, if set, wins).
 // The Conn owns fd once NewConnFD returns: Start runs it, and it is closed
-// when the connection ends. On an error fd is not touched.
+// when the connection ends. On an error fd is not touched. Socket options are
+// the caller's: package net would set TCP_NODELAY on a TCP connection (the
+// server package does so for the descriptors it accepts).
 func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn, error) {
 	if opts == nil || opts.Engine == nil {
 		return nil, errors.New("weft: NewConnFD needs Options.Engine")
