@@ -1,6 +1,6 @@
 // Command runner runs the weft benchmark suite: each scenario (S1–S7, B0, B) on every
 // server (weft, weftepoll, gnet, plain, naive, twisted), interleaved round by round
-// (A B C D, A B C D, …), each measurement with a fresh server process pinned to
+// (A B C D, B C D A, …: each round starts with the next server), each measurement with a fresh server process pinned to
 // one CPU (GOMAXPROCS=1 for Go servers) and the load generator pinned to
 // another. It prints a Markdown table of medians, min–max, server CPU per
 // message and weft÷peer ratios from the same rounds, and writes to -out:
@@ -156,7 +156,7 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 	for _, grp := range groups(cfg.scenarios) {
 		for r := 1; r <= cfg.rounds; r++ {
 			for _, s := range grp {
-				for _, name := range cfg.servers {
+				for _, name := range rotate(cfg.servers, r-1) {
 					k := kinds[name]
 					t0 := time.Now()
 					m := cfg.measure(s, k, r)
@@ -174,6 +174,18 @@ func run(scList, srvList string, rounds int, dur, warmup time.Duration, idleConn
 	}
 	cmdline := "go run ./cmd/runner " + strings.Join(os.Args[1:], " ")
 	return report(out, sc, servers, ms, cmdline)
+}
+
+// rotate returns servers started at index k (mod its length): each round
+// begins with the next server, so that no server always runs first after a
+// change of scenario (S6 measured an order effect: each round's rate rose
+// from its first server to its last).
+func rotate(servers []string, k int) []string {
+	if len(servers) == 0 {
+		return nil
+	}
+	k %= len(servers)
+	return append(append([]string(nil), servers[k:]...), servers[:k]...)
 }
 
 func progressLine(s scenario, m *measurement) string {

@@ -161,3 +161,19 @@ func TestBlockCost(t *testing.T) {
 		t.Error("a table without B and B0")
 	}
 }
+
+// Each round starts with the next server, every server once per round.
+func TestRotate(t *testing.T) {
+	servers := []string{"weft", "gnet", "plain"}
+	for k, want := range []string{"weft gnet plain", "gnet plain weft", "plain weft gnet", "weft gnet plain"} {
+		if got := strings.Join(rotate(servers, k), " "); got != want {
+			t.Errorf("rotate(%d) = %s, want %s", k, got, want)
+		}
+	}
+	if strings.Join(servers, " ") != "weft gnet plain" {
+		t.Errorf("rotate changed its argument: %v", servers)
+	}
+	if rotate(nil, 2) != nil {
+		t.Error("rotate(nil) != nil")
+	}
+}
