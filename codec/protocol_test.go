@@ -377,26 +377,29 @@ func TestProtocolNilCodec(t *testing.T) {
 	}
 }
 
+// wrappers are the codec's Transports, each made over inner.
+var wrappers = []struct {
+	name string
+	tr   func(inner weft.Transport) weft.Transport
+}{
+	{"FrameTransport", func(inner weft.Transport) weft.Transport {
+		rec := &recorder{}
+		start(codec.Line{}, rec, inner)
+		return rec.tr
+	}},
+	{"LineReceiver", func(inner weft.Transport) weft.Transport {
+		r := codec.NewLineReceiver(&lineRec{})
+		r.ConnectionMade(inner)
+		return r.Transport()
+	}},
+}
+
 // The codec's Transports pass Post through to the runtime's, so that
 // posted work (weft.Gate's marker) is serialized with the callbacks; over a
 // Transport without Post it runs at once.
 func TestTransportsPassPostThrough(t *testing.T) {
 	type poster interface{ Post(func()) }
-	for _, tc := range []struct {
-		name string
-		tr   func(weft.Transport) weft.Transport
-	}{
-		{"FrameTransport", func(inner weft.Transport) weft.Transport {
-			rec := &recorder{}
-			start(codec.Line{}, rec, inner)
-			return rec.tr
-		}},
-		{"LineReceiver", func(inner weft.Transport) weft.Transport {
-			r := codec.NewLineReceiver(&lineRec{})
-			r.ConnectionMade(inner)
-			return r.Transport()
-		}},
-	} {
+	for _, tc := range wrappers {
 		t.Run(tc.name, func(t *testing.T) {
 			pt := &postTransport{}
 			p, ok := tc.tr(pt).(poster)
@@ -423,21 +426,7 @@ func TestTransportsPassPostThrough(t *testing.T) {
 // The codec's Transports pass WriteRoom through (for weft.Gate.WriteAll);
 // over a Transport that cannot tell, any size is taken.
 func TestTransportsPassWriteRoomThrough(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		tr   func(weft.Transport) weft.Transport
-	}{
-		{"FrameTransport", func(inner weft.Transport) weft.Transport {
-			rec := &recorder{}
-			start(codec.Line{}, rec, inner)
-			return rec.tr
-		}},
-		{"LineReceiver", func(inner weft.Transport) weft.Transport {
-			r := codec.NewLineReceiver(&lineRec{})
-			r.ConnectionMade(inner)
-			return r.Transport()
-		}},
-	} {
+	for _, tc := range wrappers {
 		t.Run(tc.name, func(t *testing.T) {
 			inner := &testenv.LateTransport{Max: 100}
 			tr := tc.tr(inner)

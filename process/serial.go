@@ -21,31 +21,34 @@ type serializer struct {
 // post queues fn and, unless another goroutine is running the queue, runs the
 // queue now.
 func (s *serializer) post(fn func()) {
-	s.mu.Lock()
-	s.q = append(s.q, fn)
-	if s.running {
-		s.mu.Unlock()
-		return
+	if s.enqueue(fn) {
+		s.drain()
 	}
-	s.running = true
-	s.drain()
 }
 
 // goPost queues fn and, unless a runner is draining the queue, starts a
 // goroutine to drain it: the caller never runs queued functions.
 func (s *serializer) goPost(fn func()) {
+	if s.enqueue(fn) {
+		s.mu.Unlock()
+		go func() {
+			s.mu.Lock()
+			s.drain()
+		}()
+	}
+}
+
+// enqueue queues fn and reports whether the caller became the runner, in
+// which case s.mu is still held (drain takes it so); otherwise it is released.
+func (s *serializer) enqueue(fn func()) bool {
 	s.mu.Lock()
 	s.q = append(s.q, fn)
 	if s.running {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.running = true
-	s.mu.Unlock()
-	go func() {
-		s.mu.Lock()
-		s.drain()
-	}()
+	return true
 }
 
 // waitIdle returns once no function runs or waits in the queue.

@@ -160,27 +160,12 @@ func TestConnectBackpressure(t *testing.T) {
 // with an error that says so and names the flag that raises the limit,
 // instead of a bare "connection aborted"; the lines before it were sent.
 func TestConnectLineTooLong(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		got <- string(b)
-	}()
+	ln, got := sink(t)
 	in := strings.NewReader("short\n" + strings.Repeat("y", 20000) + "\nafter\n")
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "line"}, in, &stdout, &stderr)
+	err := connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "line"}, in, &stdout, &stderr)
 	if err == nil || !errors.Is(err, codec.ErrFrameTooLarge) || !strings.Contains(err.Error(), "--max-frame") {
 		t.Fatalf("connect = %v, want the codec's ErrFrameTooLarge and a hint", err)
 	}
@@ -210,31 +195,13 @@ func TestPrefixed(t *testing.T) {
 // newlines were dropped on the way out and one was added after every read
 // on the way in.
 func TestConnectRaw(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const reply = "first part, " + "no newline at the end"
-	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		c.Write([]byte(reply[:12])) // in two writes: maybe two reads
-		c.Write([]byte(reply[12:]))
-		b, _ := io.ReadAll(c)
-		got <- string(b)
-	}()
+	ln, got := sink(t, reply[:12], reply[12:]) // in two writes: maybe two reads
 	const in = "hello\r\n\nworld\nlast, no newline"
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "raw", "--wait", "200ms"}, strings.NewReader(in), &stdout, &stderr)
+	err := connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "raw", "--wait", "200ms"}, strings.NewReader(in), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("connect: %v; stderr:\n%s", err, stderr.String())
 	}
@@ -262,28 +229,12 @@ func TestConnectHugeStdinLine(t *testing.T) {
 		{"refused", "0", "5:first,", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			got := make(chan string, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					got <- err.Error()
-					return
-				}
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				b, _ := io.ReadAll(c)
-				got <- string(b)
-			}()
+			ln, got := sink(t)
 			in := strings.NewReader("first\n" + huge + "\nafter\n")
 			var stdout, stderr syncBuffer
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			err = connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "netstring", "--max-frame", tc.maxFrame, "--wait", "100ms"}, in, &stdout, &stderr)
+			err := connect(ctx, []string{"tcp:" + ln.Addr().String(), "--codec", "netstring", "--max-frame", tc.maxFrame, "--wait", "100ms"}, in, &stdout, &stderr)
 			if (err != nil) != tc.wantErr {
 				t.Errorf("connect = %v, want error: %v", err, tc.wantErr)
 			}
@@ -292,4 +243,32 @@ func TestConnectHugeStdinLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sink listens on loopback, writes each of send to the first connection (one
+// Write each), and sends on got everything that connection sends (or the
+// accept error), once it ends; ln closes at the test's end.
+func sink(t *testing.T, send ...string) (net.Listener, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		for _, p := range send {
+			c.Write([]byte(p))
+		}
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	return ln, got
 }
