@@ -14,10 +14,15 @@ import (
 	"math"
 	"time"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/client"
 	"github.com/weftkit/weft/endpoint"
 	"github.com/weftkit/weft/protocols/irc"
 )
+
+// defaultLogbotIdle is --idle-timeout's default: longer than the few minutes
+// between the PINGs a server sends an idle client.
+const defaultLogbotIdle = 5 * time.Minute
 
 // logbot runs "weft logbot --server ENDPOINT --channel '#chan' --nick NAME
 // --log FILE" until ctx ends (SIGINT, SIGTERM), then quits IRC and returns
@@ -27,7 +32,7 @@ import (
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
 	var server, channel, nick, logPath, password string
-	var initial, maxDelay time.Duration
+	var initial, maxDelay, idle time.Duration
 	fs.StringVar(&server, "server", "", "IRC server endpoint, e.g. tcp:irc.example.org:6667 or tls:irc.example.org:6697 (required)")
 	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required; a name without a channel prefix gets '#')")
 	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
@@ -35,6 +40,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
 	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
 	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
+	fs.DurationVar(&idle, "idle-timeout", defaultLogbotIdle, "reconnect when the server sends nothing for this long: a server that never welcomes the bot, or one gone silently (servers PING idle clients every few minutes; 0: never)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +56,8 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: logbot needs --log FILE", errUsage)
 	case initial <= 0 || maxDelay <= 0:
 		return fmt.Errorf("%w: --retry and --max-retry must be positive", errUsage)
+	case idle < 0:
+		return fmt.Errorf("%w: --idle-timeout must not be negative", errUsage)
 	}
 	ep, err := endpoint.ParseClient(server)
 	if err != nil {
@@ -68,6 +76,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	r := &client.Reconnecting{
 		Endpoint: server,
 		Factory:  bot,
+		Conn:     &weft.Options{IdleTimeout: idle},
 		Backoff:  &client.Exponential{Initial: initial, Max: maxDelay, Multiplier: math.E, Jitter: 0.12},
 		OnConnectFailed: func(err error, _ int, next time.Duration) {
 			fmt.Fprintf(stderr, "weft: logbot: %v; retrying in %v\n", err, next.Round(time.Millisecond))

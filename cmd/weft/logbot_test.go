@@ -29,6 +29,7 @@ func TestLogbotUsageErrors(t *testing.T) {
 		{[]string{"--channel", "#a b"}, "Channel"},
 		{[]string{"--channel", "#weft", "--nick", "a b"}, "Nick"},
 		{[]string{"--channel", "#weft", "--retry", "0s"}, "--retry"},
+		{[]string{"--channel", "#weft", "--idle-timeout", "-1s"}, "--idle-timeout"},
 		{[]string{"--channel", "#weft", "extra"}, "extra"},
 		{[]string{"--nick", "bot"}, "--channel"},
 	}
@@ -168,5 +169,23 @@ func TestLogbotNickUnavailable(t *testing.T) {
 	want := `weft: logbot: irc: no usable nickname: "n^^^^^^^^^^" refused (437 Nick/channel is temporarily unavailable) after 11 tries`
 	if code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, stderr:\n%s\nwant a line %s", code, stderr, want)
+	}
+}
+
+// TestLogbotIdleServer: a server that accepts and then says nothing (no
+// welcome, no PING) is left after --idle-timeout and the bot reconnects;
+// before, it waited forever.
+func TestLogbotIdleServer(t *testing.T) {
+	f := newIRCFake(t)
+	stop := runLogbot(t, "--server", "tcp:"+f.ln.Addr().String(), "--channel", "#weft", "--log", filepath.Join(t.TempDir(), "bot.log"),
+		"--idle-timeout", "200ms", "--retry", "1ms")
+	f.accept()
+	f.expect("NICK logbot")
+	f.expect("USER logbot 0 * logbot")
+	f.accept() // the silent server is left: the bot comes back
+	f.expect("NICK logbot")
+	code, stderr := stop()
+	if code != 0 || !strings.Contains(stderr, "idle timeout") {
+		t.Errorf("exit %d, stderr:\n%s\nwant the idle timeout named", code, stderr)
 	}
 }
