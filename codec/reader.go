@@ -15,7 +15,8 @@ type FrameReader struct {
 	dec        Decoder
 	buf        []byte
 	start, end int
-	err        error // sticky read or decode error
+	err        error // sticky read error (or truncation)
+	decErr     error // sticky decode error: nothing is decoded after it
 }
 
 // NewFrameReader returns a FrameReader decoding r with c.
@@ -37,11 +38,14 @@ func (fr *FrameReader) Buffered() []byte { return fr.buf[fr.start:fr.end] }
 // Decode errors match ErrFrameTooLarge or ErrMalformed; every error is
 // returned again by later calls.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
+	if fr.decErr != nil {
+		return nil, fr.decErr
+	}
 	for {
 		if fr.start < fr.end {
 			adv, frame, err := fr.dec.Decode(fr.buf[fr.start:fr.end])
 			if err != nil {
-				fr.err = err
+				fr.decErr = err
 				return nil, err
 			}
 			if adv > 0 {
@@ -103,7 +107,8 @@ func NewFrameWriter(w io.Writer, c Codec) *FrameWriter { return &FrameWriter{w: 
 func (fw *FrameWriter) SetCodec(c Codec) { fw.c = c }
 
 // WriteFrame encodes p and writes it with one Write. It returns the codec's
-// refusal (nothing written) or the writer's error.
+// refusal (nothing written) or the writer's error; a Write that accepts
+// only part of the frame without an error is io.ErrShortWrite.
 func (fw *FrameWriter) WriteFrame(p []byte) error {
 	if err := Validate(fw.c); err != nil {
 		return err
@@ -115,7 +120,10 @@ func (fw *FrameWriter) WriteFrame(p []byte) error {
 	if cap(out) <= 64<<10 {
 		fw.scratch = out
 	}
-	_, err = fw.w.Write(out)
+	n, err := fw.w.Write(out)
+	if err == nil && n < len(out) {
+		err = io.ErrShortWrite
+	}
 	return err
 }
 

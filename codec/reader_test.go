@@ -139,3 +139,69 @@ func TestSplitFunc(t *testing.T) {
 		})
 	}
 }
+
+// errThenFrames fails once, then decodes one-byte frames: a decoder that does
+// not stay broken after an error.
+type errThenFrames struct{ failed bool }
+
+func (d *errThenFrames) Decode(buf []byte) (int, []byte, error) {
+	if !d.failed {
+		d.failed = true
+		return 0, nil, codec.ErrMalformed
+	}
+	return 1, buf[:1], nil
+}
+func (d *errThenFrames) Reset() {}
+
+type errThenFramesCodec struct{ d *errThenFrames }
+
+func (c errThenFramesCodec) NewDecoder() codec.Decoder { return c.d }
+func (c errThenFramesCodec) AppendFrame(dst, p []byte) ([]byte, error) {
+	return append(dst, p...), nil
+}
+
+// A decode error is returned again by every later ReadFrame, the same value,
+// whatever the decoder does afterwards.
+func TestFrameReaderDecodeErrorSticky(t *testing.T) {
+	tests := []struct {
+		name string
+		c    codec.Codec
+		in   string
+	}{
+		{"line too long", codec.Line{MaxLength: 2}, "abcdef\n"},
+		{"decoder not broken", errThenFramesCodec{&errThenFrames{}}, "abc"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fr := codec.NewFrameReader(strings.NewReader(tc.in), tc.c)
+			_, err := fr.ReadFrame()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for range 3 {
+				if f, err2 := fr.ReadFrame(); err2 != err {
+					t.Fatalf("error not sticky: %v then %q, %v", err, f, err2)
+				}
+			}
+		})
+	}
+}
+
+// shortWriter accepts at most n bytes per Write and, breaking io.Writer's
+// contract, reports no error.
+type shortWriter struct {
+	n   int
+	buf bytes.Buffer
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	p = p[:min(len(p), w.n)]
+	return w.buf.Write(p)
+}
+
+func TestFrameWriterShortWrite(t *testing.T) {
+	w := &shortWriter{n: 3}
+	if err := codec.NewFrameWriter(w, codec.Netstring{}).WriteFrame([]byte("hello")); !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("short write: err %v after writing %q", err, w.buf.String())
+	}
+}

@@ -41,7 +41,9 @@ type DecoderConfig struct {
 	// MaxFrameLength bounds the whole frame (offset + length field + the
 	// bytes after it), checked as soon as the length field has arrived,
 	// before anything is allocated. Zero means DefaultMaxFrameLength. Not in
-	// goframe, which allocates whatever a peer announces.
+	// goframe, which allocates whatever a peer announces. A configuration
+	// under which no frame fits (LengthFieldOffset + LengthFieldLength or
+	// LengthAdjustment over the limit) is invalid.
 	MaxFrameLength int
 }
 
@@ -82,8 +84,31 @@ func (c DecoderConfig) validate() error {
 	case c.MaxFrameLength < 0:
 		return fmt.Errorf("%w: DecoderConfig.MaxFrameLength %d is negative", codec.ErrConfig, c.MaxFrameLength)
 	}
+	// No frame could fit: refused here rather than after buffering up to
+	// the offset (or overflowing int on the way).
+	limit := c.limit()
+	switch {
+	case c.LengthFieldOffset > limit-c.LengthFieldLength:
+		return fmt.Errorf("%w: DecoderConfig.LengthFieldOffset %d + LengthFieldLength %d is over the frame limit %d",
+			codec.ErrConfig, c.LengthFieldOffset, c.LengthFieldLength, limit)
+	case c.LengthAdjustment > limit:
+		return fmt.Errorf("%w: DecoderConfig.LengthAdjustment %d is over the frame limit %d",
+			codec.ErrConfig, c.LengthAdjustment, limit)
+	}
 	return nil
 }
+
+// limit is MaxFrameLength, or DefaultMaxFrameLength when it is zero.
+func (c DecoderConfig) limit() int {
+	if c.MaxFrameLength == 0 {
+		return DefaultMaxFrameLength
+	}
+	return c.MaxFrameLength
+}
+
+// isLittleEndian reports whether o puts the low byte first, whatever its
+// type (binary.NativeEndian is not binary.LittleEndian).
+func isLittleEndian(o binary.ByteOrder) bool { return o.Uint16([]byte{1, 0}) == 1 }
 
 // AppendFrame appends the length field and payload, refusing a length that
 // does not fit the field (goframe silently truncates a 4-byte one).
@@ -93,10 +118,14 @@ func (c LengthField) AppendFrame(dst, payload []byte) ([]byte, error) {
 	if err := checkSize("EncoderConfig.LengthFieldLength", n); err != nil {
 		return dst, err
 	}
-	length := int64(len(payload)) + int64(e.LengthAdjustment)
+	extra := int64(0)
 	if e.LengthIncludesLengthFieldLength {
-		length += int64(n)
+		extra = int64(n)
 	}
+	if int64(e.LengthAdjustment) > math.MaxInt64-int64(len(payload))-extra {
+		return dst, fmt.Errorf("%w: length %d + adjustment %d overflows", codec.ErrFrameTooLarge, len(payload), e.LengthAdjustment)
+	}
+	length := int64(len(payload)) + int64(e.LengthAdjustment) + extra
 	if length < 0 {
 		return dst, ErrTooLessLength
 	}
@@ -111,7 +140,7 @@ func (c LengthField) AppendFrame(dst, payload []byte) ([]byte, error) {
 	case 2:
 		o.PutUint16(b[:], uint16(length))
 	case 3:
-		if o == binary.LittleEndian {
+		if isLittleEndian(o) {
 			b[0], b[1], b[2] = byte(length), byte(length>>8), byte(length>>16)
 		} else {
 			b[0], b[1], b[2] = byte(length>>16), byte(length>>8), byte(length)
@@ -127,19 +156,21 @@ func (c LengthField) AppendFrame(dst, payload []byte) ([]byte, error) {
 // NewDecoder returns a decoder for Decoder.
 func (c LengthField) NewDecoder() codec.Decoder {
 	d := c.Decoder
-	return &lengthFieldDecoder{cfg: d, err: d.validate(), max: int64(max(d.MaxFrameLength, 0))}
+	err := d.validate()
+	return &lengthFieldDecoder{cfg: d, cfgErr: err, err: err, max: int64(d.limit())}
 }
 
 type lengthFieldDecoder struct {
 	cfg     DecoderConfig
 	max     int64
-	err     error
+	cfgErr  error // invalid configuration: kept by Reset
+	err     error // cfgErr or a decode error
 	frame   int64 // whole frame length, once known (0: not yet)
 	scanned int64
 	off     int64
 }
 
-func (d *lengthFieldDecoder) Reset()              { d.frame, d.scanned, d.off = 0, 0, 0 }
+func (d *lengthFieldDecoder) Reset()              { d.frame, d.scanned, d.off, d.err = 0, 0, 0, d.cfgErr }
 func (d *lengthFieldDecoder) BytesScanned() int64 { return d.scanned }
 
 func (d *lengthFieldDecoder) Decode(buf []byte) (int, []byte, error) {
@@ -155,9 +186,6 @@ func (d *lengthFieldDecoder) Decode(buf []byte) (int, []byte, error) {
 		d.scanned += int64(cfg.LengthFieldLength)
 		v := readField(order(cfg.ByteOrder), buf[cfg.LengthFieldOffset:hdrEnd])
 		limit := d.max
-		if limit == 0 {
-			limit = DefaultMaxFrameLength
-		}
 		if v > math.MaxInt32*4 { // far over any limit; keeps the arithmetic below in range
 			return 0, nil, d.fail(fmt.Errorf("%w: length field %d at stream offset %d", codec.ErrFrameTooLarge, v, d.off))
 		}
@@ -198,7 +226,7 @@ func readField(o binary.ByteOrder, b []byte) uint64 {
 	case 2:
 		return uint64(o.Uint16(b))
 	case 3:
-		if o == binary.LittleEndian {
+		if isLittleEndian(o) {
 			return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16
 		}
 		return uint64(b[2]) | uint64(b[1])<<8 | uint64(b[0])<<16
