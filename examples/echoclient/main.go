@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,11 +27,17 @@ import (
 	"github.com/weftkit/weft/client"
 )
 
-// echo sends its message when connected and closes after the first answer.
+// errEmptyMessage: an echo server answers nothing to an empty message.
+var errEmptyMessage = errors.New("echoclient: the message is empty: the server would never answer")
+
+// echo sends its message when connected and closes after the answer: as
+// many bytes as it sent, however many reads they arrive in.
 type echo struct {
-	out io.Writer
-	msg string
-	t   weft.Transport
+	out  io.Writer
+	msg  string
+	t    weft.Transport
+	got  []byte // the answer so far
+	done bool   // the answer was printed
 }
 
 func (e *echo) ConnectionMade(t weft.Transport) {
@@ -40,11 +47,28 @@ func (e *echo) ConnectionMade(t weft.Transport) {
 }
 
 func (e *echo) DataReceived(data []byte) {
-	fmt.Fprintf(e.out, "Server said: %s\n", data)
-	e.t.LoseConnection()
+	if e.done {
+		return
+	}
+	e.got = append(e.got, data...)
+	if len(e.got) >= len(e.msg) {
+		e.print()
+		e.t.LoseConnection()
+	}
 }
 
-func (e *echo) ConnectionLost(error) {}
+// ConnectionLost prints a partial answer, if the server closed before
+// answering in full.
+func (e *echo) ConnectionLost(error) {
+	if !e.done && len(e.got) > 0 {
+		e.print()
+	}
+}
+
+func (e *echo) print() {
+	e.done = true
+	fmt.Fprintf(e.out, "Server said: %s\n", e.got)
+}
 
 // reasonText describes a ConnectionLost reason (nil is a clean close).
 func reasonText(err error) string {
@@ -57,6 +81,9 @@ func reasonText(err error) string {
 // run connects to ep, prints each step to out and returns the error of a
 // failed connection attempt.
 func run(ctx context.Context, ep, msg string, out io.Writer) error {
+	if msg == "" {
+		return errEmptyMessage
+	}
 	fmt.Fprintln(out, "Started to connect.")
 	c, err := client.Dial(ctx, ep, &echo{out: out, msg: msg}, nil)
 	if err != nil {
@@ -79,6 +106,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *ep, *msg, os.Stdout); err != nil {
+		if errors.Is(err, errEmptyMessage) {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

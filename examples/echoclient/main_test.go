@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -58,5 +59,90 @@ func TestEchoClientFailed(t *testing.T) {
 	if len(lines) != 2 || lines[0] != "Started to connect." ||
 		!strings.HasPrefix(lines[1], "Connection failed. Reason: ") || !strings.Contains(lines[1], "refused") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestEchoClientLongAnswer: an answer that arrives in several reads is
+// printed whole. Before, only the first read (64 KiB) was printed and the
+// connection closed on the rest.
+func TestEchoClientLongAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(c, c)
+	}()
+	msg := strings.Repeat("0123456789", 100000)
+	var out bytes.Buffer
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := run(ctx, "tcp:127.0.0.1:"+port, msg, &out); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	<-done
+	want := "Started to connect.\nConnected.\nServer said: " + msg + "\nLost connection. Reason: connection closed cleanly\n"
+	if got := out.String(); got != want {
+		t.Errorf("output of %d bytes, want %d; starts %.200q", len(got), len(want), got)
+	}
+}
+
+// TestEchoClientPartialAnswer: what a server sent before closing is printed.
+func TestEchoClientPartialAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.ReadFull(c, make([]byte, 5))
+		c.Write([]byte("hel"))
+	}()
+	var out bytes.Buffer
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := run(ctx, "tcp:127.0.0.1:"+port, "hello", &out); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	<-done
+	want := "Started to connect.\nConnected.\nServer said: hel\nLost connection. Reason: connection closed cleanly\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestEchoClientEmptyMessage: an empty message is refused at once. Before,
+// the client connected, sent nothing and waited forever for an answer.
+func TestEchoClientEmptyMessage(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, "tcp:127.0.0.1:"+port, "", &out); !errors.Is(err, errEmptyMessage) {
+		t.Errorf("run = %v, want errEmptyMessage; output:\n%s", err, out.String())
 	}
 }

@@ -213,6 +213,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	pass, _, _ = bytes.Cut(pass, []byte("\n"))
+	pass = bytes.TrimSuffix(pass, []byte("\r")) // a "\r\n" line end
 	var ct []byte
 	if fs.NArg() == 1 {
 		ct, err = os.ReadFile(fs.Arg(0))

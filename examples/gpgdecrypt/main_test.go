@@ -143,3 +143,21 @@ func TestRun(t *testing.T) {
 		t.Errorf("run without -passphrase-file = %d, want 2", code)
 	}
 }
+
+// TestRunPassphraseFileCRLF: the first line of a passphrase file ending in
+// "\r\n" (written on Windows) is the passphrase without the "\r". Before,
+// the "\r" was sent to gpg as part of the passphrase and decryption failed.
+func TestRunPassphraseFileCRLF(t *testing.T) {
+	gpg, home := gpgHome(t)
+	dir := t.TempDir()
+	passFile := filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte("frabjous day\r\nsecond line\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ct := encrypt(t, gpg, home, "frabjous day", []byte("Callooh! Callay!\n"))
+	var out, errOut bytes.Buffer
+	code := run([]string{"-gpg", gpg, "-homedir", home, "-passphrase-file", passFile}, bytes.NewReader(ct), &out, &errOut)
+	if code != 0 || out.String() != "Callooh! Callay!\n" {
+		t.Errorf("run = %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}

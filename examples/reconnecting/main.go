@@ -8,13 +8,16 @@
 //
 // Output: "connecting (attempt N)", "connected to ADDR", "< LINE" for each
 // line received, "connection failed: ERR; retrying in D", "connection lost:
-// REASON; reconnecting in D", and "! not connected: line dropped" for input
-// typed while disconnected.
+// REASON; reconnecting in D", "! not connected: line dropped" for input
+// typed while disconnected, and "! line over 16384 bytes: line dropped" for
+// an input line too long for the line codec.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,12 +54,18 @@ type lines struct {
 
 func (f *lines) BuildProtocol(net.Addr) weft.Protocol { return codec.NewLineReceiver(&handler{f: f}) }
 
+// errNotConnected: an input line arrived while disconnected.
+var errNotConnected = errors.New("not connected")
+
 // send sends line on the live connection, if any.
-func (f *lines) send(line string) bool {
+func (f *lines) send(line []byte) error {
 	f.mu.Lock()
 	lr := f.lr
 	f.mu.Unlock()
-	return lr != nil && lr.SendLine([]byte(line)) == nil
+	if lr == nil {
+		return errNotConnected
+	}
+	return lr.SendLine(line)
 }
 
 // handler is one connection's LineHandler.
@@ -113,30 +122,65 @@ func run(ctx context.Context, ep string, backoff client.Backoff, in io.Reader, o
 		return err
 	}
 	defer r.Stop()
-	input := make(chan string)
+	input := make(chan []byte)
+	var inErr error // set before input is closed
 	go func() {
 		defer close(input)
-		sc := bufio.NewScanner(in)
-		for sc.Scan() {
-			select {
-			case input <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
+		inErr = readLines(ctx, in, codec.DefaultMaxLineLength, input)
 	}()
 	for {
 		select {
 		case line, ok := <-input:
 			if !ok {
+				if inErr != nil {
+					return fmt.Errorf("reading input: %w", inErr)
+				}
 				return nil
 			}
-			if !f.send(line) {
+			if len(line) > codec.DefaultMaxLineLength {
+				p.printf("! line over %d bytes: line dropped", codec.DefaultMaxLineLength)
+			} else if err := f.send(line); errors.Is(err, errNotConnected) {
 				p.printf("! not connected: line dropped")
+			} else if err != nil {
+				p.printf("! %v: line dropped", err)
 			}
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// readLines sends each line of in, without its "\n" or "\r\n", to input
+// until in ends or ctx is done, and returns why in could not be read to its
+// end, or nil. A line longer than maxLen bytes is cut to maxLen+1 bytes (too long
+// to send): it is neither kept whole in memory nor taken for the end of
+// the input.
+func readLines(ctx context.Context, in io.Reader, maxLen int, input chan<- []byte) error {
+	r := bufio.NewReader(in)
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		line = append(line, frag[:min(len(frag), maxLen+2-len(line))]...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(line) == 0 {
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		select {
+		case input <- line[:min(len(line), maxLen+1)]:
+		case <-ctx.Done():
+			return nil
+		}
+		if err != nil { // io.EOF after a last line without "\n"
+			return nil
+		}
+		line = nil
 	}
 }
 

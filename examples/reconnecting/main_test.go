@@ -118,3 +118,53 @@ func TestReconnectingGivesUpOnBadEndpoint(t *testing.T) {
 		t.Error("run accepted an endpoint without a port")
 	}
 }
+
+// TestReconnectingLongInputLine: an input line too long to send is dropped
+// with a message saying so, and the lines after it are still sent. Before,
+// a line over 64 KiB ended the input silently (bufio.Scanner's limit: the
+// rest of the input was lost and the exit status was 0), and one over the
+// line codec's 16 KiB was reported as "not connected".
+func TestReconnectingLongInputLine(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvDone := make(chan struct{})
+	go func() {
+		defer close(srvDone)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(c, c)
+	}()
+	defer func() { ln.Close(); <-srvDone }()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	in, stdin := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, in, &out) }()
+	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
+	go func() {
+		stdin.Write([]byte(strings.Repeat("b", 70000) + "\nshort\n" + strings.Repeat("a", 20000) + "\r\nafter\n" +
+			strings.Repeat("c", 16384) + "\r\n"))
+	}()
+	waitCount(t, &out, "< after", 1)
+	waitCount(t, &out, "< ccc", 1)
+	stdin.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return at the end of input")
+	}
+	got := out.String()
+	if n := strings.Count(got, "! line over 16384 bytes: line dropped\n"); n != 2 || !strings.Contains(got, "< short\n") ||
+		strings.Contains(got, "not connected") || !strings.Contains(got, "< "+strings.Repeat("c", 16384)+"\n") {
+		t.Errorf("output:\n%.2000s", got)
+	}
+}
