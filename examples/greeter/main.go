@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -38,6 +39,9 @@ func (g *greeter) sendMessage(msg string) error {
 // run connects to ep, sends "Hello", waits delay, sends the second message,
 // waits delay again and closes the connection.
 func run(ctx context.Context, ep string, delay time.Duration) error {
+	if delay < 0 {
+		return fmt.Errorf("-delay %v is negative", delay)
+	}
 	g := &greeter{}
 	c, err := client.Dial(ctx, ep, g, nil)
 	if err != nil {
@@ -54,7 +58,10 @@ func run(ctx context.Context, ep string, delay time.Duration) error {
 		case <-t.C:
 			return nil
 		case <-c.Done():
-			return fmt.Errorf("connection lost early: %v", c.Wait())
+			if err := c.Wait(); err != nil {
+				return fmt.Errorf("connection lost early: %w", err)
+			}
+			return errors.New("the server closed the connection before the greeting was done")
 		case <-ctx.Done():
 			return ctx.Err()
 		}

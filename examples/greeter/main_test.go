@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,28 @@ func TestGreeterRefused(t *testing.T) {
 	ln.Close()
 	if err := run(t.Context(), "tcp:127.0.0.1:"+port, time.Millisecond); err == nil {
 		t.Error("run succeeded against a closed port")
+	}
+}
+
+// A server that closes at once gets a clear error (it said "connection lost
+// early: <nil>"), and a negative -delay is refused before connecting.
+func TestGreeterErrors(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	err = run(t.Context(), "tcp:127.0.0.1:"+port, 10*time.Second)
+	if err == nil || strings.Contains(err.Error(), "<nil>") || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("server closed at once: %v", err)
+	}
+	if err := run(t.Context(), "tcp:127.0.0.1:"+port, -time.Second); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("negative delay: %v", err)
 	}
 }
