@@ -17,24 +17,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestEchoClient(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+	port, done := serveOnce(t, func(c net.Conn) {
 		io.Copy(c, c) // echo until the client closes
-	}()
+	})
 	var out bytes.Buffer
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := run(ctx, "tcp:127.0.0.1:"+port, "hello, world", &out); err != nil {
@@ -66,25 +52,11 @@ func TestEchoClientFailed(t *testing.T) {
 // printed whole. Before, only the first read (64 KiB) was printed and the
 // connection closed on the rest.
 func TestEchoClientLongAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+	port, done := serveOnce(t, func(c net.Conn) {
 		io.Copy(c, c)
-	}()
+	})
 	msg := strings.Repeat("0123456789", 100000)
 	var out bytes.Buffer
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := run(ctx, "tcp:127.0.0.1:"+port, msg, &out); err != nil {
@@ -99,25 +71,11 @@ func TestEchoClientLongAnswer(t *testing.T) {
 
 // TestEchoClientPartialAnswer: what a server sent before closing is printed.
 func TestEchoClientPartialAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+	port, done := serveOnce(t, func(c net.Conn) {
 		io.ReadFull(c, make([]byte, 5))
 		c.Write([]byte("hel"))
-	}()
+	})
 	var out bytes.Buffer
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := run(ctx, "tcp:127.0.0.1:"+port, "hello", &out); err != nil {
@@ -145,4 +103,26 @@ func TestEchoClientEmptyMessage(t *testing.T) {
 	if err := run(ctx, "tcp:127.0.0.1:"+port, "", &out); !errors.Is(err, errEmptyMessage) {
 		t.Errorf("run = %v, want errEmptyMessage; output:\n%s", err, out.String())
 	}
+}
+
+// serveOnce accepts one loopback connection and runs handle on it (with a
+// 10 s deadline), then closes it; done is closed after. It returns the port.
+func serveOnce(t *testing.T, handle func(c net.Conn)) (port string, done <-chan struct{}) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		handle(c)
+	}()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), ch
 }
