@@ -66,16 +66,28 @@ func TestPauseReadingAfterRead(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			tr.ResumeReading()
-			for string(r.received()) != "read before the pause" && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			if got := string(r.received()); got != "read before the pause" {
+			if got := r.waitReceived("read before the pause"); got != "read before the pause" {
 				t.Fatalf("after ResumeReading got %q", got)
 			}
 			c.Close()
 			r.waitLost(t)
 			<-done
 		})
+	}
+}
+
+func init() { engineWrites = dataSegsOutCounter }
+
+// dataSegsOutCounter counts the writes on s's socket by the data segments it
+// sent (tcpi_data_segs_out): a write of a few bytes on a connection with
+// TCP_NODELAY (package net's default) leaves as one segment, so one write
+// call is one segment, and ten write calls are more than one.
+func dataSegsOutCounter(t *testing.T, s net.Conn) func() int {
+	probe := dupSocket(t, s)
+	tcpInfo(t, probe, 160) // skips if the kernel's tcp_info is too old
+	return func() int {
+		info := tcpInfo(t, probe, 160)
+		return int(*(*uint32)(unsafe.Pointer(&info[156]))) // tcpi_data_segs_out
 	}
 }
 
@@ -119,14 +131,22 @@ func inQueue(t *testing.T, fd int) int {
 // bytesReceived returns tcpi_bytes_received of the socket: the bytes that
 // reached it (read or not).
 func bytesReceived(t *testing.T, fd int) int64 {
+	info := tcpInfo(t, fd, 136)
+	return *(*int64)(unsafe.Pointer(&info[128])) // tcpi_bytes_received
+}
+
+// tcpInfo returns the socket's struct tcp_info, skipping the test if the
+// kernel's is shorter than need bytes.
+func tcpInfo(t *testing.T, fd int, need uint32) [232]byte {
+	t.Helper()
 	var info [232]byte
 	size := uint32(len(info))
 	if _, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_TCP, syscall.TCP_INFO,
 		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0); e != 0 {
 		t.Fatal(e)
 	}
-	if size < 136 {
-		t.Skip("tcp_info has no tcpi_bytes_received")
+	if size < need {
+		t.Skipf("tcp_info is %d bytes, too short for the field at %d", size, need)
 	}
-	return *(*int64)(unsafe.Pointer(&info[128])) // tcpi_bytes_received
+	return info
 }

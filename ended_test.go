@@ -79,27 +79,32 @@ func TestStartNilDoneNotifies(t *testing.T) {
 			t.Fatalf("calls %v, reasons %v; want only ended, with the options error", calls, why)
 		}
 	})
-	t.Run("done given", func(t *testing.T) {
-		if testEngine == nil {
-			t.Skip("no readiness engine on this platform")
-		}
-		s, c := tcpPair(t)
-		p := &endedProto{end: make(chan struct{})}
-		done := make(chan error, 1)
-		weft.NewConn(s, p, &weft.Options{Engine: testEngine}).Start(func(err error) { done <- err })
-		c.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("done(%v), want nil", err)
+	for _, eng := range []struct {
+		name string
+		e    *weft.Engine
+	}{{"goroutine", nil}, {"epoll", testEngine}} {
+		t.Run("done given/"+eng.name, func(t *testing.T) {
+			if eng.name == "epoll" && eng.e == nil {
+				t.Skip("no readiness engine on this platform")
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("done was never called")
-		}
-		select {
-		case <-p.end:
-			t.Error("InternalWeftEnded called although Start had a done callback")
-		default:
-		}
-	})
+			s, c := tcpPair(t)
+			p := &endedProto{end: make(chan struct{})}
+			done := make(chan error, 1)
+			weft.NewConn(s, p, &weft.Options{Engine: eng.e}).Start(func(err error) { done <- err })
+			c.Close()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("done(%v), want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("done was never called")
+			}
+			select {
+			case <-p.end:
+				t.Error("InternalWeftEnded called although Start had a done callback")
+			default:
+			}
+		})
+	}
 }

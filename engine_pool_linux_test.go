@@ -2,6 +2,7 @@ package weft_test
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -129,5 +130,80 @@ func TestEngineWorkerCap(t *testing.T) {
 	b.finish(t) // the other 3 run as workers come free
 	if m := b.most.Load(); m != 3 {
 		t.Fatalf("%d callbacks blocked at once, want 3", m)
+	}
+}
+
+// TestEngineFairness: a peer that never stops sending does not keep the
+// engine from another connection: a turn ends after a bounded number of
+// reads, and the flooding connection goes to the back of the run queue. The
+// engine has a single worker (no spare worker could take the other
+// connection instead) and the flooding connection reads 16 bytes at a time,
+// so its socket is never drained: only the bound ends its turn.
+func TestEngineFairness(t *testing.T) {
+	defer weft.SetMaxWorkers(1)()
+	e, err := weft.NewEngine()
+	if err != nil {
+		t.Skipf("no readiness engine: %v", err)
+	}
+	defer e.Close()
+	fs, fc := tcpPair(t)
+	flooding := make(chan struct{})
+	total := 0 // callbacks are never concurrent
+	fr := newRecorder(t)
+	fr.onData = func(_ weft.Transport, d []byte) {
+		before := total
+		total += len(d)
+		if before < 64<<10 && total >= 64<<10 {
+			close(flooding)
+		}
+	}
+	// Keep the recorder from storing everything the flood sends.
+	flood := &discardData{recorder: fr}
+	fdone := serve(fs, flood, &weft.Options{Engine: e, ReadBufferSize: 16})
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		buf := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := fc.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-flooding: // the worker is busy with the flood
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flooding connection received nothing")
+	}
+	s, c := tcpPair(t)
+	done := serve(s, echoRecorder(t), &weft.Options{Engine: e})
+	// A few round trips: at GOMAXPROCS=1 each waits for the busy worker's
+	// thread to be preempted, as the engine's poller needs a P too.
+	if err := pingPong(c, 20); err != nil {
+		t.Errorf("starved by a flooding connection: %v", err)
+	}
+	close(stop)
+	c.Close()
+	// A reset ends the flooding connection at once, without draining what
+	// its socket holds 16 bytes at a time.
+	fc.(*net.TCPConn).SetLinger(0)
+	fc.Close()
+	<-flooded
+	<-done
+	<-fdone
+}
+
+// discardData is a recorder that does not keep the data.
+type discardData struct{ *recorder }
+
+func (d *discardData) DataReceived(p []byte) {
+	if d.onData != nil {
+		d.onData(d.tr, p)
 	}
 }

@@ -106,66 +106,6 @@ func TestEngineBlockedCallback(t *testing.T) {
 	}
 }
 
-// TestEngineFairness: a peer that never stops sending does not keep the
-// engine from another connection (a turn ends after a bounded number of
-// reads), at GOMAXPROCS=1.
-func TestEngineFairness(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	fs, fc := enginePair(t)
-	var mu sync.Mutex
-	total := 0
-	fr := newRecorder(t)
-	fr.onData = func(_ weft.Transport, d []byte) {
-		mu.Lock()
-		total += len(d)
-		mu.Unlock()
-	}
-	// Keep the recorder from storing everything the flood sends.
-	flood := &discardData{recorder: fr}
-	fdone := serve(fs, flood, nil)
-	stop := make(chan struct{})
-	flooded := make(chan struct{})
-	go func() {
-		defer close(flooded)
-		buf := bytes.Repeat([]byte("x"), 64<<10)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := fc.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	s, c := enginePair(t)
-	done := serve(s, echoRecorder(t), nil)
-	if err := pingPong(c, 100); err != nil {
-		t.Errorf("starved by a flooding connection: %v", err)
-	}
-	close(stop)
-	c.Close()
-	fc.Close()
-	<-flooded
-	<-done
-	<-fdone
-	mu.Lock()
-	defer mu.Unlock()
-	if total == 0 {
-		t.Error("the flooding connection received nothing")
-	}
-}
-
-// discardData is a recorder that does not keep the data.
-type discardData struct{ *recorder }
-
-func (d *discardData) DataReceived(p []byte) {
-	if d.onData != nil {
-		d.onData(d.tr, p)
-	}
-}
-
 // TestEngineOutsideWritesThenLose: writes from another goroutine (deferred to
 // the engine's worker) are all sent, in order, before LoseConnection closes.
 func TestEngineOutsideWritesThenLose(t *testing.T) {

@@ -345,21 +345,19 @@ func TestPostBeforeServe(t *testing.T) {
 	add := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
 	p := &funcProto{made: func(weft.Transport) { add("made") }}
 	conn := weft.NewConn(s, p, nil)
-	conn.Post(func() { add("posted") })
+	posted := make(chan struct{})
+	conn.Post(func() { add("posted"); close(posted) })
 	done := make(chan error, 1)
 	go func() { done <- conn.Serve() }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(order)
-		mu.Unlock()
-		if n == 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-posted:
+	case <-time.After(10 * time.Second):
+		t.Error("the posted function never ran")
 	}
 	c.Close()
 	<-done
+	mu.Lock()
+	defer mu.Unlock()
 	if len(order) != 2 || order[0] != "made" || order[1] != "posted" {
 		t.Fatalf("order %v, want [made posted]", order)
 	}

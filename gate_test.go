@@ -111,9 +111,14 @@ func TestGateEndsWithConnection(t *testing.T) {
 			p := &pump{recorder: *newRecorder(t), chunk: 4096, n: 1 << 20}
 			done := serve(s, p, &weft.Options{HighWater: 16 << 10, MaxWriteBuffer: 1 << 20})
 			waitMade(t, &p.recorder)
-			deadline := time.Now().Add(5 * time.Second)
+			// 4 GiB to write, more than any socket takes: the writer
+			// passes the high-water mark and the Gate holds it.
+			deadline := time.Now().Add(10 * time.Second)
 			for p.maxBuf.Load() <= 16<<10 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
+			}
+			if p.maxBuf.Load() <= 16<<10 {
+				t.Fatal("the writer never passed the high-water mark")
 			}
 			c.Close()
 			p.waitLost(t)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,13 +108,17 @@ type recorder struct {
 	data     []byte
 	lost     int
 	reason   error
+	madeCh   chan struct{} // closed by the first ConnectionMade
+	dataCh   chan struct{} // signalled after each DataReceived
 	lostCh   chan struct{}
 	onMade   func(t weft.Transport)
 	onData   func(t weft.Transport, d []byte)
 	overlaps atomic.Int32
 }
 
-func newRecorder(t testing.TB) *recorder { return &recorder{t: t, lostCh: make(chan struct{})} }
+func newRecorder(t testing.TB) *recorder {
+	return &recorder{t: t, madeCh: make(chan struct{}), dataCh: make(chan struct{}, 1), lostCh: make(chan struct{})}
+}
 
 func (r *recorder) enter() {
 	if r.inCall.Add(1) != 1 {
@@ -128,10 +133,16 @@ func (r *recorder) ConnectionMade(t weft.Transport) {
 	r.mu.Lock()
 	r.made++
 	r.tr = t
+	n := r.made
 	bad := r.lost > 0 || len(r.data) > 0
 	r.mu.Unlock()
 	if bad {
 		r.t.Error("ConnectionMade after other callbacks")
+	}
+	if n != 1 {
+		r.t.Errorf("ConnectionMade called %d times", n)
+	} else {
+		close(r.madeCh)
 	}
 	if r.onMade != nil {
 		r.onMade(t)
@@ -145,6 +156,10 @@ func (r *recorder) DataReceived(d []byte) {
 	bad := r.made != 1 || r.lost > 0
 	r.data = append(r.data, d...)
 	r.mu.Unlock()
+	select {
+	case r.dataCh <- struct{}{}:
+	default: // a signal is pending already
+	}
 	if bad {
 		r.t.Error("DataReceived outside ConnectionMade..ConnectionLost")
 	}
@@ -172,6 +187,23 @@ func (r *recorder) received() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]byte(nil), r.data...)
+}
+
+// waitReceived waits until the recorder received want, or something that
+// is not a beginning of want, or 10 s passed; it returns what was received.
+func (r *recorder) waitReceived(want string) string {
+	timeout := time.After(10 * time.Second)
+	for {
+		got := string(r.received())
+		if got == want || !strings.HasPrefix(want, got) {
+			return got
+		}
+		select {
+		case <-r.dataCh:
+		case <-timeout:
+			return string(r.received())
+		}
+	}
 }
 
 func (r *recorder) waitLost(t testing.TB) error {
@@ -208,16 +240,14 @@ func serve(conn net.Conn, p weft.Protocol, opts *weft.Options) <-chan error {
 	return ch
 }
 
-// waitMade waits until the recorder saw ConnectionMade.
+// waitMade waits until the recorder saw ConnectionMade (its Transport is
+// set then; onMade may still run).
 func waitMade(t testing.TB, r *recorder) weft.Transport {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if tr := r.transport(); tr != nil {
-			return tr
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-r.madeCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConnectionMade not called within 10s")
 	}
-	t.Fatal("ConnectionMade not called")
-	return nil
+	return r.transport()
 }

@@ -43,8 +43,9 @@ func TestWriteParts(t *testing.T) {
 		})
 	}
 	f := &fakeTransport{}
-	if err := weft.WriteParts(f, []byte("a"), []byte("b"), []byte("c")); err != nil || len(f.got) != 3 || string(f.got[1]) != "b" {
-		t.Fatalf("fallback: %q, %v", f.got, err)
+	err := weft.WriteParts(f, []byte("a"), []byte("b"), []byte("c"))
+	if err != nil || len(f.got) != 3 || string(f.got[0]) != "a" || string(f.got[1]) != "b" || string(f.got[2]) != "c" {
+		t.Fatalf("fallback: WriteBuffers got %q, %v; want [a b c]", f.got, err)
 	}
 }
 

@@ -77,6 +77,7 @@ func (s *starttlsServer) ConnectionLost(error) {}
 func TestStartTLSServer(t *testing.T) {
 	cfg, pool := testCert(t)
 	s, c := tcpPair(t)
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
 	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
 	done := serve(s, p, nil)
 	br := bufio.NewReader(c)
@@ -112,6 +113,7 @@ func TestStartTLSServer(t *testing.T) {
 func TestStartTLSPipelined(t *testing.T) {
 	cfg, pool := testCert(t)
 	s, c := tcpPair(t)
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
 	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
 	done := serve(s, p, nil)
 	br := bufio.NewReader(c)
@@ -191,14 +193,22 @@ func TestStartTLSClientRole(t *testing.T) {
 		data: func(tr weft.Transport, d []byte) { got <- string(d); tr.LoseConnection() },
 	}
 	done := serve(c, p, &weft.Options{Client: true})
+	s.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
 	ts := tls.Server(s, cfg)
 	line, err := bufio.NewReader(ts).ReadString('\n')
 	if err != nil || line != "hello over tls\n" {
 		t.Fatalf("server read %q, %v", line, err)
 	}
-	ts.Write([]byte("welcome"))
-	if g := <-got; g != "welcome" {
-		t.Fatalf("client got %q", g)
+	if _, err := ts.Write([]byte("welcome")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-got:
+		if g != "welcome" {
+			t.Fatalf("client got %q", g)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client received nothing over TLS")
 	}
 	<-done
 	if err := p.tr.StartTLS(&tls.Config{}); err == nil {
