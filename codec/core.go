@@ -338,13 +338,27 @@ func writeRoom(t weft.Transport) int {
 	return math.MaxInt
 }
 
-// resume restarts delivery after a pause. Called from a callback inside the
-// loop, the loop simply carries on. Otherwise the buffered frames are
-// delivered through the transport's Post when it has one (serialized with the
-// callbacks), else when the next bytes arrive.
-func (c *core) resume(s sink) {
+// resumeReading is the adapter's ResumeReading. Through the transport's Post
+// (serialized with the callbacks), it first delivers the frames buffered
+// while paused and only then lets the transport read again, unless a frame's
+// handler paused once more. So nothing the transport reads after resuming —
+// more bytes, or the end of the connection, which drops what is still
+// buffered — can overtake the buffered frames, even when ResumeReading comes
+// from another goroutine and the transport's reader would run at once. Called
+// from a callback inside the loop, the loop carries on and the posted
+// function finds nothing more to deliver. A transport without Post resumes at
+// once; the buffered frames are then delivered when the next bytes arrive.
+func (c *core) resumeReading(s sink) {
 	c.paused.Store(false)
-	if p, ok := c.t.(poster); ok {
-		p.Post(func() { c.run(s) })
+	p, ok := c.t.(poster)
+	if !ok {
+		c.t.ResumeReading()
+		return
 	}
+	p.Post(func() {
+		c.run(s)
+		if !c.paused.Load() {
+			c.t.ResumeReading()
+		}
+	})
 }

@@ -120,3 +120,20 @@ func compositions(s []byte, maxExhaustive int, fn func([][]byte)) {
 	}
 	fn(bytewise)
 }
+
+// racingTransport is a postTransport whose reader runs the moment it is
+// resumed: onResume delivers what a runtime's reader, on its own goroutine,
+// may deliver right after ResumeReading and before anything the resuming
+// goroutine does next.
+type racingTransport struct {
+	postTransport
+	onResume func()
+}
+
+func (r *racingTransport) ResumeReading() {
+	r.postTransport.ResumeReading()
+	if fn := r.onResume; fn != nil {
+		r.onResume = nil
+		fn()
+	}
+}

@@ -1,6 +1,8 @@
 package codec_test
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -15,31 +17,67 @@ func seeds(f *testing.F, wires ...string) {
 	}
 }
 
+// bounded makes the decoders of c check codec.Decoder's memory bound on
+// every call: an error comes before the buffered bytes pass the limit plus
+// the framing overhead, so a decoder never asks for more bytes once it holds
+// as many as the wire form of the largest payload it accepts (largest). A
+// violation panics, which fails the fuzz input (codectest.Fuzz has no other
+// hook into the decoder).
+func bounded(c codec.Codec, largest []byte) func() codec.Codec {
+	wire, err := c.AppendFrame(nil, largest)
+	if err != nil {
+		panic(fmt.Sprintf("bounded: the largest payload is refused: %v", err))
+	}
+	b := boundedCodec{c, len(wire)}
+	return func() codec.Codec { return b }
+}
+
+type boundedCodec struct {
+	codec.Codec
+	maxWire int
+}
+
+func (c boundedCodec) NewDecoder() codec.Decoder {
+	return &boundedDecoder{c.Codec.NewDecoder(), c.maxWire}
+}
+
+type boundedDecoder struct {
+	codec.Decoder
+	maxWire int
+}
+
+func (d *boundedDecoder) Decode(buf []byte) (int, []byte, error) {
+	adv, frame, err := d.Decoder.Decode(buf)
+	if adv == 0 && err == nil && len(buf) >= d.maxWire {
+		panic(fmt.Sprintf("decoder waits for more with %d bytes buffered (%q...); the largest frame it accepts is %d bytes on the wire",
+			len(buf), buf[:min(len(buf), 24)], d.maxWire))
+	}
+	return adv, frame, err
+}
+
 func FuzzLine(f *testing.F) {
 	seeds(f, "a\nb\r\n\r\r\n", "\n\n", "xxxxxxxxxxxxxxxxx\r", "no end", "\r\n\r")
-	codectest.Fuzz(f, func() codec.Codec { return codec.Line{MaxLength: 16} }, false)
+	codectest.Fuzz(f, bounded(codec.Line{MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false)
 }
 
 func FuzzLineDelimiter(f *testing.F) {
 	seeds(f, "abacaba", "ab", "xaabax", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-	codectest.Fuzz(f, func() codec.Codec { return codec.Line{Delimiter: []byte("aba"), MaxLength: 16} }, false)
+	codectest.Fuzz(f, bounded(codec.Line{Delimiter: []byte("aba"), MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false)
 }
 
 func FuzzNetstring(f *testing.F) {
 	seeds(f, "0:,", "1:a,2:bc,", "01:a,", "10000000000:", "3:a", "5:hello,x", "-1:", "1:a;")
-	codectest.Fuzz(f, func() codec.Codec { return codec.Netstring{MaxLength: 64} }, false)
+	codectest.Fuzz(f, bounded(codec.Netstring{MaxLength: 64}, make([]byte, 64)), false)
 }
 
 func FuzzInt16(f *testing.F) {
 	seeds(f, "\x00\x00", "\x00\x01a\x00\x02bc", "\xff\xff", "\x00\x05hel")
-	codectest.Fuzz(f, func() codec.Codec { return codec.LengthPrefix{Size: 2, MaxLength: 64} }, false)
+	codectest.Fuzz(f, bounded(codec.LengthPrefix{Size: 2, MaxLength: 64}, make([]byte, 64)), false)
 }
 
 func FuzzLengthPrefix8LE(f *testing.F) {
 	seeds(f, "\x08\x00\x00\x00\x00\x00\x00\x00", "\x09\x00\x00\x00\x00\x00\x00\x00a", "\x00\x00\x00\x00\x00\x00\x00\x80", "\x01")
-	codectest.Fuzz(f, func() codec.Codec {
-		return codec.LengthPrefix{Size: 8, LittleEndian: true, IncludesHeader: true, MaxLength: 64}
-	}, false)
+	codectest.Fuzz(f, bounded(codec.LengthPrefix{Size: 8, LittleEndian: true, IncludesHeader: true, MaxLength: 64}, make([]byte, 64)), false)
 }
 
 // modeScript is a LineHandler driven by a script: after line i, script byte

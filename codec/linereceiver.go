@@ -178,10 +178,7 @@ type lineTransport LineReceiver
 func (t *lineTransport) LoseConnection() { t.core.closing.Store(true); t.core.t.LoseConnection() }
 func (t *lineTransport) Abort()          { t.core.closing.Store(true); t.core.t.Abort() }
 func (t *lineTransport) PauseReading()   { t.core.paused.Store(true); t.core.t.PauseReading() }
-func (t *lineTransport) ResumeReading() {
-	t.core.t.ResumeReading()
-	t.core.resume((*LineReceiver)(t))
-}
+func (t *lineTransport) ResumeReading()  { t.core.resumeReading((*LineReceiver)(t)) }
 
 // The rest of weft.Transport is the runtime's.
 

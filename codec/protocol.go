@@ -228,10 +228,7 @@ func (t *frameTransport) PauseReading() {
 	t.t.PauseReading()
 }
 
-func (t *frameTransport) ResumeReading() {
-	t.t.ResumeReading()
-	t.resume((*framed)(t))
-}
+func (t *frameTransport) ResumeReading() { t.resumeReading((*framed)(t)) }
 
 // The rest of weft.Transport is the runtime's.
 

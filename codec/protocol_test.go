@@ -186,16 +186,33 @@ type shutdownRec struct {
 
 func (s *shutdownRec) Shutdown() { s.shut = true }
 
+type shutdownLineRec struct {
+	lineRec
+	shut bool
+}
+
+func (s *shutdownLineRec) Shutdown() { s.shut = true }
+
+// TestShutdownForwarded: the adapter and the LineReceiver pass a graceful
+// shutdown notice to a handler that implements weft.ShutdownNotifier, and
+// ignore it (no panic) for one that does not.
 func TestShutdownForwarded(t *testing.T) {
 	h := &shutdownRec{}
 	p := start(codec.Line{}, h, &fakeTransport{})
 	p.(weft.ShutdownNotifier).Shutdown()
-	lh := &lineRec{}
-	r := codec.NewLineReceiver(lh)
-	r.Shutdown() // a handler without Shutdown: nothing happens
 	if !h.shut {
-		t.Fatal("Shutdown not forwarded to the FrameHandler")
+		t.Error("Shutdown not forwarded to the FrameHandler")
 	}
+	start(codec.Line{}, &recorder{}, &fakeTransport{}).(weft.ShutdownNotifier).Shutdown() // no Shutdown: nothing happens
+
+	lh := &shutdownLineRec{}
+	r := codec.NewLineReceiver(lh)
+	r.ConnectionMade(&fakeTransport{})
+	r.Shutdown()
+	if !lh.shut {
+		t.Error("Shutdown not forwarded to the LineHandler")
+	}
+	codec.NewLineReceiver(&lineRec{}).Shutdown() // no Shutdown: nothing happens
 }
 
 // A 1 MiB frame dripped one byte per read through the adapter: the buffer
@@ -443,4 +460,73 @@ func TestTransportsPassWriteRoomThrough(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestResumeDeliversHeldFramesFirst: after ResumeReading, the frames held
+// while paused come before anything the transport reads once resumed — more
+// bytes, and the end of the connection, which drops whatever is still held.
+// The transport here delivers both the moment it is resumed, as the runtime's
+// reader may on its own goroutine when ResumeReading comes from another one.
+func TestResumeDeliversHeldFramesFirst(t *testing.T) {
+	type adapter struct {
+		// make connects a protocol to tr whose handler pauses after the
+		// frame "a" and records what it gets in *got.
+		make func(tr weft.Transport, got *[]string) (weft.Protocol, weft.Transport)
+	}
+	adapters := map[string]adapter{
+		"NewProtocol": {func(tr weft.Transport, got *[]string) (weft.Protocol, weft.Transport) {
+			rec := &recorder{hook: func(r *recorder, f []byte) {
+				*got = append(*got, string(f))
+				if string(f) == "a" {
+					r.tr.PauseReading()
+				}
+			}}
+			p := start(codec.Line{}, rec, tr)
+			return endRecorder{p, got}, rec.tr
+		}},
+		"LineReceiver": {func(tr weft.Transport, got *[]string) (weft.Protocol, weft.Transport) {
+			h := &lineRec{onLine: func(h *lineRec, l []byte) {
+				*got = append(*got, string(l))
+				if string(l) == "a" {
+					h.r.Transport().PauseReading()
+				}
+			}}
+			r := codec.NewLineReceiver(h)
+			r.ConnectionMade(tr)
+			return endRecorder{r, got}, r.Transport()
+		}},
+	}
+	for name, a := range adapters {
+		t.Run(name, func(t *testing.T) {
+			tr := &racingTransport{}
+			var got []string
+			p, pt := a.make(tr, &got)
+			p.DataReceived([]byte("a\nb\n"))
+			if !slices.Equal(got, []string{"a"}) {
+				t.Fatalf("before resume: %q", got)
+			}
+			tr.onResume = func() {
+				p.DataReceived([]byte("c\n"))
+				p.ConnectionLost(nil)
+			}
+			pt.ResumeReading() // as from another goroutine: outside the callbacks
+			for len(tr.posted) > 0 {
+				tr.runPosted()
+			}
+			if want := []string{"a", "b", "c", "lost"}; !slices.Equal(got, want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// endRecorder records ConnectionLost as "lost" in *got.
+type endRecorder struct {
+	weft.Protocol
+	got *[]string
+}
+
+func (e endRecorder) ConnectionLost(reason error) {
+	e.Protocol.ConnectionLost(reason)
+	*e.got = append(*e.got, "lost")
 }

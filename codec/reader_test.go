@@ -133,8 +133,8 @@ func TestSplitFunc(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("tokens %q, want %q", got, tc.want)
 			}
-			if tc.err != nil && !errors.Is(sc.Err(), tc.err) {
-				t.Fatalf("Err() = %v, want %v", sc.Err(), tc.err)
+			if err := sc.Err(); !errors.Is(err, tc.err) { // errors.Is(nil, nil): a clean end must have no error
+				t.Fatalf("Err() = %v, want %v", err, tc.err)
 			}
 		})
 	}

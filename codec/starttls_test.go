@@ -9,9 +9,12 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
 )
 
@@ -91,4 +94,53 @@ func TestStartTLSHandsBufferedBytesToTLS(t *testing.T) {
 		t.Fatalf("echo over TLS: %q, %v", f, err)
 	}
 	tc.Close()
+}
+
+// When the upgrade fails (here: a Transport that cannot take the bytes
+// received after the STARTTLS frame), those bytes are put back and decoded
+// as clear text, for the adapter and for the LineReceiver: nothing is lost.
+func TestStartTLSFailurePutsBytesBack(t *testing.T) {
+	const in = "STARTTLS\r\nafter\r\nlast\r\n"
+	want := []string{"STARTTLS", "after", "last"}
+	starttls := func(t *testing.T, tr weft.Transport) {
+		if err := tr.StartTLS(&tls.Config{}); err == nil {
+			t.Error("StartTLS with buffered bytes succeeded over a Transport that cannot take them")
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T) []string // feeds in, returns the frames
+	}{
+		{"FrameTransport", func(t *testing.T) []string {
+			rec := &recorder{hook: func(r *recorder, f []byte) {
+				if string(f) == "STARTTLS" {
+					starttls(t, r.tr)
+				}
+			}}
+			start(codec.Line{}, rec, &fakeTransport{}).DataReceived([]byte(in))
+			return rec.frames
+		}},
+		{"LineReceiver", func(t *testing.T) []string {
+			h := &lineRec{onLine: func(h *lineRec, l []byte) {
+				if string(l) == "STARTTLS" {
+					starttls(t, h.r.Transport())
+				}
+			}}
+			r := codec.NewLineReceiver(h)
+			r.ConnectionMade(&fakeTransport{})
+			r.DataReceived([]byte(in))
+			var lines []string
+			for _, e := range h.events {
+				lines = append(lines, strings.TrimPrefix(e, "line:"))
+			}
+			return lines
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.run(t); !slices.Equal(got, want) {
+				t.Fatalf("frames %q, want %q", got, want)
+			}
+		})
+	}
 }

@@ -11,7 +11,7 @@ import (
 func TestSerializerProperty(t *testing.T) {
 	var s serializer
 	const posters, each = 8, 500
-	var running atomic.Int32
+	var running, nested atomic.Int32
 	last := make([]int, posters) // touched only by serialized functions
 	var wg sync.WaitGroup
 	for g := range posters {
@@ -28,8 +28,14 @@ func TestSerializerProperty(t *testing.T) {
 						t.Errorf("poster %d: function %d ran after %d", g, i, last[g])
 					}
 					last[g] = i
-					if i%50 == 0 { // a function that posts: it runs right after
-						s.post(func() {})
+					if i%50 == 0 { // a function that posts: it runs after, not inside
+						s.post(func() {
+							if running.Add(1) != 1 {
+								t.Errorf("a function posted by a running one ran inside it")
+							}
+							nested.Add(1)
+							running.Add(-1)
+						})
 					}
 					running.Add(-1)
 				}
@@ -48,6 +54,9 @@ func TestSerializerProperty(t *testing.T) {
 		if n != each {
 			t.Errorf("poster %d: %d functions ran, want %d", g, n, each)
 		}
+	}
+	if n := nested.Load(); n != posters*each/50 {
+		t.Errorf("%d functions posted by running ones ran, want %d", n, posters*each/50)
 	}
 }
 

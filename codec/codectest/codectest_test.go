@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,7 +135,19 @@ func TestChecksCatchDefects(t *testing.T) {
 
 func TestChunks(t *testing.T) {
 	stream := []byte("0123456789")
-	if got := codectest.Chunks(stream, 3, nil); len(got) != 4 || string(got[3]) != "9" {
+	if got := codectest.Chunks(stream, 3, nil); !slices.EqualFunc(got, [][]byte{[]byte("012"), []byte("345"), []byte("678"), []byte("9")}, bytes.Equal) {
 		t.Fatalf("Chunks(3) = %q", got)
+	}
+	// Random sizes: non-empty pieces that put the stream back together,
+	// and more than one piece (else no split is ever tested).
+	long := bytes.Repeat(stream, 50)
+	for seed := range uint64(20) {
+		got := codectest.Chunks(long, 0, rand.New(rand.NewPCG(seed, 1)))
+		if len(got) < 2 || !bytes.Equal(bytes.Join(got, nil), long) || slices.ContainsFunc(got, func(c []byte) bool { return len(c) == 0 }) {
+			t.Fatalf("seed %d: Chunks(0) gave %d pieces %q", seed, len(got), got)
+		}
+	}
+	if got := codectest.Chunks(nil, 0, nil); len(got) != 0 {
+		t.Fatalf("Chunks of an empty stream = %q", got)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,11 +82,13 @@ func TestConformanceLengthField(t *testing.T) {
 			limit = frameconn.DefaultMaxFrameLength
 		}
 		n := c.Decoder.LengthFieldLength
-		codectest.Run(t, func() codec.Codec { return c }, codectest.Samples{
-			Frames: [][]byte{{}, []byte("a"), bytes.Repeat([]byte("m"), limit-n)},
-			Invalid: []codectest.Invalid{
-				{Name: "over the limit", Wire: bytes.Repeat([]byte{0xff}, n), Err: codec.ErrFrameTooLarge},
-			},
+		t.Run(fmt.Sprintf("%d-byte field", n), func(t *testing.T) {
+			codectest.Run(t, func() codec.Codec { return c }, codectest.Samples{
+				Frames: [][]byte{{}, []byte("a"), bytes.Repeat([]byte("m"), limit-n)},
+				Invalid: []codectest.Invalid{
+					{Name: "over the limit", Wire: bytes.Repeat([]byte{0xff}, n), Err: codec.ErrFrameTooLarge},
+				},
+			})
 		})
 	}
 }
@@ -288,15 +292,19 @@ func TestInteropWithGoframe(t *testing.T) {
 	}
 }
 
+// An invalid configuration fails every WriteFrame and ReadFrame with
+// ErrConfig and goframe's sentinel, naming the config and field at fault.
 func TestInvalidConfigNamesField(t *testing.T) {
 	a, b := pipe(t)
 	fc := frameconn.NewLengthFieldBasedFrameConn(frameconn.EncoderConfig{LengthFieldLength: 5}, frameconn.DecoderConfig{LengthFieldLength: 6}, a)
-	if err := fc.WriteFrame([]byte("x")); !errors.Is(err, frameconn.ErrUnsupportedLength) || !errors.Is(err, codec.ErrConfig) {
-		t.Fatalf("WriteFrame: %v", err)
+	err := fc.WriteFrame([]byte("x"))
+	if !errors.Is(err, frameconn.ErrUnsupportedLength) || !errors.Is(err, codec.ErrConfig) || !strings.Contains(err.Error(), "EncoderConfig.LengthFieldLength 5") {
+		t.Fatalf("WriteFrame: %v, want ErrConfig and ErrUnsupportedLength naming EncoderConfig.LengthFieldLength 5", err)
 	}
 	go func() { _, _ = b.Write([]byte("12345678")) }()
-	if _, err := fc.ReadFrame(); !errors.Is(err, frameconn.ErrUnsupportedLength) {
-		t.Fatalf("ReadFrame: %v", err)
+	_, err = fc.ReadFrame()
+	if !errors.Is(err, frameconn.ErrUnsupportedLength) || !errors.Is(err, codec.ErrConfig) || !strings.Contains(err.Error(), "DecoderConfig.LengthFieldLength 6") {
+		t.Fatalf("ReadFrame: %v, want ErrConfig and ErrUnsupportedLength naming DecoderConfig.LengthFieldLength 6", err)
 	}
 	if fc.Conn() != a || fc.Close() != nil {
 		t.Fatal("Conn/Close")
