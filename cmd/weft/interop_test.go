@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
@@ -57,12 +58,15 @@ func TestNetcatReadsQOTDAndDaytime(t *testing.T) {
 
 func TestTwistedEchoFramings(t *testing.T) {
 	py := testenv.Twisted(t)
-	for _, framing := range []string{"line", "netstring", "int32"} {
-		t.Run(framing, func(t *testing.T) {
-			p := startServe(t, 1, "echo", "--codec", framing, "--listen", "tcp:0:interface=127.0.0.1")
+	for _, tc := range []struct {
+		framing string
+		frames  int // the frames twisted_echo.py sends and checks
+	}{{"line", 6}, {"netstring", 5}, {"int32", 5}} {
+		t.Run(tc.framing, func(t *testing.T) {
+			p := startServe(t, 1, "echo", "--codec", tc.framing, "--listen", "tcp:0:interface=127.0.0.1")
 			_, port := hostPort(t, p.addrs[0])
-			if out := peer(t, "", py, "testdata/twisted_echo.py", port, framing); !strings.HasPrefix(out, "OK ") {
-				t.Errorf("twisted: %s", out)
+			if out, want := peer(t, "", py, "testdata/twisted_echo.py", port, tc.framing), fmt.Sprintf("OK %d\n", tc.frames); out != want {
+				t.Errorf("twisted: %q, want %q", out, want)
 			}
 			p.stop(t, syscall.SIGTERM)
 		})
@@ -101,9 +105,15 @@ func TestGetPoetryEndToEnd(t *testing.T) {
 	// One dead server: exit status 1, the other poem still printed.
 	b.stop(t, syscall.SIGTERM)
 	cmd = exec.CommandContext(ctx, weftBinary(t), "get", "poetry", "tcp:"+a.addrs[0], "tcp:"+b.addrs[0])
+	stderr.Reset()
+	cmd.Stderr = &stderr
 	out, err = cmd.Output()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.HasPrefix(string(out), `"Hope"`) {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.HasPrefix(string(out), `"Hope"`) ||
+		strings.Contains(string(out), "O Rose") {
 		t.Errorf("with a dead server: %v, %q", err, out)
+	}
+	if s := stderr.String(); !strings.Contains(s, "poem 2 failed: ") || !strings.Contains(s, "weft: 1 of 2 downloads failed") {
+		t.Errorf("with a dead server, stderr: %s", s)
 	}
 	a.stop(t, syscall.SIGTERM)
 }

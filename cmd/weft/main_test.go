@@ -64,7 +64,7 @@ func weftBinary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	addrs  []string
-	stderr *bytes.Buffer
+	stderr *syncBuffer // read while the command runs
 	done   chan error
 }
 
@@ -76,7 +76,7 @@ func startServe(t *testing.T, n int, args ...string) *proc {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, weftBinary(t), append([]string{"serve"}, args...)...)
-	p := &proc{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stderr: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -252,5 +252,27 @@ func TestServeRejectMessage(t *testing.T) {
 		t.Errorf("refused client got %q (%v)", got, err)
 	}
 	first.Close()
+	p.stop(t, syscall.SIGTERM)
+}
+
+// TestServeStats: --stats prints a stats line to stderr every period, with
+// the server's counts: here one connection that sent 3 bytes, got them back
+// and ended cleanly (every other count is 0).
+func TestServeStats(t *testing.T) {
+	p := startServe(t, 1, "echo", "--listen", "tcp:0:interface=127.0.0.1", "--stats", "20ms")
+	c := dial(t, p.addrs[0])
+	if _, err := c.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	want := regexp.MustCompile(`(?m)^stats: accepted=1 active=0 queued=0 rejected=\{([a-z_]+:0,?)*\} closed=\{([a-z_]+:0,)*clean:1(,[a-z_]+:0)*\} bytes_in=3 bytes_out=3 frames_in=0 frames_out=0$`)
+	for deadline := time.Now().Add(20 * time.Second); !want.MatchString(p.stderr.String()); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stats line for the ended connection in 20 s; stderr:\n%s", p.stderr)
+		}
+	}
 	p.stop(t, syscall.SIGTERM)
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,4 +56,130 @@ func TestTwoClients(t *testing.T) {
 	_, _ = b.c.Write([]byte("hi ann\n/who\n"))
 	expect(a, "<ben> hi ann")
 	expect(b, "Online: ann, ben")
+}
+
+// pipeListener hands the server the ends of net.Pipes: no kernel buffer, so
+// what a client does not read stays in the server's write buffer.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// TestSlowClientDroppedPast64KiB: the server's limits are those the example
+// names. A client that does not read while 40 KiB of chat is waiting for it
+// is still served (it then reads every line); one that does not read while
+// 100 KiB more come is dropped, and the others are told it left.
+func TestSlowClientDroppedPast64KiB(t *testing.T) {
+	room := &chat.Server{}
+	srv := newServer(room)
+	ln := newPipeListener()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() { srv.Close(); <-done }()
+
+	type client struct {
+		c  net.Conn
+		rd *bufio.Reader
+	}
+	join := func(name string, others ...client) client {
+		t.Helper()
+		c, s := net.Pipe()
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		select {
+		case ln.conns <- s:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not accept")
+		}
+		x := client{c, bufio.NewReader(c)}
+		go func() { _, _ = c.Write([]byte(name + "\n")) }()
+		expectLines(t, x.rd, "What's your name?", "Welcome, "+name+"!")
+		for _, o := range others {
+			expectLines(t, o.rd, name+" has joined.")
+		}
+		return x
+	}
+	ann := join("ann")
+	ben := join("ben", ann)
+	slow := join("slow", ann, ben)
+
+	// ben reads everything, on its own goroutine.
+	benLines := make(chan string, 1000)
+	go func() {
+		for {
+			l, err := ben.rd.ReadString('\n')
+			if err != nil {
+				close(benLines)
+				return
+			}
+			benLines <- l
+		}
+	}()
+	text := strings.Repeat("x", 1000)
+	say := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := fmt.Fprintf(ann.c, "%d %s\n", i, text); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// 40 lines of 1 KB for slow, who does not read: under the limit.
+	say(0, 40)
+	if _, err := ann.c.Write([]byte("/who\n")); err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, ann.rd, "Online: ann, ben, slow") // every line is relayed by now
+	for i := range 40 {
+		expectLines(t, slow.rd, fmt.Sprintf("<ann> %d %s", i, text))
+	}
+	// 100 more, still unread: past the limit.
+	say(40, 140)
+	for n := 0; ; n++ {
+		l, ok := <-benLines
+		if !ok {
+			t.Fatalf("ben read %d lines and no \"slow has left.\" (closed, or 20 s passed)", n)
+		}
+		if l == "slow has left.\r\n" {
+			break
+		}
+		if want := fmt.Sprintf("<ann> %d %s\r\n", n, text); l != want {
+			t.Fatalf("ben got %.40q, want %.40q", l, want)
+		}
+	}
+	if got := srv.Snapshot().Closed["slow consumer"]; got != 1 {
+		t.Errorf("%d connections closed as slow consumers, want 1", got)
+	}
+}
+
+// expectLines reads the next lines from rd and checks them, "\r\n" added.
+func expectLines(t *testing.T, rd *bufio.Reader, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if got, err := rd.ReadString('\n'); got != w+"\r\n" {
+			t.Fatalf("got %.60q (%v), want %.60q", got, err, w)
+		}
+	}
 }

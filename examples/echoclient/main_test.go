@@ -34,7 +34,10 @@ func TestEchoClient(t *testing.T) {
 }
 
 func TestEchoClientFailed(t *testing.T) {
-	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	var out bytes.Buffer
@@ -100,8 +103,8 @@ func TestEchoClientEmptyMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, "tcp:127.0.0.1:"+port, "", &out); !errors.Is(err, errEmptyMessage) {
-		t.Errorf("run = %v, want errEmptyMessage; output:\n%s", err, out.String())
+	if err := run(ctx, "tcp:127.0.0.1:"+port, "", &out); !errors.Is(err, errEmptyMessage) || out.Len() != 0 {
+		t.Errorf("run = %v, want errEmptyMessage before connecting; output:\n%s", err, out.String())
 	}
 }
 

@@ -84,7 +84,10 @@ func TestWrongPassphrase(t *testing.T) {
 	if code, _ := process.ExitStatus(err); code == 0 {
 		t.Errorf("exit code 0 for a wrong passphrase")
 	}
-	if res == nil || !(res.HasStatus("DECRYPTION_FAILED") || res.HasStatus("BAD_PASSPHRASE")) {
+	if res == nil {
+		t.Fatal("no Result: want gpg's status lines")
+	}
+	if !res.HasStatus("DECRYPTION_FAILED") && !res.HasStatus("BAD_PASSPHRASE") {
 		t.Fatalf("status lines %q: want DECRYPTION_FAILED or BAD_PASSPHRASE", res.Status)
 	}
 	if len(res.Plaintext) != 0 || res.HasStatus("DECRYPTION_OKAY") {
@@ -99,8 +102,10 @@ func TestDecryptBadInput(t *testing.T) {
 	if !errors.Is(err, ErrDecryptionFailed) || res == nil || len(res.Status) == 0 {
 		t.Errorf("garbage input: %v, result %+v", err, res)
 	}
-	if _, err := Decrypt(context.Background(), cfg, []byte("two\nlines"), nil); !errors.Is(err, ErrBadPassphrase) {
-		t.Errorf("newline in passphrase: %v, want ErrBadPassphrase", err)
+	for _, pass := range []string{"two\nlines", "nul\x00byte"} {
+		if _, err := Decrypt(context.Background(), cfg, []byte(pass), nil); !errors.Is(err, ErrBadPassphrase) {
+			t.Errorf("passphrase %q: %v, want ErrBadPassphrase", pass, err)
+		}
 	}
 	if _, err := Decrypt(context.Background(), Config{GPG: gpg, MaxOutput: -1}, nil, nil); err == nil || !strings.Contains(err.Error(), "Config.MaxOutput") {
 		t.Errorf("negative MaxOutput: %v", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"strconv"
@@ -14,40 +15,75 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestGreeter runs the client against a loopback server that records what it
-// receives until the client closes.
+// receives, and when, until the client closes: the second message comes at
+// least one delay after the start, and the close at least two.
 func TestGreeter(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	got := make(chan string, 1)
+	type event struct {
+		what string // a line received, or "EOF", or an error
+		at   time.Time
+	}
+	got := make(chan []event, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
-			got <- err.Error()
+			got <- []event{{what: err.Error()}}
 			return
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(c) // until the client closes
-		if err != nil {
-			b = append(b, " ERROR "+err.Error()...)
+		var evs []event
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				evs = append(evs, event{line, time.Now()})
+			}
+			if err == io.EOF {
+				evs = append(evs, event{"EOF", time.Now()})
+			} else if err != nil {
+				evs = append(evs, event{"ERROR " + err.Error(), time.Now()})
+			}
+			if err != nil {
+				break
+			}
 		}
-		got <- string(b)
+		got <- evs
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	if err := run(t.Context(), "tcp:127.0.0.1:"+port, 20*time.Millisecond); err != nil {
+	const delay = 100 * time.Millisecond
+	start := time.Now()
+	if err := run(t.Context(), "tcp:127.0.0.1:"+port, delay); err != nil {
 		t.Fatal(err)
 	}
-	want := "MESSAGE Hello\nMESSAGE This is sent in a second\n"
-	if s := <-got; s != want {
-		t.Errorf("server received %q, want %q", s, want)
+	evs := <-got
+	var whats []string
+	for _, e := range evs {
+		whats = append(whats, e.what)
+	}
+	want := []string{"MESSAGE Hello\n", "MESSAGE This is sent in a second\n", "EOF"}
+	if strings.Join(whats, "|") != strings.Join(want, "|") {
+		t.Fatalf("server received %q, want %q", whats, want)
+	}
+	// Lower bounds only: a loaded machine makes everything later, never
+	// earlier.
+	if d := evs[1].at.Sub(start); d < delay {
+		t.Errorf("second message %v after the start, want at least %v", d, delay)
+	}
+	if d := evs[2].at.Sub(start); d < 2*delay {
+		t.Errorf("close %v after the start, want at least %v", d, 2*delay)
 	}
 }
 
 func TestGreeterRefused(t *testing.T) {
-	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	if err := run(t.Context(), "tcp:127.0.0.1:"+port, time.Millisecond); err == nil {

@@ -39,6 +39,20 @@ func TestQueuedClientsServedInTurn(t *testing.T) {
 			expectEcho(t, c, i)
 		}
 	}
+	// Two served, two waiting: the limit holds (polling the server's
+	// counts, bounded).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s := srv.Snapshot()
+		if s.Queued == 2 {
+			if s.Active != 2 {
+				t.Fatalf("%d connections served at once with 2 queued, want 2", s.Active)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("4 clients: %d served, %d queued; want 2 and 2", s.Active, s.Queued)
+		}
+	}
 	for i := range 2 {
 		cs[i].Close() // frees a slot: client i+2 is served
 		expectEcho(t, cs[i+2], i+2)

@@ -168,3 +168,33 @@ func TestReconnectingLongInputLine(t *testing.T) {
 		t.Errorf("output:\n%.2000s", got)
 	}
 }
+
+// TestReconnectingDropsLinesWhileDisconnected: a line read while no
+// connection is up is dropped with "! not connected: line dropped".
+func TestReconnectingDropsLinesWhileDisconnected(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // nothing listens there now
+	in, stdin := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	b := &client.Exponential{Initial: time.Hour, Max: time.Hour, Multiplier: 2}
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, in, &out) }()
+	waitCount(t, &out, "connection failed: ", 1) // then an hour until the next attempt
+	if _, err := stdin.Write([]byte("lost\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, &out, "! not connected: line dropped\n", 1)
+	stdin.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return at the end of input")
+	}
+}

@@ -144,6 +144,11 @@ func TestTranscript(t *testing.T) {
 	}
 	a.say("/name bob\n")
 	a.expect("Name taken, please choose another.")
+	a.say("/name\n") // no name: refused as taken
+	a.expect("Name taken, please choose another.")
+	a.say(" \r\n") // an empty line is not relayed: b and c get nothing
+	a.say("/Frob x\n")
+	a.expect("Unknown command /frob.") // (so the empty line was handled)
 	c.say("still here\n")
 	a.expect("<dave> still here")
 	b.expect("<dave> still here")

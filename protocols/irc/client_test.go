@@ -30,8 +30,8 @@ func TestClientSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.expect("JOIN #weft")
-	fs.send(":bot^^!u@h JOIN :#weft", ":alice!a@h JOIN #weft")
-	rec.expect(t, "joined #weft", "userjoined alice #weft")
+	fs.send(":bot^^!u@h JOIN :#weft", ":alice!a@h JOIN #weft", ":carol!c@h JOIN #weft", ":carol!c@h PART #weft :later")
+	rec.expect(t, "joined #weft", "userjoined alice #weft", "userjoined carol #weft", "userleft carol #weft")
 
 	fs.send(
 		":alice!a@h PRIVMSG #weft :hello all",
@@ -176,8 +176,12 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("NewClient(%#v) error = %v, want ErrConfig", cfg, err)
 		}
 	}
-	if c, err := NewClient(Config{Nick: "a"}, nil); err != nil || c.Send(Message{Command: "X"}) == nil {
-		t.Errorf("valid config: %v, or Send before connect succeeded", err)
+	c, err := NewClient(Config{Nick: "a"}, nil)
+	if err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	if err := c.Send(Message{Command: "X"}); !errors.Is(err, ErrNotConnected) {
+		t.Errorf("Send before connect = %v, want ErrNotConnected", err)
 	}
 }
 
@@ -200,4 +204,25 @@ func TestClientNickHookUsesClient(t *testing.T) {
 	fs.expect("USER bot 0 * bot")
 	fs.send(":s 433 * bot :in use")
 	fs.expect("NICK bot_")
+}
+
+// msgRecorder records MessageReceived too, as "msg COMMAND".
+type msgRecorder struct{ *recorder }
+
+func (r msgRecorder) MessageReceived(_ *Client, m Message) { r.ev <- "msg " + m.Command }
+
+// TestClientMessageReceivedFirst: MessageReceived gets every message that
+// parses (an unparsable line is dropped), before the callback the message
+// leads to.
+func TestClientMessageReceivedFirst(t *testing.T) {
+	rec := msgRecorder{newRecorder()}
+	c, err := NewClient(Config{Nick: "bot"}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, c)
+	fs.expect("NICK bot")
+	fs.expect("USER bot 0 * bot")
+	fs.send("12 x", ":s 001 bot :hi", ":a!a@h PRIVMSG #weft :hello", ":s NOTICE * :motd")
+	rec.expect(t, "msg 001", "signedon bot", "msg PRIVMSG", "privmsg a #weft hello", "msg NOTICE", "notice s * motd")
 }

@@ -284,4 +284,21 @@ func TestLogBotOnError(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no usable nick: not reported")
 	}
+
+	// The log wrote again (the second connection's lines): a new run of
+	// failures is reported again.
+	_ = fs.hangUp() // the aborted connection has ended: its lines are written
+	w.mu.Lock()
+	w.ok = 0
+	w.mu.Unlock()
+	fs = startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK logbot") // "[connected ...]" fails after this
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("OnError(%v), want the log write error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a log failing again after it recovered was not reported")
+	}
 }

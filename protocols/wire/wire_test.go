@@ -3,8 +3,10 @@ package wire_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -83,7 +85,7 @@ func TestQOTDRotates(t *testing.T) {
 	}
 }
 
-func TestEchoAndDiscard(t *testing.T) {
+func TestEcho(t *testing.T) {
 	c := serve(t, wire.Echo{})
 	msg := []byte("hello\x00\xff world\n")
 	go func() { _, _ = c.Write(msg) }()
@@ -92,15 +94,26 @@ func TestEchoAndDiscard(t *testing.T) {
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("echo got %q, %v", got, err)
 	}
+}
 
-	d := serve(t, wire.Discard{})
-	if _, err := d.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if n, err := d.Read(got); n != 0 || err == nil {
-		t.Fatalf("discard sent %q", got[:n])
-	}
+// TestDiscardSendsNothing: once the server has taken the bytes and done all
+// it will with them (synctest.Wait: a write of its own would be left blocked
+// on the pipe), nothing can be read. Before, a 50 ms real-time read window
+// let a late answer on a loaded machine pass unseen.
+func TestDiscardSendsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := serve(t, wire.Discard{})
+		// A pipe write returns once the server has read all of it.
+		if _, err := d.Write([]byte("hello\x00\xff world\n")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		_ = d.SetReadDeadline(time.Now().Add(time.Second)) // fake time
+		got := make([]byte, 64)
+		if n, err := d.Read(got); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("discard sent %q (%v), want nothing", got[:n], err)
+		}
+	})
 }
 
 func TestFramedEcho(t *testing.T) {
@@ -128,6 +141,37 @@ func TestFramedEcho(t *testing.T) {
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("got %q (%v), want %q", got, err, want)
+			}
+		})
+	}
+}
+
+// TestFramedEchoRefusedFrame: the frames before one the codec refuses are
+// echoed, then the connection is closed with the codec's error.
+func TestFramedEchoRefusedFrame(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       codec.Codec
+		in      string
+		echoed  string // what the client reads before the close
+		wantErr error
+	}{
+		{"line too long", codec.Line{MaxLength: 4}, "ab\nabcdefgh\n", "ab\r\n", codec.ErrFrameTooLarge},
+		{"netstring too long", codec.Netstring{MaxLength: 4}, "2:ab,9:abcdefghi,", "2:ab,", codec.ErrFrameTooLarge},
+		{"netstring malformed", codec.Netstring{}, "2:ab,x:abc,", "2:ab,", codec.ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := net.Pipe()
+			defer c.Close()
+			done := make(chan error, 1)
+			go func() { done <- weft.Serve(s, wire.FramedEcho{Codec: tc.c}.BuildProtocol(nil), nil) }()
+			go func() { _, _ = c.Write([]byte(tc.in)) }()
+			if got := readAll(t, c); string(got) != tc.echoed {
+				t.Errorf("client read %q before the close, want %q", got, tc.echoed)
+			}
+			if err := <-done; !errors.Is(err, tc.wantErr) {
+				t.Errorf("Serve = %v, want %v", err, tc.wantErr)
 			}
 		})
 	}
@@ -214,11 +258,16 @@ func TestChargenBoundedMemory(t *testing.T) {
 		if b := tr.Buffered(); b > weft.DefaultHighWater+95*74 || b < weft.DefaultHighWater {
 			t.Errorf("buffered %d bytes, want about the high-water mark %d", b, weft.DefaultHighWater)
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("the server ended the connection of a client that only stopped reading: %v", err)
+		default:
+		}
 		c.Close()
 		if err := <-done; err != nil && !isClosedErr(err) {
-			t.Logf("serve: %v", err)
+			t.Errorf("serve after the client hung up: %v, want a clean end", err)
 		}
 	})
 }
 
-func isClosedErr(err error) bool { return err == io.EOF || err == io.ErrClosedPipe }
+func isClosedErr(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) }
