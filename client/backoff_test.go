@@ -51,13 +51,28 @@ func TestExponentialJitterBounds(t *testing.T) {
 	for retry := 1; retry <= 20; retry++ {
 		base := g.Base(retry)
 		lo, hi := time.Duration(float64(base)*0.8), time.Duration(float64(base)*1.2)
+		gMin, gMax, fMin, fMax := hi, lo, base, time.Duration(0)
 		for range 500 {
-			if d := g.Delay(retry); d < lo || d >= hi {
+			d := g.Delay(retry)
+			if d < lo || d >= hi {
 				t.Fatalf("GRPC Delay(%d) = %v, want in [%v, %v)", retry, d, lo, hi)
 			}
-			if d := f.Delay(retry); d < 0 || d >= base {
+			gMin, gMax = min(gMin, d), max(gMax, d)
+			d = f.Delay(retry)
+			if d < 0 || d >= base {
 				t.Fatalf("FullJitter Delay(%d) = %v, want in [0, %v)", retry, d, base)
 			}
+			fMin, fMax = min(fMin, d), max(fMax, d)
+		}
+		// The draws fill their range: a delay that ignores the jitter (or
+		// squeezes it) stays inside the bounds above but fails here. 500
+		// uniform draws leave no gap of 5 % at either end (p < 1e-10).
+		span := hi - lo
+		if gMin > lo+span/20 || gMax < hi-span/20 {
+			t.Fatalf("GRPC Delay(%d) drew only [%v, %v], want the whole of [%v, %v)", retry, gMin, gMax, lo, hi)
+		}
+		if fMin > base/20 || fMax < base-base/20 {
+			t.Fatalf("FullJitter Delay(%d) drew only [%v, %v], want the whole of [0, %v)", retry, fMin, fMax, base)
 		}
 	}
 	// The same seed gives the same delays.

@@ -101,7 +101,10 @@ func TestDial(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	desc := "tcp:127.0.0.1:" + port

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,9 +20,19 @@ type helloServer struct {
 	wg    sync.WaitGroup
 }
 
+// newHelloServer listens on addr and serves it until the test ends. A fixed
+// port given up a moment ago may be briefly taken by someone's ephemeral
+// connection: EADDRINUSE is retried for up to 10 s.
 func newHelloServer(t *testing.T, addr string) *helloServer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", addr)
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ln, err = net.Listen("tcp4", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

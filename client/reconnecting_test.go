@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"reflect"
@@ -326,4 +327,67 @@ func TestReconnectingFactoryRefuses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// transportChecker asks its Reconnecting for the live Transport in each of
+// its callbacks.
+type transportChecker struct {
+	check func(where string, want weft.Transport)
+	t     weft.Transport
+}
+
+func (p *transportChecker) ConnectionMade(t weft.Transport) { p.t = t; p.check("ConnectionMade", t) }
+func (p *transportChecker) DataReceived([]byte)             { p.check("DataReceived", p.t) }
+func (p *transportChecker) ConnectionLost(error)            { p.check("ConnectionLost", p.t) }
+
+// Reconnecting.Transport is the live connection's Transport from before its
+// Protocol's ConnectionMade until after its ConnectionLost (it was once set
+// only after ConnectionMade, so nil while the first DataReceived ran), and
+// nil between connections: in the hooks and while the next one is dialed.
+func TestReconnectingTransportDuringCallbacks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		r := &Reconnecting{Endpoint: "test", Backoff: &Exponential{}, MaxRetries: 1}
+		check := func(where string, want weft.Transport) {
+			ev.add("%s", where)
+			if got := r.Transport(); got != want {
+				t.Errorf("%s: Transport() = %s, want %s", where, transportName(got), transportName(want))
+			}
+		}
+		r.Factory = weftFactory(func() weftProto { return &transportChecker{check: check} })
+		dials := 0
+		r.Dialer = func(context.Context, string) (net.Conn, error) {
+			dials++
+			check("dial", nil)
+			if dials > 1 {
+				return nil, errRefused
+			}
+			cli, srv := net.Pipe()
+			go func() { // greets, then hangs up
+				srv.Write([]byte("hello"))
+				srv.Close()
+			}()
+			return cli, nil
+		}
+		r.OnConnecting = func(int) { check("OnConnecting", nil) }
+		r.OnConnectFailed = func(error, int, time.Duration) { check("OnConnectFailed", nil) }
+		r.OnConnectionLost = func(error, time.Duration) { check("OnConnectionLost", nil) }
+		if err := r.Run(t.Context()); !errors.Is(err, ErrGaveUp) {
+			t.Fatalf("Run = %v, want ErrGaveUp", err)
+		}
+		want := []string{"OnConnecting", "dial", "ConnectionMade", "DataReceived", "ConnectionLost",
+			"OnConnectionLost", "OnConnecting", "dial", "OnConnectFailed"}
+		if got := ev.snapshot(); !reflect.DeepEqual(got, want) {
+			t.Errorf("callbacks:\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+// transportName names a Transport for a failure message: nil, or its type
+// and address.
+func transportName(t weft.Transport) string {
+	if t == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T %p", t, t)
 }

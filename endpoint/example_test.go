@@ -3,6 +3,7 @@ package endpoint_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/weftkit/weft/endpoint"
@@ -81,9 +82,12 @@ func ExampleListen() {
 		return
 	}
 	defer c.Close()
-	buf := make([]byte, 2)
-	n, _ := c.Read(buf)
-	fmt.Println(s.Type, string(buf[:n]))
+	b, err := io.ReadAll(c) // the server says "hi" and hangs up
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(s.Type, string(b))
 	// Output:
 	// tcp hi
 }

@@ -71,7 +71,23 @@ func TestListenDialTCP(t *testing.T) {
 		t.Errorf("Network = %q", s.Network)
 	}
 	roundTrip(t, "tcp:127.0.0.1:"+portOf(ln)+":timeout=5")
-	roundTrip(t, "tcp:host=127.0.0.1:port="+portOf(ln)+":bindAddress=127.0.0.1")
+	// bindAddress= is the connection's local address: another loopback
+	// address than the one the kernel would choose, where there is one
+	// (Linux routes all of 127/8 to lo).
+	bind := "127.0.0.1"
+	if runtime.GOOS == "linux" {
+		bind = "127.0.0.2"
+	}
+	desc := "tcp:host=127.0.0.1:port=" + portOf(ln) + ":bindAddress=" + bind
+	roundTrip(t, desc)
+	c, err := Dial(t.Context(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.LocalAddr().(*net.TCPAddr).IP.String(); got != bind {
+		t.Errorf("%s: local address %s, want %s", desc, got, bind)
+	}
 }
 
 func TestListenDialTCP6(t *testing.T) {
@@ -98,9 +114,11 @@ func TestListenUnix(t *testing.T) {
 	}
 	serveEcho(ln)
 	roundTrip(t, "unix:"+Quote(path))
-	// A second listener on a live path fails, by lock file...
-	if _, _, err := Listen(t.Context(), desc); !errors.Is(err, ErrAddressInUse) {
-		t.Errorf("second listener with lockfile: %v, want ErrAddressInUse", err)
+	// A second listener on a live path fails, by lock file (where there is
+	// flock)...
+	if _, _, err := Listen(t.Context(), desc); !errors.Is(err, ErrAddressInUse) ||
+		haveFlock(t) && !strings.Contains(err.Error(), "lock file") {
+		t.Errorf("second listener with lockfile: %v, want ErrAddressInUse from the lock file", err)
 	}
 	// ...and by probe, without lock file; the live socket is not removed.
 	if _, _, err := Listen(t.Context(), desc+":lockfile=0"); !errors.Is(err, ErrAddressInUse) {
@@ -114,6 +132,43 @@ func TestListenUnix(t *testing.T) {
 		t.Fatalf("relisten after Close: %v", err)
 	}
 	ln.Close()
+}
+
+// The lock file alone keeps a second listener off a path whose socket file
+// was removed under a live listener (the stale-socket probe then finds
+// nothing to connect to): two servers never share one socket path.
+func TestListenUnixLockWithoutSocketFile(t *testing.T) {
+	if !haveFlock(t) {
+		t.Skip("no flock: lockfile=1 relies on the stale-socket probe only")
+	}
+	path := filepath.Join(t.TempDir(), "weft.sock")
+	ln, _, err := Listen(t.Context(), "unix:"+Quote(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if ln2, _, err := Listen(t.Context(), "unix:"+Quote(path)); !errors.Is(err, ErrAddressInUse) {
+		if err == nil {
+			ln2.Close()
+		}
+		t.Errorf("second listener while the first holds the lock: %v, want ErrAddressInUse", err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Errorf("lock file: %v", err)
+	}
+}
+
+// haveFlock reports whether lock files are used on this platform.
+func haveFlock(t *testing.T) bool {
+	f, err := lockFile(filepath.Join(t.TempDir(), "probe.lock"))
+	if f == nil || err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }
 
 func TestListenUnixStale(t *testing.T) {
@@ -174,7 +229,10 @@ func TestListenDialTLS(t *testing.T) {
 
 func TestDialErrors(t *testing.T) {
 	// Refused: a port nobody listens on any more.
-	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := portOf(ln)
 	ln.Close()
 	if _, err := Dial(t.Context(), "tcp:127.0.0.1:"+port); err == nil || !strings.Contains(err.Error(), "tcp:127.0.0.1:"+port) {
@@ -187,7 +245,10 @@ func TestDialErrors(t *testing.T) {
 		t.Errorf("dial with cancelled ctx: %v, want context.Canceled", err)
 	}
 	// Timeout: a TLS server that never answers the handshake.
-	silent, _ := net.Listen("tcp4", "127.0.0.1:0")
+	silent, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer silent.Close()
 	go func() {
 		if c, err := silent.Accept(); err == nil {

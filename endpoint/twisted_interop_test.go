@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,8 @@ import (
 	"github.com/weftkit/weft/internal/testenv"
 )
 
-// twistedServe listens with Twisted's serverFromString(argv[1]) and greets
-// each client with "hello".
+// twistedServe listens with Twisted's serverFromString(argv[1]), prints
+// "listening PORT" (0 for a unix socket) and greets each client with "hello".
 const twistedServe = `
 import sys
 from twisted.internet import reactor, protocol, endpoints
@@ -28,7 +27,7 @@ class Greet(protocol.Protocol):
         self.transport.loseConnection()
 ep = endpoints.serverFromString(reactor, sys.argv[1])
 def ok(port):
-    print("listening", flush=True)
+    print("listening", getattr(port.getHost(), "port", 0), flush=True)
 def fail(f):
     print("error", f.getErrorMessage(), flush=True)
     reactor.stop()
@@ -55,46 +54,46 @@ endpoints.connectProtocol(ep, Read()).addErrback(fail)
 reactor.run()
 `
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // TestTwistedServerWeftClient: the same kind of description given to
-// Twisted's serverFromString and to weft's client.
+// Twisted's serverFromString and to weft's client. Twisted listens on port 0
+// and says which port it got.
 func TestTwistedServerWeftClient(t *testing.T) {
 	py := testenv.Twisted(t)
 	dir := t.TempDir()
 	certFile, keyFile, _ := writeCert(t, dir)
 	sock := filepath.Join(dir, "tw.sock")
-	port := freePort(t)
-	tests := []struct{ server, client string }{
-		{"tcp:" + port + ":interface=127.0.0.1", "tcp:127.0.0.1:" + port},
-		{"ssl:" + port + ":interface=127.0.0.1:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(certFile),
-			"tls:127.0.0.1:" + port + ":caCerts=" + Quote(certFile)},
-		{"unix:" + Quote(sock) + ":lockfile=0", "unix:" + Quote(sock)},
+	tests := []struct {
+		server string
+		client func(port string) string
+	}{
+		{"tcp:0:interface=127.0.0.1", func(port string) string { return "tcp:127.0.0.1:" + port }},
+		{"ssl:0:interface=127.0.0.1:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(certFile),
+			func(port string) string { return "tls:127.0.0.1:" + port + ":caCerts=" + Quote(certFile) }},
+		{"unix:" + Quote(sock) + ":lockfile=0", func(string) string { return "unix:" + Quote(sock) }},
 	}
 	for _, tt := range tests {
 		t.Run(strings.SplitN(tt.server, ":", 2)[0], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, py, "-c", twistedServe, tt.server)
-			out, _ := cmd.StdoutPipe()
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			defer cmd.Wait()
 			defer cancel()
-			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "listening\n" {
+			line, err := bufio.NewReader(out).ReadString('\n')
+			port, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "listening ")
+			if err != nil || !ok {
 				t.Fatalf("twisted serverFromString(%q): %q %v", tt.server, line, err)
 			}
-			c, err := Dial(ctx, tt.client)
+			client := tt.client(port)
+			c, err := Dial(ctx, client)
 			if err != nil {
-				t.Fatalf("Dial(%q): %v", tt.client, err)
+				t.Fatalf("Dial(%q): %v", client, err)
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(10 * time.Second))

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os/exec"
 	"reflect"
@@ -60,7 +61,9 @@ func TestTokenizeMatchesTwisted(t *testing.T) {
 	mismatches := 0
 	for i, d := range descs {
 		var want []json.RawMessage
-		json.Unmarshal([]byte(lines[i]), &want)
+		if err := json.Unmarshal([]byte(lines[i]), &want); err != nil || want != nil && len(want) != 2 {
+			t.Fatalf("%q: Twisted answered %q (%v), want null or [args, kwargs]", d, lines[i], err)
+		}
 		a, err := tokenize(d)
 		if want == nil {
 			if err == nil {
@@ -71,8 +74,9 @@ func TestTokenizeMatchesTwisted(t *testing.T) {
 		}
 		var wpos []string
 		var wkw map[string]string
-		json.Unmarshal(want[0], &wpos)
-		json.Unmarshal(want[1], &wkw)
+		if err := errors.Join(json.Unmarshal(want[0], &wpos), json.Unmarshal(want[1], &wkw)); err != nil {
+			t.Fatalf("%q: Twisted answered %q: %v", d, lines[i], err)
+		}
 		if err != nil || !reflect.DeepEqual(a.pos, wpos) && len(a.pos)+len(wpos) > 0 || !reflect.DeepEqual(a.kw, wkw) {
 			t.Errorf("%q: Twisted %q %q, weft %q %q (%v)", d, wpos, wkw, a.pos, a.kw, err)
 			mismatches++

@@ -394,6 +394,61 @@ func TestCloseDuringConnectionMade(t *testing.T) {
 	}
 }
 
+// slowGreeter blocks in ConnectionMade until release is closed, then says
+// hello; its Shutdown hook says bye.
+type slowGreeter struct {
+	echo
+	entered chan<- struct{}
+	release <-chan struct{}
+}
+
+func (g *slowGreeter) ConnectionMade(t weft.Transport) {
+	g.t = t
+	g.entered <- struct{}{}
+	<-g.release
+	t.Write([]byte("hello\n"))
+}
+
+func (g *slowGreeter) Shutdown() { g.t.Write([]byte("bye\n")) }
+
+// TestShutdownDuringConnectionMade: Shutdown cannot see a connection whose
+// ConnectionMade is running (it joins the manager only after it) and, on the
+// descriptor path, has no net.Conn of it to close: the connection is told
+// as soon as ConnectionMade returns. Its Shutdown hook runs, its output is
+// flushed, and Shutdown returns nil without waiting for its deadline.
+func TestShutdownDuringConnectionMade(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s := &Server{Factory: factoryOf(func() *slowGreeter {
+		return &slowGreeter{entered: entered, release: release}
+	})}
+	addr, _, done := fdServer(t, s)
+	c := dial(t, addr)
+	<-entered
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	if err := <-done; !errors.Is(err, ErrServerClosed) { // Shutdown has begun
+		t.Fatalf("Serve returned %v", err)
+	}
+	close(release)
+	if got := string(readToEOF(t, c)); got != "hello\nbye\n" {
+		t.Errorf("client read %q, want the greeting, then bye, then EOF", got)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown = %v, want nil (every connection drained)", err)
+		}
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Errorf("Shutdown still waiting 10 s after the connection ended (then %v)", <-shut)
+	}
+}
+
 // TestAccept4NoDelay: a connection accepted as a descriptor has Nagle's
 // algorithm off (TCP_NODELAY), as package net sets it on every TCP
 // connection. With it on, the chat fan-out (S7) waited for delayed ACKs: 43 ms

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -110,11 +111,12 @@ func childReusePort(desc string) error {
 }
 
 // TestReusePortTwoProcesses: this process and a child both listen on one
-// port with reuseport=yes; connections reach both.
+// port with reuseport=yes; connections reach both. This process binds port 0
+// and the child the port it got, so no other socket can take it in between.
 func TestReusePortTwoProcesses(t *testing.T) {
-	desc := fmt.Sprintf("tcp:%d:interface=127.0.0.1:reuseport=yes", freePort(t))
 	s := &Server{Factory: pidFactory()}
-	addr := listen(t, s, desc).String()
+	addr := listen(t, s, "tcp:0:interface=127.0.0.1:reuseport=yes").String()
+	desc := fmt.Sprintf("tcp:%d:interface=127.0.0.1:reuseport=yes", portOf(t, addr))
 	_, _, out := startChild(t, "reuseport", desc)
 	if line, err := out.ReadString('\n'); line != "ready\n" {
 		t.Fatalf("child: %q, %v", line, err)
@@ -129,6 +131,16 @@ func TestReusePortTwoProcesses(t *testing.T) {
 		t.Fatalf("connections reached %v; want this process and the child", seen)
 	}
 	t.Logf("connections per process: %v", seen)
+}
+
+// portOf returns the port of a host:port address.
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(ap.Port())
 }
 
 // childDial opens N connections to addr from 127.0.0.1-127.0.0.9, checks

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -150,7 +151,7 @@ func (c *Conn) end(err error) {
 
 // finish counts the close reason, calls the hook and logs.
 func (s *Server) finish(info ConnInfo, err error) {
-	if err != nil && s.isClosing() && !errors.Is(err, weft.ErrServerShutdown) && isNetClosed(err) {
+	if err != nil && s.isClosing() && !errors.Is(err, weft.ErrServerShutdown) && cutByClose(err) {
 		err = fmt.Errorf("%w: %w", weft.ErrServerShutdown, err)
 	}
 	r := ReasonOf(err)
@@ -165,8 +166,12 @@ func (s *Server) finish(info ConnInfo, err error) {
 	}
 }
 
-func isNetClosed(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+// cutByClose reports whether err is what a connection gets when the server's
+// closing cuts it: its socket closed under it, or, for a TLS handshake, the
+// server's context cancelled (HandshakeContext then reports
+// context.Canceled, not the closed socket).
+func cutByClose(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, context.Canceled)
 }
 
 // handshake reads the PROXY header (trusted sources on a PROXY listener) and

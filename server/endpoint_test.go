@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/weftkit/weft/endpoint"
 )
 
 // listen runs s.Listen(desc) and returns the listener's address.
@@ -74,8 +76,8 @@ func TestListenEndpoints(t *testing.T) {
 	})
 	t.Run("bad", func(t *testing.T) {
 		s := &Server{Factory: echoFactory()}
-		if err := s.Listen("tcp:notaport"); err == nil {
-			t.Error("Listen of a bad description: no error")
+		if err := s.Listen("tcp:notaport"); !errors.Is(err, endpoint.ErrInvalidValue) {
+			t.Errorf("Listen of a bad description = %v, want the endpoint's ErrInvalidValue", err)
 		}
 		if err := (&Server{}).Listen("tcp:0:interface=127.0.0.1"); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("Listen without a Factory = %v", err)

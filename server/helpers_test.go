@@ -111,6 +111,19 @@ func readAll(t *testing.T, c net.Conn) []byte {
 	return b
 }
 
+// readToEOF reads until a clean end of stream within 5 s and returns what
+// came; a reset fails the test (for a message that must reach the client
+// whole, as a reject message must even when the client had sent bytes).
+func readToEOF(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read %q, then %v; want a clean EOF", b, err)
+	}
+	return b
+}
+
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "read"

@@ -85,9 +85,12 @@ func TestProxyHeader(t *testing.T) {
 // served with its own address, but one that sends a PROXY header is
 // refused; a trusted source that stalls mid-header is closed at the
 // handshake timeout, and a garbled header is refused (go-proxyproto also
-// refuses a v1 header that does not arrive in one read).
+// refuses a v1 header that does not arrive in one read). The handshake
+// timeout leaves room for a client delayed between its connect and its write
+// on a loaded machine: past it, an untrusted client's header would be served
+// as data, and a trusted one's counted as a timeout.
 func TestProxyUntrusted(t *testing.T) {
-	s := &Server{Factory: echoFactory(), HandshakeTimeout: 200 * time.Millisecond}
+	s := &Server{Factory: echoFactory(), HandshakeTimeout: time.Second}
 	addr := serveProxy(t, s, "10.0.0.0/8", "127.0.0.2/32")
 	direct := dial(t, addr)
 	roundTrip(t, direct, "PROXY-less hello")
@@ -120,13 +123,25 @@ func TestProxyUntrusted(t *testing.T) {
 // TestHAProxy puts a real haproxy with send-proxy-v2 in front of a weft
 // server: a client connecting from 127.0.0.5 through haproxy is seen as
 // 127.0.0.5 (the TCP peer is haproxy on 127.0.0.1); the same client sending
-// a PROXY header directly to weft is refused.
+// a PROXY header directly to weft is refused. haproxy's frontend socket is
+// bound here (port 0) and inherited (fd@3), so no other socket can take its
+// port before haproxy binds it.
 func TestHAProxy(t *testing.T) {
 	haproxy := testenv.LookPath(t, "haproxy", "haproxy")
 	s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
 	backend := serveProxy(t, s, "127.0.0.1/32")
 
-	port := freePort(t)
+	fl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := fl.Addr().String()
+	frontFile, err := fl.(*net.TCPListener).File()
+	fl.Close() // frontFile keeps the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frontFile.Close()
 	cfg := fmt.Sprintf(`global
     maxconn 100
 defaults
@@ -135,22 +150,24 @@ defaults
     timeout client 30s
     timeout server 30s
 frontend fe
-    bind 127.0.0.1:%d
+    bind fd@3
     default_backend be
 backend be
     server weft %s send-proxy-v2
-`, port, backend)
+`, backend)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(haproxy, "-f", path, "-db")
+	cmd.ExtraFiles = []*os.File{frontFile} // fd 3
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	frontFile.Close() // haproxy has its own copy
 	defer func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -158,9 +175,8 @@ backend be
 			t.Logf("haproxy output:\n%s", out.String())
 		}
 	}()
-	front := fmt.Sprintf("127.0.0.1:%d", port)
 	var c net.Conn
-	waitFor(t, "haproxy to listen", func() bool {
+	waitFor(t, "a connection to haproxy's frontend", func() bool {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 5)}}
 		var err error
 		c, err = d.Dial("tcp4", front)
@@ -187,16 +203,6 @@ backend be
 	if got := readAll(t, liar); len(got) != 0 {
 		t.Fatalf("untrusted PROXY header: got %q, want refusal", got)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestProxyUntrustedSilent: on a PROXY listener, a silent client from an

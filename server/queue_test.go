@@ -2,9 +2,12 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -62,6 +65,76 @@ func TestQueue(t *testing.T) {
 	}
 }
 
+// TestQueueOrderAfterHandshake: on a listener with a handshake (here a
+// PROXY header), connections reach the queue when their handshake ends, not
+// in the order they connected; the queue still follows the connection order.
+// C connects before D but sends its header after D's: when A leaves, FIFO
+// serves C (the older), LIFO serves D (the newer).
+func TestQueueOrderAfterHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		policy        Overflow
+		first, second string
+	}{
+		{QueueFIFO, "C", "D"},
+		{QueueLIFO, "D", "C"},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: tc.policy}
+				l := newPipeListener()
+				done := make(chan error, 1)
+				go func() {
+					done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+				}()
+				defer func() { s.Close(); <-done }()
+				send := func(c net.Conn, who string) {
+					go c.Write(append(proxyHeader(t, 2, "203.0.113.7:4242"), who...))
+				}
+				a := l.Dial()
+				defer a.Close()
+				send(a, "A")
+				if b := make([]byte, 1); !readWithin(t, a, b) || string(b) != "A" {
+					t.Fatalf("A got %q, want its echo", b)
+				}
+				conns := map[string]net.Conn{}
+				for _, who := range []string{"C", "D"} { // accepted in this order
+					conns[who] = l.Dial()
+					defer conns[who].Close()
+					synctest.Wait()
+				}
+				for i, who := range []string{"D", "C"} { // queued in this order
+					send(conns[who], who)
+					synctest.Wait()
+					if n := s.Snapshot().Queued; n != int64(i+1) {
+						t.Fatalf("%d queued after %s's header, want %d", n, who, i+1)
+					}
+				}
+				a.Close()
+				if b := make([]byte, 1); !readWithin(t, conns[tc.first], b) || string(b) != tc.first {
+					t.Fatalf("%s got %q when A left, want its echo (%v serves it first)", tc.first, b, tc.policy)
+				}
+				synctest.Wait()
+				if n := s.Snapshot().Queued; n != 1 {
+					t.Errorf("%d queued after A left, want %s still queued", n, tc.second)
+				}
+			})
+		})
+	}
+}
+
+// readWithin reads len(b) bytes from c (a pipe, in a synctest bubble) within
+// a minute of fake time and reports whether it did.
+func readWithin(t *testing.T, c net.Conn, b []byte) bool {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	defer c.SetReadDeadline(time.Time{})
+	_, err := io.ReadFull(c, b)
+	if err != nil {
+		t.Logf("read: %v", err)
+	}
+	return err == nil
+}
+
 // TestQueueHangupSkipped: a queued client that hangs up leaves the queue
 // without taking a slot — found either by the periodic check or when its
 // turn comes.
@@ -92,7 +165,10 @@ func TestQueueHangupSkipped(t *testing.T) {
 }
 
 // TestQueueTimeout: a client queued longer than QueueTimeout receives the
-// reject message and the end of the stream, although it sent 10 KiB.
+// reject message and the end of the stream, although it sent 10 KiB that the
+// server never read: the server half-closes and lingers, discarding what the
+// client sends, instead of closing with unread bytes (a reset, which on a
+// real network can destroy the message before it arrives).
 func TestQueueTimeout(t *testing.T) {
 	const msg = "Too many connections, try later\r\n"
 	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO,
@@ -102,8 +178,13 @@ func TestQueueTimeout(t *testing.T) {
 	roundTrip(t, a, "A")
 	c := dial(t, addr)
 	sendSmall(t, c, pattern('C', 10<<10))
-	if got := string(readAll(t, c)); got != msg {
+	if got := string(readToEOF(t, c)); got != msg {
 		t.Fatalf("queued client received %q, want %q then EOF", got, msg)
+	}
+	// Still lingering: what the client sends now is read and discarded (a
+	// reset would fail this write).
+	if _, err := c.Write([]byte("more")); err != nil {
+		t.Fatalf("write after the reject message: %v; want the server reading and discarding", err)
 	}
 	c.Close()
 	waitFor(t, "one queue timeout counted", func() bool {
@@ -113,8 +194,48 @@ func TestQueueTimeout(t *testing.T) {
 	roundTrip(t, a, "A still served")
 }
 
-// TestMaxQueue: beyond MaxQueue a connection is rejected with the message;
-// the queued one keeps its place.
+// TestQueueTimeoutReleasesPeer: a queued connection counts against its
+// peer's MaxConnsPerPeer until it leaves the queue; once it timed out, the
+// peer may queue another (fake time, over pipes that all come from
+// 127.0.0.1).
+func TestQueueTimeoutReleasesPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const msg = "busy\r\n"
+		s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO, MaxConnsPerPeer: 2,
+			QueueTimeout: 10 * time.Second, RejectMessage: []byte(msg)}
+		l := newPipeListener()
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(tcpAddrListener{l}) }()
+		defer func() { s.Close(); <-done }()
+		a := l.Dial()
+		defer a.Close()
+		go a.Write([]byte("A"))
+		if b := make([]byte, 1); !readWithin(t, a, b) || string(b) != "A" {
+			t.Fatalf("A got %q, want its echo", b)
+		}
+		for _, who := range []string{"B", "C"} { // one after the other
+			c := l.Dial()
+			defer c.Close()
+			synctest.Wait()
+			if n := s.Snapshot().Queued; n != 1 {
+				t.Fatalf("%s: %d queued, want 1 (rejected per peer: %d)", who, n, s.Snapshot().Rejected["per peer"])
+			}
+			b := make([]byte, len(msg))
+			if !readWithin(t, c, b) || string(b) != msg {
+				t.Fatalf("%s got %q after QueueTimeout, want %q", who, b, msg)
+			}
+			c.Close()
+			synctest.Wait()
+		}
+		if snap := s.Snapshot(); snap.Rejected["queue timeout"] != 2 || snap.Rejected["per peer"] != 0 {
+			t.Errorf("rejected %v, want 2 queue timeouts and none per peer", snap.Rejected)
+		}
+	})
+}
+
+// TestMaxQueue: beyond MaxQueue a connection is rejected with the message
+// and a clean end of stream (it had sent bytes); the queued one keeps its
+// place.
 func TestMaxQueue(t *testing.T) {
 	const msg = "Too many connections, try later\r\n"
 	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueLIFO, MaxQueue: 1,
@@ -123,11 +244,15 @@ func TestMaxQueue(t *testing.T) {
 	a := dial(t, addr)
 	roundTrip(t, a, "A")
 	c := dial(t, addr)
-	c.Write([]byte("C waits"))
+	if _, err := c.Write([]byte("C waits")); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
 	d := dial(t, addr)
-	d.Write([]byte("D is one too many"))
-	if got := string(readAll(t, d)); got != msg {
+	if _, err := d.Write([]byte("D is one too many")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readToEOF(t, d)); got != msg {
 		t.Fatalf("client beyond MaxQueue received %q, want %q", got, msg)
 	}
 	if n := s.Snapshot().Rejected["max queue"]; n != 1 {
@@ -165,9 +290,11 @@ func TestRejectMessage(t *testing.T) {
 	}
 }
 
-// TestOverflowFactory: over MaxConns, the overflow Protocol runs instead.
+// TestOverflowFactory: over MaxConns, the overflow Protocol runs instead, for
+// at most MaxQueue connections at once; beyond, a connection is rejected.
 func TestOverflowFactory(t *testing.T) {
-	s := &Server{Factory: echoFactory(), MaxConns: 1,
+	const msg = "Too many connections, try later\r\n"
+	s := &Server{Factory: echoFactory(), MaxConns: 1, MaxQueue: 1, RejectMessage: []byte(msg),
 		OverflowFactory: factoryOf(func() *greeter { return &greeter{msg: "busy, but echoing\n"} })}
 	addr := serve(t, s)
 	a := dial(t, addr)
@@ -179,6 +306,12 @@ func TestOverflowFactory(t *testing.T) {
 	roundTrip(t, b, "overflow echo")
 	if s.Len() != 2 {
 		t.Errorf("Len = %d, want 2 (one regular, one overflow)", s.Len())
+	}
+	if got := string(readToEOF(t, dial(t, addr))); got != msg {
+		t.Fatalf("client beyond MaxQueue overflow connections got %q, want %q", got, msg)
+	}
+	if n := s.Snapshot().Rejected["max queue"]; n != 1 {
+		t.Errorf("rejected max queue = %d, want 1", n)
 	}
 	// An overflow connection's end frees an overflow place, not A's slot:
 	// the next client is still over MaxConns.

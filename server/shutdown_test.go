@@ -3,10 +3,12 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -345,5 +347,51 @@ func TestShutdownDeadlineAfterLoseConnection(t *testing.T) {
 	snap := s.Snapshot()
 	if snap.Closed["shutdown"] != 1 || snap.Closed["clean"] != 0 {
 		t.Errorf("closed %v, want one shutdown and no clean close", snap.Closed)
+	}
+}
+
+// TestCloseDuringHandshake: a connection still in its TLS handshake, its
+// PROXY header or the sniffing of an untrusted client's first bytes when the
+// server closes is counted as closed by the shutdown (reason "shutdown"),
+// not as a failed handshake or an error (which are also logged at Warn).
+func TestCloseDuringHandshake(t *testing.T) {
+	srvTLS, _ := testTLS(t)
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	for _, tc := range []struct {
+		name  string
+		serve func(s *Server, l *pipeListener) error
+		first []byte // what the client sends before it stalls
+	}{
+		{"tls", func(s *Server, l *pipeListener) error { return s.Serve(tls.NewListener(l, srvTLS)) }, nil},
+		{"proxy-header", func(s *Server, l *pipeListener) error { return s.ServeProxy(tcpAddrListener{l}, trusted) },
+			proxyHeader(t, 2, "203.0.113.7:4242")[:14]},
+		{"untrusted-sniff", func(s *Server, l *pipeListener) error {
+			return s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+		}, []byte("PROX")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &Server{Factory: echoFactory()}
+				l := newPipeListener()
+				done := make(chan error, 1)
+				go func() { done <- tc.serve(s, l) }()
+				c := l.Dial()
+				defer c.Close()
+				if len(tc.first) > 0 {
+					go c.Write(tc.first)
+				}
+				synctest.Wait() // the server waits for the rest of the handshake
+				if n := s.Snapshot().Accepted; n != 1 {
+					t.Fatalf("accepted %d, want 1", n)
+				}
+				s.Close()
+				if err := <-done; !errors.Is(err, ErrServerClosed) {
+					t.Errorf("Serve = %v", err)
+				}
+				if closed := s.Snapshot().Closed; closed["shutdown"] != 1 {
+					t.Errorf("closed %v, want one shutdown", closed)
+				}
+			})
+		})
 	}
 }
