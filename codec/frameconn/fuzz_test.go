@@ -16,21 +16,21 @@ import (
 // written from Netty's LengthFieldBasedFrameDecoder rules: 2 header bytes, a
 // 2-byte big-endian length counting itself (adjustment -2), the first 4
 // bytes stripped, whole frames of at most maxFrame bytes. It returns the
-// frames, the error class (nil, ErrMalformed or ErrFrameTooLarge) and the
-// bytes left undecoded.
-func refLengthField(wire []byte, maxFrame int) (frames [][]byte, class error, rest int) {
+// frames, the bytes left undecoded and the error class (nil, ErrMalformed or
+// ErrFrameTooLarge).
+func refLengthField(wire []byte, maxFrame int) (frames [][]byte, rest int, class error) {
 	for {
 		if len(wire) < 4 {
-			return frames, nil, len(wire)
+			return frames, len(wire), nil
 		}
 		n := int(binary.BigEndian.Uint16(wire[2:4])) - 2
 		switch {
 		case n < 0:
-			return frames, codec.ErrMalformed, len(wire)
+			return frames, len(wire), codec.ErrMalformed
 		case 4+n > maxFrame:
-			return frames, codec.ErrFrameTooLarge, len(wire)
+			return frames, len(wire), codec.ErrFrameTooLarge
 		case len(wire) < 4+n:
-			return frames, nil, len(wire)
+			return frames, len(wire), nil
 		}
 		frames = append(frames, wire[4:4+n])
 		wire = wire[4+n:]
@@ -55,7 +55,7 @@ func FuzzLengthField(f *testing.F) {
 			LengthAdjustment: -2, InitialBytesToStrip: 4, MaxFrameLength: maxFrame},
 	}
 	f.Fuzz(func(t *testing.T, wire []byte, seed uint64) {
-		want, class, rest := refLengthField(wire, maxFrame)
+		want, rest, class := refLengthField(wire, maxFrame)
 		whole := codectest.Decode(c, [][]byte{wire})
 		if !slices.EqualFunc(whole.Frames, want, func(a, b []byte) bool { return string(a) == string(b) }) {
 			t.Fatalf("frames %q, reference decoder %q", whole.Frames, want)
