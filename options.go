@@ -44,7 +44,8 @@ type Options struct {
 	// and closes the connection. A Write into an empty buffer is taken
 	// whatever its size (the peer has taken everything before it), so the
 	// buffer holds at most the larger of MaxWriteBuffer and one Write. Zero
-	// means DefaultMaxWriteBuffer. Must be at least HighWater.
+	// means DefaultMaxWriteBuffer, or HighWater when that is set higher.
+	// Must be at least HighWater.
 	MaxWriteBuffer int
 	// ReadBufferSize is the maximum number of bytes read (and delivered to
 	// DataReceived) at once. Zero means DefaultReadBufferSize; at most

@@ -65,7 +65,8 @@ type Options struct {
 	ChildFDs map[int]Direction
 	// MaxWriteBuffer bounds the bytes queued for one writable descriptor; a
 	// write that would pass it fails with ErrWriteBufferFull. Zero means
-	// DefaultMaxWriteBuffer. Must be at least HighWater.
+	// DefaultMaxWriteBuffer, or HighWater when that is set higher. Must be
+	// at least HighWater.
 	MaxWriteBuffer int
 	// HighWater: above this many bytes queued for stdin a registered producer
 	// is paused. Zero means DefaultHighWater (or MaxWriteBuffer when that is
