@@ -155,17 +155,28 @@ func TestSlowClientDroppedPast64KiB(t *testing.T) {
 	for i := range 40 {
 		expectLines(t, slow.rd, fmt.Sprintf("<ann> %d %s", i, text))
 	}
-	// 100 more, still unread: past the limit.
-	say(40, 140)
-	for n := 0; ; n++ {
+	for n := range 40 {
+		if l, ok := <-benLines; !ok || l != fmt.Sprintf("<ann> %d %s\r\n", n, text) {
+			t.Fatalf("ben's line %d: %.40q (open %v)", n, l, ok)
+		}
+	}
+	// Up to 100 more, still unread by slow: past the limit. ann waits for
+	// each line to reach ben, who reads: on net.Pipe nothing is buffered
+	// between server and client, so a ben who lagged 64 KiB behind would be
+	// dropped too.
+	for i := 40; ; i++ {
+		if i == 140 {
+			t.Fatal("slow was not dropped after 100 KB more")
+		}
+		say(i, i+1)
 		l, ok := <-benLines
 		if !ok {
-			t.Fatalf("ben read %d lines and no \"slow has left.\" (closed, or 20 s passed)", n)
+			t.Fatalf("ben's connection ended at line %d, before \"slow has left.\"", i)
 		}
 		if l == "slow has left.\r\n" {
 			break
 		}
-		if want := fmt.Sprintf("<ann> %d %s\r\n", n, text); l != want {
+		if want := fmt.Sprintf("<ann> %d %s\r\n", i, text); l != want {
 			t.Fatalf("ben got %.40q, want %.40q", l, want)
 		}
 	}
