@@ -31,9 +31,9 @@ type flooder struct {
 }
 
 func (f *flooder) ConnectionMade(t weft.Transport) {
+	f.exited = make(chan struct{}) // before waitMade can return
 	f.recorder.ConnectionMade(t)
 	t.RegisterProducer(f)
-	f.exited = make(chan struct{})
 	go func() { defer close(f.exited); f.produce(t) }()
 }
 

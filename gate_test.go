@@ -28,9 +28,9 @@ type pump struct {
 }
 
 func (p *pump) ConnectionMade(t weft.Transport) {
+	p.exited = make(chan struct{}) // before waitMade can return
 	p.recorder.ConnectionMade(t)
 	g := weft.NewGate(t)
-	p.exited = make(chan struct{})
 	go func() {
 		defer close(p.exited)
 		buf := make([]byte, p.chunk)

@@ -108,7 +108,7 @@ type recorder struct {
 	data     []byte
 	lost     int
 	reason   error
-	madeCh   chan struct{} // closed by the first ConnectionMade
+	madeCh   chan struct{} // closed when the first ConnectionMade returns
 	dataCh   chan struct{} // signalled after each DataReceived
 	lostCh   chan struct{}
 	onMade   func(t weft.Transport)
@@ -141,12 +141,12 @@ func (r *recorder) ConnectionMade(t weft.Transport) {
 	}
 	if n != 1 {
 		r.t.Errorf("ConnectionMade called %d times", n)
-	} else {
-		close(r.madeCh)
+		return
 	}
 	if r.onMade != nil {
 		r.onMade(t)
 	}
+	close(r.madeCh) // after onMade: waitMade's caller may undo what it did
 }
 
 func (r *recorder) DataReceived(d []byte) {
@@ -240,8 +240,8 @@ func serve(conn net.Conn, p weft.Protocol, opts *weft.Options) <-chan error {
 	return ch
 }
 
-// waitMade waits until the recorder saw ConnectionMade (its Transport is
-// set then; onMade may still run).
+// waitMade waits until the recorder's ConnectionMade, onMade included, has
+// returned, and returns its Transport.
 func waitMade(t testing.TB, r *recorder) weft.Transport {
 	t.Helper()
 	select {
