@@ -359,6 +359,13 @@ func (c *core) resumeReading(s sink) {
 		c.run(s)
 		if !c.paused.Load() {
 			c.t.ResumeReading()
+			// A PauseReading from another goroutine may have come
+			// between the check and the call (after the ResumeReading
+			// that posted this): it must win, or the transport would
+			// read on into the buffer while paused.
+			if c.paused.Load() {
+				c.t.PauseReading()
+			}
 		}
 	})
 }

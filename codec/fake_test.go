@@ -137,3 +137,22 @@ func (r *racingTransport) ResumeReading() {
 		fn()
 	}
 }
+
+// lateResumeTransport is a postTransport on which beforeResume runs when
+// ResumeReading is entered, before it takes effect: what another goroutine
+// does while the posted function that resumes the transport is between its
+// check and its call.
+type lateResumeTransport struct {
+	postTransport
+	beforeResume func()
+}
+
+func (l *lateResumeTransport) ResumeReading() {
+	if fn := l.beforeResume; fn != nil {
+		l.beforeResume = nil
+		fn()
+	}
+	l.postTransport.ResumeReading()
+}
+
+func (l *lateResumeTransport) isPaused() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.paused }

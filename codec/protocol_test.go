@@ -530,3 +530,39 @@ func (e endRecorder) ConnectionLost(reason error) {
 	e.Protocol.ConnectionLost(reason)
 	*e.got = append(*e.got, "lost")
 }
+
+// TestPauseAfterResumeStaysPaused: a goroutine calls ResumeReading, then
+// PauseReading. The function ResumeReading posted runs on the connection's
+// goroutine, and the PauseReading may come between its check and its call to
+// the transport's ResumeReading; the transport must end up paused (the
+// caller's last word), not reading into the adapter's buffer while the
+// handler believes it paused.
+func TestPauseAfterResumeStaysPaused(t *testing.T) {
+	adapters := map[string]func(tr weft.Transport) weft.Transport{
+		"NewProtocol": func(tr weft.Transport) weft.Transport {
+			rec := &recorder{}
+			start(codec.Line{}, rec, tr)
+			return rec.tr
+		},
+		"LineReceiver": func(tr weft.Transport) weft.Transport {
+			r := codec.NewLineReceiver(&lineRec{})
+			r.ConnectionMade(tr)
+			return r.Transport()
+		},
+	}
+	for name, mk := range adapters {
+		t.Run(name, func(t *testing.T) {
+			tr := &lateResumeTransport{}
+			pt := mk(tr)
+			pt.PauseReading()
+			pt.ResumeReading()
+			tr.beforeResume = pt.PauseReading // the goroutine's next call
+			for len(tr.posted) > 0 {
+				tr.runPosted()
+			}
+			if !tr.isPaused() {
+				t.Errorf("transport reading after ResumeReading then PauseReading")
+			}
+		})
+	}
+}

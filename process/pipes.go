@@ -35,11 +35,7 @@ func (r *reader) run(size int) {
 		}
 		n, err := r.f.Read(buf)
 		if n > 0 {
-			select {
-			case <-r.closing: // closed by the parent: drop what was in flight
-			default:
-				r.p.ser.call(ack, func() { r.p.proto.ChildDataReceived(r.fd, buf[:n]) })
-			}
+			r.deliver(ack, buf[:n])
 		}
 		if err != nil {
 			break
@@ -47,6 +43,34 @@ func (r *reader) run(size int) {
 	}
 	r.close()
 	r.p.ser.post(func() { r.p.lost(r.fd) })
+}
+
+// deliver hands data to ChildDataReceived, serialized. Reading may have been
+// paused after data was read: the pause is checked serialized with the
+// callbacks, and data waits for ResumeReading, so that no data is delivered
+// after PauseReading. Data is dropped if the parent closes the descriptor
+// first.
+func (r *reader) deliver(ack chan struct{}, data []byte) {
+	for {
+		select {
+		case <-r.closing: // closed by the parent: drop what was in flight
+			return
+		default:
+		}
+		var held <-chan struct{}
+		r.p.ser.call(ack, func() {
+			if held = r.p.gate(); held == nil {
+				r.p.proto.ChildDataReceived(r.fd, data)
+			}
+		})
+		if held == nil {
+			return
+		}
+		select {
+		case <-held:
+		case <-r.closing:
+		}
+	}
 }
 
 // writer writes the data queued for one descriptor the child reads. Write

@@ -45,14 +45,16 @@ type Transport interface {
 	// Pid is the child's process id (still returned after it is reaped).
 	Pid() int
 	// PauseReading stops reading the child's descriptors: the child blocks
-	// once the pipes are full. Nothing is lost.
+	// once the pipes are full. Nothing is lost. No ChildDataReceived starts
+	// after it returns until ResumeReading: data already read waits.
 	PauseReading()
 	// ResumeReading restarts reading after PauseReading.
 	ResumeReading()
 	// RegisterProducer registers a producer that is paused while more than
 	// Options.HighWater bytes are queued for stdin and resumed at
-	// Options.LowWater; StopProducing is called when stdin closes. Its calls
-	// are serialized with the protocol's callbacks.
+	// Options.LowWater; StopProducing is called when stdin closes (at once
+	// if it has already closed). Its calls are serialized with the
+	// protocol's callbacks.
 	RegisterProducer(p weft.Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
@@ -95,6 +97,7 @@ type Process struct {
 	endSeen   bool
 	producer  weft.Producer
 	prodTold  bool // the producer was told to pause
+	stdinLost bool // ChildConnectionLost(0) came: a producer is stopped at once
 	endStatus error
 }
 
@@ -258,10 +261,12 @@ func (pr *Process) closeReaders() {
 
 // lost runs serialized when descriptor fd is closed.
 func (pr *Process) lost(fd int) {
-	if fd == 0 && pr.writers[0] != nil && pr.producer != nil {
-		prod := pr.producer
-		pr.producer = nil
-		prod.StopProducing()
+	if fd == 0 && pr.writers[0] != nil {
+		pr.stdinLost = true
+		if prod := pr.producer; prod != nil {
+			pr.producer = nil
+			prod.StopProducing()
+		}
 	}
 	pr.proto.ChildConnectionLost(fd)
 	pr.open--

@@ -49,6 +49,7 @@ type Stream struct {
 
 	t       Transport
 	aborted bool
+	lost    bool // ConnectionLost was called: posted work is dropped
 
 	mu     sync.Mutex
 	resume uint64 // PauseReading and ResumeReading calls so far
@@ -97,6 +98,7 @@ func (s *Stream) ProcessEnded(status error) {
 	case !errors.Is(status, ErrProcessDone):
 		reason = status
 	}
+	s.lost = true
 	s.Protocol.ConnectionLost(reason)
 }
 
@@ -159,14 +161,33 @@ func (st streamTransport) ResumeReading() {
 		st.s.mu.Lock()
 		last := st.s.resume == n
 		st.s.mu.Unlock()
-		if last {
-			st.s.t.ResumeReading()
+		if !last {
+			return
+		}
+		st.s.t.ResumeReading()
+		// A PauseReading from another goroutine may have come between
+		// the check and the call (after the ResumeReading that posted
+		// this): it must win. (After a later ResumeReading instead, the
+		// function that one posted resumes again.)
+		st.s.mu.Lock()
+		last = st.s.resume == n
+		st.s.mu.Unlock()
+		if !last {
+			st.s.t.PauseReading()
 		}
 	})
 }
 
-// Post runs fn serialized with the Protocol's callbacks (Transport.Post).
-func (st streamTransport) Post(fn func()) { st.s.t.Post(fn) }
+// Post runs fn serialized with the Protocol's callbacks (Transport.Post);
+// like the runtime's Post, fn is dropped if the connection is lost first
+// (ConnectionLost was called).
+func (st streamTransport) Post(fn func()) {
+	st.s.t.Post(func() {
+		if !st.s.lost {
+			fn()
+		}
+	})
+}
 
 func (st streamTransport) RegisterProducer(p weft.Producer) { st.s.t.RegisterProducer(p) }
 func (st streamTransport) UnregisterProducer()              { st.s.t.UnregisterProducer() }

@@ -103,9 +103,16 @@ func (pr *Process) gate() <-chan struct{} {
 }
 
 // RegisterProducer registers a producer flow-controlled by stdin's queue;
-// see Transport.
+// see Transport. Once stdin has closed, p is stopped at once.
 func (pr *Process) RegisterProducer(p weft.Producer) {
 	pr.ser.goPost(func() {
+		if pr.stdinLost {
+			pr.producer = nil
+			if p != nil {
+				p.StopProducing()
+			}
+			return
+		}
 		pr.producer = p
 		pr.prodTold = false
 		pr.syncProducer()
