@@ -511,7 +511,10 @@ func (c *Conn) endCallback() {
 // engine keeps a copy that its runner delivers first when reading resumes.
 // If StartTLS was called meanwhile (from another goroutine or a posted
 // function), data belongs to TLS: it is handed to it, not delivered.
-func (c *Conn) deliver(data []byte) {
+// held reports that the readiness engine kept data as preread: its runner
+// must read nothing more before delivering it (a ResumeReading may come at
+// any moment from now on).
+func (c *Conn) deliver(data []byte) (held bool) {
 	for {
 		c.cbMu.Lock()
 		c.mu.Lock()
@@ -523,14 +526,14 @@ func (c *Conn) deliver(data []byte) {
 			x.tlsBuf = append(x.tlsBuf, data...)
 			c.mu.Unlock()
 			c.unlockCallbacks()
-			return
+			return false
 		}
 		c.mu.Unlock()
 		c.unlockCallbacks()
 		if c.nio == nil {
 			x := c.ext()
 			x.preread = append(x.preread[:len(x.preread):len(x.preread)], data...)
-			return
+			return true
 		}
 		c.waitReadable()
 	}
@@ -544,6 +547,7 @@ func (c *Conn) deliver(data []byte) {
 		c.inCallbackRun(func() { c.proto.DataReceived(data) })
 	}
 	c.unlockCallbacks()
+	return false
 }
 
 // endRead starts closing the connection after reading stopped with rerr.

@@ -83,8 +83,12 @@ func (c *Conn) step(buf **[]byte) int {
 	// Options.Preread, or bytes read before a PauseReading from another
 	// goroutine (deliver): they go first, whenever reading is on, even if
 	// ConnectionMade paused it.
-	if c.hasPreread() && c.readable() {
-		c.deliverPreread()
+	// While some are held (paused, maybe again during their delivery),
+	// nothing is read after them: a ResumeReading may come at any moment,
+	// and schedules the runner again.
+	held := c.hasPreread()
+	if held && c.readable() {
+		held = c.deliverPreread()
 	}
 	c.continueWrite()
 	if c.closeIfDone() {
@@ -98,8 +102,8 @@ func (c *Conn) step(buf **[]byte) int {
 	// no buffer and make no read that would only find EAGAIN. The worker's
 	// read buffer is taken only now: a worker that blocks elsewhere
 	// (ConnectionMade, a close, a lock) holds none.
-	if c.flags.Load()&fIn == 0 {
-		return stepIdle
+	if held || c.flags.Load()&fIn == 0 {
+		return stepIdle // held: ResumeReading schedules us again
 	}
 	if *buf == nil || cap(**buf) < c.opt.readSize {
 		putBuf(*buf)
@@ -125,7 +129,14 @@ func (c *Conn) step(buf **[]byte) int {
 		}
 		if n > 0 {
 			c.touch()
-			c.deliver(b[:n])
+			if c.deliver(b[:n]) {
+				// Paused after the read: the bytes are kept as
+				// preread. Read nothing more (a ResumeReading from
+				// now on, which sets fIn, schedules us again and
+				// they go first). The socket may hold more, and a
+				// hang-up after them is in fHup.
+				return stepIdle
+			}
 		}
 		switch {
 		case err != nil:

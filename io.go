@@ -19,16 +19,18 @@ var errStopped = errors.New("weft: reading stopped")
 func (c *Conn) readLoop() error {
 	nio := c.nio
 	if c.hasPreread() {
-		if err := c.waitReadable(); err != nil {
+		if err := c.waitReadable(); err != nil && err != errSwitchTLS {
 			return err
 		}
-		c.deliverPreread()
+		c.deliverPreread() // handed to TLS if a switch waits
 	}
 	for {
 		if err := c.maybeSwitchTLS(); err != nil {
 			return err
 		}
-		if err := c.waitReadable(); err != nil {
+		if err := c.waitReadable(); err == errSwitchTLS {
+			continue
+		} else if err != nil {
 			return err
 		}
 		var bp *[]byte
@@ -71,20 +73,26 @@ func (c *Conn) hasPreread() bool {
 }
 
 // deliverPreread delivers the Options.Preread bytes, once, before anything
-// read from the socket.
-func (c *Conn) deliverPreread() {
+// read from the socket; held is deliver's.
+func (c *Conn) deliverPreread() (held bool) {
 	x := c.x.Load()
 	pre := x.preread
 	x.preread = nil
 	c.touch()
-	c.deliver(pre)
+	return c.deliver(pre)
 }
 
+// errSwitchTLS tells the read loop that a switch to TLS waits: it switches
+// (and sends the clear-text output queued before StartTLS) even while
+// reading is paused.
+var errSwitchTLS = errors.New("weft: switch to TLS")
+
 // waitReadable returns when reading may go on: not paused and open. It returns
-// errStopped when the connection is closing or closed.
+// errSwitchTLS when StartTLS was called (the reader must switch, paused or
+// closing), else errStopped when the connection is closing or closed.
 func (c *Conn) waitReadable() error {
 	c.mu.Lock()
-	for c.is(bReadPaused) && c.state == stOpen {
+	for c.is(bReadPaused) && c.state == stOpen && !c.tlsPendingLocked() {
 		x := c.ext()
 		if x.resume == nil {
 			x.resume = make(chan struct{})
@@ -101,9 +109,14 @@ func (c *Conn) waitReadable() error {
 		}
 		c.mu.Lock()
 	}
-	open := c.state == stOpen
+	open, tls := c.state == stOpen, c.tlsPendingLocked()
 	c.mu.Unlock()
-	if !open {
+	switch {
+	case tls:
+		// First, even when closing: only the switch sends the output
+		// queued before StartTLS (LoseConnection waits for it).
+		return errSwitchTLS
+	case !open:
 		return errStopped
 	}
 	return nil

@@ -115,9 +115,8 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts.Preread = preread
 	c := newConn(info.ID, p, ls, overflow)
 	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
-	if s.isClosing() {
+	if !s.startRunning(info.ID) {
 		nc.Close()
-		s.clearPending(info.ID)
 		s.releaseSlot(ip, overflow)
 		s.finish(info, weft.ErrServerShutdown)
 		return false

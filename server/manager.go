@@ -77,6 +77,21 @@ func (c *Conn) Close(reason error) { c.wc.Close(reason) }
 // Post runs fn serialized with the Protocol's callbacks (see weft.Conn.Post).
 func (c *Conn) Post(fn func()) { c.wc.Post(fn) }
 
+// startRunning takes a connection about to run its Protocol out of pending,
+// unless the server is closing (it reports false then): from now on Shutdown
+// does not close its socket as a handshaking one's, it tells the connection
+// once ConnectionMade has returned (managed.ConnectionMade), and Close or
+// Shutdown's deadline closes it there.
+func (s *Server) startRunning(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	delete(s.pending, id)
+	return true
+}
+
 func (s *Server) clearPending(id uint64) {
 	s.mu.Lock()
 	delete(s.pending, id)
