@@ -405,7 +405,11 @@ func (c *Conn) Close(reason error) { c.abort(reason, false) }
 
 // Post runs fn serialized with the Protocol's callbacks, as soon as no callback
 // is running (and never before ConnectionMade), on some goroutine; fn is
-// dropped if the connection is lost first. It never blocks.
+// dropped if the connection is lost first. It never blocks. Called outside
+// the callbacks when none is running, it may run fn (and other posted work)
+// on the calling goroutine before it returns, so the caller must not hold a
+// lock that the callbacks take. (Handing it to another goroutine instead
+// would delay a Producer's pause behind its writer's next Writes.)
 func (c *Conn) Post(fn func()) {
 	x := c.ext()
 	x.pendMu.Lock()

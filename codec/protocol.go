@@ -45,7 +45,11 @@ type FrameTransport interface {
 //
 // Delivery stops as soon as the handler calls LoseConnection or Abort, and
 // between two frames while reading is paused (PauseReading); frames already
-// buffered are delivered after ResumeReading.
+// buffered are delivered after ResumeReading, before anything read later.
+// ResumeReading called outside the callbacks delivers them through the
+// runtime's Post, which may run them on the calling goroutine when no
+// callback is running: do not call it while holding a lock the handler's
+// callbacks take.
 //
 // A decode error (ErrFrameTooLarge, ErrMalformed, or ErrConfig for an invalid
 // codec) stops delivery and closes the connection with LoseConnection, so that
