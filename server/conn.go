@@ -50,9 +50,12 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	} else {
 		// A client whose first bytes were read already (after a PROXY
 		// header, or sniffed) is served even if it hangs up while queued:
-		// its bytes, then EOF. So it is not checked for a hang-up.
+		// its bytes, then EOF. So it is not checked for a hang-up. Nor is a
+		// TLS client: its handshake may have read application data into
+		// the TLS connection's buffer, leaving only the end of stream in
+		// the socket, which the check would take for a client gone.
 		check := nc
-		if len(preread) > 0 {
+		if _, isTLS := nc.(*tls.Conn); isTLS || len(preread) > 0 {
 			check = nil
 		}
 		adm, w = s.admit(info.ID, ip, check)
