@@ -1,6 +1,7 @@
 package weft
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -165,6 +166,10 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 
 // add takes c's descriptor (a duplicate; the net.Conn is closed), registers it
 // and schedules ConnectionMade. On an error c is unchanged.
+// errFlushing keeps a connection whose output is still being written through
+// its net.Conn on the goroutine engine (Start hands it over otherwise).
+var errFlushing = errors.New("weft: output still being written")
+
 func (e *Engine) add(c *Conn) error {
 	nio := c.nio
 	fd := -1
@@ -186,6 +191,14 @@ func (e *Engine) add(c *Conn) error {
 		c.mu.Unlock()
 		syscall.Close(fd)
 		return ErrClosed
+	}
+	if c.is(bFlushing) {
+		// Output written before Start is still going out through the
+		// net.Conn (a flusher goroutine may be blocked in its Write):
+		// the connection stays with the goroutine engine.
+		c.mu.Unlock()
+		syscall.Close(fd)
+		return errFlushing
 	}
 	c.nio, c.fd = nil, int32(fd)
 	c.mu.Unlock()
