@@ -136,8 +136,13 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 	if adm != admitRun {
 		// Refused (per-peer limit, shutdown): the usual path, which writes
 		// the reject message and counts the reason, needs a net.Conn.
-		nc, err := fdConn(fd)
+		nc, err := fdConnOf(fd)
 		if err != nil {
+			// Accepted, then lost: it reaches the hook and the close
+			// counts like any other connection.
+			info := ConnInfo{ID: id, LocalAddr: local, RemoteAddr: remote}
+			s.hook(info, StateNew)
+			s.finish(info, err)
 			s.releaseListener(ls)
 			s.wg.Done()
 			return true
@@ -233,6 +238,9 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	}
 	c.wc.Start(nil) // ends in managed.InternalWeftEnded
 }
+
+// fdConnOf is fdConn; tests replace it to make it fail.
+var fdConnOf = fdConn
 
 // fdConn turns an accepted descriptor into a net.Conn (and closes fd).
 func fdConn(fd int) (net.Conn, error) {

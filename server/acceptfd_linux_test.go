@@ -76,9 +76,6 @@ func TestDescriptorAccept(t *testing.T) {
 	for i := range conns {
 		conns[i] = dial(t, addr)
 	}
-	if !byFD(s) {
-		t.Fatal("the descriptor accept path was not used")
-	}
 	for i, c := range conns {
 		msg := []byte("hello\n")
 		c.Write(msg)
@@ -87,6 +84,11 @@ func TestDescriptorAccept(t *testing.T) {
 		if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
 			t.Fatalf("conn %d echoed %q, %v", i, got, err)
 		}
+	}
+	// Checked once Serve answers: a dial completes in the kernel before
+	// Serve, on its goroutine, has registered the listener.
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
 	}
 	locals := map[string]bool{}
 	for _, c := range conns {
@@ -489,5 +491,45 @@ func TestAccept4NoDelay(t *testing.T) {
 	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
 	if err != nil || v == 0 {
 		t.Errorf("TCP_NODELAY = %d (%v), want on", v, err)
+	}
+}
+
+// TestDescriptorAcceptRefusedConnFails: a connection refused on the
+// descriptor path whose descriptor cannot be turned into a net.Conn (to write
+// the reject message) still reaches the ConnState hook and the close counts:
+// it was counted as accepted and then vanished from the statistics.
+func TestDescriptorAcceptRefusedConnFails(t *testing.T) {
+	injected := errors.New("injected: no net.Conn for the descriptor")
+	fdConnOf = func(fd int) (net.Conn, error) {
+		syscall.Close(fd)
+		return nil, injected
+	}
+	t.Cleanup(func() { fdConnOf = fdConn })
+	var mu sync.Mutex
+	states := map[uint64][]ConnState{}
+	s := &Server{Factory: echoFactory(), MaxConnsPerPeer: 1, ConnState: func(info ConnInfo, st ConnState) {
+		mu.Lock()
+		states[info.ID] = append(states[info.ID], st)
+		mu.Unlock()
+	}}
+	addr, _, done := fdServer(t, s)
+	defer func() { s.Close(); <-done }()
+	first := dial(t, addr)
+	roundTrip(t, first, "x")
+	second := dial(t, addr) // refused: one connection per peer
+	if got := readAll(t, second); len(got) != 0 {
+		t.Fatalf("refused client read %q", got)
+	}
+	if !byFD(s) {
+		t.Fatal("the descriptor accept path was not used")
+	}
+	waitFor(t, "the refused connection counted as closed", func() bool { return s.Snapshot().Closed["error"] == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if got := states[2]; len(got) != 2 || got[0] != StateNew || got[1] != StateClosed {
+		t.Errorf("the refused connection's states: %v, want [new closed]", got)
+	}
+	if snap := s.Snapshot(); snap.Accepted != 2 {
+		t.Errorf("accepted %d, want 2", snap.Accepted)
 	}
 }
