@@ -2,7 +2,6 @@ package weft_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -232,20 +231,11 @@ func TestStartTLSFromPost(t *testing.T) {
 			go func() { done <- conn.Serve() }()
 			tr := waitMade(t, r)
 			errc := make(chan error, 1)
-			go conn.Post(func() {
-				tr.Write([]byte("220 go ahead\r\n"))
-				errc <- tr.StartTLS(cfg)
-				tr.Write([]byte("secret\n"))
-			})
+			go conn.Post(clearThenTLS(tr, cfg, errc, nil))
 			if err := <-errc; err != nil {
 				t.Fatal(err)
 			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line := make([]byte, len("220 go ahead\r\n"))
-			if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
-				t.Fatalf("clear reply %q, %v", line, err)
-			}
-			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			tc := readClearThenTLS(t, c, pool)
 			got := make([]byte, len("secret\n"))
 			if _, err := io.ReadFull(tc, got); err != nil || string(got) != "secret\n" {
 				t.Fatalf("over TLS %q, %v", got, err)

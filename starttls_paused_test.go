@@ -1,7 +1,6 @@
 package weft_test
 
 import (
-	"crypto/tls"
 	"io"
 	"testing"
 	"time"
@@ -25,20 +24,11 @@ func TestStartTLSWhilePaused(t *testing.T) {
 			go func() { done <- conn.Serve() }()
 			tr := waitMade(t, r)
 			errc := make(chan error, 1)
-			conn.Post(func() {
-				tr.Write([]byte("220 go ahead\r\n"))
-				errc <- tr.StartTLS(cfg)
-				tr.Write([]byte("secret\n"))
-			})
+			conn.Post(clearThenTLS(tr, cfg, errc, nil))
 			if err := <-errc; err != nil {
 				t.Fatal(err)
 			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line := make([]byte, len("220 go ahead\r\n"))
-			if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
-				t.Fatalf("clear reply %q, %v", line, err)
-			}
-			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			tc := readClearThenTLS(t, c, pool)
 			got := make([]byte, len("secret\n"))
 			if _, err := io.ReadFull(tc, got); err != nil || string(got) != "secret\n" {
 				t.Fatalf("over TLS %q, %v", got, err)
@@ -74,20 +64,12 @@ func TestStartTLSThenLoseWhilePaused(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- conn.Serve() }()
 			tr := waitMade(t, r)
-			conn.Post(func() {
-				tr.Write([]byte("220 go ahead\r\n"))
-				if err := tr.StartTLS(cfg); err != nil {
-					t.Error(err)
-				}
-				tr.Write([]byte("secret\n"))
-				tr.LoseConnection()
-			})
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line := make([]byte, len("220 go ahead\r\n"))
-			if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
-				t.Fatalf("clear reply %q, %v", line, err)
+			errc := make(chan error, 1)
+			conn.Post(clearThenTLS(tr, cfg, errc, tr.LoseConnection))
+			if err := <-errc; err != nil {
+				t.Fatal(err)
 			}
-			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			tc := readClearThenTLS(t, c, pool)
 			got, err := io.ReadAll(tc)
 			if string(got) != "secret\n" {
 				t.Fatalf("over TLS %q, %v", got, err)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"testing"
@@ -17,6 +18,33 @@ import (
 
 	"github.com/weftkit/weft"
 )
+
+// clearThenTLS returns posted work that answers a STARTTLS: "220 go ahead"
+// in clear text, StartTLS, "secret\n" over TLS, then then (if not nil); the
+// StartTLS error goes to errc (buffered).
+func clearThenTLS(tr weft.Transport, cfg *tls.Config, errc chan<- error, then func()) func() {
+	return func() {
+		tr.Write([]byte("220 go ahead\r\n"))
+		err := tr.StartTLS(cfg)
+		tr.Write([]byte("secret\n"))
+		if then != nil {
+			then()
+		}
+		errc <- err
+	}
+}
+
+// readClearThenTLS reads clearThenTLS's clear-text reply from c and returns
+// the client's TLS connection over c.
+func readClearThenTLS(t *testing.T, c net.Conn, pool *x509.CertPool) *tls.Conn {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line := make([]byte, len("220 go ahead\r\n"))
+	if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
+		t.Fatalf("clear reply %q, %v", line, err)
+	}
+	return tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+}
 
 // testCert makes a self-signed certificate for 127.0.0.1.
 func testCert(t testing.TB) (*tls.Config, *x509.CertPool) {
