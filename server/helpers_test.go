@@ -13,11 +13,11 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -192,45 +192,11 @@ func readN(t *testing.T, c net.Conn, n int) []byte {
 	return b
 }
 
-// pipeListener is an in-memory net.Listener over net.Pipe, usable inside a
-// synctest bubble.
-type pipeListener struct {
-	conns chan net.Conn
-	once  sync.Once
-	done  chan struct{}
-}
+// pipeListener is testenv.PipeListener: an in-memory net.Listener over
+// net.Pipe, usable inside a synctest bubble.
+type pipeListener = testenv.PipeListener
 
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-// Dial returns the client end of a new pipe.
-func (l *pipeListener) Dial() net.Conn {
-	c, s := net.Pipe()
-	select {
-	case l.conns <- s:
-	case <-l.done:
-		s.Close()
-	}
-	return c
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
+func newPipeListener() *pipeListener { return testenv.NewPipeListener() }
 
 // testTLS returns a server config with a fresh self-signed certificate and a
 // client config that trusts it.

@@ -91,7 +91,7 @@ func TestRunListenerFails(t *testing.T) {
 			t.Fatalf("Run = %v, want the listener's error", err)
 		}
 		select {
-		case <-other.done:
+		case <-other.Done():
 		default:
 			t.Error("the other listener is still open")
 		}
@@ -110,7 +110,7 @@ func TestRunInvalid(t *testing.T) {
 		t.Errorf("negative drain: %v", err)
 	}
 	select {
-	case <-l.done:
+	case <-l.Done():
 	default:
 		t.Error("the listener is still open")
 	}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/protocols/chat"
 )
 
@@ -58,35 +58,6 @@ func TestTwoClients(t *testing.T) {
 	expect(b, "Online: ann, ben")
 }
 
-// pipeListener hands the server the ends of net.Pipes: no kernel buffer, so
-// what a client does not read stays in the server's write buffer.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
-
 // TestSlowClientDroppedPast64KiB: the server's limits are those the example
 // names. A client that does not read while 40 KiB of chat is waiting for it
 // is still served (it then reads every line); one that does not read while
@@ -94,7 +65,7 @@ func (pipeAddr) String() string  { return "pipe" }
 func TestSlowClientDroppedPast64KiB(t *testing.T) {
 	room := &chat.Server{}
 	srv := newServer(room)
-	ln := newPipeListener()
+	ln := testenv.NewPipeListener() // no kernel buffer: what a client does not read stays in the server
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	defer func() { srv.Close(); <-done }()
@@ -105,14 +76,9 @@ func TestSlowClientDroppedPast64KiB(t *testing.T) {
 	}
 	join := func(name string, others ...client) client {
 		t.Helper()
-		c, s := net.Pipe()
+		c := ln.Dial()
 		t.Cleanup(func() { c.Close() })
 		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-		select {
-		case ln.conns <- s:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the server did not accept")
-		}
 		x := client{c, bufio.NewReader(c)}
 		go func() { _, _ = c.Write([]byte(name + "\n")) }()
 		expectLines(t, x.rd, "What's your name?", "Welcome, "+name+"!")

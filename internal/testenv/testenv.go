@@ -1,8 +1,8 @@
 // Package testenv holds helpers shared by weft's tests: finding the real peer
 // programs (Twisted, nc, ngircd, haproxy, gpg, openssl) that interop tests talk
 // to, skipping (or failing, under WEFT_REQUIRE_PEERS=1) when one is
-// missing; and LateTransport, a fake Transport whose posted work runs when
-// the test says.
+// missing; LateTransport, a fake Transport whose posted work runs when the
+// test says; and PipeListener, an in-memory listener over net.Pipe.
 package testenv
 
 import (
