@@ -221,30 +221,15 @@ func TestPausedPeerHalfCloseAndReset(t *testing.T) {
 // callback) sends the output queued before it in clear text and switches,
 // without waiting for the peer to send anything first.
 func TestStartTLSFromPost(t *testing.T) {
-	cfg, pool := testCert(t)
 	for _, tc := range transports[:2] {
 		t.Run(tc.name, func(t *testing.T) {
-			s, c := tc.pair(t)
-			r := newRecorder(t)
-			conn := weft.NewConn(s, r, nil)
-			done := make(chan error, 1)
-			go func() { done <- conn.Serve() }()
-			tr := waitMade(t, r)
-			errc := make(chan error, 1)
-			go conn.Post(clearThenTLS(tr, cfg, errc, nil))
-			if err := <-errc; err != nil {
-				t.Fatal(err)
-			}
-			tc := readClearThenTLS(t, c, pool)
-			got := make([]byte, len("secret\n"))
-			if _, err := io.ReadFull(tc, got); err != nil || string(got) != "secret\n" {
-				t.Fatalf("over TLS %q, %v", got, err)
-			}
-			if d := r.received(); len(d) != 0 {
+			run := postedStartTLS(t, tc.pair, false, true, nil)
+			run.readSecret(t)
+			if d := run.r.received(); len(d) != 0 {
 				t.Fatalf("TLS bytes delivered as clear text: %q", d)
 			}
-			tc.Close()
-			<-done
+			run.client.Close()
+			<-run.done
 		})
 	}
 }

@@ -19,31 +19,65 @@ import (
 	"github.com/weftkit/weft"
 )
 
-// clearThenTLS returns posted work that answers a STARTTLS: "220 go ahead"
-// in clear text, StartTLS, "secret\n" over TLS, then then (if not nil); the
-// StartTLS error goes to errc (buffered).
-func clearThenTLS(tr weft.Transport, cfg *tls.Config, errc chan<- error, then func()) func() {
-	return func() {
+// startTLSRun is what postedStartTLS leaves for the test to look at.
+type startTLSRun struct {
+	client *tls.Conn      // the peer's TLS side, after the clear-text reply
+	r      *recorder      // the served Protocol
+	tr     weft.Transport // its Transport
+	done   <-chan error   // Serve's result
+}
+
+// postedStartTLS serves a recorder over pair (reading paused from
+// ConnectionMade if paused) and answers a STARTTLS from posted work: "220 go
+// ahead" in clear text, StartTLS, "secret\n" over TLS, then then (if not
+// nil). The work is posted from another goroutine if fromGoroutine, else from
+// the test's. It checks StartTLS's error and the clear-text reply, and
+// returns the peer's TLS side, which has not read "secret\n" yet.
+func postedStartTLS(t *testing.T, pair func(testing.TB) (net.Conn, net.Conn), paused, fromGoroutine bool, then func(weft.Transport)) startTLSRun {
+	t.Helper()
+	cfg, pool := testCert(t)
+	s, c := pair(t)
+	r := newRecorder(t)
+	if paused {
+		r.onMade = func(t weft.Transport) { t.PauseReading() }
+	}
+	conn := weft.NewConn(s, r, nil)
+	done := make(chan error, 1)
+	go func() { done <- conn.Serve() }()
+	tr := waitMade(t, r)
+	errc := make(chan error, 1)
+	work := func() {
 		tr.Write([]byte("220 go ahead\r\n"))
 		err := tr.StartTLS(cfg)
 		tr.Write([]byte("secret\n"))
 		if then != nil {
-			then()
+			then(tr)
 		}
 		errc <- err
 	}
-}
-
-// readClearThenTLS reads clearThenTLS's clear-text reply from c and returns
-// the client's TLS connection over c.
-func readClearThenTLS(t *testing.T, c net.Conn, pool *x509.CertPool) *tls.Conn {
-	t.Helper()
+	if fromGoroutine {
+		go conn.Post(work)
+	} else {
+		conn.Post(work)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	line := make([]byte, len("220 go ahead\r\n"))
 	if _, err := io.ReadFull(c, line); err != nil || string(line) != "220 go ahead\r\n" {
 		t.Fatalf("clear reply %q, %v", line, err)
 	}
-	return tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	return startTLSRun{tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), r, tr, done}
+}
+
+// readSecret reads postedStartTLS's "secret\n" over TLS.
+func (run startTLSRun) readSecret(t *testing.T) {
+	t.Helper()
+	got := make([]byte, len("secret\n"))
+	if _, err := io.ReadFull(run.client, got); err != nil || string(got) != "secret\n" {
+		t.Fatalf("over TLS %q, %v", got, err)
+	}
 }
 
 // testCert makes a self-signed certificate for 127.0.0.1.
