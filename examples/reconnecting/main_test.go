@@ -94,15 +94,7 @@ func TestReconnectingLineClient(t *testing.T) {
 	waitCount(t, &out, "connected to 127.0.0.1:"+port, 2)
 	stdin.Write([]byte("two\n"))
 	waitCount(t, &out, "< two", 1)
-	stdin.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return at the end of input")
-	}
+	endInput(t, stdin, done)
 	want := []string{"connecting (attempt 1)", "connected to", "< one", "connection lost: closed cleanly; reconnecting in 10ms",
 		"connecting (attempt 1)", "connected to", "< two"}
 	lines := strings.Split(out.String(), "\n")
@@ -153,15 +145,7 @@ func TestReconnectingLongInputLine(t *testing.T) {
 	}()
 	waitCount(t, &out, "< after", 1)
 	waitCount(t, &out, "< ccc", 1)
-	stdin.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return at the end of input")
-	}
+	endInput(t, stdin, done)
 	got := out.String()
 	if n := strings.Count(got, "! line over 16384 bytes: line dropped\n"); n != 2 || !strings.Contains(got, "< short\n") ||
 		strings.Contains(got, "not connected") || !strings.Contains(got, "< "+strings.Repeat("c", 16384)+"\n") {
@@ -188,6 +172,12 @@ func TestReconnectingDropsLinesWhileDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCount(t, &out, "! not connected: line dropped\n", 1)
+	endInput(t, stdin, done)
+}
+
+// endInput closes run's input and checks that run returns nil.
+func endInput(t *testing.T, stdin io.Closer, done <-chan error) {
+	t.Helper()
 	stdin.Close()
 	select {
 	case err := <-done:
