@@ -164,7 +164,7 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 			c.nio.writeFn = c.rawWrite
 		}
 	}
-	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), compactAddr(nc.RemoteAddr())
+	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), packRemote(nc.RemoteAddr())
 	c.setPerConnOptions(opts)
 	return c
 }
@@ -200,9 +200,8 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 	if c.opt, err = opts.resolveShared(); err != nil {
 		return nil, err
 	}
-	// The caller made raddr from the accept4 address: kept as given (a
-	// copy would only make garbage); equal local addresses are shared.
-	c.laddr, c.raddr = sharedLocalAddr(laddr), raddr
+	// Equal local addresses are shared; an IPv4 remote one is packed.
+	c.laddr, c.raddr = sharedLocalAddr(laddr), packRemote(raddr)
 	c.setPerConnOptions(opts)
 	return c, nil
 }
@@ -214,7 +213,7 @@ func (c *Conn) setPerConnOptions(opts *Options) {
 		return
 	}
 	if opts.RemoteAddr != nil {
-		c.raddr = compactAddr(opts.RemoteAddr)
+		c.raddr = packRemote(opts.RemoteAddr)
 	}
 	if len(opts.Preread) > 0 {
 		c.ext().preread = opts.Preread
@@ -811,6 +810,49 @@ func sharedLocalAddr(a net.Addr) net.Addr {
 	s = compactAddr(ta).(*net.TCPAddr)
 	localAddrs.m[key] = s
 	return s
+}
+
+// tcp4 is an IPv4 TCP address packed in one word: the address in bits 16–47,
+// the port in bits 0–15, and bit 48 set. Held in Conn.raddr, it costs 8 bytes
+// where a *net.TCPAddr and its IP cost 56; Transport.RemoteAddr unpacks it
+// into a new *net.TCPAddr on each call.
+type tcp4 uint64
+
+const tcp4Mark tcp4 = 1 << 48
+
+// packRemote returns the form of a remote address Conn.raddr keeps: an IPv4
+// TCP address without a zone packed in a tcp4, others as compactAddr.
+func packRemote(a net.Addr) net.Addr {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.Zone != "" || ta.Port < 0 || ta.Port > 0xffff {
+		return compactAddr(a)
+	}
+	v4 := ta.IP.To4()
+	if v4 == nil {
+		return compactAddr(a)
+	}
+	ip := uint64(v4[0])<<24 | uint64(v4[1])<<16 | uint64(v4[2])<<8 | uint64(v4[3])
+	return tcp4Mark | tcp4(ip<<16) | tcp4(ta.Port)
+}
+
+// tcpAddr unpacks a.
+func (a tcp4) tcpAddr() *net.TCPAddr {
+	ip := uint32(a >> 16)
+	return &net.TCPAddr{IP: net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).To4(), Port: int(a & 0xffff)}
+}
+
+// Network returns "tcp".
+func (a tcp4) Network() string { return "tcp" }
+
+// String returns the address as host:port.
+func (a tcp4) String() string { return a.tcpAddr().String() }
+
+// unpackRemote returns the address RemoteAddr reports for a, Conn.raddr.
+func unpackRemote(a net.Addr) net.Addr {
+	if p, ok := a.(tcp4); ok {
+		return p.tcpAddr()
+	}
+	return a
 }
 
 // compactAddr returns a copy of a TCP address whose IP has its own 4 or 16

@@ -47,7 +47,9 @@ func (t *transport) Abort() { (*Conn)(t).abort(ErrAborted, true) }
 
 func (t *transport) LocalAddr() net.Addr { return (*Conn)(t).laddr }
 
-func (t *transport) RemoteAddr() net.Addr { return (*Conn)(t).raddr }
+// RemoteAddr returns the peer's address. An IPv4 TCP address is unpacked
+// into a new *net.TCPAddr on each call (see tcp4).
+func (t *transport) RemoteAddr() net.Addr { return unpackRemote((*Conn)(t).raddr) }
 
 func (t *transport) PauseReading() {
 	c := (*Conn)(t)

@@ -119,7 +119,10 @@ type Transport interface {
 	// LocalAddr is the local address of the connection.
 	LocalAddr() net.Addr
 	// RemoteAddr is the peer's address (the original client's address when a
-	// trusted PROXY protocol header was received).
+	// trusted PROXY protocol header was received). A TCP address is a
+	// *net.TCPAddr; the runtime's Transport returns a new one on each call
+	// (it keeps an IPv4 address packed in 8 bytes), so a caller may keep or
+	// change it.
 	RemoteAddr() net.Addr
 	// PauseReading stops delivering data; the bytes the peer sends meanwhile
 	// stay in the kernel buffer. Nothing is lost or reordered.
