@@ -144,6 +144,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--max-conns", "x"}, "-max-conns"},
 		{[]string{"serve", "qotd", "--listen", "tcp:0", "--codec", "line"}, "--codec"},
 		{[]string{"serve", "qotd", "--listen", "tcp:0", "--max-frame", "10"}, "--max-frame"},
+		// Given explicitly, even at their defaults, these are mistakes too.
+		{[]string{"serve", "qotd", "--listen", "tcp:0", "--codec", "raw"}, "--codec"},
+		{[]string{"serve", "chat", "--listen", "tcp:0", "--chunk", "0"}, "--chunk"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--quote", "hi"}, "--quote"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--chunk", "5"}, "--chunk"},
 		{[]string{"serve", "chat", "--listen", "tcp:0", "--delay", "1s"}, "--delay"},

@@ -1,7 +1,7 @@
 package main
 
 // weft logbot: the IRC log bot (protocols/irc.LogBot) on a reconnecting
-// client. Wire it in run with:
+// client. run (main.go) dispatches to it with:
 //
 //	case "logbot":
 //		err = logbot(ctx, args[1:], stdout, stderr)

@@ -4,7 +4,7 @@
 //	weft serve PROTOCOL --listen ENDPOINT [--listen ENDPOINT ...] [flags]
 //	weft get poetry ENDPOINT...
 //	weft connect ENDPOINT [--codec C] [--reconnect]
-//	weft logbot --server ENDPOINT --channel '#chan' [flags]
+//	weft logbot --server ENDPOINT --channel '#chan' --log FILE [flags]
 //
 // PROTOCOL is one of echo, discard, chargen, qotd, daytime, time, poetry,
 // chat. On start, serve prints one line per listener on stdout, exactly
@@ -43,7 +43,7 @@ const usage = `usage:
       PROTOCOL: echo, discard, chargen, qotd, daytime, time, poetry, chat
   weft get poetry ENDPOINT...
   weft connect ENDPOINT [--codec raw|line|netstring|int8|int16|int32] [--reconnect]
-  weft logbot --server ENDPOINT --channel '#chan' [--nick NAME] [--log FILE]
+  weft logbot --server ENDPOINT --channel '#chan' --log FILE [--nick NAME]
 Run "weft COMMAND -h" for the flags of a command.
 `
 

@@ -276,3 +276,45 @@ func TestServeStats(t *testing.T) {
 	}
 	p.stop(t, syscall.SIGTERM)
 }
+
+// TestServeLogsToItsStderr: the server's log lines go to the stderr run was
+// given, like its other output (they went to the process's os.Stderr).
+func TestServeLogsToItsStderr(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	outR, outW := io.Pipe()
+	errb := new(syncBuffer)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"serve", "echo", "--listen", "tcp:0:interface=127.0.0.1", "--log-level", "debug"},
+			strings.NewReader(""), outW, errb)
+		outW.Close()
+	}()
+	sc := bufio.NewScanner(outR)
+	if !sc.Scan() {
+		t.Fatalf("no listening line; stderr: %s", errb)
+	}
+	m := listeningRE.FindStringSubmatch(sc.Text())
+	if m == nil {
+		t.Fatalf("unexpected output line %q", sc.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	c := dial(t, m[2])
+	if _, err := c.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(errb.String(), "server: accepted") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no debug log line in run's stderr: %q", errb)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if got := <-code; got != 0 {
+		t.Errorf("exit %d; stderr: %s", got, errb)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
 	"github.com/weftkit/weft/endpoint"
 	"github.com/weftkit/weft/protocols/chat"
 	"github.com/weftkit/weft/protocols/poetry"
@@ -46,6 +48,7 @@ type serveFlags struct {
 	chunk                                int
 	queueTimeout, idle, delay, stats     time.Duration
 	shutdownTimeout                      time.Duration
+	set                                  map[string]bool // flags given on the command line
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,7 +83,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: serve takes one PROTOCOL (%s), got %q", errUsage, protocolNames, pos)
 	}
-	srv, err := f.server(pos[0])
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	srv, err := f.server(pos[0], stderr)
 	if err != nil {
 		return err
 	}
@@ -98,7 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // server builds the Server from the flags.
-func (f *serveFlags) server(proto string) (*server.Server, error) {
+func (f *serveFlags) server(proto string, stderr io.Writer) (*server.Server, error) {
 	fac, err := f.factory(proto)
 	if err != nil {
 		return nil, err
@@ -127,7 +132,7 @@ func (f *serveFlags) server(proto string) (*server.Server, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, f.logLevel)
 	}
-	srv.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	srv.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := srv.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, flagNames(err))
 	}
@@ -151,20 +156,23 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 		return nil
 	}
 	if err := errors.Join(
-		only(f.codec != "raw", "--codec", "echo"),
-		only(f.maxFrame != 0, "--max-frame", "echo"),
-		only(len(f.quotes) > 0, "--quote", "qotd"),
-		only(f.file != "", "--file", "poetry"),
-		only(f.chunk != 0, "--chunk", "poetry"),
-		only(f.delay != 0, "--delay", "poetry"),
+		only(f.set["codec"], "--codec", "echo"),
+		only(f.set["max-frame"], "--max-frame", "echo"),
+		only(f.set["quote"], "--quote", "qotd"),
+		only(f.set["file"], "--file", "poetry"),
+		only(f.set["chunk"], "--chunk", "poetry"),
+		only(f.set["delay"], "--delay", "poetry"),
 	); err != nil {
 		return nil, err
 	}
 	switch proto {
 	case "echo":
 		c, err := parseCodec(f.codec, f.maxFrame)
-		if err != nil || f.codec == "raw" {
-			return wire.Echo{}, err
+		if err != nil {
+			return nil, err
+		}
+		if _, raw := c.(codec.Raw); raw {
+			return wire.Echo{}, nil // bytes as they come: no framing to keep
 		}
 		return wire.FramedEcho{Codec: c}, nil
 	case "discard":

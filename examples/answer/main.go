@@ -33,7 +33,11 @@ var Answers = map[string]string{
 }
 
 // Answerer is the Factory; Answers maps questions to answers.
-type Answerer struct{ Answers map[string]string }
+type Answerer struct {
+	// Answers maps a question, lower case and without surrounding space,
+	// to its answer.
+	Answers map[string]string
+}
 
 // BuildProtocol implements weft.Factory.
 func (a Answerer) BuildProtocol(net.Addr) weft.Protocol {

@@ -42,6 +42,8 @@ import (
 
 // Greeter is the SMTP-style protocol of one connection.
 type Greeter struct {
+	// TLS is the server configuration STARTTLS upgrades the connection
+	// with.
 	TLS    *tls.Config
 	t      codec.FrameTransport
 	secure bool

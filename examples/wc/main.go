@@ -38,6 +38,8 @@ var ErrBadOutput = errors.New("wc: unexpected output from wc")
 
 // Counts is what wc reports.
 type Counts struct {
+	// Lines, Words and Bytes are wc's three counts, in the order it
+	// prints them.
 	Lines, Words, Bytes int
 }
 

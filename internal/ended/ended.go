@@ -9,5 +9,7 @@ package ended
 // given no done callback. The interface is internal and its method name is
 // one no user type has by chance, so only weft's own packages implement it.
 type Notifier interface {
+	// InternalWeftEnded is called once, when the connection has ended, with
+	// the reason done would have been given.
 	InternalWeftEnded(reason error)
 }

@@ -18,8 +18,12 @@ import (
 // Max, when Max is set, fails with weft.ErrSlowConsumer. Ctx, when set, is
 // its Context.
 type LateTransport struct {
+	// High, Low and Max are the buffer sizes, in bytes, described above: a
+	// Write past High queues the Producer's pause, a Take down to Low queues
+	// its resume, and a Write past Max (when Max is above 0) fails.
 	High, Low, Max int
-	Ctx            context.Context
+	// Ctx is what Context returns; nil means context.Background.
+	Ctx context.Context
 
 	mu       sync.Mutex
 	buffered int

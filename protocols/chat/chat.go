@@ -38,9 +38,13 @@ import (
 
 // The server's messages.
 const (
-	MsgAskName   = "What's your name?"
+	// MsgAskName is sent when a client connects, and again while the name
+	// it gives is empty.
+	MsgAskName = "What's your name?"
+	// MsgNameTaken answers a name already in use (or an empty "/name").
 	MsgNameTaken = "Name taken, please choose another."
-	MsgBye       = "Bye."
+	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
+	MsgBye = "Bye."
 )
 
 // Server is a chat room and the weft.Factory of its connections. The zero
