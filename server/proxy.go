@@ -38,16 +38,21 @@ func trusted(prefixes []netip.Prefix, remote net.Addr) bool {
 // readProxyHeader reads a PROXY v1 or v2 header within HandshakeTimeout. It
 // returns the client address it names (the connection's own address for a
 // LOCAL command, an unknown family, or no header at all) and the bytes read
-// past the header, to be delivered first.
+// past the header, to be delivered first. A client that sends nothing within
+// HandshakeTimeout has no header: it is served as a direct client, as on an
+// untrusted source; one that stops inside a signature is a handshake timeout.
 func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 	deadline := time.Now().Add(s.hsTO)
 	nc.SetReadDeadline(deadline)
 	br := bufio.NewReaderSize(nc, 512)
 	var h *proxyproto.Header
 	var err error
-	if mayBeProxySignature(br) {
+	if mayBeProxySignature(br) && br.Buffered() > 0 {
 		h, err = proxyproto.Read(br)
 	} else {
+		// Bytes that cannot start a signature, or none at all before the
+		// deadline or the end of stream: a direct client (one that waits
+		// for a greeting, or a health check that connected and left).
 		err = proxyproto.ErrNoProxyProtocol
 	}
 	nc.SetReadDeadline(time.Time{})

@@ -230,6 +230,59 @@ func TestProxyUntrustedSilent(t *testing.T) {
 	})
 }
 
+// TestProxyTrustedSilent: a trusted source that sends nothing at all is a
+// direct client (ServeProxy's doc), like an untrusted one: after
+// HandshakeTimeout it is served, and a server-speaks-first protocol greets
+// it. It was closed as a handshake timeout.
+func TestProxyTrustedSilent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} }), HandshakeTimeout: 3 * time.Second}
+		l := newPipeListener()
+		done := make(chan error, 1)
+		go func() {
+			done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+		}()
+		defer func() { s.Close(); <-done }()
+		c := l.Dial()
+		defer c.Close()
+		start := time.Now()
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "you are 127.0.0.1:1234\n" {
+			t.Fatalf("greeting: %q, %v", buf[:n], err)
+		}
+		if waited := time.Since(start); waited != 3*time.Second {
+			t.Errorf("greeting after %v, want the 3s handshake timeout", waited)
+		}
+	})
+}
+
+// TestProxyTrustedConnectThenClose: a trusted source that connects and
+// closes without a byte (a load balancer's TCP health check) is a direct
+// client that left: served, its close clean. It was counted and logged at
+// Warn as a bad PROXY header (EOF).
+func TestProxyTrustedConnectThenClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Server{Factory: echoFactory(), HandshakeTimeout: 3 * time.Second}
+		l := newPipeListener()
+		done := make(chan error, 1)
+		go func() {
+			done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+		}()
+		defer func() { s.Close(); <-done }()
+		l.Dial().Close()
+		synctest.Wait()
+		snap := s.Snapshot()
+		total := int64(0)
+		for _, n := range snap.Closed {
+			total += n
+		}
+		if snap.Closed["clean"] != 1 || total != 1 {
+			t.Errorf("closed %v; want one clean close", snap.Closed)
+		}
+	})
+}
+
 // TestProxyTrustedDirectShortFirstMessage: a trusted source that sends no
 // header is served as a direct client, even when its first message is
 // shorter than a v2 signature and begins like one ("P", "\r") and it then
