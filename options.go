@@ -36,8 +36,8 @@ type Options struct {
 	// paused. Zero means DefaultHighWater.
 	HighWater int
 	// LowWater: at or below this many buffered bytes a paused Producer is
-	// resumed. Zero means DefaultLowWater (or HighWater/4 when HighWater is set
-	// below it). Must not exceed HighWater.
+	// resumed. Zero means DefaultLowWater, or HighWater/4 when that is lower.
+	// Must not exceed HighWater.
 	LowWater int
 	// MaxWriteBuffer bounds the output buffered for the connection: a Write
 	// that would take a non-empty buffer past it fails with ErrSlowConsumer

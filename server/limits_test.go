@@ -150,8 +150,9 @@ func TestValidate(t *testing.T) {
 		{&Server{Factory: f, IdleTimeout: -1}, "Server.IdleTimeout"},
 		{&Server{Factory: f, HandshakeTimeout: -1}, "Server.HandshakeTimeout"},
 		{&Server{Factory: f, Overflow: QueueFIFO, OverflowFactory: f}, "Server.OverflowFactory"},
-		{&Server{Factory: f, HighWater: 10, LowWater: 20}, "LowWater"},
-		{&Server{Factory: f, MaxWriteBuffer: -5}, "MaxWriteBuffer"},
+		{&Server{Factory: f, HighWater: 10, LowWater: 20}, "server: invalid configuration: Server.LowWater 20 exceeds HighWater 10"},
+		{&Server{Factory: f, MaxWriteBuffer: -5}, "server: invalid configuration: Server.MaxWriteBuffer -5 is negative"},
+		{&Server{Factory: f, ReadBufferSize: -1}, "Server.ReadBufferSize"},
 	} {
 		err := tc.s.Validate()
 		switch {

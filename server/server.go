@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,9 @@ const (
 	// DefaultMaxQueue bounds the connections held beyond MaxConns (queued, or
 	// running the OverflowFactory's Protocol) when MaxQueue is zero.
 	DefaultMaxQueue = 128
-	// DefaultHandshakeTimeout bounds a TLS handshake and the reading of a
-	// PROXY header when HandshakeTimeout is zero.
+	// DefaultHandshakeTimeout bounds a TLS handshake, the reading of a
+	// PROXY header and the wait for an untrusted client's first bytes on a
+	// PROXY listener when HandshakeTimeout is zero.
 	DefaultHandshakeTimeout = 10 * time.Second
 	// RejectLinger bounds how long a rejected connection is kept open after
 	// the reject message, reading and discarding what the client still sends,
@@ -146,8 +148,11 @@ type Server struct {
 	// errors. Nil means no logging.
 	Logger *slog.Logger
 	// ConnState, if set, is called on every state change of a connection
-	// (StateNew, StateQueued, StateActive, StateClosed), on the connection's
-	// goroutine. It must not block. Nil means no hook.
+	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine
+	// that makes the change: the connection's own, or with an Engine an
+	// engine worker (StateClosed) and, on the descriptor path, a setup
+	// goroutine or the accept loop (StateNew, StateActive). Calls for one
+	// connection are never concurrent. It must not block. Nil means no hook.
 	ConnState func(info ConnInfo, state ConnState)
 
 	initOnce sync.Once
@@ -208,7 +213,9 @@ func (s *Server) Validate() error {
 		return bad("Server.OverflowFactory is set but Server.Overflow is %v, not Reject", s.Overflow)
 	}
 	if err := s.connOptions().Validate(); err != nil {
-		return fmt.Errorf("%w: Server.%v", ErrInvalidConfig, err)
+		// The runtime names its Options fields; the Server's have the
+		// same names.
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Replace(err.Error(), "weft: Options.", "Server.", 1))
 	}
 	return nil
 }
