@@ -237,12 +237,7 @@ func TestProxyUntrustedSilent(t *testing.T) {
 func TestProxyTrustedSilent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} }), HandshakeTimeout: 3 * time.Second}
-		l := newPipeListener()
-		done := make(chan error, 1)
-		go func() {
-			done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
-		}()
-		defer func() { s.Close(); <-done }()
+		l := serveTrustedPipe(t, s)
 		c := l.Dial()
 		defer c.Close()
 		start := time.Now()
@@ -264,12 +259,7 @@ func TestProxyTrustedSilent(t *testing.T) {
 func TestProxyTrustedConnectThenClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &Server{Factory: echoFactory(), HandshakeTimeout: 3 * time.Second}
-		l := newPipeListener()
-		done := make(chan error, 1)
-		go func() {
-			done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
-		}()
-		defer func() { s.Close(); <-done }()
+		l := serveTrustedPipe(t, s)
 		l.Dial().Close()
 		synctest.Wait()
 		snap := s.Snapshot()
@@ -293,14 +283,7 @@ func TestProxyTrustedDirectShortFirstMessage(t *testing.T) {
 		t.Run(fmt.Sprintf("%q", msg), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := &Server{Factory: echoFactory(), HandshakeTimeout: 3 * time.Second}
-				l := newPipeListener()
-				done := make(chan error, 1)
-				// A pipe's address is no IP: trust everything via a
-				// listener whose connections claim 127.0.0.1.
-				go func() {
-					done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
-				}()
-				defer func() { s.Close(); <-done }()
+				l := serveTrustedPipe(t, s)
 				c := l.Dial()
 				defer c.Close()
 				start := time.Now()
@@ -318,6 +301,19 @@ func TestProxyTrustedDirectShortFirstMessage(t *testing.T) {
 			})
 		})
 	}
+}
+
+// serveTrustedPipe serves s on a pipe listener behind PROXY, trusting the
+// address its connections claim (127.0.0.1: a pipe's address is no IP), until
+// the test ends.
+func serveTrustedPipe(t *testing.T, s *Server) *pipeListener {
+	l := newPipeListener()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ServeProxy(tcpAddrListener{l}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	}()
+	t.Cleanup(func() { s.Close(); <-done })
+	return l
 }
 
 // tcpAddrListener makes the connections of a pipeListener report TCP
