@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/endpoint"
@@ -15,8 +16,17 @@ import (
 // connection, which is then closed and counted as a failed attempt.
 var ErrNoProtocol = errors.New("client: factory returned no protocol")
 
+// errNoConn is the error of a DialFunc that returned neither a connection
+// nor an error.
+var errNoConn = errors.New("client: dialer returned no connection and no error")
+
+// errEndedBeforeMade is the reason of a connection that ended, without a
+// reason, before its Protocol's ConnectionMade returned.
+var errEndedBeforeMade = errors.New("client: connection ended before ConnectionMade returned")
+
 // DialFunc opens a connection to the endpoint described by desc. It must
-// honour ctx (return promptly once ctx is done).
+// honour ctx (return promptly once ctx is done). It returns a connection or an
+// error: returning neither is reported as an error (a failed attempt).
 type DialFunc func(ctx context.Context, desc string) (net.Conn, error)
 
 // Options configures Dial. The zero value (or nil) dials with endpoint.Dial
@@ -28,6 +38,11 @@ type Options struct {
 	// Conn tunes the connection runtime (write-buffer limits, idle timeout,
 	// engine...). Its Client field is forced to true. Nil means the defaults.
 	Conn *weft.Options
+	// CloseTimeout bounds how long Conn.Close waits for the connection to
+	// flush its output after LoseConnection (a peer that stops reading could
+	// otherwise hold it forever); then the connection is aborted. Zero means
+	// DefaultStopTimeout.
+	CloseTimeout time.Duration
 }
 
 func (o *Options) dialer() DialFunc {
@@ -52,9 +67,10 @@ func connOptions(o *weft.Options) (*weft.Options, error) {
 
 // Conn is a connection made by Dial (or by Reconnecting), running on its own.
 type Conn struct {
-	wc   *weft.Conn
-	done chan struct{}
-	err  error // set before done is closed
+	wc    *weft.Conn
+	done  chan struct{}
+	err   error         // set before done is closed
+	grace time.Duration // Close's bound; zero means DefaultStopTimeout
 }
 
 // Transport returns the connection's Transport.
@@ -71,11 +87,26 @@ func (c *Conn) Wait() error {
 }
 
 // Close calls LoseConnection (pending output is flushed first) and waits for
-// the connection to end, returning Wait's reason. Close must not be called
-// from the connection's own Protocol callbacks (it would wait for itself):
-// call the Transport's LoseConnection there.
+// the connection to end, returning Wait's reason. A peer that stops reading
+// cannot hold Close forever: if the connection has not ended within the
+// Options' CloseTimeout (default DefaultStopTimeout), it is aborted (its
+// unsent output discarded), as Reconnecting.Stop does. To wait without a
+// bound, call the Transport's LoseConnection and then Wait. Close must not be
+// called from the connection's own Protocol callbacks (it would wait for
+// itself): call the Transport's LoseConnection there.
 func (c *Conn) Close() error {
 	c.wc.Transport().LoseConnection()
+	grace := c.grace
+	if grace <= 0 {
+		grace = DefaultStopTimeout
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+		c.wc.Transport().Abort()
+	}
 	return c.Wait()
 }
 
@@ -98,19 +129,40 @@ func Dial(ctx context.Context, desc string, p weft.Protocol, opts *Options) (*Co
 	if err != nil {
 		return nil, err
 	}
+	var grace time.Duration
+	if opts != nil {
+		if grace = opts.CloseTimeout; grace < 0 {
+			return nil, fmt.Errorf("client: Options.CloseTimeout %v is negative", grace)
+		}
+	}
 	nc, err := opts.dialer()(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
-	return start(nc, p, wopts, nil)
+	if nc == nil {
+		return nil, errNoConn
+	}
+	c, err := start(nc, p, wopts, nil)
+	if c != nil {
+		c.grace = grace
+	}
+	return c, err
 }
 
 // start runs p over nc and waits for ConnectionMade to return. onConn, if not
-// nil, is given the Conn before the connection starts.
+// nil, is given the Conn before the connection starts. A ConnectionMade that
+// panics did not make the connection: start then waits for the runtime to
+// end it and returns its reason (ErrProtocolPanic).
 func start(nc net.Conn, p weft.Protocol, wopts *weft.Options, onConn func(*Conn)) (*Conn, error) {
 	made := make(chan struct{})
 	var once sync.Once
-	signal := func() { once.Do(func() { close(made) }) }
+	returned := false // ConnectionMade returned normally; set before made is closed
+	signal := func(ok bool) {
+		once.Do(func() {
+			returned = ok
+			close(made)
+		})
+	}
 	c := &Conn{done: make(chan struct{})}
 	c.wc = weft.NewConn(nc, wrap(p, signal), wopts)
 	if onConn != nil {
@@ -122,20 +174,25 @@ func start(nc net.Conn, p weft.Protocol, wopts *weft.Options, onConn func(*Conn)
 	})
 	select {
 	case <-made:
-		return c, nil
 	case <-c.done:
-		select {
-		case <-made:
-			return c, nil
-		default:
-			return nil, c.err
-		}
 	}
+	select {
+	case <-made:
+		if returned {
+			return c, nil
+		}
+		<-c.done // ConnectionMade panicked: the runtime aborts the connection
+	default:
+	}
+	if c.err == nil {
+		return nil, errEndedBeforeMade
+	}
+	return nil, c.err
 }
 
-// wrap returns p with ConnectionMade followed by made(), keeping the optional
-// ShutdownNotifier.
-func wrap(p weft.Protocol, made func()) weft.Protocol {
+// wrap returns p with ConnectionMade followed by made(ok), ok reporting that
+// it returned normally, keeping the optional ShutdownNotifier.
+func wrap(p weft.Protocol, made func(ok bool)) weft.Protocol {
 	w := madeSignal{Protocol: p, made: made}
 	if sn, ok := p.(weft.ShutdownNotifier); ok {
 		return madeSignalShutdown{w, sn}
@@ -145,12 +202,14 @@ func wrap(p weft.Protocol, made func()) weft.Protocol {
 
 type madeSignal struct {
 	weft.Protocol
-	made func()
+	made func(ok bool)
 }
 
 func (m madeSignal) ConnectionMade(t weft.Transport) {
-	defer m.made()
+	ok := false
+	defer func() { m.made(ok) }()
 	m.Protocol.ConnectionMade(t)
+	ok = true
 }
 
 type madeSignalShutdown struct {

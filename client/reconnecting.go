@@ -128,6 +128,13 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 		if err != nil {
 			return nil, err
 		}
+		if nc == nil {
+			return nil, errNoConn
+		}
+		if err := ctx.Err(); err != nil { // stopped while the dial completed
+			nc.Close()
+			return nil, err
+		}
 		p := r.Factory.BuildProtocol(nc.RemoteAddr())
 		if p == nil {
 			nc.Close()

@@ -7,3 +7,7 @@ import "net"
 // setBacklog does nothing where listen(2) cannot be called again: the system
 // default applies.
 func setBacklog(net.Listener, int) error { return nil }
+
+// openNonblock: no non-blocking open here; readPEM checks that the path is a
+// regular file before opening it.
+const openNonblock = 0

@@ -24,3 +24,8 @@ func setBacklog(ln net.Listener, backlog int) error {
 	}
 	return lerr
 }
+
+// openNonblock is added to the flags of os.OpenFile for certificate and key
+// files, so that opening a FIFO put in place of one never blocks (it is then
+// refused as not a regular file); it has no effect on a regular file.
+const openNonblock = syscall.O_NONBLOCK

@@ -12,9 +12,17 @@ import (
 // pointing at /dev/zero or a huge file gets an error, not unbounded memory.
 const maxPEMSize = 1 << 20
 
-// readPEM reads a regular file of at most maxPEMSize bytes.
+// readPEM reads a regular file of at most maxPEMSize bytes. A path that is not
+// a regular file is refused without being read; it is checked before opening
+// and opened non-blocking where the platform allows, because opening a FIFO
+// (or some devices) for reading blocks until a writer comes.
 func readPEM(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	if fi, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTLSConfig, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrTLSConfig, path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTLSConfig, err)
 	}
