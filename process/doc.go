@@ -16,8 +16,8 @@
 //     PauseReading/ResumeReading, RegisterProducer, Post. Writes never block:
 //     they are buffered up to Options.MaxWriteBuffer and written by a goroutine.
 //   - Status: ErrProcessDone (exit code 0) or *ProcessTerminated (exit code,
-//     signal, and the cause when the context killed the child), matched with
-//     errors.Is and errors.As.
+//     signal, and the cause when the context killed the child or the Cmd's
+//     own I/O failed), matched with errors.Is and errors.As.
 //   - Stream: an adapter that runs a weft.Protocol over a child: DataReceived
 //     gets one descriptor's output (stdout by default), the weft.Transport
 //     writes to stdin, ConnectionLost reports the exit status. Any

@@ -81,8 +81,11 @@ type Options struct {
 	ReadBufferSize int
 	// WaitDelay bounds how long after the child exits the parent keeps
 	// reading descriptors that are still open (a grandchild may hold them);
-	// then they are closed and ProcessEnded follows. Zero means no bound: wait
-	// for end of file on every descriptor, as Twisted does.
+	// then they are closed and ProcessEnded follows. It also becomes the
+	// Cmd's WaitDelay, unless that is set, bounding the Cmd's own copying
+	// for descriptors left to it (the status then matches exec.ErrWaitDelay).
+	// Zero means no bound: wait for end of file on every descriptor, as
+	// Twisted does.
 	WaitDelay time.Duration
 }
 

@@ -58,12 +58,22 @@ func (r *reader) deliver(ack chan struct{}, data []byte) {
 		default:
 		}
 		var held <-chan struct{}
+		dropped := false
 		r.p.ser.call(ack, func() {
+			// Checked again here, serialized: the protocol may have
+			// closed the descriptor from the callback that ran
+			// while this waited to run.
+			select {
+			case <-r.closing:
+				dropped = true
+				return
+			default:
+			}
 			if held = r.p.gate(); held == nil {
 				r.p.proto.ChildDataReceived(r.fd, data)
 			}
 		})
-		if held == nil {
+		if dropped || held == nil {
 			return
 		}
 		select {

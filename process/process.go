@@ -53,8 +53,8 @@ type Transport interface {
 	// RegisterProducer registers a producer that is paused while more than
 	// Options.HighWater bytes are queued for stdin and resumed at
 	// Options.LowWater; StopProducing is called when stdin closes (at once
-	// if it has already closed). Its calls are serialized with the
-	// protocol's callbacks.
+	// if it has already closed, or if ChildFDs has no stdin pipe). Its
+	// calls are serialized with the protocol's callbacks.
 	RegisterProducer(p weft.Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
@@ -105,16 +105,21 @@ type Process struct {
 // drives p with the child's events. opts may be nil for the defaults.
 // ConnectionMade runs on the caller's goroutine before Start returns.
 // Cancelling ctx kills the child (SIGKILL); the status then wraps the
-// context's cause. Start returns an error wrapping ErrInvalidOptions when cmd,
-// p or opts are unusable (cmd must not have been started, and must not set
-// what ChildFDs names), or the error of exec.Cmd.Start; no callback is called
-// then.
+// context's cause. Start returns an error wrapping ErrInvalidOptions when ctx
+// is nil or cmd, p or opts are unusable (cmd must not have been started, and
+// must not set what ChildFDs names; a *Stream needs its Protocol), or the
+// error of exec.Cmd.Start; no callback is called then. A Cmd's WaitDelay left
+// zero becomes Options.WaitDelay.
 func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options) (*Process, error) {
 	switch {
+	case ctx == nil:
+		return nil, invalid("nil context.Context")
 	case cmd == nil:
 		return nil, invalid("nil *exec.Cmd")
 	case p == nil:
 		return nil, invalid("nil ProcessProtocol")
+	case isBadStream(p):
+		return nil, invalid("nil *Stream or Stream.Protocol")
 	case cmd.Process != nil:
 		return nil, invalid("Cmd %s was already started", cmd.Path)
 	}
@@ -136,6 +141,13 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 		closeAll(childEnds)
 		pr.closeParentEnds()
 		return nil, err
+	}
+	if cmd.WaitDelay == 0 {
+		// Options.WaitDelay also bounds the Cmd's own copying for the
+		// descriptors left to it (a Stdout that is no *os.File, say):
+		// a grandchild holding one would otherwise keep cmd.Wait, and
+		// so ProcessExited, from ever coming.
+		cmd.WaitDelay = opt.waitDelay
 	}
 	err = cmd.Start()
 	closeAll(childEnds)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"syscall"
 )
 
 // ProcessTerminated is the status of a child that exited with a non-zero code
-// or was killed by a signal (Twisted's ProcessTerminated). It matches
+// or was killed by a signal (Twisted's ProcessTerminated), or whose Cmd's own
+// I/O failed (Cause says how; ExitCode may then be 0). It matches
 // ErrProcessTerminated with errors.Is, and also Cause when set.
 type ProcessTerminated struct {
 	// ExitCode is the child's exit code, or -1 when it was killed by a signal.
@@ -17,8 +19,10 @@ type ProcessTerminated struct {
 	Signal syscall.Signal
 	// Cause says why this package killed the child: the context's cause
 	// (context.Canceled, context.DeadlineExceeded, ...) when the context given
-	// to Start was done, or the error of a failed wait. Nil otherwise (the
-	// child exited or was signalled by anyone else, Kill and Signal included).
+	// to Start was done, or the error of a failed wait (the Cmd's own
+	// copying to a Stdin, Stdout or Stderr that is not an *os.File failed).
+	// Nil otherwise (the child exited or was signalled by anyone else, Kill
+	// and Signal included).
 	Cause error
 }
 
@@ -69,11 +73,18 @@ func statusOf(ps *os.ProcessState, waitErr, cause error) error {
 		return &ProcessTerminated{ExitCode: -1, Cause: fmt.Errorf("process: wait: %w", waitErr)}
 	}
 	code, sig := codeAndSignal(ps)
-	if code == 0 && sig == 0 {
-		return ErrProcessDone
-	}
 	if sig != syscall.SIGKILL {
 		cause = nil // the package only ever sends SIGKILL
+	}
+	// Any other error than the exit status comes from the Cmd's own I/O (a
+	// Stdout or Stderr writer that failed, Cmd.WaitDelay cutting a copy
+	// short): output was lost, so it is no success even for status 0.
+	var exitErr *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &exitErr) {
+		cause = errors.Join(cause, fmt.Errorf("process: wait: %w", waitErr))
+	}
+	if code == 0 && sig == 0 && cause == nil {
+		return ErrProcessDone
 	}
 	return &ProcessTerminated{ExitCode: code, Signal: sig, Cause: cause}
 }

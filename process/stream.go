@@ -36,7 +36,8 @@ import (
 //
 // A Stream must not be copied after first use.
 type Stream struct {
-	// Protocol receives the child's output; it must not be nil.
+	// Protocol receives the child's output; it must not be nil (Start
+	// returns an error wrapping ErrInvalidOptions then).
 	Protocol weft.Protocol
 	// ReadFD is the descriptor whose data goes to DataReceived. Zero means
 	// 1, stdout.
@@ -53,6 +54,13 @@ type Stream struct {
 
 	mu     sync.Mutex
 	resume uint64 // PauseReading and ResumeReading calls so far
+}
+
+// isBadStream reports whether p is a nil *Stream or a Stream without a
+// Protocol, which Start refuses.
+func isBadStream(p ProcessProtocol) bool {
+	s, ok := p.(*Stream)
+	return ok && (s == nil || s.Protocol == nil)
 }
 
 // NewStream returns a Stream that runs p over a child's stdin and stdout.

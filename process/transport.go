@@ -103,10 +103,11 @@ func (pr *Process) gate() <-chan struct{} {
 }
 
 // RegisterProducer registers a producer flow-controlled by stdin's queue;
-// see Transport. Once stdin has closed, p is stopped at once.
+// see Transport. Once stdin has closed, or without a stdin pipe, p is
+// stopped at once.
 func (pr *Process) RegisterProducer(p weft.Producer) {
 	pr.ser.goPost(func() {
-		if pr.stdinLost {
+		if pr.stdinLost || pr.writers[0] == nil {
 			pr.producer = nil
 			if p != nil {
 				p.StopProducing()

@@ -1,0 +1,206 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A nil context is bad input: Start says so with an error wrapping
+// ErrInvalidOptions instead of panicking, and starts nothing.
+func TestStartNilContext(t *testing.T) {
+	var ctx context.Context // nil
+	cmd := exec.Command(lookPath(t, "true"))
+	r := newRecorder(t)
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				t.Fatalf("Start with a nil context panicked: %v", v)
+			}
+		}()
+		_, err = Start(ctx, cmd, r, nil)
+	}()
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("Start with a nil context = %v, want ErrInvalidOptions", err)
+	}
+	if cmd.Process != nil || len(r.events) != 0 {
+		t.Errorf("Start with a nil context started the child (events %q)", r.events)
+	}
+}
+
+// CloseChildFD on a Read descriptor closes it at once: data the reader had
+// already read and was waiting to deliver when the protocol closed the
+// descriptor (from a callback) is dropped, not delivered after CloseChildFD
+// returned.
+func TestCloseReadFDDropsDataInFlight(t *testing.T) {
+	r := newRecorder(t)
+	procCh := make(chan *Process, 1)
+	closed := false
+	r.onData = func(fd int, data []byte) {
+		switch {
+		case fd == 2 && !closed:
+			p := <-procCh
+			closed = true
+			// The child writes to stdout only now, and then waits
+			// for end of file on stdin: the only callback that can
+			// queue meanwhile is the delivery of its "o".
+			if _, err := p.Write([]byte("go\n")); err != nil {
+				t.Errorf("Write: %v", err)
+			}
+			queued(t, p, 1)
+			if err := p.CloseChildFD(1); err != nil {
+				t.Errorf("CloseChildFD(1): %v", err)
+			}
+			if err := p.CloseStdin(); err != nil {
+				t.Errorf("CloseStdin: %v", err)
+			}
+		case fd == 1 && closed:
+			t.Errorf("ChildDataReceived(1, %q) after CloseChildFD(1) returned", data)
+		}
+	}
+	p, err := Start(context.Background(), exec.Command(lookPath(t, "sh"), "-c", "echo e >&2; read x; echo o; cat >/dev/null"), r, nil)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	procCh <- p
+	if err := waitBounded(t, p); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if !closed {
+		t.Fatalf("events %q: no stderr data", r.events)
+	}
+	r.checkOrder(0, 1, 2)
+}
+
+// failingWriter refuses every write.
+type failingWriter struct{}
+
+var errRefused = errors.New("refused")
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errRefused }
+
+// A descriptor left to the Cmd (here Stdout, an io.Writer that fails): the
+// Cmd's own copying fails and the child's output is lost, so the status says
+// so instead of ErrProcessDone, although the child exited with status 0.
+func TestCmdCopyErrorReported(t *testing.T) {
+	cmd := exec.Command(lookPath(t, "sh"), "-c", "echo out")
+	cmd.Stdout = failingWriter{}
+	r := newRecorder(t)
+	_, err := run(t, context.Background(), cmd, r, nil)
+	if !errors.Is(err, errRefused) || !errors.Is(err, ErrProcessTerminated) {
+		t.Errorf("Wait = %v, want it to match ErrProcessTerminated and the writer's error", err)
+	}
+	if code, sig := ExitStatus(err); code != 0 || sig != 0 {
+		t.Errorf("ExitStatus = %d, %v; want the child's 0, 0", code, sig)
+	}
+	r.checkOrder(0, 2)
+}
+
+// syncBuffer is an io.Writer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A grandchild keeps open a descriptor left to the Cmd (Stdout, an
+// io.Writer the Cmd copies to): Options.WaitDelay bounds that wait too, so
+// ProcessExited and ProcessEnded come although the grandchild lives on.
+func TestWaitDelayCmdWriter(t *testing.T) {
+	sh := lookPath(t, "sh")
+	var out syncBuffer
+	cmd := exec.Command(sh, "-c", "echo before; sleep 60 2>/dev/null & echo $! >&2")
+	cmd.Stdout = &out
+	r := newRecorder(t)
+	var grandchild atomic.Int64
+	r.onData = func(fd int, data []byte) {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); fd == 2 && err == nil {
+			grandchild.Store(int64(pid))
+		}
+	}
+	killGrandchild := func() {
+		if gp, err := os.FindProcess(int(grandchild.Load())); grandchild.Load() > 0 && err == nil {
+			_ = gp.Kill()
+		}
+	}
+	defer killGrandchild()
+	p, err := Start(context.Background(), cmd, r, &Options{WaitDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Errorf("no ProcessEnded 10s after the child exited, with WaitDelay 50ms")
+		killGrandchild() // lets the Cmd's copy end, and so the child
+	}
+	err = p.Wait()
+	if !errors.Is(err, exec.ErrWaitDelay) {
+		t.Errorf("Wait = %v, want it to match exec.ErrWaitDelay (output may be lost)", err)
+	}
+	if got := out.String(); got != "before\n" {
+		t.Errorf("Cmd.Stdout got %q", got)
+	}
+	r.checkOrder(0, 2)
+}
+
+// Without a stdin pipe there is no stdin to flow-control: a producer
+// registered then is stopped (as once stdin has closed), not kept, unpaused
+// and never stopped, past the child's end.
+func TestRegisterProducerWithoutStdin(t *testing.T) {
+	r := newRecorder(t)
+	prod := &countingProducer{}
+	r.onMade = func(tr Transport) { tr.RegisterProducer(prod) }
+	p, err := run(t, context.Background(), exec.Command(lookPath(t, "true")), r, &Options{ChildFDs: map[int]Direction{1: Read}})
+	if err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	stops := make(chan int)
+	p.Post(func() { stops <- prod.stops })
+	if n := <-stops; n != 1 {
+		t.Errorf("producer registered without a stdin pipe: StopProducing called %d times, want 1", n)
+	}
+	p.ser.waitIdle()
+	r.checkOrder(1)
+}
+
+// A Stream without a Protocol is bad input: Start says so instead of
+// panicking in ConnectionMade (and killing the child it just started).
+func TestStartStreamWithoutProtocol(t *testing.T) {
+	cmd := exec.Command(lookPath(t, "true"))
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				t.Fatalf("Start with a Stream without a Protocol panicked: %v", v)
+			}
+		}()
+		_, err = Start(context.Background(), cmd, NewStream(nil), nil)
+	}()
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("Start = %v, want ErrInvalidOptions", err)
+	}
+	if cmd.Process != nil {
+		t.Errorf("the child was started")
+	}
+}
