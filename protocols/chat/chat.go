@@ -11,14 +11,21 @@
 //   - an empty name gets the question again, a name in use gets
 //     "Name taken, please choose another.", otherwise the client gets
 //     "Welcome, NAME!" and every other named client "NAME has joined.";
+//     a line starting with "/" is a command, never a name: before it has
+//     a name a client may "/quit", "/who", or choose its name with
+//     "/name NAME";
 //   - a chat line from NAME reaches every other named client as "<NAME> text";
 //   - "/name NEW" (any case): everyone, sender included, gets
 //     "NAME is now known as NEW.", or the sender gets
-//     "Name taken, please choose another.";
+//     "Name taken, please choose another."; "/name" without NEW gets
+//     "Usage: /name NEW";
 //   - "/who": the sender gets "Online: a, b, c" (names sorted);
 //   - "/quit" or "/exit" (any case): the sender gets "Bye." and is
 //     disconnected; the others get "NAME has left.", which they also get
 //     when a named client disconnects.
+//   - a line over codec.DefaultMaxLineLength bytes gets "Line too long: the
+//     limit is N bytes. Bye." and the connection is closed (reason
+//     codec.ErrFrameTooLarge);
 //   - Slow clients: every message is a non-blocking Write, so a client that
 //     stops reading never delays the others; the write-buffer limit of the
 //     connection (weft.Options.MaxWriteBuffer, server.Server.MaxWriteBuffer)
@@ -27,6 +34,7 @@ package chat
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -41,10 +49,15 @@ const (
 	// MsgAskName is sent when a client connects, and again while the name
 	// it gives is empty.
 	MsgAskName = "What's your name?"
-	// MsgNameTaken answers a name already in use (or an empty "/name").
+	// MsgNameTaken answers a name already in use.
 	MsgNameTaken = "Name taken, please choose another."
+	// MsgNameUsage answers "/name" without a name.
+	MsgNameUsage = "Usage: /name NEW"
 	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
 	MsgBye = "Bye."
+	// msgLineTooLong (with the limit) is sent before the connection of a
+	// client that sent a line over the limit is closed.
+	msgLineTooLong = "Line too long: the limit is %d bytes. Bye."
 )
 
 // Server is a chat room and the weft.Factory of its connections. The zero
@@ -57,7 +70,20 @@ type Server struct {
 
 // BuildProtocol implements weft.Factory.
 func (s *Server) BuildProtocol(net.Addr) weft.Protocol {
-	return codec.NewLineReceiver(&client{s: s})
+	c := &client{s: s}
+	return &protocol{LineReceiver: codec.NewLineReceiver(c), c: c}
+}
+
+// protocol is the LineReceiver of a client, keeping the connection's own
+// transport, through which a close can carry its reason.
+type protocol struct {
+	*codec.LineReceiver
+	c *client
+}
+
+func (p *protocol) ConnectionMade(t weft.Transport) {
+	p.c.raw = t
+	p.LineReceiver.ConnectionMade(t)
 }
 
 // Names returns the names of the clients in the room, sorted.
@@ -91,6 +117,7 @@ func (s *Server) sendLocked(msg string, skip *client) {
 type client struct {
 	s    *Server
 	r    *codec.LineReceiver
+	raw  weft.Transport
 	name string // "" until named; guarded by s.mu once named
 }
 
@@ -115,12 +142,12 @@ func (c *client) ConnectionMade(r *codec.LineReceiver) {
 
 func (c *client) LineReceived(b []byte) {
 	line := string(bytes.TrimRight(b, " \t\r"))
-	if c.name == "" {
+	if c.name == "" && !strings.HasPrefix(strings.TrimSpace(line), "/") {
 		c.chooseName(strings.TrimSpace(line))
 		return
 	}
-	if strings.HasPrefix(line, "/") {
-		cmd, arg, _ := strings.Cut(line[1:], " ")
+	if strings.HasPrefix(line, "/") || c.name == "" {
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line)[1:], " ")
 		c.command(strings.ToLower(cmd), strings.TrimSpace(arg))
 		return
 	}
@@ -157,9 +184,17 @@ func (c *client) command(cmd, arg string) {
 	s := c.s
 	switch cmd {
 	case "name":
+		if arg == "" {
+			c.send(MsgNameUsage)
+			return
+		}
+		if c.name == "" {
+			c.chooseName(arg)
+			return
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, taken := s.named[arg]; taken || arg == "" {
+		if _, taken := s.named[arg]; taken {
 			c.send(MsgNameTaken)
 			return
 		}
@@ -191,6 +226,15 @@ func (c *client) leave() {
 	}
 	delete(s.named, c.name)
 	s.sendLocked(c.name+" has left.", nil)
+}
+
+// LineLengthExceeded tells the client why it is disconnected: a line over
+// the limit cannot be relayed whole, and what follows it in the stream
+// cannot be told apart from its tail. The close reason is still
+// codec.ErrFrameTooLarge.
+func (c *client) LineLengthExceeded([]byte) {
+	c.send(fmt.Sprintf(msgLineTooLong, codec.DefaultMaxLineLength))
+	weft.LoseConnectionWithReason(c.raw, fmt.Errorf("%w: chat line over %d bytes", codec.ErrFrameTooLarge, codec.DefaultMaxLineLength))
 }
 
 func (c *client) ConnectionLost(error) { c.leave() }

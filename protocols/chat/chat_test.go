@@ -144,8 +144,8 @@ func TestTranscript(t *testing.T) {
 	}
 	a.say("/name bob\n")
 	a.expect("Name taken, please choose another.")
-	a.say("/name\n") // no name: refused as taken
-	a.expect("Name taken, please choose another.")
+	a.say("/name\n") // no name: the usage
+	a.expect(chat.MsgNameUsage)
 	a.say(" \r\n") // an empty line is not relayed: b and c get nothing
 	a.say("/Frob x\n")
 	a.expect("Unknown command /frob.") // (so the empty line was handled)
@@ -305,5 +305,70 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 	few, many := allocs(2), allocs(200)
 	if many > few+1 {
 		t.Errorf("one line to 199 listeners: %.0f allocations, to 1: %.0f; want no growth", many, few)
+	}
+}
+
+// TestCommandsBeforeName: before a client has a name, "/quit" quits and
+// "/name NEW" chooses the name; before the fix both were taken as names
+// ("Welcome, /quit!"), so a client could not leave before naming itself
+// and the room held a client named like a command.
+func TestCommandsBeforeName(t *testing.T) {
+	r := newRoom(t, nil)
+	a := r.join(t)
+	a.expect("What's your name?")
+	a.say("/who\n")
+	a.expect("Online: ")
+	a.say("/name ann\n")
+	a.expect("Welcome, ann!")
+
+	b := r.join(t)
+	b.expect("What's your name?")
+	b.say("/name\n")
+	b.expect(chat.MsgNameUsage)
+	b.say("/name ann\n")
+	b.expect(chat.MsgNameTaken)
+	b.say("/frob\n")
+	b.expect("Unknown command /frob.")
+	b.say("/quit\n")
+	b.expect(chat.MsgBye)
+	b.expectEOF()
+	if n := r.srv.Names(); len(n) != 1 || n[0] != "ann" {
+		t.Errorf("room holds %q, want [ann]", n)
+	}
+}
+
+// TestNameEmpty: "/name" without a name is answered with the usage, not
+// with "Name taken" (no name is taken), and changes nothing.
+func TestNameEmpty(t *testing.T) {
+	r := newRoom(t, nil)
+	a := r.join(t)
+	a.expect("What's your name?")
+	a.say("ann\n")
+	a.expect("Welcome, ann!")
+	for _, l := range []string{"/name\n", "/name   \r\n", "/NAME\t\n"} {
+		a.say(l)
+		a.expect(chat.MsgNameUsage)
+	}
+	a.say("/who\n")
+	a.expect("Online: ann")
+}
+
+// TestLineTooLongExplained: a line over the limit closes the connection as
+// before (the reason stays codec.ErrFrameTooLarge), but the client is told
+// why first; before, it was only disconnected.
+func TestLineTooLongExplained(t *testing.T) {
+	r := newRoom(t, nil)
+	a := r.join(t)
+	a.expect("What's your name?")
+	a.say("ann\n")
+	a.expect("Welcome, ann!")
+	go func() { _, _ = a.c.Write([]byte(strings.Repeat("x", codec.DefaultMaxLineLength+100))) }()
+	a.expect(fmt.Sprintf("Line too long: the limit is %d bytes. Bye.", codec.DefaultMaxLineLength))
+	a.expectEOF()
+	a.c.Close()
+	r.ln.Close()
+	r.wg.Wait()
+	if len(r.errs) != 1 || !errors.Is(r.errs[0], codec.ErrFrameTooLarge) {
+		t.Errorf("close reasons %v, want codec.ErrFrameTooLarge", r.errs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
@@ -34,7 +35,17 @@ type Config struct {
 	// so a server refusing everything cannot keep the client looping.
 	// Zero means DefaultMaxNickRetries.
 	MaxNickRetries int
+	// RegisterTimeout bounds the wait for the server's welcome (001) after
+	// the connection is made: past it the connection is closed with an
+	// error matching ErrRegisterTimeout, so a server that never welcomes
+	// the client cannot hold it, even one that keeps it busy with PINGs.
+	// Zero means DefaultRegisterTimeout.
+	RegisterTimeout time.Duration
 }
+
+// DefaultRegisterTimeout is how long a Client waits for the server's
+// welcome (001) when Config.RegisterTimeout is zero.
+const DefaultRegisterTimeout = 2 * time.Minute
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
@@ -49,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNickRetries < 0 {
 		return fmt.Errorf("%w: Config.MaxNickRetries %d is negative", ErrConfig, c.MaxNickRetries)
+	}
+	if c.RegisterTimeout < 0 {
+		return fmt.Errorf("%w: Config.RegisterTimeout %v is negative", ErrConfig, c.RegisterTimeout)
 	}
 	// The registration lines must be sendable (not too long, no ':' before
 	// the user name), or registration would stall with nothing said.
@@ -89,7 +103,9 @@ type Client struct {
 	h     Handler
 
 	mu         sync.Mutex
+	raw        weft.Transport // the connection's own transport
 	t          codec.FrameTransport
+	regTimer   *time.Timer // closes the connection if no 001 comes
 	nick       string
 	registered bool
 	retries    int
@@ -110,7 +126,12 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 }
 
 // ConnectionMade implements weft.Protocol: it sends PASS, NICK and USER.
-func (c *Client) ConnectionMade(t weft.Transport) { c.proto.ConnectionMade(t) }
+func (c *Client) ConnectionMade(t weft.Transport) {
+	c.mu.Lock()
+	c.raw = t
+	c.mu.Unlock()
+	c.proto.ConnectionMade(t)
+}
 
 // DataReceived implements weft.Protocol: it splits lines and dispatches
 // them.
@@ -259,3 +280,32 @@ func (c *Client) Quit(reason string) error {
 // Shutdown implements weft.ShutdownNotifier: on a graceful shutdown the
 // client says QUIT before the connection is closed.
 func (c *Client) Shutdown() { _ = c.send("QUIT") }
+
+// startRegisterTimerLocked arms the registration timeout of the connection
+// whose transport is raw; called with c.mu held.
+func (c *Client) startRegisterTimerLocked(raw weft.Transport) {
+	d := c.cfg.RegisterTimeout
+	if d == 0 {
+		d = DefaultRegisterTimeout
+	}
+	if c.regTimer != nil {
+		c.regTimer.Stop()
+	}
+	c.regTimer = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		expired := !c.registered && c.raw == raw
+		c.mu.Unlock()
+		if expired && raw != nil {
+			weft.LoseConnectionWithReason(raw, fmt.Errorf("%w: no welcome (001) from the server within %v", ErrRegisterTimeout, d))
+		}
+	})
+}
+
+// stopRegisterTimerLocked stops the registration timeout; called with c.mu
+// held.
+func (c *Client) stopRegisterTimerLocked() {
+	if c.regTimer != nil {
+		c.regTimer.Stop()
+		c.regTimer = nil
+	}
+}

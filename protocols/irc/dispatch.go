@@ -14,6 +14,7 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c := (*Client)(f)
 	c.mu.Lock()
 	c.t, c.nick, c.registered, c.retries, c.asked = t, c.cfg.Nick, false, 0, ""
+	c.startRegisterTimerLocked(c.raw)
 	c.mu.Unlock()
 	for _, m := range c.cfg.registration() {
 		_ = c.Send(m) // the lines were checked by Config.Validate
@@ -21,7 +22,13 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c.h.ConnectionMade(c)
 }
 
-func (f *frames) ConnectionLost(reason error) { c := (*Client)(f); c.h.ConnectionLost(c, reason) }
+func (f *frames) ConnectionLost(reason error) {
+	c := (*Client)(f)
+	c.mu.Lock()
+	c.stopRegisterTimerLocked()
+	c.mu.Unlock()
+	c.h.ConnectionLost(c, reason)
+}
 
 // FrameReceived parses one line and dispatches it. A line that does not
 // parse is ignored, as RFC 1459 asks of empty messages.
@@ -42,6 +49,7 @@ func (c *Client) dispatch(m Message) {
 	case "001":
 		c.mu.Lock()
 		c.registered, c.asked = true, ""
+		c.stopRegisterTimerLocked()
 		if n := m.Param(0); n != "" {
 			c.nick = n
 		}

@@ -19,6 +19,9 @@ var (
 	// ErrNickUnavailable: every nick the client tried was in use or
 	// refused, or the alter hook gave up.
 	ErrNickUnavailable = errors.New("irc: no usable nickname")
+	// ErrRegisterTimeout: the server did not welcome the client (001)
+	// within Config.RegisterTimeout.
+	ErrRegisterTimeout = errors.New("irc: registration timed out")
 	// ErrNotConnected: a Client's sending method was called before its
 	// connection was made (after the connection is lost, they return the
 	// transport's weft.ErrClosed).

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,9 +28,10 @@ const Whisper = "It isn't nice to whisper!  Play nice with the group."
 // Logger writes "[HH:MM:SS] message" lines, one Write and one flush per
 // line (Twisted's MessageLogger). It is safe for concurrent use.
 type Logger struct {
-	mu  sync.Mutex
-	w   io.Writer
-	now func() time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	now     func() time.Time
+	partial bool // a failed write left part of a line: end it first
 }
 
 // NewLogger returns a Logger writing to w, timestamped with now (nil:
@@ -42,14 +44,21 @@ func NewLogger(w io.Writer, now func() time.Time) *Logger {
 }
 
 // Log writes one line. If the writer has a Flush() error method (a
-// bufio.Writer) it is flushed; an *os.File is written unbuffered.
+// bufio.Writer) it is flushed; an *os.File is written unbuffered. A line
+// that a failed write cut short is ended with "\n" before the next one.
 func (l *Logger) Log(msg string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	line := l.now().Format("[15:04:05] ") + strings.NewReplacer("\r", "", "\n", " ").Replace(msg) + "\n"
-	if _, err := io.WriteString(l.w, line); err != nil {
+	if l.partial {
+		line = "\n" + line
+	}
+	if n, err := io.WriteString(l.w, line); err != nil {
+		// A line cut short would glue the next one to it.
+		l.partial = l.partial && n == 0 || n > 0 && n < len(line)
 		return fmt.Errorf("irc: log: %w", err)
 	}
+	l.partial = false
 	if f, ok := l.w.(interface{ Flush() error }); ok {
 		return f.Flush()
 	}
@@ -82,7 +91,9 @@ type LogBotConfig struct {
 	AlterNick func(nick string) string
 	// OnError, if not nil, is told what the bot cannot put in its log: a
 	// registration that found no usable nick (ErrNickUnavailable; the bot
-	// reconnects and tries again), and a failed log write (reported once
+	// reconnects and tries again), a server that did not welcome the bot
+	// within DefaultRegisterTimeout (ErrRegisterTimeout; the bot
+	// reconnects), and a failed log write (reported once
 	// per run of failures; the lines are lost). It is called on the
 	// connection's goroutine. Nil: such errors are dropped.
 	OnError func(err error)
@@ -187,8 +198,11 @@ func (h *botHandler) ConnectionMade(*Client) {
 	h.logf("[connected at %s]", h.b.log.Now().Format(time.ANSIC))
 }
 
-func (h *botHandler) ConnectionLost(*Client, error) {
+func (h *botHandler) ConnectionLost(_ *Client, reason error) {
 	h.logf("[disconnected at %s]", h.b.log.Now().Format(time.ANSIC))
+	if errors.Is(reason, ErrRegisterTimeout) {
+		h.b.report(reason)
+	}
 }
 
 func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }

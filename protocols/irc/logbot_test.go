@@ -5,14 +5,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/client"
 )
 
@@ -301,4 +304,71 @@ func TestLogBotOnError(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a log failing again after it recovered was not reported")
 	}
+}
+
+// shortWriter writes half of the first line it is given, then fails it (a
+// disk that fills up in the middle of a line); later writes succeed.
+type shortWriter struct {
+	buf    bytes.Buffer
+	failed bool
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	if !w.failed {
+		w.failed = true
+		n, _ := w.buf.Write(p[:len(p)/2])
+		return n, errors.New("disk full")
+	}
+	return w.buf.Write(p)
+}
+
+// TestLoggerPartialWrite: a line cut short by a failed write is ended
+// before the next line, so that one starts on a line of its own with its
+// timestamp. Before the fix the next line was glued to the partial one.
+func TestLoggerPartialWrite(t *testing.T) {
+	w := &shortWriter{}
+	l := NewLogger(w, fixedClock())
+	if err := l.Log("first line, long enough"); err == nil {
+		t.Fatal("failed write not reported")
+	}
+	if err := l.Log("second"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Log("third"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.buf.String(), "[12:34:56] first \n[12:34:56] second\n[12:34:56] third\n"; got != want {
+		t.Errorf("log %q, want %q", got, want)
+	}
+}
+
+// TestLogBotReportsRegisterTimeout: a server that never welcomes the bot is
+// reported to OnError (the bot reconnects), not only logged as a
+// disconnection.
+func TestLogBotReportsRegisterTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errs := make(chan error, 10)
+		var log bytes.Buffer
+		bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock(),
+			OnError: func(err error) { errs <- err }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, srv := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- weft.Serve(cli, bot.BuildProtocol(nil), nil) }()
+		go func() { _, _ = io.Copy(io.Discard, srv) }()
+		if err := <-done; !errors.Is(err, ErrRegisterTimeout) {
+			t.Errorf("Serve = %v, want ErrRegisterTimeout", err)
+		}
+		srv.Close()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrRegisterTimeout) {
+				t.Errorf("OnError(%v), want ErrRegisterTimeout", err)
+			}
+		default:
+			t.Error("registration timeout not reported to OnError")
+		}
+	})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/endpoint"
@@ -12,6 +14,10 @@ import (
 
 // DefaultMaxPoem is the largest poem a Client accepts by default.
 const DefaultMaxPoem = 16 << 20
+
+// DefaultIdleTimeout is how long a Client waits for the next byte of a poem
+// by default.
+const DefaultIdleTimeout = time.Minute
 
 // ErrPoemTooLarge: a server sent more than Client.MaxPoem bytes.
 var ErrPoemTooLarge = errors.New("poetry: poem too large")
@@ -36,6 +42,16 @@ type Client struct {
 	// of the endpoint, the chunk's size and the total so far for it. It may
 	// be called from several goroutines at once. Nil means no reports.
 	Progress func(i, n, total int)
+	// IdleTimeout bounds the wait for the next byte from a server: a
+	// server that sends nothing for that long (one that never ends its
+	// poem, or never starts it) fails its download with an error matching
+	// weft.ErrIdleTimeout; what it sent is in Result.Poem. Zero means
+	// DefaultIdleTimeout; negative is ErrConfig. The whole download is
+	// bounded by ctx only.
+	IdleTimeout time.Duration
+
+	// dial replaces the endpoint's dialer in tests. Nil: endpoint.Dial.
+	dial func(ctx context.Context, desc string) (net.Conn, error)
 }
 
 // GetPoetry downloads from every endpoint at once with a zero Client.
@@ -63,11 +79,24 @@ func (c *Client) get(ctx context.Context, i int, desc string) ([]byte, error) {
 	if c.MaxPoem < 0 {
 		return nil, fmt.Errorf("%w: Client.MaxPoem %d is negative", ErrConfig, c.MaxPoem)
 	}
-	ep, err := endpoint.ParseClient(desc)
-	if err != nil {
-		return nil, err
+	if c.IdleTimeout < 0 {
+		return nil, fmt.Errorf("%w: Client.IdleTimeout %v is negative", ErrConfig, c.IdleTimeout)
 	}
-	nc, err := ep.Dial(ctx)
+	idle := c.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	dial := c.dial
+	if dial == nil {
+		dial = func(ctx context.Context, desc string) (net.Conn, error) {
+			ep, err := endpoint.ParseClient(desc)
+			if err != nil {
+				return nil, err
+			}
+			return ep.Dial(ctx)
+		}
+	}
+	nc, err := dial(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +105,7 @@ func (c *Client) get(ctx context.Context, i int, desc string) ([]byte, error) {
 		limit = DefaultMaxPoem
 	}
 	p := &receiver{i: i, limit: limit, progress: c.Progress}
-	conn := weft.NewConn(nc, p, &weft.Options{Client: true})
+	conn := weft.NewConn(nc, p, &weft.Options{Client: true, IdleTimeout: idle})
 	stop := context.AfterFunc(ctx, func() { conn.Close(ctx.Err()) })
 	err = conn.Serve()
 	stop()

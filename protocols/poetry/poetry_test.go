@@ -376,10 +376,55 @@ func TestGetPoetryLimitsAndCancel(t *testing.T) {
 	if r := c.Get(context.Background(), big)[0]; !errors.Is(r.Err, poetry.ErrConfig) {
 		t.Errorf("negative MaxPoem: %v, want ErrConfig", r.Err)
 	}
+	c = poetry.Client{IdleTimeout: -1}
+	if r := c.Get(context.Background(), big)[0]; !errors.Is(r.Err, poetry.ErrConfig) {
+		t.Errorf("negative IdleTimeout: %v, want ErrConfig", r.Err)
+	}
 	slow := listen(t, &poetry.Server{Poem: bytes.Repeat([]byte("la "), 1000), Chunk: 1, Delay: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	c = poetry.Client{Progress: func(int, int, int) { cancel() }}
 	if r := c.Get(ctx, slow)[0]; !errors.Is(r.Err, context.Canceled) {
 		t.Errorf("cancel: %v", r.Err)
+	}
+}
+
+// TestClientIdleServer: a server that accepts and then never sends nor
+// closes fails the download after the idle timeout (weft.ErrIdleTimeout);
+// before the fix Get waited forever (synctest reported the deadlock), and
+// so did "weft get poetry".
+func TestClientIdleServer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		idle time.Duration
+		want time.Duration
+	}{
+		{"default", 0, time.Minute},
+		{"set", 5 * time.Second, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var srv []net.Conn
+				c := poetry.Client{IdleTimeout: tc.idle}
+				poetry.SetDial(&c, func(context.Context, string) (net.Conn, error) {
+					cl, s := net.Pipe()
+					srv = append(srv, s)
+					// A few bytes, then silence: the timeout counts from
+					// the last byte, and what came is returned.
+					go func() { _, _ = s.Write([]byte("Once upon")) }()
+					return cl, nil
+				})
+				start := time.Now()
+				r := c.Get(context.Background(), "tcp:poet:1")[0]
+				if !errors.Is(r.Err, weft.ErrIdleTimeout) || string(r.Poem) != "Once upon" {
+					t.Errorf("got %q, %v; want the partial poem and ErrIdleTimeout", r.Poem, r.Err)
+				}
+				if d := time.Since(start); d != tc.want {
+					t.Errorf("gave up after %v, want %v", d, tc.want)
+				}
+				for _, s := range srv {
+					s.Close()
+				}
+			})
+		})
 	}
 }

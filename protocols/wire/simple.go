@@ -8,17 +8,47 @@ import (
 )
 
 // Echo is the Factory of the echo service (RFC 862): every byte received is
-// sent back unchanged. The zero value is ready to use.
+// sent back unchanged. Reading stops while the output waiting for the client
+// is above the write buffer's high-water mark and resumes at the low-water
+// mark, so a client that sends faster than it reads is slowed down (its
+// writes wait), not dropped as a slow consumer, and nothing it sent is lost.
+// The zero value is ready to use.
 type Echo struct{}
 
 // BuildProtocol implements weft.Factory.
 func (Echo) BuildProtocol(net.Addr) weft.Protocol { return &echo{} }
 
-type echo struct{ t weft.Transport }
+type echo struct {
+	t         weft.Transport
+	throttled bool
+}
 
 func (p *echo) ConnectionMade(t weft.Transport) { p.t = t }
-func (p *echo) DataReceived(data []byte)        { _, _ = p.t.Write(data) }
-func (p *echo) ConnectionLost(error)            {}
+func (p *echo) DataReceived(data []byte) {
+	p.throttled = throttle(p.t, p.throttled)
+	_, _ = p.t.Write(data)
+}
+func (p *echo) ConnectionLost(error) {}
+
+// throttle registers a readThrottle on t the first time output is found
+// waiting for the peer (done tells it already was): a connection whose
+// peer keeps up never needs one, and so never pays for the producer's
+// state. It reports whether t is throttled.
+func throttle(t weft.Transport, done bool) bool {
+	if done || t.Buffered() == 0 {
+		return done
+	}
+	t.RegisterProducer(readThrottle{t}) // pauses at once if above HighWater
+	return true
+}
+
+// readThrottle is the Producer of a service whose output is made of its
+// input: the write buffer's water marks pause and resume reading.
+type readThrottle struct{ t weft.Transport }
+
+func (r readThrottle) PauseProducing()  { r.t.PauseReading() }
+func (r readThrottle) ResumeProducing() { r.t.ResumeReading() }
+func (r readThrottle) StopProducing()   {}
 
 // Discard is the Factory of the discard service (RFC 863): everything
 // received is dropped and nothing is ever sent. The zero value is ready to
@@ -36,7 +66,8 @@ func (discard) ConnectionLost(error)          {}
 
 // FramedEcho is the Factory of a framed echo service: each frame received is
 // sent back as one frame of the same codec. A frame the codec refuses
-// (too large, malformed) closes the connection with the codec's error.
+// (too large, malformed) closes the connection with the codec's error. As
+// Echo, it stops reading while its output is above the high-water mark.
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.
@@ -52,10 +83,14 @@ func (f FramedEcho) BuildProtocol(net.Addr) weft.Protocol {
 	return codec.NewProtocol(c, &framedEcho{})
 }
 
-type framedEcho struct{ t codec.FrameTransport }
+type framedEcho struct {
+	t         codec.FrameTransport
+	throttled bool
+}
 
 func (p *framedEcho) ConnectionMade(t codec.FrameTransport) { p.t = t }
 func (p *framedEcho) FrameReceived(frame []byte) {
+	p.throttled = throttle(p.t, p.throttled)
 	if err := p.t.SendFrame(frame); err != nil {
 		p.t.LoseConnection()
 	}

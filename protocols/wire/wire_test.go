@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -60,6 +61,11 @@ func TestOneShotExactBytes(t *testing.T) {
 		{"time", wire.Time{Now: clock}, binary.BigEndian.AppendUint32(nil, 4004625990)},
 		{"time epoch", wire.Time{Now: func() time.Time { return time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) }}, []byte{0, 0, 0, 0}},
 		{"time 1970", wire.Time{Now: func() time.Time { return time.Unix(0, 0) }}, []byte{0x83, 0xaa, 0x7e, 0x80}},
+		// RFC 868's 32 bits run out on 2036-02-07 06:28:16 UTC: the count
+		// wraps to 0 (modulo 2^32) and goes on, never an error or a panic.
+		{"time before 2036 wrap", wire.Time{Now: func() time.Time { return time.Date(2036, 2, 7, 6, 28, 15, 0, time.UTC) }}, []byte{0xff, 0xff, 0xff, 0xff}},
+		{"time 2036 wrap", wire.Time{Now: func() time.Time { return time.Date(2036, 2, 7, 6, 28, 16, 0, time.UTC) }}, []byte{0, 0, 0, 0}},
+		{"time after 2036 wrap", wire.Time{Now: func() time.Time { return time.Date(2036, 2, 7, 6, 28, 17, 0, time.UTC) }}, []byte{0, 0, 0, 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,3 +277,51 @@ func TestChargenBoundedMemory(t *testing.T) {
 }
 
 func isClosedErr(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) }
+
+// TestEchoFlowControl: a client that sends much more than MaxWriteBuffer
+// before it reads (or reads slower than it writes) gets every byte back:
+// echo stops reading while its output is above the high-water mark, so the
+// client's writes wait instead of the server dropping it as a slow consumer
+// (before the fix: ErrSlowConsumer after about 1 MiB, the rest lost).
+func TestEchoFlowControl(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    weft.Factory
+	}{
+		{"echo", wire.Echo{}},
+		{"framed raw", wire.FramedEcho{}},
+		{"framed line", wire.FramedEcho{Codec: codec.Line{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, s := net.Pipe()
+				defer c.Close()
+				done := make(chan error, 1)
+				go func() { done <- weft.Serve(s, tc.f.BuildProtocol(nil), nil) }()
+				line := append(bytes.Repeat([]byte("e"), 1022), "\r\n"...)
+				msg := bytes.Repeat(line, 3<<10) // 3 MiB
+				wrote := make(chan error, 1)
+				go func() {
+					_, err := c.Write(msg)
+					wrote <- err
+				}()
+				synctest.Wait() // the client reads only once the server did all it would
+				got := make([]byte, len(msg))
+				n, err := io.ReadFull(c, got)
+				if err != nil || !bytes.Equal(got, msg) {
+					select {
+					case e := <-done:
+						err = fmt.Errorf("%v; server: %v", err, e)
+					default:
+					}
+					t.Fatalf("echoed %d of %d bytes: %v", n, len(msg), err)
+				}
+				if err := <-wrote; err != nil {
+					t.Fatalf("client write: %v", err)
+				}
+				c.Close()
+				<-done
+			})
+		})
+	}
+}
