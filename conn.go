@@ -610,12 +610,13 @@ func (c *Conn) finalize() {
 	c.cbMu.Unlock()
 }
 
-// lastCall runs fn, a call made while the connection ends; a panic becomes
-// the close reason (what Serve returns), as the connection is already lost.
+// lastCall runs fn, a call made while the connection ends; a panic joins
+// the close reason (what Serve returns), as the connection is already lost:
+// the reason it ended with, an earlier panic included, stays in it.
 func (c *Conn) lastCall(fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.setReason(fmt.Errorf("%w: %v", ErrProtocolPanic, r))
+			c.setReason(errors.Join(c.closeReason(), fmt.Errorf("%w: %v", ErrProtocolPanic, r)))
 		}
 	}()
 	fn()

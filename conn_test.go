@@ -453,6 +453,50 @@ func TestWriteAfterLoss(t *testing.T) {
 	}
 }
 
+// lostPanics panics in DataReceived (when first is set) and in
+// ConnectionLost.
+type lostPanics struct{ first string }
+
+func (p *lostPanics) ConnectionMade(weft.Transport) {}
+func (p *lostPanics) DataReceived([]byte) {
+	if p.first != "" {
+		panic(p.first)
+	}
+}
+func (p *lostPanics) ConnectionLost(error) { panic("second") }
+
+// TestPanicInConnectionLost: a panic in ConnectionLost is what Serve
+// returns, and it does not hide the reason the connection ended with, a
+// first panic included (the second used to replace it).
+func TestPanicInConnectionLost(t *testing.T) {
+	for _, tc := range []struct {
+		name, first string
+		want        []string
+	}{
+		{"after a clean close", "", []string{"second"}},
+		{"after a panic", "first", []string{"first", "second"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := pipePair(t)
+			done := serve(s, &lostPanics{first: tc.first}, nil)
+			if tc.first != "" {
+				c.Write([]byte("x"))
+			} else {
+				c.Close()
+			}
+			err := <-done
+			if !errors.Is(err, weft.ErrProtocolPanic) {
+				t.Fatalf("Serve = %v, want ErrProtocolPanic", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Serve = %v, want it to name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 // TestPanicAborts: a panicking callback aborts its connection with
 // ErrProtocolPanic instead of crashing the process.
 func TestPanicAborts(t *testing.T) {
