@@ -171,6 +171,10 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 
 var errNoFD = errors.New("weft: connection has no descriptor")
 
+// maxFD is the largest descriptor the engine takes: its table is indexed by
+// descriptor, and Conn keeps one in an int32.
+const maxFD = 1 << 30
+
 // nilConn stands in for a nil net.Conn given to NewConn, whose Serve then
 // returns the error without touching it.
 type nilConn struct{ net.Conn }
@@ -192,7 +196,7 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 	if opts == nil || opts.Engine == nil {
 		return nil, errors.New("weft: NewConnFD needs Options.Engine")
 	}
-	if fd < 0 {
+	if fd < 0 || fd > maxFD {
 		return nil, errNoFD
 	}
 	c := &Conn{proto: p, fd: int32(fd)}
@@ -200,6 +204,12 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 	if c.opt, err = opts.resolveShared(); err != nil {
 		return nil, err
 	}
+	// Until Start registers the descriptor, the connection counts as
+	// queued: a Close or Write before Start (which schedule the runner)
+	// only mark it pending, and Start's turn does what they asked. A
+	// runner started earlier would call ConnectionMade before Start and
+	// close fd before Start registers it (closing it twice).
+	c.rs.Store(rsRunning)
 	// Equal local addresses are shared; an IPv4 remote one is packed.
 	c.laddr, c.raddr = sharedLocalAddr(laddr), packRemote(raddr)
 	c.setPerConnOptions(opts)
@@ -317,7 +327,14 @@ func (c *Conn) Start(done func(reason error)) {
 func (c *Conn) startFD(done func(reason error)) {
 	c.begin()
 	c.setDone(done)
-	if err := c.opt.engine.addFD(c); err != nil {
+	c.mu.Lock()
+	closed := c.is(bSockClosed) // closed before Start: the runner just ends it
+	c.mu.Unlock()
+	var err error
+	if !closed {
+		err = c.opt.engine.addFD(c)
+	}
+	if err != nil {
 		c.mu.Lock()
 		c.state = stClosed
 		c.bits |= bSockClosed | bLost
@@ -327,7 +344,9 @@ func (c *Conn) startFD(done func(reason error)) {
 			x.idle.Stop()
 		}
 		c.ended(done, err)
+		return
 	}
+	c.opt.engine.enqueue(c) // rs is rsRunning since NewConnFD (see there)
 }
 
 // setDone keeps Start's done callback for the engine's runner. It lives in

@@ -32,9 +32,10 @@ type Engine struct {
 	epfd int
 	file *os.File
 
-	mu    sync.Mutex
-	conns []*Conn // by descriptor
-	gen   uint32
+	mu     sync.Mutex
+	conns  []*Conn // by descriptor
+	gen    uint32
+	closed bool // Close was called: register refuses
 
 	events [128]syscall.EpollEvent
 	ready  []*Conn // the poller's scratch list
@@ -98,10 +99,26 @@ func NewEngine() (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine: its poller and, once the run queue is empty, its
-// workers. Connections still registered stop receiving events; close them
-// first.
+// Close stops the engine: it ends the connections still registered (their
+// ConnectionLost receives ErrServerShutdown, their output is discarded),
+// then stops its poller and, once the run queue is empty, its workers.
+// Connections given to it after Close are served by a goroutine (Start), or
+// fail (NewConnFD's Start calls done with the error).
 func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	var live []*Conn
+	for _, c := range e.conns {
+		if c != nil {
+			live = append(live, c)
+		}
+	}
+	e.mu.Unlock()
+	// Their runners close their descriptors on the workers, which drain
+	// the run queue before they exit.
+	for _, c := range live {
+		c.Close(ErrServerShutdown)
+	}
 	err := e.file.Close()
 	e.wg.Wait()
 	p := &e.pool
@@ -183,7 +200,7 @@ func (e *Engine) add(c *Conn) error {
 	if derr != nil {
 		return fmt.Errorf("weft: dup: %w", derr)
 	}
-	if fd < 0 || fd > 1<<30 {
+	if fd < 0 || fd > maxFD {
 		return errNoFD
 	}
 	c.mu.Lock()
@@ -201,34 +218,52 @@ func (e *Engine) add(c *Conn) error {
 		return errFlushing
 	}
 	c.nio, c.fd = nil, int32(fd)
+	// Until fd is registered the connection counts as queued: a close, a
+	// write or a ResumeReading from another goroutine (which schedule the
+	// runner) only mark it pending, and the first turn, queued below, does
+	// what they asked. A runner started meanwhile would close fd under
+	// register, and a failed register would then close it again and serve
+	// the connection a second time on a goroutine.
+	c.rs.Store(rsRunning)
 	c.mu.Unlock()
 	if err := e.register(c); err != nil {
 		c.mu.Lock()
 		c.nio, c.fd = nio, -1
+		c.rs.Store(0)
+		// What came meanwhile was meant for the engine: a close did not
+		// close the net.Conn, a write left its flush to the runner.
+		closed, rst := c.is(bSockClosed), c.is(bRst)
+		c.bits &^= bSockClosed
+		queued := c.is(bFlushQueued)
+		c.bits &^= bFlushQueued
+		start := queued && c.startFlushLocked()
 		c.mu.Unlock()
 		syscall.Close(fd)
+		if closed {
+			c.closeSocket(rst)
+		} else if start {
+			c.flush()
+		}
 		return err
 	}
 	nio.nc.Close()  // its descriptor only; the socket lives on in fd
 	c.flags.Or(fIn) // read once: the net.Conn's owner may have left bytes behind
-	c.schedule()
+	e.enqueue(c)    // rs is rsRunning (see above)
 	return nil
 }
 
-// addFD registers a connection made by NewConnFD and schedules its
-// ConnectionMade; on an error the caller closes the descriptor.
-func (e *Engine) addFD(c *Conn) error {
-	if err := e.register(c); err != nil {
-		return err
-	}
-	c.schedule()
-	return nil
-}
+// addFD registers a connection made by NewConnFD; the caller then queues
+// its first turn (ConnectionMade), or on an error closes the descriptor.
+func (e *Engine) addFD(c *Conn) error { return e.register(c) }
 
 // register puts c (its descriptor set) in the table and the epoll set.
 func (e *Engine) register(c *Conn) error {
 	fd := int(c.fd)
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
 	e.gen++
 	c.gen = e.gen
 	for len(e.conns) <= fd {

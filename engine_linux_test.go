@@ -3,6 +3,7 @@ package weft_test
 import (
 	"io"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -118,5 +119,28 @@ func TestEngineBytesBeforeRegister(t *testing.T) {
 	}
 	if got := string(r.received()); got != "early bytes" {
 		t.Errorf("received %q, want %q", got, "early bytes")
+	}
+}
+
+// TestNewConnFDOutOfRange: a descriptor number beyond what the engine's
+// table takes (and int32) is refused, not truncated to another descriptor.
+func TestNewConnFDOutOfRange(t *testing.T) {
+	if testEngine == nil {
+		t.Skip("no readiness engine on this platform")
+	}
+	other, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(other)
+	fds := []int{1<<30 + 1}
+	if strconv.IntSize == 64 {
+		shift := 32 // a variable: the constants overflow a 32-bit int
+		fds = append(fds, 1<<shift+other, 1<<(shift-1))
+	}
+	for _, fd := range fds {
+		if _, err := weft.NewConnFD(fd, nil, nil, newRecorder(t), &weft.Options{Engine: testEngine}); err == nil {
+			t.Errorf("NewConnFD(%#x): no error", fd)
+		}
 	}
 }

@@ -18,7 +18,8 @@ var (
 	// time.
 	ErrHandshakeTimeout = errors.New("weft: handshake timeout")
 	// ErrServerShutdown: the server shut down and the connection did not drain
-	// before the shutdown deadline.
+	// before the shutdown deadline, or its readiness Engine was closed under
+	// it.
 	ErrServerShutdown = errors.New("weft: server shutdown")
 	// ErrRejected: the connection was refused by a server limit.
 	ErrRejected = errors.New("weft: connection rejected")

@@ -281,7 +281,15 @@ func (c *Conn) reserveLocked(n int) {
 	if have+n <= cap(*c.out) {
 		return
 	}
-	bigger := getBuf(outSize(have + n))
+	want := have + n
+	if want > 1<<maxClassBits {
+		// Past the pooled size classes getBuf gives exactly what is
+		// asked: grow by half at least, or each small Write would copy
+		// everything queued (quadratic). A non-empty buffer never goes
+		// past MaxWriteBuffer (write), so neither does this.
+		want = max(want, min(have+have/2, c.opt.max))
+	}
+	bigger := getBuf(outSize(want))
 	*bigger = append((*bigger)[:0], *c.out...)
 	putBuf(c.out)
 	c.out = bigger
@@ -525,8 +533,15 @@ func (c *Conn) writeFailed(err error) {
 	if x := c.x.Load(); x != nil && x.flushCond != nil {
 		x.flushCond.Broadcast()
 	}
+	// Closed already (an Abort from another goroutine during this flush):
+	// abort does nothing, and the engine's runner, which left the
+	// descriptor to this flush, must look again to close it.
+	closed := c.nio == nil && c.is(bSockClosed)
 	c.mu.Unlock()
 	c.abort(err, false)
+	if closed {
+		c.schedule()
+	}
 }
 
 // syncProducer tells the producer to pause or resume to match the buffer. It
