@@ -36,6 +36,7 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 		id, ok := s.track(nc, ls)
 		if !ok {
 			nc.Close()
+			s.closedUntracked()
 			return ErrServerClosed
 		}
 		// Without a PROXY header or TLS handshake to wait for, admission
@@ -100,6 +101,13 @@ func (s *Server) track(nc net.Conn, ls *listenerState) (uint64, bool) {
 	s.wg.Add(1)
 	ls.refs.Add(1)
 	return id, true
+}
+
+// closedUntracked counts the close of a connection accepted as the server
+// closed, which track refused (it has no ID, so no hook or log line): every
+// accepted connection is counted once in Closed.
+func (s *Server) closedUntracked() {
+	s.stats.closed[ReasonShutdown].Add(1)
 }
 
 func (s *Server) isClosing() bool {

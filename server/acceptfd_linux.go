@@ -129,6 +129,7 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 	id, ok := s.track(nil, ls)
 	if !ok {
 		syscall.Close(fd)
+		s.closedUntracked()
 		return false
 	}
 	ip := ipOf(remote)

@@ -47,8 +47,16 @@ func (s *Server) OpenEndpoint(ep *endpoint.Server) (net.Listener, func() error, 
 		}
 		raw.Type = "tcp" // the server wraps each connection in TLS itself
 	}
+	if s.isClosing() {
+		// Listening would use the cancelled s.ctx (a unix socket's stale
+		// probe then fails with "operation was canceled").
+		return nil, nil, ErrServerClosed
+	}
 	l, err := raw.Listen(s.ctx)
 	if err != nil {
+		if s.isClosing() { // cut short by Shutdown or Close
+			return nil, nil, fmt.Errorf("%w: %w", ErrServerClosed, err)
+		}
 		return nil, nil, err
 	}
 	return l, func() error { return s.serve(&listenerState{l: l, proxy: ep.Proxy, tls: ep.TLS}) }, nil

@@ -36,6 +36,11 @@ func rejectReason(a admission) rejectKind {
 // which MaxConnsPerPeer does not limit.
 type ipKey = netip.Addr
 
+// ipOf returns the IP address of a, unmapped (::ffff:1.2.3.4 is 1.2.3.4).
+// A unix-socket address has none, whatever its name: a local client may
+// bind its socket to a path such as "127.0.0.1:80", which must not make it
+// that IP peer (trusted as a PROXY source, or counted against that
+// address's MaxConnsPerPeer).
 func ipOf(a net.Addr) ipKey {
 	var ip netip.Addr
 	switch a := a.(type) {
@@ -43,8 +48,14 @@ func ipOf(a net.Addr) ipKey {
 		ip, _ = netip.AddrFromSlice(a.IP)
 	case *net.UDPAddr:
 		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UnixAddr:
+		return ip
 	default:
 		if a == nil {
+			return ip
+		}
+		switch a.Network() {
+		case "unix", "unixgram", "unixpacket":
 			return ip
 		}
 		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
@@ -187,7 +198,10 @@ func (s *Server) releaseSlot(ip ipKey, overflow bool) {
 		return
 	}
 	s.active--
-	for s.active < s.MaxConns && s.queue.Len() > 0 {
+	// Once closing, queued connections leave on s.done (reason shutdown);
+	// granting them a slot would only check their sockets, which Shutdown
+	// closed, and take them for clients that hung up.
+	for !s.closing && s.active < s.MaxConns && s.queue.Len() > 0 {
 		e := s.queue.Front()
 		if s.Overflow == QueueLIFO {
 			e = s.queue.Back()

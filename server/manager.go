@@ -77,19 +77,17 @@ func (c *Conn) Close(reason error) { c.wc.Close(reason) }
 // Post runs fn serialized with the Protocol's callbacks (see weft.Conn.Post).
 func (c *Conn) Post(fn func()) { c.wc.Post(fn) }
 
-// startRunning takes a connection about to run its Protocol out of pending,
-// unless the server is closing (it reports false then): from now on Shutdown
+// startRunning takes a connection about to run its Protocol out of pending
+// and reports whether it may run: false when the server is closing (the
+// caller then closes it; it is out of pending either way). From now on Shutdown
 // does not close its socket as a handshaking one's, it tells the connection
 // once ConnectionMade has returned (managed.ConnectionMade), and Close or
 // Shutdown's deadline closes it there.
 func (s *Server) startRunning(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	delete(s.pending, id)
-	return true
+	delete(s.pending, id) // running, or closed by the caller
+	return !s.closing
 }
 
 func (s *Server) clearPending(id uint64) {
@@ -152,6 +150,9 @@ func (s *Server) register(c *Conn) (closing, abort bool) {
 	delete(s.pending, c.ID())
 	c.started = int64(time.Since(s.epoch))
 	s.conns[c.ID()] = c
+	if s.aborting {
+		s.lateCuts++ // closed by the caller: Shutdown reports its deadline
+	}
 	return s.closing, s.aborting
 }
 

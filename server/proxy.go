@@ -31,6 +31,13 @@ func trusted(prefixes []netip.Prefix, remote net.Addr) bool {
 		if p.Contains(ip) || p.Contains(ip.Unmap()) {
 			return true
 		}
+		// ipOf unmaps the peer; so unmap an IPv4-mapped prefix
+		// (::ffff:10.0.0.0/104 is 10.0.0.0/8).
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			if p4, err := a.Unmap().Prefix(p.Bits() - 96); err == nil && p4.Contains(ip) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -173,6 +173,7 @@ type Server struct {
 	mu        sync.Mutex
 	closing   bool
 	aborting  bool // Close, or Shutdown's deadline: running connections are closed at once
+	lateCuts  int  // connections closed by register because aborting was set
 	listeners map[*listenerState]struct{}
 	conns     map[uint64]*Conn    // running a Protocol
 	pending   map[uint64]net.Conn // handshaking or queued
@@ -346,6 +347,12 @@ func (s *Server) serve(ls *listenerState) error {
 		delete(s.listeners, ls)
 		s.mu.Unlock()
 		ls.close()
+		if s.isClosing() {
+			// Shutdown or Close ended Start's context: a Start that
+			// honours it fails, but that is the shutdown, not a failure
+			// (Run returns nil after a shutdown asked for by its ctx).
+			return ErrServerClosed
+		}
 		return err
 	}
 	s.log.Debug("server: listening", "addr", ls.l.Addr().String(), "proxy", len(ls.proxy) > 0)

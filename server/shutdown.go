@@ -33,13 +33,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.aborting = true // and the ones that register from now on
+	cuts := s.lateCuts
 	s.mu.Unlock()
 	left := s.snapshotConns()
-	s.log.Warn("server: shutdown deadline; closing connections", "left", len(left), "err", ctx.Err())
+	if len(left) > 0 {
+		s.log.Warn("server: shutdown deadline; closing connections", "left", len(left), "err", ctx.Err())
+	}
 	for _, c := range left {
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	<-drained
+	s.mu.Lock()
+	cut := len(left) > 0 || s.lateCuts != cuts
+	s.mu.Unlock()
+	if !cut {
+		// ctx was done already (or ended as the last ones finished), but
+		// no running connection was cut: everything drained.
+		s.log.Debug("server: shut down; all connections drained")
+		return nil
+	}
 	return ctx.Err()
 }
 

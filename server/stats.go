@@ -4,6 +4,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/weftkit/weft"
@@ -160,12 +161,20 @@ func (s *Server) PublishExpvar(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: expvar name is empty", ErrInvalidConfig)
 	}
+	// Get then Publish is not atomic: two concurrent calls for one name
+	// (two Servers, or one called twice) both saw it free, and the second
+	// Publish panicked.
+	expvarMu.Lock()
+	defer expvarMu.Unlock()
 	if expvar.Get(name) != nil {
 		return fmt.Errorf("server: expvar name %q already published", name)
 	}
 	expvar.Publish(name, expvar.Func(func() any { return s.Snapshot() }))
 	return nil
 }
+
+// expvarMu serializes PublishExpvar's check and publication.
+var expvarMu sync.Mutex
 
 // ConnState is a connection's lifecycle state, reported to Server.ConnState.
 type ConnState int
