@@ -51,6 +51,22 @@ type span struct {
 	in      []byte // the current read, while its tail in[inN:] is pending
 	inN     int    // in[:inN] was copied into buf (and ends it); 0 if none
 	inBuf   bool
+
+	// back is the state before the frame being delivered was consumed
+	// (valid during the callback only, until the span changes otherwise):
+	// unread steps back into it, without copying, when extra is the end of
+	// the consumed bytes (SetLineMode(data[n:]) from RawDataReceived).
+	back backState
+}
+
+// backState is a span's undecoded bytes as they were before a frame of adv
+// bytes was consumed from the start of pending.
+type backState struct {
+	pending []byte
+	in      []byte
+	inN     int
+	inBuf   bool
+	adv     int // 0: no state to step back into
 }
 
 // spans are shared by all connections, each with a buffer of at most
@@ -84,7 +100,7 @@ func (c *core) release() {
 	if cap(st.buf) > keepBuffer {
 		st.buf = nil
 	}
-	st.buf, st.pending, st.in, st.inN, st.inBuf = st.buf[:0], nil, nil, 0, false
+	st.buf, st.pending, st.in, st.inN, st.inBuf, st.back = st.buf[:0], nil, nil, 0, false, backState{}
 	spans.Put(st)
 }
 
@@ -104,7 +120,7 @@ func (c *core) feed(data []byte, s sink) {
 		// call. Only the bytes after pending are new to the decoder.
 		nb := append(append(make([]byte, 0, len(st.pending)+len(st.tail())+len(data)), st.pending...), st.tail()...)
 		nb = append(nb, data...)
-		st.buf, st.pending, st.inBuf, st.in, st.inN = nb, nb, true, nil, 0
+		st.buf, st.pending, st.inBuf, st.in, st.inN, st.back = nb, nb, true, nil, 0, backState{}
 		return
 	}
 	if len(st.pending) == 0 {
@@ -160,19 +176,30 @@ func (c *core) drop() {
 	if st == nil {
 		return
 	}
-	st.pending, st.in, st.inN = nil, nil, 0
+	st.pending, st.in, st.inN, st.back = nil, nil, 0, backState{}
 	if st.inBuf {
 		st.buf, st.inBuf = nil, false
 	}
 }
 
 // unread puts extra in front of the undecoded bytes (SetLineMode(extra)). It
-// never overwrites bytes a callback may still hold.
+// never overwrites bytes a callback may still hold. When extra is the end of
+// the bytes the current frame was consumed from (the rest of a raw chunk
+// handed back from RawDataReceived), it steps back over them instead of
+// copying: a copy of everything undecoded per mode switch would make a
+// stream of alternating short lines and raw bytes cost quadratic time.
 func (c *core) unread(extra []byte) {
 	if len(extra) == 0 {
 		return
 	}
 	st := c.span()
+	if b := st.back; len(extra) <= b.adv && &b.pending[b.adv-len(extra)] == &extra[0] {
+		st.pending, st.in, st.inN, st.inBuf = b.pending[b.adv-len(extra):], b.in, b.inN, b.inBuf
+		st.back = backState{}
+		c.resetDecoder()
+		return
+	}
+	st.back = backState{}
 	nb := make([]byte, 0, len(extra)+len(st.pending))
 	nb = append(append(nb, extra...), st.pending...)
 	st.buf, st.pending, st.inBuf = nb, nb, true
@@ -252,6 +279,7 @@ func (c *core) decode(s sink) (n int64) {
 			c.pull(st)
 			continue
 		}
+		st.back = backState{st.pending, st.in, st.inN, st.inBuf, adv}
 		st.pending = st.pending[adv:]
 		if st.inN > 0 && len(st.pending) <= st.inN {
 			// Everything undecoded came from the current read: decode
@@ -261,6 +289,7 @@ func (c *core) decode(s sink) (n int64) {
 		}
 		n++
 		s.deliver(frame)
+		st.back = backState{}
 	}
 	return n
 }

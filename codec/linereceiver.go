@@ -131,7 +131,9 @@ func (r *LineReceiver) SetRawMode() {
 // raw chunk after the end of the raw data) is decoded first, then the bytes
 // received later. Called from RawDataReceived, the current raw chunk has been
 // consumed entirely; called from LineReceived, extra goes before the rest of
-// the current read.
+// the current read. extra is read after the callback returns: when it is the
+// end of the raw chunk (data[n:]), the receiver decodes those bytes in place
+// rather than copying them, so the callback must not modify them afterwards.
 func (r *LineReceiver) SetLineMode(extra []byte) {
 	r.raw = false
 	r.core.setDecoder(decoderFor(&r.line))

@@ -1,12 +1,16 @@
 package codec_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/codec/codectest"
 )
 
 // lineRec is a LineHandler recording events as "line:x", "raw:x",
@@ -296,5 +300,163 @@ func TestLineReceiverReentrantDataReceived(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// chunkedHandler is the usual raw-mode pattern (HTTP chunked bodies, SMTP
+// BDAT): a line announces one raw byte, RawDataReceived takes it and gives
+// the rest back with SetLineMode(data[1:]).
+type chunkedHandler struct {
+	r     *codec.LineReceiver
+	lines int
+	raw   int
+}
+
+func (h *chunkedHandler) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *chunkedHandler) ConnectionLost(error)                 {}
+func (h *chunkedHandler) LineReceived([]byte)                  { h.lines++; h.r.SetRawMode() }
+func (h *chunkedHandler) RawDataReceived(data []byte) {
+	h.raw++
+	h.r.SetLineMode(data[1:])
+}
+
+// A peer alternating tiny lines and one raw byte must cost linear work: each
+// SetLineMode(data[n:]) from RawDataReceived used to copy the whole rest of
+// the read (and everything buffered), so a 64 KiB read of "1\nX" segments
+// copied about R²/6 bytes.
+func TestLineReceiverRawFlipsLinear(t *testing.T) {
+	for _, size := range []int{64 << 10} {
+		read := bytes.Repeat([]byte("1\nX"), size/3)
+		h := &chunkedHandler{}
+		r := codec.NewLineReceiver(h)
+		r.ConnectionMade(&fakeTransport{})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r.DataReceived(read)
+		runtime.ReadMemStats(&after)
+		if h.lines != size/3 || h.raw != size/3 {
+			t.Fatalf("%d lines, %d raw chunks, want %d each", h.lines, h.raw, size/3)
+		}
+		// Each switch makes a decoder (tens of bytes): linear. The
+		// quadratic copying allocated over 700 MB here.
+		if got := after.TotalAlloc - before.TotalAlloc; got > uint64(32*len(read)) {
+			t.Fatalf("a %d-byte read of raw/line flips allocated %d bytes (quadratic copying)", len(read), got)
+		}
+	}
+}
+
+// pmScript is a LineHandler driven by a script, like modeScript, with more
+// actions: see LineReceived and RawDataReceived.
+type pmScript struct {
+	r      *codec.LineReceiver
+	script []byte
+	k      int
+	need   int
+	raw    []byte
+	events []string
+	mode   byte
+}
+
+func (h *pmScript) next() byte {
+	if len(h.script) == 0 {
+		return 255
+	}
+	s := h.script[h.k%len(h.script)]
+	h.k++
+	return s
+}
+func (h *pmScript) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *pmScript) ConnectionLost(error)                 {}
+func (h *pmScript) LineReceived(line []byte) {
+	h.events = append(h.events, "line:"+string(line))
+	s := h.next()
+	switch s % 6 {
+	case 0:
+		h.need = 1 + int(s/6)%7
+		h.mode = s / 42 % 3
+		h.r.SetRawMode()
+	case 1:
+		if string(line) != "x" {
+			h.r.SetLineMode([]byte("x\n"))
+		}
+	case 2:
+		h.r.Transport().PauseReading()
+	case 3:
+		h.r.SetRawMode()
+		h.need = 2
+		h.mode = 3
+	}
+}
+func (h *pmScript) RawDataReceived(data []byte) {
+	n := min(h.need, len(data))
+	h.raw = append(h.raw, data[:n]...)
+	h.need -= n
+	if h.need == 0 {
+		h.events = append(h.events, "raw:"+string(h.raw))
+		h.raw = nil
+		switch h.mode {
+		case 0:
+			h.r.SetLineMode(data[n:])
+		case 1:
+			h.r.SetLineMode(bytes.Clone(data[n:]))
+			clear(data)
+		case 2:
+			h.r.Transport().PauseReading()
+			h.r.SetLineMode(data[n:])
+		case 3:
+			// raw again: then line mode with the rest
+			h.r.SetRawMode()
+			h.r.SetLineMode(data[n:])
+		}
+	}
+}
+
+func runPM(data, script []byte, chunks [][]byte, piece int) []string {
+	h := &pmScript{script: script}
+	r := codec.NewLineReceiver(h)
+	r.MaxLength = 16
+	codec.SetMinPiece(r, piece)
+	tr := &postTransport{}
+	r.ConnectionMade(tr)
+	for _, c := range chunks {
+		r.DataReceived(bytes.Clone(c))
+		for tr.paused {
+			r.Transport().ResumeReading()
+			tr.runPosted()
+		}
+	}
+	if len(h.raw) > 0 {
+		h.events = append(h.events, "partial raw:"+string(h.raw))
+	}
+	return h.events
+}
+
+// Mode switches (raw and back, with the rest of the raw chunk handed back
+// as is or copied, raw again, a line injected) and pauses between lines and
+// after raw data give the same events whatever the chunking. Stepping back
+// into the raw chunk instead of copying it (TestLineReceiverRawFlipsLinear)
+// must not lose or reorder a byte.
+func TestLineReceiverModesAndPausesAnyChunking(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alpha := []byte("ab\n\r\nx")
+	for it := range 20000 {
+		data := make([]byte, rng.IntN(80))
+		for i := range data {
+			data[i] = alpha[rng.IntN(len(alpha))]
+		}
+		script := make([]byte, rng.IntN(5))
+		for i := range script {
+			script[i] = byte(rng.IntN(256))
+		}
+		want := runPM(data, script, [][]byte{data}, 0)
+		for _, chunks := range [][][]byte{
+			codectest.Chunks(data, 1, nil),
+			codectest.Chunks(data, 0, rand.New(rand.NewPCG(uint64(it), 7))),
+		} {
+			got := runPM(data, script, chunks, 1+it%5)
+			if !slices.Equal(got, want) {
+				t.Fatalf("data %q script %v chunks %q:\n got %q\nwant %q", data, script, chunks, got, want)
+			}
+		}
 	}
 }

@@ -152,3 +152,19 @@ func TestReadBoundariesAndEOF(t *testing.T) {
 		}
 	}
 }
+
+// With a limit near MaxInt, a valid adjustment plus the header overflowed
+// int64: the frame length came out negative and was reported as a frame of
+// "-9223372036854775807 bytes" shorter than InitialBytesToStrip
+// (ErrMalformed) instead of a frame over the limit.
+func TestLengthFieldAdjustmentOverflow(t *testing.T) {
+	for _, v := range []byte{0, 1, 200} {
+		d := frameconn.LengthField{Decoder: frameconn.DecoderConfig{
+			LengthFieldLength: 1, LengthFieldOffset: 2, LengthAdjustment: math.MaxInt, MaxFrameLength: math.MaxInt,
+		}}.NewDecoder()
+		_, _, err := d.Decode([]byte{0, 0, v, 0})
+		if !errors.Is(err, codec.ErrFrameTooLarge) || strings.Contains(err.Error(), "-") {
+			t.Fatalf("field %d: err %v, want ErrFrameTooLarge with a sensible length", v, err)
+		}
+	}
+}

@@ -189,6 +189,10 @@ func (d *lengthFieldDecoder) Decode(buf []byte) (int, []byte, error) {
 		if v > math.MaxInt32*4 { // far over any limit; keeps the arithmetic below in range
 			return 0, nil, d.fail(fmt.Errorf("%w: length field %d at stream offset %d", codec.ErrFrameTooLarge, v, d.off))
 		}
+		if int64(cfg.LengthAdjustment) > limit-int64(hdrEnd)-int64(v) { // hdrEnd + v + adjustment > limit, without overflow
+			return 0, nil, d.fail(fmt.Errorf("%w: length field %d + adjustment %d at stream offset %d is over MaxFrameLength %d",
+				codec.ErrFrameTooLarge, v, cfg.LengthAdjustment, d.off, limit))
+		}
 		rest := int64(v) + int64(cfg.LengthAdjustment)
 		if rest < 0 {
 			return 0, nil, d.fail(fmt.Errorf("%w: length field %d + adjustment %d at stream offset %d: %w",
