@@ -2,7 +2,9 @@
 // one of four modes and prints one JSON result (gen.Result) on stdout:
 //
 //   - echo: N connections, P frames in flight each, every echoed byte
-//     verified; msgs/s, MB/s, p50/p99/p999 latency.
+//     verified, and every frame sent must come back (after the window, the
+//     frames in flight are awaited for -drain); msgs/s, MB/s, p50/p99/p999
+//     latency.
 //   - idle: N idle connections from 127.0.0.1–127.0.0.9; the server's RSS
 //     growth per connection (from /proc/PID/status), then one echo on each to
 //     check that all are alive.
@@ -47,6 +49,7 @@ func main() {
 		cpuprof  = flag.String("cpuprofile", "", "write the generator's CPU profile to this file")
 		sideAddr = flag.String("side-addr", "", "echo: a second server host:port, loaded by the same epoll loops and reported apart (\"side\")")
 		sideN    = flag.Int("side-conns", 10, "echo: connections to -side-addr")
+		drain    = flag.Duration("drain", gen.DefaultDrain, "echo, churn, fanout: after the window, wait this long for what is in flight; anything still missing is an error")
 	)
 	flag.Parse()
 	if *cpuprof != "" {
@@ -72,7 +75,7 @@ func main() {
 	switch *mode {
 	case "echo":
 		cfg := gen.EchoConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns,
-			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys, Spin: *spin}
+			InFlight: *inflight, Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, Spread: *spread, PID: *pid, RawSys: *rawsys, Spin: *spin, Drain: *drain}
 		if *sideAddr != "" {
 			cfg.Side = &gen.EchoSide{Addr: *sideAddr, Conns: *sideN}
 		}
@@ -81,10 +84,10 @@ func main() {
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":
 		r, err = gen.Churn(gen.ChurnConfig{Addr: *addr, Codec: gen.Codec(*codec), Concurrency: *conns,
-			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, PID: *pid})
+			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, PID: *pid, Drain: *drain})
 	case "fanout":
 		r, err = gen.Fanout(gen.FanoutConfig{Addr: *addr, Clients: *conns, InFlight: *inflight,
-			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid, RawSys: *rawsys})
+			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid, RawSys: *rawsys, Drain: *drain})
 	default:
 		err = fmt.Errorf("unknown -mode %q (want echo, idle, churn or fanout)", *mode)
 	}

@@ -43,7 +43,9 @@ type measurement struct {
 	// GenCPUBusy: the same for the generator's CPU.
 	ServerCPU  float64 `json:"server_cpu_s"`
 	GenCPUBusy float64 `json:"gen_cpu_busy_s"`
-	UsPerMsg   float64 `json:"server_us_per_msg"`
+	// UsPerMsg is ServerCPU per message, counting both connection sets'
+	// messages in scenario B (the server's CPU serves both).
+	UsPerMsg float64 `json:"server_us_per_msg"`
 	// BlockSet is the blocking set's own result (blocking scenario).
 	BlockSet *gen.Result `json:"block_set,omitempty"`
 	// ProcUsPerMsg is the server process's own CPU time per message (no
@@ -257,7 +259,15 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 		m.Err = fmt.Sprintf("loadgen: %v: %s", err, strings.TrimSpace(stderr))
 		return m
 	}
-	m.Result = &res
+	fillResult(m, s, &res, c.serverCPU, c.genCPU)
+	return m
+}
+
+// fillResult records the generator's result res of scenario s in m: errors,
+// the server's and the generator's CPU busy time, and the server's CPU per
+// message.
+func fillResult(m *measurement, s scenario, res *gen.Result, serverCPU, genCPU int) {
+	m.Result = res
 	if res.Side != nil {
 		m.BlockSet, res.Side = res.Side, nil
 	}
@@ -267,17 +277,22 @@ func (c *config) measure(s scenario, k serverKind, round int) *measurement {
 	if m.BlockSet != nil && m.BlockSet.Errors > 0 && m.Err == "" {
 		m.Err = fmt.Sprintf("blocking set: %d errors, first: %s", m.BlockSet.Errors, m.BlockSet.FirstError)
 	}
-	if c.serverCPU < len(res.CPUBusy) {
-		m.ServerCPU = res.CPUBusy[c.serverCPU]
+	if serverCPU < len(res.CPUBusy) {
+		m.ServerCPU = res.CPUBusy[serverCPU]
 	}
-	if c.genCPU < len(res.CPUBusy) {
-		m.GenCPUBusy = res.CPUBusy[c.genCPU]
+	if genCPU < len(res.CPUBusy) {
+		m.GenCPUBusy = res.CPUBusy[genCPU]
 	}
-	if res.Msgs > 0 && s.Mode != "idle" {
-		m.UsPerMsg = m.ServerCPU / float64(res.Msgs) * 1e6
-		m.ProcUsPerMsg = res.ServerCPU / float64(res.Msgs) * 1e6
+	// The CPU figures cover the whole window, so both connection sets'
+	// messages (scenario B's sleeping set is served by the same process).
+	msgs := res.Msgs
+	if m.BlockSet != nil {
+		msgs += m.BlockSet.Msgs
 	}
-	return m
+	if msgs > 0 && s.Mode != "idle" {
+		m.UsPerMsg = m.ServerCPU / float64(msgs) * 1e6
+		m.ProcUsPerMsg = res.ServerCPU / float64(msgs) * 1e6
+	}
 }
 
 func readJSONL(path string) ([]measurement, error) {

@@ -69,6 +69,12 @@ func value(s scenario, m measurement) float64 {
 	return m.Result.MsgsPerSec
 }
 
+// failed reports whether m is left out of the medians: no result, or any
+// error, in the measured connections or in scenario B's sleeping set.
+func failed(m measurement) bool {
+	return m.Result == nil || m.Err != "" || m.Result.Errors > 0 || m.BlockSet != nil && m.BlockSet.Errors > 0
+}
+
 func summarize(scs []scenario, servers []string, ms []measurement) []row {
 	var rows []row
 	for _, s := range scs {
@@ -83,10 +89,13 @@ func summarize(scs []scenario, servers []string, ms []measurement) []row {
 					continue
 				}
 				seen = true
-				if m.Result == nil || m.Result.Errors > 0 {
+				if failed(m) {
 					r.Failed++
 					if m.Result != nil {
 						r.Errors += m.Result.Errors
+					}
+					if m.BlockSet != nil {
+						r.Errors += m.BlockSet.Errors
 					}
 					continue
 				}
@@ -262,7 +271,7 @@ func blockCost(ms []measurement, servers []string) string {
 		byRound := map[int]*pair{}
 		for i := range ms {
 			m := &ms[i]
-			if m.Server != srv || m.Result == nil || m.Result.Errors > 0 || m.Err != "" {
+			if m.Server != srv || failed(*m) {
 				continue
 			}
 			if m.Scenario != "B0" && m.Scenario != "B" {

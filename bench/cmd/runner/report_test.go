@@ -177,3 +177,43 @@ func TestRotate(t *testing.T) {
 		t.Error("rotate(nil) != nil")
 	}
 }
+
+// A measurement whose sleeping set (scenario B) had errors is reported as
+// failed and left out of the medians and ratios, like one whose measured
+// set had errors: the run is not clean.
+func TestSummarizeLeavesOutBlockSetErrors(t *testing.T) {
+	scs, _ := pickScenarios(scenarios(100), "B")
+	bad := meas("B", "weft", 2, 999, 0)
+	bad.BlockSet = &gen.Result{Errors: 3, FirstError: "frame 7 never echoed"}
+	bad.Err = "blocking set: 3 errors, first: frame 7 never echoed"
+	ms := []measurement{
+		meas("B", "weft", 1, 100, 0), meas("B", "gnet", 1, 50, 0),
+		bad, meas("B", "gnet", 2, 50, 0),
+	}
+	rows := summarize(scs, []string{"weft", "gnet"}, ms)
+	w, g := rows[0], rows[1]
+	if w.Value.N != 1 || w.Value.Median != 100 || w.Failed != 1 || w.Errors != 3 {
+		t.Errorf("weft row: value %+v, failed %d, errors %d", w.Value, w.Failed, w.Errors)
+	}
+	if r := g.Ratios["weft"]; r == nil || r.N != 1 || r.Median != 2 {
+		t.Errorf("gnet ratio %+v", r)
+	}
+}
+
+// In scenario B the server's CPU over the window serves both connection
+// sets: per message, it is divided by both sets' messages.
+func TestUsPerMsgCountsBothSets(t *testing.T) {
+	res := &gen.Result{Msgs: 900, CPUBusy: []float64{1, 0.5}, ServerCPU: 0.4,
+		Side: &gen.Result{Msgs: 100}}
+	m := &measurement{}
+	fillResult(m, scenario{Mode: "echo"}, res, 1, 0)
+	if m.BlockSet == nil || m.BlockSet.Msgs != 100 || m.Result.Side != nil {
+		t.Fatalf("block set not split off: %+v", m)
+	}
+	if m.ServerCPU != 0.5 || m.GenCPUBusy != 1 {
+		t.Errorf("CPU busy: server %v, generator %v", m.ServerCPU, m.GenCPUBusy)
+	}
+	if math.Abs(m.UsPerMsg-500) > 1e-9 || math.Abs(m.ProcUsPerMsg-400) > 1e-9 {
+		t.Errorf("µs/msg %v (want 500 = 0.5 s / 1,000), process %v (want 400)", m.UsPerMsg, m.ProcUsPerMsg)
+	}
+}

@@ -20,6 +20,7 @@ type ChurnConfig struct {
 	Warmup      time.Duration // zero: none
 	Duration    time.Duration // measured window; zero: 5 s
 	Loops       int           // epoll loops; zero: runtime.NumCPU()
+	Drain       time.Duration // wait after the window for connections in progress (see EchoConfig.Drain); zero: DefaultDrain
 }
 
 // Churn repeatedly connects (from 127.0.0.1–127.0.0.9), echoes one frame and
@@ -37,6 +38,9 @@ func Churn(cfg ChurnConfig) (*Result, error) {
 	setDefault(&cfg.Loops, runtime.NumCPU())
 	if cfg.Duration == 0 {
 		cfg.Duration = 5 * time.Second
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = DefaultDrain
 	}
 	if cfg.Concurrency < 0 || cfg.Loops < 0 {
 		return nil, fmt.Errorf("%w: negative ChurnConfig field", ErrBadConfig)
@@ -82,9 +86,12 @@ func Churn(cfg ChurnConfig) (*Result, error) {
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)
-	phase.Store(phaseStop)
+	phase.Store(phaseDrain)
 	w.stop()
-	wg.Wait()
+	drain(&phase, &wg, cfg.Drain)
+	for _, l := range loops {
+		l.lost()
+	}
 	r := &Result{Mode: "churn", Codec: string(cfg.Codec), Conns: cfg.Concurrency, Size: cfg.Size}
 	var h Hist
 	for _, l := range loops {
@@ -124,6 +131,7 @@ type churnLoop struct {
 	src      int
 	now      int64
 	measure  bool
+	drain    bool // phaseDrain: open nothing new, wait for what is in progress
 	hist     Hist
 	msgs     int64
 	errs     int64
@@ -155,7 +163,7 @@ func (l *churnLoop) run() {
 		if ph == phaseStop {
 			return
 		}
-		l.measure = ph == phaseMeasure
+		l.measure, l.drain = ph == phaseMeasure, ph == phaseDrain
 		l.now = int64(time.Since(l.base))
 		for _, ev := range events[:max(n, 0)] {
 			l.event(int(ev.Fd), ev.Events)
@@ -165,6 +173,38 @@ func (l *churnLoop) run() {
 				l.open(i)
 			}
 		}
+		if l.drain && l.drained() {
+			return
+		}
+	}
+}
+
+// drained reports whether no connection is in progress.
+func (l *churnLoop) drained() bool {
+	for i := range l.slots {
+		if l.slots[i].fd >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lost reports, once the loop has stopped, every connection still without
+// its echo after the drain: the server never accepted or never answered it.
+// Its slot did no more work, and without this the run would only count
+// fewer connections.
+func (l *churnLoop) lost() {
+	for i := range l.slots {
+		s := &l.slots[i]
+		if s.fd < 0 {
+			continue
+		}
+		state := "connect not completed"
+		if s.connected {
+			state = fmt.Sprintf("%d of %d bytes echoed", s.got, len(s.buf))
+		}
+		l.fail(-1, fmt.Sprintf("connection %d: no echo (opened %.2f s before the end, %s)",
+			s.id, time.Duration(l.now-s.start).Seconds(), state))
 	}
 }
 
@@ -181,6 +221,9 @@ func (l *churnLoop) fail(slot int, msg string) {
 
 // open starts a new connection in slot i.
 func (l *churnLoop) open(i int) {
+	if l.drain {
+		return
+	}
 	s := &l.slots[i]
 	l.src++
 	fd, err := l.tg.socket(l.tg.sourceAddr(l.src), true)

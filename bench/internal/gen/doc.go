@@ -2,8 +2,8 @@
 // is its command line). The pieces:
 //
 //   - Framer: builds and verifies frames for the line, netstring and int32
-//     codecs; each payload carries its sequence number and a pattern derived
-//     from it and the connection, so every echoed byte is checked without
+//     codecs; each payload carries its connection and sequence number and a
+//     pattern derived from both, so every echoed byte is checked without
 //     keeping a copy of what was sent.
 //   - Echo (EchoConfig): N connections, P frames in flight each, on epoll
 //     loops (one per CPU) that read, verify and answer without allocating.

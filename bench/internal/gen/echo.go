@@ -25,6 +25,10 @@ type EchoConfig struct {
 	Spread   bool          // use source addresses 127.0.0.1–127.0.0.9
 	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
 	Spin     bool          // never sleep in epoll (busy-poll; implies RawSys)
+	// Drain bounds the wait, after the window, for the frames still in
+	// flight: every frame sent must come back, and one that has not by
+	// then is an error. Zero: DefaultDrain.
+	Drain time.Duration
 	// Side, if set, is a second set of connections to another address,
 	// driven by the same epoll loops with the same codec, size and frames
 	// in flight, verified the same way, and reported apart (Result.Side).
@@ -54,7 +58,10 @@ func (c *EchoConfig) defaults() error {
 	if c.Duration == 0 {
 		c.Duration = 5 * time.Second
 	}
-	if c.Conns < 0 || c.InFlight < 0 || c.Loops < 0 || c.Warmup < 0 || c.Duration < 0 {
+	if c.Drain == 0 {
+		c.Drain = DefaultDrain
+	}
+	if c.Conns < 0 || c.InFlight < 0 || c.Loops < 0 || c.Warmup < 0 || c.Duration < 0 || c.Drain < 0 {
 		return fmt.Errorf("%w: negative EchoConfig field", ErrBadConfig)
 	}
 	if c.Side != nil {
@@ -77,10 +84,30 @@ func setDefault(p *int, v int) {
 
 // phases of a run, shared with the loops.
 const (
-	phaseWarmup = iota
-	phaseMeasure
+	phaseWarmup  = iota
+	phaseMeasure // messages counted, latencies recorded
+	phaseDrain   // no new messages; what is in flight must still arrive, verified
 	phaseStop
 )
+
+// DefaultDrain is how long a run waits, after its window, for the messages
+// still in flight before it reports each missing one as an error.
+const DefaultDrain = 3 * time.Second
+
+// drain waits until the loops (wg), in phaseDrain, have received everything
+// in flight and returned, or d has passed; then stops them.
+func drain(phase *atomic.Int32, wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	phase.Store(phaseStop)
+	<-done
+}
 
 // Echo runs echo mode: Conns connections, each keeping InFlight frames in
 // flight, every echoed frame verified byte for byte.
@@ -145,9 +172,12 @@ func Echo(cfg EchoConfig) (*Result, error) {
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)
-	phase.Store(phaseStop)
+	phase.Store(phaseDrain)
 	w.stop()
-	wg.Wait()
+	drain(&phase, &wg, cfg.Drain)
+	for _, l := range loops {
+		l.lost()
+	}
 
 	r := &Result{Mode: "echo", Codec: string(cfg.Codec), Conns: cfg.Conns, InFlight: cfg.InFlight, Size: cfg.Size}
 	var side *Result
@@ -228,6 +258,7 @@ type echoLoop struct {
 	obuf     []byte
 	now      int64
 	measure  bool
+	drain    bool        // phaseDrain: answer nothing, wait for what is in flight
 	sets     [2]setStats // the main set's and the side set's
 }
 
@@ -284,7 +315,7 @@ func (l *echoLoop) run() {
 		if ph == phaseStop {
 			return
 		}
-		l.measure = ph == phaseMeasure
+		l.measure, l.drain = ph == phaseMeasure, ph == phaseDrain
 		l.now = int64(time.Since(l.base))
 		for _, ev := range events[:max(n, 0)] {
 			c := l.conns[ev.Fd]
@@ -298,6 +329,35 @@ func (l *echoLoop) run() {
 				l.read(c)
 			}
 		}
+		if l.drain && l.drained() {
+			return
+		}
+	}
+}
+
+// drained reports whether every live connection got back every frame sent.
+func (l *echoLoop) drained() bool {
+	for _, c := range l.conns {
+		if !c.dead && c.recvSeq < c.sendSeq {
+			return false
+		}
+	}
+	return true
+}
+
+// lost reports, once the loop has stopped, every live connection with frames
+// sent and never echoed, not even in the drain after the window: the server
+// lost them, or stopped answering the connection. With one frame in flight
+// nothing else would show it — no later frame arrives out of order — and
+// the run would only count fewer messages.
+func (l *echoLoop) lost() {
+	for _, c := range l.conns {
+		if c.dead || c.recvSeq >= c.sendSeq {
+			continue
+		}
+		sent := c.sent[c.recvSeq%uint64(l.inflight)]
+		l.fail(c, fmt.Sprintf("connection %d: frame %d never echoed (sent %.2f s before the end, %d of %d frames echoed)",
+			c.id, c.recvSeq, time.Duration(l.now-sent).Seconds(), c.recvSeq, c.sendSeq))
 	}
 }
 
@@ -379,6 +439,9 @@ func (l *echoLoop) frame(c *echoConn, f, out []byte) ([]byte, bool) {
 		st.msgs++
 	}
 	c.recvSeq++
+	if l.drain {
+		return out, true
+	}
 	return l.send(c, out), true
 }
 

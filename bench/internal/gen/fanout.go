@@ -21,6 +21,7 @@ type FanoutConfig struct {
 	Warmup   time.Duration // zero: none
 	Duration time.Duration // measured window; zero: 5 s
 	RawSys   bool          // raw system calls in the hot loop (see sysops); zero: through the scheduler
+	Drain    time.Duration // wait after the window for messages in flight (see EchoConfig.Drain); zero: DefaultDrain
 }
 
 // Fanout connects Clients chat clients, gives each a name ("c0000", …), then
@@ -41,6 +42,9 @@ func Fanout(cfg FanoutConfig) (*Result, error) {
 	setDefault(&cfg.Size, 64)
 	if cfg.Duration == 0 {
 		cfg.Duration = 5 * time.Second
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = DefaultDrain
 	}
 	if cfg.Clients < 2 || cfg.Clients > 10000 || cfg.InFlight < 0 {
 		return nil, fmt.Errorf("%w: FanoutConfig.Clients %d must be 2–10000", ErrBadConfig, cfg.Clients)
@@ -86,9 +90,10 @@ func Fanout(cfg FanoutConfig) (*Result, error) {
 	w.start()
 	phase.Store(phaseMeasure)
 	time.Sleep(cfg.Duration)
-	phase.Store(phaseStop)
+	phase.Store(phaseDrain)
 	w.stop()
-	wg.Wait()
+	drain(&phase, &wg, cfg.Drain)
+	l.lost()
 	r := &Result{Mode: "fanout", Codec: string(Line), Conns: cfg.Clients, InFlight: cfg.InFlight,
 		Size: cfg.Size, Msgs: l.msgs, Errors: l.errs, FirstError: l.firstErr}
 	for _, c := range l.clients {
@@ -130,6 +135,7 @@ type fanLoop struct {
 	maxLine  int
 	now      int64
 	measure  bool
+	drain    bool // phaseDrain: send nothing new, wait for what is in flight
 	hist     Hist
 	msgs     int64
 	errs     int64
@@ -188,7 +194,7 @@ func (l *fanLoop) run() {
 		if ph == phaseStop {
 			return
 		}
-		l.measure = ph == phaseMeasure
+		l.measure, l.drain = ph == phaseMeasure, ph == phaseDrain
 		l.now = int64(time.Since(l.base))
 		for _, ev := range events[:max(n, 0)] {
 			c := l.clients[ev.Fd]
@@ -203,6 +209,9 @@ func (l *fanLoop) run() {
 			}
 		}
 		l.flushDirty()
+		if l.drain && l.drained() {
+			return
+		}
 	}
 }
 
@@ -303,11 +312,44 @@ func (l *fanLoop) line(c *fanClient, line []byte) bool {
 	for s.acked < s.seq && int(s.cnt[s.acked%uint64(l.p)]) == len(l.clients)-1 {
 		s.cnt[s.acked%uint64(l.p)] = 0
 		s.acked++
-		if !s.dead {
+		if !s.dead && !l.drain {
 			l.send(s)
 		}
 	}
 	return true
+}
+
+// drained reports whether every live client's messages reached every other
+// client.
+func (l *fanLoop) drained() bool {
+	for _, s := range l.clients {
+		if !s.dead && s.acked < s.seq {
+			return false
+		}
+	}
+	return true
+}
+
+// lost reports, once the loop has stopped, every client whose oldest
+// message has not reached every other client, not even in the drain after
+// the window: the server lost it for someone. With one message in flight
+// that sender would otherwise just stop sending, silently.
+func (l *fanLoop) lost() {
+	for _, s := range l.clients {
+		if s.dead || s.acked >= s.seq {
+			continue
+		}
+		missing := -1
+		for _, c := range l.clients {
+			if c != s && c.next[s.id] <= s.acked {
+				missing = c.id
+				break
+			}
+		}
+		sent := s.sent[s.acked%uint64(l.p)]
+		l.fail(nil, fmt.Sprintf("message %d of c%04d never delivered to all (sent %.2f s before the end, %d of %d clients got it, c%04d did not)",
+			s.acked, s.id, time.Duration(l.now-sent).Seconds(), s.cnt[s.acked%uint64(l.p)], len(l.clients)-1, missing))
+	}
 }
 
 func (l *fanLoop) flushDirty() {

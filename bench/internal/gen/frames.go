@@ -22,16 +22,18 @@ const (
 var ErrBadConfig = errors.New("gen: bad configuration")
 
 // MinPayload is the smallest payload: it holds the 16 hex digits of the
-// frame's sequence number.
+// frame's tag (connection and sequence number).
 const MinPayload = 16
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz"
 
 // Framer builds and verifies the frames of one codec and payload size. A frame's
-// payload is the sequence number in 16 hex digits followed by a run of the
-// alphabet starting at an offset derived from the sequence number and the
-// connection, so every byte of an echoed frame can be checked without storing
-// what was sent.
+// payload is a tag in 16 hex digits — the connection's number in the high 32
+// bits, XORed with the sequence number — followed by a run of the alphabet
+// starting at an offset derived from the sequence number and the connection,
+// so every byte of an echoed frame can be checked without storing what was
+// sent, and no two connections' frames of the same sequence number are alike
+// (the alphabet's offset alone repeats every 26 connections).
 type Framer struct {
 	codec   Codec
 	size    int    // payload bytes
@@ -78,11 +80,14 @@ func (f *Framer) fill(conn int, seq uint64) []byte {
 	return f.pattern[off : off+f.size-MinPayload]
 }
 
+// tag is the 16-hex-digit header of frame (conn, seq).
+func tag(conn int, seq uint64) uint64 { return uint64(uint32(conn))<<32 ^ seq }
+
 // Append appends the frame (conn, seq) to dst without allocating when dst has
 // room.
 func (f *Framer) Append(dst []byte, conn int, seq uint64) []byte {
 	var h [16]byte
-	putHex(&h, seq)
+	putHex(&h, tag(conn, seq))
 	dst = append(dst, f.prefix...)
 	dst = append(dst, h[:]...)
 	dst = append(dst, f.fill(conn, seq)...)
@@ -107,7 +112,7 @@ func (f *Framer) VerifyPayload(p []byte, conn int, seq uint64) bool {
 		return false
 	}
 	var h [16]byte
-	putHex(&h, seq)
+	putHex(&h, tag(conn, seq))
 	if string(p[:MinPayload]) != string(h[:]) {
 		return false
 	}

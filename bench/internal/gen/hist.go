@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -53,13 +54,15 @@ func (h *Hist) Merge(o *Hist) {
 // Count is the number of observations.
 func (h *Hist) Count() uint64 { return h.n }
 
-// Quantile returns the q-quantile (0 < q ≤ 1), or 0 without observations.
+// Quantile returns the q-quantile (0 < q ≤ 1), or 0 without observations:
+// the nearest-rank order statistic, the bucket of the ceil(q·n)-th smallest
+// observation, so that at least a fraction q of the observations are at or
+// below it (within the bucket's resolution).
 func (h *Hist) Quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
-	rank := uint64(q*float64(h.n) + 0.5)
-	rank = max(rank, 1)
+	rank := nearestRank(q, h.n)
 	var seen uint64
 	for i, c := range h.counts {
 		seen += c
@@ -68,4 +71,16 @@ func (h *Hist) Quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(bucketMid(histBuckets - 1))
+}
+
+// nearestRank is ceil(q·n) clamped to [1, n]. q·n in floating point may land
+// just above an integer it equals (0.99·100 = 99.00000000000001): such a
+// product counts as that integer.
+func nearestRank(q float64, n uint64) uint64 {
+	x := q * float64(n)
+	r := math.Round(x)
+	if math.Abs(x-r) > 1e-9*max(1, x) {
+		r = math.Ceil(x)
+	}
+	return min(max(uint64(max(r, 0)), 1), n)
 }
