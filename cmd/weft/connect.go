@@ -80,15 +80,24 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err == nil {
 			attempt = 0
 			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1)}
-			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true})
+			var proto weft.Protocol = codec.NewProtocol(c, p)
+			var tail *tailCheck
+			if !raw {
+				tail = &tailCheck{Protocol: proto, dec: c.NewDecoder()}
+				proto = tail
+			}
+			conn := weft.NewConn(nc, proto, &weft.Options{Client: true})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
 			if serr := p.sendError(); serr != nil {
-				return serr // a line the codec refuses: not retried, not skipped
+				return serr // a line the codec refuses, or stdout failing: not retried, not skipped
 			}
 			if ctx.Err() != nil {
 				return nil
+			}
+			if err == nil && tail != nil {
+				err = tail.err()
 			}
 			if !f.reconnect || stdinDone.Load() {
 				return err
@@ -182,14 +191,16 @@ type printer struct {
 	raw bool
 }
 
-func (p *printer) frame(b []byte) {
+// frame prints b; it returns the write error of stdout (a bufio.Writer
+// keeps it: every later call returns it too).
+func (p *printer) frame(b []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.w.Write(b)
 	if !p.raw {
 		p.w.WriteByte('\n')
 	}
-	p.w.Flush()
+	return p.w.Flush()
 }
 
 // session is one connection of "weft connect".
@@ -199,19 +210,24 @@ type session struct {
 	stdinErr *error // why stdin ended early; read once lines is closed
 	wait     time.Duration
 	got      chan struct{} // a frame arrived (for the --wait idle close)
+	t        codec.FrameTransport
 
 	mu      sync.Mutex
-	sendErr error // why a stdin line could not be sent
+	sendErr error // why a stdin line could not be sent, or stdout written
 }
 
-// sendError returns why a stdin line could not be sent, or nil.
+// sendError returns why a stdin line could not be sent or stdout written,
+// or nil.
 func (s *session) sendError() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sendErr
 }
 
-func (s *session) ConnectionMade(t codec.FrameTransport) { go s.pump(t, weft.NewGate(t)) }
+func (s *session) ConnectionMade(t codec.FrameTransport) {
+	s.t = t
+	go s.pump(t, weft.NewGate(t))
+}
 
 // pump sends stdin lines as frames until stdin ends or the connection is
 // lost; after stdin ends it closes once nothing arrived for s.wait. The
@@ -257,7 +273,9 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 // fail records why the session ends and closes it after the lines sent.
 func (s *session) fail(t codec.FrameTransport, err error) {
 	s.mu.Lock()
-	s.sendErr = err
+	if s.sendErr == nil {
+		s.sendErr = err
+	}
 	s.mu.Unlock()
 	t.LoseConnection()
 }
@@ -279,7 +297,17 @@ func (s *session) drain(t codec.FrameTransport) {
 }
 
 func (s *session) FrameReceived(frame []byte) {
-	s.out.frame(frame)
+	if err := s.out.frame(frame); err != nil {
+		// What arrives can no longer be shown: say so and stop, rather
+		// than go on receiving into the void.
+		s.mu.Lock()
+		if s.sendErr == nil {
+			s.sendErr = fmt.Errorf("writing stdout: %w", err)
+		}
+		s.mu.Unlock()
+		s.t.Abort()
+		return
+	}
 	select {
 	case s.got <- struct{}{}:
 	default:
@@ -287,3 +315,61 @@ func (s *session) FrameReceived(frame []byte) {
 }
 
 func (s *session) ConnectionLost(error) {}
+
+// tailCheck wraps a framed Protocol and follows the stream with a decoder
+// of its own, to tell a connection that ended inside a frame (the codec's
+// Protocol drops the partial frame as if the stream had ended cleanly).
+// It holds at most one partial frame, which the decoder bounds by its
+// limit.
+type tailCheck struct {
+	weft.Protocol
+	dec    codec.Decoder
+	pend   []byte
+	broken bool // the decoder failed: the codec's Protocol reports it
+	left   int  // undecoded bytes when the connection ended
+}
+
+func (p *tailCheck) DataReceived(data []byte) {
+	if !p.broken {
+		p.pend = append(p.pend, data...)
+		for {
+			n, _, err := p.dec.Decode(p.pend)
+			if err != nil {
+				p.broken, p.pend = true, nil
+				break
+			}
+			if n == 0 {
+				break
+			}
+			p.pend = p.pend[n:]
+		}
+		if len(p.pend) == 0 {
+			p.pend = nil
+		} else if cap(p.pend) > 2*len(p.pend)+4096 {
+			p.pend = append([]byte(nil), p.pend...)
+		}
+	}
+	p.Protocol.DataReceived(data)
+}
+
+func (p *tailCheck) ConnectionLost(reason error) {
+	p.left = len(p.pend)
+	p.pend = nil
+	p.Protocol.ConnectionLost(reason)
+}
+
+// Shutdown passes a graceful shutdown on to the codec's Protocol.
+func (p *tailCheck) Shutdown() {
+	if n, ok := p.Protocol.(weft.ShutdownNotifier); ok {
+		n.Shutdown()
+	}
+}
+
+// err returns codec.ErrTruncated if the connection ended inside a frame;
+// call it after the connection ended.
+func (p *tailCheck) err() error {
+	if p.left == 0 {
+		return nil
+	}
+	return fmt.Errorf("the connection ended inside a frame: %w (%d bytes of a frame received)", codec.ErrTruncated, p.left)
+}

@@ -12,6 +12,9 @@
 // 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0).
 // Usage errors exit with status 2 and name the bad flag or endpoint; "weft
 // serve -h" lists the flags. Flags may come before or after PROTOCOL.
+// Runtime errors exit with status 1: for connect, a refused connection, a
+// stream that ends inside a frame (codec.ErrTruncated), or a stdout that
+// cannot be written ("writing stdout").
 //
 // The pieces: main.go (dispatch, exit codes), serve.go (the serve command
 // and its server flags), get.go (weft get poetry), connect.go (weft connect,

@@ -190,7 +190,7 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 	case "poetry":
 		poem := []byte(defaultPoem)
 		if f.file != "" {
-			b, err := os.ReadFile(f.file)
+			b, err := readPoem(f.file)
 			if err != nil {
 				return nil, fmt.Errorf("%w: --file: %v", errUsage, err)
 			}
@@ -203,6 +203,31 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("%w: unknown protocol %q (want one of %s)", errUsage, proto, protocolNames)
+}
+
+// maxPoemFile bounds "weft serve poetry --file": the poem is held in
+// memory, and a file that never ends (/dev/zero, a device) must not take it
+// all. It is 4 times what "weft get poetry" accepts by default.
+const maxPoemFile = 64 << 20
+
+// readPoem reads the poem file, refusing one over maxPoemFile bytes.
+func readPoem(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxPoemFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPoemFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxPoemFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
+	}
+	return b, nil
 }
 
 func parseListen(descs []string) ([]*endpoint.Server, error) {
