@@ -1,17 +1,17 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // A nil context is bad input: Start says so with an error wrapping
@@ -105,23 +105,8 @@ func TestCmdCopyErrorReported(t *testing.T) {
 	r.checkOrder(0, 2)
 }
 
-// syncBuffer is an io.Writer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is an output buffer safe for a writer and a reader.
+type syncBuffer = testenv.SyncBuffer
 
 // A grandchild keeps open a descriptor left to the Cmd (Stdout, an
 // io.Writer the Cmd copies to): Options.WaitDelay bounds that wait too, so

@@ -10,31 +10,16 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is an output buffer safe for a writer and a reader.
+type syncBuffer = testenv.SyncBuffer
 
 // TestConnectReconnects: "weft connect --reconnect" reports failed attempts
 // while no server listens, connects once one does, and sends stdin lines.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"strconv"
@@ -12,28 +11,14 @@ import (
 	"time"
 
 	"github.com/weftkit/weft/client"
+	"github.com/weftkit/weft/internal/testenv"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is an output buffer safe for a writer and a reader.
+type syncBuffer = testenv.SyncBuffer
 
 // waitCount waits (bounded) until want occurs n times in the output.
 func waitCount(t *testing.T, out *syncBuffer, want string, n int) {

@@ -2,7 +2,8 @@
 // programs (Twisted, nc, ngircd, haproxy, gpg, openssl) that interop tests talk
 // to, skipping (or failing, under WEFT_REQUIRE_PEERS=1) when one is
 // missing; LateTransport, a fake Transport whose posted work runs when the
-// test says; and PipeListener, an in-memory listener over net.Pipe.
+// test says; PipeListener, an in-memory listener over net.Pipe; and
+// SyncBuffer, an output buffer safe for a writer and a reader.
 package testenv
 
 import (

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/client"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // fixedClock returns a clock that always reads 2026-11-25 12:34:56 UTC.
@@ -25,23 +26,8 @@ func fixedClock() func() time.Time {
 	return func() time.Time { return at }
 }
 
-// syncBuffer is a bytes.Buffer safe for the bot and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is an output buffer safe for a writer and a reader.
+type syncBuffer = testenv.SyncBuffer
 
 func TestLogBotSession(t *testing.T) {
 	// "weft" is "#weft", as in Twisted's join: the same session either way.
