@@ -256,9 +256,27 @@ func (e *Engine) add(c *Conn) error {
 // its first turn (ConnectionMade), or on an error closes the descriptor.
 func (e *Engine) addFD(c *Conn) error { return e.register(c) }
 
+// checkFDAbove is the descriptor number from which register checks that the
+// descriptor is open before growing the table for it; below it the table
+// holds at most 512 KiB.
+const checkFDAbove = 1 << 16
+
+// descriptorOpen reports whether fd is an open descriptor.
+func descriptorOpen(fd int) bool {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+	return errno == 0
+}
+
 // register puts c (its descriptor set) in the table and the epoll set.
 func (e *Engine) register(c *Conn) error {
 	fd := int(c.fd)
+	if fd >= checkFDAbove && !descriptorOpen(fd) {
+		// A bogus number (NewConnFD given a closed descriptor) would grow
+		// the table to its size before epoll_ctl refused it: up to 8 GiB
+		// for 1<<30. Numbers this high are rare, so the check costs one
+		// system call only where it matters.
+		return fmt.Errorf("weft: descriptor %d: %w", fd, syscall.EBADF)
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -1,6 +1,7 @@
 package weft_test
 
 import (
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -142,5 +143,33 @@ func TestNewConnFDOutOfRange(t *testing.T) {
 		if _, err := weft.NewConnFD(fd, nil, nil, newRecorder(t), &weft.Options{Engine: testEngine}); err == nil {
 			t.Errorf("NewConnFD(%#x): no error", fd)
 		}
+	}
+}
+
+// TestNewConnFDClosedHighDescriptor: a closed descriptor number far above
+// those in use fails Start with EBADF without growing the engine's table to
+// its size (1<<20 entries would be 8 MiB; 1<<30, 8 GiB).
+func TestNewConnFDClosedHighDescriptor(t *testing.T) {
+	if testEngine == nil {
+		t.Skip("no readiness engine on this platform")
+	}
+	before := weft.EngineTableLen(testEngine)
+	const fd = 1 << 20 // far beyond the descriptors this test process has open
+	conn, err := weft.NewConnFD(fd, nil, nil, newRecorder(t), &weft.Options{Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	conn.Start(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EBADF) {
+			t.Errorf("done(%v), want EBADF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start never ended the connection")
+	}
+	if after := weft.EngineTableLen(testEngine); after > max(before, 1<<16) {
+		t.Errorf("the table grew from %d to %d entries for a closed descriptor", before, after)
 	}
 }

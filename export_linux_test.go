@@ -7,3 +7,10 @@ func SetMaxWorkers(n int) (restore func()) {
 	maxWorkers = n
 	return func() { maxWorkers = old }
 }
+
+// EngineTableLen returns the length of the engine's descriptor table.
+func EngineTableLen(e *Engine) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.conns)
+}
