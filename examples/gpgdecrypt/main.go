@@ -95,6 +95,7 @@ type decrypter struct {
 	res                    Result
 	stderr                 bytes.Buffer
 	partial                []byte // an unfinished status line
+	statusSize             int    // bytes received on descriptor 4
 	tooLarge               bool
 	writeErr               error
 }
@@ -118,10 +119,11 @@ func (d *decrypter) ChildDataReceived(fd int, data []byte) {
 	case 2:
 		d.stderr.Write(data[:min(len(data), maxStderr-d.stderr.Len())])
 	case 4:
-		if len(d.partial)+len(data) > d.max {
+		if d.statusSize+len(data) > d.max {
 			d.fail()
 			return
 		}
+		d.statusSize += len(data)
 		d.partial = append(d.partial, data...)
 		for {
 			i := bytes.IndexByte(d.partial, '\n')

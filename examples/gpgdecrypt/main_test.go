@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/process"
@@ -164,5 +165,28 @@ func TestRunPassphraseFileCRLF(t *testing.T) {
 	code := run([]string{"-gpg", gpg, "-homedir", home, "-passphrase-file", passFile}, bytes.NewReader(ct), &out, &errOut)
 	if code != 0 || out.String() != "Callooh! Callay!\n" {
 		t.Errorf("run = %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
+
+// TestDecryptStatusOverMaxOutput: status lines count against MaxOutput, as
+// its doc says. Before, only an unfinished status line (or one read larger
+// than MaxOutput) did: a gpg that printed complete status lines one at a
+// time grew Result.Status without bound.
+func TestDecryptStatusOverMaxOutput(t *testing.T) {
+	sh := testenv.LookPath(t, "sh", "sh")
+	fake := filepath.Join(t.TempDir(), "fakegpg")
+	// One line at a time, so that no single read passes MaxOutput.
+	script := "#!" + sh + "\ni=0\nwhile [ $i -lt 150 ]; do echo '[GNUPG:] PROGRESS endless' >&4 || exit 1; sleep 0.005; i=$((i+1)); done\n"
+	if err := os.WriteFile(fake, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := Decrypt(ctx, Config{GPG: fake, MaxOutput: 1000}, []byte("pw"), []byte("x"))
+	if !errors.Is(err, ErrOutputTooLarge) {
+		t.Errorf("Decrypt = %v, want ErrOutputTooLarge", err)
+	}
+	if res != nil && len(strings.Join(res.Status, "\n")) > 1000 {
+		t.Errorf("%d status lines kept with MaxOutput 1000", len(res.Status))
 	}
 }

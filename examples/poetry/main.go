@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,6 +72,9 @@ func serve(ctx context.Context, addr, file string, chunk int, delay time.Duratio
 // get downloads from every endpoint at once, reporting progress on progress
 // and writing each poem to out.
 func get(ctx context.Context, out, progress io.Writer, endpoints ...string) error {
+	if len(endpoints) == 0 {
+		return errors.New("usage: poetry get ENDPOINT... (e.g. tcp:127.0.0.1:10000)")
+	}
 	var mu sync.Mutex // Progress runs on the download goroutines
 	c := poetry.Client{Progress: func(i, n, total int) {
 		mu.Lock()

@@ -75,3 +75,12 @@ func TestServeBadFlags(t *testing.T) {
 		t.Errorf("valid flags: %v", err)
 	}
 }
+
+// TestGetNoEndpoints: "poetry get" without an endpoint is a usage error.
+// Before, it printed nothing and succeeded.
+func TestGetNoEndpoints(t *testing.T) {
+	var out, progress bytes.Buffer
+	if err := get(context.Background(), &out, &progress); err == nil {
+		t.Error("get without endpoints succeeded")
+	}
+}

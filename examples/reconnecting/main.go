@@ -3,6 +3,9 @@
 // sends, and when the connection fails or drops it reconnects with
 // exponential backoff and jitter (client.Reconnecting, Twisted's
 // ReconnectingClientFactory). It stops at the end of its input or on Ctrl-C.
+// Input is read no faster than the server takes it (a weft.Gate per
+// connection), so a slow server slows the input down instead of being
+// dropped as a slow consumer.
 //
 //	reconnecting -endpoint tcp:localhost:8007
 //
@@ -47,9 +50,10 @@ func (p *printer) printf(format string, v ...any) {
 // lines is the Factory; the current connection's LineReceiver lives here so
 // that input can be sent to whichever connection is live.
 type lines struct {
-	p  *printer
-	mu sync.Mutex
-	lr *codec.LineReceiver // nil while disconnected
+	p    *printer
+	mu   sync.Mutex
+	lr   *codec.LineReceiver // nil while disconnected
+	gate *weft.Gate          // lr's flow control
 }
 
 func (f *lines) BuildProtocol(net.Addr) weft.Protocol { return codec.NewLineReceiver(&handler{f: f}) }
@@ -57,23 +61,32 @@ func (f *lines) BuildProtocol(net.Addr) weft.Protocol { return codec.NewLineRece
 // errNotConnected: an input line arrived while disconnected.
 var errNotConnected = errors.New("not connected")
 
-// send sends line on the live connection, if any.
-func (f *lines) send(line []byte) error {
+// send sends line on the live connection, if any, then waits while the
+// server is slow to take what was sent (flow control: the input is read no
+// faster than the server reads, instead of overflowing the write buffer).
+func (f *lines) send(ctx context.Context, line []byte) error {
 	f.mu.Lock()
-	lr := f.lr
+	lr, gate := f.lr, f.gate
 	f.mu.Unlock()
 	if lr == nil {
 		return errNotConnected
 	}
-	return lr.SendLine(line)
+	if err := lr.SendLine(line); err != nil {
+		return err
+	}
+	// The line is queued: a lost connection or ctx's end, which Wait
+	// reports, is reported elsewhere.
+	_ = gate.Wait(ctx)
+	return nil
 }
 
 // handler is one connection's LineHandler.
 type handler struct{ f *lines }
 
 func (h *handler) ConnectionMade(r *codec.LineReceiver) {
+	gate := weft.NewGate(r.Transport())
 	h.f.mu.Lock()
-	h.f.lr = r
+	h.f.lr, h.f.gate = r, gate
 	h.f.mu.Unlock()
 	h.f.p.printf("connected to %v", r.Transport().RemoteAddr())
 }
@@ -82,7 +95,7 @@ func (h *handler) LineReceived(line []byte) { h.f.p.printf("< %s", line) }
 
 func (h *handler) ConnectionLost(error) {
 	h.f.mu.Lock()
-	h.f.lr = nil
+	h.f.lr, h.f.gate = nil, nil
 	h.f.mu.Unlock()
 }
 
@@ -139,7 +152,7 @@ func run(ctx context.Context, ep string, backoff client.Backoff, in io.Reader, o
 			}
 			if len(line) > codec.DefaultMaxLineLength {
 				p.printf("! line over %d bytes: line dropped", codec.DefaultMaxLineLength)
-			} else if err := f.send(line); errors.Is(err, errNotConnected) {
+			} else if err := f.send(ctx, line); errors.Is(err, errNotConnected) {
 				p.printf("! not connected: line dropped")
 			} else if err != nil {
 				p.printf("! %v: line dropped", err)

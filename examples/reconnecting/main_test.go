@@ -173,3 +173,66 @@ func endInput(t *testing.T, stdin io.Closer, done <-chan error) {
 		t.Fatal("run did not return at the end of input")
 	}
 }
+
+// TestReconnectingSlowServerLosesNothing: input read faster than the server
+// takes it waits for the connection's write buffer to drain (weft.Gate)
+// instead of overflowing it. Before, every line was queued at once: past
+// MaxWriteBuffer the connection was closed as a slow consumer and the lines
+// after it were dropped.
+func TestReconnectingSlowServerLosesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines, lineLen = 16 << 10, 1000
+	got := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		time.Sleep(500 * time.Millisecond) // not reading yet
+		n := 0
+		r := bufio.NewReader(c)
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				break
+			}
+			n++
+		}
+		got <- n
+	}()
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	in, stdin := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, in, &out) }()
+	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
+	go func() {
+		line := []byte(strings.Repeat("x", lineLen-1) + "\n")
+		for range lines {
+			if _, err := stdin.Write(line); err != nil {
+				return
+			}
+		}
+		stdin.Close()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return at the end of input")
+	}
+	if n := <-got; n != lines {
+		t.Errorf("server got %d lines, want %d; output:\n%.2000s", n, lines, out.String())
+	}
+	if s := out.String(); strings.Contains(s, "dropped") || strings.Contains(s, "slow consumer") {
+		t.Errorf("output:\n%.2000s", s)
+	}
+}

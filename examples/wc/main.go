@@ -36,6 +36,11 @@ And the mome raths outgrabe.
 // ErrBadOutput: wc printed something that is not three counts.
 var ErrBadOutput = errors.New("wc: unexpected output from wc")
 
+// maxOut bounds the output of wc kept: its counts line is far shorter, so a
+// program printing more is not wc (and is killed); maxErr bounds its
+// messages kept for the error report.
+const maxOut, maxErr = 4 << 10, 64 << 10
+
 // Counts is what wc reports.
 type Counts struct {
 	// Lines, Words and Bytes are wc's three counts, in the order it
@@ -48,7 +53,9 @@ type Counts struct {
 type counter struct {
 	process.Base
 	text        []byte
+	t           process.Transport
 	out, errOut bytes.Buffer
+	tooMuch     bool          // stdout passed maxOut: the child was killed
 	writeErr    error         // set by the feeding goroutine before fed closes
 	fed         chan struct{} // closed when the feeding goroutine is done
 }
@@ -57,6 +64,7 @@ type counter struct {
 // when wc has taken enough of the ones before (weft.Gate.WriteAll), so the
 // text's size is not bounded by the stdin write buffer.
 func (c *counter) ConnectionMade(t process.Transport) {
+	c.t = t
 	gate := weft.NewGate(t)
 	go func() {
 		defer close(c.fed)
@@ -69,14 +77,22 @@ func (c *counter) ConnectionMade(t process.Transport) {
 func (c *counter) ChildDataReceived(fd int, data []byte) {
 	switch fd {
 	case 1:
+		if c.out.Len()+len(data) > maxOut {
+			if !c.tooMuch {
+				c.tooMuch = true
+				_ = c.t.Kill()
+			}
+			return
+		}
 		c.out.Write(data)
 	case 2:
-		c.errOut.Write(data)
+		c.errOut.Write(data[:min(len(data), maxErr-c.errOut.Len())])
 	}
 }
 
 // Count runs the program wcPath (wc when empty) over text, of any size, and
-// returns its counts.
+// returns its counts. A program that prints more than wc would (4 KiB) is
+// killed, and Count returns ErrBadOutput.
 func Count(ctx context.Context, wcPath string, text []byte) (Counts, error) {
 	if wcPath == "" {
 		wcPath = "wc"
@@ -88,6 +104,9 @@ func Count(ctx context.Context, wcPath string, text []byte) (Counts, error) {
 	}
 	err = p.Wait()
 	<-c.fed // ends at the latest when the process has ended (ErrClosed)
+	if c.tooMuch {
+		return Counts{}, fmt.Errorf("%w: more than %d bytes from %s", ErrBadOutput, maxOut, wcPath)
+	}
 	if err != nil {
 		return Counts{}, fmt.Errorf("wc: %s failed: %w (stderr %q)", wcPath, err, c.errOut.String())
 	}

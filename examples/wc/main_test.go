@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/process"
@@ -107,4 +108,17 @@ func ExampleCount() {
 	}
 	fmt.Printf("%d lines, %d words, %d bytes\n", c.Lines, c.Words, c.Bytes)
 	// Output: 4 lines, 23 words, 128 bytes
+}
+
+// TestCountEndlessOutput: a program that prints without end (yes, given by
+// mistake as -wc) is killed once its output cannot be wc's counts, and Count
+// fails with ErrBadOutput. Before, all of its output was kept: memory grew
+// until ctx ended, or forever with context.Background (as run uses).
+func TestCountEndlessOutput(t *testing.T) {
+	yes := testenv.LookPath(t, "yes", "coreutils")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Count(ctx, yes, []byte(Verse)); !errors.Is(err, ErrBadOutput) {
+		t.Errorf("Count with yes = %v, want ErrBadOutput", err)
+	}
 }
