@@ -333,12 +333,21 @@ func (c *core) fail(err error) {
 }
 
 // lost returns the reason to give the handler: the decode error if one closed
-// the connection, else the runtime's reason.
+// the connection; ErrTruncated if it ended cleanly with part of a frame
+// received (those bytes are lost, and the handler is told so); else the
+// runtime's reason.
 func (c *core) lost(reason error) error {
+	left := 0
+	if st := c.st; st != nil {
+		left = len(st.pending)
+	}
 	c.drop()
 	c.release()
-	if c.failed {
+	switch {
+	case c.failed:
 		return c.dec.(errDecoder).err
+	case reason == nil && left > 0:
+		return truncated(left)
 	}
 	return reason
 }

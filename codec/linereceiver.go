@@ -21,7 +21,8 @@ type LineHandler interface {
 	// only valid during the call.
 	LineReceived(line []byte)
 	// ConnectionLost is called once, last; reason matches ErrFrameTooLarge
-	// if an over-long line closed the connection.
+	// if an over-long line closed the connection, and ErrTruncated if the
+	// stream ended cleanly inside a line (one without its delimiter).
 	ConnectionLost(reason error)
 }
 

@@ -19,8 +19,9 @@ type FrameHandler interface {
 	// during the call: copy what must be kept.
 	FrameReceived(frame []byte)
 	// ConnectionLost is called once, last. reason is the decode error that
-	// closed the connection (matching ErrFrameTooLarge or ErrMalformed), or
-	// the runtime's reason (nil for a clean close).
+	// closed the connection (matching ErrFrameTooLarge or ErrMalformed),
+	// ErrTruncated if the stream ended cleanly inside a frame (its bytes
+	// are lost), or the runtime's reason (nil for a clean close).
 	ConnectionLost(reason error)
 }
 

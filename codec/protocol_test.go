@@ -93,6 +93,36 @@ func TestProtocolDecodeErrorClosesWithReason(t *testing.T) {
 	}
 }
 
+// TestProtocolCleanEndInsideFrame: a stream that ends cleanly with part of
+// a frame received tells the handler the partial frame is lost
+// (ErrTruncated); one that ends on a frame boundary is a clean end.
+func TestProtocolCleanEndInsideFrame(t *testing.T) {
+	tests := []struct {
+		name string
+		c    codec.Codec
+		in   string
+		want error
+	}{
+		{"netstring boundary", codec.Netstring{}, "2:ok,", nil},
+		{"netstring inside", codec.Netstring{}, "2:ok,5:ab", codec.ErrTruncated},
+		{"int8 inside", codec.Int8(), "\x05ab", codec.ErrTruncated},
+		{"line boundary", codec.Line{}, "ok\n", nil},
+		{"line inside", codec.Line{}, "ok\nlast", codec.ErrTruncated},
+		{"nothing", codec.Line{}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			p := start(tc.c, rec, &fakeTransport{})
+			p.DataReceived([]byte(tc.in))
+			p.ConnectionLost(nil)
+			if tc.want == nil && rec.reason != nil || !errors.Is(rec.reason, tc.want) {
+				t.Errorf("ConnectionLost(%v), want %v", rec.reason, tc.want)
+			}
+		})
+	}
+}
+
 func TestProtocolNetworkErrorPassesThrough(t *testing.T) {
 	rec := &recorder{}
 	p := start(codec.Line{}, rec, &fakeTransport{})

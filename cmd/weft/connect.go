@@ -80,13 +80,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err == nil {
 			attempt = 0
 			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1)}
-			var proto weft.Protocol = codec.NewProtocol(c, p)
-			var tail *tailCheck
-			if !raw {
-				tail = &tailCheck{Protocol: proto, dec: c.NewDecoder()}
-				proto = tail
-			}
-			conn := weft.NewConn(nc, proto, &weft.Options{Client: true})
+			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
@@ -96,8 +90,8 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err == nil && tail != nil {
-				err = tail.err()
+			if err == nil {
+				err = p.truncated() // the stream ended inside a frame
 			}
 			if !f.reconnect || stdinDone.Load() {
 				return err
@@ -214,6 +208,7 @@ type session struct {
 
 	mu      sync.Mutex
 	sendErr error // why a stdin line could not be sent, or stdout written
+	lostErr error // the stream ended inside a frame
 }
 
 // sendError returns why a stdin line could not be sent or stdout written,
@@ -314,62 +309,20 @@ func (s *session) FrameReceived(frame []byte) {
 	}
 }
 
-func (s *session) ConnectionLost(error) {}
-
-// tailCheck wraps a framed Protocol and follows the stream with a decoder
-// of its own, to tell a connection that ended inside a frame (the codec's
-// Protocol drops the partial frame as if the stream had ended cleanly).
-// It holds at most one partial frame, which the decoder bounds by its
-// limit.
-type tailCheck struct {
-	weft.Protocol
-	dec    codec.Decoder
-	pend   []byte
-	broken bool // the decoder failed: the codec's Protocol reports it
-	left   int  // undecoded bytes when the connection ended
-}
-
-func (p *tailCheck) DataReceived(data []byte) {
-	if !p.broken {
-		p.pend = append(p.pend, data...)
-		for {
-			n, _, err := p.dec.Decode(p.pend)
-			if err != nil {
-				p.broken, p.pend = true, nil
-				break
-			}
-			if n == 0 {
-				break
-			}
-			p.pend = p.pend[n:]
-		}
-		if len(p.pend) == 0 {
-			p.pend = nil
-		} else if cap(p.pend) > 2*len(p.pend)+4096 {
-			p.pend = append([]byte(nil), p.pend...)
-		}
-	}
-	p.Protocol.DataReceived(data)
-}
-
-func (p *tailCheck) ConnectionLost(reason error) {
-	p.left = len(p.pend)
-	p.pend = nil
-	p.Protocol.ConnectionLost(reason)
-}
-
-// Shutdown passes a graceful shutdown on to the codec's Protocol.
-func (p *tailCheck) Shutdown() {
-	if n, ok := p.Protocol.(weft.ShutdownNotifier); ok {
-		n.Shutdown()
+// ConnectionLost keeps the codec's report of a stream that ended inside a
+// frame (codec.ErrTruncated), which the runtime counts as a clean end.
+func (s *session) ConnectionLost(reason error) {
+	if errors.Is(reason, codec.ErrTruncated) {
+		s.mu.Lock()
+		s.lostErr = reason
+		s.mu.Unlock()
 	}
 }
 
-// err returns codec.ErrTruncated if the connection ended inside a frame;
-// call it after the connection ended.
-func (p *tailCheck) err() error {
-	if p.left == 0 {
-		return nil
-	}
-	return fmt.Errorf("the connection ended inside a frame: %w (%d bytes of a frame received)", codec.ErrTruncated, p.left)
+// truncated returns codec.ErrTruncated's report if the stream ended inside
+// a frame, or nil; call it after the connection ended.
+func (s *session) truncated() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lostErr
 }
