@@ -2,6 +2,7 @@ package weft_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -17,6 +18,29 @@ func fdOpen(fd int) bool {
 	return errno == 0
 }
 
+// earlyConn makes a NewConnFD connection on a fresh socket pair, applies
+// before to it before Start, and checks that nothing ran: no ConnectionMade
+// until Start.
+func earlyConn(t *testing.T, before func(*weft.Conn)) (*weft.Conn, *recorder, net.Conn) {
+	t.Helper()
+	l, c := listenDial(t)
+	fd := acceptFD(t, l)
+	r := newRecorder(t)
+	conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before(conn)
+	time.Sleep(50 * time.Millisecond) // a runner scheduled by before has run by now
+	r.mu.Lock()
+	made := r.made
+	r.mu.Unlock()
+	if made != 0 {
+		t.Error("ConnectionMade called before Start")
+	}
+	return conn, r, c
+}
+
 // TestNewConnFDCloseBeforeStart: a connection made by NewConnFD and closed
 // (or written to) before Start runs nothing until Start, closes its
 // descriptor exactly once, and ends with the reason it was closed with.
@@ -25,21 +49,7 @@ func TestNewConnFDCloseBeforeStart(t *testing.T) {
 		t.Skip("no readiness engine on this platform")
 	}
 	t.Run("close", func(t *testing.T) {
-		l, c := listenDial(t)
-		fd := acceptFD(t, l)
-		r := newRecorder(t)
-		conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(weft.ErrServerShutdown)
-		time.Sleep(50 * time.Millisecond) // a runner scheduled by the close has run by now
-		r.mu.Lock()
-		made := r.made
-		r.mu.Unlock()
-		if made != 0 {
-			t.Error("ConnectionMade called before Start")
-		}
+		conn, _, c := earlyConn(t, func(conn *weft.Conn) { conn.Close(weft.ErrServerShutdown) })
 		// If fd was closed already, this file takes its number: the
 		// connection must not close it again.
 		other, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -70,28 +80,16 @@ func TestNewConnFDCloseBeforeStart(t *testing.T) {
 		}
 	})
 	t.Run("write", func(t *testing.T) {
-		l, c := listenDial(t)
-		fd := acceptFD(t, l)
-		r := newRecorder(t)
-		conn, err := weft.NewConnFD(fd, l.Addr(), c.LocalAddr(), r, &weft.Options{Engine: testEngine})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Transport().Write([]byte("early")); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-		r.mu.Lock()
-		made := r.made
-		r.mu.Unlock()
-		if made != 0 {
-			t.Error("ConnectionMade called before Start")
-		}
+		conn, r, c := earlyConn(t, func(conn *weft.Conn) {
+			if _, err := conn.Transport().Write([]byte("early")); err != nil {
+				t.Fatal(err)
+			}
+		})
 		done := make(chan error, 1)
 		conn.Start(func(err error) { done <- err })
 		buf := make([]byte, 5)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := ioReadFull(c, buf); err != nil || string(buf) != "early" {
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "early" {
 			t.Errorf("peer read %q, %v; want early", buf, err)
 		}
 		c.Close()
@@ -100,18 +98,6 @@ func TestNewConnFDCloseBeforeStart(t *testing.T) {
 		}
 		<-done
 	})
-}
-
-func ioReadFull(c net.Conn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // TestCloseRacesStartOnEngine: a close (an idle timeout of 1ns, or Close
