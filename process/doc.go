@@ -16,8 +16,9 @@
 //     PauseReading/ResumeReading, RegisterProducer, Post. Writes never block:
 //     they are buffered up to Options.MaxWriteBuffer and written by a goroutine.
 //   - Status: ErrProcessDone (exit code 0) or *ProcessTerminated (exit code,
-//     signal, and the cause when the context killed the child or the Cmd's
-//     own I/O failed), matched with errors.Is and errors.As.
+//     signal, and the cause when the context killed the child, the Cmd's
+//     own I/O failed, or Options.WaitDelay cut a descriptor a grandchild
+//     held open), matched with errors.Is and errors.As.
 //   - Stream: an adapter that runs a weft.Protocol over a child: DataReceived
 //     gets one descriptor's output (stdout by default), the weft.Transport
 //     writes to stdin, ConnectionLost reports the exit status. Any
@@ -26,7 +27,8 @@
 // Cancelling the context given to Start kills the child (SIGKILL). The child
 // is always reaped, and every goroutine the package starts ends once the child
 // has exited and its descriptors are closed (Options.WaitDelay bounds the wait
-// for descriptors inherited by grandchildren).
+// for descriptors inherited by grandchildren; output already in a pipe is
+// still delivered, and a cut is reported in the status).
 //
 // See docs/guide.md (section 7) for the mapping from Twisted's spawnProcess.
 package process

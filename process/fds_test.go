@@ -130,7 +130,9 @@ func TestPauseReading(t *testing.T) {
 	}
 }
 
-// A grandchild keeps stdout open: WaitDelay bounds the wait for it.
+// A grandchild keeps stdout open: WaitDelay bounds the wait for it, and the
+// status says the output was cut (the grandchild could still have written),
+// as exec.Cmd.Wait does: it matches exec.ErrWaitDelay, with exit status 0.
 func TestWaitDelay(t *testing.T) {
 	sh := lookPath(t, "sh")
 	r := newRecorder(t)
@@ -148,8 +150,11 @@ func TestWaitDelay(t *testing.T) {
 	} else {
 		t.Errorf("no grandchild pid read from stdout %q", r.out(1))
 	}
-	if err != nil {
-		t.Fatalf("Wait = %v", err)
+	if !errors.Is(err, exec.ErrWaitDelay) {
+		t.Fatalf("Wait = %v, want it to match exec.ErrWaitDelay", err)
+	}
+	if code, sig := ExitStatus(err); code != 0 || sig != 0 {
+		t.Errorf("ExitStatus = %d, %v; want the child's 0, 0", code, sig)
 	}
 	r.checkOrder(0, 1, 2)
 }

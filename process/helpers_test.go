@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -138,9 +139,17 @@ func (r *recorder) checkOrder(fds ...int) {
 	if len(lost) != len(fds) {
 		r.t.Errorf("events %q: lost descriptors %v, want %v", ev, lost, fds)
 	}
-	if r.exited != r.ended {
+	if r.exited != r.ended && !cutStatus(r.exited, r.ended) {
 		r.t.Errorf("ProcessExited got %v, ProcessEnded %v: want the same status", r.exited, r.ended)
 	}
+}
+
+// cutStatus reports whether ended is exited with the cut by Options.WaitDelay
+// added: the same exit code and signal, and a match for exec.ErrWaitDelay.
+func cutStatus(exited, ended error) bool {
+	c1, s1 := ExitStatus(exited)
+	c2, s2 := ExitStatus(ended)
+	return c1 == c2 && s1 == s2 && errors.Is(ended, exec.ErrWaitDelay)
 }
 
 // run starts cmd with r and waits for it to end (failing the test after a

@@ -79,13 +79,19 @@ type Options struct {
 	// ReadBufferSize is the most bytes read from a descriptor and delivered
 	// to ChildDataReceived at once. Zero means DefaultReadBufferSize.
 	ReadBufferSize int
-	// WaitDelay bounds how long after the child exits the parent keeps
-	// reading descriptors that are still open (a grandchild may hold them);
-	// then they are closed and ProcessEnded follows. It also becomes the
-	// Cmd's WaitDelay, unless that is set, bounding the Cmd's own copying
-	// for descriptors left to it (the status then matches exec.ErrWaitDelay).
-	// Zero means no bound: wait for end of file on every descriptor, as
-	// Twisted does.
+	// WaitDelay bounds how long after the child exits the parent waits for
+	// end of file on descriptors that are still open (a grandchild may
+	// hold them). It discards nothing already written: once it passes,
+	// each such descriptor delivers what its pipe holds (after
+	// ResumeReading if reading is paused: ProcessEnded waits for that),
+	// reading without waiting for more and at most 1 MiB, then is closed.
+	// A descriptor closed so while still open, or not emptied, is reported:
+	// ProcessEnded's status (and Wait's) is then a *ProcessTerminated, with
+	// the child's exit code, that matches exec.ErrWaitDelay. It also
+	// becomes the Cmd's WaitDelay, unless that is set, bounding the Cmd's
+	// own copying for descriptors left to it (the status then matches
+	// exec.ErrWaitDelay too). Zero means no bound: wait for end of file on
+	// every descriptor, as Twisted does.
 	WaitDelay time.Duration
 }
 

@@ -1,9 +1,22 @@
 package process
 
 import (
+	"errors"
+	"io"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
+
+// drainBudget bounds the bytes read from a descriptor once Options.WaitDelay
+// has passed: what the pipe held then is delivered (a pipe holds 64 KiB by
+// default on Linux, at most 1 MiB unless raised by a privileged process),
+// while a grandchild writing without end cannot keep the reader going.
+const drainBudget = 1 << 20
+
+// errWouldBlock: a read found the pipe empty but still open for writing.
+var errWouldBlock = errors.New("process: read would block")
 
 // reader reads one descriptor the child writes to and delivers its data,
 // serialized, until end of file or until the parent closes it.
@@ -13,6 +26,12 @@ type reader struct {
 	p       *Process
 	once    sync.Once
 	closing chan struct{} // closed by close: stop reading now
+
+	// cutReq is set by cut (Options.WaitDelay passed): read what the pipe
+	// holds without waiting for more, then close.
+	cutReq atomic.Bool
+	// cutClosed: the pipe had no deadlines, cut closed it at once.
+	cutClosed atomic.Bool
 }
 
 func (r *reader) close() {
@@ -22,10 +41,24 @@ func (r *reader) close() {
 	})
 }
 
+// cut asks the reader to stop waiting for end of file: Options.WaitDelay has
+// passed since the child exited. The data already in the pipe is still
+// delivered (see drain). An expired deadline wakes a pending Read without
+// losing anything; a pipe without deadlines is closed at once instead, and
+// the loss reported.
+func (r *reader) cut() {
+	r.cutReq.Store(true)
+	if err := r.f.SetReadDeadline(time.Now()); errors.Is(err, os.ErrNoDeadline) {
+		r.cutClosed.Store(true)
+		r.close()
+	}
+}
+
 func (r *reader) run(size int) {
 	defer r.p.wg.Done()
 	buf := make([]byte, size)
 	ack := make(chan struct{}, 1)
+	cut := false
 	for {
 		if c := r.p.gate(); c != nil {
 			select {
@@ -37,12 +70,60 @@ func (r *reader) run(size int) {
 		if n > 0 {
 			r.deliver(ack, buf[:n])
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && r.cutReq.Load() {
+			cut = r.drain(ack, buf)
+			break
+		}
 		if err != nil {
+			cut = r.cutClosed.Load()
 			break
 		}
 	}
 	r.close()
-	r.p.ser.post(func() { r.p.lost(r.fd) })
+	r.p.ser.post(func() { r.p.lost(r.fd, cut) })
+}
+
+// drain runs once Options.WaitDelay has passed: it delivers what the pipe
+// holds, reading without waiting for more (and waiting for ResumeReading
+// while reading is paused), at most drainBudget bytes. It reports whether
+// output was cut: the pipe was still open (another process, a grandchild,
+// holds its other end) or still not empty after the budget. It reports false
+// at end of file, and when the parent closed the descriptor (CloseChildFD,
+// LoseConnection) or reading failed, as run does.
+func (r *reader) drain(ack chan struct{}, buf []byte) bool {
+	if err := r.f.SetReadDeadline(time.Time{}); err != nil {
+		return false // closed by the parent meanwhile
+	}
+	budget := drainBudget
+	for {
+		if c := r.p.gate(); c != nil {
+			select {
+			case <-c:
+			case <-r.closing:
+				return false
+			}
+		}
+		b := buf[:min(len(buf), budget)]
+		if budget == 0 {
+			b = buf[:1] // a probe: end of file, or output cut
+		}
+		n, err := readNow(r.f, b)
+		if budget == 0 {
+			return n > 0 || err == errWouldBlock
+		}
+		if n > 0 {
+			r.deliver(ack, buf[:n])
+			budget -= n
+		}
+		switch {
+		case err == io.EOF:
+			return false
+		case err == errWouldBlock:
+			return true
+		case err != nil:
+			return false
+		}
+	}
 }
 
 // deliver hands data to ChildDataReceived, serialized. Reading may have been
@@ -208,6 +289,6 @@ func (w *writer) run() {
 	// waiting for EOF on stdin exit, and its exit is reported (by wait)
 	// through the same serializer, so ChildConnectionLost(0) must be
 	// queued first to come before ProcessExited.
-	w.p.ser.post(func() { w.p.lost(w.fd) })
+	w.p.ser.post(func() { w.p.lost(w.fd, false) })
 	w.f.Close()
 }

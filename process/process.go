@@ -92,7 +92,8 @@ type Process struct {
 	delay     *time.Timer
 
 	// Serialized state: touched only by functions run by ser.
-	open      int // descriptors not yet lost
+	open      int   // descriptors not yet lost
+	cut       []int // descriptors whose output Options.WaitDelay cut
 	exitSeen  bool
 	endSeen   bool
 	producer  weft.Producer
@@ -250,7 +251,7 @@ func (pr *Process) wait(stopWatch func() bool) {
 	status := statusOf(pr.cmd.ProcessState, err, pr.killCause)
 	pr.status = status
 	if d := pr.opt.waitDelay; d > 0 && len(pr.readers) > 0 {
-		pr.delay = time.AfterFunc(d, pr.closeReaders)
+		pr.delay = time.AfterFunc(d, pr.cutReaders)
 	}
 	pr.mu.Unlock()
 	// Nobody reads what is still queued for the child: drop it.
@@ -271,8 +272,21 @@ func (pr *Process) closeReaders() {
 	}
 }
 
-// lost runs serialized when descriptor fd is closed.
-func (pr *Process) lost(fd int) {
+// cutReaders runs once Options.WaitDelay has passed since the child was
+// reaped: every reader still open delivers what its pipe holds, then closes
+// it (see reader.drain).
+func (pr *Process) cutReaders() {
+	for _, r := range pr.readers {
+		r.cut()
+	}
+}
+
+// lost runs serialized when descriptor fd is closed; cut says that
+// Options.WaitDelay closed it while another process could still write to it.
+func (pr *Process) lost(fd int, cut bool) {
+	if cut {
+		pr.cut = append(pr.cut, fd)
+	}
 	if fd == 0 && pr.writers[0] != nil {
 		pr.stdinLost = true
 		if prod := pr.producer; prod != nil {
@@ -297,6 +311,12 @@ func (pr *Process) maybeEnd() {
 		pr.delay.Stop()
 	}
 	pr.mu.Unlock()
+	if len(pr.cut) > 0 {
+		slices.Sort(pr.cut)
+		pr.endStatus = withCause(pr.endStatus, fmt.Errorf(
+			"process: descriptors %v still open %v after the child exited (Options.WaitDelay), output cut: %w",
+			pr.cut, pr.opt.waitDelay, exec.ErrWaitDelay))
+	}
 	pr.proto.ProcessEnded(pr.endStatus)
 	pr.cancel()
 	close(pr.ended)
@@ -306,8 +326,8 @@ func (pr *Process) maybeEnd() {
 func (pr *Process) Done() <-chan struct{} { return pr.ended }
 
 // Wait waits until ProcessEnded has returned and every goroutine of the child
-// has ended, then returns nil if the child exited with status 0, otherwise
-// its *ProcessTerminated. Do not call it from the protocol's callbacks (they
+// has ended, then returns nil if the child exited with status 0 (and no
+// output was cut), otherwise ProcessEnded's *ProcessTerminated. Do not call it from the protocol's callbacks (they
 // must return for the child to end); use ProcessEnded there.
 func (pr *Process) Wait() error {
 	<-pr.ended

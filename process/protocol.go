@@ -27,7 +27,10 @@ type ProcessProtocol interface {
 	ProcessExited(status error)
 	// ProcessEnded is called last, once the child has been reaped and all its
 	// descriptors are closed: all its output has been delivered. status is the
-	// one given to ProcessExited.
+	// one given to ProcessExited, unless Options.WaitDelay closed a
+	// descriptor that another process (a grandchild) still held open: then
+	// it is a *ProcessTerminated with the same exit code and signal that also
+	// matches exec.ErrWaitDelay, since output may have been cut.
 	ProcessEnded(status error)
 }
 

@@ -9,8 +9,9 @@ import (
 )
 
 // ProcessTerminated is the status of a child that exited with a non-zero code
-// or was killed by a signal (Twisted's ProcessTerminated), or whose Cmd's own
-// I/O failed (Cause says how; ExitCode may then be 0). It matches
+// or was killed by a signal (Twisted's ProcessTerminated), or whose output was
+// cut: the Cmd's own I/O failed, or Options.WaitDelay closed a descriptor
+// still held open (Cause says how; ExitCode may then be 0). It matches
 // ErrProcessTerminated with errors.Is, and also Cause when set.
 type ProcessTerminated struct {
 	// ExitCode is the child's exit code, or -1 when it was killed by a signal.
@@ -20,7 +21,9 @@ type ProcessTerminated struct {
 	// Cause says why this package killed the child: the context's cause
 	// (context.Canceled, context.DeadlineExceeded, ...) when the context given
 	// to Start was done, or the error of a failed wait (the Cmd's own
-	// copying to a Stdin, Stdout or Stderr that is not an *os.File failed).
+	// copying to a Stdin, Stdout or Stderr that is not an *os.File failed),
+	// or, in ProcessEnded's status only, an error matching exec.ErrWaitDelay
+	// naming the descriptors Options.WaitDelay closed while still open.
 	// Nil otherwise (the child exited or was signalled by anyone else, Kill
 	// and Signal included).
 	Cause error
@@ -87,4 +90,21 @@ func statusOf(ps *os.ProcessState, waitErr, cause error) error {
 		return ErrProcessDone
 	}
 	return &ProcessTerminated{ExitCode: code, Signal: sig, Cause: cause}
+}
+
+// withCause returns status (ErrProcessDone or a *ProcessTerminated) with cause
+// added: a *ProcessTerminated, with the same exit code and signal, whose Cause
+// also matches cause.
+func withCause(status, cause error) error {
+	var pt *ProcessTerminated
+	if errors.As(status, &pt) {
+		c := *pt
+		if c.Cause == nil {
+			c.Cause = cause
+		} else {
+			c.Cause = errors.Join(c.Cause, cause)
+		}
+		return &c
+	}
+	return &ProcessTerminated{Cause: cause}
 }

@@ -18,7 +18,8 @@ import (
 // the child were a connection: DataReceived gets what the child writes to
 // ReadFD (stdout by default), the weft.Transport writes to WriteFD (stdin by
 // default), and ConnectionLost comes once the child has ended, with nil for
-// exit status 0 and the status (a *ProcessTerminated) otherwise. Any
+// exit status 0 (ErrProcessDone: no output cut by Options.WaitDelay either)
+// and the status (a *ProcessTerminated) otherwise. Any
 // weft.Protocol works, a codec's framed protocol included: a child's output
 // lines become frames.
 //
