@@ -338,11 +338,10 @@ func (c *Conn) startFD(done func(reason error)) {
 		c.mu.Lock()
 		c.state = stClosed
 		c.bits |= bSockClosed | bLost
+		c.dropPendingLocked()
 		c.mu.Unlock()
 		sysClose(int(c.fd))
-		if x := c.x.Load(); x != nil && x.idle != nil {
-			x.idle.Stop()
-		}
+		c.stopIdle()
 		c.ended(done, err)
 		return
 	}
@@ -387,7 +386,11 @@ func (c *Conn) begin() bool {
 	if c.opt.idle > 0 {
 		x := c.ext()
 		c.touch()
+		// Under mu: the timer's function reads x.idle under it too, and
+		// may run before AfterFunc returns.
+		c.mu.Lock()
 		x.idle = time.AfterFunc(c.opt.idle, c.checkIdle)
+		c.mu.Unlock()
 	}
 	return true
 }
@@ -422,19 +425,51 @@ func (c *Conn) Shutdown() {
 func (c *Conn) Close(reason error) { c.abort(reason, false) }
 
 // Post runs fn serialized with the Protocol's callbacks, as soon as no callback
-// is running (and never before ConnectionMade), on some goroutine; fn is
-// dropped if the connection is lost first. It never blocks. Called outside
-// the callbacks when none is running, it may run fn (and other posted work)
-// on the calling goroutine before it returns, so the caller must not hold a
-// lock that the callbacks take. (Handing it to another goroutine instead
-// would delay a Producer's pause behind its writer's next Writes.)
+// is running (and never before ConnectionMade), on some goroutine. It never
+// blocks. Called outside the callbacks when none is running, it may run fn
+// (and other posted work) on the calling goroutine before it returns, so the
+// caller must not hold a lock that the callbacks take. (Handing it to
+// another goroutine instead would delay a Producer's pause behind its
+// writer's next Writes.)
+//
+// fn never runs after ConnectionLost. Work posted while the connection is
+// live runs before ConnectionLost; once the connection ends, fn is dropped
+// instead: work still waiting when ConnectionLost is called is dropped then,
+// and work posted from then on — from ConnectionLost itself, from another
+// goroutine while it runs, or later — is dropped at once. Dropped work is
+// released (the connection keeps no reference to it), never run and not
+// reported: a caller that must know whether fn will run can watch
+// Transport.Context, which is done before ConnectionLost is called. (Post
+// returns nothing because callers reach it through interface{ Post(func()) }.)
 func (c *Conn) Post(fn func()) {
 	x := c.ext()
+	c.mu.Lock()
+	if c.is(bLost) {
+		c.mu.Unlock()
+		return
+	}
+	// Appended under mu: finalize sets bLost and drops what waits under
+	// it too, so nothing is left behind once ConnectionLost is called.
 	x.pendMu.Lock()
 	x.pend = append(x.pend, fn)
 	x.pendMu.Unlock()
 	x.npend.Add(1)
+	c.mu.Unlock()
 	c.tryRunPending()
+}
+
+// dropPendingLocked releases posted work that will never run: bLost is set
+// (c.mu held), so Post adds no more.
+func (c *Conn) dropPendingLocked() {
+	x := c.x.Load()
+	if x == nil {
+		return
+	}
+	x.pendMu.Lock()
+	n := len(x.pend)
+	x.pend = nil
+	x.pendMu.Unlock()
+	x.npend.Add(-int32(n))
 }
 
 // hasPending reports whether posted work waits.
@@ -586,16 +621,17 @@ func (c *Conn) endRead(rerr error) {
 
 // finalize calls ConnectionLost, exactly once, after the socket is closed.
 func (c *Conn) finalize() {
-	x := c.x.Load()
-	if x != nil && x.idle != nil {
-		x.idle.Stop()
-	}
+	c.stopIdle() // the socket is closed: state is stClosed
 	c.cbMu.Lock()
 	// Work posted before this point still runs (it may be a Shutdown hook);
 	// nothing runs after ConnectionLost.
 	c.runPending()
 	c.mu.Lock()
 	c.bits |= bLost
+	// Read under mu, after bLost: a Context made before this point is
+	// cancelled below, one made after it is cancelled at birth.
+	x := c.x.Load()
+	c.dropPendingLocked() // posted after runPending: too late to run
 	var prod Producer
 	var cancel context.CancelFunc
 	if x != nil {
@@ -775,15 +811,40 @@ func (c *Conn) touch() {
 	}
 }
 
-// checkIdle runs when the idle timer fires.
+// checkIdle runs when the idle timer fires. It re-arms the timer only while
+// the connection is not closed, under mu: the timer is stopped (stopIdle)
+// after the connection is closed, so a fire that was already running then
+// cannot re-arm it, and no timer outlives the connection.
 func (c *Conn) checkIdle() {
 	x := c.ext()
 	since := time.Since(time.Unix(0, x.lastActive.Load()))
+	c.mu.Lock()
+	if c.state == stClosed {
+		c.mu.Unlock()
+		return
+	}
 	if since >= c.opt.idle {
+		c.mu.Unlock()
 		c.abort(ErrIdleTimeout, false)
 		return
 	}
 	x.idle.Reset(c.opt.idle - since)
+	c.mu.Unlock()
+}
+
+// stopIdle stops the idle timer of a closed connection (state is stClosed,
+// so checkIdle no longer re-arms it).
+func (c *Conn) stopIdle() {
+	x := c.x.Load()
+	if x == nil {
+		return
+	}
+	c.mu.Lock()
+	t := x.idle
+	c.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
 }
 
 func (c *Conn) addFrames(in, out int64) {

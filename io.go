@@ -422,7 +422,10 @@ func (c *Conn) flush() {
 			return
 		}
 		if n < len(*bp) {
+			// The socket took n bytes: they are no longer buffered
+			// (Buffered), only the rest the flusher goroutine writes.
 			c.wrote(n)
+			c.sentPart(n)
 			go c.flushLoop(bp, n)
 			return
 		}
@@ -478,9 +481,7 @@ func (c *Conn) flushLoop(bp *[]byte, off int) {
 			c.wrote(n)
 		}
 		if off += n; off < len(*bp) {
-			c.mu.Lock()
-			c.sending -= n
-			c.mu.Unlock()
+			c.sentPart(n)
 			continue
 		}
 		c.sendDone(bp)
@@ -498,6 +499,15 @@ func (c *Conn) wrote(n int) {
 	if cnt := c.opt.counters; cnt != nil {
 		cnt.BytesOut.Add(int64(n))
 	}
+}
+
+// sentPart records that n bytes of the flusher's buffer went to the socket
+// and the rest did not yet. The count never goes below zero: a connection
+// that ended meanwhile (finalize) has dropped it already.
+func (c *Conn) sentPart(n int) {
+	c.mu.Lock()
+	c.sending = max(0, c.sending-n)
+	c.mu.Unlock()
 }
 
 // sendDone recycles a buffer the flusher finished writing and resumes a

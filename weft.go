@@ -135,7 +135,8 @@ type Transport interface {
 	RegisterProducer(p Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
-	// Buffered returns the number of bytes written but not yet sent.
+	// Buffered returns the number of bytes written but not yet handed to
+	// the socket.
 	Buffered() int
 	// Context returns a context that is done when the connection is lost.
 	Context() context.Context
