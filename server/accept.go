@@ -3,8 +3,11 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
+
+	"github.com/weftkit/weft"
 )
 
 // Accept backoff, as net/http: a temporary accept error (EMFILE, ENFILE, ...)
@@ -46,9 +49,41 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 		if _, isTLS := nc.(*tls.Conn); len(ls.proxy) == 0 && ls.tls == nil && !isTLS {
 			adm, w := s.admit(id, ipOf(nc.RemoteAddr()), nc)
 			early = &admitted{adm, w}
+		} else if !s.takeHandshake() {
+			// Over MaxHandshakes: closed here, so that a flood of
+			// silent clients costs no goroutine.
+			s.rejectHandshake(id, nc, ls)
+			continue
 		}
 		go s.handle(id, nc, ls, early)
 	}
+}
+
+// takeHandshake takes one of the MaxHandshakes slots, if one is free. The
+// connection's goroutine gives it back (doneHandshake) when its handshake
+// ended, whatever the outcome.
+func (s *Server) takeHandshake() bool {
+	if s.stats.handshaking.Add(1) > s.maxHS {
+		s.stats.handshaking.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) doneHandshake() { s.stats.handshaking.Add(-1) }
+
+// rejectHandshake closes, on the accept loop, a tracked connection refused
+// for want of a handshake slot: no byte (before the TLS handshake or PROXY
+// header nothing sensible can be sent), counted as a rejection.
+func (s *Server) rejectHandshake(id uint64, nc net.Conn, ls *listenerState) {
+	info := ConnInfo{ID: id, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
+	s.hook(info, StateNew)
+	nc.Close()
+	s.clearPending(id)
+	s.stats.rejected[rejMaxHandshakes].Add(1)
+	s.finish(info, fmt.Errorf("%w: %s", weft.ErrRejected, rejectNames[rejMaxHandshakes]))
+	s.releaseListener(ls)
+	s.wg.Done()
 }
 
 // acceptFailed handles an accept error of either accept loop: it returns

@@ -215,7 +215,11 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 		s.releaseListener(ls)
 		s.wg.Done()
 	}
-	p := s.Factory.BuildProtocol(remote)
+	p, err := s.build(s.Factory, remote)
+	if err != nil {
+		abandon(err)
+		return
+	}
 	if p == nil {
 		s.stats.rejected[rejRefused].Add(1)
 		abandon(ErrRefused)

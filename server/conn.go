@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -15,7 +16,9 @@ import (
 
 // handle runs one accepted connection to its end, on its own goroutine:
 // handshake (PROXY header, TLS), admission (run, queue or reject), then the
-// Protocol.
+// Protocol. A connection without an early admission is one that needs a
+// handshake: the accept loop took a MaxHandshakes slot for it, given back
+// here once the handshake ended.
 func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitted) {
 	handedOff := false // to the Engine, which then ends the connection
 	defer func() {
@@ -31,6 +34,9 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	}
 
 	nc, remote, preread, err := s.handshake(nc, ls)
+	if early == nil {
+		s.doneHandshake()
+	}
 	if err != nil {
 		if errors.Is(err, ErrUntrustedProxy) {
 			s.stats.rejected[rejUntrustedProxy].Add(1)
@@ -104,7 +110,14 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	if overflow {
 		f = s.OverflowFactory
 	}
-	p := f.BuildProtocol(info.RemoteAddr)
+	p, err := s.build(f, info.RemoteAddr)
+	if err != nil {
+		nc.Close()
+		s.clearPending(info.ID)
+		s.releaseSlot(ip, overflow)
+		s.finish(info, err)
+		return false
+	}
 	if p == nil {
 		nc.Close()
 		s.clearPending(info.ID)
@@ -137,6 +150,30 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	return true
 }
 
+// build calls f.BuildProtocol, recovering a panic: it then returns a
+// *buildPanic (a weft.ErrProtocolPanic), which costs that connection only.
+func (s *Server) build(f weft.Factory, remote net.Addr) (p weft.Protocol, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, &buildPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return f.BuildProtocol(remote), nil
+}
+
+// buildPanic is a panic of Factory.BuildProtocol, recovered: the connection
+// is closed with it (reason panic) and finish logs it at Error.
+type buildPanic struct {
+	value any
+	stack []byte
+}
+
+func (e *buildPanic) Error() string {
+	return fmt.Sprintf("%v: Factory.BuildProtocol: %v", weft.ErrProtocolPanic, e.value)
+}
+
+func (e *buildPanic) Unwrap() error { return weft.ErrProtocolPanic }
+
 // end accounts for the end of a running connection.
 func (c *Conn) end(err error) {
 	s := c.srv()
@@ -159,6 +196,12 @@ func (s *Server) finish(info ConnInfo, err error) {
 	r := ReasonOf(err)
 	s.stats.closed[r].Add(1)
 	s.hook(info, StateClosed)
+	var bp *buildPanic
+	if errors.As(err, &bp) {
+		s.log.Error("server: Factory.BuildProtocol panicked; connection closed", "id", info.ID, "remote", addrString(info.RemoteAddr),
+			"panic", fmt.Sprint(bp.value), "stack", string(bp.stack))
+		return
+	}
 	if r == ReasonError || r == ReasonHandshakeFailed || r == ReasonPanic {
 		s.log.Warn("server: connection failed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
 	} else {
@@ -227,12 +270,20 @@ var errHandshake = errors.New("server: handshake failed")
 // rejectClose writes RejectMessage (if any), then closes nc gracefully: it
 // half-closes and discards what the client still sends for up to
 // RejectLinger, so that unread client bytes do not turn the close into a TCP
-// reset that would destroy the message.
+// reset that would destroy the message. With MaxLingering connections doing
+// so already, it closes nc at once without the message.
 func (s *Server) rejectClose(nc net.Conn) {
 	if len(s.RejectMessage) == 0 {
 		nc.Close()
 		return
 	}
+	if s.stats.lingering.Add(1) > s.maxLing {
+		s.stats.lingering.Add(-1)
+		s.stats.lingerSkip.Add(1)
+		nc.Close()
+		return
+	}
+	defer s.stats.lingering.Add(-1)
 	deadline := time.Now().Add(RejectLinger)
 	nc.SetDeadline(deadline)
 	if _, err := nc.Write(s.RejectMessage); err == nil {

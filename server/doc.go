@@ -13,7 +13,9 @@
 //     the listeners' addresses.
 //   - Limits: MaxConns with an Overflow policy (Reject, QueueFIFO, QueueLIFO),
 //     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, HandshakeTimeout,
-//     and the write-buffer limits passed to the runtime; Engine hands the
+//     MaxHandshakes (connections in a TLS handshake or PROXY header at once),
+//     MaxLingering (rejected connections lingering after RejectMessage), and
+//     the write-buffer limits passed to the runtime; Engine hands the
 //     connections to a weft readiness engine.
 //   - Shutdown (graceful, bounded by a context) and Close (immediate).
 //   - Stats: Snapshot, PublishExpvar, close reasons by name (CloseReason),
@@ -21,10 +23,10 @@
 //
 // Every accepted connection runs on its own goroutine: the TLS handshake and
 // the PROXY header are read there (never on the accept loop), bounded by
-// HandshakeTimeout; then the connection is admitted, queued or rejected, and
-// an admitted connection is driven by weft.NewConn(...).Serve on that
-// goroutine (or handed to the Engine with Start, so that it holds no
-// goroutine while idle).
+// HandshakeTimeout and, in number, by MaxHandshakes; then the connection is
+// admitted, queued or rejected, and an admitted connection is driven by
+// weft.NewConn(...).Serve on that goroutine (or handed to the Engine with
+// Start, so that it holds no goroutine while idle).
 //
 // With an Engine, on a plain TCP listener (no TLS, no PROXY protocol) and
 // without MaxConns, every connection runs at once, so no net.Conn is made at

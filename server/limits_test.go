@@ -149,6 +149,8 @@ func TestValidate(t *testing.T) {
 		{&Server{Factory: f, MaxConnsPerPeer: -1}, "Server.MaxConnsPerPeer"},
 		{&Server{Factory: f, IdleTimeout: -1}, "Server.IdleTimeout"},
 		{&Server{Factory: f, HandshakeTimeout: -1}, "Server.HandshakeTimeout"},
+		{&Server{Factory: f, MaxHandshakes: -1}, "server: invalid configuration: Server.MaxHandshakes -1 is negative"},
+		{&Server{Factory: f, MaxLingering: -2}, "server: invalid configuration: Server.MaxLingering -2 is negative"},
 		{&Server{Factory: f, Overflow: QueueFIFO, OverflowFactory: f}, "Server.OverflowFactory"},
 		{&Server{Factory: f, HighWater: 10, LowWater: 20}, "server: invalid configuration: Server.LowWater 20 exceeds HighWater 10"},
 		{&Server{Factory: f, MaxWriteBuffer: -5}, "server: invalid configuration: Server.MaxWriteBuffer -5 is negative"},

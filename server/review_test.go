@@ -327,13 +327,18 @@ func TestAcceptedWhileClosingIsCounted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	waitFor(t, "listening", func() bool { return len(s.Addrs()) == 1 })
-	s.Close()
+	// Close waits for Serve, which this listener keeps in Accept until it
+	// handed over the late connection.
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	waitFor(t, "closing", s.isClosing)
 	c1, c2 := net.Pipe()
 	defer c2.Close()
 	l.conns <- c1
 	if err := <-done; !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve = %v", err)
 	}
+	<-closed
 	snap := s.Snapshot()
 	if snap.Accepted != 1 || closedSum(s) != 1 || snap.Closed["shutdown"] != 1 {
 		t.Fatalf("Accepted %d, Closed %v; want 1 and shutdown 1", snap.Accepted, snap.Closed)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"crypto/tls"
@@ -28,6 +29,19 @@ const (
 	// PROXY header and the wait for an untrusted client's first bytes on a
 	// PROXY listener when HandshakeTimeout is zero.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxHandshakes bounds the connections in a TLS handshake or a
+	// PROXY-header read at once when MaxHandshakes is zero. A fixed number,
+	// not one derived from MaxConns (zero, unlimited, by default): an honest
+	// handshake lasts a round trip or two, so 1024 at once is room for some
+	// 100,000 handshakes a second, more than a core can sign, while a flood
+	// of silent clients holds at most that many goroutines and descriptors.
+	DefaultMaxHandshakes = 1024
+	// DefaultMaxLingering bounds the rejected connections lingering after
+	// RejectMessage at once when MaxLingering is zero. A client that reads
+	// the message and hangs up ends its linger at once, so only clients that
+	// do neither stay; beyond these, losing the message is cheaper than a
+	// goroutine and a descriptor each for RejectLinger.
+	DefaultMaxLingering = 256
 	// RejectLinger bounds how long a rejected connection is kept open after
 	// the reject message, reading and discarding what the client still sends,
 	// so that the message is not destroyed by a TCP reset.
@@ -91,10 +105,13 @@ func (o Overflow) String() string {
 // once serving started. A Server must not be copied after first use.
 type Server struct {
 	// Factory builds the Protocol of every admitted connection; a nil
-	// Protocol refuses the connection (closed at once). Required. If it
-	// implements weft.Starter / weft.Stopper, Start runs before the first
-	// listener accepts and Stop after the last listener stopped and its last
-	// connection ended.
+	// Protocol refuses the connection (closed at once); a BuildProtocol that
+	// panics costs that connection only (closed, reason panic, logged at
+	// Error). Required. If it implements weft.Starter / weft.Stopper, Start
+	// runs before the first listener accepts and Stop after the last
+	// listener stopped and its last connection ended; Close and Shutdown
+	// return after Stop did, so Stop must not call them (nor wait for
+	// something that does): that deadlocks.
 	Factory weft.Factory
 
 	// MaxConns bounds the connections running a Protocol at once. Zero means
@@ -132,6 +149,20 @@ type Server struct {
 	// HandshakeTimeout bounds the TLS handshake and the reading of a PROXY
 	// header of each connection. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the connections in their handshake at once: a
+	// TLS handshake, a PROXY header, or the first bytes awaited from an
+	// untrusted client on a PROXY listener (each holds a goroutine and a
+	// descriptor for up to HandshakeTimeout, and MaxConns counts only
+	// admitted connections). Beyond it a new connection that needs a
+	// handshake is closed at once, without a goroutine or a byte, and
+	// counted in Snapshot.Rejected["max handshakes"]. Zero means
+	// DefaultMaxHandshakes.
+	MaxHandshakes int
+	// MaxLingering bounds the rejected connections lingering at once after
+	// RejectMessage (for up to RejectLinger each, see RejectLinger). Beyond
+	// it a rejected connection is closed at once without the message,
+	// counted in Snapshot.LingerSkipped. Zero means DefaultMaxLingering.
+	MaxLingering int
 	// HighWater, LowWater, MaxWriteBuffer and ReadBufferSize are passed to
 	// weft.Options for every connection. Zero means the weft defaults
 	// (weft.DefaultHighWater, weft.DefaultLowWater, weft.DefaultMaxWriteBuffer,
@@ -162,6 +193,8 @@ type Server struct {
 	epoch    time.Time    // Conn.started counts from it
 	maxQueue int
 	hsTO     time.Duration
+	maxHS    int64
+	maxLing  int64
 	stats    stats
 	nextID   atomic.Uint64
 	setups   atomic.Int32  // descriptor-path connections being set up on goroutines
@@ -182,6 +215,7 @@ type Server struct {
 	queue     list.List           // of *waiter
 	peers     map[netip.Addr]int  // connections per peer, only with MaxConnsPerPeer
 	wg        sync.WaitGroup      // connection goroutines
+	serving   sync.WaitGroup      // serve calls past the closing check (Add under mu, while not closing)
 
 	factoryMu   sync.Mutex
 	factoryRefs int
@@ -210,6 +244,10 @@ func (s *Server) Validate() error {
 		return bad("Server.IdleTimeout %v is negative", s.IdleTimeout)
 	case s.HandshakeTimeout < 0:
 		return bad("Server.HandshakeTimeout %v is negative", s.HandshakeTimeout)
+	case s.MaxHandshakes < 0:
+		return bad("Server.MaxHandshakes %d is negative", s.MaxHandshakes)
+	case s.MaxLingering < 0:
+		return bad("Server.MaxLingering %d is negative", s.MaxLingering)
 	case s.OverflowFactory != nil && s.Overflow != Reject:
 		return bad("Server.OverflowFactory is set but Server.Overflow is %v, not Reject", s.Overflow)
 	}
@@ -264,6 +302,8 @@ func (s *Server) init() error {
 		if s.hsTO == 0 {
 			s.hsTO = DefaultHandshakeTimeout
 		}
+		s.maxHS = int64(cmp.Or(s.MaxHandshakes, DefaultMaxHandshakes))
+		s.maxLing = int64(cmp.Or(s.MaxLingering, DefaultMaxLingering))
 	})
 	return s.initErr
 }
@@ -341,7 +381,9 @@ func (s *Server) serve(ls *listenerState) error {
 		return ErrServerClosed
 	}
 	s.listeners[ls] = struct{}{}
+	s.serving.Add(1) // Close and Shutdown wait for it: its end may stop the Factory
 	s.mu.Unlock()
+	defer s.serving.Done()
 	if err := s.startFactory(); err != nil {
 		s.mu.Lock()
 		delete(s.listeners, ls)

@@ -14,7 +14,11 @@ import (
 // pending output), and waits for them to end. If ctx ends first, the
 // remaining connections are closed with weft.ErrServerShutdown; Shutdown
 // then waits for their goroutines and returns ctx.Err(). It returns nil when
-// every connection drained. Later calls (and Close) are harmless.
+// every connection drained. Either way it returns only after the listeners'
+// Serve calls ended and the Factory's Stop (weft.Stopper), if any, returned.
+// Later calls (and Close) are harmless. It must not be called from a
+// Protocol callback, a ConnState hook or the Factory's Stop, whose end it
+// waits for (call it on another goroutine there).
 func (s *Server) Shutdown(ctx context.Context) error {
 	running := s.beginClose(false)
 	for _, c := range running {
@@ -27,6 +31,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-drained:
+		s.serving.Wait()
 		s.log.Debug("server: shut down; all connections drained")
 		return nil
 	case <-ctx.Done():
@@ -43,6 +48,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	<-drained
+	s.serving.Wait()
 	s.mu.Lock()
 	cut := len(left) > 0 || s.lateCuts != cuts
 	s.mu.Unlock()
@@ -57,13 +63,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops the server at once: it closes every listener and every
 // connection (running ones with weft.ErrServerShutdown, discarding their
-// pending output), waits for the connections' goroutines to end, and
-// returns. It returns nil (the error is for io.Closer).
+// pending output), waits for the connections' goroutines and the listeners'
+// Serve calls to end and for the Factory's Stop (weft.Stopper), if any, to
+// return, and returns (a listener's Close must therefore unblock its Accept,
+// as net.Listener requires). It returns nil (the error is for io.Closer). Like
+// Shutdown, it must not be called from a Protocol callback, a ConnState
+// hook or the Factory's Stop (it would wait for itself): use go s.Close()
+// there.
 func (s *Server) Close() error {
 	for _, c := range s.beginClose(true) {
 		c.wc.Close(weft.ErrServerShutdown)
 	}
 	s.wg.Wait()
+	s.serving.Wait()
 	return nil
 }
 

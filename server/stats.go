@@ -91,11 +91,13 @@ const (
 	rejQueueTimeout
 	rejRefused
 	rejUntrustedProxy
+	rejMaxHandshakes
 	numRejects
 )
 
 var rejectNames = [numRejects]string{
 	"max conns", "max queue", "per peer", "queue timeout", "refused", "untrusted proxy",
+	"max handshakes",
 }
 
 // stats holds the server's counters; everything is atomic.
@@ -104,6 +106,9 @@ type stats struct {
 	acceptErrors atomic.Int64
 	active       atomic.Int64
 	queued       atomic.Int64
+	handshaking  atomic.Int64 // connections holding a MaxHandshakes slot
+	lingering    atomic.Int64 // rejected connections lingering (MaxLingering)
+	lingerSkip   atomic.Int64
 	rejected     [numRejects]atomic.Int64
 	closed       [numReasons]atomic.Int64
 	counters     weft.Counters
@@ -119,9 +124,19 @@ type Snapshot struct {
 	Active int64
 	// Queued is the number of connections waiting in the queue now.
 	Queued int64
+	// Handshaking is the number of connections in their handshake now (TLS,
+	// PROXY header, first bytes on a PROXY listener; see MaxHandshakes).
+	Handshaking int64
+	// Lingering is the number of rejected connections lingering after
+	// RejectMessage now (see MaxLingering).
+	Lingering int64
+	// LingerSkipped counts rejected connections closed at once, without
+	// RejectMessage, because MaxLingering connections were lingering.
+	LingerSkipped int64
 	// Rejected counts connections refused before running a Protocol, by
 	// reason: "max conns", "max queue", "per peer", "queue timeout",
-	// "refused" (the Factory returned nil), "untrusted proxy".
+	// "refused" (the Factory returned nil), "untrusted proxy", "max
+	// handshakes" (over MaxHandshakes).
 	Rejected map[string]int64
 	// Closed counts ended connections by CloseReason name.
 	Closed map[string]int64
@@ -134,16 +149,19 @@ type Snapshot struct {
 func (s *Server) Snapshot() Snapshot {
 	st := &s.stats
 	snap := Snapshot{
-		Accepted:     st.accepted.Load(),
-		AcceptErrors: st.acceptErrors.Load(),
-		Active:       st.active.Load(),
-		Queued:       st.queued.Load(),
-		Rejected:     make(map[string]int64, numRejects),
-		Closed:       make(map[string]int64, numReasons),
-		BytesIn:      st.counters.BytesIn.Load(),
-		BytesOut:     st.counters.BytesOut.Load(),
-		FramesIn:     st.counters.FramesIn.Load(),
-		FramesOut:    st.counters.FramesOut.Load(),
+		Accepted:      st.accepted.Load(),
+		AcceptErrors:  st.acceptErrors.Load(),
+		Active:        st.active.Load(),
+		Queued:        st.queued.Load(),
+		Handshaking:   st.handshaking.Load(),
+		Lingering:     st.lingering.Load(),
+		LingerSkipped: st.lingerSkip.Load(),
+		Rejected:      make(map[string]int64, numRejects),
+		Closed:        make(map[string]int64, numReasons),
+		BytesIn:       st.counters.BytesIn.Load(),
+		BytesOut:      st.counters.BytesOut.Load(),
+		FramesIn:      st.counters.FramesIn.Load(),
+		FramesOut:     st.counters.FramesOut.Load(),
 	}
 	for i := range st.rejected {
 		snap.Rejected[rejectNames[i]] = st.rejected[i].Load()
