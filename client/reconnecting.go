@@ -55,7 +55,9 @@ type Reconnecting struct {
 	// Factory builds the Protocol for each connection, with the remote
 	// address. Required. If it implements weft.Starter / weft.Stopper, Start
 	// runs once when Run begins and Stop once when Run ends (not around
-	// every retry, unlike Twisted).
+	// every retry, unlike Twisted). A BuildProtocol that returns nil
+	// (ErrNoProtocol) or panics (an error wrapping weft.ErrProtocolPanic
+	// and the panic value) fails the attempt; its connection is closed.
 	Factory weft.Factory
 	// Dialer opens each connection. Nil means endpoint.ParseClient(Endpoint)
 	// and its Dial, honouring the description's timeout= (default 30 s).
@@ -135,7 +137,11 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 			nc.Close()
 			return nil, err
 		}
-		p := r.Factory.BuildProtocol(nc.RemoteAddr())
+		p, err := buildProtocol(r.Factory, nc)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
 		if p == nil {
 			nc.Close()
 			return nil, fmt.Errorf("%w (remote %v)", ErrNoProtocol, nc.RemoteAddr())
@@ -243,4 +249,16 @@ func (r *Reconnecting) setConn(c *Conn) {
 	r.mu.Lock()
 	r.conn = c
 	r.mu.Unlock()
+}
+
+// buildProtocol calls f.BuildProtocol for nc; a panic is returned as an
+// error wrapping weft.ErrProtocolPanic and the panic value (a failed
+// attempt, as a ConnectionMade that panics), not raised in the caller.
+func buildProtocol(f weft.Factory, nc netConn) (p weft.Protocol, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("%w: BuildProtocol (remote %v): %v", weft.ErrProtocolPanic, nc.RemoteAddr(), v)
+		}
+	}()
+	return f.BuildProtocol(nc.RemoteAddr()), nil
 }

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -195,6 +197,44 @@ func TestReconnectingStopDuringDialReturningConn(t *testing.T) {
 		s := <-srv
 		if _, err := s.Read(make([]byte, 1)); err == nil {
 			t.Error("connection left open")
+		}
+	})
+}
+
+// A Factory whose BuildProtocol panics gets a failed attempt that reports
+// the panic (ErrProtocolPanic, with its value), not a crashed process; the
+// connection it was given is closed, not leaked, and MaxRetries applies.
+func TestReconnectingBuildProtocolPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var servers []net.Conn
+		defer func() {
+			for _, s := range servers {
+				s.Close()
+			}
+		}()
+		var failures []error
+		r := &Reconnecting{
+			Endpoint: "test", Backoff: &Exponential{}, MaxRetries: 1,
+			Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol { panic("factory boom") }),
+			Dialer: func(context.Context, string) (net.Conn, error) {
+				cli, srv := net.Pipe()
+				servers = append(servers, srv)
+				return cli, nil
+			},
+			OnConnectFailed: func(err error, _ int, _ time.Duration) { failures = append(failures, err) },
+		}
+		err := runNoPanic(t, r, t.Context())
+		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, weft.ErrProtocolPanic) || !strings.Contains(err.Error(), "factory boom") {
+			t.Errorf("Run = %v; want ErrGaveUp wrapping ErrProtocolPanic and the panic value", err)
+		}
+		if len(failures) != 2 {
+			t.Errorf("failed attempts %v, want 2", failures)
+		}
+		for i, s := range servers {
+			s.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := s.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("connection %d: Read = %v, want io.EOF (closed by the client)", i, err)
+			}
 		}
 	})
 }
