@@ -17,7 +17,9 @@ import (
 const staleProbeTimeout = time.Second
 
 // listenUnix listens on a unix socket path: take the lock file if asked, remove
-// a stale socket file (one nobody accepts on), listen, chmod.
+// a stale socket file (one nobody accepts on), listen (listenUnixPerm: on
+// unix-like systems the socket file is never at path with more permissions
+// than its mode).
 //
 // Lock file semantics: with Lockfile, PATH.lock is created (mode 0600) and
 // locked exclusively (flock) for the listener's lifetime; a second listener
@@ -48,19 +50,19 @@ func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.List
 			return fail(err)
 		}
 	}
-	ln, err := lc.Listen(ctx, "unix", path)
-	if err != nil {
-		return fail(err)
-	}
-	if !abstract {
+	var ln net.Listener
+	var err error
+	if abstract {
+		ln, err = lc.Listen(ctx, "unix", path)
+	} else {
 		mode := s.Mode
 		if mode == 0 {
 			mode = DefaultUnixMode
 		}
-		if err := os.Chmod(path, mode); err != nil {
-			ln.Close()
-			return fail(err)
-		}
+		ln, err = listenUnixPerm(ctx, lc, path, mode)
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if lock == nil {
 		return ln, nil
@@ -124,4 +126,20 @@ func (l *lockedListener) SyscallConn() (syscall.RawConn, error) {
 		return nil, errors.ErrUnsupported
 	}
 	return sc.SyscallConn()
+}
+
+// listenUnixChmod listens on path, then gives the socket file its mode: until
+// then it has the umask's permissions. It is listenUnixPerm where the system
+// has no unix permissions to protect (Windows), and listenUnixMode's
+// fallback.
+func listenUnixChmod(ctx context.Context, lc *net.ListenConfig, path string, mode os.FileMode) (net.Listener, error) {
+	ln, err := lc.Listen(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
