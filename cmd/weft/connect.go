@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ const (
 	backoffMax = 10 * time.Second
 )
 
+// connectDial opens the connection of one session of "weft connect"; tests
+// replace it to run a session over net.Pipe.
+var connectDial = func(ctx context.Context, ep *endpoint.Client) (net.Conn, error) { return ep.Dial(ctx) }
+
 type connectFlags struct {
 	codec     string
 	maxFrame  int
@@ -35,14 +40,20 @@ type connectFlags struct {
 // each frame received is printed on its own line; with --codec raw, stdin's
 // bytes are sent and the bytes received printed as they are (as nc does). Stdin is read only as fast
 // as the server takes the frames (a weft.Gate), so a slow server slows the
-// sender down instead of overflowing its write buffer.
+// sender down instead of overflowing its write buffer. A line taken from
+// stdin is kept until its bytes are written into the socket: with
+// --reconnect, the lines a lost connection had not written are sent first on
+// the next one (a line written into a socket that then drops may be lost:
+// nothing tells whether the server read it). A line the codec refuses ends
+// the run with an error, after the replies to the lines before it (the
+// connection stays open until nothing arrived for --wait).
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
 	fs.StringVar(&f.codec, "codec", "line", "framing: "+codecNames+" (raw: stdin sent and output printed as they are, as nc does)")
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes (0: the codec's default)")
 	fs.BoolVar(&f.reconnect, "reconnect", false, "reconnect with backoff when the connection fails or is lost")
-	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin, close once nothing was received for this long")
+	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin (or a line that cannot be sent), close once nothing was received for this long")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -72,18 +83,28 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		close(lines)
 	}()
 	out := &printer{w: bufio.NewWriter(stdout), raw: raw}
+	// Bytes written to the sockets (counted by the runtime when the write
+	// system call returns), to tell which of a session's lines reached its
+	// socket.
+	var cnt weft.Counters
+	var carry [][]byte // lines taken from stdin that no socket got, oldest first
 	for attempt := 1; ; attempt++ {
-		nc, err := ep.Dial(ctx)
+		nc, err := connectDial(ctx, ep)
 		if ctx.Err() != nil {
+			if err == nil {
+				nc.Close()
+			}
 			return nil // interrupted (SIGINT, SIGTERM): a normal end
 		}
 		if err == nil {
 			attempt = 0
-			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1)}
-			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true})
+			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1),
+				codec: c, pending: carry, base: cnt.BytesOut.Load(), cnt: &cnt}
+			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true, Counters: &cnt})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
+			carry = p.unsent()
 			if serr := p.sendError(); serr != nil {
 				return serr // a line the codec refuses, or stdout failing: not retried, not skipped
 			}
@@ -93,7 +114,9 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if err == nil {
 				err = p.truncated() // the stream ended inside a frame
 			}
-			if !f.reconnect || stdinDone.Load() {
+			// After stdin's end a lost connection ends the run, unless
+			// lines taken from stdin are still to be sent.
+			if !f.reconnect || stdinDone.Load() && len(carry) == 0 {
 				return err
 			}
 			fmt.Fprintf(stderr, "weft: connection to %s lost (%v); reconnecting\n", ep.Desc, orClean(err))
@@ -205,10 +228,32 @@ type session struct {
 	wait     time.Duration
 	got      chan struct{} // a frame arrived (for the --wait idle close)
 	t        codec.FrameTransport
+	codec    codec.Codec
+
+	// Lines taken from stdin are kept until they are known to have reached
+	// the socket, so that a session that ends first hands them to the next
+	// one (unsent). pending holds the lines a previous session did not
+	// send, sent first; inflight the lines written to the transport whose
+	// bytes may not all have reached the socket, with the count of bytes
+	// written in this session at their end. The pump owns both while it
+	// runs; unsent reads them after it ended.
+	pending  [][]byte
+	inflight []inflightLine
+	queued   int64          // bytes written to the transport in this session
+	cnt      *weft.Counters // bytes that reached the socket: cnt.BytesOut - base
+	base     int64          // cnt.BytesOut when the session began
+	pumping  sync.WaitGroup // the pump, once ConnectionMade started it
 
 	mu      sync.Mutex
 	sendErr error // why a stdin line could not be sent, or stdout written
 	lostErr error // the stream ended inside a frame
+}
+
+// inflightLine is a line written to the transport; end counts the bytes
+// written in the session up to its last.
+type inflightLine struct {
+	line []byte
+	end  int64
 }
 
 // sendError returns why a stdin line could not be sent or stdout written,
@@ -221,7 +266,28 @@ func (s *session) sendError() error {
 
 func (s *session) ConnectionMade(t codec.FrameTransport) {
 	s.t = t
+	s.pumping.Add(1)
 	go s.pump(t, weft.NewGate(t))
+}
+
+// written returns how many bytes of this session reached the socket.
+func (s *session) written() int64 { return s.cnt.BytesOut.Load() - s.base }
+
+// unsent waits for the pump to end and returns the lines it took (or was
+// given) whose bytes did not all reach the socket, in order: the next
+// session sends them first. A line whose bytes all went into the socket
+// is not among them, though the peer may never have read it. Call it after
+// the connection ended.
+func (s *session) unsent() [][]byte {
+	s.pumping.Wait()
+	w := s.written()
+	var out [][]byte
+	for _, l := range s.inflight {
+		if l.end > w {
+			out = append(out, l.line)
+		}
+	}
+	return append(out, s.pending...)
 }
 
 // pump sends stdin lines as frames until stdin ends or the connection is
@@ -230,51 +296,73 @@ func (s *session) ConnectionMade(t codec.FrameTransport) {
 // than the server takes the frames, and nothing is dropped as a slow
 // consumer.
 func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
+	defer s.pumping.Done()
 	ctx := t.Context()
 	for {
 		if gate.Wait(ctx) != nil {
 			return
 		}
-		select {
-		case <-ctx.Done():
+		var line []byte
+		if len(s.pending) > 0 {
+			line, s.pending = s.pending[0], s.pending[1:]
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case l, ok := <-s.lines:
+				if !ok {
+					if err := *s.stdinErr; err != nil {
+						s.stop(fmt.Errorf("reading stdin: %w", err))
+					}
+					s.drain(t)
+					return
+				}
+				line = l
+			}
+		}
+		wire, err := s.codec.AppendFrame(nil, line)
+		if err != nil {
+			// The codec refuses the line (too long, or holding the
+			// delimiter): say so, after the replies to the lines before it.
+			hint := ""
+			if errors.Is(err, codec.ErrFrameTooLarge) {
+				hint = " (--max-frame raises the limit)"
+			}
+			s.stop(fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint))
+			s.drain(t)
 			return
-		case line, ok := <-s.lines:
-			if !ok {
-				if err := *s.stdinErr; err != nil {
-					s.fail(t, fmt.Errorf("reading stdin: %w", err))
-					return
-				}
-				s.drain(t)
-				return
-			}
-			if err := t.SendFrame(line); err != nil {
-				if errors.Is(err, weft.ErrClosed) || errors.Is(err, weft.ErrSlowConsumer) {
-					t.Abort()
-					return
-				}
-				// The codec refuses the line (too long, or holding the
-				// delimiter): say so, and close after the lines before it.
-				hint := ""
-				if errors.Is(err, codec.ErrFrameTooLarge) {
-					hint = " (--max-frame raises the limit)"
-				}
-				s.fail(t, fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint))
-				return
-			}
+		}
+		// Forget the lines whose bytes all reached the socket, then keep
+		// this one until its bytes have too.
+		w := s.written()
+		i := 0
+		for i < len(s.inflight) && s.inflight[i].end <= w {
+			i++
+		}
+		s.inflight = s.inflight[i:]
+		s.queued += int64(len(wire))
+		s.inflight = append(s.inflight, inflightLine{line, s.queued})
+		if _, err := t.Write(wire); err != nil {
+			// Closed, or (despite the Gate) a slow consumer: the line
+			// stays in inflight for the next session.
+			t.Abort()
+			return
 		}
 	}
 }
 
-// fail records why the session ends and closes it after the lines sent.
-func (s *session) fail(t codec.FrameTransport, err error) {
+// stop records why the session ends, for connect to return once the
+// connection is closed.
+func (s *session) stop(err error) {
 	s.mu.Lock()
 	if s.sendErr == nil {
 		s.sendErr = err
 	}
 	s.mu.Unlock()
-	t.LoseConnection()
 }
 
+// drain waits for replies, and closes the connection once none came for
+// s.wait.
 func (s *session) drain(t codec.FrameTransport) {
 	timer := time.NewTimer(s.wait)
 	defer timer.Stop()

@@ -13,8 +13,12 @@
 // Usage errors exit with status 2 and name the bad flag or endpoint; "weft
 // serve -h" lists the flags. Flags may come before or after PROTOCOL.
 // Runtime errors exit with status 1: for connect, a refused connection, a
-// stream that ends inside a frame (codec.ErrTruncated), or a stdout that
-// cannot be written ("writing stdout").
+// stream that ends inside a frame (codec.ErrTruncated), a stdout that
+// cannot be written ("writing stdout"), or a stdin line the codec refuses
+// (after the replies to the lines before it are printed). With
+// --reconnect, connect sends on the next connection the stdin lines that a
+// lost connection had taken but not written into its socket; a line
+// written into a socket that then drops may be lost (docs/operations.md).
 //
 // The pieces: main.go (dispatch, exit codes), serve.go (the serve command
 // and its server flags), get.go (weft get poetry), connect.go (weft connect,
