@@ -50,8 +50,11 @@ func TestRun(t *testing.T) {
 		expect("USER logbot 0 * logbot")
 		c.Write([]byte(":s 001 logbot :hi\r\n"))
 		expect("JOIN #test")
-		c.Write([]byte(":logbot!u@h JOIN #test\r\n:al!a@h PRIVMSG #test :logbot: hi\r\n"))
-		expect("NOTICE #test :al: I am a log bot") // an automatic reply: a NOTICE
+		// A new sender each session: the bot answers a sender at most once
+		// per LogBotConfig.ReplyInterval, across reconnects.
+		nick := []string{"al", "bo"}[session-1]
+		c.Write([]byte(":logbot!u@h JOIN #test\r\n:" + nick + "!a@h PRIVMSG #test :logbot: hi\r\n"))
+		expect("NOTICE #test :" + nick + ": I am a log bot") // an automatic reply: a NOTICE
 		if session == 2 {
 			cancel()
 			expect("QUIT")
@@ -62,8 +65,10 @@ func TestRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	data, _ := os.ReadFile(logPath)
-	if n := strings.Count(string(data), "] <logbot> al: I am a log bot\n"); n != 2 {
-		t.Errorf("log holds %d answers, want 2:\n%s", n, data)
+	for _, nick := range []string{"al", "bo"} {
+		if n := strings.Count(string(data), "] <logbot> "+nick+": I am a log bot\n"); n != 1 {
+			t.Errorf("log holds %d answers to %s, want 1:\n%s", n, nick, data)
+		}
 	}
 	if !strings.Contains(stderr.String(), "reconnecting in") {
 		t.Errorf("stderr does not report the reconnect: %q", stderr.String())

@@ -45,7 +45,7 @@ func (f *frames) FrameReceived(line []byte) {
 func (c *Client) dispatch(m Message) {
 	switch m.Command {
 	case "PING":
-		_ = c.Send(Message{Command: "PONG", Params: m.Params})
+		_ = c.Send(pongFor(m))
 	case "001":
 		c.mu.Lock()
 		c.registered, c.asked = true, ""
@@ -171,4 +171,18 @@ func foldByte(c byte) byte {
 		return '^'
 	}
 	return c
+}
+
+// pongFor returns the PONG answering ping: its parameters echoed, as most
+// clients do; when that would not fit in MaxLineLength (a PING of 15
+// parameters written without ':' before the last, which holds a space, is
+// one byte short of it once the ':' is added) only the last parameter, the
+// token the server checks (Twisted's IRCClient answers with it alone). A
+// PING that parsed leaves a last parameter that always fits.
+func pongFor(ping Message) Message {
+	pong := Message{Command: "PONG", Params: ping.Params}
+	if _, err := pong.Append(nil); err == nil || len(ping.Params) == 0 {
+		return pong
+	}
+	return Message{Command: "PONG", Params: ping.Params[len(ping.Params)-1:]}
 }

@@ -8,7 +8,8 @@
 //     formatted; lines are at most MaxLineLength (512) bytes with "\r\n",
 //     and a missing "\r" is tolerated.
 //   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
-//     PING with PONG, retries a refused nick (432, 433, 436, 437) with an
+//     PING with PONG (the PING's parameters, or its last one alone when
+//     the echo would pass MaxLineLength), retries a refused nick (432, 433, 436, 437) with an
 //     altered nick, and sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK
 //     and QUIT; Client.MaxText is the longest text that reaches the other
 //     users whole once the server has prefixed it.

@@ -21,6 +21,14 @@ const (
 	DefaultMaxDelay     = time.Minute
 )
 
+// The log bot's default rate limit of its automatic replies (see
+// LogBotConfig.ReplyInterval): one per sender per DefaultReplyInterval, at
+// most DefaultMaxReplies in all per DefaultReplyInterval.
+const (
+	DefaultReplyInterval = 30 * time.Second
+	DefaultMaxReplies    = 5
+)
+
 // Whisper is the log bot's answer to a private message (Twisted's
 // ircLogBot text, two spaces included), sent as a NOTICE.
 const Whisper = "It isn't nice to whisper!  Play nice with the group."
@@ -89,6 +97,20 @@ type LogBotConfig struct {
 	Password string
 	// AlterNick is Config.AlterNick (nil: append "^").
 	AlterNick func(nick string) string
+	// ReplyInterval and MaxReplies rate-limit the bot's automatic replies
+	// (the whisper answer to a private message, "nick: I am a log bot" in
+	// the channel), so that a flood of messages cannot make it flood the
+	// server back (a server kills a client that sends too fast): a sender
+	// gets at most one reply of each kind per ReplyInterval (nicks compared
+	// with EqualFold), and the bot sends at most MaxReplies replies in all
+	// in any ReplyInterval. The excess is dropped (the messages are still
+	// logged). The time is the system clock's, not Now. Zero means
+	// DefaultReplyInterval (30 s) and DefaultMaxReplies (5): a reply every
+	// 6 s on average, in bursts of at most 5 lines, within the flood limits
+	// of common servers.
+	ReplyInterval time.Duration
+	// MaxReplies: see ReplyInterval. Zero means DefaultMaxReplies.
+	MaxReplies int
 	// OnError, if not nil, is told what the bot cannot put in its log: a
 	// registration that found no usable nick (ErrNickUnavailable; the bot
 	// reconnects and tries again), a server that did not welcome the bot
@@ -111,12 +133,72 @@ type LogBot struct {
 	cur *Client
 
 	logFailing atomic.Bool // the last log write failed (and was reported)
+	replies    *replyLimiter
+}
+
+// replyLimiter is the rate limit of the automatic replies: one per key per
+// interval, at most max per interval in all (a sliding window). It holds
+// only the replies of the last interval: at most max entries.
+type replyLimiter struct {
+	interval time.Duration
+	max      int
+
+	mu     sync.Mutex
+	last   map[string]time.Time // key → time of its last reply
+	recent []time.Time          // the replies of the last interval, oldest first
+}
+
+func newReplyLimiter(interval time.Duration, max int) *replyLimiter {
+	if interval == 0 {
+		interval = DefaultReplyInterval
+	}
+	if max == 0 {
+		max = DefaultMaxReplies
+	}
+	return &replyLimiter{interval: interval, max: max, last: make(map[string]time.Time)}
+}
+
+// allow reports whether a reply of kind to nick may be sent now, and if so
+// counts it.
+func (l *replyLimiter) allow(kind, nick string) bool {
+	now := time.Now()
+	key := kind + " " + foldNick(nick)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := 0
+	for i < len(l.recent) && now.Sub(l.recent[i]) >= l.interval {
+		i++
+	}
+	l.recent = append(l.recent[:0], l.recent[i:]...)
+	for k, at := range l.last {
+		if now.Sub(at) >= l.interval {
+			delete(l.last, k)
+		}
+	}
+	if _, ok := l.last[key]; ok || len(l.recent) >= l.max {
+		return false
+	}
+	l.last[key] = now
+	l.recent = append(l.recent, now)
+	return true
+}
+
+// foldNick maps nick to its lower case under the rfc1459 case mapping.
+func foldNick(nick string) string {
+	b := []byte(nick)
+	for i, c := range b {
+		b[i] = foldByte(c)
+	}
+	return string(b)
 }
 
 // NewLogBot validates cfg and opens the log.
 func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 	if err := (Config{Nick: cfg.Nick, Password: cfg.Password}).Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ReplyInterval < 0 || cfg.MaxReplies < 0 {
+		return nil, fmt.Errorf("%w: LogBotConfig.ReplyInterval %v or MaxReplies %d is negative", ErrConfig, cfg.ReplyInterval, cfg.MaxReplies)
 	}
 	if cfg.Channel == "" || strings.ContainsAny(cfg.Channel, " ,\x00\x07\r\n") {
 		return nil, fmt.Errorf("%w: LogBotConfig.Channel %q must be a channel name such as #weft", ErrConfig, cfg.Channel)
@@ -129,7 +211,7 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 	if _, err := (Message{Command: "JOIN", Params: []string{cfg.Channel}}).Append(nil); err != nil {
 		return nil, fmt.Errorf("%w: LogBotConfig.Channel cannot be joined: %w", ErrConfig, err)
 	}
-	b := &LogBot{cfg: cfg}
+	b := &LogBot{cfg: cfg, replies: newReplyLimiter(cfg.ReplyInterval, cfg.MaxReplies)}
 	w := cfg.Log
 	if w == nil {
 		if cfg.LogPath == "" {
@@ -210,7 +292,8 @@ func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
 func (h *botHandler) Joined(_ *Client, channel string) { h.logf("[I have joined %s]", channel) }
 
 // Privmsg logs the message and answers a private one, or one addressed to
-// the bot in the channel. The answers are NOTICEs, not PRIVMSGs as in
+// the bot in the channel, within the rate limit of
+// LogBotConfig.ReplyInterval and MaxReplies. The answers are NOTICEs, not PRIVMSGs as in
 // Twisted's ircLogBot: RFC 2812 (3.3.2) asks automatic replies to be
 // NOTICEs, which no client answers, so the bot cannot loop with another bot
 // that answers what it is sent.
@@ -218,10 +301,12 @@ func (h *botHandler) Privmsg(c *Client, user, target, text string) {
 	h.logf("<%s> %s", user, text)
 	nick := c.Nick()
 	if EqualFold(target, nick) {
-		_ = c.Notice(user, Whisper)
+		if h.b.replies.allow("whisper", user) {
+			_ = c.Notice(user, Whisper)
+		}
 		return
 	}
-	if strings.HasPrefix(text, nick+":") {
+	if strings.HasPrefix(text, nick+":") && h.b.replies.allow("channel", user) {
 		reply := user + ": I am a log bot"
 		_ = c.Notice(target, reply)
 		h.logf("<%s> %s", nick, reply)

@@ -176,6 +176,8 @@ func TestLogBotConfig(t *testing.T) {
 		{Nick: "b", Channel: "#c"},
 		{Nick: "b", Channel: "#" + strings.Repeat("c", 600), Log: os.Stdout}, // JOIN cannot be sent
 		{Nick: strings.Repeat("n", 600), Channel: "#c", Log: os.Stdout},
+		{Nick: "b", Channel: "#c", Log: os.Stdout, ReplyInterval: -time.Second},
+		{Nick: "b", Channel: "#c", Log: os.Stdout, MaxReplies: -1},
 	} {
 		if _, err := NewLogBot(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("NewLogBot(%+v) = %v, want ErrConfig", cfg, err)

@@ -5,7 +5,9 @@
 //
 //   - Server: a weft.Factory that sends a poem to each client and closes
 //     the connection, either at once or slowly (Chunk bytes every Delay),
-//     with a timer instead of a sleeping goroutine.
+//     with a timer instead of a sleeping goroutine. Either way it goes at
+//     the client's pace (the sender is the Transport's Producer), and a
+//     client that does not read is dropped after StallTimeout.
 //   - Client and GetPoetry: download poems from many servers at once, report
 //     progress, and return each poem or the error of each server.
 package poetry
@@ -33,12 +35,30 @@ type Server struct {
 	// the poem's size.
 	Poem []byte
 	// Chunk is the number of bytes sent every Delay. Zero (or a zero Delay)
-	// means the whole poem is sent at once.
+	// means the whole poem is sent at once. While the write buffer is above
+	// its high-water mark (the client reads slower) the chunks that come due
+	// wait; the sending goes on when it has drained to the low-water mark.
+	// A chunk is cut to the room left below MaxWriteBuffer.
 	Chunk int
 	// Delay is the pause between two chunks. Zero means no pause: the whole
 	// poem is sent at once.
 	Delay time.Duration
+	// StallTimeout bounds how long a client that does not read can hold
+	// its connection (see DefaultStallTimeout). Zero means
+	// DefaultStallTimeout; negative means none: such a client holds its
+	// connection until the runtime's IdleTimeout, forever without one.
+	StallTimeout time.Duration
 }
+
+// DefaultStallTimeout is Server.StallTimeout when zero: the connection is
+// aborted (weft.ErrAborted) when its output stays above the write buffer's
+// high-water mark for this long (the client took less than the high-water
+// mark minus the low-water mark, 48 KiB by default, meanwhile; the sending
+// waits all that time), or when the last of the poem, written, is not all
+// sent this long after. A poem is closed as soon as the kernel has taken
+// it, so only a client that leaves unread more than its socket buffers
+// hold meets the second bound.
+const DefaultStallTimeout = time.Minute
 
 // Validate reports the first invalid field, naming it.
 func (s *Server) Validate() error {
@@ -57,19 +77,35 @@ func (s *Server) BuildProtocol(net.Addr) weft.Protocol {
 	if s.Validate() != nil {
 		return nil
 	}
-	return &sender{poem: s.Poem, chunk: s.Chunk, delay: s.Delay}
+	stall := s.StallTimeout
+	if stall == 0 {
+		stall = DefaultStallTimeout
+	}
+	return &sender{poem: s.Poem, chunk: s.Chunk, delay: s.Delay, stall: stall}
 }
 
-// sender sends the poem; in slow mode a timer sends the next chunk.
+// sender sends the poem; in slow mode a timer sends the next chunk. It is
+// the Transport's Producer: in slow mode, while the write buffer is above
+// its high-water mark (the client does not read as fast as the poem is
+// sent) the due chunks wait, and the sending goes on when the buffer has
+// drained to the low-water mark; a big poem sent at once is held by a
+// weft.Gate, to which it passes the calls. Paused for stall, or closing
+// for stall with output unsent, it aborts the connection.
 type sender struct {
 	poem  []byte
 	chunk int
 	delay time.Duration
+	stall time.Duration // <= 0: none
+	gate  *weft.Gate    // a big poem sent at once: the writer's Gate
 
-	mu    sync.Mutex
-	t     weft.Transport
-	timer *time.Timer
-	lost  bool
+	mu         sync.Mutex
+	t          weft.Transport
+	timer      *time.Timer
+	stallTimer *time.Timer // armed while paused, and once closing
+	lost       bool
+	closing    bool // LoseConnection was called
+	paused     bool // PauseProducing: write nothing until ResumeProducing
+	waiting    bool // a chunk came due while paused: ResumeProducing sends it
 }
 
 // bigPoem is the size past which a poem sent at once goes out in pieces
@@ -82,37 +118,122 @@ func (p *sender) ConnectionMade(t weft.Transport) {
 	if p.chunk <= 0 || p.delay <= 0 || len(p.poem) <= p.chunk {
 		if len(p.poem) <= bigPoem {
 			_, _ = t.Write(p.poem)
-			t.LoseConnection()
+			p.close()
 			return
 		}
-		gate := weft.NewGate(t)
+		p.gate = weft.NewGate(t)
+		t.RegisterProducer(p) // in front of the Gate, to watch the pauses
 		go func() {
-			if gate.WriteAll(t.Context(), p.poem) == nil {
-				t.LoseConnection()
+			if p.gate.WriteAll(t.Context(), p.poem) == nil {
+				p.close()
 			}
 		}()
 		return
 	}
+	t.RegisterProducer(p)
 	p.next()
 }
 
-// next sends one chunk and arms the timer for the following one.
-func (p *sender) next() {
+// close closes the connection once the poem is written, and gives the
+// client stall to take the rest.
+func (p *sender) close() {
+	p.t.LoseConnection()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closing = true
+	p.armStallLocked()
+}
+
+// armStallLocked starts the stall timer unless it runs; called with p.mu.
+func (p *sender) armStallLocked() {
+	if p.stall > 0 && p.stallTimer == nil && !p.lost {
+		p.stallTimer = time.AfterFunc(p.stall, p.t.Abort)
+	}
+}
+
+// next sends one chunk and arms the timer for the following one; while
+// the sender is paused it only notes that a chunk is due. One next runs at
+// a time: the timer is armed again only at its end, or by ResumeProducing
+// when a due chunk waits (and then no timer is pending). The Write is made
+// without p.mu: called outside the callbacks, it may run the Producer
+// calls it causes at once.
+func (p *sender) next() {
+	p.mu.Lock()
 	if p.lost {
+		p.mu.Unlock()
+		return
+	}
+	if p.paused {
+		p.waiting = true
+		p.mu.Unlock()
 		return
 	}
 	n := min(p.chunk, len(p.poem))
-	if _, err := p.t.Write(p.poem[:n]); err != nil {
-		return
+	if r, ok := p.t.(weft.WriteRoomer); ok {
+		// A chunk larger than the room left below MaxWriteBuffer would
+		// close the connection as a slow consumer: send what fits now.
+		n = min(n, r.WriteRoom())
 	}
+	chunk := p.poem[:n]
 	p.poem = p.poem[n:]
-	if len(p.poem) == 0 {
-		p.t.LoseConnection()
+	last := len(p.poem) == 0
+	p.mu.Unlock()
+	if n > 0 {
+		if _, err := p.t.Write(chunk); err != nil {
+			return
+		}
+	}
+	if last {
+		p.close()
 		return
 	}
-	p.timer = time.AfterFunc(p.delay, p.next)
+	p.mu.Lock()
+	if !p.lost {
+		p.timer = time.AfterFunc(p.delay, p.next)
+	}
+	p.mu.Unlock()
+}
+
+// PauseProducing implements weft.Producer: the write buffer is above its
+// high-water mark, the chunks that come due wait (or the Gate holds the
+// writer), and the stall timer runs.
+func (p *sender) PauseProducing() {
+	p.mu.Lock()
+	p.paused = true
+	p.armStallLocked()
+	p.mu.Unlock()
+	if p.gate != nil {
+		p.gate.PauseProducing()
+	}
+}
+
+// ResumeProducing implements weft.Producer: the buffer has drained, the
+// stall timer stops (unless closing), a chunk that came due meanwhile is
+// sent now (from the timer's goroutine: this call may come from inside
+// next's Write), or the Gate lets the writer go on.
+func (p *sender) ResumeProducing() {
+	p.mu.Lock()
+	p.paused = false
+	if p.stallTimer != nil && !p.closing {
+		p.stallTimer.Stop()
+		p.stallTimer = nil
+	}
+	if p.waiting && !p.lost {
+		p.waiting = false
+		p.timer = time.AfterFunc(0, p.next)
+	}
+	p.mu.Unlock()
+	if p.gate != nil {
+		p.gate.ResumeProducing()
+	}
+}
+
+// StopProducing implements weft.Producer: the connection is lost.
+func (p *sender) StopProducing() {
+	if p.gate != nil {
+		p.gate.StopProducing()
+	}
+	p.ConnectionLost(nil)
 }
 
 func (p *sender) DataReceived([]byte) {}
@@ -123,5 +244,8 @@ func (p *sender) ConnectionLost(error) {
 	p.lost = true
 	if p.timer != nil {
 		p.timer.Stop()
+	}
+	if p.stallTimer != nil {
+		p.stallTimer.Stop()
 	}
 }

@@ -16,5 +16,8 @@
 //   - Time (RFC 868): the seconds since 1900-01-01 00:00 UTC as 4 big-endian
 //     bytes, then close.
 //
-// Daytime and Time take an injectable clock (Now) for tests.
+// Daytime and Time take an injectable clock (Now) for tests. The one-shot
+// services (QOTD, Daytime, Time) abort a connection whose client has not
+// taken the reply CloseTimeout (default DefaultCloseTimeout) after it was
+// written, so that a client that never reads cannot hold it.
 package wire

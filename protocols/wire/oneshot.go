@@ -3,11 +3,22 @@ package wire
 import (
 	"encoding/binary"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
 )
+
+// DefaultCloseTimeout is how long the client of a one-shot service (QOTD,
+// Daytime, Time) has to take the reply once it is written, when the
+// service's CloseTimeout is zero: past it the connection is aborted
+// (ErrAborted), the rest of the reply dropped. A reply is closed as soon as
+// the kernel has taken it, so only a client that leaves unread more than
+// its socket buffers hold (a large quote) meets it; without it such a
+// client would hold its connection, a descriptor and the reply until the
+// runtime's IdleTimeout, or forever without one.
+const DefaultCloseTimeout = time.Minute
 
 // DefaultQuote is the quote of a QOTD with no Quotes.
 const DefaultQuote = "An apple a day keeps the doctor away"
@@ -27,6 +38,11 @@ const TimeEpochOffset = 2208988800
 type QOTD struct {
 	// Quotes are served in turn. Empty means []string{DefaultQuote}.
 	Quotes []string
+	// CloseTimeout bounds the time the client has to take the reply once
+	// it is written (see DefaultCloseTimeout). Zero means
+	// DefaultCloseTimeout; negative means none: a client that does not
+	// read holds the connection until the runtime's IdleTimeout.
+	CloseTimeout time.Duration
 
 	next atomic.Uint64
 }
@@ -43,7 +59,7 @@ func (q *QOTD) NextQuote() string {
 
 // BuildProtocol implements weft.Factory.
 func (q *QOTD) BuildProtocol(net.Addr) weft.Protocol {
-	return oneShot([]byte(q.NextQuote() + "\r\n"))
+	return &oneShot{msg: []byte(q.NextQuote() + "\r\n"), timeout: q.CloseTimeout}
 }
 
 // Daytime is the Factory of the daytime service (RFC 867): each connection
@@ -52,11 +68,16 @@ func (q *QOTD) BuildProtocol(net.Addr) weft.Protocol {
 type Daytime struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// CloseTimeout bounds the time the client has to take the reply once
+	// it is written (see DefaultCloseTimeout). Zero means
+	// DefaultCloseTimeout; negative means none: a client that does not
+	// read holds the connection until the runtime's IdleTimeout.
+	CloseTimeout time.Duration
 }
 
 // BuildProtocol implements weft.Factory.
 func (d Daytime) BuildProtocol(net.Addr) weft.Protocol {
-	return oneShot([]byte(DaytimeLine(now(d.Now)) + "\r\n"))
+	return &oneShot{msg: []byte(DaytimeLine(now(d.Now)) + "\r\n"), timeout: d.CloseTimeout}
 }
 
 // DaytimeLine formats t as the daytime service does (without "\r\n").
@@ -68,11 +89,16 @@ func DaytimeLine(t time.Time) string { return t.UTC().Format(DaytimeLayout) }
 type Time struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// CloseTimeout bounds the time the client has to take the reply once
+	// it is written (see DefaultCloseTimeout). Zero means
+	// DefaultCloseTimeout; negative means none: a client that does not
+	// read holds the connection until the runtime's IdleTimeout.
+	CloseTimeout time.Duration
 }
 
 // BuildProtocol implements weft.Factory.
 func (c Time) BuildProtocol(net.Addr) weft.Protocol {
-	return oneShot(TimeBytes(now(c.Now)))
+	return &oneShot{msg: TimeBytes(now(c.Now)), timeout: c.CloseTimeout}
 }
 
 // TimeBytes returns the 4 bytes the time service sends for t.
@@ -87,12 +113,43 @@ func now(f func() time.Time) time.Time {
 	return f()
 }
 
-// oneShot sends msg, then closes after it is flushed; input is ignored.
-type oneShot []byte
+// oneShot sends msg, then closes after it is flushed; input is ignored. A
+// client that has not taken msg within timeout (DefaultCloseTimeout when
+// zero, none when negative) has the connection aborted.
+type oneShot struct {
+	msg     []byte
+	timeout time.Duration
 
-func (m oneShot) ConnectionMade(t weft.Transport) {
-	_, _ = t.Write(m)
-	t.LoseConnection()
+	mu    sync.Mutex
+	timer *time.Timer
+	lost  bool
 }
-func (oneShot) DataReceived([]byte)  {}
-func (oneShot) ConnectionLost(error) {}
+
+func (m *oneShot) ConnectionMade(t weft.Transport) {
+	_, _ = t.Write(m.msg)
+	m.msg = nil
+	t.LoseConnection()
+	d := m.timeout
+	if d == 0 {
+		d = DefaultCloseTimeout
+	}
+	if d < 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.lost {
+		m.timer = time.AfterFunc(d, t.Abort)
+	}
+}
+
+func (*oneShot) DataReceived([]byte) {}
+
+func (m *oneShot) ConnectionLost(error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lost = true
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+}
