@@ -472,13 +472,13 @@ func (c *Conn) flushLoop(bp *[]byte, off int) {
 				err = nil
 			}
 		}
+		if n > 0 {
+			c.wrote(n) // a Write that fails may have sent some bytes first
+		}
 		if err != nil {
 			putBuf(bp)
 			c.writeFailed(err)
 			return
-		}
-		if n > 0 {
-			c.wrote(n)
 		}
 		if off += n; off < len(*bp) {
 			c.sentPart(n)

@@ -111,10 +111,13 @@ func (c *Conn) maybeSwitchTLS() error {
 
 	nio := c.nio
 	if len(clear) > 0 {
-		if _, err := nio.nc.Write(clear); err != nil {
+		n, err := nio.nc.Write(clear)
+		if n > 0 {
+			c.wrote(n) // counted even when the Write failed after them
+		}
+		if err != nil {
 			return err
 		}
-		c.wrote(len(clear))
 		c.sendDone(nil)
 	}
 	pc := &prefixConn{Conn: nio.nc, pre: x.tlsBuf}

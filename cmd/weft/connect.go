@@ -83,10 +83,6 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		close(lines)
 	}()
 	out := &printer{w: bufio.NewWriter(stdout), raw: raw}
-	// Bytes written to the sockets (counted by the runtime when the write
-	// system call returns), to tell which of a session's lines reached its
-	// socket.
-	var cnt weft.Counters
 	var carry [][]byte // lines taken from stdin that no socket got, oldest first
 	for attempt := 1; ; attempt++ {
 		nc, err := connectDial(ctx, ep)
@@ -98,9 +94,14 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		if err == nil {
 			attempt = 0
+			// The bytes written to this session's socket (counted by the
+			// runtime when a write returns), to tell which of its lines
+			// reached it. Each session has its own count: a write of a
+			// lost connection may return after the next session began.
+			cnt := new(weft.Counters)
 			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1),
-				codec: c, pending: carry, base: cnt.BytesOut.Load(), cnt: &cnt}
-			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true, Counters: &cnt})
+				codec: c, pending: carry, cnt: cnt}
+			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true, Counters: cnt})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
@@ -240,8 +241,7 @@ type session struct {
 	pending  [][]byte
 	inflight []inflightLine
 	queued   int64          // bytes written to the transport in this session
-	cnt      *weft.Counters // bytes that reached the socket: cnt.BytesOut - base
-	base     int64          // cnt.BytesOut when the session began
+	cnt      *weft.Counters // this session's: BytesOut reached the socket
 	pumping  sync.WaitGroup // the pump, once ConnectionMade started it
 
 	mu      sync.Mutex
@@ -271,13 +271,15 @@ func (s *session) ConnectionMade(t codec.FrameTransport) {
 }
 
 // written returns how many bytes of this session reached the socket.
-func (s *session) written() int64 { return s.cnt.BytesOut.Load() - s.base }
+func (s *session) written() int64 { return s.cnt.BytesOut.Load() }
 
 // unsent waits for the pump to end and returns the lines it took (or was
 // given) whose bytes did not all reach the socket, in order: the next
 // session sends them first. A line whose bytes all went into the socket
-// is not among them, though the peer may never have read it. Call it after
-// the connection ended.
+// is not among them, though the peer may never have read it, unless the
+// write that took them was still returning when the connection ended (its
+// count comes too late: the line is sent twice rather than lost). Call it
+// after the connection ended.
 func (s *session) unsent() [][]byte {
 	s.pumping.Wait()
 	w := s.written()
