@@ -28,7 +28,8 @@
 // is always reaped, and every goroutine the package starts ends once the child
 // has exited and its descriptors are closed (Options.WaitDelay bounds the wait
 // for descriptors inherited by grandchildren; output already in a pipe is
-// still delivered, and a cut is reported in the status).
+// still delivered, after ResumeReading if reading is paused, and a cut is
+// reported in the status).
 //
 // See docs/guide.md (section 7) for the mapping from Twisted's spawnProcess.
 package process

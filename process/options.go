@@ -90,8 +90,11 @@ type Options struct {
 	// the child's exit code, that matches exec.ErrWaitDelay. It also
 	// becomes the Cmd's WaitDelay, unless that is set, bounding the Cmd's
 	// own copying for descriptors left to it (the status then matches
-	// exec.ErrWaitDelay too). Zero means no bound: wait for end of file on
-	// every descriptor, as Twisted does.
+	// exec.ErrWaitDelay too). On systems other than Unix (Windows), where a
+	// pipe cannot be read without waiting, the pipe is closed at once when
+	// the delay passes, discarding what it holds, and the cut is reported.
+	// Zero means no bound: wait for end of file on every descriptor, as
+	// Twisted does.
 	WaitDelay time.Duration
 }
 

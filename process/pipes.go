@@ -75,7 +75,8 @@ func (r *reader) run(size int) {
 			break
 		}
 		if err != nil {
-			cut = r.cutClosed.Load()
+			// Closed by cut (no deadlines), unless the pipe had ended.
+			cut = r.cutClosed.Load() && err != io.EOF
 			break
 		}
 	}

@@ -327,8 +327,12 @@ func (pr *Process) Done() <-chan struct{} { return pr.ended }
 
 // Wait waits until ProcessEnded has returned and every goroutine of the child
 // has ended, then returns nil if the child exited with status 0 (and no
-// output was cut), otherwise ProcessEnded's *ProcessTerminated. Do not call it from the protocol's callbacks (they
-// must return for the child to end); use ProcessEnded there.
+// output was cut), otherwise ProcessEnded's *ProcessTerminated. While
+// reading is paused, the output waiting in a pipe is kept for ResumeReading,
+// Options.WaitDelay or not: ProcessEnded, and so Wait, come only after
+// ResumeReading, LoseConnection or CloseChildFD of that descriptor. Do not
+// call it from the protocol's callbacks (they must return for the child to
+// end); use ProcessEnded there.
 func (pr *Process) Wait() error {
 	<-pr.ended
 	pr.wg.Wait()
