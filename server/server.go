@@ -110,8 +110,9 @@ type Server struct {
 	// Error). Required. If it implements weft.Starter / weft.Stopper, Start
 	// runs before the first listener accepts and Stop after the last
 	// listener stopped and its last connection ended; Close and Shutdown
-	// return after Stop did, so Stop must not call them (nor wait for
-	// something that does): that deadlocks.
+	// return after Stop did and after every Serve call ended, so Start,
+	// Stop and BuildProtocol must not call them (nor wait for something
+	// that does): that deadlocks (Start runs in Serve).
 	Factory weft.Factory
 
 	// MaxConns bounds the connections running a Protocol at once. Zero means

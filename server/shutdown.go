@@ -17,8 +17,9 @@ import (
 // every connection drained. Either way it returns only after the listeners'
 // Serve calls ended and the Factory's Stop (weft.Stopper), if any, returned.
 // Later calls (and Close) are harmless. It must not be called from a
-// Protocol callback, a ConnState hook or the Factory's Stop, whose end it
-// waits for (call it on another goroutine there).
+// Protocol callback, a ConnState hook or the Factory's Start, Stop or
+// BuildProtocol, whose end it waits for (call it on another goroutine
+// there).
 func (s *Server) Shutdown(ctx context.Context) error {
 	running := s.beginClose(false)
 	for _, c := range running {
@@ -68,8 +69,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // return, and returns (a listener's Close must therefore unblock its Accept,
 // as net.Listener requires). It returns nil (the error is for io.Closer). Like
 // Shutdown, it must not be called from a Protocol callback, a ConnState
-// hook or the Factory's Stop (it would wait for itself): use go s.Close()
-// there.
+// hook or the Factory's Start, Stop or BuildProtocol (it would wait for
+// itself): use go s.Close() there.
 func (s *Server) Close() error {
 	for _, c := range s.beginClose(true) {
 		c.wc.Close(weft.ErrServerShutdown)

@@ -51,11 +51,12 @@ type Server struct {
 }
 
 // DefaultStallTimeout is Server.StallTimeout when zero: the connection is
-// aborted (weft.ErrAborted) when its output stays above the write buffer's
-// high-water mark for this long (the client took less than the high-water
-// mark minus the low-water mark, 48 KiB by default, meanwhile; the sending
-// waits all that time), or when the last of the poem, written, is not all
-// sent this long after. A poem is closed as soon as the kernel has taken
+// aborted (weft.ErrAborted) when the sending stays paused this long: from
+// the moment the write buffer passes its high-water mark until it has
+// drained to the low-water mark (a client that reads must take the
+// difference, 48 KiB by default, plus up to one Chunk, in that time: about
+// 800 bytes a second by default), or when the last of the poem, written,
+// is not all sent this long after. A poem is closed as soon as the kernel has taken
 // it, so only a client that leaves unread more than its socket buffers
 // hold meets the second bound.
 const DefaultStallTimeout = time.Minute
