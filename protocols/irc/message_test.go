@@ -119,6 +119,7 @@ func checkRoundTrip(t *testing.T, line []byte) {
 		}
 		return
 	}
+	checkPong(t, line, m)
 	b, err := m.Append(nil)
 	if errors.Is(err, ErrLineTooLong) {
 		return
@@ -135,11 +136,32 @@ func checkRoundTrip(t *testing.T, line []byte) {
 	}
 }
 
+// checkPong: whatever a parsed line holds, answered as a PING it gets a
+// PONG that formats within MaxLineLength and ends with the PING's last
+// parameter (the token the server checks).
+func checkPong(t *testing.T, line []byte, ping Message) {
+	t.Helper()
+	pong := pongFor(ping)
+	b, err := pong.Append(nil)
+	if err != nil {
+		t.Fatalf("PING %q: PONG %#v does not format: %v", line, pong, err)
+	}
+	if len(b) > MaxLineLength {
+		t.Fatalf("PING %q: PONG of %d bytes", line, len(b))
+	}
+	if n := len(ping.Params); n > 0 {
+		if got := pong.Params[len(pong.Params)-1]; got != ping.Params[n-1] {
+			t.Fatalf("PING %q: PONG's last parameter %q, want %q", line, got, ping.Params[n-1])
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		":nick!user@host PRIVMSG #chan :\x01ACTION waves\x01\r\n",
 		"PING :token", ":srv 433 * bot :in use", "QUIT", ":: X", "C 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
 		"NOTICE  a  :", "\r\n", "001",
+		"PING a b c d e f g h i j k l m n " + strings.Repeat("x ", 238) + "y",
 	} {
 		f.Add([]byte(s))
 	}
