@@ -136,11 +136,15 @@ func checkRoundTrip(t *testing.T, line []byte) {
 	}
 }
 
-// checkPong: whatever a parsed line holds, answered as a PING it gets a
-// PONG that formats within MaxLineLength and ends with the PING's last
-// parameter (the token the server checks).
+// checkPong: whatever a parsed PING holds, it gets a PONG that formats
+// within MaxLineLength and ends with the PING's last parameter (the token
+// the server checks). Other commands are not checked: one shorter than
+// "PONG" may leave no room for it.
 func checkPong(t *testing.T, line []byte, ping Message) {
 	t.Helper()
+	if ping.Command != "PING" {
+		return
+	}
 	pong := pongFor(ping)
 	b, err := pong.Append(nil)
 	if err != nil {
@@ -162,6 +166,7 @@ func FuzzParse(f *testing.F) {
 		"PING :token", ":srv 433 * bot :in use", "QUIT", ":: X", "C 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
 		"NOTICE  a  :", "\r\n", "001",
 		"PING a b c d e f g h i j k l m n " + strings.Repeat("x ", 238) + "y",
+		":srv PING a :" + strings.Repeat("y", 490), "PING " + strings.Repeat("z", 505),
 	} {
 		f.Add([]byte(s))
 	}
