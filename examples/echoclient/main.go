@@ -11,7 +11,13 @@
 //
 // or, when nobody listens, "Connection failed. Reason: ...".
 //
-//	echoclient -endpoint tcp:localhost:8000 -message "hello, world"
+// Unlike Twisted's example it does not wait forever: if the whole exchange
+// (connecting included) takes longer than -timeout (default 10 s; 0 means no
+// limit), for example with a server that accepts and never answers, it
+// closes the connection, prints "Lost connection. Reason: echoclient: timed
+// out after 10s" and exits with status 1.
+//
+//	echoclient -endpoint tcp:localhost:8000 -message "hello, world" -timeout 10s
 package main
 
 import (
@@ -22,10 +28,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/client"
 )
+
+// defaultTimeout is the -timeout flag's default.
+const defaultTimeout = 10 * time.Second
+
+// errTimeout: the exchange took longer than the timeout.
+var errTimeout = errors.New("echoclient: timed out")
+
+// errNegativeTimeout: -timeout must be 0 (no limit) or more.
+var errNegativeTimeout = errors.New("echoclient: the timeout is negative")
 
 // errEmptyMessage: an echo server answers nothing to an empty message.
 var errEmptyMessage = errors.New("echoclient: the message is empty: the server would never answer")
@@ -78,35 +94,66 @@ func reasonText(err error) string {
 	return err.Error()
 }
 
-// run connects to ep, prints each step to out and returns the error of a
-// failed connection attempt.
-func run(ctx context.Context, ep, msg string, out io.Writer) error {
-	if msg == "" {
+// config is what the flags set.
+type config struct {
+	endpoint string // an endpoint client description
+	message  string
+	// timeout bounds the whole exchange, connecting included; zero means
+	// no limit.
+	timeout time.Duration
+	// dial opens the connection; nil means endpoint.Dial.
+	dial client.DialFunc
+}
+
+// run connects to cfg.endpoint, prints each step to out and returns the error
+// of a failed connection attempt, or why the exchange was cut short (the
+// timeout, or ctx's end).
+func run(ctx context.Context, cfg config, out io.Writer) error {
+	if cfg.message == "" {
 		return errEmptyMessage
 	}
+	if cfg.timeout < 0 {
+		return fmt.Errorf("%w: %v", errNegativeTimeout, cfg.timeout)
+	}
+	if cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, cfg.timeout, fmt.Errorf("%w after %v", errTimeout, cfg.timeout))
+		defer cancel()
+	}
 	fmt.Fprintln(out, "Started to connect.")
-	c, err := client.Dial(ctx, ep, &echo{out: out, msg: msg}, nil)
+	c, err := client.Dial(ctx, cfg.endpoint, &echo{out: out, msg: cfg.message}, &client.Options{Dialer: cfg.dial})
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+		}
 		fmt.Fprintf(out, "Connection failed. Reason: %v\n", err)
 		return err
 	}
+	var cut error
 	select {
 	case <-c.Done():
-	case <-ctx.Done(): // interrupted: close at once
+	case <-ctx.Done(): // timed out or interrupted: close at once
+		cut = context.Cause(ctx)
 		c.Transport().Abort()
 	}
-	fmt.Fprintf(out, "Lost connection. Reason: %s\n", reasonText(c.Wait()))
-	return ctx.Err()
+	reason := c.Wait()
+	if cut != nil && reason != nil { // ended by the Abort, not before it
+		fmt.Fprintf(out, "Lost connection. Reason: %v\n", cut)
+		return cut
+	}
+	fmt.Fprintf(out, "Lost connection. Reason: %s\n", reasonText(reason))
+	return nil
 }
 
 func main() {
 	ep := flag.String("endpoint", "tcp:localhost:8000", "echo server (an endpoint client description)")
 	msg := flag.String("message", "hello, world", "message to send")
+	timeout := flag.Duration("timeout", defaultTimeout, "give up if the exchange, connecting included, takes longer (0: no limit)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *ep, *msg, os.Stdout); err != nil {
-		if errors.Is(err, errEmptyMessage) {
+	if err := run(ctx, config{endpoint: *ep, message: *msg, timeout: *timeout}, os.Stdout); err != nil {
+		if errors.Is(err, errEmptyMessage) || errors.Is(err, errNegativeTimeout) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}

@@ -23,7 +23,7 @@ func TestEchoClient(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := run(ctx, "tcp:127.0.0.1:"+port, "hello, world", &out); err != nil {
+	if err := run(ctx, config{endpoint: "tcp:127.0.0.1:" + port, message: "hello, world"}, &out); err != nil {
 		t.Fatalf("run: %v; output:\n%s", err, out.String())
 	}
 	<-done
@@ -41,7 +41,7 @@ func TestEchoClientFailed(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	var out bytes.Buffer
-	if err := run(t.Context(), "tcp:127.0.0.1:"+port, "x", &out); err == nil {
+	if err := run(t.Context(), config{endpoint: "tcp:127.0.0.1:" + port, message: "x"}, &out); err == nil {
 		t.Error("run succeeded against a closed port")
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -62,7 +62,7 @@ func TestEchoClientLongAnswer(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := run(ctx, "tcp:127.0.0.1:"+port, msg, &out); err != nil {
+	if err := run(ctx, config{endpoint: "tcp:127.0.0.1:" + port, message: msg}, &out); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	<-done
@@ -81,7 +81,7 @@ func TestEchoClientPartialAnswer(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := run(ctx, "tcp:127.0.0.1:"+port, "hello", &out); err != nil {
+	if err := run(ctx, config{endpoint: "tcp:127.0.0.1:" + port, message: "hello"}, &out); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	<-done
@@ -103,7 +103,7 @@ func TestEchoClientEmptyMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, "tcp:127.0.0.1:"+port, "", &out); !errors.Is(err, errEmptyMessage) || out.Len() != 0 {
+	if err := run(ctx, config{endpoint: "tcp:127.0.0.1:" + port, message: ""}, &out); !errors.Is(err, errEmptyMessage) || out.Len() != 0 {
 		t.Errorf("run = %v, want errEmptyMessage before connecting; output:\n%s", err, out.String())
 	}
 }

@@ -1,6 +1,14 @@
 // Command queue is an echo server that serves at most 2 clients at once and
 // queues the others (first come, first served): a queued client's bytes wait
-// in the kernel and are all echoed once a slot frees — nothing is lost.
+// in the kernel and are all echoed once a slot frees — nothing is lost while
+// the server runs.
+//
+// The queue holds server.DefaultMaxQueue (128) clients; one more is sent
+// "Server busy, try again later" and closed. On SIGTERM or an interrupt the
+// clients being served get up to 5 s to finish; the queued ones are
+// disconnected at once and their bytes are not echoed. They get no message
+// (server.Server closes queued connections on shutdown without writing
+// RejectMessage; one that had sent bytes may even see a TCP reset).
 //
 //	go run ./examples/queue -listen 127.0.0.1:8008
 package main
@@ -20,9 +28,17 @@ import (
 	"github.com/weftkit/weft/server"
 )
 
+// busyMessage is sent to a client turned away because the queue is full.
+const busyMessage = "Server busy, try again later\r\n"
+
 // newServer returns the queueing echo server.
 func newServer() *server.Server {
-	return &server.Server{Factory: wire.Echo{}, MaxConns: 2, Overflow: server.QueueFIFO}
+	return &server.Server{
+		Factory:       wire.Echo{},
+		MaxConns:      2,
+		Overflow:      server.QueueFIFO,
+		RejectMessage: []byte(busyMessage),
+	}
 }
 
 func main() {

@@ -14,6 +14,9 @@
 //	C: QUIT
 //	S: 221 Bye
 //
+// A command line over 998 bytes gets "500 Line too long" and the connection
+// is closed.
+//
 // It serves until interrupted:
 //
 //	starttls -listen tcp:2525:interface=127.0.0.1 -cert cert.pem -key key.pem
@@ -40,60 +43,104 @@ import (
 	"github.com/weftkit/weft/server"
 )
 
-// Greeter is the SMTP-style protocol of one connection.
+// maxLine is the longest command line accepted, without its CRLF (RFC 5321's
+// 1000-octet text line). A longer one gets "500 Line too long" and the
+// connection is closed: the rest of the line could not be told apart from
+// the next command.
+const maxLine = 998
+
+// maxDomain is the longest EHLO/HELO argument echoed back (RFC 1035's 255).
+const maxDomain = 255
+
+// Greeter is the SMTP-style protocol of one connection (a codec.LineHandler).
 type Greeter struct {
 	// TLS is the server configuration STARTTLS upgrades the connection
 	// with.
 	TLS    *tls.Config
-	t      codec.FrameTransport
+	r      *codec.LineReceiver
+	raw    weft.Transport // the connection's own: a close through it carries a reason
 	secure bool
+	closed bool
 }
 
 // ConnectionMade greets the client.
-func (g *Greeter) ConnectionMade(t codec.FrameTransport) {
-	g.t = t
-	t.SendFrame([]byte("220 weft ESMTP ready"))
+func (g *Greeter) ConnectionMade(r *codec.LineReceiver) {
+	g.r = r
+	g.send("220 weft ESMTP ready")
 }
 
-// FrameReceived answers one command line.
-func (g *Greeter) FrameReceived(line []byte) {
+func (g *Greeter) send(line string) { _ = g.r.SendLine([]byte(line)) }
+
+// LineReceived answers one command line.
+func (g *Greeter) LineReceived(line []byte) {
+	if g.closed {
+		return
+	}
 	verb, arg, _ := bytes.Cut(line, []byte(" "))
 	switch string(bytes.ToUpper(verb)) {
 	case "EHLO", "HELO":
-		if g.secure {
-			g.t.SendFrame(fmt.Appendf(nil, "250 weft greets %s over TLS", arg))
+		if len(arg) > maxDomain {
+			g.send("501 Domain name too long")
 			return
 		}
-		g.t.SendFrame(fmt.Appendf(nil, "250-weft greets %s", arg))
-		g.t.SendFrame([]byte("250 STARTTLS"))
+		if g.secure {
+			g.send(fmt.Sprintf("250 weft greets %s over TLS", arg))
+			return
+		}
+		g.send(fmt.Sprintf("250-weft greets %s", arg))
+		g.send("250 STARTTLS")
 	case "STARTTLS":
 		if g.secure {
-			g.t.SendFrame([]byte("503 TLS already active"))
+			g.send("503 TLS already active")
 			return
 		}
-		g.t.SendFrame([]byte("220 Go ahead")) // sent in clear text
-		if err := g.t.StartTLS(g.TLS); err != nil {
-			g.t.SendFrame([]byte("454 TLS not available"))
+		g.send("220 Go ahead") // sent in clear text
+		if err := g.r.Transport().StartTLS(g.TLS); err != nil {
+			g.send("454 TLS not available")
 			return
 		}
 		g.secure = true
 	case "NOOP":
-		g.t.SendFrame([]byte("250 OK"))
+		g.send("250 OK")
 	case "QUIT":
-		g.t.SendFrame([]byte("221 Bye"))
-		g.t.LoseConnection()
+		g.send("221 Bye")
+		g.closed = true
+		g.r.Transport().LoseConnection()
 	default:
-		g.t.SendFrame([]byte("502 Command not implemented"))
+		g.send("502 Command not implemented")
 	}
+}
+
+// LineLengthExceeded answers a line over maxLine with "500 Line too long",
+// then closes the connection (reason codec.ErrFrameTooLarge).
+func (g *Greeter) LineLengthExceeded([]byte) {
+	g.send("500 Line too long")
+	g.closed = true
+	weft.LoseConnectionWithReason(g.raw, fmt.Errorf("%w: command line over %d bytes", codec.ErrFrameTooLarge, maxLine))
 }
 
 // ConnectionLost does nothing.
 func (g *Greeter) ConnectionLost(error) {}
 
+// greeterConn is the LineReceiver of a Greeter, handing it the connection's
+// own transport.
+type greeterConn struct {
+	*codec.LineReceiver
+	g *Greeter
+}
+
+func (c *greeterConn) ConnectionMade(t weft.Transport) {
+	c.g.raw = t
+	c.LineReceiver.ConnectionMade(t)
+}
+
 // Factory builds a Greeter per connection.
 func Factory(cfg *tls.Config) weft.Factory {
 	return weft.FactoryFunc(func(net.Addr) weft.Protocol {
-		return codec.NewProtocol(codec.Line{MaxLength: 998}, &Greeter{TLS: cfg})
+		g := &Greeter{TLS: cfg}
+		r := codec.NewLineReceiver(g)
+		r.MaxLength = maxLine
+		return &greeterConn{LineReceiver: r, g: g}
 	})
 }
 
