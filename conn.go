@@ -136,6 +136,9 @@ type netIO struct {
 	wbuf    []byte
 	wn      int
 	werr    error
+	// flushers counts the flusher goroutines (flushLoop) started and not
+	// yet returned: at most one at a time, as each holds bFlushing.
+	flushers sync.WaitGroup
 }
 
 const (
@@ -154,7 +157,14 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		err, nc = errors.New("weft: NewConn: nil net.Conn or Protocol"), nilConn{}
 	}
 	if err != nil {
+		// Never run: the Conn is ended from the start, as after
+		// ConnectionLost. Post drops work at once (none is kept until
+		// the Conn is collected), Write fails with ErrClosed (it
+		// flushed to nc before, a nil one included), the Context is
+		// done. Serve or Start closes nc and returns err.
 		c.ext().err = err
+		c.state = stClosed
+		c.bits |= bLost | bEnded | bSockClosed
 	}
 	c.nio = &netIO{raw: nc, nc: nc}
 	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
@@ -251,7 +261,11 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 // Serve runs the connection to its end: ConnectionMade, DataReceived for every
 // read, ConnectionLost. It returns the reason given to ConnectionLost. Serve
 // returns an error at once (closing nc, calling no callback) if the Options are
-// invalid. Call Serve or Start once.
+// invalid; such a Conn is ended from NewConn on, as after ConnectionLost
+// (work posted to it is dropped, a Write fails with ErrClosed). Serve returns
+// only when no write of the connection runs any more (one blocked when the
+// socket closed has returned): Options.Counters no longer change. Call Serve
+// or Start once.
 func (c *Conn) Serve() error {
 	if c.opt.engine != nil && (c.nio == nil || c.nio.rc != nil) {
 		ch := make(chan error, 1)
@@ -271,7 +285,33 @@ func (c *Conn) serveGoroutine() {
 	rerr := c.readLoop()
 	c.endRead(rerr)
 	<-c.closedChan()
+	c.waitFlush()
 	c.finalize()
+}
+
+// waitFlush, once the socket is closed, waits until nothing writes to it any
+// more (goroutine engine): a flush in progress, inline or on the flusher
+// goroutine, has ended — a Write blocked in the socket returns an error
+// once it is closed — so the bytes it sent are counted in Counters.BytesOut,
+// and the flusher goroutine has returned. Nothing starts a flush on a
+// closed connection (startFlushLocked), so none can come after it. Serve
+// returns only after this: no goroutine of the connection outlives it, and
+// its counters no longer change.
+func (c *Conn) waitFlush() {
+	c.mu.Lock()
+	if c.is(bFlushing) {
+		x := c.ext()
+		if x.flushCond == nil {
+			x.flushCond = sync.NewCond(&c.mu)
+		}
+		for c.is(bFlushing) {
+			x.flushCond.Wait()
+		}
+	}
+	c.mu.Unlock()
+	// Any Add happened while bFlushing was held, so before the wait
+	// above ended.
+	c.nio.flushers.Wait()
 }
 
 // closedChan returns the channel closed when the socket is closed (goroutine

@@ -398,7 +398,8 @@ func (c *Conn) flush() {
 		return
 	}
 	if nio.rc == nil {
-		go c.flushLoop(nil, 0)
+		nio.flushers.Add(1)
+		go c.flushLoop(nio, nil, 0)
 		return
 	}
 	for {
@@ -426,7 +427,8 @@ func (c *Conn) flush() {
 			// (Buffered), only the rest the flusher goroutine writes.
 			c.wrote(n)
 			c.sentPart(n)
-			go c.flushLoop(bp, n)
+			nio.flushers.Add(1)
+			go c.flushLoop(nio, bp, n)
 			return
 		}
 		c.wrote(n)
@@ -434,9 +436,12 @@ func (c *Conn) flush() {
 	}
 }
 
-// flushLoop writes queued output with blocking writes until none is left.
-func (c *Conn) flushLoop(bp *[]byte, off int) {
-	nc := c.nio.nc
+// flushLoop writes queued output with blocking writes until none is left;
+// it runs on a goroutine of its own (counted in nio.flushers, which the
+// connection's end waits for: see waitFlush).
+func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
+	defer nio.flushers.Done()
+	nc := nio.nc
 	_, isTLS := nc.(*tls.Conn)
 	for {
 		if bp == nil {
