@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -62,12 +63,24 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 // takeHandshake takes one of the MaxHandshakes slots, if one is free. The
 // connection's goroutine gives it back (doneHandshake) when its handshake
 // ended, whatever the outcome.
-func (s *Server) takeHandshake() bool {
-	if s.stats.handshaking.Add(1) > s.maxHS {
-		s.stats.handshaking.Add(-1)
-		return false
+func (s *Server) takeHandshake() bool { return takeSlot(&s.stats.handshaking, s.maxHS) }
+
+// takeSlot takes one of limit slots counted by n, if one is free. It is
+// exact: n never goes past limit, even for a moment (the Handshaking and
+// Lingering gauges read it), and a try is refused only when limit slots are
+// really taken. (Adding first and checking after let a gauge overshoot, and
+// turned a connection away because of another's try that was itself about
+// to be refused.)
+func takeSlot(n *atomic.Int64, limit int64) bool {
+	for {
+		v := n.Load()
+		if v >= limit {
+			return false
+		}
+		if n.CompareAndSwap(v, v+1) {
+			return true
+		}
 	}
-	return true
 }
 
 func (s *Server) doneHandshake() { s.stats.handshaking.Add(-1) }

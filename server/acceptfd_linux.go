@@ -148,6 +148,12 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 			s.wg.Done()
 			return true
 		}
+		if !s.addPending(id, nc) {
+			// Close or Shutdown began since track and could not see it:
+			// closed here, as they would have (handle then ends it as
+			// refused, counted under its reason).
+			nc.Close()
+		}
 		go s.handle(id, nc, ls, &admitted{adm: adm})
 		return true
 	}
@@ -166,6 +172,21 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 		s.wg.Add(1) // the connection's own count is held: not zero here
 		go s.setupLoop(j)
 	}
+	return true
+}
+
+// addPending registers nc as pending under id, a connection that track
+// registered without one (the descriptor path), so that Shutdown and Close
+// close it (a rejected one lingering after RejectMessage, say) instead of
+// waiting for it. It reports false, registering nothing, when the server is
+// closing: the caller then closes nc itself.
+func (s *Server) addPending(id uint64, nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.pending[id] = nc
 	return true
 }
 

@@ -277,8 +277,7 @@ func (s *Server) rejectClose(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if s.stats.lingering.Add(1) > s.maxLing {
-		s.stats.lingering.Add(-1)
+	if !takeSlot(&s.stats.lingering, s.maxLing) {
 		s.stats.lingerSkip.Add(1)
 		nc.Close()
 		return
