@@ -4,6 +4,7 @@ package weft_test
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,8 +37,12 @@ func TestPauseReadingAfterRead(t *testing.T) {
 			conn.Start(func(err error) { done <- err })
 			tr := waitMade(t, r)
 			in, release := make(chan struct{}), make(chan struct{})
+			var releaseOnce sync.Once
+			defer releaseOnce.Do(func() { close(release) }) // a failure must not hang the engine's Close
 			// Post runs the function on the caller's goroutine when no
-			// callback runs: post from another one.
+			// callback runs: post from another one, once ConnectionMade's
+			// turn has ended (it would run the function on the worker).
+			waitCallbacksIdle(t, conn)
 			go conn.Post(func() {
 				close(in)
 				<-release
@@ -55,7 +60,7 @@ func TestPauseReadingAfterRead(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			close(release)
+			releaseOnce.Do(func() { close(release) })
 			// The runtime now holds bytes it read before the pause. A
 			// correct runtime never delivers them while paused, whatever
 			// the timing; the timer only bounds how long a broken one is

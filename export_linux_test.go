@@ -14,3 +14,13 @@ func EngineTableLen(e *Engine) int {
 	defer e.mu.Unlock()
 	return len(e.conns)
 }
+
+// CallbacksIdle reports whether no callback (posted work included) of c runs
+// now.
+func CallbacksIdle(c *Conn) bool {
+	if c.cbMu.TryLock() {
+		c.cbMu.Unlock()
+		return true
+	}
+	return false
+}

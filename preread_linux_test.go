@@ -5,6 +5,7 @@ package weft_test
 import (
 	"bytes"
 	"io"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,8 +110,14 @@ func TestResumeDuringFlushKeepsPrereadFirst(t *testing.T) {
 		}
 	}
 	// "A" is read while a posted function runs, which then pauses: the
-	// engine keeps it (as TestPauseReadingAfterRead).
+	// engine keeps it (as TestPauseReadingAfterRead). The function must run
+	// on the goroutine that posts it, not on the engine's worker (which
+	// would then not read): it is posted once ConnectionMade's turn, which
+	// runs work posted meanwhile, has ended.
+	waitCallbacksIdle(t, conn)
 	in, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // a failure must not hang the engine's Close
 	go conn.Post(func() {
 		close(in)
 		<-release
@@ -119,7 +126,7 @@ func TestResumeDuringFlushKeepsPrereadFirst(t *testing.T) {
 	<-in
 	c.Write([]byte("A"))
 	waitQueue(1)
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	// Output the peer does not read yet parks in the engine, above the
 	// high-water mark: the producer is paused, and resumed by the runner
 	// when the output drains.
@@ -145,4 +152,16 @@ func TestResumeDuringFlushKeepsPrereadFirst(t *testing.T) {
 	c.Close()
 	r.waitLost(t)
 	<-done
+}
+
+// waitCallbacksIdle waits until no callback of conn runs: a function posted
+// from another goroutine then runs on that goroutine, not on the engine's
+// worker (ConnectionMade's turn runs the work posted while it lasts).
+func waitCallbacksIdle(t *testing.T, conn *weft.Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !weft.CallbacksIdle(conn); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a callback did not end within 10s")
+		}
+	}
 }
