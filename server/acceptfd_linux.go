@@ -176,17 +176,19 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 }
 
 // addPending registers nc as pending under id, a connection that track
-// registered without one (the descriptor path), so that Shutdown and Close
-// close it (a rejected one lingering after RejectMessage, say) instead of
-// waiting for it. It reports false, registering nothing, when the server is
-// closing: the caller then closes nc itself.
+// registered without one (the descriptor path) and that admit refused, so
+// that Close and Shutdown's deadline close it (a rejected one lingering
+// after RejectMessage, say) instead of waiting for it. It is spared (see
+// sparedConn): a graceful Shutdown lets its linger end. It reports false,
+// registering nothing, when the server is closing: the caller then closes
+// nc itself.
 func (s *Server) addPending(id uint64, nc net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.pending[id] = nc
+	s.pending[id] = sparedConn{nc}
 	return true
 }
 

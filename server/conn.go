@@ -75,10 +75,16 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 		}
 		if err := s.wait(w); err != nil {
 			s.forgetPeer(ip)
-			if errors.Is(err, weft.ErrQueueTimeout) {
+			switch {
+			case errors.Is(err, weft.ErrQueueTimeout):
 				s.stats.rejected[rejQueueTimeout].Add(1)
-				s.rejectClose(nc)
-			} else {
+				// Lingers even without a RejectMessage: the client's
+				// bytes were never read, and a plain close would turn
+				// into a reset.
+				s.lingerClose(nc)
+			case errors.Is(err, weft.ErrServerShutdown):
+				s.shutdownClose(nc)
+			default:
 				nc.Close()
 			}
 			s.clearPending(info.ID)
@@ -277,6 +283,27 @@ func (s *Server) rejectClose(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	s.lingerClose(nc)
+}
+
+// shutdownClose ends a queued connection whose wait a graceful Shutdown
+// ended: as rejectClose, but it half-closes and lingers even without a
+// RejectMessage, so that the client, whose bytes were never read, gets a
+// clean end of stream rather than a reset. Once connections are being
+// closed at once (Close, or Shutdown's deadline) it closes nc at once.
+func (s *Server) shutdownClose(nc net.Conn) {
+	if s.isAborting() {
+		nc.Close()
+		return
+	}
+	s.lingerClose(nc)
+}
+
+// lingerClose writes RejectMessage (if any), half-closes nc and discards
+// what the client still sends, at most 1 MiB for up to RejectLinger, then
+// closes it; with MaxLingering connections lingering already, it closes nc
+// at once (counted in LingerSkipped).
+func (s *Server) lingerClose(nc net.Conn) {
 	if !takeSlot(&s.stats.lingering, s.maxLing) {
 		s.stats.lingerSkip.Add(1)
 		nc.Close()
@@ -285,12 +312,16 @@ func (s *Server) rejectClose(nc net.Conn) {
 	defer s.stats.lingering.Add(-1)
 	deadline := time.Now().Add(RejectLinger)
 	nc.SetDeadline(deadline)
-	if _, err := nc.Write(s.RejectMessage); err == nil {
-		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
+	if len(s.RejectMessage) > 0 {
+		if _, err := nc.Write(s.RejectMessage); err != nil {
+			nc.Close()
+			return
 		}
-		io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
 	}
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
 	nc.Close()
 }
 

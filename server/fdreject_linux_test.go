@@ -10,8 +10,8 @@ import (
 // TestDescriptorAcceptRejectedClosedByClose: a connection refused on the
 // descriptor path (MaxConnsPerPeer) with a RejectMessage lingers after the
 // message like one refused on the goroutine path, and, like it, is pending:
-// Close (or Shutdown) closes it at once instead of waiting for its linger
-// (up to RejectLinger) to end.
+// Close (or Shutdown's deadline) closes it at once instead of waiting for
+// its linger (up to RejectLinger) to end.
 func TestDescriptorAcceptRejectedClosedByClose(t *testing.T) {
 	s := &Server{Factory: echoFactory(), MaxConnsPerPeer: 1, RejectMessage: []byte("busy\r\n")}
 	addr, _, done := fdServer(t, s)

@@ -84,9 +84,24 @@ func (w *waiter) hungUp() bool { return w.nc != nil && peerHungUp(w.nc) }
 // admitted, overflow or queued connection counts against its peer until it
 // ends (without it, peers are not counted at all, so that they cost no
 // memory).
+//
+// A connection queued or rejected here is spared (see sparedConn): its
+// goroutine ends it, with RejectMessage and a bounded linger, so a graceful
+// Shutdown leaves it to that instead of closing its socket. It is marked
+// under the same lock as the queue, so that a Shutdown beginning at any
+// moment either finds it spared or makes admit return admitShutdown.
 func (s *Server) admit(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a, w := s.admitLocked(id, ip, nc)
+	if a == admitQueued || a >= rejectMaxConns {
+		s.spareLocked(id)
+	}
+	return a, w
+}
+
+// admitLocked is admit's decision, under s.mu.
+func (s *Server) admitLocked(id uint64, ip ipKey, nc net.Conn) (admission, *waiter) {
 	if s.closing {
 		return admitShutdown, nil
 	}
@@ -198,9 +213,10 @@ func (s *Server) releaseSlot(ip ipKey, overflow bool) {
 		return
 	}
 	s.active--
-	// Once closing, queued connections leave on s.done (reason shutdown);
-	// granting them a slot would only check their sockets, which Shutdown
-	// closed, and take them for clients that hung up.
+	// Once closing, queued connections leave on s.done (reason shutdown),
+	// told as a rejection is unless Close or Shutdown's deadline closed their
+	// sockets; granting them a slot would run them after the shutdown began
+	// or take a closed socket for a client that hung up.
 	for !s.closing && s.active < s.MaxConns && s.queue.Len() > 0 {
 		e := s.queue.Front()
 		if s.Overflow == QueueLIFO {

@@ -130,9 +130,11 @@ type Server struct {
 	// frees, it hangs up, or the server shuts down.
 	QueueTimeout time.Duration
 	// RejectMessage is written to a rejected connection (over MaxConns,
-	// MaxQueue, MaxConnsPerPeer, or after QueueTimeout) before it is closed,
-	// for example []byte("Too many connections, try later\r\n"). Nil means
-	// the connection is closed without a word.
+	// MaxQueue, MaxConnsPerPeer, or after QueueTimeout), and to a queued
+	// one when a graceful Shutdown ends its wait, before it is closed, for
+	// example []byte("Too many connections, try later\r\n"). Nil means
+	// the connection is closed without a word (a queued one at Shutdown
+	// still gets a clean end of stream, not a reset).
 	RejectMessage []byte
 	// OverflowFactory, with Overflow == Reject, builds the Protocol run for a
 	// connection beyond MaxConns instead of writing RejectMessage (Twisted's
@@ -210,7 +212,7 @@ type Server struct {
 	lateCuts  int  // connections closed by register because aborting was set
 	listeners map[*listenerState]struct{}
 	conns     map[uint64]*Conn    // running a Protocol
-	pending   map[uint64]net.Conn // handshaking or queued
+	pending   map[uint64]net.Conn // handshaking, queued or rejected (a sparedConn once queued or rejected)
 	active    int                 // slots taken (<= MaxConns)
 	overflow  int                 // connections running the overflow Protocol
 	queue     list.List           // of *waiter

@@ -128,10 +128,12 @@ type Snapshot struct {
 	// PROXY header, first bytes on a PROXY listener; see MaxHandshakes).
 	Handshaking int64
 	// Lingering is the number of rejected connections lingering after
-	// RejectMessage now (see MaxLingering).
+	// RejectMessage now (see MaxLingering), queued connections told at a
+	// graceful Shutdown included.
 	Lingering int64
-	// LingerSkipped counts rejected connections closed at once, without
-	// RejectMessage, because MaxLingering connections were lingering.
+	// LingerSkipped counts rejected connections (and queued ones told at a
+	// graceful Shutdown) closed at once, without RejectMessage, because
+	// MaxLingering connections were lingering.
 	LingerSkipped int64
 	// Rejected counts connections refused before running a Protocol, by
 	// reason: "max conns", "max queue", "per peer", "queue timeout",

@@ -5,10 +5,11 @@
 //
 // The queue holds server.DefaultMaxQueue (128) clients; one more is sent
 // "Server busy, try again later" and closed. On SIGTERM or an interrupt the
-// clients being served get up to 5 s to finish; the queued ones are
-// disconnected at once and their bytes are not echoed. They get no message
-// (server.Server closes queued connections on shutdown without writing
-// RejectMessage; one that had sent bytes may even see a TCP reset).
+// clients being served get up to 5 s to finish; the queued ones are not
+// served and their bytes are not echoed: each is sent the same "Server busy,
+// try again later" line at once, then the end of stream (a clean FIN, not a
+// reset, although the server never read what it sent). Those 5 s bound it
+// all: a client still connected then is closed.
 //
 //	go run ./examples/queue -listen 127.0.0.1:8008
 package main
