@@ -8,8 +8,11 @@
 //     value is an empty room ready to serve.
 //   - The conversation, exactly:
 //   - on connect the server sends "What's your name?";
-//   - an empty name gets the question again, a name in use gets
-//     "Name taken, please choose another.", otherwise the client gets
+//   - an empty name gets the question again, a name in use (in any case:
+//     "ALICE" is taken while "alice" is here) gets "Name taken, please
+//     choose another.", a name that is not printable UTF-8 text (invalid
+//     UTF-8, a control or other non-printing character, a space other than
+//     " ") or starts with "/" gets MsgNameInvalid, otherwise the client gets
 //     "Welcome, NAME!" and every other named client "NAME has joined.";
 //     a line starting with "/" is a command, never a name: before it has
 //     a name a client may "/quit", "/who", or choose its name with
@@ -17,7 +20,8 @@
 //   - a chat line from NAME reaches every other named client as "<NAME> text";
 //   - "/name NEW" (any case): everyone, sender included, gets
 //     "NAME is now known as NEW.", or the sender gets
-//     "Name taken, please choose another."; "/name" without NEW gets
+//     "Name taken, please choose another." (a client may change the case of
+//     its own name) or MsgNameInvalid; "/name" without NEW gets
 //     "Usage: /name NEW";
 //   - "/who": the sender gets "Online: a, b, c" (names sorted);
 //   - "/quit" or "/exit" (any case): the sender gets "Bye." and is
@@ -39,6 +43,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
@@ -51,6 +57,9 @@ const (
 	MsgAskName = "What's your name?"
 	// MsgNameTaken answers a name already in use.
 	MsgNameTaken = "Name taken, please choose another."
+	// MsgNameInvalid answers a name that is not valid UTF-8, holds a
+	// control character, or starts with "/".
+	MsgNameInvalid = "Invalid name: use printable UTF-8 text, not starting with /."
 	// MsgNameUsage answers "/name" without a name.
 	MsgNameUsage = "Usage: /name NEW"
 	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
@@ -65,7 +74,27 @@ const (
 // safe for concurrent use.
 type Server struct {
 	mu    sync.Mutex
-	named map[string]*client
+	named map[string]*client // by nameKey
+}
+
+// nameKey is the key of name in Server.named: names equal but for case
+// share it.
+func nameKey(name string) string { return strings.ToLower(strings.ToUpper(name)) }
+
+// validName reports whether name may be taken: valid UTF-8 made of printable
+// characters (letters, marks, numbers, punctuation, symbols, the ASCII
+// space) and not starting with "/". A control character ("\r", "\b", ESC)
+// in a name would let it rewrite what the other clients' terminals show.
+func validName(name string) bool {
+	if !utf8.ValidString(name) || strings.HasPrefix(name, "/") {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // BuildProtocol implements weft.Factory.
@@ -95,8 +124,8 @@ func (s *Server) Names() []string {
 
 func (s *Server) namesLocked() []string {
 	names := make([]string, 0, len(s.named))
-	for n := range s.named {
-		names = append(names, n)
+	for _, c := range s.named {
+		names = append(names, c.name)
 	}
 	slices.Sort(names)
 	return names
@@ -164,10 +193,14 @@ func (c *client) chooseName(name string) {
 		c.send(MsgAskName)
 		return
 	}
+	if !validName(name) {
+		c.send(MsgNameInvalid)
+		return
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, taken := s.named[name]; taken {
+	if _, taken := s.named[nameKey(name)]; taken {
 		c.send(MsgNameTaken)
 		return
 	}
@@ -177,7 +210,7 @@ func (c *client) chooseName(name string) {
 	c.name = name
 	c.send("Welcome, " + name + "!")
 	s.sendLocked(name+" has joined.", nil)
-	s.named[name] = c
+	s.named[nameKey(name)] = c
 }
 
 func (c *client) command(cmd, arg string) {
@@ -192,16 +225,20 @@ func (c *client) command(cmd, arg string) {
 			c.chooseName(arg)
 			return
 		}
+		if !validName(arg) {
+			c.send(MsgNameInvalid)
+			return
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, taken := s.named[arg]; taken {
+		if o, taken := s.named[nameKey(arg)]; taken && (o != c || arg == c.name) {
 			c.send(MsgNameTaken)
 			return
 		}
 		s.sendLocked(c.name+" is now known as "+arg+".", nil)
-		delete(s.named, c.name)
+		delete(s.named, nameKey(c.name))
 		c.name = arg
-		s.named[arg] = c
+		s.named[nameKey(arg)] = c
 	case "who":
 		s.mu.Lock()
 		names := s.namesLocked()
@@ -221,10 +258,10 @@ func (c *client) leave() {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.name == "" || s.named[c.name] != c {
+	if c.name == "" || s.named[nameKey(c.name)] != c {
 		return
 	}
-	delete(s.named, c.name)
+	delete(s.named, nameKey(c.name))
 	s.sendLocked(c.name+" has left.", nil)
 }
 

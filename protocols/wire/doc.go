@@ -7,14 +7,16 @@
 //   - Discard (RFC 863): every byte received is dropped.
 //   - Chargen (RFC 864): 72-character lines rotating through the 95 printable
 //     ASCII characters, "\r\n" terminated, sent for as long as the client
-//     reads. It is a weft.Producer: a client that never reads costs a bounded
-//     amount of memory.
+//     reads. It writes through a weft.Gate: a client that never reads costs
+//     about the high-water mark in buffer, never more.
 //   - QOTD (RFC 865): one quote and "\r\n", then the connection is closed;
 //     successive connections get successive quotes.
 //   - Daytime (RFC 867): one human-readable line with the date and time, then
 //     close.
 //   - Time (RFC 868): the seconds since 1900-01-01 00:00 UTC as 4 big-endian
-//     bytes, then close.
+//     bytes, then close. The count is modulo 2^32: it wraps to 0 on
+//     2036-02-07 06:28:16 UTC and goes on from there (RFC 868 has no more
+//     bits; clients must place it in the right era).
 //
 // Daytime and Time take an injectable clock (Now) for tests. The one-shot
 // services (QOTD, Daytime, Time) abort a connection whose client has not

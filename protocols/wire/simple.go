@@ -12,7 +12,12 @@ import (
 // is above the write buffer's high-water mark and resumes at the low-water
 // mark, so a client that sends faster than it reads is slowed down (its
 // writes wait), not dropped as a slow consumer, and nothing it sent is lost.
-// The zero value is ready to use.
+// Each read is echoed in one Write, which may land on output still queued
+// up to the high-water mark: this holds when the connection's
+// MaxWriteBuffer is at least HighWater plus ReadBufferSize (the defaults,
+// 64 KiB + 64 KiB under 1 MiB, are); with less, such a client is dropped
+// with weft.ErrSlowConsumer (TestEchoFlowControlTightBuffer, skipped). The
+// zero value is ready to use.
 type Echo struct{}
 
 // BuildProtocol implements weft.Factory.
@@ -67,7 +72,8 @@ func (discard) ConnectionLost(error)          {}
 // FramedEcho is the Factory of a framed echo service: each frame received is
 // sent back as one frame of the same codec. A frame the codec refuses
 // (too large, malformed) closes the connection with the codec's error. As
-// Echo, it stops reading while its output is above the high-water mark.
+// Echo, it stops reading while its output is above the high-water mark
+// (with the same condition on MaxWriteBuffer).
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.

@@ -1,0 +1,96 @@
+package chat_test
+
+import (
+	"testing"
+
+	"github.com/weftkit/weft/protocols/chat"
+)
+
+// named joins r and takes name.
+func named(t *testing.T, r *room, name string) *user {
+	t.Helper()
+	u := r.join(t)
+	u.expect(chat.MsgAskName)
+	u.say(name + "\n")
+	u.expect("Welcome, " + name + "!")
+	return u
+}
+
+// TestNameCaseInsensitive: a name differing from one in use only by case is
+// taken (commands already ignore case); before, "ALICE" could join next to
+// "alice" and speak as her. A client may change the case of its own name.
+func TestNameCaseInsensitive(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "alice")
+	b := r.join(t)
+	b.expect(chat.MsgAskName)
+	b.say("ALICE\n")
+	b.expect(chat.MsgNameTaken)
+	b.say("/name Alice\n")
+	b.expect(chat.MsgNameTaken)
+	b.say("bob\n")
+	b.expect("Welcome, bob!")
+	a.expect("bob has joined.")
+	b.say("/name aLiCe\n")
+	b.expect(chat.MsgNameTaken)
+	a.say("/name alice\n") // its own name, unchanged: taken, as before
+	a.expect(chat.MsgNameTaken)
+	a.say("/name Alice\n")
+	a.expect("alice is now known as Alice.")
+	b.expect("alice is now known as Alice.")
+	b.say("/who\n")
+	b.expect("Online: Alice, bob")
+}
+
+// TestNameInvalid: a name with control characters (which could rewrite
+// the other clients' screens: "\r", "\b", escape sequences), invalid UTF-8,
+// or starting with "/" (a command, never a name) is refused with
+// chat.MsgNameInvalid and changes nothing; before, each was accepted and
+// announced to the room.
+func TestNameInvalid(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ann")
+	bad := []string{"evil\rann", "ann\b\b\bbob", "\x1b[2Jx", "a\x00b", "a\tb", "\xff\xfeok", "bo\xc3b", "x\u0085y"}
+	b := r.join(t)
+	b.expect(chat.MsgAskName)
+	for _, n := range bad {
+		b.say(n + "\n")
+		b.expect(chat.MsgNameInvalid)
+		b.say("/name " + n + "\n")
+		b.expect(chat.MsgNameInvalid)
+	}
+	b.say("/name /quit\n")
+	b.expect(chat.MsgNameInvalid)
+	b.say("bob\n")
+	b.expect("Welcome, bob!")
+	a.expect("bob has joined.")
+	for _, n := range append(bad, "/who") {
+		b.say("/name " + n + "\n")
+		b.expect(chat.MsgNameInvalid)
+	}
+	a.say("/who\n")
+	a.expect("Online: ann, bob") // and nothing else reached ann
+	// Names need not be ASCII.
+	b.say("/name Zoë\n")
+	b.expect("bob is now known as Zoë.")
+	a.expect("bob is now known as Zoë.")
+}
+
+// TestQuitThenKeepsSending: what a client sends after "/quit", in the same
+// write or later, reaches no one and cannot bring it back into the room.
+func TestQuitThenKeepsSending(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ann")
+	b := named(t, r, "bob")
+	a.expect("bob has joined.")
+	b.say("/quit\nghost line\n/name bob2\nbob3\n")
+	b.expect(chat.MsgBye)
+	_, _ = b.c.Write([]byte("later line\n/name bob4\n"))
+	b.expectEOF()
+	a.expect("bob has left.")
+	a.say("/who\n")
+	a.expect("Online: ann") // the next line: nothing of bob's reached ann
+	if n := r.srv.Names(); len(n) != 1 || n[0] != "ann" {
+		t.Errorf("room holds %q, want [ann]", n)
+	}
+}
