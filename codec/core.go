@@ -15,6 +15,10 @@ import (
 // under load) reuse their buffer instead of allocating one each time.
 const keepBuffer = 64 << 10
 
+// shrinkAfter is how many reads in a row must leave a buffer over keepBuffer
+// less than a quarter full before it is replaced by a smaller one.
+const shrinkAfter = 8
+
 // minPiece is the least a partial frame is extended by at a time.
 const minPiece = 4 << 10
 
@@ -51,6 +55,7 @@ type span struct {
 	in      []byte // the current read, while its tail in[inN:] is pending
 	inN     int    // in[:inN] was copied into buf (and ends it); 0 if none
 	inBuf   bool
+	idle    uint8 // reads in a row that left a buffer over keepBuffer mostly empty
 
 	// back is the state before the frame being delivered was consumed
 	// (valid during the callback only, until the span changes otherwise):
@@ -100,7 +105,7 @@ func (c *core) release() {
 	if cap(st.buf) > keepBuffer {
 		st.buf = nil
 	}
-	st.buf, st.pending, st.in, st.inN, st.inBuf, st.back = st.buf[:0], nil, nil, 0, false, backState{}
+	st.buf, st.pending, st.in, st.inN, st.inBuf, st.back, st.idle = st.buf[:0], nil, nil, 0, false, backState{}, 0
 	spans.Put(st)
 }
 
@@ -314,6 +319,18 @@ func (c *core) stash() {
 		c.release()
 		return
 	}
+	if cap(st.buf) <= keepBuffer || cap(st.buf) <= 4*len(st.pending) {
+		st.idle = 0
+	} else if st.idle++; st.idle >= shrinkAfter {
+		// A big frame grew the buffer and, for several reads now, only
+		// small partial frames were left: do not keep the big buffer for
+		// as long as reads keep ending inside frames. (A stream of big
+		// frames needs it again within a few reads, and keeps it.)
+		nb := make([]byte, len(st.pending), max(2*len(st.pending), minPiece))
+		copy(nb, st.pending)
+		st.buf, st.pending, st.inBuf, st.idle = nb, nb, true, 0
+		return
+	}
 	if !st.inBuf {
 		st.own()
 		return
@@ -333,9 +350,10 @@ func (c *core) fail(err error) {
 }
 
 // lost returns the reason to give the handler: the decode error if one closed
-// the connection; ErrTruncated if it ended cleanly with part of a frame
-// received (those bytes are lost, and the handler is told so); else the
-// runtime's reason.
+// the connection; ErrTruncated if the peer ended it cleanly with part of a
+// frame received (those bytes are lost, and the handler is told so), unless
+// the handler closed it itself (LoseConnection, Abort); else the runtime's
+// reason.
 func (c *core) lost(reason error) error {
 	left := 0
 	if st := c.st; st != nil {
@@ -346,7 +364,10 @@ func (c *core) lost(reason error) error {
 	switch {
 	case c.failed:
 		return c.dec.(errDecoder).err
-	case reason == nil && left > 0:
+	case reason == nil && left > 0 && !c.closing.Load():
+		// The peer ended the stream inside a frame. When the handler
+		// closed the connection itself, what it left unread is its
+		// choice, not a truncated stream.
 		return truncated(left)
 	}
 	return reason

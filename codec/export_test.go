@@ -16,3 +16,19 @@ func SetMinPiece(p weft.Protocol, n int) {
 
 // HasDecoder reports whether the adapter p has made its decoder yet.
 func HasDecoder(p weft.Protocol) bool { return p.(*framed).dec != nil }
+
+// BufCap returns the capacity of the buffer the adapter or LineReceiver p
+// holds for undecoded bytes (0 when it holds none).
+func BufCap(p weft.Protocol) int {
+	var c *core
+	switch p := p.(type) {
+	case *framed:
+		c = &p.core
+	case *LineReceiver:
+		c = &p.core
+	}
+	if c.st == nil {
+		return 0
+	}
+	return cap(c.st.buf)
+}

@@ -22,7 +22,8 @@ type LineHandler interface {
 	LineReceived(line []byte)
 	// ConnectionLost is called once, last; reason matches ErrFrameTooLarge
 	// if an over-long line closed the connection, and ErrTruncated if the
-	// stream ended cleanly inside a line (one without its delimiter).
+	// peer ended the stream cleanly inside a line (one without its
+	// delimiter) while the handler had not closed the connection itself.
 	ConnectionLost(reason error)
 }
 
@@ -122,10 +123,12 @@ func (r *LineReceiver) SendLine(line []byte) error {
 
 // SetRawMode switches to raw mode: the bytes after the current line, and all
 // later bytes, go to RawDataReceived (and are dropped if the handler does not
-// implement RawHandler).
+// implement RawHandler). Called outside the loop (from a function given to
+// the transport's Post), the bytes already buffered are delivered at once.
 func (r *LineReceiver) SetRawMode() {
 	r.raw = true
 	r.core.setDecoder(Raw{}.NewDecoder())
+	r.core.run(r) // outside the loop (a posted function) the buffered bytes go to RawDataReceived now
 }
 
 // SetLineMode switches back to line mode. extra (for example the bytes of a

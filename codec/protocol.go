@@ -20,8 +20,10 @@ type FrameHandler interface {
 	FrameReceived(frame []byte)
 	// ConnectionLost is called once, last. reason is the decode error that
 	// closed the connection (matching ErrFrameTooLarge or ErrMalformed),
-	// ErrTruncated if the stream ended cleanly inside a frame (its bytes
-	// are lost), or the runtime's reason (nil for a clean close).
+	// ErrTruncated if the peer ended the stream cleanly inside a frame (its
+	// bytes are lost), or the runtime's reason (nil for a clean close, and
+	// after the handler's own LoseConnection or Abort even with bytes left
+	// undelivered).
 	ConnectionLost(reason error)
 }
 
@@ -35,9 +37,10 @@ type FrameTransport interface {
 	// or the Transport's Write error.
 	SendFrame(p []byte) error
 	// SetCodec switches the framing in both directions. Called from
-	// FrameReceived (or any callback of the connection), the bytes already
-	// received after the current frame are decoded with c: nothing is lost
-	// or decoded twice.
+	// FrameReceived (or any callback of the connection, or a function
+	// given to Post), the bytes already received after the current frame
+	// are decoded with c, at once: nothing is lost or decoded twice. It
+	// must not be called concurrently with the callbacks.
 	SetCodec(c Codec)
 }
 
@@ -216,6 +219,10 @@ func (t *frameTransport) SendFrame(b []byte) error {
 func (t *frameTransport) SetCodec(c Codec) {
 	t.codec.Store(&c)
 	t.setDecoder(decoderFor(c))
+	// Outside the loop (a posted function), the buffered bytes may hold
+	// frames of c: decode them now rather than at the next read. Inside
+	// the loop this returns at once and the loop carries on with c.
+	t.run((*framed)(t))
 }
 
 func (t *frameTransport) LoseConnection() {
