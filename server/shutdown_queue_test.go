@@ -75,13 +75,7 @@ func TestShutdownTellsQueued(t *testing.T) {
 func TestShutdownDeadlineCutsQueuedLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO, RejectMessage: []byte("bye\r\n")}
-		l := newPipeListener()
-		done := make(chan error, 1)
-		go func() { done <- s.Serve(l) }()
-		a := l.Dial()
-		defer a.Close()
-		c := l.Dial()
-		defer c.Close()
+		a, c, done := twoClients(t, s)
 		synctest.Wait()
 		if n := s.Snapshot().Queued; n != 1 {
 			t.Fatalf("%d queued, want 1", n)
@@ -117,13 +111,7 @@ func TestShutdownDeadlineCutsQueuedLinger(t *testing.T) {
 func TestCloseQueuedAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO, RejectMessage: []byte("bye\r\n")}
-		l := newPipeListener()
-		done := make(chan error, 1)
-		go func() { done <- s.Serve(l) }()
-		a := l.Dial()
-		defer a.Close()
-		c := l.Dial()
-		defer c.Close()
+		_, c, done := twoClients(t, s)
 		synctest.Wait()
 		if n := s.Snapshot().Queued; n != 1 {
 			t.Fatalf("%d queued, want 1", n)
@@ -153,13 +141,7 @@ func TestShutdownLetsRejectedLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const msg = "busy\r\n"
 		s := &Server{Factory: echoFactory(), MaxConns: 1, RejectMessage: []byte(msg)}
-		l := newPipeListener()
-		done := make(chan error, 1)
-		go func() { done <- s.Serve(l) }()
-		a := l.Dial()
-		defer a.Close()
-		c := l.Dial()
-		defer c.Close()
+		a, c, done := twoClients(t, s)
 		b := make([]byte, len(msg))
 		if !readWithin(t, c, b) || string(b) != msg {
 			t.Fatalf("rejected client read %q, want %q", b, msg)
@@ -252,4 +234,19 @@ func TestQueueTimeoutNoMessageCleanEnd(t *testing.T) {
 			})
 		})
 	}
+}
+
+// twoClients serves s on an in-memory listener and dials it twice: a is
+// served (s has MaxConns 1), c queued or rejected. done receives Serve's
+// result; both clients are closed when the test ends.
+func twoClients(t *testing.T, s *Server) (a, c net.Conn, done chan error) {
+	t.Helper()
+	l := newPipeListener()
+	done = make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	a = l.Dial()
+	t.Cleanup(func() { a.Close() })
+	c = l.Dial()
+	t.Cleanup(func() { c.Close() })
+	return a, c, done
 }
