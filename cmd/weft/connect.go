@@ -46,7 +46,9 @@ type connectFlags struct {
 // the next one (a line written into a socket that then drops may be lost:
 // nothing tells whether the server read it). A line the codec refuses ends
 // the run with an error, after the replies to the lines before it (the
-// connection stays open until nothing arrived for --wait).
+// connection stays open until nothing arrived for --wait). A frame the
+// server left incomplete — it closed inside it, or sent nothing more for
+// --wait — ends the run with codec.ErrTruncated.
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
@@ -101,7 +103,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			cnt := new(weft.Counters)
 			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1),
 				codec: c, pending: carry, cnt: cnt}
-			conn := weft.NewConn(nc, codec.NewProtocol(c, p), &weft.Options{Client: true, Counters: cnt})
+			conn := weft.NewConn(nc, keepRaw{codec.NewProtocol(c, p), p}, &weft.Options{Client: true, Counters: cnt})
 			stop := context.AfterFunc(ctx, conn.Shutdown)
 			err = conn.Serve()
 			stop()
@@ -113,7 +115,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				return nil
 			}
 			if err == nil {
-				err = p.truncated() // the stream ended inside a frame
+				err = p.truncated() // the stream ended inside a frame, or --wait elapsed inside one
 			}
 			// After stdin's end a lost connection ends the run, unless
 			// lines taken from stdin are still to be sent.
@@ -221,6 +223,19 @@ func (p *printer) frame(b []byte) error {
 	return p.w.Flush()
 }
 
+// keepRaw is the codec's protocol for a session: it hands the session the
+// runtime's Transport before the codec's ConnectionMade, for the --wait idle
+// close (see session.drain).
+type keepRaw struct {
+	weft.Protocol
+	s *session
+}
+
+func (k keepRaw) ConnectionMade(t weft.Transport) {
+	k.s.raw = t
+	k.Protocol.ConnectionMade(t)
+}
+
 // session is one connection of "weft connect".
 type session struct {
 	out      *printer
@@ -229,7 +244,9 @@ type session struct {
 	wait     time.Duration
 	got      chan struct{} // a frame arrived (for the --wait idle close)
 	t        codec.FrameTransport
+	raw      weft.Transport // the runtime's, under t (set before ConnectionMade)
 	codec    codec.Codec
+	idle     atomic.Bool // drain closed the connection: --wait elapsed
 
 	// Lines taken from stdin are kept until they are known to have reached
 	// the socket, so that a session that ends first hands them to the next
@@ -365,6 +382,13 @@ func (s *session) stop(err error) {
 
 // drain waits for replies, and closes the connection once none came for
 // s.wait.
+//
+// It closes through the runtime's Transport, not the codec's: the codec
+// then reports the bytes of a frame it still holds as codec.ErrTruncated,
+// as when the peer closes inside a frame (after the codec's own
+// LoseConnection it would drop them without a word, as the handler's
+// choice). A server whose last frame is cut must not look like a complete
+// answer.
 func (s *session) drain(t codec.FrameTransport) {
 	timer := time.NewTimer(s.wait)
 	defer timer.Stop()
@@ -375,7 +399,8 @@ func (s *session) drain(t codec.FrameTransport) {
 		case <-s.got:
 			timer.Reset(s.wait)
 		case <-timer.C:
-			t.LoseConnection()
+			s.idle.Store(true)
+			s.raw.LoseConnection()
 			return
 		}
 	}
@@ -400,9 +425,14 @@ func (s *session) FrameReceived(frame []byte) {
 }
 
 // ConnectionLost keeps the codec's report of a stream that ended inside a
-// frame (codec.ErrTruncated), which the runtime counts as a clean end.
+// frame (codec.ErrTruncated), which the runtime counts as a clean end: the
+// server closed inside a frame, or drain closed the connection after --wait
+// while the server's last frame was incomplete.
 func (s *session) ConnectionLost(reason error) {
 	if errors.Is(reason, codec.ErrTruncated) {
+		if s.idle.Load() {
+			reason = fmt.Errorf("the server's last frame was incomplete when --wait %v elapsed with nothing more received: %w", s.wait, reason)
+		}
 		s.mu.Lock()
 		s.lostErr = reason
 		s.mu.Unlock()
