@@ -17,7 +17,16 @@
 //     a line starting with "/" is a command, never a name: before it has
 //     a name a client may "/quit", "/who", or choose its name with
 //     "/name NAME";
-//   - a chat line from NAME reaches every other named client as "<NAME> text";
+//   - a chat line from NAME reaches every other named client as "<NAME> text",
+//     unless it holds invalid UTF-8 or a control character other than TAB
+//     (C0, DEL, C1: ESC sequences, "\r", backspace, CSI U+009B...): then
+//     the sender gets MsgTextInvalid and no one else anything. The line is
+//     refused rather than relayed with the characters replaced: a line
+//     shown under the sender's name must be what the sender wrote, the
+//     sender is told (it is the only one who can fix it, and a replaced
+//     line would look delivered), and nothing that could rewrite another
+//     client's terminal is relayed. Names follow the same rule, stricter
+//     (MsgNameInvalid);
 //   - "/name NEW" (any case): everyone, sender included, gets
 //     "NAME is now known as NEW.", or the sender gets
 //     "Name taken, please choose another." (a client may change the case of
@@ -60,6 +69,9 @@ const (
 	// MsgNameInvalid answers a name that is not valid UTF-8, holds a
 	// control character, or starts with "/".
 	MsgNameInvalid = "Invalid name: use printable UTF-8 text, not starting with /."
+	// MsgTextInvalid answers a chat line holding invalid UTF-8 or a control
+	// character other than TAB; the line reaches no one.
+	MsgTextInvalid = "Message not sent: use UTF-8 text without control characters (TAB is allowed)."
 	// MsgNameUsage answers "/name" without a name.
 	MsgNameUsage = "Usage: /name NEW"
 	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
@@ -93,6 +105,32 @@ func validName(name string) bool {
 		if !unicode.IsPrint(r) {
 			return false
 		}
+	}
+	return true
+}
+
+// validText reports whether a chat line may be relayed to the room: valid
+// UTF-8 holding no control character (C0, DEL, C1) other than TAB. A control
+// character reaching another client's terminal could move its cursor, erase
+// its screen, set its title or forge a line from someone else ("\r<bob>
+// ..."); C1 controls are refused as well, as terminals that obey 8-bit
+// controls read U+009B as CSI. Unlike names, text may hold any other
+// character (format characters such as ZWJ in emoji sequences, any space).
+// It allocates nothing: it runs on every chat line.
+func validText(s string) bool {
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b < ' ' && b != '\t' || b == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || r < 0xa0 { // invalid, or C1 (U+0080..U+009F)
+			return false
+		}
+		i += n
 	}
 	return true
 }
@@ -181,6 +219,10 @@ func (c *client) LineReceived(b []byte) {
 		return
 	}
 	if line == "" {
+		return
+	}
+	if !validText(line) {
+		c.send(MsgTextInvalid)
 		return
 	}
 	c.s.mu.Lock()
