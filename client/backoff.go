@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -97,9 +98,11 @@ func FullJitter() *Exponential {
 	return &Exponential{Initial: time.Second, Max: 120 * time.Second, Multiplier: 1.6, FullJitter: true}
 }
 
-// Validate reports the first invalid field, naming it.
+// Validate reports the first invalid field, naming it (or a nil e).
 func (e *Exponential) Validate() error {
 	switch {
+	case e == nil:
+		return errors.New("client: Exponential is a nil pointer")
 	case e.Initial < 0:
 		return fmt.Errorf("client: Exponential.Initial %v is negative", e.Initial)
 	case e.Max < 0:

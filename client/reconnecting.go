@@ -53,23 +53,26 @@ type Reconnecting struct {
 	// Required unless Dialer is set (it is then passed to Dialer as is).
 	Endpoint string
 	// Factory builds the Protocol for each connection, with the remote
-	// address. Required. If it implements weft.Starter / weft.Stopper, Start
-	// runs once when Run begins and Stop once when Run ends (not around
-	// every retry, unlike Twisted). A BuildProtocol that returns nil
+	// address. Required (not nil, nor a nil weft.FactoryFunc). If it
+	// implements weft.Starter / weft.Stopper, Start runs once when Run
+	// begins and Stop once when Run ends (not around every retry, unlike
+	// Twisted). A BuildProtocol that returns nil
 	// (ErrNoProtocol) or panics (an error wrapping weft.ErrProtocolPanic
 	// and the panic value) fails the attempt; its connection is closed.
 	Factory weft.Factory
 	// Dialer opens each connection. Nil means endpoint.ParseClient(Endpoint)
 	// and its Dial, honouring the description's timeout= (default 30 s).
 	Dialer DialFunc
-	// Backoff chooses the wait before each retry. Nil means GRPC().
+	// Backoff chooses the wait before each retry. Nil means GRPC(); a nil
+	// *Exponential or BackoffFunc is a configuration error.
 	Backoff Backoff
 	// MaxRetries is how many retries in a row (failed attempts and losses
 	// since the last successful connection) are allowed before giving up.
 	// Zero means retry forever.
 	MaxRetries int
 	// Conn tunes each connection's runtime; its Client field is forced to
-	// true. Nil means the defaults.
+	// true. Nil means the defaults. Preread must be empty (those bytes would
+	// be delivered again on every connection): Run refuses it.
 	Conn *weft.Options
 	// StopTimeout bounds how long stopping waits for the live connection to
 	// flush its output after LoseConnection (a peer that stops reading could
@@ -99,7 +102,7 @@ type Reconnecting struct {
 
 // validate checks the configuration and returns the dial function.
 func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) {
-	if r.Factory == nil {
+	if f, ok := r.Factory.(weft.FactoryFunc); r.Factory == nil || ok && f == nil {
 		return nil, errors.New("client: Reconnecting.Factory is nil")
 	}
 	if r.StopTimeout < 0 {
@@ -107,6 +110,9 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 	}
 	if r.MaxRetries < 0 {
 		return nil, fmt.Errorf("client: Reconnecting.MaxRetries %d is negative", r.MaxRetries)
+	}
+	if f, ok := r.Backoff.(BackoffFunc); ok && f == nil {
+		return nil, errors.New("client: Reconnecting.Backoff is a nil BackoffFunc")
 	}
 	if v, ok := r.Backoff.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -116,6 +122,11 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 	wopts, err := connOptions(r.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("client: Reconnecting.Conn: %w", err)
+	}
+	if len(wopts.Preread) > 0 {
+		// Bytes read from one connection: every connection would deliver
+		// them again, bytes its server never sent.
+		return nil, errors.New("client: Reconnecting.Conn.Preread is set: it belongs to one connection, and would be delivered on every reconnection")
 	}
 	dial := r.Dialer
 	if dial == nil {
@@ -205,8 +216,11 @@ func (r *Reconnecting) begin(ctx context.Context) (context.Context, error) {
 // Stop ends the client (cancelling a wait or an attempt, or calling
 // LoseConnection on the live connection) and waits until it has stopped and
 // its connection's ConnectionLost has returned. It does nothing if the client
-// is not running. Stop must not be called from a hook or a Protocol callback
-// of this client (it would wait for itself).
+// is not running: after go r.Run(ctx), Run may not have begun yet and a Stop
+// that comes first is lost; Start returns once the client runs, so a Stop
+// after it always takes effect (or cancel ctx, which is never lost). Stop must
+// not be called from a hook or a Protocol callback of this client (it would
+// wait for itself): cancel Run's ctx there instead.
 func (r *Reconnecting) Stop() {
 	r.mu.Lock()
 	cancel, done, running := r.cancel, r.done, r.running
