@@ -109,6 +109,8 @@ type connExt struct {
 	cancel     context.CancelFunc
 	idle       *time.Timer
 	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
+	closeT     *time.Timer  // the close timer (CloseTimeout), once a close waits for the peer
+	lastOut    atomic.Int64 // unix nanoseconds of the last output taken while closeT runs
 	preread    []byte
 	wait       *[]byte // engine: output the socket did not take yet
 	waitOff    int
@@ -381,7 +383,7 @@ func (c *Conn) startFD(done func(reason error)) {
 		c.dropPendingLocked()
 		c.mu.Unlock()
 		sysClose(int(c.fd))
-		c.stopIdle()
+		c.stopTimers()
 		c.ended(done, err)
 		return
 	}
@@ -525,6 +527,7 @@ const (
 	fIn                  // engine: the socket may have bytes (or EOF) to read
 	fStarted             // engine runner: ConnectionMade was called
 	fFinal               // engine runner: ConnectionLost was called
+	fDrain               // the close timer runs: wrote records progress in connExt.lastOut
 )
 
 // tryRunPending runs posted work if no callback is running. The goroutine that
@@ -661,7 +664,7 @@ func (c *Conn) endRead(rerr error) {
 
 // finalize calls ConnectionLost, exactly once, after the socket is closed.
 func (c *Conn) finalize() {
-	c.stopIdle() // the socket is closed: state is stClosed
+	c.stopTimers() // the socket is closed: state is stClosed
 	c.cbMu.Lock()
 	// Work posted before this point still runs (it may be a Shutdown hook);
 	// nothing runs after ConnectionLost.
@@ -758,6 +761,14 @@ func (c *Conn) loseConnectionReason(reason error) {
 	c.state = stClosing
 	c.setReasonLocked(reason)
 	done := c.drainedLocked()
+	if !done && (c.is(bWaitOut) || c.is(bFlushing) && c.bufferedLocked() > 0 || c.tlsPendingLocked()) {
+		// Output waits for the peer, or a flush of it is under way
+		// (perhaps blocked in the flusher goroutine's Write): the close
+		// may wait for the peer. (Output a callback wrote, or a write
+		// left to the engine's worker, arms the timer only if its flush
+		// cannot finish at once: see flush and parkOutput.)
+		c.armCloseLocked()
+	}
 	c.mu.Unlock()
 	c.wakeReader()
 	if done {
@@ -782,8 +793,14 @@ func (c *Conn) abort(reason error, rst bool) {
 		// A graceful close that had not finished is cut short: say why.
 		c.setReason(reason)
 	}
-	c.state = stClosed
 	c.setReasonLocked(reason)
+	c.closeNowLocked(rst)
+}
+
+// closeNowLocked closes the connection at once, discarding pending output,
+// once its reason is set; it unlocks c.mu.
+func (c *Conn) closeNowLocked(rst bool) {
+	c.state = stClosed
 	if !c.is(bFlushing) {
 		c.releaseOutLocked()
 	}
@@ -872,19 +889,77 @@ func (c *Conn) checkIdle() {
 	c.mu.Unlock()
 }
 
-// stopIdle stops the idle timer of a closed connection (state is stClosed,
-// so checkIdle no longer re-arms it).
-func (c *Conn) stopIdle() {
+// stopTimers stops the idle and close timers of a closed connection (state
+// is stClosed, so checkIdle and checkClose no longer re-arm them, and no
+// close timer is armed any more).
+func (c *Conn) stopTimers() {
 	x := c.x.Load()
 	if x == nil {
 		return
 	}
 	c.mu.Lock()
-	t := x.idle
+	idle, closeT := x.idle, x.closeT
 	c.mu.Unlock()
-	if t != nil {
-		t.Stop()
+	if idle != nil {
+		idle.Stop()
 	}
+	if closeT != nil {
+		closeT.Stop()
+	}
+}
+
+// armCloseLocked starts the close timer (Options.CloseTimeout) of a closing
+// connection whose close waits for the peer to take output; c.mu is held.
+// It is armed once: it then runs until the connection ends (checkClose
+// re-arms it while output is taken), and stopTimers stops it. Connections
+// whose close never waits for the peer (most) have none.
+func (c *Conn) armCloseLocked() {
+	if c.opt.closeTO <= 0 || c.state != stClosing || c.flags.Load()&fDrain != 0 {
+		return
+	}
+	x := c.ext()
+	x.lastOut.Store(time.Now().UnixNano())
+	c.flags.Or(fDrain) // after lastOut: wrote, seeing it, finds connExt
+	// Under mu: checkClose reads x.closeT under it too, and may run
+	// before AfterFunc returns.
+	x.closeT = time.AfterFunc(c.opt.closeTO, c.checkClose)
+}
+
+// armClose is armCloseLocked for a caller that does not hold c.mu.
+func (c *Conn) armClose() {
+	if c.opt.closeTO <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.armCloseLocked()
+	c.mu.Unlock()
+}
+
+// checkClose runs when the close timer fires. If the peer took output in
+// the last CloseTimeout (a stall timer, not a deadline), it re-arms the
+// timer for the rest; else it aborts the connection (a reset, pending
+// output discarded) with ErrCloseTimeout, wrapping the close's own reason
+// if it had one. A connection closed meanwhile (drained, or aborted) is
+// left alone, and the timer is not re-armed: stopTimers stops it.
+func (c *Conn) checkClose() {
+	x := c.x.Load()
+	c.mu.Lock()
+	if c.state != stClosing {
+		c.mu.Unlock()
+		return
+	}
+	if since := time.Since(time.Unix(0, x.lastOut.Load())); since < c.opt.closeTO {
+		x.closeT.Reset(c.opt.closeTO - since)
+		c.mu.Unlock()
+		return
+	}
+	reason := ErrCloseTimeout
+	if prev := c.closeReason(); prev != nil {
+		reason = fmt.Errorf("%w: %w", ErrCloseTimeout, prev)
+	}
+	c.setReason(reason)
+	c.bits |= bReasonSet
+	c.closeNowLocked(true)
 }
 
 func (c *Conn) addFrames(in, out int64) {

@@ -274,6 +274,7 @@ func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 	x.wait, x.waitOff = bp, off
 	c.bits |= bWaitOut
 	c.sending = len(*bp) - off
+	c.armCloseLocked() // a close (if closing) now waits for the peer
 	c.mu.Unlock()
 	if kick {
 		c.schedule()

@@ -14,6 +14,17 @@ var (
 	ErrSlowConsumer = errors.New("weft: slow consumer")
 	// ErrIdleTimeout: no byte moved in either direction for IdleTimeout.
 	ErrIdleTimeout = errors.New("weft: idle timeout")
+	// ErrCloseTimeout: a graceful close (LoseConnection) waited for its
+	// output to drain and the peer took none of it for Options.CloseTimeout;
+	// the connection was then aborted (a reset, the output discarded). When
+	// the close had a reason of its own (LoseConnectionWithReason, such as
+	// a codec's decode error), the reason wraps that one too, so errors.Is
+	// matches both. It does not match ErrIdleTimeout (nor ErrAborted):
+	// it is a separate limit, measuring only output the peer takes during
+	// a close, not traffic either way, and on by default in the server
+	// where IdleTimeout is not; a reason that told them apart only by
+	// text would send an operator tuning the wrong one.
+	ErrCloseTimeout = errors.New("weft: close timeout")
 	// ErrHandshakeTimeout: a TLS handshake or PROXY header did not complete in
 	// time.
 	ErrHandshakeTimeout = errors.New("weft: handshake timeout")

@@ -398,6 +398,7 @@ func (c *Conn) flush() {
 		return
 	}
 	if nio.rc == nil {
+		c.armClose() // a close now waits for the peer to read
 		nio.flushers.Add(1)
 		go c.flushLoop(nio, nil, 0)
 		return
@@ -427,6 +428,7 @@ func (c *Conn) flush() {
 			// (Buffered), only the rest the flusher goroutine writes.
 			c.wrote(n)
 			c.sentPart(n)
+			c.armClose() // a close now waits for the peer to read
 			nio.flushers.Add(1)
 			go c.flushLoop(nio, bp, n)
 			return
@@ -457,20 +459,21 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 		p := (*bp)[off:]
 		var n int
 		var err error
-		switch {
-		case c.opt.idle <= 0:
+		switch slice := c.progressSlice(); {
+		case slice <= 0:
 			n, err = nc.Write(p)
 		case isTLS:
 			// A TLS Write cannot be cut short by a deadline (the
 			// connection is broken after one): write a record at a time.
 			n, err = nc.Write(p[:min(len(p), idleChunk)])
 		default:
-			// IdleTimeout counts bytes that leave, not whole Writes: a
-			// peer reading slowly but steadily is not idle. The deadline
-			// cuts the Write short to record its progress; a peer that
-			// reads nothing is left to the idle timer. The deadline is
-			// cleared at once: an inline flush's raw Write would obey it.
-			_ = nc.SetWriteDeadline(time.Now().Add(c.opt.idle / 2))
+			// IdleTimeout and CloseTimeout count bytes that leave, not
+			// whole Writes: a peer reading slowly but steadily is neither
+			// idle nor stalled. The deadline cuts the Write short to
+			// record its progress; a peer that reads nothing is left to
+			// the timers. The deadline is cleared at once: an inline
+			// flush's raw Write would obey it.
+			_ = nc.SetWriteDeadline(time.Now().Add(slice))
 			n, err = nc.Write(p)
 			_ = nc.SetWriteDeadline(time.Time{})
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -494,13 +497,30 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 	}
 }
 
-// idleChunk bounds one TLS Write of the flusher when IdleTimeout is set, so
-// that a slow reader's progress is seen between Writes.
+// idleChunk bounds one TLS Write of the flusher when IdleTimeout or
+// CloseTimeout is set, so that a slow reader's progress is seen between
+// Writes.
 const idleChunk = 16 << 10
+
+// progressSlice is how long one blocking Write of the flusher may last
+// before it is cut short to record its progress: half the shorter of
+// IdleTimeout and CloseTimeout, or 0 (no limit) when neither is set.
+// CloseTimeout counts even before the connection closes: a Write started
+// then may still run when LoseConnection comes.
+func (c *Conn) progressSlice() time.Duration {
+	d := c.opt.idle
+	if to := c.opt.closeTO; to > 0 && (d <= 0 || to < d) {
+		d = to
+	}
+	return d / 2
+}
 
 // wrote records n bytes sent.
 func (c *Conn) wrote(n int) {
 	c.touch()
+	if n > 0 && c.flags.Load()&fDrain != 0 {
+		c.x.Load().lastOut.Store(time.Now().UnixNano())
+	}
 	if cnt := c.opt.counters; cnt != nil {
 		cnt.BytesOut.Add(int64(n))
 	}

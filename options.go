@@ -54,6 +54,22 @@ type Options struct {
 	// IdleTimeout closes the connection with ErrIdleTimeout when no byte was
 	// read or written for this long. Zero means no idle timeout.
 	IdleTimeout time.Duration
+	// CloseTimeout bounds a graceful close that waits for output to drain
+	// (LoseConnection, LoseConnectionWithReason — a codec's close after a
+	// decode error —, the close after the peer's end of stream, Shutdown):
+	// once the close has to wait for the peer to take output, if the peer
+	// takes no byte of it for CloseTimeout, the connection is aborted as by
+	// Transport.Abort (a reset; pending output is discarded) and
+	// ConnectionLost receives ErrCloseTimeout. It is a stall timer, not a
+	// deadline from LoseConnection: every write the socket takes restarts
+	// it, so a slow peer that keeps reading a large final reply is not cut,
+	// while one that reads nothing more is. No timer exists until a close
+	// waits for the peer: a connection that is never closed gracefully, or
+	// whose output leaves at once, has none, and the timer is stopped when
+	// the connection ends. Zero means no bound (a peer that never reads
+	// holds the connection until IdleTimeout, if set, or forever); the
+	// server package sets a default.
+	CloseTimeout time.Duration
 	// Client marks a dialled connection: StartTLS then takes the client role.
 	Client bool
 	// RemoteAddr, if set, is reported by Transport.RemoteAddr instead of the
@@ -108,7 +124,7 @@ func AddFrames(t Transport, in, out int64) {
 // resolved is Options with the defaults filled in.
 type resolved struct {
 	high, low, max, readSize int
-	idle                     time.Duration
+	idle, closeTO            time.Duration
 	client                   bool
 	counters                 *Counters
 	engine                   *Engine
@@ -159,7 +175,7 @@ func (o *Options) resolve() (resolved, error) {
 	var r resolved
 	if o != nil {
 		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
-			o.IdleTimeout, o.Client, o.Counters, o.Engine}
+			o.IdleTimeout, o.CloseTimeout, o.Client, o.Counters, o.Engine}
 	}
 	switch {
 	case r.high < 0:
@@ -172,6 +188,8 @@ func (o *Options) resolve() (resolved, error) {
 		return r, fmt.Errorf("weft: Options.ReadBufferSize %d is out of range [0, %d]", r.readSize, MaxReadBufferSize)
 	case r.idle < 0:
 		return r, fmt.Errorf("weft: Options.IdleTimeout %v is negative", r.idle)
+	case r.closeTO < 0:
+		return r, fmt.Errorf("weft: Options.CloseTimeout %v is negative", r.closeTO)
 	}
 	if r.high == 0 {
 		r.high = DefaultHighWater

@@ -164,8 +164,9 @@ func (t *transport) loseConnectionReason(reason error) { (*Conn)(t).loseConnecti
 // LoseConnectionWithReason is Transport.LoseConnection — stop reading, flush
 // pending output, close — with reason given to ConnectionLost (and returned by
 // Serve) instead of nil. Codecs use it after a decode error so that the close
-// is counted as "frame too large" or "malformed frame". On a Transport not made
-// by this package it calls LoseConnection.
+// is counted as "frame too large" or "malformed frame". If Options.CloseTimeout
+// then cuts the close short, the reason is ErrCloseTimeout wrapping reason. On a
+// Transport not made by this package it calls LoseConnection.
 func LoseConnectionWithReason(t Transport, reason error) {
 	if r, ok := t.(interface{ loseConnectionReason(error) }); ok {
 		r.loseConnectionReason(reason)

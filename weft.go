@@ -111,7 +111,9 @@ type Transport interface {
 	// writeSequence).
 	WriteBuffers(bufs ...[]byte) error
 	// LoseConnection stops reading, flushes pending output, then closes the
-	// connection. ConnectionLost receives nil. Idempotent.
+	// connection. ConnectionLost receives nil, or ErrCloseTimeout if the
+	// peer took none of the output for Options.CloseTimeout (the
+	// connection is then aborted). Idempotent.
 	LoseConnection()
 	// Abort closes the connection at once, discarding pending output.
 	// ConnectionLost receives ErrAborted.

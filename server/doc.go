@@ -12,7 +12,9 @@
 //     and Broadcast observe and reach them. Conn is the handle; Addrs lists
 //     the listeners' addresses.
 //   - Limits: MaxConns with an Overflow policy (Reject, QueueFIFO, QueueLIFO),
-//     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, HandshakeTimeout,
+//     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, CloseTimeout
+//     (on by default: a client that stops reading during a graceful close
+//     is aborted after DefaultCloseTimeout), HandshakeTimeout,
 //     MaxHandshakes (connections in a TLS handshake or PROXY header at once),
 //     MaxLingering (rejected connections lingering after RejectMessage), and
 //     the write-buffer limits passed to the runtime; Engine hands the

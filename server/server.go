@@ -46,6 +46,16 @@ const (
 	// the reject message, reading and discarding what the client still sends,
 	// so that the message is not destroyed by a TCP reset.
 	RejectLinger = 2 * time.Second
+	// DefaultCloseTimeout is CloseTimeout when zero: a connection whose
+	// graceful close (LoseConnection, a codec's close after a decode
+	// error, Shutdown) waits for a client that takes no byte of its output
+	// for this long is aborted. A stall timer, not a deadline: a client
+	// that reads a large final reply slowly but steadily is not cut, so it
+	// need only outlast a client that has stopped reading for good; one
+	// minute is far beyond any live reader's pause, and the value the
+	// protocols' own bounds use (wire.DefaultCloseTimeout,
+	// poetry.DefaultStallTimeout).
+	DefaultCloseTimeout = time.Minute
 	// QueuePollInterval is how often a queued connection is checked for a
 	// client that hung up.
 	QueuePollInterval = 500 * time.Millisecond
@@ -149,6 +159,18 @@ type Server struct {
 	// IdleTimeout closes a connection with weft.ErrIdleTimeout when no byte
 	// moved in either direction for this long. Zero means no idle timeout.
 	IdleTimeout time.Duration
+	// CloseTimeout is passed to weft.Options.CloseTimeout: a connection
+	// whose graceful close (LoseConnection, a codec's close after a decode
+	// error, the close after the client's end of stream, Shutdown) waits
+	// for the client to take its output is aborted (a reset, the output
+	// discarded; reason "close timeout", weft.ErrCloseTimeout) when the
+	// client takes no byte of it for this long, so that a client that
+	// stops reading after provoking a close cannot keep its connection,
+	// its descriptor, its output and its MaxConns slot. A stall timer:
+	// every write the client takes restarts it. Zero means
+	// DefaultCloseTimeout; negative means none (such a client then holds
+	// its connection until IdleTimeout, or forever without one).
+	CloseTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake and the reading of a PROXY
 	// header of each connection. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -269,8 +291,21 @@ func (s *Server) connOptions() *weft.Options {
 		MaxWriteBuffer: s.MaxWriteBuffer,
 		ReadBufferSize: s.ReadBufferSize,
 		IdleTimeout:    s.IdleTimeout,
+		CloseTimeout:   s.closeTimeout(),
 		Engine:         s.Engine,
 	}
+}
+
+// closeTimeout is the connections' Options.CloseTimeout: DefaultCloseTimeout
+// when CloseTimeout is zero, none (0) when it is negative.
+func (s *Server) closeTimeout() time.Duration {
+	switch {
+	case s.CloseTimeout == 0:
+		return DefaultCloseTimeout
+	case s.CloseTimeout < 0:
+		return 0
+	}
+	return s.CloseTimeout
 }
 
 // init validates the configuration once and prepares the internal state.

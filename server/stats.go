@@ -30,13 +30,16 @@ const (
 	ReasonShutdown                            // weft.ErrServerShutdown
 	ReasonPanic                               // weft.ErrProtocolPanic
 	ReasonError                               // any other (network) error
+	// ReasonCloseTimeout: weft.ErrCloseTimeout (CloseTimeout). Last, so
+	// that the values of the reasons above do not change.
+	ReasonCloseTimeout
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"clean", "aborted", "idle timeout", "handshake timeout", "handshake failed",
 	"slow consumer", "frame too large", "malformed", "rejected", "queue timeout",
-	"queue hangup", "shutdown", "panic", "error",
+	"queue hangup", "shutdown", "panic", "error", "close timeout",
 }
 
 // String returns the reason's name, as used in Snapshot.Closed.
@@ -56,6 +59,9 @@ func ReasonOf(err error) CloseReason {
 	}{
 		{weft.ErrServerShutdown, ReasonShutdown},
 		{weft.ErrIdleTimeout, ReasonIdleTimeout},
+		// Before the codec errors: a close after a decode error that
+		// timed out wraps it, and it is the timeout that acted.
+		{weft.ErrCloseTimeout, ReasonCloseTimeout},
 		{weft.ErrHandshakeTimeout, ReasonHandshakeTimeout},
 		{errHandshake, ReasonHandshakeFailed},
 		{ErrProxyHeader, ReasonHandshakeFailed},
