@@ -152,6 +152,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "chat", "--listen", "tcp:0", "--delay", "1s"}, "--delay"},
 		{[]string{"serve", "daytime", "--listen", "tcp:0", "--file", "poem.txt"}, "--file"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--stats", "-1s"}, "--stats"},
+		{[]string{"serve", "echo", "--listen", "tcp:0", "--close-timeout", "-1s"}, "--close-timeout"},
 		{[]string{"serve", "echo", "--bogus"}, "-bogus"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--log-level", "loud"}, "--log-level"},
 		{[]string{"serve", "poetry", "--listen", "tcp:0", "--file", "/nonexistent/poem"}, "--file"},

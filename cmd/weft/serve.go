@@ -47,13 +47,14 @@ type serveFlags struct {
 	maxFrame, maxConns, maxQueue, perIP  int
 	chunk                                int
 	queueTimeout, idle, delay, stats     time.Duration
+	closeTimeout                         time.Duration
 	shutdownTimeout                      time.Duration
 	set                                  map[string]bool // flags given on the command line
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// flagSet defines serve's flags, with their defaults, into f.
+func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("serve PROTOCOL", stderr)
-	var f serveFlags
 	fs.Var(&f.listen, "listen", "endpoint to listen on, e.g. tcp:8007:interface=127.0.0.1 (repeatable; required)")
 	fs.StringVar(&f.codec, "codec", "raw", "echo framing: "+codecNames)
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes for --codec (0: the codec's default)")
@@ -64,6 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", 0, "longest wait in the queue (0: no limit)")
 	fs.IntVar(&f.perIP, "max-conns-per-peer", 0, "connections per client IP (0: no limit)")
 	fs.DurationVar(&f.idle, "idle-timeout", 0, "close connections idle this long (0: never)")
+	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "reset a closing connection whose client takes none of its output for this long (0: never)")
 	fs.Var(&f.quotes, "quote", "qotd: a quote (repeatable; served in turn)")
 	fs.StringVar(&f.file, "file", "", "poetry: the poem file (default: a built-in poem)")
 	fs.IntVar(&f.chunk, "chunk", 0, "poetry: bytes sent every --delay (0: all at once)")
@@ -72,6 +74,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.stats, "stats", 0, "print a stats line to stderr every DUR (0: never)")
 	fs.StringVar(&f.engine, "engine", "epoll", "epoll (the readiness engine: no goroutine per idle connection; Linux) or goroutine (one per connection); epoll falls back to goroutine where unavailable")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT/SIGTERM, wait this long for connections to drain, then close them")
+	return fs
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f serveFlags
+	fs := f.flagSet(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: weft serve PROTOCOL --listen ENDPOINT [flags]\nPROTOCOL: %s\n", protocolNames)
 		fs.PrintDefaults()
@@ -110,6 +118,14 @@ func (f *serveFlags) server(proto string, stderr io.Writer) (*server.Server, err
 	}
 	srv := &server.Server{Factory: fac, MaxConns: f.maxConns, MaxQueue: f.maxQueue,
 		QueueTimeout: f.queueTimeout, MaxConnsPerPeer: f.perIP, IdleTimeout: f.idle}
+	switch {
+	case f.closeTimeout < 0:
+		return nil, fmt.Errorf("%w: --close-timeout %v is negative (0: never)", errUsage, f.closeTimeout)
+	case f.closeTimeout == 0:
+		srv.CloseTimeout = -1 // the server's "none"
+	default:
+		srv.CloseTimeout = f.closeTimeout
+	}
 	switch f.overflow {
 	case "reject":
 		srv.Overflow = server.Reject

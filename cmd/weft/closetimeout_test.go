@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft/server"
+)
+
+// TestServeCloseTimeoutFlag: --close-timeout sets Server.CloseTimeout; its
+// default is the server's, and 0 turns the bound off.
+func TestServeCloseTimeoutFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, server.DefaultCloseTimeout},
+		{[]string{"--close-timeout", "5s"}, 5 * time.Second},
+		{[]string{"--close-timeout", "0"}, -1},
+	} {
+		f := parseServeFlags(t, tc.args)
+		srv, err := f.server("echo", io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if srv.CloseTimeout != tc.want {
+			t.Errorf("%q: Server.CloseTimeout = %v, want %v", tc.args, srv.CloseTimeout, tc.want)
+		}
+	}
+}
+
+// parseServeFlags parses serve's flags as the command does.
+func parseServeFlags(t *testing.T, args []string) *serveFlags {
+	t.Helper()
+	var f serveFlags
+	if err := f.flagSet(io.Discard).Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
