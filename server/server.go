@@ -29,8 +29,9 @@ const (
 	// PROXY header and the wait for an untrusted client's first bytes on a
 	// PROXY listener when HandshakeTimeout is zero.
 	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultMaxHandshakes bounds the connections in a TLS handshake or a
-	// PROXY-header read at once when MaxHandshakes is zero. A fixed number,
+	// DefaultMaxHandshakes bounds the connections in a TLS handshake, a
+	// PROXY-header read or the wait for an untrusted client's first bytes
+	// on a PROXY listener at once when MaxHandshakes is zero. A fixed number,
 	// not one derived from MaxConns (zero, unlimited, by default): an honest
 	// handshake lasts a round trip or two, so 1024 at once is room for some
 	// 100,000 handshakes a second, more than a core can sign, while a flood
@@ -171,8 +172,9 @@ type Server struct {
 	// DefaultCloseTimeout; negative means none (such a client then holds
 	// its connection until IdleTimeout, or forever without one).
 	CloseTimeout time.Duration
-	// HandshakeTimeout bounds the TLS handshake and the reading of a PROXY
-	// header of each connection. Zero means DefaultHandshakeTimeout.
+	// HandshakeTimeout bounds the TLS handshake, the reading of a PROXY
+	// header and the wait for an untrusted client's first bytes on a PROXY
+	// listener, for each connection. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the connections in their handshake at once: a
 	// TLS handshake, a PROXY header, or the first bytes awaited from an

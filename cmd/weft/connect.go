@@ -18,8 +18,8 @@ import (
 )
 
 // Reconnection backoff of "weft connect --reconnect": exponential from
-// backoffMin, capped at backoffMax, with full jitter, reset after a
-// connection succeeds.
+// backoffMin, capped at backoffMax, each wait drawn from [d/2, d] (equal
+// jitter), reset after a connection succeeds.
 const (
 	backoffMin = 100 * time.Millisecond
 	backoffMax = 10 * time.Second

@@ -3,7 +3,7 @@
 // "[HH:MM:SS] " line per event, and reconnects with backoff when the server
 // goes away.
 //
-//	irclogbot [-server tcp:127.0.0.1:6667] [-nick logbot] CHANNEL FILE
+//	irclogbot [-server tcp:127.0.0.1:6667] [-nick logbot] [-retry 1s] CHANNEL FILE
 //
 // As in Twisted, "irclogbot test test.log" logs channel #test to test.log.
 // If someone says "logbot: hello" in the channel, the bot answers "<user>:
@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 2 {
-		fmt.Fprintln(stderr, "usage: irclogbot [-server ENDPOINT] [-nick NAME] CHANNEL FILE")
+		fmt.Fprintln(stderr, "usage: irclogbot [-server ENDPOINT] [-nick NAME] [-retry DUR] CHANNEL FILE")
 		return 2
 	}
 	channel := fs.Arg(0)
