@@ -1,59 +1,275 @@
 package wire
 
 import (
+	"math"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
 )
 
 // Echo is the Factory of the echo service (RFC 862): every byte received is
-// sent back unchanged. Reading stops while the output waiting for the client
-// is above the write buffer's high-water mark and resumes at the low-water
-// mark, so a client that sends faster than it reads is slowed down (its
-// writes wait), not dropped as a slow consumer, and nothing it sent is lost.
-// Each read is echoed in one Write, which may land on output still queued
-// up to the high-water mark: this holds when the connection's
-// MaxWriteBuffer is at least HighWater plus ReadBufferSize (the defaults,
-// 64 KiB + 64 KiB under 1 MiB, are); with less, such a client is dropped
-// with weft.ErrSlowConsumer (TestEchoFlowControlTightBuffer, skipped). The
-// zero value is ready to use.
+// sent back unchanged, in order, whatever the connection's Options.
+//
+// Reading stops while the output waiting for the client is above the write
+// buffer's high-water mark and resumes at the low-water mark, so a client
+// that sends faster than it reads is slowed down (its writes wait), not
+// dropped as a slow consumer, and nothing it sent is lost. A read that does
+// not fit below MaxWriteBuffer (a MaxWriteBuffer under HighWater plus
+// ReadBufferSize) is cut to the room left: the rest is kept (one read at
+// most, copied into a pooled buffer), reading stops, and the rest is sent
+// as the client takes its output — at the low-water mark, or, when no
+// pause is due (MaxWriteBuffer equal to HighWater), by a look every
+// weft.GateRetry. A connection's echo thus holds at most about
+// MaxWriteBuffer plus one read. (On a Transport that is not a
+// weft.WriteRoomer with a Post(func()) method, each read is written whole,
+// as the runtime's Transport would take it into an empty buffer.) The zero
+// value is ready to use.
 type Echo struct{}
 
 // BuildProtocol implements weft.Factory.
 func (Echo) BuildProtocol(net.Addr) weft.Protocol { return &echo{} }
 
-type echo struct {
-	t         weft.Transport
-	throttled bool
-}
+type echo struct{ flow }
 
 func (p *echo) ConnectionMade(t weft.Transport) { p.t = t }
-func (p *echo) DataReceived(data []byte) {
-	p.throttled = throttle(p.t, p.throttled)
-	_, _ = p.t.Write(data)
-}
-func (p *echo) ConnectionLost(error) {}
 
-// throttle registers a readThrottle on t the first time output is found
-// waiting for the peer (done tells it already was): a connection whose
-// peer keeps up never needs one, and so never pays for the producer's
-// state. It reports whether t is throttled.
-func throttle(t weft.Transport, done bool) bool {
-	if done || t.Buffered() == 0 {
-		return done
+func (p *echo) DataReceived(data []byte) {
+	if s := p.slow; s != nil && s.held != nil {
+		// Reading is paused while bytes are held; should a read come
+		// anyway, it goes after them.
+		*s.held = append(*s.held, data...)
+		return
 	}
-	t.RegisterProducer(readThrottle{t}) // pauses at once if above HighWater
+	room := p.roomFor(p)
+	if len(data) <= room { // the fast path: no copy, no allocation
+		_, _ = p.t.Write(data)
+		return
+	}
+	if !p.canHold(p) {
+		_, _ = p.t.Write(data) // as before: whole
+		return
+	}
+	if room > 0 {
+		if _, err := p.t.Write(data[:room]); err != nil {
+			return
+		}
+	}
+	p.hold(data[room:])
+}
+
+func (p *echo) ConnectionLost(error) { p.stop() }
+
+// sendHeld writes what of the held bytes fits in room.
+func (p *echo) sendHeld(room int) (done bool) {
+	s := p.slow
+	b := (*s.held)[s.off:]
+	n := min(room, len(b))
+	if n <= 0 {
+		return false
+	}
+	if _, err := p.t.Write(b[:n]); err != nil {
+		return true // closing: nothing more will be sent
+	}
+	s.off += n
+	return n == len(b)
+}
+
+// PauseProducing implements weft.Producer: reading stops.
+func (p *echo) PauseProducing() { p.pause() }
+
+// ResumeProducing implements weft.Producer: what is held is sent, then
+// reading resumes.
+func (p *echo) ResumeProducing() { p.resume() }
+
+// StopProducing implements weft.Producer.
+func (p *echo) StopProducing() { p.stop() }
+
+// flow is the flow control of the echo services, whose output is made of
+// their input. The protocol is registered as the Transport's Producer the
+// first time output is found waiting (a connection whose peer keeps up
+// never needs one, and so never pays for the producer's state): the write
+// buffer's water marks then pause and resume reading. Output that does not
+// fit below MaxWriteBuffer is held (what is left of one read, or one
+// frame) with reading paused until it has been written; the state for that
+// is made the first time it happens.
+type flow struct {
+	t     weft.Transport
+	slow  *slowFlow
+	extra int32 // framedEcho's (see framing)
+
+	throttled bool // registered as t's Producer
+	paused    bool // paused by the high-water mark, not resumed since
+	stopped   bool // the connection is lost
+}
+
+// slowFlow is the state of a flow whose output had to be held.
+type slowFlow struct {
+	sender  sender
+	post    poster
+	held    *[]byte // nil: nothing held
+	off     int     // (*held)[off:] is what waits
+	looking bool    // a look is posted or its timer armed
+	timer   *time.Timer
+	lookFn  func() // flow.lookNow
+}
+
+type poster interface{ Post(func()) }
+
+// sender is the protocol of a flow: it writes what is held.
+type sender interface {
+	weft.Producer
+	// sendHeld writes what of the held output fits in room (math.MaxInt:
+	// any size) and reports whether nothing is left to send.
+	sendHeld(room int) (done bool)
+}
+
+// room is the largest Write t takes now (math.MaxInt when t cannot tell).
+func (f *flow) room() int {
+	if r, ok := f.t.(weft.WriteRoomer); ok {
+		return r.WriteRoom()
+	}
+	return math.MaxInt
+}
+
+// roomFor is room, and registers s as t's Producer the first time output
+// is found waiting (a room below math.MaxInt, which only an empty buffer
+// gives; or, when t cannot tell its room, Buffered): s is paused at once if
+// above HighWater.
+func (f *flow) roomFor(s sender) int {
+	r, ok := f.t.(weft.WriteRoomer)
+	room := math.MaxInt
+	if ok {
+		room = r.WriteRoom()
+	}
+	if !f.throttled && (room != math.MaxInt || (!ok && f.t.Buffered() > 0)) {
+		f.throttled = true
+		f.t.RegisterProducer(s)
+	}
+	return room
+}
+
+// canHold makes the flow's slow state if it can hold output: t must run
+// posted work serialized with the callbacks (the runtime's Transport and
+// codec's FrameTransport do).
+func (f *flow) canHold(s sender) bool {
+	if f.slow != nil {
+		return true
+	}
+	p, ok := f.t.(poster)
+	if !ok {
+		return false
+	}
+	f.slow = &slowFlow{sender: s, post: p}
+	f.slow.lookFn = f.lookNow
 	return true
 }
 
-// readThrottle is the Producer of a service whose output is made of its
-// input: the write buffer's water marks pause and resume reading.
-type readThrottle struct{ t weft.Transport }
+// heldPool holds the buffers of held output: a connection that keeps up,
+// or has caught up, holds none.
+var heldPool = sync.Pool{New: func() any { return new([]byte) }}
 
-func (r readThrottle) PauseProducing()  { r.t.PauseReading() }
-func (r readThrottle) ResumeProducing() { r.t.ResumeReading() }
-func (r readThrottle) StopProducing()   {}
+// keepHeld is the largest buffer put back in heldPool.
+const keepHeld = 1 << 20
+
+// hold keeps a copy of b (canHold said it can), stops reading, and looks
+// for room once the pause that the last Write may have caused has been
+// delivered (posted work runs in order).
+func (f *flow) hold(b []byte) {
+	s := f.slow
+	s.held = heldPool.Get().(*[]byte)
+	*s.held = append((*s.held)[:0], b...)
+	s.off = 0
+	f.t.PauseReading()
+	f.look()
+}
+
+func (f *flow) release() {
+	s := f.slow
+	if s == nil || s.held == nil {
+		return
+	}
+	if cap(*s.held) <= keepHeld {
+		*s.held = (*s.held)[:0]
+		heldPool.Put(s.held)
+	}
+	s.held, s.off = nil, 0
+}
+
+// look posts a look for room, unless one waits already.
+func (f *flow) look() {
+	s := f.slow
+	if s.looking {
+		return
+	}
+	s.looking = true
+	s.post.Post(s.lookFn)
+}
+
+// lookNow (serialized with the callbacks) sends what is held if there is
+// room. With no room and no pause coming (whose resume sends it), it looks
+// again after weft.GateRetry: a buffer at MaxWriteBuffer that does not pass
+// HighWater (MaxWriteBuffer == HighWater) pauses no Producer, so nothing
+// else tells when the client has taken its output.
+func (f *flow) lookNow() {
+	s := f.slow
+	s.looking = false
+	if f.stopped || s.held == nil || f.paused || f.send() {
+		return
+	}
+	s.looking = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(weft.GateRetry, f.postLook)
+		return
+	}
+	s.timer.Reset(weft.GateRetry)
+}
+
+// postLook is the timer's function (on a goroutine of its own).
+func (f *flow) postLook() { f.slow.post.Post(f.slow.lookFn) }
+
+// send writes what is held that fits; once all has gone, it lets reading
+// resume (unless the high-water mark paused it). It reports whether all
+// has gone.
+func (f *flow) send() bool {
+	if !f.slow.sender.sendHeld(f.room()) {
+		return false
+	}
+	f.release()
+	if !f.paused {
+		f.t.ResumeReading()
+	}
+	return true
+}
+
+func (f *flow) pause() {
+	f.paused = true
+	f.t.PauseReading()
+}
+
+func (f *flow) resume() {
+	f.paused = false
+	switch {
+	case f.stopped:
+	case f.slow == nil || f.slow.held == nil:
+		f.t.ResumeReading()
+	case !f.send():
+		f.look()
+	}
+}
+
+func (f *flow) stop() {
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	if s := f.slow; s != nil && s.timer != nil {
+		s.timer.Stop()
+	}
+	f.release()
+}
 
 // Discard is the Factory of the discard service (RFC 863): everything
 // received is dropped and nothing is ever sent. The zero value is ready to
@@ -71,9 +287,16 @@ func (discard) ConnectionLost(error)          {}
 
 // FramedEcho is the Factory of a framed echo service: each frame received is
 // sent back as one frame of the same codec. A frame the codec refuses
-// (too large, malformed) closes the connection with the codec's error. As
-// Echo, it stops reading while its output is above the high-water mark
-// (with the same condition on MaxWriteBuffer).
+// (too large, malformed) closes the connection with the codec's error.
+//
+// Its flow control is Echo's, with any Options: a frame is sent whole, with
+// SendFrame, once the room left below MaxWriteBuffer takes it (or into an
+// empty buffer, whatever its size); until then it is held whole — one
+// frame, copied into a pooled buffer — with reading paused, so the frames
+// after it wait in the codec and the socket. (codec.Raw frames, which have
+// no boundaries to keep, are cut to the room as Echo's reads are.) The room
+// a frame needs is its payload plus the built-in codecs' framing; another
+// codec's frame is encoded to measure it when the buffer is not empty.
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.
@@ -86,19 +309,150 @@ func (f FramedEcho) BuildProtocol(net.Addr) weft.Protocol {
 	if c == nil {
 		c = codec.Raw{}
 	}
-	return codec.NewProtocol(c, &framedEcho{})
+	h := &framedEcho{codec: c}
+	h.extra = framing(c)
+	return codec.NewProtocol(c, h)
 }
 
 type framedEcho struct {
-	t         codec.FrameTransport
-	throttled bool
+	flow
+	codec codec.Codec
+}
+
+// Values of flow.extra besides the most bytes the codec adds to a payload.
+const (
+	split   = -1 // codec.Raw: frames may be cut anywhere
+	unknown = -2 // not a built-in codec: encode the frame to measure it
+)
+
+// framing returns flow.extra for c.
+func framing(c codec.Codec) int32 {
+	switch c := c.(type) {
+	case codec.Raw, *codec.Raw:
+		return split
+	case codec.Line:
+		return lineExtra(c)
+	case *codec.Line:
+		if c != nil {
+			return lineExtra(*c)
+		}
+	case codec.Netstring, *codec.Netstring:
+		return 20 + 2 // "<up to 20 digits>:" and ","
+	case codec.LengthPrefix, *codec.LengthPrefix:
+		return 8 // Size is at most 8
+	}
+	return unknown
+}
+
+func lineExtra(c codec.Line) int32 {
+	switch n := len(c.Delimiter); {
+	case n == 0:
+		return 2 // "\r\n"
+	case n <= math.MaxInt32:
+		return int32(n)
+	}
+	return unknown
 }
 
 func (p *framedEcho) ConnectionMade(t codec.FrameTransport) { p.t = t }
+
 func (p *framedEcho) FrameReceived(frame []byte) {
-	p.throttled = throttle(p.t, p.throttled)
-	if err := p.t.SendFrame(frame); err != nil {
-		p.t.LoseConnection()
+	if s := p.slow; s != nil && s.held != nil {
+		p.sendLate(frame)
+		return
 	}
+	room := p.roomFor(p)
+	if p.fits(frame, room) || !p.canHold(p) { // the fast path
+		p.sendFrame(frame)
+		return
+	}
+	n := 0
+	if p.extra == split && room > 0 {
+		n = room
+		if !p.sendFrame(frame[:n]) {
+			return
+		}
+	}
+	p.hold(frame[n:])
 }
-func (p *framedEcho) ConnectionLost(error) {}
+
+// sendLate handles a frame delivered while one is held (the codec stops
+// delivery while reading is paused, so this is not expected): it is added
+// to the held bytes when frames may be cut, else the held frame is sent
+// first, whole, and this one after it, whatever the room.
+func (p *framedEcho) sendLate(frame []byte) {
+	s := p.slow
+	if p.extra == split {
+		*s.held = append(*s.held, frame...)
+		return
+	}
+	p.sendFrame((*s.held)[s.off:])
+	p.release()
+	p.sendFrame(frame)
+}
+
+// fits reports whether frame, encoded, fits in room.
+func (p *framedEcho) fits(frame []byte, room int) bool {
+	switch {
+	case room == math.MaxInt:
+		return true
+	case p.extra >= 0:
+		return len(frame) <= room-int(p.extra)
+	case p.extra == split:
+		return len(frame) <= room
+	case len(frame) > room:
+		return false
+	}
+	scratch := heldPool.Get().(*[]byte)
+	out, err := p.codec.AppendFrame((*scratch)[:0], frame)
+	if cap(out) <= keepHeld {
+		*scratch = out[:0]
+	}
+	heldPool.Put(scratch)
+	return err != nil || len(out) <= room // a refusal is SendFrame's to report
+}
+
+// sendFrame sends frame, closing the connection if the codec refuses it;
+// it reports whether it was sent.
+func (p *framedEcho) sendFrame(frame []byte) bool {
+	ft := p.t.(codec.FrameTransport)
+	if err := ft.SendFrame(frame); err != nil {
+		ft.LoseConnection()
+		return false
+	}
+	return true
+}
+
+// sendHeld sends the held frame if it fits in room (Raw: what fits).
+func (p *framedEcho) sendHeld(room int) (done bool) {
+	s := p.slow
+	b := (*s.held)[s.off:]
+	if p.extra == split {
+		n := min(room, len(b))
+		if n <= 0 {
+			return false
+		}
+		if !p.sendFrame(b[:n]) {
+			return true
+		}
+		s.off += n
+		return n == len(b)
+	}
+	if !p.fits(b, room) {
+		return false
+	}
+	p.sendFrame(b)
+	return true
+}
+
+func (p *framedEcho) ConnectionLost(error) { p.stop() }
+
+// PauseProducing implements weft.Producer: reading stops.
+func (p *framedEcho) PauseProducing() { p.pause() }
+
+// ResumeProducing implements weft.Producer: a held frame is sent, then
+// reading resumes.
+func (p *framedEcho) ResumeProducing() { p.resume() }
+
+// StopProducing implements weft.Producer.
+func (p *framedEcho) StopProducing() { p.stop() }
