@@ -1,0 +1,82 @@
+package wire_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/protocols/wire"
+)
+
+// roomCounter is a Transport that counts WriteRoom calls: each takes the
+// connection's lock.
+type roomCounter struct {
+	weft.Transport
+	n *atomic.Int64
+}
+
+func (r roomCounter) WriteRoom() int {
+	r.n.Add(1)
+	return r.Transport.(weft.WriteRoomer).WriteRoom()
+}
+
+func (r roomCounter) Post(fn func()) { r.Transport.(interface{ Post(func()) }).Post(fn) }
+
+// countRoom gives p's callbacks a roomCounter.
+type countRoom struct {
+	weft.Protocol
+	n *atomic.Int64
+}
+
+func (c countRoom) ConnectionMade(t weft.Transport) {
+	c.Protocol.ConnectionMade(roomCounter{t, c.n})
+}
+
+// TestEchoAsksRoomOncePerRead: the echo services keep an account of the
+// room they were given, so a read of many frames asks the Transport (and
+// takes its lock) a couple of times, not once per frame.
+func TestEchoAsksRoomOncePerRead(t *testing.T) {
+	const frames = 64
+	line := []byte("0123456789abcdef0123456789abcdef\r\n")
+	msg := bytes.Repeat(line, frames)
+	for _, tc := range []struct {
+		name string
+		f    weft.Factory
+	}{
+		{"echo", wire.Echo{}},
+		{"framed line", wire.FramedEcho{Codec: codec.Line{}}},
+		{"framed netstring", wire.FramedEcho{Codec: codec.Netstring{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in := msg
+				if tc.name == "framed netstring" {
+					in = nil
+					for range frames {
+						in, _ = codec.Netstring{}.AppendFrame(in, line)
+					}
+				}
+				var n atomic.Int64
+				c, s := net.Pipe()
+				defer c.Close()
+				done := make(chan error, 1)
+				go func() { done <- weft.Serve(s, countRoom{tc.f.BuildProtocol(nil), &n}, nil) }()
+				go func() { _, _ = c.Write(in) }()
+				got := make([]byte, len(in))
+				if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, in) {
+					t.Fatalf("echo: %v, got %q", err, got)
+				}
+				c.Close()
+				<-done
+				if calls := n.Load(); calls > 8 {
+					t.Errorf("WriteRoom called %d times for %d frames, want a few", calls, frames)
+				}
+			})
+		})
+	}
+}
