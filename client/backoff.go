@@ -13,7 +13,8 @@ import (
 // Delay is given retry = 1 for the wait after the first failure (a failed
 // attempt or a lost connection) since the last successful connection, 2 for the
 // next, and so on; "resetting" a backoff is simply starting again at 1, which
-// Reconnecting does after every successful connection. Implementations must
+// Reconnecting does after every successful connection (see
+// Reconnecting.StableAfter). Implementations must
 // return a non-negative duration and may be called from one goroutine at a
 // time only.
 type Backoff interface {

@@ -9,8 +9,10 @@
 //   - Reconnecting: keeps a weft.Factory connected (Twisted's
 //     ReconnectingClientFactory, done right): a new Protocol per connection,
 //     exponential backoff with jitter between attempts, reset after every
-//     successful connection, MaxRetries, hooks, and Stop / context
-//     cancellation that end it promptly in every state.
+//     successful connection (or, with StableAfter, only after one that stayed
+//     up that long: a server that accepts and hangs up at once then meets a
+//     growing delay), MaxRetries, hooks, and Stop / context cancellation that
+//     end it promptly in every state.
 //   - Backoff, BackoffFunc, Exponential and the presets GRPC (the default),
 //     Twisted and FullJitter: the delay before each retry, deterministic with
 //     an injected random source.

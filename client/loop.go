@@ -68,13 +68,23 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 				r.OnConnectFailed(err, attempt, delay)
 			}
 		} else {
-			retries, attempt = 0, 0
+			made := time.Now() // ConnectionMade has returned
 			r.waitConn(ctx, c)
 			reason := c.Wait()
+			up := time.Since(made)
 			r.setConn(nil)
 			lastErr = reason
 			if lastErr == nil {
 				lastErr = errors.New("connection closed cleanly")
+			}
+			if up >= r.StableAfter {
+				// A successful connection (always, with StableAfter 0):
+				// the count starts again.
+				retries, attempt = 0, 0
+			} else {
+				// Too short to count as a success (a server that accepts
+				// and hangs up at once): one more failure in a row.
+				lastErr = fmt.Errorf("connection ended after %v, before StableAfter %v: %w", up, r.StableAfter, lastErr)
 			}
 			delay = next()
 			if r.OnConnectionLost != nil {

@@ -20,7 +20,8 @@ const DefaultStopTimeout = 5 * time.Second
 
 var (
 	// ErrGaveUp: Run ended because MaxRetries retries failed in a row. It
-	// wraps the last connection error.
+	// wraps the last connection error: the failed attempt's, or the lost
+	// reason of a connection shorter than StableAfter.
 	ErrGaveUp = errors.New("client: gave up reconnecting")
 	// ErrRunning: Start or Run was called while the client was running.
 	ErrRunning = errors.New("client: already running")
@@ -32,14 +33,17 @@ var (
 // ReconnectingClientFactory: each connection gets a new Protocol from the
 // Factory (state that must survive reconnects lives in the Factory); after a
 // failed attempt or a lost connection it waits the next Backoff delay and
-// tries again; the delay sequence restarts after every successful connection.
+// tries again; the delay sequence restarts after every successful connection
+// (one that was made, or with StableAfter set, one that stayed up that long).
 //
 // Counting: a "retry" is a wait caused by a failure or a loss. After the n-th
 // consecutive one since the last successful connection the client waits
 // Backoff.Delay(n); when n would exceed MaxRetries it gives up. The first
 // attempt after Run starts is immediate; after a lost connection the client
 // waits Delay(1) first (so a server that accepts and hangs up at once is not
-// hammered).
+// hammered), or with StableAfter set, after a connection shorter than that,
+// the next delay Delay(n+1) (so such a server is retried with a growing delay,
+// and MaxRetries ends it).
 //
 // Stop and ctx cancellation end it promptly in every state: a wait is
 // cancelled, a connection attempt is cancelled (through the DialFunc's ctx),
@@ -68,8 +72,36 @@ type Reconnecting struct {
 	Backoff Backoff
 	// MaxRetries is how many retries in a row (failed attempts and losses
 	// since the last successful connection) are allowed before giving up.
-	// Zero means retry forever.
+	// Zero means retry forever. With StableAfter set, connections that ended
+	// sooner count as failed attempts here too, so MaxRetries also ends a
+	// loop of connections that a server accepts and closes at once.
 	MaxRetries int
+	// StableAfter is how long a connection must have been up for it to count
+	// as successful: one that ends sooner counts as a failed attempt (the
+	// retry and attempt numbers keep growing, so the next wait is the next
+	// Backoff delay, OnConnectionLost reports it, and MaxRetries applies);
+	// one that lived StableAfter or longer (exactly StableAfter included)
+	// resets the count, and the next wait is Delay(1) again. A connection is
+	// up from the return of its Protocol's ConnectionMade to the return of
+	// its ConnectionLost (the time the client waits for it to end).
+	//
+	// Zero (the default) counts every connection as successful once
+	// ConnectionMade has returned, as Twisted's resetDelay in
+	// connectionMade: right for a server that refuses by closing the
+	// listener (failed attempts), but a server that refuses by accepting
+	// and hanging up at once — weft's own server over MaxConns with Reject
+	// (and its RejectMessage), over MaxQueue or MaxConnsPerPeer, or a proxy
+	// or load balancer in front of a dead backend — is then retried every
+	// Delay(1) (about 1 s, or 0.5 s on average with FullJitter) forever,
+	// the backoff never grows and MaxRetries never applies: a fleet of
+	// clients keeps hammering the overloaded server. Set StableAfter (a few
+	// seconds, longer than such a server takes to hang up and shorter than a
+	// normal session) for such servers; gRPC similarly resets its backoff
+	// only once a connection is ready. When MaxRetries then gives up after a
+	// short connection, Run's error matches ErrGaveUp and wraps that
+	// connection's lost reason (with "connection ended after ..., before
+	// StableAfter ..."). Negative is a configuration error.
+	StableAfter time.Duration
 	// Conn tunes each connection's runtime; its Client field is forced to
 	// true. Nil means the defaults. Preread must be empty (those bytes would
 	// be delivered again on every connection): Run refuses it.
@@ -82,7 +114,7 @@ type Reconnecting struct {
 
 	// OnConnecting, if set, is called before each connection attempt;
 	// attempt counts the attempts since the last successful connection
-	// (1-based).
+	// (1-based; see StableAfter for what counts as successful).
 	OnConnecting func(attempt int)
 	// OnConnectFailed, if set, is called when an attempt fails, with the
 	// delay before the next attempt, or GiveUp.
@@ -110,6 +142,9 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 	}
 	if r.MaxRetries < 0 {
 		return nil, fmt.Errorf("client: Reconnecting.MaxRetries %d is negative", r.MaxRetries)
+	}
+	if r.StableAfter < 0 {
+		return nil, fmt.Errorf("client: Reconnecting.StableAfter %v is negative", r.StableAfter)
 	}
 	if f, ok := r.Backoff.(BackoffFunc); ok && f == nil {
 		return nil, errors.New("client: Reconnecting.Backoff is a nil BackoffFunc")
@@ -179,7 +214,8 @@ func (r *Reconnecting) Start(ctx context.Context) error {
 
 // Run runs the client until Stop (it then returns nil), ctx ends (it returns
 // ctx's error) or MaxRetries is exhausted (an error matching ErrGaveUp and
-// wrapping the last connection error). It returns a configuration error at
+// wrapping the last connection error, or the lost reason of the last
+// connection when it ended before StableAfter). It returns a configuration error at
 // once, naming the field.
 func (r *Reconnecting) Run(ctx context.Context) error {
 	ctx, dial, err := r.prepare(ctx)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,29 +289,70 @@ func TestReviewZeroBackoffStop(t *testing.T) {
 	}
 }
 
-// A server that accepts and hangs up at once: how often does the client
-// reconnect, and does MaxRetries ever apply? (Documented: a connection counts
-// as successful once made, so the client retries every Delay(1) forever.)
+// A server that accepts and hangs up at once (as weft's server does over
+// MaxConns with Reject). With StableAfter 0 (the default, documented) a
+// connection counts as successful once made: the client retries every
+// Delay(1) forever and MaxRetries never applies. With StableAfter set, such
+// connections are failures: the delays grow per the backoff and MaxRetries
+// ends the loop with ErrGaveUp.
 func TestReviewFlappingServer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		var dials int
+	flapping := func(stableAfter time.Duration, ev *events, dials *int) *Reconnecting {
 		r := &Reconnecting{
-			Endpoint: "test", Factory: nopFactory, MaxRetries: 3,
+			Endpoint: "test", Factory: nopFactory, MaxRetries: 3, StableAfter: stableAfter,
 			Backoff: &Exponential{Initial: time.Second, Multiplier: 2, Max: time.Minute},
 			Dialer: func(context.Context, string) (net.Conn, error) {
-				dials++
+				*dials++
 				cli, s := net.Pipe()
 				s.Close()
 				return cli, nil
 			},
 		}
-		err := r.Run(ctx)
-		t.Logf("flapping server, 1 minute: Run = %v after %d connections", err, dials)
-		if dials < 50 {
-			t.Errorf("%d connections in a minute; the documented behaviour is one per Delay(1) = 1 s", dials)
-		}
+		hook(r, ev)
+		return r
+	}
+	t.Run("StableAfter=0", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			var ev events
+			dials := 0
+			err := flapping(0, &ev, &dials).Run(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) || dials < 60 {
+				t.Errorf("Run = %v after %d connections in a minute; want one per Delay(1) = 1 s until ctx ends", err, dials)
+			}
+			for _, e := range ev.snapshot() {
+				if strings.HasPrefix(e, "lost") && e != "lost <nil> next 1s" && e != "lost <nil> next -1ns" {
+					t.Errorf("event %q, want every loss followed by Delay(1) = 1s", e)
+				}
+			}
+		})
+	})
+	t.Run("StableAfter=5s", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var ev events
+			dials := 0
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Hour) // bounded if it never gives up
+			defer cancel()
+			err := flapping(5*time.Second, &ev, &dials).Run(ctx)
+			want := []string{
+				"connecting 1", "lost <nil> next 1s",
+				"connecting 2", "lost <nil> next 2s",
+				"connecting 3", "lost <nil> next 4s",
+				"connecting 4", "lost <nil> next -1ns",
+			}
+			if got := ev.snapshot(); !reflect.DeepEqual(got, want) || dials != 4 {
+				t.Errorf("events %q after %d connections, want %q after 4", got, dials, want)
+			}
+			if !errors.Is(err, ErrGaveUp) || time.Since(start) != 7*time.Second {
+				t.Errorf("Run = %v after %v, want ErrGaveUp after 7s", err, time.Since(start))
+			}
+			// The message quoted in docs/guide.md §5.
+			const msg = "client: gave up reconnecting after 3 retries: connection ended after 0s, before StableAfter 5s: connection closed cleanly"
+			if err == nil || err.Error() != msg {
+				t.Errorf("Run = %v, want %q", err, msg)
+			}
+		})
 	})
 }
 
