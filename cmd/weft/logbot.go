@@ -24,6 +24,12 @@ import (
 // between the PINGs a server sends an idle client.
 const defaultLogbotIdle = 5 * time.Minute
 
+// logbotStableAfter is the bot's client.Reconnecting.StableAfter: a
+// connection that ends sooner (a server that refuses the bot, or is over its
+// connection limit, and hangs up) is a failed attempt, so the waits grow up
+// to --max-retry instead of a reconnection every --retry.
+const logbotStableAfter = 30 * time.Second
+
 // logbot runs "weft logbot --server ENDPOINT --channel '#chan' --nick NAME
 // --log FILE" until ctx ends (SIGINT, SIGTERM), then quits IRC and returns
 // nil. It prints "logging CHANNEL on ENDPOINT to FILE" on stdout, and on
@@ -74,10 +80,11 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer bot.Close()
 	fmt.Fprintf(stdout, "logging %s on %s to %s\n", channel, ep.Desc, logPath)
 	r := &client.Reconnecting{
-		Endpoint: server,
-		Factory:  bot,
-		Conn:     &weft.Options{IdleTimeout: idle},
-		Backoff:  &client.Exponential{Initial: initial, Max: maxDelay, Multiplier: math.E, Jitter: 0.12},
+		Endpoint:    server,
+		Factory:     bot,
+		Conn:        &weft.Options{IdleTimeout: idle},
+		StableAfter: logbotStableAfter,
+		Backoff:     &client.Exponential{Initial: initial, Max: maxDelay, Multiplier: math.E, Jitter: 0.12},
 		OnConnectFailed: func(err error, _ int, next time.Duration) {
 			fmt.Fprintf(stderr, "weft: logbot: %v; retrying in %v\n", err, next.Round(time.Millisecond))
 		},

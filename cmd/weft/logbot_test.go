@@ -189,3 +189,39 @@ func TestLogbotIdleServer(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant the idle timeout named", code, stderr)
 	}
 }
+
+// TestLogbotBacksOffFromHangingUpServer: a server that accepts the bot and
+// hangs up at once (one that refuses it, or is over its connection limit)
+// gets growing waits, not a reconnection every --retry: such short
+// connections are failed attempts (client.Reconnecting.StableAfter).
+func TestLogbotBacksOffFromHangingUpServer(t *testing.T) {
+	f := newIRCFake(t)
+	stop := runLogbot(t, "--server", "tcp:"+f.ln.Addr().String(), "--channel", "#weft", "--log", filepath.Join(t.TempDir(), "bot.log"),
+		"--retry", "1ms", "--max-retry", "1h")
+	for range 4 {
+		f.accept()
+		f.c.Close()
+	}
+	code, stderr := stop()
+	var waits []time.Duration
+	for _, l := range strings.Split(stderr, "\n") {
+		if _, after, ok := strings.Cut(l, "reconnecting in "); ok {
+			d, err := time.ParseDuration(after)
+			if err != nil {
+				t.Fatalf("line %q: %v", l, err)
+			}
+			waits = append(waits, d)
+		}
+	}
+	if code != 0 || len(waits) < 3 {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 3 reconnections or more", code, stderr)
+	}
+	// ×e per retry, ±12 % jitter, printed to the millisecond: each wait
+	// is well over 1.5 times the one before.
+	for i := 1; i < 3; i++ {
+		if 2*waits[i] < 3*waits[i-1] {
+			t.Errorf("waits %v: want each over 1.5 times the one before", waits)
+			break
+		}
+	}
+}
