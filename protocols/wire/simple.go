@@ -4,6 +4,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -23,10 +24,13 @@ import (
 // as the client takes its output — at the low-water mark, or, when no
 // pause is due (MaxWriteBuffer equal to HighWater), by a look every
 // weft.GateRetry. A connection's echo thus holds at most about
-// MaxWriteBuffer plus one read. (On a Transport that is not a
-// weft.WriteRoomer with a Post(func()) method, each read is written whole,
-// as the runtime's Transport would take it into an empty buffer.) The zero
-// value is ready to use.
+// MaxWriteBuffer plus one read. A graceful close (LoseConnection, a
+// server's Shutdown) sends the output already written; what is held is
+// dropped with it, as are the bytes not yet read. (On a Transport that is
+// not a weft.WriteRoomer with a Post(func()) method that queues work
+// serialized with the callbacks, each read is written whole, as the
+// runtime's Transport would take it into an empty buffer.) The zero value
+// is ready to use.
 type Echo struct{}
 
 // BuildProtocol implements weft.Factory.
@@ -124,6 +128,7 @@ type slowFlow struct {
 	held    *[]byte // nil: nothing held
 	off     int     // (*held)[off:] is what waits
 	looking bool    // a look is posted or its timer armed
+	noPost  bool    // t's Post runs work at once: nothing is held
 	timer   *time.Timer
 	lookFn  func() // flow.lookNow
 
@@ -190,11 +195,15 @@ func (f *flow) spent(n int) {
 }
 
 // canHold makes the flow's slow state if it can hold output: t must run
-// posted work serialized with the callbacks (the runtime's Transport and
-// codec's FrameTransport do).
+// posted work serialized with the callbacks (the runtime's Transport does,
+// and codec's FrameTransport over it). Called from a callback, such a Post
+// queues the work until the callback returns; codec's FrameTransport over
+// a Transport without Post runs it at once instead, and the flow's looks
+// would then run on its timer's goroutine, concurrently with the
+// callbacks: that is probed once, and such a flow holds nothing.
 func (f *flow) canHold(s sender) bool {
-	if f.slow != nil && f.slow.post != nil {
-		return true
+	if f.slow != nil && (f.slow.post != nil || f.slow.noPost) {
+		return f.slow.post != nil
 	}
 	p, ok := f.t.(poster)
 	if !ok {
@@ -202,6 +211,12 @@ func (f *flow) canHold(s sender) bool {
 	}
 	if f.slow == nil {
 		f.slow = new(slowFlow)
+	}
+	ran := new(atomic.Bool)
+	p.Post(func() { ran.Store(true) })
+	if ran.Load() {
+		f.slow.noPost = true
+		return false
 	}
 	f.slow.sender, f.slow.post = s, p
 	f.slow.lookFn = f.lookNow
@@ -338,6 +353,9 @@ func (discard) ConnectionLost(error)          {}
 // no boundaries to keep, are cut to the room as Echo's reads are.) The room
 // a frame needs is its payload plus the built-in codecs' framing; another
 // codec's frame is encoded to measure it when the buffer is not empty.
+// As with Echo, a graceful close drops a held frame (and the frames not yet
+// delivered), and over a Transport without a Post that queues work (codec's
+// FrameTransport over one that has none) each frame is written whole.
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.
