@@ -837,14 +837,38 @@ func (c *Conn) closeSocket(rst bool) {
 		return
 	}
 	if rst {
-		if tc, ok := nio.raw.(interface{ SetLinger(int) error }); ok {
-			tc.SetLinger(0)
+		if sock := lingerZeroConn(nio.raw); sock != nil {
+			// The socket first: under TLS, closing the TLS layer then
+			// sends no close_notify, which could wait up to 5 s for a
+			// peer that reads nothing (a reset discards what is unsent
+			// anyway). Without TLS, nc is sock: its second Close below
+			// is a no-op.
+			sock.Close()
 		}
 	}
 	nio.nc.Close()
 	if ch != nil {
 		close(ch)
 	}
+}
+
+// lingerZeroConn sets SO_LINGER 0 (a reset on close) on the socket under nc,
+// looking through TLS (a *tls.Conn handed to NewConn, as the server does) and
+// other wrappers that expose it with NetConn, and returns that socket; nil
+// if none was found.
+func lingerZeroConn(nc net.Conn) net.Conn {
+	for range 8 { // bounded: a wrapper could return itself
+		if sc, ok := nc.(interface{ SetLinger(int) error }); ok {
+			sc.SetLinger(0)
+			return nc
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = w.NetConn()
+	}
+	return nil
 }
 
 // wakeReader releases a reader waiting in PauseReading.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"os"
+	"reflect"
 	"syscall"
 	"time"
 )
@@ -444,7 +446,7 @@ func (c *Conn) flush() {
 func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 	defer nio.flushers.Done()
 	nc := nio.nc
-	_, isTLS := nc.(*tls.Conn)
+	cuttable := deadlineCuttable(nc)
 	for {
 		if bp == nil {
 			var closeNow bool
@@ -462,9 +464,12 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 		switch slice := c.progressSlice(); {
 		case slice <= 0:
 			n, err = nc.Write(p)
-		case isTLS:
+		case !cuttable:
 			// A TLS Write cannot be cut short by a deadline (the
-			// connection is broken after one): write a record at a time.
+			// connection is broken after one, and every later Write
+			// fails at once), nor can a Write of a net.Conn not known
+			// to survive one (a wrapper, perhaps of TLS): write a
+			// record at a time.
 			n, err = nc.Write(p[:min(len(p), idleChunk)])
 		default:
 			// IdleTimeout and CloseTimeout count bytes that leave, not
@@ -497,10 +502,33 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 	}
 }
 
-// idleChunk bounds one TLS Write of the flusher when IdleTimeout or
-// CloseTimeout is set, so that a slow reader's progress is seen between
-// Writes.
+// idleChunk bounds one Write of the flusher on a TLS connection (or another
+// that a deadline could break) when IdleTimeout or CloseTimeout is set, so
+// that a slow reader's progress is seen between Writes.
 const idleChunk = 16 << 10
+
+// deadlineCuttable reports whether a Write on nc may be cut short by a write
+// deadline and resumed with the rest: a socket of package net, whose Write
+// reports what it sent and stays usable, or a net.Pipe. Not a *tls.Conn,
+// which a cut Write breaks for good (a record half sent), nor a net.Conn
+// the runtime does not know, which may layer such a stream too.
+func deadlineCuttable(nc net.Conn) bool {
+	switch nc.(type) {
+	case *tls.Conn:
+		return false
+	case syscall.Conn:
+		return true
+	}
+	return reflect.TypeOf(nc) == pipeType
+}
+
+// pipeType is the type of net.Pipe's ends.
+var pipeType = func() reflect.Type {
+	a, b := net.Pipe()
+	a.Close()
+	b.Close()
+	return reflect.TypeOf(a)
+}()
 
 // progressSlice is how long one blocking Write of the flusher may last
 // before it is cut short to record its progress: half the shorter of

@@ -131,9 +131,14 @@ func (c *Conn) maybeSwitchTLS() error {
 	nio.nc, nio.rc = tc, nil
 	x.tlsCfg, x.tlsBuf, x.tlsClear, x.tlsOn = nil, nil, 0, true
 	start := c.startFlushLocked()
+	// A LoseConnection made while the switch waited, with nothing queued
+	// for TLS, closes now: the clear text it waited for is sent.
+	closeNow := !start && c.drainedLocked()
 	c.mu.Unlock()
 	if start {
 		c.flush()
+	} else if closeNow {
+		c.closeSocket(false)
 	}
 	return nil
 }
