@@ -171,29 +171,7 @@ func TestEchoFlowControlEnginesRandom(t *testing.T) {
 }
 
 func echoOverTCPRandom(t *testing.T, f weft.Factory, opts *weft.Options, msg []byte, seed uint64) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		s, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		if opts.Engine != nil {
-			weft.NewConn(s, f.BuildProtocol(nil), opts).Start(func(err error) { done <- err })
-			return
-		}
-		done <- weft.Serve(s, f.BuildProtocol(nil), opts)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	t.Helper()
 	wr := rand.New(rand.NewPCG(seed, 1))
 	var pieces []int
 	for n := 0; n < len(msg); {
@@ -201,44 +179,8 @@ func echoOverTCPRandom(t *testing.T, f weft.Factory, opts *weft.Options, msg []b
 		pieces = append(pieces, k)
 		n += k
 	}
-	wrote := make(chan error, 1)
-	go func() {
-		off := 0
-		for _, k := range pieces {
-			if _, err := c.Write(msg[off : off+k]); err != nil {
-				wrote <- err
-				return
-			}
-			off += k
-		}
-		wrote <- nil
-	}()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound, not timing
 	rr := rand.New(rand.NewPCG(seed, 2))
-	got := make([]byte, 0, len(msg))
-	buf := make([]byte, 64<<10)
-	for len(got) < len(msg) {
-		n, err := c.Read(buf[:1+rr.IntN(len(buf))])
-		got = append(got, buf[:n]...)
-		if err != nil {
-			select {
-			case e := <-done:
-				err = fmt.Errorf("%v; server: %v", err, e)
-			default:
-			}
-			t.Fatalf("echoed %d of %d bytes: %v", len(got), len(msg), err)
-		}
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatal("the echo differs from what was sent")
-	}
-	if err := <-wrote; err != nil {
-		t.Fatalf("client write: %v", err)
-	}
-	c.Close()
-	if err := <-done; err != nil && !isClosedErr(err) && !errors.Is(err, net.ErrClosed) {
-		t.Errorf("serve after the client hung up: %v, want a clean end", err)
-	}
+	echoOverTCPPaced(t, f, opts, msg, pieces, func() int { return 1 + rr.IntN(64<<10) })
 }
 
 // roomNoPost is a Transport wrapper (middleware, a test double) that

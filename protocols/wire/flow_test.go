@@ -255,6 +255,15 @@ func TestEchoFlowControlEngines(t *testing.T) {
 }
 
 func echoOverTCP(t *testing.T, f weft.Factory, opts *weft.Options, msg []byte) {
+	echoOverTCPPaced(t, f, opts, msg, []int{len(msg)}, func() int { return 1 << 10 })
+}
+
+// echoOverTCPPaced serves one loopback connection with f and opts, writes
+// msg to it in pieces of the given sizes while reading reads of readSize()
+// bytes at most, and checks that the echo is msg and the server ends
+// cleanly once the client hangs up.
+func echoOverTCPPaced(t *testing.T, f weft.Factory, opts *weft.Options, msg []byte, pieces []int, readSize func() int) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -280,15 +289,22 @@ func echoOverTCP(t *testing.T, f weft.Factory, opts *weft.Options, msg []byte) {
 	defer c.Close()
 	wrote := make(chan error, 1)
 	go func() {
-		_, err := c.Write(msg)
-		wrote <- err
+		off := 0
+		for _, k := range pieces {
+			if _, err := c.Write(msg[off : off+k]); err != nil {
+				wrote <- err
+				return
+			}
+			off += k
+		}
+		wrote <- nil
 	}()
 	// A bound, not timing: the echo takes well under a second.
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	got := make([]byte, 0, len(msg))
-	buf := make([]byte, 1<<10)
+	buf := make([]byte, 64<<10)
 	for len(got) < len(msg) {
-		n, err := c.Read(buf)
+		n, err := c.Read(buf[:min(len(buf), readSize())])
 		got = append(got, buf[:n]...)
 		if err != nil {
 			select {
