@@ -148,6 +148,10 @@ type prereadConn struct {
 	buf []byte
 }
 
+// NetConn returns the connection under the replay, so that the runtime
+// finds the socket through TLS and this wrapper (to reset it on Abort).
+func (c *prereadConn) NetConn() net.Conn { return c.Conn }
+
 func (c *prereadConn) Read(p []byte) (int, error) {
 	if len(c.buf) > 0 {
 		n := copy(p, c.buf)
