@@ -2,7 +2,9 @@ package irc
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/weftkit/weft/codec"
 )
@@ -79,6 +81,9 @@ func (c *Client) dispatch(m Message) {
 		c.h.UserQuit(c, m.Nick(), m.Param(0))
 	case "NICK":
 		old, nick := m.Nick(), m.Param(0)
+		if nick == "" {
+			return // malformed: no new nick (a client's nick is never "")
+		}
 		if c.isMe(old) {
 			c.mu.Lock()
 			c.nick, c.asked = nick, ""
@@ -125,8 +130,20 @@ func (c *Client) nickRefused(m Message) {
 	c.mu.Unlock()
 	if next == "" || c.SetNick(next) != nil {
 		t.Abort()
-		c.h.NickUnavailable(c, fmt.Errorf("%w: %q refused (%s %s) after %d tries", ErrNickUnavailable, cur, m.Command, m.Param(len(m.Params)-1), retries))
+		c.h.NickUnavailable(c, fmt.Errorf("%w: %q refused (%s %s) after %d tries", ErrNickUnavailable, cur, m.Command, printable(m.Param(len(m.Params)-1)), retries))
 	}
+}
+
+// printable returns the server's text s for an error message: as is, or
+// with Go escapes when it holds a control byte, invalid UTF-8 or another
+// non-printable rune, so that it cannot reach a terminal as an escape
+// sequence.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || !strconv.IsPrint(r) }) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func (c *Client) message(m Message) {

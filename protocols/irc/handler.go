@@ -20,7 +20,8 @@ type Handler interface {
 	// UserQuit: user quit IRC with reason.
 	UserQuit(c *Client, user, reason string)
 	// NickChanged: old is now known as nick; the client's own change
-	// included (then c.Nick() already returns nick).
+	// included (then c.Nick() already returns nick). A NICK message
+	// without a new nick is malformed and ignored.
 	NickChanged(c *Client, old, nick string)
 	// Privmsg: user sent text to target (a channel, or c.Nick() for a
 	// private message).

@@ -293,7 +293,8 @@ func (h *botHandler) Joined(_ *Client, channel string) { h.logf("[I have joined 
 
 // Privmsg logs the message and answers a private one, or one addressed to
 // the bot in the channel, within the rate limit of
-// LogBotConfig.ReplyInterval and MaxReplies. The answers are NOTICEs, not PRIVMSGs as in
+// LogBotConfig.ReplyInterval and MaxReplies; the channel answer is logged
+// only once sent. The answers are NOTICEs, not PRIVMSGs as in
 // Twisted's ircLogBot: RFC 2812 (3.3.2) asks automatic replies to be
 // NOTICEs, which no client answers, so the bot cannot loop with another bot
 // that answers what it is sent.
@@ -307,9 +308,11 @@ func (h *botHandler) Privmsg(c *Client, user, target, text string) {
 		return
 	}
 	if strings.HasPrefix(text, nick+":") && h.b.replies.allow("channel", user) {
-		reply := user + ": I am a log bot"
-		_ = c.Notice(target, reply)
-		h.logf("<%s> %s", nick, reply)
+		// Logged only once sent: Notice refuses a reply over MaxText (a
+		// long nick) and fails on a closed connection.
+		if reply := user + ": I am a log bot"; c.Notice(target, reply) == nil {
+			h.logf("<%s> %s", nick, reply)
+		}
 	}
 }
 

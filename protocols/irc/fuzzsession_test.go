@@ -1,0 +1,87 @@
+package irc
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// recTransport is a LateTransport that keeps what is written.
+type recTransport struct {
+	testenv.LateTransport
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (r *recTransport) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.out.Write(p)
+	r.mu.Unlock()
+	return r.LateTransport.Write(p)
+}
+
+func (r *recTransport) WriteBuffers(bufs ...[]byte) error {
+	for _, b := range bufs {
+		if _, err := r.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FuzzBotSession feeds arbitrary server bytes to a log bot connection: it
+// must not panic; every line it sends must be a valid IRC line of at most
+// MaxLineLength bytes (no injected CR/LF); the log holds one "[HH:MM:SS] "
+// line per event; and it sends at most one line per line received, plus
+// the registration (no amplification).
+func FuzzBotSession(f *testing.F) {
+	for _, s := range []string{
+		":s 001 logbot :hi\r\n:logbot!u@h JOIN #weft\r\n:a!u@h PRIVMSG #weft :logbot: hi\r\n",
+		":s 433 * logbot :x\r\n:s 433 * logbot^ :x\r\nPING :t\r\n",
+		":s 001\r\n:logbot!u@h NICK\r\n:x PRIVMSG logbot :\x01VERSION\x01\r\n",
+		":a!u@h PRIVMSG logbot :psst\nPING a b c\r\n:a!u@h PRIVMSG #weft :\x01ACTION x\x01\r\n",
+		"PING " + strings.Repeat("a ", 20) + "\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var log bytes.Buffer
+		bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock(), OnError: func(error) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := bot.BuildProtocol(nil)
+		tr := &recTransport{}
+		p.ConnectionMade(tr)
+		tr.RunPosted()
+		p.DataReceived(data)
+		tr.RunPosted()
+		p.ConnectionLost(nil)
+		tr.RunPosted()
+
+		out := tr.out.String()
+		if out != "" && !strings.HasSuffix(out, "\r\n") {
+			t.Fatalf("output does not end in CRLF: %q", out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
+		for _, l := range lines {
+			if len(l)+2 > MaxLineLength {
+				t.Fatalf("sent a %d-byte line: %q", len(l)+2, l)
+			}
+			if _, err := Parse([]byte(l)); err != nil {
+				t.Fatalf("sent %q: %v", l, err)
+			}
+		}
+		if in := bytes.Count(data, []byte("\n")) + 1; len(lines) > in+2 {
+			t.Fatalf("sent %d lines for at most %d received", len(lines), in)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n") {
+			if !strings.HasPrefix(l, "[12:34:56] ") || strings.Contains(l, "\r") {
+				t.Fatalf("log line %q", l)
+			}
+		}
+	})
+}
