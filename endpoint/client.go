@@ -32,7 +32,9 @@ type Client struct {
 	Host string
 	// Port is the port (tcp, tls).
 	Port int
-	// Path is the socket path (unix).
+	// Path is the socket path (unix), checked as Server.Address: a path too
+	// long for sun_path or holding a NUL byte (the kernel would stop there
+	// and connect to another socket) gives ErrInvalidValue.
 	Path string
 	// Timeout bounds the connect and the TLS handshake (timeout=, seconds
 	// or a Go duration). Zero means DefaultTimeout.
@@ -80,8 +82,10 @@ func ParseClient(desc string) (*Client, error) {
 	case "unix":
 		c.Network = "unix"
 		c.Path, _ = p.onePositional(rest, "path")
-		if p.err == nil && c.Path == "" {
-			p.invalid("path", "empty socket path")
+		if p.err == nil {
+			if err := checkUnixPath(c.Path); err != nil {
+				p.fail("path", err)
+			}
 		}
 		p.boolean("lockfile", false)
 	default:
@@ -99,7 +103,7 @@ func (p *parser) hostPort(c *Client, rest []string) {
 	portS, hasPort := p.kw("port")
 	switch {
 	case len(rest) == 1 && hasHost && hasPort:
-		p.fail(rest[0], fmt.Errorf("%w: unexpected positional argument (host= and port= given)", ErrArguments))
+		p.extra(rest, " (host= and port= given)")
 	case len(rest) == 1 && hasHost:
 		portS, hasPort = rest[0], true
 	case len(rest) == 1 && hasPort:
@@ -111,7 +115,7 @@ func (p *parser) hostPort(c *Client, rest []string) {
 	case len(rest) == 2:
 		host, portS, hasHost, hasPort = rest[0], rest[1], true, true
 	case len(rest) > 2:
-		p.fail(strings.Join(rest[2:], ":"), fmt.Errorf("%w: unexpected positional argument", ErrArguments))
+		p.extra(rest[2:], "")
 	}
 	if p.err != nil {
 		return
@@ -186,6 +190,9 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 	var err error
 	switch c.Type {
 	case "unix":
+		if err := checkUnixPath(c.Path); err != nil {
+			return nil, &Error{Desc: c.Desc, Part: "path", Err: err}
+		}
 		conn, err = d.DialContext(dctx, "unix", c.Path)
 	case "tcp", "tls":
 		network := c.Network

@@ -276,6 +276,9 @@ func (p *parser) done() error {
 		return p.err
 	}
 	for _, k := range p.a.seq {
+		if k == "" && !p.used[k] { // "=v": name the '=' rather than nothing
+			return &Error{Desc: p.desc, Part: "=" + p.a.kw[k], Err: fmt.Errorf(`%w: empty keyword name (a literal '=' is written \=)`, ErrUnknownKeyword)}
+		}
 		if !p.used[k] {
 			return &Error{Desc: p.desc, Part: k, Err: ErrUnknownKeyword}
 		}

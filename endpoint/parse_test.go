@@ -3,9 +3,13 @@ package endpoint
 import (
 	"errors"
 	"math/rand/v2"
+	"net"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Tokenizer vectors from Twisted's test_endpoints (ParserTests) and
@@ -140,7 +144,115 @@ func FuzzParse(f *testing.F) {
 				if !errors.As(err, &e) || e.Desc != desc {
 					t.Fatalf("%q: error %v is not an *Error naming the description", desc, err)
 				}
+				if !isSentinel(err) {
+					t.Fatalf("%q: error %v matches no sentinel", desc, err)
+				}
+				// Every error but a tokenizer one names the part at fault;
+				// an unknown keyword is one that was given.
+				if e.Part == "" && !errors.Is(err, ErrSyntax) {
+					t.Fatalf("%q: error %v names no part", desc, err)
+				}
+				if a, _ := tokenize(desc); errors.Is(err, ErrUnknownKeyword) && !slices.Contains(a.seq, e.Part) &&
+					!(slices.Contains(a.seq, "") && strings.HasPrefix(e.Part, "=")) {
+					t.Fatalf("%q: unknown keyword %q was not given (%q)", desc, e.Part, a.seq)
+				}
+			}
+		}
+		// What parses is listenable or dialable as described: a tcp address
+		// splits into host and a port in range, a unix path fits sun_path and
+		// holds no NUL.
+		if s, err := ParseServer(desc); err == nil {
+			if s.Type == "unix" {
+				if err := checkUnixPath(s.Address); err != nil {
+					t.Fatalf("%q: server path accepted: %v", desc, err)
+				}
+			} else if host, port, err := net.SplitHostPort(s.Address); err != nil {
+				t.Fatalf("%q: server address %q: %v", desc, s.Address, err)
+			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				t.Fatalf("%q: server port %q", desc, port)
+			} else if host != "" && !strings.HasPrefix(s.Network, "tcp") {
+				t.Fatalf("%q: server network %q", desc, s.Network)
+			}
+			if s.Backlog < 0 || s.Backlog > 65535 || s.Type == "unix" && (s.Mode == 0 || s.Mode > 0o777) {
+				t.Fatalf("%q: backlog %d, mode %o", desc, s.Backlog, s.Mode)
+			}
+		}
+		if c, err := ParseClient(desc); err == nil {
+			if c.Timeout <= 0 {
+				t.Fatalf("%q: timeout %v", desc, c.Timeout)
+			}
+			if c.Type == "unix" {
+				if err := checkUnixPath(c.Path); err != nil {
+					t.Fatalf("%q: client path accepted: %v", desc, err)
+				}
+			} else if c.Port < 1 || c.Port > 65535 || c.Host == "" {
+				t.Fatalf("%q: client host %q port %d", desc, c.Host, c.Port)
+			} else if c.Type == "tls" && (c.TLS == nil || c.TLS.InsecureSkipVerify && !strings.Contains(desc, "insecure")) {
+				t.Fatalf("%q: client TLS %+v", desc, c.TLS)
 			}
 		}
 	})
+}
+
+// isSentinel reports whether err matches one of the package's sentinel errors.
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrSyntax, ErrUnknownType, ErrUnknownKeyword, ErrArguments,
+		ErrInvalidValue, ErrTLSConfig, ErrAddressInUse, ErrUnsupported} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Long descriptions parse in linear time: 64 times the separators, escapes,
+// keywords or positionals take far less than 64 times as long per unit (the
+// best of three runs, to keep a busy machine's noise out).
+func TestParseLongLinear(t *testing.T) {
+	for name, unit := range map[string]string{
+		"separators": ":", "escapes": `\:`, "keywords": "k=v:", "repeated": "backlog=1:", "positional": "tcp:1:",
+	} {
+		per := func(n int) time.Duration {
+			desc := "tcp:80:" + strings.Repeat(unit, n)
+			best := time.Duration(1 << 62)
+			for range 3 {
+				start := time.Now()
+				ParseServer(desc)
+				ParseClient(desc)
+				best = min(best, time.Since(start))
+			}
+			return best / time.Duration(n)
+		}
+		small, big := per(2048), per(64*2048)
+		if big > 16*small+100*time.Nanosecond {
+			t.Errorf("%s: %v per unit at 64x the size, %v at 2048 units: super-linear", name, big, small)
+		}
+	}
+}
+
+// An extra empty positional (a stray ':') is named in the error, which says
+// it is empty, instead of an error naming no part.
+func TestParseEmptyExtraPositional(t *testing.T) {
+	for _, tt := range []struct {
+		client bool
+		desc   string
+	}{
+		{false, "tcp:80:"}, {false, "unix:/x::mode=600"}, {false, "tcp:0:proxy=10.0.0.0/8:"},
+		{true, "tcp:h:1:"}, {true, "tcp::host=h:port=1"}, {true, "unix:/x:"},
+	} {
+		var err error
+		if tt.client {
+			_, err = ParseClient(tt.desc)
+		} else {
+			_, err = ParseServer(tt.desc)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Part == "" || !errors.Is(err, ErrArguments) || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("%q: err = %v, want ErrArguments naming the empty positional", tt.desc, err)
+		}
+	}
+	_, err := ParseServer("tcp:80:=x")
+	if want := `endpoint: tcp:80:=x: =x: unknown keyword: empty keyword name (a literal '=' is written \=)`; err == nil || err.Error() != want {
+		t.Errorf("empty keyword name: err = %v, want %s", err, want)
+	}
 }

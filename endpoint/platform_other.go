@@ -11,3 +11,7 @@ func setBacklog(net.Listener, int) error { return nil }
 // openNonblock: no non-blocking open here; readPEM checks that the path is a
 // regular file before opening it.
 const openNonblock = 0
+
+// sunPathLen is the size of sun_path in struct sockaddr_un (Windows'
+// UNIX_PATH_MAX).
+const sunPathLen = 108

@@ -29,3 +29,7 @@ func setBacklog(ln net.Listener, backlog int) error {
 // files, so that opening a FIFO put in place of one never blocks (it is then
 // refused as not a regular file); it has no effect on a regular file.
 const openNonblock = syscall.O_NONBLOCK
+
+// sunPathLen is the size of sun_path in struct sockaddr_un (108 on Linux, 104
+// on the BSDs and macOS).
+const sunPathLen = len(syscall.RawSockaddrUnix{}.Path)

@@ -27,7 +27,9 @@ type Server struct {
 	Network string
 	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
 	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
-	// (a leading '@' names a Linux abstract socket).
+	// (a leading '@' names a Linux abstract socket). A socket path must fit
+	// sun_path (at most 107 bytes on Linux, 103 on the BSDs and macOS; an
+	// abstract name 108) and hold no NUL byte: ErrInvalidValue otherwise.
 	Address string
 	// Backlog is the listen queue length (backlog=). Zero means the system
 	// default (somaxconn), not Twisted's 50. Honoured on unix-like systems.
@@ -101,11 +103,22 @@ func (p *parser) onePositional(rest []string, key string) (string, bool) {
 	case len(rest) == 1:
 		return rest[0], true
 	case len(rest) > 1:
-		p.fail(strings.Join(rest[1:], ":"), fmt.Errorf("%w: unexpected positional argument", ErrArguments))
+		p.extra(rest[1:], "")
 	case !ok:
 		p.fail(key, fmt.Errorf("%w: missing", ErrArguments))
 	}
 	return v, ok
+}
+
+// extra records an ErrArguments about the unexpected positionals rest, named
+// by their text or, when that is empty (a stray ':'), as an empty positional.
+func (p *parser) extra(rest []string, why string) {
+	part := strings.Join(rest, ":")
+	what := "unexpected positional argument"
+	if part == "" {
+		part, what = "positional", "unexpected empty positional argument (a stray ':'?)"
+	}
+	p.fail(part, fmt.Errorf("%w: %s%s", ErrArguments, what, why))
 }
 
 func (p *parser) tcpServer(s *Server, rest []string) {
@@ -163,8 +176,10 @@ func (p *parser) prefixes(key, v string) []netip.Prefix {
 
 func (p *parser) unixServer(s *Server, rest []string) {
 	path, _ := p.onePositional(rest, "address")
-	if p.err == nil && path == "" {
-		p.invalid("address", "empty socket path")
+	if p.err == nil {
+		if err := checkUnixPath(path); err != nil {
+			p.fail("address", err)
+		}
 	}
 	s.Network = "unix"
 	s.Address = path

@@ -70,7 +70,7 @@ func TestParseServerErrors(t *testing.T) {
 		{"tcp:80:81", "81", ErrArguments},
 		{"tcp:80:port=81", "port", ErrArguments},
 		{"tcp:80:bogus=1", "bogus", ErrUnknownKeyword},
-		{"tcp:80:=x", "", ErrUnknownKeyword},
+		{"tcp:80:=x", "=x", ErrUnknownKeyword},
 		{"tcp:80:interface=localhost", "interface", ErrInvalidValue},
 		{"tcp6:80:interface=127.0.0.1", "interface", ErrInvalidValue},
 		{"tcp:80:reuseport=maybe", "reuseport", ErrInvalidValue},

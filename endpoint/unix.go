@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -28,8 +29,8 @@ const staleProbeTimeout = time.Second
 // platforms without flock the lock file is not used.
 func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.Listener, error) {
 	path := s.Address
-	if path == "" {
-		return nil, s.errorf("address", fmt.Errorf("%w: empty socket path", ErrInvalidValue))
+	if err := checkUnixPath(path); err != nil {
+		return nil, s.errorf("address", err)
 	}
 	abstract := strings.HasPrefix(path, "@")
 	var lock *os.File
@@ -68,6 +69,30 @@ func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.List
 		return ln, nil
 	}
 	return &lockedListener{Listener: ln, lock: lock}, nil
+}
+
+// checkUnixPath refuses a socket path that bind(2) and connect(2) cannot take
+// as written: an empty one, one with a NUL byte (the kernel stops there, so
+// another socket would be named; a leading NUL names a Linux abstract socket)
+// and one longer than sun_path (bind and connect would only say "invalid
+// argument"). A Linux abstract name (@name) may hold NULs and use all of
+// sun_path; a path needs a terminating NUL in it.
+func checkUnixPath(path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: empty socket path", ErrInvalidValue)
+	}
+	abstract := path[0] == '@' && (runtime.GOOS == "linux" || runtime.GOOS == "android")
+	if !abstract && strings.IndexByte(path, 0) >= 0 {
+		return fmt.Errorf("%w: socket path %q holds a NUL byte", ErrInvalidValue, path)
+	}
+	limit := sunPathLen - 1
+	if abstract {
+		limit = sunPathLen
+	}
+	if len(path) > limit {
+		return fmt.Errorf("%w: socket path too long (%d bytes; at most %d here)", ErrInvalidValue, len(path), limit)
+	}
+	return nil
 }
 
 // removeStale removes path if it is a socket file on which nobody accepts

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -38,12 +39,42 @@ func listenUnixPerm(ctx context.Context, lc *net.ListenConfig, path string, mode
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Lstat(path); err == nil && fi.Mode().Perm() == mode.Perm() {
-		return ln, nil // the umask removed nothing: no chmod
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode().Perm() != mode.Perm() { // the umask removed some bits
+		err = os.Chmod(path, mode)
 	}
-	if err := os.Chmod(path, mode); err != nil {
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	return ln, nil
+	ul, ok := ln.(*net.UnixListener)
+	if !ok { // never: package net listens on "unix" with a UnixListener
+		return ln, nil
+	}
+	ul.SetUnlinkOnClose(false)
+	return &ownUnixListener{UnixListener: ul, fi: fi}, nil
+}
+
+// ownUnixListener removes its socket file on Close only if the file at the
+// path is still the one it bound: net.UnixListener unlinks the path whatever
+// is there, which may be the socket of another listener that took the path
+// after this one's file was removed.
+type ownUnixListener struct {
+	*net.UnixListener
+	fi   os.FileInfo
+	once sync.Once
+}
+
+// Close removes the socket file if it is still this listener's, then closes
+// the listener (in that order, as net.UnixListener: a listener that takes the
+// path once this one is closed is not unlinked). It is safe to call more
+// than once, and concurrently.
+func (l *ownUnixListener) Close() error {
+	l.once.Do(func() {
+		path := l.Addr().String()
+		if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, l.fi) {
+			os.Remove(path)
+		}
+	})
+	return l.UnixListener.Close()
 }
