@@ -170,11 +170,14 @@ func TestCloseTimeoutTLSReset(t *testing.T) {
 
 // TestFlusherDeadlineCutsKeepEveryByte: on the goroutine engine the
 // flusher's Writes are cut by a deadline (half of CloseTimeout) while the
-// peer pauses, and resumed with the rest: the peer, pausing longer than the
-// slice but less than CloseTimeout between reads, gets every byte of a
-// large patterned reply, in order, none lost or repeated, then a clean
-// close; over TLS too (Writes of 16 KiB, no deadline). Loopback, real
-// time, small socket buffers so that the Writes block.
+// peer pauses, and resumed with the rest: the peer, taking bytes every
+// quarter of CloseTimeout (progress is seen when a cut Write returns, so a
+// peer is safe while it pauses less than half of CloseTimeout; a pause of
+// three quarters, as first written, left no slack and failed under a loaded
+// CI run), gets every byte of a large patterned reply, in order, none lost
+// or repeated, then a clean close; over TLS too (Writes of 16 KiB, no
+// deadline). Loopback, real time, small socket buffers so that the Writes
+// block: every Write of the 3 MiB reply is cut.
 func TestFlusherDeadlineCutsKeepEveryByte(t *testing.T) {
 	for _, withTLS := range []bool{false, true} {
 		name := "tcp"
@@ -182,7 +185,7 @@ func TestFlusherDeadlineCutsKeepEveryByte(t *testing.T) {
 			name = "tls"
 		}
 		t.Run(name, func(t *testing.T) {
-			const timeout = 400 * time.Millisecond
+			const timeout = time.Second
 			s, c := tcpPair(t)
 			if err := s.(*net.TCPConn).SetWriteBuffer(32 << 10); err != nil {
 				t.Fatal(err)
@@ -209,7 +212,7 @@ func TestFlusherDeadlineCutsKeepEveryByte(t *testing.T) {
 			got := make([]byte, 0, len(reply))
 			b := make([]byte, 512<<10)
 			for {
-				time.Sleep(timeout * 3 / 4) // past the 200 ms slice
+				time.Sleep(timeout / 4)
 				n, err := io.ReadAtLeast(peer, b, len(b))
 				got = append(got, b[:n]...)
 				if err != nil {
