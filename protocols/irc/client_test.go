@@ -91,13 +91,7 @@ func TestClientNickHook(t *testing.T) {
 		return "_" + n
 	}
 	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "bot", AlterNick: alter}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK bot")
-	fs.expect("USER bot 0 * bot")
+	_, fs := registeringClient(t, Config{Nick: "bot", AlterNick: alter}, rec)
 	fs.send(":s 433 * bot :in use")
 	fs.expect("NICK _bot")
 	fs.send(":s 432 * _bot :erroneous")
@@ -112,13 +106,7 @@ func TestClientNickHook(t *testing.T) {
 
 func TestClientMaxNickRetries(t *testing.T) {
 	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "b", MaxNickRetries: 1}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK b")
-	fs.expect("USER b 0 * b")
+	_, fs := registeringClient(t, Config{Nick: "b", MaxNickRetries: 1}, rec)
 	fs.send(":s 433 * b :in use")
 	fs.expect("NICK b^")
 	fs.send(":s 433 * b^ :in use")
@@ -216,13 +204,7 @@ func (r msgRecorder) MessageReceived(_ *Client, m Message) { r.ev <- "msg " + m.
 // leads to.
 func TestClientMessageReceivedFirst(t *testing.T) {
 	rec := msgRecorder{newRecorder()}
-	c, err := NewClient(Config{Nick: "bot"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK bot")
-	fs.expect("USER bot 0 * bot")
+	_, fs := registeringClient(t, Config{Nick: "bot"}, rec)
 	fs.send("12 x", ":s 001 bot :hi", ":a!a@h PRIVMSG #weft :hello", ":s NOTICE * :motd")
 	rec.expect(t, "msg 001", "signedon bot", "msg PRIVMSG", "privmsg a #weft hello", "msg NOTICE", "notice s * motd")
 }

@@ -37,6 +37,21 @@ func startFake(t *testing.T, p weft.Protocol) *fakeServer {
 	return fs
 }
 
+// registeringClient makes a Client with cfg (no Password or RealName)
+// reporting to h, runs it against a fake server, and reads its NICK and
+// USER lines.
+func registeringClient(t *testing.T, cfg Config, h Handler) (*Client, *fakeServer) {
+	t.Helper()
+	c, err := NewClient(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, c)
+	fs.expect("NICK " + cfg.Nick)
+	fs.expect("USER " + cfg.Nick + " 0 * " + cfg.Nick)
+	return c, fs
+}
+
 // expect reads the next line from the client and compares it.
 func (fs *fakeServer) expect(want string) {
 	fs.t.Helper()

@@ -17,13 +17,7 @@ import (
 // change the client's state, and the client keeps answering PING.
 func TestClientHostileMissingParams(t *testing.T) {
 	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "me"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK me")
-	fs.expect("USER me 0 * me")
+	c, fs := registeringClient(t, Config{Nick: "me"}, rec)
 	fs.send(":s 001")
 	rec.expect(t, "signedon me")
 	fs.send(":s 001", ":s 001 :", ":s 433", ":s 432", ":s 436", ":s 437",
@@ -44,13 +38,7 @@ func TestClientHostileMissingParams(t *testing.T) {
 // (isMe("")), and the log bot answered any channel text starting with ':'.
 func TestClientNickWithoutParam(t *testing.T) {
 	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "me"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK me")
-	fs.expect("USER me 0 * me")
+	c, fs := registeringClient(t, Config{Nick: "me"}, rec)
 	fs.send(":s 001 me :hi")
 	rec.expect(t, "signedon me")
 	fs.send(":me!u@h NICK", ":me!u@h NICK :", "PING :sync")
@@ -157,13 +145,7 @@ func TestLoggerNoLineInjection(t *testing.T) {
 // ("\x1b]0;pwned\a\x1b[2J").
 func TestClientNickUnavailableNoControlBytes(t *testing.T) {
 	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "b", MaxNickRetries: 1}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, c)
-	fs.expect("NICK b")
-	fs.expect("USER b 0 * b")
+	_, fs := registeringClient(t, Config{Nick: "b", MaxNickRetries: 1}, rec)
 	fs.send(":s 433 * b :in use")
 	fs.expect("NICK b^")
 	fs.send(":s 433 * b^ :in use\x1b]0;pwned\a\x1b[2J\x7f")
