@@ -178,18 +178,7 @@ func echoRandomClient(t *testing.T, name string, f weft.Factory, opts *weft.Opti
 		pieces = append(pieces, k)
 		n += k
 	}
-	wrote := make(chan error, 1)
-	go func() {
-		off := 0
-		for _, k := range pieces {
-			if _, err := c.Write(msg[off : off+k]); err != nil {
-				wrote <- err
-				return
-			}
-			off += k
-		}
-		wrote <- nil
-	}()
+	wrote := writePieces(c, msg, pieces)
 	got := make([]byte, 0, len(msg))
 	buf := make([]byte, 96<<10)
 	for len(got) < len(msg) {
@@ -287,18 +276,7 @@ func echoOverTCPPaced(t *testing.T, f weft.Factory, opts *weft.Options, msg []by
 		t.Fatal(err)
 	}
 	defer c.Close()
-	wrote := make(chan error, 1)
-	go func() {
-		off := 0
-		for _, k := range pieces {
-			if _, err := c.Write(msg[off : off+k]); err != nil {
-				wrote <- err
-				return
-			}
-			off += k
-		}
-		wrote <- nil
-	}()
+	wrote := writePieces(c, msg, pieces)
 	// A bound, not timing: the echo takes well under a second.
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	got := make([]byte, 0, len(msg))

@@ -1,10 +1,6 @@
 package wire_test
 
 import (
-	"bytes"
-	"fmt"
-	"io"
-	"net"
 	"testing"
 	"testing/synctest"
 
@@ -33,34 +29,8 @@ func TestEchoFlowControlTightBuffer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c, s := net.Pipe()
-				defer c.Close()
-				done := make(chan error, 1)
 				opts := &weft.Options{HighWater: 16 << 10, MaxWriteBuffer: 16 << 10}
-				go func() { done <- weft.Serve(s, tc.f.BuildProtocol(nil), opts) }()
-				line := append(bytes.Repeat([]byte("e"), 1022), "\r\n"...)
-				msg := bytes.Repeat(line, 1<<10) // 1 MiB
-				wrote := make(chan error, 1)
-				go func() {
-					_, err := c.Write(msg)
-					wrote <- err
-				}()
-				synctest.Wait()
-				got := make([]byte, len(msg))
-				n, err := io.ReadFull(c, got)
-				if err != nil || !bytes.Equal(got, msg) {
-					select {
-					case e := <-done:
-						err = fmt.Errorf("%v; server: %v", err, e)
-					default:
-					}
-					t.Fatalf("echoed %d of %d bytes: %v", n, len(msg), err)
-				}
-				if err := <-wrote; err != nil {
-					t.Fatalf("client write: %v", err)
-				}
-				c.Close()
-				<-done
+				echoLateReader(t, tc.f, opts, 1<<10) // 1 MiB
 			})
 		})
 	}

@@ -294,34 +294,57 @@ func TestEchoFlowControl(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c, s := net.Pipe()
-				defer c.Close()
-				done := make(chan error, 1)
-				go func() { done <- weft.Serve(s, tc.f.BuildProtocol(nil), nil) }()
-				line := append(bytes.Repeat([]byte("e"), 1022), "\r\n"...)
-				msg := bytes.Repeat(line, 3<<10) // 3 MiB
-				wrote := make(chan error, 1)
-				go func() {
-					_, err := c.Write(msg)
-					wrote <- err
-				}()
-				synctest.Wait() // the client reads only once the server did all it would
-				got := make([]byte, len(msg))
-				n, err := io.ReadFull(c, got)
-				if err != nil || !bytes.Equal(got, msg) {
-					select {
-					case e := <-done:
-						err = fmt.Errorf("%v; server: %v", err, e)
-					default:
-					}
-					t.Fatalf("echoed %d of %d bytes: %v", n, len(msg), err)
-				}
-				if err := <-wrote; err != nil {
-					t.Fatalf("client write: %v", err)
-				}
-				c.Close()
-				<-done
+				echoLateReader(t, tc.f, nil, 3<<10) // 3 MiB
 			})
 		})
 	}
+}
+
+// echoLateReader serves f over a net.Pipe with opts (inside a synctest
+// bubble), writes lines of 1 KiB (KiBs of them) before it reads anything,
+// reads only once the server did all it would, and checks that every byte
+// comes back.
+func echoLateReader(t *testing.T, f weft.Factory, opts *weft.Options, kibs int) {
+	t.Helper()
+	c, s := net.Pipe()
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() { done <- weft.Serve(s, f.BuildProtocol(nil), opts) }()
+	line := append(bytes.Repeat([]byte("e"), 1022), "\r\n"...)
+	msg := bytes.Repeat(line, kibs)
+	wrote := writePieces(c, msg, []int{len(msg)})
+	synctest.Wait()
+	got := make([]byte, len(msg))
+	n, err := io.ReadFull(c, got)
+	if err != nil || !bytes.Equal(got, msg) {
+		select {
+		case e := <-done:
+			err = fmt.Errorf("%v; server: %v", err, e)
+		default:
+		}
+		t.Fatalf("echoed %d of %d bytes: %v", n, len(msg), err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("client write: %v", err)
+	}
+	c.Close()
+	<-done
+}
+
+// writePieces writes msg to c in pieces of the given sizes on a goroutine
+// of its own, and reports the first error, or nil, on the channel.
+func writePieces(c net.Conn, msg []byte, pieces []int) <-chan error {
+	wrote := make(chan error, 1)
+	go func() {
+		off := 0
+		for _, k := range pieces {
+			if _, err := c.Write(msg[off : off+k]); err != nil {
+				wrote <- err
+				return
+			}
+			off += k
+		}
+		wrote <- nil
+	}()
+	return wrote
 }
