@@ -56,15 +56,7 @@ func TestTLSFileErrors(t *testing.T) {
 // localhost and 127.0.0.1 is refused for another name, and only insecure=yes
 // turns verification off.
 func TestTLSClientVerifiesName(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := writeCert(t, dir)
-	ln, _, err := Listen(t.Context(), "tls:0:interface=127.0.0.1:privateKey="+Quote(keyFile)+":certKey="+Quote(certFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	serveEcho(ln)
-	port := portOf(ln)
+	certFile, port := tlsEchoServer(t)
 	c, err := ParseClient("tls:127.0.0.1:" + port + ":caCerts=" + Quote(certFile) + ":hostname=example.com")
 	if err != nil {
 		t.Fatal(err)

@@ -206,21 +206,28 @@ func TestListenUnixStale(t *testing.T) {
 	}
 }
 
-func TestListenDialTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := writeCert(t, dir)
+// tlsEchoServer starts an echo server on a tls: endpoint of 127.0.0.1 with
+// a fresh certificate for localhost and 127.0.0.1, closed at the end of the
+// test, and returns the certificate's file and the port.
+func tlsEchoServer(t *testing.T) (certFile, port string) {
+	t.Helper()
+	certFile, keyFile, _ := writeCert(t, t.TempDir())
 	ln, _, err := Listen(t.Context(), "tls:0:interface=127.0.0.1:privateKey="+Quote(keyFile)+":certKey="+Quote(certFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	serveEcho(ln)
-	port := portOf(ln)
+	return certFile, portOf(ln)
+}
+
+func TestListenDialTLS(t *testing.T) {
+	certFile, port := tlsEchoServer(t)
 	roundTrip(t, "tls:127.0.0.1:"+port+":caCerts="+Quote(certFile))
 	roundTrip(t, "tls:localhost:"+port+":caCerts="+Quote(certFile))
 	roundTrip(t, "tls:127.0.0.1:"+port+":insecure=yes")
 	// Without the CA the handshake fails: Dial does the handshake.
-	_, err = Dial(t.Context(), "tls:127.0.0.1:"+port+":timeout=10")
+	_, err := Dial(t.Context(), "tls:127.0.0.1:"+port+":timeout=10")
 	var uae x509UnknownAuthority
 	if err == nil || !errors.As(err, &uae) {
 		t.Errorf("dial without trusted CA: %v, want unknown authority", err)
