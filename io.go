@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -519,16 +520,17 @@ func deadlineCuttable(nc net.Conn) bool {
 	case syscall.Conn:
 		return true
 	}
-	return reflect.TypeOf(nc) == pipeType
+	return reflect.TypeOf(nc) == pipeType()
 }
 
-// pipeType is the type of net.Pipe's ends.
-var pipeType = func() reflect.Type {
+// pipeType is the type of net.Pipe's ends, found the first time it is
+// needed (not at start-up in every program that imports weft).
+var pipeType = sync.OnceValue(func() reflect.Type {
 	a, b := net.Pipe()
 	a.Close()
 	b.Close()
 	return reflect.TypeOf(a)
-}()
+})
 
 // progressSlice is how long one blocking Write of the flusher may last
 // before it is cut short to record its progress: half the shorter of

@@ -150,17 +150,19 @@ type sender interface {
 }
 
 // roomNow is the largest Write t takes now (math.MaxInt when t cannot tell,
-// or its buffer is empty), asked of t; it renews the flow's account.
-func (f *flow) roomNow() int {
-	room := math.MaxInt
-	if r, ok := f.t.(weft.WriteRoomer); ok {
+// or its buffer is empty), asked of t; it renews the flow's account. known
+// reports whether t can tell (is a weft.WriteRoomer).
+func (f *flow) roomNow() (room int, known bool) {
+	room = math.MaxInt
+	r, known := f.t.(weft.WriteRoomer)
+	if known {
 		room = r.WriteRoom()
 	}
 	f.room = 0 // an empty buffer's room depends on what is written into it
 	if room != math.MaxInt {
 		f.room = int32(min(room, math.MaxInt32))
 	}
-	return room
+	return room, known
 }
 
 // roomFor returns the room for a write of need bytes (-1: unknown): the
@@ -172,17 +174,12 @@ func (f *flow) roomFor(s sender, need int) int {
 	if need >= 0 && need <= int(f.room) {
 		return int(f.room)
 	}
-	room := f.roomNow()
-	if !f.throttled && (room != math.MaxInt || (!isRoomer(f.t) && f.t.Buffered() > 0)) {
+	room, known := f.roomNow()
+	if !f.throttled && (room != math.MaxInt || (!known && f.t.Buffered() > 0)) {
 		f.throttled = true
 		f.t.RegisterProducer(s)
 	}
 	return room
-}
-
-func isRoomer(t weft.Transport) bool {
-	_, ok := t.(weft.WriteRoomer)
-	return ok
 }
 
 // spent takes n bytes written (at most; -1: unknown) off the account.
@@ -290,7 +287,7 @@ func (f *flow) postLook() { f.slow.post.Post(f.slow.lookFn) }
 // resume (unless the high-water mark paused it). It reports whether all
 // has gone.
 func (f *flow) send() bool {
-	if !f.slow.sender.sendHeld(f.roomNow()) {
+	if room, _ := f.roomNow(); !f.slow.sender.sendHeld(room) {
 		return false
 	}
 	f.release()
