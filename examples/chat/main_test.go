@@ -146,8 +146,15 @@ func TestSlowClientDroppedPast64KiB(t *testing.T) {
 			t.Fatalf("ben got %.40q, want %.40q", l, want)
 		}
 	}
-	if got := srv.Snapshot().Closed["slow consumer"]; got != 1 {
-		t.Errorf("%d connections closed as slow consumers, want 1", got)
+	// The server counts a close once the Protocol's ConnectionLost (which
+	// said "slow has left.") has returned: wait for it, bounded.
+	closed := srv.Snapshot().Closed
+	for deadline := time.Now().Add(10 * time.Second); closed["slow consumer"] == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		closed = srv.Snapshot().Closed
+	}
+	if got := closed["slow consumer"]; got != 1 {
+		t.Errorf("%d connections closed as slow consumers, want 1 (closed: %v)", got, closed)
 	}
 }
 
