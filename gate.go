@@ -114,7 +114,7 @@ type WriteRoomer interface {
 }
 
 // GateRetry is how often WriteAll looks for room in a full buffer that did
-// not pause it.
+// not pause it (see WriteAll).
 const GateRetry = time.Millisecond
 
 // room waits until r takes a Write of at least one byte and returns its size.
@@ -145,8 +145,10 @@ const GatePiece = 64 << 10
 // pieces before it were written. On a transport that is a WriteRoomer, a
 // piece is also cut to the room left, so that a MaxWriteBuffer below the
 // low-water mark plus GatePiece is never passed. When there is no room and
-// no pause (a MaxWriteBuffer equal to the high-water mark, filled to it),
-// WriteAll looks again every GateRetry until bytes have been sent.
+// no pause (a transport that pauses its Producer only past the high-water
+// mark, with MaxWriteBuffer equal to it and the buffer full; the runtime's
+// Transport pauses it then too), WriteAll looks again every GateRetry until
+// bytes have been sent.
 func (g *Gate) WriteAll(ctx context.Context, p []byte) error {
 	for len(p) > 0 {
 		if err := g.Wait(ctx); err != nil {

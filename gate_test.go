@@ -373,14 +373,16 @@ func TestWriteRoom(t *testing.T) {
 	}
 }
 
-// TestGateWriteAllNoRoom: with MaxWriteBuffer equal to HighWater, a piece
-// can fill the buffer to the mark without pausing the writer; WriteAll then
-// waits for room (looking every GateRetry) instead of writing into a full
-// buffer, which would be a slow consumer.
+// TestGateWriteAllNoRoom: with MaxWriteBuffer equal to HighWater, on a
+// transport that pauses its Producer only past the high-water mark (not the
+// runtime's, which pauses it at a full buffer too), a piece can fill the
+// buffer to the mark without pausing the writer; WriteAll then waits for
+// room (looking every GateRetry) instead of writing into a full buffer,
+// which would be a slow consumer.
 func TestGateWriteAllNoRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const max = 32 << 10
-		tr := &testenv.LateTransport{High: max, Low: 8 << 10, Max: max, Ctx: context.Background()}
+		tr := &testenv.LateTransport{High: max, Low: 8 << 10, Max: max, NoFullPause: true, Ctx: context.Background()}
 		g := weft.NewGate(tr)
 		werr := make(chan error, 1)
 		go func() { werr <- g.WriteAll(context.Background(), make([]byte, 96<<10)) }()
@@ -409,6 +411,50 @@ func TestGateWriteAllNoRoom(t *testing.T) {
 		}
 		if b, w := tr.State(); b != 30<<10 || w != 3 {
 			t.Errorf("%d bytes buffered after %d writes, want %d after 3", b, w, 30<<10)
+		}
+	})
+}
+
+// TestGateWriteAllFullPauses: on a transport that pauses its Producer when
+// the buffer is full (the runtime's rule), WriteAll at MaxWriteBuffer ==
+// HighWater waits for the resume at the low-water mark, not for a timer:
+// no time passes in the bubble, yet it goes on as soon as the resume runs,
+// and not before.
+func TestGateWriteAllFullPauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 32 << 10
+		tr := &testenv.LateTransport{High: max, Low: 8 << 10, Max: max, Ctx: context.Background()}
+		_, _ = tr.Write(make([]byte, 8<<10)) // queued before: WriteAll's pieces are cut to the room
+		g := weft.NewGate(tr)
+		werr := make(chan error, 1)
+		start := time.Now()
+		go func() { werr <- g.WriteAll(context.Background(), make([]byte, 40<<10)) }()
+		synctest.Wait()
+		tr.RunPosted() // the first Wait's marker: 24 KiB (the room) fill the buffer
+		synctest.Wait()
+		tr.RunPosted() // the full buffer's pause, then the next Wait's marker
+		synctest.Wait()
+		if b, w := tr.State(); b != max || w != 2 {
+			t.Fatalf("%d bytes buffered after %d writes, want %d after 2", b, w, max)
+		}
+		tr.Take(16 << 10) // 16 KiB left: room, but above LowWater, so still paused
+		tr.RunPosted()
+		synctest.Wait()
+		if _, w := tr.State(); w != 2 {
+			t.Fatalf("%d writes while paused above LowWater, want 2", w)
+		}
+		tr.Take(8 << 10) // down to LowWater: the resume is posted
+		tr.RunPosted()
+		synctest.Wait()
+		tr.RunPosted() // the next Wait's marker
+		if err := <-werr; err != nil {
+			t.Fatalf("WriteAll: %v", err)
+		}
+		if b, w := tr.State(); b != 24<<10 || w != 3 {
+			t.Errorf("%d bytes buffered after %d writes, want %d after 3", b, w, 24<<10)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("WriteAll took %v of bubble time: it waited for a timer, not for the resume", d)
 		}
 	})
 }

@@ -245,7 +245,7 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 		*c.out = append(*c.out, p...)
 	}
 	x := c.x.Load()
-	pause := x != nil && x.producer != nil && !x.prodWant && buffered+total > c.opt.high
+	pause := x != nil && x.producer != nil && !x.prodWant && c.opt.pauses(buffered+total)
 	if pause {
 		x.prodWant = true
 	}

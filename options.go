@@ -33,7 +33,9 @@ const (
 // *Options) gives the defaults; every field documents its zero value.
 type Options struct {
 	// HighWater: above this many buffered output bytes a registered Producer is
-	// paused. Zero means DefaultHighWater.
+	// paused (and when the buffer is full at MaxWriteBuffer, which only
+	// matters when MaxWriteBuffer equals HighWater). Zero means
+	// DefaultHighWater.
 	HighWater int
 	// LowWater: at or below this many buffered bytes a paused Producer is
 	// resumed. Zero means DefaultLowWater, or HighWater/4 when that is lower.
@@ -129,6 +131,14 @@ type resolved struct {
 	counters                 *Counters
 	engine                   *Engine
 }
+
+// pauses reports whether a registered Producer is paused with n bytes
+// buffered: above the high-water mark, or with the buffer full (at
+// MaxWriteBuffer, where no Write fits). The second matters only when
+// MaxWriteBuffer equals HighWater: a buffer filled to it never passes the
+// mark, and a Producer not paused there would never hear of the room a
+// drain makes.
+func (r *resolved) pauses(n int) bool { return n > r.high || n >= r.max }
 
 // resolvedCache shares one resolved value between the connections that use
 // the same settings (a server's), instead of a copy in every Conn.

@@ -90,7 +90,7 @@ func (t *transport) RegisterProducer(p Producer) {
 	// concurrently with one still running.
 	x.producer = p
 	x.prodIs = false
-	x.prodWant = p != nil && c.state != stClosed && c.bufferedLocked() > c.opt.high
+	x.prodWant = p != nil && c.state != stClosed && c.opt.pauses(c.bufferedLocked())
 	pause := x.prodWant
 	c.mu.Unlock()
 	if pause {

@@ -12,16 +12,21 @@ import (
 
 // LateTransport is a weft.Transport whose posted work (Post) runs only when
 // the test calls RunPosted, as if the connection's callbacks were busy
-// elsewhere. Like the runtime, a Write that takes the buffer past High
-// queues the registered Producer's PauseProducing as posted work (once, until
-// Drain, or Take down to Low), and a Write that takes a non-empty buffer past
+// elsewhere. Like the runtime, a Write that takes the buffer past High, or
+// fills it to Max, queues the registered Producer's PauseProducing as posted
+// work (once, until Drain, or Take down to Low), and a Write that takes a non-empty buffer past
 // Max, when Max is set, fails with weft.ErrSlowConsumer. Ctx, when set, is
 // its Context.
 type LateTransport struct {
 	// High, Low and Max are the buffer sizes, in bytes, described above: a
-	// Write past High queues the Producer's pause, a Take down to Low queues
-	// its resume, and a Write past Max (when Max is above 0) fails.
+	// Write past High (or to Max) queues the Producer's pause, a Take down
+	// to Low queues its resume, and a Write past Max (when Max is above 0)
+	// fails.
 	High, Low, Max int
+	// NoFullPause models a transport that pauses its Producer only past
+	// High, not when the buffer is full at Max (process's stdin, say): with
+	// Max equal to High, nothing then tells when there is room again.
+	NoFullPause bool
 	// Ctx is what Context returns; nil means context.Background.
 	Ctx context.Context
 
@@ -44,7 +49,8 @@ func (l *LateTransport) Write(p []byte) (int, error) {
 	}
 	l.buffered += len(p)
 	l.writes++
-	if l.producer != nil && !l.pausing && l.buffered > l.High {
+	full := l.Max > 0 && l.buffered >= l.Max && !l.NoFullPause
+	if l.producer != nil && !l.pausing && (l.buffered > l.High || full) {
 		l.pausing = true
 		l.posted = append(l.posted, l.producer.PauseProducing)
 	}
