@@ -2,12 +2,18 @@
 // line read from standard input to the server, prints each line the server
 // sends, and when the connection fails or drops it reconnects with
 // exponential backoff and jitter (client.Reconnecting, Twisted's
-// ReconnectingClientFactory). It stops at the end of its input or on Ctrl-C.
+// ReconnectingClientFactory). A connection that ends within -stable (5 s by
+// default: client.Reconnecting.StableAfter) counts as a failed attempt, so
+// a server that accepts and hangs up at once (one over its connection
+// limit, a proxy before a dead backend) is retried with a growing delay,
+// not every -initial for ever; -stable 0 counts every connection made as a
+// success, restarting the backoff. It stops at the end of its input or on
+// Ctrl-C.
 // Input is read no faster than the server takes it (a weft.Gate per
 // connection), so a slow server slows the input down instead of being
 // dropped as a slow consumer.
 //
-//	reconnecting -endpoint tcp:localhost:8007
+//	reconnecting -endpoint tcp:localhost:8007 [-initial 1s] [-max 2m] [-stable 5s]
 //
 // Output: "connecting (attempt N)", "connected to ADDR", "< LINE" for each
 // line received, "connection failed: ERR; retrying in D", "connection lost:
@@ -113,14 +119,25 @@ func delayText(d time.Duration) string {
 	return "in " + d.Round(time.Millisecond).String()
 }
 
-// run keeps a line connection to ep until in ends or ctx is done.
-func run(ctx context.Context, ep string, backoff client.Backoff, in io.Reader, out io.Writer) error {
+// defaultStableAfter is how long a connection must stay up to count as
+// successful and restart the backoff (the -stable flag): longer than a
+// server that refuses by hanging up takes to do it, shorter than a session.
+const defaultStableAfter = 5 * time.Second
+
+// run keeps a line connection to ep until in ends or ctx is done. A
+// connection that ends within stableAfter counts as a failed attempt
+// (client.Reconnecting.StableAfter; 0: every connection made is a success).
+func run(ctx context.Context, ep string, backoff client.Backoff, stableAfter time.Duration, in io.Reader, out io.Writer) error {
 	p := &printer{out: out}
 	f := &lines{p: p}
 	r := &client.Reconnecting{
 		Endpoint: ep,
 		Factory:  f,
 		Backoff:  backoff,
+		// Without it, a server that accepts and hangs up at once would be
+		// retried every Delay(1) for ever: the backoff would restart
+		// after each of its connections.
+		StableAfter: stableAfter,
 		OnConnecting: func(attempt int) {
 			p.printf("connecting (attempt %d)", attempt)
 		},
@@ -201,6 +218,7 @@ func main() {
 	ep := flag.String("endpoint", "tcp:localhost:8007", "line server (an endpoint client description)")
 	initial := flag.Duration("initial", time.Second, "first retry delay")
 	maxDelay := flag.Duration("max", 120*time.Second, "longest retry delay (before ±20% jitter)")
+	stable := flag.Duration("stable", defaultStableAfter, "a connection that ends sooner counts as a failed attempt: the retry delay keeps growing (0: every connection made restarts the backoff)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -210,7 +228,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reconnecting:", err)
 		os.Exit(2)
 	}
-	if err := run(ctx, *ep, b, os.Stdin, os.Stdout); err != nil {
+	if err := run(ctx, *ep, b, *stable, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "reconnecting:", err)
 		os.Exit(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +71,9 @@ func TestReconnectingLineClient(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	b := &client.Exponential{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2}
-	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, in, &out) }()
+	// StableAfter 0 (-stable 0): this server hangs up after each line, and
+	// every connection made counts as a success, restarting the backoff.
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, 0, in, &out) }()
 
 	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
 	stdin.Write([]byte("one\n"))
@@ -91,7 +94,7 @@ func TestReconnectingLineClient(t *testing.T) {
 }
 
 func TestReconnectingGivesUpOnBadEndpoint(t *testing.T) {
-	if err := run(t.Context(), "tcp:nohost", nil, strings.NewReader(""), io.Discard); err == nil {
+	if err := run(t.Context(), "tcp:nohost", nil, defaultStableAfter, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("run accepted an endpoint without a port")
 	}
 }
@@ -122,7 +125,7 @@ func TestReconnectingLongInputLine(t *testing.T) {
 	in, stdin := io.Pipe()
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, in, &out) }()
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, defaultStableAfter, in, &out) }()
 	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
 	go func() {
 		stdin.Write([]byte(strings.Repeat("b", 70000) + "\nshort\n" + strings.Repeat("a", 20000) + "\r\nafter\n" +
@@ -151,7 +154,7 @@ func TestReconnectingDropsLinesWhileDisconnected(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	b := &client.Exponential{Initial: time.Hour, Max: time.Hour, Multiplier: 2}
-	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, in, &out) }()
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, defaultStableAfter, in, &out) }()
 	waitCount(t, &out, "connection failed: ", 1) // then an hour until the next attempt
 	if _, err := stdin.Write([]byte("lost\n")); err != nil {
 		t.Fatal(err)
@@ -210,7 +213,7 @@ func TestReconnectingSlowServerLosesNothing(t *testing.T) {
 	in, stdin := io.Pipe()
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, in, &out) }()
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, nil, defaultStableAfter, in, &out) }()
 	waitCount(t, &out, "connected to 127.0.0.1:"+port, 1)
 	go func() {
 		line := []byte(strings.Repeat("x", lineLen-1) + "\n")
@@ -234,5 +237,59 @@ func TestReconnectingSlowServerLosesNothing(t *testing.T) {
 	}
 	if s := out.String(); strings.Contains(s, "dropped") || strings.Contains(s, "slow consumer") {
 		t.Errorf("output:\n%.2000s", s)
+	}
+}
+
+// hangUpServer accepts every connection and closes it at once, as a server
+// over its connection limit (or a proxy before a dead backend) does.
+func hangUpServer(t *testing.T) string {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestReconnectingBacksOffFromHangUpServer: against a server that accepts
+// and hangs up at once, the connections count as failed attempts
+// (client.Reconnecting.StableAfter): the attempt number and the delay grow
+// up to the backoff's cap. Before, StableAfter was not set: every such
+// connection counted as a success, the backoff restarted after each, and
+// the client reconnected every Initial delay for ever.
+func TestReconnectingBacksOffFromHangUpServer(t *testing.T) {
+	port := hangUpServer(t)
+	in, stdin := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	b := &client.Exponential{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond, Multiplier: 2}
+	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, defaultStableAfter, in, &out) }()
+	waitCount(t, &out, "; reconnecting in 80ms\n", 2)
+	endInput(t, stdin, done)
+	var delays, attempts []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if _, d, ok := strings.Cut(l, "; reconnecting in "); ok && strings.HasPrefix(l, "connection lost: ") {
+			delays = append(delays, d)
+		}
+		if a, ok := strings.CutPrefix(l, "connecting (attempt "); ok {
+			attempts = append(attempts, strings.TrimSuffix(a, ")"))
+		}
+	}
+	if want := []string{"10ms", "20ms", "40ms", "80ms", "80ms"}; len(delays) < len(want) || !slices.Equal(delays[:len(want)], want) {
+		t.Errorf("delays after each hang-up: %q, want %q first; output:\n%s", delays, want, out.String())
+	}
+	if want := []string{"1", "2", "3", "4", "5"}; len(attempts) < len(want) || !slices.Equal(attempts[:len(want)], want) {
+		t.Errorf("attempts: %q, want %q first; output:\n%s", attempts, want, out.String())
 	}
 }

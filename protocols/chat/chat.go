@@ -12,15 +12,24 @@
 //     "ALICE" is taken while "alice" is here) gets "Name taken, please
 //     choose another.", a name that is not printable UTF-8 text (invalid
 //     UTF-8, a control or other non-printing character, a space other than
-//     " ") or starts with "/" gets MsgNameInvalid, otherwise the client gets
+//     " ", a character that shows as nothing or as a blank: ZWJ, a bidi
+//     control or mark, a variation selector, a Hangul filler, U+2800...,
+//     with which "ann" could pass for another "ann") or starts with "/"
+//     gets MsgNameInvalid, otherwise the client gets
 //     "Welcome, NAME!" and every other named client "NAME has joined.";
 //     a line starting with "/" is a command, never a name: before it has
 //     a name a client may "/quit", "/who", or choose its name with
 //     "/name NAME";
 //   - a chat line from NAME reaches every other named client as "<NAME> text",
-//     unless it holds invalid UTF-8 or a control character other than TAB
-//     (C0, DEL, C1: ESC sequences, "\r", backspace, CSI U+009B...): then
-//     the sender gets MsgTextInvalid and no one else anything. The line is
+//     unless it holds invalid UTF-8, a control character other than TAB
+//     (C0, DEL, C1: ESC sequences, "\r", backspace, CSI U+009B...), or a
+//     format character that reorders or hides the text after it (the bidi
+//     embeddings, overrides and isolates U+202A..U+202E, U+2066..U+2069,
+//     which make a line display as something else, "Trojan Source"; the
+//     deprecated U+206A..U+206F; the annotation characters
+//     U+FFF9..U+FFFB): then the sender gets MsgTextInvalid and no one else
+//     anything. The bidi marks (LRM, RLM, ALM), ZWJ, ZWNJ and the other
+//     format characters that act on their neighbours only pass. The line is
 //     refused rather than relayed with the characters replaced: a line
 //     shown under the sender's name must be what the sender wrote, the
 //     sender is told (it is the only one who can fix it, and a replaced
@@ -67,11 +76,15 @@ const (
 	// MsgNameTaken answers a name already in use.
 	MsgNameTaken = "Name taken, please choose another."
 	// MsgNameInvalid answers a name that is not valid UTF-8, holds a
-	// control character, or starts with "/".
+	// control, format or other invisible or blank character (ZWJ, a bidi
+	// control, a variation selector, a Hangul filler...), or starts
+	// with "/".
 	MsgNameInvalid = "Invalid name: use printable UTF-8 text, not starting with /."
-	// MsgTextInvalid answers a chat line holding invalid UTF-8 or a control
-	// character other than TAB; the line reaches no one.
-	MsgTextInvalid = "Message not sent: use UTF-8 text without control characters (TAB is allowed)."
+	// MsgTextInvalid answers a chat line holding invalid UTF-8, a control
+	// character other than TAB, or a bidi embedding, override or isolate
+	// (or another format character that reorders or hides the text after
+	// it); the line reaches no one.
+	MsgTextInvalid = "Message not sent: use UTF-8 text without control characters (TAB is allowed) or bidi overrides, embeddings and isolates."
 	// MsgNameUsage answers "/name" without a name.
 	MsgNameUsage = "Usage: /name NEW"
 	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
@@ -95,14 +108,22 @@ func nameKey(name string) string { return strings.ToLower(strings.ToUpper(name))
 
 // validName reports whether name may be taken: valid UTF-8 made of printable
 // characters (letters, marks, numbers, punctuation, symbols, the ASCII
-// space) and not starting with "/". A control character ("\r", "\b", ESC)
-// in a name would let it rewrite what the other clients' terminals show.
+// space) that show as something, and not starting with "/". A control
+// character ("\r", "\b", ESC) in a name would let it rewrite what the other
+// clients' terminals show; an invisible or blank character would let it pass
+// for another name ("ann" and "ann" followed by one look the same). So the
+// format characters (ZWJ, ZWSP, the bidi controls and marks, tags: not
+// printable) are refused, and so are the printable characters that are
+// default-ignorable (shown as nothing: the variation selectors, the
+// combining grapheme joiner, the Khmer inherent vowels, the Hangul fillers)
+// and the braille blank U+2800 (shown as a space).
 func validName(name string) bool {
 	if !utf8.ValidString(name) || strings.HasPrefix(name, "/") {
 		return false
 	}
 	for _, r := range name {
-		if !unicode.IsPrint(r) {
+		if !unicode.IsPrint(r) || r == '\u2800' ||
+			unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
 			return false
 		}
 	}
@@ -110,12 +131,17 @@ func validName(name string) bool {
 }
 
 // validText reports whether a chat line may be relayed to the room: valid
-// UTF-8 holding no control character (C0, DEL, C1) other than TAB. A control
-// character reaching another client's terminal could move its cursor, erase
-// its screen, set its title or forge a line from someone else ("\r<bob>
-// ..."); C1 controls are refused as well, as terminals that obey 8-bit
-// controls read U+009B as CSI. Unlike names, text may hold any other
-// character (format characters such as ZWJ in emoji sequences, any space).
+// UTF-8 holding no control character (C0, DEL, C1) other than TAB, and no
+// format character whose effect spans the text after it (spanFormat: the
+// bidi embeddings, overrides and isolates...). A control character reaching
+// another client's terminal could move its cursor, erase its screen, set its
+// title or forge a line from someone else ("\r<bob> ..."); C1 controls are
+// refused as well, as terminals that obey 8-bit controls read U+009B as
+// CSI; a bidi override or isolate would make the line display as something
+// else than what it holds. Unlike names, text may hold any other character
+// (format characters acting on their neighbours only, such as ZWJ in emoji
+// sequences, ZWNJ, the bidi marks LRM, RLM and ALM; any space): the sender's
+// name before it is fixed, and right-to-left and emoji text need them.
 // It allocates nothing: it runs on every chat line.
 func validText(s string) bool {
 	for i := 0; i < len(s); {
@@ -127,12 +153,27 @@ func validText(s string) bool {
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r < 0xa0 { // invalid, or C1 (U+0080..U+009F)
+		if r == utf8.RuneError && n == 1 || r < 0xa0 || spanFormat(r) { // invalid, C1 (U+0080..U+009F), or reordering
 			return false
 		}
 		i += n
 	}
 	return true
+}
+
+// spanFormat reports whether r is a format character whose effect spans the
+// text after it, up to a closing character or the end of the line, rather
+// than acting on its neighbours only: the bidirectional embeddings and
+// overrides (LRE, RLE, PDF, LRO, RLO: U+202A..U+202E) and isolates (LRI,
+// RLI, FSI, PDI: U+2066..U+2069), which reorder what follows ("Trojan
+// Source", CVE-2021-42574: "\u202eevil" shows as "live"), the deprecated
+// shaping and swapping controls U+206A..U+206F, and the interlinear
+// annotation characters U+FFF9..U+FFFB, which may hide the text they
+// enclose. None has a use in a chat line that the marks (LRM, RLM, ALM:
+// invisible strong letters, no more powerful than a visible Hebrew or Latin
+// letter, and needed in right-to-left text) do not serve.
+func spanFormat(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x206f || r >= 0xfff9 && r <= 0xfffb
 }
 
 // BuildProtocol implements weft.Factory.

@@ -17,13 +17,16 @@ import (
 // client, named first, only listens: the server never panics or hangs, the
 // room is empty once all hung up, and everything the listener received
 // (which all comes from the others) is lines of valid UTF-8 ended by
-// "\r\n", with no control character but TAB: no client can drive another's
-// terminal.
+// "\r\n", with no control character but TAB and no format character that
+// reorders or hides the text after it (bidi embeddings, overrides and
+// isolates...): no client can drive another's terminal or make a line
+// display as something else.
 func FuzzChat(f *testing.F) {
 	f.Add([]byte("alice\nhello\n/who\n/quit\n"), []byte("bob\r\n/name alice\r\n/NAME carol\r\nhi\r\n"))
 	f.Add([]byte("\n\n/exit\n"), []byte("/who\n"))
 	f.Add([]byte("a\n/name\n/name  \n/unknown x\n"), []byte("a\na\nb\n<a> x\n"))
 	f.Add([]byte("ann\n\x1b[2Jhi\ninnocent\r<bob> evil\nx\u009by\nbad\xff\n"), []byte("bob\nab\x08\x08\x08ok\t\x7f\n/name \x1b]0;t\x07\n"))
+	f.Add([]byte("ann\n\u202eevil\nx\u2067y\u2069\n\u206a\ufff9z\n"), []byte("bob\n\u200fok\u200d\n/name b\u202eo\n"))
 	f.Fuzz(func(t *testing.T, in1, in2 []byte) {
 		var room chat.Server
 		done := make(chan struct{}, 3)
@@ -81,16 +84,20 @@ func FuzzChat(f *testing.F) {
 		}
 		for _, l := range strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n") {
 			if !cleanLine(l) {
-				t.Fatalf("the listener received %q: invalid UTF-8 or a control character", l)
+				t.Fatalf("the listener received %+q: invalid UTF-8, a control character or a bidi override", l)
 			}
 		}
 	})
 }
 
 // cleanLine reports whether l is valid UTF-8 without control characters
-// (C0, DEL, C1) other than TAB.
+// (C0, DEL, C1) other than TAB, and without the format characters that
+// reorder or hide the text after them: the bidi embeddings and overrides
+// U+202A..U+202E, the isolates U+2066..U+2069, the deprecated U+206A..U+206F,
+// the interlinear annotation characters U+FFF9..U+FFFB.
 func cleanLine(l string) bool {
 	return utf8.ValidString(l) && !strings.ContainsFunc(l, func(r rune) bool {
-		return r != '\t' && (r < 0x20 || r >= 0x7f && r < 0xa0)
+		return r != '\t' && (r < 0x20 || r >= 0x7f && r < 0xa0) ||
+			r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x206f || r >= 0xfff9 && r <= 0xfffb
 	})
 }

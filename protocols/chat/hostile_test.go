@@ -94,3 +94,51 @@ func TestQuitThenKeepsSending(t *testing.T) {
 		t.Errorf("room holds %q, want [ann]", n)
 	}
 }
+
+// TestNameInvisibleCharsRefused: a name holding a character that shows as
+// nothing or as a blank (a default-ignorable code point, or the braille
+// blank) is refused with chat.MsgNameInvalid, as a first name and with
+// "/name": "ann" followed by one looks like "ann" and would let a client
+// speak as her. Format characters (ZWJ, ZWSP, the bidi controls and marks,
+// tags) were refused already, as non-printing; before, the variation
+// selectors, the combining grapheme joiner, the Khmer inherent vowels, the
+// Hangul fillers and U+2800 were accepted.
+func TestNameInvisibleCharsRefused(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ann")
+	bad := []string{
+		"ann\u200d", "ann\u200b", "a\u200cnn", "ann\u2060", "\ufeffann", "an\u00adn", "ann\U000e0041", // format (Cf)
+		"ann\u200e", "ann\u200f", "ann\u061c", "\u202eann", "\u2066ann\u2069", // bidi (Cf)
+		"ann\u034f",     // combining grapheme joiner
+		"ann\ufe0f",     // variation selector 16
+		"ann\U000e0100", // variation selector 17
+		"ann\u180b",     // Mongolian free variation selector
+		"ann\u17b4",     // Khmer vowel inherent AQ
+		"ann\u3164",     // Hangul filler
+		"\u115fann",     // Hangul choseong filler
+		"ann\u1160",     // Hangul jungseong filler
+		"ann\uffa0",     // halfwidth Hangul filler
+		"\u3164",        // a name that shows as nothing
+		"ann\u2800",     // braille pattern blank
+	}
+	b := named(t, r, "bob")
+	a.expect("bob has joined.")
+	for _, n := range bad {
+		u := r.join(t)
+		u.expect(chat.MsgAskName)
+		u.say(n + "\n")
+		if got, _ := u.rd.ReadString('\n'); got != chat.MsgNameInvalid+"\r\n" {
+			t.Errorf("name %+q: got %q, want %q", n, got, chat.MsgNameInvalid+"\r\n")
+		}
+		u.c.Close()
+		b.say("/name " + n + "\n")
+		if got, _ := b.rd.ReadString('\n'); got != chat.MsgNameInvalid+"\r\n" {
+			t.Fatalf("/name %+q: got %q, want %q", n, got, chat.MsgNameInvalid+"\r\n")
+		}
+	}
+	a.say("/who\n")
+	a.expect("Online: ann, bob") // and nothing else reached ann
+	// Visible combining marks, and names of any script, pass.
+	b.say("/name Zoe\u0301 \ud55c\uad6d\n")
+	a.expect("bob is now known as Zoe\u0301 \ud55c\uad6d.")
+}

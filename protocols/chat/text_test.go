@@ -73,9 +73,59 @@ func TestTextCheckNoAlloc(t *testing.T) {
 		ps[i].ConnectionMade(&testenv.LateTransport{})
 		ps[i].DataReceived(fmt.Appendf(nil, "user%d\r\n", i))
 	}
-	for _, line := range [][]byte{[]byte("hello, Zoë ✓\tand a tab\r\n"), []byte("x\x1b[2Jy\r\n"), []byte("bad\xff\r\n")} {
+	for _, line := range [][]byte{[]byte("hello, Zoë ✓\tand a tab\r\n"), []byte("x\x1b[2Jy\r\n"), []byte("bad\xff\r\n"), []byte("\u202eevil\r\n")} {
 		if n := testing.AllocsPerRun(100, func() { ps[0].DataReceived(line) }); n > 3 {
 			t.Errorf("%q: %.0f allocations, want at most 3", line, n)
 		}
+	}
+}
+
+// badFormatTexts are chat lines holding a format character that changes how
+// the text after it is displayed ("Trojan Source", CVE-2021-42574): the
+// bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+// U+2066..U+2069), which reorder the rest of the line, the deprecated
+// shaping and swapping controls U+206A..U+206F, and the interlinear
+// annotation characters U+FFF9..U+FFFB, which may hide the text they
+// enclose.
+var badFormatTexts = []string{
+	"\u202aLRE", "\u202bRLE", "x\u202cPDF", "\u202dLRO", "\u202eevil", // "live" to the reader
+	"\u2066LRI", "\u2067RLI", "\u2068FSI", "x\u2069PDI",
+	"price \u202e0001\u202c$", // an amount shown reversed
+	"\u206aISS", "\u206bASS", "\u206cIAFS", "\u206dAAFS", "\u206eNADS", "\u206fNODS",
+	"\ufff9hidden\ufffashown\ufffb",
+}
+
+// goodFormatTexts hold format characters that act only on their
+// neighbours and that right-to-left and emoji text need: they are relayed.
+var goodFormatTexts = []string{
+	"\u05e9\u05dc\u05d5\u05dd 123\u200f!", // Hebrew, RLM
+	"abc\u200e (LRM) \u061c (ALM)",
+	"👩\u200d💻 ZWJ, می\u200cخواهم ZWNJ, zero\u200bwidth, \ufeffBOM",
+}
+
+// TestTextBidiControlsNotRelayed: a chat line holding a bidirectional
+// embedding, override or isolate, a deprecated format control or an
+// interlinear annotation character is refused like one holding a control
+// character: the sender gets chat.MsgTextInvalid and no one else anything.
+// Before, each was relayed, and a client could make its line display as
+// something else in the others' terminals. The bidi marks (LRM, RLM, ALM),
+// ZWJ, ZWNJ and the other format characters that act only on their
+// neighbours still pass.
+func TestTextBidiControlsNotRelayed(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ann")
+	b := named(t, r, "bob")
+	a.expect("bob has joined.")
+	for _, text := range badFormatTexts {
+		a.say(text + "\n")
+	}
+	for _, text := range goodFormatTexts {
+		a.say(text + "\n")
+	}
+	for _, text := range goodFormatTexts {
+		b.expect("<ann> " + text) // the first is the first line bob gets
+	}
+	for range badFormatTexts {
+		a.expect(chat.MsgTextInvalid)
 	}
 }
