@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
@@ -76,6 +77,48 @@ func TestEchoAsksRoomOncePerRead(t *testing.T) {
 				if calls := n.Load(); calls > 8 {
 					t.Errorf("WriteRoom called %d times for %d frames, want a few", calls, frames)
 				}
+			})
+		})
+	}
+}
+
+// TestEchoNoPollingAtFullBuffer: with MaxWriteBuffer equal to HighWater,
+// the runtime pauses the echo (its Producer) when the buffer is full, so an
+// echo holding bytes for a client that lags waits for the resume at the
+// low-water mark: it does not look for room every weft.GateRetry while the
+// client reads nothing. Everything is echoed once the client reads.
+func TestEchoNoPollingAtFullBuffer(t *testing.T) {
+	line := append(bytes.Repeat([]byte("q"), 510), "\r\n"...)
+	in := bytes.Repeat(line, 32) // 16 KiB
+	for _, tc := range []struct {
+		name string
+		f    weft.Factory
+	}{
+		{"echo", wire.Echo{}},
+		{"framed line", wire.FramedEcho{Codec: codec.Line{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n atomic.Int64
+				c, s := net.Pipe()
+				defer c.Close()
+				opts := &weft.Options{HighWater: 4 << 10, LowWater: 1 << 10, MaxWriteBuffer: 4 << 10}
+				done := make(chan error, 1)
+				go func() { done <- weft.Serve(s, countRoom{tc.f.BuildProtocol(nil), &n}, opts) }()
+				go func() { _, _ = c.Write(in) }()
+				synctest.Wait()
+				before := n.Load()
+				time.Sleep(time.Second) // the client lags: 1,000 GateRetry periods
+				synctest.Wait()
+				if asked := n.Load() - before; asked > 4 {
+					t.Errorf("WriteRoom asked %d times in a second while the client read nothing: polling", asked)
+				}
+				got := make([]byte, len(in))
+				if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, in) {
+					t.Fatalf("echo: %v", err)
+				}
+				c.Close()
+				<-done
 			})
 		})
 	}

@@ -21,12 +21,17 @@ import (
 // not fit below MaxWriteBuffer (a MaxWriteBuffer under HighWater plus
 // ReadBufferSize) is cut to the room left: the rest is kept (one read at
 // most, copied into a pooled buffer), reading stops, and the rest is sent
-// as the client takes its output — at the low-water mark, or, when no
-// pause is due (MaxWriteBuffer equal to HighWater), by a look every
-// weft.GateRetry. A connection's echo thus holds at most about
+// as the client takes its output: at the low-water mark (the runtime pauses
+// the echo when the buffer passes HighWater or is full at MaxWriteBuffer),
+// or, on a transport that pauses no Producer at a full buffer, by a look
+// every weft.GateRetry. A connection's echo thus holds at most about
 // MaxWriteBuffer plus one read. A graceful close (LoseConnection, a
-// server's Shutdown) sends the output already written; what is held is
-// dropped with it, as are the bytes not yet read. (On a Transport that is
+// server's Shutdown) sends the output already written, but takes no Write
+// once it began: on a Shutdown (Echo is a weft.ShutdownNotifier) the echo
+// first sends what it holds that fits below MaxWriteBuffer; the rest of
+// what is held is dropped with the connection (all of it on a
+// LoseConnection made by other code), as are the bytes not yet read.
+// (On a Transport that is
 // not a weft.WriteRoomer with a Post(func()) method that queues work
 // serialized with the callbacks, each read is written whole, as the
 // runtime's Transport would take it into an empty buffer.) The zero value
@@ -94,6 +99,10 @@ func (p *echo) ResumeProducing() { p.resume() }
 
 // StopProducing implements weft.Producer.
 func (p *echo) StopProducing() { p.stop() }
+
+// Shutdown implements weft.ShutdownNotifier: what is held that fits is sent
+// before the close (see flow.shutdown).
+func (p *echo) Shutdown() { p.shutdown() }
 
 // flow is the flow control of the echo services, whose output is made of
 // their input. The protocol is registered as the Transport's Producer the
@@ -263,9 +272,10 @@ func (f *flow) look() {
 
 // lookNow (serialized with the callbacks) sends what is held if there is
 // room. With no room and no pause coming (whose resume sends it), it looks
-// again after weft.GateRetry: a buffer at MaxWriteBuffer that does not pass
-// HighWater (MaxWriteBuffer == HighWater) pauses no Producer, so nothing
-// else tells when the client has taken its output.
+// again after weft.GateRetry: on a transport that pauses no Producer at a
+// full buffer (the runtime's Transport does), a buffer at MaxWriteBuffer
+// that does not pass HighWater (MaxWriteBuffer == HighWater) leaves nothing
+// else to tell when the client has taken its output.
 func (f *flow) lookNow() {
 	s := f.slow
 	s.looking = false
@@ -313,6 +323,24 @@ func (f *flow) resume() {
 	}
 }
 
+// shutdown is a graceful shutdown's notice (serialized with the
+// callbacks). The close that follows (the runtime's Conn.Shutdown calls
+// LoseConnection right after the hook) takes no Write, so what is held is
+// sent now, as much as the room left takes (a frame: whole, if it fits);
+// reading stays paused. What does not fit is dropped with the connection
+// (ConnectionLost), as the bytes not yet read are: keeping it until the
+// client has taken its output would need the close to wait for the echo,
+// which the runtime does not offer.
+func (f *flow) shutdown() {
+	s := f.slow
+	if f.stopped || s == nil || s.held == nil {
+		return
+	}
+	if room, _ := f.roomNow(); s.sender.sendHeld(room) {
+		f.release()
+	}
+}
+
 func (f *flow) stop() {
 	if f.stopped {
 		return
@@ -350,9 +378,11 @@ func (discard) ConnectionLost(error)          {}
 // no boundaries to keep, are cut to the room as Echo's reads are.) The room
 // a frame needs is its payload plus the built-in codecs' framing; another
 // codec's frame is encoded to measure it when the buffer is not empty.
-// As with Echo, a graceful close drops a held frame (and the frames not yet
-// delivered), and over a Transport without a Post that queues work (codec's
-// FrameTransport over one that has none) each frame is written whole.
+// As with Echo, a graceful close drops a held frame unless it fits below
+// MaxWriteBuffer at a Shutdown (weft.ShutdownNotifier, forwarded by codec's
+// adapter), and drops the frames not yet delivered; over a Transport
+// without a Post that queues work (codec's FrameTransport over one that has
+// none) each frame is written whole.
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.
@@ -525,3 +555,7 @@ func (p *framedEcho) ResumeProducing() { p.resume() }
 
 // StopProducing implements weft.Producer.
 func (p *framedEcho) StopProducing() { p.stop() }
+
+// Shutdown implements weft.ShutdownNotifier (codec's adapter forwards it):
+// a held frame is sent before the close if it fits (see flow.shutdown).
+func (p *framedEcho) Shutdown() { p.shutdown() }
