@@ -1,7 +1,8 @@
 // Command irclogbot is Twisted's classic ircLogBot example on weft: it
 // joins one IRC channel and logs what is said there to a file, one
 // "[HH:MM:SS] " line per event, and reconnects with backoff when the server
-// goes away.
+// goes away. Kicked from the channel, it logs the kick and joins again
+// after a few seconds (longer if it keeps being kicked or is banned).
 //
 //	irclogbot [-server tcp:127.0.0.1:6667] [-nick logbot] [-retry 1s] CHANNEL FILE
 //

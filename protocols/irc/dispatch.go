@@ -77,6 +77,16 @@ func (c *Client) dispatch(m Message) {
 		} else {
 			c.h.UserLeft(c, m.Nick(), m.Param(0))
 		}
+	case "KICK":
+		channel, user, reason := m.Param(0), m.Param(1), m.Param(2)
+		if channel == "" || user == "" {
+			return // malformed
+		}
+		if c.isMe(user) {
+			c.h.Kicked(c, channel, m.Nick(), reason)
+		} else {
+			c.h.UserKicked(c, user, channel, m.Nick(), reason)
+		}
 	case "QUIT":
 		c.h.UserQuit(c, m.Nick(), m.Param(0))
 	case "NICK":

@@ -14,13 +14,17 @@
 //     and QUIT; Client.MaxText is the longest text that reaches the other
 //     users whole once the server has prefixed it.
 //   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
-//     Privmsg, Noticed, Action, NickChanged, UserQuit, MessageReceived);
-//     embed BaseHandler and override what you need.
+//     Kicked, UserKicked, Privmsg, Noticed, Action, NickChanged, UserQuit,
+//     MessageReceived); embed BaseHandler and override what you need.
 //   - LogBot and Logger: Twisted's ircLogBot — a weft.Factory for
 //     client.Reconnecting that logs one channel to a file (opened once, in
 //     the Factory, so it survives reconnects), one "[HH:MM:SS] " line per
-//     event, flushed per line. It answers with NOTICEs (RFC 2812), not
-//     Twisted's PRIVMSGs, so it cannot loop with another bot.
+//     event, flushed per line, with the network's control bytes escaped
+//     (see Logger). It answers with NOTICEs (RFC 2812), not Twisted's
+//     PRIVMSGs, so it cannot loop with another bot. Kicked from its
+//     channel, or refused its JOIN, it logs it and joins again after a
+//     wait that grows while it keeps being kicked or refused
+//     (LogBotConfig.RejoinDelay).
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
 //     ErrNickUnavailable, ErrNotConnected: the sentinel errors.
 package irc

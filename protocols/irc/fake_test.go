@@ -103,7 +103,13 @@ func (r *recorder) Left(_ *Client, ch string)   { r.ev <- "left " + ch }
 func (r *recorder) UserJoined(_ *Client, u, ch string) {
 	r.ev <- "userjoined " + u + " " + ch
 }
-func (r *recorder) UserLeft(_ *Client, u, ch string)  { r.ev <- "userleft " + u + " " + ch }
+func (r *recorder) UserLeft(_ *Client, u, ch string) { r.ev <- "userleft " + u + " " + ch }
+func (r *recorder) Kicked(_ *Client, ch, by, why string) {
+	r.ev <- "kicked " + ch + " by " + by + " " + why
+}
+func (r *recorder) UserKicked(_ *Client, u, ch, by, why string) {
+	r.ev <- "userkicked " + u + " " + ch + " by " + by + " " + why
+}
 func (r *recorder) UserQuit(_ *Client, u, why string) { r.ev <- "quit " + u + " " + why }
 func (r *recorder) NickChanged(c *Client, o, n string) {
 	r.ev <- "nick " + o + " " + n + " me=" + c.Nick()

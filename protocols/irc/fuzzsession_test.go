@@ -35,14 +35,17 @@ func (r *recTransport) WriteBuffers(bufs ...[]byte) error {
 // FuzzBotSession feeds arbitrary server bytes to a log bot connection: it
 // must not panic; every line it sends must be a valid IRC line of at most
 // MaxLineLength bytes (no injected CR/LF); the log holds one "[HH:MM:SS] "
-// line per event; and it sends at most one line per line received, plus
-// the registration (no amplification).
+// line per event, holding no terminal control (no ESC or other C0 control
+// but IRC's formatting codes, no DEL, no C1 control, no invalid UTF-8:
+// checkLogSafe); and it sends at most one line per line received, plus the
+// registration (no amplification).
 func FuzzBotSession(f *testing.F) {
 	for _, s := range []string{
 		":s 001 logbot :hi\r\n:logbot!u@h JOIN #weft\r\n:a!u@h PRIVMSG #weft :logbot: hi\r\n",
 		":s 433 * logbot :x\r\n:s 433 * logbot^ :x\r\nPING :t\r\n",
 		":s 001\r\n:logbot!u@h NICK\r\n:x PRIVMSG logbot :\x01VERSION\x01\r\n",
 		":a!u@h PRIVMSG logbot :psst\nPING a b c\r\n:a!u@h PRIVMSG #weft :\x01ACTION x\x01\r\n",
+		":e\x1b[8m!u@h PRIVMSG #weft :\x1b]0;x\x07\u009b2J\xff\x02b\r\n:e!u@h NICK :\x85\r\n",
 		"PING " + strings.Repeat("a ", 20) + "\r\n",
 	} {
 		f.Add([]byte(s))
@@ -78,6 +81,7 @@ func FuzzBotSession(f *testing.F) {
 		if in := bytes.Count(data, []byte("\n")) + 1; len(lines) > in+2 {
 			t.Fatalf("sent %d lines for at most %d received", len(lines), in)
 		}
+		checkLogSafe(t, log.String())
 		for _, l := range strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n") {
 			if !strings.HasPrefix(l, "[12:34:56] ") || strings.Contains(l, "\r") {
 				t.Fatalf("log line %q", l)

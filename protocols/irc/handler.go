@@ -19,6 +19,12 @@ type Handler interface {
 	UserLeft(c *Client, user, channel string)
 	// UserQuit: user quit IRC with reason.
 	UserQuit(c *Client, user, reason string)
+	// Kicked: kicker kicked the client from channel, with reason (""
+	// when the KICK gave none). Twisted's kickedFrom.
+	Kicked(c *Client, channel, kicker, reason string)
+	// UserKicked: kicker kicked user from channel, with reason (""
+	// when none). Twisted's userKicked.
+	UserKicked(c *Client, user, channel, kicker, reason string)
 	// NickChanged: old is now known as nick; the client's own change
 	// included (then c.Nick() already returns nick). A NICK message
 	// without a new nick is malformed and ignored.
@@ -62,6 +68,12 @@ func (BaseHandler) UserLeft(*Client, string, string) {}
 
 // UserQuit does nothing.
 func (BaseHandler) UserQuit(*Client, string, string) {}
+
+// Kicked does nothing.
+func (BaseHandler) Kicked(*Client, string, string, string) {}
+
+// UserKicked does nothing.
+func (BaseHandler) UserKicked(*Client, string, string, string, string) {}
 
 // NickChanged does nothing.
 func (BaseHandler) NickChanged(*Client, string, string) {}

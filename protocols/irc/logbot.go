@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weftkit/weft"
 )
@@ -29,12 +30,34 @@ const (
 	DefaultMaxReplies    = 5
 )
 
+// The log bot's defaults for rejoining its channel after a kick or a
+// refused JOIN (see LogBotConfig.RejoinDelay): the first rejoin waits
+// DefaultRejoinDelay, each one after it twice as long, up to
+// DefaultMaxRejoinDelay.
+const (
+	DefaultRejoinDelay    = 5 * time.Second
+	DefaultMaxRejoinDelay = 5 * time.Minute
+)
+
 // Whisper is the log bot's answer to a private message (Twisted's
 // ircLogBot text, two spaces included), sent as a NOTICE.
 const Whisper = "It isn't nice to whisper!  Play nice with the group."
 
 // Logger writes "[HH:MM:SS] message" lines, one Write and one flush per
 // line (Twisted's MessageLogger). It is safe for concurrent use.
+//
+// The message is written escaped, so that text from the network (a
+// message, a nick, a channel name) cannot drive the terminal of someone
+// reading the log with cat or tail -f, nor split or glue lines: every C0
+// control byte (CR and LF included) is written as \xHH ("\x1b" for ESC),
+// DEL as \x7f, a C1 control (U+0080..U+009F) as \u00HH ("\u009b"), each
+// byte of invalid UTF-8 as \xHH, and a backslash as \\. IRC's formatting
+// codes are kept as they are, being content: \x02 bold, \x03 colour, \x04
+// hex colour, \x0f reset, \x11 monospace, \x16 reverse, \x1d italic, \x1e
+// strikethrough and \x1f underline (a terminal ignores them, but for
+// \x0f, SI to it, which only selects the normal character set). The escapes are
+// a Go string literal's: strconv.Unquote gives the message back exactly
+// (once each '"' is written \").
 type Logger struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -51,13 +74,13 @@ func NewLogger(w io.Writer, now func() time.Time) *Logger {
 	return &Logger{w: w, now: now}
 }
 
-// Log writes one line. If the writer has a Flush() error method (a
+// Log writes one line, msg escaped as the Logger's doc says. If the writer has a Flush() error method (a
 // bufio.Writer) it is flushed; an *os.File is written unbuffered. A line
 // that a failed write cut short is ended with "\n" before the next one.
 func (l *Logger) Log(msg string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := l.now().Format("[15:04:05] ") + strings.NewReplacer("\r", "", "\n", " ").Replace(msg) + "\n"
+	line := l.now().Format("[15:04:05] ") + escapeLog(msg) + "\n"
 	if l.partial {
 		line = "\n" + line
 	}
@@ -71,6 +94,44 @@ func (l *Logger) Log(msg string) error {
 		return f.Flush()
 	}
 	return nil
+}
+
+// formatCodes are IRC's formatting codes, which the Logger keeps: bold,
+// colour, hex colour, reset, monospace, reverse, italic, strikethrough and
+// underline.
+const formatCodes = "\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f"
+
+// escapeLog returns s as the Logger writes it (see Logger).
+func escapeLog(s string) string {
+	clean := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 && strings.IndexByte(formatCodes, c) < 0 || c == 0x7f || c == '\\' || c >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	if clean(s) { // ASCII without controls: the common case, no copy
+		return s
+	}
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		c := s[i]
+		switch {
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case r == utf8.RuneError && size == 1, c < 0x20 && strings.IndexByte(formatCodes, c) < 0, c == 0x7f:
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case 0x80 <= r && r <= 0x9f:
+			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(b)
 }
 
 // Now returns the logger's clock reading.
@@ -111,6 +172,23 @@ type LogBotConfig struct {
 	ReplyInterval time.Duration
 	// MaxReplies: see ReplyInterval. Zero means DefaultMaxReplies.
 	MaxReplies int
+	// RejoinDelay is how long the bot waits before it joins Channel again
+	// after it was kicked from it, or after the server refused its JOIN
+	// (ERR_BANNEDFROMCHAN 474, ERR_CHANNELISFULL 471, ERR_INVITEONLYCHAN
+	// 473, ERR_BADCHANNELKEY 475, 405, 437, 477), as Twisted's
+	// IRCClient.kickedFrom lets a bot do: a log bot outside its channel
+	// logs nothing. Each kick or refusal in a row doubles the wait, up to
+	// MaxRejoinDelay, and the bot keeps trying at that pace: it never
+	// gives up its channel, and a kick-ban loop costs the server one JOIN
+	// per MaxRejoinDelay, not a flood (nor a JOIN/KICK storm in the
+	// channel). A kick after the bot has stayed MaxRejoinDelay in the
+	// channel waits RejoinDelay again. The kick is logged with the wait;
+	// refusals are logged until the wait reaches MaxRejoinDelay. The time
+	// is the system clock's, not Now. Zero means DefaultRejoinDelay (5 s).
+	RejoinDelay time.Duration
+	// MaxRejoinDelay: see RejoinDelay. Zero means DefaultMaxRejoinDelay
+	// (5 min); less than RejoinDelay means RejoinDelay.
+	MaxRejoinDelay time.Duration
 	// OnError, if not nil, is told what the bot cannot put in its log: a
 	// registration that found no usable nick (ErrNickUnavailable; the bot
 	// reconnects and tries again), a server that did not welcome the bot
@@ -200,6 +278,16 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 	if cfg.ReplyInterval < 0 || cfg.MaxReplies < 0 {
 		return nil, fmt.Errorf("%w: LogBotConfig.ReplyInterval %v or MaxReplies %d is negative", ErrConfig, cfg.ReplyInterval, cfg.MaxReplies)
 	}
+	if cfg.RejoinDelay < 0 || cfg.MaxRejoinDelay < 0 {
+		return nil, fmt.Errorf("%w: LogBotConfig.RejoinDelay %v or MaxRejoinDelay %v is negative", ErrConfig, cfg.RejoinDelay, cfg.MaxRejoinDelay)
+	}
+	if cfg.RejoinDelay == 0 {
+		cfg.RejoinDelay = DefaultRejoinDelay
+	}
+	if cfg.MaxRejoinDelay == 0 {
+		cfg.MaxRejoinDelay = DefaultMaxRejoinDelay
+	}
+	cfg.MaxRejoinDelay = max(cfg.MaxRejoinDelay, cfg.RejoinDelay)
 	if cfg.Channel == "" || strings.ContainsAny(cfg.Channel, " ,\x00\x07\r\n") {
 		return nil, fmt.Errorf("%w: LogBotConfig.Channel %q must be a channel name such as #weft", ErrConfig, cfg.Channel)
 	}
@@ -254,10 +342,16 @@ func (b *LogBot) Close() error {
 	return b.file.Close()
 }
 
-// botHandler is one connection of the log bot.
+// botHandler is one connection of the log bot. Its fields are used on the
+// connection's goroutine only.
 type botHandler struct {
 	BaseHandler
 	b *LogBot
+
+	rejoin   *time.Timer   // the pending JOIN after a kick or refusal
+	tries    int           // kicks and refusals in a row
+	wait     time.Duration // the last wait before a rejoin
+	joinedAt time.Time     // when the bot joined Channel; zero: not in it
 }
 
 func (h *botHandler) logf(format string, a ...any) {
@@ -281,6 +375,9 @@ func (h *botHandler) ConnectionMade(*Client) {
 }
 
 func (h *botHandler) ConnectionLost(_ *Client, reason error) {
+	if h.rejoin != nil {
+		h.rejoin.Stop() // the next connection joins on its own
+	}
 	h.logf("[disconnected at %s]", h.b.log.Now().Format(time.ANSIC))
 	if errors.Is(reason, ErrRegisterTimeout) {
 		h.b.report(reason)
@@ -289,7 +386,70 @@ func (h *botHandler) ConnectionLost(_ *Client, reason error) {
 
 func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
 
-func (h *botHandler) Joined(_ *Client, channel string) { h.logf("[I have joined %s]", channel) }
+func (h *botHandler) Joined(_ *Client, channel string) {
+	if EqualFold(channel, h.b.cfg.Channel) {
+		if h.rejoin != nil {
+			h.rejoin.Stop()
+		}
+		h.joinedAt = time.Now()
+	}
+	h.logf("[I have joined %s]", channel)
+}
+
+// Kicked logs a kick from the bot's channel and rejoins it after a wait
+// (see LogBotConfig.RejoinDelay).
+func (h *botHandler) Kicked(c *Client, channel, kicker, reason string) {
+	if !EqualFold(channel, h.b.cfg.Channel) {
+		return
+	}
+	if !h.joinedAt.IsZero() && time.Since(h.joinedAt) >= h.b.cfg.MaxRejoinDelay {
+		h.tries = 0 // the bot had stayed: not a kick loop
+	}
+	d := h.scheduleRejoin(c)
+	if reason != "" {
+		reason = " (" + reason + ")"
+	}
+	h.logf("[I was kicked from %s by %s%s; rejoining in %v]", channel, kicker, reason, d)
+}
+
+// MessageReceived sees the server's refusals of the bot's JOIN: the bot
+// tries again after a wait (see LogBotConfig.RejoinDelay).
+func (h *botHandler) MessageReceived(c *Client, m Message) {
+	switch m.Command {
+	case "405", "437", "471", "473", "474", "475", "477":
+	default:
+		return
+	}
+	if channel := m.Param(1); EqualFold(channel, h.b.cfg.Channel) {
+		last := h.wait
+		d := h.scheduleRejoin(c)
+		if last < h.b.cfg.MaxRejoinDelay { // then quiet: a long ban fills no log
+			h.logf("[cannot join %s (%s %s); retrying in %v]", channel, m.Command, m.Param(len(m.Params)-1), d)
+		}
+	}
+}
+
+// scheduleRejoin arms the JOIN of the bot's channel after the wait the
+// kicks and refusals in a row call for, and returns the wait.
+func (h *botHandler) scheduleRejoin(c *Client) time.Duration {
+	d, maxD := h.b.cfg.RejoinDelay, h.b.cfg.MaxRejoinDelay
+	for i := 0; i < h.tries && d < maxD; i++ {
+		if d > maxD/2 { // 2*d may not fit in a Duration
+			d = maxD
+		} else {
+			d *= 2
+		}
+	}
+	h.tries++
+	h.wait = d
+	h.joinedAt = time.Time{}
+	if h.rejoin != nil {
+		h.rejoin.Stop()
+	}
+	channel := h.b.cfg.Channel
+	h.rejoin = time.AfterFunc(d, func() { _ = c.Join(channel) })
+	return d
+}
 
 // Privmsg logs the message and answers a private one, or one addressed to
 // the bot in the channel, within the rate limit of

@@ -178,6 +178,8 @@ func TestLogBotConfig(t *testing.T) {
 		{Nick: strings.Repeat("n", 600), Channel: "#c", Log: os.Stdout},
 		{Nick: "b", Channel: "#c", Log: os.Stdout, ReplyInterval: -time.Second},
 		{Nick: "b", Channel: "#c", Log: os.Stdout, MaxReplies: -1},
+		{Nick: "b", Channel: "#c", Log: os.Stdout, RejoinDelay: -time.Second},
+		{Nick: "b", Channel: "#c", Log: os.Stdout, MaxRejoinDelay: -time.Second},
 	} {
 		if _, err := NewLogBot(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("NewLogBot(%+v) = %v, want ErrConfig", cfg, err)
@@ -195,7 +197,9 @@ func TestLoggerFlushes(t *testing.T) {
 	if err := l.Log("a\r\nb"); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.String(); got != "[12:34:56] a b\n" {
+	// CR and LF are escaped (they were dropped and made a space before
+	// the Logger escaped control bytes), so a line stays one line.
+	if got := out.String(); got != `[12:34:56] a\x0d\x0ab`+"\n" {
 		t.Errorf("flushed %q", got)
 	}
 }

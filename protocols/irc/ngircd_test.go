@@ -303,3 +303,76 @@ func TestClientLongMsgNgircd(t *testing.T) {
 	}
 	t.Logf("MaxText(alice) = %d", c.MaxText("alice"))
 }
+
+// TestLogBotKickNgircd: kicked by a real ngircd's channel operator, the
+// bot logs the kick and rejoins after RejoinDelay; kicked and banned, its
+// JOIN is refused (474), which it logs, and it keeps trying with growing
+// waits until the ban is lifted. Before the fix a kicked bot stayed out of
+// its channel until it reconnected.
+func TestLogBotKickNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	// The first to join a channel is its operator.
+	alice := dialPeer(t, srv.addr, "alice")
+	alice.send("JOIN #weft")
+	alice.waitFor(" 366 ")
+
+	path := filepath.Join(t.TempDir(), "weft.log")
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", LogPath: path,
+		RejoinDelay: 200 * time.Millisecond, MaxRejoinDelay: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Close()
+	stop := runBot(t, bot, srv.addr, 100*time.Millisecond)
+	alice.waitFor(":logbot!")
+	waitLog(t, path, 2) // connected, joined
+
+	alice.send("KICK #weft logbot :go away")
+	alice.waitFor("KICK")
+	if got := alice.waitFor(" JOIN "); !strings.HasPrefix(got, ":logbot!") {
+		t.Fatalf("after the kick: %q, want the bot's JOIN", got)
+	}
+	waitLog(t, path, 4)
+	alice.send("MODE #weft +b logbot!*@*")
+	alice.waitFor("MODE")
+	alice.send("KICK #weft logbot :banned")
+	alice.waitFor("KICK")
+	refused := waitLog(t, path, 6)[5]
+	if !strings.HasPrefix(refused, "[cannot join #weft (474 ") {
+		t.Errorf("refused JOIN logged as %q", refused)
+	}
+	alice.send("MODE #weft -b logbot!*@*")
+	if got := alice.waitFor(" JOIN "); !strings.HasPrefix(got, ":logbot!") {
+		t.Fatalf("after the ban is lifted: %q, want the bot's JOIN", got)
+	}
+	n := len(waitLog(t, path, 7))
+	if err := stop(); err != context.Canceled {
+		t.Errorf("Reconnecting.Run = %v", err)
+	}
+	// The waits depend on how long the bot stayed in the channel (ngircd
+	// delays a client's commands), and the refusals on how soon the ban
+	// was lifted: they are checked by TestLogBotRejoinsAfterKick.
+	wait := regexp.MustCompile(`in \d[\dmsµ.]*\]$`)
+	var got []string
+	for _, l := range waitLog(t, path, n+1) {
+		if l = wait.ReplaceAllString(l, "in <wait>]"); len(got) == 0 || l != got[len(got)-1] {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		"[connected at <date>]",
+		"[I have joined #weft]",
+		"[I was kicked from #weft by alice (go away); rejoining in <wait>]",
+		"[I have joined #weft]",
+		"[I was kicked from #weft by alice (banned); rejoining in <wait>]",
+		"[cannot join #weft (474 Cannot join channel (+b) -- You are banned); retrying in <wait>]",
+		"[I have joined #weft]",
+		"[disconnected at <date>]",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log (repeated lines once):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	raw, _ := os.ReadFile(path)
+	t.Logf("log file of this run:\n%s", raw)
+}
