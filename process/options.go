@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os/exec"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -69,8 +70,9 @@ type Options struct {
 	// at least HighWater.
 	MaxWriteBuffer int
 	// HighWater: above this many bytes queued for stdin a registered producer
-	// is paused. Zero means DefaultHighWater (or MaxWriteBuffer when that is
-	// set lower).
+	// is paused, and when the queue is full at MaxWriteBuffer (which only
+	// matters when the two are equal). Zero means DefaultHighWater (or
+	// MaxWriteBuffer when that is set lower).
 	HighWater int
 	// LowWater: at or below this many bytes queued for stdin a paused producer
 	// is resumed. Zero means DefaultLowWater (or HighWater/4 when that is
@@ -202,6 +204,35 @@ func checkFD(fd int, d Direction, cmd *exec.Cmd) error {
 	}
 	if set != "" {
 		return invalid("Options.ChildFDs[%d] conflicts with %s, which is already set", fd, set)
+	}
+	return nil
+}
+
+// checkNUL reports a NUL byte in what the Cmd passes to execve, which cannot
+// carry one: fork/exec would only say "invalid argument" (and a Dir holding
+// one "environment variable contains NUL").
+func checkNUL(cmd *exec.Cmd) error {
+	bad := func(field, v string) error {
+		if i := strings.IndexByte(v, 0); i >= 0 {
+			return invalid("%s %q holds a NUL byte at %d", field, v, i)
+		}
+		return nil
+	}
+	if err := bad("Cmd.Path", cmd.Path); err != nil {
+		return err
+	}
+	if err := bad("Cmd.Dir", cmd.Dir); err != nil {
+		return err
+	}
+	for i, a := range cmd.Args {
+		if err := bad(fmt.Sprintf("Cmd.Args[%d]", i), a); err != nil {
+			return err
+		}
+	}
+	for i, e := range cmd.Env {
+		if err := bad(fmt.Sprintf("Cmd.Env[%d]", i), e); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -249,6 +249,18 @@ func (w *writer) abort() {
 	}
 }
 
+// watch notices that the child closed its end of the pipe while it runs
+// (Twisted's ProcessWriter watches for this too): nothing can read what is
+// queued any more, so the pipe is closed at once and ChildConnectionLost
+// follows, without waiting for a write to fail. It ends once the pipe is
+// closed.
+func (w *writer) watch() {
+	defer w.p.wg.Done()
+	if waitReaderless(w.f) {
+		w.abort()
+	}
+}
+
 func (w *writer) run() {
 	defer w.p.wg.Done()
 	for {

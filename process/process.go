@@ -63,7 +63,7 @@ type Transport interface {
 	// Post runs fn serialized with the protocol's callbacks (after the
 	// running one, if any), for example from a timer. It never blocks:
 	// called outside the callbacks, it never runs fn or a callback on the
-	// caller's goroutine.
+	// caller's goroutine. A nil fn is ignored.
 	Post(fn func())
 	// Context returns a context that is done once ProcessEnded has returned.
 	Context() context.Context
@@ -107,8 +107,9 @@ type Process struct {
 // ConnectionMade runs on the caller's goroutine before Start returns.
 // Cancelling ctx kills the child (SIGKILL); the status then wraps the
 // context's cause. Start returns an error wrapping ErrInvalidOptions when ctx
-// is nil or cmd, p or opts are unusable (cmd must not have been started, and
-// must not set what ChildFDs names; a *Stream needs its Protocol), or the
+// is nil or cmd, p or opts are unusable (cmd must not have been started,
+// must not set what ChildFDs names, and its Path, Args, Env and Dir must hold
+// no NUL byte; a *Stream needs its Protocol), or the
 // error of exec.Cmd.Start; no callback is called then. A Cmd's WaitDelay left
 // zero becomes Options.WaitDelay.
 func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options) (*Process, error) {
@@ -123,6 +124,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 		return nil, invalid("nil *Stream or Stream.Protocol")
 	case cmd.Process != nil:
 		return nil, invalid("Cmd %s was already started", cmd.Path)
+	}
+	if err := checkNUL(cmd); err != nil {
+		return nil, err
 	}
 	opt, err := opts.resolve(cmd)
 	if err != nil {
@@ -171,8 +175,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 	started = true
 
 	for _, w := range pr.writers {
-		pr.wg.Add(1)
+		pr.wg.Add(2)
 		go w.run()
+		go w.watch()
 	}
 	for _, r := range pr.readers {
 		pr.wg.Add(1)

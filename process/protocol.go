@@ -20,7 +20,10 @@ type ProcessProtocol interface {
 	ChildDataReceived(fd int, data []byte)
 	// ChildConnectionLost is called once for each descriptor in
 	// Options.ChildFDs when its pipe is closed: end of output for a
-	// descriptor the parent reads, closed or broken for one it writes.
+	// descriptor the parent reads, closed or broken for one it writes
+	// (on Linux as soon as the child, and every other process holding its
+	// end, has closed it, as Twisted's ProcessWriter notices; elsewhere
+	// when a write to it fails or the child is reaped).
 	ChildConnectionLost(fd int)
 	// ProcessExited is called when the child has been reaped. status is
 	// ErrProcessDone or a *ProcessTerminated, never nil.

@@ -189,3 +189,91 @@ func TestStartStreamWithoutProtocol(t *testing.T) {
 		t.Errorf("the child was started")
 	}
 }
+
+// A NUL byte cannot pass to execve: in the path, an argument, the
+// environment or the directory it is bad input, which Start reports with an
+// error wrapping ErrInvalidOptions that names the field (not the bare
+// "invalid argument" of fork/exec, nor "environment variable contains NUL"
+// for a Dir), and starts nothing.
+func TestStartRejectsNUL(t *testing.T) {
+	sh := lookPath(t, "sh")
+	tests := []struct {
+		name string
+		cmd  func() *exec.Cmd
+		want string
+	}{
+		{"path", func() *exec.Cmd { return &exec.Cmd{Path: sh + "\x00x", Args: []string{"sh"}} }, "Cmd.Path"},
+		{"arg", func() *exec.Cmd { return exec.Command(sh, "-c", "echo a\x00b") }, "Cmd.Args[2]"},
+		{"env value", func() *exec.Cmd {
+			c := exec.Command(sh, "-c", "true")
+			c.Env = []string{"A=1", "B=b\x00c"}
+			return c
+		}, "Cmd.Env[1]"},
+		{"dir", func() *exec.Cmd {
+			c := exec.Command(sh, "-c", "true")
+			c.Dir = os.TempDir() + "\x00x"
+			return c
+		}, "Cmd.Dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := tt.cmd()
+			r := newRecorder(t)
+			var p *Process
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Fatalf("Start panicked: %v", v)
+					}
+				}()
+				p, err = Start(context.Background(), cmd, r, nil)
+			}()
+			if p != nil {
+				_ = waitBounded(t, p)
+				t.Fatalf("Start started the child")
+			}
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "NUL") {
+				t.Errorf("Start = %v, want ErrInvalidOptions naming %s and the NUL byte", err, tt.want)
+			}
+			if strings.ContainsRune(err.Error(), 0) {
+				t.Errorf("error text %q holds a raw NUL byte", err)
+			}
+			if len(r.events) != 0 {
+				t.Errorf("events %q, want none", r.events)
+			}
+		})
+	}
+}
+
+// Post(nil) is bad input that must not panic later, on a goroutine of the
+// package (crashing the program far from the call) or inside Start: it is
+// ignored, from a callback and from outside alike.
+func TestPostNil(t *testing.T) {
+	r := newRecorder(t)
+	r.onMade = func(tr Transport) {
+		tr.Post(nil)
+	}
+	var p *Process
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				t.Fatalf("Post(nil) from ConnectionMade panicked: %v", v)
+			}
+		}()
+		p, err = Start(context.Background(), exec.Command(lookPath(t, "cat")), r, nil)
+	}()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	p.Post(nil)
+	streamTransport{&Stream{t: p}}.Post(nil)
+	if err := p.CloseStdin(); err != nil {
+		t.Errorf("CloseStdin: %v", err)
+	}
+	if err := waitBounded(t, p); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	r.checkOrder(0, 1, 2)
+}

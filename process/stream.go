@@ -191,6 +191,9 @@ func (st streamTransport) ResumeReading() {
 // like the runtime's Post, fn is dropped if the connection is lost first
 // (ConnectionLost was called).
 func (st streamTransport) Post(fn func()) {
+	if fn == nil {
+		return
+	}
 	st.s.t.Post(func() {
 		if !st.s.lost {
 			fn()

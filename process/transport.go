@@ -132,7 +132,7 @@ func (pr *Process) stdinLevel() {
 	pr.mu.Lock()
 	n := pr.writers[0].buffered()
 	old := pr.prodWant
-	if n > pr.opt.high {
+	if n > pr.opt.high || n >= pr.opt.max { // full: see weft.Options.HighWater
 		pr.prodWant = true
 	} else if n <= pr.opt.low {
 		pr.prodWant = false
@@ -181,8 +181,13 @@ func (pr *Process) WriteRoom() int {
 	return 0
 }
 
-// Post runs fn serialized with the protocol's callbacks.
-func (pr *Process) Post(fn func()) { pr.ser.goPost(fn) }
+// Post runs fn serialized with the protocol's callbacks; a nil fn is
+// ignored.
+func (pr *Process) Post(fn func()) {
+	if fn != nil {
+		pr.ser.goPost(fn)
+	}
+}
 
 // Context returns a context that is done once ProcessEnded has returned.
 func (pr *Process) Context() context.Context { return pr.ctx }
