@@ -49,14 +49,66 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 		var early *admitted
 		if _, isTLS := nc.(*tls.Conn); len(ls.proxy) == 0 && ls.tls == nil && !isTLS {
 			adm, w := s.admit(id, ipOf(nc.RemoteAddr()), nc)
-			early = &admitted{adm, w}
-		} else if !s.takeHandshake() {
-			// Over MaxHandshakes: closed here, so that a flood of
-			// silent clients costs no goroutine.
-			s.rejectHandshake(id, nc, ls)
-			continue
+			early = &admitted{adm: adm, w: w}
+		} else {
+			// Over MaxConnsPerPeer handshakes from this address, or over
+			// MaxHandshakes: closed here, so that a flood of silent
+			// clients costs no goroutine. The peer is checked first, so
+			// that one address's flood takes no global slot.
+			hp := s.handshakePeer(nc, ls)
+			if !s.takeHandshakePeer(hp) {
+				s.rejectHandshake(id, nc, ls, rejPerPeer)
+				continue
+			}
+			if !s.takeHandshake() {
+				s.doneHandshakePeer(hp)
+				s.rejectHandshake(id, nc, ls, rejMaxHandshakes)
+				continue
+			}
+			early = &admitted{hsPeer: hp, handshake: true}
 		}
 		go s.handle(id, nc, ls, early)
+	}
+}
+
+// handshakePeer returns the address a connection about to do its handshake
+// counts against in hsPeers: its socket peer, unless MaxConnsPerPeer is off
+// or the peer is a trusted PROXY source (whose connections carry many
+// clients); then none (invalid).
+func (s *Server) handshakePeer(nc net.Conn, ls *listenerState) ipKey {
+	if s.MaxConnsPerPeer == 0 || (len(ls.proxy) > 0 && trusted(ls.proxy, nc.RemoteAddr())) {
+		return ipKey{}
+	}
+	return ipOf(nc.RemoteAddr())
+}
+
+// takeHandshakePeer counts one more connection of ip in its handshake, unless
+// MaxConnsPerPeer of them are already (it then reports false). An invalid ip
+// is not counted.
+func (s *Server) takeHandshakePeer(ip ipKey) bool {
+	if !ip.IsValid() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hsPeers[ip] >= s.MaxConnsPerPeer {
+		return false
+	}
+	s.hsPeers[ip]++
+	return true
+}
+
+// doneHandshakePeer undoes takeHandshakePeer.
+func (s *Server) doneHandshakePeer(ip ipKey) {
+	if !ip.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.hsPeers[ip] - 1; n > 0 {
+		s.hsPeers[ip] = n
+	} else {
+		delete(s.hsPeers, ip)
 	}
 }
 
@@ -86,15 +138,16 @@ func takeSlot(n *atomic.Int64, limit int64) bool {
 func (s *Server) doneHandshake() { s.stats.handshaking.Add(-1) }
 
 // rejectHandshake closes, on the accept loop, a tracked connection refused
-// for want of a handshake slot: no byte (before the TLS handshake or PROXY
-// header nothing sensible can be sent), counted as a rejection.
-func (s *Server) rejectHandshake(id uint64, nc net.Conn, ls *listenerState) {
+// for want of a handshake slot (why: rejMaxHandshakes, or rejPerPeer for its
+// address's): no byte (before the TLS handshake or PROXY header nothing
+// sensible can be sent), counted as a rejection.
+func (s *Server) rejectHandshake(id uint64, nc net.Conn, ls *listenerState, why rejectKind) {
 	info := ConnInfo{ID: id, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	s.hook(info, StateNew)
 	nc.Close()
 	s.clearPending(id)
-	s.stats.rejected[rejMaxHandshakes].Add(1)
-	s.finish(info, fmt.Errorf("%w: %s", weft.ErrRejected, rejectNames[rejMaxHandshakes]))
+	s.stats.rejected[why].Add(1)
+	s.finish(info, fmt.Errorf("%w: %s", weft.ErrRejected, rejectNames[why]))
 	s.releaseListener(ls)
 	s.wg.Done()
 }
@@ -128,10 +181,15 @@ func (s *Server) acceptFailed(ls *listenerState, err error, retry bool, delay *t
 	}
 }
 
-// admitted is an admission decided by the accept loop.
+// admitted is an admission decided by the accept loop, or, with handshake
+// set, none yet: the connection holds a MaxHandshakes slot and, if hsPeer is
+// valid, counts against hsPeer's handshakes (see takeHandshakePeer) until
+// its handshake ends.
 type admitted struct {
-	adm admission
-	w   *waiter
+	adm       admission
+	w         *waiter
+	hsPeer    ipKey
+	handshake bool
 }
 
 // track registers a new connection (as pending, so that Shutdown and Close

@@ -16,9 +16,10 @@ import (
 
 // handle runs one accepted connection to its end, on its own goroutine:
 // handshake (PROXY header, TLS), admission (run, queue or reject), then the
-// Protocol. A connection without an early admission is one that needs a
-// handshake: the accept loop took a MaxHandshakes slot for it, given back
-// here once the handshake ended.
+// Protocol. A connection without an early admission (early.handshake) is one
+// that needs a handshake: the accept loop took a MaxHandshakes slot for it,
+// and counted it against its peer's handshakes, given back here once the
+// handshake ended.
 func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitted) {
 	handedOff := false // to the Engine, which then ends the connection
 	defer func() {
@@ -34,12 +35,16 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 	}
 
 	nc, remote, preread, err := s.handshake(nc, ls)
-	if early == nil {
+	if early.handshake {
 		s.doneHandshake()
+		s.doneHandshakePeer(early.hsPeer)
 	}
 	if err != nil {
-		if errors.Is(err, ErrUntrustedProxy) {
+		switch {
+		case errors.Is(err, ErrUntrustedProxy):
 			s.stats.rejected[rejUntrustedProxy].Add(1)
+		case errors.Is(err, errPerPeerHandshake):
+			s.stats.rejected[rejPerPeer].Add(1)
 		}
 		nc.Close()
 		s.clearPending(info.ID)
@@ -51,7 +56,7 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 
 	var adm admission
 	var w *waiter
-	if early != nil {
+	if !early.handshake {
 		adm, w = early.adm, early.w
 	} else {
 		// A client whose first bytes were read already (after a PROXY
@@ -137,8 +142,16 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts.Preread = preread
 	c := newConn(info.ID, p, ls, overflow)
 	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
-	if !s.startRunning(info.ID) {
-		nc.Close()
+	if ok, spared := s.startRunning(info.ID); !ok {
+		if spared {
+			// Queued until now: ended as a queued connection is at
+			// Shutdown (its bytes were never read; a plain close is
+			// a reset), still reachable by Close and the deadline.
+			s.shutdownClose(nc)
+			s.clearPending(info.ID)
+		} else {
+			nc.Close()
+		}
 		s.releaseSlot(ip, overflow)
 		s.finish(info, weft.ErrServerShutdown)
 		return false
@@ -238,6 +251,19 @@ func (s *Server) handshake(nc net.Conn, ls *listenerState) (net.Conn, net.Addr, 
 				return nc, remote, nil, err
 			}
 			remote, preread = r, pre
+			// A TLS handshake to come counts against the client the
+			// header named (the accept loop could not know it): one
+			// client behind the proxy must not hold every
+			// MaxHandshakes slot. Given back when it ends.
+			// (Not the trusted proxy's own address: no header, LOCAL.)
+			if _, isTLS := nc.(*tls.Conn); (isTLS || ls.tls != nil) && s.MaxConnsPerPeer > 0 {
+				if ip := ipOf(r); ip.IsValid() && ip != ipOf(nc.RemoteAddr()) {
+					if !s.takeHandshakePeer(ip) {
+						return nc, remote, nil, errPerPeerHandshake
+					}
+					defer s.doneHandshakePeer(ip)
+				}
+			}
 		} else {
 			pre, err := s.sniffUntrusted(nc)
 			if err != nil {
@@ -272,6 +298,10 @@ func (s *Server) handshake(nc net.Conn, ls *listenerState) (net.Conn, net.Addr, 
 
 // errHandshake wraps TLS and PROXY failures other than timeouts.
 var errHandshake = errors.New("server: handshake failed")
+
+// errPerPeerHandshake refuses a connection whose client, named by a trusted
+// PROXY header, has MaxConnsPerPeer TLS handshakes going already.
+var errPerPeerHandshake = fmt.Errorf("%w: %s (handshakes)", weft.ErrRejected, rejectNames[rejPerPeer])
 
 // rejectClose writes RejectMessage (if any), then closes nc gracefully: it
 // half-closes and discards what the client still sends for up to

@@ -79,15 +79,24 @@ func (c *Conn) Post(fn func()) { c.wc.Post(fn) }
 
 // startRunning takes a connection about to run its Protocol out of pending
 // and reports whether it may run: false when the server is closing (the
-// caller then closes it; it is out of pending either way). From now on Shutdown
-// does not close its socket as a handshaking one's, it tells the connection
-// once ConnectionMade has returned (managed.ConnectionMade), and Close or
-// Shutdown's deadline closes it there.
-func (s *Server) startRunning(id uint64) bool {
+// caller then closes it). A connection that may not run and was spared (it
+// was queued: spared reports it) stays in pending, so that Close or
+// Shutdown's deadline can cut the linger of its shutdownClose (the caller
+// then clears it); any other is out of pending either way. From now on
+// Shutdown does not close a running connection's socket as a handshaking
+// one's, it tells the connection once ConnectionMade has returned
+// (managed.ConnectionMade), and Close or Shutdown's deadline closes it
+// there.
+func (s *Server) startRunning(id uint64) (ok, spared bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		if _, spared = s.pending[id].(sparedConn); spared {
+			return false, true
+		}
+	}
 	delete(s.pending, id) // running, or closed by the caller
-	return !s.closing
+	return !s.closing, false
 }
 
 func (s *Server) clearPending(id uint64) {

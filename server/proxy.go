@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,19 @@ func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 	var h *proxyproto.Header
 	var err error
 	if mayBeProxySignature(br) && br.Buffered() > 0 {
-		h, err = proxyproto.Read(br)
+		rerr := bufferV1Line(br)
+		var unspec bool
+		if unspec, err = readV2UnspecProxy(br); !unspec {
+			h, err = proxyproto.Read(br)
+		} else if err == nil {
+			h = &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UNSPEC}
+		}
+		if err != nil && rerr != nil {
+			// go-proxyproto does not wrap the read error that cut a v1
+			// line short: keep it, so that a socket closed by Shutdown
+			// counts as such, not as a bad header.
+			err = fmt.Errorf("%w: %w", err, rerr)
+		}
 	} else {
 		// Bytes that cannot start a signature, or none at all before the
 		// deadline or the end of stream: a direct client (one that waits
@@ -90,20 +103,73 @@ func (s *Server) readProxyHeader(nc net.Conn) (net.Addr, []byte, error) {
 // be the start of a PROXY signature, and reports whether they can (or a read
 // failed: proxyproto.Read then reports it). go-proxyproto waits for 12 bytes
 // once the first one is 'P' or '\r', so without this a direct client whose
-// first message is shorter ("PING\n") would wait for HandshakeTimeout.
+// first message is shorter ("PING\n") would wait for HandshakeTimeout. The
+// v1 signature is "PROXY" and a space (the spec's), not go-proxyproto's
+// "PROXY" alone: a direct client whose first word merely begins with PROXY
+// is no header.
 func mayBeProxySignature(br *bufio.Reader) bool {
 	for {
 		b, _ := br.Peek(br.Buffered())
 		switch {
-		case bytes.HasPrefix(b, proxyproto.SIGV1), bytes.HasPrefix(b, proxyproto.SIGV2):
+		case bytes.HasPrefix(b, proxyV1Sig), bytes.HasPrefix(b, proxyV2Sig):
 			return true
-		case len(b) > 0 && !isPrefix(b, proxyproto.SIGV1) && !isPrefix(b, proxyproto.SIGV2):
+		case len(b) > 0 && !isPrefix(b, proxyV1Sig) && !isPrefix(b, proxyV2Sig):
 			return false
 		}
 		if _, err := br.Peek(len(b) + 1); err != nil {
 			return true
 		}
 	}
+}
+
+// maxV1Line is the longest v1 header line, CRLF included (the spec's worst
+// case, and go-proxyproto's limit).
+const maxV1Line = 107
+
+// bufferV1Line, when br holds the start of a v1 header, reads until its line
+// is buffered whole: its LF, maxV1Line bytes, or a read error (the deadline,
+// the end of stream, a close), which it returns. go-proxyproto refuses a v1 line it cannot take from
+// the buffer in one go, a slow-loris guard that HandshakeTimeout and
+// MaxHandshakes already provide here; without this, a trusted proxy's
+// header split across segments was refused as a bad header (the spec
+// recommends tolerance, and a v2 header was tolerated). Bytes that came with
+// the line's last piece stay buffered: readProxyHeader delivers them first.
+func bufferV1Line(br *bufio.Reader) error {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if !bytes.HasPrefix(b, proxyV1Sig) || len(b) >= maxV1Line || bytes.IndexByte(b, '\n') >= 0 {
+			return nil
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return err
+		}
+	}
+}
+
+// readV2UnspecProxy reads a v2 header with the PROXY command and the
+// AF_UNSPEC family, if br starts with one (reporting true): go-proxyproto
+// refuses it, but it is v2's form of v1's "PROXY UNKNOWN" (a proxy that
+// forwards a connection it has no address for), which the spec lets the
+// receiver serve with the real endpoints, and which is served so: the
+// header, its TLVs included, is skipped and the socket's address kept. Its
+// length is bounded as go-proxyproto bounds any v2 header
+// (proxyproto.MaxV2HeaderSize).
+func readV2UnspecProxy(br *bufio.Reader) (bool, error) {
+	if b, _ := br.Peek(br.Buffered()); !bytes.HasPrefix(b, proxyV2Sig) {
+		return false, nil
+	}
+	b, err := br.Peek(16)
+	if err != nil || b[12] != 0x21 || b[13] != 0x00 {
+		return false, nil // proxyproto.Read reports the error, or reads the header
+	}
+	n := int(binary.BigEndian.Uint16(b[14:16]))
+	if n > int(proxyproto.MaxV2HeaderSize) {
+		return true, proxyproto.ErrInvalidLength
+	}
+	if _, err := br.Discard(16 + n); err != nil {
+		return true, fmt.Errorf("%w: %w", proxyproto.ErrInvalidLength, err)
+	}
+	return true, nil
 }
 
 // sniffUntrusted reads the first bytes of a connection from an untrusted

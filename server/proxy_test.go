@@ -84,8 +84,7 @@ func TestProxyHeader(t *testing.T) {
 // TestProxyUntrusted: a direct client from outside the trusted prefixes is
 // served with its own address, but one that sends a PROXY header is
 // refused; a trusted source that stalls mid-header is closed at the
-// handshake timeout, and a garbled header is refused (go-proxyproto also
-// refuses a v1 header that does not arrive in one read). The handshake
+// handshake timeout, and a garbled header is refused. The handshake
 // timeout leaves room for a client delayed between its connect and its write
 // on a loaded machine: past it, an untrusted client's header would be served
 // as data, and a trusted one's counted as a timeout.

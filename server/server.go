@@ -154,7 +154,14 @@ type Server struct {
 	OverflowFactory weft.Factory
 	// MaxConnsPerPeer bounds the connections (admitted, queued or in
 	// overflow) from one IP address, the PROXY header's source when there is
-	// one. Beyond it a connection is rejected. Zero means no limit.
+	// one. Beyond it a connection is rejected. It also bounds, separately,
+	// one address's connections in their handshake at once (a TLS
+	// handshake, or an untrusted source's first bytes on a PROXY listener;
+	// a trusted proxy's connections count only for a TLS handshake after
+	// the header, against the client it names): beyond it such a
+	// connection is closed at once, without a byte, so that one address
+	// cannot take every MaxHandshakes slot. Both count in
+	// Snapshot.Rejected["per peer"]. Zero means no limit.
 	MaxConnsPerPeer int
 
 	// IdleTimeout closes a connection with weft.ErrIdleTimeout when no byte
@@ -241,6 +248,7 @@ type Server struct {
 	overflow  int                 // connections running the overflow Protocol
 	queue     list.List           // of *waiter
 	peers     map[netip.Addr]int  // connections per peer, only with MaxConnsPerPeer
+	hsPeers   map[netip.Addr]int  // connections per socket peer in a handshake, only with MaxConnsPerPeer
 	wg        sync.WaitGroup      // connection goroutines
 	serving   sync.WaitGroup      // serve calls past the closing check (Add under mu, while not closing)
 
@@ -324,6 +332,7 @@ func (s *Server) init() error {
 		s.conns = make(map[uint64]*Conn)
 		s.pending = make(map[uint64]net.Conn)
 		s.peers = make(map[netip.Addr]int)
+		s.hsPeers = make(map[netip.Addr]int)
 		s.mu.Unlock()
 		s.log = s.Logger
 		if s.log == nil {
