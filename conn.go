@@ -104,6 +104,7 @@ type connExt struct {
 	producer   Producer
 	prodWant   bool // the producer should be paused (under Conn.mu)
 	prodIs     bool // the producer was told to pause
+	prodFull   bool // the buffer was full (WriteRoom 0) since the last pause or resume told (syncProducer)
 	resume     chan struct{}
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -686,12 +687,12 @@ func (c *Conn) finalize() {
 	if cancel != nil {
 		cancel()
 	}
-	c.lastCall(func() {
-		if prod != nil {
-			prod.StopProducing()
-		}
-		c.proto.ConnectionLost(c.closeReason())
-	})
+	// Two calls: a StopProducing that panics must not cost the Protocol
+	// its ConnectionLost (which then sees the panic in its reason).
+	if prod != nil {
+		c.lastCall(prod.StopProducing)
+	}
+	c.lastCall(func() { c.proto.ConnectionLost(c.closeReason()) })
 	// A producer registered (from another goroutine) after the connection
 	// closed, up to now, is stopped here, serialized with the callbacks;
 	// from now on RegisterProducer stops it at once.

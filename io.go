@@ -244,10 +244,14 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 	for _, p := range bufs {
 		*c.out = append(*c.out, p...)
 	}
-	x := c.x.Load()
-	pause := x != nil && x.producer != nil && !x.prodWant && c.opt.pauses(buffered+total)
-	if pause {
-		x.prodWant = true
+	pause := false
+	if x := c.x.Load(); x != nil && x.producer != nil {
+		if buffered+total >= c.opt.max {
+			x.prodFull = true // see connExt.prodFull
+		}
+		if !x.prodWant && c.opt.pauses(buffered+total) {
+			x.prodWant, pause = true, true
+		}
 	}
 	start, sched := false, false
 	if c.nio == nil && c.bits&(bInCallback|bFlushing|bWaitOut) == 0 &&
@@ -611,19 +615,30 @@ func (c *Conn) writeFailed(err error) {
 
 // syncProducer tells the producer to pause or resume to match the buffer. It
 // runs as a callback, so producers are never called concurrently with the
-// Protocol.
+// Protocol. A pause and a resume that cancel out before it runs are not
+// told, unless the buffer was full meanwhile (connExt.prodFull): a
+// producer that found no room then gets both, or it would never hear of
+// the room.
 func (c *Conn) syncProducer() {
 	x := c.ext()
 	c.mu.Lock()
-	p, want, is := x.producer, x.prodWant, x.prodIs
+	p, want, is, full := x.producer, x.prodWant, x.prodIs, x.prodFull
 	x.prodIs = want
-	c.mu.Unlock()
-	if p == nil || want == is {
-		return
+	if want != is || !want {
+		x.prodFull = false
 	}
-	if want {
+	c.mu.Unlock()
+	switch {
+	case p == nil:
+	case want != is && want:
 		p.PauseProducing()
-	} else {
+	case want != is:
+		p.ResumeProducing()
+	case full && !want:
+		// The buffer was full and drained before the pause was
+		// delivered: the producer, which may have seen no room and
+		// stopped, still hears of the room.
+		p.PauseProducing()
 		p.ResumeProducing()
 	}
 }

@@ -82,7 +82,10 @@ type ShutdownNotifier interface {
 
 // Producer is a source of output written to a Transport (Twisted's push
 // producer). The Transport calls PauseProducing when its write buffer passes the
-// high-water mark and ResumeProducing when it falls to the low-water mark;
+// high-water mark or is full at MaxWriteBuffer, and ResumeProducing when it
+// falls to the low-water mark (a buffer that was full and drained before the
+// pause was delivered still gets both, so a producer that found no room
+// hears of it);
 // StopProducing is called once when the connection is lost. These calls are
 // serialized with the connection's Protocol callbacks: a Protocol may be its own
 // Producer without a mutex.
