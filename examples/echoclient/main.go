@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -150,7 +151,7 @@ func main() {
 	msg := flag.String("message", "hello, world", "message to send")
 	timeout := flag.Duration("timeout", defaultTimeout, "give up if the exchange, connecting included, takes longer (0: no limit)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, config{endpoint: *ep, message: *msg, timeout: *timeout}, os.Stdout); err != nil {
 		if errors.Is(err, errEmptyMessage) || errors.Is(err, errNegativeTimeout) {

@@ -28,7 +28,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/weftkit/weft/process"
 )
@@ -226,7 +228,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	res, err := Decrypt(context.Background(), cfg, pass, ct)
+	// An interrupt or SIGTERM while gpg runs kills it (caught only then:
+	// reading the input, the signals keep their default effect).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	res, err := Decrypt(ctx, cfg, pass, ct)
+	stop()
 	if res != nil && *showStatus {
 		for _, line := range res.Status {
 			fmt.Fprintln(stderr, line)
@@ -236,7 +242,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	stdout.Write(res.Plaintext)
+	if _, err := stdout.Write(res.Plaintext); err != nil {
+		fmt.Fprintln(stderr, "gpgdecrypt: writing the plaintext:", err)
+		return 1
+	}
 	return 0
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -82,7 +83,7 @@ func main() {
 	ep := flag.String("endpoint", "tcp:localhost:1234", "server to greet (an endpoint client description)")
 	delay := flag.Duration("delay", time.Second, "pause between the two messages, and before closing")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *ep, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "greeter:", err)

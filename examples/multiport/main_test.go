@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,33 @@ func TestThreePorts(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Error(err)
 	}
+}
+
+// TestOneAddressTaken: when one service cannot listen (its address is
+// taken), run fails at once with an error naming it, without serving the
+// others, and closes the listeners it had opened (the first address can be
+// listened on again).
+func TestOneAddressTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	svcs := []service{{"echo", freeAddr, wire.Echo{}}, {"qotd", taken.Addr().String(), &wire.QOTD{}}}
+	ready := false
+	err = run(context.Background(), svcs, func([]net.Addr) { ready = true })
+	if err == nil || !strings.HasPrefix(err.Error(), "qotd: ") || ready {
+		t.Errorf("run = %v (ready called: %v), want a qotd error before ready", err, ready)
+	}
+	ln, err := net.Listen("tcp", freeAddr)
+	if err != nil {
+		t.Fatalf("the echo listener was left open: %v", err)
+	}
+	ln.Close()
 }

@@ -34,7 +34,7 @@ func main() {
 	case "serve":
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		addr := fs.String("listen", "127.0.0.1:10000", "address to listen on")
-		file := fs.String("file", "testdata/poems/hope.txt", "the poem")
+		file := fs.String("file", "testdata/poems/hope.txt", "the poem (at most 64 MiB)")
 		chunk := fs.Int("chunk", 0, "bytes per chunk (0: all at once)")
 		delay := fs.Duration("delay", 0, "pause between chunks")
 		_ = fs.Parse(os.Args[2:])
@@ -49,8 +49,32 @@ func main() {
 	}
 }
 
+// maxPoemFile bounds the poem file: the poem is held in memory, and a file
+// that never ends (/dev/zero, a pipe) must not take it all.
+const maxPoemFile = 64 << 20
+
+// readPoem reads the poem file, refusing one over maxPoemFile bytes.
+func readPoem(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxPoemFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPoemFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxPoemFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
+	}
+	return b, nil
+}
+
 func serve(ctx context.Context, addr, file string, chunk int, delay time.Duration) error {
-	poem, err := os.ReadFile(file)
+	poem, err := readPoem(file)
 	if err != nil {
 		return err
 	}
@@ -70,7 +94,8 @@ func serve(ctx context.Context, addr, file string, chunk int, delay time.Duratio
 }
 
 // get downloads from every endpoint at once, reporting progress on progress
-// and writing each poem to out.
+// and writing each poem to out. It fails if a download failed or out could
+// not be written.
 func get(ctx context.Context, out, progress io.Writer, endpoints ...string) error {
 	if len(endpoints) == 0 {
 		return errors.New("usage: poetry get ENDPOINT... (e.g. tcp:127.0.0.1:10000)")
@@ -88,7 +113,9 @@ func get(ctx context.Context, out, progress io.Writer, endpoints ...string) erro
 			fmt.Fprintf(progress, "poem %d failed: %v\n", i+1, r.Err)
 			continue
 		}
-		fmt.Fprintf(out, "--- poem %d from %s ---\n%s", i+1, r.Endpoint, r.Poem)
+		if _, err := fmt.Fprintf(out, "--- poem %d from %s ---\n%s", i+1, r.Endpoint, r.Poem); err != nil {
+			return fmt.Errorf("writing poem %d: %w", i+1, err)
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d downloads failed", failed, len(endpoints))

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -25,6 +27,7 @@ func TestQOTD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		got, err := io.ReadAll(c)
 		c.Close()
 		if string(got) != "Carpe diem\r\n" || err != nil {
@@ -32,5 +35,7 @@ func TestQOTD(t *testing.T) {
 		}
 	}
 	srv.Close()
-	<-done
+	if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve = %v, want ErrServerClosed", err)
+	}
 }

@@ -19,8 +19,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/process"
@@ -133,7 +135,9 @@ func parse(out string) (Counts, error) {
 	return Counts{Lines: n[0], Words: n[1], Bytes: n[2]}, nil
 }
 
-// run is main without the exit: it returns the exit code.
+// run is main without the exit: it returns the exit code. An interrupt or
+// SIGTERM while wc runs kills it (caught only then: reading the files, the
+// signals keep their default effect).
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -153,12 +157,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			text = append(text, b...)
 		}
 	}
-	c, err := Count(context.Background(), *wcPath, text)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c, err := Count(ctx, *wcPath, text)
+	stop()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "lines: %d\nwords: %d\nbytes: %d\n", c.Lines, c.Words, c.Bytes)
+	if _, err := fmt.Fprintf(stdout, "lines: %d\nwords: %d\nbytes: %d\n", c.Lines, c.Words, c.Bytes); err != nil {
+		fmt.Fprintln(stderr, "wc: writing the counts:", err)
+		return 1
+	}
 	return 0
 }
 

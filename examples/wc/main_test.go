@@ -113,7 +113,7 @@ func ExampleCount() {
 // TestCountEndlessOutput: a program that prints without end (yes, given by
 // mistake as -wc) is killed once its output cannot be wc's counts, and Count
 // fails with ErrBadOutput. Before, all of its output was kept: memory grew
-// until ctx ended, or forever with context.Background (as run uses).
+// until ctx ended, or forever with context.Background (as run used).
 func TestCountEndlessOutput(t *testing.T) {
 	yes := testenv.LookPath(t, "yes", "coreutils")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

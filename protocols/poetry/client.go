@@ -46,8 +46,9 @@ type Client struct {
 	// server that sends nothing for that long (one that never ends its
 	// poem, or never starts it) fails its download with an error matching
 	// weft.ErrIdleTimeout; what it sent is in Result.Poem. Zero means
-	// DefaultIdleTimeout; negative is ErrConfig. The whole download is
-	// bounded by ctx only.
+	// DefaultIdleTimeout; negative is ErrConfig. Connecting is bounded by
+	// the endpoint's timeout (timeout=, default endpoint.DefaultTimeout,
+	// 30 s); the whole download by ctx only.
 	IdleTimeout time.Duration
 
 	// dial replaces the endpoint's dialer in tests. Nil: endpoint.Dial.
