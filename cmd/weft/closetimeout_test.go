@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestServeCloseTimeoutFlag(t *testing.T) {
 		{[]string{"--close-timeout", "0"}, -1},
 	} {
 		f := parseServeFlags(t, tc.args)
-		srv, err := f.server("echo", io.Discard)
+		srv, err := f.server(context.Background(), "echo", io.Discard)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.args, err)
 		}

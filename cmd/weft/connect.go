@@ -56,6 +56,10 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes (0: the codec's default)")
 	fs.BoolVar(&f.reconnect, "reconnect", false, "reconnect with backoff when the connection fails or is lost")
 	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin (or a line that cannot be sent), close once nothing was received for this long")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: weft connect ENDPOINT [flags] (e.g. tcp:127.0.0.1:8007; stdin lines are sent, frames received printed)")
+		fs.PrintDefaults()
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

@@ -24,9 +24,50 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// counter counts the times a flag is set (see givenTwice).
+type counter struct {
+	n    int
+	bool bool
+}
+
+func (c *counter) String() string   { return "" }
+func (c *counter) Set(string) error { c.n++; return nil }
+func (c *counter) IsBoolFlag() bool { return c.bool }
+
+// givenTwice returns the name of the first flag of fs, other than a
+// repeatable strList (--listen, --quote), that args set more than once, or
+// "". It parses args with a FlagSet of counters shaped as fs (same names,
+// same bool flags), so that "--x 1 --x=2" is found wherever it stands.
+func givenTwice(fs *flag.FlagSet, args []string) string {
+	shadow := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shadow.SetOutput(io.Discard)
+	counts := map[string]*counter{}
+	fs.VisitAll(func(fl *flag.Flag) {
+		b, ok := fl.Value.(interface{ IsBoolFlag() bool })
+		c := &counter{bool: ok && b.IsBoolFlag()}
+		counts[fl.Name] = c
+		shadow.Var(c, fl.Name, "")
+	})
+	for {
+		if shadow.Parse(args) != nil || shadow.NArg() == 0 {
+			break
+		}
+		args = shadow.Args()[1:]
+	}
+	name := ""
+	fs.VisitAll(func(fl *flag.Flag) {
+		if _, repeatable := fl.Value.(*strList); !repeatable && name == "" && counts[fl.Name].n > 1 {
+			name = fl.Name
+		}
+	})
+	return name
+}
+
 // parseInterspersed parses args allowing flags before, between and after the
-// positional arguments, which it returns.
+// positional arguments, which it returns. A flag that takes one value
+// given twice is a usage error, not a value silently replaced.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	all := args
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -36,6 +77,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, exitError{2} // the flag package named the flag
 		}
 		if fs.NArg() == 0 {
+			if name := givenTwice(fs, all); name != "" {
+				return nil, fmt.Errorf("%w: --%s given twice (only --listen and --quote repeat)", errUsage, name)
+			}
 			return pos, nil
 		}
 		pos = append(pos, fs.Arg(0))

@@ -47,6 +47,10 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
 	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
 	fs.DurationVar(&idle, "idle-timeout", defaultLogbotIdle, "reconnect when the server sends nothing for this long: a server that never welcomes the bot, or one gone silently (servers PING idle clients every few minutes; 0: never)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: weft logbot --server ENDPOINT --channel '#chan' --log FILE [flags]")
+		fs.PrintDefaults()
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

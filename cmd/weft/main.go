@@ -9,7 +9,9 @@
 // PROTOCOL is one of echo, discard, chargen, qotd, daytime, time, poetry,
 // chat. On start, serve prints one line per listener on stdout, exactly
 // "listening on NETWORK ADDRESS" (for example "listening on tcp
-// 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0).
+// 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0),
+// and a second one during that shutdown ends the process at once, killed by
+// that signal (status 130 or 143 in a shell).
 // Usage errors exit with status 2 and name the bad flag or endpoint; "weft
 // serve -h" lists the flags. Flags may come before or after PROTOCOL.
 // Runtime errors exit with status 1: for connect, a refused connection, a
@@ -56,6 +58,11 @@ Run "weft COMMAND -h" for the flags of a command.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM asks for a graceful end (ctx); once it
+	// came, the signals' default action is back, so that a second one ends
+	// the process at once, killed by it, instead of waiting out a drain
+	// (--shutdown-timeout) or a start-up step that does not return.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -93,15 +93,18 @@ func startServe(t *testing.T, n int, args ...string) *proc {
 		}
 		p.addrs = append(p.addrs, m[2])
 	}
-	go func() { _, _ = io.Copy(io.Discard, out); p.done <- cmd.Wait() }()
+	waited := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, out); p.done <- cmd.Wait(); close(waited) }()
 	if len(p.addrs) < n {
 		<-p.done
 		t.Fatalf("got %d listening lines, want %d; stderr:\n%s", len(p.addrs), n, p.stderr)
 	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select { // not cmd.ProcessState: Wait sets it on another goroutine
+		case <-waited:
+		default:
 			_ = cmd.Process.Kill()
-			<-p.done
+			<-waited
 		}
 	})
 	return p

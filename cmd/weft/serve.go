@@ -93,7 +93,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
-	srv, err := f.server(pos[0], stderr)
+	srv, err := f.server(ctx, pos[0], stderr)
+	if errors.Is(err, errInterrupted) {
+		return nil // SIGINT or SIGTERM during start-up: a normal end
+	}
 	if err != nil {
 		return err
 	}
@@ -111,8 +114,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // server builds the Server from the flags.
-func (f *serveFlags) server(proto string, stderr io.Writer) (*server.Server, error) {
-	fac, err := f.factory(proto)
+func (f *serveFlags) server(ctx context.Context, proto string, stderr io.Writer) (*server.Server, error) {
+	fac, err := f.factory(ctx, proto)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +139,9 @@ func (f *serveFlags) server(proto string, stderr io.Writer) (*server.Server, err
 	default:
 		return nil, fmt.Errorf("%w: --overflow %q: want reject, fifo or lifo", errUsage, f.overflow)
 	}
+	if err := f.queueFlags(); err != nil {
+		return nil, err
+	}
 	if f.rejectMsg != "" {
 		srv.RejectMessage = []byte(f.rejectMsg + "\r\n")
 	}
@@ -155,6 +161,24 @@ func (f *serveFlags) server(proto string, stderr io.Writer) (*server.Server, err
 	return srv, nil
 }
 
+// queueFlags refuses the overflow flags where they would have no effect:
+// without --max-conns nothing overflows, and with --overflow reject nothing
+// waits in a queue (--reject-message also serves --max-conns-per-peer).
+func (f *serveFlags) queueFlags() error {
+	for _, name := range []string{"overflow", "max-queue", "queue-timeout", "reject-message"} {
+		switch {
+		case !f.set[name]:
+		case name == "reject-message" && f.maxConns == 0 && f.perIP == 0:
+			return fmt.Errorf("%w: --reject-message has no effect without --max-conns or --max-conns-per-peer", errUsage)
+		case name != "reject-message" && f.maxConns == 0:
+			return fmt.Errorf("%w: --%s has no effect without --max-conns", errUsage, name)
+		case (name == "max-queue" || name == "queue-timeout") && f.overflow == "reject":
+			return fmt.Errorf("%w: --%s is for --overflow fifo or lifo (reject queues nothing)", errUsage, name)
+		}
+	}
+	return nil
+}
+
 // flagNames rewrites the server's field names into the flags that set them.
 func flagNames(err error) string {
 	return strings.NewReplacer("Server.MaxConnsPerPeer", "--max-conns-per-peer", "Server.MaxConns", "--max-conns",
@@ -162,7 +186,7 @@ func flagNames(err error) string {
 		"Server.IdleTimeout", "--idle-timeout").Replace(err.Error())
 }
 
-func (f *serveFlags) factory(proto string) (weft.Factory, error) {
+func (f *serveFlags) factory(ctx context.Context, proto string) (weft.Factory, error) {
 	// A flag given to a protocol it does not apply to is a mistake worth
 	// saying, not a setting to ignore.
 	only := func(set bool, flag, want string) error {
@@ -206,7 +230,10 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 	case "poetry":
 		poem := []byte(defaultPoem)
 		if f.file != "" {
-			b, err := readPoem(f.file)
+			b, err := readPoem(ctx, f.file)
+			if errors.Is(err, errInterrupted) {
+				return nil, err
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: --file: %v", errUsage, err)
 			}
@@ -215,6 +242,9 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 		s := &poetry.Server{Poem: poem, Chunk: f.chunk, Delay: f.delay}
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: --chunk/--delay: %v", errUsage, err)
+		}
+		if (f.chunk > 0) != (f.delay > 0) { // one of them 0: all at once
+			return nil, fmt.Errorf("%w: --chunk %d --delay %v: give both, positive, to send the poem slowly (either 0: all at once)", errUsage, f.chunk, f.delay)
 		}
 		return s, nil
 	}
@@ -226,8 +256,33 @@ func (f *serveFlags) factory(proto string) (weft.Factory, error) {
 // all. It is 4 times what "weft get poetry" accepts by default.
 const maxPoemFile = 64 << 20
 
-// readPoem reads the poem file, refusing one over maxPoemFile bytes.
-func readPoem(path string) ([]byte, error) {
+// errInterrupted: ctx ended (SIGINT, SIGTERM) during start-up.
+var errInterrupted = errors.New("interrupted")
+
+// readPoem reads the poem file, refusing one over maxPoemFile bytes. A FIFO
+// or a device may make open or read wait, for a writer or for ever: ctx
+// ending (SIGINT, SIGTERM) ends the wait with errInterrupted, leaving the
+// reading goroutine to the process's exit (or to the file's end).
+func readPoem(ctx context.Context, path string) ([]byte, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := readPoemFile(path)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, errInterrupted
+	}
+}
+
+// readPoemFile is readPoem's blocking part.
+func readPoemFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
