@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -251,15 +250,12 @@ func (f *serveFlags) factory(ctx context.Context, proto string) (weft.Factory, e
 	return nil, fmt.Errorf("%w: unknown protocol %q (want one of %s)", errUsage, proto, protocolNames)
 }
 
-// maxPoemFile bounds "weft serve poetry --file": the poem is held in
-// memory, and a file that never ends (/dev/zero, a device) must not take it
-// all. It is 4 times what "weft get poetry" accepts by default.
-const maxPoemFile = 64 << 20
-
 // errInterrupted: ctx ended (SIGINT, SIGTERM) during start-up.
 var errInterrupted = errors.New("interrupted")
 
-// readPoem reads the poem file, refusing one over maxPoemFile bytes. A FIFO
+// readPoem reads the poem file with poetry.ReadFile, refusing one over
+// poetry.MaxPoemFile bytes (64 MiB, 4 times what "weft get poetry" accepts
+// by default). A FIFO
 // or a device may make open or read wait, for a writer or for ever: ctx
 // ending (SIGINT, SIGTERM) ends the wait with errInterrupted, leaving the
 // reading goroutine to the process's exit (or to the file's end).
@@ -270,7 +266,7 @@ func readPoem(ctx context.Context, path string) ([]byte, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		b, err := readPoemFile(path)
+		b, err := poetry.ReadFile(path)
 		done <- result{b, err}
 	}()
 	select {
@@ -279,26 +275,6 @@ func readPoem(ctx context.Context, path string) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, errInterrupted
 	}
-}
-
-// readPoemFile is readPoem's blocking part.
-func readPoemFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxPoemFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPoemFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(b) > maxPoemFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
-	}
-	return b, nil
 }
 
 func parseListen(descs []string) ([]*endpoint.Server, error) {

@@ -49,32 +49,8 @@ func main() {
 	}
 }
 
-// maxPoemFile bounds the poem file: the poem is held in memory, and a file
-// that never ends (/dev/zero, a pipe) must not take it all.
-const maxPoemFile = 64 << 20
-
-// readPoem reads the poem file, refusing one over maxPoemFile bytes.
-func readPoem(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxPoemFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPoemFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(b) > maxPoemFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPoemFile)
-	}
-	return b, nil
-}
-
 func serve(ctx context.Context, addr, file string, chunk int, delay time.Duration) error {
-	poem, err := readPoem(file)
+	poem, err := poetry.ReadFile(file) // at most poetry.MaxPoemFile bytes
 	if err != nil {
 		return err
 	}

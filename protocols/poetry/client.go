@@ -19,7 +19,8 @@ const DefaultMaxPoem = 16 << 20
 // by default.
 const DefaultIdleTimeout = time.Minute
 
-// ErrPoemTooLarge: a server sent more than Client.MaxPoem bytes.
+// ErrPoemTooLarge: a server sent more than Client.MaxPoem bytes, or a poem
+// file holds more than MaxPoemFile (ReadFile).
 var ErrPoemTooLarge = errors.New("poetry: poem too large")
 
 // Result is the outcome of one download.

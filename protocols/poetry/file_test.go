@@ -1,0 +1,66 @@
+package poetry_test
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/weftkit/weft/protocols/poetry"
+)
+
+// TestReadFile: a poem file is read whole up to MaxPoemFile bytes; a larger
+// regular file is refused by its size and an endless one (/dev/zero) once
+// it passes the limit, both with ErrPoemTooLarge naming the file; a missing
+// file is the open error.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	sparse := func(name string, size int64) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return p
+	}
+	poem := filepath.Join(dir, "poem.txt")
+	if err := os.WriteFile(poem, []byte("a line\nanother\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		path    string
+		size    int    // the poem's size when read
+		wantErr error  // nil: no error
+		want    []byte // the poem's start, when checked
+	}{
+		{"poem", poem, 15, nil, []byte("a line\n")},
+		{"empty", sparse("empty", 0), 0, nil, nil},
+		{"at the limit", sparse("max", poetry.MaxPoemFile), poetry.MaxPoemFile, nil, nil},
+		{"one byte over", sparse("over", poetry.MaxPoemFile+1), 0, poetry.ErrPoemTooLarge, nil},
+		{"endless", "/dev/zero", 0, poetry.ErrPoemTooLarge, nil},
+		{"missing", filepath.Join(dir, "nope"), 0, fs.ErrNotExist, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(tc.path); tc.path == "/dev/zero" && err != nil {
+				t.Skip("no /dev/zero here")
+			}
+			b, err := poetry.ReadFile(tc.path)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !bytes.Contains([]byte(err.Error()), []byte(tc.path)) {
+					t.Fatalf("ReadFile(%s) = %d bytes, %v; want %v naming the file", tc.path, len(b), err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(b) != tc.size || !bytes.HasPrefix(b, tc.want) {
+				t.Fatalf("ReadFile(%s) = %d bytes, %v; want %d bytes", tc.path, len(b), err, tc.size)
+			}
+		})
+	}
+}
