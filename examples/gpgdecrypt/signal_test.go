@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -6,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,15 +27,8 @@ func TestSIGTERMKillsChild(t *testing.T) {
 		main()
 		return
 	}
-	sh := testenv.LookPath(t, "sh", "sh")
-	sleep := testenv.LookPath(t, "sleep", "coreutils")
 	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "pid")
-	hang := filepath.Join(dir, "hang")
-	script := "#!" + sh + "\necho $$ > " + pidFile + ".tmp && mv " + pidFile + ".tmp " + pidFile + "\nexec " + sleep + " 3600\n"
-	if err := os.WriteFile(hang, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	hang, waitPID := testenv.HangingProgram(t, dir)
 	passFile := filepath.Join(dir, "pass")
 	if err := os.WriteFile(passFile, []byte("pw\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -50,8 +44,7 @@ func TestSIGTERMKillsChild(t *testing.T) {
 	}
 	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
 	defer kill.Stop()
-	pid := waitPID(t, pidFile)
-	defer syscall.Kill(pid, syscall.SIGKILL) // whatever happens
+	pid := waitPID()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -63,28 +56,5 @@ func TestSIGTERMKillsChild(t *testing.T) {
 	if !strings.HasPrefix(stderr.String(), "gpgdecrypt: ") {
 		t.Errorf("stderr does not say why it ended:\n%s", stderr.String())
 	}
-	// The orphan, if any, is reaped by init once killed: wait (bounded)
-	// until the pid is gone.
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the -gpg program (pid %d) still runs 5 s after main ended", pid)
-		}
-	}
-}
-
-// waitPID waits (bounded) for the pid the hanging program writes.
-func waitPID(t *testing.T, file string) int {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(file); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the -gpg program did not start in 10 s")
-		}
-	}
+	testenv.WaitGone(t, pid, "the -gpg program")
 }

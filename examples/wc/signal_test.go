@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -5,8 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,15 +26,8 @@ func TestSIGTERMKillsChild(t *testing.T) {
 		main()
 		return
 	}
-	sh := testenv.LookPath(t, "sh", "sh")
-	sleep := testenv.LookPath(t, "sleep", "coreutils")
 	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "pid")
-	hang := filepath.Join(dir, "hang")
-	script := "#!" + sh + "\necho $$ > " + pidFile + ".tmp && mv " + pidFile + ".tmp " + pidFile + "\nexec " + sleep + " 3600\n"
-	if err := os.WriteFile(hang, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	hang, waitPID := testenv.HangingProgram(t, dir)
 	var stderr bytes.Buffer
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMKillsChild$")
 	cmd.Env = append(os.Environ(), "WEFT_WC_MAIN="+hang)
@@ -45,8 +38,7 @@ func TestSIGTERMKillsChild(t *testing.T) {
 	}
 	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
 	defer kill.Stop()
-	pid := waitPID(t, pidFile)
-	defer syscall.Kill(pid, syscall.SIGKILL) // whatever happens
+	pid := waitPID()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -58,28 +50,5 @@ func TestSIGTERMKillsChild(t *testing.T) {
 	if !strings.HasPrefix(stderr.String(), "wc: ") {
 		t.Errorf("stderr does not say why it ended:\n%s", stderr.String())
 	}
-	// The orphan, if any, is reaped by init once killed: wait (bounded)
-	// until the pid is gone.
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the -wc program (pid %d) still runs 5 s after main ended", pid)
-		}
-	}
-}
-
-// waitPID waits (bounded) for the pid the hanging program writes.
-func waitPID(t *testing.T, file string) int {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(file); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the -wc program did not start in 10 s")
-		}
-	}
+	testenv.WaitGone(t, pid, "the -wc program")
 }
