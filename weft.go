@@ -136,7 +136,8 @@ type Transport interface {
 	ResumeReading()
 	// RegisterProducer registers p to be paused and resumed by the write
 	// buffer's high and low-water marks. It replaces any earlier producer. If
-	// the buffer is already above the high-water mark, p is paused at once.
+	// the buffer is already above the high-water mark, or full at
+	// MaxWriteBuffer, p is paused at once.
 	RegisterProducer(p Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()

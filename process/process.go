@@ -51,10 +51,11 @@ type Transport interface {
 	// ResumeReading restarts reading after PauseReading.
 	ResumeReading()
 	// RegisterProducer registers a producer that is paused while more than
-	// Options.HighWater bytes are queued for stdin and resumed at
-	// Options.LowWater; StopProducing is called when stdin closes (at once
-	// if it has already closed, or if ChildFDs has no stdin pipe). Its
-	// calls are serialized with the protocol's callbacks.
+	// Options.HighWater bytes are queued for stdin, or the queue is full at
+	// Options.MaxWriteBuffer, and resumed at Options.LowWater;
+	// StopProducing is called when stdin closes (at once if it has already
+	// closed, or if ChildFDs has no stdin pipe). Its calls are serialized
+	// with the protocol's callbacks.
 	RegisterProducer(p weft.Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
