@@ -2,15 +2,15 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // TestSIGTERMEndsCleanly runs main in a child process (this test binary)
@@ -30,15 +30,7 @@ func TestSIGTERMEndsCleanly(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMEndsCleanly$")
-	cmd.Env = append(os.Environ(), "WEFT_ECHOCLIENT_MAIN=tcp:"+ln.Addr().String())
-	cmd.Stdout = &stdout
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-	defer kill.Stop()
+	cmd := testenv.StartSelf(t, "TestSIGTERMEndsCleanly", nil, &stdout, nil, "WEFT_ECHOCLIENT_MAIN=tcp:"+ln.Addr().String())
 	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +43,7 @@ func TestSIGTERMEndsCleanly(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() || ee.ExitCode() != 1 {
-		t.Errorf("after SIGTERM: %v, want exit status 1 (not killed by the signal); output:\n%s", err, stdout.String())
-	}
+	testenv.WantExit(t, cmd.Wait(), 1, stdout.String())
 	if !strings.Contains(stdout.String(), "Lost connection. Reason: ") {
 		t.Errorf("output lacks the lost connection:\n%s", stdout.String())
 	}

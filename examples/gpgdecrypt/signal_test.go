@@ -4,14 +4,11 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/weftkit/weft/internal/testenv"
 )
@@ -34,25 +31,12 @@ func TestSIGTERMKillsChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMKillsChild$")
-	cmd.Env = append(os.Environ(), "WEFT_GPGDECRYPT_MAIN="+hang, "WEFT_GPGDECRYPT_PASS="+passFile)
-	cmd.Stdin = strings.NewReader("not really OpenPGP\n")
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-	defer kill.Stop()
+	cmd := testenv.StartSelf(t, "TestSIGTERMKillsChild", strings.NewReader("not really OpenPGP\n"), nil, &stderr, "WEFT_GPGDECRYPT_MAIN="+hang, "WEFT_GPGDECRYPT_PASS="+passFile)
 	pid := waitPID()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() || ee.ExitCode() != 1 {
-		t.Errorf("after SIGTERM: %v, want exit status 1 (not killed by the signal); stderr:\n%s", err, stderr.String())
-	}
+	testenv.WantExit(t, cmd.Wait(), 1, stderr.String())
 	if !strings.HasPrefix(stderr.String(), "gpgdecrypt: ") {
 		t.Errorf("stderr does not say why it ended:\n%s", stderr.String())
 	}

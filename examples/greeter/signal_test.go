@@ -3,15 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // TestSIGTERMEndsCleanly runs main in a child process (this test binary),
@@ -31,15 +31,7 @@ func TestSIGTERMEndsCleanly(t *testing.T) {
 	}
 	defer ln.Close()
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMEndsCleanly$")
-	cmd.Env = append(os.Environ(), "WEFT_GREETER_MAIN=tcp:"+ln.Addr().String())
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-	defer kill.Stop()
+	cmd := testenv.StartSelf(t, "TestSIGTERMEndsCleanly", nil, nil, &stderr, "WEFT_GREETER_MAIN=tcp:"+ln.Addr().String())
 	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +45,7 @@ func TestSIGTERMEndsCleanly(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() || ee.ExitCode() != 1 {
-		t.Errorf("after SIGTERM: %v, want exit status 1 (not killed by the signal); stderr:\n%s", err, stderr.String())
-	}
+	testenv.WantExit(t, cmd.Wait(), 1, stderr.String())
 	if !strings.HasPrefix(stderr.String(), "greeter: ") {
 		t.Errorf("stderr does not say why it ended:\n%s", stderr.String())
 	}

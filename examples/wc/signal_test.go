@@ -4,13 +4,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/weftkit/weft/internal/testenv"
 )
@@ -29,24 +26,12 @@ func TestSIGTERMKillsChild(t *testing.T) {
 	dir := t.TempDir()
 	hang, waitPID := testenv.HangingProgram(t, dir)
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMKillsChild$")
-	cmd.Env = append(os.Environ(), "WEFT_WC_MAIN="+hang)
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-	defer kill.Stop()
+	cmd := testenv.StartSelf(t, "TestSIGTERMKillsChild", nil, nil, &stderr, "WEFT_WC_MAIN="+hang)
 	pid := waitPID()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() || ee.ExitCode() != 1 {
-		t.Errorf("after SIGTERM: %v, want exit status 1 (not killed by the signal); stderr:\n%s", err, stderr.String())
-	}
+	testenv.WantExit(t, cmd.Wait(), 1, stderr.String())
 	if !strings.HasPrefix(stderr.String(), "wc: ") {
 		t.Errorf("stderr does not say why it ended:\n%s", stderr.String())
 	}

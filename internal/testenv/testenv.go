@@ -2,8 +2,10 @@
 // programs (Twisted, nc, ngircd, haproxy, gpg, openssl) that interop tests talk
 // to, skipping (or failing, under WEFT_REQUIRE_PEERS=1) when one is
 // missing; LateTransport, a fake Transport whose posted work runs when the
-// test says; PipeListener, an in-memory listener over net.Pipe; and
-// SyncBuffer, an output buffer safe for a writer and a reader.
+// test says; PipeListener, an in-memory listener over net.Pipe;
+// SyncBuffer, an output buffer safe for a writer and a reader; StartSelf and
+// WantExit, to run a main in a child process and check how it ended; and
+// HangingProgram and WaitGone, a child program that never ends (unix).
 package testenv
 
 import (
