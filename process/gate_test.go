@@ -110,7 +110,10 @@ func (p *atomicProducer) StopProducing()   {}
 // stdin queue filled to it takes no write (WriteRoom 0) and never passes the
 // mark; the registered Producer is paused then (as by the runtime's
 // Transport), and resumed once the child has read the queue down to
-// LowWater, so it hears when there is room again.
+// LowWater, so it hears when there is room again; also when the queue
+// drained before the pause was delivered (as a loaded machine made it: the
+// two cancelled out, and the producer heard nothing, until syncProducer
+// told both).
 func TestProducerPausedWhenStdinFull(t *testing.T) {
 	sh := lookPath(t, "sh")
 	const high = 32 << 10

@@ -132,6 +132,9 @@ func (pr *Process) stdinLevel() {
 	pr.mu.Lock()
 	n := pr.writers[0].buffered()
 	old := pr.prodWant
+	if n >= pr.opt.max {
+		pr.prodFull = true // see syncProducer
+	}
 	if n > pr.opt.high || n >= pr.opt.max { // full: see weft.Options.HighWater
 		pr.prodWant = true
 	} else if n <= pr.opt.low {
@@ -145,21 +148,31 @@ func (pr *Process) stdinLevel() {
 }
 
 // syncProducer runs serialized: it tells the producer to pause or resume when
-// what it was last told differs from what stdin's queue wants.
+// what it was last told differs from what stdin's queue wants. A pause and a
+// resume that cancelled out before it ran are not told, unless the queue was
+// full meanwhile (prodFull): a producer that found no room (WriteRoom 0)
+// then gets both, or it would never hear of the room, as with the runtime's
+// Transport.
 func (pr *Process) syncProducer() {
 	if pr.producer == nil {
 		return
 	}
 	pr.mu.Lock()
-	want := pr.prodWant
-	pr.mu.Unlock()
-	if want == pr.prodTold {
-		return
+	want, full := pr.prodWant, pr.prodFull
+	if want != pr.prodTold || !want {
+		pr.prodFull = false
 	}
-	pr.prodTold = want
-	if want {
+	pr.mu.Unlock()
+	switch {
+	case want != pr.prodTold:
+		pr.prodTold = want
+		if want {
+			pr.producer.PauseProducing()
+		} else {
+			pr.producer.ResumeProducing()
+		}
+	case full && !want:
 		pr.producer.PauseProducing()
-	} else {
 		pr.producer.ResumeProducing()
 	}
 }
