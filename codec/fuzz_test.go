@@ -57,27 +57,28 @@ func (d *boundedDecoder) Decode(buf []byte) (int, []byte, error) {
 
 func FuzzLine(f *testing.F) {
 	seeds(f, "a\nb\r\n\r\r\n", "\n\n", "xxxxxxxxxxxxxxxxx\r", "no end", "\r\n\r")
-	codectest.Fuzz(f, bounded(codec.Line{MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false)
+	codectest.FuzzAgainst(f, bounded(codec.Line{MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false, refLine(16))
 }
 
 func FuzzLineDelimiter(f *testing.F) {
 	seeds(f, "abacaba", "ab", "xaabax", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-	codectest.Fuzz(f, bounded(codec.Line{Delimiter: []byte("aba"), MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false)
+	codectest.FuzzAgainst(f, bounded(codec.Line{Delimiter: []byte("aba"), MaxLength: 16}, bytes.Repeat([]byte("x"), 16)), false, refStrictLine([]byte("aba"), 16))
 }
 
 func FuzzNetstring(f *testing.F) {
 	seeds(f, "0:,", "1:a,2:bc,", "01:a,", "10000000000:", "3:a", "5:hello,x", "-1:", "1:a;")
-	codectest.Fuzz(f, bounded(codec.Netstring{MaxLength: 64}, make([]byte, 64)), false)
+	codectest.FuzzAgainst(f, bounded(codec.Netstring{MaxLength: 64}, make([]byte, 64)), false, refNetstring(64))
 }
 
 func FuzzInt16(f *testing.F) {
 	seeds(f, "\x00\x00", "\x00\x01a\x00\x02bc", "\xff\xff", "\x00\x05hel")
-	codectest.Fuzz(f, bounded(codec.LengthPrefix{Size: 2, MaxLength: 64}, make([]byte, 64)), false)
+	codectest.FuzzAgainst(f, bounded(codec.LengthPrefix{Size: 2, MaxLength: 64}, make([]byte, 64)), false, refLengthPrefix(codec.LengthPrefix{Size: 2, MaxLength: 64}))
 }
 
 func FuzzLengthPrefix8LE(f *testing.F) {
 	seeds(f, "\x08\x00\x00\x00\x00\x00\x00\x00", "\x09\x00\x00\x00\x00\x00\x00\x00a", "\x00\x00\x00\x00\x00\x00\x00\x80", "\x01")
-	codectest.Fuzz(f, bounded(codec.LengthPrefix{Size: 8, LittleEndian: true, IncludesHeader: true, MaxLength: 64}, make([]byte, 64)), false)
+	lp := codec.LengthPrefix{Size: 8, LittleEndian: true, IncludesHeader: true, MaxLength: 64}
+	codectest.FuzzAgainst(f, bounded(lp, make([]byte, 64)), false, refLengthPrefix(lp))
 }
 
 // modeScript is a LineHandler driven by a script: after line i, script byte
@@ -139,14 +140,17 @@ func runModes(data, script []byte, chunks [][]byte, piece int) ([]string, bool) 
 	return h.events, tr.lost
 }
 
-// FuzzLineReceiverModes: any sequence of mode switches gives the same events
-// whatever the chunking of the input.
+// FuzzLineReceiverModes: any sequence of mode switches gives the events of
+// an independent model (refModes), whatever the chunking of the input.
 func FuzzLineReceiverModes(f *testing.F) {
 	f.Add([]byte("HEAD\r\n0123\r\n6789TAIL\r\n"), []byte{36}, uint64(1))
 	f.Add([]byte("a\nb\nc\nd\ne\n"), []byte{0, 1, 2, 5}, uint64(2))
 	f.Add([]byte("a\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\nc\n"), []byte{4}, uint64(3))
 	f.Fuzz(func(t *testing.T, data, script []byte, seed uint64) {
 		want, closed := runModes(data, script, [][]byte{data}, 0)
+		if ref, refClosed := refModes(data, script); !slices.Equal(want, ref) || closed != refClosed {
+			t.Fatalf("events %q closed %v; reference model: %q closed %v", want, closed, ref, refClosed)
+		}
 		for _, chunks := range [][][]byte{
 			codectest.Chunks(data, 1, nil),
 			codectest.Chunks(data, 0, rand.New(rand.NewPCG(seed, 7))),

@@ -9,7 +9,9 @@ import (
 const minRead = 4 << 10
 
 // FrameReader reads frames from an io.Reader, for blocking-style code. It
-// buffers what it reads; memory is bounded by the codec's limit.
+// buffers what it reads: a frame that never ends makes it hold at most about
+// 1.25 times the codec's limit, plus one 4 KiB read, before the decoder
+// refuses it.
 type FrameReader struct {
 	r          io.Reader
 	dec        Decoder
@@ -73,7 +75,11 @@ func (fr *FrameReader) fill() {
 		if fr.start > 0 && len(fr.buf)-live >= minRead && fr.start >= live {
 			copy(fr.buf, fr.buf[fr.start:fr.end])
 		} else {
-			nb := make([]byte, max(2*len(fr.buf), live+minRead))
+			// Grow by a quarter (at least minRead): the copies stay
+			// linear in total, and a peer that never ends its frame
+			// makes the buffer reach about 1.25 times the codec's
+			// limit, not twice it.
+			nb := make([]byte, live+max(minRead, live/4))
 			copy(nb, fr.buf[fr.start:fr.end])
 			fr.buf = nb
 		}

@@ -17,7 +17,9 @@
 //   - CheckRoundTrip, CheckChunking, CheckRefused, CheckInvalid,
 //     CheckLinearCost: the same checks one by one, returning an error.
 //   - Fuzz: a fuzz target that checks chunking invariance, no panic, and that
-//     every decoded frame re-encodes to bytes that decode to the same frame.
+//     every decoded frame re-encodes to bytes that decode to the same frame;
+//     FuzzAgainst also compares every input's decoding with a reference
+//     decoder's.
 //   - Decode (giving a Result), Encode and Chunks: the harness, usable in a
 //     user's own tests.
 package codectest

@@ -2,6 +2,8 @@ package codectest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -18,9 +20,24 @@ import (
 // Seed the corpus with f.Add(wire []byte, seed uint64) before calling Fuzz,
 // or commit files under testdata/fuzz/<FuzzName>/.
 func Fuzz(f *testing.F, newCodec func() codec.Codec, stream bool) {
+	FuzzAgainst(f, newCodec, stream, nil)
+}
+
+// FuzzAgainst is Fuzz with a differential check as well: ref, an independent
+// (simple, whole-input) decoder of the same format, must give the same frames
+// and the same kind of error for every input: errors are compared by the
+// sentinel they match (codec.ErrFrameTooLarge, codec.ErrMalformed, ...), and
+// when there is no error, the bytes left over must agree too. A nil ref
+// makes it Fuzz.
+func FuzzAgainst(f *testing.F, newCodec func() codec.Codec, stream bool, ref func(wire []byte) Result) {
 	f.Fuzz(func(t *testing.T, wire []byte, seed uint64) {
 		c := newCodec()
 		whole := Decode(c, [][]byte{wire})
+		if ref != nil {
+			if err := sameAsReference(whole, ref(wire), stream); err != nil {
+				t.Fatalf("the decoder disagrees with the reference decoder: %v", err)
+			}
+		}
 		for _, chunks := range [][][]byte{
 			Chunks(wire, 1, nil),
 			Chunks(wire, 0, rand.New(rand.NewPCG(seed, seed>>32))),
@@ -41,4 +58,44 @@ func Fuzz(f *testing.F, newCodec func() codec.Codec, stream bool) {
 			}
 		}
 	})
+}
+
+// sentinels are the errors a decode error is classified by.
+var sentinels = []error{codec.ErrFrameTooLarge, codec.ErrMalformed, codec.ErrTruncated, codec.ErrConfig, codec.ErrDelimiter}
+
+func kind(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	return err
+}
+
+// sameAsReference compares a decoding with the reference decoder's.
+func sameAsReference(got, want Result, stream bool) error {
+	if kind(got.Err) != kind(want.Err) {
+		return fmt.Errorf("error %v, reference %v", got.Err, want.Err)
+	}
+	if stream {
+		if !bytes.Equal(bytes.Join(got.Frames, nil), bytes.Join(want.Frames, nil)) {
+			return errors.New("decoded bytes differ")
+		}
+	} else {
+		if len(got.Frames) != len(want.Frames) {
+			return fmt.Errorf("%d frames %q, reference %d frames %q", len(got.Frames), got.Frames, len(want.Frames), want.Frames)
+		}
+		for i := range got.Frames {
+			if !bytes.Equal(got.Frames[i], want.Frames[i]) {
+				return fmt.Errorf("frame %d is %q, reference %q", i, trunc(got.Frames[i]), trunc(want.Frames[i]))
+			}
+		}
+	}
+	if got.Err == nil && got.Rest != want.Rest {
+		return fmt.Errorf("%d bytes left, reference %d", got.Rest, want.Rest)
+	}
+	return nil
 }
