@@ -104,7 +104,7 @@ type connExt struct {
 	producer   Producer
 	prodWant   bool // the producer should be paused (under Conn.mu)
 	prodIs     bool // the producer was told to pause
-	prodFull   bool // the buffer was full (WriteRoom 0) since the last pause or resume told (syncProducer)
+	prodPend   bool // a pause was wanted since the producer was last told (syncProducer)
 	resume     chan struct{}
 	ctx        context.Context
 	cancel     context.CancelFunc

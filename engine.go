@@ -275,7 +275,11 @@ func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 	c.bits |= bWaitOut
 	c.sending = len(*bp) - off
 	c.armCloseLocked() // a close (if closing) now waits for the peer
+	resume := c.resumeLocked()
 	c.mu.Unlock()
+	if resume {
+		c.Post(c.syncProducer)
+	}
 	if kick {
 		c.schedule()
 	}

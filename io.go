@@ -246,11 +246,8 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 	}
 	pause := false
 	if x := c.x.Load(); x != nil && x.producer != nil {
-		if buffered+total >= c.opt.max {
-			x.prodFull = true // see connExt.prodFull
-		}
 		if !x.prodWant && c.opt.pauses(buffered+total) {
-			x.prodWant, pause = true, true
+			x.prodWant, x.prodPend, pause = true, true, true
 		}
 	}
 	start, sched := false, false
@@ -466,7 +463,15 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 		p := (*bp)[off:]
 		var n int
 		var err error
+		c.mu.Lock()
+		paused := c.pausedLocked()
+		c.mu.Unlock()
 		switch slice := c.progressSlice(); {
+		case paused:
+			// A paused producer is resumed at the low-water mark: write
+			// a piece (a TLS record) at a time, so that the progress is
+			// seen (by the timers too: each piece is a write taken).
+			n, err = nc.Write(p[:min(len(p), idleChunk)])
 		case slice <= 0:
 			n, err = nc.Write(p)
 		case !cuttable:
@@ -561,12 +566,39 @@ func (c *Conn) wrote(n int) {
 }
 
 // sentPart records that n bytes of the flusher's buffer went to the socket
-// and the rest did not yet. The count never goes below zero: a connection
-// that ended meanwhile (finalize) has dropped it already.
+// and the rest did not yet, and resumes a paused producer if that took the
+// buffer to the low-water mark (resumeLocked). The count never goes below
+// zero: a connection that ended meanwhile (finalize) has dropped it already.
 func (c *Conn) sentPart(n int) {
 	c.mu.Lock()
 	c.sending = max(0, c.sending-n)
+	resume := c.resumeLocked()
 	c.mu.Unlock()
+	if resume {
+		c.Post(c.syncProducer)
+	}
+}
+
+// resumeLocked reports whether a paused producer should be resumed now that
+// the buffer went down (the caller posts syncProducer after unlocking): at
+// the low-water mark, counting what the flusher still has to write, so that
+// LowWater holds while a slow reader drains a large write, not only once
+// all of it has gone.
+func (c *Conn) resumeLocked() bool {
+	x := c.x.Load()
+	if x == nil || x.producer == nil || !x.prodWant || c.bufferedLocked() > c.opt.low {
+		return false
+	}
+	x.prodWant = false
+	return true
+}
+
+// pausedLocked reports whether a registered producer is paused (or about to
+// be): the flusher then writes in pieces, so that its progress is seen and
+// the producer resumed at the low-water mark (sentPart).
+func (c *Conn) pausedLocked() bool {
+	x := c.x.Load()
+	return x != nil && x.producer != nil && x.prodWant
 }
 
 // sendDone recycles a buffer the flusher finished writing and resumes a
@@ -586,12 +618,7 @@ func (c *Conn) sendDone(bp *[]byte) {
 // syncProducer after unlocking).
 func (c *Conn) sentLocked() (resume bool) {
 	c.sending = 0
-	x := c.x.Load()
-	resume = x != nil && x.producer != nil && x.prodWant && c.bufferedLocked() <= c.opt.low
-	if resume {
-		x.prodWant = false
-	}
-	return resume
+	return c.resumeLocked()
 }
 
 // writeFailed ends the connection after a write error.
@@ -615,17 +642,17 @@ func (c *Conn) writeFailed(err error) {
 
 // syncProducer tells the producer to pause or resume to match the buffer. It
 // runs as a callback, so producers are never called concurrently with the
-// Protocol. A pause and a resume that cancel out before it runs are not
-// told, unless the buffer was full meanwhile (connExt.prodFull): a
-// producer that found no room then gets both, or it would never hear of
-// the room.
+// Protocol. A pause that the buffer's drain overtook before it ran (the
+// socket took everything at once) is still told, followed by the resume
+// (connExt.prodPend): a producer that saw the buffer pass the mark, or find
+// no room, and stopped would otherwise never hear that it may go on.
 func (c *Conn) syncProducer() {
 	x := c.ext()
 	c.mu.Lock()
-	p, want, is, full := x.producer, x.prodWant, x.prodIs, x.prodFull
+	p, want, is, pend := x.producer, x.prodWant, x.prodIs, x.prodPend
 	x.prodIs = want
 	if want != is || !want {
-		x.prodFull = false
+		x.prodPend = false
 	}
 	c.mu.Unlock()
 	switch {
@@ -634,10 +661,10 @@ func (c *Conn) syncProducer() {
 		p.PauseProducing()
 	case want != is:
 		p.ResumeProducing()
-	case full && !want:
-		// The buffer was full and drained before the pause was
-		// delivered: the producer, which may have seen no room and
-		// stopped, still hears of the room.
+	case pend && !want:
+		// The buffer passed the mark (or filled) and drained before
+		// the pause was delivered: the producer, which may have seen
+		// it and stopped, still hears that it may go on.
 		p.PauseProducing()
 		p.ResumeProducing()
 	}

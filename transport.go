@@ -91,7 +91,7 @@ func (t *transport) RegisterProducer(p Producer) {
 	x.producer = p
 	x.prodIs = false
 	x.prodWant = p != nil && c.state != stClosed && c.opt.pauses(c.bufferedLocked())
-	x.prodFull = x.prodWant && c.bufferedLocked() >= c.opt.max
+	x.prodPend = x.prodWant
 	pause := x.prodWant
 	c.mu.Unlock()
 	if pause {
@@ -104,7 +104,7 @@ func (t *transport) UnregisterProducer() {
 	x := c.ext()
 	c.mu.Lock()
 	x.producer = nil
-	x.prodWant, x.prodIs, x.prodFull = false, false, false
+	x.prodWant, x.prodIs, x.prodPend = false, false, false
 	c.mu.Unlock()
 }
 

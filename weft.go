@@ -83,9 +83,10 @@ type ShutdownNotifier interface {
 // Producer is a source of output written to a Transport (Twisted's push
 // producer). The Transport calls PauseProducing when its write buffer passes the
 // high-water mark or is full at MaxWriteBuffer, and ResumeProducing when it
-// falls to the low-water mark (a buffer that was full and drained before the
-// pause was delivered still gets both, so a producer that found no room
-// hears of it);
+// falls to the low-water mark, counting what is still being written (a pause
+// that the buffer's drain overtook before it was delivered is still told,
+// followed by the resume, so a producer that saw the mark passed, or found
+// no room, hears that it may go on);
 // StopProducing is called once when the connection is lost. These calls are
 // serialized with the connection's Protocol callbacks: a Protocol may be its own
 // Producer without a mutex.

@@ -90,7 +90,7 @@ type Process struct {
 	killCause error // the context's cause, if it killed the child
 	pauseCh   chan struct{}
 	prodWant  bool // stdin is above the high-water mark, or full
-	prodFull  bool // stdin's queue was full since the producer was last told (syncProducer)
+	prodPend  bool // a pause was wanted since the producer was last told (syncProducer)
 	delay     *time.Timer
 
 	// Serialized state: touched only by functions run by ser.

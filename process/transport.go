@@ -132,10 +132,8 @@ func (pr *Process) stdinLevel() {
 	pr.mu.Lock()
 	n := pr.writers[0].buffered()
 	old := pr.prodWant
-	if n >= pr.opt.max {
-		pr.prodFull = true // see syncProducer
-	}
 	if n > pr.opt.high || n >= pr.opt.max { // full: see weft.Options.HighWater
+		pr.prodPend = pr.prodPend || !pr.prodWant // see syncProducer
 		pr.prodWant = true
 	} else if n <= pr.opt.low {
 		pr.prodWant = false
@@ -148,19 +146,19 @@ func (pr *Process) stdinLevel() {
 }
 
 // syncProducer runs serialized: it tells the producer to pause or resume when
-// what it was last told differs from what stdin's queue wants. A pause and a
-// resume that cancelled out before it ran are not told, unless the queue was
-// full meanwhile (prodFull): a producer that found no room (WriteRoom 0)
-// then gets both, or it would never hear of the room, as with the runtime's
-// Transport.
+// what it was last told differs from what stdin's queue wants. A pause that
+// the queue's drain overtook before it ran is still told, followed by the
+// resume (prodPend), as with the runtime's Transport: a producer that saw
+// the queue pass the mark, or find no room, and stopped would otherwise
+// never hear that it may go on.
 func (pr *Process) syncProducer() {
 	if pr.producer == nil {
 		return
 	}
 	pr.mu.Lock()
-	want, full := pr.prodWant, pr.prodFull
+	want, pend := pr.prodWant, pr.prodPend
 	if want != pr.prodTold || !want {
-		pr.prodFull = false
+		pr.prodPend = false
 	}
 	pr.mu.Unlock()
 	switch {
@@ -171,7 +169,7 @@ func (pr *Process) syncProducer() {
 		} else {
 			pr.producer.ResumeProducing()
 		}
-	case full && !want:
+	case pend && !want:
 		pr.producer.PauseProducing()
 		pr.producer.ResumeProducing()
 	}

@@ -53,11 +53,11 @@ type Server struct {
 // DefaultStallTimeout is Server.StallTimeout when zero: the connection is
 // aborted (weft.ErrAborted) when the sending stays paused this long: from
 // the moment the write buffer passes its high-water mark until it has
-// drained to the low-water mark (the runtime resumes the sending once the
-// output it was flushing has all gone, so a client that reads must take
-// up to the high-water mark plus one Chunk, or one 64 KiB piece of a poem
-// sent at once, in that time: 64 to 128 KiB a minute by default, about 1.1
-// to 2.2 KB a second, less what its socket buffers hold), or when the last
+// drained to the low-water mark (so a client that reads must take, in that
+// time, what the buffer holds above the low-water mark: up to the
+// high-water mark plus one Chunk, or one 64 KiB piece of a poem sent at
+// once, less LowWater; 48 to 112 KiB a minute by default, about 0.8 to 1.9
+// KB a second, less what its socket buffers hold), or when the last
 // of the poem, written, is not all sent this long after. A poem is closed
 // as soon as the kernel has taken it, so only a client that leaves unread
 // more than its socket buffers hold meets the second bound.

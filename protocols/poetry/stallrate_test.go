@@ -15,13 +15,12 @@ import (
 
 // TestServerSteadyReaderKept: DefaultStallTimeout keeps a client that
 // steadily reads faster than its documented bound, over a pipe, where no
-// socket buffer holds part of the output: the runtime resumes a paused
-// Producer once the output it was flushing has all gone, up to the
-// high-water mark plus the last write, so a client must take that much per
-// StallTimeout: about 1.1 KB/s in slow mode with small chunks, 2.2 KB/s for
-// a poem over 64 KiB sent at once (64 KiB Gate pieces). The documentation
-// said "about 800 bytes a second": at 1000 B/s both were aborted after a
-// minute.
+// socket buffer holds part of the output. When this test was written the
+// runtime resumed a paused Producer only once the output it was flushing
+// had all gone, so a client had to take about 1.1 KB/s in slow mode with
+// small chunks, 2.2 KB/s for a poem over 64 KiB sent at once; it now
+// resumes at the low-water mark (TestResumeAtLowWater), which only lowers
+// the rate a reader needs.
 func TestServerSteadyReaderKept(t *testing.T) {
 	big := bytes.Repeat([]byte("So much depends upon a red wheel barrow\n"), 512<<10/40)
 	for _, tc := range []struct {
