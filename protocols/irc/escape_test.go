@@ -16,7 +16,8 @@ func unescapeLog(s string) (string, error) {
 
 // checkLogSafe fails if the log output holds a byte that drives a terminal:
 // a C0 control other than the IRC formatting codes and the '\n' ending each
-// line, DEL, a C1 control (U+0080..U+009F) or invalid UTF-8.
+// line, DEL, a C1 control (U+0080..U+009F), a bidi embedding, override or
+// isolate, or invalid UTF-8.
 func checkLogSafe(t *testing.T, log string) {
 	t.Helper()
 	if !utf8.ValidString(log) {
@@ -28,6 +29,9 @@ func checkLogSafe(t *testing.T, log string) {
 		}
 		if r < 0x20 || r == 0x7f || 0x80 <= r && r <= 0x9f {
 			t.Fatalf("log holds raw control %U at byte %d: %q", r, i, log)
+		}
+		if 0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069 {
+			t.Fatalf("log holds raw bidi control %U at byte %d: %q", r, i, log)
 		}
 	}
 }
@@ -53,6 +57,7 @@ func TestLoggerEscapesControls(t *testing.T) {
 		{"c1 alone \x9b[2J", `c1 alone \x9b[2J`},
 		{`back\slash \x1b`, `back\\slash \\x1b`},
 		{"replacement \ufffd stays", "replacement \ufffd stays"},
+		{"rlo\u202elive lri\u2066x\u2069 lrm\u200e zwj\u200d", `rlo\u202elive lri\u2066x\u2069 lrm` + "\u200e zwj\u200d"},
 		{"\x02bold\x02 \x0304,05colour\x03 \x04ff0000hex \x0f\x16rev\x1ditalic\x1estrike\x1funder\x11mono", "\x02bold\x02 \x0304,05colour\x03 \x04ff0000hex \x0f\x16rev\x1ditalic\x1estrike\x1funder\x11mono"},
 	} {
 		var b strings.Builder

@@ -50,7 +50,9 @@ const Whisper = "It isn't nice to whisper!  Play nice with the group."
 // message, a nick, a channel name) cannot drive the terminal of someone
 // reading the log with cat or tail -f, nor split or glue lines: every C0
 // control byte (CR and LF included) is written as \xHH ("\x1b" for ESC),
-// DEL as \x7f, a C1 control (U+0080..U+009F) as \u00HH ("\u009b"), each
+// DEL as \x7f, a C1 control (U+0080..U+009F) as \u00HH ("\u009b"), a
+// bidi embedding, override or isolate (U+202A..U+202E, U+2066..U+2069,
+// which would make the rest of the line display reordered) as \uHHHH, each
 // byte of invalid UTF-8 as \xHH, and a backslash as \\. IRC's formatting
 // codes are kept as they are, being content: \x02 bold, \x03 colour, \x04
 // hex colour, \x0f reset, \x11 monospace, \x16 reverse, \x1d italic, \x1e
@@ -101,6 +103,14 @@ func (l *Logger) Log(msg string) error {
 // underline.
 const formatCodes = "\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f"
 
+// isBidiControl reports whether r is a bidirectional embedding, override or
+// isolate (U+202A..U+202E, U+2066..U+2069), which reorders the text after it
+// on a terminal: the Logger writes them escaped. The marks (LRM, RLM, ALM)
+// are kept, acting on their neighbours only.
+func isBidiControl(r rune) bool {
+	return 0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069
+}
+
 // escapeLog returns s as the Logger writes it (see Logger).
 func escapeLog(s string) string {
 	clean := func(s string) bool {
@@ -124,8 +134,8 @@ func escapeLog(s string) string {
 			b = append(b, '\\', '\\')
 		case r == utf8.RuneError && size == 1, c < 0x20 && strings.IndexByte(formatCodes, c) < 0, c == 0x7f:
 			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
-		case 0x80 <= r && r <= 0x9f:
-			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		case 0x80 <= r && r <= 0x9f, isBidiControl(r):
+			b = append(b, '\\', 'u', hex[r>>12], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
 		default:
 			b = append(b, s[i:i+size]...)
 		}
