@@ -61,6 +61,28 @@ func (p *lowWaterProducer) ResumeProducing() {
 	p.fill()
 }
 
+// checkResumes fails unless the producer was resumed, every time with at
+// most LowWater (16 KiB) buffered and at least once with more than 0: at
+// the low-water mark, not only when the buffer was empty.
+func (p *lowWaterProducer) checkResumes(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	above := 0
+	for _, b := range p.resumed {
+		if b > 16<<10 {
+			t.Fatalf("resumed with %d bytes buffered, above LowWater (16 KiB): %v", b, p.resumed)
+		}
+		if b > 0 {
+			above++
+		}
+	}
+	if len(p.resumed) == 0 || above == 0 {
+		t.Fatalf("resumed with %v bytes buffered: want some above 0 (at LowWater, not only when empty)", p.resumed)
+	}
+	t.Logf("%d resumes, %d with bytes buffered", len(p.resumed), above)
+}
+
 // TestResumeAtLowWater: a paused Producer is resumed when the buffer has
 // drained to LowWater, counting what the flusher still has to write, not
 // only once all of it has gone: over net.Pipe (goroutine engine, fake time)
@@ -91,20 +113,7 @@ func TestResumeAtLowWater(t *testing.T) {
 		if err := <-done; err != nil || got != total {
 			t.Fatalf("Serve = %v after %d bytes, want nil after %d", err, got, total)
 		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		above := 0
-		for _, b := range p.resumed {
-			if b > 16<<10 {
-				t.Fatalf("resumed with %d bytes buffered, above LowWater (16 KiB): %v", b, p.resumed)
-			}
-			if b > 0 {
-				above++
-			}
-		}
-		if len(p.resumed) == 0 || above == 0 {
-			t.Fatalf("resumed with %v bytes buffered: want some above 0 (at LowWater, not only when empty)", p.resumed)
-		}
+		p.checkResumes(t)
 	})
 }
 
@@ -143,21 +152,7 @@ func TestResumeAtLowWaterSockets(t *testing.T) {
 			if err := <-done; err != nil || got != total {
 				t.Fatalf("Serve = %v after %d bytes, want nil after %d", err, got, total)
 			}
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			above := 0
-			for _, b := range p.resumed {
-				if b > 16<<10 {
-					t.Fatalf("resumed with %d bytes buffered, above LowWater (16 KiB): %v", b, p.resumed)
-				}
-				if b > 0 {
-					above++
-				}
-			}
-			if len(p.resumed) == 0 || above == 0 {
-				t.Fatalf("resumed %d times, each with 0 bytes buffered: want some above 0 (at LowWater, not only when empty)", len(p.resumed))
-			}
-			t.Logf("%d resumes, %d with bytes buffered", len(p.resumed), above)
+			p.checkResumes(t)
 		})
 	}
 }

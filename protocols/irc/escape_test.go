@@ -79,16 +79,7 @@ func TestLoggerEscapesControls(t *testing.T) {
 // TestLogBotEscapesNetworkText: a hostile user's nick, text and action and
 // a server's channel name reach the log file escaped.
 func TestLogBotEscapesNetworkText(t *testing.T) {
-	var log syncBuffer
-	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, bot.BuildProtocol(nil))
-	fs.expect("NICK logbot")
-	fs.expect("USER logbot 0 * logbot")
-	fs.send(":s 001 logbot :hi")
-	fs.expect("JOIN #weft")
+	log, fs := joiningLogBot(t, "#weft")
 	fs.send(":logbot!u@h JOIN #we\x1b[5mft",
 		":ev\x1b[8mil!e@h PRIVMSG #weft :\x1b]0;owned\x07\x1b[2J\u009b31mred\xff",
 		":evil!e@h PRIVMSG #weft :\x01ACTION \x1b[1Aups\x01",

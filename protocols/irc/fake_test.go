@@ -52,6 +52,23 @@ func registeringClient(t *testing.T, cfg Config, h Handler) (*Client, *fakeServe
 	return c, fs
 }
 
+// joiningLogBot runs a log bot (nick logbot, channel, the fixed clock)
+// against a fake server up to its JOIN of #weft, and returns its log.
+func joiningLogBot(t *testing.T, channel string) (*syncBuffer, *fakeServer) {
+	t.Helper()
+	log := &syncBuffer{}
+	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: channel, Log: log, Now: fixedClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK logbot")
+	fs.expect("USER logbot 0 * logbot")
+	fs.send(":s 001 logbot :hi")
+	fs.expect("JOIN #weft")
+	return log, fs
+}
+
 // expect reads the next line from the client and compares it.
 func (fs *fakeServer) expect(want string) {
 	fs.t.Helper()

@@ -57,16 +57,7 @@ func TestClientNickWithoutParam(t *testing.T) {
 // the log still showed "<logbot> <nick>: I am a log bot", a line the
 // channel never saw.
 func TestLogBotUnsentReplyNotLogged(t *testing.T) {
-	var log syncBuffer
-	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: "#weft", Log: &log, Now: fixedClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, bot.BuildProtocol(nil))
-	fs.expect("NICK logbot")
-	fs.expect("USER logbot 0 * logbot")
-	fs.send(":s 001 logbot :hi")
-	fs.expect("JOIN #weft")
+	log, fs := joiningLogBot(t, "#weft")
 	long := strings.Repeat("n", 420)
 	fs.send(":logbot!u@h JOIN #weft", ":"+long+"!u@h PRIVMSG #weft :logbot: hello", "PING :sync")
 	fs.expect("PONG sync") // no NOTICE before it: the answer was too long

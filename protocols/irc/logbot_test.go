@@ -37,16 +37,7 @@ func TestLogBotSession(t *testing.T) {
 }
 
 func testLogBotSession(t *testing.T, channel string) {
-	var log syncBuffer
-	bot, err := NewLogBot(LogBotConfig{Nick: "logbot", Channel: channel, Log: &log, Now: fixedClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := startFake(t, bot.BuildProtocol(nil))
-	fs.expect("NICK logbot")
-	fs.expect("USER logbot 0 * logbot")
-	fs.send(":s 001 logbot :Welcome")
-	fs.expect("JOIN #weft")
+	log, fs := joiningLogBot(t, channel)
 	fs.send(":logbot!u@h JOIN :#weft",
 		":alice!a@h PRIVMSG #weft :hello everyone",
 		":alice!a@h PRIVMSG #weft :\x01ACTION waves\x01",
