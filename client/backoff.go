@@ -52,7 +52,10 @@ type Rand interface {
 type Exponential struct {
 	// Initial is the delay before the first retry. Zero means 1 s.
 	Initial time.Duration
-	// Max caps the un-jittered delay. Zero means 120 s.
+	// Max caps the un-jittered delay, Initial included (as Twisted's
+	// maxDelay). Zero means 120 s, or Initial if that is longer: an Initial
+	// above the default cap is not cut to 120 s, and every delay is then
+	// Initial (set Max for growth beyond it).
 	Max time.Duration
 	// Multiplier is the growth factor per retry, at least 1. Zero means 1.6.
 	Multiplier float64
@@ -68,6 +71,9 @@ type Exponential struct {
 	// math/rand/v2 top-level functions (safe for concurrent use).
 	Rand Rand
 }
+
+// defaultMax is the cap of an Exponential whose Max is zero (gRPC's).
+const defaultMax = 120 * time.Second
 
 // GRPC returns the default backoff, gRPC's connection-backoff parameters:
 // 1 s, ×1.6, ±20 % uniform jitter, 120 s cap.
@@ -101,30 +107,42 @@ func FullJitter() *Exponential {
 
 // Validate reports the first invalid field, naming it (or a nil e).
 func (e *Exponential) Validate() error {
+	if err := e.check(); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
+
+// check is Validate without the package prefix, for Reconnecting's error,
+// which has its own.
+func (e *Exponential) check() error {
 	switch {
 	case e == nil:
-		return errors.New("client: Exponential is a nil pointer")
+		return errors.New("Exponential is a nil pointer")
 	case e.Initial < 0:
-		return fmt.Errorf("client: Exponential.Initial %v is negative", e.Initial)
+		return fmt.Errorf("Exponential.Initial %v is negative", e.Initial)
 	case e.Max < 0:
-		return fmt.Errorf("client: Exponential.Max %v is negative", e.Max)
+		return fmt.Errorf("Exponential.Max %v is negative", e.Max)
 	case e.Multiplier != 0 && !(e.Multiplier >= 1) || math.IsInf(e.Multiplier, 0):
-		return fmt.Errorf("client: Exponential.Multiplier %v is not a finite number >= 1", e.Multiplier)
+		return fmt.Errorf("Exponential.Multiplier %v is not a finite number >= 1", e.Multiplier)
 	case !(e.Jitter >= 0 && e.Jitter <= 1):
-		return fmt.Errorf("client: Exponential.Jitter %v is not in [0, 1]", e.Jitter)
+		return fmt.Errorf("Exponential.Jitter %v is not in [0, 1]", e.Jitter)
 	}
 	return nil
 }
 
 // Base returns the un-jittered delay for retry (Initial·Multiplier^(retry-1),
-// capped at Max); retry < 1 counts as 1.
+// capped at Max, or with Max zero at the longer of 120 s and Initial); retry < 1
+// counts as 1.
 func (e *Exponential) Base(retry int) time.Duration {
 	initial, maxD, mult := e.Initial, e.Max, e.Multiplier
 	if initial <= 0 {
 		initial = time.Second
 	}
 	if maxD <= 0 {
-		maxD = 120 * time.Second
+		// The default cap; an explicit Initial above it is kept (its
+		// doc: the delay before the first retry).
+		maxD = max(defaultMax, initial)
 	}
 	if !(mult >= 1) || math.IsInf(mult, 0) {
 		mult = 1.6

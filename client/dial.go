@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 var ErrNoProtocol = errors.New("client: factory returned no protocol")
 
 // errNoConn is the error of a DialFunc that returned neither a connection
-// nor an error.
-var errNoConn = errors.New("client: dialer returned no connection and no error")
+// (a nil one of any type counts as none) nor an error.
+var errNoConn = errors.New("client: dialer returned a nil connection and no error")
 
 // errEndedBeforeMade is the reason of a connection that ended, without a
 // reason, before its Protocol's ConnectionMade returned.
@@ -26,8 +27,39 @@ var errEndedBeforeMade = errors.New("client: connection ended before ConnectionM
 
 // DialFunc opens a connection to the endpoint described by desc. It must
 // honour ctx (return promptly once ctx is done). It returns a connection or an
-// error: returning neither is reported as an error (a failed attempt).
+// error: returning neither (a nil connection of any type, such as a nil
+// *net.TCPConn, counts as none) is reported as an error (a failed attempt),
+// and a connection returned together with an error is closed.
 type DialFunc func(ctx context.Context, desc string) (net.Conn, error)
+
+// dialConn calls dial and checks what it returned (see DialFunc): a
+// connection, or an error.
+func dialConn(ctx context.Context, dial DialFunc, desc string) (net.Conn, error) {
+	nc, err := dial(ctx, desc)
+	if err != nil {
+		if !isNilConn(nc) {
+			nc.Close() // the attempt failed: nobody else will close it
+		}
+		return nil, err
+	}
+	if isNilConn(nc) {
+		return nil, errNoConn
+	}
+	return nc, nil
+}
+
+// isNilConn reports whether nc is nil, or a nil value of a type that
+// implements net.Conn (calling its methods would panic).
+func isNilConn(nc net.Conn) bool {
+	if nc == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(nc); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
 
 // Options configures Dial. The zero value (or nil) dials with endpoint.Dial
 // and the runtime's default options.
@@ -52,7 +84,8 @@ func (o *Options) dialer() DialFunc {
 	return endpoint.Dial
 }
 
-// connOptions returns a copy of o with Client set, after validating it.
+// connOptions returns a copy of o with Client set, after validating it; the
+// caller names the field in the error.
 func connOptions(o *weft.Options) (*weft.Options, error) {
 	var c weft.Options
 	if o != nil {
@@ -60,7 +93,7 @@ func connOptions(o *weft.Options) (*weft.Options, error) {
 	}
 	c.Client = true
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, err
 	}
 	return &c, nil
 }
@@ -127,7 +160,7 @@ func Dial(ctx context.Context, desc string, p weft.Protocol, opts *Options) (*Co
 	}
 	wopts, err := connOptions(co)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client: Options.Conn: %w", err)
 	}
 	var grace time.Duration
 	if opts != nil {
@@ -135,12 +168,9 @@ func Dial(ctx context.Context, desc string, p weft.Protocol, opts *Options) (*Co
 			return nil, fmt.Errorf("client: Options.CloseTimeout %v is negative", grace)
 		}
 	}
-	nc, err := opts.dialer()(ctx, desc)
+	nc, err := dialConn(ctx, opts.dialer(), desc)
 	if err != nil {
 		return nil, err
-	}
-	if nc == nil {
-		return nil, errNoConn
 	}
 	c, err := start(nc, p, wopts, nil)
 	if c != nil {

@@ -14,6 +14,7 @@ func FuzzExponential(f *testing.F) {
 	f.Add(int64(2718281828), int64(3600*time.Second), 2.718281828, 0.1196, uint8(1), 9, uint64(2))
 	f.Add(int64(time.Second), int64(0), 0.0, 0.0, uint8(2), 1000000, uint64(3))
 	f.Add(int64(-1), int64(-5), -1.0, 3.0, uint8(3), -7, uint64(4))
+	f.Add(int64(5*time.Minute), int64(0), 2.0, 0.2, uint8(0), 3, uint64(5)) // Initial above the default cap
 	f.Fuzz(func(t *testing.T, initial, maxD int64, mult, jitter float64, flags uint8, retry int, seed uint64) {
 		b := &Exponential{
 			Initial: time.Duration(initial), Max: time.Duration(maxD), Multiplier: mult, Jitter: jitter,
@@ -27,8 +28,8 @@ func FuzzExponential(f *testing.F) {
 			return
 		}
 		capD := b.Max
-		if capD == 0 {
-			capD = 120 * time.Second
+		if capD == 0 { // the default cap, or Initial if that is longer
+			capD = max(120*time.Second, b.Initial)
 		}
 		if base > capD {
 			t.Fatalf("%+v: Base(%d) = %v above the cap %v", b, retry, base, capD)

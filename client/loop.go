@@ -55,6 +55,9 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		attempt++
 		if r.OnConnecting != nil {
 			r.OnConnecting(attempt)
+			if ctx.Err() != nil { // stopped while the hook ran: no attempt
+				return nil
+			}
 		}
 		c, err := dial(ctx)
 		var delay time.Duration

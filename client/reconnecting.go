@@ -63,6 +63,9 @@ type Reconnecting struct {
 	// Twisted). A BuildProtocol that returns nil
 	// (ErrNoProtocol) or panics (an error wrapping weft.ErrProtocolPanic
 	// and the panic value) fails the attempt; its connection is closed.
+	// When Stop or ctx ends the client while BuildProtocol runs, the
+	// Protocol it returns is discarded unused (no callback runs) and the
+	// connection closed.
 	Factory weft.Factory
 	// Dialer opens each connection. Nil means endpoint.ParseClient(Endpoint)
 	// and its Dial, honouring the description's timeout= (default 30 s).
@@ -117,11 +120,14 @@ type Reconnecting struct {
 	// (1-based; see StableAfter for what counts as successful).
 	OnConnecting func(attempt int)
 	// OnConnectFailed, if set, is called when an attempt fails, with the
-	// delay before the next attempt, or GiveUp.
+	// delay before the next attempt, or GiveUp (MaxRetries reached). An
+	// attempt that Stop or ctx cancelled is not reported: Run just ends.
 	OnConnectFailed func(err error, attempt int, nextDelay time.Duration)
 	// OnConnectionLost, if set, is called after a connection ended (after
 	// its Protocol's ConnectionLost) with the reason and the delay before the
-	// next attempt, or GiveUp when the client is stopping.
+	// next attempt, or GiveUp when the client will not try again: it is
+	// stopping, or (with StableAfter, for a connection shorter than that)
+	// MaxRetries is reached.
 	OnConnectionLost func(reason error, nextDelay time.Duration)
 
 	mu      sync.Mutex
@@ -149,7 +155,11 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 	if f, ok := r.Backoff.(BackoffFunc); ok && f == nil {
 		return nil, errors.New("client: Reconnecting.Backoff is a nil BackoffFunc")
 	}
-	if v, ok := r.Backoff.(interface{ Validate() error }); ok {
+	if e, ok := r.Backoff.(*Exponential); ok {
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("client: Reconnecting.Backoff: %w", err)
+		}
+	} else if v, ok := r.Backoff.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("client: Reconnecting.Backoff: %w", err)
 		}
@@ -172,12 +182,9 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 		dial = func(ctx context.Context, _ string) (netConn, error) { return ep.Dial(ctx) }
 	}
 	return func(ctx context.Context) (*Conn, error) {
-		nc, err := dial(ctx, r.Endpoint)
+		nc, err := dialConn(ctx, dial, r.Endpoint)
 		if err != nil {
 			return nil, err
-		}
-		if nc == nil {
-			return nil, errNoConn
 		}
 		if err := ctx.Err(); err != nil { // stopped while the dial completed
 			nc.Close()
@@ -185,6 +192,10 @@ func (r *Reconnecting) validate() (func(context.Context) (*Conn, error), error) 
 		}
 		p, err := buildProtocol(r.Factory, nc)
 		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil { // stopped while BuildProtocol ran
 			nc.Close()
 			return nil, err
 		}
