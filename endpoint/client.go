@@ -43,7 +43,8 @@ type Client struct {
 	// Empty: chosen by the system.
 	BindAddress string
 	// TLS is non-nil for tls: TLS 1.2 at least, ServerName set to Host (or
-	// hostname=), trusting caCerts= or the system roots.
+	// hostname=), trusting caCerts= (or the directory of caCertsDir= or
+	// trustRoots=) or the system roots.
 	TLS *tls.Config
 	// Desc is the description this Client was parsed from.
 	Desc string
@@ -61,7 +62,9 @@ type Client struct {
 // the host otherwise. Types are case-insensitive. caCerts replaces the system
 // roots; insecure=yes skips verification (tests only); certificate= and
 // privateKey= present a client certificate (privateKey defaults to
-// certificate).
+// certificate). Twisted's names are read too: certKey= for certificate=, and
+// caCertsDir= or trustRoots= for a directory of *.pem CA files in place of
+// caCerts=.
 func ParseClient(desc string) (*Client, error) {
 	p, err := newParser(desc)
 	if err != nil {
@@ -144,26 +147,41 @@ func (p *parser) clientTLS(c *Client) {
 	if v, ok := p.kw("hostname"); ok {
 		cfg.ServerName = v
 	}
-	if v, ok := p.kw("caCerts"); ok {
-		pool, err := loadCertPool(v)
+	// The trusted CAs: weft's caCerts= (one PEM file), or Twisted's
+	// directory of *.pem files (caCertsDir= of ssl:, trustRoots= of tls:).
+	rootsKey := ""
+	for _, k := range []string{"caCerts", "caCertsDir", "trustRoots"} {
+		v, ok := p.kw(k)
+		if !ok {
+			continue
+		}
+		if rootsKey != "" {
+			p.fail(k, fmt.Errorf("%w: %s= and %s= both name the trusted CAs; give one", ErrArguments, rootsKey, k))
+			break
+		}
+		rootsKey = k
+		load := loadCertPool
+		if k != "caCerts" {
+			load = loadCertDir
+		}
+		pool, err := load(v)
 		if err != nil {
-			p.fail("caCerts", err)
+			p.fail(k, err)
 		}
 		cfg.RootCAs = pool
 	}
 	cfg.InsecureSkipVerify = p.boolean("insecure", false)
-	if certFile, ok := p.kw("certificate"); ok {
+	if certFile, certName, ok := p.alias("certificate", "certKey"); ok {
 		keyFile := p.str("privateKey", certFile)
-		cert, part, err := loadKeyPair(certFile, keyFile)
-		if part == "certKey" {
-			part = "certificate"
-		}
+		cert, part, err := loadKeyPair(certFile, keyFile, certName, "privateKey")
 		if err != nil {
 			p.fail(part, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	} else if _, ok := p.kw("privateKey"); ok {
-		p.fail("privateKey", fmt.Errorf("%w: privateKey= needs certificate=", ErrArguments))
+		if p.err == nil {
+			p.fail("privateKey", fmt.Errorf("%w: privateKey= needs certificate=", ErrArguments))
+		}
 	}
 	c.TLS = cfg
 }

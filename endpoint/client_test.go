@@ -2,6 +2,8 @@ package endpoint
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -86,6 +88,57 @@ func TestParseClientErrors(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
 			t.Errorf("ParseClient(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
+		}
+	}
+}
+
+// The client TLS keywords of Twisted's own examples (clientFromString's
+// docstring) are read as Twisted does: ssl: takes certKey= for the client
+// certificate and caCertsDir= for a directory of *.pem CA certificates; tls:
+// takes trustRoots= for the same directory. Each trusts only what the
+// directory holds, and naming the trust roots twice is an error.
+func TestParseClientTwistedTLSKeywords(t *testing.T) {
+	certFile, port := tlsEchoServer(t)
+	clientCert, clientKey, _ := writeCert(t, t.TempDir())
+	cas := t.TempDir()
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"server.pem": pemBytes, "README.txt": []byte("not a pem"), "junk.PEM": []byte("junk")} {
+		if err := os.WriteFile(filepath.Join(cas, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip(t, "ssl:host=127.0.0.1:port="+port+":caCertsDir="+Quote(cas))
+	roundTrip(t, "tls:127.0.0.1:"+port+":trustRoots="+Quote(cas))
+	c, err := ParseClient("ssl:web.example.com:443:privateKey=" + Quote(clientKey) + ":certKey=" + Quote(clientCert))
+	if err != nil || len(c.TLS.Certificates) != 1 {
+		t.Errorf("ssl client certificate with certKey=: %v, want one client certificate", err)
+	}
+	// A directory with no certificate in its *.pem files trusts nothing:
+	// an error, not a client that fails every handshake.
+	empty := t.TempDir()
+	for _, tt := range []struct{ desc, part string }{
+		{"ssl:h:1:caCertsDir=" + Quote(empty), "caCertsDir"},
+		{"tls:h:1:trustRoots=" + Quote(filepath.Join(empty, "missing")), "trustRoots"},
+		{"tls:h:1:trustRoots=" + Quote(certFile), "trustRoots"}, // a file, not a directory
+	} {
+		_, err := ParseClient(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrTLSConfig) || e.Part != tt.part {
+			t.Errorf("ParseClient(%q): err = %v, want ErrTLSConfig about %s", tt.desc, err, tt.part)
+		}
+	}
+	for _, tt := range []struct{ desc, part string }{
+		{"tls:h:1:caCerts=" + Quote(certFile) + ":trustRoots=" + Quote(cas), "trustRoots"},
+		{"tls:h:1:caCertsDir=" + Quote(cas) + ":trustRoots=" + Quote(cas), "trustRoots"},
+		{"tls:h:1:certificate=" + Quote(clientCert) + ":certKey=" + Quote(clientCert), "certKey"},
+	} {
+		_, err := ParseClient(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrArguments) || e.Part != tt.part {
+			t.Errorf("ParseClient(%q): err = %v, want ErrArguments about %s", tt.desc, err, tt.part)
 		}
 	}
 }

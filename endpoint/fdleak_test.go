@@ -31,11 +31,11 @@ func TestTLSFileErrors(t *testing.T) {
 	for _, tt := range []struct{ desc, part string }{
 		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(filepath.Join(dir, "missing.pem")), "certKey"},
 		{"tls:0:privateKey=" + Quote(filepath.Join(dir, "missing.pem")) + ":certKey=" + Quote(certFile), "privateKey"},
-		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(empty), "privateKey"},
-		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(garbage), "privateKey"},
+		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(empty), "certKey"},
+		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(garbage), "certKey"},
 		{"tls:0:privateKey=" + Quote(garbage) + ":certKey=" + Quote(certFile), "privateKey"},
 		{"tls:0:privateKey=" + Quote(certFile) + ":certKey=" + Quote(certFile), "privateKey"},
-		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(keyFile), "privateKey"},
+		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(keyFile), "certKey"},
 		{"tls:0:privateKey=" + Quote(otherKey) + ":certKey=" + Quote(certFile), "privateKey"},
 		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(dir), "certKey"},
 	} {
@@ -138,6 +138,10 @@ func TestErrorPathsCloseFDs(t *testing.T) {
 	defer unixLn.Close()
 	regular := filepath.Join(dir, "regular")
 	os.WriteFile(regular, nil, 0o600)
+	symlinked := filepath.Join(dir, "symlinked")
+	os.Symlink(filepath.Join(dir, "nowhere"), symlinked+".lock")
+	noCAs := t.TempDir()
+	os.WriteFile(filepath.Join(noCAs, "key.pem"), nil, 0o600)
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 
@@ -152,6 +156,9 @@ func TestErrorPathsCloseFDs(t *testing.T) {
 		{0, func() { Listen(t.Context(), "unix:"+Quote(sock)) }},               // lock held
 		{0, func() { Listen(t.Context(), "unix:"+Quote(sock)+":lockfile=0") }}, // live socket (its probe is accepted by nobody)
 		{0, func() { Listen(t.Context(), "unix:"+Quote(regular)) }},            // not a socket
+		{0, func() { Listen(t.Context(), "unix:"+Quote(symlinked)) }},          // a symlink at the lock file
+		{0, func() { ParseClient("tls:h:1:trustRoots=" + Quote(noCAs)) }},
+		{0, func() { ParseServer("tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(regular)) }},
 		{0, func() {
 			(&Server{Type: "unix", Address: dir + "/" + strings.Repeat("x", 200), Lockfile: true}).Listen(t.Context())
 		}},

@@ -407,3 +407,28 @@ func TestListenServerLiteral(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// A symbolic link at PATH.lock (Twisted's lock is one; or a link planted in
+// a shared directory) is not followed: Listen neither creates nor locks the
+// file it points to, and fails naming the lock file.
+func TestListenUnixLockSymlink(t *testing.T) {
+	if !haveFlock(t) {
+		t.Skip("no flock: no lock file")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "weft.sock")
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.Symlink(target, path+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	ln, _, err := Listen(t.Context(), "unix:"+Quote(path))
+	if err == nil {
+		ln.Close()
+	}
+	if !errors.Is(err, ErrAddressInUse) || !strings.Contains(err.Error(), path+".lock") {
+		t.Errorf("Listen with a symlink at the lock file: %v, want ErrAddressInUse naming %s.lock", err, path)
+	}
+	if _, serr := os.Lstat(target); serr == nil {
+		t.Errorf("Listen created %s, the target of the lock file's symlink", target)
+	}
+}

@@ -178,6 +178,21 @@ func (p *parser) kw(key string) (string, bool) {
 	return v, ok
 }
 
+// alias returns the keyword given as name or as its alias, which of the two
+// names was used, and whether either was given; both given is an error.
+func (p *parser) alias(name, alias string) (value, used string, ok bool) {
+	v, ok := p.kw(name)
+	va, aok := p.kw(alias)
+	switch {
+	case ok && aok:
+		p.fail(alias, fmt.Errorf("%w: %s= is another name for %s=, given too", ErrArguments, alias, name))
+		return v, name, true
+	case aok:
+		return va, alias, true
+	}
+	return v, name, ok
+}
+
 // str returns keyword key or def.
 func (p *parser) str(key, def string) string {
 	if v, ok := p.kw(key); ok {
@@ -197,6 +212,14 @@ func (p *parser) integer(key string, def, lo, hi int) int {
 
 func (p *parser) parseInt(part, v string, base, lo, hi int) int {
 	n, err := strconv.ParseInt(v, base, 64)
+	if errors.Is(err, strconv.ErrRange) { // a valid number, too large for 64 bits
+		if base == 8 {
+			p.invalid(part, "%s out of range [%o, %o]", strings.TrimLeft(v, "+"), lo, hi)
+		} else {
+			p.invalid(part, "%s out of range [%d, %d]", strings.TrimLeft(v, "+"), lo, hi)
+		}
+		return 0
+	}
 	if err != nil {
 		what := "invalid integer"
 		if base == 8 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -111,13 +112,14 @@ func TestErrorText(t *testing.T) {
 // every error names the description.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"tcp:80", `tcp6:8080:interface=\:\:1`, "unix:/x:mode=660:lockfile=0",
-		"tcp:host=h:port=1:timeout=7", "tls:h:443:insecure=yes", "a:b:d=1:c", `x\`, `tcp:80:proxy=10.0.0.0/8,\:\:1`, "unix:path=/tmp/x:timeout=1.5", "tcp:80:backlog=99999999999999999999"} {
+		"tcp:host=h:port=1:timeout=7", "tls:h:443:insecure=yes", "a:b:d=1:c", `x\`, `tcp:80:proxy=10.0.0.0/8,\:\:1`, "unix:path=/tmp/x:timeout=1.5", "tcp:80:backlog=99999999999999999999",
+		`tcp6:0:interface=\:\:ffff\:127.0.0.1`, `tcp:0:interface=fe80\:\:1%lo`, "unix:@a:mode=600", "tcp:80:interface=[1.2.3.4]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, desc string) {
 		if strings.Contains(desc, "privateKey") || strings.Contains(desc, "certKey") ||
 			strings.Contains(desc, "caCerts") || strings.Contains(desc, "certificate") ||
-			strings.Contains(desc, "key=") || strings.Contains(desc, "cert=") {
+			strings.Contains(desc, "key=") || strings.Contains(desc, "cert=") || strings.Contains(desc, "trustRoots") {
 			t.Skip("file-reading keywords are not fuzzed")
 		}
 		// Tokenizing then quoting every argument and re-joining gives back
@@ -141,7 +143,7 @@ func FuzzParse(f *testing.F) {
 		} {
 			if err := parse(desc); err != nil {
 				var e *Error
-				if !errors.As(err, &e) || e.Desc != desc {
+				if !errors.As(err, &e) || e.Desc != desc || !strings.HasPrefix(err.Error(), "endpoint: "+desc+": ") {
 					t.Fatalf("%q: error %v is not an *Error naming the description", desc, err)
 				}
 				if !isSentinel(err) {
@@ -172,6 +174,13 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("%q: server port %q", desc, port)
 			} else if host != "" && !strings.HasPrefix(s.Network, "tcp") {
 				t.Fatalf("%q: server network %q", desc, s.Network)
+			} else if ip, err := netip.ParseAddr(host); host != "" && (err != nil ||
+				s.Network == "tcp6" && (ip.Is4() || ip.Is4In6()) || s.Network == "tcp4" && ip.Is6() && !ip.Is4In6()) {
+				// Go's tcp6 binds no IPv4 or IPv4-mapped address, tcp4 no IPv6 one.
+				t.Fatalf("%q: server network %q cannot listen on %q", desc, s.Network, host)
+			}
+			if s.Type == "unix" && isAbstract(s.Address) && s.Mode != DefaultUnixMode {
+				t.Fatalf("%q: abstract socket with mode %o", desc, s.Mode)
 			}
 			if s.Backlog < 0 || s.Backlog > 65535 || s.Type == "unix" && (s.Mode == 0 || s.Mode > 0o777) {
 				t.Fatalf("%q: backlog %d, mode %o", desc, s.Backlog, s.Mode)
@@ -254,5 +263,41 @@ func TestParseEmptyExtraPositional(t *testing.T) {
 	_, err := ParseServer("tcp:80:=x")
 	if want := `endpoint: tcp:80:=x: =x: unknown keyword: empty keyword name (a literal '=' is written \=)`; err == nil || err.Error() != want {
 		t.Errorf("empty keyword name: err = %v, want %s", err, want)
+	}
+}
+
+// An IPv6 address written without escaping its colons splits into extra
+// positionals; the error says how to write it (\:), and only then.
+func TestParseIPv6Hint(t *testing.T) {
+	for _, tt := range []struct {
+		client bool
+		desc   string
+		hint   bool
+	}{
+		{false, "tcp:80:interface=::1", true},
+		{false, "tcp6:80:interface=fe80::1%lo", true},
+		{false, "tcp:80:interface=::ffff:10.0.0.1", true},
+		{false, "tcp:80:proxy=10.0.0.0/8,::1", true},
+		{true, "tcp:::1:80", true},
+		{true, "tcp:[::1]:80", true},
+		{true, "tls:2001:db8::1:443", true},
+		{true, "tcp:h:80:bindAddress=::1", true},
+		{false, "tcp:80:81", false},
+		{false, "tcp:80:interface=127.0.0.1:81", false},
+		{true, "tcp:h:1:2", false},
+	} {
+		var err error
+		if tt.client {
+			_, err = ParseClient(tt.desc)
+		} else {
+			_, err = ParseServer(tt.desc)
+		}
+		if err == nil {
+			t.Errorf("%q: parsed", tt.desc)
+			continue
+		}
+		if got := strings.Contains(err.Error(), `\:`); got != tt.hint {
+			t.Errorf("%q: err = %v; hint about escaping ':' given: %v, want %v", tt.desc, err, got, tt.hint)
+		}
 	}
 }

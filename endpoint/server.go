@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -35,7 +36,8 @@ type Server struct {
 	// default (somaxconn), not Twisted's 50. Honoured on unix-like systems.
 	Backlog int
 	// Mode is the permission of a unix socket file (mode=, octal). Zero means
-	// DefaultUnixMode.
+	// DefaultUnixMode. An abstract socket has no file: Listen refuses any
+	// other Mode for it (ErrInvalidValue), as ParseServer refuses mode=.
 	Mode os.FileMode
 	// Lockfile (lockfile=1, the default for unix, as in Twisted) holds an
 	// exclusive lock on PATH.lock while listening, so that two servers never
@@ -118,7 +120,25 @@ func (p *parser) extra(rest []string, why string) {
 	if part == "" {
 		part, what = "positional", "unexpected empty positional argument (a stray ':'?)"
 	}
+	if looksLikeIPv6(p.desc) {
+		why += ` (if it is part of an IPv6 address, escape its colons: \:\:1)`
+	}
 	p.fail(part, fmt.Errorf("%w: %s%s", ErrArguments, what, why))
+}
+
+// looksLikeIPv6 reports whether desc holds an unescaped "::" followed by a
+// hex digit, as an IPv6 address written without escaping its colons does
+// (which then splits into extra positionals).
+func looksLikeIPv6(desc string) bool {
+	for i := 0; i+2 < len(desc); i++ {
+		switch {
+		case desc[i] == '\\':
+			i++
+		case desc[i] == ':' && desc[i+1] == ':' && strings.IndexByte("0123456789abcdefABCDEF", desc[i+2]) >= 0:
+			return true
+		}
+	}
+	return false
 }
 
 func (p *parser) tcpServer(s *Server, rest []string) {
@@ -139,6 +159,8 @@ func (p *parser) tcpServer(s *Server, rest []string) {
 			p.invalid("interface", "%q is not an IP address", iface)
 		case s.Type == "tcp6" && ip.Is4():
 			p.invalid("interface", "tcp6 needs an IPv6 address, not %s", iface)
+		case s.Type == "tcp6" && ip.Is4In6(): // Go's tcp6 refuses to bind it
+			p.invalid("interface", "tcp6 needs an IPv6 address, not the IPv4-mapped %s (use tcp:PORT:interface=%s)", iface, ip.Unmap())
 		case ip.Is6() && !ip.Is4In6():
 			s.Network = "tcp6"
 		}
@@ -186,36 +208,48 @@ func (p *parser) unixServer(s *Server, rest []string) {
 	// mode=0 is refused: Mode 0 means DefaultUnixMode, so it would give a
 	// world-writable socket to someone who asked for none.
 	s.Mode = os.FileMode(p.integer8("mode", int(DefaultUnixMode), 1, 0o777))
+	if _, ok := p.kw("mode"); ok && p.err == nil && isAbstract(path) {
+		p.fail("mode", errAbstractMode)
+	}
 	s.Lockfile = p.boolean("lockfile", true)
 	s.Backlog = p.integer("backlog", 0, 0, 65535)
 }
 
-// integer8 parses keyword key as an octal integer in [lo, hi], or returns def.
+// integer8 parses keyword key as an octal integer in [lo, hi], or returns
+// def. A 0o prefix is allowed, as in Python's int(v, 8), which Twisted uses.
 func (p *parser) integer8(key string, def, lo, hi int) int {
 	v, ok := p.kw(key)
 	if !ok {
 		return def
 	}
-	return p.parseInt(key, v, 8, lo, hi)
+	digits := v
+	if len(v) > 2 && (v[:2] == "0o" || v[:2] == "0O") && v[2] != '+' && v[2] != '-' {
+		digits = v[2:]
+	}
+	if digits != v {
+		if _, err := strconv.ParseInt(digits, 8, 64); errors.Is(err, strconv.ErrSyntax) {
+			digits = v // report the value as written
+		}
+	}
+	return p.parseInt(key, digits, 8, lo, hi)
 }
 
 func (p *parser) serverTLS(s *Server) {
-	keyFile, ok := p.kw("privateKey")
-	if !ok {
-		keyFile, ok = p.kw("key")
-	}
+	keyFile, keyName, ok := p.alias("privateKey", "key")
 	if !ok || keyFile == "" {
-		p.fail("privateKey", fmt.Errorf("%w: missing (tls needs privateKey=KEY.pem)", ErrArguments))
+		if p.err == nil {
+			p.fail("privateKey", fmt.Errorf("%w: missing (tls needs privateKey=KEY.pem)", ErrArguments))
+		}
 		return
 	}
-	certFile, ok := p.kw("certKey")
-	if !ok {
-		certFile, ok = p.kw("cert")
+	certFile, certName, ok := p.alias("certKey", "cert")
+	if p.err != nil {
+		return
 	}
 	if !ok {
-		certFile = keyFile
+		certFile, certName = keyFile, "certKey"
 	}
-	cert, part, err := loadKeyPair(certFile, keyFile)
+	cert, part, err := loadKeyPair(certFile, keyFile, certName, keyName)
 	if err != nil {
 		p.fail(part, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -25,6 +26,8 @@ func TestParseServer(t *testing.T) {
 		{`unix:foo\:bar\=baz\:qux\\`, Server{Type: "unix", Network: "unix", Address: `foo:bar=baz:qux\`, Mode: 0o666, Lockfile: true}},
 		{"unix:address=foo=bar", Server{Type: "unix", Network: "unix", Address: "foo=bar", Mode: 0o666, Lockfile: true}},
 		{"unix:/var/foo/bar:backlog=7:mode=0123:lockfile=1", Server{Type: "unix", Network: "unix", Address: "/var/foo/bar", Mode: 0o123, Lockfile: true, Backlog: 7}},
+		// Python's int(mode, 8), which Twisted uses, takes a 0o prefix.
+		{"unix:/var/run/finger:mode=0o660", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o660, Lockfile: true}},
 		// weft's forms.
 		{"tcp:8007:interface=127.0.0.1:backlog=50", Server{Type: "tcp", Network: "tcp4", Address: "127.0.0.1:8007", Backlog: 50}},
 		{`tcp6:8007:interface=\:\:1`, Server{Type: "tcp6", Network: "tcp6", Address: "[::1]:8007"}},
@@ -73,6 +76,8 @@ func TestParseServerErrors(t *testing.T) {
 		{"tcp:80:=x", "=x", ErrUnknownKeyword},
 		{"tcp:80:interface=localhost", "interface", ErrInvalidValue},
 		{"tcp6:80:interface=127.0.0.1", "interface", ErrInvalidValue},
+		// An IPv4-mapped address: a tcp6 listener cannot bind it.
+		{`tcp6:80:interface=\:\:ffff\:127.0.0.1`, "interface", ErrInvalidValue},
 		{"tcp:80:reuseport=maybe", "reuseport", ErrInvalidValue},
 		{"tcp:80:proxy=10.0.0.0/8/16", "proxy", ErrInvalidValue},
 		{"tcp:80:proxy=10.0.0.0/8;10.0.0.1", "proxy", ErrInvalidValue},
@@ -139,5 +144,67 @@ func TestParseServerModeMessage(t *testing.T) {
 		if _, err := ParseServer(desc); err == nil || err.Error() != want {
 			t.Errorf("ParseServer(%q) = %v, want %s", desc, err, want)
 		}
+	}
+}
+
+// A number too large for 64 bits is reported as out of range, like any
+// other out-of-range number, not as "not an integer".
+func TestParseHugeNumber(t *testing.T) {
+	for desc, want := range map[string]string{
+		"tcp:99999999999999999999":               `endpoint: tcp:99999999999999999999: port: invalid value: 99999999999999999999 out of range [0, 65535]`,
+		"tcp:80:backlog=-99999999999999999999":   `endpoint: tcp:80:backlog=-99999999999999999999: backlog: invalid value: -99999999999999999999 out of range [0, 65535]`,
+		"unix:/x:mode=7777777777777777777777777": `endpoint: unix:/x:mode=7777777777777777777777777: mode: invalid value: 7777777777777777777777777 out of range [1, 777]`,
+	} {
+		if _, err := ParseServer(desc); err == nil || err.Error() != want {
+			t.Errorf("ParseServer(%q) = %v, want %s", desc, err, want)
+		}
+	}
+}
+
+// A keyword given under both of its names (privateKey= and key=, certKey=
+// and cert=) is an error that says so, not an "unknown keyword": key= and
+// cert= are known.
+func TestParseServerTLSAliasTwice(t *testing.T) {
+	certFile, keyFile, _ := writeCert(t, t.TempDir())
+	for _, tt := range []struct{ desc, part string }{
+		{"tls:0:privateKey=" + Quote(keyFile) + ":key=" + Quote(keyFile) + ":certKey=" + Quote(certFile), "key"},
+		{"tls:0:privateKey=" + Quote(keyFile) + ":certKey=" + Quote(certFile) + ":cert=" + Quote(certFile), "cert"},
+	} {
+		_, err := ParseServer(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrArguments) || e.Part != tt.part || errors.Is(err, ErrUnknownKeyword) {
+			t.Errorf("ParseServer(%q): err = %v, want ErrArguments about %s given twice", tt.desc, err, tt.part)
+		}
+	}
+}
+
+// A Linux abstract socket has no file, so no permissions: mode= cannot be
+// honoured and is refused, at parse time and by Listen, rather than giving a
+// socket anyone can connect to to someone who asked for mode=600.
+func TestAbstractUnixMode(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("abstract sockets are Linux's")
+	}
+	_, err := ParseServer("unix:@weft-test-abstract:mode=600")
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrInvalidValue) || e.Part != "mode" {
+		t.Errorf("mode= on an abstract socket: err = %v, want ErrInvalidValue about mode", err)
+	}
+	s := &Server{Type: "unix", Address: "@weft-test-abstract", Mode: 0o600}
+	ln, err := s.Listen(t.Context())
+	if err == nil {
+		ln.Close()
+	}
+	if !errors.As(err, &e) || !errors.Is(err, ErrInvalidValue) || e.Part != "mode" {
+		t.Errorf("Server{Mode: 0600} on an abstract socket: Listen err = %v, want ErrInvalidValue about mode", err)
+	}
+	// Without mode= (or with the default), it listens.
+	for _, s := range []*Server{{Type: "unix", Address: "@weft-test-abstract"}, {Type: "unix", Address: "@weft-test-abstract", Mode: DefaultUnixMode}} {
+		ln, err := s.Listen(t.Context())
+		if err != nil {
+			t.Errorf("Listen(%+v): %v", s, err)
+			continue
+		}
+		ln.Close()
 	}
 }

@@ -32,7 +32,10 @@ func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.List
 	if err := checkUnixPath(path); err != nil {
 		return nil, s.errorf("address", err)
 	}
-	abstract := strings.HasPrefix(path, "@")
+	abstract := isAbstract(path)
+	if abstract && s.Mode != 0 && s.Mode != DefaultUnixMode {
+		return nil, s.errorf("mode", errAbstractMode)
+	}
 	var lock *os.File
 	if s.Lockfile && !abstract {
 		var err error
@@ -81,7 +84,7 @@ func checkUnixPath(path string) error {
 	if path == "" {
 		return fmt.Errorf("%w: empty socket path", ErrInvalidValue)
 	}
-	abstract := path[0] == '@' && (runtime.GOOS == "linux" || runtime.GOOS == "android")
+	abstract := isAbstract(path)
 	if !abstract && strings.IndexByte(path, 0) >= 0 {
 		return fmt.Errorf("%w: socket path %q holds a NUL byte", ErrInvalidValue, path)
 	}
@@ -94,6 +97,15 @@ func checkUnixPath(path string) error {
 	}
 	return nil
 }
+
+// isAbstract reports whether path names a Linux abstract socket (@name);
+// elsewhere a leading '@' is part of a file name.
+func isAbstract(path string) bool {
+	return strings.HasPrefix(path, "@") && (runtime.GOOS == "linux" || runtime.GOOS == "android")
+}
+
+// errAbstractMode is the reason for a mode asked of an abstract socket.
+var errAbstractMode = fmt.Errorf("%w: an abstract socket (@name) has no file, so no permissions: anyone can connect to it; leave mode= out", ErrInvalidValue)
 
 // removeStale removes path if it is a socket file on which nobody accepts
 // connections. A live socket gives ErrAddressInUse; a file that is not a
