@@ -14,9 +14,9 @@ import (
 // attempt or a lost connection) since the last successful connection, 2 for the
 // next, and so on; "resetting" a backoff is simply starting again at 1, which
 // Reconnecting does after every successful connection (see
-// Reconnecting.StableAfter). Implementations must
-// return a non-negative duration and may be called from one goroutine at a
-// time only.
+// Reconnecting.StableAfter). A negative duration (such as GiveUp) ends the
+// retries: Run returns an error matching ErrGaveUp, as when MaxRetries is
+// reached. Implementations may be called from one goroutine at a time only.
 type Backoff interface {
 	// Delay returns the wait before retry number retry (1 for the first).
 	Delay(retry int) time.Duration

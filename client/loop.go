@@ -45,7 +45,10 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		if ctx.Err() != nil || r.MaxRetries > 0 && retries > r.MaxRetries {
 			return GiveUp
 		}
-		return max(backoff.Delay(retries), 0)
+		if d := backoff.Delay(retries); d >= 0 {
+			return d
+		}
+		return GiveUp // the Backoff's own end (cenkalti/backoff's Stop is -1 too)
 	}
 	var lastErr error
 	for {
@@ -98,7 +101,7 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("%w after %d retries: %w", ErrGaveUp, r.MaxRetries, lastErr)
+			return fmt.Errorf("%w after %d retries: %w", ErrGaveUp, retries-1, lastErr)
 		}
 		if !sleep(ctx, delay) {
 			return nil

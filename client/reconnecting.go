@@ -12,14 +12,16 @@ import (
 )
 
 // GiveUp is the nextDelay passed to OnConnectFailed and OnConnectionLost when
-// the client will not try again (MaxRetries reached, or stopping).
+// the client will not try again (MaxRetries reached, the Backoff returned a
+// negative delay, or stopping). A Backoff may return it to give up.
 const GiveUp time.Duration = -1
 
 // DefaultStopTimeout is the StopTimeout used when the field is zero.
 const DefaultStopTimeout = 5 * time.Second
 
 var (
-	// ErrGaveUp: Run ended because MaxRetries retries failed in a row. It
+	// ErrGaveUp: Run ended because MaxRetries retries failed in a row, or
+	// the Backoff returned a negative delay. It
 	// wraps the last connection error: the failed attempt's, or the lost
 	// reason of a connection shorter than StableAfter.
 	ErrGaveUp = errors.New("client: gave up reconnecting")

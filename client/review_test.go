@@ -264,14 +264,14 @@ func TestReviewStopFlushes(t *testing.T) {
 	})
 }
 
-// A backoff that returns zero (or a negative delay) against a dialer that
-// fails at once busy-loops, as configured, but Stop still ends it.
+// A backoff that returns zero against a dialer that fails at once
+// busy-loops, as configured, but Stop still ends it.
 func TestReviewZeroBackoffStop(t *testing.T) {
 	many := make(chan struct{})
 	var dials atomic.Int64
 	r := &Reconnecting{
 		Endpoint: "test", Factory: nopFactory,
-		Backoff: BackoffFunc(func(int) time.Duration { return -time.Second }),
+		Backoff: BackoffFunc(func(int) time.Duration { return 0 }),
 		Dialer: func(context.Context, string) (net.Conn, error) {
 			if dials.Add(1) == 1000 {
 				close(many)
@@ -477,4 +477,37 @@ func TestReviewNilFactoryFunc(t *testing.T) {
 			t.Errorf("Run = %v after %d dials, want a configuration error naming Factory and no dial", err, dials)
 		}
 	})
+}
+
+// A Backoff that returns a negative delay gives up, as MaxRetries does: Run
+// ends with ErrGaveUp wrapping the last error, and the hook is told GiveUp.
+func TestBackoffNegativeGivesUp(t *testing.T) {
+	for _, d := range []time.Duration{GiveUp, -time.Hour} {
+		var dials, failed int
+		var next time.Duration
+		r := &Reconnecting{
+			Endpoint: "test", Factory: nopFactory,
+			Backoff: BackoffFunc(func(retry int) time.Duration {
+				if retry < 3 {
+					return 0
+				}
+				return d
+			}),
+			Dialer: func(context.Context, string) (net.Conn, error) {
+				dials++
+				return nil, errRefused
+			},
+			OnConnectFailed: func(_ error, _ int, nd time.Duration) { failed++; next = nd },
+		}
+		err := r.Run(t.Context())
+		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, errRefused) {
+			t.Errorf("Backoff %v: Run = %v, want ErrGaveUp wrapping the dial error", d, err)
+		}
+		if want := "after 2 retries"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Backoff %v: Run = %v, want %q", d, err, want)
+		}
+		if dials != 3 || failed != 3 || next != GiveUp {
+			t.Errorf("Backoff %v: %d dials, %d failures, last next %v; want 3, 3, GiveUp", d, dials, failed, next)
+		}
+	}
 }
