@@ -22,8 +22,8 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		}
 		r.mu.Lock()
 		r.cancel(nil)
-		r.running, r.err, r.conn = false, err, nil
-		close(r.done)
+		r.running, r.last.err, r.conn = false, err, nil
+		close(r.last.done)
 		r.mu.Unlock()
 	}()
 	if s, ok := r.Factory.(weft.Starter); ok {

@@ -135,8 +135,7 @@ type Reconnecting struct {
 	mu      sync.Mutex
 	running bool
 	cancel  context.CancelCauseFunc
-	done    chan struct{} // closed when the running Run returns
-	err     error         // Run's result, set before done is closed
+	last    *runResult // the running or last run's result
 	conn    *Conn         // the live connection, or nil
 }
 
@@ -258,7 +257,7 @@ func (r *Reconnecting) begin(ctx context.Context) (context.Context, error) {
 		return nil, ErrRunning
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	r.running, r.cancel, r.done, r.err = true, cancel, make(chan struct{}), nil
+	r.running, r.cancel, r.last = true, cancel, &runResult{done: make(chan struct{})}
 	return ctx, nil
 }
 
@@ -272,28 +271,32 @@ func (r *Reconnecting) begin(ctx context.Context) (context.Context, error) {
 // wait for itself): cancel Run's ctx there instead.
 func (r *Reconnecting) Stop() {
 	r.mu.Lock()
-	cancel, done, running := r.cancel, r.done, r.running
+	cancel, last, running := r.cancel, r.last, r.running
 	r.mu.Unlock()
 	if !running {
 		return
 	}
 	cancel(errStopped)
-	<-done
+	<-last.done
 }
 
 // Wait waits for the running client to end and returns Run's result; it
 // returns nil at once if the client never ran.
 func (r *Reconnecting) Wait() error {
 	r.mu.Lock()
-	done := r.done
+	last := r.last
 	r.mu.Unlock()
-	if done == nil {
+	if last == nil {
 		return nil
 	}
-	<-done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
+	<-last.done
+	return last.err // the run it waited for, even if another began since
+}
+
+// runResult is one run's result: err is set before done is closed.
+type runResult struct {
+	done chan struct{}
+	err  error
 }
 
 // Transport returns the Transport of the live connection (from before its

@@ -511,3 +511,45 @@ func TestBackoffNegativeGivesUp(t *testing.T) {
 		}
 	}
 }
+
+// Wait returns the result of the run it waited for, even when another run
+// begins as soon as that one ends (before, it could return the new run's
+// nil, reset by Start, instead of the ended run's ErrGaveUp).
+func TestWaitKeepsItsRunsResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &Reconnecting{
+			Endpoint: "test", Factory: nopFactory, MaxRetries: 1,
+			Backoff: BackoffFunc(func(int) time.Duration { return 0 }),
+		}
+		for i := range 100 {
+			release := make(chan struct{})
+			r.Dialer = func(context.Context, string) (net.Conn, error) {
+				<-release
+				return nil, errRefused
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- r.Run(t.Context()) }()
+			synctest.Wait() // the run has begun and waits in its dial
+			waited := make(chan error, 1)
+			go func() { waited <- r.Wait() }()
+			synctest.Wait() // Wait waits for this run
+			close(release)
+			if err := <-ended; !errors.Is(err, ErrGaveUp) {
+				t.Fatalf("iteration %d: Run = %v, want ErrGaveUp", i, err)
+			}
+			// The next run begins at once, racing Wait's wake-up.
+			r.Dialer = func(ctx context.Context, _ string) (net.Conn, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			if err := r.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			err := <-waited
+			r.Stop()
+			if !errors.Is(err, ErrGaveUp) {
+				t.Fatalf("iteration %d: Wait = %v, want the ended run's ErrGaveUp", i, err)
+			}
+		}
+	})
+}
