@@ -136,7 +136,7 @@ type Reconnecting struct {
 	running bool
 	cancel  context.CancelCauseFunc
 	last    *runResult // the running or last run's result
-	conn    *Conn         // the live connection, or nil
+	conn    *Conn      // the live connection, or nil
 }
 
 // validate checks the configuration and returns the dial function.
