@@ -109,7 +109,8 @@ type Client struct {
 	nick       string
 	registered bool
 	retries    int
-	asked      string // the last nick asked for with SetNick
+	asked      string      // the last nick asked for with SetNick
+	casemap    caseMapping // the server's ISUPPORT CASEMAPPING
 }
 
 // NewClient returns a Client for cfg, calling h (nil: BaseHandler).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
 )
 
@@ -16,6 +17,7 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c := (*Client)(f)
 	c.mu.Lock()
 	c.t, c.nick, c.registered, c.retries, c.asked = t, c.cfg.Nick, false, 0, ""
+	c.casemap = mapRFC1459
 	c.startRegisterTimerLocked(c.raw)
 	c.mu.Unlock()
 	for _, m := range c.cfg.registration() {
@@ -57,6 +59,8 @@ func (c *Client) dispatch(m Message) {
 		}
 		c.mu.Unlock()
 		c.h.SignedOn(c)
+	case "005":
+		c.isupport(m)
 	case "432", "433", "436":
 		c.nickRefused(m)
 	case "437":
@@ -102,6 +106,17 @@ func (c *Client) dispatch(m Message) {
 		c.h.NickChanged(c, old, nick)
 	case "PRIVMSG", "NOTICE":
 		c.message(m)
+	case "ERROR":
+		// The server closes the link after it (RFC 2812 3.7.4): close it
+		// with the server's reason, which the connection's end then tells.
+		c.mu.Lock()
+		raw := c.raw
+		c.mu.Unlock()
+		reason := ErrServerError
+		if text := m.Param(0); text != "" {
+			reason = fmt.Errorf("%w: %s", ErrServerError, printable(text))
+		}
+		weft.LoseConnectionWithReason(raw, reason)
 	}
 }
 
@@ -172,33 +187,100 @@ func (c *Client) message(m Message) {
 	c.h.Privmsg(c, user, target, text)
 }
 
-func (c *Client) isMe(nick string) bool { return EqualFold(nick, c.Nick()) }
+func (c *Client) isMe(nick string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.casemap.equalFold(nick, c.nick)
+}
 
-// EqualFold compares two nicks or channel names under IRC's rfc1459 case
-// mapping, where "[]\~" are the upper case of "{}|^".
-func EqualFold(a, b string) bool {
+// EqualFold compares two nicks or channel names as the server does: under
+// the case mapping its RPL_ISUPPORT (005) announces with CASEMAPPING —
+// rfc1459 (the default, until the server says otherwise), strict-rfc1459
+// ("[]\" are the upper case of "{}|", not '~' of '^') or ascii (letters
+// only). Another mapping (rfc8265, ...) is taken as ascii: folding no more
+// than the server does, the client never takes another user for itself.
+// The Client compares with it whether a JOIN, PART, KICK or NICK is about
+// itself.
+func (c *Client) EqualFold(a, b string) bool {
+	c.mu.Lock()
+	m := c.casemap
+	c.mu.Unlock()
+	return m.equalFold(a, b)
+}
+
+// isupport reads the case mapping from an RPL_ISUPPORT (005) message: its
+// parameters after the nick are "NAME=value" tokens, "-NAME" to withdraw
+// one, and a trailing text (which, holding spaces, is no token).
+func (c *Client) isupport(m Message) {
+	for _, tok := range m.Params[min(1, len(m.Params)):] {
+		var mapping caseMapping
+		ok := false
+		switch {
+		case strings.HasPrefix(tok, "CASEMAPPING="):
+			mapping, ok = parseCaseMapping(tok[len("CASEMAPPING="):]), true
+		case tok == "-CASEMAPPING":
+			mapping, ok = mapRFC1459, true
+		}
+		if ok {
+			c.mu.Lock()
+			c.casemap = mapping
+			c.mu.Unlock()
+		}
+	}
+}
+
+// caseMapping is how a server folds nicks and channel names (ISUPPORT
+// CASEMAPPING).
+type caseMapping uint8
+
+const (
+	mapRFC1459       caseMapping = iota // A-Z and "[]\~" fold to a-z and "{}|^"
+	mapStrictRFC1459                    // A-Z and "[]\" fold to a-z and "{}|"
+	mapASCII                            // A-Z fold to a-z
+)
+
+// parseCaseMapping maps a CASEMAPPING value to a caseMapping; an unknown
+// one is ascii, which folds no more than any mapping does.
+func parseCaseMapping(v string) caseMapping {
+	switch strings.ToLower(v) {
+	case "rfc1459":
+		return mapRFC1459
+	case "strict-rfc1459":
+		return mapStrictRFC1459
+	}
+	return mapASCII
+}
+
+func (m caseMapping) equalFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		if foldByte(a[i]) != foldByte(b[i]) {
+		if m.fold(a[i]) != m.fold(b[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func foldByte(c byte) byte {
+func (m caseMapping) fold(c byte) byte {
 	switch {
 	case 'A' <= c && c <= 'Z':
 		return c + 'a' - 'A'
-	case c == '[', c == ']', c == '\\':
+	case m != mapASCII && (c == '[' || c == ']' || c == '\\'):
 		return c + '{' - '['
-	case c == '~':
+	case m == mapRFC1459 && c == '~':
 		return '^'
 	}
 	return c
 }
+
+// EqualFold compares two nicks or channel names under IRC's rfc1459 case
+// mapping, where "[]\~" are the upper case of "{}|^". Client.EqualFold
+// uses the server's own mapping.
+func EqualFold(a, b string) bool { return mapRFC1459.equalFold(a, b) }
+
+func foldByte(c byte) byte { return mapRFC1459.fold(c) }
 
 // pongFor returns the PONG answering ping: its parameters echoed, as most
 // clients do; when that would not fit in MaxLineLength (a PING of 15

@@ -12,7 +12,10 @@
 //     the echo would pass MaxLineLength), retries a refused nick (432, 433, 436, 437) with an
 //     altered nick, and sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK
 //     and QUIT; Client.MaxText is the longest text that reaches the other
-//     users whole once the server has prefixed it.
+//     users whole once the server has prefixed it. It compares nicks under
+//     the case mapping the server announces (Client.EqualFold), and a
+//     server's ERROR closes the connection with the server's reason
+//     (ErrServerError).
 //   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
 //     Kicked, UserKicked, Privmsg, Noticed, Action, NickChanged, UserQuit,
 //     MessageReceived); embed BaseHandler and override what you need.
@@ -21,10 +24,12 @@
 //     the Factory, so it survives reconnects), one "[HH:MM:SS] " line per
 //     event, flushed per line, with the network's control bytes escaped
 //     (see Logger). It answers with NOTICEs (RFC 2812), not Twisted's
-//     PRIVMSGs, so it cannot loop with another bot. Kicked from its
+//     PRIVMSGs, so it cannot loop with another bot. It logs the kicks of
+//     other users from its channel, and its own PARTs. Kicked from its
 //     channel, or refused its JOIN, it logs it and joins again after a
 //     wait that grows while it keeps being kicked or refused
 //     (LogBotConfig.RejoinDelay).
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
-//     ErrNickUnavailable, ErrNotConnected: the sentinel errors.
+//     ErrNickUnavailable, ErrRegisterTimeout, ErrServerError,
+//     ErrNotConnected: the sentinel errors.
 package irc

@@ -22,6 +22,10 @@ var (
 	// ErrRegisterTimeout: the server did not welcome the client (001)
 	// within Config.RegisterTimeout.
 	ErrRegisterTimeout = errors.New("irc: registration timed out")
+	// ErrServerError: the server sent ERROR, which it sends before it
+	// closes the link; the error holds the server's text (escaped). The
+	// Client closes the connection with it as the reason.
+	ErrServerError = errors.New("irc: server error")
 	// ErrNotConnected: a Client's sending method was called before its
 	// connection was made (after the connection is lost, they return the
 	// transport's weft.ErrClosed).

@@ -41,7 +41,8 @@ type Handler interface {
 	NickUnavailable(c *Client, err error)
 	// MessageReceived: every parsed message, before the callbacks above.
 	MessageReceived(c *Client, m Message)
-	// ConnectionLost: the connection ended (reason nil: cleanly).
+	// ConnectionLost: the connection ended (reason nil: cleanly; matching
+	// ErrServerError: closed after the server's ERROR).
 	ConnectionLost(c *Client, reason error)
 }
 

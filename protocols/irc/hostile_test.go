@@ -13,8 +13,9 @@ import (
 
 // TestClientHostileMissingParams: commands and numerics a broken server
 // sends without their parameters (001, 433, 437, NICK, JOIN, PART, QUIT,
-// PRIVMSG, NOTICE, KICK, ERROR, a bare CTCP marker) neither panic nor
-// change the client's state, and the client keeps answering PING.
+// PRIVMSG, NOTICE, KICK, 005, a bare CTCP marker) neither panic nor
+// change the client's state, and the client keeps answering PING. (ERROR,
+// with or without its text, ends the connection: TestClientServerError.)
 func TestClientHostileMissingParams(t *testing.T) {
 	rec := newRecorder()
 	c, fs := registeringClient(t, Config{Nick: "me"}, rec)
@@ -23,7 +24,7 @@ func TestClientHostileMissingParams(t *testing.T) {
 	fs.send(":s 001", ":s 001 :", ":s 433", ":s 432", ":s 436", ":s 437",
 		":me!u@h PRIVMSG", ":x!u@h PRIVMSG me", ":x!u@h PRIVMSG me :\x01",
 		":x!u@h PRIVMSG #c :\x01\x01", ":x!u@h NOTICE", ":x!u@h KICK",
-		":x!u@h KICK #c me", "ERROR", "ERROR :Closing link", ":s 005",
+		":x!u@h KICK #c me", ":s 005",
 		"PING :sync")
 	fs.expect("PONG sync")
 	if got := c.Nick(); got != "me" {
@@ -147,4 +148,35 @@ func TestClientNickUnavailableNoControlBytes(t *testing.T) {
 	if !strings.Contains(ev, `(433 in use\x1b]0;pwned\a\x1b[2J\x7f)`) {
 		t.Fatalf("error %q does not show the server's text escaped", ev)
 	}
+}
+
+// TestClientServerError: a server's ERROR (RFC 2812 3.7.4: sent before it
+// closes a client's link, "Closing Link: ... (K-lined)", "Invalid user
+// name", a reconnection throttle) ends the connection with a reason
+// matching ErrServerError and holding the server's text, escaped, so that
+// the operator of a bot that keeps reconnecting can learn why (weft logbot
+// and examples/irclogbot print the reason). Before the fix the ERROR was
+// dropped: the client waited for the server to hang up, and the connection
+// ended with a nil reason.
+func TestClientServerError(t *testing.T) {
+	rec := newRecorder()
+	_, fs := registeringClient(t, Config{Nick: "me"}, rec)
+	fs.send("ERROR :Closing Link: 127.0.0.1 (K-lined\x1b[2J)")
+	var err error
+	select {
+	case err = <-fs.done:
+		fs.done <- err // for Cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client still waits after the server's ERROR")
+	}
+	if want := `irc: server error: Closing Link: 127.0.0.1 (K-lined\x1b[2J)`; !errors.Is(err, ErrServerError) || err.Error() != want {
+		t.Errorf("Serve = %v, want %s", err, want)
+	}
+	rec.expect(t, `lost irc: server error: Closing Link: 127.0.0.1 (K-lined\x1b[2J)`)
+
+	// Without its text.
+	rec = newRecorder()
+	_, fs = registeringClient(t, Config{Nick: "me"}, rec)
+	fs.send("ERROR")
+	rec.expect(t, "lost irc: server error")
 }

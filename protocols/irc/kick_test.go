@@ -30,7 +30,8 @@ func TestClientKick(t *testing.T) {
 // (banned), it waits twice as long each time, up to DefaultMaxRejoinDelay,
 // and keeps trying at that pace; once it has stayed in the channel for
 // DefaultMaxRejoinDelay the wait starts again from DefaultRejoinDelay. A
-// kick of another user, or from another channel, changes nothing. Before
+// kick of another user (logged), or from another channel, changes nothing
+// else. Before
 // the fix a kicked bot stayed connected outside its channel and logged
 // nothing until it reconnected.
 func TestLogBotRejoinsAfterKick(t *testing.T) {
@@ -99,6 +100,7 @@ func TestLogBotRejoinsAfterKick(t *testing.T) {
 			"[12:34:56] [I have joined #weft]",
 			"[12:34:56] [I was kicked from #weft by op (once more); rejoining in 5s]",
 			"[12:34:56] [I have joined #weft]",
+			"[12:34:56] [alice was kicked from #weft by op (bye)]", // logged, no rejoin
 			"[12:34:56] [I was kicked from #weft by op; rejoining in 5s]",
 			"[12:34:56] [disconnected at Wed Nov 25 12:34:56 2026]",
 		}
@@ -123,4 +125,67 @@ func TestLogBotRejoinHugeDelays(t *testing.T) {
 			t.Errorf("last log line %q, want a wait of %v", got, longest)
 		}
 	})
+}
+
+// TestLogBotLogsUserKick: a kick of another user from the bot's channel is
+// logged, "[ann was kicked from #weft by bob (reason)]" (no parentheses
+// without a reason), in the form of the bot's own kick line and escaped
+// like every line of the log (C0 and C1 controls, invalid UTF-8, bidi
+// controls); a kick from another channel is not the channel's log. Before
+// the fix the bot logged its own kicks (Handler.Kicked) but not the kicks
+// of others (Handler.UserKicked).
+func TestLogBotLogsUserKick(t *testing.T) {
+	log, fs := joiningLogBot(t, "#weft")
+	fs.send(":logbot!u@h JOIN #weft",
+		":bob!b@h KICK #weft ann :spamming",
+		":bob!b@h KICK #WEFT carl",
+		":bob!b@h KICK #weft dan :",
+		":bob!b@h KICK #other eve :elsewhere",
+		":b\x1b[8mob!b@h KICK #weft ev\u0085il :\x1b]0;x\x07 \u202egnp.exe \xff(x)",
+		"PING :sync")
+	fs.expect("PONG sync") // no JOIN: another user's kick is not the bot's
+	if err := fs.hangUp(); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"[12:34:56] [connected at Wed Nov 25 12:34:56 2026]",
+		"[12:34:56] [I have joined #weft]",
+		"[12:34:56] [ann was kicked from #weft by bob (spamming)]",
+		"[12:34:56] [carl was kicked from #WEFT by bob]",
+		"[12:34:56] [dan was kicked from #weft by bob]",
+		`[12:34:56] [ev\u0085il was kicked from #weft by b\x1b[8mob (\x1b]0;x\x07 \u202egnp.exe \xff(x))]`,
+		"[12:34:56] [disconnected at Wed Nov 25 12:34:56 2026]",
+	}, "\n") + "\n"
+	got := log.String()
+	if got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+	checkLogSafe(t, got)
+}
+
+// TestLogBotLogsOwnPart: a PART of the bot from its channel that the bot
+// did not ask for (a channel operator's REMOVE on solanum or ircd-seven, an
+// oper's SAPART, both of which the server sends as the bot's own PART) is
+// logged, "[I have left #weft]", like its joins: the log shows where it
+// stops covering the channel. Before the fix the bot left without a line,
+// and the log could not tell a quiet channel from a bot outside it.
+func TestLogBotLogsOwnPart(t *testing.T) {
+	log, fs := joiningLogBot(t, "#weft")
+	fs.send(":logbot!u@h JOIN #weft",
+		":logbot!u@h PART #weft :requested by op (go away)",
+		":ann!a@h PART #weft :bye", // another user's part: not logged, as in Twisted's bot
+		"PING :sync")
+	fs.expect("PONG sync")
+	if err := fs.hangUp(); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"[12:34:56] [connected at Wed Nov 25 12:34:56 2026]",
+		"[12:34:56] [I have joined #weft]",
+		"[12:34:56] [I have left #weft]",
+		"[12:34:56] [disconnected at Wed Nov 25 12:34:56 2026]",
+	}, "\n") + "\n"
+	if got := log.String(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
 }

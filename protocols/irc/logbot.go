@@ -164,6 +164,11 @@ type LogBotConfig struct {
 	// Now is the clock for timestamps. Nil means time.Now (local time, as
 	// Twisted's time.localtime).
 	Now func() time.Time
+	// User is the user name sent with USER (Config.User). Empty means
+	// Nick, as in Twisted; set it when Nick holds a character the server
+	// refuses in a user name (ngircd refuses '|', '^', '[', ...: "ERROR
+	// :Invalid user name", and the bot could never register).
+	User string
 	// Password, if not empty, is sent with PASS. Empty: no PASS.
 	Password string
 	// AlterNick is Config.AlterNick (nil: append "^").
@@ -282,7 +287,7 @@ func foldNick(nick string) string {
 
 // NewLogBot validates cfg and opens the log.
 func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
-	if err := (Config{Nick: cfg.Nick, Password: cfg.Password}).Validate(); err != nil {
+	if err := (Config{Nick: cfg.Nick, User: cfg.User, Password: cfg.Password}).Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.ReplyInterval < 0 || cfg.MaxReplies < 0 {
@@ -327,7 +332,7 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 
 // BuildProtocol implements weft.Factory: a new Client for each connection.
 func (b *LogBot) BuildProtocol(net.Addr) weft.Protocol {
-	c, err := NewClient(Config{Nick: b.cfg.Nick, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick}, &botHandler{b: b})
+	c, err := NewClient(Config{Nick: b.cfg.Nick, User: b.cfg.User, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick}, &botHandler{b: b})
 	if err != nil { // cannot happen: validated in NewLogBot
 		return nil
 	}
@@ -396,8 +401,8 @@ func (h *botHandler) ConnectionLost(_ *Client, reason error) {
 
 func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
 
-func (h *botHandler) Joined(_ *Client, channel string) {
-	if EqualFold(channel, h.b.cfg.Channel) {
+func (h *botHandler) Joined(c *Client, channel string) {
+	if c.EqualFold(channel, h.b.cfg.Channel) {
 		if h.rejoin != nil {
 			h.rejoin.Stop()
 		}
@@ -406,10 +411,22 @@ func (h *botHandler) Joined(_ *Client, channel string) {
 	h.logf("[I have joined %s]", channel)
 }
 
+// Left logs the bot's own PART, which the server also sends when a channel
+// operator or an oper removes the bot (REMOVE, SAPART): "[I have left
+// #weft]", like its joins, so that the log shows where it stops covering
+// the channel. (Unlike a kick, it does not rejoin: REMOVE is how operators
+// ask a client not to come back.)
+func (h *botHandler) Left(c *Client, channel string) {
+	if c.EqualFold(channel, h.b.cfg.Channel) {
+		h.joinedAt = time.Time{}
+	}
+	h.logf("[I have left %s]", channel)
+}
+
 // Kicked logs a kick from the bot's channel and rejoins it after a wait
 // (see LogBotConfig.RejoinDelay).
 func (h *botHandler) Kicked(c *Client, channel, kicker, reason string) {
-	if !EqualFold(channel, h.b.cfg.Channel) {
+	if !c.EqualFold(channel, h.b.cfg.Channel) {
 		return
 	}
 	if !h.joinedAt.IsZero() && time.Since(h.joinedAt) >= h.b.cfg.MaxRejoinDelay {
@@ -422,6 +439,20 @@ func (h *botHandler) Kicked(c *Client, channel, kicker, reason string) {
 	h.logf("[I was kicked from %s by %s%s; rejoining in %v]", channel, kicker, reason, d)
 }
 
+// UserKicked logs a kick of another user from the bot's channel, in the
+// form of the bot's own kick line: "[ann was kicked from #weft by bob
+// (reason)]", without the parentheses when the KICK gave no reason. A kick
+// from another channel is not logged (nor is the bot's own: Kicked).
+func (h *botHandler) UserKicked(c *Client, user, channel, kicker, reason string) {
+	if !c.EqualFold(channel, h.b.cfg.Channel) {
+		return
+	}
+	if reason != "" {
+		reason = " (" + reason + ")"
+	}
+	h.logf("[%s was kicked from %s by %s%s]", user, channel, kicker, reason)
+}
+
 // MessageReceived sees the server's refusals of the bot's JOIN: the bot
 // tries again after a wait (see LogBotConfig.RejoinDelay).
 func (h *botHandler) MessageReceived(c *Client, m Message) {
@@ -430,7 +461,7 @@ func (h *botHandler) MessageReceived(c *Client, m Message) {
 	default:
 		return
 	}
-	if channel := m.Param(1); EqualFold(channel, h.b.cfg.Channel) {
+	if channel := m.Param(1); c.EqualFold(channel, h.b.cfg.Channel) {
 		last := h.wait
 		d := h.scheduleRejoin(c)
 		if last < h.b.cfg.MaxRejoinDelay { // then quiet: a long ban fills no log
@@ -471,7 +502,7 @@ func (h *botHandler) scheduleRejoin(c *Client) time.Duration {
 func (h *botHandler) Privmsg(c *Client, user, target, text string) {
 	h.logf("<%s> %s", user, text)
 	nick := c.Nick()
-	if EqualFold(target, nick) {
+	if c.EqualFold(target, nick) {
 		if h.b.replies.allow("whisper", user) {
 			_ = c.Notice(user, Whisper)
 		}

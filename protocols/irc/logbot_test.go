@@ -355,3 +355,20 @@ func TestLogBotReportsRegisterTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestLogBotUserName: LogBotConfig.User is the user name the bot registers
+// with (the nick when empty), for a nick a server refuses as a user name
+// (ngircd refuses '|': TestLogBotCaseMappingNgircd). It is validated like
+// Config.User.
+func TestLogBotUserName(t *testing.T) {
+	bot, err := NewLogBot(LogBotConfig{Nick: "log|bot", User: "logbot", Channel: "#weft", Log: &syncBuffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFake(t, bot.BuildProtocol(nil))
+	fs.expect("NICK log|bot")
+	fs.expect("USER logbot 0 * log|bot")
+	if _, err := NewLogBot(LogBotConfig{Nick: "b", User: "u@h", Channel: "#weft", Log: &syncBuffer{}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("User %q: %v, want ErrConfig", "u@h", err)
+	}
+}

@@ -116,6 +116,13 @@ type peer struct {
 
 func dialPeer(t *testing.T, addr, nick string) *peer {
 	t.Helper()
+	return dialPeerAs(t, addr, nick, nick)
+}
+
+// dialPeerAs is dialPeer with a user name other than the nick (ngircd
+// refuses some nick characters, such as '|' and '\', in a user name).
+func dialPeerAs(t *testing.T, addr, nick, user string) *peer {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +130,7 @@ func dialPeer(t *testing.T, addr, nick string) *peer {
 	p := &peer{t: t, conn: c, r: bufio.NewReader(c)}
 	t.Cleanup(func() { c.Close() })
 	p.send("NICK " + nick)
-	p.send("USER " + nick + " 0 * :" + nick)
+	p.send("USER " + user + " 0 * :" + nick)
 	p.waitFor(" 001 ")
 	return p
 }
@@ -308,7 +315,8 @@ func TestClientLongMsgNgircd(t *testing.T) {
 // bot logs the kick and rejoins after RejoinDelay; kicked and banned, its
 // JOIN is refused (474), which it logs, and it keeps trying with growing
 // waits until the ban is lifted. Before the fix a kicked bot stayed out of
-// its channel until it reconnected.
+// its channel until it reconnected. Another user kicked by the operator is
+// logged too (before, it was not: TestLogBotLogsUserKick).
 func TestLogBotKickNgircd(t *testing.T) {
 	srv := newNgircd(t)
 	srv.start()
@@ -328,17 +336,24 @@ func TestLogBotKickNgircd(t *testing.T) {
 	alice.waitFor(":logbot!")
 	waitLog(t, path, 2) // connected, joined
 
+	ann := dialPeer(t, srv.addr, "ann")
+	ann.send("JOIN #weft")
+	ann.waitFor(" 366 ")
+	alice.send("KICK #weft ann :flooding")
+	ann.waitFor("KICK #weft ann")
+	waitLog(t, path, 3)
+
 	alice.send("KICK #weft logbot :go away")
 	alice.waitFor("KICK")
 	if got := alice.waitFor(" JOIN "); !strings.HasPrefix(got, ":logbot!") {
 		t.Fatalf("after the kick: %q, want the bot's JOIN", got)
 	}
-	waitLog(t, path, 4)
+	waitLog(t, path, 5)
 	alice.send("MODE #weft +b logbot!*@*")
 	alice.waitFor("MODE")
 	alice.send("KICK #weft logbot :banned")
 	alice.waitFor("KICK")
-	refused := waitLog(t, path, 6)[5]
+	refused := waitLog(t, path, 7)[6]
 	if !strings.HasPrefix(refused, "[cannot join #weft (474 ") {
 		t.Errorf("refused JOIN logged as %q", refused)
 	}
@@ -346,7 +361,7 @@ func TestLogBotKickNgircd(t *testing.T) {
 	if got := alice.waitFor(" JOIN "); !strings.HasPrefix(got, ":logbot!") {
 		t.Fatalf("after the ban is lifted: %q, want the bot's JOIN", got)
 	}
-	n := len(waitLog(t, path, 7))
+	n := len(waitLog(t, path, 8))
 	if err := stop(); err != context.Canceled {
 		t.Errorf("Reconnecting.Run = %v", err)
 	}
@@ -363,6 +378,7 @@ func TestLogBotKickNgircd(t *testing.T) {
 	want := []string{
 		"[connected at <date>]",
 		"[I have joined #weft]",
+		"[ann was kicked from #weft by alice (flooding)]",
 		"[I was kicked from #weft by alice (go away); rejoining in <wait>]",
 		"[I have joined #weft]",
 		"[I was kicked from #weft by alice (banned); rejoining in <wait>]",
@@ -375,4 +391,113 @@ func TestLogBotKickNgircd(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(path)
 	t.Logf("log file of this run:\n%s", raw)
+}
+
+// TestClientCaseMappingNgircd: ngircd announces CASEMAPPING=ascii, where
+// "weft|c" and "weft\c" are two users. An impostor "weft\c" joins the
+// client's channel, is kicked, joins again and changes his nick: none of it passes for
+// the client's own, and Nick() stays "weft|c"; kicked for real, the client
+// hears Kicked. Before the fix the client folded nicks under rfc1459 and
+// took all three for its own (TestClientCaseMapping).
+func TestClientCaseMappingNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	alice := dialPeer(t, srv.addr, "alice") // the channel's operator
+	alice.send("JOIN #weft")
+	alice.waitFor(" 366 ")
+
+	rec := newRecorder()
+	// ngircd refuses '|' in a user name: the user name is set.
+	c, err := NewClient(Config{Nick: "weft|c", User: "weftc"}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(); _ = conn.Wait() }()
+	rec.expect(t, "signedon weft|c")
+	if err := c.Join("#weft"); err != nil {
+		t.Fatal(err)
+	}
+	rec.expect(t, "joined #weft")
+
+	impostor := dialPeerAs(t, srv.addr, `weft\c`, "impostor")
+	impostor.send("JOIN #weft")
+	impostor.waitFor(" 366 ")
+	alice.send(`KICK #weft weft\c :impostor`)
+	impostor.waitFor("KICK #weft")
+	impostor.send("JOIN #weft") // back, to be seen changing his nick
+	impostor.waitFor(" 366 ")
+	impostor.send("NICK x")
+	impostor.waitFor("NICK")
+	alice.send("KICK #weft weft|c :for real")
+	rec.expect(t, `userjoined weft\c #weft`, `userkicked weft\c #weft by alice impostor`,
+		`userjoined weft\c #weft`, `nick weft\c x me=weft|c`, "kicked #weft by alice for real")
+	if got := c.Nick(); got != "weft|c" {
+		t.Errorf("Nick() = %q, want weft|c", got)
+	}
+}
+
+// TestLogBotCaseMappingNgircd: a log bot whose nick holds a character ngircd
+// refuses in a user name ('|') registers with LogBotConfig.User (before,
+// the user name was always the nick: "ERROR :Invalid user name", and the
+// bot reconnected forever); on ngircd's CASEMAPPING=ascii an impostor
+// "log\bot" who joins, is kicked, joins again and changes his nick does
+// not pass for "log|bot", and the bot, kicked for real, rejoins. Before
+// the case-mapping fix the log showed the impostor's JOIN and KICK as the
+// bot's own, and after his NICK the bot took its real kick for someone
+// else's and stayed out of its channel (TestLogBotCaseMappingImpostor).
+func TestLogBotCaseMappingNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	alice := dialPeer(t, srv.addr, "alice") // the channel's operator
+	alice.send("JOIN #weft")
+	alice.waitFor(" 366 ")
+
+	path := filepath.Join(t.TempDir(), "weft.log")
+	bot, err := NewLogBot(LogBotConfig{Nick: "log|bot", User: "logbot", Channel: "#weft", LogPath: path,
+		RejoinDelay: 200 * time.Millisecond, MaxRejoinDelay: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Close()
+	stop := runBot(t, bot, srv.addr, 100*time.Millisecond)
+	alice.waitFor(":log|bot!")
+	waitLog(t, path, 2) // connected, joined
+
+	impostor := dialPeerAs(t, srv.addr, `log\bot`, "impostor")
+	impostor.send("JOIN #weft")
+	impostor.waitFor(" 366 ")
+	alice.send(`KICK #weft log\bot :impostor`)
+	impostor.waitFor("KICK #weft")
+	impostor.send("JOIN #weft")
+	impostor.waitFor(" 366 ")
+	impostor.send("NICK x")
+	impostor.waitFor("NICK")
+	waitLog(t, path, 4)
+	alice.send("KICK #weft log|bot :for real")
+	if got := alice.waitFor(":log|bot!"); !strings.Contains(got, " JOIN ") {
+		t.Fatalf("after the kick: %q, want the bot's JOIN", got)
+	}
+	waitLog(t, path, 6)
+	if err := stop(); err != context.Canceled {
+		t.Errorf("Reconnecting.Run = %v", err)
+	}
+	want := []string{
+		"[connected at <date>]",
+		"[I have joined #weft]",
+		`[log\\bot was kicked from #weft by alice (impostor)]`,
+		`log\\bot is now known as x`,
+		"[I was kicked from #weft by alice (for real); rejoining in 200ms]",
+		"[I have joined #weft]",
+		"[disconnected at <date>]",
+	}
+	got := waitLog(t, path, len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
