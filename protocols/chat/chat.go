@@ -14,16 +14,21 @@
 //     UTF-8, a control or other non-printing character, a space other than
 //     " ", a character that shows as nothing or as a blank: ZWJ, a bidi
 //     control or mark, a variation selector, a Hangul filler, U+2800...,
-//     with which "ann" could pass for another "ann") or starts with "/"
-//     gets MsgNameInvalid, otherwise the client gets
+//     with which "ann" could pass for another "ann"), that displays as
+//     another name spelled otherwise (two spaces in a row, see also
+//     below), that holds "<" or ">" (with which "ann> hi" would have its
+//     lines shown as "<ann> hi> ..."), or starts with "/" gets
+//     MsgNameInvalid, a name over MaxNameLength (64) bytes gets
+//     MsgNameTooLong, otherwise the client gets
 //     "Welcome, NAME!" and every other named client "NAME has joined.";
 //     a line starting with "/" is a command, never a name: before it has
 //     a name a client may "/quit", "/who", or choose its name with
-//     "/name NAME";
+//     "/name NAME" (spaces or TABs may separate a command from its
+//     argument);
 //   - a chat line from NAME reaches every other named client as "<NAME> text",
 //     unless it holds invalid UTF-8, a control character other than TAB
-//     (C0, DEL, C1: ESC sequences, "\r", backspace, CSI U+009B...), or a
-//     format character that reorders or hides the text after it (the bidi
+//     (C0, DEL, C1: ESC sequences, "\r", backspace, CSI U+009B...), a line
+//     or paragraph separator (U+2028, U+2029), or a format character that reorders or hides the text after it (the bidi
 //     embeddings, overrides and isolates U+202A..U+202E, U+2066..U+2069,
 //     which make a line display as something else, "Trojan Source"; the
 //     deprecated U+206A..U+206F; the annotation characters
@@ -48,10 +53,30 @@
 //   - a line over codec.DefaultMaxLineLength bytes gets "Line too long: the
 //     limit is N bytes. Bye." and the connection is closed (reason
 //     codec.ErrFrameTooLarge);
+//   - Names are compared after case folding, not after Unicode
+//     normalisation (the standard library has none); instead a name must
+//     be spelled the one way that displays it: in NFC, the form keyboards
+//     type ("Zoé" with U+00E9, not "Zoe" and U+0301; a Korean syllable,
+//     not conjoining jamo; "K", not the Kelvin sign), without the styled
+//     or ligated duplicates of letters that NFKC folds (mathematical
+//     alphanumerics, "fi"), without a combining mark after a Latin,
+//     Greek, Cyrillic or kana letter, a digit, a symbol or a space (even
+//     where no precomposed letter exists), or first. Not detected:
+//     look-alikes from another script (Cyrillic "а" for Latin "a"),
+//     fullwidth letters (they show wider), and in the other scripts a
+//     composing pair with other marks between, or marks in an order NFC
+//     would change;
+//   - at a graceful server shutdown (weft.ShutdownNotifier, which
+//     server.Server.Shutdown calls) every client gets MsgShutdown as its
+//     last line and leaves the room without "NAME has left." to the others,
+//     who are leaving too;
 //   - Slow clients: every message is a non-blocking Write, so a client that
 //     stops reading never delays the others; the write-buffer limit of the
-//     connection (weft.Options.MaxWriteBuffer, server.Server.MaxWriteBuffer)
-//     drops it with weft.ErrSlowConsumer.
+//     connection (weft.Options.MaxWriteBuffer, server.Server.MaxWriteBuffer;
+//     default weft.DefaultMaxWriteBuffer, 1 MiB) drops it with
+//     weft.ErrSlowConsumer, discarding what waited for it, and the others
+//     get "NAME has left.": a client that never reads holds at most that
+//     much (TestSlowClientDropped).
 package chat
 
 import (
@@ -77,18 +102,33 @@ const (
 	MsgNameTaken = "Name taken, please choose another."
 	// MsgNameInvalid answers a name that is not valid UTF-8, holds a
 	// control, format or other invisible or blank character (ZWJ, a bidi
-	// control, a variation selector, a Hangul filler...), or starts
-	// with "/".
-	MsgNameInvalid = "Invalid name: use printable UTF-8 text, not starting with /."
+	// control, a variation selector, a Hangul filler...), is spelled so
+	// that it displays as another (not in NFC: "e" and a combining acute
+	// where "é" exists; a styled or ligated letter; two spaces in a row),
+	// holds "<" or ">" (which could close the "<NAME>" before a chat line
+	// early), or starts with "/".
+	MsgNameInvalid = "Invalid name: use printable UTF-8 text (accented letters precomposed) without < or > or two spaces in a row, not starting with /."
 	// MsgTextInvalid answers a chat line holding invalid UTF-8, a control
-	// character other than TAB, or a bidi embedding, override or isolate
+	// character other than TAB, a line or paragraph separator (U+2028,
+	// U+2029), or a bidi embedding, override or isolate
 	// (or another format character that reorders or hides the text after
 	// it); the line reaches no one.
-	MsgTextInvalid = "Message not sent: use UTF-8 text without control characters (TAB is allowed) or bidi overrides, embeddings and isolates."
+	MsgTextInvalid = "Message not sent: use UTF-8 text without control characters (TAB is allowed), line separators or bidi overrides, embeddings and isolates."
+	// MaxNameLength is the longest name accepted, in bytes of UTF-8. Every
+	// chat line is sent to each listener behind its sender's name, and
+	// "/who" sends all the names at once: without a bound, a client named
+	// with a 16 KiB line would make every 2-byte line it sends cost 16 KiB
+	// per listener, and a "/who" cost 16 KiB per client in the room.
+	MaxNameLength = 64
+	// MsgNameTooLong answers a name over MaxNameLength bytes.
+	MsgNameTooLong = "Name too long: use at most 64 bytes."
 	// MsgNameUsage answers "/name" without a name.
 	MsgNameUsage = "Usage: /name NEW"
 	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
 	MsgBye = "Bye."
+	// MsgShutdown is the last line every client gets at a graceful server
+	// shutdown (weft.ShutdownNotifier).
+	MsgShutdown = "Server shutting down. Bye."
 	// msgLineTooLong (with the limit) is sent before the connection of a
 	// client that sent a line over the limit is closed.
 	msgLineTooLong = "Line too long: the limit is %d bytes. Bye."
@@ -106,6 +146,18 @@ type Server struct {
 // share it.
 func nameKey(name string) string { return strings.ToLower(strings.ToUpper(name)) }
 
+// nameRefusal returns the answer to a name that may not be taken
+// (MsgNameTooLong, MsgNameInvalid), or "".
+func nameRefusal(name string) string {
+	switch {
+	case len(name) > MaxNameLength:
+		return MsgNameTooLong
+	case !validName(name):
+		return MsgNameInvalid
+	}
+	return ""
+}
+
 // validName reports whether name may be taken: valid UTF-8 made of printable
 // characters (letters, marks, numbers, punctuation, symbols, the ASCII
 // space) that show as something, and not starting with "/". A control
@@ -116,9 +168,15 @@ func nameKey(name string) string { return strings.ToLower(strings.ToUpper(name))
 // printable) are refused, and so are the printable characters that are
 // default-ignorable (shown as nothing: the variation selectors, the
 // combining grapheme joiner, the Khmer inherent vowels, the Hangul fillers)
-// and the braille blank U+2800 (shown as a space).
+// and the braille blank U+2800 (shown as a space). A name that displays as
+// another spelled otherwise (not in NFC, or a styled letter: oneSpelling)
+// is refused for the same reason, and so is one with two spaces in a row
+// ("ann  lee" for "ann lee"). "<" and ">" are refused as well: every chat
+// line is shown as "<NAME> text", and a client named "ann> I quit." would
+// have its lines shown as ann's.
 func validName(name string) bool {
-	if !utf8.ValidString(name) || strings.HasPrefix(name, "/") {
+	if !utf8.ValidString(name) || strings.HasPrefix(name, "/") ||
+		strings.ContainsAny(name, "<>") || strings.Contains(name, "  ") {
 		return false
 	}
 	for _, r := range name {
@@ -127,12 +185,14 @@ func validName(name string) bool {
 			return false
 		}
 	}
-	return true
+	return oneSpelling(name)
 }
 
 // validText reports whether a chat line may be relayed to the room: valid
-// UTF-8 holding no control character (C0, DEL, C1) other than TAB, and no
-// format character whose effect spans the text after it (spanFormat: the
+// UTF-8 holding no control character (C0, DEL, C1) other than TAB, no line
+// or paragraph separator (U+2028, U+2029: line breaks, after which a
+// client would show the rest as a line of its own, "<bob> ..." forged), and
+// no format character whose effect spans the text after it (spanFormat: the
 // bidi embeddings, overrides and isolates...). A control character reaching
 // another client's terminal could move its cursor, erase its screen, set its
 // title or forge a line from someone else ("\r<bob> ..."); C1 controls are
@@ -153,7 +213,7 @@ func validText(s string) bool {
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r < 0xa0 || spanFormat(r) { // invalid, C1 (U+0080..U+009F), or reordering
+		if r == utf8.RuneError && n == 1 || r < 0xa0 || spanFormat(r) || r == '\u2028' || r == '\u2029' { // invalid, C1 (U+0080..U+009F), reordering, or a line break
 			return false
 		}
 		i += n
@@ -255,7 +315,10 @@ func (c *client) LineReceived(b []byte) {
 		return
 	}
 	if strings.HasPrefix(line, "/") || c.name == "" {
-		cmd, arg, _ := strings.Cut(strings.TrimSpace(line)[1:], " ")
+		cmd, arg := strings.TrimSpace(line)[1:], ""
+		if i := strings.IndexAny(cmd, " \t"); i >= 0 { // spaces or TABs after the command
+			cmd, arg = cmd[:i], cmd[i+1:]
+		}
 		c.command(strings.ToLower(cmd), strings.TrimSpace(arg))
 		return
 	}
@@ -276,8 +339,8 @@ func (c *client) chooseName(name string) {
 		c.send(MsgAskName)
 		return
 	}
-	if !validName(name) {
-		c.send(MsgNameInvalid)
+	if msg := nameRefusal(name); msg != "" {
+		c.send(msg)
 		return
 	}
 	s := c.s
@@ -308,8 +371,8 @@ func (c *client) command(cmd, arg string) {
 			c.chooseName(arg)
 			return
 		}
-		if !validName(arg) {
-			c.send(MsgNameInvalid)
+		if msg := nameRefusal(arg); msg != "" {
+			c.send(msg)
 			return
 		}
 		s.mu.Lock()
@@ -358,3 +421,22 @@ func (c *client) LineLengthExceeded([]byte) {
 }
 
 func (c *client) ConnectionLost(error) { c.leave() }
+
+// Shutdown implements weft.ShutdownNotifier (the LineReceiver forwards it;
+// server.Server's graceful Shutdown calls it on every connection): the
+// client gets MsgShutdown as its last line and leaves the room without a
+// word to the others, who are being shut down as well (telling them would
+// give each, depending on the order the hooks run in, "NAME has left." for
+// some of the others; a Shutdown of this connection alone,
+// weft.Conn.Shutdown, leaves the room without a word too). Closing through
+// the LineReceiver's Transport delivers no line after it.
+func (c *client) Shutdown() {
+	c.send(MsgShutdown)
+	s := c.s
+	s.mu.Lock()
+	if c.name != "" && s.named[nameKey(c.name)] == c {
+		delete(s.named, nameKey(c.name))
+	}
+	s.mu.Unlock()
+	c.r.Transport().LoseConnection()
+}

@@ -259,9 +259,9 @@ func testSlowClientDropped(t *testing.T, opts *weft.Options) {
 // long; the server's own messages (the name, "<NAME> " and so on added) are
 // not held to the input line limit, so nothing is silently dropped.
 func TestLongLines(t *testing.T) {
-	long := strings.Repeat("n", codec.DefaultMaxLineLength)                // the longest name accepted
-	text := strings.Repeat("t", codec.DefaultMaxLineLength)                // the longest line accepted
-	long2 := strings.Repeat("m", codec.DefaultMaxLineLength-len("/name ")) // as long as "/name NEW" allows
+	long := strings.Repeat("n", chat.MaxNameLength)         // the longest name accepted
+	text := strings.Repeat("t", codec.DefaultMaxLineLength) // the longest line accepted
+	long2 := strings.Repeat("m", chat.MaxNameLength)
 	r := newRoom(t, nil)
 	a, b := r.join(t), r.join(t)
 	a.expect("What's your name?")

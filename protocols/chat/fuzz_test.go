@@ -27,6 +27,7 @@ func FuzzChat(f *testing.F) {
 	f.Add([]byte("a\n/name\n/name  \n/unknown x\n"), []byte("a\na\nb\n<a> x\n"))
 	f.Add([]byte("ann\n\x1b[2Jhi\ninnocent\r<bob> evil\nx\u009by\nbad\xff\n"), []byte("bob\nab\x08\x08\x08ok\t\x7f\n/name \x1b]0;t\x07\n"))
 	f.Add([]byte("ann\n\u202eevil\nx\u2067y\u2069\n\u206a\ufff9z\n"), []byte("bob\n\u200fok\u200d\n/name b\u202eo\n"))
+	f.Add([]byte("ann\nhi\u2028<bob> x\n"), []byte("bob\ny\u2029z\n"))
 	f.Fuzz(func(t *testing.T, in1, in2 []byte) {
 		var room chat.Server
 		done := make(chan struct{}, 3)
@@ -94,10 +95,11 @@ func FuzzChat(f *testing.F) {
 // (C0, DEL, C1) other than TAB, and without the format characters that
 // reorder or hide the text after them: the bidi embeddings and overrides
 // U+202A..U+202E, the isolates U+2066..U+2069, the deprecated U+206A..U+206F,
-// the interlinear annotation characters U+FFF9..U+FFFB.
+// the interlinear annotation characters U+FFF9..U+FFFB; and without the
+// line and paragraph separators U+2028, U+2029.
 func cleanLine(l string) bool {
 	return utf8.ValidString(l) && !strings.ContainsFunc(l, func(r rune) bool {
-		return r != '\t' && (r < 0x20 || r >= 0x7f && r < 0xa0) ||
+		return r != '\t' && (r < 0x20 || r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029 ||
 			r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x206f || r >= 0xfff9 && r <= 0xfffb
 	})
 }

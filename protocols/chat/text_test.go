@@ -129,3 +129,20 @@ func TestTextBidiControlsNotRelayed(t *testing.T) {
 		a.expect(chat.MsgTextInvalid)
 	}
 }
+
+// TestTextLineSeparatorsNotRelayed: a chat line holding U+2028 LINE
+// SEPARATOR or U+2029 PARAGRAPH SEPARATOR is refused like one holding "\r"
+// or "\n": a client that breaks the line there (they are line breaks) would
+// show the rest as a line of its own, "<bob> ..." forged under another
+// name. Before, both were relayed.
+func TestTextLineSeparatorsNotRelayed(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ann")
+	b := named(t, r, "bob")
+	a.expect("bob has joined.")
+	a.say("hello\u2028<bob> I agree\n")
+	a.say("x\u2029<bob> y\n")
+	a.say("fine\n")
+	b.expect("<ann> fine") // the first line bob gets
+	a.expect(chat.MsgTextInvalid, chat.MsgTextInvalid)
+}

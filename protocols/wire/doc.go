@@ -8,9 +8,13 @@
 //   - Chargen (RFC 864): 72-character lines rotating through the 95 printable
 //     ASCII characters, "\r\n" terminated, sent for as long as the client
 //     reads. It writes through a weft.Gate: a client that never reads costs
-//     about the high-water mark in buffer, never more.
+//     about the high-water mark in buffer, never more, and is aborted once
+//     the sending has stayed paused for StallTimeout (DefaultStallTimeout,
+//     a minute).
 //   - QOTD (RFC 865): one quote and "\r\n", then the connection is closed;
-//     successive connections get successive quotes.
+//     successive connections get successive quotes. A quote is sent as
+//     given, whatever its length; QOTD.Validate reports one over RFC 865's
+//     bound (MaxQuoteLength: less than 512 characters).
 //   - Daytime (RFC 867): one human-readable line with the date and time, then
 //     close.
 //   - Time (RFC 868): the seconds since 1900-01-01 00:00 UTC as 4 big-endian

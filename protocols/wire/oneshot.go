@@ -2,6 +2,8 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,14 @@ const DefaultCloseTimeout = time.Minute
 // DefaultQuote is the quote of a QOTD with no Quotes.
 const DefaultQuote = "An apple a day keeps the doctor away"
 
+// MaxQuoteLength is the longest quote RFC 865 allows, in bytes, before the
+// "\r\n" QOTD adds: "it should be limited to ... less than 512
+// characters". QOTD sends a longer quote whole; QOTD.Validate reports it.
+const MaxQuoteLength = 511
+
+// ErrQuoteTooLong reports a quote over MaxQuoteLength (QOTD.Validate).
+var ErrQuoteTooLong = errors.New("wire: quote over RFC 865's 512 characters")
+
 // DaytimeLayout is the time.Format layout of a Daytime line (before its
 // "\r\n"), in the spirit of RFC 867's "Weekday, Month Day, Year Time-Zone".
 const DaytimeLayout = "Monday, January 2, 2006 15:04:05-MST"
@@ -36,7 +46,10 @@ const TimeEpochOffset = 2208988800
 // Successive connections receive successive quotes, cycling. A QOTD must not
 // be copied after first use; it is safe for concurrent use.
 type QOTD struct {
-	// Quotes are served in turn. Empty means []string{DefaultQuote}.
+	// Quotes are served in turn, each as given (an empty one as an empty
+	// line; one of several lines whole, its lines ended as written),
+	// whatever its length: RFC 865 asks for less than 512 characters,
+	// which Validate checks. Empty means []string{DefaultQuote}.
 	Quotes []string
 	// CloseTimeout bounds the time the client has to take the reply once
 	// it is written (see DefaultCloseTimeout). Zero means
@@ -45,6 +58,18 @@ type QOTD struct {
 	CloseTimeout time.Duration
 
 	next atomic.Uint64
+}
+
+// Validate reports the first quote over MaxQuoteLength bytes, naming it
+// (wrapping ErrQuoteTooLong); QOTD serves it anyway, so a program that
+// wants RFC 865's bound calls Validate before serving.
+func (q *QOTD) Validate() error {
+	for i, quote := range q.Quotes {
+		if len(quote) > MaxQuoteLength {
+			return fmt.Errorf("%w: QOTD.Quotes[%d] is %d bytes, MaxQuoteLength is %d", ErrQuoteTooLong, i, len(quote), MaxQuoteLength)
+		}
+	}
+	return nil
 }
 
 // NextQuote returns the quote for the next connection and advances the
