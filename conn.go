@@ -807,13 +807,17 @@ func (c *Conn) closeNowLocked(rst bool) {
 	}
 	c.mu.Unlock()
 	c.wakeReader()
-	c.closeSocket(rst)
+	c.closeSock(rst, true)
 }
 
 // closeSocket closes the socket once; rst asks for a reset (SO_LINGER 0). On
 // the readiness engine the close itself is done by the connection's runner
 // (closeEngine), once no writer uses the descriptor any more.
-func (c *Conn) closeSocket(rst bool) {
+func (c *Conn) closeSocket(rst bool) { c.closeSock(rst, false) }
+
+// closeSock is closeSocket; abort marks the close of an abort (pending
+// output discarded), which under TLS sends no close_notify (see abortUnder).
+func (c *Conn) closeSock(rst, abort bool) {
 	c.mu.Lock()
 	if c.is(bSockClosed) {
 		c.mu.Unlock()
@@ -826,8 +830,10 @@ func (c *Conn) closeSocket(rst bool) {
 		x.flushCond.Broadcast()
 	}
 	nio := c.nio
+	var nc net.Conn
 	var ch chan struct{}
 	if nio != nil {
+		nc = nio.nc // under mu: a switch to TLS replaces it (maybeSwitchTLS)
 		if ch = nio.closed; ch == nil {
 			nio.closed = closedChanDone
 		}
@@ -837,39 +843,45 @@ func (c *Conn) closeSocket(rst bool) {
 		c.schedule() // the engine's runner closes and calls ConnectionLost
 		return
 	}
-	if rst {
-		if sock := lingerZeroConn(nio.raw); sock != nil {
-			// The socket first: under TLS, closing the TLS layer then
-			// sends no close_notify, which could wait up to 5 s for a
-			// peer that reads nothing (a reset discards what is unsent
-			// anyway). Without TLS, nc is sock: its second Close below
-			// is a no-op.
-			sock.Close()
-		}
+	if rst || abort {
+		abortUnder(nio.raw, nc, rst)
 	}
-	nio.nc.Close()
+	nc.Close()
 	if ch != nil {
 		close(ch)
 	}
 }
 
-// lingerZeroConn sets SO_LINGER 0 (a reset on close) on the socket under nc,
-// looking through TLS (a *tls.Conn handed to NewConn, as the server does) and
-// other wrappers that expose it with NetConn, and returns that socket; nil
-// if none was found.
-func lingerZeroConn(nc net.Conn) net.Conn {
+// abortUnder readies nc, whose socket is raw or under it, for an abort. rst
+// sets SO_LINGER 0 (a reset on close) on the socket, found through TLS (a
+// *tls.Conn handed to NewConn, as the server does) and other wrappers that
+// expose it with NetConn. Under TLS (that, or StartTLS's layer) the socket
+// is closed first, so that closing the TLS layer sends no close_notify: the
+// alert would tell the peer that the stream ended cleanly when pending
+// output was discarded (on a unix socket, which has no reset, too), and
+// could wait up to 5 s for a peer that reads nothing. Without TLS, nc is
+// the socket: the caller closes it.
+func abortUnder(raw, nc net.Conn, rst bool) {
+	sock, layered := raw, false
 	for range 8 { // bounded: a wrapper could return itself
-		if sc, ok := nc.(interface{ SetLinger(int) error }); ok {
-			sc.SetLinger(0)
-			return nc
-		}
-		w, ok := nc.(interface{ NetConn() net.Conn })
+		w, ok := sock.(interface{ NetConn() net.Conn })
 		if !ok {
-			return nil
+			break
 		}
-		nc = w.NetConn()
+		inner := w.NetConn()
+		if inner == nil {
+			break
+		}
+		sock, layered = inner, true
 	}
-	return nil
+	if rst {
+		if sc, ok := sock.(interface{ SetLinger(int) error }); ok {
+			sc.SetLinger(0)
+		}
+	}
+	if _, isTLS := nc.(*tls.Conn); layered || isTLS {
+		sock.Close()
+	}
 }
 
 // wakeReader releases a reader waiting in PauseReading.

@@ -187,6 +187,10 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 // its net.Conn on the goroutine engine (Start hands it over otherwise).
 var errFlushing = errors.New("weft: output still being written")
 
+// errTLSPending keeps a connection whose switch to TLS, asked for before
+// Start, waits on the goroutine engine (the readiness engine cannot switch).
+var errTLSPending = errors.New("weft: a switch to TLS waits")
+
 func (e *Engine) add(c *Conn) error {
 	nio := c.nio
 	fd := -1
@@ -216,6 +220,13 @@ func (e *Engine) add(c *Conn) error {
 		c.mu.Unlock()
 		syscall.Close(fd)
 		return errFlushing
+	}
+	if c.tlsPendingLocked() {
+		// StartTLS was called before Start: only the goroutine engine
+		// switches to TLS.
+		c.mu.Unlock()
+		syscall.Close(fd)
+		return errTLSPending
 	}
 	c.nio, c.fd = nil, int32(fd)
 	// Until fd is registered the connection counts as queued: a close, a

@@ -64,6 +64,9 @@ func (c *Conn) readLoop() error {
 			if c.tlsKick(err) {
 				continue
 			}
+			if serr := c.switchAtEOF(err); serr != nil {
+				return serr
+			}
 			return err
 		}
 	}

@@ -3,6 +3,8 @@ package weft
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -40,7 +42,7 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 		return ErrNotSupported // the readiness engine reads sockets directly
 	}
 	switch {
-	case x.tlsOn || x.tlsCfg != nil:
+	case x.tlsOn || x.tlsCfg != nil || speaksTLS(c.nio.raw):
 		return ErrTLSActive
 	case c.state != stOpen:
 		return ErrClosed
@@ -77,8 +79,31 @@ func (c *Conn) tlsKick(err error) bool {
 	return c.tlsPendingLocked()
 }
 
+// speaksTLS reports whether nc is TLS already: a *tls.Conn (or another
+// connection with a TLS ConnectionState), or a wrapper that exposes one with
+// NetConn. (A wrapper that hides its TLS layer cannot be told apart.)
+func speaksTLS(nc net.Conn) bool {
+	for range 8 { // bounded: a wrapper could return itself
+		if _, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			return true
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return false
+		}
+		if nc = w.NetConn(); nc == nil {
+			return false
+		}
+	}
+	return false
+}
+
 // maybeSwitchTLS performs a requested switch to TLS; it runs on the reading
-// goroutine between two reads.
+// goroutine between two reads. It sends the clear-text output queued before
+// StartTLS, runs the TLS handshake, then switches: output written meanwhile
+// waits (the switch is pending) and goes out over TLS once the handshake is
+// done. A failed handshake ends the connection with a reason that says so
+// (handshakeError).
 func (c *Conn) maybeSwitchTLS() error {
 	x := c.x.Load()
 	if x == nil {
@@ -106,7 +131,13 @@ func (c *Conn) maybeSwitchTLS() error {
 		clear = append(clear, (*c.out)[:x.tlsClear]...)
 		*c.out = append((*c.out)[:0], (*c.out)[x.tlsClear:]...)
 	}
+	x.tlsClear = 0
 	c.sending = len(clear)
+	if len(clear) > 0 {
+		// A flush of the clear text: a LoseConnection meanwhile waits
+		// for it (drainedLocked), and an Abort leaves it the buffer.
+		c.bits |= bFlushing
+	}
 	c.mu.Unlock()
 
 	nio := c.nio
@@ -116,9 +147,27 @@ func (c *Conn) maybeSwitchTLS() error {
 			c.wrote(n) // counted even when the Write failed after them
 		}
 		if err != nil {
+			c.writeFailed(err)
 			return err
 		}
-		c.sendDone(nil)
+		c.mu.Lock()
+		c.bits &^= bFlushing
+		x.flushCond.Broadcast()
+		resume := c.sentLocked()
+		// A LoseConnection with nothing queued for TLS closes now: the
+		// clear text it waited for is sent, and no handshake is needed.
+		closeNow := c.drainedLocked()
+		if closeNow {
+			x.tlsCfg, x.tlsBuf = nil, nil
+		}
+		c.mu.Unlock()
+		if resume {
+			c.Post(c.syncProducer)
+		}
+		if closeNow {
+			c.closeSocket(false)
+			return nil
+		}
 	}
 	pc := &prefixConn{Conn: nio.nc, pre: x.tlsBuf}
 	var tc *tls.Conn
@@ -127,12 +176,22 @@ func (c *Conn) maybeSwitchTLS() error {
 	} else {
 		tc = tls.Server(pc, cfg)
 	}
+	// The handshake runs here, before the switch: an Abort (or a
+	// LoseConnection with nothing to send) closes the socket under it,
+	// and IdleTimeout, or CloseTimeout once closing, bounds it.
+	if err := tc.Handshake(); err != nil {
+		return handshakeError(err)
+	}
 	c.mu.Lock()
+	if c.state == stClosed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
 	nio.nc, nio.rc = tc, nil
 	x.tlsCfg, x.tlsBuf, x.tlsClear, x.tlsOn = nil, nil, 0, true
 	start := c.startFlushLocked()
 	// A LoseConnection made while the switch waited, with nothing queued
-	// for TLS, closes now: the clear text it waited for is sent.
+	// for TLS, closes now.
 	closeNow := !start && c.drainedLocked()
 	c.mu.Unlock()
 	if start {
@@ -141,6 +200,37 @@ func (c *Conn) maybeSwitchTLS() error {
 		c.closeSocket(false)
 	}
 	return nil
+}
+
+// handshakeError is the close reason of a failed StartTLS handshake: it
+// names the handshake and wraps crypto/tls's error (errors.As finds the
+// *net.OpError of a peer's alert, say). The peer's end of stream during it is
+// io.ErrUnexpectedEOF, not io.EOF: the connection did not end cleanly.
+func handshakeError(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("weft: StartTLS: TLS handshake: %w", err)
+}
+
+// switchAtEOF runs a switch to TLS asked for (from another goroutine) while
+// the read that ended the stream (err) was under way: the reader would
+// otherwise leave without switching, and the clear text queued before
+// StartTLS, with a LoseConnection waiting for it, would never go out. The
+// clear text is sent; the handshake, which the peer can no longer make,
+// gives the reason the connection ends with (nil if it closed meanwhile).
+func (c *Conn) switchAtEOF(err error) error {
+	x := c.x.Load()
+	if x == nil || !errors.Is(err, io.EOF) {
+		return nil
+	}
+	c.mu.Lock()
+	pending := c.tlsPendingLocked()
+	c.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	return c.maybeSwitchTLS()
 }
 
 // prefixConn reads pre before the connection itself.

@@ -119,7 +119,8 @@ type Transport interface {
 	// peer took none of the output for Options.CloseTimeout (the
 	// connection is then aborted). Idempotent.
 	LoseConnection()
-	// Abort closes the connection at once, discarding pending output.
+	// Abort closes the connection at once, discarding pending output
+	// (under TLS without a close_notify alert: the peer sees a cut stream).
 	// ConnectionLost receives ErrAborted.
 	Abort()
 	// LocalAddr is the local address of the connection.
@@ -150,6 +151,9 @@ type Transport interface {
 	// StartTLS flushes pending output in clear text, then switches the
 	// connection to TLS in both directions (server role for accepted
 	// connections, client role for dialled ones). Bytes already received after
-	// the command are handed to TLS, never delivered as clear text.
+	// the command are handed to TLS, never delivered as clear text. A failed
+	// handshake ends the connection with a reason naming it. It returns
+	// ErrTLSActive on a connection already using TLS, ErrClosed once it is
+	// closing, and ErrNotSupported on the readiness engine.
 	StartTLS(cfg *tls.Config) error
 }
