@@ -48,7 +48,10 @@ type connectFlags struct {
 // the run with an error, after the replies to the lines before it (the
 // connection stays open until nothing arrived for --wait). A frame the
 // server left incomplete — it closed inside it, or sent nothing more for
-// --wait — ends the run with codec.ErrTruncated.
+// --wait — ends the run with codec.ErrTruncated. A SIGINT or SIGTERM (ctx
+// done) closes the connection at once, without waiting for output the
+// server does not take or a stdout nobody reads, and ends the run with
+// interruptStatus's status (130 or 143).
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
@@ -59,6 +62,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: weft connect ENDPOINT [flags] (e.g. tcp:127.0.0.1:8007; stdin lines are sent, frames received printed)")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, connectStatuses)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -88,7 +92,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		stdinDone.Store(true)
 		close(lines)
 	}()
-	out := &printer{w: bufio.NewWriter(stdout), raw: raw}
+	out := &printer{w: bufio.NewWriter(interruptibleWriter{ctx, stdout}), raw: raw}
 	var carry [][]byte // lines taken from stdin that no socket got, oldest first
 	for attempt := 1; ; attempt++ {
 		nc, err := connectDial(ctx, ep)
@@ -96,7 +100,7 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if err == nil {
 				nc.Close()
 			}
-			return nil // interrupted (SIGINT, SIGTERM): a normal end
+			return exitError{interruptStatus(ctx)} // interrupted (SIGINT, SIGTERM): 130, 143
 		}
 		if err == nil {
 			attempt = 0
@@ -108,18 +112,23 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1),
 				codec: c, pending: carry, cnt: cnt}
 			conn := weft.NewConn(nc, keepRaw{codec.NewProtocol(c, p), p}, &weft.Options{Client: true, Counters: cnt})
-			stop := context.AfterFunc(ctx, conn.Shutdown)
+			// An interrupt closes at once: output still queued for a
+			// server that does not read must not hold the process.
+			stop := context.AfterFunc(ctx, func() { conn.Close(ctx.Err()) })
 			err = conn.Serve()
 			stop()
 			carry = p.unsent()
+			if ctx.Err() != nil {
+				return exitError{interruptStatus(ctx)} // before sendError: a stdout write it cut short is no failure
+			}
 			if serr := p.sendError(); serr != nil {
 				return serr // a line the codec refuses, or stdout failing: not retried, not skipped
 			}
-			if ctx.Err() != nil {
-				return nil
-			}
 			if err == nil {
 				err = p.truncated() // the stream ended inside a frame, or --wait elapsed inside one
+			}
+			if errors.Is(err, codec.ErrFrameTooLarge) {
+				err = fmt.Errorf("%w (--max-frame raises the limit)", err) // a frame the server sent
 			}
 			// After stdin's end a lost connection ends the run, unless
 			// lines taken from stdin are still to be sent.
@@ -137,10 +146,17 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
-			return nil
+			return exitError{interruptStatus(ctx)}
 		}
 	}
 }
+
+// connectStatuses ends "weft connect -h".
+const connectStatuses = `exit status: 0 the connection ended cleanly (stdin ended and nothing more
+came for --wait, or the server closed it); 1 a connection refused or lost
+(without --reconnect), a frame the server left incomplete, a stdin line the
+codec refuses, stdin or stdout failing; 2 a usage error;
+130 (SIGINT) or 143 (SIGTERM) interrupted: what was received is printed.`
 
 func orClean(err error) any {
 	if err == nil {
@@ -160,8 +176,8 @@ func backoff(attempt int) time.Duration {
 
 // readStdin sends stdin to lines until it ends or ctx does: each line
 // without its "\n" (or "\r\n"), at most maxLine bytes with it, or, raw, the
-// bytes as they are (a line at a time, at most rawChunk bytes). It returns
-// why stdin could not be read to its end, or nil.
+// bytes as they are (what each read returns, at most rawChunk bytes). It
+// returns why stdin could not be read to its end, or nil.
 func readStdin(ctx context.Context, stdin io.Reader, raw bool, maxLine int, lines chan<- []byte) error {
 	send := func(b []byte) bool {
 		select {
@@ -172,16 +188,18 @@ func readStdin(ctx context.Context, stdin io.Reader, raw bool, maxLine int, line
 		}
 	}
 	if raw {
-		r := bufio.NewReaderSize(stdin, rawChunk)
+		// What each read returns is sent at once, newline or not, as nc
+		// does: a request without "\n" must not wait for more stdin.
+		buf := make([]byte, rawChunk)
 		for {
-			b, err := r.ReadSlice('\n')
-			if len(b) > 0 && !send(b) {
+			n, err := stdin.Read(buf)
+			if n > 0 && !send(buf[:n]) {
 				return nil
 			}
 			if err == io.EOF {
 				return nil
 			}
-			if err != nil && err != bufio.ErrBufferFull {
+			if err != nil {
 				return err
 			}
 		}
@@ -215,15 +233,24 @@ type printer struct {
 	raw bool
 }
 
-// frame prints b; it returns the write error of stdout (a bufio.Writer
-// keeps it: every later call returns it too).
+// frame adds b to the output, which flush writes; it returns the write
+// error of stdout (a bufio.Writer keeps it: every later call returns it
+// too).
 func (p *printer) frame(b []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.w.Write(b)
-	if !p.raw {
-		p.w.WriteByte('\n')
+	_, err := p.w.Write(b)
+	if err == nil && !p.raw {
+		err = p.w.WriteByte('\n')
 	}
+	return err
+}
+
+// flush writes what frame added, after each read from the connection: the
+// frames of one read go out together (one write per read, not per frame).
+func (p *printer) flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.w.Flush()
 }
 
@@ -238,6 +265,14 @@ type keepRaw struct {
 func (k keepRaw) ConnectionMade(t weft.Transport) {
 	k.s.raw = t
 	k.Protocol.ConnectionMade(t)
+}
+
+// DataReceived prints the frames the codec finds in data.
+func (k keepRaw) DataReceived(data []byte) {
+	k.Protocol.DataReceived(data)
+	if err := k.s.out.flush(); err != nil {
+		k.s.stdoutFailed(err)
+	}
 }
 
 // session is one connection of "weft connect".
@@ -412,20 +447,24 @@ func (s *session) drain(t codec.FrameTransport) {
 
 func (s *session) FrameReceived(frame []byte) {
 	if err := s.out.frame(frame); err != nil {
-		// What arrives can no longer be shown: say so and stop, rather
-		// than go on receiving into the void.
-		s.mu.Lock()
-		if s.sendErr == nil {
-			s.sendErr = fmt.Errorf("writing stdout: %w", err)
-		}
-		s.mu.Unlock()
-		s.t.Abort()
+		s.stdoutFailed(err)
 		return
 	}
 	select {
 	case s.got <- struct{}{}:
 	default:
 	}
+}
+
+// stdoutFailed ends the session: what arrives can no longer be shown. It
+// says so and stops, rather than go on receiving into the void.
+func (s *session) stdoutFailed(err error) {
+	s.mu.Lock()
+	if s.sendErr == nil {
+		s.sendErr = fmt.Errorf("writing stdout: %w", err)
+	}
+	s.mu.Unlock()
+	s.t.Abort()
 }
 
 // ConnectionLost keeps the codec's report of a stream that ended inside a

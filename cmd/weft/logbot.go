@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -30,11 +32,17 @@ const defaultLogbotIdle = 5 * time.Minute
 // to --max-retry instead of a reconnection every --retry.
 const logbotStableAfter = 30 * time.Second
 
+// logbotStatuses ends "weft logbot -h".
+const logbotStatuses = `exit status: 0 stopped by SIGINT or SIGTERM, its normal stop (it says QUIT
+first), as "weft serve"; 1 the log file cannot be opened; 2 a usage error.`
+
 // logbot runs "weft logbot --server ENDPOINT --channel '#chan' --nick NAME
 // --log FILE" until ctx ends (SIGINT, SIGTERM), then quits IRC and returns
-// nil. It prints "logging CHANNEL on ENDPOINT to FILE" on stdout, and on
-// stderr each lost or failed connection with the wait before the next try,
-// a registration that found no usable nick, and a failed log write.
+// nil (also while it waits to open a FIFO as FILE). Once FILE is open it
+// prints "logging CHANNEL on ENDPOINT to FILE" on stdout (CHANNEL as
+// joined: "#" added to a name without a channel prefix), and on stderr
+// each lost or failed connection with the wait before the next try, a
+// registration that found no usable nick, and a failed log write.
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
 	var server, channel, nick, logPath, password string
@@ -50,6 +58,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: weft logbot --server ENDPOINT --channel '#chan' --log FILE [flags]")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, logbotStatuses)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -73,7 +82,11 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("%w: --server %q: %v", errUsage, server, err)
 	}
-	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, LogPath: logPath, Password: password,
+	// The log is opened here, not by NewLogBot, once the flags are checked:
+	// opening a FIFO waits for a reader, and a SIGINT or SIGTERM meanwhile
+	// must end the run.
+	log := new(logFile)
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, Log: log, Password: password,
 		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -82,6 +95,18 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer bot.Close()
+	f, err := openLog(ctx, logPath)
+	if ctx.Err() != nil {
+		return nil // stopped during start-up: the normal stop
+	}
+	if err != nil {
+		return fmt.Errorf("logbot: --log: %w", err)
+	}
+	defer f.Close()
+	log.f = f
+	if !strings.ContainsAny(channel[:1], "#&+!") {
+		channel = "#" + channel // as irc.NewLogBot does: the channel joined
+	}
 	fmt.Fprintf(stdout, "logging %s on %s to %s\n", channel, ep.Desc, logPath)
 	r := &client.Reconnecting{
 		Endpoint:    server,
@@ -110,4 +135,40 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	return err
+}
+
+// logFile is the bot's log: the file set once openLog opened it, before
+// the bot runs.
+type logFile struct{ f *os.File }
+
+func (l *logFile) Write(p []byte) (int, error) { return l.f.Write(p) }
+
+// openLog opens path for appending (created 0644), as irc.NewLogBot opens
+// LogPath, unless ctx ends first: opening a FIFO waits for a reader, for
+// ever if none comes. It then returns ctx's error, and the file, if it is
+// opened later, is closed.
+func openLog(ctx context.Context, path string) (*os.File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type result struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		done <- result{f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.f, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.f != nil {
+				r.f.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
