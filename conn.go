@@ -77,6 +77,9 @@ const (
 	bSockClosed                     // the socket is closed (or its close is requested, engine)
 	bRst                            // close with a reset (Abort)
 	bEnded                          // ConnectionLost returned: nothing is called any more
+	bPeerEOF                        // the peer ended its stream (read EOF): it sends no more
+	bAborted                        // closed by an abort (pending output discarded): no linger
+	bLinger                         // half-closed, draining the peer before the close (closeLinger)
 )
 
 // is reports whether bit b is set; c.mu must be held.
@@ -112,6 +115,8 @@ type connExt struct {
 	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
 	closeT     *time.Timer  // the close timer (CloseTimeout), once a close waits for the peer
 	lastOut    atomic.Int64 // unix nanoseconds of the last output taken while closeT runs
+	lingerT    *time.Timer  // engine: ends a linger (closeLinger) that the peer does not end
+	lingerEnd  int64        // engine: unix nanoseconds when the linger ends
 	preread    []byte
 	wait       *[]byte // engine: output the socket did not take yet
 	waitOff    int
@@ -139,6 +144,9 @@ type netIO struct {
 	wbuf    []byte
 	wn      int
 	werr    error
+	// linger is the socket half-closed by a graceful close, which the
+	// serve goroutine drains, then closes (lingerClose); nil otherwise.
+	linger net.Conn
 	// flushers counts the flusher goroutines (flushLoop) started and not
 	// yet returned: at most one at a time, as each holds bFlushing.
 	flushers sync.WaitGroup
@@ -289,6 +297,7 @@ func (c *Conn) serveGoroutine() {
 	c.endRead(rerr)
 	<-c.closedChan()
 	c.waitFlush()
+	c.lingerClose()
 	c.finalize()
 }
 
@@ -657,6 +666,11 @@ func (c *Conn) endRead(rerr error) {
 	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF):
 		// The peer closed its side (or reading stopped because we are
 		// closing): flush what is pending, then close cleanly.
+		if errors.Is(rerr, io.EOF) {
+			c.mu.Lock()
+			c.bits |= bPeerEOF // nothing to drain before the close
+			c.mu.Unlock()
+		}
 		c.loseConnection()
 	default:
 		c.abort(rerr, false)
@@ -787,6 +801,14 @@ func (c *Conn) drainedLocked() bool {
 func (c *Conn) abort(reason error, rst bool) {
 	c.mu.Lock()
 	if c.state == stClosed {
+		if c.is(bLinger) && !c.is(bAborted) {
+			// Half-closed, draining the peer: close now.
+			c.bits |= bAborted
+			c.put(bRst, rst)
+			c.mu.Unlock()
+			c.endLinger()
+			return
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -826,6 +848,10 @@ func (c *Conn) closeSock(rst, abort bool) {
 	c.bits |= bSockClosed
 	c.state = stClosed
 	c.put(bRst, rst)
+	if abort {
+		c.bits |= bAborted
+	}
+	linger := !rst && !abort && !c.is(bPeerEOF)
 	if x := c.x.Load(); x != nil && x.flushCond != nil {
 		x.flushCond.Broadcast()
 	}
@@ -838,7 +864,23 @@ func (c *Conn) closeSock(rst, abort bool) {
 			nio.closed = closedChanDone
 		}
 	}
+	var sock net.Conn
+	if linger && nio != nil && rawSockets {
+		// The serve goroutine closes (lingerClose), after a look at the
+		// socket for input the Protocol left unread.
+		if sock = socketUnder(nio.raw); sock != nil {
+			nio.linger = sock
+			c.bits |= bLinger // an abort from now on cuts the linger short
+		}
+	}
 	c.mu.Unlock()
+	if sock != nil {
+		sock.SetReadDeadline(time.Now()) // wake a reader blocked in Read
+		if ch != nil {
+			close(ch)
+		}
+		return
+	}
 	if nio == nil {
 		c.schedule() // the engine's runner closes and calls ConnectionLost
 		return
@@ -849,6 +891,130 @@ func (c *Conn) closeSock(rst, abort bool) {
 	nc.Close()
 	if ch != nil {
 		close(ch)
+	}
+}
+
+// closeLinger bounds how long a graceful close of a socket that holds input
+// the Protocol did not read waits, once everything is sent and the socket
+// half-closed, for the peer to end its side, reading and discarding what it
+// still sends (at most closeLingerBytes). Closing a TCP socket that holds
+// unread input, or receives some after the close, makes the kernel reset
+// the connection and discard the output it has not yet sent (RFC 1122
+// 4.2.2.13), so a peer that sent more than the Protocol read (a command
+// pipelined after "QUIT", a line over a codec's limit, a request to a
+// daytime server) would lose the end of the reply. A socket with no unread
+// input when the close comes is closed at once (input arriving after that
+// still gets the reset). The connection's ConnectionLost comes after the
+// close: after the peer's end or this bound. Twisted closes at once and has
+// the reset.
+const (
+	closeLinger      = 2 * time.Second
+	closeLingerBytes = 1 << 20
+)
+
+// lingerSocket is a socket that a graceful close may half-close and drain.
+type lingerSocket interface {
+	net.Conn
+	CloseWrite() error
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// socketUnder returns the socket under raw (through TLS and other wrappers
+// that expose it with NetConn) if it can half-close, else nil.
+func socketUnder(raw net.Conn) net.Conn {
+	sock := raw
+	for range 8 { // bounded: a wrapper could return itself
+		w, ok := sock.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		inner := w.NetConn()
+		if inner == nil {
+			break
+		}
+		sock = inner
+	}
+	if _, ok := sock.(lingerSocket); !ok {
+		return nil
+	}
+	return sock
+}
+
+// lingerClose, on the serve goroutine once closeSock asked for a graceful
+// close and left it here (goroutine engine), closes the connection; if the
+// socket holds input the Protocol did not read, it first half-closes and
+// reads and discards what the peer still sends until the peer ends its
+// side, closeLinger passes, closeLingerBytes came or an abort cuts it short
+// (see closeLinger).
+func (c *Conn) lingerClose() {
+	c.mu.Lock()
+	sock, nc := c.nio.linger, c.nio.nc
+	c.mu.Unlock()
+	if sock == nil {
+		return
+	}
+	ls := sock.(lingerSocket)
+	ls.SetReadDeadline(time.Time{})
+	bp := getBuf(16 << 10)
+	n, unread := 0, false
+	if rc, err := ls.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { // one non-blocking read, no wait
+			m, again, err := onceFD(sysRead, int(fd), *bp)
+			n, unread = m, !again && err == nil && m > 0
+		})
+	}
+	c.mu.Lock()
+	unread = unread && !c.is(bAborted) && !c.is(bPeerEOF)
+	c.mu.Unlock()
+	if unread && halfClose(ls, nc) {
+		ls.SetReadDeadline(time.Now().Add(closeLinger))
+		c.mu.Lock()
+		aborted := c.is(bAborted) // an abort sets it before it wakes the read
+		c.mu.Unlock()
+		for !aborted && n < closeLingerBytes {
+			m, err := ls.Read(*bp)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+	}
+	putBuf(bp)
+	c.mu.Lock()
+	rst := c.is(bRst)
+	c.mu.Unlock()
+	if rst {
+		abortUnder(c.nio.raw, nc, true)
+	}
+	nc.Close()
+}
+
+// halfClose ends the sending side of nc (a close_notify under TLS, then the
+// FIN of sock, the socket under it, behind the queued output); false,
+// having done nothing, when it cannot (a TLS handshake not done, a TLS
+// layer it cannot reach).
+func halfClose(sock lingerSocket, nc net.Conn) bool {
+	if tc, ok := nc.(*tls.Conn); ok {
+		if !tc.ConnectionState().HandshakeComplete || tc.CloseWrite() != nil {
+			return false
+		}
+	} else if nc != net.Conn(sock) {
+		return false // a layer between (TLS under a wrapper): leave it its Close
+	}
+	return sock.CloseWrite() == nil
+}
+
+// endLinger cuts a linger short (an abort of a half-closed connection).
+func (c *Conn) endLinger() {
+	if c.nio == nil {
+		c.schedule() // the runner closes (closeIfDone)
+		return
+	}
+	c.mu.Lock()
+	sock := c.nio.linger
+	c.mu.Unlock()
+	if sock != nil {
+		sock.SetReadDeadline(time.Now())
 	}
 }
 
@@ -935,10 +1101,13 @@ func (c *Conn) stopTimers() {
 		return
 	}
 	c.mu.Lock()
-	idle, closeT := x.idle, x.closeT
+	idle, closeT, lingerT := x.idle, x.closeT, x.lingerT
 	c.mu.Unlock()
 	if idle != nil {
 		idle.Stop()
+	}
+	if lingerT != nil {
+		lingerT.Stop()
 	}
 	if closeT != nil {
 		closeT.Stop()

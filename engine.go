@@ -2,6 +2,7 @@ package weft
 
 import (
 	"io"
+	"time"
 )
 
 // The readiness engine's per-connection runner. The Engine (engine_linux.go)
@@ -295,11 +296,58 @@ func (c *Conn) closeIfDone() bool {
 	}
 	c.releaseOutLocked()
 	rst := c.is(bRst)
+	// A graceful close of a socket that holds input the Protocol did not
+	// read lingers: half-closed, what the peer still sends is read and
+	// discarded until it ends its side or closeLinger passes (see
+	// closeLinger).
+	check := !rst && !c.is(bAborted) && !c.is(bPeerEOF)
+	lingering := c.is(bLinger)
 	c.mu.Unlock()
+	if check && !lingering && c.unreadFD() {
+		c.mu.Lock()
+		c.bits |= bLinger
+		x := c.ext()
+		x.lingerEnd = time.Now().Add(closeLinger).UnixNano()
+		x.lingerT = time.AfterFunc(closeLinger, c.schedule)
+		c.mu.Unlock()
+		sysShutdownWrite(int(c.fd))
+		lingering = true
+	}
+	if check && lingering && !c.drainFD() {
+		return false // an edge (more input, the peer's end) or the timer schedules us
+	}
 	c.opt.engine.remove(c)
 	if rst {
 		lingerZero(int(c.fd))
 	}
 	sysClose(int(c.fd))
+	return true
+}
+
+// unreadFD reads once from the descriptor of a connection that is closing,
+// discarding what it gets, and reports whether it held input (not the end
+// of the stream, not EAGAIN).
+func (c *Conn) unreadFD() bool {
+	var buf [512]byte
+	n, err := readFD(int(c.fd), buf[:])
+	return n > 0 && err == nil
+}
+
+// drainFD reads and discards what a lingering connection's peer sends; it
+// reports whether the linger is over: the peer ended its stream (or the
+// socket failed), closeLingerBytes came, or the time is up.
+func (c *Conn) drainFD() bool {
+	x := c.x.Load()
+	var buf [4096]byte
+	for n := 0; n < closeLingerBytes; {
+		m, err := readFD(int(c.fd), buf[:])
+		switch {
+		case m < 0: // EAGAIN
+			return time.Now().UnixNano() >= x.lingerEnd
+		case m == 0 || err != nil:
+			return true
+		}
+		n += m
+	}
 	return true
 }

@@ -476,6 +476,7 @@ func TestReviewChaos(t *testing.T) {
 					}
 					tr.ResumeReading()
 					got := <-readDone
+					c.Close() // read to the end: a lingering close ends with it
 					// Whole writes, but for the last one, which a reset
 					// (Abort) or the peer's own close may cut.
 					if rest := got[len(wholeTokens.Find(got)):]; how != "peer" && len(rest) > 3 {

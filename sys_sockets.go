@@ -15,3 +15,6 @@ func readSock(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), 
 func lingerZero(fd int) {
 	syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
 }
+
+// sysShutdownWrite half-closes a socket (a lingering close, engine.go).
+func sysShutdownWrite(fd int) { syscall.Shutdown(fd, syscall.SHUT_WR) }

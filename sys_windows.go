@@ -14,6 +14,8 @@ func sysWrite(int, []byte) (int, error) { return 0, ErrNotSupported }
 
 func sysClose(int) {}
 
+func sysShutdownWrite(int) {}
+
 func readSock(uintptr, []byte) (int, error) { return 0, ErrNotSupported }
 
 func lingerZero(int) {}

@@ -117,7 +117,12 @@ type Transport interface {
 	// LoseConnection stops reading, flushes pending output, then closes the
 	// connection. ConnectionLost receives nil, or ErrCloseTimeout if the
 	// peer took none of the output for Options.CloseTimeout (the
-	// connection is then aborted). Idempotent.
+	// connection is then aborted). If the socket then holds input the
+	// Protocol did not read, it is half-closed first and what the peer
+	// still sends is discarded until the peer ends its side, for at most
+	// 2 s (a TCP close with unread input would reset the connection and
+	// discard the output not yet sent); ConnectionLost comes after the
+	// close. Idempotent.
 	LoseConnection()
 	// Abort closes the connection at once, discarding pending output
 	// (under TLS without a close_notify alert: the peer sees a cut stream).

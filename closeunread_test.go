@@ -1,0 +1,65 @@
+package weft_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// A graceful LoseConnection whose peer sent bytes the Protocol never read
+// still delivers all of its output, then a clean end of stream. Closing a
+// TCP socket with unread input makes the kernel send a reset and discard
+// what it had not yet sent (RFC 1122 4.2.2.13), so the runtime half-closes,
+// drains what the peer still sends, and closes once the peer has closed
+// too (or after the close's linger).
+func TestLoseConnectionUnreadInputNoReset(t *testing.T) {
+	const size = 8 << 20
+	reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	for _, tc := range transports {
+		if tc.name == "pipe" {
+			continue // no kernel socket
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			r.onData = func(tr weft.Transport, d []byte) {
+				if bytes.HasPrefix(d, []byte("go")) {
+					tr.Write(reply)
+					tr.LoseConnection()
+				}
+			}
+			done := serve(s, r, &weft.Options{MaxWriteBuffer: 2 * size})
+			if _, err := c.Write([]byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			first := make([]byte, 1)
+			if _, err := io.ReadFull(c, first); err != nil {
+				t.Fatal(err)
+			}
+			// The server has called LoseConnection and reads no more: these
+			// bytes stay unread while most of the reply waits to be sent.
+			if _, err := c.Write([]byte("more, which nobody reads")); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			rest, err := io.ReadAll(c)
+			got := append(first, rest...)
+			if err != nil || !bytes.Equal(got, reply) {
+				t.Errorf("read %d of %d bytes (equal: %v), then %v; want all, then a clean end of stream",
+					len(got), len(reply), bytes.Equal(got, reply[:min(len(got), len(reply))]), err)
+			}
+			c.Close() // the peer's end ends the server's linger
+			if reason := r.waitLost(t); reason != nil {
+				t.Errorf("ConnectionLost(%v), want nil", reason)
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+		})
+	}
+}
