@@ -492,7 +492,7 @@ func (c *Conn) Close(reason error) { c.abort(reason, false) }
 // released (the connection keeps no reference to it), never run and not
 // reported: a caller that must know whether fn will run can watch
 // Transport.Context, which is done before ConnectionLost is called. (Post
-// returns nothing because callers reach it through interface{ Post(func()) }.)
+// returns nothing because callers reach it through Poster.)
 func (c *Conn) Post(fn func()) {
 	x := c.ext()
 	c.mu.Lock()

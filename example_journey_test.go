@@ -28,7 +28,7 @@ const pumpChunk = 16 << 10
 
 func (p *chunkPump) ConnectionMade(t weft.Transport) {
 	p.t = t
-	p.post = t.(interface{ Post(func()) }).Post // not part of Transport
+	p.post = t.(weft.Poster).Post // not part of Transport
 	t.RegisterProducer(p)
 	p.produce()
 }

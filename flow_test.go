@@ -447,3 +447,27 @@ func TestIdleTimeoutCountsProgress(t *testing.T) {
 		})
 	}
 }
+
+// The runtime's Transport and the codec adapters' are Posters (the Gate and
+// the codec reach Post through it); a Transport without Post is not.
+func TestTransportsArePosters(t *testing.T) {
+	var _ weft.Poster = (*weft.Conn)(nil)
+	s, c := pipePair(t)
+	defer c.Close()
+	got := make(chan bool, 1)
+	p := &funcProto{made: func(tr weft.Transport) {
+		_, ok := tr.(weft.Poster)
+		got <- ok
+		tr.LoseConnection()
+	}}
+	go weft.Serve(s, p, nil)
+	if !<-got {
+		t.Error("the runtime's Transport is not a weft.Poster")
+	}
+	if _, ok := weft.Transport(testenvNoPost{}).(weft.Poster); ok {
+		t.Error("a Transport without Post passes for a Poster")
+	}
+}
+
+// testenvNoPost is a Transport with no Post.
+type testenvNoPost struct{ weft.Transport }

@@ -53,7 +53,7 @@ type GateTransport interface {
 // NewGate returns a Gate registered as t's Producer (replacing any other).
 func NewGate(t GateTransport) *Gate {
 	g := &Gate{t: t, change: make(chan struct{})}
-	if p, ok := t.(interface{ Post(func()) }); ok {
+	if p, ok := t.(Poster); ok {
 		g.post, g.markFn = p.Post, g.mark
 	}
 	t.RegisterProducer(g)

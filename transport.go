@@ -154,8 +154,8 @@ func (t *transport) addFrames(in, out int64) { (*Conn)(t).addFrames(in, out) }
 
 // Post runs fn serialized with the connection's callbacks (see Conn.Post).
 // It is not part of the Transport interface; reach it with a type assertion
-// to interface{ Post(func()) } — the codec adapter does, to resume delivery
-// of buffered frames when ResumeReading is called from another goroutine.
+// to Poster — the codec adapter does, to resume delivery of buffered frames
+// when ResumeReading is called from another goroutine.
 // fn never runs after ConnectionLost: posted once the connection ends (from
 // ConnectionLost too), it is dropped at once and not kept.
 func (t *transport) Post(fn func()) { (*Conn)(t).Post(fn) }

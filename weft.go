@@ -71,6 +71,22 @@ type Stopper interface {
 	Stop()
 }
 
+// Poster is implemented by the Transports that can run a function
+// serialized with their connection's callbacks: the runtime's, and the
+// codec package's (codec.NewProtocol's FrameTransport, a LineReceiver's).
+// It is not part of Transport, which test doubles and wrappers implement
+// too; reach it with a type assertion:
+//
+//	if p, ok := t.(weft.Poster); ok {
+//		p.Post(func() { ... }) // runs like a callback, never after ConnectionLost
+//	}
+//
+// See Conn.Post for when fn runs and when it is dropped.
+type Poster interface {
+	// Post runs fn serialized with the connection's callbacks.
+	Post(fn func())
+}
+
 // ShutdownNotifier is implemented by a Protocol that wants to be told of a
 // graceful shutdown before its connection is closed (for example to send a
 // goodbye message). Shutdown is called like any other callback: never

@@ -373,15 +373,11 @@ func (c *core) lost(reason error) error {
 	return reason
 }
 
-// poster is implemented by transports that can run a function serialized with
-// the connection's callbacks.
-type poster interface{ Post(fn func()) }
-
 // post runs fn through t's Post, serialized with the connection's
 // callbacks, or at once when t has no Post (the wrappers' Post, for
 // weft.Gate and other users of the runtime's Post).
 func post(t weft.Transport, fn func()) {
-	if p, ok := t.(poster); ok {
+	if p, ok := t.(weft.Poster); ok {
 		p.Post(fn)
 		return
 	}
@@ -409,7 +405,7 @@ func writeRoom(t weft.Transport) int {
 // once; the buffered frames are then delivered when the next bytes arrive.
 func (c *core) resumeReading(s sink) {
 	c.paused.Store(false)
-	p, ok := c.t.(poster)
+	p, ok := c.t.(weft.Poster)
 	if !ok {
 		c.t.ResumeReading()
 		return

@@ -32,3 +32,9 @@ func BufCap(p weft.Protocol) int {
 	}
 	return cap(c.st.buf)
 }
+
+// The codec adapters' transports are Posters (weft.Poster's doc says so).
+var (
+	_ weft.Poster = (*frameTransport)(nil)
+	_ weft.Poster = (*lineTransport)(nil)
+)

@@ -133,7 +133,7 @@ type flow struct {
 // slowFlow is the state of a flow whose output had to be held.
 type slowFlow struct {
 	sender  sender
-	post    poster
+	post    weft.Poster
 	held    *[]byte // nil: nothing held
 	off     int     // (*held)[off:] is what waits
 	looking bool    // a look is posted or its timer armed
@@ -147,8 +147,6 @@ type slowFlow struct {
 	// class (an idle connection's memory is a benchmarked goal).
 	codec codec.Codec
 }
-
-type poster interface{ Post(func()) }
 
 // sender is the protocol of a flow: it writes what is held.
 type sender interface {
@@ -211,7 +209,7 @@ func (f *flow) canHold(s sender) bool {
 	if f.slow != nil && (f.slow.post != nil || f.slow.noPost) {
 		return f.slow.post != nil
 	}
-	p, ok := f.t.(poster)
+	p, ok := f.t.(weft.Poster)
 	if !ok {
 		return false
 	}
