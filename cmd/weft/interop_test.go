@@ -148,6 +148,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "qotd", "--listen", "tcp:0", "--codec", "raw"}, "--codec"},
 		{[]string{"serve", "chat", "--listen", "tcp:0", "--chunk", "0"}, "--chunk"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--quote", "hi"}, "--quote"},
+		{[]string{"serve", "qotd", "--listen", "tcp:0", "--quote", "hi", "--quote", strings.Repeat("q", 512)}, "--quote 2: 512 bytes"},
 		{[]string{"serve", "echo", "--listen", "tcp:0", "--chunk", "5"}, "--chunk"},
 		{[]string{"serve", "chat", "--listen", "tcp:0", "--delay", "1s"}, "--delay"},
 		{[]string{"serve", "daytime", "--listen", "tcp:0", "--file", "poem.txt"}, "--file"},

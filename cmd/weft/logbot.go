@@ -45,11 +45,12 @@ first), as "weft serve"; 1 the log file cannot be opened; 2 a usage error.`
 // registration that found no usable nick, and a failed log write.
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
-	var server, channel, nick, logPath, password string
+	var server, channel, nick, user, logPath, password string
 	var initial, maxDelay, idle time.Duration
 	fs.StringVar(&server, "server", "", "IRC server endpoint, e.g. tcp:irc.example.org:6667 or tls:irc.example.org:6697 (required)")
 	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required; a name without a channel prefix gets '#')")
 	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
+	fs.StringVar(&user, "user", "", "user name sent with USER (empty: the nick, as Twisted does; set it when the nick holds a character the server refuses in a user name, such as '|' on ngircd)")
 	fs.StringVar(&logPath, "log", "", "file the log is appended to (required)")
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
 	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
@@ -86,7 +87,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// opening a FIFO waits for a reader, and a SIGINT or SIGTERM meanwhile
 	// must end the run.
 	log := new(logFile)
-	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, Channel: channel, Log: log, Password: password,
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, User: user, Channel: channel, Log: log, Password: password,
 		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -28,6 +28,7 @@ func TestLogbotUsageErrors(t *testing.T) {
 		{[]string{"--channel", "#weft", "--password", long}, "Password"},
 		{[]string{"--channel", "#a b"}, "Channel"},
 		{[]string{"--channel", "#weft", "--nick", "a b"}, "Nick"},
+		{[]string{"--channel", "#weft", "--user", "a b"}, "User"},
 		{[]string{"--channel", "#weft", "--retry", "0s"}, "--retry"},
 		{[]string{"--channel", "#weft", "--idle-timeout", "-1s"}, "--idle-timeout"},
 		{[]string{"--channel", "#weft", "extra"}, "extra"},
@@ -223,5 +224,19 @@ func TestLogbotBacksOffFromHangingUpServer(t *testing.T) {
 			t.Errorf("waits %v: want each over 1.5 times the one before", waits)
 			break
 		}
+	}
+}
+
+// TestLogbotUser: --user is the user name sent with USER (the nick
+// otherwise), for a nick a server refuses as a user name.
+func TestLogbotUser(t *testing.T) {
+	f := newIRCFake(t)
+	stop := runLogbot(t, "--server", "tcp:"+f.ln.Addr().String(), "--channel", "#weft", "--nick", "log|bot",
+		"--user", "logbot", "--log", filepath.Join(t.TempDir(), "bot.log"))
+	f.accept()
+	f.expect("NICK log|bot")
+	f.expect("USER logbot 0 * log|bot")
+	if code, stderr := stop(); code != 0 {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

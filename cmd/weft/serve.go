@@ -219,6 +219,11 @@ func (f *serveFlags) factory(ctx context.Context, proto string) (weft.Factory, e
 	case "chargen":
 		return wire.Chargen{}, nil
 	case "qotd":
+		for i, q := range f.quotes {
+			if len(q) > wire.MaxQuoteLength {
+				return nil, fmt.Errorf("%w: --quote %d: %d bytes, RFC 865 allows %d", errUsage, i+1, len(q), wire.MaxQuoteLength)
+			}
+		}
 		return &wire.QOTD{Quotes: f.quotes}, nil
 	case "daytime":
 		return wire.Daytime{}, nil
