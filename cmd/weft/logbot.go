@@ -144,8 +144,8 @@ type logFile struct{ f *os.File }
 
 func (l *logFile) Write(p []byte) (int, error) { return l.f.Write(p) }
 
-// openLog opens path for appending (created 0644), as irc.NewLogBot opens
-// LogPath, unless ctx ends first: opening a FIFO waits for a reader, for
+// openLog opens path for appending (created 0600: the log holds private
+// messages), as irc.NewLogBot opens LogPath, unless ctx ends first: opening a FIFO waits for a reader, for
 // ever if none comes. It then returns ctx's error, and the file, if it is
 // opened later, is closed.
 func openLog(ctx context.Context, path string) (*os.File, error) {
@@ -158,7 +158,7 @@ func openLog(ctx context.Context, path string) (*os.File, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		done <- result{f, err}
 	}()
 	select {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,4 +240,22 @@ func TestLogbotUser(t *testing.T) {
 	if code, stderr := stop(); code != 0 {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
+}
+
+// TestLogbotLogFileMode: a new log is created 0600 (it holds the private
+// messages sent to the bot); it was 0644.
+func TestLogbotLogFileMode(t *testing.T) {
+	f := newIRCFake(t)
+	log := filepath.Join(t.TempDir(), "bot.log")
+	stop := runLogbot(t, "--server", "tcp:"+f.ln.Addr().String(), "--channel", "#weft", "--log", log)
+	f.accept() // the log is open before the bot dials
+	f.expect("NICK logbot")
+	fi, err := os.Stat(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode&^0o600 != 0 {
+		t.Errorf("new log file created with mode %v, want at most -rw-------", fi.Mode())
+	}
+	stop()
 }

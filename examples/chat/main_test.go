@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -61,101 +63,117 @@ func TestTwoClients(t *testing.T) {
 // TestSlowClientDroppedPast64KiB: the server's limits are those the example
 // names. A client that does not read while 40 KiB of chat is waiting for it
 // is still served (it then reads every line); one that does not read while
-// 100 KiB more come is dropped, and the others are told it left.
+// more comes is dropped by the very line that would take what waits for it
+// past 64 KiB, not before, and the others are told it left.
+//
+// It runs in a synctest bubble, where synctest.Wait returns once the server
+// has done all it will do with what it was sent: the drop ends slow's
+// connection at once, but "slow has left." is said by its ConnectionLost,
+// on its own goroutine, which under load ran after more than 35 further
+// lines had been relayed (the test used to count lines until the message
+// came, and failed 3 times in 300 -race runs beside a CPU-heavy process).
 func TestSlowClientDroppedPast64KiB(t *testing.T) {
-	room := &chat.Server{}
-	srv := newServer(room)
-	ln := testenv.NewPipeListener() // no kernel buffer: what a client does not read stays in the server
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() { srv.Close(); <-done }()
+	synctest.Test(t, func(t *testing.T) {
+		room := &chat.Server{}
+		srv := newServer(room)
+		ln := testenv.NewPipeListener() // no kernel buffer: what a client does not read stays in the server
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		defer func() { srv.Close(); <-done }()
 
-	type client struct {
-		c  net.Conn
-		rd *bufio.Reader
-	}
-	join := func(name string, others ...client) client {
-		t.Helper()
-		c := ln.Dial()
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-		x := client{c, bufio.NewReader(c)}
-		go func() { _, _ = c.Write([]byte(name + "\n")) }()
-		expectLines(t, x.rd, "What's your name?", "Welcome, "+name+"!")
-		for _, o := range others {
-			expectLines(t, o.rd, name+" has joined.")
+		type client struct {
+			c  net.Conn
+			rd *bufio.Reader
 		}
-		return x
-	}
-	ann := join("ann")
-	ben := join("ben", ann)
-	slow := join("slow", ann, ben)
-
-	// ben reads everything, on its own goroutine.
-	benLines := make(chan string, 1000)
-	go func() {
-		for {
-			l, err := ben.rd.ReadString('\n')
-			if err != nil {
-				close(benLines)
-				return
+		join := func(name string, others ...client) client {
+			t.Helper()
+			c := ln.Dial()
+			t.Cleanup(func() { c.Close() })
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // fake time: passes only if all is stuck
+			x := client{c, bufio.NewReader(c)}
+			go func() { _, _ = c.Write([]byte(name + "\n")) }()
+			expectLines(t, x.rd, "What's your name?", "Welcome, "+name+"!")
+			for _, o := range others {
+				expectLines(t, o.rd, name+" has joined.")
 			}
-			benLines <- l
+			return x
 		}
-	}()
-	text := strings.Repeat("x", 1000)
-	say := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
+		ann := join("ann")
+		ben := join("ben", ann)
+		slow := join("slow", ann, ben)
+
+		// ben reads everything, on its own goroutine.
+		benLines := make(chan string, 1000)
+		go func() {
+			for {
+				l, err := ben.rd.ReadString('\n')
+				if err != nil {
+					close(benLines)
+					return
+				}
+				benLines <- l
+			}
+		}()
+		// benGot checks that ben has been sent exactly the lines want
+		// since the last call, once the server is done.
+		benGot := func(when string, want ...string) {
+			t.Helper()
+			synctest.Wait()
+			var got []string
+			for len(benLines) > 0 {
+				got = append(got, <-benLines)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: ben got %.60q, want %.60q", when, got, want)
+			}
+		}
+		text := strings.Repeat("x", 1000)
+		line := func(i int) string { return fmt.Sprintf("<ann> %d %s\r\n", i, text) }
+		say := func(i int) {
+			t.Helper()
 			if _, err := fmt.Fprintf(ann.c, "%d %s\n", i, text); err != nil {
 				t.Fatal(err)
 			}
 		}
-	}
-	// 40 lines of 1 KB for slow, who does not read: under the limit.
-	say(0, 40)
-	if _, err := ann.c.Write([]byte("/who\n")); err != nil {
-		t.Fatal(err)
-	}
-	expectLines(t, ann.rd, "Online: ann, ben, slow") // every line is relayed by now
-	for i := range 40 {
-		expectLines(t, slow.rd, fmt.Sprintf("<ann> %d %s", i, text))
-	}
-	for n := range 40 {
-		if l, ok := <-benLines; !ok || l != fmt.Sprintf("<ann> %d %s\r\n", n, text) {
-			t.Fatalf("ben's line %d: %.40q (open %v)", n, l, ok)
+		// 40 lines of 1 KB for slow, who does not read: under the limit.
+		var want []string
+		for i := range 40 {
+			say(i)
+			want = append(want, line(i))
 		}
-	}
-	// Up to 100 more, still unread by slow: past the limit. ann waits for
-	// each line to reach ben, who reads: on net.Pipe nothing is buffered
-	// between server and client, so a ben who lagged 64 KiB behind would be
-	// dropped too.
-	for i := 40; ; i++ {
-		if i == 140 {
-			t.Fatal("slow was not dropped after 100 KB more")
+		benGot("after 40 lines", want...)
+		if _, err := ann.c.Write([]byte("/who\n")); err != nil {
+			t.Fatal(err)
 		}
-		say(i, i+1)
-		l, ok := <-benLines
-		if !ok {
-			t.Fatalf("ben's connection ended at line %d, before \"slow has left.\"", i)
+		expectLines(t, ann.rd, "Online: ann, ben, slow")
+		for i := range 40 {
+			expectLines(t, slow.rd, strings.TrimSuffix(line(i), "\r\n"))
 		}
-		if l == "slow has left.\r\n" {
+		synctest.Wait() // slow took all: nothing waits for it
+
+		// More, still unread by slow: the line that would take what waits
+		// for slow past 64 KiB drops it, and only that one. On net.Pipe
+		// nothing is buffered between server and client, so what ann says
+		// waits in the server until slow reads it.
+		const limit = 64 << 10 // MaxWriteBuffer of newServer
+		waiting := 0
+		for i := 40; ; i++ {
+			say(i)
+			if n := len(line(i)); waiting+n <= limit {
+				waiting += n
+				benGot(fmt.Sprintf("line %d, %d bytes waiting for slow", i, waiting), line(i))
+				continue
+			}
+			benGot(fmt.Sprintf("line %d, past %d bytes waiting for slow", i, waiting), line(i), "slow has left.\r\n")
 			break
 		}
-		if want := fmt.Sprintf("<ann> %d %s\r\n", i, text); l != want {
-			t.Fatalf("ben got %.40q, want %.40q", l, want)
+		if got := srv.Snapshot().Closed["slow consumer"]; got != 1 {
+			t.Errorf("%d connections closed as slow consumers, want 1 (closed: %v)", got, srv.Snapshot().Closed)
 		}
-	}
-	// The server counts a close once the Protocol's ConnectionLost (which
-	// said "slow has left.") has returned: wait for it, bounded.
-	closed := srv.Snapshot().Closed
-	for deadline := time.Now().Add(10 * time.Second); closed["slow consumer"] == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		closed = srv.Snapshot().Closed
-	}
-	if got := closed["slow consumer"]; got != 1 {
-		t.Errorf("%d connections closed as slow consumers, want 1 (closed: %v)", got, closed)
-	}
+		if got := room.Names(); !slices.Equal(got, []string{"ann", "ben"}) {
+			t.Errorf("room: %q, want ann and ben", got)
+		}
+	})
 }
 
 // expectLines reads the next lines from rd and checks them, "\r\n" added.

@@ -171,14 +171,36 @@ func printable(s string) string {
 	return q[1 : len(q)-1]
 }
 
+// message dispatches a PRIVMSG or NOTICE. One whose text starts with \x01
+// holds CTCP messages, split as Twisted's ctcpExtract does: the parts
+// between \x01 delimiters alternate, text outside CTCP first, CTCP
+// messages ("TAG data") second, an unterminated last CTCP message counting
+// whole. The first ACTION of a PRIVMSG is an Action (Twisted's ctcpQuery
+// dispatches a tag once per message; other queries are ignored), then the
+// text outside CTCP, its non-empty parts joined with a space and kept as
+// they are, is a Privmsg or a Noticed, as in Twisted's irc_PRIVMSG and
+// irc_NOTICE. A text that does not start with \x01 is text, whole.
 func (c *Client) message(m Message) {
 	user, target, text := m.Nick(), m.Param(0), m.Param(1)
 	if strings.HasPrefix(text, "\x01") {
-		tag, data, _ := strings.Cut(strings.TrimSuffix(text[1:], "\x01"), " ")
-		if m.Command == "PRIVMSG" && strings.EqualFold(tag, "ACTION") {
-			c.h.Action(c, user, target, data)
+		var normal []string
+		action := false // the message's first ACTION was dispatched
+		for i, part := range strings.Split(text, "\x01") {
+			switch {
+			case part == "":
+			case i%2 == 0:
+				normal = append(normal, part)
+			case m.Command == "PRIVMSG" && !action:
+				if tag, data, _ := strings.Cut(part, " "); strings.EqualFold(tag, "ACTION") {
+					action = true
+					c.h.Action(c, user, target, data)
+				}
+			}
 		}
-		return
+		if len(normal) == 0 {
+			return
+		}
+		text = strings.Join(normal, " ")
 	}
 	if m.Command == "NOTICE" {
 		c.h.Noticed(c, user, target, text)

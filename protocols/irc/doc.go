@@ -28,8 +28,11 @@
 //     other users from its channel, and its own PARTs. Kicked from its
 //     channel, or refused its JOIN, it logs it and joins again after a
 //     wait that grows while it keeps being kicked or refused
-//     (LogBotConfig.RejoinDelay).
+//     (LogBotConfig.RejoinDelay), but for a channel name the server
+//     refuses for good (403, 476, 479), which it reports to
+//     LogBotConfig.OnError (ErrBadChannel) instead. It creates its log
+//     file 0600: the log holds the private messages sent to it.
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
 //     ErrNickUnavailable, ErrRegisterTimeout, ErrServerError,
-//     ErrNotConnected: the sentinel errors.
+//     ErrBadChannel, ErrNotConnected: the sentinel errors.
 package irc

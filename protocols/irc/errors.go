@@ -26,6 +26,11 @@ var (
 	// closes the link; the error holds the server's text (escaped). The
 	// Client closes the connection with it as the reason.
 	ErrServerError = errors.New("irc: server error")
+	// ErrBadChannel: the server refused the log bot's JOIN with a numeric
+	// that no wait changes: no such channel (403), bad channel mask (476)
+	// or illegal channel name (479). The bot reports it to
+	// LogBotConfig.OnError and does not try again on that connection.
+	ErrBadChannel = errors.New("irc: channel cannot be joined")
 	// ErrNotConnected: a Client's sending method was called before its
 	// connection was made (after the connection is lost, they return the
 	// transport's weft.ErrClosed).

@@ -30,11 +30,16 @@ type Handler interface {
 	// without a new nick is malformed and ignored.
 	NickChanged(c *Client, old, nick string)
 	// Privmsg: user sent text to target (a channel, or c.Nick() for a
-	// private message).
+	// private message). For a message that starts with a CTCP message
+	// (\x01), text is what it holds outside the \x01 delimiters, its parts
+	// joined with a space as Twisted's IRCClient does ("\x01VERSION\x01
+	// hi" gives " hi"), and Privmsg is not called when there is none.
 	Privmsg(c *Client, user, target, text string)
-	// Noticed: user sent a NOTICE to target.
+	// Noticed: user sent a NOTICE to target; text as for Privmsg.
 	Noticed(c *Client, user, target, text string)
-	// Action: user did a CTCP ACTION ("/me text") on target.
+	// Action: user did a CTCP ACTION ("/me text") on target: the first
+	// one of a PRIVMSG that starts with a CTCP message, called before
+	// Privmsg gets the message's other text, if any.
 	Action(c *Client, user, target, text string)
 	// NickUnavailable: registration failed because no nick was accepted;
 	// the connection is being closed. err matches ErrNickUnavailable.

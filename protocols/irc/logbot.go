@@ -155,7 +155,9 @@ type LogBotConfig struct {
 	// Channel is the channel to join and log, e.g. "#weft". Required. A name
 	// without a channel prefix (#, &, + or !) gets "#", as in Twisted's join.
 	Channel string
-	// LogPath is the file to append the log to (created 0644 if missing).
+	// LogPath is the file to append the log to, created 0600 if missing
+	// (readable by its owner only: the log holds the private messages
+	// sent to the bot); a file that exists keeps its mode.
 	// Empty: Log must be set.
 	LogPath string
 	// Log, if not nil, receives the log instead of LogPath (the bot does
@@ -190,7 +192,10 @@ type LogBotConfig struct {
 	// RejoinDelay is how long the bot waits before it joins Channel again
 	// after it was kicked from it, or after the server refused its JOIN
 	// (ERR_BANNEDFROMCHAN 474, ERR_CHANNELISFULL 471, ERR_INVITEONLYCHAN
-	// 473, ERR_BADCHANNELKEY 475, 405, 437, 477), as Twisted's
+	// 473, ERR_BADCHANNELKEY 475, ERR_SECUREONLYCHAN 489, 405, 437, 477:
+	// refusals that may end; no such channel 403, bad channel mask 476 and
+	// illegal channel name 479 never do, and are reported to OnError,
+	// not retried), as Twisted's
 	// IRCClient.kickedFrom lets a bot do: a log bot outside its channel
 	// logs nothing. Each kick or refusal in a row doubles the wait, up to
 	// MaxRejoinDelay, and the bot keeps trying at that pace: it never
@@ -208,7 +213,10 @@ type LogBotConfig struct {
 	// registration that found no usable nick (ErrNickUnavailable; the bot
 	// reconnects and tries again), a server that did not welcome the bot
 	// within DefaultRegisterTimeout (ErrRegisterTimeout; the bot
-	// reconnects), and a failed log write (reported once
+	// reconnects), a JOIN of Channel refused for good (ErrBadChannel: no
+	// such channel, bad channel mask, illegal channel name; the bot stays
+	// connected, logging its private messages, and tries again only after
+	// a reconnect), and a failed log write (reported once
 	// per run of failures; the lines are lost). It is called on the
 	// connection's goroutine. Nil: such errors are dropped.
 	OnError func(err error)
@@ -320,7 +328,9 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 		if cfg.LogPath == "" {
 			return nil, fmt.Errorf("%w: LogBotConfig.LogPath is empty and Log is nil", ErrConfig)
 		}
-		f, err := os.OpenFile(cfg.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		// 0600: the log holds the private messages sent to the bot. A
+		// file that exists keeps its mode.
+		f, err := os.OpenFile(cfg.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("irc: log bot: %w", err)
 		}
@@ -367,6 +377,7 @@ type botHandler struct {
 	tries    int           // kicks and refusals in a row
 	wait     time.Duration // the last wait before a rejoin
 	joinedAt time.Time     // when the bot joined Channel; zero: not in it
+	refused  bool          // Channel was refused for good (ErrBadChannel) since the last join
 }
 
 func (h *botHandler) logf(format string, a ...any) {
@@ -406,7 +417,7 @@ func (h *botHandler) Joined(c *Client, channel string) {
 		if h.rejoin != nil {
 			h.rejoin.Stop()
 		}
-		h.joinedAt = time.Now()
+		h.joinedAt, h.refused = time.Now(), false
 	}
 	h.logf("[I have joined %s]", channel)
 }
@@ -453,20 +464,46 @@ func (h *botHandler) UserKicked(c *Client, user, channel, kicker, reason string)
 	h.logf("[%s was kicked from %s by %s%s]", user, channel, kicker, reason)
 }
 
-// MessageReceived sees the server's refusals of the bot's JOIN: the bot
-// tries again after a wait (see LogBotConfig.RejoinDelay).
+// MessageReceived sees the server's refusals of the bot's JOIN. A refusal
+// that may end (a ban, a full, invite-only, keyed or TLS-only channel, too
+// many channels, a channel held by the server for a while, a registration
+// the channel asks for) is tried again after a wait (see
+// LogBotConfig.RejoinDelay). One that no wait changes (no such channel,
+// bad channel mask, illegal channel name: the name itself is refused) is
+// logged and reported to OnError (ErrBadChannel), once until the bot joins
+// the channel after all (an operator's SAJOIN), and not tried again on this
+// connection.
 func (h *botHandler) MessageReceived(c *Client, m Message) {
+	retry := true
 	switch m.Command {
-	case "405", "437", "471", "473", "474", "475", "477":
+	case "405", "437", "471", "473", "474", "475", "477", "489":
+	case "403", "476", "479":
+		retry = false
 	default:
 		return
 	}
-	if channel := m.Param(1); c.EqualFold(channel, h.b.cfg.Channel) {
-		last := h.wait
-		d := h.scheduleRejoin(c)
-		if last < h.b.cfg.MaxRejoinDelay { // then quiet: a long ban fills no log
-			h.logf("[cannot join %s (%s %s); retrying in %v]", channel, m.Command, m.Param(len(m.Params)-1), d)
+	channel := m.Param(1)
+	if !c.EqualFold(channel, h.b.cfg.Channel) {
+		return
+	}
+	text := m.Param(len(m.Params) - 1)
+	if !retry {
+		if h.rejoin != nil {
+			h.rejoin.Stop()
 		}
+		h.joinedAt = time.Time{}
+		if h.refused {
+			return // said already: a server repeating itself floods nothing
+		}
+		h.refused = true
+		h.logf("[cannot join %s (%s %s); not retrying]", channel, m.Command, text)
+		h.b.report(fmt.Errorf("%w: %s refused (%s %s)", ErrBadChannel, printable(channel), m.Command, printable(text)))
+		return
+	}
+	last := h.wait
+	d := h.scheduleRejoin(c)
+	if last < h.b.cfg.MaxRejoinDelay { // then quiet: a long ban fills no log
+		h.logf("[cannot join %s (%s %s); retrying in %v]", channel, m.Command, text, d)
 	}
 }
 
