@@ -104,13 +104,15 @@ what was printed stays, nothing more is.`
 // interruptStatus is the exit status of a command that a SIGINT or SIGTERM
 // (ctx's end) cut short before its own end, as get and connect are: 128 +
 // the signal's number, 130 or 143, the status a shell shows for a command
-// killed by that signal (nc's, socat's). A command whose normal stop is the
-// signal (serve, logbot) exits 0 instead. ctx is main's
-// signal.NotifyContext, whose cause names the signal; any other end of ctx
-// counts as SIGINT.
+// killed by that signal (socat's). main, seeing that status after that
+// signal, re-raises the signal where it can (Unix), so that the process
+// ends killed by it; the status is what remains elsewhere (Windows). A
+// command whose normal stop is the signal (serve, logbot) exits 0 instead.
+// The signal is the one main's notifyContext recorded as ctx's cause
+// (interruptSignal); any other end of ctx counts as SIGINT.
 func interruptStatus(ctx context.Context) int {
-	if c := context.Cause(ctx); c != nil && c.Error() == syscall.SIGTERM.String()+" signal received" {
-		return 128 + int(syscall.SIGTERM)
+	if sig, ok := interruptSignal(ctx); ok {
+		return 128 + int(sig)
 	}
 	return 128 + int(syscall.SIGINT)
 }

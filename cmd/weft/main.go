@@ -11,7 +11,11 @@
 // "listening on NETWORK ADDRESS" (for example "listening on tcp
 // 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0),
 // and a second one during that shutdown ends the process at once, killed by
-// that signal (status 130 or 143 in a shell).
+// that signal (status 130 or 143 in a shell). logbot stops the same way
+// (exit 0). get and connect, cut short by SIGINT or SIGTERM, print nothing
+// more and then, on Unix, end killed by that signal, re-raised (status 130
+// or 143 in a shell, which stops its loop or script as after Ctrl-C); on
+// Windows they exit with status 130 or 143.
 // Usage errors exit with status 2 and name the bad flag or endpoint; "weft
 // serve -h" lists the flags. Flags may come before or after PROTOCOL.
 // Runtime errors exit with status 1: for connect, a refused connection, a
@@ -22,10 +26,11 @@
 // lost connection had taken but not written into its socket; a line
 // written into a socket that then drops may be lost (docs/operations.md).
 //
-// The pieces: main.go (dispatch, exit codes), serve.go (the serve command
-// and its server flags), get.go (weft get poetry), connect.go (weft connect,
-// with reconnection and backoff), logbot.go (the IRC log bot), flags.go
-// (shared flag helpers).
+// The pieces: main.go (dispatch, exit codes, signals), reraise_unix.go and
+// reraise_other.go (ending killed by a signal, or not), serve.go (the serve
+// command and its server flags), get.go (weft get poetry), connect.go (weft
+// connect, with reconnection and backoff), logbot.go (the IRC log bot),
+// flags.go (shared flag helpers).
 package main
 
 import (
@@ -36,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -57,15 +63,65 @@ Run "weft COMMAND -h" for the flags of a command.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first SIGINT or SIGTERM asks for a graceful end (ctx); once it
-	// came, the signals' default action is back, so that a second one ends
-	// the process at once, killed by it, instead of waiting out a drain
-	// (--shutdown-timeout) or a start-up step that does not return.
-	context.AfterFunc(ctx, stop)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	// get and connect, cut short by the signal, return 128 + its number:
+	// end as a program that handles the signal to clean up ends once done,
+	// killed by it, so that a shell stops its loop or script as after
+	// Ctrl-C of cat (bash goes on after a child that exited, whatever its
+	// status). The status stays where that cannot be done (Windows).
+	if sig, ok := interruptSignal(ctx); ok && code == 128+int(sig) {
+		reraise(sig)
+	}
 	os.Exit(code)
+}
+
+// interruption is the cause of notifyContext's context: the signal that
+// came.
+type interruption struct{ sig syscall.Signal }
+
+func (i interruption) Error() string { return i.sig.String() + " signal received" }
+
+// notifyContext is signal.NotifyContext with the signal recorded as the
+// context's cause (an interruption, read by interruptSignal, not by its
+// text). The first of sigs to arrive asks for a graceful end; once it came,
+// the signals' default action is back, so that a second one ends the
+// process at once, killed by it, instead of waiting out a drain
+// (--shutdown-timeout) or a start-up step that does not return. stop
+// releases the signals if none came (their default action is back); it
+// leaves ctx as it is.
+func notifyContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)              // before cancel: the default action is back once ctx is done
+			sig, _ := s.(syscall.Signal) // os/signal delivers only syscall.Signal values
+			cancel(interruption{sig})
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+		})
+	}
+}
+
+// interruptSignal is the signal that ended ctx (notifyContext's), if one
+// did.
+func interruptSignal(ctx context.Context) (syscall.Signal, bool) {
+	var i interruption
+	if errors.As(context.Cause(ctx), &i) {
+		return i.sig, true
+	}
+	return 0, false
 }
 
 // run executes the command line args and returns the exit status.
