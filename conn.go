@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -117,6 +118,7 @@ type connExt struct {
 	lastOut    atomic.Int64 // unix nanoseconds of the last output taken while closeT runs
 	lingerT    *time.Timer  // engine: ends a linger (closeLinger) that the peer does not end
 	lingerEnd  int64        // engine: unix nanoseconds when the linger ends
+	lingerN    int          // engine: bytes drained by the linger so far (runner only)
 	preread    []byte
 	wait       *[]byte // engine: output the socket did not take yet
 	waitOff    int
@@ -663,7 +665,7 @@ func (c *Conn) deliver(data []byte) (held bool) {
 // endRead starts closing the connection after reading stopped with rerr.
 func (c *Conn) endRead(rerr error) {
 	switch {
-	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF):
+	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF) || c.lingerWoke(rerr):
 		// The peer closed its side (or reading stopped because we are
 		// closing): flush what is pending, then close cleanly.
 		if errors.Is(rerr, io.EOF) {
@@ -675,6 +677,18 @@ func (c *Conn) endRead(rerr error) {
 	default:
 		c.abort(rerr, false)
 	}
+}
+
+// lingerWoke reports whether rerr is the wake-up of a graceful close that
+// lingers (closeSock's deadline), which stops reading as errStopped does:
+// it is no failure, and must not cut the linger short as an abort.
+func (c *Conn) lingerWoke(rerr error) bool {
+	if !errors.Is(rerr, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.is(bLinger)
 }
 
 // finalize calls ConnectionLost, exactly once, after the socket is closed.
@@ -801,8 +815,10 @@ func (c *Conn) drainedLocked() bool {
 func (c *Conn) abort(reason error, rst bool) {
 	c.mu.Lock()
 	if c.state == stClosed {
-		if c.is(bLinger) && !c.is(bAborted) {
-			// Half-closed, draining the peer: close now.
+		if !c.is(bAborted) && (c.is(bLinger) || c.nio == nil && c.is(bSockClosed)) {
+			// Half-closed, draining the peer: close now. On the
+			// engine the runner decides to linger after the close
+			// (closeIfDone): mark it aborted before, so it does not.
 			c.bits |= bAborted
 			c.put(bRst, rst)
 			c.mu.Unlock()
@@ -875,7 +891,11 @@ func (c *Conn) closeSock(rst, abort bool) {
 	}
 	c.mu.Unlock()
 	if sock != nil {
-		sock.SetReadDeadline(time.Now()) // wake a reader blocked in Read
+		// Wake a reader blocked in Read, and a TLS handshake blocked in
+		// Write (the one writer a graceful close can find: a TLS
+		// listener's, in its first Read, or StartTLS's): closing the
+		// socket under them ended them before the linger.
+		sock.SetDeadline(time.Now())
 		if ch != nil {
 			close(ch)
 		}
@@ -954,7 +974,7 @@ func (c *Conn) lingerClose() {
 		return
 	}
 	ls := sock.(lingerSocket)
-	ls.SetReadDeadline(time.Time{})
+	ls.SetDeadline(time.Time{})
 	bp := getBuf(16 << 10)
 	n, unread := 0, false
 	if rc, err := ls.SyscallConn(); err == nil {
@@ -1014,7 +1034,7 @@ func (c *Conn) endLinger() {
 	sock := c.nio.linger
 	c.mu.Unlock()
 	if sock != nil {
-		sock.SetReadDeadline(time.Now())
+		sock.SetDeadline(time.Now()) // a read, or a write (see closeSock)
 	}
 }
 

@@ -335,11 +335,12 @@ func (c *Conn) unreadFD() bool {
 
 // drainFD reads and discards what a lingering connection's peer sends; it
 // reports whether the linger is over: the peer ended its stream (or the
-// socket failed), closeLingerBytes came, or the time is up.
+// socket failed), closeLingerBytes came (over all its turns), or the time
+// is up.
 func (c *Conn) drainFD() bool {
 	x := c.x.Load()
 	var buf [4096]byte
-	for n := 0; n < closeLingerBytes; {
+	for x.lingerN < closeLingerBytes {
 		m, err := readFD(int(c.fd), buf[:])
 		switch {
 		case m < 0: // EAGAIN
@@ -347,7 +348,7 @@ func (c *Conn) drainFD() bool {
 		case m == 0 || err != nil:
 			return true
 		}
-		n += m
+		x.lingerN += m
 	}
 	return true
 }
