@@ -3,6 +3,7 @@ package weft_test
 import (
 	"bytes"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -40,12 +41,16 @@ func TestLoseConnectionUnreadInputNoReset(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The server has called LoseConnection and reads no more: these
-			// bytes stay unread while most of the reply waits to be sent.
-			if _, err := c.Write([]byte("more, which nobody reads")); err != nil {
-				t.Fatal(err)
-			}
+			// bytes stay unread while most of the reply waits to be sent,
+			// more than the close's first look at the socket takes.
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				c.Write(bytes.Repeat([]byte("m"), 256<<10))
+			}()
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			rest, err := io.ReadAll(c)
+			<-sent
 			got := append(first, rest...)
 			if err != nil || !bytes.Equal(got, reply) {
 				t.Errorf("read %d of %d bytes (equal: %v), then %v; want all, then a clean end of stream",
@@ -62,4 +67,49 @@ func TestLoseConnectionUnreadInputNoReset(t *testing.T) {
 			}
 		})
 	}
+}
+
+// netConnWrapper wraps a socket and exposes it with NetConn, as the
+// server's PROXY replay does, and its SyscallConn (so the runtime reads it
+// without a blocked Read that would take the unread bytes).
+type netConnWrapper struct{ *net.TCPConn }
+
+func (w netConnWrapper) NetConn() net.Conn { return w.TCPConn }
+
+// The lingering close reaches the socket under a wrapper without TLS.
+func TestLoseConnectionUnreadInputUnderWrapper(t *testing.T) {
+	const size = 8 << 20
+	reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	r.onData = func(tr weft.Transport, d []byte) {
+		if bytes.HasPrefix(d, []byte("go")) {
+			tr.Write(reply)
+			tr.LoseConnection()
+		}
+	}
+	done := serve(netConnWrapper{s.(*net.TCPConn)}, r, &weft.Options{MaxWriteBuffer: 2 * size})
+	c.Write([]byte("go"))
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(c, first); err != nil {
+		t.Fatal(err)
+	}
+	// The client sends more than the close's first look takes (16 KiB)
+	// before it reads: the rest is still unread when the socket closes.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		c.Write(bytes.Repeat([]byte("m"), 256<<10))
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(c)
+	<-sent
+	if got := len(first) + len(rest); err != nil || got != len(reply) {
+		t.Errorf("read %d of %d bytes, then %v; want all, then a clean end of stream", got, len(reply), err)
+	}
+	c.Close()
+	if reason := r.waitLost(t); reason != nil {
+		t.Errorf("ConnectionLost(%v), want nil", reason)
+	}
+	<-done
 }

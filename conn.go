@@ -1018,10 +1018,33 @@ func halfClose(sock lingerSocket, nc net.Conn) bool {
 		if !tc.ConnectionState().HandshakeComplete || tc.CloseWrite() != nil {
 			return false
 		}
-	} else if nc != net.Conn(sock) {
-		return false // a layer between (TLS under a wrapper): leave it its Close
+	} else if tlsBetween(nc, sock) {
+		return false // TLS under a wrapper: leave it its Close
 	}
 	return sock.CloseWrite() == nil
+}
+
+// tlsBetween reports whether a TLS layer lies between nc and the socket
+// sock under it (a wrapper exposing its inner connection with NetConn, such
+// as the server's PROXY replay, over TLS); a wrapper without TLS, whose
+// writes go to sock as they are, may be half-closed through sock.
+func tlsBetween(nc, sock net.Conn) bool {
+	for range 8 { // bounded: a wrapper could return itself
+		if nc == sock {
+			return false
+		}
+		if _, ok := nc.(*tls.Conn); ok {
+			return true
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return true // sock is not under it after all
+		}
+		if nc = w.NetConn(); nc == nil {
+			return true
+		}
+	}
+	return true
 }
 
 // endLinger cuts a linger short (an abort of a half-closed connection).
