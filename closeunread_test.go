@@ -17,54 +17,13 @@ import (
 // drains what the peer still sends, and closes once the peer has closed
 // too (or after the close's linger).
 func TestLoseConnectionUnreadInputNoReset(t *testing.T) {
-	const size = 8 << 20
-	reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	for _, tc := range transports {
 		if tc.name == "pipe" {
 			continue // no kernel socket
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
-			r := newRecorder(t)
-			r.onData = func(tr weft.Transport, d []byte) {
-				if bytes.HasPrefix(d, []byte("go")) {
-					tr.Write(reply)
-					tr.LoseConnection()
-				}
-			}
-			done := serve(s, r, &weft.Options{MaxWriteBuffer: 2 * size})
-			if _, err := c.Write([]byte("go")); err != nil {
-				t.Fatal(err)
-			}
-			first := make([]byte, 1)
-			if _, err := io.ReadFull(c, first); err != nil {
-				t.Fatal(err)
-			}
-			// The server has called LoseConnection and reads no more: these
-			// bytes stay unread while most of the reply waits to be sent,
-			// more than the close's first look at the socket takes.
-			sent := make(chan struct{})
-			go func() {
-				defer close(sent)
-				c.Write(bytes.Repeat([]byte("m"), 256<<10))
-			}()
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			rest, err := io.ReadAll(c)
-			<-sent
-			got := append(first, rest...)
-			if err != nil || !bytes.Equal(got, reply) {
-				t.Errorf("read %d of %d bytes (equal: %v), then %v; want all, then a clean end of stream",
-					len(got), len(reply), bytes.Equal(got, reply[:min(len(got), len(reply))]), err)
-			}
-			c.Close() // the peer's end ends the server's linger
-			if reason := r.waitLost(t); reason != nil {
-				t.Errorf("ConnectionLost(%v), want nil", reason)
-			}
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Serve did not return")
-			}
+			checkUnreadInputClose(t, s, c)
 		})
 	}
 }
@@ -78,9 +37,18 @@ func (w netConnWrapper) NetConn() net.Conn { return w.TCPConn }
 
 // The lingering close reaches the socket under a wrapper without TLS.
 func TestLoseConnectionUnreadInputUnderWrapper(t *testing.T) {
+	s, c := tcpPair(t)
+	checkUnreadInputClose(t, netConnWrapper{s.(*net.TCPConn)}, c)
+}
+
+// checkUnreadInputClose serves s with a Protocol that answers "go" with an
+// 8 MiB reply and LoseConnection; the client c then sends 256 KiB that the
+// server never reads, more than the close's first look at the socket takes
+// (16 KiB), and reads: it must get the whole reply, then the end of stream.
+func checkUnreadInputClose(t *testing.T, s, c net.Conn) {
+	t.Helper()
 	const size = 8 << 20
 	reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	s, c := tcpPair(t)
 	r := newRecorder(t)
 	r.onData = func(tr weft.Transport, d []byte) {
 		if bytes.HasPrefix(d, []byte("go")) {
@@ -88,14 +56,16 @@ func TestLoseConnectionUnreadInputUnderWrapper(t *testing.T) {
 			tr.LoseConnection()
 		}
 	}
-	done := serve(netConnWrapper{s.(*net.TCPConn)}, r, &weft.Options{MaxWriteBuffer: 2 * size})
-	c.Write([]byte("go"))
+	done := serve(s, r, &weft.Options{MaxWriteBuffer: 2 * size})
+	if _, err := c.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(c, first); err != nil {
 		t.Fatal(err)
 	}
-	// The client sends more than the close's first look takes (16 KiB)
-	// before it reads: the rest is still unread when the socket closes.
+	// The server has called LoseConnection and reads no more: these bytes
+	// stay unread while most of the reply waits to be sent.
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
@@ -104,12 +74,18 @@ func TestLoseConnectionUnreadInputUnderWrapper(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	rest, err := io.ReadAll(c)
 	<-sent
-	if got := len(first) + len(rest); err != nil || got != len(reply) {
-		t.Errorf("read %d of %d bytes, then %v; want all, then a clean end of stream", got, len(reply), err)
+	got := append(first, rest...)
+	if err != nil || !bytes.Equal(got, reply) {
+		t.Errorf("read %d of %d bytes (equal: %v), then %v; want all, then a clean end of stream",
+			len(got), len(reply), bytes.Equal(got, reply[:min(len(got), len(reply))]), err)
 	}
-	c.Close()
+	c.Close() // the peer's end ends the server's linger
 	if reason := r.waitLost(t); reason != nil {
 		t.Errorf("ConnectionLost(%v), want nil", reason)
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
 }
