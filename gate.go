@@ -39,7 +39,7 @@ type Gate struct {
 
 // GateTransport is what a Gate needs of a transport. Transport, codec's
 // FrameTransport and process.Transport (a child's stdin) have it; with a
-// Post(func()) method as well, serialized with the callbacks and in order
+// Post method as well (a Poster), serialized with the callbacks and in order
 // with the producer calls, Wait keeps the buffer within one Write of the
 // high-water mark.
 type GateTransport interface {

@@ -9,6 +9,8 @@
 //   - Factory (and FactoryFunc): builds one Protocol per connection; optional
 //     Starter/Stopper hooks run around all the listeners that use it.
 //   - Transport: the connection as the Protocol sees it; safe from any goroutine.
+//     Poster: the Transports (the runtime's, the codec adapters') whose Post
+//     runs a function serialized with the Protocol's callbacks.
 //   - Producer: a source of output that the Transport pauses and resumes
 //     (flow control, Twisted's push producer).
 //   - Serve: runs one connection to its end; Options tunes the write-buffer
@@ -73,7 +75,9 @@ type Stopper interface {
 
 // Poster is implemented by the Transports that can run a function
 // serialized with their connection's callbacks: the runtime's, and the
-// codec package's (codec.NewProtocol's FrameTransport, a LineReceiver's).
+// codec package's (codec.NewProtocol's FrameTransport, a LineReceiver's,
+// which pass Post on to the Transport under them, or run fn at once over
+// one without Post).
 // It is not part of Transport, which test doubles and wrappers implement
 // too; reach it with a type assertion:
 //
@@ -136,9 +140,9 @@ type Transport interface {
 	// connection is then aborted). If the socket then holds input the
 	// Protocol did not read, it is half-closed first and what the peer
 	// still sends is discarded until the peer ends its side, for at most
-	// 2 s (a TCP close with unread input would reset the connection and
-	// discard the output not yet sent); ConnectionLost comes after the
-	// close. Idempotent.
+	// 2 s and 1 MiB (a TCP close with unread input would reset the
+	// connection and discard the output not yet sent); ConnectionLost
+	// comes after the close. Idempotent.
 	LoseConnection()
 	// Abort closes the connection at once, discarding pending output
 	// (under TLS without a close_notify alert: the peer sees a cut stream).

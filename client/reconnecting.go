@@ -40,7 +40,8 @@ var (
 //
 // Counting: a "retry" is a wait caused by a failure or a loss. After the n-th
 // consecutive one since the last successful connection the client waits
-// Backoff.Delay(n); when n would exceed MaxRetries it gives up. The first
+// Backoff.Delay(n); when n would exceed MaxRetries, or that delay is
+// negative (GiveUp), it gives up. The first
 // attempt after Run starts is immediate; after a lost connection the client
 // waits Delay(1) first (so a server that accepts and hangs up at once is not
 // hammered), or with StableAfter set, after a connection shorter than that,
@@ -122,14 +123,16 @@ type Reconnecting struct {
 	// (1-based; see StableAfter for what counts as successful).
 	OnConnecting func(attempt int)
 	// OnConnectFailed, if set, is called when an attempt fails, with the
-	// delay before the next attempt, or GiveUp (MaxRetries reached). An
-	// attempt that Stop or ctx cancelled is not reported: Run just ends.
+	// delay before the next attempt, or GiveUp (MaxRetries reached, or the
+	// Backoff returned a negative delay). An attempt that Stop or ctx
+	// cancelled is not reported: Run just ends.
 	OnConnectFailed func(err error, attempt int, nextDelay time.Duration)
 	// OnConnectionLost, if set, is called after a connection ended (after
 	// its Protocol's ConnectionLost) with the reason and the delay before the
 	// next attempt, or GiveUp when the client will not try again: it is
-	// stopping, or (with StableAfter, for a connection shorter than that)
-	// MaxRetries is reached.
+	// stopping, the Backoff returned a negative delay, or (with
+	// StableAfter, for a connection shorter than that) MaxRetries is
+	// reached.
 	OnConnectionLost func(reason error, nextDelay time.Duration)
 
 	mu      sync.Mutex

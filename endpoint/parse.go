@@ -18,15 +18,21 @@ var (
 	ErrUnknownType = errors.New("endpoint: unknown endpoint type")
 	// ErrUnknownKeyword: a keyword the endpoint type does not take.
 	ErrUnknownKeyword = errors.New("endpoint: unknown keyword")
-	// ErrArguments: missing or extra positional arguments.
+	// ErrArguments: missing or extra positional arguments, a needed
+	// keyword missing (a tls server's privateKey=, the certificate= of a
+	// client's privateKey=), or the same argument given
+	// twice: as a positional and a keyword, as a keyword and its alias
+	// (key= and privateKey=), or two sources of trusted CAs.
 	ErrArguments = errors.New("endpoint: wrong arguments")
 	// ErrInvalidValue: a keyword or positional has a malformed value (not an
 	// integer, not an IP address, out of range...).
 	ErrInvalidValue = errors.New("endpoint: invalid value")
-	// ErrTLSConfig: a certificate or key file cannot be loaded.
+	// ErrTLSConfig: a certificate, key or CA file (or a CA directory)
+	// cannot be loaded; the error names the file and what is wrong with it.
 	ErrTLSConfig = errors.New("endpoint: TLS configuration")
 	// ErrAddressInUse: a unix socket path is in use by a live listener, or
-	// its lock file is held by another listener.
+	// its lock file is held by another listener, or is not a regular file
+	// (a symbolic link, as Twisted's lock is, is never followed).
 	ErrAddressInUse = errors.New("endpoint: address in use")
 	// ErrUnsupported: the option is not supported on this platform.
 	ErrUnsupported = errors.New("endpoint: not supported on this platform")

@@ -199,7 +199,8 @@ type LogBotConfig struct {
 	// IRCClient.kickedFrom lets a bot do: a log bot outside its channel
 	// logs nothing. Each kick or refusal in a row doubles the wait, up to
 	// MaxRejoinDelay, and the bot keeps trying at that pace: it never
-	// gives up its channel, and a kick-ban loop costs the server one JOIN
+	// gives up its channel (but for the names refused for good, above),
+	// and a kick-ban loop costs the server one JOIN
 	// per MaxRejoinDelay, not a flood (nor a JOIN/KICK storm in the
 	// channel). A kick after the bot has stayed MaxRejoinDelay in the
 	// channel waits RejoinDelay again. The kick is logged with the wait;

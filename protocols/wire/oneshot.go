@@ -31,7 +31,7 @@ const DefaultQuote = "An apple a day keeps the doctor away"
 const MaxQuoteLength = 511
 
 // ErrQuoteTooLong reports a quote over MaxQuoteLength (QOTD.Validate).
-var ErrQuoteTooLong = errors.New("wire: quote over RFC 865's 512 characters")
+var ErrQuoteTooLong = errors.New("wire: quote over RFC 865's limit of 511 bytes")
 
 // DaytimeLayout is the time.Format layout of a Daytime line (before its
 // "\r\n"), in the spirit of RFC 867's "Weekday, Month Day, Year Time-Zone".

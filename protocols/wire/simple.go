@@ -32,7 +32,7 @@ import (
 // what is held is dropped with the connection (all of it on a
 // LoseConnection made by other code), as are the bytes not yet read.
 // (On a Transport that is
-// not a weft.WriteRoomer with a Post(func()) method that queues work
+// not a weft.WriteRoomer and a weft.Poster, whose Post queues work
 // serialized with the callbacks, each read is written whole, as the
 // runtime's Transport would take it into an empty buffer.) The zero value
 // is ready to use.
