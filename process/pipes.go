@@ -301,7 +301,10 @@ func (w *writer) run() {
 	// Report the loss before closing: the close is what lets a child
 	// waiting for EOF on stdin exit, and its exit is reported (by wait)
 	// through the same serializer, so ChildConnectionLost(0) must be
-	// queued first to come before ProcessExited.
-	w.p.ser.post(func() { w.p.lost(w.fd, false) })
+	// queued first to come before ProcessExited. Queued only (goPost):
+	// this goroutine must not become the runner and run the protocol's
+	// callbacks, and whatever they post, before the close, which would
+	// hold the child's end of file for as long as they go on.
+	w.p.ser.goPost(func() { w.p.lost(w.fd, false) })
 	w.f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -276,4 +277,89 @@ func TestPostNil(t *testing.T) {
 		t.Fatalf("Wait = %v", err)
 	}
 	r.checkOrder(0, 1, 2)
+}
+
+// CloseStdin's end of file reaches the child as soon as the queued data is
+// written, whatever work the protocol has posted meanwhile: here
+// ChildConnectionLost(0) starts a cooperative loop (Post re-posting itself)
+// that goes on until the child exits, which it does only at end of file on
+// stdin. The stdin writer must not run that work before closing the pipe
+// (it did: it became the serializer's runner, and the child never saw end of
+// file).
+func TestCloseStdinNotHeldByPostedWork(t *testing.T) {
+	r := newRecorder(t)
+	exited, endedByExit := false, false
+	deadline := time.Now().Add(5 * time.Second)
+	var loop func()
+	loop = func() {
+		switch {
+		case exited:
+			endedByExit = true
+		case time.Now().After(deadline): // a bound, so that the test ends
+		default:
+			runtime.Gosched()
+			r.tr.Post(loop)
+		}
+	}
+	r.onLost = func(fd int) {
+		if fd == 0 {
+			r.tr.Post(loop)
+		}
+	}
+	r.onExited = func() { exited = true }
+	p, err := Start(context.Background(), exec.Command(lookPath(t, "cat")), r, &Options{ChildFDs: map[int]Direction{0: Write, 1: Read}})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := p.CloseStdin(); err != nil { // nothing runs now: the writer's post is the first
+		t.Fatalf("CloseStdin: %v", err)
+	}
+	if err := waitBounded(t, p); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if !endedByExit {
+		t.Errorf("events %q: the child did not exit while the posted loop ran: its stdin was not closed", r.events)
+	}
+	r.checkOrder(0, 1)
+}
+
+// A descriptor's reader goes on reading while work posted by its
+// ChildDataReceived runs: here that work is a cooperative loop (Post
+// re-posting itself) that waits for the child's next line on the same
+// descriptor. The reader ran the loop itself (it had become the
+// serializer's runner to deliver the first line) and never read the second.
+func TestReaderNotHeldByPostedWork(t *testing.T) {
+	r := newRecorder(t)
+	sawB, endedByB := false, false
+	deadline := time.Now().Add(5 * time.Second)
+	var loop func()
+	loop = func() {
+		switch {
+		case sawB:
+			endedByB = true
+		case time.Now().After(deadline): // a bound, so that the test ends
+		default:
+			runtime.Gosched()
+			r.tr.Post(loop)
+		}
+	}
+	r.onData = func(fd int, data []byte) {
+		switch string(data) {
+		case "a\n":
+			if _, err := r.tr.Write([]byte("go\n")); err != nil {
+				t.Errorf("Write: %v", err)
+			}
+			r.tr.Post(loop)
+		case "b\n":
+			sawB = true
+		}
+	}
+	_, err := run(t, context.Background(), exec.Command(lookPath(t, "sh"), "-c", "echo a; read x; echo b"), r, &Options{ChildFDs: map[int]Direction{0: Write, 1: Read}})
+	if err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if !endedByB {
+		t.Errorf("events %q, stdout %q: the second line did not come while the posted loop ran", r.events, r.out(1))
+	}
+	r.checkOrder(0, 1)
 }

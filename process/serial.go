@@ -10,7 +10,9 @@ import "sync"
 // Only the package's own goroutines may become the runner (post, call): a
 // goroutine of the user's that posts (goPost) hands the queue to a new
 // goroutine instead, so that its Write or Post never runs the protocol's
-// callbacks, nor waits for them.
+// callbacks, nor waits for them. A reader (call) runs the queue only up to
+// its own function, and the stdin writer only queues (goPost), so that work
+// the protocol posts never keeps them from their pipe.
 type serializer struct {
 	mu      sync.Mutex
 	q       []func()
@@ -102,11 +104,60 @@ func (s *serializer) drain() {
 }
 
 // call posts fn and returns once it has run. ack must be a channel with a
-// buffer of one, owned by the caller, and empty.
+// buffer of one, owned by the caller, and empty. A caller that becomes the
+// runner runs the queue only up to fn and hands the rest to a new goroutine:
+// a reader must go back to reading, not run what the protocol posts after
+// its data (a loop of posted work waiting for the next data would never
+// see it).
 func (s *serializer) call(ack chan struct{}, fn func()) {
-	s.post(func() {
+	own := func() {
 		fn()
 		ack <- struct{}{}
-	})
-	<-ack
+	}
+	if !s.enqueue(own) {
+		<-ack
+		return
+	}
+	s.drainUntil(ack)
+}
+
+// drainUntil runs the queue until the function that sends on ack has run,
+// then hands what is left to a new goroutine (the queue stays running); s.mu
+// is held on entry and released on return. A panic releases the queue, as in
+// drain.
+func (s *serializer) drainUntil(ack chan struct{}) {
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			s.stopped()
+			s.mu.Unlock()
+		}
+	}()
+	for {
+		fn := s.q[0]
+		s.q[0] = nil
+		s.q = s.q[1:]
+		s.mu.Unlock()
+		fn()
+		select {
+		case <-ack:
+			ok = true
+			s.mu.Lock()
+			if len(s.q) == 0 {
+				s.q = s.q[:0]
+				s.stopped()
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			go func() {
+				s.mu.Lock()
+				s.drain()
+			}()
+			return
+		default:
+		}
+		s.mu.Lock()
+	}
 }

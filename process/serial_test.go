@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Property: functions posted from many goroutines all run, one at a time, and
@@ -71,5 +72,43 @@ func TestSerializerPanic(t *testing.T) {
 	s.post(func() { ran = true })
 	if !ran {
 		t.Fatalf("serializer stuck after a panic")
+	}
+}
+
+// A caller of call that became the runner returns once its own function has
+// run: what was posted after it runs on another goroutine (a reader goes
+// back to reading). Here that function waits for the caller to return.
+func TestSerializerCallHandsOff(t *testing.T) {
+	var s serializer
+	returned := make(chan struct{})
+	var sawReturn atomic.Bool
+	ack := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.call(ack, func() {
+			s.post(func() { <-returned; sawReturn.Store(true) })
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("call did not return: it ran the function posted after its own")
+	}
+	close(returned)
+	<-done
+	s.waitIdle()
+	if !sawReturn.Load() {
+		t.Fatalf("the function posted after call's did not run after call returned")
+	}
+	// A panic in call's own function releases the queue.
+	func() {
+		defer func() { _ = recover() }()
+		s.call(make(chan struct{}, 1), func() { panic("boom") })
+	}()
+	ran := false
+	s.post(func() { ran = true })
+	if !ran {
+		t.Fatalf("serializer stuck after a panic in call")
 	}
 }
