@@ -932,6 +932,16 @@ const (
 	closeLingerBytes = 1 << 20
 )
 
+// lingerFor is closeLinger, which tests lengthen (SetCloseLinger) so that a
+// close that must not linger is told from one that does without a tight
+// timed assertion; read at each lingering close.
+var lingerFor atomic.Int64
+
+func init() { lingerFor.Store(int64(closeLinger)) }
+
+// lingerTime is the current linger bound (closeLinger).
+func lingerTime() time.Duration { return time.Duration(lingerFor.Load()) }
+
 // lingerSocket is a socket that a graceful close may half-close and drain.
 type lingerSocket interface {
 	net.Conn
@@ -987,7 +997,7 @@ func (c *Conn) lingerClose() {
 	unread = unread && !c.is(bAborted) && !c.is(bPeerEOF)
 	c.mu.Unlock()
 	if unread && halfClose(ls, nc) {
-		ls.SetReadDeadline(time.Now().Add(closeLinger))
+		ls.SetReadDeadline(time.Now().Add(lingerTime()))
 		c.mu.Lock()
 		aborted := c.is(bAborted) // an abort sets it before it wakes the read
 		c.mu.Unlock()

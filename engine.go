@@ -307,8 +307,9 @@ func (c *Conn) closeIfDone() bool {
 		c.mu.Lock()
 		c.bits |= bLinger
 		x := c.ext()
-		x.lingerEnd = time.Now().Add(closeLinger).UnixNano()
-		x.lingerT = time.AfterFunc(closeLinger, c.schedule)
+		d := lingerTime()
+		x.lingerEnd = time.Now().Add(d).UnixNano()
+		x.lingerT = time.AfterFunc(d, c.schedule)
 		c.mu.Unlock()
 		sysShutdownWrite(int(c.fd))
 		lingering = true

@@ -23,8 +23,12 @@ import (
 // at most closeLinger (2 s) and closeLingerBytes (1 MiB) before closing.
 
 // lingerBound is how long a test gives the runtime to end a connection that
-// must not linger: well under the 2 s linger, so a lingering close fails.
-const lingerBound = time.Second
+// must not linger. The tests lengthen the linger to a minute (longLinger),
+// so a lingering close fails them without a tight timed assertion.
+const lingerBound = 10 * time.Second
+
+// longLinger makes the close linger last a minute for the test.
+func longLinger(t *testing.T) { t.Cleanup(weft.SetCloseLinger(time.Minute)) }
 
 var errReviewCut = errors.New("review: cut")
 
@@ -129,6 +133,7 @@ func readAllWithin(t *testing.T, c net.Conn) ([]byte, error) {
 // runner's turn. The posted Close runs in exactly that gap (after the
 // callback's close, before the runner's next look at the descriptor).
 func TestReviewLingerAbortInGap(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
@@ -154,6 +159,7 @@ func TestReviewLingerAbortInGap(t *testing.T) {
 // stream, but holds its side open) ends the connection at once on both
 // engines, ConnectionLost exactly once.
 func TestReviewLingerAbortDuringLinger(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		for _, rst := range []bool{false, true} {
 			name := tc.name + "/close"
@@ -193,6 +199,7 @@ func TestReviewLingerAbortDuringLinger(t *testing.T) {
 
 // Engine.Close during a linger ends the connection before it returns.
 func TestReviewLingerEngineClose(t *testing.T) {
+	longLinger(t)
 	e, err := weft.NewEngine()
 	if err != nil {
 		t.Skip(err)
@@ -224,6 +231,7 @@ func TestReviewLingerEngineClose(t *testing.T) {
 // With no unread input the close is at once, the peer holding its side
 // open: no linger, on every socket transport.
 func TestReviewLingerNoUnreadNoWait(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
@@ -248,6 +256,7 @@ func TestReviewLingerNoUnreadNoWait(t *testing.T) {
 // A peer that half-closes after its unread bytes ends the linger at once,
 // and gets everything, then the end of stream.
 func TestReviewLingerPeerHalfCloses(t *testing.T) {
+	longLinger(t)
 	reply := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +284,7 @@ func TestReviewLingerPeerHalfCloses(t *testing.T) {
 // bound (2 s, or 1 MiB), ConnectionLost(nil) once, the peer got the reply
 // and the end of stream first.
 func TestReviewLingerPeerKeepsSending(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		for _, fast := range []bool{false, true} {
 			name := tc.name + "/slow"
@@ -321,10 +331,7 @@ func TestReviewLingerPeerKeepsSending(t *testing.T) {
 						}
 					}
 				}()
-				bound := 2*time.Second + lingerBound
-				if fast {
-					bound = lingerBound // 1 MiB comes long before 2 s
-				}
+				bound := lingerBound // 1 MiB comes long before the linger's minute
 				start := time.Now()
 				reason := waitLostWithin(t, r, bound)
 				took := time.Since(start)
@@ -351,6 +358,7 @@ func TestReviewLingerPeerKeepsSending(t *testing.T) {
 // work runs before ConnectionLost or never; LoseConnection again is a
 // no-op.
 func TestReviewLingerWritePostDuringLinger(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
@@ -392,6 +400,7 @@ func TestReviewLingerWritePostDuringLinger(t *testing.T) {
 // reply, then close_notify, even with bytes left unread; the linger ends
 // with the peer's close.
 func TestReviewLingerTLS(t *testing.T) {
+	longLinger(t)
 	cfg, pool := testCert(t)
 	cc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	reply := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB
@@ -464,6 +473,7 @@ func openFDs(t *testing.T) int {
 // The lingering close releases its descriptor on both engines, whichever
 // way it ends.
 func TestReviewLingerReleasesFD(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
 			before := openFDs(t)
@@ -523,6 +533,7 @@ func outq(t *testing.T, s net.Conn) int {
 // blocked Read only: the handshake's Write stayed blocked, and nothing (an
 // Abort, Close, the timers) could end it.
 func TestReviewLingerHandshakeBlockedInWrite(t *testing.T) {
+	longLinger(t)
 	cfg, _ := testCert(t)
 	// A certificate chain far larger than the socket buffers: the server's
 	// handshake flight blocks in Write.
@@ -588,6 +599,7 @@ func TestReviewLingerHandshakeBlockedInWrite(t *testing.T) {
 // after it, and sees the deadline, not the bytes: before the fix it
 // aborted, the close found the bytes unread and reset the connection.
 func TestReviewLingerReaderWokenByClose(t *testing.T) {
+	longLinger(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -615,6 +627,7 @@ func TestReviewLingerReaderWokenByClose(t *testing.T) {
 // (unread), so the close lingers; the peer gets the reply and the end of
 // stream, and the linger ends with the peer's close.
 func TestReviewLingerPausedAtClose(t *testing.T) {
+	longLinger(t)
 	for _, tc := range lingerPairs {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
