@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/netip"
 	"os"
@@ -952,18 +953,7 @@ type lingerSocket interface {
 // socketUnder returns the socket under raw (through TLS and other wrappers
 // that expose it with NetConn) if it can half-close, else nil.
 func socketUnder(raw net.Conn) net.Conn {
-	sock := raw
-	for range 8 { // bounded: a wrapper could return itself
-		w, ok := sock.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		inner := w.NetConn()
-		if inner == nil {
-			break
-		}
-		sock = inner
-	}
+	sock, _ := innermost(raw)
 	if _, ok := sock.(lingerSocket); !ok {
 		return nil
 	}
@@ -1028,33 +1018,53 @@ func halfClose(sock lingerSocket, nc net.Conn) bool {
 		if !tc.ConnectionState().HandshakeComplete || tc.CloseWrite() != nil {
 			return false
 		}
-	} else if tlsBetween(nc, sock) {
+	} else if hasTLSLayer(nc) {
 		return false // TLS under a wrapper: leave it its Close
 	}
 	return sock.CloseWrite() == nil
 }
 
-// tlsBetween reports whether a TLS layer lies between nc and the socket
-// sock under it (a wrapper exposing its inner connection with NetConn, such
-// as the server's PROXY replay, over TLS); a wrapper without TLS, whose
-// writes go to sock as they are, may be half-closed through sock.
-func tlsBetween(nc, sock net.Conn) bool {
-	for range 8 { // bounded: a wrapper could return itself
-		if nc == sock {
-			return false
-		}
-		if _, ok := nc.(*tls.Conn); ok {
-			return true
-		}
-		w, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			return true // sock is not under it after all
-		}
-		if nc = w.NetConn(); nc == nil {
+// hasTLSLayer reports whether nc or a connection under it (a wrapper
+// exposing its inner connection with NetConn, such as the server's PROXY
+// replay, over TLS) is a *tls.Conn; a wrapper without TLS, whose writes go
+// to the socket under it as they are, may be half-closed through it.
+// (Layers are not compared with ==: a wrapper's type may not be
+// comparable.)
+func hasTLSLayer(nc net.Conn) bool {
+	for l := range layers(nc) {
+		if _, ok := l.(*tls.Conn); ok {
 			return true
 		}
 	}
-	return true
+	return false
+}
+
+// layers yields nc, then the connections under it that wrappers (TLS, the
+// server's PROXY replay) expose with NetConn, outermost first; at most nine,
+// as a wrapper could return itself.
+func layers(nc net.Conn) iter.Seq[net.Conn] {
+	return func(yield func(net.Conn) bool) {
+		for range 9 {
+			if nc == nil || !yield(nc) {
+				return
+			}
+			w, ok := nc.(interface{ NetConn() net.Conn })
+			if !ok {
+				return
+			}
+			nc = w.NetConn()
+		}
+	}
+}
+
+// innermost returns the last of nc's layers, the socket under its
+// wrappers, and whether there were wrappers over it.
+func innermost(nc net.Conn) (sock net.Conn, wrapped bool) {
+	n := 0
+	for l := range layers(nc) {
+		sock, n = l, n+1
+	}
+	return sock, n > 1
 }
 
 // endLinger cuts a linger short (an abort of a half-closed connection).
@@ -1081,18 +1091,7 @@ func (c *Conn) endLinger() {
 // could wait up to 5 s for a peer that reads nothing. Without TLS, nc is
 // the socket: the caller closes it.
 func abortUnder(raw, nc net.Conn, rst bool) {
-	sock, layered := raw, false
-	for range 8 { // bounded: a wrapper could return itself
-		w, ok := sock.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		inner := w.NetConn()
-		if inner == nil {
-			break
-		}
-		sock, layered = inner, true
-	}
+	sock, layered := innermost(raw)
 	if rst {
 		if sc, ok := sock.(interface{ SetLinger(int) error }); ok {
 			sc.SetLinger(0)

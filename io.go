@@ -347,10 +347,7 @@ func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
 	// While a callback runs, its writes wait for its end (callback then
 	// starts a flush), so they leave together.
 	if c.state == stClosed || c.is(bInCallback) || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
-		c.bits &^= bFlushing
-		if x := c.x.Load(); x != nil && x.flushCond != nil {
-			x.flushCond.Broadcast()
-		}
+		c.endFlushLocked()
 		if c.state == stClosed {
 			c.releaseOutLocked()
 		} else if c.out != nil && len(*c.out) == 0 && !c.is(bInCallback) {
@@ -360,6 +357,15 @@ func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
 		return nil, c.drainedLocked()
 	}
 	return c.takeOutLocked(), false
+}
+
+// endFlushLocked gives up the write side (bFlushing) and wakes those who
+// wait for the flush to end (waitFlush, a switch to TLS); c.mu is held.
+func (c *Conn) endFlushLocked() {
+	c.bits &^= bFlushing
+	if x := c.x.Load(); x != nil && x.flushCond != nil {
+		x.flushCond.Broadcast()
+	}
 }
 
 // takeOutLocked hands c.out (not empty) to the flusher.
@@ -627,11 +633,8 @@ func (c *Conn) sentLocked() (resume bool) {
 // writeFailed ends the connection after a write error.
 func (c *Conn) writeFailed(err error) {
 	c.mu.Lock()
-	c.bits &^= bFlushing
+	c.endFlushLocked()
 	c.sending = 0
-	if x := c.x.Load(); x != nil && x.flushCond != nil {
-		x.flushCond.Broadcast()
-	}
 	// Closed already (an Abort from another goroutine during this flush):
 	// abort does nothing, and the engine's runner, which left the
 	// descriptor to this flush, must look again to close it.

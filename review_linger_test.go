@@ -281,8 +281,9 @@ func TestReviewLingerPeerHalfCloses(t *testing.T) {
 }
 
 // A peer that keeps sending and never closes: the linger ends after its
-// bound (2 s, or 1 MiB), ConnectionLost(nil) once, the peer got the reply
-// and the end of stream first.
+// bound (1 MiB here: the tests lengthen its time to a minute),
+// ConnectionLost(nil) once, the peer got the reply and the end of stream
+// first.
 func TestReviewLingerPeerKeepsSending(t *testing.T) {
 	longLinger(t)
 	for _, tc := range lingerPairs {

@@ -83,16 +83,9 @@ func (c *Conn) tlsKick(err error) bool {
 // connection with a TLS ConnectionState), or a wrapper that exposes one with
 // NetConn. (A wrapper that hides its TLS layer cannot be told apart.)
 func speaksTLS(nc net.Conn) bool {
-	for range 8 { // bounded: a wrapper could return itself
-		if _, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+	for l := range layers(nc) {
+		if _, ok := l.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			return true
-		}
-		w, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			return false
-		}
-		if nc = w.NetConn(); nc == nil {
-			return false
 		}
 	}
 	return false
@@ -151,8 +144,7 @@ func (c *Conn) maybeSwitchTLS() error {
 			return err
 		}
 		c.mu.Lock()
-		c.bits &^= bFlushing
-		x.flushCond.Broadcast()
+		c.endFlushLocked()
 		resume := c.sentLocked()
 		// A LoseConnection with nothing queued for TLS closes now: the
 		// clear text it waited for is sent, and no handshake is needed.

@@ -92,10 +92,11 @@ func loadKeyPair(certFile, keyFile, certPart, keyPart string) (tls.Certificate, 
 		}
 		return tls.Certificate{}, keyPart, fmt.Errorf("%w: the private key in %s does not match the certificate in %s", ErrTLSConfig, keyFile, certFile)
 	}
-	// X509KeyPair checks the pair again, the way the TLS stack uses it.
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, keyPart, fmt.Errorf("%w: %s / %s: %w", ErrTLSConfig, certFile, keyFile, err)
+	// The pair is checked: built from what was parsed, not parsed again
+	// (tls.X509KeyPair would).
+	cert := tls.Certificate{PrivateKey: key, Leaf: certs[0]}
+	for _, c := range certs {
+		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
 	return cert, "", nil
 }
