@@ -82,6 +82,8 @@ const (
 	bPeerEOF                        // the peer ended its stream (read EOF): it sends no more
 	bAborted                        // closed by an abort (pending output discarded): no linger
 	bLinger                         // half-closed, draining the peer before the close (closeLinger)
+	bWriteClose                     // LoseWriteConnection: no more writes; half-close once the output is sent
+	bWriteShut                      // the half-close of LoseWriteConnection is done (or under way)
 )
 
 // is reports whether bit b is set; c.mu must be held.
@@ -604,7 +606,7 @@ func (c *Conn) endCallback() {
 	start := c.startFlushLocked()
 	closeNow := !start && c.drainedLocked() // LoseConnection with nothing to send
 	var bp *[]byte
-	if start && c.nio == nil {
+	if start && c.nio == nil && c.out != nil && len(*c.out) > 0 {
 		bp = c.takeOutLocked() // the engine's flush, without locking again
 	}
 	c.mu.Unlock()
@@ -668,15 +670,97 @@ func (c *Conn) endRead(rerr error) {
 	switch {
 	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF) || c.lingerWoke(rerr):
 		// The peer closed its side (or reading stopped because we are
-		// closing): flush what is pending, then close cleanly.
+		// closing): flush what is pending, then close cleanly — unless
+		// the Protocol is HalfCloseable and our side is still open.
 		if errors.Is(rerr, io.EOF) {
+			hc, half := c.proto.(HalfCloseable)
 			c.mu.Lock()
 			c.bits |= bPeerEOF // nothing to drain before the close
+			half = half && c.state == stOpen && !c.is(bWriteClose)
 			c.mu.Unlock()
+			if half {
+				c.readConnectionLost(hc)
+				return
+			}
 		}
 		c.loseConnection()
 	default:
 		c.abort(rerr, false)
+	}
+}
+
+// readConnectionLost tells a HalfCloseable Protocol that its peer ended its
+// stream; the connection stays open for writing (see HalfCloseable).
+func (c *Conn) readConnectionLost(hc HalfCloseable) {
+	c.cbMu.Lock()
+	c.mu.Lock()
+	open := c.state == stOpen
+	c.put(bInCallback, open)
+	c.mu.Unlock()
+	if open {
+		c.inCallbackRun(hc.ReadConnectionLost)
+	}
+	c.unlockCallbacks()
+}
+
+// loseWriteConnection asks for the half-close of LoseWriteConnection: no
+// more writes, and the socket's write side is shut down once the output
+// queued so far is sent (by whoever ends the flush: takeOrEndLocked). After
+// the peer's end of stream it is LoseConnection: both sides are done.
+func (c *Conn) loseWriteConnection() error {
+	c.mu.Lock()
+	switch {
+	case c.state != stOpen || c.is(bWriteClose):
+		c.mu.Unlock()
+		return ErrClosed
+	case !c.canHalfCloseLocked():
+		c.mu.Unlock()
+		return ErrNotSupported
+	case c.is(bPeerEOF):
+		c.mu.Unlock()
+		c.loseConnection()
+		return nil
+	}
+	c.bits |= bWriteClose
+	start := c.startFlushLocked()
+	c.mu.Unlock()
+	if start {
+		c.flush()
+	}
+	return nil
+}
+
+// canHalfCloseLocked reports whether the connection's socket can be
+// half-closed: a descriptor of the readiness engine, or a socket under the
+// net.Conn (through TLS on top, or wrappers without TLS that expose it).
+func (c *Conn) canHalfCloseLocked() bool {
+	if c.nio == nil {
+		return true
+	}
+	if socketUnder(c.nio.raw) == nil {
+		return false
+	}
+	_, isTLS := c.nio.nc.(*tls.Conn)
+	return isTLS || !hasTLSLayer(c.nio.nc)
+}
+
+// shutWrite half-closes the socket for LoseWriteConnection (goroutine
+// engine), on the goroutine that owns the write side (bFlushing): under TLS
+// it first waits for the handshake (which the reader makes) and sends the
+// close_notify alert, which may block. If the half-close fails (a failed
+// handshake, a socket already reset), the connection is closed instead: the
+// peer reads the end of stream either way.
+func (c *Conn) shutWrite() {
+	c.mu.Lock()
+	raw, nc := c.nio.raw, c.nio.nc
+	c.mu.Unlock()
+	if tc, ok := nc.(*tls.Conn); ok && tc.Handshake() != nil {
+		c.loseConnection()
+		return
+	}
+	sock, ok := socketUnder(raw).(lingerSocket)
+	if !ok || !halfClose(sock, nc) {
+		c.loseConnection()
 	}
 }
 

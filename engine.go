@@ -166,7 +166,7 @@ func readFD(fd int, p []byte) (int, error) {
 func (c *Conn) readable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.is(bReadPaused) && c.state == stOpen
+	return !c.is(bReadPaused) && c.state == stOpen && !c.is(bPeerEOF)
 }
 
 // continueWrite, on the runner, writes output that waited for the socket to
@@ -249,7 +249,7 @@ func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
 	if done != nil {
 		resume = c.sentLocked()
 	}
-	bp, closeNow = c.takeOrEndLocked()
+	bp, closeNow, _ = c.takeOrEndLocked() // no shut on the engine
 	closed = c.is(bSockClosed)
 	c.mu.Unlock()
 	if resume {

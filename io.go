@@ -213,9 +213,10 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 		total += len(p)
 	}
 	c.mu.Lock()
-	if c.state != stOpen {
+	if c.state != stOpen || c.is(bWriteClose) {
 		// Closing (LoseConnection, which also stops a Write from
-		// passing MaxWriteBuffer and aborting the drain) or closed.
+		// passing MaxWriteBuffer and aborting the drain), closed, or
+		// its output ended (LoseWriteConnection).
 		c.mu.Unlock()
 		return 0, ErrClosed
 	}
@@ -324,10 +325,10 @@ func (c *Conn) tlsPendingLocked() bool {
 	return x != nil && x.tlsCfg != nil
 }
 
-// startFlushLocked claims the write side if there is output and no one else
-// will flush it.
+// startFlushLocked claims the write side if there is output (or a
+// half-close due) and no one else will flush it.
 func (c *Conn) startFlushLocked() bool {
-	if c.bits&(bInCallback|bFlushing|bWaitOut) != 0 || c.state == stClosed || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
+	if c.bits&(bInCallback|bFlushing|bWaitOut) != 0 || c.state == stClosed || (c.out == nil || len(*c.out) == 0) && !c.shutDueLocked() || c.tlsPendingLocked() {
 		return false
 	}
 	c.bits |= bFlushing
@@ -335,15 +336,33 @@ func (c *Conn) startFlushLocked() bool {
 }
 
 // takeOut hands the queued output to the flusher, or ends the flush
-// (reporting whether a closing connection may now close).
-func (c *Conn) takeOut() (bp *[]byte, closeNow bool) {
+// (reporting whether a closing connection may now close). shut asks the
+// flusher to half-close the socket (shutWrite), then to call takeOut again.
+func (c *Conn) takeOut() (bp *[]byte, closeNow, shut bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.takeOrEndLocked()
 }
 
-// takeOrEndLocked is takeOut under c.mu.
-func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
+// shutDueLocked reports whether the half-close of LoseWriteConnection is
+// due: asked for, not yet made, and all the output sent.
+func (c *Conn) shutDueLocked() bool {
+	return c.bits&(bWriteClose|bWriteShut|bInCallback|bWaitOut) == bWriteClose && c.state == stOpen &&
+		(c.out == nil || len(*c.out) == 0) && !c.tlsPendingLocked()
+}
+
+// takeOrEndLocked is takeOut under c.mu. On the readiness engine it makes
+// the half-close itself (a system call that does not block, on a
+// descriptor the flush keeps open), so shut is only for the goroutine
+// engine.
+func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow, shut bool) {
+	if c.shutDueLocked() {
+		c.bits |= bWriteShut
+		if c.nio != nil {
+			return nil, false, true
+		}
+		sysShutdownWrite(int(c.fd))
+	}
 	// While a callback runs, its writes wait for its end (callback then
 	// starts a flush), so they leave together.
 	if c.state == stClosed || c.is(bInCallback) || c.out == nil || len(*c.out) == 0 || c.tlsPendingLocked() {
@@ -354,9 +373,9 @@ func (c *Conn) takeOrEndLocked() (bp *[]byte, closeNow bool) {
 			putBuf(c.out) // an idle connection keeps no buffer
 			c.out = nil
 		}
-		return nil, c.drainedLocked()
+		return nil, c.drainedLocked(), false
 	}
-	return c.takeOutLocked(), false
+	return c.takeOutLocked(), false, false
 }
 
 // endFlushLocked gives up the write side (bFlushing) and wakes those who
@@ -417,7 +436,11 @@ func (c *Conn) flush() {
 		return
 	}
 	for {
-		bp, closeNow := c.takeOut()
+		bp, closeNow, shut := c.takeOut()
+		if shut {
+			c.shutWrite()
+			continue
+		}
 		if bp == nil {
 			if closeNow {
 				c.closeSocket(false)
@@ -460,8 +483,12 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 	cuttable := deadlineCuttable(nc)
 	for {
 		if bp == nil {
-			var closeNow bool
-			if bp, closeNow = c.takeOut(); bp == nil {
+			var closeNow, shut bool
+			if bp, closeNow, shut = c.takeOut(); shut {
+				c.shutWrite()
+				continue
+			}
+			if bp == nil {
 				if closeNow {
 					c.closeSocket(false)
 				}

@@ -44,7 +44,9 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 	switch {
 	case x.tlsOn || x.tlsCfg != nil || speaksTLS(c.nio.raw):
 		return ErrTLSActive
-	case c.state != stOpen:
+	case c.state != stOpen || c.bits&(bWriteClose|bPeerEOF) != 0:
+		// Closing, or half-closed: a handshake needs both directions
+		// (and after the peer's end of stream no one reads to switch).
 		return ErrClosed
 	}
 	x.tlsCfg = cfg

@@ -45,6 +45,9 @@ func (t *transport) LoseConnection() { (*Conn)(t).loseConnection() }
 
 func (t *transport) Abort() { (*Conn)(t).abort(ErrAborted, true) }
 
+// LoseWriteConnection implements HalfCloser.
+func (t *transport) LoseWriteConnection() error { return (*Conn)(t).loseWriteConnection() }
+
 func (t *transport) LocalAddr() net.Addr { return (*Conn)(t).laddr }
 
 // RemoteAddr returns the peer's address. An IPv4 TCP address is unpacked
@@ -121,7 +124,7 @@ func (t *transport) WriteRoom() int {
 	c := (*Conn)(t)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stClosed {
+	if c.state == stClosed || c.is(bWriteClose) {
 		return 0
 	}
 	if b := c.bufferedLocked(); b > 0 {
@@ -174,4 +177,13 @@ func LoseConnectionWithReason(t Transport, reason error) {
 		return
 	}
 	t.LoseConnection()
+}
+
+// LoseWriteConnection half-closes t (see HalfCloser) if it is a HalfCloser,
+// and returns ErrNotSupported otherwise.
+func LoseWriteConnection(t Transport) error {
+	if h, ok := t.(HalfCloser); ok {
+		return h.LoseWriteConnection()
+	}
+	return ErrNotSupported
 }

@@ -100,6 +100,43 @@ type ShutdownNotifier interface {
 	Shutdown()
 }
 
+// HalfCloseable is implemented by a Protocol that goes on writing after its
+// peer ended its stream (Twisted's IHalfCloseableProtocol): a server that
+// reads a request to its end, then answers. Without it, the peer's end of
+// stream closes the connection once the output already written is sent.
+type HalfCloseable interface {
+	// ReadConnectionLost is called, like the other callbacks, when the
+	// peer ended its stream: no DataReceived follows. The connection
+	// stays open for writing until the Protocol ends it (LoseConnection,
+	// LoseWriteConnection, Abort), or a timeout or a write error does;
+	// ConnectionLost comes last, as always. It is not called on a
+	// connection whose own output was ended by LoseWriteConnection: that
+	// connection closes, both directions being done.
+	ReadConnectionLost()
+}
+
+// HalfCloser is implemented by the Transports that can end their output
+// while they go on reading (Twisted's loseWriteConnection): the runtime's,
+// and the codec package's, which pass it on to the Transport under them.
+// Reach it with a type assertion, or call the LoseWriteConnection function.
+type HalfCloser interface {
+	// LoseWriteConnection sends the output written so far, then ends the
+	// connection's output: the peer reads the end of the stream (a TCP
+	// FIN, after a close_notify alert under TLS) while DataReceived goes
+	// on. Writes from then on return ErrClosed. Once the peer ends its
+	// side too, the connection closes and ConnectionLost(nil) follows;
+	// called after the peer's end of stream, it is LoseConnection. Under
+	// TLS the half-close waits for the handshake. If it fails (a failed
+	// handshake, a socket already reset), the connection is closed
+	// instead.
+	//
+	// It returns ErrNotSupported, changing nothing, on a connection that
+	// cannot half-close (a net.Pipe, or a wrapper that hides its socket or
+	// has TLS under it), and ErrClosed once the connection is closing or
+	// its output already ended.
+	LoseWriteConnection() error
+}
+
 // Producer is a source of output written to a Transport (Twisted's push
 // producer). The Transport calls PauseProducing when its write buffer passes the
 // high-water mark or is full at MaxWriteBuffer, and ResumeProducing when it

@@ -349,6 +349,22 @@ func (c *core) fail(err error) {
 	weft.LoseConnectionWithReason(c.t, err) // Serve and the server's stats see err too
 }
 
+// readLost handles the peer's end of stream for the adapters: h (the
+// handler) is told if it is a weft.HalfCloseable and no partial frame is
+// left; otherwise the connection is closed as the runtime closes it for a
+// Protocol that is not (lost then reports a partial frame as truncated).
+func (c *core) readLost(h any) {
+	if c.failed {
+		return
+	}
+	hc, ok := h.(weft.HalfCloseable)
+	if st := c.st; !ok || st != nil && (len(st.pending) > 0 || len(st.tail()) > 0) {
+		c.t.LoseConnection()
+		return
+	}
+	hc.ReadConnectionLost()
+}
+
 // lost returns the reason to give the handler: the decode error if one closed
 // the connection; ErrTruncated if the peer ended it cleanly with part of a
 // frame received (those bytes are lost, and the handler is told so), unless

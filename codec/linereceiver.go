@@ -97,6 +97,14 @@ func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data, r) }
 // ConnectionLost implements weft.Protocol.
 func (r *LineReceiver) ConnectionLost(reason error) { r.h.ConnectionLost(r.core.lost(reason)) }
 
+// ReadConnectionLost implements weft.HalfCloseable: the peer ended its
+// stream. A handler that implements weft.HalfCloseable is told, and the
+// connection stays open for its output; the connection is closed instead,
+// as for a Protocol without it, when the handler does not implement it or
+// the stream ended inside a line (ConnectionLost then gets ErrTruncated).
+// In raw mode nothing is ever left inside a frame.
+func (r *LineReceiver) ReadConnectionLost() { r.core.readLost(r.h) }
+
 // Shutdown implements weft.ShutdownNotifier: it calls the handler's Shutdown
 // if it has one.
 func (r *LineReceiver) Shutdown() {
@@ -185,6 +193,10 @@ func (t *lineTransport) LoseConnection() { t.core.closing.Store(true); t.core.t.
 func (t *lineTransport) Abort()          { t.core.closing.Store(true); t.core.t.Abort() }
 func (t *lineTransport) PauseReading()   { t.core.paused.Store(true); t.core.t.PauseReading() }
 func (t *lineTransport) ResumeReading()  { t.core.resumeReading((*LineReceiver)(t)) }
+
+// LoseWriteConnection implements weft.HalfCloser: it half-closes the
+// Transport under the receiver (weft.LoseWriteConnection).
+func (t *lineTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.core.t) }
 
 // The rest of weft.Transport is the runtime's.
 

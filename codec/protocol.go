@@ -122,6 +122,14 @@ func (p *framed) DataReceived(data []byte) {
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
 
+// ReadConnectionLost implements weft.HalfCloseable: the peer ended its
+// stream. A handler that implements weft.HalfCloseable is told, and the
+// connection stays open for its output; the connection is closed instead,
+// as for a Protocol without it, when the handler does not implement it or
+// the stream ended inside a frame (the handler's ConnectionLost then gets
+// ErrTruncated).
+func (p *framed) ReadConnectionLost() { p.readLost(p.h) }
+
 // Shutdown forwards a graceful-shutdown notice to a handler that implements
 // weft.ShutdownNotifier.
 func (p *framed) Shutdown() {
@@ -229,6 +237,10 @@ func (t *frameTransport) LoseConnection() {
 	t.closing.Store(true)
 	t.t.LoseConnection()
 }
+
+// LoseWriteConnection implements weft.HalfCloser: it half-closes the
+// Transport under the adapter (weft.LoseWriteConnection).
+func (t *frameTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.t) }
 
 func (t *frameTransport) Abort() {
 	t.closing.Store(true)

@@ -142,6 +142,17 @@ func (m *managed) InternalWeftEnded(err error) {
 	s.wg.Done()
 }
 
+// ReadConnectionLost forwards the peer's end of stream to a Protocol that is
+// a weft.HalfCloseable; another one's connection is closed, as the runtime
+// closes it for a Protocol without the method.
+func (m *managed) ReadConnectionLost() {
+	if hc, ok := m.proto.(weft.HalfCloseable); ok {
+		hc.ReadConnectionLost()
+		return
+	}
+	m.wc.Transport().LoseConnection()
+}
+
 // Shutdown forwards to the Protocol's hook, if it has one.
 func (m *managed) Shutdown() {
 	if sn, ok := m.proto.(weft.ShutdownNotifier); ok {
