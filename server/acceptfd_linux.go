@@ -17,8 +17,10 @@ import (
 // That saves the net.Conn, its netFD and addresses (garbage the GC would
 // collect later, which idle-connection memory carries), and the system calls
 // of registering the socket in Go's netpoller and handing it over. A
-// connection refused anyway (MaxConnsPerPeer, shutdown, a Factory returning
-// nil) is turned into a net.Conn and takes the usual path.
+// connection refused by admission (MaxConnsPerPeer, shutdown) is turned into
+// a net.Conn and takes the usual path, which writes the reject message; one
+// whose Factory returns nil (or that the server's close overtakes while it
+// is set up) is closed here (runFD).
 
 // fdAcceptable reports whether ls can use the descriptor accept path, and
 // prepares it: a pollable duplicate of the listening socket.
