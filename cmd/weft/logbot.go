@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -42,7 +43,10 @@ first), as "weft serve"; 1 the log file cannot be opened; 2 a usage error.`
 // prints "logging CHANNEL on ENDPOINT to FILE" on stdout (CHANNEL as
 // joined: "#" added to a name without a channel prefix), and on stderr
 // each lost or failed connection with the wait before the next try, a
-// registration that found no usable nick, and a failed log write.
+// registration that found no usable nick, a failed log write, and a failed
+// reopen. On Unix, a SIGHUP reopens FILE (after logrotate renamed it; a
+// FIFO or a device such as /dev/stdout is kept as it is): see
+// irc.LogBot.Reopen.
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
 	var server, channel, nick, user, logPath, password string
@@ -51,7 +55,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required; a name without a channel prefix gets '#')")
 	fs.StringVar(&nick, "nick", "logbot", "the bot's nickname (\"^\" is appended while it is taken)")
 	fs.StringVar(&user, "user", "", "user name sent with USER (empty: the nick, as Twisted does; set it when the nick holds a character the server refuses in a user name, such as '|' on ngircd)")
-	fs.StringVar(&logPath, "log", "", "file the log is appended to (required)")
+	fs.StringVar(&logPath, "log", "", "file the log is appended to (required; on Unix, SIGHUP reopens it, for logrotate)")
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
 	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
 	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
@@ -86,7 +90,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// The log is opened here, not by NewLogBot, once the flags are checked:
 	// opening a FIFO waits for a reader, and a SIGINT or SIGTERM meanwhile
 	// must end the run.
-	log := new(logFile)
+	log := &logFile{ctx: ctx, path: logPath}
 	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, User: user, Channel: channel, Log: log, Password: password,
 		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
@@ -103,8 +107,16 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("logbot: --log: %w", err)
 	}
-	defer f.Close()
 	log.f = f
+	defer log.close()
+	// From here on, before the "logging" line (tests wait for it), SIGHUP
+	// reopens the log.
+	stopHangup := onHangup(func() {
+		if err := bot.Reopen(); err != nil {
+			fmt.Fprintf(stderr, "weft: logbot: reopening the log: %v\n", err)
+		}
+	})
+	defer stopHangup()
 	if !strings.ContainsAny(channel[:1], "#&+!") {
 		channel = "#" + channel // as irc.NewLogBot does: the channel joined
 	}
@@ -139,10 +151,61 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // logFile is the bot's log: the file set once openLog opened it, before
-// the bot runs.
-type logFile struct{ f *os.File }
+// the bot runs, and opened again by Reopen (irc.LogBot.Reopen calls it).
+// Write and Reopen are safe to call concurrently: each Write goes whole to
+// one file.
+type logFile struct {
+	ctx  context.Context // ends a Reopen waiting in open(2)
+	path string
 
-func (l *logFile) Write(p []byte) (int, error) { return l.f.Write(p) }
+	reopening sync.Mutex // held by Reopen for its whole run
+	mu        sync.Mutex // guards f; held during each Write
+	f         *os.File
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// Reopen opens path again, as openLog does, writes to the new file from
+// then on and closes the old one. A log that is not a regular file (a
+// FIFO, /dev/stdout, a terminal) is kept: nothing rotates it by renaming,
+// and opening a FIFO again would wait for a reader. If the open fails the
+// old file stays in use.
+func (l *logFile) Reopen() error {
+	l.reopening.Lock()
+	defer l.reopening.Unlock()
+	l.mu.Lock()
+	old := l.f
+	l.mu.Unlock()
+	fi, err := old.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	// Opened without l.mu: the bot keeps logging to the old file meanwhile.
+	f, err := openLog(l.ctx, l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.f = f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// close closes the file in use.
+func (l *logFile) close() error {
+	l.reopening.Lock()
+	defer l.reopening.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
 
 // openLog opens path for appending (created 0600: the log holds private
 // messages), as irc.NewLogBot opens LogPath, unless ctx ends first: opening a FIFO waits for a reader, for

@@ -122,7 +122,10 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 		h = BaseHandler{}
 	}
 	c := &Client{cfg: cfg, h: h, nick: cfg.Nick}
-	c.proto = codec.NewProtocol(codec.Line{MaxLength: maxContent}, (*frames)(c))
+	// Lines from the server may be up to MaxIncomingLineLength long (what
+	// the client sends is checked against MaxLineLength by Message.Append);
+	// the codec holds at most that much of a pending line.
+	c.proto = codec.NewProtocol(codec.Line{MaxLength: MaxIncomingLineLength - 2}, (*frames)(c))
 	return c, nil
 }
 

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,6 +29,11 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 
 func (f *frames) ConnectionLost(reason error) {
 	c := (*Client)(f)
+	if errors.Is(reason, codec.ErrFrameTooLarge) {
+		// A server line over MaxIncomingLineLength: say so in the
+		// package's own terms too.
+		reason = fmt.Errorf("%w: %w", ErrLineTooLong, reason)
+	}
 	c.mu.Lock()
 	c.stopRegisterTimerLocked()
 	c.mu.Unlock()
@@ -308,8 +314,11 @@ func foldByte(c byte) byte { return mapRFC1459.fold(c) }
 // clients do; when that would not fit in MaxLineLength (a PING of 15
 // parameters written without ':' before the last, which holds a space, is
 // one byte short of it once the ':' is added) only the last parameter, the
-// token the server checks (Twisted's IRCClient answers with it alone). A
-// PING that parsed leaves a last parameter that always fits.
+// token the server checks (Twisted's IRCClient answers with it alone).
+// A token too long for any PONG to fit (in a PING over 512 bytes, which
+// the client reads: MaxIncomingLineLength) gives a PONG that does not
+// format: Send refuses it and the PING goes unanswered, as no answer the
+// server could match exists.
 func pongFor(ping Message) Message {
 	pong := Message{Command: "PONG", Params: ping.Params}
 	if _, err := pong.Append(nil); err == nil || len(ping.Params) == 0 {

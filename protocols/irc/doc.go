@@ -5,8 +5,10 @@
 //
 //   - Message, Parse and Message.Append / Message.String: one IRC line
 //     (prefix, command or three-digit numeric, params, trailing), parsed and
-//     formatted; lines are at most MaxLineLength (512) bytes with "\r\n",
-//     and a missing "\r" is tolerated.
+//     formatted; a line sent is at most MaxLineLength (512) bytes with
+//     "\r\n", a line received at most MaxIncomingLineLength (8191 + 512,
+//     IRCv3's bound with message tags; tagged or not), and a missing "\r"
+//     is tolerated. Parse skips an IRCv3 tags section ("@k=v;k2 ").
 //   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
 //     PING with PONG (the PING's parameters, or its last one alone when
 //     the echo would pass MaxLineLength), retries a refused nick (432, 433, 436, 437) with an
@@ -32,6 +34,8 @@
 //     refuses for good (403, 476, 479), which it reports to
 //     LogBotConfig.OnError (ErrBadChannel) instead. It creates its log
 //     file 0600: the log holds the private messages sent to it.
+//     LogBot.Reopen opens the log file again after logrotate renamed it
+//     (weft logbot calls it on SIGHUP).
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
 //     ErrNickUnavailable, ErrRegisterTimeout, ErrServerError,
 //     ErrBadChannel, ErrNotConnected: the sentinel errors.

@@ -8,8 +8,11 @@ var (
 	// ErrMalformed: a line that is not an IRC message (no command, a bad
 	// command, an empty prefix, a NUL, CR or LF inside the line).
 	ErrMalformed = errors.New("irc: malformed message")
-	// ErrLineTooLong: a line over MaxLineLength bytes (counting "\r\n"),
-	// or a Msg, Notice or Me text over Client.MaxText.
+	// ErrLineTooLong: a line to send over MaxLineLength bytes (counting
+	// "\r\n"), a Msg, Notice or Me text over Client.MaxText, or a line
+	// received over MaxIncomingLineLength bytes, which Parse refuses and
+	// on which the Client closes the connection (the Handler's
+	// ConnectionLost reason then matches codec.ErrFrameTooLarge too).
 	ErrLineTooLong = errors.New("irc: line too long")
 	// ErrInvalid: a Message that cannot be formatted (bad command, a space
 	// in a middle parameter, more than MaxParams parameters, ...).

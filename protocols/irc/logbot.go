@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,7 +156,8 @@ type LogBotConfig struct {
 	Channel string
 	// LogPath is the file to append the log to, created 0600 if missing
 	// (readable by its owner only: the log holds the private messages
-	// sent to the bot); a file that exists keeps its mode.
+	// sent to the bot); a file that exists keeps its mode. LogBot.Reopen
+	// opens it again, after log rotation renamed it.
 	// Empty: Log must be set.
 	LogPath string
 	// Log, if not nil, receives the log instead of LogPath (the bot does
@@ -229,7 +229,7 @@ type LogBotConfig struct {
 type LogBot struct {
 	cfg  LogBotConfig
 	log  *Logger
-	file *os.File
+	file *logFile // LogPath's file; nil with Log
 
 	mu  sync.Mutex
 	cur *Client
@@ -331,7 +331,7 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 		}
 		// 0600: the log holds the private messages sent to the bot. A
 		// file that exists keeps its mode.
-		f, err := os.OpenFile(cfg.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := openLogFile(cfg.LogPath)
 		if err != nil {
 			return nil, fmt.Errorf("irc: log bot: %w", err)
 		}
@@ -358,6 +358,33 @@ func (b *LogBot) Client() *Client {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.cur
+}
+
+// Reopen opens the log again, for log rotation: after logrotate (or an
+// operator) has renamed the file at LogPath, the bot keeps writing to the
+// renamed file until Reopen opens LogPath anew (created 0600 if missing,
+// appended to otherwise) and closes the old one. Each line goes whole to
+// one file: the lines logged before Reopen returns are in the old file or
+// the new one, those after it in the new one, none is lost or split. It is
+// safe to call from any goroutine while the bot logs; weft logbot calls it
+// on SIGHUP. If the open fails the bot keeps the old file and Reopen
+// returns the error.
+//
+// A LogPath that is not a regular file (a FIFO, a device such as
+// /dev/stdout) is not reopened: nothing rotates it by renaming, and
+// opening a FIFO again would wait for a reader. With LogBotConfig.Log
+// instead of LogPath, Reopen calls the writer's Reopen() error method if
+// it has one (which must then be safe to call concurrently with Write),
+// and otherwise does nothing. After Close it returns an error matching
+// os.ErrClosed.
+func (b *LogBot) Reopen() error {
+	if b.file != nil {
+		return b.file.Reopen()
+	}
+	if r, ok := b.cfg.Log.(interface{ Reopen() error }); ok {
+		return r.Reopen()
+	}
+	return nil
 }
 
 // Close closes the log file opened from LogPath.

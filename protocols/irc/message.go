@@ -13,6 +13,14 @@ const MaxLineLength = 512
 // maxContent is the longest line content, without "\r\n".
 const maxContent = MaxLineLength - 2
 
+// MaxIncomingLineLength is the longest line the client accepts from a
+// server, counting "\r\n": the IRCv3 message-tags bound, 8191 bytes of tags
+// (the leading '@' and the space after them included) plus MaxLineLength
+// for the rest of the line. It holds for any line, tagged or not, since
+// servers do send lines over 512 bytes; what the client sends stays within
+// MaxLineLength.
+const MaxIncomingLineLength = 8191 + MaxLineLength
+
 // MaxParams is the most parameters a message may carry (RFC 2812).
 const MaxParams = 15
 
@@ -54,21 +62,33 @@ func NickOf(prefix string) string {
 }
 
 // Parse parses one line. The line may end in "\r\n", in a bare "\n" or in
-// nothing; it may hold at most MaxLineLength bytes counting "\r\n". Runs of
-// spaces between parts are accepted. Letters in Command are upper-cased.
-// After 14 middle parameters the rest of the line is the trailing one, with
-// or without ':' (RFC 2812).
+// nothing; it may hold at most MaxIncomingLineLength bytes counting
+// "\r\n", tagged or not (Message.Append, for what is sent, keeps to
+// MaxLineLength). An IRCv3 message-tags section ('@' and the tags, up to
+// the first space) is skipped: Message does not keep it. Runs of spaces
+// between parts are accepted. Letters in Command are upper-cased. After 14
+// middle parameters the rest of the line is the trailing one, with or
+// without ':' (RFC 2812).
 func Parse(line []byte) (Message, error) {
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) > maxContent {
-		return Message{}, fmt.Errorf("%w: %d bytes, the limit is %d with CRLF", ErrLineTooLong, len(line)+2, MaxLineLength)
+	if len(line) > MaxIncomingLineLength-2 {
+		return Message{}, fmt.Errorf("%w: %d bytes, the limit is %d with CRLF", ErrLineTooLong, len(line)+2, MaxIncomingLineLength)
 	}
 	if i := bytes.IndexAny(line, "\x00\r\n"); i >= 0 {
 		return Message{}, fmt.Errorf("%w: byte %#x at offset %d", ErrMalformed, line[i], i)
 	}
 	var m Message
 	rest := string(line)
+	if strings.HasPrefix(rest, "@") {
+		// IRCv3 message tags: the client asks for no capability that
+		// brings them, but a server or bouncer may send them anyway.
+		tags, after, ok := strings.Cut(rest, " ")
+		if tags == "@" || !ok {
+			return Message{}, fmt.Errorf("%w: empty tags or tags without a command", ErrMalformed)
+		}
+		rest = strings.TrimLeft(after, " ")
+	}
 	if strings.HasPrefix(rest, ":") {
 		end := strings.IndexByte(rest, ' ')
 		if end < 0 {
