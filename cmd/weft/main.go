@@ -12,8 +12,9 @@
 // 127.0.0.1:40123"); SIGINT or SIGTERM shut it down gracefully (exit 0),
 // and a second one during that shutdown ends the process at once, killed by
 // that signal (status 130 or 143 in a shell). logbot stops the same way
-// (exit 0). get and connect, cut short by SIGINT or SIGTERM, print nothing
-// more and then, on Unix, end killed by that signal, re-raised (status 130
+// (exit 0), and on SIGHUP (Unix) reopens its --log file (for logrotate).
+// get and connect, cut short by SIGINT or SIGTERM, print nothing more and
+// then, on Unix, end killed by that signal, re-raised (status 130
 // or 143 in a shell, which stops its loop or script as after Ctrl-C); on
 // Windows they exit with status 130 or 143.
 // Usage errors exit with status 2 and name the bad flag or endpoint; "weft
