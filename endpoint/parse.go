@@ -257,7 +257,10 @@ func (p *parser) boolean(key string, def bool) bool {
 	case "0", "no", "false", "off", "n":
 		return false
 	}
-	p.invalid(key, "invalid boolean %q (want yes/no, 1/0, true/false)", v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n != 0 // any integer, as Twisted's bool(int(v)) ("lockfile=2")
+	}
+	p.invalid(key, "invalid boolean %q (want yes/no, true/false, or an integer: 0 is false)", v)
 	return false
 }
 

@@ -26,6 +26,10 @@ func TestParseServer(t *testing.T) {
 		{`unix:foo\:bar\=baz\:qux\\`, Server{Type: "unix", Network: "unix", Address: `foo:bar=baz:qux\`, Mode: 0o666, Lockfile: true}},
 		{"unix:address=foo=bar", Server{Type: "unix", Network: "unix", Address: "foo=bar", Mode: 0o666, Lockfile: true}},
 		{"unix:/var/foo/bar:backlog=7:mode=0123:lockfile=1", Server{Type: "unix", Network: "unix", Address: "/var/foo/bar", Mode: 0o123, Lockfile: true, Backlog: 7}},
+		// Twisted reads lockfile with bool(int(v)): any non-zero integer.
+		{"unix:/var/run/finger:lockfile=2", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o666, Lockfile: true}},
+		{"unix:/var/run/finger:lockfile=-1", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o666, Lockfile: true}},
+		{"unix:/var/run/finger:lockfile=00", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o666}},
 		// Python's int(mode, 8), which Twisted uses, takes a 0o prefix.
 		{"unix:/var/run/finger:mode=0o660", Server{Type: "unix", Network: "unix", Address: "/var/run/finger", Mode: 0o660, Lockfile: true}},
 		// weft's forms.
