@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -65,10 +66,15 @@ type Server struct {
 //	tcp:PORT[:interface=IP][:backlog=N][:reuseport=yes][:proxy=CIDR,...]
 //	tcp6:PORT[:interface=IPV6][:backlog=N][:reuseport=yes][:proxy=CIDR,...]
 //	unix:PATH[:mode=OCTAL][:lockfile=1|0][:backlog=N]       (or address=PATH)
-//	tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][...tcp options]
+//	tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:extraCertChain=CHAIN.pem]
+//	    [:sslmethod=TLSv1_2_METHOD][:dhParameters=DH.pem][...tcp options]
 //
 // PORT may also be given as port=PORT. Types are lowercase and
 // case-sensitive. certKey defaults to privateKey (one PEM file holding both).
+// extraCertChain's certificates are sent after certKey's. sslmethod (a
+// pyOpenSSL method name, as in Twisted) pins the TLS version; without it,
+// or with SSLv23_METHOD or TLS_METHOD, TLS 1.2 and 1.3 are offered.
+// dhParameters is read, then unused: crypto/tls has no finite-field DHE.
 func ParseServer(desc string) (*Server, error) {
 	p, err := newParser(desc)
 	if err != nil {
@@ -254,7 +260,55 @@ func (p *parser) serverTLS(s *Server) {
 		p.fail(part, err)
 		return
 	}
+	if chain, ok := p.kw("extraCertChain"); ok {
+		// The intermediates that link the certificate to a root (Twisted's
+		// extraCertChain), sent after it.
+		b, err := readPEM(chain)
+		if err == nil {
+			var certs []*x509.Certificate
+			if certs, err = parseCertsPEM(chain, b, ""); err == nil {
+				for _, c := range certs {
+					cert.Certificate = append(cert.Certificate, c.Raw)
+				}
+			}
+		}
+		if err != nil {
+			p.fail("extraCertChain", err)
+			return
+		}
+	}
+	if dh, ok := p.kw("dhParameters"); ok {
+		// Finite-field Diffie-Hellman parameters for DHE ciphers, which
+		// crypto/tls does not offer (its key exchanges are ECDHE and
+		// X25519MLKEM768): the file is checked, then not used.
+		if _, err := readPEM(dh); err != nil {
+			p.fail("dhParameters", err)
+			return
+		}
+	}
 	s.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if m, ok := p.kw("sslmethod"); ok {
+		v, known := sslMethods[m]
+		switch {
+		case !known:
+			p.invalid("sslmethod", "%q is not one of SSLv23_METHOD, TLS_METHOD, TLSv1_METHOD, TLSv1_1_METHOD, TLSv1_2_METHOD", m)
+		case v == 0: // any version crypto/tls offers, from TLS 1.2 by default
+		default:
+			s.TLS.MinVersion, s.TLS.MaxVersion = v, v
+		}
+	}
+}
+
+// sslMethods maps Twisted's sslmethod= values (pyOpenSSL method names) to
+// the one TLS version they allow; 0 is every version (SSLv23_METHOD and
+// TLS_METHOD negotiate the highest both sides speak). SSLv2 and SSLv3 are
+// not offered by crypto/tls: they are unknown here.
+var sslMethods = map[string]uint16{
+	"SSLv23_METHOD":  0,
+	"TLS_METHOD":     0,
+	"TLSv1_METHOD":   tls.VersionTLS10,
+	"TLSv1_1_METHOD": tls.VersionTLS11,
+	"TLSv1_2_METHOD": tls.VersionTLS12,
 }
 
 // Listen opens the listener. For tls it returns tls.NewListener(...): the
