@@ -197,7 +197,7 @@ func (c *Client) message(m Message) {
 			case i%2 == 0:
 				normal = append(normal, part)
 			case m.Command == "PRIVMSG" && !action:
-				if tag, data, _ := strings.Cut(part, " "); strings.EqualFold(tag, "ACTION") {
+				if tag, data, _ := strings.Cut(ctcpDequote(part), " "); strings.EqualFold(tag, "ACTION") {
 					action = true
 					c.h.Action(c, user, target, data)
 				}
@@ -213,6 +213,31 @@ func (c *Client) message(m Message) {
 		return
 	}
 	c.h.Privmsg(c, user, target, text)
+}
+
+// ctcpDequote undoes CTCP-level quoting as Twisted's ctcpDequote does: "\a"
+// is \x01, "\\" a backslash, and a backslash before any other character is
+// dropped (a lone one at the end is kept). Low-level quoting (\x10
+// sequences, which Twisted undoes on every line) is not undone: no client in
+// use sends it, and a \x10 in text is more likely meant as it is.
+func ctcpDequote(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i == len(s)-1 {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		if s[i] == 'a' {
+			b.WriteByte(1)
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }
 
 func (c *Client) isMe(nick string) bool {
