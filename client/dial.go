@@ -106,15 +106,37 @@ type Conn struct {
 	grace time.Duration // Close's bound; zero means DefaultStopTimeout
 }
 
-// Transport returns the connection's Transport.
-func (c *Conn) Transport() weft.Transport { return c.wc.Transport() }
+// errZeroConn is the error of a Conn that Dial did not make (a zero Conn).
+var errZeroConn = errors.New("client: Conn not made by Dial (a zero Conn): no connection")
 
-// Done is closed after the Protocol's ConnectionLost has returned.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+// closedDone is the Done channel of a zero Conn.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Transport returns the connection's Transport (nil for a zero Conn, one
+// not made by Dial).
+func (c *Conn) Transport() weft.Transport {
+	if c.wc == nil {
+		return nil
+	}
+	return c.wc.Transport()
+}
+
+// Done is closed after the Protocol's ConnectionLost has returned (at once
+// for a zero Conn).
+func (c *Conn) Done() <-chan struct{} {
+	if c.done == nil {
+		return closedDone
+	}
+	return c.done
+}
 
 // Wait waits for the connection to end and returns the reason given to
-// ConnectionLost (nil for a clean close).
+// ConnectionLost (nil for a clean close). On a zero Conn, one not made by
+// Dial, it returns an error at once.
 func (c *Conn) Wait() error {
+	if c.done == nil {
+		return errZeroConn
+	}
 	<-c.done
 	return c.err
 }
@@ -128,6 +150,9 @@ func (c *Conn) Wait() error {
 // called from the connection's own Protocol callbacks (it would wait for
 // itself): call the Transport's LoseConnection there.
 func (c *Conn) Close() error {
+	if c.wc == nil {
+		return errZeroConn
+	}
 	c.wc.Transport().LoseConnection()
 	grace := c.grace
 	if grace <= 0 {

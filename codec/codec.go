@@ -3,6 +3,7 @@ package codec
 import (
 	"fmt"
 	"io"
+	"reflect"
 )
 
 // Codec is a framing: it builds a Decoder for each connection and encodes
@@ -60,13 +61,26 @@ type ScanCounter interface {
 type validator interface{ Validate() error }
 
 // Validate returns the configuration error of c, if c has a Validate method
-// and its configuration is invalid.
+// and its configuration is invalid. A nil c, or a nil pointer such as a nil
+// *Line, is an error matching ErrConfig.
 func Validate(c Codec) error {
-	if c == nil {
-		return fmt.Errorf("%w: nil Codec", ErrConfig)
+	if err := nilCodec(c); err != nil {
+		return err
 	}
 	if v, ok := c.(validator); ok {
 		return v.Validate()
+	}
+	return nil
+}
+
+// nilCodec returns the error for a nil c or a nil pointer in c, whose
+// methods would panic.
+func nilCodec(c Codec) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil Codec", ErrConfig)
+	}
+	if v := reflect.ValueOf(c); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("%w: nil %T", ErrConfig, c)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package codec
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/weftkit/weft"
@@ -77,7 +78,13 @@ type LineReceiver struct {
 }
 
 // NewLineReceiver returns a LineReceiver that calls h.
-func NewLineReceiver(h LineHandler) *LineReceiver { return &LineReceiver{h: h} }
+// It panics if h is nil.
+func NewLineReceiver(h LineHandler) *LineReceiver {
+	if h == nil {
+		panic("codec: NewLineReceiver: nil LineHandler")
+	}
+	return &LineReceiver{h: h}
+}
 
 // ConnectionMade implements weft.Protocol.
 func (r *LineReceiver) ConnectionMade(t weft.Transport) {
@@ -122,10 +129,17 @@ func (r *LineReceiver) Transport() weft.Transport {
 	return (*lineTransport)(r)
 }
 
+// errNotConnected is SendLine's error before ConnectionMade.
+var errNotConnected = fmt.Errorf("codec: SendLine before ConnectionMade: %w", weft.ErrClosed)
+
 // SendLine writes line followed by the delimiter ("\r\n" by default). It
 // refuses a line the peer's LineReceiver would refuse: longer than MaxLength
-// (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter).
+// (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter). Before
+// ConnectionMade it returns an error matching weft.ErrClosed.
 func (r *LineReceiver) SendLine(line []byte) error {
+	if r.core.t == nil {
+		return errNotConnected
+	}
 	return sendFrame(r.core.t, &r.line, line)
 }
 

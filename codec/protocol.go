@@ -45,7 +45,8 @@ type FrameTransport interface {
 }
 
 // NewProtocol returns a weft.Protocol that decodes the byte stream with c and
-// hands each frame to h.
+// hands each frame to h. It panics if h is nil; an invalid c (nil included)
+// closes each connection with an error matching ErrConfig.
 //
 // Delivery stops as soon as the handler calls LoseConnection or Abort, and
 // between two frames while reading is paused (PauseReading); frames already
@@ -62,6 +63,9 @@ type FrameTransport interface {
 // are counted with weft.AddFrames. If h implements weft.ShutdownNotifier, its
 // Shutdown is called on a graceful server shutdown.
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
+	if h == nil {
+		panic("codec: NewProtocol: nil FrameHandler")
+	}
 	p := &framed{h: h}
 	p.codec.Store(boxCodec(c))
 	return p
@@ -168,8 +172,8 @@ func sendFrame(t weft.Transport, c Codec, payload []byte) error {
 			return weft.WriteParts(t, hdr[:n], payload, tail) // counts the frame
 		}
 	}
-	if c == nil {
-		return Validate(c)
+	if err := nilCodec(c); err != nil {
+		return err
 	}
 	scratch := scratchPool.Get().(*[]byte)
 	out, err := c.AppendFrame((*scratch)[:0], payload)
@@ -199,14 +203,23 @@ const keepScratch = 64 << 10
 func builtinParts(c Codec, hdr *[24]byte, payload []byte) (n int, tail []byte, split, builtin bool, err error) {
 	switch c := c.(type) {
 	case *Line:
+		if c == nil {
+			return 0, nil, false, true, Validate(c)
+		}
 		n, tail, split, err = c.frameInto(hdr, payload)
 	case Line:
 		n, tail, split, err = c.frameInto(hdr, payload)
 	case *Netstring:
+		if c == nil {
+			return 0, nil, false, true, Validate(c)
+		}
 		n, tail, split, err = c.frameInto(hdr, payload)
 	case Netstring:
 		n, tail, split, err = c.frameInto(hdr, payload)
 	case *LengthPrefix:
+		if c == nil {
+			return 0, nil, false, true, Validate(c)
+		}
 		n, tail, split, err = c.frameInto(hdr, payload)
 	case LengthPrefix:
 		n, tail, split, err = c.frameInto(hdr, payload)

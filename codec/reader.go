@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 )
 
@@ -37,11 +38,14 @@ func (fr *FrameReader) Buffered() []byte { return fr.buf[fr.start:fr.end] }
 // ReadFrame returns the next frame. The frame is valid until the next call.
 // At the end of the stream it returns io.EOF, or an error matching
 // ErrTruncated and io.ErrUnexpectedEOF when the stream ended inside a frame.
-// Decode errors match ErrFrameTooLarge or ErrMalformed; every error is
-// returned again by later calls.
+// Decode errors match ErrFrameTooLarge or ErrMalformed, and an invalid codec
+// or a nil reader ErrConfig; every error is returned again by later calls.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
 	if fr.decErr != nil {
 		return nil, fr.decErr
+	}
+	if fr.dec == nil || fr.r == nil {
+		return nil, errNoReader
 	}
 	for {
 		if fr.start < fr.end {
@@ -64,6 +68,10 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		fr.fill()
 	}
 }
+
+// errNoReader is ReadFrame's error for a FrameReader without a reader (a nil
+// io.Reader, or a zero FrameReader not made by NewFrameReader).
+var errNoReader = fmt.Errorf("%w: FrameReader without an io.Reader (nil, or not made by NewFrameReader)", ErrConfig)
 
 // fill reads more bytes, compacting or growing the buffer as needed.
 func (fr *FrameReader) fill() {
@@ -113,11 +121,15 @@ func NewFrameWriter(w io.Writer, c Codec) *FrameWriter { return &FrameWriter{w: 
 func (fw *FrameWriter) SetCodec(c Codec) { fw.c = c }
 
 // WriteFrame encodes p and writes it with one Write. It returns the codec's
-// refusal (nothing written) or the writer's error; a Write that accepts
+// refusal (nothing written; an invalid codec or a nil writer is ErrConfig) or
+// the writer's error; a Write that accepts
 // only part of the frame without an error is io.ErrShortWrite.
 func (fw *FrameWriter) WriteFrame(p []byte) error {
 	if err := Validate(fw.c); err != nil {
 		return err
+	}
+	if fw.w == nil {
+		return fmt.Errorf("%w: FrameWriter without an io.Writer", ErrConfig)
 	}
 	out, err := fw.c.AppendFrame(fw.scratch[:0], p)
 	if err != nil {

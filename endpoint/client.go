@@ -27,17 +27,21 @@ type Client struct {
 	// "ssl" is read as "tls", "tcp4" and "tcp6" as "tcp").
 	Type string
 	// Network is the network for net.Dial: "tcp", "tcp4", "tcp6" or "unix".
+	// For tcp and tls, Dial refuses any other than the first three
+	// (ErrInvalidValue); empty means "tcp". For unix it is not used.
 	Network string
 	// Host is the host name or IP address (tcp, tls).
 	Host string
-	// Port is the port (tcp, tls).
+	// Port is the port (tcp, tls): Dial refuses one outside [1, 65535]
+	// (ErrInvalidValue).
 	Port int
 	// Path is the socket path (unix), checked as Server.Address: a path too
 	// long for sun_path or holding a NUL byte (the kernel would stop there
 	// and connect to another socket) gives ErrInvalidValue.
 	Path string
 	// Timeout bounds the connect and the TLS handshake (timeout=, seconds
-	// or a Go duration). Zero means DefaultTimeout.
+	// or a Go duration). Zero means DefaultTimeout; negative is an error
+	// (ErrInvalidValue), as ParseClient refuses it.
 	Timeout time.Duration
 	// BindAddress is the local IP address to connect from (bindAddress=).
 	// Empty: chosen by the system.
@@ -190,8 +194,14 @@ func (p *parser) clientTLS(c *Client) {
 // too). A connect that times out returns an error matching ErrTimeout; one
 // cancelled by ctx returns an error matching ctx.Err().
 func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
+	if c == nil {
+		return nil, &Error{Part: "Client", Err: fmt.Errorf("%w: nil *Client", ErrArguments)}
+	}
+	if c.Timeout < 0 {
+		return nil, &Error{Desc: c.Desc, Part: "timeout", Err: fmt.Errorf("%w: %v is negative", ErrInvalidValue, c.Timeout)}
+	}
 	timeout := c.Timeout
-	if timeout <= 0 {
+	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	dctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
@@ -216,6 +226,12 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 		network := c.Network
 		if network == "" {
 			network = "tcp"
+		}
+		if err := checkTCPNetwork(network); err != nil {
+			return nil, &Error{Desc: c.Desc, Part: "network", Err: err}
+		}
+		if c.Port < 1 || c.Port > 65535 {
+			return nil, &Error{Desc: c.Desc, Part: "port", Err: fmt.Errorf("%w: %d out of range [1, 65535]", ErrInvalidValue, c.Port)}
 		}
 		addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 		if c.Type == "tls" {

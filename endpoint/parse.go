@@ -49,6 +49,9 @@ type Error struct {
 
 // Error formats as "endpoint: DESC: PART: REASON".
 func (e *Error) Error() string {
+	if e == nil {
+		return "endpoint: <nil *Error>"
+	}
 	var b strings.Builder
 	b.WriteString("endpoint: ")
 	b.WriteString(e.Desc)
@@ -57,12 +60,21 @@ func (e *Error) Error() string {
 		b.WriteString(e.Part)
 	}
 	b.WriteString(": ")
-	b.WriteString(strings.TrimPrefix(e.Err.Error(), "endpoint: "))
+	if e.Err == nil {
+		b.WriteString("<nil reason>")
+	} else {
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "endpoint: "))
+	}
 	return b.String()
 }
 
 // Unwrap returns the reason.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // args is a tokenized description.
 type args struct {

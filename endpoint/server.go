@@ -25,7 +25,9 @@ type Server struct {
 	// Network is the network for net.Listen: "tcp4", "tcp6" or "unix". For
 	// tcp and tls it is "tcp4" unless interface= is an IPv6 address. Empty
 	// (a Server built directly): "tcp6" for tcp6, else "tcp" (the family
-	// of Address); unix always listens on "unix".
+	// of Address); unix always listens on "unix". For tcp, tcp6 and tls,
+	// Listen refuses a Network other than "tcp", "tcp4" or "tcp6"
+	// (ErrInvalidValue).
 	Network string
 	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
 	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
@@ -35,9 +37,10 @@ type Server struct {
 	Address string
 	// Backlog is the listen queue length (backlog=). Zero means the system
 	// default (somaxconn), not Twisted's 50. Honoured on unix-like systems.
+	// Negative is an error (ErrInvalidValue).
 	Backlog int
 	// Mode is the permission of a unix socket file (mode=, octal). Zero means
-	// DefaultUnixMode. An abstract socket has no file: Listen refuses any
+	// DefaultUnixMode; bits beyond os.ModePerm are an error (ErrInvalidValue). An abstract socket has no file: Listen refuses any
 	// other Mode for it (ErrInvalidValue), as ParseServer refuses mode=.
 	Mode os.FileMode
 	// Lockfile (lockfile=1, the default for unix, as in Twisted) holds an
@@ -316,6 +319,12 @@ var sslMethods = map[string]uint16{
 // server should run it with a timeout). For unix it first removes a stale
 // socket file, but only when nothing accepts connections on it.
 func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
+	if s == nil {
+		return nil, &Error{Part: "Server", Err: fmt.Errorf("%w: nil *Server", ErrArguments)}
+	}
+	if s.Backlog < 0 {
+		return nil, s.errorf("backlog", fmt.Errorf("%w: %d is negative", ErrInvalidValue, s.Backlog))
+	}
 	var lc net.ListenConfig
 	if s.ReusePort {
 		if !reusePortSupported {
@@ -335,6 +344,9 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 			if s.Type == "tcp6" {
 				network = "tcp6"
 			}
+		}
+		if err := checkTCPNetwork(network); err != nil {
+			return nil, s.errorf("network", err)
 		}
 		ln, err = lc.Listen(ctx, network, s.Address)
 	default:
@@ -357,6 +369,17 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 		ln = tls.NewListener(ln, s.TLS)
 	}
 	return ln, nil
+}
+
+// checkTCPNetwork refuses a Network that is not TCP for a tcp or tls
+// endpoint (a Server or Client built directly): net would listen or dial
+// it without a word, a UDP or unix socket in place of the TCP one asked for.
+func checkTCPNetwork(network string) error {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return nil
+	}
+	return fmt.Errorf("%w: network %q is not tcp, tcp4 or tcp6", ErrInvalidValue, network)
 }
 
 func (s *Server) errorf(part string, err error) error {

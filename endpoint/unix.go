@@ -32,6 +32,9 @@ func (s *Server) listenUnix(ctx context.Context, lc *net.ListenConfig) (net.List
 	if err := checkUnixPath(path); err != nil {
 		return nil, s.errorf("address", err)
 	}
+	if s.Mode&^os.ModePerm != 0 {
+		return nil, s.errorf("mode", fmt.Errorf("%w: %#o has bits beyond the permissions (0777)", ErrInvalidValue, uint32(s.Mode)))
+	}
 	abstract := isAbstract(path)
 	if abstract && s.Mode != 0 && s.Mode != DefaultUnixMode {
 		return nil, s.errorf("mode", errAbstractMode)

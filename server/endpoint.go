@@ -37,6 +37,9 @@ func (s *Server) ListenEndpoint(ep *endpoint.Server) error {
 // returns it with a function that serves it (blocking, like ListenEndpoint),
 // so that a caller can learn the bound address — port 0 — before serving.
 func (s *Server) OpenEndpoint(ep *endpoint.Server) (net.Listener, func() error, error) {
+	if ep == nil {
+		return nil, nil, fmt.Errorf("%w: nil *endpoint.Server", ErrInvalidConfig)
+	}
 	if err := s.init(); err != nil {
 		return nil, nil, err
 	}

@@ -201,8 +201,12 @@ func (s *Server) Get(id uint64) (*Conn, bool) {
 
 // Range calls fn for each running connection until fn returns false. It
 // iterates over a snapshot taken without holding any lock during the calls,
-// so fn may use the Server and the connections freely.
+// so fn may use the Server and the connections freely. fn must not be nil
+// (Range panics).
 func (s *Server) Range(fn func(c *Conn) bool) {
+	if fn == nil {
+		panic("server: Range: nil fn")
+	}
 	for _, c := range s.snapshotConns() {
 		if !fn(c) {
 			return

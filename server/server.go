@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,7 +119,9 @@ type Server struct {
 	// Factory builds the Protocol of every admitted connection; a nil
 	// Protocol refuses the connection (closed at once); a BuildProtocol that
 	// panics costs that connection only (closed, reason panic, logged at
-	// Error). Required. If it implements weft.Starter / weft.Stopper, Start
+	// Error). Required (not nil, nor a nil weft.FactoryFunc; the same goes
+	// for OverflowFactory when set). If it implements
+	// weft.Starter / weft.Stopper, Start
 	// runs before the first listener accepts and Stop after the last
 	// listener stopped and its last connection ended; Close and Shutdown
 	// return after Stop did and after every Serve call ended, so Start,
@@ -256,15 +259,32 @@ type Server struct {
 	factoryRefs int
 }
 
+// nilValue reports whether f is a nil func (such as a nil
+// weft.FactoryFunc), whose BuildProtocol would panic on every connection. A
+// nil pointer is not refused: its method may well work with a nil receiver
+// (and one that panics costs each connection only itself, as any panic in
+// BuildProtocol does).
+func nilValue(f weft.Factory) bool {
+	v := reflect.ValueOf(f)
+	return v.Kind() == reflect.Func && v.IsNil()
+}
+
 // Validate reports the first invalid field, naming it. Serve and the Listen
 // methods call it; a zero Server with a Factory is valid.
 func (s *Server) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
 	}
+	if s == nil {
+		return bad("nil *Server")
+	}
 	switch {
 	case s.Factory == nil:
 		return bad("Server.Factory is nil")
+	case nilValue(s.Factory):
+		return bad("Server.Factory is a nil %T", s.Factory)
+	case s.OverflowFactory != nil && nilValue(s.OverflowFactory):
+		return bad("Server.OverflowFactory is a nil %T", s.OverflowFactory)
 	case s.MaxConns < 0:
 		return bad("Server.MaxConns %d is negative", s.MaxConns)
 	case s.Overflow < Reject || s.Overflow > QueueLIFO:
@@ -406,9 +426,18 @@ func (s *Server) Serve(l net.Listener) error {
 // delivered as usual. Those first bytes are awaited before the Protocol
 // starts, so an untrusted client that sends nothing (a server-speaks-first
 // protocol) waits HandshakeTimeout for its greeting. An empty trusted list
-// means PROXY is off (as Serve). l must not be a TLS listener (use
+// means PROXY is off (as Serve); a prefix that is not valid (the zero
+// netip.Prefix) is a configuration error. l must not be a TLS listener (use
 // ListenEndpoint, which does TLS after the header).
 func (s *Server) ServeProxy(l net.Listener, trusted []netip.Prefix) error {
+	for i, p := range trusted {
+		if !p.IsValid() {
+			if l != nil {
+				l.Close()
+			}
+			return fmt.Errorf("%w: trusted[%d] is not a valid prefix (the zero netip.Prefix?)", ErrInvalidConfig, i)
+		}
+	}
 	return s.serve(&listenerState{l: l, proxy: trusted})
 }
 

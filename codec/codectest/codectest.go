@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 
 	"github.com/weftkit/weft/codec"
 )
@@ -50,7 +51,23 @@ type Result struct {
 // (an owned buffer holding the undecoded bytes, new bytes appended) and
 // collects the frames.
 func Decode(c codec.Codec, chunks [][]byte) Result {
+	if err := usable(c); err != nil {
+		return Result{Err: err}
+	}
 	return decodeWith(c.NewDecoder(), chunks)
+}
+
+// usable returns an error matching codec.ErrConfig for a nil c or a nil
+// pointer in c, whose methods would panic; an invalid configuration is left
+// to the codec (its decoder and encoder report it).
+func usable(c codec.Codec) error {
+	if c == nil {
+		return fmt.Errorf("codectest: %w: nil Codec", codec.ErrConfig)
+	}
+	if v := reflect.ValueOf(c); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("codectest: %w: nil %T", codec.ErrConfig, c)
+	}
+	return nil
 }
 
 func decodeWith(dec codec.Decoder, chunks [][]byte) Result {
@@ -95,15 +112,23 @@ func nonNil(b []byte) []byte {
 }
 
 // Chunks splits stream into pieces: size 0 means random sizes from rng (1 to
-// 2*average), size n > 0 means pieces of n bytes.
+// 2*average; a nil rng means the math/rand/v2 top-level functions), size
+// n > 0 means pieces of n bytes. It panics if size is negative.
 func Chunks(stream []byte, size int, rng *rand.Rand) [][]byte {
+	if size < 0 {
+		panic(fmt.Sprintf("codectest: Chunks: negative size %d", size))
+	}
+	intN := rand.IntN
+	if rng != nil {
+		intN = rng.IntN
+	}
 	var out [][]byte
 	for len(stream) > 0 {
 		n := size
-		if n <= 0 {
-			n = 1 + rng.IntN(min(len(stream), 64))
-			if rng.IntN(8) == 0 {
-				n = 1 + rng.IntN(len(stream))
+		if n == 0 {
+			n = 1 + intN(min(len(stream), 64))
+			if intN(8) == 0 {
+				n = 1 + intN(len(stream))
 			}
 		}
 		n = min(n, len(stream))
@@ -115,6 +140,9 @@ func Chunks(stream []byte, size int, rng *rand.Rand) [][]byte {
 
 // Encode encodes payloads back to back.
 func Encode(c codec.Codec, payloads [][]byte) ([]byte, error) {
+	if err := usable(c); err != nil {
+		return nil, err
+	}
 	var out []byte
 	for i, p := range payloads {
 		var err error

@@ -30,6 +30,9 @@ func Fuzz(f *testing.F, newCodec func() codec.Codec, stream bool) {
 // when there is no error, the bytes left over must agree too. A nil ref
 // makes it Fuzz.
 func FuzzAgainst(f *testing.F, newCodec func() codec.Codec, stream bool, ref func(wire []byte) Result) {
+	if newCodec == nil {
+		f.Fatal("codectest.FuzzAgainst: nil newCodec")
+	}
 	f.Fuzz(func(t *testing.T, wire []byte, seed uint64) {
 		c := newCodec()
 		whole := Decode(c, [][]byte{wire})

@@ -33,14 +33,14 @@ type Samples struct {
 type Refusal struct {
 	Name    string // the subtest's name
 	Payload []byte // what the encoder is given
-	Err     error  // the error it must match (errors.Is)
+	Err     error  // the error it must match (errors.Is); required
 }
 
 // Invalid is a wire input the decoder must refuse with Err.
 type Invalid struct {
 	Name string // the subtest's name
 	Wire []byte // the bytes the decoder is given
-	Err  error  // the error it must match (errors.Is)
+	Err  error  // the error it must match (errors.Is); required
 }
 
 // AllocBudget bounds the bytes a decoder may allocate while refusing an
@@ -57,6 +57,9 @@ var ErrNotCounted = errors.New("codectest: decoder does not implement codec.Scan
 // (skipped when the decoder does not count its work).
 func Run(t *testing.T, newCodec func() codec.Codec, s Samples) {
 	t.Helper()
+	if newCodec == nil {
+		t.Fatal("codectest.Run: nil newCodec")
+	}
 	checks := []struct {
 		name string
 		fn   func(codec.Codec, Samples) error
@@ -83,6 +86,9 @@ func Run(t *testing.T, newCodec func() codec.Codec, s Samples) {
 // CheckRoundTrip encodes each frame alone and checks that it decodes to
 // itself, as exactly one frame, consuming all the bytes.
 func CheckRoundTrip(c codec.Codec, s Samples) error {
+	if err := usable(c); err != nil {
+		return err
+	}
 	for i, p := range s.Frames {
 		wire, err := c.AppendFrame(nil, p)
 		if err != nil {
@@ -128,7 +134,13 @@ func CheckChunking(c codec.Codec, s Samples) error {
 // CheckRefused checks that the encoder refuses each Refused payload with its
 // error and appends nothing.
 func CheckRefused(c codec.Codec, s Samples) error {
+	if err := usable(c); err != nil {
+		return err
+	}
 	for _, r := range s.Refused {
+		if r.Err == nil {
+			return fmt.Errorf("%s: Refusal.Err is nil: set the error the encoder must return", r.Name)
+		}
 		out, err := c.AppendFrame([]byte("keep"), r.Payload)
 		if !errors.Is(err, r.Err) {
 			return fmt.Errorf("%s: AppendFrame error %v, want %v", r.Name, err, r.Err)
@@ -143,7 +155,13 @@ func CheckRefused(c codec.Codec, s Samples) error {
 // CheckInvalid feeds each Invalid input whole and one byte at a time and
 // checks the error and the bytes allocated meanwhile.
 func CheckInvalid(c codec.Codec, s Samples) error {
+	if err := usable(c); err != nil {
+		return err
+	}
 	for _, in := range s.Invalid {
+		if in.Err == nil {
+			return fmt.Errorf("%s: Invalid.Err is nil: set the error the decoder must return", in.Name)
+		}
 		for _, size := range []int{len(in.Wire), 1} {
 			var r Result
 			chunks := Chunks(in.Wire, size, nil)
@@ -164,6 +182,9 @@ func CheckInvalid(c codec.Codec, s Samples) error {
 // through codec.ScanCounter, that the decoder examined at most about twice
 // the frame's size in total.
 func CheckLinearCost(c codec.Codec, s Samples) error {
+	if err := usable(c); err != nil {
+		return err
+	}
 	var big []byte
 	for _, p := range s.Frames {
 		if len(p) >= len(big) {

@@ -22,6 +22,7 @@ package frameconn
 
 import (
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/weftkit/weft/codec"
@@ -56,10 +57,15 @@ type FrameConn interface {
 	Conn() net.Conn
 }
 
-// New returns a FrameConn framing conn with c in both directions.
+// New returns a FrameConn framing conn with c in both directions. A nil conn
+// makes ReadFrame, WriteFrame and Close fail with an error matching
+// codec.ErrConfig, as does an invalid c for ReadFrame and WriteFrame.
 func New(conn net.Conn, c codec.Codec) FrameConn {
 	return &frameConn{c: conn, r: codec.NewFrameReader(conn, c), w: codec.NewFrameWriter(conn, c)}
 }
+
+// errNilConn is Close's error for a FrameConn made with a nil net.Conn.
+var errNilConn = fmt.Errorf("%w: frameconn: nil net.Conn", codec.ErrConfig)
 
 type frameConn struct {
 	c net.Conn
@@ -69,8 +75,13 @@ type frameConn struct {
 
 func (fc *frameConn) ReadFrame() ([]byte, error) { return fc.r.ReadFrame() }
 func (fc *frameConn) WriteFrame(p []byte) error  { return fc.w.WriteFrame(p) }
-func (fc *frameConn) Close() error               { return fc.c.Close() }
-func (fc *frameConn) Conn() net.Conn             { return fc.c }
+func (fc *frameConn) Close() error {
+	if fc.c == nil {
+		return errNilConn
+	}
+	return fc.c.Close()
+}
+func (fc *frameConn) Conn() net.Conn { return fc.c }
 
 // NewLineBasedFrameConn returns a FrameConn of "\n"-terminated lines, as
 // goframe's: output lines end in "\n", input lines end at "\n", which is

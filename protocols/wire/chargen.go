@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -20,8 +21,12 @@ const (
 
 // ChargenPattern returns the first n bytes the chargen service sends: line i
 // (from 0) holds the 72 printable characters starting at the i-th one
-// (modulo 95), followed by "\r\n".
+// (modulo 95), followed by "\r\n". It panics if n is negative (as
+// bytes.Repeat does for a negative count).
 func ChargenPattern(n int) []byte {
+	if n < 0 {
+		panic(fmt.Sprintf("wire: ChargenPattern: negative length %d", n))
+	}
 	out := make([]byte, 0, n+ChargenLineLength+2)
 	for i := 0; len(out) < n; i++ {
 		out = appendChargenLine(out, i%chargenCount)

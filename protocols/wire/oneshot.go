@@ -64,6 +64,9 @@ type QOTD struct {
 // (wrapping ErrQuoteTooLong); QOTD serves it anyway, so a program that
 // wants RFC 865's bound calls Validate before serving.
 func (q *QOTD) Validate() error {
+	if q == nil {
+		return errors.New("wire: nil *QOTD")
+	}
 	for i, quote := range q.Quotes {
 		if len(quote) > MaxQuoteLength {
 			return fmt.Errorf("%w: QOTD.Quotes[%d] is %d bytes, MaxQuoteLength is %d", ErrQuoteTooLong, i, len(quote), MaxQuoteLength)
@@ -126,7 +129,9 @@ func (c Time) BuildProtocol(net.Addr) weft.Protocol {
 	return &oneShot{msg: TimeBytes(now(c.Now)), timeout: c.CloseTimeout}
 }
 
-// TimeBytes returns the 4 bytes the time service sends for t.
+// TimeBytes returns the 4 bytes the time service sends for t: its seconds
+// since 1900 modulo 2^32, as RFC 868's 32-bit field holds them (it wraps
+// in February 2036, and a time before 1900 wraps too).
 func TimeBytes(t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(nil, uint32(t.Unix()+TimeEpochOffset))
 }
