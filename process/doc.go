@@ -21,7 +21,9 @@
 //     held open), matched with errors.Is and errors.As.
 //   - Stream: an adapter that runs a weft.Protocol over a child: DataReceived
 //     gets one descriptor's output (stdout by default), the weft.Transport
-//     writes to stdin, ConnectionLost reports the exit status. Any
+//     writes to stdin (weft.LoseWriteConnection closes it), a
+//     weft.HalfCloseable Protocol hears of stdout's end, ConnectionLost
+//     reports the exit status. Any
 //     weft.Protocol — a framed codec protocol included — can talk to a child.
 //
 // Cancelling the context given to Start kills the child (SIGKILL). The child

@@ -228,12 +228,15 @@ func (w *writer) buffered() int {
 	return len(w.pending) + w.inFlight
 }
 
-// closeAfterFlush closes the pipe once everything queued is written.
-func (w *writer) closeAfterFlush() {
+// closeAfterFlush closes the pipe once everything queued is written. It
+// reports whether the pipe was already closing or closed.
+func (w *writer) closeAfterFlush() (already bool) {
 	w.mu.Lock()
+	already = w.closing || w.closed
 	w.closing = true
 	w.mu.Unlock()
 	w.notify()
+	return already
 }
 
 // abort closes the pipe now, discarding what is queued.

@@ -24,8 +24,14 @@ import (
 // lines become frames.
 //
 // The weft.Transport maps as follows: Write and WriteBuffers queue for
-// WriteFD; LoseConnection closes WriteFD after its queued data is written
-// (the child sees end of file; ConnectionLost follows when it ends); Abort
+// WriteFD (once it is closing or closed they return an error matching both
+// weft.ErrClosed and ErrClosed); LoseConnection closes WriteFD after its
+// queued data is written (the child sees end of file; reading goes on, and
+// ConnectionLost follows when the child ends); LoseWriteConnection (it is a
+// weft.HalfCloser, so weft.LoseWriteConnection works on it) does the same
+// as LoseConnection, since a Stream's output and input end separately
+// anyway, and differs only in its result: weft.ErrClosed if WriteFD was
+// already closing or closed, never weft.ErrNotSupported; Abort
 // kills the child and closes every descriptor (the reason then matches
 // weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
 // RegisterProducer (stdin), Buffered (stdin) and Context act on the process;
@@ -34,6 +40,19 @@ import (
 // weft.GateTransport), and ResumeReading restarts reading through it: a
 // framed protocol that resumes from another goroutine gets the frames it
 // holds before anything the child writes later, or its end.
+//
+// A Protocol that implements weft.HalfCloseable gets ReadConnectionLost
+// when ReadFD's output ends (ChildConnectionLost for ReadFD: at end of file,
+// or when Options.WaitDelay cuts it), after its last DataReceived and
+// serialized with its other callbacks, while the child may still run and
+// read what the Protocol writes; ConnectionLost still comes once the child
+// has ended. Unlike a socket connection's, it comes even after
+// LoseConnection or LoseWriteConnection (both directions ending does not end
+// the child), but not after Abort. Without the method, ReadFD's end changes
+// nothing. The codec package's adapters have it: their handler is told if
+// it is a weft.HalfCloseable, and otherwise the adapter calls
+// LoseConnection, as over a socket, closing WriteFD at the end of the
+// child's output.
 //
 // A Stream must not be copied after first use.
 type Stream struct {
@@ -91,8 +110,17 @@ func (s *Stream) ChildDataReceived(fd int, data []byte) {
 	}
 }
 
-// ChildConnectionLost does nothing: ConnectionLost waits for the child's end.
-func (s *Stream) ChildConnectionLost(int) {}
+// ChildConnectionLost calls ReadConnectionLost for ReadFD if the Protocol is
+// a weft.HalfCloseable (not after Abort); otherwise it does nothing:
+// ConnectionLost waits for the child's end.
+func (s *Stream) ChildConnectionLost(fd int) {
+	if fd != s.readFD() || s.aborted {
+		return
+	}
+	if hc, ok := s.Protocol.(weft.HalfCloseable); ok {
+		hc.ReadConnectionLost()
+	}
+}
 
 // ProcessExited does nothing: ConnectionLost waits for all output.
 func (s *Stream) ProcessExited(error) {}
@@ -125,20 +153,43 @@ func (a Addr) String() string { return fmt.Sprintf("pid %d", a.Pid) }
 // streamTransport is the weft.Transport a Stream gives its Protocol.
 type streamTransport struct{ s *Stream }
 
-var _ weft.Transport = streamTransport{}
+var (
+	_ weft.Transport  = streamTransport{}
+	_ weft.HalfCloser = streamTransport{}
+)
+
+// closedErr makes an ErrClosed of the process's match weft.ErrClosed too,
+// as the runtime's Transport returns it.
+func closedErr(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", weft.ErrClosed, err)
+	}
+	return err
+}
 
 func (st streamTransport) Write(p []byte) (int, error) {
 	if err := st.s.t.WriteToChild(st.s.WriteFD, p); err != nil {
-		return 0, err
+		return 0, closedErr(err)
 	}
 	return len(p), nil
 }
 
 func (st streamTransport) WriteBuffers(bufs ...[]byte) error {
-	return st.s.t.WriteToChild(st.s.WriteFD, slices.Concat(bufs...))
+	return closedErr(st.s.t.WriteToChild(st.s.WriteFD, slices.Concat(bufs...)))
 }
 
 func (st streamTransport) LoseConnection() { _ = st.s.t.CloseChildFD(st.s.WriteFD) }
+
+// LoseWriteConnection implements weft.HalfCloser: it closes WriteFD after
+// its queued data is written, as LoseConnection does, and returns an error
+// matching weft.ErrClosed if WriteFD was already closing or closed (an
+// error matching ErrBadFD if the parent does not write it).
+func (st streamTransport) LoseWriteConnection() error {
+	if pr, ok := st.s.t.(*Process); ok {
+		return closedErr(pr.closeWriter(st.s.WriteFD))
+	}
+	return st.s.t.CloseChildFD(st.s.WriteFD)
+}
 
 func (st streamTransport) Abort() {
 	st.s.t.Post(func() { st.s.aborted = true })

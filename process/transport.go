@@ -49,6 +49,21 @@ func (pr *Process) CloseChildFD(fd int) error {
 	return fmt.Errorf("%w: %d", ErrBadFD, fd)
 }
 
+// closeWriter closes descriptor fd, which the parent writes, after its
+// queued data is written, as CloseChildFD does; it returns ErrClosed if fd
+// was already closing or closed, and ErrBadFD if the parent does not write
+// it.
+func (pr *Process) closeWriter(fd int) error {
+	w := pr.writers[fd]
+	if w == nil {
+		return fmt.Errorf("%w: %d is not a descriptor the parent writes", ErrBadFD, fd)
+	}
+	if w.closeAfterFlush() {
+		return fmt.Errorf("process: descriptor %d: %w", fd, ErrClosed)
+	}
+	return nil
+}
+
 // LoseConnection closes every descriptor (writable ones after their queued
 // data is written).
 func (pr *Process) LoseConnection() {

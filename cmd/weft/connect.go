@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,6 +35,7 @@ type connectFlags struct {
 	maxFrame  int
 	reconnect bool
 	wait      time.Duration
+	halfClose bool
 }
 
 // connect runs "weft connect ENDPOINT": each stdin line is sent as a frame,
@@ -48,17 +50,22 @@ type connectFlags struct {
 // the run with an error, after the replies to the lines before it (the
 // connection stays open until nothing arrived for --wait). A frame the
 // server left incomplete — it closed inside it, or sent nothing more for
-// --wait — ends the run with codec.ErrTruncated. A SIGINT or SIGTERM (ctx
-// done) closes the connection at once, without waiting for output the
-// server does not take or a stdout nobody reads, and ends the run with
-// interruptStatus's status (130 or 143).
+// --wait — ends the run with codec.ErrTruncated. With --half-close, the
+// end of what is sent (stdin's end, or a line that cannot be sent)
+// half-closes the connection (weft.LoseWriteConnection, as nc -N does)
+// instead of waiting --wait: the run ends when the server closes; a
+// connection that cannot half-close falls back to --wait's default. A
+// SIGINT or SIGTERM (ctx done) closes the connection at once, without
+// waiting for output the server does not take or a stdout nobody reads,
+// and ends the run with interruptStatus's status (130 or 143).
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect ENDPOINT", stderr)
 	var f connectFlags
 	fs.StringVar(&f.codec, "codec", "line", "framing: "+codecNames+" (raw: stdin sent and output printed as they are, as nc does)")
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes (0: the codec's default)")
 	fs.BoolVar(&f.reconnect, "reconnect", false, "reconnect with backoff when the connection fails or is lost")
-	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin (or a line that cannot be sent), close once nothing was received for this long")
+	fs.DurationVar(&f.wait, "wait", time.Second, "after the end of stdin (or a line that cannot be sent), close once nothing was received for this long (not with --half-close)")
+	fs.BoolVar(&f.halfClose, "half-close", false, "at the end of stdin (or a line that cannot be sent), half-close the connection instead and end when the server closes it, as nc -N does (one that cannot half-close closes after --wait's default; --wait with it is a usage error)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: weft connect ENDPOINT [flags] (e.g. tcp:127.0.0.1:8007; stdin lines are sent, frames received printed)")
 		fs.PrintDefaults()
@@ -81,6 +88,13 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if f.wait <= 0 {
 		return fmt.Errorf("%w: --wait %v must be positive", errUsage, f.wait)
+	}
+	if f.halfClose {
+		waitGiven := false
+		fs.Visit(func(fl *flag.Flag) { waitGiven = waitGiven || fl.Name == "wait" })
+		if waitGiven {
+			return fmt.Errorf("%w: --wait has no effect with --half-close (the run ends when the server closes the connection)", errUsage)
+		}
 	}
 	_, raw := c.(codec.Raw)
 	lines := make(chan []byte)
@@ -109,8 +123,8 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			// reached it. Each session has its own count: a write of a
 			// lost connection may return after the next session began.
 			cnt := new(weft.Counters)
-			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, got: make(chan struct{}, 1),
-				codec: c, pending: carry, cnt: cnt}
+			p := &session{out: out, lines: lines, stdinErr: &stdinErr, wait: f.wait, halfClose: f.halfClose,
+				got: make(chan struct{}, 1), codec: c, pending: carry, cnt: cnt}
 			conn := weft.NewConn(nc, keepRaw{codec.NewProtocol(c, p), p}, &weft.Options{Client: true, Counters: cnt})
 			// An interrupt closes at once: output still queued for a
 			// server that does not read must not hold the process.
@@ -153,9 +167,10 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // connectStatuses ends "weft connect -h".
 const connectStatuses = `exit status: 0 the connection ended cleanly (stdin ended and nothing more
-came for --wait, or the server closed it); 1 a connection refused or lost
-(without --reconnect), a frame the server left incomplete, a stdin line the
-codec refuses, stdin or stdout failing; 2 a usage error;
+came for --wait, or the server closed it: with --half-close, after the
+half-close); 1 a connection refused or lost (without --reconnect), a frame
+the server left incomplete, a stdin line the codec refuses, stdin or stdout
+failing; 2 a usage error;
 130 (SIGINT) or 143 (SIGTERM) interrupted: what was received is printed.`
 
 func orClean(err error) any {
@@ -277,15 +292,16 @@ func (k keepRaw) DataReceived(data []byte) {
 
 // session is one connection of "weft connect".
 type session struct {
-	out      *printer
-	lines    <-chan []byte
-	stdinErr *error // why stdin ended early; read once lines is closed
-	wait     time.Duration
-	got      chan struct{} // a frame arrived (for the --wait idle close)
-	t        codec.FrameTransport
-	raw      weft.Transport // the runtime's, under t (set before ConnectionMade)
-	codec    codec.Codec
-	idle     atomic.Bool // drain closed the connection: --wait elapsed
+	out       *printer
+	lines     <-chan []byte
+	stdinErr  *error // why stdin ended early; read once lines is closed
+	wait      time.Duration
+	halfClose bool          // --half-close: end sends with the half-close, not drain
+	got       chan struct{} // a frame arrived (for the --wait idle close)
+	t         codec.FrameTransport
+	raw       weft.Transport // the runtime's, under t (set before ConnectionMade)
+	codec     codec.Codec
+	idle      atomic.Bool // drain closed the connection: --wait elapsed
 
 	// Lines taken from stdin are kept until they are known to have reached
 	// the socket, so that a session that ends first hands them to the next
@@ -372,7 +388,7 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 					if err := *s.stdinErr; err != nil {
 						s.stop(fmt.Errorf("reading stdin: %w", err))
 					}
-					s.drain(t)
+					s.end(t)
 					return
 				}
 				line = l
@@ -387,7 +403,7 @@ func (s *session) pump(t codec.FrameTransport, gate *weft.Gate) {
 				hint = " (--max-frame raises the limit)"
 			}
 			s.stop(fmt.Errorf("a line of stdin cannot be sent: %w%s", err, hint))
-			s.drain(t)
+			s.end(t)
 			return
 		}
 		// Forget the lines whose bytes all reached the socket, then keep
@@ -417,6 +433,19 @@ func (s *session) stop(err error) {
 		s.sendErr = err
 	}
 	s.mu.Unlock()
+}
+
+// end ends what the session sends (stdin ended, or a line cannot be sent):
+// with --half-close it half-closes the connection once the lines written
+// are sent, and the server's close ends the session; otherwise, or on a
+// connection that cannot half-close (weft.ErrNotSupported), it drains.
+func (s *session) end(t codec.FrameTransport) {
+	if s.halfClose {
+		if err := weft.LoseWriteConnection(t); !errors.Is(err, weft.ErrNotSupported) {
+			return // nil, or weft.ErrClosed: the connection is ending anyway
+		}
+	}
+	s.drain(t)
 }
 
 // drain waits for replies, and closes the connection once none came for
