@@ -129,6 +129,7 @@ type connExt struct {
 	tlsClear   int         // queued bytes that still go out in clear text
 	tlsBuf     []byte      // bytes received after the command, for TLS
 	tlsOn      bool
+	shakeWait  bool       // shutWrite waits for the TLS handshake (under Conn.mu): a close need not
 	flushCond  *sync.Cond // signalled when flushing ends (lazily made)
 }
 
@@ -750,13 +751,36 @@ func (c *Conn) canHalfCloseLocked() bool {
 // close_notify alert, which may block. If the half-close fails (a failed
 // handshake, a socket already reset), the connection is closed instead: the
 // peer reads the end of stream either way.
+//
+// A close that comes first ends the output itself: the half-close is then
+// not made. A LoseConnection while the half-close waits for the handshake
+// closes at once (loseConnectionReason), as it would without it: nothing
+// is left to send, and a peer that never makes the handshake would hold
+// the close forever (CloseTimeout does not bound it, as no output waits).
 func (c *Conn) shutWrite() {
 	c.mu.Lock()
-	raw, nc := c.nio.raw, c.nio.nc
-	c.mu.Unlock()
-	if tc, ok := nc.(*tls.Conn); ok && tc.Handshake() != nil {
-		c.loseConnection()
+	if c.state != stOpen {
+		c.mu.Unlock()
 		return
+	}
+	raw, nc := c.nio.raw, c.nio.nc
+	tc, isTLS := nc.(*tls.Conn)
+	if isTLS {
+		c.ext().shakeWait = true
+	}
+	c.mu.Unlock()
+	if isTLS {
+		err := tc.Handshake()
+		c.mu.Lock()
+		c.x.Load().shakeWait = false
+		open := c.state == stOpen
+		c.mu.Unlock()
+		if err != nil {
+			c.loseConnection()
+		}
+		if err != nil || !open {
+			return
+		}
 	}
 	sock, ok := socketUnder(raw).(lingerSocket)
 	if !ok || !halfClose(sock, nc) {
@@ -874,7 +898,9 @@ func (c *Conn) loseConnectionReason(reason error) {
 	}
 	c.state = stClosing
 	c.setReasonLocked(reason)
-	done := c.drainedLocked()
+	// Nothing to send but a half-close waiting for a TLS handshake
+	// (shutWrite): close now, which ends the wait.
+	done := c.drainedLocked() || c.shakeWaitLocked()
 	if !done && (c.is(bWaitOut) || c.is(bFlushing) && c.bufferedLocked() > 0 || c.tlsPendingLocked()) {
 		// Output waits for the peer, or a flush of it is under way
 		// (perhaps blocked in the flusher goroutine's Write): the close
@@ -888,6 +914,12 @@ func (c *Conn) loseConnectionReason(reason error) {
 	if done {
 		c.closeSocket(false)
 	}
+}
+
+// shakeWaitLocked reports whether shutWrite waits for a TLS handshake.
+func (c *Conn) shakeWaitLocked() bool {
+	x := c.x.Load()
+	return x != nil && x.shakeWait
 }
 
 // drainedLocked reports whether a closing connection has nothing left to send

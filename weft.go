@@ -126,8 +126,9 @@ type HalfCloser interface {
 	// on. Writes from then on return ErrClosed. Once the peer ends its
 	// side too, the connection closes and ConnectionLost(nil) follows;
 	// called after the peer's end of stream, it is LoseConnection. Under
-	// TLS the half-close waits for the handshake. If it fails (a failed
-	// handshake, a socket already reset), the connection is closed
+	// TLS the half-close waits for the handshake (a LoseConnection
+	// meanwhile closes at once: nothing is left to send). If it fails (a
+	// failed handshake, a socket already reset), the connection is closed
 	// instead.
 	//
 	// It returns ErrNotSupported, changing nothing, on a connection that
