@@ -3,59 +3,20 @@ package client
 import (
 	"context"
 	"fmt"
+	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft"
 )
 
-// biOutcome runs fn and reports how it ended: "ok", "err: MSG", "panic: MSG"
-// or "hang" (not returned within 5 s).
-func biOutcome(fn func() error) string {
-	done := make(chan string, 1)
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- fmt.Sprint("panic: ", v)
-			}
-		}()
-		if err := fn(); err != nil {
-			done <- "err: " + err.Error()
-			return
-		}
-		done <- "ok"
-	}()
-	select {
-	case s := <-done:
-		return s
-	case <-time.After(5 * time.Second):
-		return "hang"
-	}
-}
-
+// biCase is a case of testenv.RunBadInput.
 type biCase struct {
-	name string
-	fn   func() error
-	want string // prefix of the outcome ("ok", "err: ...", "panic: ..."); "" is anything but a panic or a hang
-}
-
-func runBadInput(t *testing.T, cases []biCase) {
-	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := biOutcome(c.fn)
-			t.Logf("%s => %s", c.name, got)
-			switch {
-			case c.want == "" && (strings.HasPrefix(got, "panic") || got == "hang"):
-				t.Errorf("got %q, want no panic or hang", got)
-			case c.want != "" && !strings.HasPrefix(got, c.want):
-				t.Errorf("got %q, want prefix %q", got, c.want)
-			}
-		})
-	}
+	Name string
+	Fn   func() error
+	Want string
 }
 
 // TestBadInputClient: Dial, Conn, Reconnecting and Exponential given hostile
@@ -180,5 +141,5 @@ func TestBadInputClient(t *testing.T) {
 			return fmt.Errorf("%v", e.Base(3)) // invalid fields fall back to their defaults
 		}, "err: 2.56s"},
 	}
-	runBadInput(t, cases)
+	testenv.RunBadInput(t, cases)
 }

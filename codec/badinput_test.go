@@ -5,59 +5,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
 )
 
-// biOutcome runs fn and reports how it ended: "ok", "err: MSG", "panic: MSG"
-// or "hang" (not returned within 5 s).
-func biOutcome(fn func() error) string {
-	done := make(chan string, 1)
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- fmt.Sprint("panic: ", v)
-			}
-		}()
-		if err := fn(); err != nil {
-			done <- "err: " + err.Error()
-			return
-		}
-		done <- "ok"
-	}()
-	select {
-	case s := <-done:
-		return s
-	case <-time.After(5 * time.Second):
-		return "hang"
-	}
-}
-
+// biCase is a case of testenv.RunBadInput.
 type biCase struct {
-	name string
-	fn   func() error
-	want string // prefix of the outcome ("ok", "err: ...", "panic: ..."); "" is anything but a panic or a hang
-}
-
-func runBadInput(t *testing.T, cases []biCase) {
-	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := biOutcome(c.fn)
-			t.Logf("%s => %s", c.name, got)
-			switch {
-			case c.want == "" && (strings.HasPrefix(got, "panic") || got == "hang"):
-				t.Errorf("got %q, want no panic or hang", got)
-			case c.want != "" && !strings.HasPrefix(got, c.want):
-				t.Errorf("got %q, want prefix %q", got, c.want)
-			}
-		})
-	}
+	Name string
+	Fn   func() error
+	Want string
 }
 
 // TestBadInputCodec: every package-level entry point given a nil, nil-pointer
@@ -127,7 +88,7 @@ func TestBadInputCodec(t *testing.T) {
 			)
 		}
 	}
-	runBadInput(t, cases)
+	testenv.RunBadInput(t, cases)
 }
 
 type biLineHandler struct{}
@@ -142,7 +103,7 @@ func (biLineHandler) ConnectionLost(error)               {}
 // (the handler ones only later, inside ConnectionMade).
 func TestBadInputCodecUsage(t *testing.T) {
 	const cfg = "err: codec: invalid configuration"
-	runBadInput(t, []biCase{
+	testenv.RunBadInput(t, []biCase{
 		{"FrameReader nil reader", func() error { _, err := codec.NewFrameReader(nil, codec.Line{}).ReadFrame(); return err }, cfg},
 		{"FrameReader zero", func() error { var fr codec.FrameReader; _, err := fr.ReadFrame(); return err }, cfg},
 		{"FrameReader zero Buffered", func() error {

@@ -5,7 +5,8 @@
 // test says; PipeListener, an in-memory listener over net.Pipe;
 // SyncBuffer, an output buffer safe for a writer and a reader; StartSelf and
 // WantExit, to run a main in a child process and check how it ended; and
-// HangingProgram and WaitGone, a child program that never ends (unix).
+// HangingProgram and WaitGone, a child program that never ends (unix);
+// Outcome and RunBadInput, for the bad-input table tests.
 package testenv
 
 import (

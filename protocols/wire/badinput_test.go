@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"fmt"
+	"github.com/weftkit/weft/internal/testenv"
 	"io"
 	"net"
 	"strings"
@@ -13,50 +14,11 @@ import (
 	"github.com/weftkit/weft/protocols/wire"
 )
 
-// biOutcome runs fn and reports how it ended: "ok", "err: MSG", "panic: MSG"
-// or "hang" (not returned within 5 s).
-func biOutcome(fn func() error) string {
-	done := make(chan string, 1)
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- fmt.Sprint("panic: ", v)
-			}
-		}()
-		if err := fn(); err != nil {
-			done <- "err: " + err.Error()
-			return
-		}
-		done <- "ok"
-	}()
-	select {
-	case s := <-done:
-		return s
-	case <-time.After(5 * time.Second):
-		return "hang"
-	}
-}
-
+// biCase is a case of testenv.RunBadInput.
 type biCase struct {
-	name string
-	fn   func() error
-	want string // prefix of the outcome ("ok", "err: ...", "panic: ..."); "" is anything but a panic or a hang
-}
-
-func runBadInput(t *testing.T, cases []biCase) {
-	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := biOutcome(c.fn)
-			t.Logf("%s => %s", c.name, got)
-			switch {
-			case c.want == "" && (strings.HasPrefix(got, "panic") || got == "hang"):
-				t.Errorf("got %q, want no panic or hang", got)
-			case c.want != "" && !strings.HasPrefix(got, c.want):
-				t.Errorf("got %q, want prefix %q", got, c.want)
-			}
-		})
-	}
+	Name string
+	Fn   func() error
+	Want string
 }
 
 // biDrive serves p over net.Pipe, sends in, then reads for up to 300 ms
@@ -125,5 +87,5 @@ func TestBadInputWire(t *testing.T) {
 		{"QOTD zero Validate", func() error { return (&wire.QOTD{}).Validate() }, "ok"},
 		{"QOTD nil Validate", func() error { return nilQOTD.Validate() }, "err: wire: nil *QOTD"},
 	}
-	runBadInput(t, cases)
+	testenv.RunBadInput(t, cases)
 }
