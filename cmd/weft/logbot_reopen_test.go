@@ -23,30 +23,11 @@ func startLogbotHUP(t *testing.T, args ...string) (stop func() (int, string)) {
 	guard := make(chan os.Signal, 16)
 	signal.Notify(guard, syscall.SIGHUP)
 	t.Cleanup(func() { signal.Stop(guard) })
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"logbot"}, args...), strings.NewReader(""), &out, &errb) }()
-	stopped := false
-	stop = func() (int, string) {
-		if !stopped {
-			stopped = true
-			cancel()
-			select {
-			case code := <-done:
-				done <- code
-			case <-time.After(20 * time.Second):
-				t.Fatal("weft logbot did not stop")
-			}
-		}
-		code := <-done
-		done <- code
-		return code, errb.String()
-	}
-	t.Cleanup(func() { stop() })
+	stop, out := runLogbotOut(t, args...)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "logging "); {
 		if time.Now().After(deadline) {
-			t.Fatalf("weft logbot did not start; stderr:\n%s", errb.String())
+			_, stderr := stop()
+			t.Fatalf("weft logbot did not start; stderr:\n%s", stderr)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

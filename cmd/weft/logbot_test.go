@@ -103,6 +103,12 @@ func (f *ircFake) send(lines ...string) {
 // runLogbot runs "weft logbot" in this process; the returned function
 // stops it (as SIGINT does) and returns its exit status and stderr.
 func runLogbot(t *testing.T, args ...string) (stop func() (int, string)) {
+	stop, _ = runLogbotOut(t, args...)
+	return stop
+}
+
+// runLogbotOut is runLogbot that also returns the bot's stdout.
+func runLogbotOut(t *testing.T, args ...string) (stop func() (int, string), stdout *syncBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
@@ -124,7 +130,7 @@ func runLogbot(t *testing.T, args ...string) (stop func() (int, string)) {
 		return code, errb.String()
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return stop, &out
 }
 
 // TestLogbotStops: on SIGINT the bot says QUIT and exits 0, without
