@@ -3,13 +3,13 @@ package client
 import (
 	"context"
 	"fmt"
-	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.

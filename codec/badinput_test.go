@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.

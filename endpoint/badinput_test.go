@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/weftkit/weft/internal/testenv"
 	"net"
 	"strings"
 	"testing"
 
 	"github.com/weftkit/weft/endpoint"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.
@@ -93,7 +93,7 @@ func TestBadInputEndpoint(t *testing.T) {
 		{"Client nil Dial", dialC((*endpoint.Client)(nil), bg), "err: endpoint: : Client: wrong arguments: nil *Client"},
 		{"Client tcp no host", dialC(&endpoint.Client{Type: "tcp"}, bg), "err: endpoint: : port: invalid value: 0 out of range [1, 65535]"},
 		{"Client tcp neg port", dialC(&endpoint.Client{Type: "tcp", Host: "127.0.0.1", Port: -1}, bg), "err: endpoint: : port: invalid value: -1 out of range [1, 65535]"},
-		{"Client tcp huge port", dialC(&endpoint.Client{Type: "tcp", Host: "127.0.0.1", Port: 1 << 40}, bg), "err: endpoint: : port: invalid value: 1099511627776 out of range [1, 65535]"},
+		{"Client tcp huge port", dialC(&endpoint.Client{Type: "tcp", Host: "127.0.0.1", Port: 1 << 30}, bg), "err: endpoint: : port: invalid value: 1073741824 out of range [1, 65535]"},
 		{"Client neg timeout", dialC(&endpoint.Client{Type: "tcp", Host: "127.0.0.1", Port: 1, Timeout: -1}, bg), "err: endpoint: : timeout: invalid value: -1ns is negative"},
 		{"Client bad type", dialC(&endpoint.Client{Type: "bogus", Host: "127.0.0.1", Port: 1}, bg), "err: endpoint: : type: unknown endpoint type \"bogus\""},
 		{"Client tls nil TLS", dialC(&endpoint.Client{Type: "tls", Host: "127.0.0.1", Port: 1}, bg), "err: endpoint: dial : dial tcp 127.0.0.1:1: connect: connection refused"},
@@ -109,7 +109,7 @@ func TestBadInputEndpoint(t *testing.T) {
 		{"Server unix bad mode", listenS(&endpoint.Server{Type: "unix", Address: dir + "/s", Mode: 0o7777777}, bg), "err: endpoint: : listen: endpoint: : mode: invalid value: 07777777 has bits"},
 		{"Server unix abstract mode", listenS(&endpoint.Server{Type: "unix", Address: "@weftbi", Mode: 0o600}, bg), "err: endpoint: : listen: endpoint: : mode: invalid value: an abstract socke"},
 		{"Server bad network", listenS(&endpoint.Server{Type: "tcp", Network: "udp", Address: "127.0.0.1:0"}, bg), "err: endpoint: : network: invalid value: network \"udp\" is not tcp, tcp4 or "},
-		{"Server huge backlog", listenS(&endpoint.Server{Type: "tcp", Address: "127.0.0.1:0", Backlog: 1 << 40}, bg), "ok"},
+		{"Server huge backlog", listenS(&endpoint.Server{Type: "tcp", Address: "127.0.0.1:0", Backlog: 1 << 30}, bg), "ok"},
 		{"Quote empty", func() error {
 			if endpoint.Quote("") != "" {
 				return fmt.Errorf("not empty")

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"net"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.

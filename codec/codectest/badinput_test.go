@@ -1,12 +1,12 @@
 package codectest_test
 
 import (
-	"github.com/weftkit/weft/internal/testenv"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/weftkit/weft/codec"
 	"github.com/weftkit/weft/codec/codectest"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.

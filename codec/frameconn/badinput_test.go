@@ -2,12 +2,12 @@ package frameconn_test
 
 import (
 	"encoding/binary"
-	"github.com/weftkit/weft/internal/testenv"
 	"math"
 	"net"
 	"testing"
 
 	"github.com/weftkit/weft/codec/frameconn"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // biCase is a case of testenv.RunBadInput.
