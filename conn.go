@@ -20,7 +20,9 @@ import (
 
 // Conn is one connection driven by the runtime: the handle a server or client
 // keeps to observe and control it. Create it with NewConn and run it with Serve
-// or Start.
+// or Start. The zero Conn is not a connection: its Serve and Start report an
+// error, its Close, Post and Shutdown do nothing, and its Transport must not
+// be used.
 //
 // Two engines drive a Conn behind the same contract. The goroutine engine
 // (Serve, or Start without an Engine) runs the connection on a goroutine of its
@@ -55,7 +57,7 @@ type Conn struct {
 	fd      int32 // the descriptor owned by the readiness engine, or -1
 	gen     uint32
 	rs      atomic.Uint32 // runner state bits (engine.go)
-	flags   atomic.Uint32 // fHup, fMade, fIn, fStarted, fFinal
+	flags   atomic.Uint32 // fHup, fMade, fIn, fStarted, fFinal, fDrain, fRun
 
 	state uint8  // stOpen, stClosing, stClosed
 	bits  uint16 // the b* flags below
@@ -218,13 +220,17 @@ func (nilConn) RemoteAddr() net.Addr { return nil }
 // The Conn owns fd once NewConnFD returns: Start runs it, and it is closed
 // when the connection ends. On an error fd is not touched. Socket options are
 // the caller's: package net would set TCP_NODELAY on a TCP connection (the
-// server package does so for the descriptors it accepts).
+// server package does so for the descriptors it accepts). A descriptor out of
+// range or a nil p is an error.
 func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn, error) {
 	if opts == nil || opts.Engine == nil {
 		return nil, errors.New("weft: NewConnFD needs Options.Engine")
 	}
 	if fd < 0 || fd > maxFD {
-		return nil, errNoFD
+		return nil, fmt.Errorf("weft: NewConnFD: descriptor %d is out of range [0, %d]", fd, maxFD)
+	}
+	if p == nil {
+		return nil, errors.New("weft: NewConnFD: nil Protocol")
 	}
 	c := &Conn{proto: p, fd: int32(fd)}
 	var err error
@@ -282,11 +288,38 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 // (work posted to it is dropped, a Write fails with ErrClosed). Serve returns
 // only when no write of the connection runs any more (one blocked when the
 // socket closed has returned): Options.Counters no longer change. Call Serve
-// or Start once.
+// or Start once: a second call returns an error (Start calls done with it)
+// and does nothing else, as does a call on a Conn not made by NewConn or
+// NewConnFD (the zero Conn).
 func (c *Conn) Serve() error {
+	if err := c.claim(); err != nil {
+		return err
+	}
+	return c.serve()
+}
+
+var (
+	errNotMade  = errors.New("weft: Conn not made by NewConn or NewConnFD")
+	errRunTwice = errors.New("weft: Conn.Serve or Conn.Start called twice")
+)
+
+// claim checks that Serve or Start may run the connection: it was made by
+// NewConn or NewConnFD and is run for the first time.
+func (c *Conn) claim() error {
+	if c.opt == nil {
+		return errNotMade
+	}
+	if c.flags.Or(fRun)&fRun != 0 {
+		return errRunTwice
+	}
+	return nil
+}
+
+// serve is Serve once claimed.
+func (c *Conn) serve() error {
 	if c.opt.engine != nil && (c.nio == nil || c.nio.rc != nil) {
 		ch := make(chan error, 1)
-		c.Start(func(err error) { ch <- err })
+		c.start(func(err error) { ch <- err })
 		return <-ch
 	}
 	if !c.begin() {
@@ -354,15 +387,27 @@ var closedChanDone = func() chan struct{} {
 // Start runs the connection without blocking the caller and calls done (if not
 // nil) with the reason after ConnectionLost. With an Engine in the Options the
 // connection then costs no goroutine while it is idle; otherwise Start runs
-// Serve on a new goroutine.
+// Serve on a new goroutine. Call Serve or Start once (see Serve): a second
+// call, or a call on the zero Conn, calls done with the error at once.
 func (c *Conn) Start(done func(reason error)) {
+	if err := c.claim(); err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	c.start(done)
+}
+
+// start is Start once claimed.
+func (c *Conn) start(done func(reason error)) {
 	if c.nio == nil {
 		c.startFD(done)
 		return
 	}
 	if c.opt.engine == nil || c.nio.rc == nil {
 		go func() {
-			c.ended(done, c.Serve())
+			c.ended(done, c.serve())
 		}()
 		return
 	}
@@ -480,7 +525,12 @@ func (c *Conn) Shutdown() {
 // ErrServerShutdown or ErrIdleTimeout); pending output is discarded.
 // ConnectionLost receives reason unless the connection was already closing for
 // another reason.
-func (c *Conn) Close(reason error) { c.abort(reason, false) }
+func (c *Conn) Close(reason error) {
+	if c.opt == nil {
+		return // the zero Conn: nothing to close
+	}
+	c.abort(reason, false)
+}
 
 // Post runs fn serialized with the Protocol's callbacks, as soon as no callback
 // is running (and never before ConnectionMade), on some goroutine. It never
@@ -498,8 +548,12 @@ func (c *Conn) Close(reason error) { c.abort(reason, false) }
 // released (the connection keeps no reference to it), never run and not
 // reported: a caller that must know whether fn will run can watch
 // Transport.Context, which is done before ConnectionLost is called. (Post
-// returns nothing because callers reach it through Poster.)
+// returns nothing because callers reach it through Poster.) A nil fn is
+// ignored.
 func (c *Conn) Post(fn func()) {
+	if fn == nil {
+		return // nothing to run
+	}
 	x := c.ext()
 	c.mu.Lock()
 	if c.is(bLost) {
@@ -544,6 +598,7 @@ const (
 	fStarted             // engine runner: ConnectionMade was called
 	fFinal               // engine runner: ConnectionLost was called
 	fDrain               // the close timer runs: wrote records progress in connExt.lastOut
+	fRun                 // Serve or Start was called (claim)
 )
 
 // tryRunPending runs posted work if no callback is running. The goroutine that

@@ -51,7 +51,11 @@ type GateTransport interface {
 }
 
 // NewGate returns a Gate registered as t's Producer (replacing any other).
+// It panics if t is nil.
 func NewGate(t GateTransport) *Gate {
+	if t == nil {
+		panic("weft: NewGate: nil GateTransport")
+	}
 	g := &Gate{t: t, change: make(chan struct{})}
 	if p, ok := t.(Poster); ok {
 		g.post, g.markFn = p.Post, g.mark

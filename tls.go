@@ -15,12 +15,15 @@ import (
 // handing buffered — bytes already received after the command that asked for
 // TLS, which belong to the TLS stream — to TLS first. A framed protocol calls
 // it with its decoder's unread bytes, so nothing the peer pipelined is lost or
-// read as clear text.
+// read as clear text. A nil t is an error.
 func StartTLS(t Transport, cfg *tls.Config, buffered []byte) error {
 	if bt, ok := t.(interface {
 		startTLSBuffered(*tls.Config, []byte) error
 	}); ok {
 		return bt.startTLSBuffered(cfg, buffered)
+	}
+	if t == nil {
+		return errors.New("weft: StartTLS: nil Transport")
 	}
 	if len(buffered) > 0 {
 		return errors.New("weft: StartTLS: this Transport cannot take buffered bytes")

@@ -3,6 +3,7 @@ package weft
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"math"
 	"net"
 )
@@ -23,7 +24,7 @@ func (t *transport) WriteBuffers(bufs ...[]byte) error {
 // without first copying them together, and counts it as one frame out, as
 // AddFrames(t, 0, 1) does. Codecs use it to send a frame's header, payload
 // and trailer. On a Transport not made by this package it calls
-// WriteBuffers, then AddFrames.
+// WriteBuffers, then AddFrames. A nil t is an error.
 func WriteParts(t Transport, head, body, tail []byte) error {
 	if tr, ok := t.(*transport); ok {
 		// A static call: head does not escape, so a caller may build it
@@ -31,6 +32,9 @@ func WriteParts(t Transport, head, body, tail []byte) error {
 		// with the others written with it.
 		_, err := (*Conn)(tr).write(head, body, tail, nil, 1)
 		return err
+	}
+	if t == nil {
+		return errors.New("weft: WriteParts: nil Transport")
 	}
 	h := make([]byte, len(head))
 	copy(h, head)
@@ -170,13 +174,16 @@ func (t *transport) loseConnectionReason(reason error) { (*Conn)(t).loseConnecti
 // Serve) instead of nil. Codecs use it after a decode error so that the close
 // is counted as "frame too large" or "malformed frame". If Options.CloseTimeout
 // then cuts the close short, the reason is ErrCloseTimeout wrapping reason. On a
-// Transport not made by this package it calls LoseConnection.
+// Transport not made by this package it calls LoseConnection; a nil t is
+// ignored.
 func LoseConnectionWithReason(t Transport, reason error) {
 	if r, ok := t.(interface{ loseConnectionReason(error) }); ok {
 		r.loseConnectionReason(reason)
 		return
 	}
-	t.LoseConnection()
+	if t != nil {
+		t.LoseConnection()
+	}
 }
 
 // LoseWriteConnection half-closes t (see HalfCloser) if it is a HalfCloser,

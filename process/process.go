@@ -70,7 +70,11 @@ type Transport interface {
 	Context() context.Context
 }
 
-// Process is a child started by Start. It implements Transport.
+// Process is a child started by Start. It implements Transport. The zero
+// Process is not a child: Wait, Signal, Kill, Write, WriteToChild and
+// CloseChildFD return an error saying so, Done and Context are done, Pid
+// is 0, RegisterProducer stops its producer at once and the other methods
+// do nothing.
 type Process struct {
 	cmd   *exec.Cmd
 	proto ProcessProtocol
@@ -111,7 +115,9 @@ type Process struct {
 // context's cause. Start returns an error wrapping ErrInvalidOptions when ctx
 // is nil or cmd, p or opts are unusable (cmd must not have been started,
 // must not set what ChildFDs names, and its Path, Args, Env and Dir must hold
-// no NUL byte; a *Stream needs its Protocol), or the
+// no NUL byte; a *Stream needs its Protocol, a ReadFD and a WriteFD in
+// range that ChildFDs does not give the other direction, and must not have
+// run a child before), or the
 // error of exec.Cmd.Start; no callback is called then. A Cmd's WaitDelay left
 // zero becomes Options.WaitDelay.
 func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options) (*Process, error) {
@@ -133,6 +139,11 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 	opt, err := opts.resolve(cmd)
 	if err != nil {
 		return nil, err
+	}
+	if s, ok := p.(*Stream); ok {
+		if err := s.check(opt.fds); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", cmd.Path, err)
@@ -330,7 +341,23 @@ func (pr *Process) maybeEnd() {
 }
 
 // Done returns a channel that is closed once ProcessEnded has returned.
-func (pr *Process) Done() <-chan struct{} { return pr.ended }
+// On the zero Process it is closed already.
+func (pr *Process) Done() <-chan struct{} {
+	if pr.ended == nil {
+		return closedChan
+	}
+	return pr.ended
+}
+
+// closedChan is Done's channel for the zero Process.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// errNotStarted is returned by the methods of the zero Process.
+var errNotStarted = errors.New("process: Process not made by Start")
 
 // Wait waits until ProcessEnded has returned and every goroutine of the child
 // has ended, then returns nil if the child exited with status 0 (and no
@@ -341,6 +368,9 @@ func (pr *Process) Done() <-chan struct{} { return pr.ended }
 // call it from the protocol's callbacks (they must return for the child to
 // end); use ProcessEnded there.
 func (pr *Process) Wait() error {
+	if pr.ended == nil {
+		return errNotStarted
+	}
 	<-pr.ended
 	pr.wg.Wait()
 	pr.ser.waitIdle()

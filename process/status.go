@@ -32,6 +32,9 @@ type ProcessTerminated struct {
 // Error describes the status, e.g. "process: exited with status 3" or
 // "process: killed by signal 9 (killed)".
 func (e *ProcessTerminated) Error() string {
+	if e == nil {
+		return "process: <nil>"
+	}
 	var s string
 	if e.Signal != 0 {
 		s = fmt.Sprintf("process: killed by signal %d (%v)", int(e.Signal), e.Signal)
@@ -46,6 +49,9 @@ func (e *ProcessTerminated) Error() string {
 
 // Unwrap returns ErrProcessTerminated and, when set, Cause.
 func (e *ProcessTerminated) Unwrap() []error {
+	if e == nil {
+		return nil
+	}
 	if e.Cause != nil {
 		return []error{ErrProcessTerminated, e.Cause}
 	}
@@ -61,7 +67,7 @@ func ExitStatus(status error) (code int, sig syscall.Signal) {
 		return 0, 0
 	}
 	var pt *ProcessTerminated
-	if errors.As(status, &pt) {
+	if errors.As(status, &pt) && pt != nil {
 		return pt.ExitCode, pt.Signal
 	}
 	return -1, 0

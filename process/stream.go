@@ -54,15 +54,19 @@ import (
 // LoseConnection, as over a socket, closing WriteFD at the end of the
 // child's output.
 //
-// A Stream must not be copied after first use.
+// A Stream must not be copied after first use, and runs one child: Start
+// refuses a Stream that has run one.
 type Stream struct {
 	// Protocol receives the child's output; it must not be nil (Start
 	// returns an error wrapping ErrInvalidOptions then).
 	Protocol weft.Protocol
 	// ReadFD is the descriptor whose data goes to DataReceived. Zero means
-	// 1, stdout.
+	// 1, stdout. Start refuses one out of [0, MaxChildFD] or that
+	// Options.ChildFDs makes a Write descriptor.
 	ReadFD int
 	// WriteFD is the descriptor the Transport writes to. Zero means 0, stdin.
+	// Start refuses one out of [0, MaxChildFD] or that Options.ChildFDs
+	// makes a Read descriptor.
 	WriteFD int
 	// OtherData, if set, receives the data of every other descriptor (stderr,
 	// extra descriptors). Nil means it is discarded.
@@ -81,6 +85,30 @@ type Stream struct {
 func isBadStream(p ProcessProtocol) bool {
 	s, ok := p.(*Stream)
 	return ok && (s == nil || s.Protocol == nil)
+}
+
+// check reports what makes s unusable with the descriptors fds (Start).
+func (s *Stream) check(fds map[int]Direction) error {
+	for _, f := range []struct {
+		name string
+		fd   int
+		want Direction
+	}{{"ReadFD", s.ReadFD, Read}, {"WriteFD", s.WriteFD, Write}} {
+		if f.fd < 0 || f.fd > MaxChildFD {
+			return invalid("Stream.%s %d out of range [0, %d]", f.name, f.fd, MaxChildFD)
+		}
+		fd := f.fd
+		if f.name == "ReadFD" {
+			fd = s.readFD()
+		}
+		if d, ok := fds[fd]; ok && d != f.want {
+			return invalid("Stream.%s %d is a %v descriptor in Options.ChildFDs", f.name, fd, d)
+		}
+	}
+	if s.t != nil {
+		return invalid("Stream already ran a child: use a new Stream for each")
+	}
+	return nil
 }
 
 // NewStream returns a Stream that runs p over a child's stdin and stdout.

@@ -22,6 +22,9 @@ func (pr *Process) Write(data []byte) (int, error) {
 // WriteToChild queues a copy of data for descriptor fd; see Transport.
 func (pr *Process) WriteToChild(fd int, data []byte) error {
 	w := pr.writers[fd]
+	if w == nil && pr.ended == nil {
+		return errNotStarted
+	}
 	if w == nil {
 		return fmt.Errorf("%w: %d is not a descriptor the parent writes", ErrBadFD, fd)
 	}
@@ -45,6 +48,9 @@ func (pr *Process) CloseChildFD(fd int) error {
 			r.close()
 			return nil
 		}
+	}
+	if pr.ended == nil {
+		return errNotStarted
 	}
 	return fmt.Errorf("%w: %d", ErrBadFD, fd)
 }
@@ -75,6 +81,9 @@ func (pr *Process) LoseConnection() {
 
 // Signal sends sig to the child; ErrProcessExited once it was reaped.
 func (pr *Process) Signal(sig os.Signal) error {
+	if pr.cmd == nil || pr.cmd.Process == nil {
+		return errNotStarted
+	}
 	err := pr.cmd.Process.Signal(sig)
 	if errors.Is(err, os.ErrProcessDone) {
 		return ErrProcessExited
@@ -88,8 +97,13 @@ func (pr *Process) Signal(sig os.Signal) error {
 // Kill sends SIGKILL to the child; ErrProcessExited once it was reaped.
 func (pr *Process) Kill() error { return pr.Signal(os.Kill) }
 
-// Pid is the child's process id.
-func (pr *Process) Pid() int { return pr.cmd.Process.Pid }
+// Pid is the child's process id (0 for the zero Process).
+func (pr *Process) Pid() int {
+	if pr.cmd == nil || pr.cmd.Process == nil {
+		return 0
+	}
+	return pr.cmd.Process.Pid
+}
 
 // PauseReading stops reading the child's descriptors until ResumeReading.
 func (pr *Process) PauseReading() {
@@ -210,10 +224,18 @@ func (pr *Process) WriteRoom() int {
 // Post runs fn serialized with the protocol's callbacks; a nil fn is
 // ignored.
 func (pr *Process) Post(fn func()) {
-	if fn != nil {
+	if fn != nil && pr.ended != nil {
 		pr.ser.goPost(fn)
 	}
 }
 
-// Context returns a context that is done once ProcessEnded has returned.
-func (pr *Process) Context() context.Context { return pr.ctx }
+// Context returns a context that is done once ProcessEnded has returned (done
+// already for the zero Process).
+func (pr *Process) Context() context.Context {
+	if pr.ctx == nil {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(errNotStarted)
+		return ctx
+	}
+	return pr.ctx
+}

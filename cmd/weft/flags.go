@@ -91,13 +91,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 const codecNames = "raw, line, netstring, int8, int16, int32"
 
 // parseCodec returns the codec named by --codec, with maxFrame (0: the
-// codec's default) as its frame limit.
+// codec's default) as its frame limit; a maxFrame beyond what an int8, int16
+// or int32 prefix can express is an error, as is an empty name.
 func parseCodec(name string, maxFrame int) (codec.Codec, error) {
 	if maxFrame < 0 {
 		return nil, fmt.Errorf("%w: --max-frame %d is negative", errUsage, maxFrame)
 	}
 	switch name {
-	case "raw", "":
+	case "raw":
 		if maxFrame > 0 {
 			return nil, fmt.Errorf("%w: --max-frame %d: the raw codec has no frames (use line, netstring or int8/16/32)", errUsage, maxFrame)
 		}
@@ -111,6 +112,10 @@ func parseCodec(name string, maxFrame int) (codec.Codec, error) {
 		c.MaxLength = maxFrame
 		if err := codec.Validate(c); err != nil {
 			return nil, fmt.Errorf("%w: --max-frame %d: %v", errUsage, maxFrame, err)
+		}
+		if maxFrame > c.Limit() {
+			// The codec would cap it silently.
+			return nil, fmt.Errorf("%w: --max-frame %d: %s frames hold at most %d bytes", errUsage, maxFrame, name, c.Limit())
 		}
 		return c, nil
 	}

@@ -80,6 +80,8 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: logbot needs --log FILE", errUsage)
 	case initial <= 0 || maxDelay <= 0:
 		return fmt.Errorf("%w: --retry and --max-retry must be positive", errUsage)
+	case initial > maxDelay:
+		return fmt.Errorf("%w: --retry %v exceeds --max-retry %v", errUsage, initial, maxDelay)
 	case idle < 0:
 		return fmt.Errorf("%w: --idle-timeout must not be negative", errUsage)
 	}

@@ -220,6 +220,9 @@ func (f *serveFlags) factory(ctx context.Context, proto string) (weft.Factory, e
 		return wire.Chargen{}, nil
 	case "qotd":
 		for i, q := range f.quotes {
+			if q == "" {
+				return nil, fmt.Errorf("%w: --quote %d is empty", errUsage, i+1)
+			}
 			if len(q) > wire.MaxQuoteLength {
 				return nil, fmt.Errorf("%w: --quote %d: %d bytes, RFC 865 allows %d", errUsage, i+1, len(q), wire.MaxQuoteLength)
 			}
@@ -233,6 +236,9 @@ func (f *serveFlags) factory(ctx context.Context, proto string) (weft.Factory, e
 		return &chat.Server{}, nil
 	case "poetry":
 		poem := []byte(defaultPoem)
+		if f.set["file"] && f.file == "" {
+			return nil, fmt.Errorf("%w: --file is empty (leave it out for the built-in poem)", errUsage)
+		}
 		if f.file != "" {
 			b, err := readPoem(ctx, f.file)
 			if errors.Is(err, errInterrupted) {

@@ -236,8 +236,12 @@ func spanFormat(r rune) bool {
 	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x206f || r >= 0xfff9 && r <= 0xfffb
 }
 
-// BuildProtocol implements weft.Factory.
+// BuildProtocol implements weft.Factory. A nil *Server refuses every
+// connection (returns nil).
 func (s *Server) BuildProtocol(net.Addr) weft.Protocol {
+	if s == nil {
+		return nil
+	}
 	c := &client{s: s}
 	return &protocol{LineReceiver: codec.NewLineReceiver(c), c: c}
 }
@@ -254,8 +258,12 @@ func (p *protocol) ConnectionMade(t weft.Transport) {
 	p.LineReceiver.ConnectionMade(t)
 }
 
-// Names returns the names of the clients in the room, sorted.
+// Names returns the names of the clients in the room, sorted (none for a nil
+// *Server).
 func (s *Server) Names() []string {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.namesLocked()

@@ -189,13 +189,39 @@ func (c *Client) send(cmd string, params ...string) error {
 	return c.Send(Message{Command: cmd, Params: params})
 }
 
-// Join joins a channel, with a key when given.
+// Join joins a channel, with a key when given. An empty channel, more than
+// one key, or a channel or key holding a space, NUL, CR or LF or starting
+// with ':' is ErrInvalid.
 func (c *Client) Join(channel string, key ...string) error {
+	if err := checkWord("Join channel", channel); err != nil {
+		return err
+	}
+	switch {
+	case len(key) > 1:
+		return fmt.Errorf("%w: Join takes one key, not %d", ErrInvalid, len(key))
+	case len(key) == 1:
+		if err := checkWord("Join key", key[0]); err != nil {
+			return err
+		}
+	}
 	return c.send("JOIN", append([]string{channel}, key...)...)
 }
 
-// Part leaves a channel, with an optional reason.
+// checkWord refuses what cannot be sent as a middle parameter (a channel, a
+// key, a nick): the message would carry another meaning or none.
+func checkWord(what, s string) error {
+	if s == "" || s[0] == ':' || strings.ContainsAny(s, " \x00\r\n") {
+		return fmt.Errorf("%w: %s %q is empty, starts with ':' or holds a space, NUL, CR or LF", ErrInvalid, what, s)
+	}
+	return nil
+}
+
+// Part leaves a channel, with an optional reason. An empty channel, or one
+// holding a space, NUL, CR or LF or starting with ':', is ErrInvalid.
 func (c *Client) Part(channel, reason string) error {
+	if err := checkWord("Part channel", channel); err != nil {
+		return err
+	}
 	if reason == "" {
 		return c.send("PART", channel)
 	}
@@ -258,8 +284,13 @@ func (c *Client) Me(target, text string) error {
 }
 
 // SetNick asks the server for a new nickname; the change is confirmed by a
-// NICK message (Handler.NickChanged).
+// NICK message (Handler.NickChanged). A nick that Config.Validate would
+// refuse (empty, or holding a space, ':', '!', '@', NUL, CR or LF) is
+// ErrInvalid, and nothing is sent.
 func (c *Client) SetNick(nick string) error {
+	if nick == "" || strings.ContainsAny(nick, " \x00\r\n:!@") {
+		return fmt.Errorf("%w: SetNick %q: a nick is non-empty without spaces, ':', '!', '@' or control bytes", ErrInvalid, nick)
+	}
 	c.mu.Lock()
 	c.asked = nick
 	c.mu.Unlock()

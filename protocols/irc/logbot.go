@@ -67,7 +67,8 @@ type Logger struct {
 }
 
 // NewLogger returns a Logger writing to w, timestamped with now (nil:
-// time.Now).
+// time.Now). With a nil w (or on the zero Logger) every Log fails with an
+// error saying so.
 func NewLogger(w io.Writer, now func() time.Time) *Logger {
 	if now == nil {
 		now = time.Now
@@ -81,7 +82,10 @@ func NewLogger(w io.Writer, now func() time.Time) *Logger {
 func (l *Logger) Log(msg string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := l.now().Format("[15:04:05] ") + escapeLog(msg) + "\n"
+	if l.w == nil {
+		return errNoLogWriter
+	}
+	line := l.Now().Format("[15:04:05] ") + escapeLog(msg) + "\n"
 	if l.partial {
 		line = "\n" + line
 	}
@@ -143,8 +147,16 @@ func escapeLog(s string) string {
 	return string(b)
 }
 
-// Now returns the logger's clock reading.
-func (l *Logger) Now() time.Time { return l.now() }
+// errNoLogWriter is Log's error on a Logger without a writer.
+var errNoLogWriter = errors.New("irc: log: Logger has no io.Writer (NewLogger with a nil one, or the zero Logger)")
+
+// Now returns the logger's clock reading (time.Now on the zero Logger).
+func (l *Logger) Now() time.Time {
+	if l.now == nil {
+		return time.Now()
+	}
+	return l.now()
+}
 
 // LogBotConfig configures a LogBot. Nick, Channel and one of LogPath or Log
 // are required.
@@ -152,7 +164,8 @@ type LogBotConfig struct {
 	// Nick is the bot's nickname. Required.
 	Nick string
 	// Channel is the channel to join and log, e.g. "#weft". Required. A name
-	// without a channel prefix (#, &, + or !) gets "#", as in Twisted's join.
+	// without a channel prefix (#, &, + or !) gets "#", as in Twisted's join;
+	// a prefix alone ("#") is refused.
 	Channel string
 	// LogPath is the file to append the log to, created 0600 if missing
 	// (readable by its owner only: the log holds the private messages
@@ -319,6 +332,9 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 		// As Twisted's IRCClient.join does; the bot must also match the
 		// name the server uses in its messages, "#weft" for "weft".
 		cfg.Channel = "#" + cfg.Channel
+	}
+	if len(cfg.Channel) == 1 {
+		return nil, fmt.Errorf("%w: LogBotConfig.Channel %q has no name after its prefix", ErrConfig, cfg.Channel)
 	}
 	if _, err := (Message{Command: "JOIN", Params: []string{cfg.Channel}}).Append(nil); err != nil {
 		return nil, fmt.Errorf("%w: LogBotConfig.Channel cannot be joined: %w", ErrConfig, err)

@@ -65,12 +65,20 @@ func GetPoetry(ctx context.Context, endpoints ...string) []Result {
 // Get downloads from every endpoint (client descriptions such as
 // "tcp:127.0.0.1:10000") at once and returns one Result per endpoint, in
 // order, when all are done. Cancelling ctx ends the downloads still running
-// with ctx's error.
+// with ctx's error. A nil ctx fails every download with ErrConfig; a nil
+// *Client is a zero Client.
 func (c *Client) Get(ctx context.Context, endpoints ...string) []Result {
 	res := make([]Result, len(endpoints))
+	if c == nil {
+		c = &Client{}
+	}
 	var wg sync.WaitGroup
 	for i, ep := range endpoints {
 		res[i].Endpoint = ep
+		if ctx == nil {
+			res[i].Err = fmt.Errorf("%w: nil context.Context", ErrConfig)
+			continue
+		}
 		wg.Go(func() { res[i].Poem, res[i].Err = c.get(ctx, i, ep) })
 	}
 	wg.Wait()

@@ -63,9 +63,12 @@ type Server struct {
 // more than its socket buffers hold meets the second bound.
 const DefaultStallTimeout = time.Minute
 
-// Validate reports the first invalid field, naming it.
+// Validate reports the first invalid field, naming it (ErrConfig for a nil
+// *Server, which BuildProtocol then refuses too).
 func (s *Server) Validate() error {
 	switch {
+	case s == nil:
+		return fmt.Errorf("%w: nil *Server", ErrConfig)
 	case s.Chunk < 0:
 		return fmt.Errorf("%w: Server.Chunk %d is negative", ErrConfig, s.Chunk)
 	case s.Delay < 0:

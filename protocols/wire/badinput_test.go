@@ -2,7 +2,6 @@ package wire_test
 
 import (
 	"fmt"
-	"github.com/weftkit/weft/internal/testenv"
 	"io"
 	"net"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/protocols/wire"
 )
 
