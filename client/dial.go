@@ -246,9 +246,10 @@ func start(nc net.Conn, p weft.Protocol, wopts *weft.Options, onConn func(*Conn)
 }
 
 // wrap returns p with ConnectionMade followed by made(ok), ok reporting that
-// it returned normally, keeping the optional ShutdownNotifier.
+// it returned normally, keeping the optional ShutdownNotifier and
+// weft.HalfCloseable.
 func wrap(p weft.Protocol, made func(ok bool)) weft.Protocol {
-	w := madeSignal{Protocol: p, made: made}
+	w := &madeSignal{Protocol: p, made: made}
 	if sn, ok := p.(weft.ShutdownNotifier); ok {
 		return madeSignalShutdown{w, sn}
 	}
@@ -258,17 +259,30 @@ func wrap(p weft.Protocol, made func(ok bool)) weft.Protocol {
 type madeSignal struct {
 	weft.Protocol
 	made func(ok bool)
+	t    weft.Transport
 }
 
-func (m madeSignal) ConnectionMade(t weft.Transport) {
+func (m *madeSignal) ConnectionMade(t weft.Transport) {
+	m.t = t
 	ok := false
 	defer func() { m.made(ok) }()
 	m.Protocol.ConnectionMade(t)
 	ok = true
 }
 
+// ReadConnectionLost passes the server's end of stream on to a Protocol
+// that is a weft.HalfCloseable; another one's connection is closed, as the
+// runtime closes it for a Protocol without the method.
+func (m *madeSignal) ReadConnectionLost() {
+	if hc, ok := m.Protocol.(weft.HalfCloseable); ok {
+		hc.ReadConnectionLost()
+		return
+	}
+	m.t.LoseConnection()
+}
+
 type madeSignalShutdown struct {
-	madeSignal
+	*madeSignal
 	sn weft.ShutdownNotifier
 }
 
