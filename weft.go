@@ -132,9 +132,10 @@ type HalfCloser interface {
 	// instead.
 	//
 	// It returns ErrNotSupported, changing nothing, on a connection that
-	// cannot half-close (a net.Pipe, or a wrapper that hides its socket or
-	// has TLS under it), and ErrClosed once the connection is closing or
-	// its output already ended.
+	// cannot half-close: a net.Pipe, a net.Conn wrapper that hides its
+	// socket, or a wrapper around a *tls.Conn (a *tls.Conn itself, as a
+	// TLS listener's connections are, half-closes). It returns ErrClosed once
+	// the connection is closing or its output already ended.
 	LoseWriteConnection() error
 }
 

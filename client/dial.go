@@ -130,9 +130,10 @@ func (c *Conn) Done() <-chan struct{} {
 	return c.done
 }
 
-// Wait waits for the connection to end and returns the reason given to
-// ConnectionLost (nil for a clean close). On a zero Conn, one not made by
-// Dial, it returns an error at once.
+// Wait waits for the connection to end — until the Protocol's
+// ConnectionLost has returned, so what the Protocol collected may be read
+// then — and returns the reason given to ConnectionLost (nil for a clean
+// close). On a zero Conn, one not made by Dial, it returns an error at once.
 func (c *Conn) Wait() error {
 	if c.done == nil {
 		return errZeroConn

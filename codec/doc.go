@@ -16,6 +16,9 @@
 //   - NewProtocol, FrameHandler and FrameTransport: a weft.Protocol that
 //     decodes frames for a handler, sends frames (SendFrame) and may switch
 //     codec between two frames (SetCodec) without losing buffered bytes.
+//     Half-close passes through: a handler with ReadConnectionLost (a
+//     weft.HalfCloseable) is told of the peer's end of stream after its last
+//     frame, and FrameTransport is a weft.HalfCloser (LoseWriteConnection).
 //   - LineReceiver and LineHandler: Twisted's LineReceiver (LineReceived,
 //     RawDataReceived, SetRawMode, SetLineMode, SendLine, MaxLength,
 //     LineLengthExceeded, ClearLineBuffer).

@@ -14,7 +14,9 @@ import (
 //
 // A handler may also implement RawDataReceived(data []byte), called in raw
 // mode, and LineLengthExceeded(line []byte), called instead of closing the
-// connection when a line is too long.
+// connection when a line is too long; and weft.HalfCloseable's
+// ReadConnectionLost, called after the last line when the peer ends its
+// stream (see LineReceiver.ReadConnectionLost), and weft.ShutdownNotifier.
 type LineHandler interface {
 	// ConnectionMade is called once, first.
 	ConnectionMade(r *LineReceiver)

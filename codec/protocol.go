@@ -11,7 +11,11 @@ import (
 )
 
 // FrameHandler receives the frames of one connection. Its methods are called
-// like a weft.Protocol's: one at a time, never concurrently.
+// like a weft.Protocol's: one at a time, never concurrently. A handler may
+// also implement weft.HalfCloseable (ReadConnectionLost, called after the
+// last frame when the peer ends its stream on a frame boundary; the
+// connection stays open for the handler's output) and
+// weft.ShutdownNotifier.
 type FrameHandler interface {
 	// ConnectionMade is called once, first, with the framed transport.
 	ConnectionMade(t FrameTransport)
@@ -29,7 +33,9 @@ type FrameHandler interface {
 
 // FrameTransport is the weft.Transport of a framed connection, with frame
 // output and codec switching. Like weft.Transport it is safe to use from any
-// goroutine, except SetCodec (see there).
+// goroutine, except SetCodec (see there). The adapter's FrameTransport is also
+// a weft.Poster and a weft.HalfCloser (weft.LoseWriteConnection passes on to
+// the Transport under it).
 type FrameTransport interface {
 	weft.Transport
 	// SendFrame encodes p with the current codec and writes it. It returns
@@ -61,7 +67,10 @@ type FrameTransport interface {
 // whatever the handler already wrote — a reply, an error message — is flushed
 // first; h.ConnectionLost then receives the decode error. Frames in and out
 // are counted with weft.AddFrames. If h implements weft.ShutdownNotifier, its
-// Shutdown is called on a graceful server shutdown.
+// Shutdown is called on a graceful server shutdown. If h implements
+// weft.HalfCloseable, the peer's end of stream on a frame boundary calls its
+// ReadConnectionLost instead of closing the connection (a stream that ends
+// inside a frame still closes, with ErrTruncated).
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 	if h == nil {
 		panic("codec: NewProtocol: nil FrameHandler")
