@@ -80,8 +80,42 @@ func (r *reader) run(size int) {
 			break
 		}
 	}
-	r.close()
-	r.p.ser.post(func() { r.p.lost(r.fd, cut) })
+	// The pipe is closed at once, even while its end waits (see end): a
+	// grandchild still writing to it (output cut) gets EPIPE, not a pipe
+	// that fills. r.close closes it again, harmlessly.
+	r.f.Close()
+	r.end(ack, cut)
+}
+
+// end closes the descriptor and delivers its end (lost), serialized. Like
+// data (see deliver), an end read while reading is paused waits for
+// ResumeReading, the pause being checked serialized with the callbacks, so
+// that a protocol that paused hears of the end only once it resumes (a
+// Stream's ReadConnectionLost and ConnectionLost, as the runtime holds a
+// peer's end of stream); a close by the parent (CloseChildFD,
+// LoseConnection, Abort) delivers it at once.
+func (r *reader) end(ack chan struct{}, cut bool) {
+	for {
+		var held <-chan struct{}
+		r.p.ser.call(ack, func() {
+			select {
+			case <-r.closing:
+			default:
+				if held = r.p.gate(); held != nil {
+					return
+				}
+			}
+			r.close()
+			r.p.lost(r.fd, cut)
+		})
+		if held == nil {
+			return
+		}
+		select {
+		case <-held:
+		case <-r.closing:
+		}
+	}
 }
 
 // drain runs once Options.WaitDelay has passed: it delivers what the pipe

@@ -46,7 +46,9 @@ type Transport interface {
 	Pid() int
 	// PauseReading stops reading the child's descriptors: the child blocks
 	// once the pipes are full. Nothing is lost. No ChildDataReceived starts
-	// after it returns until ResumeReading: data already read waits.
+	// after it returns until ResumeReading: data already read waits, and so
+	// does the ChildConnectionLost of a descriptor whose end was read
+	// (unless the parent closes it: CloseChildFD, LoseConnection).
 	PauseReading()
 	// ResumeReading restarts reading after PauseReading.
 	ResumeReading()
@@ -362,11 +364,11 @@ var errNotStarted = errors.New("process: Process not made by Start")
 // Wait waits until ProcessEnded has returned and every goroutine of the child
 // has ended, then returns nil if the child exited with status 0 (and no
 // output was cut), otherwise ProcessEnded's *ProcessTerminated. While
-// reading is paused, the output waiting in a pipe is kept for ResumeReading,
-// Options.WaitDelay or not: ProcessEnded, and so Wait, come only after
-// ResumeReading, LoseConnection or CloseChildFD of that descriptor. Do not
-// call it from the protocol's callbacks (they must return for the child to
-// end); use ProcessEnded there.
+// reading is paused, the output waiting in a pipe, or its end, is kept for
+// ResumeReading, Options.WaitDelay or not: ProcessEnded, and so Wait, come
+// only after ResumeReading, LoseConnection or CloseChildFD of that
+// descriptor. Do not call it from the protocol's callbacks (they must
+// return for the child to end); use ProcessEnded there.
 func (pr *Process) Wait() error {
 	if pr.ended == nil {
 		return errNotStarted

@@ -44,15 +44,18 @@ import (
 // A Protocol that implements weft.HalfCloseable gets ReadConnectionLost
 // when ReadFD's output ends (ChildConnectionLost for ReadFD: at end of file,
 // or when Options.WaitDelay cuts it), after its last DataReceived and
-// serialized with its other callbacks, while the child may still run and
-// read what the Protocol writes; ConnectionLost still comes once the child
-// has ended. Unlike a socket connection's, it comes even after
+// serialized with its other callbacks (like data, an end read while
+// reading is paused waits for ResumeReading), while the child may still
+// run and read what the Protocol writes; ConnectionLost still comes once
+// the child has ended. Unlike a socket connection's, it comes even after
 // LoseConnection or LoseWriteConnection (both directions ending does not end
 // the child), but not after Abort. Without the method, ReadFD's end changes
 // nothing. The codec package's adapters have it: their handler is told if
 // it is a weft.HalfCloseable, and otherwise the adapter calls
 // LoseConnection, as over a socket, closing WriteFD at the end of the
-// child's output.
+// child's output (a handler whose child closes its output early but still
+// reads its input keeps WriteFD open with a ReadConnectionLost method, one
+// that does nothing will do).
 //
 // A Stream must not be copied after first use, and runs one child: Start
 // refuses a Stream that has run one.
