@@ -68,3 +68,49 @@ func ExampleHalfCloseable() {
 	// 9 words
 	// ConnectionLost reason: <nil>
 }
+
+// sender sends a request, ends its output with weft.LoseWriteConnection
+// (as nc -N does), and collects the answer that comes after.
+type sender struct {
+	answer []byte
+	done   chan error
+}
+
+func (s *sender) ConnectionMade(t weft.Transport) {
+	io.WriteString(t, "one two three\n")
+	if err := weft.LoseWriteConnection(t); err != nil {
+		fmt.Println("LoseWriteConnection:", err)
+	}
+}
+func (s *sender) DataReceived(data []byte)    { s.answer = append(s.answer, data...) }
+func (s *sender) ConnectionLost(reason error) { s.done <- reason }
+
+// A client ends its request with LoseWriteConnection and reads the answer
+// the server sends after that end of stream; here the server is the word
+// counter of ExampleHalfCloseable.
+func ExampleLoseWriteConnection() {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			weft.Serve(c, &wordCounter{}, nil)
+		}
+	}()
+
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s := &sender{done: make(chan error, 1)}
+	go weft.Serve(c, s, nil)
+	fmt.Println("ConnectionLost reason:", <-s.done)
+	fmt.Print(string(s.answer))
+	// Output:
+	// ConnectionLost reason: <nil>
+	// 3 words
+}
