@@ -249,8 +249,8 @@ func (w *writer) write(data []byte) error {
 	w.pending = append(w.pending, data...)
 	w.mu.Unlock()
 	w.notify()
-	if w.fd == 0 {
-		w.p.stdinLevel()
+	if w.fd == w.p.prodFD {
+		w.p.queueLevel()
 	}
 	return nil
 }
@@ -328,8 +328,8 @@ func (w *writer) run() {
 			break
 		}
 		w.mu.Unlock()
-		if w.fd == 0 {
-			w.p.stdinLevel()
+		if w.fd == w.p.prodFD {
+			w.p.queueLevel()
 		}
 	}
 	w.closed = true

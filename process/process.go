@@ -53,15 +53,16 @@ type Transport interface {
 	// ResumeReading restarts reading after PauseReading.
 	ResumeReading()
 	// RegisterProducer registers a producer that is paused while more than
-	// Options.HighWater bytes are queued for stdin, or the queue is full at
-	// Options.MaxWriteBuffer, and resumed at Options.LowWater;
-	// StopProducing is called when stdin closes (at once if it has already
-	// closed, or if ChildFDs has no stdin pipe). Its calls are serialized
-	// with the protocol's callbacks.
+	// Options.HighWater bytes are queued for stdin (for a Stream, for its
+	// WriteFD), or the queue is full at Options.MaxWriteBuffer, and resumed
+	// at Options.LowWater; StopProducing is called when that descriptor
+	// closes (at once if it has already closed, or if ChildFDs has no pipe
+	// for it). Its calls are serialized with the protocol's callbacks.
 	RegisterProducer(p weft.Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
-	// Buffered returns the bytes queued for stdin and not yet written.
+	// Buffered returns the bytes queued for stdin (for a Stream, for its
+	// WriteFD) and not yet written.
 	Buffered() int
 	// Post runs fn serialized with the protocol's callbacks (after the
 	// running one, if any), for example from a timer. It never blocks:
@@ -95,7 +96,8 @@ type Process struct {
 	status    error // set when reaped
 	killCause error // the context's cause, if it killed the child
 	pauseCh   chan struct{}
-	prodWant  bool // stdin is above the high-water mark, or full
+	prodFD    int  // the descriptor flow control follows: 0 (stdin), or a Stream's WriteFD; set by Start
+	prodWant  bool // prodFD's queue is above the high-water mark, or full
 	prodPend  bool // a pause was wanted since the producer was last told (syncProducer)
 	delay     *time.Timer
 
@@ -106,7 +108,7 @@ type Process struct {
 	endSeen   bool
 	producer  weft.Producer
 	prodTold  bool // the producer was told to pause
-	stdinLost bool // ChildConnectionLost(0) came: a producer is stopped at once
+	prodLost  bool // ChildConnectionLost(prodFD) came: a producer is stopped at once
 	endStatus error
 }
 
@@ -151,6 +153,9 @@ func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options)
 		return nil, fmt.Errorf("process: start %s: %w", cmd.Path, err)
 	}
 	pr := &Process{cmd: cmd, proto: p, opt: opt, writers: map[int]*writer{}, ended: make(chan struct{})}
+	if s, ok := p.(*Stream); ok {
+		pr.prodFD = s.WriteFD // flow control follows what the Stream writes
+	}
 	childEnds, err := pr.makePipes()
 	closeAll := func(files []*os.File) {
 		for _, f := range files {
@@ -307,8 +312,8 @@ func (pr *Process) lost(fd int, cut bool) {
 	if cut {
 		pr.cut = append(pr.cut, fd)
 	}
-	if fd == 0 && pr.writers[0] != nil {
-		pr.stdinLost = true
+	if fd == pr.prodFD && pr.writers[fd] != nil {
+		pr.prodLost = true
 		if prod := pr.producer; prod != nil {
 			pr.producer = nil
 			prod.StopProducing()

@@ -34,7 +34,7 @@ import (
 // already closing or closed, never weft.ErrNotSupported; Abort
 // kills the child and closes every descriptor (the reason then matches
 // weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
-// RegisterProducer (stdin), Buffered (stdin) and Context act on the process;
+// RegisterProducer, Buffered (both for WriteFD) and Context act on the process;
 // RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns
 // weft.ErrNotSupported. It also has the runtime's Post (see
 // weft.GateTransport), and ResumeReading restarts reading through it: a
@@ -287,7 +287,7 @@ func (st streamTransport) RegisterProducer(p weft.Producer) { st.s.t.RegisterPro
 func (st streamTransport) UnregisterProducer()              { st.s.t.UnregisterProducer() }
 func (st streamTransport) Buffered() int                    { return st.s.t.Buffered() }
 
-// WriteRoom implements weft.WriteRoomer (the child's stdin).
+// WriteRoom implements weft.WriteRoomer (WriteFD).
 func (st streamTransport) WriteRoom() int {
 	if r, ok := st.s.t.(weft.WriteRoomer); ok {
 		return r.WriteRoom()

@@ -131,12 +131,12 @@ func (pr *Process) gate() <-chan struct{} {
 	return pr.pauseCh
 }
 
-// RegisterProducer registers a producer flow-controlled by stdin's queue;
-// see Transport. Once stdin has closed, or without a stdin pipe, p is
-// stopped at once.
+// RegisterProducer registers a producer flow-controlled by stdin's queue
+// (a Stream's WriteFD's, for a Stream); see Transport. Once that descriptor
+// has closed, or without a pipe for it, p is stopped at once.
 func (pr *Process) RegisterProducer(p weft.Producer) {
 	pr.ser.goPost(func() {
-		if pr.stdinLost || pr.writers[0] == nil {
+		if pr.prodLost || pr.writers[pr.prodFD] == nil {
 			pr.producer = nil
 			if p != nil {
 				p.StopProducing()
@@ -154,12 +154,13 @@ func (pr *Process) UnregisterProducer() {
 	pr.ser.goPost(func() { pr.producer = nil })
 }
 
-// stdinLevel is called after each change of the bytes queued for stdin. It
-// reads the level itself, under pr.mu, so that the last evaluation always
-// sees the last change (a level passed in by a writer could be stale).
-func (pr *Process) stdinLevel() {
+// queueLevel is called after each change of the bytes queued for prodFD
+// (stdin, or a Stream's WriteFD). It reads the level itself, under pr.mu,
+// so that the last evaluation always sees the last change (a level passed
+// in by a writer could be stale).
+func (pr *Process) queueLevel() {
 	pr.mu.Lock()
-	n := pr.writers[0].buffered()
+	n := pr.writers[pr.prodFD].buffered()
 	old := pr.prodWant
 	if n > pr.opt.high || n >= pr.opt.max { // full: see weft.Options.HighWater
 		pr.prodPend = pr.prodPend || !pr.prodWant // see syncProducer
@@ -204,18 +205,20 @@ func (pr *Process) syncProducer() {
 	}
 }
 
-// Buffered returns the bytes queued for stdin and not yet written.
+// Buffered returns the bytes queued for stdin (a Stream's WriteFD, for a
+// Stream) and not yet written.
 func (pr *Process) Buffered() int {
-	if w := pr.writers[0]; w != nil {
+	if w := pr.writers[pr.prodFD]; w != nil {
 		return w.buffered()
 	}
 	return 0
 }
 
-// WriteRoom implements weft.WriteRoomer: the largest stdin Write taken now
-// (0 without a stdin pipe, or once it is closing).
+// WriteRoom implements weft.WriteRoomer: the largest stdin Write (a
+// Stream's WriteFD Write, for a Stream) taken now (0 without a pipe for it,
+// or once it is closing).
 func (pr *Process) WriteRoom() int {
-	if w := pr.writers[0]; w != nil {
+	if w := pr.writers[pr.prodFD]; w != nil {
 		return w.room()
 	}
 	return 0
