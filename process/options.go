@@ -69,14 +69,16 @@ type Options struct {
 	// DefaultMaxWriteBuffer, or HighWater when that is set higher. Must be
 	// at least HighWater.
 	MaxWriteBuffer int
-	// HighWater: above this many bytes queued for stdin a registered producer
-	// is paused, and when the queue is full at MaxWriteBuffer (which only
-	// matters when the two are equal). Zero means DefaultHighWater (or
-	// MaxWriteBuffer when that is set lower).
+	// HighWater: above this many bytes queued for stdin (for a Stream, for
+	// its WriteFD) a registered producer is paused, and when the queue is
+	// full at MaxWriteBuffer (which only matters when the two are equal).
+	// Zero means DefaultHighWater (or MaxWriteBuffer when that is set
+	// lower).
 	HighWater int
-	// LowWater: at or below this many bytes queued for stdin a paused producer
-	// is resumed. Zero means DefaultLowWater (or HighWater/4 when that is
-	// lower). Must not exceed HighWater.
+	// LowWater: at or below this many bytes queued for stdin (for a Stream,
+	// for its WriteFD) a paused producer is resumed. Zero means
+	// DefaultLowWater (or HighWater/4 when that is lower). Must not exceed
+	// HighWater.
 	LowWater int
 	// ReadBufferSize is the most bytes read from a descriptor and delivered
 	// to ChildDataReceived at once. Zero means DefaultReadBufferSize.
