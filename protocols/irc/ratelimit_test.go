@@ -3,44 +3,20 @@ package irc
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/weftkit/weft"
 )
 
 // botPipe runs a log bot connection over a net.Pipe in the caller's synctest
 // bubble, registers it and returns the server side's reader and writer.
 func botPipe(t *testing.T, cfg LogBotConfig) (r *bufio.Reader, send func(lines ...string), hangUp func()) {
 	t.Helper()
-	cfg.Nick, cfg.Channel, cfg.Now = "logbot", "#weft", fixedClock()
 	if cfg.Log == nil {
 		cfg.Log = &syncBuffer{}
 	}
-	bot, err := NewLogBot(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, srv := net.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- weft.Serve(cli, bot.BuildProtocol(nil), nil) }()
-	r = bufio.NewReader(srv)
-	send = func(lines ...string) {
-		t.Helper()
-		for _, l := range lines {
-			if _, err := fmt.Fprintf(srv, "%s\r\n", l); err != nil {
-				t.Fatalf("writing %q: %v", l, err)
-			}
-		}
-	}
-	hangUp = func() { srv.Close(); <-done }
-	expectLine(t, r, "NICK logbot")
-	expectLine(t, r, "USER logbot 0 * logbot")
-	send(":s 001 logbot :hi")
-	expectLine(t, r, "JOIN #weft")
+	r, send, hangUp = refusedBot(t, cfg)
 	send(":logbot!u@h JOIN #weft")
 	return r, send, hangUp
 }
