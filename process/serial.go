@@ -24,7 +24,7 @@ type serializer struct {
 // queue now.
 func (s *serializer) post(fn func()) {
 	if s.enqueue(fn) {
-		s.drain()
+		s.drain(nil)
 	}
 }
 
@@ -35,7 +35,7 @@ func (s *serializer) goPost(fn func()) {
 		s.mu.Unlock()
 		go func() {
 			s.mu.Lock()
-			s.drain()
+			s.drain(nil)
 		}()
 	}
 }
@@ -79,8 +79,9 @@ func (s *serializer) stopped() {
 
 // drain runs the queue; s.mu is held on entry and released on return. If a
 // function panics the queue is released for the next poster and the panic goes
-// on.
-func (s *serializer) drain() {
+// on. With an ack (call's), it stops once the function that sends on ack has
+// run and hands what is left to a new goroutine (the queue stays running).
+func (s *serializer) drain(ack chan struct{}) {
 	ok := false
 	defer func() {
 		if !ok {
@@ -95,6 +96,26 @@ func (s *serializer) drain() {
 		s.q = s.q[1:]
 		s.mu.Unlock()
 		fn()
+		if ack != nil {
+			select {
+			case <-ack:
+				ok = true
+				s.mu.Lock()
+				if len(s.q) > 0 {
+					s.mu.Unlock()
+					go func() {
+						s.mu.Lock()
+						s.drain(nil)
+					}()
+					return
+				}
+				s.q = s.q[:0]
+				s.stopped()
+				s.mu.Unlock()
+				return
+			default:
+			}
+		}
 		s.mu.Lock()
 	}
 	s.q = s.q[:0]
@@ -118,46 +139,5 @@ func (s *serializer) call(ack chan struct{}, fn func()) {
 		<-ack
 		return
 	}
-	s.drainUntil(ack)
-}
-
-// drainUntil runs the queue until the function that sends on ack has run,
-// then hands what is left to a new goroutine (the queue stays running); s.mu
-// is held on entry and released on return. A panic releases the queue, as in
-// drain.
-func (s *serializer) drainUntil(ack chan struct{}) {
-	ok := false
-	defer func() {
-		if !ok {
-			s.mu.Lock()
-			s.stopped()
-			s.mu.Unlock()
-		}
-	}()
-	for {
-		fn := s.q[0]
-		s.q[0] = nil
-		s.q = s.q[1:]
-		s.mu.Unlock()
-		fn()
-		select {
-		case <-ack:
-			ok = true
-			s.mu.Lock()
-			if len(s.q) == 0 {
-				s.q = s.q[:0]
-				s.stopped()
-				s.mu.Unlock()
-				return
-			}
-			s.mu.Unlock()
-			go func() {
-				s.mu.Lock()
-				s.drain()
-			}()
-			return
-		default:
-		}
-		s.mu.Lock()
-	}
+	s.drain(ack)
 }
