@@ -11,7 +11,8 @@
 //   - ParseServer and Server: "tcp:8007:interface=127.0.0.1:backlog=50",
 //     "tcp6:8007:interface=\:\:1", "unix:/run/weft.sock:mode=660:lockfile=1",
 //     "tls:8443:privateKey=k.pem:certKey=c.pem", with weft's reuseport=yes and
-//     proxy=CIDR,CIDR keywords. Server.Listen opens the listener.
+//     proxy=CIDR,CIDR keywords, and "systemd:domain=INET:index=0", a socket
+//     passed by systemd's socket activation. Server.Listen opens the listener.
 //   - ParseClient and Client: "tcp:HOST:PORT", "tcp:host=H:port=P:timeout=S",
 //     "unix:PATH", "tls:HOST:PORT:caCerts=ca.pem". Client.Dial connects.
 //   - Listen and Dial: parse and open in one call.

@@ -20,14 +20,16 @@ const DefaultUnixMode os.FileMode = 0o666
 // Server is a parsed server description. ParseServer fills it; it may also be
 // built directly, and its zero value is not listenable (Type is required).
 type Server struct {
-	// Type is "tcp", "tcp6", "unix" or "tls" ("ssl" is read as "tls").
+	// Type is "tcp", "tcp6", "unix", "tls" ("ssl" is read as "tls") or
+	// "systemd" (a listening socket passed by socket activation).
 	Type string
 	// Network is the network for net.Listen: "tcp4", "tcp6" or "unix". For
 	// tcp and tls it is "tcp4" unless interface= is an IPv6 address. Empty
 	// (a Server built directly): "tcp6" for tcp6, else "tcp" (the family
 	// of Address); unix always listens on "unix". For tcp, tcp6 and tls,
 	// Listen refuses a Network other than "tcp", "tcp4" or "tcp6"
-	// (ErrInvalidValue).
+	// (ErrInvalidValue). For systemd it is the family the inherited socket
+	// must have: "tcp4" (domain=INET), "tcp6" (INET6) or "unix" (UNIX).
 	Network string
 	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
 	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
@@ -59,6 +61,12 @@ type Server struct {
 	// TLS is non-nil for tls: the certificate from privateKey= and certKey=,
 	// TLS 1.2 at least.
 	TLS *tls.Config
+	// FDIndex selects, for systemd, the inherited socket by its position
+	// among those passed (index=N: descriptor 3+N), unless FDName is set.
+	FDIndex int
+	// FDName selects, for systemd, the inherited socket by its name in
+	// LISTEN_FDNAMES (name=NAME; systemd's FileDescriptorName=).
+	FDName string
 	// Desc is the description this Server was parsed from.
 	Desc string
 }
@@ -71,6 +79,7 @@ type Server struct {
 //	unix:PATH[:mode=OCTAL][:lockfile=1|0][:backlog=N]       (or address=PATH)
 //	tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:extraCertChain=CHAIN.pem]
 //	    [:sslmethod=TLSv1_2_METHOD][:dhParameters=DH.pem][...tcp options]
+//	systemd:domain=INET|INET6|UNIX:index=N[:proxy=CIDR,...]   (or name=NAME)
 //
 // PORT may also be given as port=PORT. Types are lowercase and
 // case-sensitive. certKey defaults to privateKey (one PEM file holding both).
@@ -78,6 +87,15 @@ type Server struct {
 // pyOpenSSL method name, as in Twisted) pins the TLS version; without it,
 // or with SSLv23_METHOD or TLS_METHOD, TLS 1.2 and 1.3 are offered.
 // dhParameters is read, then unused: crypto/tls has no finite-field DHE.
+//
+// systemd adopts a listening socket passed by socket activation (Linux):
+// index=N is descriptor 3+N of the LISTEN_FDS passed to this process
+// (LISTEN_PID), name=NAME the one LISTEN_FDNAMES names so, and domain= the
+// family it must have. Listen checks that it is a listening stream socket of
+// that family, adopts it once (a second Listen is ErrNotInherited) and closes
+// the inherited descriptor; on first use it unsets the three variables and
+// marks every inherited descriptor close-on-exec, so that child processes
+// inherit neither. A unix socket's file is left in place at Close.
 func ParseServer(desc string) (*Server, error) {
 	p, err := newParser(desc)
 	if err != nil {
@@ -96,8 +114,10 @@ func ParseServer(desc string) (*Server, error) {
 		}
 	case "unix":
 		p.unixServer(s, rest)
+	case "systemd":
+		p.systemdServer(s, rest)
 	default:
-		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls)", ErrUnknownType, s.Type)}
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls, systemd)", ErrUnknownType, s.Type)}
 	}
 	if err := p.done(); err != nil {
 		return nil, err
@@ -337,6 +357,9 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	switch s.Type {
 	case "unix":
 		ln, err = s.listenUnix(ctx, &lc)
+	case "systemd":
+		// Its errors are *Error values already: returned as they are.
+		return s.listenSystemd()
 	case "tcp", "tcp6", "tls":
 		network := s.Network
 		if network == "" {
