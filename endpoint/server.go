@@ -80,6 +80,7 @@ type Server struct {
 //	tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:extraCertChain=CHAIN.pem]
 //	    [:sslmethod=TLSv1_2_METHOD][:dhParameters=DH.pem][...tcp options]
 //	systemd:domain=INET|INET6|UNIX:index=N[:proxy=CIDR,...]   (or name=NAME)
+//	haproxy:DESCRIPTION      (DESCRIPTION with the PROXY protocol from any source)
 //
 // PORT may also be given as port=PORT. Types are lowercase and
 // case-sensitive. certKey defaults to privateKey (one PEM file holding both).
@@ -96,10 +97,20 @@ type Server struct {
 // the inherited descriptor; on first use it unsets the three variables and
 // marks every inherited descriptor close-on-exec, so that child processes
 // inherit neither. A unix socket's file is left in place at Close.
+//
+// haproxy: (Twisted's HAProxy endpoint plugin) wraps another description,
+// written after it, and reads a PROXY protocol header (v1 or v2) from every
+// source, as Twisted does: its Server is that description's with Proxy set
+// to every address (or to the description's own proxy= list). It suits a
+// port that only the proxy can reach; a client that can reach it can claim
+// any address. A unix socket is refused: its peers are never trusted.
 func ParseServer(desc string) (*Server, error) {
 	p, err := newParser(desc)
 	if err != nil {
 		return nil, err
+	}
+	if p.a.pos[0] == "haproxy" {
+		return haproxyServer(desc, p.a)
 	}
 	s := &Server{Type: p.a.pos[0], Desc: desc}
 	rest := p.a.pos[1:]
@@ -117,7 +128,7 @@ func ParseServer(desc string) (*Server, error) {
 	case "systemd":
 		p.systemdServer(s, rest)
 	default:
-		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls, systemd)", ErrUnknownType, s.Type)}
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls, systemd, haproxy)", ErrUnknownType, s.Type)}
 	}
 	if err := p.done(); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/endpoint"
 	"github.com/weftkit/weft/internal/testenv"
 )
 
@@ -127,8 +129,34 @@ func TestProxyUntrusted(t *testing.T) {
 // port before haproxy binds it.
 func TestHAProxy(t *testing.T) {
 	haproxy := testenv.LookPath(t, "haproxy", "haproxy")
-	s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
-	backend := serveProxy(t, s, "127.0.0.1/32")
+	t.Run("trusted 127.0.0.1", func(t *testing.T) {
+		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
+		testHAProxy(t, haproxy, serveProxy(t, s, "127.0.0.1/32"), false)
+	})
+	// Twisted's haproxy: endpoint type trusts every source: the header of a
+	// client that reaches the port directly is believed too.
+	t.Run("haproxy: endpoint", func(t *testing.T) {
+		s := &Server{Factory: factoryOf(func() *whoami { return &whoami{} })}
+		ep, err := endpoint.ParseServer("haproxy:tcp:0:interface=127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, serve, err := s.OpenEndpoint(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- serve() }()
+		t.Cleanup(func() { s.Close(); <-done })
+		testHAProxy(t, haproxy, l.Addr().String(), true)
+	})
+}
+
+// testHAProxy runs a real haproxy with send-proxy-v2 in front of the PROXY
+// listener at backend, checks a client is seen with its own address through
+// it, then sends a PROXY header directly: believed if anyTrusted, else
+// refused.
+func testHAProxy(t *testing.T, haproxy, backend string, anyTrusted bool) {
 
 	fl, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -199,8 +227,15 @@ backend be
 
 	liar := dial(t, backend, "127.0.0.5")
 	liar.Write(append(proxyHeader(t, 2, "198.51.100.1:1"), "hi\n"...))
-	if got := readAll(t, liar); len(got) != 0 {
-		t.Fatalf("untrusted PROXY header: got %q, want refusal", got)
+	if !anyTrusted {
+		if got := readAll(t, liar); len(got) != 0 {
+			t.Fatalf("untrusted PROXY header: got %q, want refusal", got)
+		}
+		return
+	}
+	liar.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(liar).ReadString('\n'); line != "you are 198.51.100.1:1\n" {
+		t.Fatalf("a direct PROXY header on a haproxy: endpoint: got %q (%v), want it believed", line, err)
 	}
 }
 
