@@ -20,8 +20,9 @@ const DefaultUnixMode os.FileMode = 0o666
 // Server is a parsed server description. ParseServer fills it; it may also be
 // built directly, and its zero value is not listenable (Type is required).
 type Server struct {
-	// Type is "tcp", "tcp6", "unix", "tls" ("ssl" is read as "tls") or
-	// "systemd" (a listening socket passed by socket activation).
+	// Type is "tcp", "tcp6", "unix", "tls" ("ssl" is read as "tls"),
+	// "systemd" (a listening socket passed by socket activation) or "stdio"
+	// (one connection over standard input and output).
 	Type string
 	// Network is the network for net.Listen: "tcp4", "tcp6" or "unix". For
 	// tcp and tls it is "tcp4" unless interface= is an IPv6 address. Empty
@@ -81,6 +82,7 @@ type Server struct {
 //	    [:sslmethod=TLSv1_2_METHOD][:dhParameters=DH.pem][...tcp options]
 //	systemd:domain=INET|INET6|UNIX:index=N[:proxy=CIDR,...]   (or name=NAME)
 //	haproxy:DESCRIPTION      (DESCRIPTION with the PROXY protocol from any source)
+//	stdio:                   (one connection: standard input and output)
 //
 // PORT may also be given as port=PORT. Types are lowercase and
 // case-sensitive. certKey defaults to privateKey (one PEM file holding both).
@@ -104,6 +106,17 @@ type Server struct {
 // to every address (or to the description's own proxy= list). It suits a
 // port that only the proxy can reach; a client that can reach it can claim
 // any address. A unix socket is refused: its peers are never trusted.
+//
+// stdio: (Twisted's StandardIOEndpoint, on Unix) is a listener whose one
+// connection is the process's standard input and output, as inetd runs a
+// server: its first Accept returns it, later ones wait for Close. When
+// both are one socket (inetd, systemd's Accept=yes, socat's EXEC), the
+// connection is that socket, with its addresses (and half-close);
+// otherwise it reads standard input and writes standard output, with
+// StdioAddr as both addresses, after making them non-blocking as Twisted
+// does. Descriptors 0 and 1 then point at /dev/null, so that closing the
+// connection ends the stream for the peer. One stdio: listener per process
+// (ErrAddressInUse).
 func ParseServer(desc string) (*Server, error) {
 	p, err := newParser(desc)
 	if err != nil {
@@ -127,8 +140,16 @@ func ParseServer(desc string) (*Server, error) {
 		p.unixServer(s, rest)
 	case "systemd":
 		p.systemdServer(s, rest)
+	case "stdio":
+		if len(rest) > 0 && rest[0] == "" { // "stdio:" has one empty positional
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			p.extra(rest, " (stdio takes no arguments)")
+		}
+		s.Network = "stdio"
 	default:
-		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls, systemd, haproxy)", ErrUnknownType, s.Type)}
+		return nil, &Error{Desc: desc, Part: "type", Err: fmt.Errorf("%w %q (server types: tcp, tcp6, unix, tls, systemd, haproxy, stdio)", ErrUnknownType, s.Type)}
 	}
 	if err := p.done(); err != nil {
 		return nil, err
@@ -371,6 +392,8 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	case "systemd":
 		// Its errors are *Error values already: returned as they are.
 		return s.listenSystemd()
+	case "stdio":
+		return s.listenStdio()
 	case "tcp", "tcp6", "tls":
 		network := s.Network
 		if network == "" {

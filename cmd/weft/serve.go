@@ -103,6 +103,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, ep := range eps {
+		if ep.Type == "stdio" && len(eps) > 1 {
+			return fmt.Errorf("%w: --listen %q serves one connection, on standard input and output: it cannot be combined with other --listen endpoints", errUsage, ep.Desc)
+		}
+	}
 	if f.shutdownTimeout <= 0 {
 		return fmt.Errorf("%w: --shutdown-timeout %v must be positive", errUsage, f.shutdownTimeout)
 	}
@@ -311,6 +316,23 @@ func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, f *se
 			srv.Engine = e
 			defer e.Close() // after the shutdown below
 		}
+	}
+	// stdio: serves one connection, as inetd runs a server: its end ends the
+	// run. Standard output is that connection: nothing else is written there.
+	if len(eps) == 1 && eps[0].Type == "stdio" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		prev := srv.ConnState
+		srv.ConnState = func(info server.ConnInfo, st server.ConnState) {
+			if prev != nil {
+				prev(info, st)
+			}
+			if st == server.StateClosed {
+				cancel()
+			}
+		}
+		stdout = io.Discard
 	}
 	// The server opens each endpoint (for tls: plain TCP, then PROXY header,
 	// then the handshake on the connection's goroutine) and serves it.

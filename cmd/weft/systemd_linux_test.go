@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,5 +84,66 @@ func TestServeSystemdSocketActivate(t *testing.T) {
 				t.Errorf("weft serve after SIGTERM: %v; stderr:\n%s", err, stderr)
 			}
 		})
+	}
+}
+
+// weft serve --listen stdio: as an inetd service, under
+// systemd-socket-activate --accept --inetd: every connection runs its own
+// weft process with the connected socket as standard input and output
+// (systemd's Accept=yes with StandardInput=socket). Two clients at once
+// each get their own echo, and each process ends with status 0 when its
+// client hangs up.
+func TestServeStdioInetd(t *testing.T) {
+	sa := testenv.LookPath(t, "systemd-socket-activate", "systemd")
+	tl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := tl.Addr().String()
+	tl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sa, "-l", addr, "--accept", "--inetd",
+		weftBinary(t), "serve", "echo", "--codec", "line", "--listen", "stdio:")
+	stderr := new(syncBuffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var conns []net.Conn
+	for i := range 2 {
+		var c net.Conn
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if c, err = net.Dial("tcp4", addr); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("dial %s: %v; stderr:\n%s", addr, err, stderr)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		if _, err := fmt.Fprintf(c, "client %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); line != fmt.Sprintf("client %d\r\n", i) {
+			t.Fatalf("client %d read %q, %v; stderr:\n%s", i, line, err, stderr)
+		}
+		c.(*net.TCPConn).CloseWrite() // the end of input ends that process
+		if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+			t.Errorf("client %d after its end: %q, %v; want the server's end of stream", i, rest, err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(stderr.String(), "died with code 0") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("two weft processes did not end with status 0; stderr:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package endpoint
+
+import "net"
+
+func stdioConn() (net.Conn, error) { return nil, ErrUnsupported }
