@@ -54,7 +54,7 @@ type serveFlags struct {
 // flagSet defines serve's flags, with their defaults, into f.
 func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("serve PROTOCOL", stderr)
-	fs.Var(&f.listen, "listen", "endpoint to listen on, e.g. tcp:8007:interface=127.0.0.1 (repeatable; required)")
+	fs.Var(&f.listen, "listen", "endpoint to listen on, e.g. tcp:8007:interface=127.0.0.1, unix:/run/x.sock, systemd:domain=INET:index=0, or stdio: (one connection on stdin/stdout, alone) (repeatable; required)")
 	fs.StringVar(&f.codec, "codec", "raw", "echo framing: "+codecNames)
 	fs.IntVar(&f.maxFrame, "max-frame", 0, "largest frame in bytes for --codec (0: the codec's default)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "connections served at once (0: no limit)")
