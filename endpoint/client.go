@@ -50,6 +50,12 @@ type Client struct {
 	// hostname=), trusting caCerts= (or the directory of caCertsDir= or
 	// trustRoots=) or the system roots.
 	TLS *tls.Config
+	// Via, for tls, is the client endpoint the TLS connection runs over
+	// (Twisted's endpoint=, a nested description: a unix socket, another
+	// TLS connection...); Host and Port then only name the server for
+	// certificate verification, and BindAddress is Via's. Nil: TCP to
+	// Host:Port. Its own timeout bounds its connect, Timeout the whole.
+	Via *Client
 	// Desc is the description this Client was parsed from.
 	Desc string
 }
@@ -60,7 +66,7 @@ type Client struct {
 //	tcp:HOST:PORT[:timeout=S][:bindAddress=IP]      (or host=H:port=P, mixed)
 //	unix:PATH[:timeout=S]                           (or path=PATH; lockfile= is accepted and ignored)
 //	tls:HOST:PORT[:timeout=S][:bindAddress=IP][:caCerts=CA.pem][:hostname=NAME]
-//	    [:certificate=CERT.pem[:privateKey=KEY.pem]][:insecure=yes]
+//	    [:certificate=CERT.pem[:privateKey=KEY.pem]][:insecure=yes][:endpoint=DESC]
 //
 // With a single positional after tcp, it is the port if host= was given and
 // the host otherwise. Types are case-insensitive. caCerts replaces the system
@@ -68,7 +74,10 @@ type Client struct {
 // privateKey= present a client certificate (privateKey defaults to
 // certificate). Twisted's names are read too: certKey= for certificate=, and
 // caCertsDir= or trustRoots= for a directory of *.pem CA files in place of
-// caCerts=.
+// caCerts=. endpoint=DESC (Twisted's, for tls) runs the TLS connection
+// over the client description DESC, its colons escaped
+// (tls:example.com:443:endpoint=unix\:/run/tunnel.sock): HOST then only
+// names the server for verification.
 func ParseClient(desc string) (*Client, error) {
 	p, err := newParser(desc)
 	if err != nil {
@@ -85,6 +94,9 @@ func ParseClient(desc string) (*Client, error) {
 		p.hostPort(c, rest)
 		if p.err == nil {
 			p.clientTLS(c)
+		}
+		if v, ok := p.kw("endpoint"); ok && p.err == nil {
+			p.via(c, v)
 		}
 	case "unix":
 		c.Network = "unix"
@@ -144,6 +156,24 @@ func (p *parser) hostPort(c *Client, rest []string) {
 		}
 		c.BindAddress = v
 	}
+}
+
+// via parses endpoint=, the description a TLS client runs over.
+func (p *parser) via(c *Client, desc string) {
+	if c.BindAddress != "" {
+		p.fail("bindAddress", fmt.Errorf("%w: with endpoint=, bindAddress= belongs in its description", ErrArguments))
+		return
+	}
+	v, err := ParseClient(desc)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			err = fmt.Errorf("%s: %w", e.Part, e.Err)
+		}
+		p.fail("endpoint", err)
+		return
+	}
+	c.Via = v
 }
 
 func (p *parser) clientTLS(c *Client) {
@@ -234,7 +264,9 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 			return nil, &Error{Desc: c.Desc, Part: "port", Err: fmt.Errorf("%w: %d out of range [1, 65535]", ErrInvalidValue, c.Port)}
 		}
 		addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
-		if c.Type == "tls" {
+		if c.Type == "tls" && c.Via != nil {
+			conn, err = c.dialVia(dctx)
+		} else if c.Type == "tls" {
 			cfg := c.TLS
 			if cfg == nil {
 				cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
@@ -257,6 +289,33 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("endpoint: dial %s: %w", c.Desc, err)
 	}
 	return conn, nil
+}
+
+// maxVia bounds the chain of Client.Via that Dial follows.
+const maxVia = 8
+
+// dialVia connects through c.Via, then runs the TLS handshake over it.
+func (c *Client) dialVia(ctx context.Context) (net.Conn, error) {
+	depth := 0
+	for v := c.Via; v != nil; v = v.Via {
+		if depth++; depth > maxVia {
+			return nil, fmt.Errorf("%w: more than %d endpoints nested in Client.Via (a loop?)", ErrInvalidValue, maxVia)
+		}
+	}
+	raw, err := c.Via.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := c.TLS
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Dial parses desc and connects.

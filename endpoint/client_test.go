@@ -1,10 +1,12 @@
 package endpoint
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -140,5 +142,63 @@ func TestParseClientTwistedTLSKeywords(t *testing.T) {
 		if !errors.As(err, &e) || !errors.Is(err, ErrArguments) || e.Part != tt.part {
 			t.Errorf("ParseClient(%q): err = %v, want ErrArguments about %s", tt.desc, err, tt.part)
 		}
+	}
+}
+
+// endpoint= (Twisted's, for tls:) runs TLS over another client endpoint:
+// here a unix socket, and TLS inside TLS; HOST is only the name verified.
+func TestDialTLSVia(t *testing.T) {
+	certFile, keyFile, _ := writeCert(t, t.TempDir())
+	sock := filepath.Join(t.TempDir(), "tls.sock")
+	ln, _, err := Listen(t.Context(), "unix:"+Quote(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	via := "endpoint=" + Quote("unix:"+Quote(sock))
+	c, err := ParseClient("tls:localhost:443:caCerts=" + Quote(certFile) + ":" + via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Via == nil || c.Via.Type != "unix" || c.Via.Path != sock || c.TLS.ServerName != "localhost" {
+		t.Fatalf("parsed %+v (Via %+v)", c, c.Via)
+	}
+	roundTrip(t, "tls:localhost:443:caCerts="+Quote(certFile)+":"+via)
+	// The name is checked against the certificate, not the socket.
+	if _, err := Dial(t.Context(), "tls:other.example:443:caCerts="+Quote(certFile)+":"+via); err == nil || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("wrong host name over endpoint=: %v, want a verification error naming it", err)
+	}
+
+	// TLS inside TLS: the inner tls: endpoint's connection carries the outer one.
+	tcpLn, _, err := Listen(t.Context(), "tls:0:interface=127.0.0.1:privateKey="+Quote(keyFile)+":certKey="+Quote(certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpLn.Close()
+	serveEcho(tls.NewListener(tcpLn, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	inner := "tls:127.0.0.1:" + portOf(tcpLn) + ":caCerts=" + Quote(certFile)
+	roundTrip(t, "tls:localhost:1:caCerts="+Quote(certFile)+":endpoint="+Quote(inner))
+
+	for _, tt := range []struct{ desc, part string }{
+		{"tls:h:1:endpoint=" + Quote("bogus:x"), "endpoint"},
+		{"tls:h:1:endpoint=" + Quote("tcp:h:99999"), "endpoint"},
+		{"tls:h:1:bindAddress=127.0.0.1:endpoint=" + Quote("tcp:h:1"), "bindAddress"},
+		{"tcp:h:1:endpoint=" + Quote("tcp:h:1"), "endpoint"},
+	} {
+		_, err := ParseClient(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || e.Part != tt.part {
+			t.Errorf("ParseClient(%q): err = %v, want an error about %s", tt.desc, err, tt.part)
+		}
+	}
+	loop := &Client{Type: "tls", Host: "h", Port: 1}
+	loop.Via = &Client{Type: "tls", Host: "h", Port: 1, Via: loop}
+	if _, err := loop.Dial(t.Context()); !errors.Is(err, ErrInvalidValue) {
+		t.Errorf("a Via loop: %v, want ErrInvalidValue", err)
 	}
 }
