@@ -72,6 +72,11 @@ type Options struct {
 	// holds the connection until IdleTimeout, if set, or forever); the
 	// server package sets a default.
 	CloseTimeout time.Duration
+	// HandshakeTimeout bounds a StartTLS handshake: one not done within it
+	// closes the connection, and ConnectionLost receives an error matching
+	// ErrHandshakeTimeout. Zero means no bound of its own (IdleTimeout, if
+	// set, bounds it); the server package passes its HandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// Client marks a dialled connection: StartTLS then takes the client role.
 	Client bool
 	// RemoteAddr, if set, is reported by Transport.RemoteAddr instead of the
@@ -126,7 +131,7 @@ func AddFrames(t Transport, in, out int64) {
 // resolved is Options with the defaults filled in.
 type resolved struct {
 	high, low, max, readSize int
-	idle, closeTO            time.Duration
+	idle, closeTO, hsTO      time.Duration
 	client                   bool
 	counters                 *Counters
 	engine                   *Engine
@@ -185,7 +190,7 @@ func (o *Options) resolve() (resolved, error) {
 	var r resolved
 	if o != nil {
 		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
-			o.IdleTimeout, o.CloseTimeout, o.Client, o.Counters, o.Engine}
+			o.IdleTimeout, o.CloseTimeout, o.HandshakeTimeout, o.Client, o.Counters, o.Engine}
 	}
 	switch {
 	case r.high < 0:
@@ -200,6 +205,8 @@ func (o *Options) resolve() (resolved, error) {
 		return r, fmt.Errorf("weft: Options.IdleTimeout %v is negative", r.idle)
 	case r.closeTO < 0:
 		return r, fmt.Errorf("weft: Options.CloseTimeout %v is negative", r.closeTO)
+	case r.hsTO < 0:
+		return r, fmt.Errorf("weft: Options.HandshakeTimeout %v is negative", r.hsTO)
 	}
 	if r.high == 0 {
 		r.high = DefaultHighWater

@@ -630,9 +630,9 @@ func TestReviewTLSSlowConsumer(t *testing.T) {
 
 // TestReviewTLSHandshakeStall: a peer that asks for STARTTLS and never
 // handshakes holds the connection only as long as the timeouts allow:
-// IdleTimeout (ErrIdleTimeout), or CloseTimeout once LoseConnection waits
-// for output queued for TLS (ErrCloseTimeout). There is no separate
-// handshake timeout for StartTLS. net.Pipe in a synctest bubble.
+// HandshakeTimeout (ErrHandshakeTimeout), IdleTimeout (ErrIdleTimeout), or
+// CloseTimeout once LoseConnection waits for output queued for TLS
+// (ErrCloseTimeout). net.Pipe in a synctest bubble.
 func TestReviewTLSHandshakeStall(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -642,6 +642,8 @@ func TestReviewTLSHandshakeStall(t *testing.T) {
 	}{
 		{"IdleTimeout", weft.Options{IdleTimeout: 30 * time.Second}, false, weft.ErrIdleTimeout},
 		{"CloseTimeout", weft.Options{CloseTimeout: 30 * time.Second}, true, weft.ErrCloseTimeout},
+		{"HandshakeTimeout", weft.Options{HandshakeTimeout: 30 * time.Second}, false, weft.ErrHandshakeTimeout},
+		{"HandshakeTimeout first", weft.Options{HandshakeTimeout: 30 * time.Second, IdleTimeout: time.Hour}, false, weft.ErrHandshakeTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package weft
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -175,8 +176,9 @@ func (c *Conn) maybeSwitchTLS() error {
 	}
 	// The handshake runs here, before the switch: an Abort (or a
 	// LoseConnection with nothing to send) closes the socket under it,
-	// and IdleTimeout, or CloseTimeout once closing, bounds it.
-	if err := tc.Handshake(); err != nil {
+	// and HandshakeTimeout, IdleTimeout, or CloseTimeout once closing,
+	// bounds it.
+	if err := handshake(tc, c.opt.hsTO); err != nil {
 		return handshakeError(err)
 	}
 	c.mu.Lock()
@@ -197,6 +199,22 @@ func (c *Conn) maybeSwitchTLS() error {
 		c.closeSocket(false)
 	}
 	return nil
+}
+
+// handshake runs tc's handshake, within timeout if it is positive: past
+// it, crypto/tls closes the connection under tc, and the error matches
+// ErrHandshakeTimeout.
+func handshake(tc *tls.Conn, timeout time.Duration) error {
+	if timeout <= 0 {
+		return tc.Handshake()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := tc.HandshakeContext(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: not done within %v", ErrHandshakeTimeout, timeout)
+	}
+	return err
 }
 
 // handshakeError is the close reason of a failed StartTLS handshake: it

@@ -184,7 +184,8 @@ type Server struct {
 	CloseTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake, the reading of a PROXY
 	// header and the wait for an untrusted client's first bytes on a PROXY
-	// listener, for each connection. Zero means DefaultHandshakeTimeout.
+	// listener, for each connection, and a Protocol's StartTLS handshake
+	// (weft.Options.HandshakeTimeout). Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the connections in their handshake at once: a
 	// TLS handshake, a PROXY header, or the first bytes awaited from an
@@ -323,6 +324,9 @@ func (s *Server) connOptions() *weft.Options {
 		IdleTimeout:    s.IdleTimeout,
 		CloseTimeout:   s.closeTimeout(),
 		Engine:         s.Engine,
+		// StartTLS's handshake: DefaultHandshakeTimeout for zero, as the
+		// listener's TLS handshake.
+		HandshakeTimeout: cmp.Or(s.HandshakeTimeout, DefaultHandshakeTimeout),
 	}
 }
 
