@@ -61,11 +61,13 @@
 //     or ligated duplicates of letters that NFKC folds (mathematical
 //     alphanumerics, "fi"), without a combining mark after a Latin,
 //     Greek, Cyrillic or kana letter, a digit, a symbol or a space (even
-//     where no precomposed letter exists), or first. Not detected:
-//     look-alikes from another script (Cyrillic "а" for Latin "a"),
-//     fullwidth letters (they show wider), and in the other scripts a
-//     composing pair with other marks between, or marks in an order NFC
-//     would change;
+//     where no precomposed letter exists), or first; without halfwidth or
+//     fullwidth forms ("ａnn"); and with letters of at most one of Latin,
+//     Greek and Cyrillic, whose look-alikes ("pаypal" with a Cyrillic "а")
+//     would otherwise pass for another name. Not detected: a name wholly
+//     in one script that looks like one in another (Cyrillic "аре", Latin
+//     "ape"), and in the other scripts a composing pair with other marks
+//     between, or marks in an order NFC would change;
 //   - at a graceful server shutdown (weft.ShutdownNotifier, which
 //     server.Server.Shutdown calls) every client gets MsgShutdown as its
 //     last line and leaves the room without "NAME has left." to the others,

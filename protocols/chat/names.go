@@ -3,6 +3,7 @@ package chat
 import (
 	"slices"
 	"unicode"
+	"unicode/utf8"
 )
 
 // One spelling per name. Names are compared after case folding
@@ -258,10 +259,13 @@ func isConjoiningJamo(r rune) bool {
 // NFC with other marks between the pair (an Arabic letter, a shadda and a
 // hamza), or marks in an order NFC would change: these are not detected.
 func oneSpelling(name string) bool {
+	if mixesLookAlikeScripts(name) {
+		return false
+	}
 	var base, prev rune = -1, -1 // the last rune that is not a mark, the last rune
 	for _, r := range name {
 		switch {
-		case unicode.Is(notInName, r) || isConjoiningJamo(r):
+		case unicode.Is(notInName, r) || unicode.Is(widthVariants, r) || isConjoiningJamo(r):
 			return false
 		case unicode.In(r, unicode.M):
 			if base < 0 || unicode.In(base, precomposedScripts...) {
@@ -276,4 +280,39 @@ func oneSpelling(name string) bool {
 		prev = r
 	}
 	return true
+}
+
+// widthVariants are the halfwidth and fullwidth forms (U+FF01–U+FFEE): the
+// wide duplicates of ASCII ("ａnn" for "ann") and the narrow ones of
+// katakana and Hangul, which NFKC folds, as it folds the styled letters of
+// notInName.
+var widthVariants = &unicode.RangeTable{
+	R16: []unicode.Range16{{0xff01, 0xffee, 1}},
+}
+
+// mixesLookAlikeScripts reports whether name has letters of more than one
+// of Latin, Greek and Cyrillic, whose alphabets share look-alike letters
+// (Cyrillic "а" and Greek "ο" for Latin "a" and "o"): "pаypal" spelled with
+// a Cyrillic "а" would display as "paypal" (UTS #39's mixed-script
+// confusables). A name wholly in one of them ("Вася"), or one of them
+// beside other scripts, digits and symbols ("Ann 日本"), is not refused; a
+// name wholly in one script that looks like a name in another (Cyrillic
+// "аре" and Latin "ape") is not detected.
+func mixesLookAlikeScripts(name string) bool {
+	var seen uint8
+	for _, r := range name {
+		switch {
+		case r < utf8.RuneSelf:
+			if 'a' <= r|0x20 && r|0x20 <= 'z' {
+				seen |= 1
+			}
+		case unicode.Is(unicode.Latin, r):
+			seen |= 1
+		case unicode.Is(unicode.Greek, r):
+			seen |= 2
+		case unicode.Is(unicode.Cyrillic, r):
+			seen |= 4
+		}
+	}
+	return seen&(seen-1) != 0
 }

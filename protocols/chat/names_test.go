@@ -39,6 +39,13 @@ var oneSpellingBad = []string{
 	"\u0132sbrand",                   // "IJ" ligature
 	"\u0301ann",                      // starts with a combining mark
 	"ann \u0301",                     // a combining mark on the space
+	"\uff41nn",                       // fullwidth "a": NFKC is "a"
+	"ann\uff01",                      // fullwidth "!"
+	"\uff76\uff85",                   // halfwidth katakana: NFKC is カナ
+	"p\u0430ypal",                    // Cyrillic "а" among Latin letters
+	"\u0430dmin",                     // Cyrillic "а" first, Latin after
+	"\u03bfmega",                     // Greek omicron among Latin letters
+	"\u0412\u03b1\u0441\u044f",       // Cyrillic and Greek letters mixed
 }
 
 // TestNameOneSpelling: a name that displays as another spelled otherwise
@@ -67,7 +74,8 @@ func TestNameOneSpelling(t *testing.T) {
 	}
 	a.say("/who\n")
 	a.expect("Online: Zoé, bob") // and nothing else reached Zoé
-	for _, n := range []string{"한국", "हिन्दी", "Ελένη", "がく", "أحمد", "שָׁלוֹם", "Nguyễn", "Ñandú", "Đặng", "ஸ்ரீ", "Zoë ✓ 日本語"} {
+	for _, n := range []string{"한국", "हिन्दी", "Ελένη", "がく", "أحمد", "שָׁלוֹם", "Nguyễn", "Ñandú", "Đặng", "ஸ்ரீ", "Zoë ✓ 日本語",
+		"Вася", "Вася 2", "Ann 日本", "ann-7 ✓"} { // one of Latin, Greek, Cyrillic per name; symbols and other scripts beside
 		b.say("/name " + n + "\n")
 		b.expect("bob is now known as " + n + ".")
 		a.expect("bob is now known as " + n + ".")
