@@ -30,7 +30,9 @@ type Client struct {
 	// For tcp and tls, Dial refuses any other than the first three
 	// (ErrInvalidValue); empty means "tcp". For unix it is not used.
 	Network string
-	// Host is the host name or IP address (tcp, tls).
+	// Host is the host name or IP address (tcp, tls). ParseClient gives an
+	// internationalised name in its ASCII (IDNA, "xn--") form, as does
+	// hostname= for the TLS server name; Dial converts one set directly.
 	Host string
 	// Port is the port (tcp, tls): Dial refuses one outside [1, 65535]
 	// (ErrInvalidValue).
@@ -55,6 +57,8 @@ type Client struct {
 	// TLS connection...); Host and Port then only name the server for
 	// certificate verification, and BindAddress is Via's. Nil: TCP to
 	// Host:Port. Its own timeout bounds its connect, Timeout the whole.
+	// Dial refuses Via for another Type (ErrInvalidValue), and with a
+	// BindAddress of its own (ErrArguments).
 	Via *Client
 	// Desc is the description this Client was parsed from.
 	Desc string
@@ -146,6 +150,15 @@ func (p *parser) hostPort(c *Client, rest []string) {
 	case !hasPort:
 		p.fail("port", fmt.Errorf("%w: missing", ErrArguments))
 	}
+	if p.err == nil {
+		// An internationalised name is dialled, and verified, in its
+		// ASCII form, as Twisted's _idnaBytes makes it.
+		if a, err := hostASCII(host); err != nil {
+			p.fail("host", err)
+		} else {
+			host = a
+		}
+	}
 	c.Host = host
 	if p.err == nil {
 		c.Port = p.parseInt("port", portS, 10, 1, 65535)
@@ -168,7 +181,7 @@ func (p *parser) via(c *Client, desc string) {
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			err = fmt.Errorf("%s: %w", e.Part, e.Err)
+			err = nestedError{e}
 		}
 		p.fail("endpoint", err)
 		return
@@ -176,10 +189,22 @@ func (p *parser) via(c *Client, desc string) {
 	c.Via = v
 }
 
+// nestedError is a nested description's error inside its outer one's:
+// "DESC: PART: REASON", without a second "endpoint: ", still matching the
+// nested error's sentinel.
+type nestedError struct{ e *Error }
+
+func (n nestedError) Error() string { return strings.TrimPrefix(n.e.Error(), "endpoint: ") }
+func (n nestedError) Unwrap() error { return n.e }
+
 func (p *parser) clientTLS(c *Client) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
 	if v, ok := p.kw("hostname"); ok {
-		cfg.ServerName = v
+		a, err := hostASCII(v)
+		if err != nil {
+			p.fail("hostname", err)
+		}
+		cfg.ServerName = a
 	}
 	// The trusted CAs: weft's caCerts= (one PEM file), or Twisted's
 	// directory of *.pem files (caCertsDir= of ssl:, trustRoots= of tls:).
@@ -244,6 +269,12 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice(), Zone: ip.Zone()}
 	}
+	switch {
+	case c.Via != nil && (c.Type == "tcp" || c.Type == "unix"):
+		return nil, &Error{Desc: c.Desc, Part: "Via", Err: fmt.Errorf("%w: a %s endpoint cannot run over another (Via is for tls)", ErrInvalidValue, c.Type)}
+	case c.Via != nil && c.BindAddress != "":
+		return nil, &Error{Desc: c.Desc, Part: "bindAddress", Err: fmt.Errorf("%w: with Via, the local address belongs to Via", ErrArguments)}
+	}
 	var conn net.Conn
 	var err error
 	switch c.Type {
@@ -263,13 +294,17 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 		if c.Port < 1 || c.Port > 65535 {
 			return nil, &Error{Desc: c.Desc, Part: "port", Err: fmt.Errorf("%w: %d out of range [1, 65535]", ErrInvalidValue, c.Port)}
 		}
-		addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+		host, herr := hostASCII(c.Host)
+		if herr != nil {
+			return nil, &Error{Desc: c.Desc, Part: "host", Err: herr}
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(c.Port))
 		if c.Type == "tls" && c.Via != nil {
-			conn, err = c.dialVia(dctx)
+			conn, err = c.dialVia(dctx, host)
 		} else if c.Type == "tls" {
 			cfg := c.TLS
 			if cfg == nil {
-				cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
+				cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 			}
 			td := tls.Dialer{NetDialer: &d, Config: cfg}
 			conn, err = td.DialContext(dctx, network, addr)
@@ -294,8 +329,9 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 // maxVia bounds the chain of Client.Via that Dial follows.
 const maxVia = 8
 
-// dialVia connects through c.Via, then runs the TLS handshake over it.
-func (c *Client) dialVia(ctx context.Context) (net.Conn, error) {
+// dialVia connects through c.Via, then runs the TLS handshake over it
+// for host (c.Host in ASCII form).
+func (c *Client) dialVia(ctx context.Context, host string) (net.Conn, error) {
 	depth := 0
 	for v := c.Via; v != nil; v = v.Via {
 		if depth++; depth > maxVia {
@@ -308,7 +344,7 @@ func (c *Client) dialVia(ctx context.Context) (net.Conn, error) {
 	}
 	cfg := c.TLS
 	if cfg == nil {
-		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.Host}
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {

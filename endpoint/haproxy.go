@@ -16,7 +16,7 @@ var proxyAny = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustPars
 // served with the PROXY protocol from any source, as Twisted's wrapper
 // trusts every peer. SUB's own proxy= list, if any, narrows that trust.
 func haproxyServer(desc string, a args) (*Server, error) {
-	sub := unparse(a.pos[1:], a.kw)
+	sub := unparse(a.pos[1:], a.kw, a.seq)
 	s, err := ParseServer(sub)
 	if err != nil {
 		var e *Error
@@ -33,6 +33,8 @@ func haproxyServer(desc string, a args) (*Server, error) {
 		return fail("another haproxy: endpoint")
 	case s.Network == "unix":
 		return fail("a unix socket, whose peers are never trusted to send a PROXY header (use tcp, tcp6, tls or an INET systemd socket)")
+	case s.Type == "stdio":
+		return fail("stdio:, whose one connection is not read for a PROXY header (use tcp, tcp6, tls or an INET systemd socket)")
 	}
 	if s.Proxy == nil {
 		s.Proxy = slices.Clone(proxyAny)
@@ -42,17 +44,17 @@ func haproxyServer(desc string, a args) (*Server, error) {
 }
 
 // unparse writes positionals and keywords back as a description, as
-// Twisted's haproxy parser does (keywords after the positionals, sorted),
-// each quoted.
-func unparse(pos []string, kw map[string]string) string {
+// Twisted's haproxy parser does (keywords after the positionals), each
+// quoted. The keywords keep the order they were first written in (seq),
+// where Twisted sorts them: the same description, but an error names the
+// unknown keyword the plain description would.
+func unparse(pos []string, kw map[string]string, seq []string) string {
 	parts := make([]string, 0, len(pos)+len(kw))
 	for _, p := range pos {
 		parts = append(parts, Quote(p))
 	}
-	var kws []string
-	for k, v := range kw {
-		kws = append(kws, Quote(k)+"="+Quote(v))
+	for _, k := range seq {
+		parts = append(parts, Quote(k)+"="+Quote(kw[k]))
 	}
-	slices.Sort(kws)
-	return strings.Join(append(parts, kws...), ":")
+	return strings.Join(parts, ":")
 }

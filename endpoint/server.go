@@ -96,7 +96,8 @@ type Server struct {
 // (LISTEN_PID), name=NAME the one LISTEN_FDNAMES names so, and domain= the
 // family it must have. Listen checks that it is a listening stream socket of
 // that family, adopts it once (a second Listen is ErrNotInherited) and closes
-// the inherited descriptor; on first use it unsets the three variables and
+// the inherited descriptor (a failed adoption leaves it open, not adopted,
+// for another try); on first use it unsets the three variables and
 // marks every inherited descriptor close-on-exec, so that child processes
 // inherit neither. A unix socket's file is left in place at Close.
 //
@@ -105,18 +106,22 @@ type Server struct {
 // source, as Twisted does: its Server is that description's with Proxy set
 // to every address (or to the description's own proxy= list). It suits a
 // port that only the proxy can reach; a client that can reach it can claim
-// any address. A unix socket is refused: its peers are never trusted.
+// any address. A unix socket is refused: its peers are never trusted; so
+// is stdio:, whose connection is not read for a PROXY header.
 //
-// stdio: (Twisted's StandardIOEndpoint, on Unix) is a listener whose one
-// connection is the process's standard input and output, as inetd runs a
-// server: its first Accept returns it, later ones wait for Close. When
+// stdio: (Twisted's StandardIOEndpoint, on Unix; ErrUnsupported on Solaris
+// and illumos) is a listener whose one connection is the process's standard
+// input and output, as inetd runs a server: its first Accept returns it,
+// later ones wait for Close. When
 // both are one socket (inetd, systemd's Accept=yes, socat's EXEC), the
 // connection is that socket, with its addresses (and half-close);
 // otherwise it reads standard input and writes standard output, with
 // StdioAddr as both addresses, after making them non-blocking as Twisted
-// does. Descriptors 0 and 1 then point at /dev/null, so that closing the
-// connection ends the stream for the peer. One stdio: listener per process
-// (ErrAddressInUse).
+// does (blocking again when the connection closes: the flag is shared with
+// the parent's terminal or pipes). Descriptors 0 and 1 then point at
+// /dev/null, so that closing the connection ends the stream for the peer. A
+// listening or datagram socket on them is refused (ErrInvalidValue). One
+// stdio: listener per process (ErrAddressInUse).
 func ParseServer(desc string) (*Server, error) {
 	p, err := newParser(desc)
 	if err != nil {

@@ -89,7 +89,12 @@ func (l *stdioListener) Addr() net.Addr { return l.addr }
 // they are pipes, a terminal or files.
 type pipeConn struct {
 	r, w *os.File
-	once sync.Once
+	// restore holds duplicates of the descriptors that were blocking
+	// before the connection made them non-blocking: Close makes them
+	// blocking again (the flag is shared with the parent), then closes
+	// them.
+	restore []int
+	once    sync.Once
 }
 
 func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
@@ -101,6 +106,11 @@ func (c *pipeConn) Close() error {
 		err = c.r.Close()
 		if werr := c.w.Close(); err == nil {
 			err = werr
+		}
+		// After the files' close, no read or write of them can wait in
+		// a blocking call.
+		for _, fd := range c.restore {
+			setBlocking(fd)
 		}
 	})
 	return err

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !solaris
 
 package endpoint
 
@@ -25,6 +25,13 @@ func stdioConn() (net.Conn, error) {
 	if err := syscall.Fstat(1, &st1); err != nil {
 		return nil, fmt.Errorf("%w: standard output: %v", ErrInvalidValue, err)
 	}
+	for fd, st := range []*syscall.Stat_t{&st0, &st1} {
+		if st.Mode&syscall.S_IFMT == syscall.S_IFSOCK {
+			if err := checkStdioSocket(fd); err != nil {
+				return nil, err
+			}
+		}
+	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -45,11 +52,24 @@ func stdioConn() (net.Conn, error) {
 			syscall.Close(w)
 			return nil, fmt.Errorf("%w: cannot duplicate standard input or output", ErrInvalidValue)
 		}
+		// O_NONBLOCK belongs to the open file description, which the
+		// parent shares (its terminal, a pipeline's pipe): one that was
+		// blocking is made blocking again when the connection closes,
+		// through a duplicate kept for it, or the parent's next read or
+		// write of it would fail with EAGAIN.
+		var restore []int
+		for _, fd := range []int{r, w} {
+			if nb, known := nonblocking(fd); known && !nb {
+				if spare := dupCloexec(fd); spare >= 0 {
+					restore = append(restore, spare)
+				}
+			}
+		}
 		// A non-blocking descriptor is polled by os.File (a pipe, a
 		// terminal, a socket); a regular file stays as it is.
 		syscall.SetNonblock(r, true)
 		syscall.SetNonblock(w, true)
-		c = &pipeConn{r: os.NewFile(uintptr(r), "stdin"), w: os.NewFile(uintptr(w), "stdout")}
+		c = &pipeConn{r: os.NewFile(uintptr(r), "stdin"), w: os.NewFile(uintptr(w), "stdout"), restore: restore}
 	}
 	nfd := int(null.Fd())
 	for _, fd := range []int{0, 1} {
@@ -59,6 +79,29 @@ func stdioConn() (net.Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkStdioSocket refuses a socket on descriptor fd (0 or 1) that is not
+// a connection: a listening socket (inetd's wait services, systemd's
+// Accept=no with StandardInput=socket), whose first read would fail, or a
+// datagram socket.
+func checkStdioSocket(fd int) error {
+	which := [...]string{"standard input", "standard output"}[fd]
+	typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE)
+	if err != nil {
+		return fmt.Errorf("%w: %s is a socket: %v", ErrInvalidValue, which, err)
+	}
+	if typ != syscall.SOCK_STREAM {
+		kind := fmt.Sprintf("a socket of type %d", typ)
+		if typ == syscall.SOCK_DGRAM {
+			kind = "a datagram socket"
+		}
+		return fmt.Errorf("%w: %s is %s, not a stream socket", ErrInvalidValue, which, kind)
+	}
+	if acc, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN); err == nil && acc != 0 {
+		return fmt.Errorf("%w: %s is a listening socket, not a connection (for a socket passed to listen on, use systemd:)", ErrInvalidValue, which)
+	}
+	return nil
 }
 
 // dupCloexec duplicates fd close-on-exec, or returns -1.
@@ -71,4 +114,11 @@ func dupCloexec(fd int) int {
 	}
 	syscall.CloseOnExec(nfd)
 	return nfd
+}
+
+// setBlocking clears O_NONBLOCK on fd, a duplicate kept for it, and closes
+// it.
+func setBlocking(fd int) {
+	syscall.SetNonblock(fd, false)
+	syscall.Close(fd)
 }

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !solaris
 
 package endpoint
 
@@ -93,7 +93,15 @@ func TestStdioListen(t *testing.T) {
 				}
 				in, out, want = w, r, "*endpoint.pipeConn stdio stdio: "
 			} else {
-				fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+				// No SOCK_CLOEXEC: darwin lacks it. The pair is made
+				// close-on-exec under ForkLock instead.
+				syscall.ForkLock.RLock()
+				fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+				if err == nil {
+					syscall.CloseOnExec(fds[0])
+					syscall.CloseOnExec(fds[1])
+				}
+				syscall.ForkLock.RUnlock()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -147,8 +147,9 @@ func (set *inheritedSet) pick(s *Server) (int, error) {
 }
 
 // adopt turns the descriptor s selects into a listener, once: the
-// descriptor is checked (a listening stream socket of s.Network's family),
-// duplicated by net.FileListener, and the original closed.
+// descriptor is duplicated, the duplicate checked (a listening stream
+// socket of s.Network's family) and made a listener, and the original
+// closed.
 func (set *inheritedSet) adopt(s *Server) (net.Listener, error) {
 	set.mu.Lock()
 	defer set.mu.Unlock()
@@ -160,18 +161,15 @@ func (set *inheritedSet) adopt(s *Server) (net.Listener, error) {
 	if set.taken[i] {
 		return nil, fmt.Errorf("descriptor %d (index %d) was adopted already: an inherited socket is listened on once", fd, i)
 	}
-	if err := checkInherited(fd, s.Network); err != nil {
+	// The listener is made from a duplicate, checked before it is used:
+	// the socket checked is the one adopted, and a failure (EMFILE) leaves
+	// the inherited descriptor open and not adopted, for a later try.
+	ln, err := adoptFD(fd, s.Network)
+	if err != nil {
 		return nil, err
 	}
-	// From here the descriptor is the listener's: an os.File closes it
-	// when collected, so it is never handed out twice.
 	set.taken[i] = true
-	f := os.NewFile(uintptr(fd), "systemd:"+strconv.Itoa(fd))
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
-	}
+	closeInherited(fd)
 	return ln, nil
 }
 

@@ -2,13 +2,18 @@
 
 package endpoint
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+)
 
 // systemdSupported: socket activation is systemd's, on Linux only.
 const systemdSupported = false
 
 func closeOnExec(int) {}
 
-func checkInherited(fd int, _ string) error {
-	return fmt.Errorf("descriptor %d: %w", fd, ErrUnsupported)
+func adoptFD(fd int, _ string) (net.Listener, error) {
+	return nil, fmt.Errorf("descriptor %d: %w", fd, ErrUnsupported)
 }
+
+func closeInherited(int) {}
