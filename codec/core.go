@@ -35,6 +35,7 @@ type core struct {
 
 	busy    bool  // inside run
 	failed  bool  // a decode error closed the connection
+	endHeld bool  // ReadConnectionLost came before ConnectionMade (see made)
 	piece   int32 // minimum piece; 0 means minPiece (tests set it small)
 	paused  atomic.Bool
 	closing atomic.Bool
@@ -84,6 +85,8 @@ type sink interface {
 	deliver(frame []byte)
 	// decodeError handles a decode error; false means fail and close.
 	decodeError(err error) bool
+	// ReadConnectionLost is the adapter's own (the peer's end of stream).
+	ReadConnectionLost()
 }
 
 // span returns the connection's span, taking one from the pool if needed.
@@ -112,9 +115,15 @@ func (c *core) release() {
 // tail returns the part of the current read not yet decoded nor copied.
 func (st *span) tail() []byte { return st.in[st.inN:] }
 
-// feed runs the loop over newly received data.
+// feed runs the loop over newly received data. Before ConnectionMade (a
+// Protocol driven by hand: the runtime never does that) the data is kept,
+// copied, for made to decode.
 func (c *core) feed(data []byte, s sink) {
 	if c.failed || len(data) == 0 {
+		return
+	}
+	if c.t == nil {
+		c.hold(data)
 		return
 	}
 	st := c.span()
@@ -134,6 +143,37 @@ func (c *core) feed(data []byte, s sink) {
 		st.in, st.inN = data, 0
 	}
 	c.run(s)
+}
+
+// hold appends a copy of data to the undecoded bytes, for a connection not
+// made yet (feed).
+func (c *core) hold(data []byte) {
+	st := c.span()
+	st.own()
+	off := len(st.buf) - len(st.pending)
+	st.buf = append(st.buf, data...)
+	st.pending = st.buf[off:]
+}
+
+// made runs at the end of the adapter's ConnectionMade: it decodes what was
+// received before (DataReceived called by hand before ConnectionMade), with
+// the mode and codec in force now, then delivers an end of stream that came
+// before ConnectionMade too, once those bytes have been delivered.
+func (c *core) made(s sink) {
+	if c.st != nil {
+		c.run(s)
+	}
+	c.endIfHeld(s)
+}
+
+// endIfHeld delivers an end of stream held since before ConnectionMade,
+// once reading is not paused (the runtime never reads the end while
+// paused).
+func (c *core) endIfHeld(s sink) {
+	if c.endHeld && !c.busy && !c.paused.Load() {
+		c.endHeld = false
+		s.ReadConnectionLost()
+	}
 }
 
 // own makes pending live in buf.
@@ -242,7 +282,7 @@ func (c *core) setDecoder(d Decoder) {
 // nested call (from a callback) returns at once and the outer loop carries
 // on.
 func (c *core) run(s sink) {
-	if c.busy {
+	if c.busy || c.t == nil { // nested, or before ConnectionMade (see made)
 		return
 	}
 	c.busy = true
@@ -354,6 +394,10 @@ func (c *core) fail(err error) {
 // left; otherwise the connection is closed as the runtime closes it for a
 // Protocol that is not (lost then reports a partial frame as truncated).
 func (c *core) readLost(h any) {
+	if c.t == nil {
+		c.endHeld = true // after the held bytes, once made (see made)
+		return
+	}
 	if c.failed {
 		return
 	}
@@ -371,6 +415,14 @@ func (c *core) readLost(h any) {
 // the handler closed it itself (LoseConnection, Abort); else the runtime's
 // reason.
 func (c *core) lost(reason error) error {
+	if c.t == nil {
+		// Before ConnectionMade (driven by hand): the connection was
+		// never made, so what was held for it is dropped silently.
+		c.drop()
+		c.release()
+		c.endHeld = false
+		return reason
+	}
 	left := 0
 	if st := c.st; st != nil {
 		left = len(st.pending)
@@ -424,11 +476,19 @@ func (c *core) resumeReading(s sink) {
 	p, ok := c.t.(weft.Poster)
 	if !ok {
 		c.t.ResumeReading()
+		if c.endHeld {
+			// The end of stream came before ConnectionMade: no more
+			// bytes will come to deliver the held frames, so deliver
+			// them now.
+			c.run(s)
+			c.endIfHeld(s)
+		}
 		return
 	}
 	p.Post(func() {
 		c.run(s)
 		if !c.paused.Load() {
+			c.endIfHeld(s)
 			c.t.ResumeReading()
 			// A PauseReading from another goroutine may have come
 			// between the check and the call (after the ResumeReading

@@ -89,18 +89,35 @@ func NewLineReceiver(h LineHandler) *LineReceiver {
 }
 
 // ConnectionMade implements weft.Protocol.
+//
+// Bytes given to DataReceived before ConnectionMade (by a test driving the
+// receiver by hand; the runtime never does) are decoded once the handler's
+// ConnectionMade has been called: when it returns, or at once if it
+// switches mode (see DataReceived).
 func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
 	c := &r.core
 	c.t = t
-	c.dec = decoderFor(&r.line)
+	if r.raw { // SetRawMode was called before ConnectionMade
+		c.dec = Raw{}.NewDecoder()
+	} else {
+		c.dec = decoderFor(&r.line)
+	}
 	r.h.ConnectionMade(r)
 	if err := Validate(&r.line); err != nil && !c.failed {
 		c.fail(err)
 	}
+	c.made(r)
 }
 
-// DataReceived implements weft.Protocol.
+// DataReceived implements weft.Protocol. Called before ConnectionMade (a
+// Protocol driven by hand, as in Twisted's proto.dataReceived before
+// makeConnection; the runtime never does it), it keeps a copy of data:
+// the handler gets its ConnectionMade first, then those lines, as if they
+// had arrived right after it. SetRawMode and SetLineMode(extra) called
+// before ConnectionMade apply to them; so does a ReadConnectionLost, which
+// comes after them; ConnectionLost before ConnectionMade drops them and
+// passes its reason on to the handler.
 func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data, r) }
 
 // ConnectionLost implements weft.Protocol.

@@ -71,6 +71,13 @@ type FrameTransport interface {
 // weft.HalfCloseable, the peer's end of stream on a frame boundary calls its
 // ReadConnectionLost instead of closing the connection (a stream that ends
 // inside a frame still closes, with ErrTruncated).
+//
+// Driven by hand in an order the runtime never uses (DataReceived or
+// ReadConnectionLost before ConnectionMade, as a test in Twisted's habit
+// may), the Protocol keeps a copy of the bytes and the end: the handler
+// gets ConnectionMade first, then those frames, then the end, as if they
+// had arrived right after ConnectionMade. ConnectionLost before
+// ConnectionMade drops what was kept and passes its reason on.
 func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 	if h == nil {
 		panic("codec: NewProtocol: nil FrameHandler")
@@ -124,6 +131,7 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 	if err := Validate(*p.codec.Load()); err != nil && !p.failed {
 		p.fail(err)
 	}
+	p.made(p) // what DataReceived kept if called before (by hand)
 }
 
 func (p *framed) DataReceived(data []byte) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,12 +20,10 @@ func TestStreamPostAfterConnectionLostDropped(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	_ = waitBounded(t, p)
-	ran := false
-	lp.t.(interface{ Post(func()) }).Post(func() { ran = true })
-	done := make(chan struct{})
-	p.Post(func() { close(done) }) // runs after the function posted above
-	<-done
-	if ran {
+	var ran atomic.Bool
+	lp.t.(interface{ Post(func()) }).Post(func() { ran.Store(true) })
+	p.ser.waitIdle() // a function queued by the Post above would have run by now
+	if ran.Load() {
 		t.Errorf("a function posted through the Stream's Transport after ConnectionLost ran")
 	}
 }
@@ -100,12 +99,13 @@ func TestRegisterProducerAfterStdinClosed(t *testing.T) {
 	_ = waitBounded(t, p) // stdin closed when the child was reaped
 	prod := &countingProducer{}
 	p.RegisterProducer(prod)
-	stops := make(chan int)
-	p.Post(func() { stops <- prod.stops })
-	if n := <-stops; n != 1 {
+	// RegisterProducer queued the StopProducing (the Process's own work,
+	// which runs after ProcessEnded too; work the user posts now would be
+	// dropped): wait for it.
+	p.ser.waitIdle()
+	if n := prod.stops; n != 1 {
 		t.Errorf("producer registered after stdin closed: StopProducing called %d times, want 1", n)
 	}
-	p.ser.waitIdle()
 }
 
 // fakeTransport is a process Transport that queues posted functions until

@@ -67,7 +67,13 @@ type Transport interface {
 	// Post runs fn serialized with the protocol's callbacks (after the
 	// running one, if any), for example from a timer. It never blocks:
 	// called outside the callbacks, it never runs fn or a callback on the
-	// caller's goroutine. A nil fn is ignored.
+	// caller's goroutine. As the runtime's Post never runs work after
+	// ConnectionLost (weft.Conn.Post), fn never runs after ProcessEnded:
+	// work still waiting when ProcessEnded is called is dropped then, and
+	// work posted from then on (from ProcessEnded itself, from another
+	// goroutine while it runs, or later) is dropped at once. Dropped work
+	// is released, never run and not reported; Done and Context are done
+	// once ProcessEnded has returned. A nil fn is ignored.
 	Post(fn func())
 	// Context returns a context that is done once ProcessEnded has returned.
 	Context() context.Context
@@ -342,6 +348,7 @@ func (pr *Process) maybeEnd() {
 			"process: descriptors %v still open %v after the child exited (Options.WaitDelay), output cut: %w",
 			pr.cut, pr.opt.waitDelay, exec.ErrWaitDelay))
 	}
+	pr.ser.close() // the user's work posted from now on is dropped (Post)
 	pr.proto.ProcessEnded(pr.endStatus)
 	pr.cancel()
 	close(pr.ended)

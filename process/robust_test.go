@@ -161,12 +161,12 @@ func TestRegisterProducerWithoutStdin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
-	stops := make(chan int)
-	p.Post(func() { stops <- prod.stops })
-	if n := <-stops; n != 1 {
+	// Wait returned after ProcessEnded, when work posted with Post no
+	// longer runs: the serializer being idle, StopProducing has run.
+	p.ser.waitIdle()
+	if n := prod.stops; n != 1 {
 		t.Errorf("producer registered without a stdin pipe: StopProducing called %d times, want 1", n)
 	}
-	p.ser.waitIdle()
 	r.checkOrder(1)
 }
 
@@ -288,25 +288,27 @@ func TestPostNil(t *testing.T) {
 // file).
 func TestCloseStdinNotHeldByPostedWork(t *testing.T) {
 	r := newRecorder(t)
-	exited, endedByExit := false, false
+	looping, endedByExit := false, false
 	deadline := time.Now().Add(5 * time.Second)
 	var loop func()
 	loop = func() {
-		switch {
-		case exited:
-			endedByExit = true
-		case time.Now().After(deadline): // a bound, so that the test ends
-		default:
-			runtime.Gosched()
-			r.tr.Post(loop)
+		if time.Now().After(deadline) { // a bound, so that the test ends
+			looping = false
+			return
 		}
+		runtime.Gosched()
+		r.tr.Post(loop)
 	}
 	r.onLost = func(fd int) {
 		if fd == 0 {
+			looping = true
 			r.tr.Post(loop)
 		}
 	}
-	r.onExited = func() { exited = true }
+	// The loop runs until the child exits (work posted then is dropped
+	// with ProcessEnded, which may follow at once): the exit must come
+	// while it runs.
+	r.onExited = func() { endedByExit = looping }
 	p, err := Start(context.Background(), exec.Command(lookPath(t, "cat")), r, &Options{ChildFDs: map[int]Direction{0: Write, 1: Read}})
 	if err != nil {
 		t.Fatalf("Start: %v", err)

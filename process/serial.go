@@ -15,23 +15,37 @@ import "sync"
 // the protocol posts never keeps them from their pipe.
 type serializer struct {
 	mu      sync.Mutex
-	q       []func()
+	q       []task
 	running bool
+	closed  bool          // the user's work is dropped (ProcessEnded was called)
 	idle    chan struct{} // closed when running becomes false; nil: no waiter
+}
+
+// task is a queued function. The user's (Post) are dropped once the
+// serializer is closed; the package's own always run.
+type task struct {
+	fn   func()
+	user bool
 }
 
 // post queues fn and, unless another goroutine is running the queue, runs the
 // queue now.
 func (s *serializer) post(fn func()) {
-	if s.enqueue(fn) {
+	if s.enqueue(task{fn: fn}) {
 		s.drain(nil)
 	}
 }
 
 // goPost queues fn and, unless a runner is draining the queue, starts a
 // goroutine to drain it: the caller never runs queued functions.
-func (s *serializer) goPost(fn func()) {
-	if s.enqueue(fn) {
+func (s *serializer) goPost(fn func()) { s.goPostTask(task{fn: fn}) }
+
+// postUser is goPost for the user's work (Post): once the serializer is
+// closed, fn is dropped at once.
+func (s *serializer) postUser(fn func()) { s.goPostTask(task{fn: fn, user: true}) }
+
+func (s *serializer) goPostTask(t task) {
+	if s.enqueue(t) {
 		s.mu.Unlock()
 		go func() {
 			s.mu.Lock()
@@ -40,11 +54,33 @@ func (s *serializer) goPost(fn func()) {
 	}
 }
 
-// enqueue queues fn and reports whether the caller became the runner, in
-// which case s.mu is still held (drain takes it so); otherwise it is released.
-func (s *serializer) enqueue(fn func()) bool {
+// close drops the user's work still queued and makes postUser drop what
+// comes later (the package's own work still runs). It releases the dropped
+// functions: the queue keeps no reference to them.
+func (s *serializer) close() {
 	s.mu.Lock()
-	s.q = append(s.q, fn)
+	s.closed = true
+	kept := s.q[:0]
+	for _, t := range s.q {
+		if !t.user {
+			kept = append(kept, t)
+		}
+	}
+	clear(s.q[len(kept):])
+	s.q = kept
+	s.mu.Unlock()
+}
+
+// enqueue queues t and reports whether the caller became the runner, in
+// which case s.mu is still held (drain takes it so); otherwise it is
+// released. The user's work is dropped once the serializer is closed.
+func (s *serializer) enqueue(t task) bool {
+	s.mu.Lock()
+	if t.user && s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.q = append(s.q, t)
 	if s.running {
 		s.mu.Unlock()
 		return false
@@ -91,8 +127,8 @@ func (s *serializer) drain(ack chan struct{}) {
 		}
 	}()
 	for len(s.q) > 0 {
-		fn := s.q[0]
-		s.q[0] = nil
+		fn := s.q[0].fn
+		s.q[0] = task{}
 		s.q = s.q[1:]
 		s.mu.Unlock()
 		fn()
@@ -135,7 +171,7 @@ func (s *serializer) call(ack chan struct{}, fn func()) {
 		fn()
 		ack <- struct{}{}
 	}
-	if !s.enqueue(own) {
+	if !s.enqueue(task{fn: own}) {
 		<-ack
 		return
 	}

@@ -270,10 +270,18 @@ func (st streamTransport) ResumeReading() {
 }
 
 // Post runs fn serialized with the Protocol's callbacks (Transport.Post);
-// like the runtime's Post, fn is dropped if the connection is lost first
-// (ConnectionLost was called).
+// like the runtime's Post (weft.Conn.Post), fn never runs after
+// ConnectionLost: work still waiting when ConnectionLost is called is
+// dropped then, and work posted from then on (from ConnectionLost itself,
+// from another goroutine while it runs, or later) is dropped at once.
 func (st streamTransport) Post(fn func()) {
 	if fn == nil {
+		return
+	}
+	if pr, ok := st.s.t.(*Process); ok {
+		// ConnectionLost runs inside ProcessEnded, after which the
+		// Process drops posted work itself, keeping no reference to it.
+		pr.Post(fn)
 		return
 	}
 	st.s.t.Post(func() {

@@ -224,11 +224,11 @@ func (pr *Process) WriteRoom() int {
 	return 0
 }
 
-// Post runs fn serialized with the protocol's callbacks; a nil fn is
-// ignored.
+// Post runs fn serialized with the protocol's callbacks, never after
+// ProcessEnded (see Transport.Post); a nil fn is ignored.
 func (pr *Process) Post(fn func()) {
 	if fn != nil && pr.ended != nil {
-		pr.ser.goPost(fn)
+		pr.ser.postUser(fn)
 	}
 }
 

@@ -46,8 +46,16 @@ func TestBadInputChat(t *testing.T) {
 			}
 			return nil
 		}, "ok"},
-		// DataReceived before ConnectionMade panics in codec.LineReceiver
-		// (another package's); the runtime never calls it so.
+		{"DataReceived before ConnectionMade", func() error {
+			var s chat.Server
+			p := s.BuildProtocol(nil)
+			p.DataReceived([]byte("ann\r\n")) // kept by codec.LineReceiver until ConnectionMade
+			p.ConnectionLost(nil)
+			if n := s.Names(); len(n) != 0 {
+				return fmt.Errorf("names %q", n)
+			}
+			return nil
+		}, "ok"},
 		{"ConnectionLost before ConnectionMade", func() error {
 			var s chat.Server
 			p := s.BuildProtocol(nil)
