@@ -41,6 +41,55 @@ type Config struct {
 	// the client cannot hold it, even one that keeps it busy with PINGs.
 	// Zero means DefaultRegisterTimeout.
 	RegisterTimeout time.Duration
+
+	// The Client answers CTCP queries (a PRIVMSG holding "\x01TAG
+	// data\x01") as Twisted's IRCClient does, with a NOTICE to the
+	// sender's nick (never to a channel): PING (its data echoed), TIME
+	// (Now, as "TIME :Fri Nov 27 04:06:00 2026"), CLIENTINFO (the tags it
+	// understands, or with a tag what that one does) and ERRMSG always,
+	// and VERSION, SOURCE, USERINFO and FINGER only when the field below
+	// is set. Other queries (DCC, ...) get no answer, as in Twisted 22.4,
+	// nor does a CTCP message in a NOTICE (an answer: answering it could
+	// start a loop between two clients). See MaxCTCPQueries and
+	// CTCPReplyInterval for the limits, CTCPHandler to see the queries.
+
+	// CTCPVersion, if not empty, is the answer to CTCP VERSION: by
+	// convention "name:version:environment", which is Twisted's answer
+	// built from versionName, versionNum and versionEnv
+	// ("weftbot:1.2:Go on linux"). Empty: VERSION is not answered, as in
+	// Twisted when versionName is not set.
+	CTCPVersion string
+	// CTCPSource, if not empty, is the answer to CTCP SOURCE: where to
+	// get the client's source, such as a URL (Twisted's sourceURL); it is
+	// sent followed by an empty SOURCE, the CTCP specification's end of
+	// the list, as Twisted sends it. Empty: SOURCE is not answered
+	// (Twisted answers its own download page by default).
+	CTCPSource string
+	// CTCPUserInfo, if not empty, is the answer to CTCP USERINFO, a text
+	// the user sets (Twisted's userinfo). Empty: not answered.
+	CTCPUserInfo string
+	// CTCPFinger, if not empty, is the answer to CTCP FINGER (Twisted's
+	// fingerReply). Empty: not answered.
+	CTCPFinger string
+	// CTCPReplyInterval and CTCPMaxReplies rate-limit the answers to CTCP
+	// queries, so that a flood of queries (from one user or many) cannot
+	// make the client flood the server back and be killed for it, which
+	// Twisted's IRCClient does not prevent: a sender gets at most one
+	// answer per tag per CTCPReplyInterval (nicks compared with
+	// EqualFold), and the client sends at most CTCPMaxReplies answers in
+	// all in any CTCPReplyInterval; the excess queries are dropped
+	// unanswered. The budget belongs to the Client, one connection. The
+	// time is the system clock's, not Now. Zero means
+	// DefaultCTCPReplyInterval (10 s).
+	CTCPReplyInterval time.Duration
+	// CTCPMaxReplies: see CTCPReplyInterval. Zero means
+	// DefaultCTCPMaxReplies (3); negative means that no CTCP query is
+	// answered (CTCPHandler still sees them).
+	CTCPMaxReplies int
+	// Now is the clock of the answer to CTCP TIME (local time, as
+	// Twisted's time.localtime; give one in UTC not to tell the time
+	// zone). Nil means time.Now.
+	Now func() time.Time
 }
 
 // DefaultRegisterTimeout is how long a Client waits for the server's
@@ -63,6 +112,15 @@ func (c Config) Validate() error {
 	}
 	if c.RegisterTimeout < 0 {
 		return fmt.Errorf("%w: Config.RegisterTimeout %v is negative", ErrConfig, c.RegisterTimeout)
+	}
+	if c.CTCPReplyInterval < 0 {
+		return fmt.Errorf("%w: Config.CTCPReplyInterval %v is negative", ErrConfig, c.CTCPReplyInterval)
+	}
+	for name, v := range map[string]string{"CTCPVersion": c.CTCPVersion, "CTCPSource": c.CTCPSource,
+		"CTCPUserInfo": c.CTCPUserInfo, "CTCPFinger": c.CTCPFinger} {
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return fmt.Errorf("%w: Config.%s %q holds NUL, CR or LF", ErrConfig, name, v)
+		}
 	}
 	// The registration lines must be sendable (not too long, no ':' before
 	// the user name), or registration would stall with nothing said.
@@ -111,6 +169,10 @@ type Client struct {
 	retries    int
 	asked      string      // the last nick asked for with SetNick
 	casemap    caseMapping // the server's ISUPPORT CASEMAPPING
+
+	// ctcpLimit is the rate limit of the CTCP answers, nil when none is
+	// answered; set before the connection is made, then only read.
+	ctcpLimit *replyLimiter
 }
 
 // NewClient returns a Client for cfg, calling h (nil: BaseHandler).
@@ -122,6 +184,16 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 		h = BaseHandler{}
 	}
 	c := &Client{cfg: cfg, h: h, nick: cfg.Nick}
+	if cfg.CTCPMaxReplies >= 0 {
+		interval, maxReplies := cfg.CTCPReplyInterval, cfg.CTCPMaxReplies
+		if interval == 0 {
+			interval = DefaultCTCPReplyInterval
+		}
+		if maxReplies == 0 {
+			maxReplies = DefaultCTCPMaxReplies
+		}
+		c.ctcpLimit = newReplyLimiter(interval, maxReplies)
+	}
 	// Lines from the server may be up to MaxIncomingLineLength long (what
 	// the client sends is checked against MaxLineLength by Message.Append);
 	// the codec holds at most that much of a pending line.

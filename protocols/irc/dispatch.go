@@ -181,25 +181,38 @@ func printable(s string) string {
 // holds CTCP messages, split as Twisted's ctcpExtract does: the parts
 // between \x01 delimiters alternate, text outside CTCP first, CTCP
 // messages ("TAG data") second, an unterminated last CTCP message counting
-// whole. The first ACTION of a PRIVMSG is an Action (Twisted's ctcpQuery
-// dispatches a tag once per message; other queries are ignored), then the
-// text outside CTCP, its non-empty parts joined with a space and kept as
-// they are, is a Privmsg or a Noticed, as in Twisted's irc_PRIVMSG and
+// whole. In a PRIVMSG they are queries, in order: the first ACTION is an
+// Action, and the first query of each other tag (compared upper-cased, as
+// Twisted's ctcpQuery dispatches a tag once per message), up to
+// MaxCTCPQueries tags, is answered if the Client answers it (ctcpQuery);
+// in a NOTICE they are answers, which are never answered. Then the text
+// outside CTCP, its non-empty parts joined with a space and kept as they
+// are, is a Privmsg or a Noticed, as in Twisted's irc_PRIVMSG and
 // irc_NOTICE. A text that does not start with \x01 is text, whole.
 func (c *Client) message(m Message) {
 	user, target, text := m.Nick(), m.Param(0), m.Param(1)
 	if strings.HasPrefix(text, "\x01") {
 		var normal []string
 		action := false // the message's first ACTION was dispatched
+		var seen ctcpSeen
 		for i, part := range strings.Split(text, "\x01") {
 			switch {
 			case part == "":
 			case i%2 == 0:
 				normal = append(normal, part)
-			case m.Command == "PRIVMSG" && !action:
-				if tag, data, _ := strings.Cut(ctcpDequote(part), " "); strings.EqualFold(tag, "ACTION") {
-					action = true
-					c.h.Action(c, user, target, data)
+			case m.Command != "PRIVMSG" || action && seen.full():
+			default:
+				tag, data, _ := strings.Cut(ctcpDequote(part), " ")
+				switch {
+				case strings.EqualFold(tag, "ACTION"):
+					if !action {
+						action = true
+						c.h.Action(c, user, target, data)
+					}
+				case tag != "":
+					if tag = strings.ToUpper(tag); seen.add(tag) {
+						c.ctcpQuery(user, target, tag, data)
+					}
 				}
 			}
 		}

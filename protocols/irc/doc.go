@@ -8,19 +8,25 @@
 //     formatted; a line sent is at most MaxLineLength (512) bytes with
 //     "\r\n", a line received at most MaxIncomingLineLength (8191 + 512,
 //     IRCv3's bound with message tags; tagged or not), and a missing "\r"
-//     is tolerated. Parse skips an IRCv3 tags section ("@k=v;k2 ").
+//     is tolerated. Parse keeps an IRCv3 tags section ("@k=v;k2 ", at
+//     most MaxTagsLength bytes) in Message.Tags, unescaped.
 //   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
 //     PING with PONG (the PING's parameters, or its last one alone when
 //     the echo would pass MaxLineLength), retries a refused nick (432, 433, 436, 437) with an
 //     altered nick, and sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK
 //     and QUIT; Client.MaxText is the longest text that reaches the other
-//     users whole once the server has prefixed it. It compares nicks under
+//     users whole once the server has prefixed it. It answers CTCP
+//     queries as Twisted's IRCClient does (PING, TIME, CLIENTINFO, ERRMSG;
+//     VERSION, SOURCE, USERINFO, FINGER when Config sets them) with NOTICEs
+//     to the sender, a few per message and rate limited
+//     (Config.CTCPReplyInterval), never a CTCP in a NOTICE. It compares nicks under
 //     the case mapping the server announces (Client.EqualFold), and a
 //     server's ERROR closes the connection with the server's reason
 //     (ErrServerError).
 //   - Handler and BaseHandler: the callbacks (SignedOn, Joined, Left,
 //     Kicked, UserKicked, Privmsg, Noticed, Action, NickChanged, UserQuit,
 //     MessageReceived); embed BaseHandler and override what you need.
+//     CTCPHandler, optional, is told of the CTCP queries.
 //   - LogBot and Logger: Twisted's ircLogBot — a weft.Factory for
 //     client.Reconnecting that logs one channel to a file (opened once, in
 //     the Factory, so it survives reconnects), one "[HH:MM:SS] " line per

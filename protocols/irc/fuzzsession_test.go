@@ -38,7 +38,9 @@ func (r *recTransport) WriteBuffers(bufs ...[]byte) error {
 // line per event, holding no terminal control (no ESC or other C0 control
 // but IRC's formatting codes, no DEL, no C1 control, no invalid UTF-8:
 // checkLogSafe); and it sends at most one line per line received, plus the
-// registration (no amplification).
+// registration, but for its automatic answers (NOTICEs: whispers, CTCP
+// answers, several to one message with several CTCP queries), which are at
+// most DefaultMaxReplies in all (no amplification).
 func FuzzBotSession(f *testing.F) {
 	for _, s := range []string{
 		":s 001 logbot :hi\r\n:logbot!u@h JOIN #weft\r\n:a!u@h PRIVMSG #weft :logbot: hi\r\n",
@@ -47,6 +49,7 @@ func FuzzBotSession(f *testing.F) {
 		":a!u@h PRIVMSG logbot :psst\nPING a b c\r\n:a!u@h PRIVMSG #weft :\x01ACTION x\x01\r\n",
 		":e\x1b[8m!u@h PRIVMSG #weft :\x1b]0;x\x07\u009b2J\xff\x02b\r\n:e!u@h NICK :\x85\r\n",
 		"PING " + strings.Repeat("a ", 20) + "\r\n",
+		":a!u@h PRIVMSG logbot :\x01PING 1\x01\x01TIME\x01\x01CLIENTINFO x\x01\r\n:b!u@h PRIVMSG #weft :\x01PING \\a\x01\x01ERRMSG\x01\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -70,7 +73,11 @@ func FuzzBotSession(f *testing.F) {
 			t.Fatalf("output does not end in CRLF: %q", out)
 		}
 		lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
+		notices := 0
 		for _, l := range lines {
+			if strings.HasPrefix(l, "NOTICE ") {
+				notices++
+			}
 			if len(l)+2 > MaxLineLength {
 				t.Fatalf("sent a %d-byte line: %q", len(l)+2, l)
 			}
@@ -78,8 +85,11 @@ func FuzzBotSession(f *testing.F) {
 				t.Fatalf("sent %q: %v", l, err)
 			}
 		}
-		if in := bytes.Count(data, []byte("\n")) + 1; len(lines) > in+2 {
-			t.Fatalf("sent %d lines for at most %d received", len(lines), in)
+		if in := bytes.Count(data, []byte("\n")) + 1; len(lines)-notices > in+2 {
+			t.Fatalf("sent %d lines, NOTICEs apart, for at most %d received", len(lines)-notices, in)
+		}
+		if notices > DefaultMaxReplies {
+			t.Fatalf("sent %d NOTICEs, more than DefaultMaxReplies (%d)", notices, DefaultMaxReplies)
 		}
 		checkLogSafe(t, log.String())
 		for _, l := range strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n") {

@@ -2,7 +2,8 @@ package irc
 
 // Handler receives a Client's events. Its methods are called one at a time,
 // never concurrently, on the connection's goroutine. Embed BaseHandler and
-// override the methods you need.
+// override the methods you need. A Handler may also implement CTCPHandler
+// to be told of CTCP queries.
 type Handler interface {
 	// ConnectionMade: the connection is up and NICK/USER are sent.
 	ConnectionMade(c *Client)

@@ -176,8 +176,9 @@ type LogBotConfig struct {
 	// Log, if not nil, receives the log instead of LogPath (the bot does
 	// not close it). Nil: LogPath is opened.
 	Log io.Writer
-	// Now is the clock for timestamps. Nil means time.Now (local time, as
-	// Twisted's time.localtime).
+	// Now is the clock for timestamps and for the answer to CTCP TIME
+	// (Config.Now). Nil means time.Now (local time, as Twisted's
+	// time.localtime).
 	Now func() time.Time
 	// User is the user name sent with USER (Config.User). Empty means
 	// Nick, as in Twisted; set it when Nick holds a character the server
@@ -190,11 +191,14 @@ type LogBotConfig struct {
 	AlterNick func(nick string) string
 	// ReplyInterval and MaxReplies rate-limit the bot's automatic replies
 	// (the whisper answer to a private message, "nick: I am a log bot" in
-	// the channel), so that a flood of messages cannot make it flood the
-	// server back (a server kills a client that sends too fast): a sender
-	// gets at most one reply of each kind per ReplyInterval (nicks compared
-	// with EqualFold), and the bot sends at most MaxReplies replies in all
-	// in any ReplyInterval. The excess is dropped (the messages are still
+	// the channel, the answers to CTCP queries: PING, TIME, CLIENTINFO,
+	// ERRMSG, as Config says), so that a flood of messages cannot make it
+	// flood the server back (a server kills a client that sends too
+	// fast): a sender
+	// gets at most one reply of each kind (each CTCP tag a kind) per
+	// ReplyInterval (nicks compared with EqualFold), and the bot sends at
+	// most MaxReplies replies in all in any ReplyInterval, across
+	// reconnections. The excess is dropped (the messages are still
 	// logged). The time is the system clock's, not Now. Zero means
 	// DefaultReplyInterval (30 s) and DefaultMaxReplies (5): a reply every
 	// 6 s on average, in bursts of at most 5 lines, within the flood limits
@@ -359,10 +363,13 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 
 // BuildProtocol implements weft.Factory: a new Client for each connection.
 func (b *LogBot) BuildProtocol(net.Addr) weft.Protocol {
-	c, err := NewClient(Config{Nick: b.cfg.Nick, User: b.cfg.User, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick}, &botHandler{b: b})
+	c, err := NewClient(Config{Nick: b.cfg.Nick, User: b.cfg.User, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick, Now: b.cfg.Now}, &botHandler{b: b})
 	if err != nil { // cannot happen: validated in NewLogBot
 		return nil
 	}
+	// The answers to CTCP queries share the budget of the bot's other
+	// automatic answers, which outlives the connection.
+	c.ctcpLimit = b.replies
 	b.mu.Lock()
 	b.cur = c
 	b.mu.Unlock()

@@ -10,10 +10,11 @@ import (
 	"github.com/weftkit/weft/codec"
 )
 
-// TestParseTags: an IRCv3 message-tags section ("@k=v;k2 " before the
-// prefix or command) is skipped, and the message parses as without it.
-// Before, "@time=..." was taken for the command and the line was refused
-// as malformed (and so ignored by the Client).
+// TestParseTags: after an IRCv3 message-tags section ("@k=v;k2 " before
+// the prefix or command) the message parses as without it (the tags go to
+// Message.Tags: TestParseTagsKept). Before, "@time=..." was taken for the
+// command and the line was refused as malformed (and so ignored by the
+// Client).
 func TestParseTags(t *testing.T) {
 	want := Message{Prefix: "n!u@h", Command: "PRIVMSG", Params: []string{"#c", "hi there"}}
 	for _, line := range []string{
@@ -22,6 +23,10 @@ func TestParseTags(t *testing.T) {
 		"@a :n!u@h PRIVMSG #c :hi there\n",
 	} {
 		got, err := Parse([]byte(line))
+		if got.Tags == nil {
+			t.Errorf("Parse(%q) kept no tags", line)
+		}
+		got.Tags = nil
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("Parse(%q) = %#v, %v; want %#v", line, got, err, want)
 		}

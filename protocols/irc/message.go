@@ -19,14 +19,18 @@ const maxContent = MaxLineLength - 2
 // for the rest of the line. It holds for any line, tagged or not, since
 // servers do send lines over 512 bytes; what the client sends stays within
 // MaxLineLength.
-const MaxIncomingLineLength = 8191 + MaxLineLength
+const MaxIncomingLineLength = MaxTagsLength + MaxLineLength
+
+// MaxTagsLength is the longest IRCv3 message-tags section Parse accepts,
+// counting its leading '@' and the space after it (IRCv3 message-tags).
+const MaxTagsLength = 8191
 
 // MaxParams is the most parameters a message may carry (RFC 2812).
 const MaxParams = 15
 
 // Message is one IRC message:
 //
-//	[":" Prefix " "] Command {" " Param} [" :" Trailing]
+//	["@" Tags " "] [":" Prefix " "] Command {" " Param} [" :" Trailing]
 //
 // The trailing parameter, if any, is the last element of Params: Message
 // does not remember whether it was written with a ':'.
@@ -39,6 +43,15 @@ type Message struct {
 	Command string
 	// Params are the parameters, the trailing one last.
 	Params []string
+	// Tags are the line's IRCv3 message tags ("@key=value;key2 " before
+	// the prefix), each value unescaped ("\:" is ';', "\s" a space, "\\"
+	// a backslash, "\r" CR, "\n" LF, a backslash before any other
+	// character dropped, as is a lone one at the end: a value may hold
+	// CR, LF or a space); a tag without a value, or with an empty one,
+	// maps to "", and of a key given twice the last value is kept. Nil
+	// when the line has none. Append does not write them: the Client
+	// negotiates no capability that would let it send tags.
+	Tags map[string]string
 }
 
 // Nick returns the nick part of the prefix ("nick" of "nick!user@host").
@@ -65,7 +78,8 @@ func NickOf(prefix string) string {
 // nothing; it may hold at most MaxIncomingLineLength bytes counting
 // "\r\n", tagged or not (Message.Append, for what is sent, keeps to
 // MaxLineLength). An IRCv3 message-tags section ('@' and the tags, up to
-// the first space) is skipped: Message does not keep it. Runs of spaces
+// the first space; at most MaxTagsLength bytes with the space, or
+// ErrLineTooLong) is kept in Tags, unescaped (see Message). Runs of spaces
 // between parts are accepted. Letters in Command are upper-cased. After 14
 // middle parameters the rest of the line is the trailing one, with or
 // without ':' (RFC 2812).
@@ -87,6 +101,10 @@ func Parse(line []byte) (Message, error) {
 		if tags == "@" || !ok {
 			return Message{}, fmt.Errorf("%w: empty tags or tags without a command", ErrMalformed)
 		}
+		if n := len(tags) + 1; n > MaxTagsLength {
+			return Message{}, fmt.Errorf("%w: tags section of %d bytes, the limit is %d", ErrLineTooLong, n, MaxTagsLength)
+		}
+		m.Tags = parseTags(tags[1:])
 		rest = strings.TrimLeft(after, " ")
 	}
 	if strings.HasPrefix(rest, ":") {
@@ -123,6 +141,60 @@ func Parse(line []byte) (Message, error) {
 		m.Params = append(m.Params, p)
 	}
 	return m, nil
+}
+
+// parseTags parses an IRCv3 tags section, without its '@': "key=value"
+// tags separated by ';', each value unescaped (see Message.Tags). Empty
+// tags and keys are skipped; nil when no tag is left. Its size is bounded
+// by the section's, which Parse bounds.
+func parseTags(s string) map[string]string {
+	var tags map[string]string
+	for s != "" {
+		var tag string
+		tag, s, _ = strings.Cut(s, ";")
+		key, value, _ := strings.Cut(tag, "=")
+		if key == "" {
+			continue
+		}
+		if tags == nil {
+			tags = make(map[string]string)
+		}
+		tags[key] = unescapeTag(value)
+	}
+	return tags
+}
+
+// unescapeTag undoes the IRCv3 message-tags escaping of a tag value: "\:"
+// is ';', "\s" a space, "\\" a backslash, "\r" CR, "\n" LF; a backslash
+// before any other character is dropped, and so is a lone one at the end.
+func unescapeTag(v string) string {
+	if strings.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i++; i == len(v) {
+			break
+		}
+		switch c := v[i]; c {
+		case ':':
+			b.WriteByte(';')
+		case 's':
+			b.WriteByte(' ')
+		case 'r':
+			b.WriteByte('\r')
+		case 'n':
+			b.WriteByte('\n')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // checkCommand accepts letters or exactly three digits.

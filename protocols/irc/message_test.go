@@ -110,7 +110,8 @@ func TestEqualFold(t *testing.T) {
 }
 
 // checkRoundTrip is the property the fuzzer checks: whatever parses formats
-// back (unless formatting makes it too long) and parses to the same message.
+// back (unless formatting makes it too long) and parses to the same message,
+// its tags apart (Append does not write them; checkTags checks them).
 func checkRoundTrip(t *testing.T, line []byte) {
 	m, err := Parse(line)
 	if err != nil {
@@ -120,6 +121,8 @@ func checkRoundTrip(t *testing.T, line []byte) {
 		return
 	}
 	checkPong(t, line, m)
+	checkTags(t, m)
+	m.Tags = nil
 	b, err := m.Append(nil)
 	if errors.Is(err, ErrLineTooLong) {
 		return
@@ -171,6 +174,8 @@ func FuzzParse(f *testing.F) {
 		"NOTICE  a  :", "\r\n", "001",
 		"PING a b c d e f g h i j k l m n " + strings.Repeat("x ", 238) + "y",
 		":srv PING a :" + strings.Repeat("y", 490), "PING " + strings.Repeat("z", 505),
+		"@time=2026-11-27T01:02:03.456Z;msgid=abc;+draft/reply=x\\sy :n!u@h PRIVMSG #c :hi",
+		`@k=a\:b\sc\\d\re\nf\zg\;k2;=v;;k=2 PING x`, "@" + strings.Repeat("k", 8190) + " PING x",
 	} {
 		f.Add([]byte(s))
 	}
