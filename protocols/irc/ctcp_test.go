@@ -2,7 +2,6 @@ package irc
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
-	"github.com/weftkit/weft/client"
 )
 
 // TestClientCTCPPing: a CTCP PING in a PRIVMSG is answered with a NOTICE to
@@ -350,19 +348,7 @@ func TestClientCTCPNgircd(t *testing.T) {
 	alice := dialPeer(t, srv.addr, "alice")
 	alice.send("JOIN #weft")
 	alice.waitFor(" 366 ")
-	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "weftbot", CTCPVersion: "weft:test:go"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { conn.Close(); _ = conn.Wait() }()
-	rec.expect(t, "signedon weftbot")
+	c, rec := signOn(t, srv, Config{Nick: "weftbot", CTCPVersion: "weft:test:go"})
 	if err := c.Join("#weft"); err != nil {
 		t.Fatal(err)
 	}

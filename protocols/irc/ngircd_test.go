@@ -273,19 +273,7 @@ func TestClientLongMsgNgircd(t *testing.T) {
 	srv := newNgircd(t)
 	srv.start()
 	alice := dialPeer(t, srv.addr, "alice")
-	rec := newRecorder()
-	c, err := NewClient(Config{Nick: "weftbot"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { conn.Close(); _ = conn.Wait() }()
-	rec.expect(t, "signedon weftbot")
+	c, _ := signOn(t, srv, Config{Nick: "weftbot"})
 	sent := 0
 	for i, size := range []int{100, 380, 400, 410, 420, 430, 440, 460, 480, 497, 505} {
 		text := fmt.Sprintf("%03d:", i) + strings.Repeat("x", size-5) + "$"
@@ -406,20 +394,8 @@ func TestClientCaseMappingNgircd(t *testing.T) {
 	alice.send("JOIN #weft")
 	alice.waitFor(" 366 ")
 
-	rec := newRecorder()
 	// ngircd refuses '|' in a user name: the user name is set.
-	c, err := NewClient(Config{Nick: "weft|c", User: "weftc"}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { conn.Close(); _ = conn.Wait() }()
-	rec.expect(t, "signedon weft|c")
+	c, rec := signOn(t, srv, Config{Nick: "weft|c", User: "weftc"})
 	if err := c.Join("#weft"); err != nil {
 		t.Fatal(err)
 	}
@@ -500,4 +476,24 @@ func TestLogBotCaseMappingNgircd(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// signOn connects a Client with cfg to srv and waits until it signed on
+// (as cfg.Nick); the connection is closed at the end of the test.
+func signOn(t *testing.T, srv *ngircd, cfg Config) (*Client, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	c, err := NewClient(cfg, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); _ = conn.Wait() })
+	rec.expect(t, "signedon "+cfg.Nick)
+	return c, rec
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/weftkit/weft"
 )
 
 // refusedBot runs a log bot (nick logbot, channel #weft, the fixed clock,
@@ -27,19 +23,7 @@ func refusedBot(t *testing.T, cfg LogBotConfig) (r *bufio.Reader, send func(line
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, srv := net.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- weft.Serve(cli, bot.BuildProtocol(nil), nil) }()
-	r = bufio.NewReader(srv)
-	send = func(lines ...string) {
-		t.Helper()
-		for _, l := range lines {
-			if _, err := fmt.Fprintf(srv, "%s\r\n", l); err != nil {
-				t.Fatalf("writing %q: %v", l, err)
-			}
-		}
-	}
-	hangUp = func() { srv.Close(); <-done }
+	r, send, hangUp = pipeServe(t, bot.BuildProtocol(nil))
 	expectLine(t, r, "NICK logbot")
 	expectLine(t, r, "USER logbot 0 * logbot")
 	send(":s 001 logbot :hi")
