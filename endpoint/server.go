@@ -31,6 +31,7 @@ type Server struct {
 	// Listen refuses a Network other than "tcp", "tcp4" or "tcp6"
 	// (ErrInvalidValue). For systemd it is the family the inherited socket
 	// must have: "tcp4" (domain=INET), "tcp6" (INET6) or "unix" (UNIX).
+	// ParseServer sets "stdio" for stdio, which does not read it.
 	Network string
 	// Address is host:port for tcp, tcp6 and tls (host empty: all IPv4
 	// interfaces for tcp and tls, "::" for tcp6), or the socket path for unix
