@@ -14,12 +14,17 @@ import (
 // is a callback, delivered only after the running callback returns, so the
 // loop would fill the buffer up to MaxWriteBuffer and be dropped with
 // ErrSlowConsumer. Instead each turn writes one chunk and posts the next:
-// posted work runs after the pause that an earlier Write queued.
+// posted work runs after the pause that an earlier Write queued. Only one
+// turn is ever posted: the runtime may call PauseProducing then
+// ResumeProducing at once (the buffer drained before the pause was told),
+// and a ResumeProducing that started a second chain of turns would write
+// two chunks a round.
 type chunkPump struct {
 	t          weft.Transport
 	post       func(func())
 	left       int
 	paused     bool
+	queued     bool // a turn is posted and has not run yet
 	maxBuf     int
 	firstPause chan struct{}
 }
@@ -34,6 +39,7 @@ func (p *chunkPump) ConnectionMade(t weft.Transport) {
 }
 
 func (p *chunkPump) produce() {
+	p.queued = false
 	if p.paused || p.left == 0 {
 		return
 	}
@@ -46,6 +52,7 @@ func (p *chunkPump) produce() {
 		p.t.LoseConnection() // after the output is flushed
 		return
 	}
+	p.queued = true
 	p.post(p.produce) // the next chunk, after any pause just queued
 }
 
@@ -59,7 +66,9 @@ func (p *chunkPump) PauseProducing() {
 
 func (p *chunkPump) ResumeProducing() {
 	p.paused = false
-	p.produce()
+	if !p.queued { // else the posted turn goes on
+		p.produce()
+	}
 }
 
 func (p *chunkPump) StopProducing()       {}
