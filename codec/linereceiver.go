@@ -62,8 +62,10 @@ type LineLengthExceeder interface {
 //     not yet delivered, as Twisted's re-entrant dataReceived does; the
 //     running loop decodes them.
 //
-// Set Delimiter and MaxLength before serving. Methods other than SendLine and
-// Transport must be called from the handler's callbacks.
+// Make it with NewLineReceiver (a literal &LineReceiver{...} has no handler:
+// served, it closes its connection with ErrConfig). Set Delimiter and
+// MaxLength before serving. Methods other than SendLine and Transport must be
+// called from the handler's callbacks.
 type LineReceiver struct {
 	// Delimiter, if not empty, is the strict line delimiter in both
 	// directions (Twisted's delimiter attribute). Empty (the zero value)
@@ -98,6 +100,13 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
 	c := &r.core
 	c.t = t
+	if r.h == nil {
+		// Not made by NewLineReceiver (a literal &LineReceiver{...}):
+		// closed with an error that says so, not a nil-handler panic.
+		r.h = noLineHandler{}
+		c.fail(fmt.Errorf("%w: LineReceiver has no handler: make it with NewLineReceiver", ErrConfig))
+		return
+	}
 	if r.raw { // SetRawMode was called before ConnectionMade
 		c.dec = Raw{}.NewDecoder()
 	} else {
@@ -121,7 +130,20 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 func (r *LineReceiver) DataReceived(data []byte) { r.core.feed(data, r) }
 
 // ConnectionLost implements weft.Protocol.
-func (r *LineReceiver) ConnectionLost(reason error) { r.h.ConnectionLost(r.core.lost(reason)) }
+func (r *LineReceiver) ConnectionLost(reason error) {
+	reason = r.core.lost(reason)
+	if r.h != nil { // nil: never made (see ConnectionMade)
+		r.h.ConnectionLost(reason)
+	}
+}
+
+// noLineHandler stands for the missing handler of a LineReceiver not made
+// by NewLineReceiver, whose connection ConnectionMade closes.
+type noLineHandler struct{}
+
+func (noLineHandler) ConnectionMade(*LineReceiver) {}
+func (noLineHandler) LineReceived([]byte)          {}
+func (noLineHandler) ConnectionLost(error)         {}
 
 // ReadConnectionLost implements weft.HalfCloseable: the peer ended its
 // stream. A handler that implements weft.HalfCloseable is told, and the
