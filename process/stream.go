@@ -34,8 +34,9 @@ import (
 // already closing or closed, never weft.ErrNotSupported; Abort
 // kills the child and closes every descriptor (the reason then matches
 // weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
-// RegisterProducer, Buffered (both for WriteFD) and Context act on the process;
-// RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns
+// RegisterProducer and Buffered (both for WriteFD) act on the process;
+// Context is done when ConnectionLost is called (as the runtime's), or when
+// the process's is; RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns
 // weft.ErrNotSupported. It also has the runtime's Post (see
 // weft.GateTransport), and ResumeReading restarts reading through it: a
 // framed protocol that resumes from another goroutine gets the frames it
@@ -78,6 +79,12 @@ type Stream struct {
 	t       Transport
 	aborted bool
 	lost    bool // ConnectionLost was called: posted work is dropped
+
+	// ctx is the Protocol's Context, made on first use (guarded by mu):
+	// the process's, done once ProcessEnded returned, and cancelled before
+	// ConnectionLost, as the runtime's is.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	resume uint64 // PauseReading and ResumeReading calls so far
@@ -166,8 +173,27 @@ func (s *Stream) ProcessEnded(status error) {
 	case !errors.Is(status, ErrProcessDone):
 		reason = status
 	}
+	s.mu.Lock()
 	s.lost = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel() // the connection is lost: done before ConnectionLost, as the runtime's
+	}
 	s.Protocol.ConnectionLost(reason)
+}
+
+// context returns the Protocol's Context (see Stream.ctx).
+func (s *Stream) context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(s.t.Context())
+		if s.lost {
+			s.cancel()
+		}
+	}
+	return s.ctx
 }
 
 // Addr is the net.Addr of a process: network "process", address "pid N".
@@ -303,5 +329,5 @@ func (st streamTransport) WriteRoom() int {
 	return math.MaxInt
 }
 
-func (st streamTransport) Context() context.Context   { return st.s.t.Context() }
+func (st streamTransport) Context() context.Context   { return st.s.context() }
 func (st streamTransport) StartTLS(*tls.Config) error { return weft.ErrNotSupported }
