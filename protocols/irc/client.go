@@ -355,6 +355,20 @@ func (c *Client) Me(target, text string) error {
 	return c.sendText("PRIVMSG", target, "\x01ACTION "+text+"\x01")
 }
 
+// CTCP sends the CTCP query tag, with data if not empty, to a channel or
+// nick in a PRIVMSG (Twisted's ctcpMakeQuery), CTCP-quoted, so data may
+// hold a backslash or \x01. A tag that is empty or holds a space, a
+// backslash, \x01, NUL, CR or LF, or data holding NUL, CR or LF, is
+// ErrInvalid; a query too long for the line is ErrLineTooLong. ACTION is
+// Me's. The answers come as NOTICEs: a Handler that implements
+// CTCPReplyHandler is told of them.
+func (c *Client) CTCP(target, tag, data string) error {
+	if tag == "" || strings.ContainsAny(tag, " \\\x01\x00\r\n") {
+		return fmt.Errorf("%w: CTCP tag %q: want a word without spaces, backslashes or control bytes", ErrInvalid, tag)
+	}
+	return c.sendText("PRIVMSG", target, ctcpMessage(tag, data))
+}
+
 // SetNick asks the server for a new nickname; the change is confirmed by a
 // NICK message (Handler.NickChanged). A nick that Config.Validate would
 // refuse (empty, or holding a space, ':', '!', '@', NUL, CR or LF) is

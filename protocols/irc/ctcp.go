@@ -39,6 +39,19 @@ type CTCPHandler interface {
 	CTCPQuery(c *Client, user, target, tag, data string, answered bool)
 }
 
+// CTCPReplyHandler is an optional interface of a Handler: a Handler that
+// also implements it is told of the CTCP answers the Client receives (CTCP
+// messages in a NOTICE, such as the answer to a query sent with
+// Client.CTCP; Twisted's ctcpReply). They are never answered.
+type CTCPReplyHandler interface {
+	// CTCPReply: user answered with the CTCP message tag (upper-cased)
+	// and data ("" when none; CTCP-dequoted), in a NOTICE to target. At
+	// most MaxCTCPQueries tags of one NOTICE are told, the first message
+	// of each; it is called before Noticed gets the message's text, if
+	// any.
+	CTCPReply(c *Client, user, target, tag, data string)
+}
+
 // ctcpHelp is the CLIENTINFO help of each tag the Client may answer (its
 // answer to "CLIENTINFO tag"); ACTION is understood, not answered.
 var ctcpHelp = map[string]string{

@@ -378,3 +378,41 @@ func TestClientCTCPNgircd(t *testing.T) {
 		t.Errorf("after a CTCP TIME in a NOTICE and a CLIENTINFO to the channel, the client sent %q, want %q", got, want)
 	}
 }
+
+// ctcpReplyRecorder records the CTCP answers a CTCPReplyHandler is told of.
+type ctcpReplyRecorder struct{ *recorder }
+
+func (r ctcpReplyRecorder) CTCPReply(_ *Client, user, target, tag, data string) {
+	r.ev <- fmt.Sprintf("reply %s %s %s %q", user, target, tag, data)
+}
+
+// TestClientCTCPQueryAndReply: Client.CTCP sends a query (Twisted's
+// ctcpMakeQuery), CTCP-quoted; a bad tag or data is ErrInvalid and sends
+// nothing. The answer, a CTCP message in a NOTICE, goes to a
+// CTCPReplyHandler (dequoted, the tag upper-cased, the first of each tag,
+// at most MaxCTCPQueries tags), never answered; the NOTICE's other text
+// still goes to Noticed.
+func TestClientCTCPQueryAndReply(t *testing.T) {
+	rec := ctcpReplyRecorder{newRecorder()}
+	c, fs := registeringClient(t, ctcpConfig(), rec)
+	fs.send(":s 001 me :hi")
+	rec.expect(t, "signedon me")
+	if err := c.CTCP("alice", "PING", `12 \ 34`+"\x01"); err != nil {
+		t.Fatal(err)
+	}
+	fs.expect("PRIVMSG alice :\x01PING 12 \\\\ 34\\a\x01")
+	if err := c.CTCP("alice", "VERSION", ""); err != nil {
+		t.Fatal(err)
+	}
+	fs.expect("PRIVMSG alice \x01VERSION\x01") // one word: no ":" needed
+	for _, tc := range []struct{ tag, data string }{{"", "x"}, {"PI NG", ""}, {"PING\x01", ""}, {`A\B`, ""}, {"PING", "a\r\nQUIT"}} {
+		if err := c.CTCP("alice", tc.tag, tc.data); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CTCP(%q, %q) = %v, want ErrInvalid", tc.tag, tc.data, err)
+		}
+	}
+	fs.send(":alice!a@h NOTICE me :\x01PING 12 \\\\ 34\\a\x01\x01ping again\x01\x01VERSION x:1:y\x01"+
+		"\x01TIME :now\x01\x01FINGER f\x01 and text", "PING sync")
+	fs.expect("PONG sync") // nothing answered
+	rec.expect(t, `reply alice me PING "12 \\ 34\x01"`, `reply alice me VERSION "x:1:y"`, `reply alice me TIME ":now"`,
+		"notice alice me  and text")
+}

@@ -200,7 +200,9 @@ func (c *Client) message(m Message) {
 			case part == "":
 			case i%2 == 0:
 				normal = append(normal, part)
-			case m.Command != "PRIVMSG" || action && seen.full():
+			case m.Command != "PRIVMSG":
+				c.ctcpNotice(user, target, part, &seen)
+			case action && seen.full():
 			default:
 				tag, data, _ := strings.Cut(ctcpDequote(part), " ")
 				switch {
@@ -226,6 +228,19 @@ func (c *Client) message(m Message) {
 		return
 	}
 	c.h.Privmsg(c, user, target, text)
+}
+
+// ctcpNotice tells a CTCPReplyHandler of one CTCP message of a NOTICE (an
+// answer), the first of each tag, at most MaxCTCPQueries tags a message.
+func (c *Client) ctcpNotice(user, target, part string, seen *ctcpSeen) {
+	h, ok := c.h.(CTCPReplyHandler)
+	if !ok {
+		return
+	}
+	tag, data, _ := strings.Cut(ctcpDequote(part), " ")
+	if tag = strings.ToUpper(tag); tag != "" && seen.add(tag) {
+		h.CTCPReply(c, user, target, tag, data)
+	}
 }
 
 // ctcpDequote undoes CTCP-level quoting as Twisted's ctcpDequote does: "\a"
