@@ -39,7 +39,11 @@ func stdioConn() (net.Conn, error) {
 	defer null.Close()
 	var c net.Conn
 	if st0.Mode&syscall.S_IFMT == syscall.S_IFSOCK && st0.Dev == st1.Dev && st0.Ino == st1.Ino {
-		f := os.NewFile(uintptr(dupCloexec(0)), "stdio")
+		fd := dupCloexec(0)
+		if fd < 0 {
+			return nil, fmt.Errorf("%w: cannot duplicate standard input", ErrInvalidValue)
+		}
+		f := os.NewFile(uintptr(fd), "stdio")
 		c, err = net.FileConn(f) // a duplicate of its own
 		f.Close()
 		if err != nil {
