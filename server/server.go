@@ -123,7 +123,8 @@ type Server struct {
 	// for OverflowFactory when set). If it implements
 	// weft.Starter / weft.Stopper, Start
 	// runs before the first listener accepts and Stop after the last
-	// listener stopped and its last connection ended; Close and Shutdown
+	// listener stopped and its last connection ended, each once (never
+	// Start again after Close or Shutdown began); Close and Shutdown
 	// return after Stop did and after every Serve call ended, so Start,
 	// Stop and BuildProtocol must not call them (nor wait for something
 	// that does): that deadlocks (Start runs in Serve).
@@ -506,6 +507,12 @@ func (s *Server) startFactory() error {
 	s.factoryMu.Lock()
 	defer s.factoryMu.Unlock()
 	if s.factoryRefs == 0 {
+		if s.isClosing() {
+			// Close or Shutdown began, and the Factory is stopped
+			// (or never started): a listener registered before it,
+			// that gets here only now, does not start it again.
+			return ErrServerClosed
+		}
 		if st, ok := s.Factory.(weft.Starter); ok {
 			if err := st.Start(s.ctx); err != nil {
 				s.log.Warn("server: factory start failed", "err", err)

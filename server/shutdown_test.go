@@ -395,3 +395,24 @@ func TestCloseDuringHandshake(t *testing.T) {
 		})
 	}
 }
+
+// TestFactoryNotStartedAfterClose: a listener whose Serve registered it
+// before Close, but reached the Factory's Start only after Close and after
+// the other listeners had stopped the Factory, started it again, then
+// stopped it again: Start after Stop, on a closed Server
+// (TestFactoryStartStop saw "starts 2 stops 2, want 1 and 1" once in a few
+// loaded runs). The Factory is not started once Close or Shutdown began.
+func TestFactoryNotStartedAfterClose(t *testing.T) {
+	f := &countingFactory{Factory: echoFactory()}
+	s := &Server{Factory: f}
+	if err := s.init(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.startFactory(); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("startFactory after Close = %v, want ErrServerClosed", err)
+	}
+	if f.starts.Load() != 0 || f.stops.Load() != 0 {
+		t.Errorf("starts %d stops %d after Close, want 0 and 0", f.starts.Load(), f.stops.Load())
+	}
+}
