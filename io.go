@@ -17,6 +17,20 @@ import (
 // is closing; finish then waits for the close.
 var errStopped = errors.New("weft: reading stopped")
 
+// idleReadSize is the size of a blocking read on a connection that is not a
+// socket the runtime can poll (TLS, net.Pipe, a wrapper): such a read holds
+// its buffer while the connection waits for data, so it is this small until
+// a read fills it; reads are then ReadBufferSize long (a *tls.Conn's at most
+// maxTLSPlaintext) until one comes back short, under both its buffer and a
+// full TLS record (a TLS connection under a wrapper returns a record a
+// read). A TLS record's plaintext waits in crypto/tls's own buffer
+// meanwhile, so nothing is read twice.
+const idleReadSize = 1 << 10
+
+// maxTLSPlaintext is the most a TLS record carries (RFC 8446, 2^14 bytes),
+// and so the most one crypto/tls Read returns.
+const maxTLSPlaintext = 1 << 14
+
 // readLoop reads until the connection ends and returns why it ended (the
 // goroutine engine).
 func (c *Conn) readLoop() error {
@@ -27,6 +41,7 @@ func (c *Conn) readLoop() error {
 		}
 		c.deliverPreread() // handed to TLS if a switch waits
 	}
+	size := min(idleReadSize, c.opt.readSize) // the next blocking read's, not a socket's (see idleReadSize)
 	for {
 		if err := c.maybeSwitchTLS(); err != nil {
 			return err
@@ -52,8 +67,18 @@ func (c *Conn) readLoop() error {
 				}
 			}
 		} else {
-			bp = getBuf(c.opt.readSize)
+			bp = getBuf(size)
 			n, err = nio.nc.Read(*bp)
+			if n == size || n >= maxTLSPlaintext { // data keeps coming: full-size reads
+				size = c.opt.readSize
+				if _, ok := nio.nc.(*tls.Conn); ok {
+					// crypto/tls returns one record at a time: a
+					// full record fills this, and keeps it.
+					size = min(size, maxTLSPlaintext)
+				}
+			} else {
+				size = min(idleReadSize, c.opt.readSize)
+			}
 		}
 		if n > 0 {
 			c.touch()

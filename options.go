@@ -51,7 +51,9 @@ type Options struct {
 	MaxWriteBuffer int
 	// ReadBufferSize is the maximum number of bytes read (and delivered to
 	// DataReceived) at once. Zero means DefaultReadBufferSize; at most
-	// MaxReadBufferSize.
+	// MaxReadBufferSize. A connection that is not a socket (TLS, net.Pipe)
+	// waits for data with a 1 KiB read, and reads this much only while
+	// reads come back full.
 	ReadBufferSize int
 	// IdleTimeout closes the connection with ErrIdleTimeout when no byte was
 	// read or written for this long. Zero means no idle timeout.
