@@ -1,7 +1,6 @@
 package endpoint
 
 import (
-	"errors"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -43,10 +42,7 @@ func TestParseServerHAProxy(t *testing.T) {
 }
 
 func TestParseServerHAProxyErrors(t *testing.T) {
-	tests := []struct {
-		desc, part string
-		want       error
-	}{
+	tests := []parseServerError{
 		{"haproxy", "type", ErrSyntax},
 		{"haproxy:unix:/run/x.sock", "type", ErrArguments},
 		{"haproxy:systemd:domain=UNIX:index=0", "type", ErrArguments},
@@ -55,11 +51,5 @@ func TestParseServerHAProxyErrors(t *testing.T) {
 		{"haproxy:tcp:99999", "port", ErrInvalidValue},
 		{"haproxy:udp:80", "type", ErrUnknownType},
 	}
-	for _, tt := range tests {
-		_, err := ParseServer(tt.desc)
-		var e *Error
-		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
-			t.Errorf("ParseServer(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
-		}
-	}
+	checkParseServerErrors(t, tests)
 }

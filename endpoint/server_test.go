@@ -62,10 +62,7 @@ func TestParseServer(t *testing.T) {
 }
 
 func TestParseServerErrors(t *testing.T) {
-	tests := []struct {
-		desc, part string
-		want       error
-	}{
+	tests := []parseServerError{
 		{"bogus-type:nothing", "type", ErrUnknownType},
 		{"ftl:andromeda/carcosa/hali/2387", "type", ErrUnknownType},
 		{"TCP:80", "type", ErrUnknownType}, // server types are case-sensitive
@@ -100,13 +97,7 @@ func TestParseServerErrors(t *testing.T) {
 		{`tcp:80\`, "", ErrSyntax},
 		{"", "type", ErrSyntax},
 	}
-	for _, tt := range tests {
-		_, err := ParseServer(tt.desc)
-		var e *Error
-		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
-			t.Errorf("ParseServer(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
-		}
-	}
+	checkParseServerErrors(t, tests)
 }
 
 func TestParseServerTLS(t *testing.T) {
@@ -210,5 +201,25 @@ func TestAbstractUnixMode(t *testing.T) {
 			continue
 		}
 		ln.Close()
+	}
+}
+
+// parseServerError is a description ParseServer refuses: the error names
+// part and matches want.
+type parseServerError struct {
+	desc, part string
+	want       error
+}
+
+// checkParseServerErrors checks that ParseServer refuses each description
+// with an *Error naming it and the part at fault, matching the sentinel.
+func checkParseServerErrors(t *testing.T, tests []parseServerError) {
+	t.Helper()
+	for _, tt := range tests {
+		_, err := ParseServer(tt.desc)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
+			t.Errorf("ParseServer(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
+		}
 	}
 }

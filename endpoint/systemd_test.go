@@ -36,10 +36,7 @@ func TestParseServerSystemd(t *testing.T) {
 }
 
 func TestParseServerSystemdErrors(t *testing.T) {
-	tests := []struct {
-		desc, part string
-		want       error
-	}{
+	tests := []parseServerError{
 		{"systemd", "domain", ErrArguments},
 		{"systemd:index=0", "domain", ErrArguments},
 		{"systemd:domain=INET", "index", ErrArguments},
@@ -56,13 +53,7 @@ func TestParseServerSystemdErrors(t *testing.T) {
 		{"systemd:domain=UNIX:index=0:proxy=any", "proxy", ErrUnknownKeyword},
 		{"systemd:domain=INET:index=0:proxy=nonsense", "proxy", ErrInvalidValue},
 	}
-	for _, tt := range tests {
-		_, err := ParseServer(tt.desc)
-		var e *Error
-		if !errors.As(err, &e) || !errors.Is(err, tt.want) || e.Part != tt.part || e.Desc != tt.desc {
-			t.Errorf("ParseServer(%q) err = %v (%#v), want part %q matching %v", tt.desc, err, e, tt.part, tt.want)
-		}
-	}
+	checkParseServerErrors(t, tests)
 }
 
 // readInherited follows sd_listen_fds: the variables count only for the
