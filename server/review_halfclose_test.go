@@ -91,6 +91,15 @@ func TestReviewHalfOpenServerShutdown(t *testing.T) {
 				if string(got) != want || err != nil && graceful {
 					t.Errorf("graceful=%v: first connection read %q, then %v; want %q, then the end", graceful, got, err, want)
 				}
+				if !graceful {
+					// Close ends both at once: wait for it before the
+					// peer's own close of the second, which, reaching the
+					// server first, would end it cleanly.
+					if err := <-stopped; err != nil {
+						t.Errorf("Close = %v, want nil", err)
+					}
+					stopped <- nil
+				}
 				b.Close()
 				for range 2 {
 					select {
