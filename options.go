@@ -3,6 +3,7 @@ package weft
 import (
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,14 @@ type Options struct {
 	// ErrHandshakeTimeout. Zero means no bound of its own (IdleTimeout, if
 	// set, bounds it); the server package passes its HandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// HandshakeLimiter, if set, bounds the StartTLS handshakes running at
+	// once: a handshake takes a slot (TryAcquire) before its first TLS byte
+	// and gives it back (Release) when it ends, whatever the outcome. With
+	// no slot free the connection is closed without a TLS byte, and
+	// ConnectionLost receives an error matching ErrRejected. The server
+	// package passes one that shares its MaxHandshakes slots. Nil means no
+	// bound.
+	HandshakeLimiter HandshakeLimiter
 	// Client marks a dialled connection: StartTLS then takes the client role.
 	Client bool
 	// RemoteAddr, if set, is reported by Transport.RemoteAddr instead of the
@@ -96,6 +105,19 @@ type Options struct {
 	// Counters, if set, receives the connection's byte and frame counts; many
 	// connections may share one Counters.
 	Counters *Counters
+}
+
+// HandshakeLimiter bounds handshakes running at once across the connections
+// that share it (see Options.HandshakeLimiter). Its methods are called from
+// the connections' goroutines, concurrently. A connection's options are
+// shared with others that have the same settings when the limiter is
+// comparable (a pointer, say), as it should be.
+type HandshakeLimiter interface {
+	// TryAcquire takes a slot if one is free and reports whether it did;
+	// it does not wait.
+	TryAcquire() bool
+	// Release gives back a slot taken by TryAcquire.
+	Release()
 }
 
 // Counters counts bytes and frames in and out. It is safe for concurrent use;
@@ -137,6 +159,7 @@ type resolved struct {
 	client                   bool
 	counters                 *Counters
 	engine                   *Engine
+	hsLimit                  HandshakeLimiter
 }
 
 // pauses reports whether a registered Producer is paused with n bytes
@@ -160,6 +183,12 @@ func (o *Options) resolveShared() (*resolved, error) {
 	if err != nil {
 		bad := r
 		return &bad, err
+	}
+	if r.hsLimit != nil && !reflect.TypeOf(r.hsLimit).Comparable() {
+		// Not a map key (hashing it would panic): not shared.
+		p := new(resolved)
+		*p = r
+		return p, nil
 	}
 	resolvedCache.RLock()
 	p := resolvedCache.m[r]
@@ -192,7 +221,8 @@ func (o *Options) resolve() (resolved, error) {
 	var r resolved
 	if o != nil {
 		r = resolved{o.HighWater, o.LowWater, o.MaxWriteBuffer, o.ReadBufferSize,
-			o.IdleTimeout, o.CloseTimeout, o.HandshakeTimeout, o.Client, o.Counters, o.Engine}
+			o.IdleTimeout, o.CloseTimeout, o.HandshakeTimeout, o.Client, o.Counters, o.Engine,
+			o.HandshakeLimiter}
 	}
 	switch {
 	case r.high < 0:

@@ -167,19 +167,9 @@ func (c *Conn) maybeSwitchTLS() error {
 			return nil
 		}
 	}
-	pc := &prefixConn{Conn: nio.nc, pre: x.tlsBuf}
-	var tc *tls.Conn
-	if c.opt.client {
-		tc = tls.Client(pc, cfg)
-	} else {
-		tc = tls.Server(pc, cfg)
-	}
-	// The handshake runs here, before the switch: an Abort (or a
-	// LoseConnection with nothing to send) closes the socket under it,
-	// and HandshakeTimeout, IdleTimeout, or CloseTimeout once closing,
-	// bounds it.
-	if err := handshake(tc, c.opt.hsTO); err != nil {
-		return handshakeError(err)
+	tc, err := c.handshakeTLS(cfg, nio.nc, x.tlsBuf)
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
 	if c.state == stClosed {
@@ -200,6 +190,35 @@ func (c *Conn) maybeSwitchTLS() error {
 	}
 	return nil
 }
+
+// handshakeTLS runs the TLS handshake of a switch, within a slot of
+// Options.HandshakeLimiter if there is one, over nc. It runs before the
+// switch: an Abort (or a LoseConnection with
+// nothing to send) closes the socket under it, and HandshakeTimeout,
+// IdleTimeout, or CloseTimeout once closing, bounds it.
+func (c *Conn) handshakeTLS(cfg *tls.Config, nc net.Conn, pre []byte) (*tls.Conn, error) {
+	if l := c.opt.hsLimit; l != nil {
+		if !l.TryAcquire() {
+			return nil, errNoHandshakeSlot
+		}
+		defer l.Release()
+	}
+	pc := &prefixConn{Conn: nc, pre: pre}
+	var tc *tls.Conn
+	if c.opt.client {
+		tc = tls.Client(pc, cfg)
+	} else {
+		tc = tls.Server(pc, cfg)
+	}
+	if err := handshake(tc, c.opt.hsTO); err != nil {
+		return nil, handshakeError(err)
+	}
+	return tc, nil
+}
+
+// errNoHandshakeSlot ends a connection whose StartTLS found every slot of
+// Options.HandshakeLimiter taken.
+var errNoHandshakeSlot = fmt.Errorf("weft: StartTLS: %w: no handshake slot free (Options.HandshakeLimiter)", ErrRejected)
 
 // handshake runs tc's handshake, within timeout if it is positive: past
 // it, crypto/tls closes the connection under tc, and the error matches

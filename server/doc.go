@@ -15,7 +15,8 @@
 //     MaxQueue, QueueTimeout, MaxConnsPerPeer, IdleTimeout, CloseTimeout
 //     (on by default: a client that stops reading during a graceful close
 //     is aborted after DefaultCloseTimeout), HandshakeTimeout,
-//     MaxHandshakes (connections in a TLS handshake or PROXY header at once),
+//     MaxHandshakes (connections in a TLS handshake, a StartTLS one
+//     included, or a PROXY header at once),
 //     MaxLingering (rejected connections lingering after RejectMessage), and
 //     the write-buffer limits passed to the runtime; Engine hands the
 //     connections to a weft readiness engine.

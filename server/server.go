@@ -194,8 +194,10 @@ type Server struct {
 	// descriptor for up to HandshakeTimeout, and MaxConns counts only
 	// admitted connections). Beyond it a new connection that needs a
 	// handshake is closed at once, without a goroutine or a byte, and
-	// counted in Snapshot.Rejected["max handshakes"]. Zero means
-	// DefaultMaxHandshakes.
+	// counted in Snapshot.Rejected["max handshakes"]. A Protocol's
+	// StartTLS handshake takes a slot too (weft.Options.HandshakeLimiter):
+	// beyond it the connection closes, with weft.ErrRejected, and is
+	// counted the same way. Zero means DefaultMaxHandshakes.
 	MaxHandshakes int
 	// MaxLingering bounds the rejected connections lingering at once after
 	// RejectMessage (for up to RejectLinger each, see RejectLinger). Beyond
@@ -328,8 +330,29 @@ func (s *Server) connOptions() *weft.Options {
 		// StartTLS's handshake: DefaultHandshakeTimeout for zero, as the
 		// listener's TLS handshake.
 		HandshakeTimeout: cmp.Or(s.HandshakeTimeout, DefaultHandshakeTimeout),
+		// StartTLS's handshakes take MaxHandshakes slots too.
+		HandshakeLimiter: (*startTLSSlots)(s),
 	}
 }
+
+// startTLSSlots gives a Protocol's StartTLS handshakes the MaxHandshakes
+// slots of the listeners' handshakes (weft.Options.HandshakeLimiter): the
+// Server under another method set.
+type startTLSSlots Server
+
+// TryAcquire takes a MaxHandshakes slot; with none free it counts the
+// connection in Snapshot.Rejected["max handshakes"] (weft then closes it).
+func (l *startTLSSlots) TryAcquire() bool {
+	s := (*Server)(l)
+	if s.takeHandshake() {
+		return true
+	}
+	s.stats.rejected[rejMaxHandshakes].Add(1)
+	return false
+}
+
+// Release gives the slot back.
+func (l *startTLSSlots) Release() { (*Server)(l).doneHandshake() }
 
 // closeTimeout is the connections' Options.CloseTimeout: DefaultCloseTimeout
 // when CloseTimeout is zero, none (0) when it is negative.

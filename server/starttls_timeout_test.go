@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -76,4 +77,74 @@ func TestStartTLSHandshakeTimeout(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A Protocol's StartTLS handshake takes one of the MaxHandshakes slots, as a
+// TLS listener's handshake does: with every slot taken (here, by another
+// client's StartTLS that stalls), a StartTLS is refused (the connection
+// closes with ErrRejected, counted in Rejected["max handshakes"]) instead of
+// running handshakes without bound. Once the slot is free again, a StartTLS
+// handshake runs to the end, and the slot is given back after it.
+func TestStartTLSMaxHandshakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, ccfg := testTLS(t)
+		lost := make(chan error, 3)
+		s := &Server{Factory: factoryOf(func() *stGreeter { return &stGreeter{cfg: cfg, lost: lost} }), MaxHandshakes: 1}
+		pl := newPipeListener()
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(pl) }()
+		defer func() { s.Close(); <-done }()
+		ask := func() net.Conn {
+			c := pl.Dial()
+			c.Write([]byte("STARTTLS\r\n"))
+			reply := make([]byte, len("220 go\r\n"))
+			if _, err := io.ReadFull(c, reply); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		staller := ask() // holds the only slot: it never handshakes
+		defer staller.Close()
+		synctest.Wait()
+		if n := s.Snapshot().Handshaking; n != 1 {
+			t.Fatalf("Handshaking = %d during a StartTLS handshake, want 1", n)
+		}
+		refused := ask()
+		defer refused.Close()
+		if n, err := refused.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("refused client read (%d, %v), want the end of stream, no TLS byte", n, err)
+		}
+		synctest.Wait() // ConnectionLost follows the socket's close
+		select {
+		case err := <-lost:
+			if !errors.Is(err, weft.ErrRejected) {
+				t.Errorf("refused StartTLS: ConnectionLost(%v), want ErrRejected", err)
+			}
+		default:
+			t.Fatal("a StartTLS beyond MaxHandshakes was not refused")
+		}
+		if got := s.Snapshot().Rejected["max handshakes"]; got != 1 {
+			t.Errorf(`Rejected["max handshakes"] = %d, want 1`, got)
+		}
+		staller.Close()
+		if err := <-lost; err == nil {
+			t.Error("the stalled StartTLS ended cleanly")
+		}
+		synctest.Wait()
+		if n := s.Snapshot().Handshaking; n != 0 {
+			t.Fatalf("Handshaking = %d after the handshake failed, want 0 (slot given back)", n)
+		}
+		c := ask()
+		defer c.Close()
+		tc := tls.Client(c, ccfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("StartTLS with a free slot: %v", err)
+		}
+		synctest.Wait()
+		if n := s.Snapshot().Handshaking; n != 0 {
+			t.Errorf("Handshaking = %d after a handshake, want 0", n)
+		}
+		tc.Close()
+		<-lost
+	})
 }

@@ -144,7 +144,9 @@ type Snapshot struct {
 	// Rejected counts connections refused before running a Protocol, by
 	// reason: "max conns", "max queue", "per peer", "queue timeout",
 	// "refused" (the Factory returned nil), "untrusted proxy", "max
-	// handshakes" (over MaxHandshakes).
+	// handshakes" (over MaxHandshakes; this one also counts a running
+	// Protocol's StartTLS refused for want of a slot, whose connection
+	// then closes with weft.ErrRejected).
 	Rejected map[string]int64
 	// Closed counts ended connections by CloseReason name.
 	Closed map[string]int64
