@@ -788,12 +788,13 @@ func (c *Conn) loseWriteConnection() error {
 
 // canHalfCloseLocked reports whether the connection's socket can be
 // half-closed: a descriptor of the readiness engine, or a socket under the
-// net.Conn (through TLS on top, or wrappers without TLS that expose it).
+// net.Conn (through TLS on top, or wrappers without TLS that expose it), or
+// another connection that can end its output (writeCloser).
 func (c *Conn) canHalfCloseLocked() bool {
 	if c.nio == nil {
 		return true
 	}
-	if socketUnder(c.nio.raw) == nil {
+	if closerUnder(c.nio.raw) == nil {
 		return false
 	}
 	_, isTLS := c.nio.nc.(*tls.Conn)
@@ -837,8 +838,8 @@ func (c *Conn) shutWrite() {
 			return
 		}
 	}
-	sock, ok := socketUnder(raw).(lingerSocket)
-	if !ok || !halfClose(sock, nc) {
+	sock := closerUnder(raw)
+	if sock == nil || !halfClose(sock, nc) {
 		c.loseConnection()
 	}
 }
@@ -1131,6 +1132,22 @@ func socketUnder(raw net.Conn) net.Conn {
 	return sock
 }
 
+// writeCloser is a connection that can end its output while it goes on
+// reading: a socket (*net.TCPConn, *net.UnixConn), or a net.Conn of another
+// kind that offers it, such as endpoint's stdio: over two pipes, whose
+// CloseWrite closes standard output.
+type writeCloser interface {
+	CloseWrite() error
+}
+
+// closerUnder returns the connection under raw (through TLS and other
+// wrappers that expose it with NetConn) if it can end its output, else nil.
+func closerUnder(raw net.Conn) writeCloser {
+	sock, _ := innermost(raw)
+	wc, _ := sock.(writeCloser)
+	return wc
+}
+
 // lingerClose, on the serve goroutine once closeSock asked for a graceful
 // close and left it here (goroutine engine), closes the connection; if the
 // socket holds input the Protocol did not read, it first half-closes and
@@ -1184,7 +1201,7 @@ func (c *Conn) lingerClose() {
 // FIN of sock, the socket under it, behind the queued output); false,
 // having done nothing, when it cannot (a TLS handshake not done, a TLS
 // layer it cannot reach).
-func halfClose(sock lingerSocket, nc net.Conn) bool {
+func halfClose(sock writeCloser, nc net.Conn) bool {
 	if tc, ok := nc.(*tls.Conn); ok {
 		if !tc.ConnectionState().HandshakeComplete || tc.CloseWrite() != nil {
 			return false

@@ -131,7 +131,9 @@ type HalfCloser interface {
 	// failed handshake, a socket already reset), the connection is closed
 	// instead.
 	//
-	// It returns ErrNotSupported, changing nothing, on a connection that
+	// A net.Conn that is not a socket half-closes if it has a CloseWrite
+	// method (endpoint's stdio: over pipes closes standard output). It
+	// returns ErrNotSupported, changing nothing, on a connection that
 	// cannot half-close: a net.Pipe, a net.Conn wrapper that hides its
 	// socket, or a wrapper around a *tls.Conn (a *tls.Conn itself, as a
 	// TLS listener's connections are, half-closes). It returns ErrClosed once

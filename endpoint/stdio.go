@@ -92,24 +92,52 @@ type pipeConn struct {
 	// restore holds duplicates of the descriptors that were blocking
 	// before the connection made them non-blocking: Close makes them
 	// blocking again (the flag is shared with the parent), then closes
-	// them.
-	restore []int
-	once    sync.Once
+	// them. restoreW holds standard output's when it is a file of its own
+	// (not standard input's terminal, whose flag the reads share): CloseWrite
+	// restores it, as it closes standard output.
+	mu       sync.Mutex
+	restore  []int
+	restoreW []int
+	once     sync.Once
+	wonce    sync.Once
 }
 
 func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *pipeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
+// CloseWrite ends the output, as Twisted's loseWriteConnection on standard
+// I/O does: standard output is closed, and the peer reads the end of the
+// stream (nothing else holds the pipe: descriptor 1 is /dev/null), while
+// standard input is still read.
+func (c *pipeConn) CloseWrite() error {
+	err := net.ErrClosed
+	c.wonce.Do(func() {
+		err = c.w.Close()
+		c.mu.Lock()
+		spare := c.restoreW
+		c.restoreW = nil
+		c.mu.Unlock()
+		for _, fd := range spare {
+			setBlocking(fd)
+		}
+	})
+	return err
+}
+
 func (c *pipeConn) Close() error {
 	err := net.ErrClosed
 	c.once.Do(func() {
 		err = c.r.Close()
-		if werr := c.w.Close(); err == nil {
+		if werr := c.CloseWrite(); err == nil && werr != net.ErrClosed {
 			err = werr
 		}
 		// After the files' close, no read or write of them can wait in
 		// a blocking call.
-		for _, fd := range c.restore {
+		c.mu.Lock()
+		spare := append(c.restore, c.restoreW...)
+		c.restore, c.restoreW = nil, nil
+		c.mu.Unlock()
+		for _, fd := range spare {
 			setBlocking(fd)
 		}
 	})

@@ -61,11 +61,19 @@ func stdioConn() (net.Conn, error) {
 		// blocking is made blocking again when the connection closes,
 		// through a duplicate kept for it, or the parent's next read or
 		// write of it would fail with EAGAIN.
-		var restore []int
+		// Standard output's is restored by CloseWrite, unless it is
+		// standard input's file too (a terminal): that one shares the
+		// flag with the reads, which go on.
+		pc := &pipeConn{}
+		shared := st0.Dev == st1.Dev && st0.Ino == st1.Ino
 		for _, fd := range []int{r, w} {
 			if nb, known := nonblocking(fd); known && !nb {
 				if spare := dupCloexec(fd); spare >= 0 {
-					restore = append(restore, spare)
+					if fd == w && !shared {
+						pc.restoreW = append(pc.restoreW, spare)
+					} else {
+						pc.restore = append(pc.restore, spare)
+					}
 				}
 			}
 		}
@@ -73,7 +81,8 @@ func stdioConn() (net.Conn, error) {
 		// terminal, a socket); a regular file stays as it is.
 		syscall.SetNonblock(r, true)
 		syscall.SetNonblock(w, true)
-		c = &pipeConn{r: os.NewFile(uintptr(r), "stdin"), w: os.NewFile(uintptr(w), "stdout"), restore: restore}
+		pc.r, pc.w = os.NewFile(uintptr(r), "stdin"), os.NewFile(uintptr(w), "stdout")
+		c = pc
 	}
 	nfd := int(null.Fd())
 	for _, fd := range []int{0, 1} {
