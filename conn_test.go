@@ -587,10 +587,22 @@ func TestLoseConnectionNothingPending(t *testing.T) {
 				} else {
 					r.onData = func(tr weft.Transport, d []byte) { tr.LoseConnection() }
 				}
-				done := serve(s, r, nil)
-				c.Write([]byte("x"))
 				// The end of stream, not a reset, even when "x" is left
 				// unread (made): see TestLoseConnectionUnreadInputNoReset.
+				// Over a socket, "x" is sent before the connection runs, so
+				// that the close finds it unread: sent after, it could
+				// reach a socket closed already (a loaded machine runs
+				// ConnectionMade first), which the kernel answers with a
+				// reset (a documented limit: the close lingers only for
+				// input it finds).
+				early := when == "made" && tc.name != "pipe" // a pipe's Write waits for the reader
+				if early {
+					c.Write([]byte("x"))
+				}
+				done := serve(s, r, nil)
+				if !early {
+					c.Write([]byte("x"))
+				}
 				if _, err := io.ReadAll(c); err != nil && tc.name != "pipe" {
 					t.Fatalf("%s: peer read: %v", when, err)
 				}
