@@ -41,6 +41,16 @@ type Config struct {
 	// the client cannot hold it, even one that keeps it busy with PINGs.
 	// Zero means DefaultRegisterTimeout.
 	RegisterTimeout time.Duration
+	// Caps are the IRCv3 capabilities to request ("multi-prefix",
+	// "message-tags", "server-time", ...): the Client sends "CAP LS 302"
+	// before PASS, NICK and USER, requests those of them the server
+	// offers, and ends the negotiation with CAP END (see Client.Caps and
+	// MaxCapLSLines). Names are compared exactly and asked once. The
+	// Client does not act on what a capability changes (it does not
+	// authenticate with "sasl", for one); Parse reads the tags that
+	// "message-tags", "server-time" or "account-tag" bring. Empty: no CAP
+	// is sent, and the server's CAP messages are ignored.
+	Caps []string
 
 	// The Client answers CTCP queries (a PRIVMSG holding "\x01TAG
 	// data\x01") as Twisted's IRCClient does, with a NOTICE to the
@@ -113,6 +123,9 @@ func (c Config) Validate() error {
 	if c.RegisterTimeout < 0 {
 		return fmt.Errorf("%w: Config.RegisterTimeout %v is negative", ErrConfig, c.RegisterTimeout)
 	}
+	if err := checkCaps(c.Caps); err != nil {
+		return err
+	}
 	if c.CTCPReplyInterval < 0 {
 		return fmt.Errorf("%w: Config.CTCPReplyInterval %v is negative", ErrConfig, c.CTCPReplyInterval)
 	}
@@ -132,9 +145,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// registration returns the PASS (if any), NICK and USER messages.
+// registration returns the CAP LS (if Caps are asked), PASS (if any),
+// NICK and USER messages.
 func (c Config) registration() []Message {
 	var ms []Message
+	if len(c.Caps) > 0 {
+		ms = append(ms, Message{Command: "CAP", Params: []string{"LS", "302"}})
+	}
 	if c.Password != "" {
 		ms = append(ms, Message{Command: "PASS", Params: []string{c.Password}})
 	}
@@ -170,9 +187,21 @@ type Client struct {
 	asked      string      // the last nick asked for with SetNick
 	casemap    caseMapping // the server's ISUPPORT CASEMAPPING
 
+	// The capability negotiation (cap.go).
+	capPhase   capPhase
+	capLSLines int               // LS lines read
+	capPending int               // REQ lines not answered in capReq
+	capOffered map[string]string // the wanted caps the server offers
+	capEnabled map[string]string // the enabled caps, with their values
+	capAsked   map[string]bool   // the caps requested, not yet answered
+
 	// ctcpLimit is the rate limit of the CTCP answers, nil when none is
 	// answered; set before the connection is made, then only read.
 	ctcpLimit *replyLimiter
+	// capWant are Config.Caps without repeats, capWantSet the same as a
+	// set; set by NewClient, then only read.
+	capWant    []string
+	capWantSet map[string]bool
 }
 
 // NewClient returns a Client for cfg, calling h (nil: BaseHandler).
@@ -183,7 +212,13 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 	if h == nil {
 		h = BaseHandler{}
 	}
-	c := &Client{cfg: cfg, h: h, nick: cfg.Nick}
+	c := &Client{cfg: cfg, h: h, nick: cfg.Nick, capWantSet: map[string]bool{}}
+	for _, name := range cfg.Caps {
+		if !c.capWantSet[name] {
+			c.capWantSet[name] = true
+			c.capWant = append(c.capWant, name)
+		}
+	}
 	if cfg.CTCPMaxReplies >= 0 {
 		interval, maxReplies := cfg.CTCPReplyInterval, cfg.CTCPMaxReplies
 		if interval == 0 {
@@ -201,7 +236,8 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 	return c, nil
 }
 
-// ConnectionMade implements weft.Protocol: it sends PASS, NICK and USER.
+// ConnectionMade implements weft.Protocol: it sends CAP LS (when
+// Config.Caps are asked), PASS, NICK and USER.
 func (c *Client) ConnectionMade(t weft.Transport) {
 	c.mu.Lock()
 	c.raw = t
@@ -241,7 +277,7 @@ func (c *Client) Transport() weft.Transport {
 	return c.t
 }
 
-// Send formats m and writes it.
+// Send formats m and writes it, without its Tags (SendTagged sends tags).
 func (c *Client) Send(m Message) error {
 	c.mu.Lock()
 	t := c.t

@@ -19,6 +19,7 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c.mu.Lock()
 	c.t, c.nick, c.registered, c.retries, c.asked = t, c.cfg.Nick, false, 0, ""
 	c.casemap = mapRFC1459
+	c.resetCapsLocked()
 	c.startRegisterTimerLocked(c.raw)
 	c.mu.Unlock()
 	for _, m := range c.cfg.registration() {
@@ -59,6 +60,7 @@ func (c *Client) dispatch(m Message) {
 	case "001":
 		c.mu.Lock()
 		c.registered, c.asked = true, ""
+		c.capPhase = capOff // a server that did not wait for CAP END
 		c.stopRegisterTimerLocked()
 		if n := m.Param(0); n != "" {
 			c.nick = n
@@ -67,6 +69,15 @@ func (c *Client) dispatch(m Message) {
 		c.h.SignedOn(c)
 	case "005":
 		c.isupport(m)
+	case "CAP":
+		c.capMessage(m)
+	case "421", "451":
+		// ERR_UNKNOWNCOMMAND, or ERR_NOTREGISTERED which some servers
+		// answer to any command before registration: a server that does
+		// not know CAP registers the client without it.
+		if strings.EqualFold(m.Param(1), "CAP") {
+			c.capNotUnderstood()
+		}
 	case "432", "433", "436":
 		c.nickRefused(m)
 	case "437":

@@ -9,8 +9,22 @@
 //     "\r\n", a line received at most MaxIncomingLineLength (8191 + 512,
 //     IRCv3's bound with message tags; tagged or not), and a missing "\r"
 //     is tolerated. Parse keeps an IRCv3 tags section ("@k=v;k2 ", at
-//     most MaxTagsLength bytes) in Message.Tags, unescaped.
-//   - Client: a weft.Protocol that registers (PASS, NICK, USER), answers
+//     most MaxTagsLength bytes) in Message.Tags, unescaped;
+//     Message.AppendTagged writes them, escaped, sorted by key, at most
+//     MaxClientTagsLength bytes; Message.Time reads the server-time tag.
+//   - IRCv3 capability negotiation, which Twisted's IRCClient does not
+//     have: with Config.Caps the Client sends CAP LS 302 before
+//     registering, requests the wanted capabilities the server offers
+//     (CAP REQ, split over lines as needed), then CAP END; a server that
+//     does not know CAP (421, or straight to 001) registers it as
+//     before. Client.Caps is what was enabled, kept right by later CAP
+//     ACK, NEW and DEL (CapHandler, optional, is told); at most
+//     MaxCapLSLines LS lines are read, only the asked capabilities are
+//     kept, and Config.RegisterTimeout bounds it all.
+//     Client.SendTagged sends a message with tags, once the server
+//     enabled message-tags (else ErrTagsNotEnabled).
+//   - Client: a weft.Protocol that registers (CAP when asked, PASS, NICK,
+//     USER), answers
 //     PING with PONG (the PING's parameters, or its last one alone when
 //     the echo would pass MaxLineLength), retries a refused nick (432, 433, 436, 437) with an
 //     altered nick, and sends JOIN, PART, PRIVMSG, NOTICE, CTCP ACTION, NICK
@@ -44,5 +58,6 @@
 //     (weft logbot calls it on SIGHUP).
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
 //     ErrNickUnavailable, ErrRegisterTimeout, ErrServerError,
-//     ErrBadChannel, ErrNotConnected: the sentinel errors.
+//     ErrBadChannel, ErrNotConnected, ErrTagsNotEnabled: the sentinel
+//     errors.
 package irc

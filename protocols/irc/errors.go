@@ -38,4 +38,8 @@ var (
 	// connection was made (after the connection is lost, they return the
 	// transport's weft.ErrClosed).
 	ErrNotConnected = errors.New("irc: not connected")
+	// ErrTagsNotEnabled: Client.SendTagged was asked to send tags on a
+	// connection where the server did not enable the IRCv3 message-tags
+	// capability (ask for it with Config.Caps); nothing was sent.
+	ErrTagsNotEnabled = errors.New("irc: message-tags capability not enabled")
 )

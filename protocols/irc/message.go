@@ -49,8 +49,8 @@ type Message struct {
 	// character dropped, as is a lone one at the end: a value may hold
 	// CR, LF or a space); a tag without a value, or with an empty one,
 	// maps to "", and of a key given twice the last value is kept. Nil
-	// when the line has none. Append does not write them: the Client
-	// negotiates no capability that would let it send tags.
+	// when the line has none. Append does not write them; AppendTagged
+	// does (Client.SendTagged, once the server enabled message-tags).
 	Tags map[string]string
 }
 
@@ -95,8 +95,9 @@ func Parse(line []byte) (Message, error) {
 	var m Message
 	rest := string(line)
 	if strings.HasPrefix(rest, "@") {
-		// IRCv3 message tags: the client asks for no capability that
-		// brings them, but a server or bouncer may send them anyway.
+		// IRCv3 message tags: brought by capabilities asked with
+		// Config.Caps (message-tags, server-time, ...), or sent anyway
+		// by a server or bouncer.
 		tags, after, ok := strings.Cut(rest, " ")
 		if tags == "@" || !ok {
 			return Message{}, fmt.Errorf("%w: empty tags or tags without a command", ErrMalformed)

@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -496,4 +499,95 @@ func signOn(t *testing.T, srv *ngircd, cfg Config) (*Client, *recorder) {
 	t.Cleanup(func() { conn.Close(); _ = conn.Wait() })
 	rec.expect(t, "signedon "+cfg.Nick)
 	return c, rec
+}
+
+// capLog is a recorder that also keeps the CAP messages received, and
+// passes on the names of the NAMES replies (353).
+type capLog struct {
+	*recorder
+	mu    sync.Mutex
+	cap   []string
+	names chan string
+}
+
+func (l *capLog) MessageReceived(_ *Client, m Message) {
+	switch m.Command {
+	case "CAP":
+		l.mu.Lock()
+		l.cap = append(l.cap, strings.Join(m.Params[1:], " "))
+		l.mu.Unlock()
+	case "353":
+		select {
+		case l.names <- m.Param(len(m.Params) - 1):
+		default:
+		}
+	}
+}
+
+// TestClientCapsNgircd: ngircd 26.1 answers "CAP LS 302" with
+// "CAP * LS :multi-prefix" and holds the registration until CAP END. Asked
+// for multi-prefix and a capability it does not offer, the client requests
+// multi-prefix alone (ngircd NAKs a whole REQ naming an unknown one),
+// which ngircd ACKs; registration completes with exactly {multi-prefix}
+// enabled, message-tags is not, so SendTagged refuses, and with
+// multi-prefix NAMES shows both of a user's prefixes.
+func TestClientCapsNgircd(t *testing.T) {
+	srv := newNgircd(t)
+	srv.start()
+	log := &capLog{recorder: newRecorder(), names: make(chan string, 10)}
+	c, err := NewClient(Config{Nick: "weftcap", Caps: []string{"multi-prefix", "weft.example/unknown"}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); _ = conn.Wait() })
+	log.expect(t, "signedon weftcap")
+	if got := c.Caps(); !reflect.DeepEqual(got, map[string]string{"multi-prefix": ""}) {
+		t.Errorf("Caps() = %#v, want exactly {multi-prefix}", got)
+	}
+	log.mu.Lock()
+	got := strings.Join(log.cap, " | ")
+	log.mu.Unlock()
+	if want := "LS multi-prefix | ACK multi-prefix"; got != want {
+		t.Errorf("ngircd's CAP answers: %q, want %q", got, want)
+	}
+	if err := c.SendTagged(map[string]string{"+typing": "active"}, "TAGMSG", "#weft"); !errors.Is(err, ErrTagsNotEnabled) {
+		t.Errorf("SendTagged without message-tags: %v, want ErrTagsNotEnabled", err)
+	}
+	// multi-prefix at work: the channel's creator, opped, voices itself;
+	// NAMES then lists it as "@+weftcap" (without the capability, "@").
+	if err := c.Join("#weft"); err != nil {
+		t.Fatal(err)
+	}
+	log.expect(t, "joined #weft")
+	alice := dialPeer(t, srv.addr, "alice")
+	alice.send("JOIN #weft")
+	alice.waitFor(" 366 ")
+	if err := c.Send(Message{Command: "MODE", Params: []string{"#weft", "+v", "weftcap"}}); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor("MODE #weft +v")
+	for len(log.names) > 0 { // the NAMES of the JOIN
+		<-log.names
+	}
+	if err := c.Send(Message{Command: "NAMES", Params: []string{"#weft"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case names := <-log.names:
+		if !slices.Contains(strings.Fields(names), "@+weftcap") {
+			t.Errorf("NAMES with multi-prefix: %q, want @+weftcap in it", names)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no NAMES reply")
+	}
+	alice.send("NAMES #weft")
+	if line := alice.waitFor(" 353 "); !strings.Contains(line, " @weftcap") {
+		t.Errorf("NAMES to a client without multi-prefix: %q, want @weftcap", line)
+	}
 }

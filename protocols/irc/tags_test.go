@@ -83,4 +83,11 @@ func checkTags(t *testing.T, m Message) {
 			t.Fatalf("tag %q=%q escaped as %q parsed to %#v, %v", k, v, line, m2.Tags, err)
 		}
 	}
+	// The client's encoder: tags it accepts parse back the same.
+	tagged := Message{Command: "PING", Params: []string{"x"}, Tags: m.Tags}
+	if b, err := tagged.AppendTagged(nil); err == nil {
+		if m2, err := Parse(b); err != nil || !reflect.DeepEqual(m2, tagged) {
+			t.Fatalf("AppendTagged wrote %q, parsed to %#v, %v; want %#v", b, m2, err, tagged)
+		}
+	}
 }
