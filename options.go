@@ -184,8 +184,10 @@ func (o *Options) resolveShared() (*resolved, error) {
 		bad := r
 		return &bad, err
 	}
-	if r.hsLimit != nil && !reflect.TypeOf(r.hsLimit).Comparable() {
-		// Not a map key (hashing it would panic): not shared.
+	if r.hsLimit != nil && !reflect.ValueOf(r.hsLimit).Comparable() {
+		// Not a map key (hashing it would panic): not shared. The value
+		// is checked, not its type: a comparable type (a struct of an
+		// interface, say) may hold a value that is not.
 		p := new(resolved)
 		*p = r
 		return p, nil
