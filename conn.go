@@ -1215,12 +1215,14 @@ func halfClose(sock writeCloser, nc net.Conn) bool {
 // hasTLSLayer reports whether nc or a connection under it (a wrapper
 // exposing its inner connection with NetConn, such as the server's PROXY
 // replay, over TLS) is a *tls.Conn; a wrapper without TLS, whose writes go
-// to the socket under it as they are, may be half-closed through it.
-// (Layers are not compared with ==: a wrapper's type may not be
+// to the socket under it as they are, may be half-closed through it. A
+// layer with ConnectionState (a wrapper embedding a *tls.Conn, whose
+// promoted NetConn returns the socket and skips the TLS layer) counts as
+// TLS too. (Layers are not compared with ==: a wrapper's type may not be
 // comparable.)
 func hasTLSLayer(nc net.Conn) bool {
 	for l := range layers(nc) {
-		if _, ok := l.(*tls.Conn); ok {
+		if _, ok := l.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			return true
 		}
 	}
