@@ -486,7 +486,14 @@ func TestLogBotCaseMappingNgircd(t *testing.T) {
 func signOn(t *testing.T, srv *ngircd, cfg Config) (*Client, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	c, err := NewClient(cfg, rec)
+	return signOnWith(t, srv, cfg, rec, rec), rec
+}
+
+// signOnWith is signOn with h as the Handler, rec being the recorder it
+// passes the events on to.
+func signOnWith(t *testing.T, srv *ngircd, cfg Config, h Handler, rec *recorder) *Client {
+	t.Helper()
+	c, err := NewClient(cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +505,7 @@ func signOn(t *testing.T, srv *ngircd, cfg Config) (*Client, *recorder) {
 	}
 	t.Cleanup(func() { conn.Close(); _ = conn.Wait() })
 	rec.expect(t, "signedon "+cfg.Nick)
-	return c, rec
+	return c
 }
 
 // capLog is a recorder that also keeps the CAP messages received, and
@@ -535,18 +542,7 @@ func TestClientCapsNgircd(t *testing.T) {
 	srv := newNgircd(t)
 	srv.start()
 	log := &capLog{recorder: newRecorder(), names: make(chan string, 10)}
-	c, err := NewClient(Config{Nick: "weftcap", Caps: []string{"multi-prefix", "weft.example/unknown"}}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, "tcp:"+srv.addr, c, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); _ = conn.Wait() })
-	log.expect(t, "signedon weftcap")
+	c := signOnWith(t, srv, Config{Nick: "weftcap", Caps: []string{"multi-prefix", "weft.example/unknown"}}, log, log.recorder)
 	if got := c.Caps(); !reflect.DeepEqual(got, map[string]string{"multi-prefix": ""}) {
 		t.Errorf("Caps() = %#v, want exactly {multi-prefix}", got)
 	}
