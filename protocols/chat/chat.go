@@ -64,10 +64,13 @@
 //     where no precomposed letter exists), or first; without halfwidth or
 //     fullwidth forms ("ａnn"); and with letters of at most one of Latin,
 //     Greek and Cyrillic, whose look-alikes ("pаypal" with a Cyrillic "а")
-//     would otherwise pass for another name. Not detected: a name wholly
-//     in one script that looks like one in another (Cyrillic "аре", Latin
-//     "ape"), and in the other scripts a composing pair with other marks
-//     between, or marks in an order NFC would change;
+//     would otherwise pass for another name. A name wholly in Greek or
+//     Cyrillic that looks, letter for letter, like one in use in another
+//     of the three (Cyrillic "аре" for Latin "ape") is taken (MsgNameTaken;
+//     the letters compared are a part of UTS #39's confusables). Not
+//     detected: look-alikes within one script ("0" and "O"), and in the
+//     other scripts a composing pair with other marks between, or marks
+//     in an order NFC would change;
 //   - at a graceful server shutdown (weft.ShutdownNotifier, which
 //     server.Server.Shutdown calls) every client gets MsgShutdown as its
 //     last line and leaves the room without "NAME has left." to the others,
@@ -100,7 +103,8 @@ const (
 	// MsgAskName is sent when a client connects, and again while the name
 	// it gives is empty.
 	MsgAskName = "What's your name?"
-	// MsgNameTaken answers a name already in use.
+	// MsgNameTaken answers a name already in use: the same but for case, or
+	// looking the same in another script (see the package doc).
 	MsgNameTaken = "Name taken, please choose another."
 	// MsgNameInvalid answers a name that is not valid UTF-8, holds a
 	// control, format or other invisible or blank character (ZWJ, a bidi
@@ -142,11 +146,46 @@ const (
 type Server struct {
 	mu    sync.Mutex
 	named map[string]*client // by nameKey
+	looks map[string]*client // the same clients, by lookKey
 }
 
 // nameKey is the key of name in Server.named: names equal but for case
 // share it.
 func nameKey(name string) string { return strings.ToLower(strings.ToUpper(name)) }
+
+// takenLocked reports whether name is another client's than c: the same
+// but for case, or looking the same (lookKey); called with s.mu held.
+func (s *Server) takenLocked(name string, c *client) bool {
+	o, byName := s.named[nameKey(name)]
+	l, byLook := s.looks[lookKey(name)]
+	return byName && o != c || byLook && l != c
+}
+
+// forgetLocked takes c's name out of the room's indexes (c keeps it);
+// called with s.mu held.
+func (s *Server) forgetLocked(c *client) {
+	if c.name == "" {
+		return
+	}
+	if s.named[nameKey(c.name)] == c {
+		delete(s.named, nameKey(c.name))
+	}
+	if s.looks[lookKey(c.name)] == c {
+		delete(s.looks, lookKey(c.name))
+	}
+}
+
+// setNameLocked gives c the name, not empty; called with s.mu held.
+func (s *Server) setNameLocked(c *client, name string) {
+	s.forgetLocked(c)
+	c.name = name
+	if s.named == nil {
+		s.named = make(map[string]*client)
+		s.looks = make(map[string]*client)
+	}
+	s.named[nameKey(name)] = c
+	s.looks[lookKey(name)] = c
+}
 
 // nameRefusal returns the answer to a name that may not be taken
 // (MsgNameTooLong, MsgNameInvalid), or "".
@@ -356,17 +395,13 @@ func (c *client) chooseName(name string) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, taken := s.named[nameKey(name)]; taken {
+	if s.takenLocked(name, nil) {
 		c.send(MsgNameTaken)
 		return
 	}
-	if s.named == nil {
-		s.named = make(map[string]*client)
-	}
-	c.name = name
 	c.send("Welcome, " + name + "!")
-	s.sendLocked(name+" has joined.", nil)
-	s.named[nameKey(name)] = c
+	s.sendLocked(name+" has joined.", nil) // before c joins: not to c
+	s.setNameLocked(c, name)
 }
 
 func (c *client) command(cmd, arg string) {
@@ -387,14 +422,12 @@ func (c *client) command(cmd, arg string) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if o, taken := s.named[nameKey(arg)]; taken && (o != c || arg == c.name) {
+		if arg == c.name || s.takenLocked(arg, c) {
 			c.send(MsgNameTaken)
 			return
 		}
 		s.sendLocked(c.name+" is now known as "+arg+".", nil)
-		delete(s.named, nameKey(c.name))
-		c.name = arg
-		s.named[nameKey(arg)] = c
+		s.setNameLocked(c, arg)
 	case "who":
 		s.mu.Lock()
 		names := s.namesLocked()
@@ -417,7 +450,7 @@ func (c *client) leave() {
 	if c.name == "" || s.named[nameKey(c.name)] != c {
 		return
 	}
-	delete(s.named, nameKey(c.name))
+	s.forgetLocked(c)
 	s.sendLocked(c.name+" has left.", nil)
 }
 
@@ -444,9 +477,7 @@ func (c *client) Shutdown() {
 	c.send(MsgShutdown)
 	s := c.s
 	s.mu.Lock()
-	if c.name != "" && s.named[nameKey(c.name)] == c {
-		delete(s.named, nameKey(c.name))
-	}
+	s.forgetLocked(c)
 	s.mu.Unlock()
 	c.r.Transport().LoseConnection()
 }

@@ -144,3 +144,50 @@ func TestNameInvisibleCharsRefused(t *testing.T) {
 	b.say("/name Zo\u00e9 \ud55c\uad6d \u0939\u093f\u0928\u094d\u0926\u0940\n")
 	a.expect("bob is now known as Zo\u00e9 \ud55c\uad6d \u0939\u093f\u0928\u094d\u0926\u0940.")
 }
+
+// TestNameLookAlike: a name wholly in Greek or Cyrillic that looks, letter
+// for letter, like a name in use in another script ("аре" in Cyrillic for
+// "ape") is taken, in either direction, at join and at /name, whatever the
+// case of the Latin name; names that only share letters without looking
+// the same ("вор" beside "BOP", "Вася") are not. A client may take the
+// look-alike of its own name, and a name is free again once its client
+// left.
+func TestNameLookAlike(t *testing.T) {
+	r := newRoom(t, nil)
+	a := named(t, r, "ape")
+	b := r.join(t)
+	b.expect(chat.MsgAskName)
+	for _, name := range []string{"аре", "АРЕ", "Аре"} { // Cyrillic
+		b.say(name + "\n")
+		b.expect(chat.MsgNameTaken)
+	}
+	b.say("BOP\n")
+	b.expect("Welcome, BOP!")
+	a.expect("BOP has joined.")
+	c := r.join(t)
+	c.expect(chat.MsgAskName)
+	for _, name := range []string{"ВОР", "ΒΟΡ", "bop"} { // Cyrillic, Greek, Latin in another case
+		c.say(name + "\n")
+		c.expect(chat.MsgNameTaken)
+	}
+	c.say("вор\n") // lower-case Cyrillic в does not look like b
+	c.expect("Welcome, вор!")
+	a.expect("вор has joined.")
+	b.expect("вор has joined.")
+	c.say("/name АРЕ\n")
+	c.expect(chat.MsgNameTaken)
+	c.say("/name Вася\n")
+	c.expect("вор is now known as Вася.")
+	a.expect("вор is now known as Вася.")
+	b.expect("вор is now known as Вася.")
+	a.say("/name аре\n") // the look-alike of its own name
+	a.expect("ape is now known as аре.")
+	b.expect("ape is now known as аре.")
+	b.say("/name ape\n") // taken still: its client is "аре" now, which looks the same
+	b.expect(chat.MsgNameTaken)
+	a.say("/quit\n")
+	a.expect(chat.MsgBye)
+	b.expect("аре has left.")
+	b.say("/name ape\n")
+	b.expect("BOP is now known as ape.")
+}

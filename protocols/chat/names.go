@@ -2,6 +2,7 @@ package chat
 
 import (
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -296,8 +297,8 @@ var widthVariants = &unicode.RangeTable{
 // a Cyrillic "а" would display as "paypal" (UTS #39's mixed-script
 // confusables). A name wholly in one of them ("Вася"), or one of them
 // beside other scripts, digits and symbols ("Ann 日本"), is not refused; a
-// name wholly in one script that looks like a name in another (Cyrillic
-// "аре" and Latin "ape") is not detected.
+// name wholly in one script that looks like a name in use in another
+// (Cyrillic "аре" and Latin "ape") is taken (lookKey).
 func mixesLookAlikeScripts(name string) bool {
 	var seen uint8
 	for _, r := range name {
@@ -315,4 +316,44 @@ func mixesLookAlikeScripts(name string) bool {
 		}
 	}
 	return seen&(seen-1) != 0
+}
+
+// lookKey is the key of name in Server.looks: names that look the same,
+// letter for letter, share it. It is nameKey of the name with each Greek or
+// Cyrillic letter that looks like a Latin one (lookAlikes) written as that
+// letter, so that a name wholly in one of these scripts cannot pass for a
+// name in another ("аре" in Cyrillic for "ape", "ΗΟΡ" in Greek for "HOP").
+// Case counts before folding: the Cyrillic "ВОР" looks like "BOP", but
+// "вор" does not look like "bop".
+func lookKey(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		if l, ok := lookAlikes[r]; ok {
+			r = l
+		}
+		b.WriteRune(r)
+	}
+	return nameKey(b.String())
+}
+
+// lookAlikes maps the Greek and Cyrillic letters that look like a Latin
+// letter in common fonts to that letter: the part of UTS #39's
+// confusables (https://www.unicode.org/reports/tr39/) that concerns whole
+// names in these scripts. Latin look-alikes within one script ("0" and
+// "O", "l" and "I") are not folded.
+var lookAlikes = map[rune]rune{
+	// Cyrillic, lower case.
+	'а': 'a', 'с': 'c', 'ԁ': 'd', 'е': 'e', 'һ': 'h', 'і': 'i', 'ј': 'j',
+	'ӏ': 'l', 'о': 'o', 'р': 'p', 'ԛ': 'q', 'ѕ': 's', 'ԝ': 'w', 'х': 'x',
+	'у': 'y', 'ү': 'y',
+	// Cyrillic, upper case.
+	'А': 'A', 'В': 'B', 'С': 'C', 'Е': 'E', 'Н': 'H', 'І': 'I', 'Ӏ': 'I',
+	'Ј': 'J', 'К': 'K', 'М': 'M', 'О': 'O', 'Р': 'P', 'Ԛ': 'Q', 'Ѕ': 'S',
+	'Т': 'T', 'Ԝ': 'W', 'Х': 'X', 'У': 'Y', 'Ү': 'Y',
+	// Greek, upper case.
+	'Α': 'A', 'Β': 'B', 'Ε': 'E', 'Ζ': 'Z', 'Η': 'H', 'Ι': 'I', 'Κ': 'K',
+	'Μ': 'M', 'Ν': 'N', 'Ο': 'O', 'Ρ': 'P', 'Τ': 'T', 'Υ': 'Y', 'Χ': 'X',
+	// Greek, lower case.
+	'α': 'a', 'γ': 'y', 'ι': 'i', 'ν': 'v', 'ο': 'o', 'ρ': 'p',
 }
