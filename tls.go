@@ -193,9 +193,9 @@ func (c *Conn) maybeSwitchTLS() error {
 
 // handshakeTLS runs the TLS handshake of a switch, within a slot of
 // Options.HandshakeLimiter if there is one, over nc. It runs before the
-// switch: an Abort (or a LoseConnection with
-// nothing to send) closes the socket under it, and HandshakeTimeout,
-// IdleTimeout, or CloseTimeout once closing, bounds it.
+// switch: an Abort (or a LoseConnection with nothing to send) closes the
+// socket under it, and HandshakeTimeout, IdleTimeout, or CloseTimeout once
+// closing, bounds it.
 func (c *Conn) handshakeTLS(cfg *tls.Config, nc net.Conn, pre []byte) (*tls.Conn, error) {
 	if l := c.opt.hsLimit; l != nil {
 		if !l.TryAcquire() {

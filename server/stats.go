@@ -131,7 +131,8 @@ type Snapshot struct {
 	// Queued is the number of connections waiting in the queue now.
 	Queued int64
 	// Handshaking is the number of connections in their handshake now (TLS,
-	// PROXY header, first bytes on a PROXY listener; see MaxHandshakes).
+	// a Protocol's StartTLS, PROXY header, first bytes on a PROXY listener;
+	// see MaxHandshakes).
 	Handshaking int64
 	// Lingering is the number of rejected connections lingering after
 	// RejectMessage now (see MaxLingering), queued connections told at a
