@@ -51,9 +51,10 @@ type CapHandler interface {
 type capPhase uint8
 
 const (
-	capOff capPhase = iota // no negotiation: none asked, or it is over
-	capLS                  // CAP LS sent, its reply being read
-	capReq                 // CAP REQ sent, capPending unanswered
+	capOff  capPhase = iota // no negotiation: none asked, or it is over
+	capLS                   // CAP LS sent, its reply being read
+	capReq                  // CAP REQ sent, capPending unanswered
+	capSASL                 // every REQ answered, SASL under way (sasl.go)
 )
 
 // checkCaps reports the first capability name of Config.Caps that cannot
@@ -95,6 +96,10 @@ func (c *Client) resetCapsLocked() {
 	if len(c.capWant) > 0 {
 		c.capPhase = capLS
 	}
+	c.saslPhase, c.account = saslOff, ""
+	if c.cfg.SASL != nil {
+		c.saslPhase = saslWait
+	}
 }
 
 // capMessage handles a CAP message from the server:
@@ -110,7 +115,8 @@ func (c *Client) capMessage(m Message) {
 		list = m.Params[len(m.Params)-1]
 	}
 	var added, removed, req []string
-	end := false
+	end, startAuth := false, false
+	var saslErr error
 	c.mu.Lock()
 	switch sub {
 	case "LS":
@@ -128,9 +134,16 @@ func (c *Client) capMessage(m Message) {
 			break
 		}
 		for _, name := range c.capWant {
-			if _, ok := c.capOffered[name]; ok && !c.capEnabledLocked(name) {
+			if v, ok := c.capOffered[name]; ok && !c.capEnabledLocked(name) && c.saslUsable(name, v) {
 				req = append(req, name)
 			}
+		}
+		if c.cfg.SASL != nil && !slices.Contains(req, "sasl") {
+			why := "the server does not offer sasl (CAP LS)"
+			if v, ok := c.capOffered["sasl"]; ok {
+				why = fmt.Sprintf("the server offers sasl=%s, not PLAIN", printable(v))
+			}
+			saslErr = c.saslCancelLocked(why)
 		}
 		if len(req) == 0 {
 			c.capPhase, end = capOff, true
@@ -150,17 +163,27 @@ func (c *Client) capMessage(m Message) {
 				case !off && c.capAsked[name] && !c.capEnabledLocked(name):
 					c.capEnabled[name] = c.capOffered[name]
 					added = append(added, name)
+					if name == "sasl" && c.saslPhase == saslWait && c.capPhase == capReq {
+						c.saslPhase, startAuth = saslAuth, true
+					}
 				}
 				delete(c.capAsked, name)
 			}
 		} else {
 			for _, name := range strings.Fields(list) {
 				delete(c.capAsked, name)
+				if name == "sasl" {
+					saslErr = c.saslCancelLocked("the server refused sasl (CAP NAK)")
+				}
 			}
 		}
 		if c.capPhase == capReq && !more {
 			if c.capPending--; c.capPending <= 0 {
-				c.capPhase, end = capOff, true
+				if c.saslBusyLocked() {
+					c.capPhase = capSASL // saslEnd sends CAP END
+				} else {
+					c.capPhase, end = capOff, true
+				}
 			}
 		}
 	case "NEW":
@@ -196,8 +219,14 @@ func (c *Client) capMessage(m Message) {
 	if h, ok := c.h.(CapHandler); ok && (len(added) > 0 || len(removed) > 0) {
 		h.CapsChanged(c, added, removed)
 	}
+	if saslErr != nil && c.saslEnd(saslErr) {
+		return // closed: SASL was required
+	}
 	for _, line := range capReqLines(req) {
 		_ = c.send("CAP", "REQ", line)
+	}
+	if startAuth {
+		_ = c.send("AUTHENTICATE", "PLAIN")
 	}
 	if end {
 		_ = c.send("CAP", "END")
@@ -209,10 +238,15 @@ func (c *Client) capMessage(m Message) {
 func (c *Client) capNotUnderstood() {
 	c.mu.Lock()
 	c.capPhase = capOff
+	err := c.saslCancelLocked("the server does not know CAP")
 	c.mu.Unlock()
+	if err != nil {
+		c.saslEnd(err)
+	}
 }
 
-// wanted reports whether name is one of Config.Caps.
+// wanted reports whether name is one of Config.Caps, or "sasl" with
+// Config.SASL set.
 func (c *Client) wanted(name string) bool { return c.capWantSet[name] }
 
 // capReqLines joins names into the lists of CAP REQ lines, each line

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,11 +47,16 @@ type Config struct {
 	// before PASS, NICK and USER, requests those of them the server
 	// offers, and ends the negotiation with CAP END (see Client.Caps and
 	// MaxCapLSLines). Names are compared exactly and asked once. The
-	// Client does not act on what a capability changes (it does not
-	// authenticate with "sasl", for one); Parse reads the tags that
-	// "message-tags", "server-time" or "account-tag" bring. Empty: no CAP
+	// Client does not act on what a capability changes, but for "sasl"
+	// when SASL is set; Parse reads the tags that "message-tags",
+	// "server-time" or "account-tag" bring. Empty, with SASL nil: no CAP
 	// is sent, and the server's CAP messages are ignored.
 	Caps []string
+	// SASL, if set, authenticates with SASL PLAIN during registration:
+	// the Client negotiates capabilities (as with Caps, adding "sasl") and
+	// authenticates before CAP END; see SASLConfig and SASLHandler. Nil:
+	// no SASL.
+	SASL *SASLConfig
 
 	// The Client answers CTCP queries (a PRIVMSG holding "\x01TAG
 	// data\x01") as Twisted's IRCClient does, with a NOTICE to the
@@ -126,6 +132,11 @@ func (c Config) Validate() error {
 	if err := checkCaps(c.Caps); err != nil {
 		return err
 	}
+	if c.SASL != nil {
+		if err := c.SASL.validate(); err != nil {
+			return err
+		}
+	}
 	if c.CTCPReplyInterval < 0 {
 		return fmt.Errorf("%w: Config.CTCPReplyInterval %v is negative", ErrConfig, c.CTCPReplyInterval)
 	}
@@ -145,11 +156,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// registration returns the CAP LS (if Caps are asked), PASS (if any),
-// NICK and USER messages.
+// registration returns the CAP LS (if Caps or SASL are asked), PASS (if
+// any), NICK and USER messages.
 func (c Config) registration() []Message {
 	var ms []Message
-	if len(c.Caps) > 0 {
+	if len(c.Caps) > 0 || c.SASL != nil {
 		ms = append(ms, Message{Command: "CAP", Params: []string{"LS", "302"}})
 	}
 	if c.Password != "" {
@@ -195,11 +206,16 @@ type Client struct {
 	capEnabled map[string]string // the enabled caps, with their values
 	capAsked   map[string]bool   // the caps requested, not yet answered
 
+	// SASL (sasl.go).
+	saslPhase saslPhase
+	account   string // 900 RPL_LOGGEDIN's account
+
 	// ctcpLimit is the rate limit of the CTCP answers, nil when none is
 	// answered; set before the connection is made, then only read.
 	ctcpLimit *replyLimiter
-	// capWant are Config.Caps without repeats, capWantSet the same as a
-	// set; set by NewClient, then only read.
+	// capWant are Config.Caps without repeats (and "sasl" with
+	// Config.SASL), capWantSet the same as a set; set by NewClient, then
+	// only read.
 	capWant    []string
 	capWantSet map[string]bool
 }
@@ -213,7 +229,11 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 		h = BaseHandler{}
 	}
 	c := &Client{cfg: cfg, h: h, nick: cfg.Nick, capWantSet: map[string]bool{}}
-	for _, name := range cfg.Caps {
+	caps := cfg.Caps
+	if cfg.SASL != nil {
+		caps = append(slices.Clip(caps), "sasl")
+	}
+	for _, name := range caps {
 		if !c.capWantSet[name] {
 			c.capWantSet[name] = true
 			c.capWant = append(c.capWant, name)

@@ -66,11 +66,16 @@ func (c *Client) dispatch(m Message) {
 			c.nick = n
 		}
 		c.mu.Unlock()
+		if c.saslWelcomed() {
+			return // closed: SASL was required
+		}
 		c.h.SignedOn(c)
 	case "005":
 		c.isupport(m)
 	case "CAP":
 		c.capMessage(m)
+	case "AUTHENTICATE", "900", "901", "902", "903", "904", "905", "906", "907", "908":
+		c.saslMessage(m)
 	case "421", "451":
 		// ERR_UNKNOWNCOMMAND, or ERR_NOTREGISTERED which some servers
 		// answer to any command before registration: a server that does

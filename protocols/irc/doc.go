@@ -23,6 +23,21 @@
 //     kept, and Config.RegisterTimeout bounds it all.
 //     Client.SendTagged sends a message with tags, once the server
 //     enabled message-tags (else ErrTagsNotEnabled).
+//   - SASL PLAIN authentication (IRCv3 sasl 3.1), which Twisted's
+//     IRCClient does not have either: with Config.SASL (a SASLConfig:
+//     User, Password, optional AuthzID, Required) the Client requests
+//     "sasl" in the CAP negotiation (when the server offers it with PLAIN,
+//     or with no mechanism list), and after its ACK, before CAP END, sends
+//     AUTHENTICATE PLAIN and, on "AUTHENTICATE +", the base64 credentials
+//     in 400-byte lines; CAP END waits for 903 (success) or a failure
+//     numeric (902, 904 to 908). A server that does not offer it
+//     (ErrSASLUnavailable) or refuses the credentials (ErrSASLFailed)
+//     leaves the client registered unauthenticated, or, with Required,
+//     closes the connection with that error. SASLHandler, optional, is
+//     told the outcome; Client.Account is the account of 900
+//     RPL_LOGGEDIN. The password is sent only in base64 (use TLS) and is
+//     in no error; Config.RegisterTimeout bounds it all. ngircd, the
+//     real server of the tests, has no SASL: the tests script the server.
 //   - Client: a weft.Protocol that registers (CAP when asked, PASS, NICK,
 //     USER), answers
 //     PING with PONG (the PING's parameters, or its last one alone when
@@ -58,6 +73,6 @@
 //     (weft logbot calls it on SIGHUP).
 //   - ErrMalformed, ErrLineTooLong, ErrInvalid, ErrConfig,
 //     ErrNickUnavailable, ErrRegisterTimeout, ErrServerError,
-//     ErrBadChannel, ErrNotConnected, ErrTagsNotEnabled: the sentinel
-//     errors.
+//     ErrBadChannel, ErrNotConnected, ErrTagsNotEnabled,
+//     ErrSASLUnavailable, ErrSASLFailed: the sentinel errors.
 package irc

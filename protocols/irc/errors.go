@@ -42,4 +42,16 @@ var (
 	// connection where the server did not enable the IRCv3 message-tags
 	// capability (ask for it with Config.Caps); nothing was sent.
 	ErrTagsNotEnabled = errors.New("irc: message-tags capability not enabled")
+	// ErrSASLUnavailable: Config.SASL is set but the server does not
+	// offer SASL PLAIN (no CAP, no sasl capability, sasl without PLAIN
+	// among its mechanisms, a NAK of sasl, or a welcome without CAP END).
+	// Told to SASLHandler; with SASLConfig.Required, the reason the
+	// connection is closed.
+	ErrSASLUnavailable = errors.New("irc: SASL PLAIN not available")
+	// ErrSASLFailed: the server refused the SASL PLAIN authentication
+	// (902, 904, 905, 906, 907, 908; the error holds its numeric and
+	// text, never the password), or welcomed the client before it ended.
+	// Told to SASLHandler; with SASLConfig.Required, the reason the
+	// connection is closed.
+	ErrSASLFailed = errors.New("irc: SASL authentication failed")
 )
