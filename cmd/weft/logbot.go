@@ -7,6 +7,7 @@ package main
 //		err = logbot(ctx, args[1:], stdout, stderr)
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,13 +44,17 @@ first), as "weft serve"; 1 the log file cannot be opened; 2 a usage error.`
 // prints "logging CHANNEL on ENDPOINT to FILE" on stdout (CHANNEL as
 // joined: "#" added to a name without a channel prefix), and on stderr
 // each lost or failed connection with the wait before the next try, a
-// registration that found no usable nick, a failed log write, and a failed
-// reopen. On Unix, a SIGHUP reopens FILE (after logrotate renamed it; a
+// registration that found no usable nick, a failed or unavailable SASL
+// login (--sasl-user; never the password, which is read from
+// --sasl-password-file so that it shows in no ps listing), a failed log
+// write, and a failed reopen. On Unix, a SIGHUP reopens FILE (after logrotate renamed it; a
 // FIFO or a device such as /dev/stdout is kept as it is): see
 // irc.LogBot.Reopen.
 func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("logbot", stderr)
 	var server, channel, nick, user, logPath, password string
+	var saslUser, saslPassFile string
+	var saslRequired bool
 	var initial, maxDelay, idle time.Duration
 	fs.StringVar(&server, "server", "", "IRC server endpoint, e.g. tcp:irc.example.org:6667 or tls:irc.example.org:6697 (required)")
 	fs.StringVar(&channel, "channel", "", "channel to join and log, e.g. '#weft' (required; a name without a channel prefix gets '#')")
@@ -57,6 +62,9 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&user, "user", "", "user name sent with USER (empty: the nick, as Twisted does; set it when the nick holds a character the server refuses in a user name, such as '|' on ngircd)")
 	fs.StringVar(&logPath, "log", "", "file the log is appended to (required; on Unix, SIGHUP reopens it, for logrotate)")
 	fs.StringVar(&password, "password", "", "server password sent with PASS (empty: none)")
+	fs.StringVar(&saslUser, "sasl-user", "", "account name to log in with SASL PLAIN while registering (needs --sasl-password-file; empty: no SASL)")
+	fs.StringVar(&saslPassFile, "sasl-password-file", "", "file whose first line is the SASL password (a file, not a flag value, so that it does not show in ps; needs --sasl-user)")
+	fs.BoolVar(&saslRequired, "sasl-required", false, "when SASL fails or the server does not offer it, disconnect and retry after the backoff instead of logging on unauthenticated")
 	fs.DurationVar(&initial, "retry", irc.DefaultInitialDelay, "first reconnection delay (grows ×e per retry)")
 	fs.DurationVar(&maxDelay, "max-retry", irc.DefaultMaxDelay, "longest reconnection delay")
 	fs.DurationVar(&idle, "idle-timeout", defaultLogbotIdle, "reconnect when the server sends nothing for this long: a server that never welcomes the bot, or one gone silently (servers PING idle clients every few minutes; 0: never)")
@@ -84,6 +92,20 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: --retry %v exceeds --max-retry %v", errUsage, initial, maxDelay)
 	case idle < 0:
 		return fmt.Errorf("%w: --idle-timeout must not be negative", errUsage)
+	case saslUser != "" && saslPassFile == "":
+		return fmt.Errorf("%w: --sasl-user needs --sasl-password-file", errUsage)
+	case saslUser == "" && saslPassFile != "":
+		return fmt.Errorf("%w: --sasl-password-file needs --sasl-user", errUsage)
+	case saslRequired && saslUser == "":
+		return fmt.Errorf("%w: --sasl-required needs --sasl-user and --sasl-password-file", errUsage)
+	}
+	var sasl *irc.SASLConfig
+	if saslUser != "" {
+		pass, err := readPasswordFile(saslPassFile)
+		if err != nil {
+			return fmt.Errorf("%w: --sasl-password-file %q: %v", errUsage, saslPassFile, err)
+		}
+		sasl = &irc.SASLConfig{User: saslUser, Password: pass, Required: saslRequired}
 	}
 	ep, err := endpoint.ParseClient(server)
 	if err != nil {
@@ -93,7 +115,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// opening a FIFO waits for a reader, and a SIGINT or SIGTERM meanwhile
 	// must end the run.
 	log := &logFile{ctx: ctx, path: logPath}
-	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, User: user, Channel: channel, Log: log, Password: password,
+	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, User: user, Channel: channel, Log: log, Password: password, SASL: sasl,
 		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -150,6 +172,45 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	return err
+}
+
+// maxPasswordLine bounds the first line read from --sasl-password-file, so
+// that a file without end (/dev/zero) or a huge one is refused, not read
+// into memory.
+const maxPasswordLine = 4096
+
+// readPasswordFile returns the first line of the file at path, without its
+// line end (LF, CRLF); it reads no further, so a FIFO (a shell's process
+// substitution) works. Its errors never hold the file's content (nor its
+// path: the caller names the flag and the file): a missing or unreadable
+// file, an empty first line, or one over maxPasswordLine bytes.
+func readPasswordFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "no such file or directory", without the path again
+		}
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(io.LimitReader(f, maxPasswordLine+1), maxPasswordLine+1).ReadString('\n')
+	switch {
+	case err == nil || err == io.EOF && len(line) <= maxPasswordLine:
+	case err == io.EOF:
+		return "", fmt.Errorf("the first line is over %d bytes", maxPasswordLine)
+	default:
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", err
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errors.New("the first line is empty (want the password)")
+	}
+	return line, nil
 }
 
 // logFile is the bot's log: the file set once openLog opened it, before

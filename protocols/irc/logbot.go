@@ -187,6 +187,15 @@ type LogBotConfig struct {
 	User string
 	// Password, if not empty, is sent with PASS. Empty: no PASS.
 	Password string
+	// SASL, if not nil, is Config.SASL: the bot authenticates with SASL
+	// PLAIN while it registers (validated as Config.SASL: User and Password
+	// required). The outcome is logged without the password: "[SASL: logged
+	// in as ACCOUNT]", or "[SASL failed (ERR); continuing unauthenticated]"
+	// ("; disconnecting" with Required), the error (ErrSASLUnavailable,
+	// ErrSASLFailed) also reported to OnError. With Required the failed
+	// connection ends with that error, and client.Reconnecting retries it
+	// after its backoff.
+	SASL *SASLConfig
 	// AlterNick is Config.AlterNick (nil: append "^").
 	AlterNick func(nick string) string
 	// ReplyInterval and MaxReplies rate-limit the bot's automatic replies
@@ -231,7 +240,8 @@ type LogBotConfig struct {
 	// registration that found no usable nick (ErrNickUnavailable; the bot
 	// reconnects and tries again), a server that did not welcome the bot
 	// within DefaultRegisterTimeout (ErrRegisterTimeout; the bot
-	// reconnects), a JOIN of Channel refused for good (ErrBadChannel: no
+	// reconnects), a SASL authentication that failed or was not offered
+	// (ErrSASLFailed, ErrSASLUnavailable; see SASL), a JOIN of Channel refused for good (ErrBadChannel: no
 	// such channel, bad channel mask, illegal channel name; the bot stays
 	// connected, logging its private messages, and tries again only after
 	// a reconnect), and a failed log write (reported once
@@ -313,7 +323,11 @@ func foldNick(nick string) string {
 
 // NewLogBot validates cfg and opens the log.
 func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
-	if err := (Config{Nick: cfg.Nick, User: cfg.User, Password: cfg.Password}).Validate(); err != nil {
+	if cfg.SASL != nil {
+		s := *cfg.SASL // the caller's later changes do not reach the bot
+		cfg.SASL = &s
+	}
+	if err := (Config{Nick: cfg.Nick, User: cfg.User, Password: cfg.Password, SASL: cfg.SASL}).Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.ReplyInterval < 0 || cfg.MaxReplies < 0 {
@@ -363,7 +377,7 @@ func NewLogBot(cfg LogBotConfig) (*LogBot, error) {
 
 // BuildProtocol implements weft.Factory: a new Client for each connection.
 func (b *LogBot) BuildProtocol(net.Addr) weft.Protocol {
-	c, err := NewClient(Config{Nick: b.cfg.Nick, User: b.cfg.User, Password: b.cfg.Password, AlterNick: b.cfg.AlterNick, Now: b.cfg.Now}, &botHandler{b: b})
+	c, err := NewClient(Config{Nick: b.cfg.Nick, User: b.cfg.User, Password: b.cfg.Password, SASL: b.cfg.SASL, AlterNick: b.cfg.AlterNick, Now: b.cfg.Now}, &botHandler{b: b})
 	if err != nil { // cannot happen: validated in NewLogBot
 		return nil
 	}
@@ -459,6 +473,25 @@ func (h *botHandler) ConnectionLost(_ *Client, reason error) {
 	if errors.Is(reason, ErrRegisterTimeout) {
 		h.b.report(reason)
 	}
+}
+
+// SASLResult logs how SASL ended, without the password, and reports a
+// failure to OnError (see LogBotConfig.SASL).
+func (h *botHandler) SASLResult(c *Client, err error) {
+	if err == nil {
+		account := c.Account() // from the server's 900
+		if account == "" {
+			account = h.b.cfg.SASL.User
+		}
+		h.logf("[SASL: logged in as %s]", account)
+		return
+	}
+	then := "continuing unauthenticated"
+	if h.b.cfg.SASL.Required {
+		then = "disconnecting"
+	}
+	h.logf("[SASL failed (%v); %s]", err, then)
+	h.b.report(err)
 }
 
 func (h *botHandler) SignedOn(c *Client) { _ = c.Join(h.b.cfg.Channel) }
