@@ -241,12 +241,12 @@ type LogBotConfig struct {
 	// reconnects and tries again), a server that did not welcome the bot
 	// within DefaultRegisterTimeout (ErrRegisterTimeout; the bot
 	// reconnects), a SASL authentication that failed or was not offered
-	// (ErrSASLFailed, ErrSASLUnavailable; see SASL), a JOIN of Channel refused for good (ErrBadChannel: no
-	// such channel, bad channel mask, illegal channel name; the bot stays
-	// connected, logging its private messages, and tries again only after
-	// a reconnect), and a failed log write (reported once
-	// per run of failures; the lines are lost). It is called on the
-	// connection's goroutine. Nil: such errors are dropped.
+	// (ErrSASLFailed, ErrSASLUnavailable; see SASL), a JOIN of Channel
+	// refused for good (ErrBadChannel: no such channel, bad channel mask,
+	// illegal channel name; the bot stays connected, logging its private
+	// messages, and tries again only after a reconnect), and a failed log
+	// write (reported once per run of failures; the lines are lost). It is
+	// called on the connection's goroutine. Nil: such errors are dropped.
 	OnError func(err error)
 }
 
