@@ -285,16 +285,8 @@ func TestCapHostileLS(t *testing.T) {
 // (nor welcomes the client) holds it no longer than RegisterTimeout.
 func TestCapNegotiationTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, err := NewClient(Config{Nick: "bot", Caps: []string{"multi-prefix"}, RegisterTimeout: 30 * time.Second}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, srv := net.Pipe()
-		defer srv.Close()
-		done := make(chan error, 1)
 		start := time.Now()
-		go func() { done <- weft.Serve(cli, c, nil) }()
-		r := bufio.NewReader(srv)
+		srv, r, done := servePipe(t, Config{Nick: "bot", Caps: []string{"multi-prefix"}, RegisterTimeout: 30 * time.Second}, nil)
 		for _, want := range []string{"CAP LS 302", "NICK bot", "USER bot 0 * bot"} {
 			if l, _ := r.ReadString('\n'); l != want+"\r\n" {
 				t.Fatalf("client sent %q, want %q", l, want)
@@ -307,11 +299,27 @@ func TestCapNegotiationTimeout(t *testing.T) {
 			t.Fatalf("client sent %q", l)
 		}
 		go func() { _, _ = r.ReadString('\n') }()
-		err = <-done
+		err := <-done
 		if !errors.Is(err, ErrRegisterTimeout) || time.Since(start) != 30*time.Second {
 			t.Errorf("Serve = %v after %v, want ErrRegisterTimeout after 30s", err, time.Since(start))
 		}
 	})
+}
+
+// servePipe serves a Client made with cfg and h over a net.Pipe, and
+// returns the server's side, a reader of what the client sends, and the
+// result of weft.Serve; the server's side is closed at the end of the test.
+func servePipe(t *testing.T, cfg Config, h Handler) (srv net.Conn, r *bufio.Reader, done <-chan error) {
+	t.Helper()
+	c, err := NewClient(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, srv := net.Pipe()
+	t.Cleanup(func() { srv.Close() })
+	ch := make(chan error, 1)
+	go func() { ch <- weft.Serve(cli, c, nil) }()
+	return srv, bufio.NewReader(srv), ch
 }
 
 // TestCapLater: after registration, CAP DEL disables a capability, CAP NEW

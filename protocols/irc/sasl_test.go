@@ -1,17 +1,13 @@
 package irc
 
 import (
-	"bufio"
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/weftkit/weft"
 )
 
 // saslRecorder is a recorder that is told of the SASL outcome: the event
@@ -327,16 +323,8 @@ func TestSASLConfigValidate(t *testing.T) {
 // RegisterTimeout, and the error does not hold the password.
 func TestSASLTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, err := NewClient(Config{Nick: "bot", RegisterTimeout: 30 * time.Second, SASL: &SASLConfig{User: "u", Password: "hunter2"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, srv := net.Pipe()
-		defer srv.Close()
-		done := make(chan error, 1)
 		start := time.Now()
-		go func() { done <- weft.Serve(cli, c, nil) }()
-		r := bufio.NewReader(srv)
+		srv, r, done := servePipe(t, Config{Nick: "bot", RegisterTimeout: 30 * time.Second, SASL: &SASLConfig{User: "u", Password: "hunter2"}}, nil)
 		read := func(want string) {
 			t.Helper()
 			if l, _ := r.ReadString('\n'); l != want+"\r\n" {
@@ -355,7 +343,7 @@ func TestSASLTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		go func() { _, _ = io.Copy(io.Discard, r) }()
-		err = <-done
+		err := <-done
 		if !errors.Is(err, ErrRegisterTimeout) || time.Since(start) != 30*time.Second || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Serve = %v after %v, want ErrRegisterTimeout after 30s", err, time.Since(start))
 		}
