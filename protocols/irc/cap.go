@@ -234,9 +234,15 @@ func (c *Client) capMessage(m Message) {
 }
 
 // capNotUnderstood ends the negotiation without CAP END: the server
-// answered 421 (or 451) to CAP. (A welcome, 001, ends it too.)
+// answered 421 (or 451) to CAP LS. (A welcome, 001, ends it too.) Once the
+// LS is answered the server knows CAP: a later 421 or 451 is ignored, or
+// the CAP END held for the REQ or SASL would never be sent.
 func (c *Client) capNotUnderstood() {
 	c.mu.Lock()
+	if c.capPhase != capLS || c.capLSLines > 0 {
+		c.mu.Unlock()
+		return
+	}
 	c.capPhase = capOff
 	err := c.saslCancelLocked("the server does not know CAP")
 	c.mu.Unlock()

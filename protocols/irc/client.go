@@ -194,6 +194,7 @@ type Client struct {
 	regTimer   *time.Timer // closes the connection if no 001 comes
 	nick       string
 	registered bool
+	closed     bool // closed by the Client (SASL Required): no more dispatch
 	retries    int
 	asked      string      // the last nick asked for with SetNick
 	casemap    caseMapping // the server's ISUPPORT CASEMAPPING

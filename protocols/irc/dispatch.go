@@ -18,6 +18,7 @@ func (f *frames) ConnectionMade(t codec.FrameTransport) {
 	c := (*Client)(f)
 	c.mu.Lock()
 	c.t, c.nick, c.registered, c.retries, c.asked = t, c.cfg.Nick, false, 0, ""
+	c.closed = false
 	c.casemap = mapRFC1459
 	c.resetCapsLocked()
 	c.startRegisterTimerLocked(c.raw)
@@ -45,6 +46,12 @@ func (f *frames) ConnectionLost(reason error) {
 // parse is ignored, as RFC 1459 asks of empty messages.
 func (f *frames) FrameReceived(line []byte) {
 	c := (*Client)(f)
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return // the lines after a close of the Client's own, in the same read
+	}
 	m, err := Parse(line)
 	if err != nil {
 		return

@@ -43,6 +43,15 @@ type SASLConfig struct {
 	Required bool
 }
 
+// String describes s without its password, so that printing a
+// configuration (%v, %+v, %s) does not leak it.
+func (s SASLConfig) String() string {
+	return fmt.Sprintf("{User:%q Password:<redacted> AuthzID:%q Required:%v}", s.User, s.AuthzID, s.Required)
+}
+
+// GoString is String for %#v.
+func (s SASLConfig) GoString() string { return "irc.SASLConfig" + s.String() }
+
 // validate reports an empty user or password, or a NUL byte, without
 // echoing the values.
 func (s *SASLConfig) validate() error {
@@ -129,6 +138,9 @@ func (c *Client) saslEnd(err error) bool {
 		h.SASLResult(c, err)
 	}
 	if err != nil && c.cfg.SASL.Required {
+		c.mu.Lock()
+		c.closed = true // what the server sent after is not dispatched
+		c.mu.Unlock()
 		weft.LoseConnectionWithReason(raw, err)
 		return true
 	}
