@@ -101,7 +101,10 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	var sasl *irc.SASLConfig
 	if saslUser != "" {
-		pass, err := readPasswordFile(saslPassFile)
+		pass, err := readPasswordFile(ctx, saslPassFile)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil // stopped while a FIFO waited for its writer: the normal stop
+		}
 		if err != nil {
 			return fmt.Errorf("%w: --sasl-password-file %q: %v", errUsage, saslPassFile, err)
 		}
@@ -181,10 +184,35 @@ const maxPasswordLine = 4096
 
 // readPasswordFile returns the first line of the file at path, without its
 // line end (LF, CRLF); it reads no further, so a FIFO (a shell's process
-// substitution) works. Its errors never hold the file's content (nor its
-// path: the caller names the flag and the file): a missing or unreadable
-// file, an empty first line, or one over maxPasswordLine bytes.
-func readPasswordFile(path string) (string, error) {
+// substitution) works. A FIFO, whose writer may never come, is read by a
+// goroutine, and ctx's error is returned if ctx ends first (the goroutine
+// is left in open(2) or read(2), to end with the FIFO). Its errors never
+// hold the file's content (nor its path: the caller names the flag and the
+// file): a missing or unreadable file, an empty first line, or one over
+// maxPasswordLine bytes (its line end not counted).
+func readPasswordFile(ctx context.Context, path string) (string, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return readFirstLine(path) // not a FIFO: it does not wait (or fails as Stat did)
+	}
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := readFirstLine(path)
+		done <- result{line, err}
+	}()
+	select {
+	case r := <-done:
+		return r.line, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// readFirstLine is readPasswordFile without ctx.
+func readFirstLine(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		var pe *os.PathError
@@ -194,9 +222,13 @@ func readPasswordFile(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	line, err := bufio.NewReaderSize(io.LimitReader(f, maxPasswordLine+1), maxPasswordLine+1).ReadString('\n')
+	// maxPasswordLine bytes and a CRLF at most: a line end past them is
+	// not looked for.
+	const limit = maxPasswordLine + 2
+	line, err := bufio.NewReaderSize(io.LimitReader(f, limit), limit).ReadString('\n')
 	switch {
-	case err == nil || err == io.EOF && len(line) <= maxPasswordLine:
+	case err == nil:
+	case err == io.EOF && len(line) < limit: // the whole file, no line end
 	case err == io.EOF:
 		return "", fmt.Errorf("the first line is over %d bytes", maxPasswordLine)
 	default:
@@ -207,7 +239,10 @@ func readPasswordFile(path string) (string, error) {
 		return "", err
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
+	switch {
+	case len(line) > maxPasswordLine:
+		return "", fmt.Errorf("the first line is over %d bytes", maxPasswordLine)
+	case line == "":
 		return "", errors.New("the first line is empty (want the password)")
 	}
 	return line, nil
