@@ -179,6 +179,11 @@ func (c *Client) capMessage(m Message) {
 		}
 		if c.capPhase == capReq && !more {
 			if c.capPending--; c.capPending <= 0 {
+				// Every REQ answered and sasl neither ACKed nor NAKed
+				// (an ACK that left it out): no SASL on this connection.
+				if err := c.saslCancelLocked("the server's CAP ACK left sasl out"); err != nil {
+					saslErr = err
+				}
 				if c.saslBusyLocked() {
 					c.capPhase = capSASL // saslEnd sends CAP END
 				} else {
@@ -204,6 +209,12 @@ func (c *Client) capMessage(m Message) {
 		for _, name := range strings.Fields(list) {
 			if !c.wanted(name) {
 				continue
+			}
+			if name == "sasl" && c.saslBusyLocked() {
+				// Withdrawn during the authentication: it ends, as a
+				// failure (CAP END follows if it was held for it).
+				c.saslPhase = saslOff
+				saslErr = fmt.Errorf("%w: the server withdrew sasl (CAP DEL) during the authentication", ErrSASLFailed)
 			}
 			delete(c.capOffered, name)
 			if c.capEnabledLocked(name) {

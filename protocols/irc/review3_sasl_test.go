@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,4 +125,62 @@ func TestSASLConfigPrintsNoPassword(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReview3SASLEdges: an ACK that answers the REQ but leaves sasl out
+// ends SASL at once as unavailable (before, CAP END went out with SASL
+// still waiting, and the failure showed only at 001); a CAP DEL of sasl
+// during the authentication ends it as a failure, and the held CAP END
+// follows; a 903 before the credentials were sent is not a success.
+func TestReview3SASLEdges(t *testing.T) {
+	t.Run("ACK leaves sasl out", func(t *testing.T) {
+		for _, required := range []bool{false, true} {
+			rec := newSASLRecorder()
+			_, fs := capClient(t, Config{Nick: "bot", Caps: []string{"multi-prefix"}, SASL: &SASLConfig{User: "acct", Password: "pw", Required: required}}, rec)
+			fs.send(":s CAP * LS :multi-prefix sasl")
+			fs.expect("CAP REQ :multi-prefix sasl")
+			fs.send(":s CAP * ACK :multi-prefix")
+			rec.expect(t, "sasl fail")
+			if err := rec.saslErr(t); !errors.Is(err, ErrSASLUnavailable) {
+				t.Errorf("required=%v: SASLResult(%v), want ErrSASLUnavailable", required, err)
+			}
+			if required {
+				fs.closedWith(ErrSASLUnavailable)
+				continue
+			}
+			fs.expect("CAP END")
+			fs.hangUp()
+		}
+	})
+	t.Run("DEL during authentication", func(t *testing.T) {
+		rec := newSASLRecorder()
+		_, fs := capClient(t, Config{Nick: "bot", SASL: &SASLConfig{User: "acct", Password: "pw"}}, rec)
+		fs.send(":s CAP * LS :sasl", ":s CAP * ACK :sasl")
+		fs.expect("CAP REQ sasl")
+		fs.expect("AUTHENTICATE PLAIN")
+		fs.send(":s CAP bot DEL :sasl")
+		rec.expect(t, "sasl fail")
+		if err := rec.saslErr(t); !errors.Is(err, ErrSASLFailed) {
+			t.Errorf("SASLResult(%v), want ErrSASLFailed", err)
+		}
+		fs.expect("CAP END")
+		fs.send("AUTHENTICATE +") // too late: no credentials
+		fs.pingPong()
+		fs.hangUp()
+	})
+	t.Run("903 before the credentials", func(t *testing.T) {
+		rec := newSASLRecorder()
+		_, fs := capClient(t, Config{Nick: "bot", SASL: &SASLConfig{User: "acct", Password: "pw"}}, rec)
+		fs.send(":s CAP * LS :sasl", ":s CAP * ACK :sasl")
+		fs.expect("CAP REQ sasl")
+		fs.expect("AUTHENTICATE PLAIN")
+		fs.send(":s 903 bot :yes")
+		fs.pingPong() // no CAP END: the 903 was not taken
+		fs.send("AUTHENTICATE +")
+		fs.expect("AUTHENTICATE " + plain("", "acct", "pw"))
+		fs.send(":s 903 bot :ok")
+		rec.expect(t, "sasl ok")
+		fs.expect("CAP END")
+		fs.hangUp()
+	})
 }

@@ -20,8 +20,10 @@ import (
 // 903 (success) or 902, 904, 905, 906, 907, 908 (failure). Then it sends
 // CAP END (once every CAP REQ is answered too), or, on a failure with
 // SASLConfig.Required, closes the connection. A server that does not offer
-// SASL PLAIN, or that welcomes the client (001) before SASL ended, is a
-// failure too (ErrSASLUnavailable, ErrSASLFailed). Config.RegisterTimeout
+// SASL PLAIN, whose ACK leaves sasl out, that withdraws it (CAP DEL)
+// during the authentication, or that welcomes the client (001) before SASL
+// ended, is a failure too (ErrSASLUnavailable, ErrSASLFailed); a 903
+// before the credentials were sent is ignored. Config.RegisterTimeout
 // bounds it all: a server that never answers AUTHENTICATE, or answers
 // garbage (ignored), is left when it expires.
 
@@ -176,6 +178,9 @@ func (c *Client) saslMessage(m Message) {
 	case phase != saslAuth && phase != saslSent:
 		c.mu.Unlock()
 		return
+	case m.Command == "903" && phase != saslSent:
+		c.mu.Unlock()
+		return // a success claimed before the credentials were sent: ignored
 	case m.Command == "903":
 	case m.Command == "908": // RPL_SASLMECHS <nick> <mechanisms> :text
 		err = fmt.Errorf("%w: 908 the server's SASL mechanisms are %s, not PLAIN", ErrSASLFailed, printable(m.Param(1)))
