@@ -184,8 +184,8 @@ const maxPasswordLine = 4096
 
 // readPasswordFile returns the first line of the file at path, without its
 // line end (LF, CRLF); it reads no further, so a FIFO (a shell's process
-// substitution) works. A FIFO, whose writer may never come, is read by a
-// goroutine, and ctx's error is returned if ctx ends first (the goroutine
+// substitution) works. A FIFO, whose writer may never come, is read by
+// interruptible: ctx's error is returned if ctx ends first (the goroutine
 // is left in open(2) or read(2), to end with the FIFO). Its errors never
 // hold the file's content (nor its path: the caller names the flag and the
 // file): a missing or unreadable file, an empty first line, or one over
@@ -194,21 +194,7 @@ func readPasswordFile(ctx context.Context, path string) (string, error) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return readFirstLine(path) // not a FIFO: it does not wait (or fails as Stat did)
 	}
-	type result struct {
-		line string
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		line, err := readFirstLine(path)
-		done <- result{line, err}
-	}()
-	select {
-	case r := <-done:
-		return r.line, r.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
+	return interruptible(ctx, func() (string, error) { return readFirstLine(path) }, nil)
 }
 
 // readFirstLine is readPasswordFile without ctx.
@@ -313,24 +299,7 @@ func openLog(ctx context.Context, path string) (*os.File, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	type result struct {
-		f   *os.File
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		done <- result{f, err}
-	}()
-	select {
-	case r := <-done:
-		return r.f, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-done; r.f != nil {
-				r.f.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	}
+	return interruptible(ctx, func() (*os.File, error) {
+		return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	}, func(f *os.File) { f.Close() })
 }

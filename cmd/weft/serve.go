@@ -276,21 +276,11 @@ var errInterrupted = errors.New("interrupted")
 // ending (SIGINT, SIGTERM) ends the wait with errInterrupted, leaving the
 // reading goroutine to the process's exit (or to the file's end).
 func readPoem(ctx context.Context, path string) ([]byte, error) {
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := poetry.ReadFile(path)
-		done <- result{b, err}
-	}()
-	select {
-	case r := <-done:
-		return r.b, r.err
-	case <-ctx.Done():
+	b, err := interruptible(ctx, func() ([]byte, error) { return poetry.ReadFile(path) }, nil)
+	if err != nil && err == ctx.Err() {
 		return nil, errInterrupted
 	}
+	return b, err
 }
 
 func parseListen(descs []string) ([]*endpoint.Server, error) {
