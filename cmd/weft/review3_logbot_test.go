@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestReview3PasswordFileEdges: readPasswordFile takes a first line of
@@ -60,42 +59,11 @@ func TestReview3PasswordFileEdges(t *testing.T) {
 // SIGTERM then (ctx done) ends the run with status 0, as for "--log FIFO"
 // (TestLogbotFIFOLogInterrupted).
 func TestReview3PasswordFIFOInterrupted(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "pass")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
 	log := filepath.Join(t.TempDir(), "bot.log")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the signal came during start-up
-	done := make(chan int, 1)
-	var out, errb syncBuffer
-	go func() {
-		done <- run(ctx, []string{"logbot", "--server", "tcp:127.0.0.1:1", "--channel", "#weft", "--log", log,
-			"--sasl-user", "acct", "--sasl-password-file", fifo}, strings.NewReader(""), &out, &errb)
-	}()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d, stderr %q; want 0", code, errb.String())
-		}
-		// Let the reading goroutine, left in open(2) or about to be, end.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0) // ENXIO until a reader waits
-			if err == nil {
-				w.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the password reader never opened the FIFO: %v", err)
-			}
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("weft logbot --sasl-password-file FIFO still starting 10s after the signal")
-		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
-			w.Close()
-		}
-		<-done
-	}
+	fifoInterrupted(t, "pass", func(fifo string) []string {
+		return []string{"logbot", "--server", "tcp:127.0.0.1:1", "--channel", "#weft", "--log", log,
+			"--sasl-user", "acct", "--sasl-password-file", fifo}
+	})
 }
 
 // TestReview3PasswordFIFO: a FIFO with a writer (a shell's process

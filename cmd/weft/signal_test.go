@@ -82,25 +82,32 @@ func asExit(err error, ee **exec.ExitError) bool {
 // done) ends the run with status 0, as it does once serving. Before, the
 // signal was taken and ignored: only a second one, or a writer, ended it.
 func TestServePoetryFIFOInterrupted(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "poem")
+	fifoInterrupted(t, "poem", func(fifo string) []string {
+		return []string{"serve", "poetry", "--file", fifo, "--listen", "tcp:0:interface=127.0.0.1"}
+	})
+}
+
+// fifoInterrupted runs the command args(fifo), fifo a new FIFO without a
+// writer, with ctx already done (the signal came during start-up): it must
+// end with status 0, not wait for the FIFO. The reader of what (left in
+// open(2), or about to be) is then let end (goleak) by opening the FIFO
+// for writing once it waits there, then closing it (end of file).
+func fifoInterrupted(t *testing.T, what string, args func(fifo string) []string) {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), what)
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the signal came during start-up
+	cancel()
 	done := make(chan int, 1)
 	var out, errb syncBuffer
-	go func() {
-		done <- run(ctx, []string{"serve", "poetry", "--file", fifo, "--listen", "tcp:0:interface=127.0.0.1"}, strings.NewReader(""), &out, &errb)
-	}()
+	go func() { done <- run(ctx, args(fifo), strings.NewReader(""), &out, &errb) }()
 	select {
 	case code := <-done:
 		if code != 0 {
 			t.Errorf("exit %d, stderr %q; want 0", code, errb.String())
 		}
-		// The reading goroutine is left in open(2), or about to be: let it
-		// end (goleak) by opening the FIFO for writing once it waits there,
-		// then closing it (end of file).
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 			w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0) // ENXIO until a reader waits
 			if err == nil {
@@ -108,11 +115,11 @@ func TestServePoetryFIFOInterrupted(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the poem reader never opened the FIFO: %v", err)
+				t.Fatalf("the %s reader never opened the FIFO: %v", what, err)
 			}
 		}
 	case <-time.After(10 * time.Second):
-		t.Errorf("weft serve poetry --file FIFO still starting 10s after the signal")
+		t.Errorf("%q with a FIFO still starting 10s after the signal", args(fifo))
 		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
 			w.Close()
 		}
