@@ -728,6 +728,13 @@ func (c *Conn) endRead(rerr error) {
 		// The peer closed its side (or reading stopped because we are
 		// closing): flush what is pending, then close cleanly — unless
 		// the Protocol is HalfCloseable and our side is still open.
+		if errors.Is(rerr, io.EOF) && c.truncatedTLS() {
+			c.mu.Lock()
+			c.bits |= bPeerEOF
+			c.mu.Unlock()
+			c.loseConnectionReason(ErrTLSTruncated)
+			return
+		}
 		if errors.Is(rerr, io.EOF) {
 			hc, half := c.proto.(HalfCloseable)
 			c.mu.Lock()

@@ -1,6 +1,10 @@
 package weft
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io"
+)
 
 // Sentinel errors. ConnectionLost's reason matches one of these with errors.Is,
 // or is a codec or network error, or nil for a clean close.
@@ -44,4 +48,15 @@ var (
 	ErrTLSActive = errors.New("weft: TLS already active")
 	// ErrNotSupported: the operation is not supported on this connection.
 	ErrNotSupported = errors.New("weft: not supported")
+	// ErrTLSTruncated: the stream under TLS ended without the peer's
+	// close_notify alert, so what was read may have been cut short (by
+	// the peer or by anyone on the path). It also matches
+	// io.ErrUnexpectedEOF. The connection closes as after LoseConnection
+	// (its pending output is sent) and ConnectionLost gets this instead of
+	// nil; a HalfCloseable Protocol is not told ReadConnectionLost, which
+	// is for a clean end of the peer's stream. As in Twisted, which reports
+	// ConnectionLost there. Only TLS layers weft makes can tell (StartTLS,
+	// the server's TLS listeners, the endpoint package's tls: clients): a
+	// *tls.Conn built by the caller reads such an end as a clean one.
+	ErrTLSTruncated = fmt.Errorf("weft: TLS stream ended without close_notify (it may be cut short): %w", io.ErrUnexpectedEOF)
 )

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -267,10 +268,37 @@ func (c *Conn) switchAtEOF(err error) error {
 	return c.maybeSwitchTLS()
 }
 
-// prefixConn reads pre before the connection itself.
+// truncatedTLS reports whether the connection reads through a TLS layer
+// whose stream underneath ended (an end-of-stream marker under it saw
+// io.EOF: prefixConn, eofmark.Conn): crypto/tls reads that as a clean end
+// when it falls on a record boundary, but no close_notify came. After a
+// close_notify, crypto/tls reads nothing more under it.
+func (c *Conn) truncatedTLS() bool {
+	if c.nio == nil {
+		return false
+	}
+	c.mu.Lock()
+	nc := c.nio.nc // a switch to TLS replaces it (maybeSwitchTLS)
+	c.mu.Unlock()
+	under := false
+	for l := range layers(nc) {
+		if _, ok := l.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			under = true
+			continue
+		}
+		if m, ok := l.(interface{ SawEOF() bool }); ok && under && m.SawEOF() {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixConn reads pre before the connection itself, and records the end
+// of its stream (see truncatedTLS).
 type prefixConn struct {
 	net.Conn
 	pre []byte
+	eof atomic.Bool
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -279,5 +307,12 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.pre = p.pre[n:]
 		return n, nil
 	}
-	return p.Conn.Read(b)
+	n, err := p.Conn.Read(b)
+	if err != nil && errors.Is(err, io.EOF) {
+		p.eof.Store(true)
+	}
+	return n, err
 }
+
+// SawEOF reports whether a read returned io.EOF (see truncatedTLS).
+func (p *prefixConn) SawEOF() bool { return p.eof.Load() }

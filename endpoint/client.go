@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weftkit/weft/internal/eofmark"
 )
 
 // DefaultTimeout is the connect timeout when the description has no
@@ -306,8 +308,7 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 			if cfg == nil {
 				cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 			}
-			td := tls.Dialer{NetDialer: &d, Config: cfg}
-			conn, err = td.DialContext(dctx, network, addr)
+			conn, err = dialTLS(dctx, &d, network, addr, host, cfg)
 		} else {
 			conn, err = d.DialContext(dctx, network, addr)
 		}
@@ -324,6 +325,27 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("endpoint: dial %s: %w", c.Desc, err)
 	}
 	return conn, nil
+}
+
+// dialTLS connects to addr and runs the TLS handshake for host, within
+// ctx, as tls.Dialer does, but with the stream under TLS marked
+// (eofmark), so that the runtime tells a server's close_notify from a cut
+// stream (weft.ErrTLSTruncated).
+func dialTLS(ctx context.Context, d *net.Dialer, network, addr, host string, cfg *tls.Config) (net.Conn, error) {
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(eofmark.Wrap(raw), cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // maxVia bounds the chain of Client.Via that Dial follows.
@@ -346,7 +368,7 @@ func (c *Client) dialVia(ctx context.Context, host string) (net.Conn, error) {
 	if cfg == nil {
 		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	}
-	tc := tls.Client(raw, cfg)
+	tc := tls.Client(eofmark.Wrap(raw), cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/eofmark"
 )
 
 // handle runs one accepted connection to its end, on its own goroutine:
@@ -279,7 +280,7 @@ func (s *Server) handshake(nc net.Conn, ls *listenerState) (net.Conn, net.Addr, 
 			base = &prereadConn{Conn: nc, buf: preread}
 			preread = nil
 		}
-		tc, isTLS = tls.Server(base, ls.tls), true
+		tc, isTLS = tls.Server(eofmark.Wrap(base), ls.tls), true
 		nc = tc
 	}
 	if isTLS {

@@ -33,6 +33,10 @@ const (
 	// ReasonCloseTimeout: weft.ErrCloseTimeout (CloseTimeout). Last, so
 	// that the values of the reasons above do not change.
 	ReasonCloseTimeout
+	// ReasonTLSTruncated: weft.ErrTLSTruncated, a TLS peer's stream that
+	// ended without close_notify (many clients close that way; the
+	// Protocol is told, since what it read may be cut short).
+	ReasonTLSTruncated
 	numReasons
 )
 
@@ -40,6 +44,7 @@ var reasonNames = [numReasons]string{
 	"clean", "aborted", "idle timeout", "handshake timeout", "handshake failed",
 	"slow consumer", "frame too large", "malformed", "rejected", "queue timeout",
 	"queue hangup", "shutdown", "panic", "error", "close timeout",
+	"tls truncated",
 }
 
 // String returns the reason's name, as used in Snapshot.Closed.
@@ -75,6 +80,7 @@ func ReasonOf(err error) CloseReason {
 		{weft.ErrAborted, ReasonAborted},
 		{codec.ErrFrameTooLarge, ReasonFrameTooLarge},
 		{codec.ErrMalformed, ReasonMalformed},
+		{weft.ErrTLSTruncated, ReasonTLSTruncated},
 	}
 	if err == nil {
 		return ReasonClean
