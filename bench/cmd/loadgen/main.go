@@ -1,5 +1,5 @@
 // Command loadgen is the benchmark load generator. It drives one server in
-// one of four modes and prints one JSON result (gen.Result) on stdout:
+// one of five modes and prints one JSON result (gen.Result) on stdout:
 //
 //   - echo: N connections, P frames in flight each, every echoed byte
 //     verified, and every frame sent must come back (after the window, the
@@ -8,6 +8,9 @@
 //   - idle: N idle connections from 127.0.0.1–127.0.0.9; the server's RSS
 //     growth per connection (from /proc/PID/status), then one echo on each to
 //     check that all are alive.
+//   - tlsidle: idle over TLS (crypto/tls clients, the certificate not
+//     verified: loopback only), to measure what an idle TLS connection
+//     costs the server.
 //   - churn: connect, one echo, close, on K connections at a time;
 //     connections/s.
 //   - fanout: C chat clients, each message delivered to the C−1 others;
@@ -33,7 +36,7 @@ import (
 
 func main() {
 	var (
-		mode     = flag.String("mode", "echo", "echo, idle, churn or fanout")
+		mode     = flag.String("mode", "echo", "echo, idle, tlsidle, churn or fanout")
 		addr     = flag.String("addr", "", "server host:port (required)")
 		codec    = flag.String("codec", "line", "echo framing: line, netstring or int32")
 		conns    = flag.Int("conns", 100, "connections (idle, echo), clients (fanout), concurrent connects (churn)")
@@ -82,6 +85,8 @@ func main() {
 		r, err = gen.Echo(cfg)
 	case "idle":
 		r, err = gen.Idle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
+	case "tlsidle":
+		r, err = gen.TLSIdle(gen.IdleConfig{Addr: *addr, Codec: gen.Codec(*codec), Conns: *conns, PID: *pid})
 	case "churn":
 		r, err = gen.Churn(gen.ChurnConfig{Addr: *addr, Codec: gen.Codec(*codec), Concurrency: *conns,
 			Size: *size, Warmup: *warmup, Duration: *dur, Loops: *loops, PID: *pid, Drain: *drain})
@@ -89,7 +94,7 @@ func main() {
 		r, err = gen.Fanout(gen.FanoutConfig{Addr: *addr, Clients: *conns, InFlight: *inflight,
 			Size: *size, Warmup: *warmup, Duration: *dur, PID: *pid, RawSys: *rawsys, Drain: *drain})
 	default:
-		err = fmt.Errorf("unknown -mode %q (want echo, idle, churn or fanout)", *mode)
+		err = fmt.Errorf("unknown -mode %q (want echo, idle, tlsidle, churn or fanout)", *mode)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
