@@ -724,17 +724,18 @@ func (c *Conn) deliver(data []byte) (held bool) {
 // endRead starts closing the connection after reading stopped with rerr.
 func (c *Conn) endRead(rerr error) {
 	switch {
+	case (errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)) && c.truncatedTLS():
+		// The stream under TLS ended without close_notify, at a record
+		// boundary (io.EOF to crypto/tls) or inside a record: closed as
+		// by LoseConnection, with the reason that says so.
+		c.mu.Lock()
+		c.bits |= bPeerEOF // nothing to drain before the close
+		c.mu.Unlock()
+		c.loseConnectionReason(ErrTLSTruncated)
 	case rerr == nil || rerr == errStopped || errors.Is(rerr, io.EOF) || c.lingerWoke(rerr):
 		// The peer closed its side (or reading stopped because we are
 		// closing): flush what is pending, then close cleanly — unless
 		// the Protocol is HalfCloseable and our side is still open.
-		if errors.Is(rerr, io.EOF) && c.truncatedTLS() {
-			c.mu.Lock()
-			c.bits |= bPeerEOF
-			c.mu.Unlock()
-			c.loseConnectionReason(ErrTLSTruncated)
-			return
-		}
 		if errors.Is(rerr, io.EOF) {
 			hc, half := c.proto.(HalfCloseable)
 			c.mu.Lock()

@@ -308,11 +308,14 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	n, err := p.Conn.Read(b)
-	if err != nil && errors.Is(err, io.EOF) {
+	if n == 0 && err != nil && errors.Is(err, io.EOF) {
+		// Only an end without data (as eofmark.Conn.Read): the bytes
+		// of a read that ends the stream may be TLS's close_notify.
 		p.eof.Store(true)
 	}
 	return n, err
 }
 
-// SawEOF reports whether a read returned io.EOF (see truncatedTLS).
+// SawEOF reports whether a read returned io.EOF and no data (see
+// truncatedTLS).
 func (p *prefixConn) SawEOF() bool { return p.eof.Load() }

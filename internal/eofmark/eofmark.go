@@ -22,10 +22,16 @@ type Conn struct {
 // Wrap returns c with its end of stream recorded.
 func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
 
-// Read reads from the connection, recording io.EOF.
+// Read reads from the connection, recording io.EOF that comes without
+// data. A read that returns the last bytes together with io.EOF (as a
+// *tls.Conn under it does when its own close_notify follows its last
+// record, in TLS inside TLS) is not recorded: those bytes may hold the
+// close_notify of the TLS layer above, which then reads nothing more; if
+// they do not, that layer reads again and gets 0 and io.EOF (io.Reader's
+// contract), which is recorded.
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if err != nil && errors.Is(err, io.EOF) {
+	if n == 0 && err != nil && errors.Is(err, io.EOF) {
 		c.eof.Store(true)
 	}
 	return n, err
@@ -35,6 +41,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 // socket through c (for a half-close, a reset, or a linger).
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
-// SawEOF reports whether a read returned io.EOF: the stream under the TLS
-// layer has ended.
+// SawEOF reports whether a read returned io.EOF and no data: the stream
+// under the TLS layer has ended, and the layer above read past its last
+// record.
 func (c *Conn) SawEOF() bool { return c.eof.Load() }
