@@ -211,7 +211,15 @@ func (c *Conn) handshakeTLS(cfg *tls.Config, nc net.Conn, pre []byte) (*tls.Conn
 	} else {
 		tc = tls.Server(pc, cfg)
 	}
-	if err := handshake(tc, c.opt.hsTO); err != nil {
+	// On a goroutine of its own: the handshake's cryptography grows a
+	// stack to 8 KiB, which the reading goroutine, waiting in reads for
+	// the rest of the connection's life, would keep (the runtime halves a
+	// stack only below a quarter in use), although its reads need half.
+	// 3,000 idle connections after a StartTLS: 30.6–32.2 → 24.1–24.4 KB of RSS
+	// each (loadgen -mode tlsidle).
+	done := make(chan error, 1)
+	go func() { done <- handshake(tc, c.opt.hsTO) }()
+	if err := <-done; err != nil {
 		return nil, handshakeError(err)
 	}
 	return tc, nil
