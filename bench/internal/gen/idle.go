@@ -81,19 +81,28 @@ func Idle(cfg IdleConfig) (*Result, error) {
 			return nil, err
 		}
 	}
+	return finishIdle(r, cfg, &w, len(fds), fr.WireSize(), func(i int, buf []byte) error {
+		return echoOnce(fds[i], fr, i, buf, cfg.Timeout)
+	})
+}
+
+// finishIdle ends an idle measurement: echo(i, buf) checks connection i
+// with one echo (buf holds a frame), on 64 goroutines; then the result
+// counts the live connections and the RSS after the echoes.
+func finishIdle(r *Result, cfg IdleConfig, w *window, n, wireSize int, echo func(i int, buf []byte) error) (*Result, error) {
 	var alive, errs atomic.Int64
 	var firstErr atomic.Value
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 64 {
+	for range min(64, n) {
 		wg.Go(func() {
-			buf := make([]byte, fr.WireSize())
+			buf := make([]byte, wireSize)
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(fds) {
+				if i >= n {
 					return
 				}
-				if err := echoOnce(fds[i], fr, i, buf, cfg.Timeout); err != nil {
+				if err := echo(i, buf); err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("connection %d: %v", i, err))
 					continue
@@ -108,6 +117,7 @@ func Idle(cfg IdleConfig) (*Result, error) {
 		r.FirstError = s
 	}
 	if cfg.PID != 0 {
+		var err error
 		if r.RSSAfterEcho, err = settledRSS(cfg.PID); err != nil {
 			return nil, err
 		}

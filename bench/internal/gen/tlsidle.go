@@ -94,49 +94,18 @@ func TLSIdle(cfg IdleConfig) (*Result, error) {
 			return nil, err
 		}
 	}
-	var alive, errs atomic.Int64
-	var firstEcho atomic.Value
-	next.Store(0)
-	for range min(64, cfg.Conns) {
-		wg.Go(func() {
-			buf := make([]byte, fr.WireSize())
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(conns) {
-					return
-				}
-				c := conns[i]
-				c.SetDeadline(time.Now().Add(cfg.Timeout))
-				_, err := c.Write(fr.Append(buf[:0], i, 0))
-				if err == nil {
-					_, err = io.ReadFull(c, buf)
-				}
-				if err == nil && !fr.Verify(buf, i, 0) {
-					err = fmt.Errorf("echo %q is not the frame sent", buf)
-				}
-				if err != nil {
-					errs.Add(1)
-					firstEcho.CompareAndSwap(nil, fmt.Sprintf("connection %d: %v", i, err))
-					continue
-				}
-				alive.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	r.Alive, r.Errors = int(alive.Load()), errs.Load()
-	if s, ok := firstEcho.Load().(string); ok {
-		r.FirstError = s
-	}
-	if cfg.PID != 0 {
-		if r.RSSAfterEcho, err = settledRSS(cfg.PID); err != nil {
-			return nil, err
+	return finishIdle(r, cfg, &w, len(conns), fr.WireSize(), func(i int, buf []byte) error {
+		c := conns[i]
+		c.SetDeadline(time.Now().Add(cfg.Timeout))
+		if _, err := c.Write(fr.Append(buf[:0], i, 0)); err != nil {
+			return err
 		}
-		r.BytesPerConn = float64(r.RSSIdle-r.RSSBefore) / float64(cfg.Conns)
-		r.BytesPerEcho = float64(r.RSSAfterEcho-r.RSSBefore) / float64(cfg.Conns)
-	}
-	w.stop()
-	w.fill(r)
-	r.Msgs, r.MsgsPerSec = int64(r.Alive), 0
-	return r, nil
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		if !fr.Verify(buf, i, 0) {
+			return fmt.Errorf("echo %q is not the frame sent", buf)
+		}
+		return nil
+	})
 }
