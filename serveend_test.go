@@ -63,10 +63,29 @@ func (c *stuckWriteConn) SetDeadline(time.Time) error      { return nil }
 func (c *stuckWriteConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *stuckWriteConn) SetWriteDeadline(time.Time) error { return nil }
 
-// goroutineIn reports whether some goroutine's stack has fn in it.
+// goroutineIn reports whether some goroutine of the caller's synctest
+// bubble (of the whole process outside one) has fn in its stack. Only the
+// bubble's own count: a connection of an earlier test may still be ending
+// on a goroutine of its own (seen once under load, a flusher of another
+// test's connection).
 func goroutineIn(fn string) bool {
 	buf := make([]byte, 1<<20)
-	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
+	dump := string(buf[:runtime.Stack(buf, true)])
+	blocks := strings.Split(dump, "\n\n")
+	// The first block is the caller's: its header names its bubble, as
+	// "goroutine 9 [running, synctest bubble 1]:".
+	header, _, _ := strings.Cut(blocks[0], "\n")
+	bubble := ""
+	if i := strings.Index(header, "synctest bubble "); i >= 0 {
+		bubble = strings.TrimSuffix(header[i:], "]:") + "]"
+	}
+	for _, b := range blocks {
+		h, _, _ := strings.Cut(b, "\n")
+		if (bubble == "" || strings.Contains(h+"]", bubble)) && strings.Contains(b, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeOnMade writes msg in ConnectionMade.
