@@ -14,15 +14,20 @@ import (
 	"time"
 )
 
+// hupGuard takes SIGHUP for the whole test binary, so that a bot without
+// the handler fails its test instead of killing the test binary, and so
+// that the SIGHUP a test sends itself (hangup) cannot end the binary if it
+// is delivered after the test (the Go runtime ends a process on a SIGHUP
+// no channel wants). Seen once in a loaded loop, with the guard stopped at
+// the end of each test: "signal: hangup" for the whole package.
+var hupGuard = make(chan os.Signal, 16)
+
+func init() { signal.Notify(hupGuard, syscall.SIGHUP) }
+
 // startLogbotHUP runs "weft logbot" in this process, as runLogbot does,
-// and waits for its "logging ..." line: from then on it takes SIGHUP. The
-// test itself also takes SIGHUP for its whole run, so that a bot without
-// the handler fails the test instead of killing the test binary.
+// and waits for its "logging ..." line: from then on it takes SIGHUP.
 func startLogbotHUP(t *testing.T, args ...string) (stop func() (int, string)) {
 	t.Helper()
-	guard := make(chan os.Signal, 16)
-	signal.Notify(guard, syscall.SIGHUP)
-	t.Cleanup(func() { signal.Stop(guard) })
 	stop, out := runLogbotOut(t, args...)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "logging "); {
 		if time.Now().After(deadline) {
