@@ -336,6 +336,13 @@ func dialTLS(ctx context.Context, d *net.Dialer, network, addr, host string, cfg
 	if err != nil {
 		return nil, err
 	}
+	return tlsOver(ctx, raw, host, cfg)
+}
+
+// tlsOver runs the client side of a TLS handshake over raw for host (the
+// server name when cfg has none, as tls.Dialer does), within ctx, with the
+// stream under TLS marked (eofmark); raw is closed if it fails.
+func tlsOver(ctx context.Context, raw net.Conn, host string, cfg *tls.Config) (net.Conn, error) {
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
 		cfg.ServerName = host
@@ -368,12 +375,7 @@ func (c *Client) dialVia(ctx context.Context, host string) (net.Conn, error) {
 	if cfg == nil {
 		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	}
-	tc := tls.Client(eofmark.Wrap(raw), cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, err
-	}
-	return tc, nil
+	return tlsOver(ctx, raw, host, cfg)
 }
 
 // Dial parses desc and connects.

@@ -2,8 +2,11 @@ package endpoint
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +81,40 @@ func TestDialTLSTruncated(t *testing.T) {
 				t.Errorf("ConnectionLost(%v); want ErrTLSTruncated: %v", reason, tc.truncated)
 			}
 		})
+	}
+}
+
+// TestDialViaServerName: a Client built in code, with a TLS config that
+// names no server and a Via, verifies the certificate against Host, as the
+// same Client without Via does (tls.Dialer's rule), instead of failing with
+// crypto/tls's "either ServerName or InsecureSkipVerify must be specified".
+func TestDialViaServerName(t *testing.T) {
+	certFile, keyFile, parsed := writeCert(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "tls.sock")
+	ln, _, err := Listen(t.Context(), "unix:"+Quote(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serveEcho(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	pool := x509.NewCertPool()
+	pool.AddCert(parsed)
+	cfg := &tls.Config{RootCAs: pool}
+	c := &Client{Type: "tls", Host: "localhost", Port: 443, TLS: cfg, Via: &Client{Type: "unix", Path: sock}}
+	nc, err := c.Dial(t.Context())
+	if err != nil {
+		t.Fatalf("Dial over Via with no ServerName: %v", err)
+	}
+	nc.Close()
+	if cfg.ServerName != "" {
+		t.Errorf("the caller's config was changed: ServerName %q", cfg.ServerName)
+	}
+	c.Host = "other.example"
+	if _, err := c.Dial(t.Context()); err == nil || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("a Host the certificate does not name: %v, want a verification error naming it", err)
 	}
 }
