@@ -228,10 +228,10 @@ func (r *Reconnecting) Start(ctx context.Context) error {
 }
 
 // Run runs the client until Stop (it then returns nil), ctx ends (it returns
-// ctx's error) or MaxRetries is exhausted (an error matching ErrGaveUp and
-// wrapping the last connection error, or the lost reason of the last
-// connection when it ended before StableAfter). It returns a configuration error at
-// once, naming the field.
+// ctx's error), or MaxRetries is exhausted or the Backoff gives up (an error
+// matching ErrGaveUp and wrapping the last connection error, or the lost
+// reason of the last connection when it ended before StableAfter). It
+// returns a configuration error at once, naming the field.
 func (r *Reconnecting) Run(ctx context.Context) error {
 	ctx, dial, err := r.prepare(ctx)
 	if err != nil {

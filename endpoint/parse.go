@@ -12,7 +12,7 @@ import (
 // Dial for a bad description is an *Error that wraps one of these.
 var (
 	// ErrSyntax: the description cannot be tokenized (a trailing lone
-	// backslash) or is empty.
+	// backslash, a keyword name that is not ASCII) or is empty.
 	ErrSyntax = errors.New("endpoint: syntax error")
 	// ErrUnknownType: the first positional names no known endpoint type.
 	ErrUnknownType = errors.New("endpoint: unknown endpoint type")
@@ -30,9 +30,10 @@ var (
 	// ErrTLSConfig: a certificate, key or CA file (or a CA directory)
 	// cannot be loaded; the error names the file and what is wrong with it.
 	ErrTLSConfig = errors.New("endpoint: TLS configuration")
-	// ErrAddressInUse: a unix socket path is in use by a live listener, or
-	// its lock file is held by another listener, or is not a regular file
-	// (a symbolic link, as Twisted's lock is, is never followed).
+	// ErrAddressInUse: a unix socket path is in use by a live listener or
+	// by a file that is not a socket, or its lock file is held by another
+	// listener, or is not a regular file (a symbolic link, as Twisted's
+	// lock is, is never followed).
 	ErrAddressInUse = errors.New("endpoint: address in use")
 	// ErrUnsupported: the option is not supported on this platform.
 	ErrUnsupported = errors.New("endpoint: not supported on this platform")

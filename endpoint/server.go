@@ -44,8 +44,10 @@ type Server struct {
 	// Negative is an error (ErrInvalidValue).
 	Backlog int
 	// Mode is the permission of a unix socket file (mode=, octal). Zero means
-	// DefaultUnixMode; bits beyond os.ModePerm are an error (ErrInvalidValue). An abstract socket has no file: Listen refuses any
-	// other Mode for it (ErrInvalidValue), as ParseServer refuses mode=.
+	// DefaultUnixMode; bits beyond os.ModePerm are an error (ErrInvalidValue).
+	// An abstract socket has no file: Listen refuses a Mode other than zero
+	// or DefaultUnixMode for it (ErrInvalidValue), as ParseServer refuses
+	// mode=.
 	Mode os.FileMode
 	// Lockfile (lockfile=1, the default for unix, as in Twisted) holds an
 	// exclusive lock on PATH.lock while listening, so that two servers never
@@ -61,7 +63,7 @@ type Server struct {
 	// header; the server reads it on each connection.
 	Proxy []netip.Prefix
 	// TLS is non-nil for tls: the certificate from privateKey= and certKey=,
-	// TLS 1.2 at least.
+	// TLS 1.2 at least (or the one version sslmethod= pins).
 	TLS *tls.Config
 	// FDIndex selects, for systemd, the inherited socket by its position
 	// among those passed (index=N: descriptor 3+N), unless FDName is set.

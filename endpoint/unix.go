@@ -112,7 +112,7 @@ var errAbstractMode = fmt.Errorf("%w: an abstract socket (@name) has no file, so
 
 // removeStale removes path if it is a socket file on which nobody accepts
 // connections. A live socket gives ErrAddressInUse; a file that is not a
-// socket is never removed (Listen then fails with "address already in use").
+// socket is never removed (ErrAddressInUse too).
 func removeStale(ctx context.Context, path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -80,10 +80,10 @@ type Transport interface {
 }
 
 // Process is a child started by Start. It implements Transport. The zero
-// Process is not a child: Wait, Signal, Kill, Write, WriteToChild and
-// CloseChildFD return an error saying so, Done and Context are done, Pid
-// is 0, RegisterProducer stops its producer at once and the other methods
-// do nothing.
+// Process is not a child: Wait, Signal, Kill, Write, WriteToChild,
+// CloseStdin and CloseChildFD return an error saying so, Done and Context
+// are done, Pid is 0, RegisterProducer stops its producer at once and the
+// other methods do nothing.
 type Process struct {
 	cmd   *exec.Cmd
 	proto ProcessProtocol
@@ -127,9 +127,9 @@ type Process struct {
 // must not set what ChildFDs names, and its Path, Args, Env and Dir must hold
 // no NUL byte; a *Stream needs its Protocol, a ReadFD and a WriteFD in
 // range that ChildFDs does not give the other direction, and must not have
-// run a child before), or the
-// error of exec.Cmd.Start; no callback is called then. A Cmd's WaitDelay left
-// zero becomes Options.WaitDelay.
+// run a child before), an error wrapping ctx's error when ctx is done
+// already, or the error of exec.Cmd.Start; no callback is called then. A
+// Cmd's WaitDelay left zero becomes Options.WaitDelay.
 func Start(ctx context.Context, cmd *exec.Cmd, p ProcessProtocol, opts *Options) (*Process, error) {
 	switch {
 	case ctx == nil:

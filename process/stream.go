@@ -33,7 +33,8 @@ import (
 // anyway, and differs only in its result: weft.ErrClosed if WriteFD was
 // already closing or closed, never weft.ErrNotSupported; Abort
 // kills the child and closes every descriptor (the reason then matches
-// weft.ErrAborted and ErrProcessTerminated); PauseReading, ResumeReading,
+// weft.ErrAborted and, unless the child had already exited with status 0,
+// ErrProcessTerminated); PauseReading, ResumeReading,
 // RegisterProducer and Buffered (both for WriteFD) act on the process;
 // Context is done when ConnectionLost is called (as the runtime's), or when
 // the process's is; RemoteAddr is the child's Addr, LocalAddr this process's; StartTLS returns

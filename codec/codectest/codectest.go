@@ -112,8 +112,9 @@ func nonNil(b []byte) []byte {
 }
 
 // Chunks splits stream into pieces: size 0 means random sizes from rng (1 to
-// 2*average; a nil rng means the math/rand/v2 top-level functions), size
-// n > 0 means pieces of n bytes. It panics if size is negative.
+// 64 bytes, and one piece in eight up to the rest of the stream; a nil rng
+// means the math/rand/v2 top-level functions), size n > 0 means pieces of n
+// bytes. It panics if size is negative.
 func Chunks(stream []byte, size int, rng *rand.Rand) [][]byte {
 	if size < 0 {
 		panic(fmt.Sprintf("codectest: Chunks: negative size %d", size))

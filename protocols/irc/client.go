@@ -64,10 +64,12 @@ type Config struct {
 	// (Now, as "TIME :Fri Nov 27 04:06:00 2026"), CLIENTINFO (the tags it
 	// understands, or with a tag what that one does) and ERRMSG always,
 	// and VERSION, SOURCE, USERINFO and FINGER only when the field below
-	// is set. Other queries (DCC, ...) get no answer, as in Twisted 22.4,
-	// nor does a CTCP message in a NOTICE (an answer: answering it could
-	// start a loop between two clients). See MaxCTCPQueries and
-	// CTCPReplyInterval for the limits, CTCPHandler to see the queries.
+	// is set. Other queries (DCC, ...) get no answer, as Twisted 22.4
+	// gives none to a tag it does not know (it handles DCC, answering an
+	// unknown DCC type with ERRMSG), nor does a CTCP message in a NOTICE
+	// (an answer: answering it could start a loop between two clients).
+	// See MaxCTCPQueries and CTCPReplyInterval for the limits, CTCPHandler
+	// to see the queries.
 
 	// CTCPVersion, if not empty, is the answer to CTCP VERSION: by
 	// convention "name:version:environment", which is Twisted's answer
@@ -258,7 +260,7 @@ func NewClient(cfg Config, h Handler) (*Client, error) {
 }
 
 // ConnectionMade implements weft.Protocol: it sends CAP LS (when
-// Config.Caps are asked), PASS, NICK and USER.
+// Config.Caps or Config.SASL ask for it), PASS, NICK and USER.
 func (c *Client) ConnectionMade(t weft.Transport) {
 	c.mu.Lock()
 	c.raw = t
