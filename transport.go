@@ -167,18 +167,19 @@ func (t *transport) addFrames(in, out int64) { (*Conn)(t).addFrames(in, out) }
 // ConnectionLost too), it is dropped at once and not kept.
 func (t *transport) Post(fn func()) { (*Conn)(t).Post(fn) }
 
-func (t *transport) loseConnectionReason(reason error) { (*Conn)(t).loseConnectionReason(reason) }
+// LoseConnectionWithReason implements ReasonCloser.
+func (t *transport) LoseConnectionWithReason(reason error) { (*Conn)(t).loseConnectionReason(reason) }
 
 // LoseConnectionWithReason is Transport.LoseConnection — stop reading, flush
 // pending output, close — with reason given to ConnectionLost (and returned by
 // Serve) instead of nil. Codecs use it after a decode error so that the close
 // is counted as "frame too large" or "malformed frame". If Options.CloseTimeout
 // then cuts the close short, the reason is ErrCloseTimeout wrapping reason. On a
-// Transport not made by this package it calls LoseConnection; a nil t is
-// ignored.
+// Transport that is not a ReasonCloser (the runtime's and the codec package's
+// are) it calls LoseConnection; a nil t is ignored.
 func LoseConnectionWithReason(t Transport, reason error) {
-	if r, ok := t.(interface{ loseConnectionReason(error) }); ok {
-		r.loseConnectionReason(reason)
+	if r, ok := t.(ReasonCloser); ok {
+		r.LoseConnectionWithReason(reason)
 		return
 	}
 	if t != nil {

@@ -115,6 +115,17 @@ type HalfCloseable interface {
 	ReadConnectionLost()
 }
 
+// ReasonCloser is implemented by the Transports that can close with a
+// reason of their own: the runtime's, and the codec package's, which pass it
+// on to the Transport under them. Reach it with a type assertion, or call
+// the LoseConnectionWithReason function.
+type ReasonCloser interface {
+	// LoseConnectionWithReason is LoseConnection (stop reading, send the
+	// pending output, close) with reason given to ConnectionLost, and
+	// returned by Serve, instead of nil.
+	LoseConnectionWithReason(reason error)
+}
+
 // HalfCloser is implemented by the Transports that can end their output
 // while they go on reading (Twisted's loseWriteConnection): the runtime's,
 // and the codec package's, which pass it on to the Transport under them.

@@ -249,6 +249,14 @@ func (t *lineTransport) Abort()          { t.core.closing.Store(true); t.core.t.
 func (t *lineTransport) PauseReading()   { t.core.paused.Store(true); t.core.t.PauseReading() }
 func (t *lineTransport) ResumeReading()  { t.core.resumeReading((*LineReceiver)(t)) }
 
+// LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
+// with reason passed on to the Transport under the receiver
+// (weft.LoseConnectionWithReason).
+func (t *lineTransport) LoseConnectionWithReason(reason error) {
+	t.core.closing.Store(true)
+	weft.LoseConnectionWithReason(t.core.t, reason)
+}
+
 // LoseWriteConnection implements weft.HalfCloser: it half-closes the
 // Transport under the receiver (weft.LoseWriteConnection).
 func (t *lineTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.core.t) }

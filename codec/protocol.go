@@ -272,6 +272,14 @@ func (t *frameTransport) LoseConnection() {
 // Transport under the adapter (weft.LoseWriteConnection).
 func (t *frameTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.t) }
 
+// LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
+// with reason passed on to the Transport under the adapter
+// (weft.LoseConnectionWithReason).
+func (t *frameTransport) LoseConnectionWithReason(reason error) {
+	t.closing.Store(true)
+	weft.LoseConnectionWithReason(t.t, reason)
+}
+
 func (t *frameTransport) Abort() {
 	t.closing.Store(true)
 	t.t.Abort()
