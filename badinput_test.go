@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"sync/atomic"
@@ -370,5 +371,21 @@ func engineCase(t *testing.T, fn func(e *weft.Engine) error) func() error {
 		}
 		defer e.Close()
 		return fn(e)
+	}
+}
+
+// TestServeNilProtocolClosesConn: Serve with a nil Protocol returns its
+// error and closes the net.Conn it was given, as with invalid Options (the
+// nil check used to swap the connection for a stand-in and close that, so
+// the peer waited for ever).
+func TestServeNilProtocolClosesConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	if err := weft.Serve(a, nil, nil); err == nil {
+		t.Fatal("Serve with a nil Protocol returned nil")
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := b.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("the peer read %d, %v; want io.EOF (the connection closed)", n, err)
 	}
 }

@@ -173,14 +173,18 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 	var err error
 	c.opt, err = opts.resolveShared()
 	if err == nil && (nc == nil || p == nil) {
-		err, nc = errors.New("weft: NewConn: nil net.Conn or Protocol"), nilConn{}
+		err = errors.New("weft: NewConn: nil net.Conn or Protocol")
+	}
+	if nc == nil {
+		nc = nilConn{}
 	}
 	if err != nil {
 		// Never run: the Conn is ended from the start, as after
 		// ConnectionLost. Post drops work at once (none is kept until
 		// the Conn is collected), Write fails with ErrClosed (it
 		// flushed to nc before, a nil one included), the Context is
-		// done. Serve or Start closes nc and returns err.
+		// done. Serve or Start closes nc (a real one: a nil nc is the
+		// nilConn stand-in) and returns err.
 		c.ext().err = err
 		c.state = stClosed
 		c.bits |= bLost | bEnded | bSockClosed
