@@ -25,12 +25,15 @@ import (
 // be used.
 //
 // Two engines drive a Conn behind the same contract. The goroutine engine
-// (Serve, or Start without an Engine) runs the connection on a goroutine of its
-// own that waits for readability without holding a buffer, reads into a
-// pooled buffer and calls the Protocol. The readiness engine (Start with
-// Options.Engine, Linux) takes the socket's descriptor out of the net.Conn and
-// parks it in epoll: an idle connection is then this struct and nothing else,
-// and a worker goroutine runs its callbacks when it becomes ready.
+// (Serve or Start without an Engine, and any connection that is not a
+// socket) runs the connection on a goroutine of its own that waits for
+// readability without holding a buffer (a connection that is not a socket
+// waits in a 1 KiB read), reads into a pooled buffer and calls the
+// Protocol. The readiness engine (Serve or Start with Options.Engine, Linux;
+// Serve then blocks until the connection ends) takes the socket's descriptor
+// out of the net.Conn and parks it in epoll: an idle connection is then this
+// struct and nothing else, and a worker goroutine runs its callbacks when it
+// becomes ready.
 //
 // Every callback runs under cbMu, so callbacks are never concurrent whichever
 // goroutine runs them. Writes append to one output buffer under mu and are
@@ -287,12 +290,13 @@ func Serve(conn net.Conn, p Protocol, opts *Options) error {
 
 // Serve runs the connection to its end: ConnectionMade, DataReceived for every
 // read, ConnectionLost. It returns the reason given to ConnectionLost. Serve
-// returns an error at once (closing nc, calling no callback) if the Options are
-// invalid; such a Conn is ended from NewConn on, as after ConnectionLost
-// (work posted to it is dropped, a Write fails with ErrClosed). Serve returns
-// only when no write of the connection runs any more (one blocked when the
-// socket closed has returned): Options.Counters no longer change. Call Serve
-// or Start once: a second call returns an error (Start calls done with it)
+// returns an error at once (closing nc, calling no callback) if the Options
+// are invalid or NewConn was given a nil net.Conn or Protocol; such a Conn
+// is ended from NewConn on, as after ConnectionLost (work
+// posted to it is dropped, a Write fails with ErrClosed). Serve returns only
+// when no write of the connection runs any more (one blocked when the socket
+// closed has returned): Options.Counters no longer change. Call Serve or
+// Start once: a second call returns an error (Start calls done with it)
 // and does nothing else, as does a call on a Conn not made by NewConn or
 // NewConnFD (the zero Conn).
 func (c *Conn) Serve() error {
@@ -389,8 +393,8 @@ var closedChanDone = func() chan struct{} {
 }()
 
 // Start runs the connection without blocking the caller and calls done (if not
-// nil) with the reason after ConnectionLost. With an Engine in the Options the
-// connection then costs no goroutine while it is idle; otherwise Start runs
+// nil) with the reason after ConnectionLost. With an Engine in the Options a
+// socket then costs no goroutine while it is idle; otherwise Start runs
 // Serve on a new goroutine. Call Serve or Start once (see Serve): a second
 // call, or a call on the zero Conn, calls done with the error at once.
 func (c *Conn) Start(done func(reason error)) {

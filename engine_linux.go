@@ -21,8 +21,9 @@ import (
 // owns a connection at a time, so callbacks stay ordered and never
 // concurrent; and whenever connections are queued, one worker is kept free to
 // take them, so a callback that blocks (a database call, a sleep) delays only
-// its own connection while the pool grows by one. The epoll descriptor is
-// itself parked in Go's netpoller, so the engine needs no thread of its own.
+// its own connection while the pool grows by one (up to 1024 workers). The
+// epoll descriptor is itself parked in Go's netpoller, so the engine needs
+// no thread of its own.
 //
 // Create one with NewEngine, pass it in Options.Engine (the server does this
 // for its connections), and Close it when no connection uses it any more.
@@ -181,8 +182,6 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 	e.ready = e.ready[:0]
 }
 
-// add takes c's descriptor (a duplicate; the net.Conn is closed), registers it
-// and schedules ConnectionMade. On an error c is unchanged.
 // errFlushing keeps a connection whose output is still being written through
 // its net.Conn on the goroutine engine (Start hands it over otherwise).
 var errFlushing = errors.New("weft: output still being written")
@@ -191,6 +190,8 @@ var errFlushing = errors.New("weft: output still being written")
 // Start, waits on the goroutine engine (the readiness engine cannot switch).
 var errTLSPending = errors.New("weft: a switch to TLS waits")
 
+// add takes c's descriptor (a duplicate; the net.Conn is closed), registers it
+// and schedules ConnectionMade. On an error c stays with its net.Conn.
 func (e *Engine) add(c *Conn) error {
 	nio := c.nio
 	fd := -1

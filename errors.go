@@ -32,9 +32,9 @@ var (
 	// ErrHandshakeTimeout: a TLS handshake or PROXY header did not complete in
 	// time.
 	ErrHandshakeTimeout = errors.New("weft: handshake timeout")
-	// ErrServerShutdown: the server shut down and the connection did not drain
-	// before the shutdown deadline, or its readiness Engine was closed under
-	// it.
+	// ErrServerShutdown: the server shut down and closed the connection (at
+	// once with Close, or when it did not drain before the shutdown
+	// deadline), or its readiness Engine was closed under it.
 	ErrServerShutdown = errors.New("weft: server shutdown")
 	// ErrRejected: the connection was refused by a server limit.
 	ErrRejected = errors.New("weft: connection rejected")
@@ -42,7 +42,8 @@ var (
 	// than QueueTimeout.
 	ErrQueueTimeout = errors.New("weft: queue timeout")
 	// ErrProtocolPanic: a Protocol callback panicked; the connection was
-	// aborted. The panic value is wrapped in the reason.
+	// aborted. The reason's text includes the panic value (formatted with
+	// %v, not wrapped).
 	ErrProtocolPanic = errors.New("weft: protocol callback panicked")
 	// ErrTLSActive: StartTLS was called on a connection already using TLS.
 	ErrTLSActive = errors.New("weft: TLS already active")
@@ -56,7 +57,8 @@ var (
 	// nil; a HalfCloseable Protocol is not told ReadConnectionLost, which
 	// is for a clean end of the peer's stream. As in Twisted, which reports
 	// ConnectionLost there. Only TLS layers weft makes can tell (StartTLS,
-	// the server's TLS listeners, the endpoint package's tls: clients): a
-	// *tls.Conn built by the caller reads such an end as a clean one.
+	// the server's tls: endpoints, the endpoint package's tls: clients): a
+	// *tls.Conn built by the caller reads such an end as a clean one at a
+	// record boundary (inside a record, as io.ErrUnexpectedEOF).
 	ErrTLSTruncated = fmt.Errorf("weft: TLS stream ended without close_notify (it may be cut short): %w", io.ErrUnexpectedEOF)
 )

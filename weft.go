@@ -13,8 +13,11 @@
 //     runs a function serialized with the Protocol's callbacks.
 //   - Producer: a source of output that the Transport pauses and resumes
 //     (flow control, Twisted's push producer).
-//   - Serve: runs one connection to its end; Options tunes the write-buffer
-//     limits, read buffer and idle timeout.
+//   - Serve, and Conn (NewConn, NewConnFD, Start): run one connection to its
+//     end; Options tunes the write-buffer limits, read buffer, timeouts,
+//     StartTLS's handshakes and the readiness Engine (Linux).
+//   - Gate: flow control for a goroutine that writes from outside the
+//     callbacks.
 //   - Sentinel errors: every connection ends with a reason that matches one of
 //     them (or nil for a clean close).
 //
@@ -216,7 +219,8 @@ type Transport interface {
 	// RegisterProducer registers p to be paused and resumed by the write
 	// buffer's high and low-water marks. It replaces any earlier producer. If
 	// the buffer is already above the high-water mark, or full at
-	// MaxWriteBuffer, p is paused at once.
+	// MaxWriteBuffer, p is paused at once. On a lost connection p is told
+	// StopProducing instead.
 	RegisterProducer(p Producer)
 	// UnregisterProducer removes the registered producer.
 	UnregisterProducer()
@@ -227,10 +231,13 @@ type Transport interface {
 	Context() context.Context
 	// StartTLS flushes pending output in clear text, then switches the
 	// connection to TLS in both directions (server role for accepted
-	// connections, client role for dialled ones). Bytes already received after
-	// the command are handed to TLS, never delivered as clear text. A failed
-	// handshake ends the connection with a reason naming it. It returns
+	// connections, client role for dialled ones). Bytes received after the
+	// command and not yet delivered are handed to TLS, never delivered as
+	// clear text (those delivered with it go back through the StartTLS
+	// function). A failed handshake ends the connection with a reason
+	// naming it. It returns
 	// ErrTLSActive on a connection already using TLS, ErrClosed once it is
-	// closing, and ErrNotSupported on the readiness engine.
+	// closing or half-closed (either direction), and ErrNotSupported on the
+	// readiness engine.
 	StartTLS(cfg *tls.Config) error
 }

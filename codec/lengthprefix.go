@@ -16,8 +16,8 @@ type LengthPrefix struct {
 	// means big endian (network byte order, as Twisted uses).
 	LittleEndian bool
 	// IncludesHeader means the length counts the length field itself as well
-	// as the payload. False (the zero value) means the length is the payload's
-	// length alone. A length smaller than Size is then ErrMalformed.
+	// as the payload (a length smaller than Size is then ErrMalformed). False
+	// (the zero value) means the length is the payload's length alone.
 	IncludesHeader bool
 	// MaxLength is the largest payload accepted, in bytes. Zero means
 	// DefaultMaxFrameLength (1 MiB), and the limit never exceeds what Size

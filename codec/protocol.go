@@ -25,9 +25,9 @@ type FrameHandler interface {
 	// ConnectionLost is called once, last. reason is the decode error that
 	// closed the connection (matching ErrFrameTooLarge or ErrMalformed),
 	// ErrTruncated if the peer ended the stream cleanly inside a frame (its
-	// bytes are lost), or the runtime's reason (nil for a clean close, and
-	// after the handler's own LoseConnection or Abort even with bytes left
-	// undelivered).
+	// bytes are lost), or the runtime's reason (nil for a clean close), which
+	// is also what the handler gets after its own LoseConnection or Abort,
+	// even with bytes left undelivered.
 	ConnectionLost(reason error)
 }
 

@@ -24,17 +24,19 @@
 //   - Stats: Snapshot, PublishExpvar, close reasons by name (CloseReason),
 //     the ConnState hook and log/slog logging.
 //
-// Every accepted connection runs on its own goroutine: the TLS handshake and
-// the PROXY header are read there (never on the accept loop), bounded by
-// HandshakeTimeout and, in number, by MaxHandshakes; then the connection is
+// Every accepted connection runs on its own goroutine: the PROXY header is
+// read there, and the TLS handshake run from there on a goroutine of its own
+// (never on the accept loop), bounded by HandshakeTimeout and, in number, by
+// MaxHandshakes; then the connection is
 // admitted, queued or rejected, and an admitted connection is driven by
 // weft.NewConn(...).Serve on that goroutine (or handed to the Engine with
 // Start, so that it holds no goroutine while idle).
 //
 // With an Engine, on a plain TCP listener (no TLS, no PROXY protocol) and
 // without MaxConns, every connection runs at once, so no net.Conn is made at
-// all: the accept loop takes descriptors with accept4 and a goroutine hands
-// each to the engine with weft.NewConnFD after the Factory built its
+// all: the accept loop takes descriptors with accept4 and a setup goroutine
+// (or the accept loop itself, when 64 are being set up) hands each to the
+// engine with weft.NewConnFD after the Factory built its
 // Protocol (a connection refused by MaxConnsPerPeer or shutdown is turned
 // into a net.Conn for the usual reject path). This saves the net.Conn's
 // memory and system calls; closing the listener still stops Serve (checked

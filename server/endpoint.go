@@ -22,9 +22,10 @@ func (s *Server) Listen(desc string) error {
 // ListenEndpoint opens the endpoint's listener and serves it until Shutdown
 // or Close (returning ErrServerClosed). It honours the endpoint's Proxy list
 // (PROXY protocol from those sources, see ServeProxy) and TLS: the server
-// runs the TLS handshake itself, after any PROXY header, on the connection's
-// goroutine within HandshakeTimeout. SO_REUSEPORT, unix socket modes and the
-// backlog are the endpoint's business.
+// runs the TLS handshake itself, after any PROXY header, off the accept loop
+// (on a goroutine of the connection's own) within HandshakeTimeout.
+// SO_REUSEPORT, unix socket modes and the backlog are the endpoint's
+// business.
 func (s *Server) ListenEndpoint(ep *endpoint.Server) error {
 	_, serve, err := s.OpenEndpoint(ep)
 	if err != nil {

@@ -36,7 +36,8 @@ const (
 	// not one derived from MaxConns (zero, unlimited, by default): an honest
 	// handshake lasts a round trip or two, so 1024 at once is room for some
 	// 100,000 handshakes a second, more than a core can sign, while a flood
-	// of silent clients holds at most that many goroutines and descriptors.
+	// of silent clients holds at most that many descriptors, and twice as
+	// many goroutines (a TLS handshake runs on one of its own).
 	DefaultMaxHandshakes = 1024
 	// DefaultMaxLingering bounds the rejected connections lingering after
 	// RejectMessage at once when MaxLingering is zero. A client that reads
@@ -190,9 +191,9 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the connections in their handshake at once: a
 	// TLS handshake, a PROXY header, or the first bytes awaited from an
-	// untrusted client on a PROXY listener (each holds a goroutine and a
-	// descriptor for up to HandshakeTimeout, and MaxConns counts only
-	// admitted connections). Beyond it a new connection that needs a
+	// untrusted client on a PROXY listener (each holds a goroutine, two for
+	// TLS, and a descriptor for up to HandshakeTimeout, and MaxConns counts
+	// only admitted connections). Beyond it a new connection that needs a
 	// handshake is closed at once, without a goroutine or a byte, and
 	// counted in Snapshot.Rejected["max handshakes"]. A Protocol's
 	// StartTLS handshake takes a slot too (weft.Options.HandshakeLimiter):
@@ -217,14 +218,17 @@ type Server struct {
 	Engine *weft.Engine
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for
-	// errors. Nil means no logging.
+	// errors (Error for a panic in the Factory's BuildProtocol). Nil means no
+	// logging.
 	Logger *slog.Logger
 	// ConnState, if set, is called on every state change of a connection
 	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine
 	// that makes the change: the connection's own, or with an Engine an
 	// engine worker (StateClosed) and, on the descriptor path, a setup
-	// goroutine or the accept loop (StateNew, StateActive). Calls for one
-	// connection are never concurrent. It must not block. Nil means no hook.
+	// goroutine or the accept loop; the accept loop also reports a
+	// connection it closes for want of a handshake slot (StateNew,
+	// StateClosed). Calls for one connection are never concurrent. It must
+	// not block. Nil means no hook.
 	ConnState func(info ConnInfo, state ConnState)
 
 	initOnce sync.Once
@@ -438,7 +442,8 @@ func (ls *listenerState) close() error {
 // then returns ErrServerClosed) or until l fails with a non-temporary error.
 // Temporary accept errors (such as EMFILE) are retried with a backoff from
 // 5 ms doubling to 1 s. If l is a TLS listener (tls.NewListener), the
-// handshake is done on each connection's goroutine within HandshakeTimeout.
+// handshake is done off the accept loop, on a goroutine of the connection's
+// own, within HandshakeTimeout.
 // Serve closes l before returning. It returns when l closes, before the
 // connections have drained: a main function wants Run.
 func (s *Server) Serve(l net.Listener) error {

@@ -20,7 +20,7 @@ const (
 	ReasonAborted                             // weft.ErrAborted
 	ReasonIdleTimeout                         // weft.ErrIdleTimeout
 	ReasonHandshakeTimeout                    // weft.ErrHandshakeTimeout
-	ReasonHandshakeFailed                     // bad TLS handshake or PROXY header
+	ReasonHandshakeFailed                     // bad TLS handshake of a listener, or PROXY header (a failed StartTLS is ReasonError)
 	ReasonSlowConsumer                        // weft.ErrSlowConsumer
 	ReasonFrameTooLarge                       // codec.ErrFrameTooLarge
 	ReasonMalformed                           // codec.ErrMalformed
