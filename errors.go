@@ -32,6 +32,11 @@ var (
 	// ErrHandshakeTimeout: a TLS handshake or PROXY header did not complete in
 	// time.
 	ErrHandshakeTimeout = errors.New("weft: handshake timeout")
+	// ErrHandshakeFailed: a StartTLS handshake failed (the peer's alert, a
+	// bad certificate, the peer gone during it); the reason also wraps
+	// crypto/tls's error. One that timed out matches ErrHandshakeTimeout
+	// too.
+	ErrHandshakeFailed = errors.New("weft: handshake failed")
 	// ErrServerShutdown: the server shut down and closed the connection (at
 	// once with Close, or when it did not drain before the shutdown
 	// deadline), or its readiness Engine was closed under it.

@@ -246,15 +246,22 @@ func handshake(tc *tls.Conn, timeout time.Duration) error {
 }
 
 // handshakeError is the close reason of a failed StartTLS handshake: it
-// names the handshake and wraps crypto/tls's error (errors.As finds the
-// *net.OpError of a peer's alert, say). The peer's end of stream during it is
-// io.ErrUnexpectedEOF, not io.EOF: the connection did not end cleanly.
+// names the handshake, matches ErrHandshakeFailed, and wraps crypto/tls's
+// error (errors.As finds the *net.OpError of a peer's alert, say). The peer's
+// end of stream during it is io.ErrUnexpectedEOF, not io.EOF: the connection
+// did not end cleanly.
 func handshakeError(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("weft: StartTLS: TLS handshake: %w", err)
+	return &startTLSError{err}
 }
+
+// startTLSError is handshakeError's reason.
+type startTLSError struct{ err error }
+
+func (e *startTLSError) Error() string   { return "weft: StartTLS: TLS handshake: " + e.err.Error() }
+func (e *startTLSError) Unwrap() []error { return []error{ErrHandshakeFailed, e.err} }
 
 // switchAtEOF runs a switch to TLS asked for (from another goroutine) while
 // the read that ended the stream (err) was under way: the reader would

@@ -20,7 +20,7 @@ const (
 	ReasonAborted                             // weft.ErrAborted
 	ReasonIdleTimeout                         // weft.ErrIdleTimeout
 	ReasonHandshakeTimeout                    // weft.ErrHandshakeTimeout
-	ReasonHandshakeFailed                     // bad TLS handshake of a listener, or PROXY header (a failed StartTLS is ReasonError)
+	ReasonHandshakeFailed                     // bad TLS handshake (a listener's, or a StartTLS: weft.ErrHandshakeFailed) or PROXY header
 	ReasonSlowConsumer                        // weft.ErrSlowConsumer
 	ReasonFrameTooLarge                       // codec.ErrFrameTooLarge
 	ReasonMalformed                           // codec.ErrMalformed
@@ -69,6 +69,7 @@ func ReasonOf(err error) CloseReason {
 		{weft.ErrCloseTimeout, ReasonCloseTimeout},
 		{weft.ErrHandshakeTimeout, ReasonHandshakeTimeout},
 		{errHandshake, ReasonHandshakeFailed},
+		{weft.ErrHandshakeFailed, ReasonHandshakeFailed},
 		{ErrProxyHeader, ReasonHandshakeFailed},
 		{weft.ErrSlowConsumer, ReasonSlowConsumer},
 		{weft.ErrQueueTimeout, ReasonQueueTimeout},

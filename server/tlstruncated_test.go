@@ -124,3 +124,32 @@ func TestTLSTruncatedOpenSSL(t *testing.T) {
 		}
 	}
 }
+
+// startTLSAtOnce switches to TLS in ConnectionMade and reports its reason.
+type startTLSAtOnce struct {
+	cfg     *tls.Config
+	reasons chan<- error
+}
+
+func (p *startTLSAtOnce) ConnectionMade(t weft.Transport) { t.StartTLS(p.cfg) }
+func (p *startTLSAtOnce) DataReceived([]byte)             {}
+func (p *startTLSAtOnce) ConnectionLost(err error)        { p.reasons <- err }
+
+// TestStartTLSHandshakeFailedReason: a StartTLS handshake that fails (the
+// client sends clear text where a ClientHello belongs) is counted as
+// "handshake failed", as a TLS listener's is, and its reason matches
+// weft.ErrHandshakeFailed; before, it was counted as "error".
+func TestStartTLSHandshakeFailedReason(t *testing.T) {
+	srv, _ := testTLS(t)
+	reasons := make(chan error, 1)
+	s := &Server{Factory: factoryOf(func() *startTLSAtOnce { return &startTLSAtOnce{cfg: srv, reasons: reasons} })}
+	addr := serve(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("HELLO THERE, THIS IS NOT TLS\r\n"))
+	readToEOF(t, c)
+	err := <-reasons
+	if !errors.Is(err, weft.ErrHandshakeFailed) {
+		t.Errorf("ConnectionLost(%v), want weft.ErrHandshakeFailed", err)
+	}
+	waitFor(t, "counted", func() bool { return s.Snapshot().Closed["handshake failed"] == 1 })
+}
