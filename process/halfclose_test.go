@@ -141,8 +141,9 @@ func TestStreamWriteAfterLoseConnection(t *testing.T) {
 // TestStreamReadConnectionLost: a HalfCloseable Protocol hears of the end
 // of the child's stdout while the child runs, and goes on writing: the
 // child closes its stdout, then reads a line from stdin, which the Protocol
-// writes from ReadConnectionLost, and reports it on stderr.
-// ConnectionLost(nil) comes last, once the child has ended.
+// writes from ReadConnectionLost, reports it on stderr, and reads stdin to
+// its end, which LoseWriteConnection makes. ConnectionLost(nil) comes last,
+// once the child has ended.
 func TestStreamReadConnectionLost(t *testing.T) {
 	sh := lookPath(t, "sh")
 	var stderr strings.Builder
@@ -156,7 +157,11 @@ func TestStreamReadConnectionLost(t *testing.T) {
 	}
 	s := NewStream(p)
 	s.OtherData = func(fd int, data []byte) { stderr.Write(data) }
-	runStream(t, s, exec.Command(sh, "-c", `echo hi; exec >&-; read line; echo "got $line" >&2`))
+	// The child reads its stdin to the end before it exits: had it exited
+	// after the line, the writer could see it gone (and close) before
+	// LoseWriteConnection, which then rightly returns ErrClosed (seen once
+	// under load).
+	runStream(t, s, exec.Command(sh, "-c", `echo hi; exec >&-; read line; echo "got $line" >&2; cat >/dev/null`))
 	if want := []string{"made", "data", "readLost", "lost"}; !slices.Equal(p.events, want) || p.reason != nil {
 		t.Errorf("events %q, ConnectionLost(%v); want %q, nil", p.events, p.reason, want)
 	}
