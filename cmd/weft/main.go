@@ -31,7 +31,9 @@
 // reraise_other.go (ending killed by a signal, or not), serve.go (the serve
 // command and its server flags), get.go (weft get poetry), connect.go (weft
 // connect, with reconnection and backoff), logbot.go (the IRC log bot),
-// flags.go (shared flag helpers).
+// logbot_hup_unix.go and logbot_hup_other.go (the log reopened on SIGHUP,
+// or not), interrupt.go (start-up waits that a signal ends), flags.go
+// (shared flag helpers).
 package main
 
 import (

@@ -2,7 +2,7 @@
 // example from Writing Clients): it connects, sends a message at once and
 // another one a second later, then closes the connection.
 //
-//	greeter -endpoint tcp:localhost:1234
+//	greeter -endpoint tcp:localhost:1234 [-delay 1s]
 //
 // Each message is sent as "MESSAGE <text>\n". Try it against netcat:
 // `nc -l 1234` in another terminal.

@@ -2,6 +2,7 @@
 // several servers at once (Dave Peticolas's Twisted introduction).
 //
 //	go run ./examples/poetry serve -listen 127.0.0.1:10000 -file testdata/poems/hope.txt -chunk 10 -delay 100ms
+//	go run ./examples/poetry serve -listen 127.0.0.1:10001 -file testdata/poems/sick-rose.txt
 //	go run ./examples/poetry get tcp:127.0.0.1:10000 tcp:127.0.0.1:10001
 package main
 
