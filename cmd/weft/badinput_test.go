@@ -129,17 +129,17 @@ func TestBadInputCommand(t *testing.T) {
 		{bot("--server", "tcp:"), "--server", 0},
 		{bot("--log", ""), "--log", 0},
 		{bot("--log", t.TempDir()), "--log", 1}, // 1: the log cannot be opened
-		{bot("--nick", ""), "Nick", 0},
+		{bot("--nick", ""), "--nick", 0},
 		{bot("--channel", ""), "--channel", 0},
-		{bot("--channel", "#"), "Channel", 0},
+		{bot("--channel", "#"), "--channel", 0},
 		{bot("--retry", "-1s"), "--retry", 0},
 		{bot("--max-retry", "-1s"), "--max-retry", 0},
 		{bot("--max-retry", "0"), "--max-retry", 0},
 		{bot("--retry", "10s", "--max-retry", "1s"), "--max-retry", 0},
 		{bot("--idle-timeout", huge+"h"), "-idle-timeout", 0},
 		{bot("--idle-timeout", "-1ns"), "--idle-timeout", 0},
-		{bot("--user", "a@b"), "User", 0},
-		{bot("--password", "a\nb"), "Password", 0},
+		{bot("--user", "a@b"), "--user", 0},
+		{bot("--password", "a\nb"), "--password", 0},
 		{bot("extra"), "extra", 0},
 	}
 	for _, tc := range tests {

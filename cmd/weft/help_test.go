@@ -24,3 +24,18 @@ func TestHelpTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownCommand: an unknown command is a usage error (exit 2) that
+// lists the commands and points to -h, as weft with no command does.
+func TestUnknownCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"bogus"}, strings.NewReader(""), &out, &errb)
+	for _, want := range []string{`"bogus"`, "serve", "get", "connect", "logbot", "weft -h"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr %q does not name %s", errb.String(), want)
+		}
+	}
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+}

@@ -121,7 +121,7 @@ func logbot(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	bot, err := irc.NewLogBot(irc.LogBotConfig{Nick: nick, User: user, Channel: channel, Log: log, Password: password, SASL: sasl,
 		OnError: func(err error) { fmt.Fprintf(stderr, "weft: logbot: %v\n", err) }})
 	if errors.Is(err, irc.ErrConfig) {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", errUsage, logbotFlagNames(err))
 	}
 	if err != nil {
 		return err
@@ -302,4 +302,18 @@ func openLog(ctx context.Context, path string) (*os.File, error) {
 	return interruptible(ctx, func() (*os.File, error) {
 		return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	}, func(f *os.File) { f.Close() })
+}
+
+// logbotFlagNames rewrites the IRC package's field names in a configuration
+// error into the flags that set them, so that a usage error names the flag.
+func logbotFlagNames(err error) string {
+	return strings.NewReplacer(
+		"(Config.Nick, User, RealName or Password)", "(--nick, --user or --password)",
+		"Config.RealName or Config.Password", "--password",
+		"Config.SASL: User and Password must not be empty", "--sasl-user and the --sasl-password-file line must not be empty",
+		"Config.SASL: User, Password or AuthzID", "--sasl-user or the --sasl-password-file line",
+		"LogBotConfig.Channel", "--channel",
+		"Config.Nick", "--nick",
+		"Config.User", "--user",
+	).Replace(err.Error())
 }

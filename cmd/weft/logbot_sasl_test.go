@@ -53,7 +53,7 @@ func TestLogbotSASLUsageErrors(t *testing.T) {
 		{"directory", []string{"--sasl-user", "acct", "--sasl-password-file", dir}, []string{"--sasl-password-file", dir}},
 		{"first line too long", []string{"--sasl-user", "acct", "--sasl-password-file", long}, []string{"--sasl-password-file", long, "over 4096 bytes"}},
 		{"endless file", []string{"--sasl-user", "acct", "--sasl-password-file", "/dev/zero"}, []string{"--sasl-password-file", "/dev/zero", "over 4096 bytes"}},
-		{"NUL in password", []string{"--sasl-user", "acct", "--sasl-password-file", nul}, []string{"SASL", "NUL"}},
+		{"NUL in password", []string{"--sasl-user", "acct", "--sasl-password-file", nul}, []string{"--sasl-password-file", "NUL"}},
 	}
 	// A cancelled context: a command that got past its checks returns at
 	// once (exit 0) instead of connecting.

@@ -13,7 +13,8 @@ import (
 )
 
 // TestLogbotUsageErrors: a flag value the bot could never use is a usage
-// error (exit 2) naming it, before any connection. Before, a nick, user or
+// error (exit 2) naming the flag (not the IRC package's field), before any
+// connection. Before, a nick, user or
 // channel too long to be sent was accepted and the bot sat connected
 // without ever registering or joining.
 func TestLogbotUsageErrors(t *testing.T) {
@@ -24,12 +25,13 @@ func TestLogbotUsageErrors(t *testing.T) {
 		args []string
 		name string // what stderr must name
 	}{
-		{[]string{"--channel", "#weft", "--nick", long}, "Nick"},
-		{[]string{"--channel", "#" + long}, "Channel"},
-		{[]string{"--channel", "#weft", "--password", long}, "Password"},
-		{[]string{"--channel", "#a b"}, "Channel"},
-		{[]string{"--channel", "#weft", "--nick", "a b"}, "Nick"},
-		{[]string{"--channel", "#weft", "--user", "a b"}, "User"},
+		{[]string{"--channel", "#weft", "--nick", long}, "--nick"},
+		{[]string{"--channel", "#" + long}, "--channel"},
+		{[]string{"--channel", "#weft", "--password", long}, "--password"},
+		{[]string{"--channel", "#a b"}, "--channel"},
+		{[]string{"--channel", "#"}, "--channel"},
+		{[]string{"--channel", "#weft", "--nick", "a b"}, "--nick"},
+		{[]string{"--channel", "#weft", "--user", "a b"}, "--user"},
 		{[]string{"--channel", "#weft", "--retry", "0s"}, "--retry"},
 		{[]string{"--channel", "#weft", "--idle-timeout", "-1s"}, "--idle-timeout"},
 		{[]string{"--channel", "#weft", "extra"}, "extra"},

@@ -147,7 +147,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+		err = fmt.Errorf("%w: unknown command %q (the commands: serve, get, connect, logbot; weft -h says more)", errUsage, args[0])
 	}
 	var ee exitError
 	switch {
