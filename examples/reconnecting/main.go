@@ -17,7 +17,8 @@
 //
 // Output: "connecting (attempt N)", "connected to ADDR", "< LINE" for each
 // line received, "connection failed: ERR; retrying in D", "connection lost:
-// REASON; reconnecting in D", "! not connected: line dropped" for input
+// REASON; reconnecting in D" (either ends "; giving up" when the client will
+// not try again), "! not connected: line dropped" for input
 // typed while disconnected, and "! line over 16384 bytes: line dropped" for
 // an input line too long for the line codec.
 package main
@@ -112,11 +113,14 @@ func reasonText(err error) string {
 	return err.Error()
 }
 
-func delayText(d time.Duration) string {
+// afterText says what comes next: again (the verb: "retrying",
+// "reconnecting") after d, or, when the client will not try again
+// (client.GiveUp: stopped, or the Backoff gave up), "giving up".
+func afterText(again string, d time.Duration) string {
 	if d == client.GiveUp {
 		return "giving up"
 	}
-	return "in " + d.Round(time.Millisecond).String()
+	return again + " in " + d.Round(time.Millisecond).String()
 }
 
 // defaultStableAfter is how long a connection must stay up to count as
@@ -142,10 +146,10 @@ func run(ctx context.Context, ep string, backoff client.Backoff, stableAfter tim
 			p.printf("connecting (attempt %d)", attempt)
 		},
 		OnConnectFailed: func(err error, attempt int, next time.Duration) {
-			p.printf("connection failed: %v; retrying %s", err, delayText(next))
+			p.printf("connection failed: %v; %s", err, afterText("retrying", next))
 		},
 		OnConnectionLost: func(reason error, next time.Duration) {
-			p.printf("connection lost: %s; reconnecting %s", reasonText(reason), delayText(next))
+			p.printf("connection lost: %s; %s", reasonText(reason), afterText("reconnecting", next))
 		},
 	}
 	if err := r.Start(ctx); err != nil {

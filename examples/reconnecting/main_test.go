@@ -82,6 +82,7 @@ func TestReconnectingLineClient(t *testing.T) {
 	waitCount(t, &out, "connected to 127.0.0.1:"+port, 2)
 	stdin.Write([]byte("two\n"))
 	waitCount(t, &out, "< two", 1)
+	waitCount(t, &out, "connected to 127.0.0.1:"+port, 3) // connected when the input ends
 	endInput(t, stdin, done)
 	want := []string{"connecting (attempt 1)", "connected to", "< one", "connection lost: closed cleanly; reconnecting in 10ms",
 		"connecting (attempt 1)", "connected to", "< two"}
@@ -90,6 +91,12 @@ func TestReconnectingLineClient(t *testing.T) {
 		if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
 			t.Fatalf("line %d: want %q; output:\n%s", i, w, out.String())
 		}
+	}
+	// The end of input stops the client while it is connected: the
+	// connection's end says so plainly (it read "reconnecting giving up"
+	// before).
+	if last := lines[len(lines)-2]; last != "connection lost: closed cleanly; giving up" {
+		t.Errorf("last line %q, want \"connection lost: closed cleanly; giving up\"; output:\n%s", last, out.String())
 	}
 }
 
