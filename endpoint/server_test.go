@@ -92,8 +92,8 @@ func TestParseServerErrors(t *testing.T) {
 		{"unix:", "address", ErrInvalidValue},
 		{"unix", "address", ErrArguments},
 		{"tls:8443", "privateKey", ErrArguments},
-		{"tls:8443:privateKey=/nonexistent/k.pem", "certKey", ErrTLSConfig},
-		{"tls:8443:privateKey=/dev/zero", "certKey", ErrTLSConfig},
+		{"tls:8443:privateKey=/nonexistent/k.pem", "privateKey", ErrTLSConfig},
+		{"tls:8443:privateKey=/dev/zero", "privateKey", ErrTLSConfig},
 		{`tcp:80\`, "", ErrSyntax},
 		{"", "type", ErrSyntax},
 	}

@@ -58,6 +58,10 @@ func readPEM(path string) ([]byte, error) {
 func loadKeyPair(certFile, keyFile, certPart, keyPart string) (tls.Certificate, string, error) {
 	certPEM, err := readPEM(certFile)
 	if err != nil {
+		if certFile == keyFile {
+			// certKey= defaulted to privateKey=: name the keyword given.
+			certPart = keyPart
+		}
 		return tls.Certificate{}, certPart, err
 	}
 	keyPEM, err := readPEM(keyFile)
