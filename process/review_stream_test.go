@@ -25,9 +25,12 @@ func (pr *Process) queued() bool {
 // has already read when the Protocol pauses (from a callback that runs
 // before the end is delivered) waits for ResumeReading, as data does and as
 // over a socket: ReadConnectionLost does not come while reading is paused.
-// The child closes its stdout, then writes to stderr; OtherData waits until
-// the stdout reader has queued the end, then pauses; a Post from the test
-// resumes.
+// The child writes to stderr, then waits for a line; OtherData sends it,
+// the child closes its stdout, OtherData waits until the stdout reader has
+// queued the end, then pauses; a Post from the test resumes. (The child
+// used to close its stdout first, and under load the end could be queued,
+// and delivered, before the stderr data: "the stdout reader queued nothing
+// within 10s".)
 func TestReviewStreamEndHeldWhilePaused(t *testing.T) {
 	var paused atomic.Bool
 	p := &halfProto{t: t}
@@ -40,6 +43,7 @@ func TestReviewStreamEndHeldWhilePaused(t *testing.T) {
 	s := NewStream(p)
 	s.OtherData = func(fd int, data []byte) {
 		pr := s.t.(*Process)
+		p.tr.Write([]byte("go\n")) // the child closes its stdout now
 		deadline := time.Now().Add(10 * time.Second)
 		for !pr.queued() && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -51,7 +55,7 @@ func TestReviewStreamEndHeldWhilePaused(t *testing.T) {
 		p.tr.PauseReading()
 		pausedCh <- p.tr
 	}
-	pr, err := Start(context.Background(), exec.Command(lookPath(t, "sh"), "-c", `exec >&-; echo x >&2; read line; exit 0`), s, nil)
+	pr, err := Start(context.Background(), exec.Command(lookPath(t, "sh"), "-c", `echo x >&2; read go; exec >&-; read line; exit 0`), s, nil)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
