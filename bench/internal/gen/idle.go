@@ -23,10 +23,9 @@ type IdleConfig struct {
 	Timeout time.Duration
 }
 
-// Idle opens Conns connections spread over 127.0.0.1–127.0.0.9, measures the
-// server's RSS growth per idle connection, then echoes one frame on each to
-// check that all are alive, and measures the RSS again.
-func Idle(cfg IdleConfig) (*Result, error) {
+// prepare checks cfg, fills in its defaults and returns the framer of the
+// liveness echoes (Idle, TLSIdle).
+func (cfg *IdleConfig) prepare() (*Framer, error) {
 	if cfg.Addr == "" {
 		return nil, fmt.Errorf("%w: IdleConfig.Addr is empty", ErrBadConfig)
 	}
@@ -37,7 +36,14 @@ func Idle(cfg IdleConfig) (*Result, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
-	fr, err := NewFramer(cfg.Codec, MinPayload)
+	return NewFramer(cfg.Codec, MinPayload)
+}
+
+// Idle opens Conns connections spread over 127.0.0.1–127.0.0.9, measures the
+// server's RSS growth per idle connection, then echoes one frame on each to
+// check that all are alive, and measures the RSS again.
+func Idle(cfg IdleConfig) (*Result, error) {
+	fr, err := cfg.prepare()
 	if err != nil {
 		return nil, err
 	}

@@ -18,17 +18,7 @@ import (
 // sockets speak clear text). The handshakes and echoes run 64 at a time on
 // goroutines, not on the epoll loops: this mode measures memory, not speed.
 func TLSIdle(cfg IdleConfig) (*Result, error) {
-	if cfg.Addr == "" {
-		return nil, fmt.Errorf("%w: IdleConfig.Addr is empty", ErrBadConfig)
-	}
-	if cfg.Codec == "" {
-		cfg.Codec = Line
-	}
-	setDefault(&cfg.Conns, 10000)
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 60 * time.Second
-	}
-	fr, err := NewFramer(cfg.Codec, MinPayload)
+	fr, err := cfg.prepare()
 	if err != nil {
 		return nil, err
 	}
