@@ -9,8 +9,9 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/weftkit/weft/internal/eofmark"
 )
 
 // StartTLS upgrades the connection behind t to TLS like Transport.StartTLS,
@@ -204,7 +205,7 @@ func (c *Conn) handshakeTLS(cfg *tls.Config, nc net.Conn, pre []byte) (*tls.Conn
 		}
 		defer l.Release()
 	}
-	pc := &prefixConn{Conn: nc, pre: pre}
+	pc := &prefixConn{Conn: eofmark.Wrap(nc), pre: pre}
 	var tc *tls.Conn
 	if c.opt.client {
 		tc = tls.Client(pc, cfg)
@@ -285,9 +286,10 @@ func (c *Conn) switchAtEOF(err error) error {
 
 // truncatedTLS reports whether the connection reads through a TLS layer
 // whose stream underneath ended (an end-of-stream marker under it saw
-// io.EOF: prefixConn, eofmark.Conn): crypto/tls reads that as a clean end
-// when it falls on a record boundary, but no close_notify came. After a
-// close_notify, crypto/tls reads nothing more under it.
+// io.EOF: eofmark.Conn, which StartTLS's prefixConn embeds): crypto/tls
+// reads that as a clean end when it falls on a record boundary, but no
+// close_notify came. After a close_notify, crypto/tls reads nothing more
+// under it.
 func (c *Conn) truncatedTLS() bool {
 	if c.nio == nil {
 		return false
@@ -308,12 +310,11 @@ func (c *Conn) truncatedTLS() bool {
 	return false
 }
 
-// prefixConn reads pre before the connection itself, and records the end
-// of its stream (see truncatedTLS).
+// prefixConn reads pre before the connection itself, which records the end
+// of its stream (eofmark.Conn; SawEOF, see truncatedTLS).
 type prefixConn struct {
-	net.Conn
+	*eofmark.Conn
 	pre []byte
-	eof atomic.Bool
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -322,15 +323,5 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.pre = p.pre[n:]
 		return n, nil
 	}
-	n, err := p.Conn.Read(b)
-	if n == 0 && err != nil && errors.Is(err, io.EOF) {
-		// Only an end without data (as eofmark.Conn.Read): the bytes
-		// of a read that ends the stream may be TLS's close_notify.
-		p.eof.Store(true)
-	}
-	return n, err
+	return p.Conn.Read(b)
 }
-
-// SawEOF reports whether a read returned io.EOF and no data (see
-// truncatedTLS).
-func (p *prefixConn) SawEOF() bool { return p.eof.Load() }
