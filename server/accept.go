@@ -37,6 +37,7 @@ func (s *Server) acceptLoop(ls *listenerState) error {
 		}
 		delay = 0
 		s.stats.accepted.Add(1)
+		s.setConnKeepAlive(nc)
 		id, ok := s.track(nc, ls)
 		if !ok {
 			nc.Close()

@@ -38,6 +38,24 @@ func setNoDelay(fd int) {
 		uintptr(unsafe.Pointer(&one)), 4, 0)
 }
 
+// setKeepAlive turns TCP keep-alive on for the socket fd, as ka says (Enable
+// set), as package net does on a TCP connection it accepts; a socket the
+// kernel makes has it off, so nothing is done for ka off. Errors are
+// ignored, as net does. Raw, as setNoDelay.
+func setKeepAlive(fd int, ka net.KeepAliveConfig) {
+	if !ka.Enable {
+		return
+	}
+	set := func(level, opt int, v int32) {
+		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+			uintptr(unsafe.Pointer(&v)), 4, 0)
+	}
+	set(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, seconds(ka.Idle))
+	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, seconds(ka.Interval))
+	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, int32(ka.Count))
+}
+
 // localAddr returns the local address of the connected socket fd (raw, as
 // accept4, and without a Sockaddr to convert and drop).
 func localAddr(fd int) (net.Addr, error) {

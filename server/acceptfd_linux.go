@@ -66,6 +66,7 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 	noop := func(uintptr) {}
 	laddr := ls.l.Addr().(*net.TCPAddr)
 	sameLocal := !laddr.IP.IsUnspecified() // else ask each socket
+	ka := keepAliveConfig(s.KeepAlive)
 	var delay time.Duration
 	for {
 		var aerr error
@@ -89,6 +90,7 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 				}
 				delay = 0
 				s.stats.accepted.Add(1)
+				setKeepAlive(fd, ka)
 				var local net.Addr = laddr
 				if !sameLocal {
 					if la, err := localAddr(fd); err == nil {

@@ -172,6 +172,19 @@ type Server struct {
 	// IdleTimeout closes a connection with weft.ErrIdleTimeout when no byte
 	// moved in either direction for this long. Zero means no idle timeout.
 	IdleTimeout time.Duration
+	// KeepAlive is the TCP keep-alive idle time of accepted TCP
+	// connections: after this long without a segment from the client, the
+	// kernel probes it (every 15 s, 9 times) and a client that vanished
+	// (its host down, a NAT that forgot the flow) ends its connection with
+	// an error instead of holding it, its descriptor and its MaxConns slot
+	// for ever. Zero means Go's default: 15 s for the connections the
+	// server accepts as descriptors (an Engine on a plain TCP listener),
+	// and the listener's own setting for those its Accept returns (a
+	// net.Listener from net.Listen or the endpoint package has Go's
+	// default; one whose net.ListenConfig turned keep-alive off needs a
+	// negative KeepAlive here to keep it off for both). Negative turns
+	// keep-alive off; positive sets it on every accepted TCP connection.
+	KeepAlive time.Duration
 	// CloseTimeout is passed to weft.Options.CloseTimeout: a connection
 	// whose graceful close (LoseConnection, a codec's close after a decode
 	// error, the close after the client's end of stream, Shutdown) waits

@@ -95,6 +95,7 @@ func TestBadInputCommand(t *testing.T) {
 		{echo("--idle-timeout", "-1s"), "--idle-timeout", 0},
 		{echo("--idle-timeout", huge+"h"), "-idle-timeout", 0},
 		{echo("--close-timeout", "-9223372036854775808ns"), "--close-timeout", 0},
+		{echo("--keepalive", "-1s"), "--keepalive", 0},
 		{echo("--shutdown-timeout", "0"), "--shutdown-timeout", 0},
 		{echo("--shutdown-timeout", "-1s"), "--shutdown-timeout", 0},
 		{echo("--stats", "-1ns"), "--stats", 0},

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,4 +41,30 @@ func parseServeFlags(t *testing.T, args []string) *serveFlags {
 		t.Fatal(err)
 	}
 	return &f
+}
+
+// TestServeKeepAliveFlag: --keepalive sets Server.KeepAlive; its default is
+// Go's 15 s, 0 turns keep-alive off, and a negative value is a usage error.
+func TestServeKeepAliveFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 15 * time.Second},
+		{[]string{"--keepalive", "1m"}, time.Minute},
+		{[]string{"--keepalive", "0"}, -1},
+	} {
+		f := parseServeFlags(t, tc.args)
+		srv, err := f.server(context.Background(), "echo", io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if srv.KeepAlive != tc.want {
+			t.Errorf("%q: Server.KeepAlive = %v, want %v", tc.args, srv.KeepAlive, tc.want)
+		}
+	}
+	f := parseServeFlags(t, []string{"--keepalive", "-1s"})
+	if _, err := f.server(context.Background(), "echo", io.Discard); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--keepalive") {
+		t.Errorf("--keepalive -1s: %v, want a usage error naming --keepalive", err)
+	}
 }

@@ -46,7 +46,7 @@ type serveFlags struct {
 	maxFrame, maxConns, maxQueue, perIP  int
 	chunk                                int
 	queueTimeout, idle, delay, stats     time.Duration
-	closeTimeout                         time.Duration
+	closeTimeout, keepAlive              time.Duration
 	shutdownTimeout                      time.Duration
 	set                                  map[string]bool // flags given on the command line
 }
@@ -65,6 +65,7 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.perIP, "max-conns-per-peer", 0, "connections per client IP (0: no limit)")
 	fs.DurationVar(&f.idle, "idle-timeout", 0, "close connections idle this long (0: never)")
 	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "reset a closing connection whose client takes none of its output for this long (0: never)")
+	fs.DurationVar(&f.keepAlive, "keepalive", 15*time.Second, "TCP keep-alive: probe a client silent this long, and drop it if it is gone (0: off)")
 	fs.Var(&f.quotes, "quote", "qotd: a quote (repeatable; served in turn)")
 	fs.StringVar(&f.file, "file", "", "poetry: the poem file (default: a built-in poem)")
 	fs.IntVar(&f.chunk, "chunk", 0, "poetry: bytes sent every --delay (0: all at once)")
@@ -132,6 +133,14 @@ func (f *serveFlags) server(ctx context.Context, proto string, stderr io.Writer)
 		srv.CloseTimeout = -1 // the server's "none"
 	default:
 		srv.CloseTimeout = f.closeTimeout
+	}
+	switch {
+	case f.keepAlive < 0:
+		return nil, fmt.Errorf("%w: --keepalive %v is negative (0: off)", errUsage, f.keepAlive)
+	case f.keepAlive == 0:
+		srv.KeepAlive = -1 // the server's "off"
+	default:
+		srv.KeepAlive = f.keepAlive
 	}
 	switch f.overflow {
 	case "reject":
