@@ -276,88 +276,113 @@ func TestAbort(t *testing.T) {
 
 // TestContextDone: the transport's context is done once the connection is lost.
 func TestContextDone(t *testing.T) {
-	s, c := tcpPair(t)
-	r := newRecorder(t)
-	done := serve(s, r, nil)
-	ctx := waitMade(t, r).Context()
-	select {
-	case <-ctx.Done():
-		t.Fatal("context done while connected")
-	default:
-	}
-	c.Close()
-	r.waitLost(t)
-	<-done
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("context not done after ConnectionLost")
-	}
-	if r.transport().Context().Err() == nil {
-		t.Fatal("a context taken after the loss is not done")
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			done := serve(s, r, nil)
+			ctx := waitMade(t, r).Context()
+			select {
+			case <-ctx.Done():
+				t.Fatal("context done while connected")
+			default:
+			}
+			c.Close()
+			r.waitLost(t)
+			<-done
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("context not done after ConnectionLost")
+			}
+			if r.transport().Context().Err() == nil {
+				t.Fatal("a context taken after the loss is not done")
+			}
+		})
 	}
 }
 
 // TestPeerHalfClose: a peer that sends and then shuts down its write side gets
 // every reply written before the server closes; the reason is nil.
 func TestPeerHalfClose(t *testing.T) {
-	s, c := tcpPair(t)
-	r := newRecorder(t)
-	r.onData = func(tr weft.Transport, d []byte) { tr.Write(bytes.ToUpper(d)) }
-	done := serve(s, r, nil)
-	c.Write([]byte("hello, half-closed world"))
-	c.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "pipe" {
+				t.Skip("net.Pipe has no half-close: the peer cannot shut down only its write side")
+			}
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			r.onData = func(tr weft.Transport, d []byte) { tr.Write(bytes.ToUpper(d)) }
+			done := serve(s, r, nil)
+			if _, err := c.Write([]byte("hello, half-closed world")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "HELLO, HALF-CLOSED WORLD" {
+				t.Fatalf("got %q", got)
+			}
+			if err := r.waitLost(t); err != nil {
+				t.Fatalf("ConnectionLost(%v), want nil", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Serve returned %v, want nil", err)
+			}
+		})
 	}
-	if string(got) != "HELLO, HALF-CLOSED WORLD" {
-		t.Fatalf("got %q", got)
-	}
-	if err := r.waitLost(t); err != nil {
-		t.Fatalf("ConnectionLost(%v), want nil", err)
-	}
-	<-done
 }
 
 // TestPeerResetMidWrite: the peer resets while the server has output queued:
 // ConnectionLost gets a network error, once.
 func TestPeerResetMidWrite(t *testing.T) {
-	s, c := tcpPair(t)
-	r := newRecorder(t)
-	stop := make(chan struct{})
-	r.onMade = func(tr weft.Transport) {
-		go func() {
-			chunk := bytes.Repeat([]byte("z"), 16<<10)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := tr.Write(chunk); err != nil {
-					return
-				}
-				time.Sleep(100 * time.Microsecond)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "pipe" {
+				t.Skip("net.Pipe cannot be reset: it has no linger, and its Close is always clean")
 			}
-		}()
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			stop := make(chan struct{})
+			r.onMade = func(tr weft.Transport) {
+				go func() {
+					chunk := bytes.Repeat([]byte("z"), 16<<10)
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := tr.Write(chunk); err != nil {
+							return
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				}()
+			}
+			done := serve(s, r, &weft.Options{MaxWriteBuffer: 64 << 20, HighWater: 1 << 20})
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, make([]byte, 1<<16)); err != nil {
+				close(stop)
+				t.Fatalf("peer read before the reset: %v", err)
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			err := r.waitLost(t)
+			close(stop)
+			// The read side sees the reset (ECONNRESET), or a write does first
+			// (EPIPE or ECONNRESET); none of the runtime's own reasons fits.
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("ConnectionLost(%v), want the peer's reset (ECONNRESET or EPIPE)", err)
+			}
+			<-done
+		})
 	}
-	done := serve(s, r, &weft.Options{MaxWriteBuffer: 64 << 20, HighWater: 1 << 20})
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(c, make([]byte, 1<<16)); err != nil {
-		close(stop)
-		t.Fatalf("peer read before the reset: %v", err)
-	}
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
-	err := r.waitLost(t)
-	close(stop)
-	// The read side sees the reset (ECONNRESET), or a write does first
-	// (EPIPE or ECONNRESET); none of the runtime's own reasons fits.
-	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
-		t.Fatalf("ConnectionLost(%v), want the peer's reset (ECONNRESET or EPIPE)", err)
-	}
-	<-done
 }
 
 // TestLostOnceUnderRaces: LoseConnection, Abort and a peer close race;
@@ -417,7 +442,7 @@ func TestPauseResumeReading(t *testing.T) {
 			for i := range 100 {
 				want.WriteString(fmt.Sprintf("after pause %d\n", i))
 			}
-			if tc.name == "tcp" {
+			if tc.name != "pipe" { // tcp and epoll: a socket
 				<-writeDone // the kernel holds the bytes
 			}
 			time.Sleep(50 * time.Millisecond) // give a wrong implementation time to deliver
@@ -438,18 +463,22 @@ func TestPauseResumeReading(t *testing.T) {
 
 // TestWriteAfterLoss: writes after the connection is lost fail with ErrClosed.
 func TestWriteAfterLoss(t *testing.T) {
-	s, c := pipePair(t)
-	r := newRecorder(t)
-	done := serve(s, r, nil)
-	tr := waitMade(t, r)
-	c.Close()
-	r.waitLost(t)
-	<-done
-	if _, err := tr.Write([]byte("x")); !errors.Is(err, weft.ErrClosed) {
-		t.Fatalf("Write: %v", err)
-	}
-	if err := tr.WriteBuffers([]byte("a"), []byte("b")); !errors.Is(err, weft.ErrClosed) {
-		t.Fatalf("WriteBuffers: %v", err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			done := serve(s, r, nil)
+			tr := waitMade(t, r)
+			c.Close()
+			r.waitLost(t)
+			<-done
+			if _, err := tr.Write([]byte("x")); !errors.Is(err, weft.ErrClosed) {
+				t.Fatalf("Write: %v", err)
+			}
+			if err := tr.WriteBuffers([]byte("a"), []byte("b")); !errors.Is(err, weft.ErrClosed) {
+				t.Fatalf("WriteBuffers: %v", err)
+			}
+		})
 	}
 }
 
@@ -469,29 +498,38 @@ func (p *lostPanics) ConnectionLost(error) { panic("second") }
 // returns, and it does not hide the reason the connection ended with, a
 // first panic included (the second used to replace it).
 func TestPanicInConnectionLost(t *testing.T) {
-	for _, tc := range []struct {
-		name, first string
-		want        []string
-	}{
-		{"after a clean close", "", []string{"second"}},
-		{"after a panic", "first", []string{"first", "second"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, c := pipePair(t)
-			done := serve(s, &lostPanics{first: tc.first}, nil)
-			if tc.first != "" {
-				c.Write([]byte("x"))
-			} else {
-				c.Close()
-			}
-			err := <-done
-			if !errors.Is(err, weft.ErrProtocolPanic) {
-				t.Fatalf("Serve = %v, want ErrProtocolPanic", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Serve = %v, want it to name %q", err, w)
-				}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name, first string
+				want        []string
+			}{
+				{"after a clean close", "", []string{"second"}},
+				{"after a panic", "first", []string{"first", "second"}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					s, c := tr.pair(t)
+					done := serve(s, &lostPanics{first: tc.first}, nil)
+					if tc.first != "" {
+						c.Write([]byte("x"))
+					} else {
+						c.Close()
+					}
+					var err error
+					select {
+					case err = <-done:
+					case <-time.After(10 * time.Second):
+						t.Fatal("Serve did not return within 10s")
+					}
+					if !errors.Is(err, weft.ErrProtocolPanic) {
+						t.Fatalf("Serve = %v, want ErrProtocolPanic", err)
+					}
+					for _, w := range tc.want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("Serve = %v, want it to name %q", err, w)
+						}
+					}
+				})
 			}
 		})
 	}
@@ -500,36 +538,44 @@ func TestPanicInConnectionLost(t *testing.T) {
 // TestPanicAborts: a panicking callback aborts its connection with
 // ErrProtocolPanic instead of crashing the process.
 func TestPanicAborts(t *testing.T) {
-	s, c := pipePair(t)
-	r := newRecorder(t)
-	r.onData = func(weft.Transport, []byte) { panic("boom") }
-	done := serve(s, r, nil)
-	c.Write([]byte("x"))
-	err := r.waitLost(t)
-	if !errors.Is(err, weft.ErrProtocolPanic) || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("ConnectionLost(%v)", err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			r.onData = func(weft.Transport, []byte) { panic("boom") }
+			done := serve(s, r, nil)
+			c.Write([]byte("x"))
+			err := r.waitLost(t)
+			if !errors.Is(err, weft.ErrProtocolPanic) || !strings.Contains(err.Error(), "boom") {
+				t.Fatalf("ConnectionLost(%v)", err)
+			}
+			<-done
+		})
 	}
-	<-done
 }
 
 // TestPrereadAndRemoteAddr: Preread bytes come first; RemoteAddr overrides.
 func TestPrereadAndRemoteAddr(t *testing.T) {
-	s, c := tcpPair(t)
-	r := newRecorder(t)
-	addr := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 4242}
-	done := serve(s, r, &weft.Options{Preread: []byte("early "), RemoteAddr: addr})
-	if _, err := c.Write([]byte("late")); err != nil {
-		t.Fatal(err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			addr := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 4242}
+			done := serve(s, r, &weft.Options{Preread: []byte("early "), RemoteAddr: addr})
+			if _, err := c.Write([]byte("late")); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.waitReceived("early late"); got != "early late" {
+				t.Fatalf("got %q", got)
+			}
+			if got := r.transport().RemoteAddr().String(); got != "203.0.113.7:4242" {
+				t.Fatalf("RemoteAddr %s", got)
+			}
+			c.Close()
+			r.waitLost(t)
+			<-done
+		})
 	}
-	if got := r.waitReceived("early late"); got != "early late" {
-		t.Fatalf("got %q", got)
-	}
-	if got := r.transport().RemoteAddr().String(); got != "203.0.113.7:4242" {
-		t.Fatalf("RemoteAddr %s", got)
-	}
-	c.Close()
-	r.waitLost(t)
-	<-done
 }
 
 // TestOptionsValidate: invalid options are refused, naming the field, and
@@ -552,25 +598,78 @@ func TestOptionsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%+v: Validate() = %v, want an error naming %s", tc.opts, err, tc.field)
 		}
-		s, _ := pipePair(t)
-		r := newRecorder(t)
-		if err := weft.Serve(s, r, &tc.opts); err == nil {
-			t.Errorf("Serve accepted %+v", tc.opts)
-		}
-		if r.made != 0 {
-			t.Errorf("ConnectionMade called with invalid options")
-		}
 	}
 	if err := (*weft.Options)(nil).Validate(); err != nil {
 		t.Fatalf("nil options: %v", err)
 	}
-	// A nil net.Conn or Protocol is an error, not a panic.
-	if err := weft.Serve(nil, newRecorder(t), nil); err == nil {
-		t.Error("Serve(nil conn) = nil")
+	// Serve refuses them on either engine: it returns the error at once,
+	// calls no callback, and closes the connection.
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			for _, tc := range cases {
+				s, c := tr.pair(t)
+				r := newRecorder(t)
+				err := serveNow(t, s, r, &tc.opts)
+				if err == nil || !strings.Contains(err.Error(), tc.field) {
+					t.Errorf("Serve(%+v) = %v, want an error naming %s", tc.opts, err, tc.field)
+				}
+				r.mu.Lock()
+				made := r.made
+				r.mu.Unlock()
+				if made != 0 {
+					t.Errorf("ConnectionMade called with invalid options")
+				}
+				checkPeerEnded(t, c)
+			}
+			// A nil net.Conn or Protocol is an error, not a panic.
+			if err := serveNow(t, nil, newRecorder(t), engineOptions(tr.name, nil)); err == nil {
+				t.Error("Serve(nil conn) = nil")
+			}
+			s, c := tr.pair(t)
+			if err := serveNow(t, s, nil, nil); err == nil {
+				t.Error("Serve(nil Protocol) = nil")
+			}
+			checkPeerEnded(t, c)
+		})
 	}
-	s, _ := pipePair(t)
-	if err := weft.Serve(s, nil, nil); err == nil {
-		t.Error("Serve(nil Protocol) = nil")
+}
+
+// engineOptions returns opts for transport name: for "epoll", a copy with
+// Options.Engine set to the test engine (as serve does for an engineConn).
+func engineOptions(name string, opts *weft.Options) *weft.Options {
+	if name != "epoll" {
+		return opts
+	}
+	o := weft.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Engine = testEngine
+	return &o
+}
+
+// serveNow runs Serve through serve (which picks the engine for an
+// engineConn) and returns its result, failing if it does not come within
+// 10 s: Serve with a refused connection must return at once.
+func serveNow(t *testing.T, conn net.Conn, p weft.Protocol, opts *weft.Options) error {
+	t.Helper()
+	select {
+	case err := <-serve(conn, p, opts):
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10s")
+		return nil
+	}
+}
+
+// checkPeerEnded checks that the peer c sees the end of the connection
+// (no data, and an end of stream or, over net.Pipe, io.ErrClosedPipe).
+func checkPeerEnded(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || (err != io.EOF && !errors.Is(err, io.ErrClosedPipe)) {
+		t.Errorf("peer read %d bytes (%v), want the end of the connection", n, err)
 	}
 }
 
