@@ -101,7 +101,9 @@ func TestPrereadWhilePaused(t *testing.T) {
 // TestPauseReadingFromOtherGoroutine: PauseReading called from another
 // goroutine while the runtime waits for data (in Read, on a connection that
 // is not a socket) stops delivery: bytes that arrive afterwards wait for
-// ResumeReading. Fake time over net.Pipe.
+// ResumeReading. Fake time over net.Pipe. On loopback TCP, both engines (the
+// readiness engine cannot run in a bubble):
+// TestPauseReadingFromOtherGoroutineEngines, in real time.
 func TestPauseReadingFromOtherGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := net.Pipe()

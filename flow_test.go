@@ -214,7 +214,9 @@ func TestProducerPauseResume(t *testing.T) {
 
 // TestIdleTimeout: with no byte moving either way for IdleTimeout the
 // connection closes with ErrIdleTimeout; traffic keeps it open. Fake time
-// (synctest) over net.Pipe.
+// (synctest) over net.Pipe. On loopback TCP, both engines (the readiness
+// engine cannot run in a bubble): TestIdleTimeoutEngines, in real time
+// (TestReviewPausedForeverIdle covers only the close, with reading paused).
 func TestIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := net.Pipe()
@@ -290,25 +292,30 @@ func (p *funcProto) ConnectionLost(err error) {
 // as a callback (never concurrently) and then closes cleanly after flushing
 // what the hook wrote.
 func TestShutdownHookSerialized(t *testing.T) {
-	s, c := tcpPair(t)
-	p := &shutdownProto{recorder: *newRecorder(t)}
-	conn := weft.NewConn(s, p, nil)
-	done := make(chan error, 1)
-	go func() { done <- conn.Serve() }()
-	waitMade(t, &p.recorder)
-	conn.Shutdown()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != "going away\r\n" {
-		t.Fatalf("peer got %q", got)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("Serve: %v", err)
-	}
-	if p.overlaps.Load() != 0 {
-		t.Fatal("Shutdown overlapped a callback")
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			p := &shutdownProto{recorder: *newRecorder(t)}
+			conn := weft.NewConn(s, p, connOpts(s))
+			done := make(chan error, 1)
+			go func() { done <- conn.Serve() }()
+			waitMade(t, &p.recorder)
+			conn.Shutdown()
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "going away\r\n" {
+				t.Fatalf("peer got %q", got)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+			if p.overlaps.Load() != 0 {
+				t.Fatal("Shutdown overlapped a callback")
+			}
+		})
 	}
 }
 
@@ -322,63 +329,83 @@ func (p *shutdownProto) Shutdown() {
 
 // TestCloseWithReason: Conn.Close ends the connection with the given reason.
 func TestCloseWithReason(t *testing.T) {
-	s, _ := pipePair(t)
-	r := newRecorder(t)
-	conn := weft.NewConn(s, r, nil)
-	done := make(chan error, 1)
-	go func() { done <- conn.Serve() }()
-	waitMade(t, r)
-	conn.Close(weft.ErrServerShutdown)
-	if err := r.waitLost(t); !errors.Is(err, weft.ErrServerShutdown) {
-		t.Fatalf("ConnectionLost(%v)", err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := tc.pair(t)
+			r := newRecorder(t)
+			conn := weft.NewConn(s, r, connOpts(s))
+			done := make(chan error, 1)
+			go func() { done <- conn.Serve() }()
+			waitMade(t, r)
+			conn.Close(weft.ErrServerShutdown)
+			if err := r.waitLost(t); !errors.Is(err, weft.ErrServerShutdown) {
+				t.Fatalf("ConnectionLost(%v)", err)
+			}
+			if err := <-done; !errors.Is(err, weft.ErrServerShutdown) {
+				t.Fatalf("Serve: %v, want ErrServerShutdown", err)
+			}
+		})
 	}
-	<-done
 }
 
 // TestPostBeforeServe: work posted before the connection runs waits for
 // ConnectionMade.
 func TestPostBeforeServe(t *testing.T) {
-	s, c := pipePair(t)
-	defer c.Close()
-	var order []string
-	var mu sync.Mutex
-	add := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
-	p := &funcProto{made: func(weft.Transport) { add("made") }}
-	conn := weft.NewConn(s, p, nil)
-	posted := make(chan struct{})
-	conn.Post(func() { add("posted"); close(posted) })
-	done := make(chan error, 1)
-	go func() { done <- conn.Serve() }()
-	select {
-	case <-posted:
-	case <-time.After(10 * time.Second):
-		t.Error("the posted function never ran")
-	}
-	c.Close()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(order) != 2 || order[0] != "made" || order[1] != "posted" {
-		t.Fatalf("order %v, want [made posted]", order)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			defer c.Close()
+			var order []string
+			var mu sync.Mutex
+			add := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+			p := &funcProto{made: func(weft.Transport) { add("made") }}
+			conn := weft.NewConn(s, p, connOpts(s))
+			posted := make(chan struct{})
+			conn.Post(func() { add("posted"); close(posted) })
+			done := make(chan error, 1)
+			go func() { done <- conn.Serve() }()
+			select {
+			case <-posted:
+			case <-time.After(10 * time.Second):
+				t.Error("the posted function never ran")
+			}
+			c.Close()
+			<-done
+			mu.Lock()
+			defer mu.Unlock()
+			if len(order) != 2 || order[0] != "made" || order[1] != "posted" {
+				t.Fatalf("order %v, want [made posted]", order)
+			}
+		})
 	}
 }
 
 // TestCloseAfterLoseConnection: Close(reason) on a connection that is still
 // draining after LoseConnection reports reason, not a clean close.
 func TestCloseAfterLoseConnection(t *testing.T) {
-	s, _ := tcpPair(t) // the peer never reads: the drain cannot finish
-	r := newRecorder(t)
-	conn := weft.NewConn(s, r, &weft.Options{MaxWriteBuffer: 64 << 20, HighWater: 1 << 20})
-	done := make(chan error, 1)
-	go func() { done <- conn.Serve() }()
-	tr := waitMade(t, r)
-	tr.Write(bytes.Repeat([]byte("q"), 8<<20))
-	tr.LoseConnection()
-	conn.Close(weft.ErrServerShutdown)
-	if err := r.waitLost(t); !errors.Is(err, weft.ErrServerShutdown) {
-		t.Fatalf("ConnectionLost(%v), want ErrServerShutdown", err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := tc.pair(t) // the peer never reads: the drain cannot finish
+			r := newRecorder(t)
+			opts := connOpts(s)
+			opts.MaxWriteBuffer, opts.HighWater = 64<<20, 1<<20
+			conn := weft.NewConn(s, r, opts)
+			done := make(chan error, 1)
+			go func() { done <- conn.Serve() }()
+			tr := waitMade(t, r)
+			if _, err := tr.Write(bytes.Repeat([]byte("q"), 8<<20)); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			tr.LoseConnection()
+			conn.Close(weft.ErrServerShutdown)
+			if err := r.waitLost(t); !errors.Is(err, weft.ErrServerShutdown) {
+				t.Fatalf("ConnectionLost(%v), want ErrServerShutdown", err)
+			}
+			if err := <-done; !errors.Is(err, weft.ErrServerShutdown) {
+				t.Fatalf("Serve: %v, want ErrServerShutdown", err)
+			}
+		})
 	}
-	<-done
 }
 
 // idlePair returns a connected pair over net.Pipe, as is or with TLS on it
@@ -396,7 +423,8 @@ func idlePair(t *testing.T, withTLS bool) (net.Conn, net.Conn) {
 // whole writes. A peer reading 256 KiB at 4 KiB a second (64 s) with an
 // IdleTimeout of 10 s gets all of it; the goroutine engine used to wait for
 // its whole blocking Write and call the connection idle at 10 s. A peer that
-// reads nothing is still cut off after IdleTimeout.
+// reads nothing is still cut off after IdleTimeout. On loopback TCP, both
+// engines: TestIdleTimeoutCountsProgressEngines, in real time.
 func TestIdleTimeoutCountsProgress(t *testing.T) {
 	const size = 256 << 10
 	for _, withTLS := range []bool{false, true} {
@@ -452,17 +480,24 @@ func TestIdleTimeoutCountsProgress(t *testing.T) {
 // the codec reach Post through it); a Transport without Post is not.
 func TestTransportsArePosters(t *testing.T) {
 	var _ weft.Poster = (*weft.Conn)(nil)
-	s, c := pipePair(t)
-	defer c.Close()
-	got := make(chan bool, 1)
-	p := &funcProto{made: func(tr weft.Transport) {
-		_, ok := tr.(weft.Poster)
-		got <- ok
-		tr.LoseConnection()
-	}}
-	go weft.Serve(s, p, nil)
-	if !<-got {
-		t.Error("the runtime's Transport is not a weft.Poster")
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			defer c.Close()
+			got := make(chan bool, 1)
+			p := &funcProto{made: func(tr weft.Transport) {
+				_, ok := tr.(weft.Poster)
+				got <- ok
+				tr.LoseConnection()
+			}}
+			done := serve(s, p, nil)
+			if !<-got {
+				t.Error("the runtime's Transport is not a weft.Poster")
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
 	}
 	if _, ok := weft.Transport(testenvNoPost{}).(weft.Poster); ok {
 		t.Error("a Transport without Post passes for a Poster")
