@@ -119,8 +119,8 @@ type HalfCloseable interface {
 }
 
 // ReasonCloser is implemented by the Transports that can close with a
-// reason of their own: the runtime's, and the codec package's, which pass it
-// on to the Transport under them. Reach it with a type assertion, or call
+// reason of their own: the runtime's, the codec package's, which pass it
+// on to the Transport under them, and a process.Stream's. Reach it with a type assertion, or call
 // the LoseConnectionWithReason function.
 type ReasonCloser interface {
 	// LoseConnectionWithReason is LoseConnection (stop reading, send the

@@ -27,7 +27,10 @@ import (
 // WriteFD (once it is closing or closed they return an error matching both
 // weft.ErrClosed and ErrClosed); LoseConnection closes WriteFD after its
 // queued data is written (the child sees end of file; reading goes on, and
-// ConnectionLost follows when the child ends); LoseWriteConnection (it is a
+// ConnectionLost follows when the child ends); LoseConnectionWithReason (it
+// is a weft.ReasonCloser) does the same, and ConnectionLost then gets its
+// reason, matched together with the exit status when that is not 0;
+// LoseWriteConnection (it is a
 // weft.HalfCloser, so weft.LoseWriteConnection works on it) does the same
 // as LoseConnection, since a Stream's output and input end separately
 // anyway, and differs only in its result: weft.ErrClosed if WriteFD was
@@ -89,6 +92,7 @@ type Stream struct {
 
 	mu     sync.Mutex
 	resume uint64 // PauseReading and ResumeReading calls so far
+	reason error  // the first LoseConnectionWithReason's reason
 }
 
 // isBadStream reports whether p is a nil *Stream or a Stream without a
@@ -175,6 +179,13 @@ func (s *Stream) ProcessEnded(status error) {
 		reason = status
 	}
 	s.mu.Lock()
+	if given := s.reason; given != nil {
+		if reason == nil {
+			reason = given
+		} else {
+			reason = fmt.Errorf("%w; then %w", given, reason)
+		}
+	}
 	s.lost = true
 	cancel := s.cancel
 	s.mu.Unlock()
@@ -212,8 +223,9 @@ func (a Addr) String() string { return fmt.Sprintf("pid %d", a.Pid) }
 type streamTransport struct{ s *Stream }
 
 var (
-	_ weft.Transport  = streamTransport{}
-	_ weft.HalfCloser = streamTransport{}
+	_ weft.Transport    = streamTransport{}
+	_ weft.HalfCloser   = streamTransport{}
+	_ weft.ReasonCloser = streamTransport{}
 )
 
 // closedErr makes an ErrClosed of the process's match weft.ErrClosed too,
@@ -237,6 +249,21 @@ func (st streamTransport) WriteBuffers(bufs ...[]byte) error {
 }
 
 func (st streamTransport) LoseConnection() { _ = st.s.t.CloseChildFD(st.s.WriteFD) }
+
+// LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
+// and ConnectionLost, still at the child's end, gets reason instead of nil
+// when the child exits with status 0, and an error matching both reason and
+// the status otherwise (after Abort: weft.ErrAborted too). The first
+// reason given is kept; one given once ConnectionLost was called is
+// ignored.
+func (st streamTransport) LoseConnectionWithReason(reason error) {
+	st.s.mu.Lock()
+	if st.s.reason == nil && !st.s.lost {
+		st.s.reason = reason
+	}
+	st.s.mu.Unlock()
+	st.LoseConnection()
+}
 
 // LoseWriteConnection implements weft.HalfCloser: it closes WriteFD after
 // its queued data is written, as LoseConnection does, and returns an error
