@@ -185,5 +185,42 @@ func TestBadInputServer(t *testing.T) {
 			return nil
 		}, "ok"},
 	}
+	// The live cases again with the readiness engine (on the descriptor
+	// accept path), where Post and Close reach an engine connection.
+	if e, err := weft.NewEngine(); err == nil {
+		t.Cleanup(func() { e.Close() }) // after the servers' (registered later)
+		live := func(s *Server) (net.Conn, error) {
+			addr := serve(t, s)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			for s.Len() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return c, nil
+		}
+		cases = append(cases,
+			biCase{"Range nil fn live engine", func() error {
+				s := &Server{Factory: echoFactory(), Engine: e}
+				c, err := live(s)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				s.Range(nil)
+				return nil
+			}, "panic: server: Range: nil fn"},
+			biCase{"Conn Post nil live engine", func() error {
+				s := &Server{Factory: echoFactory(), Engine: e}
+				c, err := live(s)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				s.Range(func(cn *Conn) bool { cn.Post(nil); cn.Close(nil); return true })
+				return nil
+			}, "ok"})
+	}
 	testenv.RunBadInput(t, cases)
 }

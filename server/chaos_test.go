@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft"
 )
 
 // TestCountersConsistentUnderChaos: many loopback clients behaving badly at
@@ -19,18 +21,33 @@ import (
 // connection closed exactly once (Accepted == the sum of Closed), no gauge
 // negative or left up, no peer, pending or running entry left behind. The
 // same with a graceful Shutdown (bounded by a short context) in the middle
-// of it all, and with Close.
+// of it all, and with Close. On both engines; and on a plain listener
+// without MaxConns ("plain"), where the engine takes the descriptor accept
+// path (the PROXY bytes are then data, echoed; MaxConnsPerPeer still
+// refuses).
 func TestCountersConsistentUnderChaos(t *testing.T) {
 	for _, stop := range []string{"none", "shutdown", "close"} {
-		t.Run(stop, func(t *testing.T) { testChaos(t, stop) })
+		for _, listener := range []string{"proxy", "plain"} {
+			t.Run(stop+"/"+listener, func(t *testing.T) {
+				onEngines(t, func(t *testing.T, engine *weft.Engine) { testChaos(t, stop, listener, engine) })
+			})
+		}
 	}
 }
 
-func testChaos(t *testing.T, stop string) {
+func testChaos(t *testing.T, stop, listener string, engine *weft.Engine) {
 	s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: QueueFIFO, MaxQueue: 3,
 		QueueTimeout: 300 * time.Millisecond, MaxConnsPerPeer: 3, HandshakeTimeout: 300 * time.Millisecond,
-		MaxHandshakes: 6, RejectMessage: []byte("busy\r\n")}
-	addr := serveProxy(t, s, "127.0.0.1/32")
+		MaxHandshakes: 6, RejectMessage: []byte("busy\r\n"), Engine: engine}
+	var addr string
+	if listener == "proxy" {
+		addr = serveProxy(t, s, "127.0.0.1/32")
+	} else {
+		s.MaxConns = 0
+		addr = serve(t, s)
+		waitFor(t, "listening", func() bool { return len(s.Addrs()) == 1 })
+		wantFDPath(t, s)
+	}
 	fds := openFDs(t) // the listener's included
 	rng := rand.New(rand.NewPCG(1, 2))
 	srcs := []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}

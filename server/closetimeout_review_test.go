@@ -27,6 +27,9 @@ func (g *goodbyer) ConnectionLost(err error)        { g.lost <- err }
 // timeout" in Snapshot, ErrCloseTimeout to ConnectionLost) and Shutdown
 // returns then, instead of waiting for ever; with a Shutdown context
 // shorter than CloseTimeout, the context wins (reason "shutdown").
+// (Over net.Pipe in a synctest bubble, where a readiness engine cannot
+// run: it takes sockets only, and its epoll waits are no durable block.
+// TestShutdownCloseTimeoutLoopback runs this on both engines over loopback.)
 func TestShutdownCloseTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

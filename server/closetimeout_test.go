@@ -38,6 +38,9 @@ func (r *refuser) ConnectionLost(err error) {
 // (reason "close timeout"), CloseTimeout later when set; a negative
 // CloseTimeout means no bound (the connection is still there an hour
 // later). net.Pipe in a synctest bubble: fake time.
+// (Over net.Pipe in a synctest bubble, where a readiness engine cannot
+// run: it takes sockets only, and its epoll waits are no durable block.
+// TestCloseTimeoutLoopback runs this on both engines over loopback.)
 func TestCloseTimeoutServer(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

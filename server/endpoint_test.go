@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/endpoint"
 )
 
@@ -42,23 +43,30 @@ func listen(t *testing.T, s *Server, desc string) net.Addr {
 }
 
 // TestListenEndpoints: tcp, unix and tls (with a PROXY header before the TLS
-// handshake) endpoint strings.
+// handshake) endpoint strings. The tcp and unix ones on both engines (with
+// the engine, a tcp endpoint, as weft serve listens, takes the descriptor
+// accept path); the TLS one is served by a goroutine whatever the Engine.
 func TestListenEndpoints(t *testing.T) {
 	t.Run("tcp", func(t *testing.T) {
-		s := &Server{Factory: echoFactory()}
-		addr := listen(t, s, "tcp:0:interface=127.0.0.1")
-		roundTrip(t, dial(t, addr.String()), "tcp endpoint")
+		onEngines(t, func(t *testing.T, engine *weft.Engine) {
+			s := &Server{Factory: echoFactory(), Engine: engine}
+			addr := listen(t, s, "tcp:0:interface=127.0.0.1")
+			roundTrip(t, dial(t, addr.String()), "tcp endpoint")
+			wantFDPath(t, s)
+		})
 	})
 	t.Run("unix", func(t *testing.T) {
-		s := &Server{Factory: echoFactory()}
-		path := filepath.Join(t.TempDir(), "weft.sock")
-		listen(t, s, "unix:"+path)
-		c, err := net.Dial("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		roundTrip(t, c, "unix endpoint")
+		onEngines(t, func(t *testing.T, engine *weft.Engine) {
+			s := &Server{Factory: echoFactory(), Engine: engine}
+			path := filepath.Join(t.TempDir(), "weft.sock")
+			listen(t, s, "unix:"+path)
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			roundTrip(t, c, "unix endpoint")
+		})
 	})
 	t.Run("tls+proxy", func(t *testing.T) {
 		srv, cli := testTLS(t)
@@ -103,10 +111,13 @@ func writePEM(t *testing.T, cfg *tls.Config) string {
 }
 
 // TestSeveralServersAndListeners: two Servers in one process, one of them on
-// two listeners at once, each serving its own Factory.
-func TestSeveralServersAndListeners(t *testing.T) {
-	one := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "one\n"} })}
-	two := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "two\n"} })}
+// two listeners at once, each serving its own Factory. On both engines: with
+// the engine, both Servers share one, on the descriptor accept path.
+func TestSeveralServersAndListeners(t *testing.T) { onEngines(t, testSeveralServersAndListeners) }
+
+func testSeveralServersAndListeners(t *testing.T, engine *weft.Engine) {
+	one := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "one\n"} }), Engine: engine}
+	two := &Server{Factory: factoryOf(func() *greeter { return &greeter{msg: "two\n"} }), Engine: engine}
 	a1 := serve(t, one)
 	a2 := serve(t, one)
 	b := serve(t, two)
@@ -116,6 +127,8 @@ func TestSeveralServersAndListeners(t *testing.T) {
 			t.Errorf("%s said %q, want %q", addr, got, want)
 		}
 	}
+	wantFDPath(t, one)
+	wantFDPath(t, two)
 	if n := len(one.Addrs()); n != 2 {
 		t.Errorf("first server has %d listeners, want 2", n)
 	}

@@ -29,11 +29,14 @@ func (f *secondBlocks) BuildProtocol(net.Addr) weft.Protocol {
 // graceful Shutdown began (its Protocol being built) is ended as a queued
 // one at Shutdown is: RejectMessage and a clean end of stream, although it
 // sent bytes the server never read; it was closed with those bytes unread,
-// a reset that destroys any message.
-func TestGrantedThenShutdown(t *testing.T) {
+// a reset that destroys any message. On both engines (with MaxConns, the
+// engine serves net.Conns: no descriptor accept path).
+func TestGrantedThenShutdown(t *testing.T) { onEngines(t, testGrantedThenShutdown) }
+
+func testGrantedThenShutdown(t *testing.T, engine *weft.Engine) {
 	const msg = "shutting down\r\n"
 	f := &secondBlocks{entered: make(chan struct{}), release: make(chan struct{})}
-	s := &Server{Factory: f, MaxConns: 1, Overflow: QueueFIFO, RejectMessage: []byte(msg)}
+	s := &Server{Factory: f, MaxConns: 1, Overflow: QueueFIFO, RejectMessage: []byte(msg), Engine: engine}
 	addr := serve(t, s)
 	a := dial(t, addr)
 	roundTrip(t, a, "A")

@@ -253,6 +253,9 @@ func (f *slowStopFactory) Stop() { time.Sleep(time.Second); f.stopped.Store(true
 
 // TestCloseWaitsForFactoryStop: Close (and Shutdown) return only once the
 // Factory's Stop has returned, with or without connections.
+// (Over net.Pipe in a synctest bubble, where a readiness engine cannot
+// run: it takes sockets only, and its epoll waits are no durable block.
+// TestCloseWaitsForFactoryStopLoopback runs this on both engines over loopback.)
 func TestCloseWaitsForFactoryStop(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

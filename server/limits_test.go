@@ -181,11 +181,22 @@ func TestValidate(t *testing.T) {
 }
 
 // TestRefused: a Factory returning nil refuses the connection (EOF at once).
+// With the engine, on the descriptor accept path (runFD closes the
+// descriptor).
 func TestRefused(t *testing.T) {
-	s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol { return nil })}
-	addr := serve(t, s)
-	if got := readAll(t, dial(t, addr)); len(got) != 0 {
-		t.Fatalf("refused client got %q", got)
-	}
-	waitFor(t, "refusal counted", func() bool { return s.Snapshot().Rejected["refused"] == 1 })
+	onEngines(t, func(t *testing.T, engine *weft.Engine) {
+		s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol { return nil }), Engine: engine}
+		addr := serve(t, s)
+		if got := readAll(t, dial(t, addr)); len(got) != 0 {
+			t.Fatalf("refused client got %q", got)
+		}
+		wantFDPath(t, s)
+		waitFor(t, "refusal counted", func() bool {
+			snap := s.Snapshot()
+			return snap.Rejected["refused"] == 1 && snap.Closed["rejected"] == 1
+		})
+		if n := s.Snapshot().Active; n != 0 {
+			t.Errorf("active %d after the refusal, want 0", n)
+		}
+	})
 }

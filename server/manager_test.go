@@ -16,13 +16,18 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/weftkit/weft"
 )
 
 // TestBroadcastSlowConsumer: three clients read every broadcast while a
 // fourth never reads: it is dropped as a slow consumer once its write buffer
-// passes MaxWriteBuffer, and the others receive every message.
-func TestBroadcastSlowConsumer(t *testing.T) {
-	s := &Server{Factory: echoFactory(), MaxWriteBuffer: 128 << 10, HighWater: 64 << 10}
+// passes MaxWriteBuffer, and the others receive every message. With the
+// engine, on the descriptor accept path.
+func TestBroadcastSlowConsumer(t *testing.T) { onEngines(t, testBroadcastSlowConsumer) }
+
+func testBroadcastSlowConsumer(t *testing.T, engine *weft.Engine) {
+	s := &Server{Factory: echoFactory(), MaxWriteBuffer: 128 << 10, HighWater: 64 << 10, Engine: engine}
 	addr := serve(t, s)
 	slow := dial(t, addr)
 	slow.(*net.TCPConn).SetReadBuffer(4096)
@@ -51,6 +56,7 @@ func TestBroadcastSlowConsumer(t *testing.T) {
 		}()
 	}
 	waitFor(t, "4 connections", func() bool { return s.Len() == fast+1 })
+	wantFDPath(t, s)
 	counts := map[int]int{}
 	for m := range msgs {
 		counts[s.Broadcast(bytes.Repeat([]byte{byte(m)}, size))]++
@@ -71,11 +77,14 @@ func TestBroadcastSlowConsumer(t *testing.T) {
 }
 
 // TestManager: IDs from the ConnState hook find connections with Get; Range
-// visits each once; the hook sees new → queued → active → closed.
-func TestManager(t *testing.T) {
+// visits each once; the hook sees new → queued → active → closed. (With
+// MaxConns, the engine serves net.Conns: no descriptor accept path.)
+func TestManager(t *testing.T) { onEngines(t, testManager) }
+
+func testManager(t *testing.T, engine *weft.Engine) {
 	var mu sync.Mutex
 	states := map[uint64][]ConnState{}
-	s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: QueueFIFO,
+	s := &Server{Factory: echoFactory(), MaxConns: 2, Overflow: QueueFIFO, Engine: engine,
 		ConnState: func(info ConnInfo, st ConnState) {
 			mu.Lock()
 			states[info.ID] = append(states[info.ID], st)
@@ -123,10 +132,13 @@ func TestManager(t *testing.T) {
 }
 
 // TestExpvarAndLogs: PublishExpvar exposes the snapshot and refuses a name
-// twice; lifecycle events are logged at Debug.
-func TestExpvarAndLogs(t *testing.T) {
+// twice; lifecycle events are logged at Debug. With the engine, on the
+// descriptor accept path (runFD logs there).
+func TestExpvarAndLogs(t *testing.T) { onEngines(t, testExpvarAndLogs) }
+
+func testExpvarAndLogs(t *testing.T, engine *weft.Engine) {
 	rec := &recordHandler{}
-	s := &Server{Factory: echoFactory(), Logger: slog.New(rec)}
+	s := &Server{Factory: echoFactory(), Logger: slog.New(rec), Engine: engine}
 	name := fmt.Sprintf("weft_server_test_%d", expvarSeq.Add(1)) // unique under -count
 	if err := s.PublishExpvar(name); err != nil {
 		t.Fatal(err)
@@ -137,6 +149,7 @@ func TestExpvarAndLogs(t *testing.T) {
 	addr := serve(t, s)
 	c := dial(t, addr)
 	roundTrip(t, c, "counted")
+	wantFDPath(t, s)
 	c.Close()
 	waitFor(t, "clean close", func() bool { return s.Snapshot().Closed["clean"] == 1 })
 	v := expvar.Get(name).String()
@@ -245,10 +258,13 @@ func TestConnHandle(t *testing.T) {
 }
 
 // TestAccessorsWhileServeStarts: Len, Get and Range may be called
-// while Serve is still initialising the server (run with -race).
-func TestAccessorsWhileServeStarts(t *testing.T) {
+// while Serve is still initialising the server (run with -race); with the
+// engine, Serve prepares the descriptor accept path meanwhile.
+func TestAccessorsWhileServeStarts(t *testing.T) { onEngines(t, testAccessorsWhileServeStarts) }
+
+func testAccessorsWhileServeStarts(t *testing.T, engine *weft.Engine) {
 	for range 10 {
-		s := &Server{Factory: echoFactory()}
+		s := &Server{Factory: echoFactory(), Engine: engine}
 		var stop atomic.Bool
 		done := make(chan struct{})
 		go func() {
@@ -265,6 +281,7 @@ func TestAccessorsWhileServeStarts(t *testing.T) {
 		}()
 		serve(t, s)
 		waitFor(t, "a listener", func() bool { return len(s.Addrs()) == 1 })
+		wantFDPath(t, s)
 		stop.Store(true)
 		<-done
 	}

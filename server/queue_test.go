@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/weftkit/weft"
 )
 
 // TestQueue is the queue scenario of DESIGN.md §4 over loopback: MaxConns=2;
@@ -137,30 +139,35 @@ func readWithin(t *testing.T, c net.Conn, b []byte) bool {
 
 // TestQueueHangupSkipped: a queued client that hangs up leaves the queue
 // without taking a slot — found either by the periodic check or when its
-// turn comes.
+// turn comes. On both engines (with MaxConns, the engine serves net.Conns:
+// no descriptor accept path).
 func TestQueueHangupSkipped(t *testing.T) {
 	for _, wait := range []bool{true, false} {
 		name := map[bool]string{true: "periodic", false: "at-dequeue"}[wait]
 		t.Run(name, func(t *testing.T) {
-			s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO}
-			addr := serve(t, s)
-			a := dial(t, addr)
-			roundTrip(t, a, "A")
-			c := dial(t, addr)
-			waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
-			d := dial(t, addr)
-			waitFor(t, "D queued", func() bool { return s.Snapshot().Queued == 2 })
-			c.Close()
-			if wait {
-				waitFor(t, "C to leave the queue", func() bool { return s.Snapshot().Queued == 1 })
-			}
-			a.Close()
-			roundTrip(t, d, "D is served")
-			waitFor(t, "hang-up counted", func() bool { return s.Snapshot().Closed["queue hangup"] == 1 })
-			if snap := s.Snapshot(); snap.Active != 1 || snap.Queued != 0 {
-				t.Errorf("active %d queued %d, want 1 and 0", snap.Active, snap.Queued)
-			}
+			onEngines(t, func(t *testing.T, engine *weft.Engine) { testQueueHangupSkipped(t, engine, wait) })
 		})
+	}
+}
+
+func testQueueHangupSkipped(t *testing.T, engine *weft.Engine, wait bool) {
+	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO, Engine: engine}
+	addr := serve(t, s)
+	a := dial(t, addr)
+	roundTrip(t, a, "A")
+	c := dial(t, addr)
+	waitFor(t, "C queued", func() bool { return s.Snapshot().Queued == 1 })
+	d := dial(t, addr)
+	waitFor(t, "D queued", func() bool { return s.Snapshot().Queued == 2 })
+	c.Close()
+	if wait {
+		waitFor(t, "C to leave the queue", func() bool { return s.Snapshot().Queued == 1 })
+	}
+	a.Close()
+	roundTrip(t, d, "D is served")
+	waitFor(t, "hang-up counted", func() bool { return s.Snapshot().Closed["queue hangup"] == 1 })
+	if snap := s.Snapshot(); snap.Active != 1 || snap.Queued != 0 {
+		t.Errorf("active %d queued %d, want 1 and 0", snap.Active, snap.Queued)
 	}
 }
 
@@ -168,11 +175,14 @@ func TestQueueHangupSkipped(t *testing.T) {
 // reject message and the end of the stream, although it sent 10 KiB that the
 // server never read: the server half-closes and lingers, discarding what the
 // client sends, instead of closing with unread bytes (a reset, which on a
-// real network can destroy the message before it arrives).
-func TestQueueTimeout(t *testing.T) {
+// real network can destroy the message before it arrives). On both engines (with MaxConns, the engine serves net.Conns:
+// no descriptor accept path).
+func TestQueueTimeout(t *testing.T) { onEngines(t, testQueueTimeout) }
+
+func testQueueTimeout(t *testing.T, engine *weft.Engine) {
 	const msg = "Too many connections, try later\r\n"
 	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueFIFO,
-		QueueTimeout: 100 * time.Millisecond, RejectMessage: []byte(msg)}
+		QueueTimeout: 100 * time.Millisecond, RejectMessage: []byte(msg), Engine: engine}
 	addr := serve(t, s)
 	a := dial(t, addr)
 	roundTrip(t, a, "A")
@@ -235,11 +245,14 @@ func TestQueueTimeoutReleasesPeer(t *testing.T) {
 
 // TestMaxQueue: beyond MaxQueue a connection is rejected with the message
 // and a clean end of stream (it had sent bytes); the queued one keeps its
-// place.
-func TestMaxQueue(t *testing.T) {
+// place. On both engines (with MaxConns, the engine serves net.Conns:
+// no descriptor accept path).
+func TestMaxQueue(t *testing.T) { onEngines(t, testMaxQueue) }
+
+func testMaxQueue(t *testing.T, engine *weft.Engine) {
 	const msg = "Too many connections, try later\r\n"
 	s := &Server{Factory: echoFactory(), MaxConns: 1, Overflow: QueueLIFO, MaxQueue: 1,
-		RejectMessage: []byte(msg)}
+		RejectMessage: []byte(msg), Engine: engine}
 	addr := serve(t, s)
 	a := dial(t, addr)
 	roundTrip(t, a, "A")
@@ -265,36 +278,45 @@ func TestMaxQueue(t *testing.T) {
 }
 
 // TestRejectMessage: over MaxConns with Reject, a client receives exactly the
-// message, then the end of the stream.
+// message, then the end of the stream. On both engines (with MaxConns, the engine serves net.Conns:
+// no descriptor accept path).
 func TestRejectMessage(t *testing.T) {
 	for _, msg := range []string{"Too many connections, try later\r\n", ""} {
 		t.Run(strings.TrimSpace(msg), func(t *testing.T) {
-			s := &Server{Factory: echoFactory(), MaxConns: 1, RejectMessage: []byte(msg)}
-			addr := serve(t, s)
-			a := dial(t, addr)
-			roundTrip(t, a, "A")
-			b := dial(t, addr)
-			if got := string(readAll(t, b)); got != msg {
-				t.Fatalf("rejected client received %q, want %q", got, msg)
-			}
-			waitFor(t, "rejection counted", func() bool {
-				snap := s.Snapshot()
-				return snap.Rejected["max conns"] == 1 && snap.Closed["rejected"] == 1
-			})
-			b.Close()
-			a.Close()
-			waitFor(t, "A gone", func() bool { return s.Snapshot().Active == 0 })
-			c := dial(t, addr)
-			roundTrip(t, c, "a slot freed")
+			onEngines(t, func(t *testing.T, engine *weft.Engine) { testRejectMessage(t, engine, msg) })
 		})
 	}
 }
 
+func testRejectMessage(t *testing.T, engine *weft.Engine, msg string) {
+	s := &Server{Factory: echoFactory(), MaxConns: 1, RejectMessage: []byte(msg), Engine: engine}
+	addr := serve(t, s)
+	a := dial(t, addr)
+	roundTrip(t, a, "A")
+	b := dial(t, addr)
+	if got := string(readAll(t, b)); got != msg {
+		t.Fatalf("rejected client received %q, want %q", got, msg)
+	}
+	waitFor(t, "rejection counted", func() bool {
+		snap := s.Snapshot()
+		return snap.Rejected["max conns"] == 1 && snap.Closed["rejected"] == 1
+	})
+	b.Close()
+	a.Close()
+	waitFor(t, "A gone", func() bool { return s.Snapshot().Active == 0 })
+	c := dial(t, addr)
+	roundTrip(t, c, "a slot freed")
+}
+
 // TestOverflowFactory: over MaxConns, the overflow Protocol runs instead, for
 // at most MaxQueue connections at once; beyond, a connection is rejected.
-func TestOverflowFactory(t *testing.T) {
+// On both engines (with MaxConns, the engine serves net.Conns:
+// no descriptor accept path).
+func TestOverflowFactory(t *testing.T) { onEngines(t, testOverflowFactory) }
+
+func testOverflowFactory(t *testing.T, engine *weft.Engine) {
 	const msg = "Too many connections, try later\r\n"
-	s := &Server{Factory: echoFactory(), MaxConns: 1, MaxQueue: 1, RejectMessage: []byte(msg),
+	s := &Server{Factory: echoFactory(), MaxConns: 1, MaxQueue: 1, RejectMessage: []byte(msg), Engine: engine,
 		OverflowFactory: factoryOf(func() *greeter { return &greeter{msg: "busy, but echoing\n"} })}
 	addr := serve(t, s)
 	a := dial(t, addr)

@@ -42,10 +42,14 @@ func dialUnixFrom(t *testing.T, path, name string) net.Conn {
 // TestUnixPeerIsNotAnIPPeer: a unix-socket client whose socket is bound to a
 // path that reads as "IP:port" is not an IP peer: it must not count against
 // MaxConnsPerPeer of that IP (the docs: unix-socket peers are not limited),
-// so a local client cannot lock a remote address out.
-func TestUnixPeerIsNotAnIPPeer(t *testing.T) {
+// so a local client cannot lock a remote address out. With the engine, the
+// TCP listener is on the descriptor accept path and the unix one on the
+// net.Conn path, counting against the same peers.
+func TestUnixPeerIsNotAnIPPeer(t *testing.T) { onEngines(t, testUnixPeerIsNotAnIPPeer) }
+
+func testUnixPeerIsNotAnIPPeer(t *testing.T, engine *weft.Engine) {
 	t.Chdir(t.TempDir())
-	s := &Server{Factory: echoFactory(), MaxConnsPerPeer: 1, RejectMessage: []byte("per peer\r\n")}
+	s := &Server{Factory: echoFactory(), MaxConnsPerPeer: 1, RejectMessage: []byte("per peer\r\n"), Engine: engine}
 	addr := serve(t, s)
 	ul, upath := listenUnix(t)
 	done := make(chan error, 1)
@@ -59,6 +63,7 @@ func TestUnixPeerIsNotAnIPPeer(t *testing.T) {
 	roundTrip(t, u2, "unix two")
 	// The real 127.0.0.1 still has its one connection.
 	roundTrip(t, dial(t, addr, "127.0.0.1"), "tcp from 127.0.0.1")
+	wantFDPath(t, s)
 	if n := s.Snapshot().Rejected["per peer"]; n != 0 {
 		t.Errorf("rejected per peer = %d, want 0", n)
 	}
@@ -171,10 +176,15 @@ func (f *ctxStarter) Start(ctx context.Context) error {
 // TestRunCancelledDuringFactoryStart: a shutdown asked for by Run's ctx
 // while the Factory's Start is running (and returns its ctx's error, as it
 // should) is a shutdown, not a failure: Run returns nil and Serve
-// ErrServerClosed.
+// ErrServerClosed. With the engine, Run's TCP listener was prepared for the
+// descriptor accept path before Start (its duplicate descriptor is closed).
 func TestRunCancelledDuringFactoryStart(t *testing.T) {
+	onEngines(t, testRunCancelledDuringFactoryStart)
+}
+
+func testRunCancelledDuringFactoryStart(t *testing.T, engine *weft.Engine) {
 	f := &ctxStarter{Factory: echoFactory(), entered: make(chan struct{})}
-	s := &Server{Factory: f}
+	s := &Server{Factory: f, Engine: engine}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +204,8 @@ func TestRunCancelledDuringFactoryStart(t *testing.T) {
 	}
 
 	f2 := &ctxStarter{Factory: echoFactory(), entered: make(chan struct{})}
-	s2 := &Server{Factory: f2}
-	l2 := newPipeListener()
+	s2 := &Server{Factory: f2, Engine: engine}
+	l2, _ := listenFor(t, engine)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s2.Serve(l2) }()
 	<-f2.entered
@@ -277,14 +287,18 @@ func TestQueuedAtShutdownIsShutdown(t *testing.T) {
 }
 
 // TestShutdownExpiredContextIdle: Shutdown with a context already done, on a
-// server with nothing to drain, returns nil: nothing was cut.
-func TestShutdownExpiredContextIdle(t *testing.T) {
+// server with nothing to drain, returns nil: nothing was cut. With the
+// engine, on a TCP listener on the descriptor accept path.
+func TestShutdownExpiredContextIdle(t *testing.T) { onEngines(t, testShutdownExpiredContextIdle) }
+
+func testShutdownExpiredContextIdle(t *testing.T, engine *weft.Engine) {
 	for i := range 20 {
-		s := &Server{Factory: echoFactory()}
-		l := newPipeListener()
+		s := &Server{Factory: echoFactory(), Engine: engine}
+		l, _ := listenFor(t, engine)
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(l) }()
 		waitFor(t, "listening", func() bool { return len(s.Addrs()) == 1 })
+		wantFDPath(t, s)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if err := s.Shutdown(ctx); err != nil {
@@ -358,16 +372,23 @@ func (f *blockingFactory) BuildProtocol(net.Addr) weft.Protocol {
 
 // TestPendingClearedWhenClosedBeforeRunning: a connection whose Protocol was
 // built while the server closed is closed, and forgotten: it does not stay
-// in the server's pending set (holding its net.Conn).
+// in the server's pending set (holding its net.Conn). With the engine, on the
+// descriptor accept path, where the connection is set up (BuildProtocol) on
+// a setup goroutine and is never pending.
 func TestPendingClearedWhenClosedBeforeRunning(t *testing.T) {
+	onEngines(t, testPendingClearedWhenClosedBeforeRunning)
+}
+
+func testPendingClearedWhenClosedBeforeRunning(t *testing.T, engine *weft.Engine) {
 	f := &blockingFactory{entered: make(chan struct{}), release: make(chan struct{})}
-	s := &Server{Factory: f}
-	l := newPipeListener()
+	s := &Server{Factory: f, Engine: engine}
+	l, connect := listenFor(t, engine)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
-	c := l.Dial()
+	c := connect()
 	defer c.Close()
 	<-f.entered
+	wantFDPath(t, s)
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
 	waitFor(t, "closing", s.isClosing)

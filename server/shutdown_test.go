@@ -127,15 +127,19 @@ func (p *hog) ConnectionLost(error)            {}
 
 // TestShutdownDeadline: a connection whose output cannot drain (the client
 // never reads) is closed with ErrServerShutdown when the context ends, and
-// Shutdown returns the context's error.
-func TestShutdownDeadline(t *testing.T) {
+// Shutdown returns the context's error. With the engine, on the descriptor
+// accept path.
+func TestShutdownDeadline(t *testing.T) { onEngines(t, testShutdownDeadline) }
+
+func testShutdownDeadline(t *testing.T, engine *weft.Engine) {
 	reasons := make(chan error, 1)
 	s := &Server{Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
 		return &lostRecorder{Protocol: &hog{}, reasons: reasons}
-	}), MaxWriteBuffer: 64 << 20, HighWater: 32 << 20}
+	}), MaxWriteBuffer: 64 << 20, HighWater: 32 << 20, Engine: engine}
 	addr := serve(t, s)
 	c := dial(t, addr)
 	waitFor(t, "active", func() bool { return s.Len() == 1 })
+	wantFDPath(t, s)
 	// Fill the socket buffers: the client never reads.
 	s.Range(func(cn *Conn) bool {
 		cn.Transport().Write(make([]byte, 16<<20))
@@ -208,29 +212,35 @@ func TestAcceptBackoff(t *testing.T) {
 }
 
 // TestFactoryStartStop: Start runs once before the first listener, Stop once
-// after the last one, whatever the number of listeners.
-func TestFactoryStartStop(t *testing.T) {
+// after the last one, whatever the number of listeners. With the engine, on
+// loopback TCP listeners (pipes are no sockets: an engine would not take
+// them), so on the descriptor accept path, whose connections hold the
+// listeners' references.
+func TestFactoryStartStop(t *testing.T) { onEngines(t, testFactoryStartStop) }
+
+func testFactoryStartStop(t *testing.T, engine *weft.Engine) {
 	f := &countingFactory{Factory: echoFactory()}
-	s := &Server{Factory: f}
+	s := &Server{Factory: f, Engine: engine}
 	if err := s.init(); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	var ls []*pipeListener
+	var dials []func() net.Conn
 	for range 3 {
-		l := newPipeListener()
-		ls = append(ls, l)
+		l, connect := listenFor(t, engine)
+		dials = append(dials, connect)
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Serve(l) }()
 	}
 	// Each listener serves (an echo through it) only once past the
 	// Factory's Start: a listener is registered before it (seen once
 	// under load: "starts 0 stops 0" right after 3 were registered).
-	for _, l := range ls {
-		c := l.Dial()
+	for _, connect := range dials {
+		c := connect()
 		roundTrip(t, c, "through this listener")
 		c.Close()
 	}
+	wantFDPath(t, s)
 	if f.starts.Load() != 1 || f.stops.Load() != 0 {
 		t.Fatalf("starts %d stops %d, want 1 and 0", f.starts.Load(), f.stops.Load())
 	}
@@ -290,10 +300,14 @@ func (p *orderCheck) Shutdown() {
 
 // TestShutdownRacingConnects: connections arriving while Shutdown runs are
 // closed or told, but a Protocol's Shutdown hook never runs before its
-// ConnectionMade, and Shutdown still returns with everything drained.
-func TestShutdownRacingConnects(t *testing.T) {
+// ConnectionMade, and Shutdown still returns with everything drained. With
+// the engine, on the descriptor accept path (a connection being set up when
+// Shutdown begins is told once ConnectionMade returned, or closed).
+func TestShutdownRacingConnects(t *testing.T) { onEngines(t, testShutdownRacingConnects) }
+
+func testShutdownRacingConnects(t *testing.T, engine *weft.Engine) {
 	var early atomic.Int32
-	s := &Server{Factory: factoryOf(func() *orderCheck { return &orderCheck{early: &early} })}
+	s := &Server{Factory: factoryOf(func() *orderCheck { return &orderCheck{early: &early} }), Engine: engine}
 	addr := serve(t, s)
 	var wg sync.WaitGroup
 	for range 100 {
@@ -310,6 +324,7 @@ func TestShutdownRacingConnects(t *testing.T) {
 		}()
 	}
 	waitFor(t, "a few connections", func() bool { return s.Snapshot().Accepted >= 10 })
+	wantFDPath(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
@@ -338,16 +353,22 @@ func (p *quitter) Shutdown() {
 
 // TestShutdownDeadlineAfterLoseConnection: a connection that began a clean
 // close (LoseConnection) but could not drain by the deadline is counted and
-// reported as closed by the shutdown, not as a clean close.
+// reported as closed by the shutdown, not as a clean close. With the engine,
+// on the descriptor accept path.
 func TestShutdownDeadlineAfterLoseConnection(t *testing.T) {
+	onEngines(t, testShutdownDeadlineAfterLoseConnection)
+}
+
+func testShutdownDeadlineAfterLoseConnection(t *testing.T, engine *weft.Engine) {
 	s := &Server{
 		Factory:        weft.FactoryFunc(func(net.Addr) weft.Protocol { return &quitter{} }),
-		MaxWriteBuffer: 64 << 20, HighWater: 32 << 20,
+		MaxWriteBuffer: 64 << 20, HighWater: 32 << 20, Engine: engine,
 	}
 	addr := serve(t, s)
 	c := dial(t, addr)
 	defer c.Close()
 	waitFor(t, "active", func() bool { return s.Len() == 1 })
+	wantFDPath(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
