@@ -121,11 +121,11 @@ type connExt struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	idle       *time.Timer
-	lastActive atomic.Int64 // unix nanoseconds of the last byte moved
+	lastActive atomic.Int64 // monoNow of the last byte moved
 	closeT     *time.Timer  // the close timer (CloseTimeout), once a close waits for the peer
-	lastOut    atomic.Int64 // unix nanoseconds of the last output taken while closeT runs
+	lastOut    atomic.Int64 // monoNow of the last output taken while closeT runs
 	lingerT    *time.Timer  // engine: ends a linger (closeLinger) that the peer does not end
-	lingerEnd  int64        // engine: unix nanoseconds when the linger ends
+	lingerEnd  int64        // engine: monoNow when the linger ends
 	lingerN    int          // engine: bytes drained by the linger so far (runner only)
 	preread    []byte
 	wait       *[]byte // engine: output the socket did not take yet
@@ -1128,6 +1128,16 @@ var lingerFor atomic.Int64
 
 func init() { lingerFor.Store(int64(closeLinger)) }
 
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow is the time in nanoseconds since monoEpoch, read from the
+// monotonic clock: the idle, close and linger timers compare these, so
+// that a step of the wall clock (NTP, an administrator) neither fires nor
+// delays them. (They compared wall-clock Unix times: a connection's idle
+// timeout could fire before IdleTimeout had passed.)
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
 // lingerTime is the current linger bound (closeLinger).
 func lingerTime() time.Duration { return time.Duration(lingerFor.Load()) }
 
@@ -1325,7 +1335,7 @@ func (c *Conn) wakeReader() {
 // touch records activity for the idle timeout.
 func (c *Conn) touch() {
 	if c.opt.idle > 0 {
-		c.ext().lastActive.Store(time.Now().UnixNano())
+		c.ext().lastActive.Store(monoNow())
 	}
 }
 
@@ -1335,7 +1345,7 @@ func (c *Conn) touch() {
 // cannot re-arm it, and no timer outlives the connection.
 func (c *Conn) checkIdle() {
 	x := c.ext()
-	since := time.Since(time.Unix(0, x.lastActive.Load()))
+	since := time.Duration(monoNow() - x.lastActive.Load())
 	c.mu.Lock()
 	if c.state == stClosed {
 		c.mu.Unlock()
@@ -1382,7 +1392,7 @@ func (c *Conn) armCloseLocked() {
 		return
 	}
 	x := c.ext()
-	x.lastOut.Store(time.Now().UnixNano())
+	x.lastOut.Store(monoNow())
 	c.flags.Or(fDrain) // after lastOut: wrote, seeing it, finds connExt
 	// Under mu: checkClose reads x.closeT under it too, and may run
 	// before AfterFunc returns.
@@ -1412,7 +1422,7 @@ func (c *Conn) checkClose() {
 		c.mu.Unlock()
 		return
 	}
-	if since := time.Since(time.Unix(0, x.lastOut.Load())); since < c.opt.closeTO {
+	if since := time.Duration(monoNow() - x.lastOut.Load()); since < c.opt.closeTO {
 		x.closeT.Reset(c.opt.closeTO - since)
 		c.mu.Unlock()
 		return

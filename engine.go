@@ -308,7 +308,7 @@ func (c *Conn) closeIfDone() bool {
 		c.bits |= bLinger
 		x := c.ext()
 		d := lingerTime()
-		x.lingerEnd = time.Now().Add(d).UnixNano()
+		x.lingerEnd = monoNow() + int64(d)
 		x.lingerT = time.AfterFunc(d, c.schedule)
 		c.mu.Unlock()
 		sysShutdownWrite(int(c.fd))
@@ -345,7 +345,7 @@ func (c *Conn) drainFD() bool {
 		m, err := readFD(int(c.fd), buf[:])
 		switch {
 		case m < 0: // EAGAIN
-			return time.Now().UnixNano() >= x.lingerEnd
+			return monoNow() >= x.lingerEnd
 		case m == 0 || err != nil:
 			return true
 		}

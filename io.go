@@ -619,7 +619,7 @@ func (c *Conn) progressSlice() time.Duration {
 func (c *Conn) wrote(n int) {
 	c.touch()
 	if n > 0 && c.flags.Load()&fDrain != 0 {
-		c.x.Load().lastOut.Store(time.Now().UnixNano())
+		c.x.Load().lastOut.Store(monoNow())
 	}
 	if cnt := c.opt.counters; cnt != nil {
 		cnt.BytesOut.Add(int64(n))
