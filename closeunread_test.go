@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -87,5 +88,79 @@ func checkUnreadInputClose(t *testing.T, s, c net.Conn) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return")
+	}
+}
+
+// A graceful LoseConnection with nothing unread, but with output the kernel
+// has not yet sent, still delivers all of it when the peer sends more after
+// the close: input reaching a closed TCP socket makes the kernel reset the
+// connection and discard the output it still holds, so the close lingers
+// (half-closed, discarding input) until the peer ends its side or has
+// acknowledged all of the output. Before,
+// the socket was closed at once, and the peer read 128,000 of 1 MiB, then
+// "connection reset by peer". Linux only: elsewhere the runtime cannot see
+// the kernel's send queue.
+func TestLoseConnectionLateInputNoReset(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the send queue is read with SIOCOUTQ, on Linux only")
+	}
+	longLinger(t)
+	for _, tc := range transports {
+		if tc.name == "pipe" {
+			continue // no kernel socket
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			const size = 1 << 20
+			s, c := tc.pair(t)
+			// The kernel takes the whole reply, which the client's
+			// small window leaves mostly unsent.
+			if err := tcpUnder(t, s).SetWriteBuffer(4 * size); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+				t.Fatal(err)
+			}
+			reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+			var counters weft.Counters
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) {
+				tr.Write(reply)
+				tr.LoseConnection()
+			}
+			done := serve(s, r, &weft.Options{MaxWriteBuffer: 2 * size, Counters: &counters})
+			for deadline := time.Now().Add(10 * time.Second); counters.BytesOut.Load() != size; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d bytes handed to the kernel after 10 s", counters.BytesOut.Load(), size)
+				}
+			}
+			// Give a close that does not linger the time to happen, so
+			// that the input below comes after it.
+			select {
+			case <-r.lostCh:
+			case <-time.After(time.Second):
+			}
+			if _, err := c.Write([]byte("late input\n")); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, reply) {
+				t.Fatalf("read %d of %d bytes, then %v; want all, then a clean end of stream", len(got), len(reply), err)
+			}
+			// The peer has everything, and acknowledged it: the linger
+			// ends without waiting for its end of stream (the bound
+			// is a minute here).
+			if reason := r.waitLost(t); reason != nil {
+				t.Errorf("ConnectionLost(%v), want nil", reason)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve: %v, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+		})
 	}
 }

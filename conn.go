@@ -121,12 +121,13 @@ type connExt struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	idle       *time.Timer
-	lastActive atomic.Int64 // monoNow of the last byte moved
-	closeT     *time.Timer  // the close timer (CloseTimeout), once a close waits for the peer
-	lastOut    atomic.Int64 // monoNow of the last output taken while closeT runs
-	lingerT    *time.Timer  // engine: ends a linger (closeLinger) that the peer does not end
-	lingerEnd  int64        // engine: monoNow when the linger ends
-	lingerN    int          // engine: bytes drained by the linger so far (runner only)
+	lastActive atomic.Int64  // monoNow of the last byte moved
+	closeT     *time.Timer   // the close timer (CloseTimeout), once a close waits for the peer
+	lastOut    atomic.Int64  // monoNow of the last output taken while closeT runs
+	lingerT    *time.Timer   // engine: ends a linger (closeLinger) that the peer does not end
+	lingerEnd  int64         // engine: monoNow when the linger ends
+	lingerN    int           // engine: bytes drained by the linger so far (runner only)
+	lingerPoll time.Duration // engine: a linger for output only (lingerPollMin..Max), 0 otherwise (runner only)
 	preread    []byte
 	wait       *[]byte // engine: output the socket did not take yet
 	waitOff    int
@@ -1111,14 +1112,30 @@ func (c *Conn) closeSock(rst, abort bool) {
 // the connection and discard the output it has not yet sent (RFC 1122
 // 4.2.2.13), so a peer that sent more than the Protocol read (a command
 // pipelined after "QUIT", a line over a codec's limit, a request to a
-// daytime server) would lose the end of the reply. A socket with no unread
-// input when the close comes is closed at once (input arriving after that
-// still gets the reset). The connection's ConnectionLost comes after the
-// close: after the peer's end or this bound. Twisted closes at once and has
-// the reset.
+// daytime server) would lose the end of the reply. On Linux a TCP socket
+// with no unread input, whose kernel still holds output the peer has not
+// acknowledged (a reply larger than the peer's window), lingers the same
+// way, so that input the peer sends after the close (a request pipelined
+// behind one it had not seen answered) cannot destroy that output; that
+// linger also ends once the peer has acknowledged all of it (looked at
+// every lingerPollMin to lingerPollMax). Otherwise the socket is closed at
+// once (input arriving after that gets the reset, which destroys nothing
+// the peer has not received). The connection's ConnectionLost comes after
+// the close: after the peer's end, the acknowledgement, or this bound.
+// Twisted closes at once and has the reset.
 const (
 	closeLinger      = 2 * time.Second
 	closeLingerBytes = 1 << 20
+)
+
+// lingerPollMin and lingerPollMax bound the interval, doubling from the
+// first to the second, at which a close that lingers for output only (see
+// closeLinger) looks whether the peer has acknowledged all of it: a peer
+// that reads promptly ends the linger within a few milliseconds, one that
+// reads slowly costs a look every 200 ms at most.
+const (
+	lingerPollMin = 5 * time.Millisecond
+	lingerPollMax = 200 * time.Millisecond
 )
 
 // lingerFor is closeLinger, which tests lengthen (SetCloseLinger) so that a
@@ -1190,27 +1207,64 @@ func (c *Conn) lingerClose() {
 	ls := sock.(lingerSocket)
 	ls.SetDeadline(time.Time{})
 	bp := getBuf(16 << 10)
-	n, unread := 0, false
-	if rc, err := ls.SyscallConn(); err == nil {
+	n, unread, queued := 0, false, false
+	rc, err := ls.SyscallConn()
+	if err == nil {
 		rc.Control(func(fd uintptr) { // one non-blocking read, no wait
 			m, again, err := onceFD(sysRead, int(fd), *bp)
 			n, unread = m, !again && err == nil && m > 0
+			// No input, and no end of stream (which ends a linger):
+			// output the peer has not acknowledged would be lost to
+			// input it sends after the close.
+			queued = again && sendQueued(int(fd), sock.LocalAddr())
 		})
 	}
 	c.mu.Lock()
-	unread = unread && !c.is(bAborted) && !c.is(bPeerEOF)
+	ok := !c.is(bAborted) && !c.is(bPeerEOF)
+	unread = unread && ok
+	// A StartTLS handshake cut by the close: its flight is of no use.
+	queued = queued && ok && !c.tlsPendingLocked()
 	c.mu.Unlock()
-	if unread && halfClose(ls, nc) {
-		ls.SetReadDeadline(time.Now().Add(lingerTime()))
+	if (unread || queued) && halfClose(ls, nc) {
+		end := time.Now().Add(lingerTime())
+		ls.SetReadDeadline(end)
 		c.mu.Lock()
 		aborted := c.is(bAborted) // an abort sets it before it wakes the read
 		c.mu.Unlock()
+		poll := lingerPollMin
 		for !aborted && n < closeLingerBytes {
+			if !unread {
+				// For output only: look at the send queue now and
+				// then, and end once the peer has acknowledged it.
+				dl := time.Now().Add(poll)
+				if dl.After(end) {
+					dl = end
+				}
+				ls.SetReadDeadline(dl)
+				c.mu.Lock()
+				aborted = c.is(bAborted) // its wake-up may be overwritten
+				c.mu.Unlock()
+				if aborted {
+					break
+				}
+			}
 			m, err := ls.Read(*bp)
 			n += m
-			if err != nil {
+			if err == nil {
+				continue
+			}
+			if unread || !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(end) {
 				break
 			}
+			c.mu.Lock()
+			aborted = c.is(bAborted)
+			c.mu.Unlock()
+			acked := false
+			rc.Control(func(fd uintptr) { acked = !sendQueued(int(fd), sock.LocalAddr()) })
+			if acked {
+				break
+			}
+			poll = min(2*poll, lingerPollMax)
 		}
 	}
 	putBuf(bp)

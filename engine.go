@@ -303,18 +303,26 @@ func (c *Conn) closeIfDone() bool {
 	check := !rst && !c.is(bAborted) && !c.is(bPeerEOF)
 	lingering := c.is(bLinger)
 	c.mu.Unlock()
-	if check && !lingering && c.unreadFD() {
-		c.mu.Lock()
-		c.bits |= bLinger
-		x := c.ext()
-		d := lingerTime()
-		x.lingerEnd = monoNow() + int64(d)
-		x.lingerT = time.AfterFunc(d, c.schedule)
-		c.mu.Unlock()
-		sysShutdownWrite(int(c.fd))
-		lingering = true
+	if check && !lingering {
+		if due, outputOnly := c.lingerDue(); due {
+			c.mu.Lock()
+			c.bits |= bLinger
+			x := c.ext()
+			d := lingerTime()
+			x.lingerEnd = monoNow() + int64(d)
+			if outputOnly {
+				// Look at the send queue now and then (see
+				// closeLinger), not only at the bound.
+				x.lingerPoll = lingerPollMin
+				d = min(d, lingerPollMin)
+			}
+			x.lingerT = time.AfterFunc(d, c.schedule)
+			c.mu.Unlock()
+			sysShutdownWrite(int(c.fd))
+			lingering = true
+		}
 	}
-	if check && lingering && !c.drainFD() {
+	if check && lingering && !c.drainFD() && !c.lingerAcked() {
 		return false // an edge (more input, the peer's end) or the timer schedules us
 	}
 	c.opt.engine.remove(c)
@@ -325,13 +333,39 @@ func (c *Conn) closeIfDone() bool {
 	return true
 }
 
-// unreadFD reads once from the descriptor of a connection that is closing,
-// discarding what it gets, and reports whether it held input (not the end
-// of the stream, not EAGAIN).
-func (c *Conn) unreadFD() bool {
+// lingerDue reads once from the descriptor of a connection that is
+// closing, discarding what it gets, and reports whether its close must
+// linger (see closeLinger): it held input (not the end of the stream, not
+// EAGAIN), or, with no input waiting (outputOnly), the socket holds output
+// the peer has not acknowledged, which input sent after the close would
+// destroy.
+func (c *Conn) lingerDue() (due, outputOnly bool) {
 	var buf [512]byte
 	n, err := readFD(int(c.fd), buf[:])
-	return n > 0 && err == nil
+	if n > 0 && err == nil {
+		return true, false
+	}
+	q := n < 0 && sendQueued(int(c.fd), c.laddr) // EAGAIN: no input, no end
+	return q, q
+}
+
+// lingerAcked, on the runner, ends a linger for output only (see
+// closeLinger) once the peer has acknowledged all of it, and otherwise
+// sets its timer for the next look (at most at the linger's bound); a
+// linger for unread input, or one past its bound (which drainFD ended),
+// reports false.
+func (c *Conn) lingerAcked() bool {
+	x := c.x.Load()
+	if x.lingerPoll == 0 {
+		return false
+	}
+	if !sendQueued(int(c.fd), c.laddr) {
+		return true
+	}
+	x.lingerPoll = min(2*x.lingerPoll, lingerPollMax)
+	left := time.Duration(x.lingerEnd - monoNow())
+	x.lingerT.Reset(max(0, min(left, x.lingerPoll)))
+	return false
 }
 
 // drainFD reads and discards what a lingering connection's peer sends; it
