@@ -184,7 +184,7 @@ func (o *Options) resolveShared() (*resolved, error) {
 		bad := r
 		return &bad, err
 	}
-	if r.hsLimit != nil && !reflect.ValueOf(r.hsLimit).Comparable() {
+	if r.hsLimit != nil && !comparableValue(r.hsLimit) {
 		// Not a map key (hashing it would panic): not shared. The value
 		// is checked, not its type: a comparable type (a struct of an
 		// interface, say) may hold a value that is not.
@@ -211,6 +211,17 @@ func (o *Options) resolveShared() (*resolved, error) {
 	*p = r
 	resolvedCache.m[r] = p
 	return p, nil
+}
+
+// comparableValue reports whether v, not nil, can be a map key (hashing it
+// would panic otherwise). A pointer (the server's limiter) is answered
+// from its type: reflect.Value's Comparable allocates, once per
+// connection here.
+func comparableValue(v any) bool {
+	if reflect.TypeOf(v).Kind() == reflect.Pointer {
+		return true
+	}
+	return reflect.ValueOf(v).Comparable()
 }
 
 // Validate reports the first invalid field, naming it.

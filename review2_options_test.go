@@ -34,3 +34,21 @@ func TestReview2LimiterComparableTypeNotValue(t *testing.T) {
 		t.Fatalf("NewConn panicked with a limiter of comparable type holding a non-comparable value: %v", panicked)
 	}
 }
+
+// A limiter that is a pointer, as the server's is, costs NewConn no
+// allocation for deciding whether its options can be shared: the check
+// through reflect.Value allocated once per connection (every connection a
+// server accepted).
+func TestLimiterCheckAllocatesNothing(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	p := newRecorder(t)
+	plain := &weft.Options{}
+	limited := &weft.Options{HandshakeLimiter: &slots{}}
+	without := testing.AllocsPerRun(200, func() { weft.NewConn(a, p, plain) })
+	with := testing.AllocsPerRun(200, func() { weft.NewConn(a, p, limited) })
+	if with != without {
+		t.Errorf("NewConn makes %v allocations with a pointer HandshakeLimiter, %v without; want the same", with, without)
+	}
+}
