@@ -1216,7 +1216,7 @@ func (c *Conn) lingerClose() {
 			// No input, and no end of stream (which ends a linger):
 			// output the peer has not acknowledged would be lost to
 			// input it sends after the close.
-			queued = again && sendQueued(int(fd), sock.LocalAddr())
+			queued = again && sendQueued(int(fd))
 		})
 	}
 	c.mu.Lock()
@@ -1260,7 +1260,7 @@ func (c *Conn) lingerClose() {
 			aborted = c.is(bAborted)
 			c.mu.Unlock()
 			acked := false
-			rc.Control(func(fd uintptr) { acked = !sendQueued(int(fd), sock.LocalAddr()) })
+			rc.Control(func(fd uintptr) { acked = !sendQueued(int(fd)) })
 			if acked {
 				break
 			}

@@ -345,7 +345,7 @@ func (c *Conn) lingerDue() (due, outputOnly bool) {
 	if n > 0 && err == nil {
 		return true, false
 	}
-	q := n < 0 && sendQueued(int(c.fd), c.laddr) // EAGAIN: no input, no end
+	q := n < 0 && sendQueued(int(c.fd)) // EAGAIN: no input, no end
 	return q, q
 }
 
@@ -359,7 +359,7 @@ func (c *Conn) lingerAcked() bool {
 	if x.lingerPoll == 0 {
 		return false
 	}
-	if !sendQueued(int(c.fd), c.laddr) {
+	if !sendQueued(int(c.fd)) {
 		return true
 	}
 	x.lingerPoll = min(2*x.lingerPoll, lingerPollMax)

@@ -1,7 +1,6 @@
 package weft
 
 import (
-	"net"
 	"syscall"
 	"unsafe"
 )
@@ -10,13 +9,21 @@ import (
 // has not acknowledged (SIOCOUTQ, which is TIOCOUTQ on Linux). Closing such
 // a socket is safe only while the peer sends nothing more: input arriving
 // after the close makes the kernel reset the connection and discard that
-// output (see closeLinger). A socket of another kind, or an error, reports
-// false.
-func sendQueued(fd int, laddr net.Addr) bool {
-	if _, tcp := laddr.(*net.TCPAddr); !tcp {
-		return false // a unix socket's queued output is not lost to a late write
-	}
+// output (see closeLinger). A socket of another kind (a unix socket's
+// queued output is not lost to a late write), or an error, reports false.
+// The kind is the socket's own, asked only once output is queued: not the
+// address the Transport reports, which NewConnFD's caller chooses (nil, or
+// a TCP address for a unix socket). A multipath TCP socket (Go's listeners
+// offer it by default) counts as TCP.
+func sendQueued(fd int) bool {
 	var n int32
 	_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
-	return e == 0 && n > 0
+	if e != 0 || n <= 0 {
+		return false
+	}
+	proto, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_PROTOCOL)
+	return err == nil && (proto == syscall.IPPROTO_TCP || proto == ipprotoMPTCP)
 }
+
+// ipprotoMPTCP is IPPROTO_MPTCP, which package syscall does not define.
+const ipprotoMPTCP = 0x106

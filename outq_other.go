@@ -2,10 +2,8 @@
 
 package weft
 
-import "net"
-
 // sendQueued reports whether the socket fd still holds output its peer has
 // not acknowledged; only Linux can tell (SIOCOUTQ), so it reports false
 // here, and a graceful close lingers only for unread input (see
 // closeLinger).
-func sendQueued(int, net.Addr) bool { return false }
+func sendQueued(int) bool { return false }
