@@ -126,21 +126,11 @@ func (f *serveFlags) server(ctx context.Context, proto string, stderr io.Writer)
 	}
 	srv := &server.Server{Factory: fac, MaxConns: f.maxConns, MaxQueue: f.maxQueue,
 		QueueTimeout: f.queueTimeout, MaxConnsPerPeer: f.perIP, IdleTimeout: f.idle}
-	switch {
-	case f.closeTimeout < 0:
-		return nil, fmt.Errorf("%w: --close-timeout %v is negative (0: never)", errUsage, f.closeTimeout)
-	case f.closeTimeout == 0:
-		srv.CloseTimeout = -1 // the server's "none"
-	default:
-		srv.CloseTimeout = f.closeTimeout
+	if srv.CloseTimeout, err = zeroIsOff("--close-timeout", f.closeTimeout, "never"); err != nil {
+		return nil, err
 	}
-	switch {
-	case f.keepAlive < 0:
-		return nil, fmt.Errorf("%w: --keepalive %v is negative (0: off)", errUsage, f.keepAlive)
-	case f.keepAlive == 0:
-		srv.KeepAlive = -1 // the server's "off"
-	default:
-		srv.KeepAlive = f.keepAlive
+	if srv.KeepAlive, err = zeroIsOff("--keepalive", f.keepAlive, "off"); err != nil {
+		return nil, err
 	}
 	switch f.overflow {
 	case "reject":
@@ -190,6 +180,19 @@ func (f *serveFlags) queueFlags() error {
 		}
 	}
 	return nil
+}
+
+// zeroIsOff maps the value d of a duration flag whose 0 turns a bound off
+// (saying so in the error as off) to the server field whose negative value
+// does; a negative d is a usage error.
+func zeroIsOff(flag string, d time.Duration, off string) (time.Duration, error) {
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("%w: %s %v is negative (0: %s)", errUsage, flag, d, off)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }
 
 // flagNames rewrites the server's field names into the flags that set them.
