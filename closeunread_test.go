@@ -110,57 +110,60 @@ func TestLoseConnectionLateInputNoReset(t *testing.T) {
 			continue // no kernel socket
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			const size = 1 << 20
 			s, c := tc.pair(t)
-			// The kernel takes the whole reply, which the client's
-			// small window leaves mostly unsent.
-			if err := tcpUnder(t, s).SetWriteBuffer(4 * size); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-				t.Fatal(err)
-			}
-			reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-			var counters weft.Counters
-			r := newRecorder(t)
-			r.onMade = func(tr weft.Transport) {
-				tr.Write(reply)
-				tr.LoseConnection()
-			}
-			done := serve(s, r, &weft.Options{MaxWriteBuffer: 2 * size, Counters: &counters})
-			for deadline := time.Now().Add(10 * time.Second); counters.BytesOut.Load() != size; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d bytes handed to the kernel after 10 s", counters.BytesOut.Load(), size)
-				}
-			}
-			// Give a close that does not linger the time to happen, so
-			// that the input below comes after it.
-			select {
-			case <-r.lostCh:
-			case <-time.After(time.Second):
-			}
-			if _, err := c.Write([]byte("late input\n")); err != nil {
-				t.Fatal(err)
-			}
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			got, err := io.ReadAll(c)
-			if err != nil || !bytes.Equal(got, reply) {
-				t.Fatalf("read %d of %d bytes, then %v; want all, then a clean end of stream", len(got), len(reply), err)
-			}
-			// The peer has everything, and acknowledged it: the linger
-			// ends without waiting for its end of stream (the bound
-			// is a minute here).
-			if reason := r.waitLost(t); reason != nil {
-				t.Errorf("ConnectionLost(%v), want nil", reason)
-			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve: %v, want nil", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Serve did not return")
-			}
+			checkLateInputClose(t, s, c, func(p weft.Protocol, o *weft.Options) <-chan error { return serve(s, p, o) })
 		})
+	}
+}
+
+// checkLateInputClose serves the server end s, through start (which returns
+// what Serve returns), with a Protocol that writes a 1 MiB reply and calls
+// LoseConnection at once. Once the reply is all in the kernel (mostly
+// unsent: the client's window is small), and a close that does not linger
+// has had the time to happen, the client c sends a line, then reads: it
+// must get the whole reply and a clean end of stream. ConnectionLost(nil)
+// must follow within 10 s without the client's close (the linger ends on
+// the acknowledgement; the tests make the bound a minute), and start's
+// result be nil.
+func checkLateInputClose(t *testing.T, s, c net.Conn, start func(weft.Protocol, *weft.Options) <-chan error) {
+	t.Helper()
+	const size = 1 << 20
+	if err := tcpUnder(t, s).SetWriteBuffer(4 * size); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	var counters weft.Counters
+	r := newRecorder(t)
+	r.onMade = func(tr weft.Transport) {
+		tr.Write(reply)
+		tr.LoseConnection()
+	}
+	done := start(r, &weft.Options{MaxWriteBuffer: 2 * size, Counters: &counters})
+	for deadline := time.Now().Add(10 * time.Second); counters.BytesOut.Load() != size; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bytes handed to the kernel after 10 s", counters.BytesOut.Load(), size)
+		}
+	}
+	// Give a close that does not linger the time to happen, so that the
+	// input below comes after it.
+	select {
+	case <-r.lostCh:
+	case <-time.After(time.Second):
+	}
+	if _, err := c.Write([]byte("late input\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAllWithin(t, c)
+	if err != nil || !bytes.Equal(got, reply) {
+		t.Fatalf("read %d of %d bytes, then %v; want all, then a clean end of stream", len(got), len(reply), err)
+	}
+	if reason := r.waitLost(t); reason != nil {
+		t.Errorf("ConnectionLost(%v), want nil", reason)
+	}
+	if err := waitServe(t, done); err != nil {
+		t.Errorf("Serve: %v, want nil", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/weftkit/weft"
 )
@@ -61,42 +60,10 @@ func TestReview4LingerNewConnFDAddr(t *testing.T) {
 	}
 	longLinger(t)
 	t.Run("tcp-nil-laddr", func(t *testing.T) {
-		const size = 1 << 20
 		s, c := tcpPair(t)
-		if err := tcpUnder(t, s).SetWriteBuffer(4 * size); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-			t.Fatal(err)
-		}
-		reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-		var counters weft.Counters
-		r := newRecorder(t)
-		r.onMade = func(tr weft.Transport) {
-			tr.Write(reply)
-			tr.LoseConnection()
-		}
-		done := startFD(t, s, nil, r, weft.Options{MaxWriteBuffer: 2 * size, Counters: &counters})
-		for deadline := time.Now().Add(10 * time.Second); counters.BytesOut.Load() != size; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d bytes handed to the kernel after 10 s", counters.BytesOut.Load(), size)
-			}
-		}
-		select {
-		case <-r.lostCh:
-		case <-time.After(time.Second):
-		}
-		if _, err := c.Write([]byte("late input\n")); err != nil {
-			t.Fatal(err)
-		}
-		got, err := readAllWithin(t, c)
-		if err != nil || !bytes.Equal(got, reply) {
-			t.Errorf("read %d of %d bytes, then %v; want all, then a clean end of stream", len(got), len(reply), err)
-		}
-		if reason := waitLostWithin(t, r, lingerBound); reason != nil {
-			t.Errorf("ConnectionLost(%v), want nil", reason)
-		}
-		waitServe(t, done)
+		checkLateInputClose(t, s, c, func(p weft.Protocol, o *weft.Options) <-chan error {
+			return startFD(t, s, nil, p.(*recorder), *o)
+		})
 	})
 	t.Run("unix-tcp-laddr", func(t *testing.T) {
 		s, c := unixPair(t)
@@ -176,44 +143,11 @@ func TestReview4LingerMPTCP(t *testing.T) {
 	}
 	for _, tc := range pairs {
 		t.Run(tc.name, func(t *testing.T) {
-			const size = 1 << 20
 			s, c := tc.pair(t)
-			if err := tcpUnder(t, s).SetWriteBuffer(4 * size); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-				t.Fatal(err)
-			}
-			reply := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-			var counters weft.Counters
-			r := newRecorder(t)
-			r.onMade = func(tr weft.Transport) {
-				tr.Write(reply)
-				tr.LoseConnection()
-			}
-			_, done := serveConn(s, r, &weft.Options{MaxWriteBuffer: 2 * size, Counters: &counters})
-			for deadline := time.Now().Add(10 * time.Second); counters.BytesOut.Load() != size; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d bytes handed to the kernel after 10 s", counters.BytesOut.Load(), size)
-				}
-			}
-			select {
-			case <-r.lostCh:
-				t.Log("no linger")
-			case <-time.After(time.Second):
-				t.Log("lingering")
-			}
-			if _, err := c.Write([]byte("late input\n")); err != nil {
-				t.Fatal(err)
-			}
-			got, err := readAllWithin(t, c)
-			if err != nil || !bytes.Equal(got, reply) {
-				t.Errorf("read %d of %d bytes, then %v; want all, then a clean end of stream", len(got), len(reply), err)
-			}
-			if reason := waitLostWithin(t, r, lingerBound); reason != nil {
-				t.Errorf("ConnectionLost(%v), want nil", reason)
-			}
-			waitServe(t, done)
+			checkLateInputClose(t, s, c, func(p weft.Protocol, o *weft.Options) <-chan error {
+				_, done := serveConn(s, p, o)
+				return done
+			})
 		})
 	}
 }
