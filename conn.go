@@ -193,17 +193,24 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		c.state = stClosed
 		c.bits |= bLost | bEnded | bSockClosed
 	}
-	c.nio = &netIO{raw: nc, nc: nc}
-	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.nio.rc = rc
-			c.nio.readFn = c.rawRead
-			c.nio.writeFn = c.rawWrite
-		}
-	}
+	c.nio = c.newNetIO(nc)
 	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), packRemote(nc.RemoteAddr())
 	c.setPerConnOptions(opts)
 	return c
+}
+
+// newNetIO returns the goroutine engine's state for nc: a socket is read
+// and written through its syscall.RawConn when it has one.
+func (c *Conn) newNetIO(nc net.Conn) *netIO {
+	nio := &netIO{raw: nc, nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
+		if rc, err := sc.SyscallConn(); err == nil {
+			nio.rc = rc
+			nio.readFn = c.rawRead
+			nio.writeFn = c.rawWrite
+		}
+	}
+	return nio
 }
 
 var errNoFD = errors.New("weft: connection has no descriptor")
@@ -341,6 +348,12 @@ func (c *Conn) serve() error {
 // serveGoroutine is the goroutine engine: it runs the connection to its end.
 func (c *Conn) serveGoroutine() {
 	c.madeCallback()
+	c.serveReads()
+}
+
+// serveReads is the goroutine engine after ConnectionMade: it reads until
+// the connection ends, and calls ConnectionLost once it is closed.
+func (c *Conn) serveReads() {
 	rerr := c.readLoop()
 	c.endRead(rerr)
 	<-c.closedChan()
@@ -608,6 +621,7 @@ const (
 	fFinal               // engine runner: ConnectionLost was called
 	fDrain               // the close timer runs: wrote records progress in connExt.lastOut
 	fRun                 // Serve or Start was called (claim)
+	fSwitch              // engine: StartTLS was called; the runner hands the connection over (handOff)
 )
 
 // tryRunPending runs posted work if no callback is running. The goroutine that

@@ -47,6 +47,7 @@ const (
 	stepIdle = iota // nothing more to do until the next event
 	stepMore        // more to read: requeue for fairness
 	stepDone        // ConnectionLost was called
+	stepGone        // handed over to a goroutine (handOff): the engine is done with it
 )
 
 // run is called by the worker that took the connection from the run queue;
@@ -57,7 +58,7 @@ func (c *Conn) run(buf **[]byte) (requeue bool) {
 	for round := 0; ; round++ {
 		c.rs.Store(rsRunning)
 		switch c.step(buf) {
-		case stepDone:
+		case stepDone, stepGone:
 			return false // never scheduled again: rs stays set
 		case stepMore:
 			return true
@@ -98,6 +99,9 @@ func (c *Conn) step(buf **[]byte) int {
 		c.ended(c.doneCallback(), c.closeReason())
 		return stepDone
 	}
+	if c.flags.Load()&fSwitch != 0 {
+		return c.handOff() // StartTLS: a goroutine switches
+	}
 	// Read only when epoll said there is something to read (fIn): a new
 	// connection's first turn (ConnectionMade) and a turn for output take
 	// no buffer and make no read that would only find EAGAIN. The worker's
@@ -112,6 +116,9 @@ func (c *Conn) step(buf **[]byte) int {
 	}
 	b := (**buf)[:c.opt.readSize]
 	for reads := 0; ; reads++ {
+		if c.flags.Load()&fSwitch != 0 {
+			return c.handOff() // StartTLS in the last DataReceived
+		}
 		if !c.readable() {
 			return stepIdle // ResumeReading (which sets fIn) or the close schedules us again
 		}
@@ -265,7 +272,7 @@ func (c *Conn) nextOut(done *[]byte) (bp *[]byte, closeNow, closed bool) {
 func (c *Conn) parkOutput(bp *[]byte, off int, kick bool) {
 	x := c.ext()
 	c.mu.Lock()
-	c.bits &^= bFlushing
+	c.endFlushLocked() // and wakes a handOff waiting for the write side
 	if c.state == stClosed {
 		c.mu.Unlock()
 		putBuf(bp)

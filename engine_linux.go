@@ -3,6 +3,7 @@ package weft
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -339,6 +340,32 @@ func (e *Engine) remove(c *Conn) {
 	e.mu.Unlock()
 }
 
+// release forgets c, whose descriptor fd leaves the engine for a net.Conn
+// made on a duplicate (handOff); the caller then closes fd. The duplicate
+// keeps the socket, and so its epoll entry, alive: the entry is removed
+// here, or the socket's events would keep waking the poller.
+func (e *Engine) release(c *Conn, fd int) {
+	e.mu.Lock()
+	if fd < len(e.conns) && e.conns[fd] == c {
+		e.conns[fd] = nil
+	}
+	e.mu.Unlock()
+	epollDel(e.epfd, fd)
+}
+
+// fdConn makes a net.Conn on a duplicate of the socket descriptor fd, which
+// stays the caller's.
+func fdConn(fd int) (net.Conn, error) {
+	dup, err := dupCloexec(fd)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "weft-socket")
+	nc, err := net.FileConn(f) // another duplicate, in Go's netpoller
+	f.Close()
+	return nc, err
+}
+
 // enqueue puts a scheduled connection on the run queue.
 func (e *Engine) enqueue(c *Conn) {
 	p := &e.pool
@@ -500,6 +527,11 @@ func epollAdd(epfd, fd int, ev *syscall.EpollEvent) error {
 		return errno
 	}
 	return nil
+}
+
+// epollDel is epoll_ctl(EPOLL_CTL_DEL); see epollAdd.
+func epollDel(epfd, fd int) {
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), syscall.EPOLL_CTL_DEL, uintptr(fd), 0, 0, 0)
 }
 
 // sysClose closes fd; see epollAdd.

@@ -2,6 +2,8 @@
 
 package weft
 
+import "net"
+
 // Engine is the readiness engine; it exists on Linux only. Elsewhere
 // NewEngine fails and connections use a goroutine each.
 type Engine struct{}
@@ -19,3 +21,7 @@ func (e *Engine) addFD(*Conn) error { return ErrNotSupported }
 func (e *Engine) remove(*Conn) {}
 
 func (e *Engine) enqueue(*Conn) {}
+
+func (e *Engine) release(*Conn, int) {}
+
+func fdConn(int) (net.Conn, error) { return nil, ErrNotSupported }

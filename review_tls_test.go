@@ -460,16 +460,16 @@ func TestReviewTLSStartTLSWhenLost(t *testing.T) {
 	}
 }
 
-// TestReviewTLSEngines: on the readiness engine StartTLS returns
-// ErrNotSupported (documented) and the connection goes on in clear text; a
-// *tls.Conn given with Options.Engine is served by the goroutine engine
-// and works.
+// TestReviewTLSEngines: on the readiness engine StartTLS moves the
+// connection to a goroutine of its own, which switches: the conversation
+// goes on over TLS; a *tls.Conn given with Options.Engine is served by the
+// goroutine engine and works.
 func TestReviewTLSEngines(t *testing.T) {
 	cfg, pool := testCert(t)
 	t.Run("StartTLS", func(t *testing.T) {
 		s, c := enginePair(t)
 		p := newSTServer(cfg)
-		p.tlsData = func(tr weft.Transport, d []byte) { tr.Write(append([]byte("plain:"), d...)) }
+		p.tlsData = func(tr weft.Transport, d []byte) { tr.Write(append([]byte("tls:"), d...)) }
 		done := serve(s, p, nil)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.Write([]byte("STARTTLS\r\n"))
@@ -477,14 +477,15 @@ func TestReviewTLSEngines(t *testing.T) {
 		if line, err := br.ReadString('\n'); line != "220 go\r\n" {
 			t.Fatalf("reply %q, %v", line, err)
 		}
-		if err := <-p.errc; !errors.Is(err, weft.ErrNotSupported) {
-			t.Errorf("StartTLS on the readiness engine = %v, want ErrNotSupported", err)
+		if err := <-p.errc; err != nil {
+			t.Fatalf("StartTLS on the readiness engine = %v", err)
 		}
-		c.Write([]byte("x"))
-		if got, _ := br.ReadString(':'); got != "plain:" {
-			t.Errorf("after the refused StartTLS: %q", got)
+		tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		tc.Write([]byte("x"))
+		if got, err := bufio.NewReader(tc).ReadString('x'); got != "tls:x" {
+			t.Errorf("after the switch: %q, %v", got, err)
 		}
-		c.Close()
+		tc.Close()
 		waitServe(t, done)
 	})
 	t.Run("tls.Conn", func(t *testing.T) {

@@ -36,23 +36,25 @@ func StartTLS(t Transport, cfg *tls.Config, buffered []byte) error {
 
 // startTLS records the request; the switch happens when the current callback
 // returns (maybeSwitchTLS), after the output queued so far is sent in clear
-// text. Output written after the call waits and goes out over TLS.
+// text. Output written after the call waits and goes out over TLS. On the
+// readiness engine the runner first hands the connection over to a
+// goroutine of its own (handOff), which switches: crypto/tls reads and
+// writes block.
 func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 	if cfg == nil {
 		return errors.New("weft: StartTLS: nil *tls.Config")
 	}
 	x := c.ext()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.nio == nil {
-		return ErrNotSupported // the readiness engine reads sockets directly
-	}
+	onEngine := c.nio == nil
 	switch {
-	case x.tlsOn || x.tlsCfg != nil || speaksTLS(c.nio.raw):
+	case x.tlsOn || x.tlsCfg != nil || !onEngine && speaksTLS(c.nio.raw):
+		c.mu.Unlock()
 		return ErrTLSActive
 	case c.state != stOpen || c.bits&(bWriteClose|bPeerEOF) != 0:
 		// Closing, or half-closed: a handshake needs both directions
 		// (and after the peer's end of stream no one reads to switch).
+		c.mu.Unlock()
 		return ErrClosed
 	}
 	x.tlsCfg = cfg
@@ -60,6 +62,12 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 		x.tlsClear = len(*c.out)
 	}
 	x.tlsBuf = append([]byte(nil), buffered...)
+	if onEngine {
+		c.flags.Or(fSwitch)
+		c.mu.Unlock()
+		c.schedule() // the runner hands the connection over (handOff)
+		return nil
+	}
 	// The switch is made by the reading goroutine, which may be waiting
 	// for the peer (StartTLS called from another goroutine or a posted
 	// function): wake it up, so that the clear-text output goes out now
@@ -70,6 +78,7 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 		close(x.resume)
 		x.resume = nil
 	}
+	c.mu.Unlock()
 	return nil
 }
 
