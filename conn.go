@@ -60,7 +60,7 @@ type Conn struct {
 	fd      int32 // the descriptor owned by the readiness engine, or -1
 	gen     uint32
 	rs      atomic.Uint32 // runner state bits (engine.go)
-	flags   atomic.Uint32 // fHup, fMade, fIn, fStarted, fFinal, fDrain, fRun
+	flags   atomic.Uint32 // fHup, fMade, fIn, fStarted, fFinal, fDrain, fRun, fSwitch
 
 	state uint8  // stOpen, stClosing, stClosed
 	bits  uint16 // the b* flags below

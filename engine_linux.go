@@ -29,7 +29,8 @@ import (
 // Create one with NewEngine, pass it in Options.Engine (the server does this
 // for its connections), and Close it when no connection uses it any more.
 // Connections that are not sockets (net.Pipe, TLS) are served by a goroutine
-// whatever Options.Engine says.
+// whatever Options.Engine says, and a connection whose Protocol calls
+// StartTLS leaves the engine for a goroutine of its own (crypto/tls blocks).
 type Engine struct {
 	epfd int
 	file *os.File
@@ -102,7 +103,8 @@ func NewEngine() (*Engine, error) {
 }
 
 // Close stops the engine: it ends the connections still registered (their
-// ConnectionLost receives ErrServerShutdown, their output is discarded),
+// ConnectionLost receives ErrServerShutdown, their output is discarded; one
+// handed to a goroutine by StartTLS is no longer the engine's),
 // then stops its poller and, once the run queue is empty, its workers.
 // Connections given to it after Close are served by a goroutine (Start), or
 // fail (NewConnFD's Start calls done with the error).
@@ -188,7 +190,8 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 var errFlushing = errors.New("weft: output still being written")
 
 // errTLSPending keeps a connection whose switch to TLS, asked for before
-// Start, waits on the goroutine engine (the readiness engine cannot switch).
+// Start, waits on the goroutine engine, which makes the switch (a
+// connection the engine runs would only be handed back, handOff).
 var errTLSPending = errors.New("weft: a switch to TLS waits")
 
 // add takes c's descriptor (a duplicate; the net.Conn is closed), registers it

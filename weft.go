@@ -236,8 +236,9 @@ type Transport interface {
 	// clear text (those delivered with it go back through the StartTLS
 	// function). A failed handshake ends the connection with a reason
 	// naming it. It returns
-	// ErrTLSActive on a connection already using TLS, ErrClosed once it is
-	// closing or half-closed (either direction), and ErrNotSupported on the
-	// readiness engine.
+	// ErrTLSActive on a connection already using TLS, and ErrClosed once it
+	// is closing or half-closed (either direction). On the readiness engine
+	// the connection first leaves the engine for a goroutine of its own,
+	// which makes the switch (crypto/tls reads and writes block).
 	StartTLS(cfg *tls.Config) error
 }

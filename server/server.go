@@ -227,10 +227,9 @@ type Server struct {
 	// (weft.NewEngine; epoll on Linux): an idle connection then holds no
 	// goroutine and no buffer. The caller owns it and closes it after the
 	// server stopped. Connections that are not sockets (TLS) are served by a
-	// goroutine whatever this says. A Protocol's StartTLS returns
-	// weft.ErrNotSupported on a connection the engine serves: serve
-	// protocols that switch to TLS without an Engine. Nil means a goroutine
-	// per connection.
+	// goroutine whatever this says, and a connection whose Protocol calls
+	// StartTLS leaves the engine for a goroutine of its own, which makes
+	// the switch (crypto/tls blocks). Nil means a goroutine per connection.
 	Engine *weft.Engine
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftkit/weft"
 )
 
 // TestNoCommandInjection: commands pipelined in clear text after STARTTLS
@@ -15,7 +17,11 @@ import (
 // connection ends without a "221 Bye" or any other clear-text reply after
 // "220 Go ahead".
 func TestNoCommandInjection(t *testing.T) {
-	addr, _ := startServer(t)
+	engines(t, noCommandInjection)
+}
+
+func noCommandInjection(t *testing.T, e *weft.Engine) {
+	addr, _ := startServer(t, e)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 // too long" before the connection is closed, as an SMTP server answers.
 // Before, the connection was closed without a word.
 func TestLongLineGets500(t *testing.T) {
-	addr, _ := startServer(t)
+	addr, _ := startServer(t, nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestLongLineGets500(t *testing.T) {
 // over the limit and silently not sent, leaving a broken "250 STARTTLS" reply
 // alone.
 func TestLongDomain501(t *testing.T) {
-	addr, _ := startServer(t)
+	addr, _ := startServer(t, nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

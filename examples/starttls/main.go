@@ -168,6 +168,13 @@ func run(listen, certFile, keyFile string, out *os.File) error {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	srv := &server.Server{Factory: Factory(cfg)}
+	// On Linux the readiness engine serves the connections; one that asks
+	// for STARTTLS leaves it for a goroutine of its own. Elsewhere there
+	// is none, and each connection has a goroutine.
+	if e, err := weft.NewEngine(); err == nil {
+		defer e.Close() // after Shutdown
+		srv.Engine = e
+	}
 	ep, err := endpoint.ParseServer(listen)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/client"
 	"github.com/weftkit/weft/codec"
 	"github.com/weftkit/weft/internal/testenv"
@@ -20,8 +21,23 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startServer serves the greeter on a loopback port.
-func startServer(t *testing.T) (addr string, pool *x509.CertPool) {
+// engines runs f without an engine (a goroutine per connection) and, where
+// there is one, with the readiness engine, which hands each connection that
+// asks for STARTTLS to a goroutine of its own.
+func engines(t *testing.T, f func(t *testing.T, e *weft.Engine)) {
+	t.Run("goroutines", func(t *testing.T) { f(t, nil) })
+	t.Run("engine", func(t *testing.T) {
+		e, err := weft.NewEngine()
+		if err != nil {
+			t.Skipf("no readiness engine here: %v", err)
+		}
+		t.Cleanup(func() { e.Close() })
+		f(t, e)
+	})
+}
+
+// startServer serves the greeter on a loopback port, on e if not nil.
+func startServer(t *testing.T, e *weft.Engine) (addr string, pool *x509.CertPool) {
 	t.Helper()
 	cert, err := selfSigned()
 	if err != nil {
@@ -29,7 +45,7 @@ func startServer(t *testing.T) (addr string, pool *x509.CertPool) {
 	}
 	pool = x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
-	srv := &server.Server{Factory: Factory(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})}
+	srv := &server.Server{Engine: e, Factory: Factory(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +64,11 @@ func startServer(t *testing.T) (addr string, pool *x509.CertPool) {
 // continues over TLS.
 func TestOpenSSLStartTLS(t *testing.T) {
 	openssl := testenv.LookPath(t, "openssl", "openssl")
-	addr, _ := startServer(t)
+	engines(t, func(t *testing.T, e *weft.Engine) { openSSLSession(t, openssl, e) })
+}
+
+func openSSLSession(t *testing.T, openssl string, e *weft.Engine) {
+	addr, _ := startServer(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, openssl, "s_client", "-starttls", "smtp", "-connect", addr,
@@ -93,12 +113,18 @@ func (c *weftClient) FrameReceived(line []byte) {
 }
 func (c *weftClient) ConnectionLost(error) { c.done <- c.got }
 
-// TestWeftClientStartTLS: a weft client does STARTTLS against the greeter.
+// TestWeftClientStartTLS: a weft client does STARTTLS against the greeter;
+// with an engine, both sides leave it for the switch (the client in the
+// client role).
 func TestWeftClientStartTLS(t *testing.T) {
-	addr, pool := startServer(t)
+	engines(t, weftClientSession)
+}
+
+func weftClientSession(t *testing.T, e *weft.Engine) {
+	addr, pool := startServer(t, e)
 	h := &weftClient{pool: pool, done: make(chan []string, 1)}
 	host, port, _ := net.SplitHostPort(addr)
-	conn, err := client.Dial(context.Background(), "tcp:"+host+":"+port, codec.NewProtocol(codec.Line{}, h), nil)
+	conn, err := client.Dial(context.Background(), "tcp:"+host+":"+port, codec.NewProtocol(codec.Line{}, h), &client.Options{Conn: &weft.Options{Engine: e}})
 	if err != nil {
 		t.Fatal(err)
 	}
