@@ -521,41 +521,7 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 			}
 			off = 0
 		}
-		p := (*bp)[off:]
-		var n int
-		var err error
-		c.mu.Lock()
-		paused := c.pausedLocked()
-		c.mu.Unlock()
-		switch slice := c.progressSlice(); {
-		case paused:
-			// A paused producer is resumed at the low-water mark: write
-			// a piece (a TLS record) at a time, so that the progress is
-			// seen (by the timers too: each piece is a write taken).
-			n, err = nc.Write(p[:min(len(p), idleChunk)])
-		case slice <= 0:
-			n, err = nc.Write(p)
-		case !cuttable:
-			// A TLS Write cannot be cut short by a deadline (the
-			// connection is broken after one, and every later Write
-			// fails at once), nor can a Write of a net.Conn not known
-			// to survive one (a wrapper, perhaps of TLS): write a
-			// record at a time.
-			n, err = nc.Write(p[:min(len(p), idleChunk)])
-		default:
-			// IdleTimeout and CloseTimeout count bytes that leave, not
-			// whole Writes: a peer reading slowly but steadily is neither
-			// idle nor stalled. The deadline cuts the Write short to
-			// record its progress; a peer that reads nothing is left to
-			// the timers. The deadline is cleared at once: an inline
-			// flush's raw Write would obey it.
-			_ = nc.SetWriteDeadline(time.Now().Add(slice))
-			n, err = nc.Write(p)
-			_ = nc.SetWriteDeadline(time.Time{})
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = nil
-			}
-		}
+		n, err := c.writeSome(nc, (*bp)[off:], cuttable)
 		if n > 0 {
 			c.wrote(n) // a Write that fails may have sent some bytes first
 		}
@@ -571,6 +537,45 @@ func (c *Conn) flushLoop(nio *netIO, bp *[]byte, off int) {
 		c.sendDone(bp)
 		bp = nil
 	}
+}
+
+// writeSome makes one blocking Write of (a first part of) p on nc, the
+// flusher's (flushLoop) or a switch's clear text (maybeSwitchTLS), and
+// returns what it sent; cuttable is deadlineCuttable(nc). The Write is cut
+// short now and then when the timers or a paused producer must see its
+// progress.
+func (c *Conn) writeSome(nc net.Conn, p []byte, cuttable bool) (n int, err error) {
+	c.mu.Lock()
+	paused := c.pausedLocked()
+	c.mu.Unlock()
+	slice := c.progressSlice()
+	switch {
+	case paused:
+		// A paused producer is resumed at the low-water mark: write a
+		// piece (a TLS record) at a time, so that the progress is seen
+		// (by the timers too: each piece is a write taken).
+		return nc.Write(p[:min(len(p), idleChunk)])
+	case slice <= 0:
+		return nc.Write(p)
+	case !cuttable:
+		// A TLS Write cannot be cut short by a deadline (the connection
+		// is broken after one, and every later Write fails at once), nor
+		// can a Write of a net.Conn not known to survive one (a wrapper,
+		// perhaps of TLS): write a record at a time.
+		return nc.Write(p[:min(len(p), idleChunk)])
+	}
+	// IdleTimeout and CloseTimeout count bytes that leave, not whole
+	// Writes: a peer reading slowly but steadily is neither idle nor
+	// stalled. The deadline cuts the Write short to record its progress; a
+	// peer that reads nothing is left to the timers. The deadline is
+	// cleared at once: an inline flush's raw Write would obey it.
+	_ = nc.SetWriteDeadline(time.Now().Add(slice))
+	n, err = nc.Write(p)
+	_ = nc.SetWriteDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 
 // idleChunk bounds one Write of the flusher on a TLS connection (or another

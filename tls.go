@@ -152,13 +152,21 @@ func (c *Conn) maybeSwitchTLS() error {
 
 	nio := c.nio
 	if len(clear) > 0 {
-		n, err := nio.nc.Write(clear)
-		if n > 0 {
-			c.wrote(n) // counted even when the Write failed after them
-		}
-		if err != nil {
-			c.writeFailed(err)
-			return err
+		// As the flusher writes: a slow but steady reader of a long
+		// clear text is neither idle nor a stalled close.
+		cuttable := deadlineCuttable(nio.nc)
+		for rest := clear; len(rest) > 0; {
+			n, err := c.writeSome(nio.nc, rest, cuttable)
+			if n > 0 {
+				c.wrote(n) // counted even when the Write failed after them
+			}
+			if err != nil {
+				c.writeFailed(err)
+				return err
+			}
+			if rest = rest[n:]; len(rest) > 0 {
+				c.sentPart(n)
+			}
 		}
 		c.mu.Lock()
 		c.endFlushLocked()
