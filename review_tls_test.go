@@ -7,10 +7,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -181,42 +183,53 @@ func unixPair(t testing.TB) (net.Conn, net.Conn) {
 // TestReviewTLSStartTLSOnTLSConn: StartTLS on a connection that already
 // speaks TLS (a *tls.Conn handed to NewConn, as a TLS listener's
 // connections are) is refused with ErrTLSActive, not layered as TLS inside
-// TLS.
+// TLS. With Options.Engine too (a *tls.Conn is served by the goroutine
+// engine then).
 func TestReviewTLSStartTLSOnTLSConn(t *testing.T) {
 	cfg, pool := testCert(t)
-	s, c := tcpPair(t)
-	errc := make(chan error, 1)
-	p := &funcProto{made: func(tr weft.Transport) {
-		errc <- tr.StartTLS(cfg)
-		tr.Write([]byte("still plain TLS\n"))
-		tr.LoseConnection()
-	}}
-	done := serve(tls.Server(s, cfg), p, nil)
-	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	tc.SetDeadline(time.Now().Add(5 * time.Second))
-	got, _ := io.ReadAll(tc)
-	c.Close()
-	if err := <-errc; !errors.Is(err, weft.ErrTLSActive) {
-		t.Errorf("StartTLS on a TLS connection = %v, want ErrTLSActive", err)
+	for _, eng := range []string{"tcp", "epoll"} {
+		t.Run(eng, func(t *testing.T) {
+			var opts *weft.Options
+			if eng == "epoll" {
+				if testEngine == nil {
+					t.Skip("no readiness engine on this platform")
+				}
+				opts = &weft.Options{Engine: testEngine}
+			}
+			s, c := tcpPair(t)
+			errc := make(chan error, 1)
+			p := &funcProto{made: func(tr weft.Transport) {
+				errc <- tr.StartTLS(cfg)
+				tr.Write([]byte("still plain TLS\n"))
+				tr.LoseConnection()
+			}}
+			done := serve(tls.Server(s, cfg), p, opts)
+			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			tc.SetDeadline(time.Now().Add(5 * time.Second))
+			got, rerr := io.ReadAll(tc)
+			c.Close()
+			if err := <-errc; !errors.Is(err, weft.ErrTLSActive) {
+				t.Errorf("StartTLS on a TLS connection = %v, want ErrTLSActive", err)
+			}
+			if string(got) != "still plain TLS\n" || rerr != nil {
+				t.Errorf("peer read %q over TLS, then %v; want the Write made after the refused StartTLS, then close_notify", got, rerr)
+			}
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+		})
 	}
-	if string(got) != "still plain TLS\n" {
-		t.Errorf("peer read %q over TLS, want the Write made after the refused StartTLS", got)
-	}
-	waitServe(t, done)
 }
 
 // TestReviewTLSNoCloseNotifyOnAbort: a connection switched to TLS that is
 // aborted — Abort, a panicking callback, Conn.Close (idle timeout, server
 // shutdown) — discards its pending output, so it must not tell the peer the
 // stream ended cleanly: no close_notify alert, on TCP and on unix sockets
-// (which have no reset). LoseConnection does send close_notify.
+// (which have no reset), on both engines. LoseConnection does send
+// close_notify.
 func TestReviewTLSNoCloseNotifyOnAbort(t *testing.T) {
 	cfg, pool := testCert(t)
-	pairs := []struct {
-		name string
-		pair func(testing.TB) (net.Conn, net.Conn)
-	}{{"tcp", tcpPair}, {"unix", unixPair}}
-	for _, pc := range pairs {
+	for _, pc := range lingerPairs {
 		for _, how := range []string{"lose", "abort", "panic", "close"} {
 			t.Run(pc.name+"/"+how, func(t *testing.T) {
 				s, c := pc.pair(t)
@@ -239,7 +252,7 @@ func TestReviewTLSNoCloseNotifyOnAbort(t *testing.T) {
 						conn.Close(weft.ErrServerShutdown)
 					}
 				}
-				conn = weft.NewConn(s, p, nil)
+				conn = weft.NewConn(s, p, withEngine(s, nil))
 				done := make(chan error, 1)
 				go func() { done <- conn.Serve() }()
 				_, tc, rr := stClient(t, c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12})
@@ -269,7 +282,7 @@ func TestReviewTLSNoCloseNotifyOnAbort(t *testing.T) {
 // reason is not nil, and says it was the StartTLS handshake.
 func TestReviewTLSHandshakeCutNotClean(t *testing.T) {
 	cfg, _ := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			p := newSTServer(cfg)
@@ -293,34 +306,40 @@ func TestReviewTLSHandshakeCutNotClean(t *testing.T) {
 // crypto/tls's error (errors.As finds the peer's alert, a *net.OpError).
 func TestReviewTLSHandshakeFailureReason(t *testing.T) {
 	cfg, _ := testCert(t)
-	t.Run("garbage", func(t *testing.T) {
-		s, c := tcpPair(t)
-		p := newSTServer(cfg)
-		done := serve(s, p, nil)
-		stClient(t, c, &tls.Config{})
-		c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-		err := p.waitLost(t)
-		if err == nil || !strings.Contains(err.Error(), "StartTLS") {
-			t.Errorf("ConnectionLost(%v), want a reason naming StartTLS's handshake", err)
-		}
-		waitServe(t, done)
-	})
-	t.Run("bad certificate", func(t *testing.T) {
-		s, c := tcpPair(t)
-		p := newSTServer(cfg)
-		p.after = func(tr weft.Transport) { tr.Write([]byte("secret\n")) }
-		done := serve(s, p, nil)
-		_, tc, _ := stClient(t, c, &tls.Config{ServerName: "127.0.0.1"}) // system roots: unknown CA
-		if err := tc.Handshake(); err == nil {
-			t.Fatal("handshake with an unknown CA succeeded")
-		}
-		err := p.waitLost(t)
-		var alert *net.OpError // crypto/tls reports the peer's alert as a "remote error"
-		if err == nil || !strings.Contains(err.Error(), "StartTLS") || !errors.As(err, &alert) || alert.Op != "remote error" {
-			t.Errorf("ConnectionLost(%v), want a reason naming StartTLS's handshake, wrapping the peer's alert", err)
-		}
-		waitServe(t, done)
-	})
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name+"/garbage", func(t *testing.T) {
+			s, c := tr.pair(t)
+			p := newSTServer(cfg)
+			done := serve(s, p, nil)
+			stClient(t, c, &tls.Config{})
+			c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			err := p.waitLost(t)
+			if err == nil || !strings.Contains(err.Error(), "StartTLS") || !errors.Is(err, weft.ErrHandshakeFailed) {
+				t.Errorf("ConnectionLost(%v), want a reason naming StartTLS's handshake, matching ErrHandshakeFailed", err)
+			}
+			if serr := waitServe(t, done); serr != err {
+				t.Errorf("Serve = %v, want ConnectionLost's reason %v", serr, err)
+			}
+		})
+		t.Run(tr.name+"/bad certificate", func(t *testing.T) {
+			s, c := tr.pair(t)
+			p := newSTServer(cfg)
+			p.after = func(tr weft.Transport) { tr.Write([]byte("secret\n")) }
+			done := serve(s, p, nil)
+			_, tc, _ := stClient(t, c, &tls.Config{ServerName: "127.0.0.1"}) // system roots: unknown CA
+			if err := tc.Handshake(); err == nil {
+				t.Fatal("handshake with an unknown CA succeeded")
+			}
+			err := p.waitLost(t)
+			var alert *net.OpError // crypto/tls reports the peer's alert as a "remote error"
+			if err == nil || !strings.Contains(err.Error(), "StartTLS") || !errors.As(err, &alert) || alert.Op != "remote error" {
+				t.Errorf("ConnectionLost(%v), want a reason naming StartTLS's handshake, wrapping the peer's alert", err)
+			}
+			if serr := waitServe(t, done); serr != err {
+				t.Errorf("Serve = %v, want ConnectionLost's reason %v", serr, err)
+			}
+		})
+	}
 }
 
 // pattern returns n bytes that tell their offsets apart (a lost or repeated
@@ -341,7 +360,7 @@ func pattern(n int, seed byte) []byte {
 // closed the socket under it.)
 func TestReviewTLSLoseDuringClearFlush(t *testing.T) {
 	cfg, _ := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			big := pattern(16<<20, 1)
@@ -378,7 +397,7 @@ func TestReviewTLSLoseDuringClearFlush(t *testing.T) {
 // goes out over TLS exactly once, in order; then an echo over TLS works.
 func TestReviewTLSClearThenTLSLarge(t *testing.T) {
 	cfg, pool := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			clear1, clear2 := pattern(3<<20, 2), pattern(1<<20+7, 3)
@@ -420,43 +439,54 @@ func TestReviewTLSClearThenTLSLarge(t *testing.T) {
 // goroutines succeeds once; the other call gets ErrTLSActive.
 func TestReviewTLSStartTLSConcurrent(t *testing.T) {
 	cfg, _ := testCert(t)
-	s, c := tcpPair(t)
-	r := newRecorder(t)
-	done := serve(s, r, nil)
-	tr := waitMade(t, r)
-	errs := make(chan error, 2)
-	var start sync.WaitGroup
-	start.Add(1)
-	for range 2 {
-		go func() { start.Wait(); errs <- tr.StartTLS(cfg) }()
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			r := newRecorder(t)
+			done := serve(s, r, nil)
+			tr := waitMade(t, r)
+			errs := make(chan error, 2)
+			var start sync.WaitGroup
+			start.Add(1)
+			for range 2 {
+				go func() { start.Wait(); errs <- tr.StartTLS(cfg) }()
+			}
+			start.Done()
+			e1, e2 := <-errs, <-errs
+			if (e1 == nil) == (e2 == nil) || !errors.Is(errors.Join(e1, e2), weft.ErrTLSActive) {
+				t.Errorf("two StartTLS at once returned %v and %v, want nil and ErrTLSActive", e1, e2)
+			}
+			c.Close()
+			if err := waitServe(t, done); err == nil || !strings.Contains(err.Error(), "handshake") {
+				t.Errorf("Serve = %v, want the StartTLS handshake's failure (the peer hung up)", err)
+			}
+		})
 	}
-	start.Done()
-	e1, e2 := <-errs, <-errs
-	if (e1 == nil) == (e2 == nil) || !errors.Is(errors.Join(e1, e2), weft.ErrTLSActive) {
-		t.Errorf("two StartTLS at once returned %v and %v, want nil and ErrTLSActive", e1, e2)
-	}
-	c.Close()
-	waitServe(t, done)
 }
 
 // TestReviewTLSStartTLSWhenLost: StartTLS from ConnectionLost, or after the
-// connection closed, fails with ErrClosed and changes nothing.
+// connection closed, fails with ErrClosed and changes nothing. On every
+// transport.
 func TestReviewTLSStartTLSWhenLost(t *testing.T) {
 	cfg, _ := testCert(t)
-	s, c := tcpPair(t)
-	errc := make(chan error, 1)
-	p := &funcProto{}
-	p.lost = func(error) { errc <- p.tr.StartTLS(cfg) }
-	done := serve(s, p, nil)
-	c.Close()
-	if err := waitServe(t, done); err != nil {
-		t.Fatalf("Serve = %v", err)
-	}
-	if err := <-errc; !errors.Is(err, weft.ErrClosed) {
-		t.Errorf("StartTLS in ConnectionLost = %v, want ErrClosed", err)
-	}
-	if err := p.tr.StartTLS(cfg); !errors.Is(err, weft.ErrClosed) {
-		t.Errorf("StartTLS after the end = %v, want ErrClosed", err)
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := tc.pair(t)
+			errc := make(chan error, 1)
+			p := &funcProto{}
+			p.lost = func(error) { errc <- p.tr.StartTLS(cfg) }
+			done := serve(s, p, nil)
+			c.Close()
+			if err := waitServe(t, done); err != nil {
+				t.Fatalf("Serve = %v", err)
+			}
+			if err := <-errc; !errors.Is(err, weft.ErrClosed) {
+				t.Errorf("StartTLS in ConnectionLost = %v, want ErrClosed", err)
+			}
+			if err := p.tr.StartTLS(cfg); !errors.Is(err, weft.ErrClosed) {
+				t.Errorf("StartTLS after the end = %v, want ErrClosed", err)
+			}
+		})
 	}
 }
 
@@ -548,7 +578,7 @@ func (p *tlsProducer) StopProducing()   {}
 // in order, over TLS, then end of stream.
 func TestReviewTLSProducerOverTLS(t *testing.T) {
 	cfg, pool := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			prod := &tlsProducer{data: pattern(6<<20, 7), chunk: 16 << 10, high: 64 << 10}
@@ -586,7 +616,7 @@ func TestReviewTLSProducerOverTLS(t *testing.T) {
 // not hold it up).
 func TestReviewTLSSlowConsumer(t *testing.T) {
 	cfg, pool := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			p := newSTServer(cfg)
@@ -683,14 +713,153 @@ func TestReviewTLSHandshakeStall(t *testing.T) {
 	}
 }
 
+// TestReviewTLSHandshakeStallEngines is TestReviewTLSHandshakeStall in real
+// time, over TCP on both engines (the readiness engine cannot run in a
+// synctest bubble): the stalled handshake runs on the goroutine the
+// connection was handed over to, and the timeouts still bound it. Each
+// timeout is 1 s and starts after the test's clock (the STARTTLS is sent
+// after it), so the connection must not end before 1 s, and must end
+// within 10 s; the peer then sees the end.
+func TestReviewTLSHandshakeStallEngines(t *testing.T) {
+	const timeout = time.Second
+	cfg, _ := testCert(t)
+	for _, tr := range tcpAndEngine {
+		for _, tc := range []struct {
+			name string
+			opts weft.Options
+			lose bool
+			want error
+		}{
+			{"IdleTimeout", weft.Options{IdleTimeout: timeout}, false, weft.ErrIdleTimeout},
+			{"CloseTimeout", weft.Options{CloseTimeout: timeout}, true, weft.ErrCloseTimeout},
+			{"HandshakeTimeout", weft.Options{HandshakeTimeout: timeout}, false, weft.ErrHandshakeTimeout},
+			{"HandshakeTimeout first", weft.Options{HandshakeTimeout: timeout, IdleTimeout: time.Hour}, false, weft.ErrHandshakeTimeout},
+		} {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				s, c := tr.pair(t)
+				p := newSTServer(cfg)
+				if tc.lose {
+					p.after = func(tr weft.Transport) { tr.Write([]byte("secret\n")); tr.LoseConnection() }
+				}
+				opts := tc.opts
+				done := serve(s, p, &opts)
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				start := time.Now()
+				if _, err := c.Write([]byte("STARTTLS\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				reply := make([]byte, len("220 go\r\n"))
+				if _, err := io.ReadFull(c, reply); err != nil || string(reply) != "220 go\r\n" {
+					t.Fatalf("clear-text reply %q, %v", reply, err)
+				}
+				if err := <-p.errc; err != nil {
+					t.Fatalf("StartTLS = %v", err)
+				}
+				select {
+				case err := <-done:
+					if d := time.Since(start); d < timeout {
+						t.Errorf("Serve returned %v after %v, before the %v timeout", err, d, timeout)
+					}
+					if !errors.Is(err, tc.want) {
+						t.Errorf("Serve = %v after %v, want %v", err, time.Since(start), tc.want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("a stalled StartTLS handshake outlived %v (timeout %v)", time.Since(start), timeout)
+				}
+				if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("peer read %d bytes, %v after the timeout; want the end of the connection", n, err)
+				}
+			})
+		}
+	}
+}
+
+// TestReviewTLSStartTLSRacesEOFEngines: TestReviewTLSStartTLSRacesEOF's
+// race without its hook (a wrapper the readiness engine cannot take): a
+// StartTLS from another goroutine races the peer's end of stream, many
+// times, moving the moment, on both engines. Whichever comes first, the
+// connection ends within 10 s (a switch left waiting hung it); a StartTLS
+// that succeeded sends the clear text written before it, and nothing
+// after it (no TLS, the peer made no handshake); a refused one fails with
+// ErrClosed (the peer's end is seen: the Protocol writes no secret then, a
+// Write may still go out in clear while the close is under way); the
+// reason is nil or the handshake's failure.
+func TestReviewTLSStartTLSRacesEOFEngines(t *testing.T) {
+	cfg, _ := testCert(t)
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			var switched, refused, cut int // the outcomes seen
+			defer func() {
+				t.Logf("StartTLS switched %d times (%d handshakes cut), refused %d times", switched, cut, refused)
+			}()
+			for i := range 100 {
+				s, c := tr.pair(t)
+				r := newRecorder(t)
+				done := serve(s, r, nil)
+				tp := waitMade(t, r)
+				errc := make(chan error, 1)
+				wrote := make(chan error, 1)
+				go func() {
+					for range i % 5 * 20 { // vary the moment of the StartTLS
+						runtime.Gosched()
+					}
+					_, werr := tp.Write([]byte("220 go\r\n"))
+					wrote <- werr
+					err := tp.StartTLS(cfg)
+					if err == nil { // (refused, the secret is not written)
+						tp.Write([]byte("secret\n"))
+					}
+					errc <- err
+				}()
+				c.(*net.TCPConn).CloseWrite()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				got, rerr := io.ReadAll(c)
+				werr, err := <-wrote, <-errc
+				if rerr != nil {
+					tp.Abort() // let Serve return
+					waitServe(t, done)
+					t.Fatalf("round %d: StartTLS = %v (Write %v); the peer read %q, then %v: the connection did not end (see TestReviewTLSStartTLSAfterEOFCheck)", i, err, werr, got, rerr)
+				}
+				switch {
+				case err == nil && (string(got) != "220 go\r\n" || werr != nil):
+					t.Fatalf("round %d: StartTLS = nil (Write %v); peer read %q, %v; want the clear text only", i, werr, got, rerr)
+				case err != nil && !errors.Is(err, weft.ErrClosed):
+					t.Fatalf("round %d: StartTLS = %v, want nil or ErrClosed", i, err)
+				case string(got) != "" && string(got) != "220 go\r\n":
+					t.Fatalf("round %d: peer read %q, %v; want nothing or the clear text", i, got, rerr)
+				}
+				serr := waitServe(t, done)
+				if serr != nil && !strings.Contains(serr.Error(), "handshake") {
+					t.Fatalf("round %d: Serve = %v (StartTLS %v), want nil or the handshake's failure", i, serr, err)
+				}
+				if err == nil {
+					switched++
+				} else {
+					refused++
+				}
+				if serr != nil {
+					cut++
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
 // TestReviewTLSAbortDuringSwitch: an Abort from another goroutine while the
 // switch to TLS is under way (clear text going out, handshake) ends the
 // connection with ErrAborted, without a data race on the connection's
-// net.Conn (run with -race).
+// net.Conn (run with -race). On both engines.
 func TestReviewTLSAbortDuringSwitch(t *testing.T) {
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) { reviewTLSAbortDuringSwitch(t, tr.pair) })
+	}
+}
+
+func reviewTLSAbortDuringSwitch(t *testing.T, pair func(testing.TB) (net.Conn, net.Conn)) {
 	cfg, pool := testCert(t)
 	for i := range 50 {
-		s, c := tcpPair(t)
+		s, c := pair(t)
 		p := newSTServer(cfg)
 		p.before = func(tr weft.Transport) { tr.Write(pattern(64<<10, 1)) }
 		p.after = func(tr weft.Transport) { tr.Write([]byte("secret\n")) }
@@ -779,6 +948,85 @@ func TestReviewTLSStartTLSRacesEOF(t *testing.T) {
 	}
 }
 
+// netConnHookConn runs hook at the first NetConn call after its Read
+// returned io.EOF: on the goroutine engine that is endRead's look for a
+// TLS layer (truncatedTLS), after the read loop's last look for a pending
+// switch (switchAtEOF) and before the peer's end is marked (bPeerEOF).
+type netConnHookConn struct {
+	net.Conn
+	armed atomic.Bool
+	hook  func()
+}
+
+func (c *netConnHookConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.armed.Store(true)
+	}
+	return n, err
+}
+
+func (c *netConnHookConn) NetConn() net.Conn {
+	if c.armed.CompareAndSwap(true, false) {
+		c.hook()
+	}
+	return c.Conn
+}
+
+// TestReviewTLSStartTLSAfterEOFCheck: a StartTLS landing after the read
+// loop looked for a pending switch at the peer's end of stream
+// (switchAtEOF), but before that end is marked (endRead: bPeerEOF), is
+// accepted (nil), and nothing switches any more: the reader has left. The
+// clear text written before it must still go out and the connection end
+// (the deterministic form of the window TestReviewTLSStartTLSRacesEOFEngines
+// hits by chance on tcp). Goroutine engine (a wrapper the readiness engine
+// cannot take); no CloseTimeout, which would end the wait with
+// ErrCloseTimeout after it.
+func TestReviewTLSStartTLSAfterEOFCheck(t *testing.T) {
+	cfg, _ := testCert(t)
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	errc := make(chan error, 1)
+	hs := &netConnHookConn{Conn: s}
+	hs.hook = func() {
+		tr := r.transport()
+		tr.Write([]byte("220 go\r\n"))
+		errc <- tr.StartTLS(cfg)
+		tr.Write([]byte("secret\n"))
+	}
+	done := serve(hs, r, nil)
+	tr := waitMade(t, r)
+	c.(*net.TCPConn).CloseWrite()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	got, rerr := io.ReadAll(c)
+	var err error
+	select {
+	case err = <-errc:
+	default:
+		t.Skip("the hook did not run: the runtime no longer looks for a TLS layer at the end of stream")
+	}
+	if err != nil {
+		t.Logf("StartTLS = %v: refused, the window is closed", err)
+	}
+	if err == nil && (string(got) != "220 go\r\n" || rerr != nil) {
+		t.Errorf("StartTLS = nil; the peer read %q, then %v; want the clear text, then the end of stream", got, rerr)
+	}
+	if rerr != nil {
+		tr.Abort() // the connection did not end: let Serve return
+		t.Fatalf("Serve = %v after an Abort, 10 s after StartTLS = %v: the switch waits for a reader that has left", waitServe(t, done), err)
+	}
+	select {
+	case serr := <-done:
+		if err == nil && (serr == nil || !strings.Contains(serr.Error(), "handshake")) {
+			t.Errorf("Serve = %v, want the StartTLS handshake's failure", serr)
+		}
+	case <-time.After(10 * time.Second):
+		tr.Abort() // let Serve return
+		<-done
+		t.Errorf("Serve did not return within 10 s after StartTLS = %v: the switch waits for a reader that has left", err)
+	}
+}
+
 // TestReviewTLSPeerHalfClose: a peer that sends its request and then its
 // close_notify (tls.Conn.CloseWrite: the TLS half-close) at once still
 // gets the whole reply (1 MiB, still being written when the end of stream
@@ -787,7 +1035,7 @@ func TestReviewTLSStartTLSRacesEOF(t *testing.T) {
 // before it is flushed, Writes after it fail.
 func TestReviewTLSPeerHalfClose(t *testing.T) {
 	cfg, pool := testCert(t)
-	for _, tc := range transports[:2] {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := tc.pair(t)
 			reply := pattern(1<<20, 6)

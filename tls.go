@@ -287,12 +287,17 @@ func (e *startTLSError) Unwrap() []error { return []error{ErrHandshakeFailed, e.
 // StartTLS, with a LoseConnection waiting for it, would never go out. The
 // clear text is sent; the handshake, which the peer can no longer make,
 // gives the reason the connection ends with (nil if it closed meanwhile).
+//
+// The peer's end is marked (bPeerEOF) in the same step as the look: a
+// StartTLS after it is refused with ErrClosed, where one landing between
+// the look and endRead's mark was accepted with no reader left to switch,
+// and its clear text and the close waited forever.
 func (c *Conn) switchAtEOF(err error) error {
-	x := c.x.Load()
-	if x == nil || !errors.Is(err, io.EOF) {
+	if !errors.Is(err, io.EOF) {
 		return nil
 	}
 	c.mu.Lock()
+	c.bits |= bPeerEOF
 	pending := c.tlsPendingLocked()
 	c.mu.Unlock()
 	if !pending {
