@@ -264,6 +264,36 @@ func TestBadInputRoot(t *testing.T) {
 			<-ch
 			return err
 		}, "err: weft: StartTLS: nil *tls.Config"},
+		{"StartTLS nil config on the readiness engine", func() error {
+			// Refused before the hand-over to a goroutine: the
+			// connection stays with the engine and goes on.
+			s, c := tcpPair(t)
+			var opts *weft.Options
+			if testEngine != nil {
+				opts = &weft.Options{Engine: testEngine}
+			}
+			p := &biProto{keep: true}
+			conn := weft.NewConn(s, p, opts)
+			ch := make(chan error, 1)
+			go func() { ch <- conn.Serve() }()
+			for p.made.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			tr := p.transport()
+			err := weft.StartTLS(tr, nil, []byte("x"))
+			if _, werr := tr.Write([]byte("still clear\n")); werr != nil {
+				return werr
+			}
+			tr.LoseConnection()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if got, rerr := io.ReadAll(c); string(got) != "still clear\n" || rerr != nil {
+				return fmt.Errorf("peer read %q, %v after the refused StartTLS", got, rerr)
+			}
+			if serr := <-ch; serr != nil {
+				return serr
+			}
+			return err
+		}, "err: weft: StartTLS: nil *tls.Config"},
 		{"Transport odd args", func() error {
 			a, b := pipe()
 			go func() {

@@ -71,6 +71,49 @@ func TestCloseAfterStartTLSClears(t *testing.T) {
 	}
 }
 
+// TestCloseAfterStartTLSClearsEngines is TestCloseAfterStartTLSClears in
+// real time, over TCP on both engines (the readiness engine hands the
+// connection over for the switch, with the LoseConnection pending): the
+// peer gets the clear-text reply, then the end of stream, and Serve
+// returns nil well before a CloseTimeout of 30 s could end it.
+func TestCloseAfterStartTLSClearsEngines(t *testing.T) {
+	for _, tr := range tcpAndEngine {
+		for _, to := range []time.Duration{0, 30 * time.Second} {
+			t.Run(tr.name+"/CloseTimeout="+to.String(), func(t *testing.T) {
+				cfg, _ := testCert(t)
+				s, peer := tr.pair(t)
+				p := &tlsThenClose{cfg: cfg, lost: make(chan error, 1)}
+				done := serve(s, p, &weft.Options{CloseTimeout: to})
+				peer.SetDeadline(time.Now().Add(10 * time.Second))
+				start := time.Now()
+				if _, err := peer.Write([]byte("STARTTLS\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(peer)
+				if string(got) != "220 go ahead\r\n" || err != nil {
+					t.Errorf("peer read %q, %v; want the clear-text reply, then EOF", got, err)
+				}
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("Serve = %v after %v, want nil (a clean close)", err, time.Since(start))
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Serve still runs 10 s after the clear text was sent: the close waits for nothing")
+				}
+				select {
+				case err := <-p.lost:
+					if err != nil {
+						t.Errorf("ConnectionLost(%v), want nil", err)
+					}
+				default:
+					t.Error("Serve returned before ConnectionLost")
+				}
+			})
+		}
+	}
+}
+
 // wrappedConn hides the type of the net.Conn it wraps (a user's wrapper
 // for metrics, say), TLS included.
 type wrappedConn struct{ net.Conn }

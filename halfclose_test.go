@@ -256,7 +256,7 @@ func TestHalfCloseableReplyFromOutside(t *testing.T) {
 
 // A connection that cannot half-close (a net.Pipe) refuses
 // LoseWriteConnection with ErrNotSupported and is otherwise unchanged;
-// StartTLS is refused after a half-close either way.
+// StartTLS is refused after a half-close either way (on both engines).
 func TestLoseWriteConnectionNotSupported(t *testing.T) {
 	s, c := pipePair(t)
 	p := newHalfProto()
@@ -277,19 +277,34 @@ func TestLoseWriteConnectionNotSupported(t *testing.T) {
 	p.waitLost(t)
 	waitServe(t, done)
 
-	s2, c2 := tcpPair(t)
-	p2 := newHalfProto()
-	p2.made = func(tr weft.Transport) {
-		weft.LoseWriteConnection(tr)
-		res <- tr.StartTLS(&tls.Config{})
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			s2, c2 := tr.pair(t)
+			p2 := newHalfProto()
+			res := make(chan error, 2)
+			p2.made = func(tr weft.Transport) {
+				res <- weft.LoseWriteConnection(tr)
+				res <- tr.StartTLS(&tls.Config{})
+			}
+			done := serve(s2, p2, nil)
+			if err := <-res; err != nil {
+				t.Errorf("LoseWriteConnection = %v", err)
+			}
+			if err := <-res; !errors.Is(err, weft.ErrClosed) {
+				t.Errorf("StartTLS after LoseWriteConnection = %v, want ErrClosed", err)
+			}
+			// No switch: the half-close reaches the peer in clear.
+			c2.SetDeadline(time.Now().Add(10 * time.Second))
+			if got, err := io.ReadAll(c2); len(got) != 0 || err != nil {
+				t.Errorf("peer read %q, %v; want the end of stream", got, err)
+			}
+			c2.Close()
+			if err := p2.waitLost(t); err != nil {
+				t.Errorf("ConnectionLost(%v), want nil", err)
+			}
+			waitServe(t, done)
+		})
 	}
-	done = serve(s2, p2, nil)
-	if err := <-res; !errors.Is(err, weft.ErrClosed) {
-		t.Errorf("StartTLS after LoseWriteConnection = %v, want ErrClosed", err)
-	}
-	c2.Close()
-	p2.waitLost(t)
-	waitServe(t, done)
 }
 
 // A Transport that is not a HalfCloser: the LoseWriteConnection function

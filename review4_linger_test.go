@@ -230,8 +230,9 @@ func TestReview4LingerUnixNoOutputLinger(t *testing.T) {
 	}
 }
 
-// TLS on the goroutine engine, a *tls.Conn handed to NewConn and a
-// StartTLS after its handshake: the close sends close_notify, lingers
+// TLS on the goroutine engine, a *tls.Conn handed to NewConn, and a
+// StartTLS after its handshake, on both engines (the readiness engine hands
+// the connection over to a goroutine for the switch): the close sends close_notify, lingers
 // while the output is queued, and ends once the peer took it all (the
 // bound is a minute); the peer gets everything and a clean end.
 func TestReview4LingerTLSOutput(t *testing.T) {
@@ -293,31 +294,39 @@ func TestReview4LingerTLSOutput(t *testing.T) {
 		t.Logf("lost %v after the read", time.Since(t0))
 		waitServe(t, done)
 	})
-	t.Run("starttls", func(t *testing.T) {
-		s, c := tcpPair(t)
-		prep(t, s, c)
-		srv := newSTServer(cfg)
-		var wrote atomic.Bool
-		srv.tlsData = func(tr weft.Transport, d []byte) {
-			tr.Write(reply)
-			tr.LoseConnection()
-			wrote.Store(true)
-		}
-		_, done := serveConn(s, srv, &weft.Options{MaxWriteBuffer: 4 * size})
-		_, tc, _ := stClient(t, c, cc)
-		if _, err := tc.Write([]byte("go")); err != nil {
-			t.Fatal(err)
-		}
-		lost := make(chan struct{})
-		go func() { srv.waitLost(t); close(lost) }()
-		check(t, tc, lost, &wrote)
-		select {
-		case <-lost:
-		case <-time.After(lingerBound):
-			t.Fatal("no ConnectionLost after the peer took everything")
-		}
-		waitServe(t, done)
-	})
+	for _, tr := range outputLingerPairs {
+		t.Run("starttls/"+tr.name, func(t *testing.T) {
+			s, c := tr.pair(t)
+			prep(t, s, c)
+			srv := newSTServer(cfg)
+			var wrote atomic.Bool
+			srv.tlsData = func(tr weft.Transport, d []byte) {
+				tr.Write(reply)
+				tr.LoseConnection()
+				wrote.Store(true)
+			}
+			_, done := serveConn(s, srv, &weft.Options{MaxWriteBuffer: 4 * size})
+			_, tc, _ := stClient(t, c, cc)
+			if _, err := tc.Write([]byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			lost := make(chan struct{})
+			var reason error
+			go func() { reason = <-srv.lost; close(lost) }()
+			check(t, tc, lost, &wrote)
+			select {
+			case <-lost:
+				if reason != nil {
+					t.Errorf("ConnectionLost(%v), want nil", reason)
+				}
+			case <-time.After(lingerBound):
+				t.Fatal("no ConnectionLost after the peer took everything")
+			}
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+		})
+	}
 }
 
 // Many connections lingering for queued output at once on the readiness

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -472,50 +473,56 @@ func TestReviewLoseWriteThenLoseUnread(t *testing.T) {
 // StartTLS, then LoseWriteConnection in the same callback: the output
 // written before StartTLS goes out in clear text, the one after it over
 // TLS, then the close_notify and the FIN; the connection still reads (over
-// TLS), and the peer's end closes it.
+// TLS), and the peer's end closes it. On both engines.
 func TestReviewStartTLSThenLoseWrite(t *testing.T) {
-	s, c := tcpPair(t)
 	cfg, pool := testCert(t)
-	p := newHalfProto()
-	res := make(chan error, 2)
-	var got bytes.Buffer
-	p.data = func(tr weft.Transport, d []byte) {
-		if got.Len() == 0 && string(d) == "STARTTLS\n" {
-			got.WriteString("-")
-			tr.Write([]byte("go ahead\n"))
-			res <- tr.StartTLS(cfg)
-			tr.Write([]byte("secret"))
-			res <- weft.LoseWriteConnection(tr)
-			return
-		}
-		got.Write(d)
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			s, c := tr.pair(t)
+			p := newHalfProto()
+			res := make(chan error, 2)
+			var got bytes.Buffer
+			p.data = func(tr weft.Transport, d []byte) {
+				if got.Len() == 0 && string(d) == "STARTTLS\n" {
+					got.WriteString("-")
+					tr.Write([]byte("go ahead\n"))
+					res <- tr.StartTLS(cfg)
+					tr.Write([]byte("secret"))
+					res <- weft.LoseWriteConnection(tr)
+					return
+				}
+				got.Write(d)
+			}
+			done := serve(s, p, nil)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Write([]byte("STARTTLS\n"))
+			line := make([]byte, len("go ahead\n"))
+			if _, err := io.ReadFull(c, line); err != nil || string(line) != "go ahead\n" {
+				t.Fatalf("read %q, %v", line, err)
+			}
+			for range 2 {
+				if err := <-res; err != nil {
+					t.Fatalf("StartTLS / LoseWriteConnection = %v", err)
+				}
+			}
+			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			out, err := io.ReadAll(tc)
+			if err != nil || string(out) != "secret" {
+				t.Errorf("read %q over TLS, then %v; want \"secret\", then a clean end", out, err)
+			}
+			tc.Write([]byte("more"))
+			tc.CloseWrite()
+			if err := p.waitLost(t); err != nil {
+				t.Errorf("ConnectionLost(%v), want nil", err)
+			}
+			if got.String() != "-more" {
+				t.Errorf("delivered %q after the switch, want \"more\"", strings.TrimPrefix(got.String(), "-"))
+			}
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+		})
 	}
-	done := serve(s, p, nil)
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	c.Write([]byte("STARTTLS\n"))
-	line := make([]byte, len("go ahead\n"))
-	if _, err := io.ReadFull(c, line); err != nil || string(line) != "go ahead\n" {
-		t.Fatalf("read %q, %v", line, err)
-	}
-	for range 2 {
-		if err := <-res; err != nil {
-			t.Fatalf("StartTLS / LoseWriteConnection = %v", err)
-		}
-	}
-	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	out, err := io.ReadAll(tc)
-	if err != nil || string(out) != "secret" {
-		t.Errorf("read %q over TLS, then %v; want \"secret\", then a clean end", out, err)
-	}
-	tc.Write([]byte("more"))
-	tc.CloseWrite()
-	if err := p.waitLost(t); err != nil {
-		t.Errorf("ConnectionLost(%v), want nil", err)
-	}
-	if got.String() != "-more" {
-		t.Errorf("delivered %q after the switch, want \"more\"", got.String()[1:])
-	}
-	waitServe(t, done)
 }
 
 // LoseWriteConnection with output a peer does not read, then LoseConnection:

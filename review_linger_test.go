@@ -397,9 +397,9 @@ func TestReviewLingerWritePostDuringLinger(t *testing.T) {
 	}
 }
 
-// TLS (a TLS listener's connection, and StartTLS): the peer gets the whole
-// reply, then close_notify, even with bytes left unread; the linger ends
-// with the peer's close.
+// TLS (a TLS listener's connection, and StartTLS on both engines): the peer
+// gets the whole reply, then close_notify, even with bytes left unread; the
+// linger ends with the peer's close.
 func TestReviewLingerTLS(t *testing.T) {
 	longLinger(t)
 	cfg, pool := testCert(t)
@@ -432,34 +432,38 @@ func TestReviewLingerTLS(t *testing.T) {
 		}
 		waitServe(t, done)
 	})
-	t.Run("starttls", func(t *testing.T) {
-		s, c := tcpPair(t)
-		srv := newSTServer(cfg)
-		got, release := make(chan struct{}), make(chan struct{})
-		srv.tlsData = func(tr weft.Transport, d []byte) {
-			close(got)
-			<-release
-			tr.Write(reply)
-			tr.LoseConnection()
-		}
-		_, done := serveConn(s, srv, &weft.Options{MaxWriteBuffer: 4 << 20})
-		_, tc, _ := stClient(t, c, cc)
-		if _, err := tc.Write([]byte("go")); err != nil {
-			t.Fatal(err)
-		}
-		<-got
-		tc.Write([]byte("more, never read"))
-		close(release)
-		b, err := io.ReadAll(tc)
-		if err != nil || !bytes.Equal(b, reply) {
-			t.Fatalf("peer read %d of %d bytes, then %v", len(b), len(reply), err)
-		}
-		tc.Close()
-		if reason := srv.waitLost(t); reason != nil {
-			t.Errorf("ConnectionLost(%v), want nil", reason)
-		}
-		waitServe(t, done)
-	})
+	for _, tr := range tcpAndEngine {
+		t.Run("starttls/"+tr.name, func(t *testing.T) {
+			s, c := tr.pair(t)
+			srv := newSTServer(cfg)
+			got, release := make(chan struct{}), make(chan struct{})
+			srv.tlsData = func(tr weft.Transport, d []byte) {
+				close(got)
+				<-release
+				tr.Write(reply)
+				tr.LoseConnection()
+			}
+			_, done := serveConn(s, srv, &weft.Options{MaxWriteBuffer: 4 << 20})
+			_, tc, _ := stClient(t, c, cc)
+			if _, err := tc.Write([]byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			<-got
+			tc.Write([]byte("more, never read"))
+			close(release)
+			b, err := io.ReadAll(tc)
+			if err != nil || !bytes.Equal(b, reply) {
+				t.Fatalf("peer read %d of %d bytes, then %v", len(b), len(reply), err)
+			}
+			tc.Close()
+			if reason := srv.waitLost(t); reason != nil {
+				t.Errorf("ConnectionLost(%v), want nil", reason)
+			}
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+		})
+	}
 }
 
 // openFDs counts the process's open descriptors.
@@ -532,7 +536,9 @@ func outq(t *testing.T, s net.Conn) int {
 // its first Read, and a StartTLS switch) must end the connection, as it did
 // when the close closed the socket under the handshake. The linger wakes a
 // blocked Read only: the handshake's Write stayed blocked, and nothing (an
-// Abort, Close, the timers) could end it.
+// Abort, Close, the timers) could end it. The StartTLS switch on both
+// engines (on the readiness engine, a goroutine the connection was handed
+// over to makes it).
 func TestReviewLingerHandshakeBlockedInWrite(t *testing.T) {
 	longLinger(t)
 	cfg, _ := testCert(t)
@@ -544,13 +550,17 @@ func TestReviewLingerHandshakeBlockedInWrite(t *testing.T) {
 	}
 	big := cfg.Clone()
 	big.Certificates = []tls.Certificate{{Certificate: chain, PrivateKey: cfg.Certificates[0].PrivateKey}}
-	for _, how := range []string{"listener", "starttls"} {
+	for _, how := range []string{"listener", "starttls", "starttls-epoll"} {
 		for _, end := range []string{"lose", "abort"} {
 			t.Run(how+"/"+end, func(t *testing.T) {
-				s, c := tcpPair(t)
+				pair := tcpPair
+				if how == "starttls-epoll" {
+					pair = enginePair
+				}
+				s, c := pair(t)
 				// Small buffers (no autotuning): the flight cannot
 				// fit in them.
-				s.(*net.TCPConn).SetWriteBuffer(32 << 10)
+				tcpUnder(t, s).SetWriteBuffer(32 << 10)
 				c.(*net.TCPConn).SetReadBuffer(32 << 10)
 				stop := make(chan struct{})
 				defer close(stop)

@@ -41,7 +41,7 @@ func postedStartTLS(t *testing.T, pair func(testing.TB) (net.Conn, net.Conn), pa
 	if paused {
 		r.onMade = func(t weft.Transport) { t.PauseReading() }
 	}
-	conn := weft.NewConn(s, r, nil)
+	conn := weft.NewConn(s, r, withEngine(s, nil))
 	done := make(chan error, 1)
 	go func() { done <- conn.Serve() }()
 	tr := waitMade(t, r)
@@ -135,76 +135,90 @@ func (s *starttlsServer) DataReceived(d []byte) {
 func (s *starttlsServer) ConnectionLost(error) {}
 
 // TestStartTLSServer: output queued before StartTLS goes out in clear, output
-// after it over TLS, and the conversation continues over TLS.
+// after it over TLS, and the conversation continues over TLS; the peer's
+// close_notify ends it cleanly. On both engines.
 func TestStartTLSServer(t *testing.T) {
 	cfg, pool := testCert(t)
-	s, c := tcpPair(t)
-	c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
-	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
-	done := serve(s, p, nil)
-	br := bufio.NewReader(c)
-	if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
-		t.Fatalf("greeting %q", line)
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			s, c := tr.pair(t)
+			c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
+			p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
+			done := serve(s, p, nil)
+			br := bufio.NewReader(c)
+			if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
+				t.Fatalf("greeting %q", line)
+			}
+			c.Write([]byte("STARTTLS\r\n"))
+			if line, _ := br.ReadString('\n'); line != "220 go ahead\r\n" {
+				t.Fatalf("reply %q", line)
+			}
+			if err := <-p.errc; err != nil {
+				t.Fatal(err)
+			}
+			if br.Buffered() != 0 {
+				t.Fatalf("%d bytes after 220 arrived in clear text", br.Buffered())
+			}
+			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			tbr := bufio.NewReader(tc)
+			if line, err := tbr.ReadString('\n'); line != "secret\n" {
+				t.Fatalf("first TLS line %q, %v", line, err)
+			}
+			tc.Write([]byte("ping\n"))
+			if line, _ := tbr.ReadString('\n'); line != "tls:ping\n" {
+				t.Fatalf("echo over TLS %q", line)
+			}
+			tc.Close()
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v after the peer's close_notify, want nil", err)
+			}
+		})
 	}
-	c.Write([]byte("STARTTLS\r\n"))
-	if line, _ := br.ReadString('\n'); line != "220 go ahead\r\n" {
-		t.Fatalf("reply %q", line)
-	}
-	if err := <-p.errc; err != nil {
-		t.Fatal(err)
-	}
-	if br.Buffered() != 0 {
-		t.Fatalf("%d bytes after 220 arrived in clear text", br.Buffered())
-	}
-	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	tbr := bufio.NewReader(tc)
-	if line, err := tbr.ReadString('\n'); line != "secret\n" {
-		t.Fatalf("first TLS line %q, %v", line, err)
-	}
-	tc.Write([]byte("ping\n"))
-	if line, _ := tbr.ReadString('\n'); line != "tls:ping\n" {
-		t.Fatalf("echo over TLS %q", line)
-	}
-	tc.Close()
-	<-done
 }
 
 // TestStartTLSPipelined: the client sends the command and its TLS ClientHello
 // in one write; the bytes after the command, received in the same read, are
-// handed to TLS and never seen as clear text.
+// handed to TLS and never seen as clear text. On both engines.
 func TestStartTLSPipelined(t *testing.T) {
 	cfg, pool := testCert(t)
-	s, c := tcpPair(t)
-	c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
-	p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
-	done := serve(s, p, nil)
-	br := bufio.NewReader(c)
-	if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
-		t.Fatalf("greeting %q", line)
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			s, c := tr.pair(t)
+			c.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
+			p := &starttlsServer{cfg: cfg, errc: make(chan error, 1)}
+			done := serve(s, p, nil)
+			br := bufio.NewReader(c)
+			if line, _ := br.ReadString('\n'); line != "220 hello\r\n" {
+				t.Fatalf("greeting %q", line)
+			}
+			// The first write of the TLS client (its ClientHello) goes out
+			// glued to the command; its first read takes the server's clear
+			// reply off first.
+			pc := &gluedConn{Conn: c, prefix: []byte("STARTTLS\r\n"), r: br}
+			tc := tls.Client(pc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			if pc.clear != "220 go ahead\r\n" {
+				t.Fatalf("clear reply %q", pc.clear)
+			}
+			if err := <-p.errc; err != nil {
+				t.Fatal(err)
+			}
+			tbr := bufio.NewReader(tc)
+			if line, err := tbr.ReadString('\n'); line != "secret\n" {
+				t.Fatalf("first TLS line %q, %v", line, err)
+			}
+			tc.Write([]byte("pipelined\n"))
+			if line, _ := tbr.ReadString('\n'); line != "tls:pipelined\n" {
+				t.Fatalf("echo over TLS %q", line)
+			}
+			tc.Close()
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v after the peer's close_notify, want nil", err)
+			}
+		})
 	}
-	// The first write of the TLS client (its ClientHello) goes out glued to
-	// the command; its first read takes the server's clear reply off first.
-	pc := &gluedConn{Conn: c, prefix: []byte("STARTTLS\r\n"), r: br}
-	tc := tls.Client(pc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	if pc.clear != "220 go ahead\r\n" {
-		t.Fatalf("clear reply %q", pc.clear)
-	}
-	if err := <-p.errc; err != nil {
-		t.Fatal(err)
-	}
-	tbr := bufio.NewReader(tc)
-	if line, err := tbr.ReadString('\n'); line != "secret\n" {
-		t.Fatalf("first TLS line %q, %v", line, err)
-	}
-	tc.Write([]byte("pipelined\n"))
-	if line, _ := tbr.ReadString('\n'); line != "tls:pipelined\n" {
-		t.Fatalf("echo over TLS %q", line)
-	}
-	tc.Close()
-	<-done
 }
 
 // gluedConn prefixes its first write, and before its first read takes one
@@ -240,59 +254,80 @@ func (g *gluedConn) Read(p []byte) (int, error) {
 }
 
 // TestStartTLSClientRole: a dialled connection (Options.Client) takes the
-// client role against a Go TLS server.
+// client role against a Go TLS server, on both engines (the served end of
+// the pair is the dialled one here: TCP is symmetric once connected).
 func TestStartTLSClientRole(t *testing.T) {
 	cfg, pool := testCert(t)
-	s, c := tcpPair(t)
-	got := make(chan string, 1)
-	p := &funcProto{
-		made: func(tr weft.Transport) {
-			if err := tr.StartTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}); err != nil {
-				t.Error(err)
+	for _, tr := range tcpAndEngine {
+		t.Run(tr.name, func(t *testing.T) {
+			dialled, srv := tr.pair(t)
+			got := make(chan string, 1)
+			p := &funcProto{
+				made: func(tr weft.Transport) {
+					if err := tr.StartTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}); err != nil {
+						t.Error(err)
+					}
+					tr.Write([]byte("hello over tls\n"))
+				},
+				data: func(tr weft.Transport, d []byte) { got <- string(d); tr.LoseConnection() },
 			}
-			tr.Write([]byte("hello over tls\n"))
-		},
-		data: func(tr weft.Transport, d []byte) { got <- string(d); tr.LoseConnection() },
-	}
-	done := serve(c, p, &weft.Options{Client: true})
-	s.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
-	ts := tls.Server(s, cfg)
-	line, err := bufio.NewReader(ts).ReadString('\n')
-	if err != nil || line != "hello over tls\n" {
-		t.Fatalf("server read %q, %v", line, err)
-	}
-	if _, err := ts.Write([]byte("welcome")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case g := <-got:
-		if g != "welcome" {
-			t.Fatalf("client got %q", g)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client received nothing over TLS")
-	}
-	<-done
-	if err := p.tr.StartTLS(&tls.Config{}); err == nil {
-		t.Fatal("StartTLS after close succeeded")
+			done := serve(dialled, p, &weft.Options{Client: true})
+			srv.SetDeadline(time.Now().Add(10 * time.Second)) // fail, not hang
+			ts := tls.Server(srv, cfg)
+			br := bufio.NewReader(ts)
+			line, err := br.ReadString('\n')
+			if err != nil || line != "hello over tls\n" {
+				t.Fatalf("server read %q, %v", line, err)
+			}
+			if _, err := ts.Write([]byte("welcome")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case g := <-got:
+				if g != "welcome" {
+					t.Fatalf("client got %q", g)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the client received nothing over TLS")
+			}
+			// LoseConnection over TLS: a close_notify, then the end.
+			if rest, err := io.ReadAll(br); len(rest) != 0 || err != nil {
+				t.Errorf("server read %q, %v after the client's LoseConnection; want a clean end", rest, err)
+			}
+			if err := waitServe(t, done); err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+			// Refused: the connection is closed, and speaks TLS already.
+			if err := p.tr.StartTLS(&tls.Config{}); !errors.Is(err, weft.ErrClosed) && !errors.Is(err, weft.ErrTLSActive) {
+				t.Fatalf("StartTLS after close = %v, want ErrClosed or ErrTLSActive", err)
+			}
+		})
 	}
 }
 
-// TestStartTLSTwice: a second StartTLS is refused with ErrTLSActive.
+// TestStartTLSTwice: a second StartTLS is refused with ErrTLSActive, on
+// every transport; the Abort after them ends the connection with
+// ErrAborted.
 func TestStartTLSTwice(t *testing.T) {
 	cfg, _ := testCert(t)
-	s, _ := tcpPair(t)
-	errs := make(chan error, 2)
-	p := &funcProto{made: func(tr weft.Transport) {
-		errs <- tr.StartTLS(cfg)
-		errs <- tr.StartTLS(cfg)
-		tr.Abort()
-	}}
-	<-serve(s, p, nil)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errs; !errors.Is(err, weft.ErrTLSActive) {
-		t.Fatalf("second StartTLS: %v", err)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			s, _ := tr.pair(t)
+			errs := make(chan error, 2)
+			p := &funcProto{made: func(tr weft.Transport) {
+				errs <- tr.StartTLS(cfg)
+				errs <- tr.StartTLS(cfg)
+				tr.Abort()
+			}}
+			if err := waitServe(t, serve(s, p, nil)); !errors.Is(err, weft.ErrAborted) {
+				t.Errorf("Serve = %v, want ErrAborted", err)
+			}
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errs; !errors.Is(err, weft.ErrTLSActive) {
+				t.Fatalf("second StartTLS: %v", err)
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ func (h *halfRecorder) ReadConnectionLost() {
 // gives ConnectionLost ErrTLSTruncated, which also matches
 // io.ErrUnexpectedEOF, and never ReadConnectionLost; the output written
 // before still reaches the peer. A close_notify (Close, or CloseWrite: the
-// TLS half-close) ends cleanly, as before.
+// TLS half-close) ends cleanly, as before. On both engines.
 func TestTLSTruncated(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -44,76 +44,76 @@ func TestTLSTruncated(t *testing.T) {
 		{"TLS half-close (close_notify)", true, func(tc *tls.Conn, _ net.Conn) { tc.CloseWrite() }, false, 1},
 		{"socket half-closed, no close_notify", true, func(_ *tls.Conn, raw net.Conn) { raw.(*net.TCPConn).CloseWrite() }, true, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, pool := testCert(t)
-			s, c := tcpPair(t)
-			r := newRecorder(t)
-			r.onMade = func(tr weft.Transport) {
-				if err := tr.StartTLS(cfg); err != nil {
-					t.Error(err)
+		for _, tr := range tcpAndEngine {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				cfg, pool := testCert(t)
+				s, c := tr.pair(t)
+				r := newRecorder(t)
+				r.onMade = func(tr weft.Transport) {
+					if err := tr.StartTLS(cfg); err != nil {
+						t.Error(err)
+					}
 				}
-			}
-			var answered atomic.Bool
-			r.onData = func(tr weft.Transport, d []byte) {
-				if !answered.Swap(true) {
-					tr.Write([]byte("got it\n"))
+				var answered atomic.Bool
+				r.onData = func(tr weft.Transport, d []byte) {
+					if !answered.Swap(true) {
+						tr.Write([]byte("got it\n"))
+					}
 				}
-			}
-			var proto weft.Protocol = r
-			hr := &halfRecorder{recorder: r}
-			if tc.half {
-				proto = hr
-			}
-			done := serve(s, proto, nil)
-			client := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			raw := c
-			if _, err := client.Write([]byte("hello\n")); err != nil {
-				t.Fatal(err)
-			}
-			readAll := func(want string) {
-				t.Helper()
-				got, err := io.ReadAll(client)
-				if string(got) != want || err != nil {
-					t.Errorf("the peer read %q, %v; want %q then the end (a close_notify)", got, err, want)
+				var proto weft.Protocol = r
+				hr := &halfRecorder{recorder: r}
+				if tc.half {
+					proto = hr
 				}
-			}
-			if tc.half {
-				// The peer can still read: the reply written before
-				// the end was seen, and the answer to a clean end,
-				// come after it.
-				tc.end(client, raw)
-				want := "got it\n"
-				if tc.readLost > 0 {
-					want += "bye\n"
+				done := serve(s, proto, nil)
+				client := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				raw := c
+				if _, err := client.Write([]byte("hello\n")); err != nil {
+					t.Fatal(err)
 				}
-				readAll(want)
-			} else {
-				got := make([]byte, len("got it\n"))
-				if _, err := io.ReadFull(client, got); err != nil || string(got) != "got it\n" {
-					t.Fatalf("reply %q, %v", got, err)
+				readAll := func(want string) {
+					t.Helper()
+					got, err := io.ReadAll(client)
+					if string(got) != want || err != nil {
+						t.Errorf("the peer read %q, %v; want %q then the end (a close_notify)", got, err, want)
+					}
 				}
-				tc.end(client, raw)
-			}
-			reason := r.waitLost(t)
-			if tc.truncated {
-				if !errors.Is(reason, weft.ErrTLSTruncated) || !errors.Is(reason, io.ErrUnexpectedEOF) {
-					t.Errorf("ConnectionLost(%v), want ErrTLSTruncated (and io.ErrUnexpectedEOF)", reason)
+				if tc.half {
+					// The peer can still read: the reply written before
+					// the end was seen, and the answer to a clean end,
+					// come after it.
+					tc.end(client, raw)
+					want := "got it\n"
+					if tc.readLost > 0 {
+						want += "bye\n"
+					}
+					readAll(want)
+				} else {
+					got := make([]byte, len("got it\n"))
+					if _, err := io.ReadFull(client, got); err != nil || string(got) != "got it\n" {
+						t.Fatalf("reply %q, %v", got, err)
+					}
+					tc.end(client, raw)
 				}
-			} else if reason != nil {
-				t.Errorf("ConnectionLost(%v), want nil", reason)
-			}
-			if got := hr.readLost.Load(); got != tc.readLost {
-				t.Errorf("ReadConnectionLost called %d times, want %d", got, tc.readLost)
-			}
-			if got := string(r.received()); got != "hello\n" {
-				t.Errorf("received %q, want \"hello\\n\"", got)
-			}
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Serve did not return")
-			}
-		})
+				reason := r.waitLost(t)
+				if tc.truncated {
+					if !errors.Is(reason, weft.ErrTLSTruncated) || !errors.Is(reason, io.ErrUnexpectedEOF) {
+						t.Errorf("ConnectionLost(%v), want ErrTLSTruncated (and io.ErrUnexpectedEOF)", reason)
+					}
+				} else if reason != nil {
+					t.Errorf("ConnectionLost(%v), want nil", reason)
+				}
+				if got := hr.readLost.Load(); got != tc.readLost {
+					t.Errorf("ReadConnectionLost called %d times, want %d", got, tc.readLost)
+				}
+				if got := string(r.received()); got != "hello\n" {
+					t.Errorf("received %q, want \"hello\\n\"", got)
+				}
+				if err := waitServe(t, done); err != reason {
+					t.Errorf("Serve = %v, want ConnectionLost's reason %v", err, reason)
+				}
+			})
+		}
 	}
 }
