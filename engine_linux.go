@@ -346,14 +346,18 @@ func (e *Engine) remove(c *Conn) {
 // release forgets c, whose descriptor fd leaves the engine for a net.Conn
 // made on a duplicate (handOff); the caller then closes fd. The duplicate
 // keeps the socket, and so its epoll entry, alive: the entry is removed
-// here, or the socket's events would keep waking the poller.
+// here, or the socket's events would keep waking the poller. Not once the
+// engine is closed: its epoll descriptor, closed or about to be (after
+// closed is set), might by then be another file's.
 func (e *Engine) release(c *Conn, fd int) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if fd < len(e.conns) && e.conns[fd] == c {
 		e.conns[fd] = nil
 	}
-	e.mu.Unlock()
-	epollDel(e.epfd, fd)
+	if !e.closed {
+		epollDel(e.epfd, fd)
+	}
 }
 
 // fdConn makes a net.Conn on a duplicate of the socket descriptor fd, which
