@@ -33,7 +33,9 @@ import (
 // Serve then blocks until the connection ends) takes the socket's descriptor
 // out of the net.Conn and parks it in epoll: an idle connection is then this
 // struct and nothing else, and a worker goroutine runs its callbacks when it
-// becomes ready.
+// becomes ready. A connection that asks for StartTLS moves from the
+// readiness engine to the goroutine engine (handOff) for the rest of its
+// life.
 //
 // Every callback runs under cbMu, so callbacks are never concurrent whichever
 // goroutine runs them. Writes append to one output buffer under mu and are
