@@ -1,3 +1,5 @@
+//go:build linux
+
 package weft_test
 
 import (
