@@ -1,6 +1,7 @@
 package weft_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -71,29 +72,41 @@ func pipePair(t testing.TB) (net.Conn, net.Conn) {
 
 func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, c := dialPair(t, nil, nil, "tcp", "127.0.0.1:0")
+	t.Cleanup(func() { s.Close(); c.Close() })
+	return s, c
+}
+
+// dialPair returns the two ends of a connection: a listener made with lc
+// (nil: the defaults) on network and address accepts it, d (nil: the
+// defaults) dials it. The caller closes both ends.
+func dialPair(t testing.TB, lc *net.ListenConfig, d *net.Dialer, network, address string) (server, client net.Conn) {
+	t.Helper()
+	if lc == nil {
+		lc = &net.ListenConfig{}
+	}
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	l, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	ch := make(chan net.Conn, 1)
 	go func() {
-		s, err := l.Accept()
-		if err != nil {
-			ch <- nil
-			return
-		}
+		s, _ := l.Accept()
 		ch <- s
 	}()
-	c, err := net.Dial("tcp", l.Addr().String())
+	c, err := d.Dial(network, l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := <-ch
 	if s == nil {
+		c.Close()
 		t.Fatal("accept failed")
 	}
-	t.Cleanup(func() { s.Close(); c.Close() })
 	return s, c
 }
 

@@ -91,31 +91,9 @@ func TestReview4LingerNewConnFDAddr(t *testing.T) {
 // to TCP.
 func mptcpPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		s, err := l.Accept()
-		if err != nil {
-			ch <- nil
-			return
-		}
-		ch <- s
-	}()
 	var d net.Dialer
 	d.SetMultipathTCP(true)
-	c, err := d.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-ch
-	if s == nil {
-		c.Close()
-		t.Fatal("accept failed")
-	}
+	s, c := dialPair(t, nil, &d, "tcp", "127.0.0.1:0")
 	t.Cleanup(func() { s.Close(); c.Close() })
 	if mp, err := s.(*net.TCPConn).MultipathTCP(); err != nil || !mp {
 		t.Skipf("no multipath TCP here (%v)", err)

@@ -38,32 +38,7 @@ func r5Client(pool *x509.CertPool) *tls.Config {
 // loops of this file would otherwise keep every pair open to the end).
 func r5Pair(t testing.TB, lc *net.ListenConfig, d *net.Dialer) (net.Conn, net.Conn) {
 	t.Helper()
-	if lc == nil {
-		lc = &net.ListenConfig{}
-	}
-	if d == nil {
-		d = &net.Dialer{}
-	}
-	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		s, _ := l.Accept()
-		ch <- s
-	}()
-	c, err := d.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-ch
-	if s == nil {
-		c.Close()
-		t.Fatal("accept failed")
-	}
-	return s, c
+	return dialPair(t, lc, d, "tcp", "127.0.0.1:0")
 }
 
 // r5SmallPair is a loopback pair whose buffers are small (the server's

@@ -157,25 +157,7 @@ func waitServe(t testing.TB, done <-chan error) error {
 // unixPair returns a connected pair of unix sockets.
 func unixPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		s, _ := l.Accept()
-		ch <- s
-	}()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-ch
-	if s == nil {
-		t.Fatal("accept failed")
-	}
+	s, c := dialPair(t, nil, nil, "unix", filepath.Join(t.TempDir(), "s"))
 	t.Cleanup(func() { s.Close(); c.Close() })
 	return s, c
 }
