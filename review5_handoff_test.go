@@ -658,8 +658,16 @@ func TestReview5CountersBalance(t *testing.T) {
 			p.tlsData = func(tr weft.Transport, d []byte) { tr.Write(d) }
 			done := serve(s, p, &weft.Options{MaxWriteBuffer: 64 << 20, Counters: &cnt})
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			c.Write([]byte("nope\r\n"))        // answered "500\r\n" in clear
-			time.Sleep(100 * time.Millisecond) // stClient's STARTTLS is read on its own
+			c.Write([]byte("nope\r\n")) // answered "500\r\n" in clear
+			// stClient's STARTTLS must be read on its own: wait until
+			// the server has taken "nope" (a sleep was not enough on a
+			// loaded machine, where both came in one read).
+			for deadline := time.Now().Add(10 * time.Second); cnt.BytesIn.Load() < int64(len("nope\r\n")); {
+				if time.Now().After(deadline) {
+					t.Fatal("the server did not read the first line within 10 s")
+				}
+				time.Sleep(time.Millisecond)
+			}
 			clear, tcl, _ := stClient(t, c, r5Client(pool))
 			if want := string(big) + "500\r\n220 go\r\n"; clear != want {
 				t.Fatalf("clear text %d bytes, want %d (equal prefix %v)", len(clear), len(want), strings.HasPrefix(want, clear))
