@@ -242,8 +242,11 @@ type Server struct {
 	// engine worker (StateClosed) and, on the descriptor path, a setup
 	// goroutine or the accept loop; the accept loop also reports a
 	// connection it closes for want of a handshake slot (StateNew,
-	// StateClosed). Calls for one connection are never concurrent. It must
-	// not block. Nil means no hook.
+	// StateClosed). Calls for one connection are never concurrent. A
+	// connection's close is counted in Snapshot just before its StateClosed
+	// call: a balanced Snapshot does not mean every StateClosed call was
+	// made (Close and Shutdown return after them). It must not block. Nil
+	// means no hook.
 	ConnState func(info ConnInfo, state ConnState)
 
 	initOnce sync.Once
