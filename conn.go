@@ -410,7 +410,8 @@ var closedChanDone = func() chan struct{} {
 
 // Start runs the connection without blocking the caller and calls done (if not
 // nil) with the reason after ConnectionLost. With an Engine in the Options a
-// socket then costs no goroutine while it is idle; otherwise Start runs
+// socket then costs no goroutine while it is idle (until a StartTLS moves
+// it to a goroutine of its own); otherwise Start runs
 // Serve on a new goroutine. Call Serve or Start once (see Serve): a second
 // call, or a call on the zero Conn, calls done with the error at once.
 func (c *Conn) Start(done func(reason error)) {

@@ -100,7 +100,9 @@ type Options struct {
 	// Engine, if set, drives the connection from a readiness engine (epoll
 	// on Linux): an idle connection then has no goroutine and no buffer.
 	// Connections that are not sockets (net.Pipe, TLS) are served by a
-	// goroutine whatever this says. Nil means a goroutine per connection.
+	// goroutine whatever this says, and a connection whose Protocol calls
+	// StartTLS leaves the engine for a goroutine of its own, which makes
+	// the switch. Nil means a goroutine per connection.
 	Engine *Engine
 	// Counters, if set, receives the connection's byte and frame counts; many
 	// connections may share one Counters.

@@ -30,7 +30,8 @@
 // MaxHandshakes; then the connection is
 // admitted, queued or rejected, and an admitted connection is driven by
 // weft.NewConn(...).Serve on that goroutine (or handed to the Engine with
-// Start, so that it holds no goroutine while idle).
+// Start, so that it holds no goroutine while idle, unless it is TLS or
+// until its Protocol calls StartTLS).
 //
 // With an Engine, on a plain TCP listener (no TLS, no PROXY protocol) and
 // without MaxConns, every connection runs at once, so no net.Conn is made at

@@ -239,7 +239,9 @@ type Server struct {
 	// ConnState, if set, is called on every state change of a connection
 	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine
 	// that makes the change: the connection's own, or with an Engine an
-	// engine worker (StateClosed) and, on the descriptor path, a setup
+	// engine worker (StateClosed; the connection's goroutine for one
+	// served by a goroutine, a TLS one or one whose StartTLS moved it off
+	// the engine) and, on the descriptor path, a setup
 	// goroutine or the accept loop; the accept loop also reports a
 	// connection it closes for want of a handshake slot (StateNew,
 	// StateClosed). Calls for one connection are never concurrent. A
