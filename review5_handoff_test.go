@@ -673,10 +673,15 @@ func TestReview5CountersBalance(t *testing.T) {
 				t.Fatalf("clear text %d bytes, want %d (equal prefix %v)", len(clear), len(want), strings.HasPrefix(want, clear))
 			}
 			msg := pattern(100<<10, 4)
-			go tcl.Write(msg)
+			wrote := make(chan error, 1)
+			go func() { _, err := tcl.Write(msg); wrote <- err }()
 			got := make([]byte, len(msg))
 			if _, err := io.ReadFull(tcl, got); err != nil || !bytes.Equal(got, msg) {
 				t.Fatalf("echo over TLS: %v", err)
+			}
+			// A tls.Conn closed during a Write sends no close_notify.
+			if err := <-wrote; err != nil {
+				t.Fatalf("writing over TLS: %v", err)
 			}
 			tcl.Close()
 			if err := waitServe(t, done); err != nil {

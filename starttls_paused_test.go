@@ -18,14 +18,25 @@ func TestStartTLSWhilePaused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := postedStartTLS(t, tc.pair, true, false, nil)
 			run.readSecret(t)
-			go run.client.Write([]byte("ping")) // net.Pipe: blocks until read
-			time.Sleep(50 * time.Millisecond)   // not synchronization: gives a wrong delivery a chance
+			wrote := make(chan error, 1)
+			go func() { // net.Pipe: blocks until read
+				_, err := run.client.Write([]byte("ping"))
+				wrote <- err
+			}()
+			time.Sleep(50 * time.Millisecond) // not synchronization: gives a wrong delivery a chance
 			if d := run.r.received(); len(d) != 0 {
 				t.Fatalf("delivered while paused: %q", d)
 			}
 			run.tr.ResumeReading()
 			if got := run.r.waitReceived("ping"); got != "ping" {
 				t.Fatalf("after resume %q", got)
+			}
+			// The Write must have returned: a tls.Conn closed during a
+			// Write sends no close_notify (the server then rightly
+			// reports ErrTLSTruncated), and on net.Pipe the Write may
+			// still be under way after the server read its bytes.
+			if err := <-wrote; err != nil {
+				t.Fatalf("writing ping: %v", err)
 			}
 			run.client.Close()
 			if err := waitServe(t, run.done); err != nil {
