@@ -6,7 +6,8 @@
 // SyncBuffer, an output buffer safe for a writer and a reader; StartSelf and
 // WantExit, to run a main in a child process and check how it ended; and
 // HangingProgram and WaitGone, a child program that never ends (unix);
-// Outcome and RunBadInput, for the bad-input table tests.
+// Outcome and RunBadInput, for the bad-input table tests; TLSConfigs, a
+// self-signed certificate and the configs of both ends.
 package testenv
 
 import (
