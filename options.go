@@ -123,13 +123,14 @@ type HandshakeLimiter interface {
 }
 
 // Counters counts bytes and frames in and out. It is safe for concurrent use;
-// a server shares one between all its connections. Bytes are counted per
-// read and per write system call; frames out written with WriteParts are
+// a server shares one between all its connections. Bytes in are counted per
+// read as they are delivered to the Protocol (input read and discarded while
+// a connection closes is not counted), bytes out per write system call; frames out written with WriteParts are
 // counted when the output holding them is handed to the socket (so with the
 // bytes, not before), and codecs count frames in after delivering a read's
 // frames: the counts are exact, not per-frame events.
 type Counters struct {
-	BytesIn   atomic.Int64 // bytes read from the peers
+	BytesIn   atomic.Int64 // bytes read from the peers and delivered
 	BytesOut  atomic.Int64 // bytes written to the peers
 	FramesIn  atomic.Int64 // frames decoded by codecs
 	FramesOut atomic.Int64 // frames written (SendFrame, WriteParts)

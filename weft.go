@@ -114,7 +114,10 @@ type HalfCloseable interface {
 	// LoseWriteConnection, Abort), or a timeout or a write error does;
 	// ConnectionLost comes last, as always. It is not called on a
 	// connection whose own output was ended by LoseWriteConnection: that
-	// connection closes, both directions being done.
+	// connection closes, both directions being done. TCP does not tell a
+	// peer's half-close from its full close, so it is also called when the
+	// peer closed altogether; what is written then may be refused by the
+	// peer with a reset.
 	ReadConnectionLost()
 }
 
@@ -170,7 +173,11 @@ type Producer interface {
 	PauseProducing()
 	// ResumeProducing asks it to write again.
 	ResumeProducing()
-	// StopProducing tells it the connection is lost: write no more.
+	// StopProducing tells it the connection is lost: write no more. Only
+	// the producer registered when the connection ends is told, once (and
+	// one registered on an ended connection, at once); a producer that
+	// UnregisterProducer removed, or another RegisterProducer replaced, is
+	// not.
 	StopProducing()
 }
 
@@ -201,7 +208,9 @@ type Transport interface {
 	LoseConnection()
 	// Abort closes the connection at once, discarding pending output
 	// (under TLS without a close_notify alert: the peer sees a cut stream).
-	// ConnectionLost receives ErrAborted.
+	// ConnectionLost receives ErrAborted, unless the connection was already
+	// closing or closed for a reason of its own (LoseConnectionWithReason, a
+	// read or write error), which it keeps.
 	Abort()
 	// LocalAddr is the local address of the connection.
 	LocalAddr() net.Addr
