@@ -20,7 +20,8 @@ type ProcessTerminated struct {
 	Signal syscall.Signal
 	// Cause says why this package killed the child: the context's cause
 	// (context.Canceled, context.DeadlineExceeded, ...) when the context given
-	// to Start was done, or the error of a failed wait (the Cmd's own
+	// to Start was done before the child was reaped (even if a signal of
+	// someone else's had already ended it), or the error of a failed wait (the Cmd's own
 	// copying to a Stdin, Stdout or Stderr that is not an *os.File failed),
 	// or, in ProcessEnded's status only, an error matching exec.ErrWaitDelay
 	// naming the descriptors Options.WaitDelay closed while still open.
