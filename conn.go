@@ -135,6 +135,7 @@ type connExt struct {
 	waitOff    int
 	tlsCfg     *tls.Config // requested, switched to after the current callback
 	tlsClear   int         // queued bytes that still go out in clear text
+	tlsFrames  uint16      // of c.outFrames, those in the clear text (counted when it is sent)
 	tlsBuf     []byte      // bytes received after the command, for TLS
 	tlsOn      bool
 	shakeWait  bool       // shutWrite waits for the TLS handshake (under Conn.mu): a close need not

@@ -1,6 +1,7 @@
 package weft_test
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,19 +14,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // The randomized, model-based test of the Transport contract: each run
-// drives one connection (net.Pipe, loopback TCP on the goroutine engine,
-// loopback TCP on the readiness engine) with a random sequence of
-// operations made from the callbacks (ConnectionMade, DataReceived,
-// ReadConnectionLost, posted functions, a producer's turns) and from other
-// goroutines at once, against a peer that sends a random stream in random
-// chunks and reads at random speeds, stalling now and then. An oracle then
+// drives one connection (net.Pipe, loopback TCP and unix sockets on the
+// goroutine engine and on the readiness engine; the "tls-" transports
+// switch to TLS at a random point, see property_tls_test.go) with a random
+// sequence of operations made from the callbacks (ConnectionMade,
+// DataReceived, ReadConnectionLost, posted functions, a producer's turns)
+// and from other goroutines at once, against a peer that sends a random
+// stream in random chunks and reads at random speeds, stalling now and
+// then. An oracle then
 // checks what the documentation promises (see propRun.check): callbacks
 // never concurrent, ConnectionMade once, DataReceived a prefix of the
 // peer's stream (all of it after its clean end), ConnectionLost once and
@@ -44,7 +49,9 @@ import (
 //	go test -race -count=1 -run 'TestPropertyContract/epoll/seed=17$' .
 //
 // or with WEFT_PROP_SEED=17 (that seed only, on every transport). The seeds
-// are 1..N by default (N: WEFT_PROP_RUNS, 60, or 12 under -short);
+// are 1..N by default (N: WEFT_PROP_RUNS, 60, or 12 under -short; by
+// default the transports marked with a share run one seed in share, to
+// keep the run short — with WEFT_PROP_RUNS set, all of them run);
 // WEFT_PROP_BASE moves the first one ("time" picks it from the clock, for
 // a hunt).
 const (
@@ -56,14 +63,47 @@ const (
 var propTransports = []struct {
 	name string
 	pair func(t *testing.T) (server, client net.Conn)
+	// tls: the run switches to TLS at a random point (StartTLS, see
+	// property_tls_test.go); share: the transport runs one seed in share
+	// (1: all of them), to keep the default run short.
+	tls   bool
+	share int
 }{
-	{"pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }},
-	{"tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }},
-	{"epoll", func(t *testing.T) (net.Conn, net.Conn) {
-		s, c := dialPair(t, nil, nil, "tcp", "127.0.0.1:0")
-		return engineConn{s.(*net.TCPConn)}, c
-	}},
+	{"pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, false, 1},
+	{"tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, false, 1},
+	{"epoll", propEnginePair, false, 1},
+	{"unix", propUnixPair, false, 3},
+	{"unix-epoll", propEngineUnixPair, false, 3},
+	{"tls-pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, true, 3},
+	{"tls-tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, true, 2},
+	{"tls-epoll", propEnginePair, true, 1},
+	{"tls-unix-epoll", propEngineUnixPair, true, 3},
 }
+
+func propEnginePair(t *testing.T) (net.Conn, net.Conn) {
+	s, c := dialPair(t, nil, nil, "tcp", "127.0.0.1:0")
+	return engineConn{s.(*net.TCPConn)}, c
+}
+
+// propUnixPair is a pair of unix sockets; the listener's file is gone once
+// the pair is made.
+func propUnixPair(t *testing.T) (net.Conn, net.Conn) {
+	dir, err := os.MkdirTemp("", "weftprop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	return dialPair(t, nil, nil, "unix", dir+"/s")
+}
+
+func propEngineUnixPair(t *testing.T) (net.Conn, net.Conn) {
+	s, c := propUnixPair(t)
+	return engineUnix{s.(*net.UnixConn)}, c
+}
+
+// pipeLike reports whether the transport runs over net.Pipe (no half-close,
+// no socket buffers).
+func pipeLike(transport string) bool { return strings.HasSuffix(transport, "pipe") }
 
 func propSeeds(t *testing.T) []uint64 {
 	if s := os.Getenv(propSeedEnv); s != "" {
@@ -107,17 +147,27 @@ func propSeeds(t *testing.T) []uint64 {
 // documented Transport contract on every transport (see the file comment).
 func TestPropertyContract(t *testing.T) {
 	seeds := propSeeds(t)
+	srvTLS, cliTLS := testenv.TLSConfigs(t)
 	for _, tr := range propTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			if tr.name == "epoll" && testEngine == nil {
+			if strings.HasSuffix(tr.name, "epoll") && testEngine == nil {
 				t.Skip("no readiness engine on this platform")
 			}
 			failed := 0
 			stats := map[string]int{}
-			defer func() { t.Logf("%d runs, what they saw: %v", len(seeds), stats) }()
-			for _, seed := range seeds {
+			runs := 0
+			defer func() { t.Logf("%d runs, what they saw: %v", runs, stats) }()
+			for i, seed := range seeds {
+				if len(seeds) > 1 && os.Getenv(propRunsEnv) == "" && i%tr.share != 0 {
+					continue
+				}
+				runs++
 				ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-					runProperty(t, tr.name, tr.pair, seed, stats)
+					var tc *propTLSConfigs
+					if tr.tls {
+						tc = &propTLSConfigs{srvTLS, cliTLS}
+					}
+					runProperty(t, tr.name, tr.pair, tc, seed, stats)
 				})
 				if !ok {
 					t.Logf("reproduce: go test -race -count=1 -run 'TestPropertyContract/%s/seed=%d$' .  (or %s=%d)",
@@ -230,7 +280,7 @@ func randomConfig(rng *rand.Rand, transport string) propConfig {
 		c.peerPlan = peerHalf
 		c.pClose /= 4
 	}
-	if transport == "pipe" && c.peerPlan == peerHalf {
+	if pipeLike(transport) && c.peerPlan == peerHalf {
 		c.peerPlan = peerNothing // a pipe cannot half-close
 	}
 	if c.peerPlan == peerEarly && rng.IntN(2) == 0 {
@@ -242,16 +292,16 @@ func randomConfig(rng *rand.Rand, transport string) propConfig {
 		c.final = finalNone // the peer's end closes (or ReadConnectionLost does)
 	}
 	c.settle = time.Duration(rng.IntN(20_000)) * time.Microsecond
-	if transport != "pipe" && rng.IntN(2) == 0 {
+	if !pipeLike(transport) && rng.IntN(2) == 0 {
 		c.sockBuf = 1 << (10 + rng.IntN(7)) // 1..64 KiB: partial writes, parked output
 	}
-	if transport == "pipe" && c.final == finalLoseWrite {
+	if pipeLike(transport) && c.final == finalLoseWrite {
 		c.final = finalLose
 	}
 	if c.final == finalNone && c.peerPlan == peerNothing {
 		c.final = finalLose // someone must end the connection
 	}
-	if transport == "pipe" && c.final == finalNone && c.peerPlan != peerEarly {
+	if pipeLike(transport) && c.final == finalNone && c.peerPlan != peerEarly {
 		c.final = finalLose
 	}
 	c.stallP = [...]float64{0, 0.02, 0.2}[rng.IntN(3)]
@@ -273,6 +323,7 @@ type writeRec struct {
 	kind   int
 	cbCtx  bool
 	inSeen bool // found in the peer's stream
+	inTLS  bool // and over TLS (the StartTLS variant)
 }
 
 type interval struct {
@@ -358,6 +409,17 @@ type propRun struct {
 	peerHalfed bool
 	peerClosed bool
 	peerConn   net.Conn
+
+	tls *propTLS // the StartTLS variant (nil: none)
+}
+
+// allActors are every writer of the run.
+func (r *propRun) allActors() []*actor {
+	all := append([]*actor{r.cb, r.driver}, r.actors...)
+	if r.tls != nil {
+		all = append(all, r.tls.actor)
+	}
+	return all
 }
 
 func (r *propRun) failf(format string, args ...any) {
@@ -418,6 +480,7 @@ func (p *propProto) ConnectionMade(t weft.Transport) {
 	if r.cfg.producerBudget > 0 {
 		r.register(r.cb)
 	}
+	r.maybeArmTLS()
 }
 
 func (p *propProto) DataReceived(data []byte) {
@@ -439,6 +502,7 @@ func (p *propProto) DataReceived(data []byte) {
 		r.failf("DataReceived with %d bytes, ReadBufferSize %d", len(data), rs)
 	}
 	r.received = append(r.received, data...)
+	r.maybeArmTLS()
 	if r.cb.rng.IntN(3) == 0 {
 		r.op(r.cb, 0)
 	}
@@ -796,7 +860,7 @@ func makeRecord(w int, seq uint32, n int) []byte {
 func peerByte(seed uint64, i int) byte { return byte(uint64(i)*131 + seed + uint64(i>>9)) }
 
 // runProperty is one run.
-func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn, net.Conn), seed uint64, stats map[string]int) {
+func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn, net.Conn), tlsc *propTLSConfigs, seed uint64, stats map[string]int) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	cfg := randomConfig(rng, transport)
 	r := &propRun{t: t, cfg: cfg, name: transport, reason: fmt.Errorf("prop reason %d", seed), trCh: make(chan weft.Transport, 1)}
@@ -804,6 +868,10 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	r.stream = make([]byte, cfg.peerLen)
 	for i := range r.stream {
 		r.stream[i] = peerByte(seed, i)
+	}
+	if tlsc != nil {
+		r.initTLS(rand.New(rand.NewPCG(rng.Uint64(), 9)), tlsc)
+		cfg = r.cfg
 	}
 	fdsBefore := propFDs()
 
@@ -814,12 +882,12 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 		// The peer's receive buffer stays above loopback's MSS (64 KiB):
 		// below it the peer's window updates wait for the sender's zero
 		// window probes, which back off to seconds.
-		if tc, ok := s.(engineConn); ok {
-			tc.SetWriteBuffer(cfg.sockBuf)
-		} else if tc, ok := s.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(cfg.sockBuf)
+		type bufferer interface {
+			SetWriteBuffer(int) error
+			SetReadBuffer(int) error
 		}
-		c.(*net.TCPConn).SetReadBuffer(128 << 10)
+		s.(bufferer).SetWriteBuffer(cfg.sockBuf)
+		c.(bufferer).SetReadBuffer(128 << 10)
 	}
 	opts := &weft.Options{MaxWriteBuffer: cfg.maxWB, HighWater: cfg.high, LowWater: cfg.low, ReadBufferSize: cfg.readSize,
 		Counters: &r.counters}
@@ -851,13 +919,30 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	}()
 	go func() { // the peer's reader
 		defer peerWG.Done()
-		r.peerRead(readRng, writerDone)
+		if r.tls != nil {
+			r.peerReadTLS(readRng, writerDone)
+		} else {
+			r.peerRead(readRng, writerDone)
+		}
 	}()
+	var tlsWG sync.WaitGroup
+	if r.tls != nil && r.tls.how == tlsFromGoroutine {
+		tlsWG.Add(1)
+		go func() {
+			defer tlsWG.Done()
+			r.tlsGoroutine()
+		}()
+	}
 	if cfg.peerPlan == peerEarly {
 		peerWG.Add(1)
 		go func() {
 			defer peerWG.Done()
-			time.Sleep(cfg.earlyAfter)
+			if r.tls != nil && r.tls.cutAfterTLS {
+				<-r.tls.peerReady // cut the TLS stream, not the clear text
+				time.Sleep(cfg.earlyAfter / 8)
+			} else {
+				time.Sleep(cfg.earlyAfter)
+			}
 			r.peerClose()
 		}()
 	}
@@ -928,6 +1013,10 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	}
 
 	r.served = counterValues(&r.counters)
+	if r.tls != nil {
+		close(r.tls.stop)
+		tlsWG.Wait()
+	}
 
 	// After the end: writes fail with ErrClosed, nothing panics, posted
 	// work is dropped, a producer is stopped at once.
@@ -1004,8 +1093,18 @@ func propFDs() int {
 // The peer.
 
 func (r *propRun) peerWrite(rng *rand.Rand) {
-	c := r.peerConn
+	var c io.Writer = r.peerConn
+	switchAt := -1 // the TLS variant: where the peer waits for the switch
+	var tc *tls.Conn
+	if r.tls != nil {
+		switchAt = r.tls.clearLen
+	}
 	for off := 0; off < len(r.stream); {
+		if off == switchAt {
+			if tc = r.peerWaitTLS(); tc != nil {
+				c = tc
+			} // else no switch: the rest in clear text
+		}
 		var k int
 		switch rng.IntN(4) {
 		case 0:
@@ -1016,6 +1115,9 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 			k = 1 + rng.IntN(64<<10)
 		}
 		k = min(k, len(r.stream)-off)
+		if off < switchAt {
+			k = min(k, switchAt-off)
+		}
 		if _, err := c.Write(r.stream[off : off+k]); err != nil {
 			return
 		}
@@ -1025,7 +1127,10 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 		}
 	}
 	if r.cfg.peerPlan == peerHalf {
-		cw, ok := c.(interface{ CloseWrite() error })
+		if switchAt == len(r.stream) {
+			tc = r.peerWaitTLS() // the end goes over TLS if the connection switches
+		}
+		cw, ok := r.peerConn.(interface{ CloseWrite() error })
 		if !ok {
 			return
 		}
@@ -1033,6 +1138,9 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 		r.peerMu.Lock()
 		r.peerHalfed = true
 		r.peerMu.Unlock()
+		if tc != nil {
+			tc.CloseWrite() // close_notify
+		}
 		cw.CloseWrite()
 		r.addCause(cause{kind: causePeerHalf, s: s, e: r.now()})
 	}
@@ -1080,6 +1188,12 @@ func (r *propRun) peerClose() {
 	early := !r.peerDone
 	if early {
 		r.peerEarly = true
+		if r.tls != nil && r.tls.peerTLS != nil {
+			r.tls.cut = true // no close_notify
+		}
+	}
+	if r.tls != nil && r.tls.peerTLS != nil {
+		r.tls.rawClose = true // early or not: a TLS stream ended with no close_notify
 	}
 	r.peerClosed = true // before the close: the server may see it at once
 	r.peerMu.Unlock()
@@ -1166,7 +1280,7 @@ func (r *propRun) check(serveErr error) {
 	// atomic across goroutines); all of them after a graceful close.
 	logs := map[[2]uint64]*writeRec{}
 	var all []*writeRec
-	for _, a := range append([]*actor{r.cb, r.driver}, r.actors...) {
+	for _, a := range r.allActors() {
 		for _, w := range a.log {
 			logs[[2]uint64{uint64(w.w), uint64(w.seq)}] = w
 			all = append(all, w)
@@ -1176,6 +1290,7 @@ func (r *propRun) check(serveErr error) {
 	got, peerErr := r.peerGot, r.peerErr
 	r.peerMu.Unlock()
 	var order []*writeRec
+	var offs []int
 	truncated := false
 	for off := 0; off < len(got); {
 		rest := got[off:]
@@ -1218,11 +1333,15 @@ func (r *propRun) check(serveErr error) {
 			break
 		}
 		order = append(order, wr)
+		offs = append(offs, off)
 		if off+n > len(got) {
 			truncated = true
 			break
 		}
 		off += n
+	}
+	if r.tls != nil {
+		r.checkTLS(order, offs)
 	}
 	// Order: no record may come after one that began after it returned.
 	maxS := int64(-1)
@@ -1247,7 +1366,16 @@ func (r *propRun) check(serveErr error) {
 				missing++
 			}
 		}
-		if missing > 0 || truncated || peerErr != io.EOF {
+		// The StartTLS variant: a LoseConnection with nothing to send
+		// over TLS closes under the handshake (tls.go's handshakeTLS),
+		// so the peer's handshake fails after all the clear text.
+		endOK := peerErr == io.EOF || r.tls != nil && r.tls.hsErr != nil ||
+			// A lingering close ends once the peer has acknowledged all
+			// the output (docs/guide.md, the lingering close); the peer's bytes sent
+			// after that (the rest of its stream, its close_notify) are
+			// answered with a reset, read after every byte of the output.
+			missing == 0 && errors.Is(peerErr, syscall.ECONNRESET)
+		if missing > 0 || truncated || !endOK {
 			r.failf("graceful close (no Abort, no slow consumer, the peer read on): the peer got %d records (%d bytes, truncated=%v) then %v; %d successful writes missing",
 				len(order), len(got), truncated, peerErr, missing)
 		}
@@ -1285,7 +1413,7 @@ func (r *propRun) check(serveErr error) {
 	}
 	for _, c := range r.lwcErrs {
 		switch {
-		case r.name == "pipe":
+		case pipeLike(r.name):
 			if !errors.Is(c.err, weft.ErrNotSupported) && !errors.Is(c.err, weft.ErrClosed) {
 				r.failf("LoseWriteConnection on a net.Pipe = %v, want ErrNotSupported", c.err)
 			}
@@ -1297,7 +1425,7 @@ func (r *propRun) check(serveErr error) {
 		default:
 			r.failf("LoseWriteConnection = %v", c.err)
 		}
-		if c.s > closedAt && r.name != "pipe" && !errors.Is(c.err, weft.ErrClosed) {
+		if c.s > closedAt && !pipeLike(r.name) && !errors.Is(c.err, weft.ErrClosed) {
 			r.failf("LoseWriteConnection after the close = %v, want ErrClosed", c.err)
 		}
 	}
@@ -1392,6 +1520,16 @@ func (r *propRun) check(serveErr error) {
 	}
 }
 
+// has reports whether something of kind closed the connection (or began to).
+func (r *propRun) has(kind int) bool {
+	for _, c := range r.causes {
+		if c.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
 // anyBefore reports whether something that closes the connection, or ends
 // the peer's stream, began before stamp.
 func (r *propRun) anyBefore(stamp int64) bool {
@@ -1439,7 +1577,7 @@ func (r *propRun) checkReason(causes []cause) {
 		}
 		// A network error: the peer closed while output or input was
 		// in flight.
-		ok = !sentinel && r.peerEarly
+		ok = !sentinel && r.peerEarly || r.tlsReasonOK(reason)
 	}
 	if !ok {
 		var names []string
@@ -1449,6 +1587,7 @@ func (r *propRun) checkReason(causes []cause) {
 		r.failf("ConnectionLost(%v) does not match what happened: %v (peerEarly=%v)", reason, names, r.peerEarly)
 		return
 	}
+	r.checkTLSCut(causes)
 	// The first cause, when it returned before any other began, decides.
 	if len(causes) == 0 {
 		return
@@ -1509,7 +1648,7 @@ func (r *propRun) count(stats map[string]int) {
 		stats["ReadConnectionLost"]++
 	}
 	ok := 0
-	for _, a := range append([]*actor{r.cb, r.driver}, r.actors...) {
+	for _, a := range r.allActors() {
 		for _, w := range a.log {
 			if w.err == nil {
 				ok++
@@ -1527,6 +1666,7 @@ func (r *propRun) count(stats map[string]int) {
 			stats["producer stopped"]++
 		}
 	}
+	r.countTLS(stats)
 }
 
 func counterValues(c *weft.Counters) [4]int64 {

@@ -61,6 +61,7 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 	if c.out != nil {
 		x.tlsClear = len(*c.out)
 	}
+	x.tlsFrames = c.outFrames // all in the clear text
 	x.tlsBuf = append([]byte(nil), buffered...)
 	if onEngine {
 		c.flags.Or(fSwitch)
@@ -141,7 +142,15 @@ func (c *Conn) maybeSwitchTLS() error {
 		clear = append(clear, (*c.out)[:x.tlsClear]...)
 		*c.out = append((*c.out)[:0], (*c.out)[x.tlsClear:]...)
 	}
-	x.tlsClear = 0
+	// The clear text's frames are handed to the socket with it: counted
+	// now, not with the TLS output, which may never come.
+	if n := min(x.tlsFrames, c.outFrames); n != 0 {
+		c.outFrames -= n
+		if cnt := c.opt.counters; cnt != nil {
+			cnt.FramesOut.Add(int64(n))
+		}
+	}
+	x.tlsClear, x.tlsFrames = 0, 0
 	c.sending = len(clear)
 	if len(clear) > 0 {
 		// A flush of the clear text: a LoseConnection meanwhile waits

@@ -203,8 +203,11 @@ type Transport interface {
 	// Protocol did not read, it is half-closed first and what the peer
 	// still sends is discarded until the peer ends its side, for at most
 	// 2 s and 1 MiB (a TCP close with unread input would reset the
-	// connection and discard the output not yet sent); ConnectionLost
-	// comes after the close. Idempotent.
+	// connection and discard the output not yet sent). On Linux a TCP
+	// socket without such input lingers the same way while the peer has not
+	// acknowledged all the output, and closes once it has: what the peer
+	// sends after that is answered with a reset. ConnectionLost comes after
+	// the close. Idempotent.
 	LoseConnection()
 	// Abort closes the connection at once, discarding pending output
 	// (under TLS without a close_notify alert: the peer sees a cut stream).
