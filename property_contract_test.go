@@ -1163,14 +1163,20 @@ func (r *propRun) peerRead(rng *rand.Rand, writerDone <-chan struct{}) {
 			break
 		}
 	}
+	r.peerFinish(err, writerDone)
+	c.Close()
+}
+
+// peerFinish records how the peer's reading ended (err) and, after the
+// whole output came (io.EOF), waits for the peer's writer: the peer ends
+// once its stream is sent (a server that lingers drains it), or at once if
+// the server is gone (its writes then fail). The caller then closes.
+func (r *propRun) peerFinish(err error, writerDone <-chan struct{}) {
 	r.peerMu.Lock()
 	r.peerErr = err
 	r.peerDone = true
 	r.peerMu.Unlock()
 	if err == io.EOF {
-		// The whole output came: the peer ends once its stream is sent
-		// (a server that lingers drains it), or at once if the server is
-		// gone (its writes then fail).
 		select {
 		case <-writerDone:
 		case <-time.After(5 * time.Second):
@@ -1179,7 +1185,6 @@ func (r *propRun) peerRead(rng *rand.Rand, writerDone <-chan struct{}) {
 	r.peerMu.Lock()
 	r.peerClosed = true
 	r.peerMu.Unlock()
-	c.Close()
 }
 
 func (r *propRun) peerClose() {

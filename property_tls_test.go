@@ -406,19 +406,7 @@ func (r *propRun) peerReadTLS(rng *rand.Rand, writerDone <-chan struct{}) {
 	} else {
 		r.peerTLSReady(nil, nil)
 	}
-	r.peerMu.Lock()
-	r.peerErr = err
-	r.peerDone = true
-	r.peerMu.Unlock()
-	if err == io.EOF {
-		select {
-		case <-writerDone:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	r.peerMu.Lock()
-	r.peerClosed = true
-	r.peerMu.Unlock()
+	r.peerFinish(err, writerDone)
 	if tc != nil {
 		tc.Close() // a close_notify (none if a write is under way)
 	}
