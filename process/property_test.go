@@ -185,6 +185,12 @@ func newPropPlan(seed uint64) *propPlan {
 	}
 	if r.IntN(3) == 0 {
 		p.exitSig = []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGHUP}[r.IntN(3)]
+		if p.exitSig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+			// Run under nohup: the child inherits SIGHUP ignored and
+			// could not die of it. Parent and child both see this, so
+			// their plans agree.
+			p.exitSig = syscall.SIGTERM
+		}
 	} else {
 		p.exitCode = []int{0, 0, 0, 1, 3, 42, 255}[r.IntN(7)]
 	}
