@@ -697,9 +697,11 @@ func (r *propRun) op(a *actor, depth int) {
 			r.post(func() {})
 		}
 	case opBuffered:
-		if room := r.tr.(weft.WriteRoomer).WriteRoom(); a.w == 0 && r.cfg.goroutines == 0 && room > recHdr {
+		if room := r.tr.(weft.WriteRoomer).WriteRoom(); a.w == 0 && r.cfg.goroutines == 0 && !r.markerPending() && room > recHdr {
 			// The callbacks are the only writers: a Write that fits the
-			// room left is taken (the flush only makes more).
+			// room left is taken (the flush only makes more). Not while
+			// the StartTLS variant's marker may still be written from a
+			// goroutine of its own.
 			wr := r.writeN(a, opWrite, min(room, recHdr+a.rng.IntN(4*r.cfg.maxWrite)))
 			if errors.Is(wr.err, weft.ErrSlowConsumer) {
 				r.failf("Write of %d bytes after WriteRoom() = %d returned ErrSlowConsumer", wr.n, room)

@@ -143,6 +143,20 @@ func (r *propRun) tlsGoroutine() {
 	r.startTLS()
 }
 
+// markerPending reports whether the StartTLS variant's marker may still be
+// written (perhaps from a goroutine other than the callbacks').
+func (r *propRun) markerPending() bool {
+	if r.tls == nil {
+		return false
+	}
+	select {
+	case <-r.tls.stDone:
+		return false
+	default:
+		return true
+	}
+}
+
 // startTLS writes the marker and calls StartTLS.
 func (r *propRun) startTLS() {
 	x := r.tls
