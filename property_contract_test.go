@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1240,14 +1241,7 @@ func (r *propRun) check(serveErr error) {
 	}
 
 	causes := r.causes
-	has := func(kind int) bool {
-		for _, c := range causes {
-			if c.kind == kind {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(kind int) bool { return hasCause(causes, kind) }
 	aborted, slow, early := has(causeAbort), has(causeSlow), r.peerEarly
 	serverClosed := has(causeLose) || has(causeLoseReason) || aborted || slow
 	// All the input when the peer ended its stream cleanly and the server
@@ -1548,17 +1542,15 @@ func (r *propRun) anyBefore(stamp int64) bool {
 	return false
 }
 
+// hasCause reports whether causes holds one of kind.
+func hasCause(causes []cause, kind int) bool {
+	return slices.ContainsFunc(causes, func(c cause) bool { return c.kind == kind })
+}
+
 // checkReason checks ConnectionLost's reason against what happened.
 func (r *propRun) checkReason(causes []cause) {
 	reason := r.lostWhy
-	has := func(kind int) bool {
-		for _, c := range causes {
-			if c.kind == kind {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(kind int) bool { return hasCause(causes, kind) }
 	graceful := has(causeLose) || has(causeLoseWrite) || has(causePeerHalf) || has(causePeerClose) ||
 		r.cfg.peerPlan == peerNothing // reads to the end, then closes
 	sentinels := []error{weft.ErrClosed, weft.ErrAborted, weft.ErrSlowConsumer, weft.ErrIdleTimeout,

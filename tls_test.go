@@ -3,20 +3,16 @@ package weft_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // startTLSRun is what postedStartTLS leaves for the test to look at.
@@ -80,30 +76,11 @@ func (run startTLSRun) readSecret(t *testing.T) {
 	}
 }
 
-// testCert makes a self-signed certificate for 127.0.0.1.
+// testCert makes a self-signed certificate for 127.0.0.1 (and localhost)
+// and a pool that trusts it.
 func testCert(t testing.TB) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "weft test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}, pool
+	srv, cli := testenv.TLSConfigs(t)
+	return srv, cli.RootCAs
 }
 
 // starttlsServer answers "STARTTLS" with "220 go ahead" in clear text, then

@@ -1,45 +1,16 @@
 package codec_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 )
-
-func testTLSConfigs(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "weft test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"weft.test"}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		&tls.Config{RootCAs: pool, ServerName: "weft.test"}
-}
 
 // starttlsEcho echoes lines and upgrades to TLS on "STARTTLS".
 type starttlsEcho struct {
@@ -79,7 +50,7 @@ func (c *prefixConn) Write(p []byte) (int, error) {
 // The bytes received after the STARTTLS frame (the pipelined ClientHello)
 // go to TLS, not to the line decoder.
 func TestStartTLSHandsBufferedBytesToTLS(t *testing.T) {
-	srvCfg, cliCfg := testTLSConfigs(t)
+	srvCfg, cliCfg := testenv.TLSConfigs(t)
 	cl := servePair(t, codec.NewProtocol(codec.Line{}, &starttlsEcho{cfg: srvCfg}), nil)
 	tc := tls.Client(&prefixConn{Conn: cl, prefix: []byte("STARTTLS\r\n")}, cliCfg)
 	if err := tc.Handshake(); err != nil {
