@@ -35,13 +35,28 @@ import (
 // after their last line, some ending with BYE) and must get every line
 // back exactly once and in order, whether it was served at once or queued
 // first; or, if a documented limit refused it, the documented refusal and
-// nothing else. A graceful Shutdown in the middle must give what
+// nothing else; or, over MaxConns with an OverflowFactory, exactly the
+// overflow Protocol's line. A graceful Shutdown in the middle must give what
 // Server.Shutdown promises. Then the books must balance, no descriptor may
-// be left open and no goroutine may leak (goleak in TestMain).
+// be left open and no goroutine may leak (goleak in TestMain). Every
+// refusal is attributed to the limit that made it, from the server's own
+// reports (ConnState, the reason on its Logger's close line), and checked
+// against the configuration, Snapshot and the client's transcript
+// (icCheckRefusals, chaos_attrib_test.go).
 //
 // The seed is 1 unless WEFT_CHAOS_SEED sets it ("time": from the clock); it
-// is logged and shown on failure. WEFT_CHAOS_CLIENTS sets the number of
-// honest clients per run (24; 12 with -short).
+// is logged and shown on failure. Each subtest (configuration, stop,
+// engine) derives its own seed from it (the default run leaves out half of
+// the "reject" and "overflow" subtests, see TestIntegrityUnderChaos), which
+// draws, in order: the limits (MaxQueue, MaxConnsPerPeer, MaxHandshakes,
+// HandshakeTimeout, IdleTimeout; then by configuration MaxConns, the queue
+// policy and QueueTimeout, or MaxConns, a smaller MaxQueue and the
+// overflow Protocol's hold for "overflow"), how the TLS listener does TLS,
+// each honest client's plan (start, listener, source address, end, pace,
+// its own seed, its lines, STARTTLS and its lines, PROXY header), each
+// hostile client's kind, seed and start, and, with a stop, when Shutdown
+// begins and its deadline. WEFT_CHAOS_CLIENTS sets the number of honest
+// clients per run (24; 12 with -short).
 
 const (
 	icSeedEnv    = "WEFT_CHAOS_SEED"
@@ -53,11 +68,13 @@ const (
 	icMaxLine    = 1024 // the LineReceiver's MaxLength
 )
 
-// TestIntegrityUnderChaos runs the soak on both engines, for three
-// configurations — "queue" (MaxConns with QueueFIFO), "reject" (MaxConns
-// with Reject and RejectMessage) and "fd" (no MaxConns: with the engine the
-// plain listener takes the descriptor accept path) — each without a stop
-// and with a graceful Shutdown in the middle of it.
+// TestIntegrityUnderChaos runs the soak on both engines, for four
+// configurations — "queue" (MaxConns with QueueFIFO or QueueLIFO),
+// "reject" (MaxConns with Reject and RejectMessage), "overflow" (MaxConns
+// with Reject and an OverflowFactory, bounded by MaxQueue) and "fd" (no
+// MaxConns: with the engine the plain listener takes the descriptor accept
+// path) — each without a stop and with a graceful Shutdown in the middle of
+// it.
 func TestIntegrityUnderChaos(t *testing.T) {
 	// A fixed seed by default, so that a run in CI makes the same choices
 	// each time; WEFT_CHAOS_SEED=time draws one from the clock (for hunts).
@@ -73,20 +90,33 @@ func TestIntegrityUnderChaos(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d (rerun with %s=%d)", seed, icSeedEnv, seed)
-	for _, config := range []string{"queue", "reject", "fd"} {
+	// "reject" and "overflow" share the time of one configuration in the
+	// default run: each runs each stop on one engine, the other engine
+	// taking the other configuration and stop (which way round follows the
+	// seed's parity). With WEFT_CHAOS_SEED set (a hunt, or the rerun of a
+	// failure, whose subtest keeps its own seed) every subtest runs.
+	all := os.Getenv(icSeedEnv) != ""
+	for _, config := range []string{"queue", "reject", "overflow", "fd"} {
 		for _, stop := range []string{"none", "shutdown"} {
 			t.Run(config+"/"+stop, func(t *testing.T) {
-				onEngines(t, func(t *testing.T, e *weft.Engine) {
-					h := fnv.New64a()
-					fmt.Fprintf(h, "%s/%s/%v", config, stop, e != nil)
-					sub := seed ^ h.Sum64()
-					t.Cleanup(func() {
-						if t.Failed() {
-							t.Logf("failed with %s=%d (this run's own seed %d)", icSeedEnv, seed, sub)
-						}
+				for name, engine := range engines(t) {
+					if !all && (config == "reject" || config == "overflow") &&
+						(name == "engine") != ((stop == "shutdown") != (config == "overflow") != (seed%2 == 1)) {
+						continue
+					}
+					t.Run(name, func(t *testing.T) {
+						e := engine(t)
+						h := fnv.New64a()
+						fmt.Fprintf(h, "%s/%s/%v", config, stop, e != nil)
+						sub := seed ^ h.Sum64()
+						t.Cleanup(func() {
+							if t.Failed() {
+								t.Logf("failed with %s=%d (this run's own seed %d)", icSeedEnv, seed, sub)
+							}
+						})
+						runIntegrity(t, sub, config, stop == "shutdown", e)
 					})
-					runIntegrity(t, sub, config, stop == "shutdown", e)
-				})
+				}
 			})
 		}
 	}
@@ -98,12 +128,17 @@ func TestIntegrityUnderChaos(t *testing.T) {
 // "421 shutting down". ConnectionLost records its reason by the client's
 // address.
 type icHandler struct {
-	r    *codec.LineReceiver
-	cfg  *tls.Config
-	lost func(remote string, err error)
+	r      *codec.LineReceiver
+	cfg    *tls.Config
+	lost   func(remote string, err error)
+	live   *icLive
+	remote string // as BuildProtocol got it
 }
 
-func (h *icHandler) ConnectionMade(r *codec.LineReceiver) { h.r = r }
+func (h *icHandler) ConnectionMade(r *codec.LineReceiver) {
+	h.r = r
+	h.live.made(h.remote)
+}
 
 func (h *icHandler) LineReceived(line []byte) {
 	switch string(line) {
@@ -124,6 +159,9 @@ func (h *icHandler) LineReceived(line []byte) {
 func (h *icHandler) Shutdown() { h.r.SendLine([]byte(strings.TrimSuffix(icGoodbye, "\r\n"))) }
 
 func (h *icHandler) ConnectionLost(err error) {
+	if h.r != nil {
+		h.live.lost(h.remote)
+	}
 	if h.r != nil && h.r.Transport() != nil {
 		h.lost(h.r.Transport().RemoteAddr().String(), err)
 	}
@@ -138,6 +176,10 @@ type icEnv struct {
 	mu     sync.Mutex
 	lost   map[string]error    // the server's ConnectionLost reasons, by client address
 	queued map[string]struct{} // clients that were queued (StateQueued), by address
+
+	rec     icRecorder // the server's reports, by connection ID
+	live    icLive     // the Factory's Protocols running
+	ovfLive icLive     // the OverflowFactory's
 }
 
 func (env *icEnv) recordLost(remote string, err error) {
@@ -164,8 +206,8 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 	})
 	env := &icEnv{addr: map[string]string{}, cli: cliTLS, lost: map[string]error{}, queued: map[string]struct{}{}}
 	s := &Server{
-		Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
-			r := codec.NewLineReceiver(&icHandler{cfg: srvTLS, lost: env.recordLost})
+		Factory: weft.FactoryFunc(func(remote net.Addr) weft.Protocol {
+			r := codec.NewLineReceiver(&icHandler{cfg: srvTLS, lost: env.recordLost, live: &env.live, remote: remote.String()})
 			r.MaxLength = icMaxLine
 			return r
 		}),
@@ -177,8 +219,9 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 		MaxWriteBuffer:   64 << 10,
 		RejectMessage:    []byte(icReject),
 		Engine:           engine,
-		Logger:           slog.New(slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:           slog.New(icLogHandler{slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug}), &env.rec}),
 		ConnState: func(info ConnInfo, state ConnState) {
+			env.rec.state(info, state)
 			if state == StateQueued {
 				env.mu.Lock()
 				env.queued[info.RemoteAddr.String()] = struct{}{}
@@ -192,10 +235,19 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 		s.QueueTimeout = time.Duration(3000+rng.IntN(1500)) * time.Millisecond
 	case "reject":
 		s.MaxConns, s.Overflow = 2+rng.IntN(3), Reject
+	case "overflow":
+		// Few slots and little overflow room, so that clients run, overflow
+		// and are refused over MaxQueue in one run; the overflow Protocol
+		// closes hold after the client's first line.
+		s.MaxConns, s.Overflow, s.MaxQueue = 1+rng.IntN(3), Reject, 1+rng.IntN(3)
+		hold := time.Duration(50+rng.IntN(300)) * time.Millisecond
+		s.OverflowFactory = weft.FactoryFunc(func(remote net.Addr) weft.Protocol {
+			return &icOverflow{remote: remote.String(), live: &env.ovfLive, hold: hold}
+		})
 	}
 	env.s = s
-	t.Logf("config %s: MaxConns %d %v, MaxQueue %d, QueueTimeout %v, MaxConnsPerPeer %d, MaxHandshakes %d, HandshakeTimeout %v, IdleTimeout %v",
-		config, s.MaxConns, s.Overflow, s.MaxQueue, s.QueueTimeout, s.MaxConnsPerPeer, s.MaxHandshakes, s.HandshakeTimeout, s.IdleTimeout)
+	t.Logf("config %s: MaxConns %d %v (OverflowFactory %v), MaxQueue %d, QueueTimeout %v, MaxConnsPerPeer %d, MaxHandshakes %d, HandshakeTimeout %v, IdleTimeout %v",
+		config, s.MaxConns, s.Overflow, s.OverflowFactory != nil, s.MaxQueue, s.QueueTimeout, s.MaxConnsPerPeer, s.MaxHandshakes, s.HandshakeTimeout, s.IdleTimeout)
 
 	// Four listeners: plain, TLS (done by the server: a tls.NewListener
 	// or the endpoint path, by seed), PROXY trusting 127.0.0.0/28, and
@@ -305,8 +357,10 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 
 	// Judge the honest clients.
 	outcomes := map[string]int{}
+	outs := make([]string, len(plans))
 	for i, p := range plans {
 		out, err := icJudge(p, &results[i], shutdown, shutdownErr != nil)
+		outs[i] = out
 		outcomes[out]++
 		env.mu.Lock()
 		_, queued := env.queued[results[i].key]
@@ -337,7 +391,7 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 	}
 	t.Logf("honest outcomes %v; hostile clients %v", outcomes, kinds)
 	least := honest / 4
-	if config == "reject" {
+	if config == "reject" || config == "overflow" {
 		least = 1 // silent clients may hold the few slots for most of the run
 	}
 	if !shutdown && outcomes["full"] < least {
@@ -373,6 +427,7 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 			s.peers, s.hsPeers, len(s.pending), len(s.conns), s.active, s.queue.Len(), s.overflow)
 	}
 	s.mu.Unlock()
+	icCheckRefusals(t, env, plans, results, outs, hostiles, snap, shutdown, shutdownErr != nil)
 	if n := openFDs(t); n > fds {
 		t.Errorf("%d descriptors open after Close, %d before the listeners opened", n, fds)
 	}
@@ -498,6 +553,7 @@ type icResult struct {
 	end      string   // "complete", "eof", "reset", "timeout", "starttls failed", "handshake failed", "dial failed", "error"
 	err      error
 	key      string // the address the server sees: the header's source or the client's socket
+	sock     string // the client's socket address (the server's StateNew RemoteAddr)
 }
 
 func (r *icResult) String() string {
@@ -550,6 +606,7 @@ func icHonest(env *icEnv, p *icPlan) (res icResult) {
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(20 * time.Second))
 	res.key = raw.LocalAddr().String()
+	res.sock = res.key
 	first, second := p.streams(rng)
 	var held []byte // the header, sent with the first bytes after it
 	if p.header != nil {
@@ -727,6 +784,15 @@ func icJudge(p *icPlan, r *icResult, shutdown, cut bool) (string, error) {
 			return "cut", nil
 		}
 		return bad("every line came back, but the end is wrong")
+	case len(r.got) == 1 && r.got[0] == icOverflowLine(r.key) && !r.switched:
+		// Over MaxConns with an OverflowFactory: its Protocol's line,
+		// then its close.
+		if r.end == "eof" || (shutdown && cut) {
+			return "overflow", nil
+		}
+		return bad("the overflow Protocol's line did not end in a clean end of stream")
+	case shutdown && cut && len(r.got) == 1 && r.end != "eof" && strings.HasPrefix(icOverflowLine(r.key), r.got[0]):
+		return "cut", nil
 	case len(r.got) == 1 && r.got[0] == icReject && !r.switched:
 		// Over MaxConns, MaxQueue, MaxConnsPerPeer, or QueueTimeout (or
 		// queued when Shutdown began): the message, then a clean end.
