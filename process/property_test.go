@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -28,20 +29,34 @@ import (
 )
 
 // TestProcessProperty is a randomized, model-based test of the
-// ProcessProtocol contract. Each seed draws a child (this test binary
-// re-executed: see init) that writes random chunks to stdout and stderr,
-// echoes part of its stdin, may close its stdout, stderr or stdin early,
-// may leave a grandchild holding the pipes, and exits with a random code or
-// by a signal; and a parent that feeds stdin from callbacks, a goroutine and
-// a Producer, closes stdin (early or not), pauses and resumes reading,
-// signals or kills the child, cancels the context, closes descriptors and
-// calls LoseConnection. The oracle checks what the package documents:
-// callbacks never concurrent, no data while reading is paused, each
-// stream's bytes exactly those the child wrote (a prefix only where the
-// contract allows a cut: the parent closed that descriptor, killed the
-// child, or Options.WaitDelay cut a pipe a grandchild held), every end
-// callback once and in order, the status, the errors of writes after a
-// close, and no goroutine, descriptor or zombie left.
+// ProcessProtocol contract and of the Stream adapter. Each seed draws a
+// child (this test binary re-executed: see init) that writes random chunks
+// to its output descriptors, echoes part of what it reads from its input
+// descriptors, may close any descriptor early, may leave a grandchild
+// holding every descriptor still open, and exits with a random code or by a
+// signal; and one of three ways to drive it (propMode): a ProcessProtocol
+// with the default stdin, stdout and stderr; a ProcessProtocol with an
+// explicit Options.ChildFDs, where a standard descriptor may have no pipe
+// and one to three extra descriptors (3 to 6) go either way, maybe with a
+// gap, which the Cmd's own ExtraFiles may fill; or a Stream running a
+// weft.Protocol (a weft.HalfCloseable or not) over a drawn ReadFD and
+// WriteFD, the other descriptors' data going to OtherData. The parent
+// feeds the descriptors it writes from callbacks, goroutines and a
+// Producer, closes them (early or not; for a Stream by LoseConnection,
+// weft.LoseWriteConnection or LoseConnectionWithReason), pauses and
+// resumes reading, signals or kills the child, cancels the context, closes
+// descriptors either way (CloseChildFD) and calls LoseConnection (for a
+// Stream, Abort, from a callback or a goroutine). The oracle checks what
+// the package documents: callbacks never concurrent, no data while reading
+// is paused, each descriptor's bytes exactly those the child wrote (a
+// prefix only where the contract allows a cut: the parent closed that
+// descriptor, killed the child, or Options.WaitDelay cut a pipe a
+// grandchild held), every end callback once and before ProcessEnded (a
+// Stream's ReadConnectionLost once, before ConnectionLost, and none and no
+// data after Abort), the status (a Stream's ConnectionLost reason: nil, the
+// status, the reason given, weft.ErrAborted), the errors of writes after a
+// close, that a gap in ChildFDs has no pipe in the child, and no
+// goroutine, descriptor or zombie left.
 //
 // WEFT_PROCESS_SEED=a,b,c runs those seeds; WEFT_PROCESS_SEEDS=n runs n
 // seeds from WEFT_PROCESS_SEED_BASE (default 1).
@@ -103,43 +118,94 @@ type stepKind int
 
 const (
 	stepWrite stepKind = iota // write n bytes to fd
-	stepEcho                  // read n bytes of stdin (fewer at EOF), write them to stdout
-	stepClose                 // close fd (0, 1 or 2)
+	stepEcho                  // read n bytes of src (fewer at EOF), write them to fd
+	stepClose                 // close fd
 	stepSleep                 // sleep n milliseconds
 )
 
 type propStep struct {
 	kind stepKind
 	fd   int
+	src  int // stepEcho: the descriptor read (0, stdin, in the classic mode)
 	n    int
+}
+
+// propMode says how the parent drives the child.
+type propMode int
+
+const (
+	// modeClassic: a ProcessProtocol, Options.ChildFDs nil (stdin, stdout,
+	// stderr).
+	modeClassic propMode = iota
+	// modeFDs: a ProcessProtocol, Options.ChildFDs explicit: a standard
+	// descriptor may be left out (os.DevNull), extra descriptors 3 and up
+	// in either direction, maybe a gap left closed.
+	modeFDs
+	// modeStream: a Stream runs a weft.Protocol over ReadFD and WriteFD
+	// (drawn from ChildFDs as in modeFDs), the other descriptors' data
+	// going to OtherData.
+	modeStream
+)
+
+func (m propMode) String() string {
+	return [...]string{"classic", "fds", "stream"}[m]
+}
+
+// propMaxFD is the highest descriptor a plan gives a pipe.
+const propMaxFD = 6
+
+// propInput is how the parent feeds a descriptor other than the main one
+// (modeFDs: the extra descriptors it writes).
+type propInput struct {
+	extra      int  // bytes offered beyond what the child reads
+	early      int  // -1, or close after this many bytes (< what the child reads)
+	closeAtEnd bool // close once everything is written
 }
 
 type propPlan struct {
 	seed uint64
+	mode propMode
+	// fds are the pipes: Options.ChildFDs (left nil in modeClassic, which
+	// gives these three).
+	fds map[int]Direction
+	gap int // 0, or a descriptor below the highest extra one that has no pipe: closed in the child
+	// userGap: the Cmd's own ExtraFiles give the gap a pipe of the test's,
+	// which Start keeps: the child writes propGapMark to it.
+	userGap bool
 	// The child.
 	steps      []propStep
 	exitCode   int
 	exitSig    syscall.Signal // 0: exit with exitCode
-	grand      bool           // spawn a grandchild holding stdin, stdout and stderr
+	grand      bool           // spawn a grandchild holding every descriptor still open
 	grandDelay int            // ms before the grandchild writes its tail
-	grandTail  int            // bytes the grandchild writes to stdout
+	grandTail  int            // bytes the grandchild writes to grandFD
+	grandFD    int            // 1, or an extra descriptor the parent reads
 	grandHold  int            // ms it holds the pipes after that
-	// The parent.
+	// The parent. The main feeder writes feedFD (stdin, or the Stream's
+	// WriteFD), with the producer following it.
 	opts          Options
+	feedFD        int
 	extraStdin    int  // bytes offered beyond what the child reads
-	earlyClose    int  // -1, or close stdin after this many bytes (< what the child reads)
-	closeAtEnd    bool // close stdin once everything is written
+	earlyClose    int  // -1, or close feedFD after this many bytes (< what the child reads)
+	closeAtEnd    bool // close feedFD once everything is written
 	feedDelayMS   int  // the goroutine's first write waits this long
 	feedCallbacks bool
-	producer      int // 0 none, 1 registered in ConnectionMade, 2 from a goroutine
+	inputs        map[int]propInput // modeFDs: the other descriptors the parent writes
+	producer      int               // 0 none, 1 registered in ConnectionMade, 2 from a goroutine
 	pauseProb     float64
 	signalAt      int // -1, or signal once this many output bytes arrived (from a callback)
 	signalAfterMS int // -1, or signal from a goroutine after this many ms
 	signal        syscall.Signal
 	cancelAfterMS int // -1, or cancel the context after this many ms
-	loseAt        int // -1, or LoseConnection after this many output bytes
-	closeFD       int // 0 none, else CloseChildFD(closeFD) after closeFDAt output bytes
+	loseAt        int // -1, or LoseConnection (modeStream: Abort) after this many output bytes
+	closeFD       int // -1 none, else CloseChildFD(closeFD) after closeFDAt output bytes
 	closeFDAt     int
+	// modeStream.
+	streamRead, streamWrite int  // Stream.ReadFD and WriteFD as set (0: the default)
+	halfClose               bool // the Protocol is a weft.HalfCloseable
+	streamClose             int  // feedFD closed by 0 LoseConnection, 1 LoseWriteConnection, 2 LoseConnectionWithReason (posted)
+	abortAfterMS            int  // -1, or Abort from a goroutine after this many ms
+	closeOnReadEnd          bool // ReadConnectionLost closes WriteFD, as the codec adapters do
 }
 
 func propSize(r *rand.Rand) int {
@@ -157,7 +223,10 @@ func propSize(r *rand.Rand) int {
 
 func newPropPlan(seed uint64) *propPlan {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	p := &propPlan{seed: seed}
+	// What modeFDs and modeStream add is drawn from a stream of its own:
+	// a classic plan draws what it did before they existed.
+	r2 := rand.New(rand.NewPCG(seed, 0x51ed270b27a3f3c9))
+	p := &propPlan{seed: seed, grandFD: 1, fds: map[int]Direction{0: Write, 1: Read, 2: Read}}
 	closed := map[int]bool{}
 	total := 0
 	for range r.IntN(14) {
@@ -182,6 +251,10 @@ func newPropPlan(seed uint64) *propPlan {
 		}
 		total += s.n
 		p.steps = append(p.steps, s)
+	}
+	p.mode = propMode(r2.IntN(3))
+	if p.mode != modeClassic {
+		p.drawLayout(r2)
 	}
 	if r.IntN(3) == 0 {
 		p.exitSig = []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGHUP}[r.IntN(3)]
@@ -220,7 +293,7 @@ func newPropPlan(seed uint64) *propPlan {
 	} else if r.IntN(6) == 0 {
 		p.opts.WaitDelay = time.Duration(1+r.IntN(20)) * time.Millisecond
 	}
-	need := p.stdinNeeded()
+	need := p.needed(p.feedFD)
 	p.extraStdin = r.IntN(3) * propSize(r)
 	p.earlyClose = -1
 	if need > 0 && r.IntN(5) == 0 {
@@ -233,7 +306,7 @@ func newPropPlan(seed uint64) *propPlan {
 	p.feedCallbacks = r.IntN(2) == 0
 	p.producer = r.IntN(3)
 	p.pauseProb = []float64{0, 0, 0.05, 0.3}[r.IntN(4)]
-	p.signalAt, p.signalAfterMS, p.cancelAfterMS, p.loseAt = -1, -1, -1, -1
+	p.signalAt, p.signalAfterMS, p.cancelAfterMS, p.loseAt, p.closeFD = -1, -1, -1, -1, -1
 	p.signal = []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM}[r.IntN(2)]
 	switch r.IntN(8) {
 	case 0:
@@ -249,26 +322,167 @@ func newPropPlan(seed uint64) *propPlan {
 	if r.IntN(6) == 0 {
 		p.closeFD = 1 + r.IntN(2)
 		p.closeFDAt = r.IntN(total + 1)
+		if p.mode != modeClassic {
+			// Any descriptor with a pipe, either direction.
+			all := p.fdList(0)
+			p.closeFD = all[r2.IntN(len(all))]
+		}
+	}
+	p.abortAfterMS = -1
+	if p.mode == modeStream {
+		// Abort is the Stream's LoseConnection (loseAt), drawn more often.
+		if p.loseAt < 0 && r2.IntN(5) == 0 {
+			p.loseAt = r2.IntN(total + 1)
+		}
+		if r2.IntN(6) == 0 {
+			p.abortAfterMS = r2.IntN(150)
+		}
+	}
+	if p.mode == modeFDs {
+		p.inputs = map[int]propInput{}
+		for _, fd := range p.fdList(Write) {
+			if fd == p.feedFD {
+				continue
+			}
+			in := propInput{extra: r2.IntN(3) * propSize(r2), early: -1, closeAtEnd: r2.IntN(2) == 0}
+			if n := p.needed(fd); n > 0 && r2.IntN(5) == 0 {
+				in.early = r2.IntN(n)
+			}
+			p.inputs[fd] = in
+		}
 	}
 	return p
 }
 
-// stdinNeeded is how many stdin bytes the child reads if it gets them all.
-func (p *propPlan) stdinNeeded() int {
-	n := 0
-	for _, s := range p.steps {
-		if s.kind == stepClose && s.fd == 0 {
+// drawLayout draws the pipes of modeFDs and modeStream and moves some of the
+// steps onto the extra descriptors.
+func (p *propPlan) drawLayout(r *rand.Rand) {
+	p.fds = map[int]Direction{}
+	for fd, d := range []Direction{Write, Read, Read} {
+		if r.IntN(8) == 0 {
+			d = Write + Read - d // the other way: the parent reads stdin, writes stdout
+		}
+		if r.IntN(5) != 0 {
+			p.fds[fd] = d
+		}
+	}
+	top := 0
+	for _, i := range r.Perm(propMaxFD - 2)[:1+r.IntN(3)] {
+		fd := 3 + i
+		p.fds[fd] = []Direction{Write, Read}[r.IntN(2)]
+		top = max(top, fd)
+	}
+	for fd := 3; fd < top; fd++ {
+		if _, ok := p.fds[fd]; !ok {
+			p.gap = fd
+			p.userGap = r.IntN(2) == 0
 			break
 		}
-		if s.kind == stepEcho {
+	}
+	if p.mode == modeStream {
+		reads := slices.DeleteFunc(p.fdList(Read), func(fd int) bool { return fd == 0 }) // ReadFD 0 means 1
+		if len(reads) == 0 {
+			p.fds[1] = Read
+			reads = []int{1}
+		}
+		p.streamRead = reads[r.IntN(len(reads))]
+		if p.streamRead == 1 && r.IntN(2) == 0 {
+			p.streamRead = 0 // the default: stdout
+		}
+		writes := p.fdList(Write)
+		if len(writes) == 0 {
+			p.fds[0] = Write
+			writes = []int{0}
+		}
+		p.streamWrite = writes[r.IntN(len(writes))]
+		p.feedFD = p.streamWrite
+		p.halfClose = r.IntN(3) != 0
+		p.streamClose = r.IntN(3)
+		p.closeOnReadEnd = p.halfClose && r.IntN(3) == 0
+	}
+	// Steps that wrote to stdout or stderr may write to the other
+	// descriptors the parent reads (a stdin turned around included).
+	var outs, extras []int
+	for _, fd := range p.fdList(0) {
+		if fd >= 3 {
+			extras = append(extras, fd)
+		}
+		if p.fds[fd] == Read && (fd == 0 || fd >= 3) {
+			outs = append(outs, fd)
+		}
+	}
+	// The child reads what the parent writes: in modeFDs stdin (a pipe,
+	// os.DevNull, or a pipe it cannot read, turned around) and the other
+	// Write descriptors; through a Stream only its WriteFD, the only one
+	// the Protocol can write (and close).
+	srcs := []int{p.feedFD}
+	if p.mode == modeFDs {
+		for _, fd := range p.fdList(Write) {
+			if fd != p.feedFD {
+				srcs = append(srcs, fd)
+			}
+		}
+	}
+	for i := range p.steps {
+		s := &p.steps[i]
+		switch s.kind {
+		case stepWrite:
+			if len(outs) > 0 && r.IntN(2) == 0 {
+				s.fd = outs[r.IntN(len(outs))]
+			}
+		case stepEcho:
+			s.src = srcs[r.IntN(len(srcs))]
+			if len(outs) > 0 && r.IntN(3) == 0 {
+				s.fd = outs[r.IntN(len(outs))]
+			}
+		case stepClose:
+			if r.IntN(2) == 0 {
+				s.fd = extras[r.IntN(len(extras))]
+			}
+		}
+	}
+	if len(outs) > 0 && r.IntN(2) == 0 {
+		p.grandFD = outs[r.IntN(len(outs))]
+	}
+}
+
+// fdList returns the descriptors with a pipe in direction d (any for 0),
+// sorted.
+func (p *propPlan) fdList(d Direction) []int {
+	var out []int
+	for fd := range propMaxFD + 1 {
+		if dd, ok := p.fds[fd]; ok && (d == 0 || dd == d) {
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+// needed is how many bytes of descriptor fd the child reads if it gets them
+// all.
+func (p *propPlan) needed(fd int) int {
+	n := 0
+	for _, s := range p.steps {
+		if s.kind == stepClose && s.fd == fd {
+			break
+		}
+		if s.kind == stepEcho && s.src == fd {
 			n += s.n
 		}
 	}
 	return n
 }
 
-func (p *propPlan) childClosesStdin() bool {
-	return slices.ContainsFunc(p.steps, func(s propStep) bool { return s.kind == stepClose && s.fd == 0 })
+func (p *propPlan) childCloses(fd int) bool {
+	return slices.ContainsFunc(p.steps, func(s propStep) bool { return s.kind == stepClose && s.fd == fd })
+}
+
+// readFD is the Stream's ReadFD in effect.
+func (p *propPlan) readFD() int {
+	if p.streamRead == 0 {
+		return 1
+	}
+	return p.streamRead
 }
 
 // propBytes is the deterministic content of one chunk.
@@ -282,40 +496,52 @@ func propBytes(seed, tag uint64, n int) []byte {
 }
 
 const (
-	tagStdin = 1 << 40
+	tagStdin = 1 << 40 // plus the descriptor: what the parent offers it
 	tagTail  = 2 << 40
+	tagGap   = 3 << 40 // propGapMark
 )
 
-// expected returns what the child writes to stdout and stderr when the
-// parent wrote the first accepted bytes of stdin and then closed it (or
-// wrote at least what the child reads).
-func (p *propPlan) expected(stdin []byte) (out, errOut []byte) {
-	var bufs [3]bytes.Buffer
+// expected returns what the child writes to each descriptor when the parent
+// wrote the first accepted bytes of each descriptor it writes (inputs) and
+// then closed it (or wrote at least what the child reads).
+func (p *propPlan) expected(inputs map[int][]byte) map[int][]byte {
+	bufs := map[int]*bytes.Buffer{}
+	buf := func(fd int) *bytes.Buffer {
+		if bufs[fd] == nil {
+			bufs[fd] = new(bytes.Buffer)
+		}
+		return bufs[fd]
+	}
 	closed := map[int]bool{}
-	off := 0
+	off := map[int]int{}
 	for i, s := range p.steps {
 		switch s.kind {
 		case stepWrite:
 			if !closed[s.fd] {
-				bufs[s.fd].Write(propBytes(p.seed, uint64(i), s.n))
+				buf(s.fd).Write(propBytes(p.seed, uint64(i), s.n))
 			}
 		case stepEcho:
-			if closed[0] {
+			if closed[s.src] {
 				continue
 			}
-			n := min(s.n, max(0, len(stdin)-off))
-			if !closed[1] {
-				bufs[1].Write(stdin[off : off+n])
+			in := inputs[s.src]
+			n := min(s.n, max(0, len(in)-off[s.src]))
+			if !closed[s.fd] {
+				buf(s.fd).Write(in[off[s.src] : off[s.src]+n])
 			}
-			off += n
+			off[s.src] += n
 		case stepClose:
 			closed[s.fd] = true
 		}
 	}
-	if p.grand && !closed[1] {
-		bufs[1].Write(propBytes(p.seed, tagTail, p.grandTail))
+	if p.grand && !closed[p.grandFD] {
+		buf(p.grandFD).Write(propBytes(p.seed, tagTail, p.grandTail))
 	}
-	return bufs[1].Bytes(), bufs[2].Bytes()
+	out := map[int][]byte{}
+	for fd, b := range bufs {
+		out[fd] = b.Bytes()
+	}
+	return out
 }
 
 // --- the child and the grandchild: this test binary, re-executed ---
@@ -338,11 +564,42 @@ func init() {
 	}
 }
 
+// propGapMark is what the child writes to the Cmd's own pipe at the gap.
+func propGapMark(seed uint64) []byte { return propBytes(seed, tagGap, 100) }
+
+// propFDPipe reports whether descriptor fd is open in this process and a
+// pipe. (A gap left closed by Options.ChildFDs may hold a file by the time
+// the child runs its init: the Go runtime opens its cgroup files at start.)
+func propFDPipe(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
+}
+
 func propChild(p *propPlan) {
+	// A gap in ChildFDs is no pipe in the child, unless the Cmd's own
+	// ExtraFiles give it one, and every descriptor it names is one.
+	if p.gap != 0 && propFDPipe(p.gap) != p.userGap {
+		os.Exit(94)
+	}
+	if p.userGap {
+		f := os.NewFile(uintptr(p.gap), "gap")
+		_, _ = f.Write(propGapMark(p.seed))
+		f.Close()
+	}
+	for fd := range p.fds {
+		if !propFDPipe(fd) {
+			os.Exit(95)
+		}
+	}
 	// A write to a pipe the parent closed fails instead of killing the
 	// child: its status stays the planned one.
 	signal.Ignore(syscall.SIGPIPE)
-	files := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	files := map[int]*os.File{0: os.Stdin, 1: os.Stdout, 2: os.Stderr}
+	for fd := range p.fds {
+		if fd >= 3 {
+			files[fd] = os.NewFile(uintptr(fd), fmt.Sprintf("fd%d", fd))
+		}
+	}
 	closed := map[int]bool{}
 	broken := map[int]bool{}
 	write := func(fd int, b []byte) {
@@ -353,21 +610,21 @@ func propChild(p *propPlan) {
 			broken[fd] = true // the parent closed it
 		}
 	}
-	eof := false
+	eof := map[int]bool{}
 	for i, s := range p.steps {
 		switch s.kind {
 		case stepWrite:
 			write(s.fd, propBytes(p.seed, uint64(i), s.n))
 		case stepEcho:
-			if closed[0] || eof {
+			if closed[s.src] || eof[s.src] {
 				continue
 			}
 			buf := make([]byte, s.n)
-			n, err := io.ReadFull(os.Stdin, buf)
+			n, err := io.ReadFull(files[s.src], buf)
 			if err != nil {
-				eof = true
+				eof[s.src] = true
 			}
-			write(1, buf[:n])
+			write(s.fd, buf[:n])
 		case stepClose:
 			closed[s.fd] = true
 			files[s.fd].Close()
@@ -376,11 +633,15 @@ func propChild(p *propPlan) {
 		}
 	}
 	if p.grand {
+		tail := p.grandTail
+		if closed[p.grandFD] {
+			tail = 0
+		}
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d", propGrandEnv, p.seed, p.grandDelay, p.grandTail, p.grandHold))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d,%d", propGrandEnv, p.seed, p.grandDelay, tail, p.grandHold, p.grandFD))
 		for fd, f := range files {
 			if closed[fd] {
-				f = nil
+				continue
 			}
 			switch fd {
 			case 0:
@@ -389,6 +650,11 @@ func propChild(p *propPlan) {
 				cmd.Stdout = f
 			case 2:
 				cmd.Stderr = f
+			default:
+				for len(cmd.ExtraFiles) < fd-2 {
+					cmd.ExtraFiles = append(cmd.ExtraFiles, nil)
+				}
+				cmd.ExtraFiles[fd-3] = f
 			}
 		}
 		if err := cmd.Start(); err != nil {
@@ -406,12 +672,14 @@ func propChild(p *propPlan) {
 func propGrandchild(s string) {
 	signal.Ignore(syscall.SIGPIPE)
 	var seed uint64
-	var delay, tail, hold int
-	if _, err := fmt.Sscanf(s, "%d,%d,%d,%d", &seed, &delay, &tail, &hold); err != nil {
+	var delay, tail, hold, fd int
+	if _, err := fmt.Sscanf(s, "%d,%d,%d,%d,%d", &seed, &delay, &tail, &hold, &fd); err != nil {
 		os.Exit(93)
 	}
 	time.Sleep(time.Duration(delay) * time.Millisecond)
-	_, _ = os.Stdout.Write(propBytes(seed, tagTail, tail))
+	if tail > 0 {
+		_, _ = os.NewFile(uintptr(fd), "tail").Write(propBytes(seed, tagTail, tail))
+	}
 	time.Sleep(time.Duration(hold) * time.Millisecond)
 	os.Exit(0)
 }
@@ -419,50 +687,67 @@ func propGrandchild(s string) {
 // --- the parent ---
 
 type propEvent struct {
-	kind string // made, data, lost, exited, ended
+	kind string // made, data, lost, exited, ended, abort
 	fd   int
 }
+
+// propIn is what the parent writes to one descriptor.
+type propIn struct {
+	data       []byte // the bytes offered, in order
+	target     int    // how many of them to write
+	closeAtEnd bool   // close the descriptor once target bytes are accepted
+	accepted   int    // bytes of Write accepted
+	done       bool
+	closedBy   string // why the parent closed it, "" if it did not
+}
+
+// errPropReason is the reason a Stream's Protocol gives
+// LoseConnectionWithReason.
+var errPropReason = errors.New("property: closing with a reason")
 
 type propHarness struct {
 	t      *testing.T
 	plan   *propPlan
-	stdin  []byte // the bytes offered to stdin, in order
-	target int    // how many of them to write
 	cancel context.CancelFunc
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
-	tr     Transport
+	tr     Transport      // the ProcessProtocol's (modeClassic, modeFDs)
+	st     weft.Transport // the Stream Protocol's (modeStream)
+	proc   atomic.Pointer[Process]
 	inCall atomic.Int32
 
 	// Serialized state (callbacks and producer calls only).
 	events      []propEvent
-	data        [3]bytes.Buffer
+	data        [propMaxFD + 1]bytes.Buffer
 	outBytes    int
 	exited      error
 	ended       error
 	signalDone  bool
 	loseDone    bool
 	closeFDDone bool
-	lostSeen    [3]bool
+	lostSeen    [propMaxFD + 1]bool
 	prodState   string // "", "paused", "running", "stopped"
 	prodStops   int
+	abortSeen   bool // modeStream: Abort was called when ConnectionLost came
+	reasonGiven bool // modeStream: LoseConnectionWithReason ran (posted), before ConnectionLost
 
 	// Written by other goroutines too.
-	mu            sync.Mutex
-	accepted      int // bytes of stdin Write accepted
-	feedDone      bool
-	stdinClosedBy string // why the parent closed stdin, "" if it did not
-	sent          []syscall.Signal
-	cancelled     bool
-	parentClosed  [3]bool
-	prodPaused    bool
+	mu           sync.Mutex
+	in           map[int]*propIn // by descriptor the parent writes
+	sent         []syscall.Signal
+	cancelled    bool
+	parentClosed [propMaxFD + 1]bool
+	prodPaused   bool
 
 	pauseMu sync.Mutex
 	paused  bool
 
 	wake      chan struct{}
-	postAfter atomic.Bool // work posted from ProcessEnded ran
+	postAfter atomic.Bool // work posted from ProcessEnded (ConnectionLost) ran
+
+	// modeStream: Abort was called (from a callback or a goroutine).
+	abortCalled atomic.Bool
 }
 
 func runPropSeed(t *testing.T, seed uint64) {
@@ -479,33 +764,88 @@ func runPropSeed(t *testing.T, seed uint64) {
 		fdsBefore = propFDs(t)
 	}
 
-	need := plan.stdinNeeded()
-	h := &propHarness{t: t, plan: plan, stop: make(chan struct{}), wake: make(chan struct{}, 1)}
-	h.target = need + plan.extraStdin
-	if plan.earlyClose >= 0 {
-		h.target = plan.earlyClose
+	h := &propHarness{t: t, plan: plan, stop: make(chan struct{}), wake: make(chan struct{}, 1), in: map[int]*propIn{}}
+	if plan.fds[plan.feedFD] == Write {
+		in := &propIn{target: plan.needed(plan.feedFD) + plan.extraStdin, closeAtEnd: plan.closeAtEnd || plan.earlyClose >= 0}
+		if plan.earlyClose >= 0 {
+			in.target = plan.earlyClose
+		}
+		in.data = propBytes(seed, tagStdin+uint64(plan.feedFD), in.target)
+		h.in[plan.feedFD] = in
 	}
-	h.stdin = propBytes(seed, tagStdin, h.target)
+	for fd, pin := range plan.inputs {
+		in := &propIn{target: plan.needed(fd) + pin.extra, closeAtEnd: pin.closeAtEnd || pin.early >= 0}
+		if pin.early >= 0 {
+			in.target = pin.early
+		}
+		in.data = propBytes(seed, tagStdin+uint64(fd), in.target)
+		h.in[fd] = in
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h.cancel = cancel
+	var err error
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", propChildEnv, seed))
 	opts := plan.opts
-	pr, err := Start(ctx, cmd, h, &opts)
+	if plan.mode != modeClassic {
+		opts.ChildFDs = maps.Clone(plan.fds)
+	}
+	// The Cmd's own descriptor at the gap: kept, and its slice not written.
+	var gapR, gapW *os.File
+	var extraFiles, extraOrig []*os.File
+	var gapGot bytes.Buffer
+	if plan.userGap {
+		if gapR, gapW, err = os.Pipe(); err != nil {
+			t.Fatal(err)
+		}
+		extraFiles = make([]*os.File, plan.gap-2)
+		extraFiles[plan.gap-3] = gapW
+		extraOrig = slices.Clone(extraFiles)
+		cmd.ExtraFiles = extraFiles
+	}
+	var proto ProcessProtocol = h
+	if plan.mode == modeStream {
+		var sp weft.Protocol = &propStreamProto{h}
+		if plan.halfClose {
+			sp = &propHalfProto{propStreamProto{h}}
+		}
+		proto = &Stream{Protocol: sp, ReadFD: plan.streamRead, WriteFD: plan.streamWrite, OtherData: h.otherData}
+	}
+	pr, err := Start(ctx, cmd, proto, &opts)
+	if gapW != nil {
+		gapW.Close()
+		h.goFunc(func() { _, _ = io.Copy(&gapGot, gapR) })
+	}
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	h.goFunc(h.feeder)
+	h.proc.Store(pr)
+	h.goFunc(func() { h.feeder(plan.feedFD) })
+	for fd := range plan.inputs {
+		h.goFunc(func() { h.feeder(fd) })
+	}
 	if plan.producer == 2 {
-		h.goFunc(func() { pr.RegisterProducer(&propProducer{h}) })
+		h.goFunc(func() { h.registerProducer() })
 	}
 	if d := plan.signalAfterMS; d >= 0 {
 		h.goFunc(func() {
 			select {
 			case <-time.After(time.Duration(d) * time.Millisecond):
 				h.signal(plan.signal)
+			case <-h.stop:
+			}
+		})
+	}
+	if d := plan.abortAfterMS; d >= 0 {
+		h.goFunc(func() {
+			select {
+			case <-time.After(time.Duration(d) * time.Millisecond):
+				h.abort()
+				// Whatever runs after this (serialized) started after
+				// Abort returned: no data, no ReadConnectionLost.
+				h.post(func() { h.events = append(h.events, propEvent{kind: "abort"}) })
 			case <-h.stop:
 			}
 		})
@@ -543,8 +883,24 @@ func runPropSeed(t *testing.T, seed uint64) {
 	close(h.stop)
 	h.wg.Wait()
 	cancel()
+	if gapR != nil {
+		gapR.Close()
+		h.mu.Lock()
+		killed := len(h.sent) > 0 || h.cancelled
+		h.mu.Unlock()
+		if want := propGapMark(seed); !bytes.Equal(gapGot.Bytes(), want) && (!killed || !bytes.HasPrefix(want, gapGot.Bytes())) {
+			t.Errorf("the Cmd's own pipe at descriptor %d: got %d bytes, want the child's %d", plan.gap, gapGot.Len(), len(want))
+		}
+		if !slices.Equal(extraFiles, extraOrig) {
+			t.Errorf("Start wrote to the Cmd's ExtraFiles slice: %v, was %v", extraFiles, extraOrig)
+		}
+	}
 
-	h.check(pr, waitErr)
+	if plan.mode == modeStream {
+		h.checkStream(pr, waitErr)
+	} else {
+		h.check(pr, waitErr)
+	}
 
 	// No zombie: the child was reaped by the package.
 	if pid, err := syscall.Wait4(pr.Pid(), nil, syscall.WNOHANG, nil); !errors.Is(err, syscall.ECHILD) {
@@ -565,12 +921,23 @@ func runPropSeed(t *testing.T, seed uint64) {
 
 func (p *propPlan) String() string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%v ", p.mode)
+	if p.mode != modeClassic {
+		b.WriteString("fds")
+		for _, fd := range p.fdList(0) {
+			fmt.Fprintf(&b, " %d:%v", fd, p.fds[fd])
+		}
+		if p.gap != 0 {
+			fmt.Fprintf(&b, " gap %d (the Cmd's own pipe: %v)", p.gap, p.userGap)
+		}
+		b.WriteString(" | ")
+	}
 	for _, s := range p.steps {
 		switch s.kind {
 		case stepWrite:
 			fmt.Fprintf(&b, "w%d:%d ", s.fd, s.n)
 		case stepEcho:
-			fmt.Fprintf(&b, "echo:%d ", s.n)
+			fmt.Fprintf(&b, "echo%d>%d:%d ", s.src, s.fd, s.n)
 		case stepClose:
 			fmt.Fprintf(&b, "close%d ", s.fd)
 		case stepSleep:
@@ -583,11 +950,14 @@ func (p *propPlan) String() string {
 		fmt.Fprintf(&b, "exit:%d ", p.exitCode)
 	}
 	if p.grand {
-		fmt.Fprintf(&b, "grandchild(delay %dms tail %d hold %dms) ", p.grandDelay, p.grandTail, p.grandHold)
+		fmt.Fprintf(&b, "grandchild(delay %dms tail %d to %d hold %dms) ", p.grandDelay, p.grandTail, p.grandFD, p.grandHold)
 	}
-	fmt.Fprintf(&b, "| opts %+v extra %d earlyClose %d closeAtEnd %v feed(delay %dms cb %v) producer %d pause %.2f signal %v at %d/%dms cancel %dms lose %d closeFD %d at %d",
-		p.opts, p.extraStdin, p.earlyClose, p.closeAtEnd, p.feedDelayMS, p.feedCallbacks, p.producer, p.pauseProb,
+	fmt.Fprintf(&b, "| opts %+v feed %d extra %d earlyClose %d closeAtEnd %v feed(delay %dms cb %v) inputs %v producer %d pause %.2f signal %v at %d/%dms cancel %dms lose %d closeFD %d at %d",
+		p.opts, p.feedFD, p.extraStdin, p.earlyClose, p.closeAtEnd, p.feedDelayMS, p.feedCallbacks, p.inputs, p.producer, p.pauseProb,
 		p.signal, p.signalAt, p.signalAfterMS, p.cancelAfterMS, p.loseAt, p.closeFD, p.closeFDAt)
+	if p.mode == modeStream {
+		fmt.Fprintf(&b, " | Stream ReadFD %d WriteFD %d halfClose %v close %d (on read end %v) abort after %dms", p.streamRead, p.streamWrite, p.halfClose, p.streamClose, p.closeOnReadEnd, p.abortAfterMS)
+	}
 	return b.String()
 }
 
@@ -614,82 +984,187 @@ func (h *propHarness) poke() {
 	}
 }
 
-// feed writes the next chunk of stdin (at most max bytes), closing stdin
-// once the target is reached if the plan says so. It reports whether the
-// feeding is over.
-func (h *propHarness) feed(max int) bool {
+// ctl is the Transport that signals and closes descriptors: the
+// ProcessProtocol's, or for a Stream the *Process Start returned (nil until
+// it has returned).
+func (h *propHarness) ctl() Transport {
+	if h.plan.mode == modeStream {
+		if pr := h.proc.Load(); pr != nil {
+			return pr
+		}
+		return nil
+	}
+	return h.tr
+}
+
+// reading is what pauses and resumes reading: the Stream Protocol's
+// weft.Transport, or the ProcessProtocol's Transport.
+func (h *propHarness) reading() interface {
+	PauseReading()
+	ResumeReading()
+} {
+	if h.plan.mode == modeStream {
+		return h.st
+	}
+	return h.tr
+}
+
+// post runs fn serialized with the callbacks (the Stream's weft.Transport's
+// Post for a Stream).
+func (h *propHarness) post(fn func()) {
+	if h.plan.mode == modeStream {
+		h.st.(interface{ Post(func()) }).Post(fn)
+		return
+	}
+	h.tr.Post(fn)
+}
+
+func (h *propHarness) registerProducer() {
+	if h.plan.mode == modeStream {
+		h.st.RegisterProducer(&propProducer{h})
+		return
+	}
+	h.tr.RegisterProducer(&propProducer{h})
+}
+
+// write writes b to descriptor fd: through the Stream's weft.Transport for
+// its WriteFD, Write for stdin, WriteToChild otherwise.
+func (h *propHarness) write(fd int, b []byte) error {
+	switch {
+	case h.plan.mode == modeStream:
+		_, err := h.st.Write(b)
+		return err
+	case fd == 0:
+		_, err := h.tr.Write(b)
+		return err
+	}
+	return h.tr.WriteToChild(fd, b)
+}
+
+// feed writes the next chunk of descriptor fd (at most max bytes), closing
+// it once the target is reached if the plan says so. It reports whether
+// the feeding is over.
+func (h *propHarness) feed(fd, max int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.feedDone {
+	in := h.in[fd]
+	if in == nil || in.done {
 		return true
 	}
 	if limit := h.plan.opts.MaxWriteBuffer; limit > 0 {
 		max = min(max, limit)
 	}
-	n := min(max, h.target-h.accepted)
+	n := min(max, in.target-in.accepted)
 	if n > 0 {
-		_, err := h.tr.Write(h.stdin[h.accepted : h.accepted+n])
+		err := h.write(fd, in.data[in.accepted:in.accepted+n])
 		switch {
 		case err == nil:
-			h.accepted += n
+			in.accepted += n
 		case errors.Is(err, ErrWriteBufferFull):
 			return false
 		case errors.Is(err, ErrClosed):
-			if !h.closedAllowedLocked() {
-				h.t.Errorf("stdin Write = %v after %d of the %d bytes the child reads, with no reason for stdin to be closed", err, h.accepted, h.plan.stdinNeeded())
+			if h.plan.mode == modeStream && !errors.Is(err, weft.ErrClosed) {
+				h.t.Errorf("Stream Write = %v, want an error matching weft.ErrClosed too", err)
 			}
-			h.feedDone = true
+			if !h.closedAllowedLocked(fd) {
+				h.t.Errorf("descriptor %d Write = %v after %d of the %d bytes the child reads, with no reason for it to be closed", fd, err, in.accepted, h.plan.needed(fd))
+			}
+			in.done = true
 			return true
 		default:
-			h.t.Errorf("stdin Write = %v, want nil, ErrWriteBufferFull or ErrClosed", err)
-			h.feedDone = true
+			h.t.Errorf("descriptor %d Write = %v, want nil, ErrWriteBufferFull or ErrClosed", fd, err)
+			in.done = true
 			return true
 		}
 	}
-	if h.accepted < h.target {
+	if in.accepted < in.target {
 		return false
 	}
-	h.feedDone = true
-	if h.plan.closeAtEnd || h.plan.earlyClose >= 0 {
-		h.closeStdinLocked("CloseStdin")
+	in.done = true
+	if in.closeAtEnd {
+		h.closeInputLocked(fd, "close")
 	}
 	return true
 }
 
-func (h *propHarness) closeStdinLocked(why string) {
-	if h.stdinClosedBy == "" {
-		h.stdinClosedBy = why
+// closeInputLocked closes descriptor fd, which the parent writes, after its
+// queued data: CloseStdin or CloseChildFD, or for a Stream LoseConnection,
+// weft.LoseWriteConnection or LoseConnectionWithReason (the last posted, so
+// that it runs before ConnectionLost or not at all).
+func (h *propHarness) closeInputLocked(fd int, why string) {
+	// The child may have closed it, or ended, already.
+	mayBeClosed := h.closedAllowedLocked(fd)
+	if in := h.in[fd]; in.closedBy == "" {
+		in.closedBy = why
 	}
-	if err := h.tr.CloseStdin(); err != nil {
-		h.t.Errorf("CloseStdin = %v, want nil", err)
+	closedAfter := func(what string) {
+		_, err := h.st.Write([]byte("x"))
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, weft.ErrClosed) {
+			h.t.Errorf("Stream Write after %s = %v, want an error matching ErrClosed and weft.ErrClosed", what, err)
+		}
 	}
-	if _, err := h.tr.Write([]byte("x")); !errors.Is(err, ErrClosed) {
-		h.t.Errorf("Write after CloseStdin = %v, want ErrClosed", err)
+	if h.plan.mode == modeStream {
+		switch h.plan.streamClose {
+		case 0:
+			h.st.LoseConnection()
+			closedAfter("LoseConnection")
+		case 1:
+			if err := weft.LoseWriteConnection(h.st); err != nil && (!mayBeClosed || !errors.Is(err, weft.ErrClosed)) {
+				h.t.Errorf("LoseWriteConnection = %v, want nil (or weft.ErrClosed if the child may have closed WriteFD: %v)", err, mayBeClosed)
+			}
+			closedAfter("LoseWriteConnection")
+			if err := weft.LoseWriteConnection(h.st); !errors.Is(err, weft.ErrClosed) {
+				h.t.Errorf("second LoseWriteConnection = %v, want weft.ErrClosed", err)
+			}
+		case 2:
+			h.post(func() {
+				h.st.(weft.ReasonCloser).LoseConnectionWithReason(errPropReason)
+				h.reasonGiven = true
+				closedAfter("LoseConnectionWithReason")
+			})
+		}
+		return
 	}
-	if err := h.tr.CloseStdin(); err != nil {
-		h.t.Errorf("second CloseStdin = %v, want nil (idempotent)", err)
+	closeFD := func() error {
+		if fd == 0 {
+			return h.tr.CloseStdin()
+		}
+		return h.tr.CloseChildFD(fd)
+	}
+	if err := closeFD(); err != nil {
+		h.t.Errorf("closing descriptor %d = %v, want nil", fd, err)
+	}
+	if err := h.write(fd, []byte("x")); !errors.Is(err, ErrClosed) {
+		h.t.Errorf("Write to descriptor %d after closing it = %v, want ErrClosed", fd, err)
+	}
+	if err := closeFD(); err != nil {
+		h.t.Errorf("closing descriptor %d again = %v, want nil (idempotent)", fd, err)
 	}
 }
 
-// closedAllowedLocked reports whether stdin may be closed now although the
-// parent has not written everything the child reads.
-func (h *propHarness) closedAllowedLocked() bool {
-	return h.stdinClosedBy != "" || h.accepted >= h.plan.stdinNeeded() || h.plan.childClosesStdin() ||
+// closedAllowedLocked reports whether descriptor fd may be closed now
+// although the parent has not written everything the child reads of it.
+func (h *propHarness) closedAllowedLocked(fd int) bool {
+	in := h.in[fd]
+	return in.closedBy != "" || h.parentClosed[fd] || in.accepted >= h.plan.needed(fd) || h.plan.childCloses(fd) ||
 		len(h.sent) > 0 || h.cancelled
 }
 
-func (h *propHarness) feeder() {
-	r := rand.New(rand.NewPCG(h.plan.seed, 7))
+func (h *propHarness) feeder(fd int) {
+	r := rand.New(rand.NewPCG(h.plan.seed, 7+uint64(fd)))
 	select {
 	case <-time.After(time.Duration(h.plan.feedDelayMS) * time.Millisecond):
 	case <-h.stop:
 		return
 	}
 	for {
-		h.mu.Lock()
-		held := h.prodPaused
-		h.mu.Unlock()
-		if !held && h.feed(1+propSize(r)) {
+		held := false
+		if fd == h.plan.feedFD {
+			h.mu.Lock()
+			held = h.prodPaused
+			h.mu.Unlock()
+		}
+		if !held && h.feed(fd, 1+propSize(r)) {
 			return
 		}
 		select {
@@ -701,32 +1176,48 @@ func (h *propHarness) feeder() {
 	}
 }
 
-func (h *propHarness) signal(sig syscall.Signal) {
+// signal sends sig to the child; false if there is no Transport for it yet
+// (a Stream's, before Start returned).
+func (h *propHarness) signal(sig syscall.Signal) bool {
+	c := h.ctl()
+	if c == nil {
+		return false
+	}
 	h.mu.Lock()
 	h.sent = append(h.sent, sig)
 	h.mu.Unlock()
-	err := h.tr.Signal(sig)
+	err := c.Signal(sig)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrProcessExited):
 		h.mu.Lock()
-		h.sent = slices.DeleteFunc(h.sent, func(s syscall.Signal) bool { return s == sig })
+		if i := slices.Index(h.sent, sig); i >= 0 {
+			h.sent = slices.Delete(h.sent, i, i+1)
+		}
 		h.mu.Unlock()
 	default:
 		h.t.Errorf("Signal(%v) = %v", sig, err)
 	}
+	return true
 }
 
-func (h *propHarness) closeFD(fd int) {
+// closeFD calls CloseChildFD(fd) twice; false if there is no Transport for
+// it yet.
+func (h *propHarness) closeFD(fd int) bool {
+	c := h.ctl()
+	if c == nil {
+		return false
+	}
 	h.mu.Lock()
 	h.parentClosed[fd] = true
 	h.mu.Unlock()
-	if err := h.tr.CloseChildFD(fd); err != nil {
+	if err := c.CloseChildFD(fd); err != nil {
 		h.t.Errorf("CloseChildFD(%d) = %v", fd, err)
 	}
-	if err := h.tr.CloseChildFD(fd); err != nil {
+	if err := c.CloseChildFD(fd); err != nil {
 		h.t.Errorf("second CloseChildFD(%d) = %v, want nil (idempotent)", fd, err)
 	}
+	return true
 }
 
 func (h *propHarness) pause() {
@@ -735,7 +1226,7 @@ func (h *propHarness) pause() {
 	if h.paused {
 		return
 	}
-	h.tr.PauseReading()
+	h.reading().PauseReading()
 	h.paused = true
 }
 
@@ -743,7 +1234,7 @@ func (h *propHarness) resume() {
 	h.pauseMu.Lock()
 	defer h.pauseMu.Unlock()
 	h.paused = false
-	h.tr.ResumeReading()
+	h.reading().ResumeReading()
 }
 
 func (h *propHarness) isPaused() bool {
@@ -755,73 +1246,87 @@ func (h *propHarness) isPaused() bool {
 func (h *propHarness) ConnectionMade(t Transport) {
 	h.enter("ConnectionMade")
 	defer h.leave()
+	h.tr = t
+	h.connectionMade()
+}
+
+func (h *propHarness) connectionMade() {
 	if len(h.events) != 0 {
 		h.t.Errorf("ConnectionMade after %v", h.events)
 	}
 	h.events = append(h.events, propEvent{kind: "made"})
-	h.tr = t
-	if h.plan.feedCallbacks {
-		h.feed(8 << 10)
+	p := h.plan
+	if p.fds[0] != Write && p.mode == modeFDs {
+		if _, err := h.tr.Write([]byte("x")); !errors.Is(err, ErrBadFD) {
+			h.t.Errorf("Write without a stdin pipe the parent writes = %v, want ErrBadFD", err)
+		}
 	}
-	if h.plan.producer == 1 {
-		t.RegisterProducer(&propProducer{h})
+	if p.feedCallbacks {
+		h.feed(p.feedFD, 8<<10)
+	}
+	if p.producer == 1 {
+		h.registerProducer()
 	}
 }
 
 func (h *propHarness) ChildDataReceived(fd int, data []byte) {
 	h.enter("ChildDataReceived")
 	defer h.leave()
+	h.onData(fd, data)
+}
+
+// onData records and checks the data of descriptor fd (ChildDataReceived,
+// a Stream's DataReceived and OtherData), then acts as the plan says.
+func (h *propHarness) onData(fd int, data []byte) {
 	h.events = append(h.events, propEvent{kind: "data", fd: fd})
-	if fd != 1 && fd != 2 {
-		h.t.Errorf("ChildDataReceived(%d)", fd)
+	p := h.plan
+	if d, ok := p.fds[fd]; !ok || d != Read {
+		h.t.Errorf("data for descriptor %d, which has no pipe the parent reads", fd)
 		return
 	}
 	if h.isPaused() {
-		h.t.Errorf("ChildDataReceived(%d, %d bytes) while reading is paused", fd, len(data))
+		h.t.Errorf("data for descriptor %d (%d bytes) while reading is paused", fd, len(data))
 	}
 	if h.lostSeen[fd] {
-		h.t.Errorf("ChildDataReceived(%d) after ChildConnectionLost(%d)", fd, fd)
+		h.t.Errorf("data for descriptor %d after its end", fd)
 	}
-	rs := h.plan.opts.ReadBufferSize
+	rs := p.opts.ReadBufferSize
 	if rs == 0 {
 		rs = DefaultReadBufferSize
 	}
 	if len(data) == 0 || len(data) > rs {
-		h.t.Errorf("ChildDataReceived(%d) with %d bytes, want 1 to ReadBufferSize %d", fd, len(data), rs)
+		h.t.Errorf("data for descriptor %d with %d bytes, want 1 to ReadBufferSize %d", fd, len(data), rs)
 	}
 	h.data[fd].Write(data)
 	h.outBytes += len(data)
-	p := h.plan
 
 	r := rand.New(rand.NewPCG(p.seed, uint64(h.outBytes)))
 	if p.feedCallbacks && r.IntN(2) == 0 {
-		h.feed(1 + propSize(r))
+		h.feed(p.feedFD, 1+propSize(r))
 	}
 	if p.signalAt >= 0 && !h.signalDone && h.outBytes >= p.signalAt {
-		h.signalDone = true
-		h.signal(p.signal)
+		h.signalDone = h.signal(p.signal)
 	}
 	if p.loseAt >= 0 && !h.loseDone && h.outBytes >= p.loseAt {
 		h.loseDone = true
-		h.mu.Lock()
-		h.parentClosed = [3]bool{true, true, true}
-		if h.stdinClosedBy == "" {
-			h.stdinClosedBy = "LoseConnection"
-		}
-		h.mu.Unlock()
-		h.tr.LoseConnection()
-		if _, err := h.tr.Write([]byte("x")); !errors.Is(err, ErrClosed) {
-			h.t.Errorf("Write after LoseConnection = %v, want ErrClosed", err)
+		if p.mode == modeStream {
+			// Dawdle first, now and then: the other descriptors' data
+			// and ends read meanwhile wait for this callback, and must
+			// not be delivered after Abort.
+			time.Sleep(time.Duration(r.IntN(2)*r.IntN(3000)) * time.Microsecond)
+			h.events = append(h.events, propEvent{kind: "abort"})
+			h.abort()
+		} else {
+			h.loseConnection()
 		}
 	}
-	if p.closeFD != 0 && !h.closeFDDone && h.outBytes >= p.closeFDAt {
-		h.closeFDDone = true
-		h.closeFD(p.closeFD)
+	if p.closeFD >= 0 && !h.closeFDDone && h.outBytes >= p.closeFDAt {
+		h.closeFDDone = h.closeFD(p.closeFD)
 	}
 	if r.Float64() < p.pauseProb {
 		h.pause()
 		if r.IntN(2) == 0 {
-			h.tr.Post(h.resume)
+			h.post(h.resume)
 		} else {
 			d := time.Duration(r.IntN(3000)) * time.Microsecond
 			h.goFunc(func() {
@@ -835,27 +1340,56 @@ func (h *propHarness) ChildDataReceived(fd int, data []byte) {
 	}
 }
 
+// loseConnection calls the ProcessProtocol Transport's LoseConnection.
+func (h *propHarness) loseConnection() {
+	h.mu.Lock()
+	for fd := range h.plan.fds {
+		h.parentClosed[fd] = true
+		if in := h.in[fd]; in != nil && in.closedBy == "" {
+			in.closedBy = "LoseConnection"
+		}
+	}
+	h.mu.Unlock()
+	h.tr.LoseConnection()
+	for _, fd := range h.plan.fdList(Write) {
+		if err := h.write(fd, []byte("x")); !errors.Is(err, ErrClosed) {
+			h.t.Errorf("Write to descriptor %d after LoseConnection = %v, want ErrClosed", fd, err)
+		}
+	}
+}
+
+// abort calls the Stream weft.Transport's Abort (from a callback or a
+// goroutine).
+func (h *propHarness) abort() {
+	h.mu.Lock()
+	for fd := range h.plan.fds {
+		h.parentClosed[fd] = true
+		if in := h.in[fd]; in != nil && in.closedBy == "" {
+			in.closedBy = "Abort"
+		}
+	}
+	h.sent = append(h.sent, syscall.SIGKILL)
+	h.mu.Unlock()
+	h.abortCalled.Store(true)
+	h.st.Abort()
+	_, err := h.st.Write([]byte("x"))
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, weft.ErrClosed) {
+		h.t.Errorf("Stream Write after Abort = %v, want an error matching ErrClosed and weft.ErrClosed", err)
+	}
+}
+
 func (h *propHarness) ChildConnectionLost(fd int) {
 	h.enter("ChildConnectionLost")
 	defer h.leave()
-	h.events = append(h.events, propEvent{kind: "lost", fd: fd})
-	if fd < 0 || fd > 2 {
-		h.t.Errorf("ChildConnectionLost(%d)", fd)
+	if !h.onLost(fd) {
 		return
 	}
-	h.lostSeen[fd] = true
-	h.mu.Lock()
-	parentClosed := h.parentClosed[fd]
-	h.mu.Unlock()
-	if fd != 0 && h.isPaused() && !parentClosed {
-		h.t.Errorf("ChildConnectionLost(%d) while reading is paused, and the parent did not close it", fd)
-	}
-	if fd == 0 {
-		if _, err := h.tr.Write(nil); !errors.Is(err, ErrClosed) {
-			h.t.Errorf("Write after ChildConnectionLost(0) = %v, want ErrClosed", err)
+	if h.plan.fds[fd] == Write {
+		if err := h.write(fd, nil); !errors.Is(err, ErrClosed) {
+			h.t.Errorf("Write to descriptor %d after its ChildConnectionLost = %v, want ErrClosed", fd, err)
 		}
-		if err := h.tr.CloseStdin(); err != nil {
-			h.t.Errorf("CloseStdin after ChildConnectionLost(0) = %v, want nil (idempotent)", err)
+		if err := h.tr.CloseChildFD(fd); err != nil {
+			h.t.Errorf("CloseChildFD(%d) after its ChildConnectionLost = %v, want nil (idempotent)", fd, err)
 		}
 		h.poke()
 	} else if err := h.tr.WriteToChild(fd, []byte("x")); !errors.Is(err, ErrBadFD) {
@@ -863,13 +1397,34 @@ func (h *propHarness) ChildConnectionLost(fd int) {
 	}
 }
 
+// onLost records and checks the end of descriptor fd (ChildConnectionLost,
+// a Stream's ReadConnectionLost); false if fd has no pipe.
+func (h *propHarness) onLost(fd int) bool {
+	h.events = append(h.events, propEvent{kind: "lost", fd: fd})
+	d, ok := h.plan.fds[fd]
+	if !ok {
+		h.t.Errorf("end of descriptor %d, which has no pipe", fd)
+		return false
+	}
+	h.lostSeen[fd] = true
+	h.mu.Lock()
+	parentClosed := h.parentClosed[fd]
+	h.mu.Unlock()
+	if d == Read && h.isPaused() && !parentClosed {
+		h.t.Errorf("end of descriptor %d while reading is paused, and the parent did not close it", fd)
+	}
+	return true
+}
+
 func (h *propHarness) ProcessExited(status error) {
 	h.enter("ProcessExited")
 	defer h.leave()
 	h.events = append(h.events, propEvent{kind: "exited"})
 	h.exited = status
-	if _, err := h.tr.Write([]byte("x")); !errors.Is(err, ErrClosed) {
-		h.t.Errorf("Write in ProcessExited = %v, want ErrClosed", err)
+	for _, fd := range h.plan.fdList(Write) {
+		if err := h.write(fd, []byte("x")); !errors.Is(err, ErrClosed) {
+			h.t.Errorf("Write to descriptor %d in ProcessExited = %v, want ErrClosed", fd, err)
+		}
 	}
 	if err := h.tr.Kill(); !errors.Is(err, ErrProcessExited) {
 		h.t.Errorf("Kill in ProcessExited = %v, want ErrProcessExited", err)
@@ -885,8 +1440,70 @@ func (h *propHarness) ProcessEnded(status error) {
 	h.poke()
 }
 
-// propProducer feeds stdin when resumed; its calls must be serialized with
-// the callbacks and follow the documented protocol.
+// propStreamProto is the weft.Protocol a Stream runs in modeStream.
+type propStreamProto struct{ h *propHarness }
+
+func (s *propStreamProto) ConnectionMade(t weft.Transport) {
+	h := s.h
+	h.enter("ConnectionMade")
+	defer h.leave()
+	h.st = t
+	h.connectionMade()
+}
+
+func (s *propStreamProto) DataReceived(data []byte) {
+	h := s.h
+	h.enter("DataReceived")
+	defer h.leave()
+	h.onData(h.plan.readFD(), data)
+}
+
+func (s *propStreamProto) ConnectionLost(reason error) {
+	h := s.h
+	h.enter("ConnectionLost")
+	defer h.leave()
+	h.events = append(h.events, propEvent{kind: "ended"})
+	h.ended = reason
+	h.abortSeen = h.abortCalled.Load()
+	if !propClosed(h.st.Context().Done()) {
+		h.t.Errorf("ConnectionLost(%v): the Transport's Context is not done", reason)
+	}
+	h.post(func() { h.postAfter.Store(true) })
+	h.poke()
+}
+
+// propHalfProto is a propStreamProto that is a weft.HalfCloseable.
+type propHalfProto struct{ propStreamProto }
+
+func (s *propHalfProto) ReadConnectionLost() {
+	h := s.h
+	h.enter("ReadConnectionLost")
+	defer h.leave()
+	h.onLost(h.plan.readFD())
+	if h.plan.closeOnReadEnd {
+		h.mu.Lock()
+		if in := h.in[h.plan.feedFD]; in != nil && in.closedBy == "" {
+			in.done = true
+			h.closeInputLocked(h.plan.feedFD, "ReadConnectionLost")
+		}
+		h.mu.Unlock()
+	}
+}
+
+var _ weft.HalfCloseable = (*propHalfProto)(nil)
+
+// otherData is the Stream's OtherData.
+func (h *propHarness) otherData(fd int, data []byte) {
+	h.enter("OtherData")
+	defer h.leave()
+	if fd == h.plan.readFD() {
+		h.t.Errorf("OtherData(%d): that is ReadFD, whose data goes to DataReceived", fd)
+	}
+	h.onData(fd, data)
+}
+
+// propProducer feeds the main descriptor when resumed; its calls must be
+// serialized with the callbacks and follow the documented protocol.
 type propProducer struct{ h *propHarness }
 
 func (p *propProducer) PauseProducing() {
@@ -919,7 +1536,7 @@ func (p *propProducer) ResumeProducing() {
 	h.mu.Lock()
 	h.prodPaused = false
 	h.mu.Unlock()
-	h.feed(4 << 10)
+	h.feed(h.plan.feedFD, 4<<10)
 	h.poke()
 }
 
@@ -954,12 +1571,10 @@ func (h *propHarness) eventSummary() string {
 	return b.String()
 }
 
-func (h *propHarness) check(pr *Process, waitErr error) {
-	t, p := h.t, h.plan
-	ev := h.events
-	sum := h.eventSummary()
-
-	// Order: made first, ended last, each end once, in order.
+// checkOrder checks made first and ended last, each once, and no data for
+// a descriptor after its end.
+func (h *propHarness) checkOrder(sum string) map[string]int {
+	t, ev := h.t, h.events
 	if len(ev) < 2 || ev[0].kind != "made" || ev[len(ev)-1].kind != "ended" {
 		t.Fatalf("events %s: want made first and ended last", sum)
 	}
@@ -971,43 +1586,109 @@ func (h *propHarness) check(pr *Process, waitErr error) {
 		}
 		count[k]++
 		if e.kind == "data" && slices.ContainsFunc(ev[:i], func(x propEvent) bool { return x.kind == "lost" && x.fd == e.fd }) {
-			t.Errorf("events %s: data on %d after its ChildConnectionLost", sum, e.fd)
+			t.Errorf("events %s: data on %d after its end", sum, e.fd)
 		}
 		if e.kind == "ended" && i != len(ev)-1 {
-			t.Errorf("events %s: ProcessEnded not last", sum)
+			t.Errorf("events %s: the end of the process not last", sum)
 		}
 	}
-	for _, k := range []string{"made", "exited", "ended", "lost0", "lost1", "lost2"} {
+	for _, k := range []string{"made", "ended"} {
 		if count[k] != 1 {
 			t.Errorf("events %s: %s %d times, want once", sum, k, count[k])
 		}
 	}
+	return count
+}
+
+// inputs returns the bytes each descriptor the parent writes accepted.
+func (h *propHarness) inputs() map[int][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[int][]byte{}
+	for fd, in := range h.in {
+		out[fd] = in.data[:in.accepted]
+	}
+	return out
+}
+
+// checkData checks that every descriptor the parent reads delivered exactly
+// what the child wrote to it, or a prefix where a cut is allowed.
+func (h *propHarness) checkData(killed, cut bool, sum string) {
+	h.mu.Lock()
+	parentClosed := h.parentClosed
+	h.mu.Unlock()
+	want := h.plan.expected(h.inputs())
+	var desc []string
+	for _, fd := range h.plan.fdList(Read) {
+		desc = append(desc, fmt.Sprintf("%d: %d/%d", fd, h.data[fd].Len(), len(want[fd])))
+	}
+	h.t.Logf("data got/want by descriptor: %s", strings.Join(desc, ", "))
+	for _, fd := range h.plan.fdList(Read) {
+		got := h.data[fd].Bytes()
+		mayCut := killed || cut || parentClosed[fd]
+		if bytes.Equal(got, want[fd]) || mayCut && bytes.HasPrefix(want[fd], got) {
+			continue
+		}
+		i := 0
+		for i < len(got) && i < len(want[fd]) && got[i] == want[fd][i] {
+			i++
+		}
+		h.t.Errorf("descriptor %d: got %d bytes, want %d (a prefix allowed: %v); first difference at %d; events %s",
+			fd, len(got), len(want[fd]), mayCut, i, sum)
+	}
+}
+
+// checkExit checks an exit code and signal against the plan and the
+// parent's signals, and a cause matching context.Canceled against the
+// context's cancellation. It reports whether the parent may have ended the
+// child.
+func (h *propHarness) checkExit(what string, status error, code int, sig syscall.Signal) (byParent bool) {
+	t, p := h.t, h.plan
+	h.mu.Lock()
+	sent, cancelled := slices.Clone(h.sent), h.cancelled
+	h.mu.Unlock()
+	planned := code == p.exitCode && sig == 0 && p.exitSig == 0 || code == -1 && sig == p.exitSig && p.exitSig != 0
+	byParent = code == -1 && (slices.Contains(sent, sig) || cancelled && sig == syscall.SIGKILL)
+	if !planned && !byParent {
+		t.Errorf("%s(%v): code %d signal %v; want the planned exit (code %d signal %v) or a signal the parent sent (%v, context cancelled %v)",
+			what, status, code, sig, p.exitCode, p.exitSig, sent, cancelled)
+	}
+	if errors.Is(status, context.Canceled) {
+		if !cancelled || sig != syscall.SIGKILL {
+			t.Errorf("%s(%v): a cause matching context.Canceled, but the context (cancelled: %v) did not kill the child", what, status, cancelled)
+		}
+	} else if cancelled && sig == syscall.SIGKILL && !slices.Contains(sent, syscall.SIGKILL) && p.exitSig != syscall.SIGKILL {
+		t.Errorf("%s(%v): the context killed the child, want a Cause matching context.Canceled", what, status)
+	}
+	return byParent
+}
+
+func (h *propHarness) check(pr *Process, waitErr error) {
+	t, p := h.t, h.plan
+	sum := h.eventSummary()
+	count := h.checkOrder(sum)
+	if count["exited"] != 1 {
+		t.Errorf("events %s: exited %d times, want once", sum, count["exited"])
+	}
+	for fd := range propMaxFD + 1 {
+		_, piped := p.fds[fd]
+		if n := count[fmt.Sprintf("lost%d", fd)]; piped && n != 1 || !piped && n != 0 {
+			t.Errorf("events %s: ChildConnectionLost(%d) %d times, want %d", sum, fd, n, map[bool]int{true: 1}[piped])
+		}
+	}
 
 	// Status.
-	h.mu.Lock()
-	sent, cancelled, accepted, parentClosed := slices.Clone(h.sent), h.cancelled, h.accepted, h.parentClosed
-	stdinClosedBy := h.stdinClosedBy
-	h.mu.Unlock()
 	if h.exited == nil || (!errors.Is(h.exited, ErrProcessDone) && !errors.Is(h.exited, ErrProcessTerminated)) {
 		t.Fatalf("ProcessExited(%v): want ErrProcessDone or a *ProcessTerminated", h.exited)
 	}
 	code, sig := ExitStatus(h.exited)
-	planned := code == p.exitCode && sig == 0 && p.exitSig == 0 || code == -1 && sig == p.exitSig && p.exitSig != 0
-	byParent := code == -1 && (slices.Contains(sent, sig) || cancelled && sig == syscall.SIGKILL)
-	if !planned && !byParent {
-		t.Errorf("ProcessExited(%v): code %d signal %v; want the planned exit (code %d signal %v) or a signal the parent sent (%v, context cancelled %v)",
-			h.exited, code, sig, p.exitCode, p.exitSig, sent, cancelled)
-	}
+	byParent := h.checkExit("ProcessExited", h.exited, code, sig)
 	if errors.Is(h.exited, ErrProcessDone) != (code == 0 && sig == 0) {
 		t.Errorf("ProcessExited(%v): ErrProcessDone must mean exit code 0", h.exited)
 	}
 	var pt *ProcessTerminated
-	if errors.As(h.exited, &pt) && pt.Cause != nil {
-		if !cancelled || sig != syscall.SIGKILL || !errors.Is(pt.Cause, context.Canceled) {
-			t.Errorf("ProcessExited(%v): Cause %v, but the context (cancelled: %v) did not kill the child", h.exited, pt.Cause, cancelled)
-		}
-	} else if cancelled && sig == syscall.SIGKILL && !slices.Contains(sent, syscall.SIGKILL) && p.exitSig != syscall.SIGKILL {
-		t.Errorf("ProcessExited(%v): the context killed the child, want a Cause matching context.Canceled", h.exited)
+	if errors.As(h.exited, &pt) && pt.Cause != nil && !errors.Is(pt.Cause, context.Canceled) {
+		t.Errorf("ProcessExited(%v): Cause %v, want none or the context's", h.exited, pt.Cause)
 	}
 	cut := false
 	if h.ended != h.exited {
@@ -1027,34 +1708,118 @@ func (h *propHarness) check(pr *Process, waitErr error) {
 	} else if waitErr != h.ended {
 		t.Errorf("Wait = %v, want ProcessEnded's %v", waitErr, h.ended)
 	}
+	h.logOutcome(sum)
 
-	t.Logf("outcome: exited %v, ended %v, stdin accepted %d (closed by %q), signals sent %v, cancelled %v, parent closed %v, out %d/%d err %d/%d, events %s",
-		h.exited, h.ended, accepted, stdinClosedBy, sent, cancelled, parentClosed,
-		h.data[1].Len(), len(wantOutFor(p, h.stdin[:accepted])), h.data[2].Len(), len(wantErrFor(p, h.stdin[:accepted])), sum)
+	// Data: exactly what the child wrote, or a prefix where a cut is
+	// allowed (the parent's signal may be the planned one, and come first).
+	h.checkData(byParent, cut, sum)
+	h.checkAfter(pr)
+	for _, fd := range p.fdList(Write) {
+		if err := h.write(fd, []byte("x")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Write to descriptor %d after Wait = %v, want ErrClosed", fd, err)
+		}
+	}
+}
 
-	// Data: exactly what the child wrote, or a prefix where a cut is allowed.
-	wantOut, wantErr := p.expected(h.stdin[:accepted])
-	killed := byParent // the parent's signal may be the planned one, and come first
-	for fd, want := range map[int][]byte{1: wantOut, 2: wantErr} {
-		got := h.data[fd].Bytes()
-		mayCut := killed || cut || parentClosed[fd]
-		if bytes.Equal(got, want) || mayCut && bytes.HasPrefix(want, got) {
-			continue
+// checkStream is check for modeStream, which sees the process through the
+// Stream's Protocol: ConnectionLost's reason stands for the status.
+func (h *propHarness) checkStream(pr *Process, waitErr error) {
+	t, p := h.t, h.plan
+	sum := h.eventSummary()
+	count := h.checkOrder(sum)
+	rfd := p.readFD()
+	lost := count[fmt.Sprintf("lost%d", rfd)]
+	// Abort called from a goroutine may come too late to change anything.
+	// If it had returned before the callback that calls ConnectionLost
+	// (the abort event, from the callback that called it or posted once it
+	// returned, comes before), ConnectionLost matches weft.ErrAborted; if
+	// it was not called when ConnectionLost came, not.
+	aborted := errors.Is(h.ended, weft.ErrAborted)
+	abortAt := slices.IndexFunc(h.events, func(e propEvent) bool { return e.kind == "abort" })
+	if aborted && !h.abortSeen || !aborted && abortAt >= 0 {
+		t.Errorf("events %s: ConnectionLost(%v) matches weft.ErrAborted %v, but Abort called %v when it came", sum, h.ended, aborted, h.abortSeen)
+	}
+	switch {
+	case !p.halfClose && lost != 0:
+		t.Errorf("events %s: ReadConnectionLost %d times on a Protocol without it", sum, lost)
+	case p.halfClose && !aborted && lost != 1:
+		t.Errorf("events %s: ReadConnectionLost %d times, want once (ReadFD %d ended)", sum, lost, rfd)
+	case aborted && lost > 1:
+		t.Errorf("events %s: ReadConnectionLost %d times, want at most once", sum, lost)
+	case abortAt >= 0 && slices.ContainsFunc(h.events[abortAt:], func(e propEvent) bool { return e.kind == "lost" || e.kind == "data" }):
+		t.Errorf("events %s: ReadConnectionLost or data after Abort", sum)
+	}
+	for k, n := range count {
+		if strings.HasPrefix(k, "lost") && k != fmt.Sprintf("lost%d", rfd) {
+			t.Errorf("events %s: %s %d times: only ReadFD %d has an end the Protocol hears of", sum, k, n, rfd)
 		}
-		i := 0
-		for i < len(got) && i < len(want) && got[i] == want[i] {
-			i++
-		}
-		t.Errorf("descriptor %d: got %d bytes, want %d (a prefix allowed: %v); first difference at %d; events %s",
-			fd, len(got), len(want), mayCut, i, sum)
 	}
 
-	// Producer.
+	// Status, from ConnectionLost's reason.
+	reason := h.ended
+	terminated := errors.Is(reason, ErrProcessTerminated)
+	code, sig := 0, syscall.Signal(0)
+	if terminated {
+		code, sig = ExitStatus(reason)
+	}
+	cut := errors.Is(reason, exec.ErrWaitDelay)
+	if errors.Is(reason, errPropReason) != h.reasonGiven {
+		t.Errorf("ConnectionLost(%v): matches the LoseConnectionWithReason reason %v, given %v", reason, !h.reasonGiven, h.reasonGiven)
+	}
+	switch {
+	case !terminated && !aborted && !h.reasonGiven && reason != nil:
+		t.Errorf("ConnectionLost(%v): want nil for a child that exited with status 0", reason)
+	case !terminated && aborted && !errors.Is(reason, ErrProcessDone):
+		t.Errorf("ConnectionLost(%v) after Abort: want ErrProcessTerminated, or ErrProcessDone for a child that had exited with status 0", reason)
+	case terminated && code == 0 && sig == 0 && !cut:
+		t.Errorf("ConnectionLost(%v): a *ProcessTerminated with exit code 0 and nothing cut", reason)
+	}
+	byParent := h.checkExit("ConnectionLost", reason, code, sig)
+	if cut {
+		if !p.grand {
+			t.Errorf("ConnectionLost(%v): a cut reported with no grandchild holding a pipe", reason)
+		} else if p.opts.WaitDelay == 0 {
+			t.Errorf("ConnectionLost(%v): a cut reported without Options.WaitDelay", reason)
+		}
+	}
+	if !terminated {
+		if waitErr != nil {
+			t.Errorf("Wait = %v, want nil for ConnectionLost(%v)", waitErr, reason)
+		}
+	} else if c, s := ExitStatus(waitErr); !errors.Is(waitErr, ErrProcessTerminated) || c != code || s != sig || errors.Is(waitErr, exec.ErrWaitDelay) != cut {
+		t.Errorf("Wait = %v, want the status in ConnectionLost(%v)", waitErr, reason)
+	}
+	h.logOutcome(sum)
+	h.checkData(byParent, cut, sum)
+	h.checkAfter(pr)
+	if _, err := h.st.Write([]byte("x")); !errors.Is(err, ErrClosed) || !errors.Is(err, weft.ErrClosed) {
+		t.Errorf("Stream Write after Wait = %v, want an error matching ErrClosed and weft.ErrClosed", err)
+	}
+	if !propClosed(h.st.Context().Done()) {
+		t.Errorf("the Stream Transport's Context not done after Wait")
+	}
+}
+
+func (h *propHarness) logOutcome(sum string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var in []string
+	for _, fd := range slices.Sorted(maps.Keys(h.in)) {
+		i := h.in[fd]
+		in = append(in, fmt.Sprintf("%d: %d/%d closed by %q", fd, i.accepted, i.target, i.closedBy))
+	}
+	h.t.Logf("outcome: exited %v, ended %v, accepted {%s}, signals sent %v, cancelled %v, parent closed %v, events %s",
+		h.exited, h.ended, strings.Join(in, "; "), h.sent, h.cancelled, h.parentClosed, sum)
+}
+
+// checkAfter checks what holds once Wait has returned.
+func (h *propHarness) checkAfter(pr *Process) {
+	t, p := h.t, h.plan
 	if p.producer != 0 && h.prodStops != 1 {
-		t.Errorf("StopProducing called %d times, want once (stdin closed)", h.prodStops)
+		t.Errorf("StopProducing called %d times, want once (its descriptor closed)", h.prodStops)
 	}
 	if h.postAfter.Load() {
-		t.Errorf("work posted from ProcessEnded ran")
+		t.Errorf("work posted from the end callback ran")
 	}
 	select {
 	case <-pr.Context().Done():
@@ -1063,9 +1828,6 @@ func (h *propHarness) check(pr *Process, waitErr error) {
 	}
 	if err := pr.Kill(); !errors.Is(err, ErrProcessExited) {
 		t.Errorf("Kill after Wait = %v, want ErrProcessExited", err)
-	}
-	if _, err := pr.Write([]byte("x")); !errors.Is(err, ErrClosed) {
-		t.Errorf("Write after Wait = %v, want ErrClosed", err)
 	}
 }
 
@@ -1077,9 +1839,6 @@ func propClosed(c <-chan struct{}) bool {
 		return false
 	}
 }
-
-func wantOutFor(p *propPlan, stdin []byte) []byte { o, _ := p.expected(stdin); return o }
-func wantErrFor(p *propPlan, stdin []byte) []byte { _, e := p.expected(stdin); return e }
 
 // propFDs lists this process's open descriptors (Linux).
 func propFDs(t *testing.T) map[string]string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/weftkit/weft"
 )
@@ -80,8 +81,11 @@ type Stream struct {
 	// extra descriptors). Nil means it is discarded.
 	OtherData func(fd int, data []byte)
 
-	t       Transport
-	aborted bool
+	t Transport
+	// aborted is set by Abort at once, from whatever goroutine: an end of
+	// ReadFD already read and waiting to be delivered when Abort is called
+	// (from a callback, say) must not reach ReadConnectionLost after it.
+	aborted atomic.Bool
 	lost    bool // ConnectionLost was called: posted work is dropped
 
 	// ctx is the Protocol's Context, made on first use (guarded by mu):
@@ -157,7 +161,7 @@ func (s *Stream) ChildDataReceived(fd int, data []byte) {
 // a weft.HalfCloseable (not after Abort); otherwise it does nothing:
 // ConnectionLost waits for the child's end.
 func (s *Stream) ChildConnectionLost(fd int) {
-	if fd != s.readFD() || s.aborted {
+	if fd != s.readFD() || s.aborted.Load() {
 		return
 	}
 	if hc, ok := s.Protocol.(weft.HalfCloseable); ok {
@@ -173,7 +177,7 @@ func (s *Stream) ProcessExited(error) {}
 func (s *Stream) ProcessEnded(status error) {
 	var reason error
 	switch {
-	case s.aborted:
+	case s.aborted.Load():
 		reason = fmt.Errorf("%w: %w", weft.ErrAborted, status)
 	case !errors.Is(status, ErrProcessDone):
 		reason = status
@@ -277,7 +281,7 @@ func (st streamTransport) LoseWriteConnection() error {
 }
 
 func (st streamTransport) Abort() {
-	st.s.t.Post(func() { st.s.aborted = true })
+	st.s.aborted.Store(true)
 	_ = st.s.t.Kill()
 	st.s.t.LoseConnection()
 }
