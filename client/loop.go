@@ -15,7 +15,7 @@ type netConn = net.Conn
 // run is the reconnect loop.
 func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Conn, error)) (err error) {
 	defer func() {
-		if errors.Is(context.Cause(ctx), errStopped) {
+		if errors.Is(context.Cause(ctx), errStopped) && !errors.Is(err, ErrGaveUp) {
 			err = nil
 		} else if err == nil && ctx.Err() != nil {
 			err = ctx.Err()
@@ -39,15 +39,24 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 		backoff = GRPC()
 	}
 	retries, attempt := 0, 0
+	// gaveUp is set when next gives up for MaxRetries or the Backoff, not
+	// because the client is stopping: Run then reports the give-up even if
+	// a hook told of it ends ctx, or Stop comes, before Run returns.
+	gaveUp := false
 	// next counts one more retry and returns its delay, or GiveUp.
 	next := func() time.Duration {
 		retries++
-		if ctx.Err() != nil || r.MaxRetries > 0 && retries > r.MaxRetries {
+		if ctx.Err() != nil {
+			return GiveUp
+		}
+		if r.MaxRetries > 0 && retries > r.MaxRetries {
+			gaveUp = true
 			return GiveUp
 		}
 		if d := backoff.Delay(retries); d >= 0 {
 			return d
 		}
+		gaveUp = true
 		return GiveUp // the Backoff's own end (cenkalti/backoff's Stop is -1 too)
 	}
 	var lastErr error
@@ -98,7 +107,7 @@ func (r *Reconnecting) run(ctx context.Context, dial func(context.Context) (*Con
 			}
 		}
 		if delay == GiveUp {
-			if ctx.Err() != nil {
+			if !gaveUp { // stopping
 				return nil
 			}
 			return fmt.Errorf("%w after %d retries: %w", ErrGaveUp, retries-1, lastErr)

@@ -611,13 +611,8 @@ func (c *propCase) model() *propWant {
 			now = failAt
 			d = next()
 			add(now, "failed %d %s next %v", attempt, cat, d)
-			if d == GiveUp && cancelled {
-				// The hook that was told GiveUp cancelled ctx: Run
-				// returns ctx's error (ambiguous in the docs: see
-				// the report).
-				end(now)
-				return w
-			}
+			// A hook told GiveUp that cancels ctx does not change
+			// Run's result: the client gave up first.
 			if d == GiveUp {
 				w.gaveUp, w.retries, w.lastCat, w.short, w.end = true, retries-1, cat, false, now
 				add(now, "stop")
@@ -698,10 +693,6 @@ func (c *propCase) model() *propWant {
 			}
 			d = next()
 			add(now, "onlost %s next %v", reason, d)
-			if d == GiveUp && cancelled {
-				end(now) // as after OnConnectFailed
-				return w
-			}
 			if d == GiveUp {
 				w.gaveUp, w.retries, w.lastCat, w.short, w.end = true, retries-1, reason, short, now
 				add(now, "stop")

@@ -21,9 +21,12 @@ const DefaultStopTimeout = 5 * time.Second
 
 var (
 	// ErrGaveUp: Run ended because MaxRetries retries failed in a row, or
-	// the Backoff returned a negative delay. It
-	// wraps the last connection error: the failed attempt's, or the lost
-	// reason of a connection shorter than StableAfter.
+	// the Backoff returned a negative delay. It wraps the last connection
+	// error: the failed attempt's, or the last connection's lost reason
+	// (one shorter than StableAfter, or any connection when the Backoff
+	// gives up at the first retry after it), and says how many retries
+	// were made since the last successful connection ("after N retries":
+	// MaxRetries when that limit ended it).
 	ErrGaveUp = errors.New("client: gave up reconnecting")
 	// ErrRunning: Start or Run was called while the client was running.
 	ErrRunning = errors.New("client: already running")
@@ -63,7 +66,9 @@ type Reconnecting struct {
 	// address. Required (not nil, nor a nil weft.FactoryFunc). If it
 	// implements weft.Starter / weft.Stopper, Start runs once when Run
 	// begins and Stop once when Run ends (not around every retry, unlike
-	// Twisted). A BuildProtocol that returns nil
+	// Twisted); when Start fails, Run returns its error (nil if Stop or
+	// ctx ended the client meanwhile) and Stop is not called. A
+	// BuildProtocol that returns nil
 	// (ErrNoProtocol) or panics (an error wrapping weft.ErrProtocolPanic
 	// and the panic value) fails the attempt; its connection is closed.
 	// When Stop or ctx ends the client while BuildProtocol runs, the
@@ -125,7 +130,10 @@ type Reconnecting struct {
 	// OnConnectFailed, if set, is called when an attempt fails, with the
 	// delay before the next attempt, or GiveUp (MaxRetries reached, or the
 	// Backoff returned a negative delay). An attempt that Stop or ctx
-	// cancelled is not reported: Run just ends.
+	// cancelled is not reported: Run just ends. The delay starts when the
+	// hook returns (so does OnConnectionLost's). Once told GiveUp, the
+	// client has given up: Run returns ErrGaveUp even if the hook then
+	// cancels ctx or Stop is called.
 	OnConnectFailed func(err error, attempt int, nextDelay time.Duration)
 	// OnConnectionLost, if set, is called after a connection ended (after
 	// its Protocol's ConnectionLost) with the reason and the delay before the
@@ -230,8 +238,9 @@ func (r *Reconnecting) Start(ctx context.Context) error {
 // Run runs the client until Stop (it then returns nil), ctx ends (it returns
 // ctx's error), or MaxRetries is exhausted or the Backoff gives up (an error
 // matching ErrGaveUp and wrapping the last connection error, or the lost
-// reason of the last connection when it ended before StableAfter). It
-// returns a configuration error at once, naming the field.
+// reason of the last connection; a give-up reported to a hook as GiveUp
+// stays the result even if Stop or ctx's end follows). It returns a
+// configuration error at once, naming the field.
 func (r *Reconnecting) Run(ctx context.Context) error {
 	ctx, dial, err := r.prepare(ctx)
 	if err != nil {
