@@ -1417,15 +1417,32 @@ func (c *Conn) touch() {
 // cannot re-arm it, and no timer outlives the connection.
 func (c *Conn) checkIdle() {
 	x := c.ext()
-	since := time.Duration(monoNow() - x.lastActive.Load())
 	c.mu.Lock()
 	if c.state == stClosed {
 		c.mu.Unlock()
 		return
 	}
+	// Read under mu: a read recorded (touch) before its delivery took mu
+	// counts. Read before it, a read and its DataReceived could come
+	// while this waited for mu, and the connection was closed as idle
+	// right after them.
+	since := time.Duration(monoNow() - x.lastActive.Load())
 	if since >= c.opt.idle {
-		c.mu.Unlock()
-		c.abort(ErrIdleTimeout, false)
+		// As abort, without letting go of mu between the look and the
+		// close (a read delivered in between would be cut).
+		reason := ErrIdleTimeout
+		if c.state == stClosing {
+			// A graceful close cut short, its output discarded: say
+			// so, wrapping its own reason if it had one
+			// (LoseConnectionWithReason), as ErrCloseTimeout does.
+			if prev := c.closeReason(); prev != nil {
+				reason = fmt.Errorf("%w: %w", ErrIdleTimeout, prev)
+			}
+			c.setReason(reason)
+			c.bits |= bReasonSet
+		}
+		c.setReasonLocked(reason)
+		c.closeNowLocked(false)
 		return
 	}
 	x.idle.Reset(c.opt.idle - since)

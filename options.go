@@ -57,7 +57,10 @@ type Options struct {
 	// reads come back full.
 	ReadBufferSize int
 	// IdleTimeout closes the connection with ErrIdleTimeout when no byte was
-	// read or written for this long. Zero means no idle timeout.
+	// read or written for this long (pending output is discarded); a
+	// graceful close it cuts short that had a reason of its own
+	// (LoseConnectionWithReason) ends with ErrIdleTimeout wrapping that
+	// reason. Zero means no idle timeout.
 	IdleTimeout time.Duration
 	// CloseTimeout bounds a graceful close that waits for output to drain
 	// (LoseConnection, LoseConnectionWithReason — a codec's close after a

@@ -25,19 +25,27 @@ import (
 
 // The randomized, model-based test of the Transport contract: each run
 // drives one connection (net.Pipe, loopback TCP and unix sockets on the
-// goroutine engine and on the readiness engine; the "tls-" transports
-// switch to TLS at a random point, see property_tls_test.go) with a random
-// sequence of operations made from the callbacks (ConnectionMade,
+// goroutine engine and on the readiness engine; the "fd-" transports make
+// it with weft.NewConnFD on the socket's descriptor and run it with
+// Conn.Start, as the server package does on Linux; the "tls-" transports
+// switch to TLS at a random point, the peer's ClientHello sometimes
+// pipelined right behind its clear text, see property_tls_test.go) with a
+// random sequence of operations made from the callbacks (ConnectionMade,
 // DataReceived, ReadConnectionLost, posted functions, a producer's turns)
 // and from other goroutines at once, against a peer that sends a random
 // stream in random chunks and reads at random speeds, stalling now and
-// then. An oracle then
+// then. Some runs set Options.IdleTimeout or Options.CloseTimeout (tens of
+// milliseconds), and some end with no one closing (the idle timer must)
+// or with a peer that stopped reading under a graceful close (the close
+// timer must), see property_timeouts_test.go. An oracle then
 // checks what the documentation promises (see propRun.check): callbacks
 // never concurrent, ConnectionMade once, DataReceived a prefix of the
 // peer's stream (all of it after its clean end), ConnectionLost once and
 // last, with a reason that matches what happened (nil, ErrAborted,
 // ErrSlowConsumer, LoseConnectionWithReason's, a network error only after
-// the peer's close); the peer's bytes whole records of successful writes,
+// the peer's close, ErrIdleTimeout and ErrCloseTimeout only with their
+// option and not before their time, see property_timeouts_test.go); the
+// peer's bytes whole records of successful writes,
 // in an order that respects the writes' real-time order, all of them after
 // a graceful close; ErrClosed for writes after a close; no delivery while
 // reading is certainly paused; posted work run before the close and never
@@ -54,7 +62,8 @@ import (
 // default the transports marked with a share run one seed in share, to
 // keep the run short — with WEFT_PROP_RUNS set, all of them run);
 // WEFT_PROP_BASE moves the first one ("time" picks it from the clock, for
-// a hunt).
+// a hunt). The timeouts run in real time: a seed that fails once may pass
+// the next time (run it a few times, or with -count).
 const (
 	propSeedEnv = "WEFT_PROP_SEED"
 	propRunsEnv = "WEFT_PROP_RUNS"
@@ -66,19 +75,26 @@ var propTransports = []struct {
 	pair func(t *testing.T) (server, client net.Conn)
 	// tls: the run switches to TLS at a random point (StartTLS, see
 	// property_tls_test.go); share: the transport runs one seed in share
-	// (1: all of them), to keep the default run short.
+	// (1: all of them), to keep the default run short; fd: the connection
+	// is made with weft.NewConnFD on a duplicate of the server socket's
+	// descriptor and run with Conn.Start (the server package's descriptor
+	// path, Linux), not with Serve over the net.Conn.
 	tls   bool
 	share int
+	fd    bool
 }{
-	{"pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, false, 1},
-	{"tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, false, 1},
-	{"epoll", propEnginePair, false, 1},
-	{"unix", propUnixPair, false, 3},
-	{"unix-epoll", propEngineUnixPair, false, 3},
-	{"tls-pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, true, 3},
-	{"tls-tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, true, 2},
-	{"tls-epoll", propEnginePair, true, 1},
-	{"tls-unix-epoll", propEngineUnixPair, true, 3},
+	{"pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, false, 1, false},
+	{"tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, false, 1, false},
+	{"epoll", propEnginePair, false, 1, false},
+	{"fd-epoll", propEnginePair, false, 4, true},
+	{"unix", propUnixPair, false, 3, false},
+	{"unix-epoll", propEngineUnixPair, false, 3, false},
+	{"fd-unix-epoll", propEngineUnixPair, false, 6, true},
+	{"tls-pipe", func(t *testing.T) (net.Conn, net.Conn) { return net.Pipe() }, true, 3, false},
+	{"tls-tcp", func(t *testing.T) (net.Conn, net.Conn) { return dialPair(t, nil, nil, "tcp", "127.0.0.1:0") }, true, 2, false},
+	{"tls-epoll", propEnginePair, true, 1, false},
+	{"tls-fd-epoll", propEnginePair, true, 6, true},
+	{"tls-unix-epoll", propEngineUnixPair, true, 3, false},
 }
 
 func propEnginePair(t *testing.T) (net.Conn, net.Conn) {
@@ -151,8 +167,8 @@ func TestPropertyContract(t *testing.T) {
 	srvTLS, cliTLS := testenv.TLSConfigs(t)
 	for _, tr := range propTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			if strings.HasSuffix(tr.name, "epoll") && testEngine == nil {
-				t.Skip("no readiness engine on this platform")
+			if strings.HasSuffix(tr.name, "epoll") && testEngine == nil || tr.fd && !propHaveFD {
+				t.Skip("no readiness engine (or no NewConnFD) on this platform")
 			}
 			failed := 0
 			stats := map[string]int{}
@@ -168,7 +184,7 @@ func TestPropertyContract(t *testing.T) {
 					if tr.tls {
 						tc = &propTLSConfigs{srvTLS, cliTLS}
 					}
-					runProperty(t, tr.name, tr.pair, tc, seed, stats)
+					runProperty(t, tr.name, tr.pair, tr.fd, tc, seed, stats)
 				})
 				if !ok {
 					t.Logf("reproduce: go test -race -count=1 -run 'TestPropertyContract/%s/seed=%d$' .  (or %s=%d)",
@@ -227,6 +243,13 @@ const (
 	finalLoseReason
 	finalAbort
 	finalLoseWrite
+	// finalIdle: nothing; the connection, which no one closes, must end
+	// with ErrIdleTimeout (see property_timeouts_test.go).
+	finalIdle
+	// finalStalled: the peer stops reading, the driver writes more than
+	// the sockets hold, then closes gracefully: with CloseTimeout set,
+	// the close must be cut with ErrCloseTimeout.
+	finalStalled
 )
 
 type propConfig struct {
@@ -244,12 +267,13 @@ type propConfig struct {
 	producerBudget, prodCh int
 	settle                 time.Duration // before the final action
 	sockBuf                int           // the server's SO_SNDBUF (0: the system's)
+	idle, closeTO          time.Duration // Options.IdleTimeout, CloseTimeout (property_timeouts_test.go)
 }
 
 func (c propConfig) String() string {
-	return fmt.Sprintf("halfCloseable=%v MaxWriteBuffer=%d HighWater=%d LowWater=%d ReadBufferSize=%d goroutines=%d×%d ops pClose=%.2f maxWrite=%d peerLen=%d peerPlan=%d earlyAfter=%v final=%d stall=%.2f producer=%d/%d settle=%v sockBuf=%d",
+	return fmt.Sprintf("halfCloseable=%v MaxWriteBuffer=%d HighWater=%d LowWater=%d ReadBufferSize=%d goroutines=%d×%d ops pClose=%.2f maxWrite=%d peerLen=%d peerPlan=%d earlyAfter=%v final=%d stall=%.2f producer=%d/%d settle=%v sockBuf=%d IdleTimeout=%v CloseTimeout=%v",
 		c.halfCloseable, c.maxWB, c.high, c.low, c.readSize, c.goroutines, c.opsPerG, c.pClose, c.maxWrite,
-		c.peerLen, c.peerPlan, c.earlyAfter, c.final, c.stallP, c.producerBudget, c.prodCh, c.settle, c.sockBuf)
+		c.peerLen, c.peerPlan, c.earlyAfter, c.final, c.stallP, c.producerBudget, c.prodCh, c.settle, c.sockBuf, c.idle, c.closeTO)
 }
 
 func randomConfig(rng *rand.Rand, transport string) propConfig {
@@ -323,8 +347,9 @@ type writeRec struct {
 	ret    int
 	kind   int
 	cbCtx  bool
-	inSeen bool // found in the peer's stream
-	inTLS  bool // and over TLS (the StartTLS variant)
+	inSeen bool      // found in the peer's stream
+	inTLS  bool      // and over TLS (the StartTLS variant)
+	ws     time.Time // when the write began (wall clock, for the timeouts' floors)
 }
 
 type interval struct {
@@ -335,11 +360,13 @@ type interval struct {
 type cause struct {
 	kind int
 	s, e int64
-	err  error // LoseConnectionWithReason's reason
+	err  error     // LoseConnectionWithReason's reason
+	ws   time.Time // when it began (wall clock; zero for LoseWriteConnection's results)
 }
 
 type postRec struct {
 	s, e int64
+	we   time.Time // when Post returned (wall clock)
 	ran  atomic.Bool
 }
 
@@ -412,6 +439,15 @@ type propRun struct {
 	peerConn   net.Conn
 
 	tls *propTLS // the StartTLS variant (nil: none)
+
+	// The timeouts (property_timeouts_test.go).
+	serveWall  time.Time     // before Serve (or Start) was called
+	lostWall   time.Time     // when ConnectionLost was called
+	lostCh     chan struct{} // closed in ConnectionLost
+	peerStop   chan struct{} // finalStalled: closed when the peer's reader must stop
+	peerChunks []peerChunk   // the peer's writes, in order (its writer's)
+	stallRec   *writeRec     // finalStalled: the write that the stopped peer leaves pending
+	extraIn    int           // bytes delivered that are not the peer's stream (pipelined TLS bytes)
 }
 
 // allActors are every writer of the run.
@@ -502,7 +538,7 @@ func (p *propProto) DataReceived(data []byte) {
 	if rs := r.cfg.readSize; rs > 0 && len(data) > rs {
 		r.failf("DataReceived with %d bytes, ReadBufferSize %d", len(data), rs)
 	}
-	r.received = append(r.received, data...)
+	r.receive(data)
 	r.maybeArmTLS()
 	if r.cb.rng.IntN(3) == 0 {
 		r.op(r.cb, 0)
@@ -521,7 +557,7 @@ func (p *propHalfProto) ReadConnectionLost() {
 	switch {
 	case !half && !closed:
 		r.failf("ReadConnectionLost but the peer did not end its stream")
-	case half && string(r.received) != string(r.stream):
+	case half && !r.pipeFailed() && string(r.received) != string(r.stream):
 		r.failf("ReadConnectionLost after %d of the %d bytes the peer sent", len(r.received), len(r.stream))
 	}
 	for range r.cb.rng.IntN(3) {
@@ -551,7 +587,11 @@ func (p *propProto) ConnectionLost(reason error) {
 	r := p.r
 	r.enter("ConnectionLost")
 	r.lostStamp.Store(r.now())
+	r.lostWall = time.Now()
 	r.nLost++
+	if r.nLost == 1 {
+		close(r.lostCh)
+	}
 	r.lostWhy = reason
 	if r.nLost != 1 {
 		r.failf("ConnectionLost called %d times", r.nLost)
@@ -756,6 +796,7 @@ func (r *propRun) post(fn func()) {
 		fn()
 	})
 	pr.e = r.now()
+	pr.we = time.Now()
 }
 
 func (r *propRun) maxWB() int {
@@ -786,6 +827,7 @@ func (r *propRun) writeN(a *actor, kind, n int) *writeRec {
 	a.log = append(a.log, wr)
 	wr.s = r.now()
 	start := time.Now()
+	wr.ws = start
 	switch kind {
 	case opWrite:
 		wr.ret, wr.err = r.tr.Write(rec)
@@ -811,23 +853,24 @@ func (r *propRun) writeN(a *actor, kind, n int) *writeRec {
 		r.failf("write %d/%d of %d bytes took %v", wr.w, wr.seq, n, d)
 	}
 	if errors.Is(wr.err, weft.ErrSlowConsumer) {
-		r.addCause(cause{kind: causeSlow, s: wr.s, e: wr.e})
+		r.addCause(cause{kind: causeSlow, s: wr.s, e: wr.e, ws: wr.ws})
 	}
 	return wr
 }
 
 func (r *propRun) closeOp(a *actor, o int) {
 	s := r.now()
+	ws := time.Now()
 	switch o {
 	case opLose:
 		r.tr.LoseConnection()
-		r.addCause(cause{kind: causeLose, s: s, e: r.now()})
+		r.addCause(cause{kind: causeLose, s: s, e: r.now(), ws: ws})
 	case opLoseReason:
 		weft.LoseConnectionWithReason(r.tr, r.reason)
-		r.addCause(cause{kind: causeLoseReason, s: s, e: r.now(), err: r.reason})
+		r.addCause(cause{kind: causeLoseReason, s: s, e: r.now(), err: r.reason, ws: ws})
 	case opAbort:
 		r.tr.Abort()
-		r.addCause(cause{kind: causeAbort, s: s, e: r.now()})
+		r.addCause(cause{kind: causeAbort, s: s, e: r.now(), ws: ws})
 	case opLoseWrite:
 		err := weft.LoseWriteConnection(r.tr)
 		e := r.now()
@@ -835,7 +878,7 @@ func (r *propRun) closeOp(a *actor, o int) {
 		r.lwcErrs = append(r.lwcErrs, cause{kind: causeLoseWrite, s: s, e: e, err: err})
 		r.mu.Unlock()
 		if err == nil {
-			r.addCause(cause{kind: causeLoseWrite, s: s, e: e})
+			r.addCause(cause{kind: causeLoseWrite, s: s, e: e, ws: ws})
 		}
 	}
 }
@@ -863,10 +906,11 @@ func makeRecord(w int, seq uint32, n int) []byte {
 func peerByte(seed uint64, i int) byte { return byte(uint64(i)*131 + seed + uint64(i>>9)) }
 
 // runProperty is one run.
-func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn, net.Conn), tlsc *propTLSConfigs, seed uint64, stats map[string]int) {
+func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn, net.Conn), fd bool, tlsc *propTLSConfigs, seed uint64, stats map[string]int) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	cfg := randomConfig(rng, transport)
-	r := &propRun{t: t, cfg: cfg, name: transport, reason: fmt.Errorf("prop reason %d", seed), trCh: make(chan weft.Transport, 1)}
+	r := &propRun{t: t, cfg: cfg, name: transport, reason: fmt.Errorf("prop reason %d", seed), trCh: make(chan weft.Transport, 1),
+		lostCh: make(chan struct{}), peerStop: make(chan struct{})}
 	r.cb = &actor{w: 0, rng: rand.New(rand.NewPCG(rng.Uint64(), 1))}
 	r.stream = make([]byte, cfg.peerLen)
 	for i := range r.stream {
@@ -876,6 +920,10 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 		r.initTLS(rand.New(rand.NewPCG(rng.Uint64(), 9)), tlsc)
 		cfg = r.cfg
 	}
+	// The timeouts (and pipelined TLS) are drawn from a stream of their
+	// own: the draws above are those seeds had before these were added.
+	r.drawTimeouts(rand.New(rand.NewPCG(seed, 0x71e0c10e)))
+	cfg = r.cfg
 	fdsBefore := propFDs()
 
 	s, c := pair(t)
@@ -893,7 +941,7 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 		c.(bufferer).SetReadBuffer(128 << 10)
 	}
 	opts := &weft.Options{MaxWriteBuffer: cfg.maxWB, HighWater: cfg.high, LowWater: cfg.low, ReadBufferSize: cfg.readSize,
-		Counters: &r.counters}
+		Counters: &r.counters, IdleTimeout: cfg.idle, CloseTimeout: cfg.closeTO}
 	opts = withEngine(s, opts)
 	var proto weft.Protocol = &propProto{r}
 	if cfg.halfCloseable {
@@ -910,7 +958,12 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	readRng := rand.New(rand.NewPCG(rng.Uint64(), 8))
 
 	serveDone := make(chan error, 1)
-	go func() { serveDone <- weft.Serve(s, proto, opts) }()
+	r.serveWall = time.Now()
+	if fd {
+		propStartFD(t, s, proto, opts, serveDone) // closes s (the Conn has a duplicate)
+	} else {
+		go func() { serveDone <- weft.Serve(s, proto, opts) }()
+	}
 
 	var peerWG sync.WaitGroup
 	writerDone := make(chan struct{})
@@ -1002,6 +1055,8 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 		r.closeOp(driver, opAbort)
 	case finalLoseWrite:
 		r.closeOp(driver, opLoseWrite)
+	case finalStalled:
+		r.stall(driver)
 	}
 
 	var serveErr error
@@ -1098,14 +1153,28 @@ func propFDs() int {
 func (r *propRun) peerWrite(rng *rand.Rand) {
 	var c io.Writer = r.peerConn
 	switchAt := -1 // the TLS variant: where the peer waits for the switch
+	pipeAt := -1   // pipelined TLS: where the clear text's tail begins
 	var tc *tls.Conn
 	if r.tls != nil {
 		switchAt = r.tls.clearLen
+		if r.tls.pipelined {
+			pipeAt = switchAt - min(switchAt, 1+rng.IntN(64))
+		}
 	}
-	for off := 0; off < len(r.stream); {
+	for off := 0; off < len(r.stream) || off == pipeAt; {
+		if off == pipeAt {
+			// The tail goes out with the ClientHello, in one Write
+			// (propSwitchConn.Write): the peer's reader handshakes.
+			r.peerChunks = append(r.peerChunks, peerChunk{switchAt, time.Now()})
+			r.tls.tailCh <- r.stream[pipeAt:switchAt]
+			off, pipeAt = switchAt, -1
+			continue
+		}
 		if off == switchAt {
 			if tc = r.peerWaitTLS(); tc != nil {
 				c = tc
+			} else if r.tls.pipelined && !r.peerUnsentTail(c) {
+				break // the handshake failed: the server is going
 			} // else no switch: the rest in clear text
 		}
 		var k int
@@ -1121,6 +1190,10 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 		if off < switchAt {
 			k = min(k, switchAt-off)
 		}
+		if off < pipeAt {
+			k = min(k, pipeAt-off)
+		}
+		r.peerChunks = append(r.peerChunks, peerChunk{off + k, time.Now()})
 		if _, err := c.Write(r.stream[off : off+k]); err != nil {
 			return
 		}
@@ -1132,12 +1205,15 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 	if r.cfg.peerPlan == peerHalf {
 		if switchAt == len(r.stream) {
 			tc = r.peerWaitTLS() // the end goes over TLS if the connection switches
+			if tc == nil && r.tls.pipelined {
+				r.peerUnsentTail(c)
+			}
 		}
 		cw, ok := r.peerConn.(interface{ CloseWrite() error })
 		if !ok {
 			return
 		}
-		s := r.now()
+		s, ws := r.now(), time.Now()
 		r.peerMu.Lock()
 		r.peerHalfed = true
 		r.peerMu.Unlock()
@@ -1145,7 +1221,21 @@ func (r *propRun) peerWrite(rng *rand.Rand) {
 			tc.CloseWrite() // close_notify
 		}
 		cw.CloseWrite()
-		r.addCause(cause{kind: causePeerHalf, s: s, e: r.now()})
+		r.addCause(cause{kind: causePeerHalf, s: s, e: r.now(), ws: ws})
+	}
+}
+
+// peerUnsentTail: pipelined TLS, the peer's reader saw the end of the
+// server's output before it took the clear text's tail (it made no
+// handshake): the writer sends the tail, in clear text, as the rest, and
+// reports whether it could.
+func (r *propRun) peerUnsentTail(c io.Writer) bool {
+	select {
+	case tail := <-r.tls.tailCh:
+		_, err := c.Write(tail)
+		return err == nil
+	default:
+		return false // the reader sent it, with its ClientHello
 	}
 }
 
@@ -1157,6 +1247,7 @@ func (r *propRun) peerRead(rng *rand.Rand, writerDone <-chan struct{}) {
 		if rng.Float64() < r.cfg.stallP {
 			time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond)
 		}
+		r.peerStopped()
 		var n int
 		n, err = c.Read(buf[:1+rng.IntN(len(buf))])
 		r.peerMu.Lock()
@@ -1191,7 +1282,7 @@ func (r *propRun) peerFinish(err error, writerDone <-chan struct{}) {
 }
 
 func (r *propRun) peerClose() {
-	s := r.now()
+	s, ws := r.now(), time.Now()
 	r.peerMu.Lock()
 	early := !r.peerDone
 	if early {
@@ -1207,7 +1298,7 @@ func (r *propRun) peerClose() {
 	r.peerMu.Unlock()
 	r.peerConn.Close()
 	if early {
-		r.addCause(cause{kind: causePeerClose, s: s, e: r.now()})
+		r.addCause(cause{kind: causePeerClose, s: s, e: r.now(), ws: ws})
 	}
 }
 
@@ -1243,10 +1334,13 @@ func (r *propRun) check(serveErr error) {
 	causes := r.causes
 	has := func(kind int) bool { return hasCause(causes, kind) }
 	aborted, slow, early := has(causeAbort), has(causeSlow), r.peerEarly
-	serverClosed := has(causeLose) || has(causeLoseReason) || aborted || slow
+	// The idle or close timer cut the connection (pending output
+	// discarded, as by an Abort).
+	timerCut := r.timerCut()
+	serverClosed := has(causeLose) || has(causeLoseReason) || aborted || slow || timerCut
 	// All the input when the peer ended its stream cleanly and the server
 	// closed nothing itself (a half-close goes on reading).
-	if cfg.peerPlan == peerHalf && !early && !serverClosed && len(r.received) != len(r.stream) {
+	if cfg.peerPlan == peerHalf && !early && !serverClosed && !r.pipeFailed() && len(r.received) != len(r.stream) {
 		r.failf("the peer sent %d bytes and ended its stream, the server closed nothing, but DataReceived delivered %d", len(r.stream), len(r.received))
 	}
 	if cfg.halfCloseable && cfg.peerPlan == peerHalf && !early && !serverClosed && r.rcl != 1 {
@@ -1359,7 +1453,7 @@ func (r *propRun) check(serveErr error) {
 			break
 		}
 	}
-	full := !aborted && !slow && !early
+	full := !aborted && !slow && !early && !timerCut
 	if full {
 		missing := 0
 		for _, wr := range all {
@@ -1420,7 +1514,7 @@ func (r *propRun) check(serveErr error) {
 			}
 		case c.err == nil:
 		case errors.Is(c.err, weft.ErrClosed):
-			if c.s <= closedAt && !r.anyBefore(c.e) {
+			if c.s <= closedAt && !r.anyBefore(c.e) && !timerCut {
 				r.failf("LoseWriteConnection returned ErrClosed with nothing closing before it")
 			}
 		default:
@@ -1450,8 +1544,8 @@ func (r *propRun) check(serveErr error) {
 	if out := cnt[1]; out < int64(len(got)) || out > okBytes {
 		r.failf("Counters.BytesOut = %d; the peer got %d bytes, successful writes made %d", out, len(got), okBytes)
 	}
-	if in := cnt[0]; in < int64(len(r.received)) || in > int64(len(r.stream)) {
-		r.failf("Counters.BytesIn = %d; DataReceived got %d bytes, the peer sent %d", in, len(r.received), len(r.stream))
+	if in := cnt[0]; in < int64(len(r.received)+r.extraIn) || in > int64(len(r.stream)+r.extraIn) {
+		r.failf("Counters.BytesIn = %d; DataReceived got %d bytes (and %d pipelined TLS bytes), the peer sent %d", in, len(r.received), r.extraIn, len(r.stream))
 	}
 	if frames := cnt[3]; frames > okParts || full && frames != okParts {
 		r.failf("Counters.FramesOut = %d, %d WriteParts succeeded (all sent: %v)", frames, okParts, full)
@@ -1459,15 +1553,22 @@ func (r *propRun) check(serveErr error) {
 
 	// (3) The reason.
 	r.checkReason(causes)
+	r.checkTimeouts(causes)
 
 	// Posted work: what was posted before anything began to close ran.
 	firstClose := int64(1 << 62)
 	for _, c := range causes {
 		firstClose = min(firstClose, c.s)
 	}
+	// The idle timer closes at a moment the test knows only from below
+	// (see checkTimeouts): work posted before that ran.
+	idleFrom := time.Time{}
+	if errors.Is(r.lostWhy, weft.ErrIdleTimeout) {
+		idleFrom = r.activityFloor().Add(cfg.idle - timerMargin)
+	}
 	for _, p := range r.posts {
-		if p.e < firstClose && !p.ran.Load() {
-			r.failf("work posted (returned at %d) before anything closed (%d) never ran", p.e, firstClose)
+		if p.e < firstClose && (idleFrom.IsZero() || p.we.Before(idleFrom)) && !p.ran.Load() {
+			r.failf("work posted (returned at %d, %v before ConnectionLost) before anything closed (%d) never ran", p.e, r.lostWall.Sub(p.we), firstClose)
 			break
 		}
 	}
@@ -1567,6 +1668,10 @@ func (r *propRun) checkReason(causes []cause) {
 		ok = has(causeAbort)
 	case errors.Is(reason, weft.ErrSlowConsumer):
 		ok = has(causeSlow)
+	case errors.Is(reason, weft.ErrIdleTimeout):
+		ok = r.cfg.idle > 0 // its floor: checkTimeouts
+	case errors.Is(reason, weft.ErrCloseTimeout):
+		ok = r.cfg.closeTO > 0 && len(causes) > 0 // a graceful close began; its floor: checkTimeouts
 	default:
 		sentinel := false
 		for _, e := range sentinels {
@@ -1587,8 +1692,9 @@ func (r *propRun) checkReason(causes []cause) {
 		return
 	}
 	r.checkTLSCut(causes)
-	// The first cause, when it returned before any other began, decides.
-	if len(causes) == 0 {
+	// The first cause, when it returned before any other began, decides
+	// (the idle timer may fire before any: checkTimeouts).
+	if len(causes) == 0 || errors.Is(reason, weft.ErrIdleTimeout) {
 		return
 	}
 	first := causes[0]
@@ -1616,8 +1722,8 @@ func (r *propRun) checkReason(causes []cause) {
 			r.failf("a write returned ErrSlowConsumer first, ConnectionLost(%v), want ErrSlowConsumer", reason)
 		}
 	case causeLose:
-		if reason != nil && !errors.Is(reason, weft.ErrAborted) && !r.peerEarly {
-			r.failf("LoseConnection closed the connection first, ConnectionLost(%v), want nil (or ErrAborted after an Abort)", reason)
+		if reason != nil && !errors.Is(reason, weft.ErrAborted) && !r.peerEarly && !errors.Is(reason, weft.ErrCloseTimeout) {
+			r.failf("LoseConnection closed the connection first, ConnectionLost(%v), want nil (or ErrAborted after an Abort, ErrCloseTimeout)", reason)
 		}
 	}
 }
@@ -1632,6 +1738,10 @@ func (r *propRun) count(stats map[string]int) {
 		stats["reason ErrAborted"]++
 	case errors.Is(why, weft.ErrSlowConsumer):
 		stats["reason ErrSlowConsumer"]++
+	case errors.Is(why, weft.ErrCloseTimeout):
+		stats["reason ErrCloseTimeout"]++
+	case errors.Is(why, weft.ErrIdleTimeout):
+		stats["reason ErrIdleTimeout"]++
 	case errors.Is(why, r.reason):
 		stats["reason own"]++
 	default:
@@ -1666,6 +1776,7 @@ func (r *propRun) count(stats map[string]int) {
 		}
 	}
 	r.countTLS(stats)
+	r.countTimeouts(stats)
 }
 
 func counterValues(c *weft.Counters) [4]int64 {

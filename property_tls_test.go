@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,15 @@ import (
 // handshake, goes on reading the clear records still coming (written before
 // the switch took effect) until the server's first TLS record, then reads
 // over TLS, and sends the rest of its stream over TLS.
+//
+// Pipelined (a third of the runs, drawn in drawTimeouts): the peer does
+// not wait for the go-ahead. It writes the tail of its clear text (up to
+// 64 bytes) and its ClientHello in one Write, so that they arrive in one
+// segment; the server's DataReceived that gets the clear text's last byte
+// keeps the bytes after it and hands them to weft.StartTLS, from that
+// callback (bytes not yet delivered go to TLS by themselves). Nothing may
+// be lost or reordered: the oracle below, and DataReceived's prefix check,
+// see every byte of the stream.
 //
 // On top of the contract's oracle (propRun.check): every record that
 // returned before StartTLS began arrives in clear text, every one that
@@ -84,6 +94,14 @@ type propTLS struct {
 	// noCloseNotify: the peer read the end of the TLS stream with no
 	// close_notify (crypto/tls reads that as io.EOF too).
 	noCloseNotify bool
+
+	// pipelined: the peer does not wait for the go-ahead: it sends the
+	// tail of its clear text and its ClientHello in one Write, and the
+	// server's DataReceived that gets the clear text's last byte hands the
+	// bytes after it (buffered) to weft.StartTLS, from that callback.
+	pipelined bool
+	tailCh    chan []byte // the peer's writer gives its reader the tail
+	buffered  []byte      // what the server handed to StartTLS
 }
 
 func (r *propRun) initTLS(rng *rand.Rand, cfgs *propTLSConfigs) {
@@ -162,7 +180,12 @@ func (r *propRun) startTLS() {
 	x := r.tls
 	r.writeN(x.actor, opWrite, recHdr+x.actor.rng.IntN(64))
 	s := r.now()
-	err := r.tr.StartTLS(x.cfgs.srv)
+	var err error
+	if x.pipelined {
+		err = weft.StartTLS(r.tr, x.cfgs.srv, x.buffered)
+	} else {
+		err = r.tr.StartTLS(x.cfgs.srv)
+	}
 	e := r.now()
 	r.mu.Lock()
 	x.st, x.called = cause{s: s, e: e, err: err}, true
@@ -212,10 +235,24 @@ type propSwitchConn struct {
 	// would never read it (a socket's buffers hide this).
 	async     chan []byte
 	asyncDone chan error
+	// prefix: pipelined TLS, the clear text's tail, written with the
+	// handshake's first Write (the ClientHello), in one Write.
+	prefix []byte
 }
 
 // Write writes to the socket, or queues for the handshake's writer.
 func (s *propSwitchConn) Write(b []byte) (int, error) {
+	if p := s.prefix; p != nil {
+		s.prefix = nil
+		if _, err := s.write(append(append([]byte(nil), p...), b...)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return s.write(b)
+}
+
+func (s *propSwitchConn) write(b []byte) (int, error) {
 	if s.async == nil {
 		return s.Conn.Write(b)
 	}
@@ -325,6 +362,9 @@ func (s *propSwitchConn) Read(b []byte) (int, error) {
 		if s.bad {
 			return 0, errPropCorrupt
 		}
+		// finalStalled: a handshake under way stops reading too (else
+		// it drains the server's clear text, and the close finishes).
+		s.r.peerStopped()
 		if err := s.readClear(s.buf); err != nil {
 			return 0, err
 		}
@@ -354,13 +394,32 @@ func (r *propRun) peerReadTLS(rng *rand.Rand, writerDone <-chan struct{}) {
 	}
 	var err error
 	goTLS, waited := false, false
+	var tail []byte
 	for err == nil && !goTLS {
-		stall()
+		if !x.pipelined { // (pipelined: no stalls while it looks for the tail every 2 ms)
+			stall()
+		}
+		r.peerStopped()
+		if x.pipelined {
+			// The handshake begins once the writer has sent all but
+			// the tail: read with a short deadline to look for it.
+			select {
+			case tail = <-x.tailCh:
+				goTLS = true
+				c.SetReadDeadline(time.Time{})
+				continue
+			default:
+			}
+			c.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+		}
 		err = sw.readClear(buf[:1+rng.IntN(len(buf))])
+		if x.pipelined && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
+		}
 		if sw.bad && err == nil {
 			err = errPropCorrupt
 		}
-		if sw.sawMarker && !waited {
+		if sw.sawMarker && !waited && !x.pipelined {
 			waited = true
 			select {
 			case <-x.stDone:
@@ -371,8 +430,12 @@ func (r *propRun) peerReadTLS(rng *rand.Rand, writerDone <-chan struct{}) {
 		}
 	}
 	var tc *tls.Conn
+	if x.pipelined {
+		c.SetReadDeadline(time.Time{})
+	}
 	if goTLS {
 		sw.handshaking = true
+		sw.prefix = tail
 		if pipeLike(r.name) {
 			sw.startAsync()
 		}
@@ -402,6 +465,7 @@ func (r *propRun) peerReadTLS(rng *rand.Rand, writerDone <-chan struct{}) {
 			r.peerTLSReady(tc, nil)
 			for {
 				stall()
+				r.peerStopped()
 				var n int
 				n, err = tc.Read(buf[:1+rng.IntN(len(buf))])
 				r.peerMu.Lock()
@@ -438,7 +502,7 @@ func (r *propRun) checkTLS(order []*writeRec, offs []int) {
 		switch err := x.st.err; {
 		case err == nil:
 		case errors.Is(err, weft.ErrClosed):
-			if !r.anyBefore(x.st.e) {
+			if !r.anyBefore(x.st.e) && !r.timerCut() {
 				r.failf("StartTLS returned ErrClosed with nothing closing before it")
 			}
 		default:
@@ -454,7 +518,7 @@ func (r *propRun) checkTLS(order []*writeRec, offs []int) {
 	for i := range order {
 		overTLS = overTLS || tlsAt >= 0 && offs[i] >= tlsAt
 	}
-	if x.noCloseNotify && overTLS && !r.has(causeAbort) && !r.has(causeSlow) && !r.peerEarly {
+	if x.noCloseNotify && overTLS && !r.has(causeAbort) && !r.has(causeSlow) && !r.peerEarly && !r.timerCut() {
 		r.failf("the server closed the TLS stream gracefully (no Abort, no slow consumer, the peer read on) after output over TLS, without a close_notify")
 	}
 	if !switched && (tlsAt >= 0 || peerTLS != nil) {

@@ -2,6 +2,9 @@
 // "I don't know what you mean" otherwise.
 //
 //	go run ./examples/answer -listen 127.0.0.1:8042
+//
+// Then `nc 127.0.0.1 8042` and ask "what is weft?", "how are you?" or
+// "what time is it?" (see Answers); anything else gets the Unknown answer.
 package main
 
 import (

@@ -18,6 +18,10 @@
 // out after 10s" and exits with status 1.
 //
 //	echoclient -endpoint tcp:localhost:8000 -message "hello, world" -timeout 10s
+//
+// Port 8000, the default, is Twisted's; the echo servers here listen on
+// 8007, so start one on 8000 (`weft serve echo --listen
+// tcp:8000:interface=127.0.0.1`) or pass -endpoint tcp:localhost:8007.
 package main
 
 import (

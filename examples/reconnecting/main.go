@@ -20,7 +20,10 @@
 // REASON; reconnecting in D" (either ends "; giving up" when the client will
 // not try again), "! not connected: line dropped" for input
 // typed while disconnected, and "! line over 16384 bytes: line dropped" for
-// an input line too long for the line codec.
+// an input line too long for the line codec. Lines read before the first
+// connection is made are dropped too, so piped input (`echo hi |
+// reconnecting`) is lost; `weft connect --reconnect` keeps such lines and
+// sends them once connected.
 package main
 
 import (
