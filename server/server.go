@@ -233,8 +233,9 @@ type Server struct {
 	Engine *weft.Engine
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for
-	// errors (Error for a panic in the Factory's BuildProtocol). Nil means no
-	// logging.
+	// errors (Error for a panic in the Factory's BuildProtocol). A peer's
+	// reset (ReasonPeerReset) is a close, logged at Debug, not an error.
+	// Nil means no logging.
 	Logger *slog.Logger
 	// ConnState, if set, is called on every state change of a connection
 	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine

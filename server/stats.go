@@ -29,7 +29,7 @@ const (
 	ReasonQueueHangup                         // ErrQueueHangup
 	ReasonShutdown                            // weft.ErrServerShutdown
 	ReasonPanic                               // weft.ErrProtocolPanic
-	ReasonError                               // any other (network) error
+	ReasonError                               // any other (network) error but a peer's reset
 	// ReasonCloseTimeout: weft.ErrCloseTimeout (CloseTimeout). Last, so
 	// that the values of the reasons above do not change.
 	ReasonCloseTimeout
@@ -37,6 +37,12 @@ const (
 	// ended without close_notify (many clients close that way; the
 	// Protocol is told, since what it read may be cut short).
 	ReasonTLSTruncated
+	// ReasonPeerReset: the peer reset the connection or vanished under a
+	// write (ECONNRESET, EPIPE, ECONNABORTED; a client killed, or nc
+	// ended with Ctrl-C, while the server writes, as chargen always
+	// does). The normal end of many sessions, not a server failure: logged
+	// at Debug, as a clean close is, not at Warn as ReasonError is.
+	ReasonPeerReset
 	numReasons
 )
 
@@ -44,7 +50,7 @@ var reasonNames = [numReasons]string{
 	"clean", "aborted", "idle timeout", "handshake timeout", "handshake failed",
 	"slow consumer", "frame too large", "malformed", "rejected", "queue timeout",
 	"queue hangup", "shutdown", "panic", "error", "close timeout",
-	"tls truncated",
+	"tls truncated", "peer reset",
 }
 
 // String returns the reason's name, as used in Snapshot.Closed.
@@ -56,7 +62,9 @@ func (r CloseReason) String() string {
 }
 
 // ReasonOf maps a connection's end (ConnectionLost's reason, or why it never
-// started) to its CloseReason.
+// started) to its CloseReason. A peer's reset is ReasonPeerReset only when
+// nothing in the table matches: a timeout, shutdown, abort or failed
+// handshake that wraps one is what acted.
 func ReasonOf(err error) CloseReason {
 	table := []struct {
 		target error
@@ -91,7 +99,22 @@ func ReasonOf(err error) CloseReason {
 			return t.r
 		}
 	}
+	if isPeerResetErr(err) {
+		return ReasonPeerReset
+	}
 	return ReasonError
+}
+
+// isPeerResetErr reports whether err is (or wraps) a reset by the peer: a
+// bare errno from the readiness engine, a *net.OpError from a net.Conn, or
+// either under TLS (whose write errors wrap the net.Error).
+func isPeerResetErr(err error) bool {
+	for _, errno := range peerResetErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // rejectKind names why a connection was rejected before running a Protocol.

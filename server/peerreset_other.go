@@ -1,0 +1,9 @@
+//go:build !windows
+
+package server
+
+import "syscall"
+
+// peerResetErrnos are the errors of a connection the peer reset (or that
+// is gone under a write): ReasonPeerReset.
+var peerResetErrnos = []error{syscall.ECONNRESET, syscall.EPIPE, syscall.ECONNABORTED}
