@@ -196,11 +196,17 @@ func TestProducerPauseResume(t *testing.T) {
 			// its own goroutine may overshoot the mark by what it writes
 			// meanwhile — while ConnectionMade, which started it, still
 			// runs, that is as long as the scheduler keeps that goroutine
-			// off the CPU (263 KB once, in a loaded go test ./...). It
-			// must stay far below MaxWriteBuffer (1 MiB).
-			if m := f.maxBuf.Load(); m > 16*high {
-				t.Fatalf("buffer reached %d with an obedient producer (high water %d)", m, high)
+			// off the CPU: 263 KB once in a loaded go test ./..., 534 KB
+			// once in a loaded -race loop beside four other test runs.
+			// The overshoot is the scheduler's, so no bound below
+			// MaxWriteBuffer holds on a loaded machine; what the runtime
+			// promises is that an obedient producer is paused, resumed,
+			// and never dropped as a slow consumer: none of its writes
+			// failed while the peer read.
+			if e, _ := f.writeErr.Load().(error); e != nil {
+				t.Fatalf("obedient producer's write failed: %v (buffer peaked at %d, high water %d)", e, f.maxBuf.Load(), high)
 			}
+			t.Logf("buffer peaked at %d bytes (high water %d)", f.maxBuf.Load(), high)
 			c.Close()
 			f.waitLost(t)
 			<-done
