@@ -7,30 +7,31 @@
 // a server that accepts and hangs up at once (one over its connection
 // limit, a proxy before a dead backend) is retried with a growing delay,
 // not every -initial for ever; -stable 0 counts every connection made as a
-// success, restarting the backoff. It stops at the end of its input or on
-// Ctrl-C.
+// success, restarting the backoff. It stops on Ctrl-C, at the end of its
+// input once the lines read are sent, or with an error if the client gives
+// up (never with these flags).
 // Input is read no faster than the server takes it (a weft.Gate per
 // connection), so a slow server slows the input down instead of being
-// dropped as a slow consumer.
+// dropped as a slow consumer. Lines read while there is no connection
+// (before the first one, as with `echo hi | reconnecting`, or between two)
+// wait for the next one and are sent in order, as `weft connect
+// --reconnect` does, up to 1 MiB: a line beyond that is dropped. A line
+// handed to a connection that then drops may be lost.
 //
 //	reconnecting -endpoint tcp:localhost:8007 [-initial 1s] [-max 2m] [-stable 5s]
 //
 // Output: "connecting (attempt N)", "connected to ADDR", "< LINE" for each
 // line received, "connection failed: ERR; retrying in D", "connection lost:
 // REASON; reconnecting in D" (either ends "; giving up" when the client will
-// not try again), "! not connected: line dropped" for input
-// typed while disconnected, and "! line over 16384 bytes: line dropped" for
-// an input line too long for the line codec. Lines read before the first
-// connection is made are dropped too, so piped input (`echo hi |
-// reconnecting`) is lost; `weft connect --reconnect` keeps such lines and
-// sends them once connected.
+// not try again), "! input waiting for a connection would exceed 1048576
+// bytes: line dropped", and "! line over 16384 bytes: line dropped" for an
+// input line too long for the line codec.
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,34 +61,30 @@ func (p *printer) printf(format string, v ...any) {
 // lines is the Factory; the current connection's LineReceiver lives here so
 // that input can be sent to whichever connection is live.
 type lines struct {
-	p    *printer
-	mu   sync.Mutex
-	lr   *codec.LineReceiver // nil while disconnected
-	gate *weft.Gate          // lr's flow control
+	p         *printer
+	connected chan struct{} // a connection was made (buffered: 1)
+	mu        sync.Mutex
+	lr        *codec.LineReceiver // nil while disconnected
+	gate      *weft.Gate          // lr's flow control
 }
 
 func (f *lines) BuildProtocol(net.Addr) weft.Protocol { return codec.NewLineReceiver(&handler{f: f}) }
 
-// errNotConnected: an input line arrived while disconnected.
-var errNotConnected = errors.New("not connected")
-
-// send sends line on the live connection, if any, then waits while the
-// server is slow to take what was sent (flow control: the input is read no
-// faster than the server reads, instead of overflowing the write buffer).
-func (f *lines) send(ctx context.Context, line []byte) error {
+// send sends line on the live connection and reports whether it could (not
+// while disconnected, nor on a connection being closed), then waits while
+// the server is slow to take what was sent (flow control: the input is read
+// no faster than the server reads, instead of overflowing the write buffer).
+func (f *lines) send(ctx context.Context, line []byte) bool {
 	f.mu.Lock()
 	lr, gate := f.lr, f.gate
 	f.mu.Unlock()
-	if lr == nil {
-		return errNotConnected
-	}
-	if err := lr.SendLine(line); err != nil {
-		return err
+	if lr == nil || lr.SendLine(line) != nil {
+		return false
 	}
 	// The line is queued: a lost connection or ctx's end, which Wait
 	// reports, is reported elsewhere.
 	_ = gate.Wait(ctx)
-	return nil
+	return true
 }
 
 // handler is one connection's LineHandler.
@@ -99,6 +96,10 @@ func (h *handler) ConnectionMade(r *codec.LineReceiver) {
 	h.f.lr, h.f.gate = r, gate
 	h.f.mu.Unlock()
 	h.f.p.printf("connected to %v", r.Transport().RemoteAddr())
+	select {
+	case h.f.connected <- struct{}{}: // send what waits
+	default: // already told
+	}
 }
 
 func (h *handler) LineReceived(line []byte) { h.f.p.printf("< %s", line) }
@@ -131,12 +132,17 @@ func afterText(again string, d time.Duration) string {
 // server that refuses by hanging up takes to do it, shorter than a session.
 const defaultStableAfter = 5 * time.Second
 
-// run keeps a line connection to ep until in ends or ctx is done. A
+// maxPending bounds the bytes of the input lines that wait for a
+// connection: past it, lines are dropped rather than kept in memory.
+const maxPending = 1 << 20
+
+// run keeps a line connection to ep until in ends and its lines are sent,
+// or ctx is done; it returns an error if the client gives up. A
 // connection that ends within stableAfter counts as a failed attempt
 // (client.Reconnecting.StableAfter; 0: every connection made is a success).
 func run(ctx context.Context, ep string, backoff client.Backoff, stableAfter time.Duration, in io.Reader, out io.Writer) error {
 	p := &printer{out: out}
-	f := &lines{p: p}
+	f := &lines{p: p, connected: make(chan struct{}, 1)}
 	r := &client.Reconnecting{
 		Endpoint: ep,
 		Factory:  f,
@@ -159,28 +165,50 @@ func run(ctx context.Context, ep string, backoff client.Backoff, stableAfter tim
 		return err
 	}
 	defer r.Stop()
+	ended := make(chan struct{}) // the client gave up, or ctx ended it
+	go func() { r.Wait(); close(ended) }()
 	input := make(chan []byte)
 	var inErr error // set before input is closed
 	go func() {
 		defer close(input)
 		inErr = readLines(ctx, in, codec.DefaultMaxLineLength, input)
 	}()
+	lines := (<-chan []byte)(input) // nil once the input ended
+	var pending [][]byte            // lines read and not sent yet, oldest first
+	size := 0                       // their bytes
 	for {
+		for len(pending) > 0 && f.send(ctx, pending[0]) {
+			size -= len(pending[0])
+			pending = pending[1:]
+		}
+		if lines == nil && len(pending) == 0 {
+			if inErr != nil {
+				return fmt.Errorf("reading input: %w", inErr)
+			}
+			return nil
+		}
 		select {
-		case line, ok := <-input:
-			if !ok {
-				if inErr != nil {
-					return fmt.Errorf("reading input: %w", inErr)
-				}
+		case line, ok := <-lines:
+			switch {
+			case !ok:
+				lines = nil
+			case len(line) > codec.DefaultMaxLineLength:
+				p.printf("! line over %d bytes: line dropped", codec.DefaultMaxLineLength)
+			case size+len(line) > maxPending:
+				p.printf("! input waiting for a connection would exceed %d bytes: line dropped", maxPending)
+			default:
+				pending = append(pending, line)
+				size += len(line)
+			}
+		case <-f.connected: // send what waits
+		case <-ended:
+			if ctx.Err() != nil {
 				return nil
 			}
-			if len(line) > codec.DefaultMaxLineLength {
-				p.printf("! line over %d bytes: line dropped", codec.DefaultMaxLineLength)
-			} else if err := f.send(ctx, line); errors.Is(err, errNotConnected) {
-				p.printf("! not connected: line dropped")
-			} else if err != nil {
-				p.printf("! %v: line dropped", err)
+			if len(pending) > 0 {
+				return fmt.Errorf("%w (lines not sent: %d)", r.Wait(), len(pending))
 			}
+			return r.Wait()
 		case <-ctx.Done():
 			return nil
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -148,26 +150,152 @@ func TestReconnectingLongInputLine(t *testing.T) {
 	}
 }
 
-// TestReconnectingDropsLinesWhileDisconnected: a line read while no
-// connection is up is dropped with "! not connected: line dropped".
-func TestReconnectingDropsLinesWhileDisconnected(t *testing.T) {
+// freePort returns a loopback port that nothing listens on (until
+// listenOn).
+func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close() // nothing listens there now
+	ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// lineSink listens on port and sends on the returned channel the lines of
+// the first connection, once the client closes it.
+func lineSink(t *testing.T, port string) <-chan []string {
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, done := make(chan []string, 1), make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var lines []string
+		defer func() { got <- lines }()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		sc := bufio.NewScanner(c)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+	}()
+	return got
+}
+
+// waitDisconnected waits (bounded) until run has failed to connect once,
+// and fails the test if run returns first.
+func waitDisconnected(t *testing.T, out *syncBuffer, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "connection failed: ") {
+		select {
+		case err := <-done:
+			t.Fatalf("run = %v before a server listened; output:\n%s", err, out)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed connection within 10 s; output:\n%s", out)
+		}
+	}
+}
+
+// TestReconnectingSendsInputReadWhileDisconnected: input read before the
+// first connection (`echo hi | reconnecting` with the server not up yet)
+// is kept and sent, in order, once a connection is made; at the end of
+// input run waits for it to be sent. Before, each such line was dropped
+// with "! not connected: line dropped" and run returned at once.
+func TestReconnectingSendsInputReadWhileDisconnected(t *testing.T) {
+	port := freePort(t)
+	var out syncBuffer
+	done := make(chan error, 1)
+	b := &client.Exponential{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2}
+	go func() {
+		done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, defaultStableAfter, strings.NewReader("hi\nthere\n"), &out)
+	}()
+	waitDisconnected(t, &out, done)
+	got := lineSink(t, port)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run did not return once its input was sent; output:\n%s", out.String())
+	}
+	if lines := <-got; !slices.Equal(lines, []string{"hi", "there"}) {
+		t.Errorf("server got %q, want [\"hi\" \"there\"]; output:\n%s", lines, out.String())
+	}
+	if s := out.String(); strings.Contains(s, "dropped") {
+		t.Errorf("output:\n%s", s)
+	}
+}
+
+// TestReconnectingBoundsInputWhileDisconnected: while disconnected, input
+// lines are kept up to 1 MiB; a line beyond that is dropped with a message
+// naming the limit, and the lines kept are sent once connected. (This test
+// replaces TestReconnectingDropsLinesWhileDisconnected, which asserted the
+// old "! not connected: line dropped" for every such line: input the user
+// typed was lost, where weft connect --reconnect keeps it.)
+func TestReconnectingBoundsInputWhileDisconnected(t *testing.T) {
+	port := freePort(t)
 	in, stdin := io.Pipe()
 	var out syncBuffer
 	done := make(chan error, 1)
-	b := &client.Exponential{Initial: time.Hour, Max: time.Hour, Multiplier: 2}
+	b := &client.Exponential{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2}
 	go func() { done <- run(t.Context(), "tcp:127.0.0.1:"+port, b, defaultStableAfter, in, &out) }()
-	waitCount(t, &out, "connection failed: ", 1) // then an hour until the next attempt
-	if _, err := stdin.Write([]byte("lost\n")); err != nil {
-		t.Fatal(err)
+	waitDisconnected(t, &out, done)
+	const lineLen, kept = 1 << 14, (1 << 20) / (1 << 14) // 64 lines of 16 KiB fill 1 MiB
+	var input []string
+	for i := range kept + 2 {
+		input = append(input, fmt.Sprintf("%05d", i)+strings.Repeat("x", lineLen-5))
 	}
-	waitCount(t, &out, "! not connected: line dropped\n", 1)
+	go func() {
+		for _, line := range input {
+			if _, err := stdin.Write([]byte(line + "\n")); err != nil {
+				return
+			}
+		}
+	}()
+	const msg = "! input waiting for a connection would exceed 1048576 bytes: line dropped\n"
+	waitCount(t, &out, msg, 2)
+	got := lineSink(t, port)
 	endInput(t, stdin, done)
+	if lines := <-got; !slices.Equal(lines, input[:kept]) {
+		t.Errorf("server got %d lines, want the first %d; output:\n%.2000s", len(lines), kept, out.String())
+	}
+	if n := strings.Count(out.String(), "dropped"); n != 2 {
+		t.Errorf("%d lines dropped, want 2; output:\n%.2000s", n, out.String())
+	}
+}
+
+// TestReconnectingGivesUpWithUnsentInput: when the client gives up (its
+// Backoff returns client.GiveUp), input that waits for a connection can no
+// longer be sent: run returns an error saying so instead of waiting for
+// ever. Before, the input was dropped and run returned nil.
+func TestReconnectingGivesUpWithUnsentInput(t *testing.T) {
+	port := freePort(t)
+	in, stdin := io.Pipe()
+	read := make(chan struct{})
+	go func() {
+		stdin.Write([]byte("hi\n"))
+		stdin.Write([]byte("there\n")) // returns once run has taken "hi"
+		close(read)
+		stdin.Close()
+	}()
+	// It gives up at the first failure, once run has taken "hi".
+	giveUp := client.BackoffFunc(func(int) time.Duration { <-read; return client.GiveUp })
+	var out syncBuffer
+	err := run(t.Context(), "tcp:127.0.0.1:"+port, giveUp, defaultStableAfter, in, &out)
+	if !errors.Is(err, client.ErrGaveUp) || !strings.Contains(err.Error(), "(lines not sent: ") {
+		t.Errorf("run = %v, want client.ErrGaveUp and \"(lines not sent: N)\"; output:\n%s", err, out.String())
+	}
 }
 
 // endInput closes run's input and checks that run returns nil.
