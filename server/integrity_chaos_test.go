@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,8 +174,11 @@ type icEnv struct {
 	addr map[string]string // by listener: "plain", "tls", "proxy", "proxytls"
 	cli  *tls.Config
 
-	mu     sync.Mutex
-	lost   map[string]error    // the server's ConnectionLost reasons, by client address
+	mu sync.Mutex
+	// the server's ConnectionLost reasons, by client address: more than
+	// one when the kernel gave a closed connection's source port to a
+	// later one from the same 127.0.0.x
+	lost   map[string][]error
 	queued map[string]struct{} // clients that were queued (StateQueued), by address
 
 	rec     icRecorder // the server's reports, by connection ID
@@ -184,7 +188,7 @@ type icEnv struct {
 
 func (env *icEnv) recordLost(remote string, err error) {
 	env.mu.Lock()
-	env.lost[remote] = err
+	env.lost[remote] = append(env.lost[remote], err)
 	env.mu.Unlock()
 }
 
@@ -204,7 +208,7 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 			t.Logf("server log:\n%s", serverLog.String())
 		}
 	})
-	env := &icEnv{addr: map[string]string{}, cli: cliTLS, lost: map[string]error{}, queued: map[string]struct{}{}}
+	env := &icEnv{addr: map[string]string{}, cli: cliTLS, lost: map[string][]error{}, queued: map[string]struct{}{}}
 	s := &Server{
 		Factory: weft.FactoryFunc(func(remote net.Addr) weft.Protocol {
 			r := codec.NewLineReceiver(&icHandler{cfg: srvTLS, lost: env.recordLost, live: &env.live, remote: remote.String()})
@@ -377,10 +381,13 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 			// every connection has ended).
 			defer func() {
 				env.mu.Lock()
-				err, ok := env.lost[results[i].key]
+				errs := env.lost[results[i].key]
 				env.mu.Unlock()
-				if !ok || err != nil {
-					t.Errorf("honest client %d (%s) was served whole, but the server's ConnectionLost got %v (recorded: %v)", i, p, err, ok)
+				// One of the connections from that address (the port
+				// may have been reused, by a hostile client say) is
+				// this client's, and it ended cleanly.
+				if !slices.Contains(errs, nil) {
+					t.Errorf("honest client %d (%s) was served whole, but the server's ConnectionLost for its address got %v", i, p, errs)
 				}
 			}()
 		}
