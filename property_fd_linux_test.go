@@ -17,26 +17,7 @@ const propHaveFD = true
 // name the Engine.
 func propStartFD(t *testing.T, s net.Conn, p weft.Protocol, opts *weft.Options, done chan<- error) {
 	t.Helper()
-	sc, ok := s.(syscall.Conn)
-	if !ok {
-		t.Fatalf("%T has no descriptor", s)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(d uintptr) {
-		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, d, syscall.F_DUPFD_CLOEXEC, 0)
-		if errno != 0 {
-			derr = errno
-			return
-		}
-		fd = int(r)
-	}); err != nil || derr != nil {
-		t.Fatal(err, derr)
-	}
+	fd := r5DupFD(t, s)
 	laddr, raddr := s.LocalAddr(), s.RemoteAddr()
 	s.Close()
 	conn, err := weft.NewConnFD(fd, laddr, raddr, p, opts)

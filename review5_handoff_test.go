@@ -64,7 +64,11 @@ func r5SmallPair(t testing.TB) (net.Conn, net.Conn) {
 // as package net leaves it), for weft.NewConnFD; s stays the caller's.
 func r5DupFD(t testing.TB, s net.Conn) int {
 	t.Helper()
-	rc, err := s.(*net.TCPConn).SyscallConn()
+	sc, ok := s.(syscall.Conn)
+	if !ok {
+		t.Fatalf("%T has no descriptor", s)
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
