@@ -47,11 +47,11 @@
 //     its own name) or MsgNameInvalid; "/name" without NEW gets
 //     "Usage: /name NEW";
 //   - "/who": the sender gets "Online: a, b, c" (names sorted);
-//   - "/quit" or "/exit" (any case): the sender gets "Bye." and is
-//     disconnected; the others get "NAME has left.", which they also get
+//   - "/quit" or "/exit" (any case): the sender gets "Bye." as its last
+//     line and is disconnected; the others get "NAME has left.", which they also get
 //     when a named client disconnects.
 //   - a line over codec.DefaultMaxLineLength bytes gets "Line too long: the
-//     limit is N bytes. Bye." and the connection is closed (reason
+//     limit is N bytes. Bye." as its last line and the connection is closed (reason
 //     codec.ErrFrameTooLarge);
 //   - Names are compared after case folding, not after Unicode
 //     normalisation (the standard library has none); instead a name must
@@ -130,7 +130,8 @@ const (
 	MsgNameTooLong = "Name too long: use at most 64 bytes."
 	// MsgNameUsage answers "/name" without a name.
 	MsgNameUsage = "Usage: /name NEW"
-	// MsgBye is sent before the connection is closed by "/quit" or "/exit".
+	// MsgBye is sent, as the client's last line, before the connection is
+	// closed by "/quit" or "/exit".
 	MsgBye = "Bye."
 	// MsgShutdown is the last line every client gets at a graceful server
 	// shutdown (weft.ShutdownNotifier).
@@ -434,8 +435,10 @@ func (c *client) command(cmd, arg string) {
 		s.mu.Unlock()
 		c.send("Online: " + strings.Join(names, ", "))
 	case "quit", "exit":
+		s.mu.Lock() // "Bye." last: no line of the room after it
 		c.send(MsgBye)
-		c.leave()
+		c.leaveLocked()
+		s.mu.Unlock()
 		c.r.Transport().LoseConnection()
 	default:
 		c.send("Unknown command /" + cmd + ".")
@@ -444,9 +447,16 @@ func (c *client) command(cmd, arg string) {
 
 // leave takes the client out of the room, once.
 func (c *client) leave() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.leaveLocked()
+}
+
+// leaveLocked is leave with s.mu held. A farewell written under the same
+// lock just before it is the client's last line: the room's lines are
+// written under the lock, and the client is no longer in the room after it.
+func (c *client) leaveLocked() {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if c.name == "" || s.named[nameKey(c.name)] != c {
 		return
 	}
@@ -458,8 +468,15 @@ func (c *client) leave() {
 // the limit cannot be relayed whole, and what follows it in the stream
 // cannot be told apart from its tail. The close reason is still
 // codec.ErrFrameTooLarge.
+//
+// The message is the client's last line: it is written under the room's
+// lock as the client leaves the room (the others get "NAME has left." then,
+// not when the connection is lost), so no line of the room follows it.
 func (c *client) LineLengthExceeded([]byte) {
+	c.s.mu.Lock()
 	c.send(fmt.Sprintf(msgLineTooLong, codec.DefaultMaxLineLength))
+	c.leaveLocked()
+	c.s.mu.Unlock()
 	weft.LoseConnectionWithReason(c.raw, fmt.Errorf("%w: chat line over %d bytes", codec.ErrFrameTooLarge, codec.DefaultMaxLineLength))
 }
 
@@ -474,9 +491,9 @@ func (c *client) ConnectionLost(error) { c.leave() }
 // weft.Conn.Shutdown, leaves the room without a word too). Closing through
 // the LineReceiver's Transport delivers no line after it.
 func (c *client) Shutdown() {
-	c.send(MsgShutdown)
 	s := c.s
-	s.mu.Lock()
+	s.mu.Lock() // MsgShutdown last: no line of the room after it
+	c.send(MsgShutdown)
 	s.forgetLocked(c)
 	s.mu.Unlock()
 	c.r.Transport().LoseConnection()
