@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,9 +64,9 @@ import (
 // a hunt). The timeouts run in real time: a seed that fails once may pass
 // the next time (run it a few times, or with -count).
 const (
-	propSeedEnv = "WEFT_PROP_SEED"
-	propRunsEnv = "WEFT_PROP_RUNS"
-	propBaseEnv = "WEFT_PROP_BASE"
+	propEnv     = "WEFT_PROP" // testenv.Seeds' prefix
+	propSeedEnv = propEnv + "_SEED"
+	propRunsEnv = propEnv + "_RUNS"
 )
 
 var propTransports = []struct {
@@ -122,48 +121,10 @@ func propEngineUnixPair(t *testing.T) (net.Conn, net.Conn) {
 // no socket buffers).
 func pipeLike(transport string) bool { return strings.HasSuffix(transport, "pipe") }
 
-func propSeeds(t *testing.T) []uint64 {
-	if s := os.Getenv(propSeedEnv); s != "" {
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", propSeedEnv, s, err)
-		}
-		return []uint64{seed}
-	}
-	n := 60
-	if testing.Short() {
-		n = 12
-	}
-	if s := os.Getenv(propRunsEnv); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("%s=%q: want a positive count", propRunsEnv, s)
-		}
-		n = v
-	}
-	base := uint64(1)
-	switch s := os.Getenv(propBaseEnv); s {
-	case "":
-	case "time":
-		base = uint64(time.Now().UnixNano()) % 1e9
-	default:
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", propBaseEnv, s, err)
-		}
-		base = v
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = base + uint64(i)
-	}
-	return seeds
-}
-
 // TestPropertyContract runs random operation sequences against the
 // documented Transport contract on every transport (see the file comment).
 func TestPropertyContract(t *testing.T) {
-	seeds := propSeeds(t)
+	seeds := testenv.Seeds(t, propEnv, 60, 12)
 	srvTLS, cliTLS := testenv.TLSConfigs(t)
 	for _, tr := range propTransports {
 		t.Run(tr.name, func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // TestPropertyReconnecting is a randomized, model-based test of
@@ -69,7 +69,7 @@ import (
 // hunt). WEFT_CLIENT_PROP_VERBOSE=1 logs every case and its events.
 func TestPropertyReconnecting(t *testing.T) {
 	verbose := os.Getenv("WEFT_CLIENT_PROP_VERBOSE") != ""
-	for _, seed := range propClientSeeds(t) {
+	for _, seed := range testenv.Seeds(t, "WEFT_CLIENT_PROP", 300, 50) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			c := drawPropCase(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)))
 			want := c.model()
@@ -82,51 +82,6 @@ func TestPropertyReconnecting(t *testing.T) {
 			}
 		})
 	}
-}
-
-const (
-	propClientSeedEnv = "WEFT_CLIENT_PROP_SEED"
-	propClientRunsEnv = "WEFT_CLIENT_PROP_RUNS"
-	propClientBaseEnv = "WEFT_CLIENT_PROP_BASE"
-)
-
-func propClientSeeds(t *testing.T) []uint64 {
-	if s := os.Getenv(propClientSeedEnv); s != "" {
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", propClientSeedEnv, s, err)
-		}
-		return []uint64{seed}
-	}
-	n := 300
-	if testing.Short() {
-		n = 50
-	}
-	if s := os.Getenv(propClientRunsEnv); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("%s=%q: want a positive count", propClientRunsEnv, s)
-		}
-		n = v
-	}
-	base := uint64(1)
-	switch s := os.Getenv(propClientBaseEnv); s {
-	case "":
-	case "time":
-		base = uint64(time.Now().UnixNano()) % 1e12
-		t.Logf("%s=%d", propClientBaseEnv, base)
-	default:
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", propClientBaseEnv, s, err)
-		}
-		base = v
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = base + uint64(i)
-	}
-	return seeds
 }
 
 // propKind is what happens on one attempt.

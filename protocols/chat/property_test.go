@@ -18,6 +18,7 @@ import (
 
 	"github.com/weftkit/weft"
 	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
 	"github.com/weftkit/weft/protocols/chat"
 )
 
@@ -59,34 +60,7 @@ import (
 // WEFT_CHAT_PROP_SEED=n runs one seed; WEFT_CHAT_PROP_RUNS=n runs n seeds
 // from WEFT_CHAT_PROP_BASE (a number, or "time" for a clock-based base).
 func TestChatProperty(t *testing.T) {
-	runs, base := 30, uint64(1)
-	if s := os.Getenv("WEFT_CHAT_PROP_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = n
-	}
-	switch s := os.Getenv("WEFT_CHAT_PROP_BASE"); s {
-	case "":
-	case "time":
-		base = uint64(time.Now().UnixNano())
-	default:
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base = n
-	}
-	if s := os.Getenv("WEFT_CHAT_PROP_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, runs = n, 1
-	}
-	for i := range runs {
-		seed := base + uint64(i)
+	for _, seed := range testenv.Seeds(t, "WEFT_CHAT_PROP", 30, 30) {
 		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { propRun(t, seed) }) {
 			t.Logf("rerun: WEFT_CHAT_PROP_SEED=%d go test -race -count=1 -run 'TestChatProperty' ./protocols/chat/", seed)
 		}
