@@ -36,7 +36,7 @@ type Engine struct {
 	file *os.File
 
 	mu     sync.Mutex
-	conns  []*Conn // by descriptor
+	conns  fdTable // by descriptor
 	gen    uint32
 	closed bool // Close was called: register refuses
 
@@ -111,12 +111,7 @@ func NewEngine() (*Engine, error) {
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closed = true
-	var live []*Conn
-	for _, c := range e.conns {
-		if c != nil {
-			live = append(live, c)
-		}
-	}
+	live := e.conns.all()
 	e.mu.Unlock()
 	// Their runners close their descriptors on the workers, which drain
 	// the run queue before they exit.
@@ -161,10 +156,7 @@ func (e *Engine) dispatch(evs []syscall.EpollEvent) {
 	e.mu.Lock()
 	for i := range evs {
 		ev := &evs[i]
-		var c *Conn
-		if int(ev.Fd) < len(e.conns) {
-			c = e.conns[ev.Fd]
-		}
+		c := e.conns.get(int(ev.Fd))
 		if c == nil || c.gen != uint32(ev.Pad) {
 			continue // a stale event for a closed descriptor
 		}
@@ -300,10 +292,7 @@ func (e *Engine) register(c *Conn) error {
 	}
 	e.gen++
 	c.gen = e.gen
-	for len(e.conns) <= fd {
-		e.conns = append(e.conns, nil)
-	}
-	e.conns[fd] = c
+	e.conns.set(fd, c)
 	e.mu.Unlock()
 	ev := syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | (syscall.EPOLLET & 0xffffffff),
@@ -337,9 +326,7 @@ func dupCloexec(fd int) (int, error) {
 // it is close-on-exec).
 func (e *Engine) remove(c *Conn) {
 	e.mu.Lock()
-	if fd := int(c.fd); fd >= 0 && fd < len(e.conns) && e.conns[fd] == c {
-		e.conns[fd] = nil
-	}
+	e.conns.remove(int(c.fd), c)
 	e.mu.Unlock()
 }
 
@@ -352,9 +339,7 @@ func (e *Engine) remove(c *Conn) {
 func (e *Engine) release(c *Conn, fd int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if fd < len(e.conns) && e.conns[fd] == c {
-		e.conns[fd] = nil
-	}
+	e.conns.remove(fd, c)
 	if !e.closed {
 		epollDel(e.epfd, fd)
 	}

@@ -8,11 +8,12 @@ func SetMaxWorkers(n int) (restore func()) {
 	return func() { maxWorkers = old }
 }
 
-// EngineTableLen returns the length of the engine's descriptor table.
+// EngineTableLen returns how many descriptors the engine's table has slots
+// for (whole chunks, made or not).
 func EngineTableLen(e *Engine) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.conns)
+	return len(e.conns.chunks) << fdChunkShift
 }
 
 // CallbacksIdle reports whether no callback (posted work included) of c runs
