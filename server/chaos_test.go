@@ -122,9 +122,9 @@ func testChaos(t *testing.T, stop, listener string, engine *weft.Engine) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.peers) != 0 || len(s.hsPeers) != 0 || len(s.pending) != 0 || len(s.conns) != 0 || s.active != 0 || s.queue.Len() != 0 {
+	if len(s.peers) != 0 || len(s.hsPeers) != 0 || len(s.pending) != 0 || s.conns.len() != 0 || len(s.conns.chunks) != 0 || s.active != 0 || s.queue.Len() != 0 {
 		t.Errorf("left behind: peers %v, handshaking peers %v, pending %d, conns %d, active %d, queued %d",
-			s.peers, s.hsPeers, len(s.pending), len(s.conns), s.active, s.queue.Len())
+			s.peers, s.hsPeers, len(s.pending), s.conns.len(), s.active, s.queue.Len())
 	}
 }
 

@@ -429,9 +429,9 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 	}
 	stopServer()
 	s.mu.Lock()
-	if len(s.peers) != 0 || len(s.hsPeers) != 0 || len(s.pending) != 0 || len(s.conns) != 0 || s.active != 0 || s.queue.Len() != 0 || s.overflow != 0 {
+	if len(s.peers) != 0 || len(s.hsPeers) != 0 || len(s.pending) != 0 || s.conns.len() != 0 || len(s.conns.chunks) != 0 || s.active != 0 || s.queue.Len() != 0 || s.overflow != 0 {
 		t.Errorf("left behind: peers %v, handshaking peers %v, pending %d, conns %d, active %d, queued %d, overflow %d",
-			s.peers, s.hsPeers, len(s.pending), len(s.conns), s.active, s.queue.Len(), s.overflow)
+			s.peers, s.hsPeers, len(s.pending), s.conns.len(), s.active, s.queue.Len(), s.overflow)
 	}
 	s.mu.Unlock()
 	icCheckRefusals(t, env, plans, results, outs, hostiles, snap, shutdown, shutdownErr != nil)

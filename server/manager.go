@@ -169,7 +169,7 @@ func (s *Server) register(c *Conn) (closing, abort bool) {
 	defer s.mu.Unlock()
 	delete(s.pending, c.ID())
 	c.started = int64(time.Since(s.epoch))
-	s.conns[c.ID()] = c
+	s.conns.put(c.ID(), c)
 	if s.aborting {
 		s.lateCuts++ // closed by the caller: Shutdown reports its deadline
 	}
@@ -178,7 +178,7 @@ func (s *Server) register(c *Conn) (closing, abort bool) {
 
 func (s *Server) unregister(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c.ID())
+	s.conns.remove(c.ID())
 	delete(s.pending, c.ID())
 	s.mu.Unlock()
 }
@@ -188,19 +188,19 @@ func (s *Server) unregister(c *Conn) {
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return s.conns.len()
 }
 
 // Get returns the running connection with the given ID.
 func (s *Server) Get(id uint64) (*Conn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.conns[id]
-	return c, ok
+	c := s.conns.get(id)
+	return c, c != nil
 }
 
-// Range calls fn for each running connection until fn returns false. It
-// iterates over a snapshot taken without holding any lock during the calls,
+// Range calls fn for each running connection, in ID order, until fn
+// returns false. It iterates over a snapshot taken without holding any lock during the calls,
 // so fn may use the Server and the connections freely. fn must not be nil
 // (Range panics).
 func (s *Server) Range(fn func(c *Conn) bool) {
@@ -217,11 +217,7 @@ func (s *Server) Range(fn func(c *Conn) bool) {
 func (s *Server) snapshotConns() []*Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all := make([]*Conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		all = append(all, c)
-	}
-	return all
+	return s.conns.all()
 }
 
 // Broadcast writes p to every running connection and returns how many

@@ -274,7 +274,7 @@ type Server struct {
 	aborting  bool // Close, or Shutdown's deadline: running connections are closed at once
 	lateCuts  int  // connections closed by register because aborting was set
 	listeners map[*listenerState]struct{}
-	conns     map[uint64]*Conn    // running a Protocol
+	conns     connIndex           // running a Protocol, by ID
 	pending   map[uint64]net.Conn // handshaking, queued or rejected (a sparedConn once queued or rejected)
 	active    int                 // slots taken (<= MaxConns)
 	overflow  int                 // connections running the overflow Protocol
@@ -402,7 +402,7 @@ func (s *Server) init() error {
 		// first Serve.
 		s.mu.Lock()
 		s.listeners = make(map[*listenerState]struct{})
-		s.conns = make(map[uint64]*Conn)
+		s.conns = connIndex{}
 		s.pending = make(map[uint64]net.Conn)
 		s.peers = make(map[netip.Addr]int)
 		s.hsPeers = make(map[netip.Addr]int)

@@ -119,10 +119,7 @@ func (s *Server) beginClose(abort bool) []*Conn {
 		}
 		pending = append(pending, nc)
 	}
-	running := make([]*Conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		running = append(running, c)
-	}
+	running := s.conns.all()
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.close()

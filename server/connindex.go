@@ -1,0 +1,157 @@
+package server
+
+import "sort"
+
+// connIndex is the set of running connections by ID: what Get, Range, Len
+// and Shutdown use. It is a sorted list of chunks, each a sorted array of up
+// to idxCap entries. A Go map cost about 30 bytes per connection, and as a
+// server filled up its growth left about as much again of garbage, which
+// stayed resident (an idle connection's memory is a benchmarked goal); the
+// chunks hold 16 bytes per connection and grow one chunk at a time.
+//
+// IDs are given at accept in increasing order, so connections are mostly
+// added after the last one, and a full last chunk is followed by a new one
+// rather than split: chunks stay full. A connection that was queued joins
+// later, in the middle, by splitting its chunk. Removals merge neighbours
+// whose entries fit in half a chunk, so every two neighbouring chunks hold
+// more than idxCap/2 entries: the chunks never take more than about four
+// times the memory of their entries, whatever the order of removals.
+//
+// The Server's mu guards it.
+type connIndex struct {
+	chunks []*idxChunk
+	n      int
+}
+
+// idxCap makes an idxChunk 2,040 bytes, in the 2,048-byte size class.
+const idxCap = 127
+
+type idxChunk struct {
+	n   int
+	ids [idxCap]uint64 // sorted, ids[:n]
+	cs  [idxCap]*Conn
+}
+
+// search returns the position of id in ch, or where it would go.
+func (ch *idxChunk) search(id uint64) int {
+	return sort.Search(ch.n, func(i int) bool { return ch.ids[i] >= id })
+}
+
+// len returns the number of connections.
+func (x *connIndex) len() int { return x.n }
+
+// chunkFor returns the index of the chunk id belongs in: the last one whose
+// first ID is at most id, or 0.
+func (x *connIndex) chunkFor(id uint64) int {
+	k := sort.Search(len(x.chunks), func(i int) bool { return x.chunks[i].ids[0] > id })
+	return max(k-1, 0)
+}
+
+// get returns the connection with ID id, or nil.
+func (x *connIndex) get(id uint64) *Conn {
+	if len(x.chunks) == 0 {
+		return nil
+	}
+	ch := x.chunks[x.chunkFor(id)]
+	if i := ch.search(id); i < ch.n && ch.ids[i] == id {
+		return ch.cs[i]
+	}
+	return nil
+}
+
+// put adds c under id, or replaces the connection held under id.
+func (x *connIndex) put(id uint64, c *Conn) {
+	if len(x.chunks) == 0 {
+		x.chunks = append(x.chunks, new(idxChunk))
+	}
+	k := x.chunkFor(id)
+	ch := x.chunks[k]
+	i := ch.search(id)
+	if i < ch.n && ch.ids[i] == id {
+		ch.cs[i] = c
+		return
+	}
+	x.n++
+	if ch.n == idxCap {
+		next := new(idxChunk)
+		x.chunks = append(x.chunks, nil)
+		copy(x.chunks[k+2:], x.chunks[k+1:])
+		x.chunks[k+1] = next
+		if i == idxCap && k == len(x.chunks)-2 {
+			// After the last connection (the usual case): a new chunk.
+			next.ids[0], next.cs[0], next.n = id, c, 1
+			return
+		}
+		half := idxCap / 2
+		next.n = copy(next.ids[:], ch.ids[half:ch.n])
+		copy(next.cs[:], ch.cs[half:ch.n])
+		clear(ch.cs[half:ch.n])
+		ch.n = half
+		if i > half {
+			ch, i = next, i-half
+		}
+	}
+	copy(ch.ids[i+1:ch.n+1], ch.ids[i:ch.n])
+	copy(ch.cs[i+1:ch.n+1], ch.cs[i:ch.n])
+	ch.ids[i], ch.cs[i] = id, c
+	ch.n++
+}
+
+// remove takes the connection with ID id out, if it is there.
+func (x *connIndex) remove(id uint64) {
+	if len(x.chunks) == 0 {
+		return
+	}
+	k := x.chunkFor(id)
+	ch := x.chunks[k]
+	i := ch.search(id)
+	if i == ch.n || ch.ids[i] != id {
+		return
+	}
+	x.n--
+	copy(ch.ids[i:], ch.ids[i+1:ch.n])
+	copy(ch.cs[i:], ch.cs[i+1:ch.n])
+	ch.n--
+	ch.cs[ch.n] = nil
+	if ch.n == 0 {
+		x.drop(k)
+		x.mergeAt(k - 1)
+		return
+	}
+	if !x.mergeAt(k) {
+		x.mergeAt(k - 1)
+	}
+}
+
+// mergeAt moves chunk k+1's entries into chunk k when they fit in half a
+// chunk together, and reports whether it did.
+func (x *connIndex) mergeAt(k int) bool {
+	if k < 0 || k+1 >= len(x.chunks) {
+		return false
+	}
+	a, b := x.chunks[k], x.chunks[k+1]
+	if a.n+b.n > idxCap/2 {
+		return false
+	}
+	copy(a.ids[a.n:], b.ids[:b.n])
+	copy(a.cs[a.n:], b.cs[:b.n])
+	a.n += b.n
+	x.drop(k + 1)
+	return true
+}
+
+// drop removes chunk k from the list.
+func (x *connIndex) drop(k int) {
+	copy(x.chunks[k:], x.chunks[k+1:])
+	x.chunks[len(x.chunks)-1] = nil
+	x.chunks = x.chunks[:len(x.chunks)-1]
+}
+
+// all returns the connections in ID order.
+func (x *connIndex) all() []*Conn {
+	out := make([]*Conn, 0, x.n)
+	for _, ch := range x.chunks {
+		out = append(out, ch.cs[:ch.n]...)
+	}
+	return out
+}
