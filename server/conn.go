@@ -222,13 +222,22 @@ func (s *Server) finish(info ConnInfo, err error) {
 			"panic", fmt.Sprint(bp.value), "stack", string(bp.stack))
 		return
 	}
-	if r == ReasonError || r == ReasonHandshakeFailed || r == ReasonPanic {
+	if r == ReasonError || r == ReasonPanic || r == ReasonHandshakeFailed && !peerWentAway(err) {
 		s.log.Warn("server: connection failed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
 	} else {
 		if s.debugLog() {
 			s.log.Debug("server: closed", "id", info.ID, "remote", addrString(info.RemoteAddr), "reason", r.String(), "err", err)
 		}
 	}
+}
+
+// peerWentAway reports whether a failed handshake (TLS, or a PROXY header)
+// ended because the client closed or reset the connection, as port scanners,
+// TCP health checks and browsers with connections opened ahead do all day:
+// still a failed handshake in the counts, but logged at Debug, where a
+// client that sent what is not a handshake is logged at Warn.
+func peerWentAway(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isPeerResetErr(err)
 }
 
 // cutByClose reports whether err is what a connection gets when the server's
