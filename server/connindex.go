@@ -10,9 +10,10 @@ import "sort"
 // chunks hold 16 bytes per connection and grow one chunk at a time.
 //
 // IDs are given at accept in increasing order, so connections are mostly
-// added after the last one, and a full last chunk is followed by a new one
-// rather than split: chunks stay full. A connection that was queued joins
-// later, in the middle, by splitting its chunk. Removals merge neighbours
+// added after the last one, or a little before it, and a full chunk is split
+// after the new entry's place (a full last chunk is followed by a new one):
+// chunks stay full. A connection that was queued joins later, in the
+// middle, by splitting its chunk. Removals merge neighbours
 // whose entries fit in half a chunk, so every two neighbouring chunks hold
 // more than idxCap/2 entries: the chunks never take more than about four
 // times the memory of their entries, whatever the order of removals.
@@ -72,29 +73,33 @@ func (x *connIndex) put(id uint64, c *Conn) {
 		return
 	}
 	x.n++
-	if ch.n == idxCap {
+	split := ch.n == idxCap
+	if split {
+		// Split after the new entry's place when it is in the chunk's
+		// second half: IDs registered a little out of order (setup
+		// goroutines finish in any order) then leave full chunks behind,
+		// where halves would leave them half empty. At the end of the
+		// last chunk this makes a new chunk and moves nothing.
+		at := max(idxCap/2, i)
 		next := new(idxChunk)
 		x.chunks = append(x.chunks, nil)
 		copy(x.chunks[k+2:], x.chunks[k+1:])
 		x.chunks[k+1] = next
-		if i == idxCap && k == len(x.chunks)-2 {
-			// After the last connection (the usual case): a new chunk.
-			next.ids[0], next.cs[0], next.n = id, c, 1
-			return
-		}
-		half := idxCap / 2
-		next.n = copy(next.ids[:], ch.ids[half:ch.n])
-		copy(next.cs[:], ch.cs[half:ch.n])
-		clear(ch.cs[half:ch.n])
-		ch.n = half
-		if i > half {
-			ch, i = next, i-half
+		next.n = copy(next.ids[:], ch.ids[at:ch.n])
+		copy(next.cs[:], ch.cs[at:ch.n])
+		clear(ch.cs[at:ch.n])
+		ch.n = at
+		if i >= at {
+			ch, i = next, i-at
 		}
 	}
 	copy(ch.ids[i+1:ch.n+1], ch.ids[i:ch.n])
 	copy(ch.cs[i+1:ch.n+1], ch.cs[i:ch.n])
 	ch.ids[i], ch.cs[i] = id, c
 	ch.n++
+	if split {
+		x.mergeAt(k + 1) // a short new chunk before a short one
+	}
 }
 
 // remove takes the connection with ID id out, if it is there.

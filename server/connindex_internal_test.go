@@ -157,4 +157,18 @@ func TestConnIndexAppendStaysFull(t *testing.T) {
 	if len(x.chunks) != 100 {
 		t.Errorf("%d connections added in order take %d chunks, want 100", n, len(x.chunks))
 	}
+
+	// Registered a little out of order, as the setup goroutines of a
+	// burst of accepts finish: each window of 8 IDs in a random order.
+	r := rand.New(rand.NewPCG(1, 1))
+	var y connIndex
+	const m = n - n%8
+	for base := uint64(1); base <= m; base += 8 {
+		for _, j := range r.Perm(8) {
+			y.put(base+uint64(j), &Conn{})
+		}
+	}
+	if y.len() != m || len(y.chunks) > 105 {
+		t.Errorf("%d connections added nearly in order take %d chunks (len %d), want at most 105", m, len(y.chunks), y.len())
+	}
 }
