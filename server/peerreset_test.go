@@ -202,7 +202,14 @@ func TestReasonOfPeerReset(t *testing.T) {
 		{"slow consumer wrapping a reset", fmt.Errorf("%w: %w", weft.ErrSlowConsumer, reset), "slow consumer"},
 		{"malformed wrapping a reset", fmt.Errorf("%w: %w", codec.ErrMalformed, reset), "malformed"},
 		{"refused", opErr("read", syscall.ECONNREFUSED), "error"},
-		{"timed out", opErr("read", syscall.ETIMEDOUT), "error"},
+		{"timed out (keep-alive)", opErr("read", syscall.ETIMEDOUT), "peer timeout"},
+		{"bare ETIMEDOUT (engine)", syscall.ETIMEDOUT, "peer timeout"},
+		{"host unreachable", opErr("write", syscall.EHOSTUNREACH), "peer timeout"},
+		{"network unreachable", opErr("read", syscall.ENETUNREACH), "peer timeout"},
+		{"timed out under TLS", fmt.Errorf("tls: %w", opErr("read", syscall.ETIMEDOUT)), "peer timeout"},
+		{"idle timeout wrapping a time-out", fmt.Errorf("%w: %w", weft.ErrIdleTimeout, opErr("read", syscall.ETIMEDOUT)), "idle timeout"},
+		{"handshake wrapping a time-out", fmt.Errorf("%w: %w", errHandshake, opErr("read", syscall.ETIMEDOUT)), "handshake failed"},
+		{"deadline (not the peer)", os.ErrDeadlineExceeded, "error"},
 		{"unexpected EOF", io.ErrUnexpectedEOF, "error"},
 		{"context", context.DeadlineExceeded, "error"},
 	} {
@@ -220,7 +227,51 @@ func TestPeerResetReasonsListed(t *testing.T) {
 	if len(closed) != int(numReasons) {
 		t.Errorf("Snapshot.Closed has %d keys, want %d", len(closed), numReasons)
 	}
-	if n, ok := closed["peer reset"]; !ok || n != 0 {
-		t.Errorf(`Snapshot.Closed["peer reset"] = %d, %v; want 0, true`, n, ok)
+	for _, name := range []string{"peer reset", "peer timeout"} {
+		if n, ok := closed[name]; !ok || n != 0 {
+			t.Errorf(`Snapshot.Closed[%q] = %d, %v; want 0, true`, name, n, ok)
+		}
 	}
 }
+
+// TestPeerTimeoutLoggedAtDebug: a connection whose client vanished
+// (keep-alive or retransmission gave up: ETIMEDOUT; or the host became
+// unreachable) is counted as "peer timeout" and logged at Debug, like a
+// reset: on a public server with keep-alive on (the default) clients that
+// vanish are routine, and Warn lines for them would drown real failures.
+// The error is handed over by the Protocol (LoseConnectionWithReason): a
+// real keep-alive time-out needs a peer that stops answering, which
+// loopback cannot make.
+func TestPeerTimeoutLoggedAtDebug(t *testing.T) {
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			rec := &recordHandler{}
+			timedOut := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}
+			f := weft.FactoryFunc(func(net.Addr) weft.Protocol { return &reasonCloser{reason: timedOut} })
+			s := &Server{Factory: f, Logger: slog.New(rec), Engine: engine(t)}
+			addr := serve(t, s)
+			c := dial(t, addr)
+			readAll(t, c)
+			waitFor(t, "the close logged", func() bool {
+				return rec.has(slog.LevelDebug, "server: closed") || rec.has(slog.LevelWarn, "server: connection failed")
+			})
+			if closed := nonZero(s.Snapshot().Closed); len(closed) != 1 || closed["peer timeout"] != 1 {
+				t.Errorf("Snapshot.Closed %v, want {peer timeout: 1}", closed)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for _, r := range rec.recs {
+				if r.Level >= slog.LevelWarn {
+					t.Errorf("logged at %v: %s %s", r.Level, r.Message, attrsOf(r))
+				}
+			}
+		})
+	}
+}
+
+// reasonCloser closes its connection at once with reason.
+type reasonCloser struct{ reason error }
+
+func (p *reasonCloser) ConnectionMade(t weft.Transport) { weft.LoseConnectionWithReason(t, p.reason) }
+func (p *reasonCloser) DataReceived([]byte)             {}
+func (p *reasonCloser) ConnectionLost(error)            {}

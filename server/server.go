@@ -234,9 +234,10 @@ type Server struct {
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for
 	// errors (Error for a panic in the Factory's BuildProtocol). A peer's
-	// reset (ReasonPeerReset) is a close, logged at Debug, not an error, and
-	// so is a client's close or reset during its TLS handshake or PROXY
-	// header (counted as ReasonHandshakeFailed). Nil means no logging.
+	// reset (ReasonPeerReset) or time-out (ReasonPeerTimeout) is a close,
+	// logged at Debug, not an error, and so is a client's close or reset
+	// during its TLS handshake or PROXY header (counted as
+	// ReasonHandshakeFailed). Nil means no logging.
 	Logger *slog.Logger
 	// ConnState, if set, is called on every state change of a connection
 	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine

@@ -29,7 +29,7 @@ const (
 	ReasonQueueHangup                         // ErrQueueHangup
 	ReasonShutdown                            // weft.ErrServerShutdown
 	ReasonPanic                               // weft.ErrProtocolPanic
-	ReasonError                               // any other (network) error but a peer's reset
+	ReasonError                               // any other (network) error but a peer's reset or time-out
 	// ReasonCloseTimeout: weft.ErrCloseTimeout (CloseTimeout). Last, so
 	// that the values of the reasons above do not change.
 	ReasonCloseTimeout
@@ -43,6 +43,13 @@ const (
 	// does). The normal end of many sessions, not a server failure: logged
 	// at Debug, as a clean close is, not at Warn as ReasonError is.
 	ReasonPeerReset
+	// ReasonPeerTimeout: the peer stopped answering (ETIMEDOUT: TCP
+	// keep-alive, on by default, or the retransmission of a write gave up)
+	// or its host or network became unreachable (EHOSTUNREACH,
+	// ENETUNREACH). A client that vanished: its host went down, it lost its
+	// network, or a NAT dropped the flow. Routine on a public server, not a
+	// server failure: logged at Debug, as ReasonPeerReset is.
+	ReasonPeerTimeout
 	numReasons
 )
 
@@ -50,7 +57,7 @@ var reasonNames = [numReasons]string{
 	"clean", "aborted", "idle timeout", "handshake timeout", "handshake failed",
 	"slow consumer", "frame too large", "malformed", "rejected", "queue timeout",
 	"queue hangup", "shutdown", "panic", "error", "close timeout",
-	"tls truncated", "peer reset",
+	"tls truncated", "peer reset", "peer timeout",
 }
 
 // String returns the reason's name, as used in Snapshot.Closed.
@@ -62,9 +69,10 @@ func (r CloseReason) String() string {
 }
 
 // ReasonOf maps a connection's end (ConnectionLost's reason, or why it never
-// started) to its CloseReason. A peer's reset is ReasonPeerReset only when
-// nothing in the table matches: a timeout, shutdown, abort or failed
-// handshake that wraps one is what acted.
+// started) to its CloseReason. A peer's reset is ReasonPeerReset, and a
+// peer that stopped answering ReasonPeerTimeout, only when nothing in the
+// table matches: a timeout, shutdown, abort or failed handshake that wraps
+// one is what acted.
 func ReasonOf(err error) CloseReason {
 	table := []struct {
 		target error
@@ -102,7 +110,21 @@ func ReasonOf(err error) CloseReason {
 	if isPeerResetErr(err) {
 		return ReasonPeerReset
 	}
+	if isPeerTimeoutErr(err) {
+		return ReasonPeerTimeout
+	}
 	return ReasonError
+}
+
+// isPeerTimeoutErr reports whether err is (or wraps) the end of a
+// connection whose peer stopped answering or became unreachable.
+func isPeerTimeoutErr(err error) bool {
+	for _, errno := range peerTimeoutErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // isPeerResetErr reports whether err is (or wraps) a reset by the peer: a
