@@ -286,3 +286,65 @@ func testAccessorsWhileServeStarts(t *testing.T, engine *weft.Engine) {
 		<-done
 	}
 }
+
+// TestManagerGetRangeLen: with connections opened and closed in a mixed
+// order, Len counts the running ones, Get finds each by its ID (and no
+// longer once it closed), and Range visits each once, in ID order, and
+// stops when fn returns false.
+func TestManagerGetRangeLen(t *testing.T) {
+	for name, engine := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			s := &Server{Factory: echoFactory(), Engine: engine(t)}
+			addr := serve(t, s)
+			const n = 40
+			clients := make([]net.Conn, n)
+			for i := range clients {
+				clients[i] = dial(t, addr)
+				roundTrip(t, clients[i], "hi") // running: ConnectionMade returned
+			}
+			waitFor(t, "all running", func() bool { return s.Len() == n })
+			ids := map[net.Conn]uint64{}
+			s.Range(func(c *Conn) bool {
+				for _, cl := range clients {
+					if cl.LocalAddr().String() == c.Info().RemoteAddr.String() {
+						ids[cl] = c.ID()
+					}
+				}
+				return true
+			})
+			if len(ids) != n {
+				t.Fatalf("Range matched %d of %d clients", len(ids), n)
+			}
+			// Close every third client, then every other of the rest.
+			closed := map[uint64]bool{}
+			for i, cl := range clients {
+				if i%3 == 0 || i%2 == 1 {
+					cl.Close()
+					closed[ids[cl]] = true
+				}
+			}
+			waitFor(t, "the closes seen", func() bool { return s.Len() == n-len(closed) })
+			var seen []uint64
+			s.Range(func(c *Conn) bool { seen = append(seen, c.ID()); return true })
+			if len(seen) != n-len(closed) {
+				t.Fatalf("Range visited %d connections, want %d", len(seen), n-len(closed))
+			}
+			for i := 1; i < len(seen); i++ {
+				if seen[i] <= seen[i-1] {
+					t.Fatalf("Range order %v: not in ID order", seen)
+				}
+			}
+			for _, id := range ids {
+				c, ok := s.Get(id)
+				if ok != !closed[id] || ok && c.ID() != id {
+					t.Errorf("Get(%d) = %v, %v; closed %v", id, c, ok, closed[id])
+				}
+			}
+			calls := 0
+			s.Range(func(*Conn) bool { calls++; return false })
+			if calls != 1 {
+				t.Errorf("Range called fn %d times after it returned false, want 1", calls)
+			}
+		})
+	}
+}
