@@ -239,9 +239,8 @@ func TestPeerResetReasonsListed(t *testing.T) {
 // unreachable) is counted as "peer timeout" and logged at Debug, like a
 // reset: on a public server with keep-alive on (the default) clients that
 // vanish are routine, and Warn lines for them would drown real failures.
-// The error is handed over by the Protocol (LoseConnectionWithReason): a
-// real keep-alive time-out needs a peer that stops answering, which
-// loopback cannot make.
+// The error is handed over by the Protocol (LoseConnectionWithReason), on
+// both engines; TestPeerTimeoutRealSocket has the kernel make a real one.
 func TestPeerTimeoutLoggedAtDebug(t *testing.T) {
 	for name, engine := range engines(t) {
 		t.Run(name, func(t *testing.T) {
