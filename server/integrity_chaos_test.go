@@ -51,7 +51,8 @@ import (
 // the "reject" and "overflow" subtests, see TestIntegrityUnderChaos), which
 // draws, in order: the limits (MaxQueue, MaxConnsPerPeer, MaxHandshakes,
 // HandshakeTimeout, IdleTimeout; then by configuration MaxConns, the queue
-// policy and QueueTimeout, or MaxConns, a smaller MaxQueue and the
+// policy and QueueTimeout (a third of the time 50–300 ms, short enough
+// for queued clients to time out), or MaxConns, a smaller MaxQueue and the
 // overflow Protocol's hold for "overflow"), how the TLS listener does TLS,
 // each honest client's plan (start, listener, source address, end, pace,
 // its own seed, its lines, STARTTLS and its lines, PROXY header), each
@@ -237,6 +238,11 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 	case "queue":
 		s.MaxConns, s.Overflow = 2+rng.IntN(3), []Overflow{QueueFIFO, QueueFIFO, QueueLIFO}[rng.IntN(3)]
 		s.QueueTimeout = time.Duration(3000+rng.IntN(1500)) * time.Millisecond
+		if rng.IntN(3) == 0 {
+			// Short enough that queued clients time out, so that the
+			// queue-timeout refusal and its attribution are exercised.
+			s.QueueTimeout = time.Duration(50+rng.IntN(250)) * time.Millisecond
+		}
 	case "reject":
 		s.MaxConns, s.Overflow = 2+rng.IntN(3), Reject
 	case "overflow":
