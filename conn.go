@@ -1430,18 +1430,13 @@ func (c *Conn) checkIdle() {
 	if since >= c.opt.idle {
 		// As abort, without letting go of mu between the look and the
 		// close (a read delivered in between would be cut).
-		reason := ErrIdleTimeout
 		if c.state == stClosing {
 			// A graceful close cut short, its output discarded: say
-			// so, wrapping its own reason if it had one
-			// (LoseConnectionWithReason), as ErrCloseTimeout does.
-			if prev := c.closeReason(); prev != nil {
-				reason = fmt.Errorf("%w: %w", ErrIdleTimeout, prev)
-			}
-			c.setReason(reason)
-			c.bits |= bReasonSet
+			// so, as ErrCloseTimeout does.
+			c.cutCloseReasonLocked(ErrIdleTimeout)
+		} else {
+			c.setReasonLocked(ErrIdleTimeout)
 		}
-		c.setReasonLocked(reason)
 		c.closeNowLocked(false)
 		return
 	}
@@ -1516,13 +1511,20 @@ func (c *Conn) checkClose() {
 		c.mu.Unlock()
 		return
 	}
-	reason := ErrCloseTimeout
+	c.cutCloseReasonLocked(ErrCloseTimeout)
+	c.closeNowLocked(true)
+}
+
+// cutCloseReasonLocked makes cause the close reason of a graceful close cut
+// short (its output discarded), wrapping the close's own reason if it had
+// one (LoseConnectionWithReason). c.mu is held.
+func (c *Conn) cutCloseReasonLocked(cause error) {
+	reason := cause
 	if prev := c.closeReason(); prev != nil {
-		reason = fmt.Errorf("%w: %w", ErrCloseTimeout, prev)
+		reason = fmt.Errorf("%w: %w", cause, prev)
 	}
 	c.setReason(reason)
 	c.bits |= bReasonSet
-	c.closeNowLocked(true)
 }
 
 func (c *Conn) addFrames(in, out int64) {

@@ -1340,15 +1340,22 @@ func (h *propHarness) onData(fd int, data []byte) {
 	}
 }
 
-// loseConnection calls the ProcessProtocol Transport's LoseConnection.
-func (h *propHarness) loseConnection() {
-	h.mu.Lock()
+// closeAllLocked records that the parent closed every descriptor of the
+// plan, by the call named by (an input not closed before keeps that name).
+// h.mu is held.
+func (h *propHarness) closeAllLocked(by string) {
 	for fd := range h.plan.fds {
 		h.parentClosed[fd] = true
 		if in := h.in[fd]; in != nil && in.closedBy == "" {
-			in.closedBy = "LoseConnection"
+			in.closedBy = by
 		}
 	}
+}
+
+// loseConnection calls the ProcessProtocol Transport's LoseConnection.
+func (h *propHarness) loseConnection() {
+	h.mu.Lock()
+	h.closeAllLocked("LoseConnection")
 	h.mu.Unlock()
 	h.tr.LoseConnection()
 	for _, fd := range h.plan.fdList(Write) {
@@ -1362,12 +1369,7 @@ func (h *propHarness) loseConnection() {
 // goroutine).
 func (h *propHarness) abort() {
 	h.mu.Lock()
-	for fd := range h.plan.fds {
-		h.parentClosed[fd] = true
-		if in := h.in[fd]; in != nil && in.closedBy == "" {
-			in.closedBy = "Abort"
-		}
-	}
+	h.closeAllLocked("Abort")
 	h.sent = append(h.sent, syscall.SIGKILL)
 	h.mu.Unlock()
 	h.abortCalled.Store(true)

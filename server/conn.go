@@ -233,10 +233,10 @@ func (s *Server) finish(info ConnInfo, err error) {
 
 // peerWentAway reports whether a failed handshake (TLS, or a PROXY header)
 // ended because the client closed, reset or stopped answering the
-// connection, as port scanners,
-// TCP health checks and browsers with connections opened ahead do all day:
-// still a failed handshake in the counts, but logged at Debug, where a
-// client that sent what is not a handshake is logged at Warn.
+// connection, as port scanners, TCP health checks and browsers with
+// connections opened ahead do all day: still a failed handshake in the
+// counts, but logged at Debug, where a client that sent what is not a
+// handshake is logged at Warn.
 func peerWentAway(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isPeerResetErr(err) || isPeerTimeoutErr(err)
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -70,19 +69,12 @@ func TestHandshakeAbandonedLogsDebug(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
 			if tc.proxy {
-				go func() { done <- s.ServeProxy(l, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) }()
+				serveWith(t, s, func() error { return s.ServeProxy(l, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) })
 			} else {
 				srvTLS, _ := testTLS(t)
-				go func() { done <- s.Serve(tls.NewListener(l, srvTLS)) }()
+				serveWith(t, s, func() error { return s.Serve(tls.NewListener(l, srvTLS)) })
 			}
-			t.Cleanup(func() {
-				s.Close()
-				if err := <-done; !errors.Is(err, ErrServerClosed) {
-					t.Errorf("Serve returned %v, want ErrServerClosed", err)
-				}
-			})
 			c := dial(t, l.Addr().String())
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			tc.act(t, c)

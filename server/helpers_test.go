@@ -49,15 +49,23 @@ func serve(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveWith(t, s, func() error { return s.Serve(l) })
+	return l.Addr().String()
+}
+
+// serveWith runs run (s.Serve or s.ServeProxy on a listener of the
+// caller's) on a goroutine, and at cleanup closes s and checks that run
+// returned ErrServerClosed.
+func serveWith(t *testing.T, s *Server, run func() error) {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
+	go func() { done <- run() }()
 	t.Cleanup(func() {
 		s.Close()
 		if err := <-done; !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return l.Addr().String()
 }
 
 // dial connects from 127.0.0.1 (or from the given source IP).

@@ -78,14 +78,7 @@ func testPeerReset(t *testing.T, engine *weft.Engine, mode string) {
 		srvTLS, cliTLS = testTLS(t)
 		ln = tls.NewListener(l, srvTLS)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
+	serveWith(t, s, func() error { return s.Serve(ln) })
 
 	raw := dial(t, l.Addr().String())
 	var c net.Conn = raw
@@ -114,20 +107,21 @@ func testPeerReset(t *testing.T, engine *weft.Engine, mode string) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no ConnectionLost within 10 s of the reset")
 	}
-	waitFor(t, "the close counted", func() bool {
-		var n int64
-		for _, v := range s.Snapshot().Closed {
-			n += v
-		}
-		return n == 1
-	})
+	wantQuietClose(t, s, rec, "peer reset")
+}
+
+// wantQuietClose waits until s has counted and logged its one connection's
+// close, then checks that it was counted as reason, logged at Debug with
+// that reason, and that nothing was logged at Warn or above.
+func wantQuietClose(t *testing.T, s *Server, rec *recordHandler, reason string) {
+	t.Helper()
+	waitFor(t, "the close counted", func() bool { return sum(s.Snapshot().Closed) == 1 })
 	// finish counts the close, then logs it.
 	waitFor(t, "the close logged", func() bool {
 		return rec.has(slog.LevelDebug, "server: closed") || rec.has(slog.LevelWarn, "server: connection failed")
 	})
-	closed := nonZero(s.Snapshot().Closed)
-	if closed["peer reset"] != 1 || len(closed) != 1 {
-		t.Errorf("Snapshot.Closed %v, want {peer reset: 1}", closed)
+	if closed := nonZero(s.Snapshot().Closed); closed[reason] != 1 || len(closed) != 1 {
+		t.Errorf("Snapshot.Closed %v, want {%s: 1}", closed, reason)
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -138,8 +132,8 @@ func testPeerReset(t *testing.T, engine *weft.Engine, mode string) {
 		}
 		if r.Level == slog.LevelDebug && r.Message == "server: closed" {
 			sawClosed = true
-			if got := attrsOf(r)["reason"]; got != "peer reset" {
-				t.Errorf("Debug %q with reason %q, want \"peer reset\"", r.Message, got)
+			if got := attrsOf(r)["reason"]; got != reason {
+				t.Errorf("Debug %q with reason %q, want %q", r.Message, got, reason)
 			}
 		}
 	}
@@ -251,19 +245,7 @@ func TestPeerTimeoutLoggedAtDebug(t *testing.T) {
 			addr := serve(t, s)
 			c := dial(t, addr)
 			readAll(t, c)
-			waitFor(t, "the close logged", func() bool {
-				return rec.has(slog.LevelDebug, "server: closed") || rec.has(slog.LevelWarn, "server: connection failed")
-			})
-			if closed := nonZero(s.Snapshot().Closed); len(closed) != 1 || closed["peer timeout"] != 1 {
-				t.Errorf("Snapshot.Closed %v, want {peer timeout: 1}", closed)
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			for _, r := range rec.recs {
-				if r.Level >= slog.LevelWarn {
-					t.Errorf("logged at %v: %s %s", r.Level, r.Message, attrsOf(r))
-				}
-			}
+			wantQuietClose(t, s, rec, "peer timeout")
 		})
 	}
 }

@@ -38,14 +38,7 @@ func TestPeerTimeoutRealSocket(t *testing.T) {
 			lost := make(chan error, 1)
 			f := weft.FactoryFunc(func(net.Addr) weft.Protocol { return &flooder{lost: lost} })
 			s := &Server{Factory: f, Logger: slog.New(rec), Engine: engine(t), MaxWriteBuffer: 64 << 20}
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(l) }()
-			t.Cleanup(func() {
-				s.Close()
-				if err := <-done; !errors.Is(err, ErrServerClosed) {
-					t.Errorf("Serve returned %v, want ErrServerClosed", err)
-				}
-			})
+			serveWith(t, s, func() error { return s.Serve(l) })
 			d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 				return c.Control(func(fd uintptr) {
 					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
@@ -64,20 +57,7 @@ func TestPeerTimeoutRealSocket(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("no ConnectionLost within 20 s of a closed window with TCP_USER_TIMEOUT 300 ms")
 			}
-			waitFor(t, "the close counted", func() bool { return sum(s.Snapshot().Closed) == 1 })
-			waitFor(t, "the close logged", func() bool {
-				return rec.has(slog.LevelDebug, "server: closed") || rec.has(slog.LevelWarn, "server: connection failed")
-			})
-			if closed := nonZero(s.Snapshot().Closed); closed["peer timeout"] != 1 || len(closed) != 1 {
-				t.Errorf("Snapshot.Closed %v, want {peer timeout: 1}", closed)
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			for _, r := range rec.recs {
-				if r.Level >= slog.LevelWarn {
-					t.Errorf("logged at %v: %s %s", r.Level, r.Message, attrsOf(r))
-				}
-			}
+			wantQuietClose(t, s, rec, "peer timeout")
 		})
 	}
 }

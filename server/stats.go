@@ -118,21 +118,17 @@ func ReasonOf(err error) CloseReason {
 
 // isPeerTimeoutErr reports whether err is (or wraps) the end of a
 // connection whose peer stopped answering or became unreachable.
-func isPeerTimeoutErr(err error) bool {
-	for _, errno := range peerTimeoutErrnos {
-		if errors.Is(err, errno) {
-			return true
-		}
-	}
-	return false
-}
+func isPeerTimeoutErr(err error) bool { return isAny(err, peerTimeoutErrnos) }
 
 // isPeerResetErr reports whether err is (or wraps) a reset by the peer: a
 // bare errno from the readiness engine, a *net.OpError from a net.Conn, or
 // either under TLS (whose write errors wrap the net.Error).
-func isPeerResetErr(err error) bool {
-	for _, errno := range peerResetErrnos {
-		if errors.Is(err, errno) {
+func isPeerResetErr(err error) bool { return isAny(err, peerResetErrnos) }
+
+// isAny reports whether err matches one of targets (errors.Is).
+func isAny(err error, targets []error) bool {
+	for _, target := range targets {
+		if errors.Is(err, target) {
 			return true
 		}
 	}

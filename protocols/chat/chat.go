@@ -48,11 +48,11 @@
 //     "Usage: /name NEW";
 //   - "/who": the sender gets "Online: a, b, c" (names sorted);
 //   - "/quit" or "/exit" (any case): the sender gets "Bye." as its last
-//     line and is disconnected; the others get "NAME has left.", which they also get
-//     when a named client disconnects.
+//     line and is disconnected; the others get "NAME has left.", which
+//     they also get when a named client disconnects.
 //   - a line over codec.DefaultMaxLineLength bytes gets "Line too long: the
-//     limit is N bytes. Bye." as its last line and the connection is closed (reason
-//     codec.ErrFrameTooLarge);
+//     limit is N bytes. Bye." as its last line and the connection is
+//     closed (reason codec.ErrFrameTooLarge);
 //   - Names are compared after case folding, not after Unicode
 //     normalisation (the standard library has none); instead a name must
 //     be spelled the one way that displays it: in NFC, the form keyboards
