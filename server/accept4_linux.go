@@ -15,7 +15,7 @@ import (
 // dropped, garbage that idle-connection memory carries until a GC. It is a
 // raw system call: on a non-blocking socket it returns at once, and as a
 // Syscall it would wake sysmon (see weft's engine, which does the same for
-// its reads, writes and closes).
+// its reads, writes and closes). The socket's options are sockOpts's.
 func accept4(lfd int) (int, net.Addr, error) {
 	var rsa syscall.RawSockaddrAny
 	n := uint32(syscall.SizeofSockaddrAny)
@@ -24,7 +24,6 @@ func accept4(lfd int) (int, net.Addr, error) {
 	if e != 0 {
 		return -1, nil, e
 	}
-	setNoDelay(int(fd))
 	return int(fd), rawTCPAddr(&rsa), nil
 }
 

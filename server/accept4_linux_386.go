@@ -8,14 +8,19 @@ import (
 // accept4 accepts a connection on the non-blocking listening socket lfd
 // (SOCK_NONBLOCK|SOCK_CLOEXEC) and returns it with its peer's address
 // (linux/386 has no accept4 system call of its own: syscall goes through
-// socketcall).
+// socketcall). The socket's options are sockOpts's.
 func accept4(lfd int) (int, net.Addr, error) {
 	fd, sa, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 	if err != nil {
 		return -1, nil, err
 	}
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) // as package net does
 	return fd, tcpAddrOf(sa), nil
+}
+
+// setNoDelay turns Nagle's algorithm off on the TCP socket fd, as package net
+// does for every TCP connection it makes. An error is ignored, as net does.
+func setNoDelay(fd int) {
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 }
 
 // setKeepAlive turns TCP keep-alive on for the socket fd, as ka says (Enable

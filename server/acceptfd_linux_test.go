@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -451,46 +452,123 @@ func TestShutdownDuringConnectionMade(t *testing.T) {
 	}
 }
 
-// TestAccept4NoDelay: a connection accepted as a descriptor has Nagle's
-// algorithm off (TCP_NODELAY), as package net sets it on every TCP
-// connection. With it on, the chat fan-out (S7) waited for delayed ACKs: 43 ms
-// median latency with both CPUs mostly idle.
-func TestAccept4NoDelay(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+// acceptOne accepts one connection from the listening socket lfd of l,
+// waiting up to 5 s for it.
+func acceptOne(t *testing.T, l net.Listener) int {
+	t.Helper()
+	rc, err := l.(*net.TCPListener).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	deadline := time.Now().Add(5 * time.Second)
-	for fd < 0 && time.Now().Before(deadline) {
-		var aerr error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		fd, aerr := -1, error(nil)
 		if err := rc.Control(func(lfd uintptr) { fd, _, aerr = accept4(int(lfd)) }); err != nil {
 			t.Fatal(err)
 		}
-		if aerr != nil && aerr != syscall.EAGAIN {
+		if aerr == nil {
+			t.Cleanup(func() { syscall.Close(fd) })
+			return fd
+		}
+		if aerr != syscall.EAGAIN {
 			t.Fatal(aerr)
 		}
-		if fd < 0 {
-			time.Sleep(time.Millisecond)
+	}
+	t.Fatal("nothing to accept in 5 s")
+	return -1
+}
+
+// sockOptsOf describes the options of socket fd that sockOpts sets.
+func sockOptsOf(t *testing.T, fd int) string {
+	t.Helper()
+	get := func(level, opt int) int {
+		v, err := syscall.GetsockoptInt(fd, level, opt)
+		if err != nil {
+			t.Fatalf("getsockopt(%d, %d): %v", level, opt, err)
 		}
+		return v
 	}
-	if fd < 0 {
-		t.Fatal("nothing to accept")
+	if get(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) == 0 {
+		return fmt.Sprintf("nodelay=%d keepalive=off", get(syscall.IPPROTO_TCP, syscall.TCP_NODELAY))
 	}
-	defer syscall.Close(fd)
-	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-	if err != nil || v == 0 {
-		t.Errorf("TCP_NODELAY = %d (%v), want on", v, err)
+	return fmt.Sprintf("nodelay=%d keepalive=%d/%d/%d", get(syscall.IPPROTO_TCP, syscall.TCP_NODELAY),
+		get(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE), get(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL),
+		get(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT))
+}
+
+// TestSockOpts: every socket the descriptor path accepts has Nagle's
+// algorithm off (TCP_NODELAY, as package net sets it on every TCP connection;
+// with it on, the chat fan-out waited for delayed ACKs: 43 ms median latency
+// with both CPUs idle) and the keep-alive asked for, whether it got them from
+// the listener or had them set; and once a socket is seen to inherit them
+// from the primed listener, none is given them again (no system call per
+// connection). Sockets the kernel made before the listener was primed (a
+// backlog when Serve began) lack them and are given them, and a listener's
+// own keep-alive is turned off when the server wants it off.
+func TestSockOpts(t *testing.T) {
+	on := keepAliveConfig(0)
+	for _, tc := range []struct {
+		name         string
+		ka           net.KeepAliveConfig
+		prime        bool
+		listenerKA   bool // the listener had keep-alive on before
+		before       int  // connections made before the listener is primed
+		after        int
+		want         string
+		wantMisses   int
+		wantInherits bool
+	}{
+		{"primed", on, true, false, 0, 4, "nodelay=1 keepalive=15/15/9", 0, true},
+		{"primed/40s", keepAliveConfig(40 * time.Second), true, false, 0, 2, "nodelay=1 keepalive=40/15/9", 0, true},
+		{"primed/off", keepAliveConfig(-1), true, true, 0, 3, "nodelay=1 keepalive=off", 0, true},
+		{"backlog", on, true, false, 3, 2, "nodelay=1 keepalive=15/15/9", 3, true},
+		{"backlog/only", on, true, false, 3, 0, "nodelay=1 keepalive=15/15/9", 3, false},
+		{"unprimed", on, false, false, 0, 3, "nodelay=1 keepalive=15/15/9", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rc, err := l.(*net.TCPListener).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.listenerKA {
+				rc.Control(func(lfd uintptr) { primeListener(int(lfd), on) })
+			}
+			dial := func(n int) {
+				for range n {
+					c, err := net.Dial("tcp4", l.Addr().String())
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { c.Close() })
+				}
+			}
+			dial(tc.before) // the kernel makes their sockets now
+			o := sockOpts{ka: tc.ka}
+			if tc.prime {
+				rc.Control(func(lfd uintptr) { o.primed = primeListener(int(lfd), tc.ka) })
+				if !o.primed {
+					t.Fatal("primeListener failed on a TCP listener")
+				}
+			}
+			dial(tc.after)
+			for i := range tc.before + tc.after {
+				fd := acceptOne(t, l)
+				o.apply(fd)
+				if got := sockOptsOf(t, fd); got != tc.want {
+					t.Errorf("socket %d: %s, want %s", i, got, tc.want)
+				}
+				if i < tc.before && o.inherited {
+					t.Errorf("socket %d, made before the listener was primed, counted as inheriting", i)
+				}
+			}
+			if o.misses != tc.wantMisses || o.inherited != tc.wantInherits {
+				t.Errorf("misses %d, inherited %v; want %d, %v", o.misses, o.inherited, tc.wantMisses, tc.wantInherits)
+			}
+		})
 	}
 }
 

@@ -6,14 +6,15 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
 // keepAliveOf reads the keep-alive options of the server's end of c: the
-// socket of this process whose peer is c's local address.
-func keepAliveOf(t *testing.T, c net.Conn) (on bool, idle, intvl, cnt int) {
+// socket of this process whose peer is c's local address; fd is it.
+func keepAliveOf(t *testing.T, c net.Conn) (fd int, on bool, idle, intvl, cnt int) {
 	t.Helper()
 	want := c.LocalAddr().String()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -40,7 +41,7 @@ func keepAliveOf(t *testing.T, c net.Conn) (on bool, idle, intvl, cnt int) {
 			}
 			return v
 		}
-		return get(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) != 0,
+		return fd, get(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) != 0,
 			get(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE),
 			get(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL),
 			get(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
@@ -49,12 +50,40 @@ func keepAliveOf(t *testing.T, c net.Conn) (on bool, idle, intvl, cnt int) {
 	return
 }
 
+// timerOf returns the kind of timer the kernel has pending on socket fd,
+// from /proc/net/tcp's "tr" field: 0 none, 1 retransmission or probe, 2 the
+// keep-alive timer, and so on.
+func timerOf(t *testing.T, fd int) string {
+	t.Helper()
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	inode := strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	for line := range strings.Lines(string(table)) {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[9] == inode {
+			tr, _, _ := strings.Cut(f[5], ":")
+			return tr
+		}
+	}
+	t.Fatalf("socket %s (fd %d) not in /proc/net/tcp", inode, fd)
+	return ""
+}
+
 // TestKeepAlive checks Server.KeepAlive on both accept paths: Go's default
 // (on, 15 s) for zero, its idle time when positive, off when negative, and
 // a listener's own setting kept for zero on the listener path. Before it,
 // a connection the descriptor path accepted (an Engine, the default of
 // `weft serve`) had no keep-alive at all, so a client that vanished held
-// its connection for ever without an IdleTimeout.
+// its connection for ever without an IdleTimeout. The kernel's keep-alive
+// timer must be pending on an idle connection that has it on (the
+// descriptor path's sockets get it from the listener, see sockOpts), and
+// none when it is off.
 func TestKeepAlive(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -105,7 +134,7 @@ func TestKeepAlive(t *testing.T) {
 			if byFD(s) != tc.fd {
 				t.Fatalf("descriptor accept path used: %v, want %v", byFD(s), tc.fd)
 			}
-			on, idle, intvl, cnt := keepAliveOf(t, c)
+			fd, on, idle, intvl, cnt := keepAliveOf(t, c)
 			got := fmt.Sprintf("on=%v", on)
 			want := fmt.Sprintf("on=%v", tc.on)
 			if tc.on {
@@ -114,6 +143,17 @@ func TestKeepAlive(t *testing.T) {
 			}
 			if got != want {
 				t.Errorf("server socket keep-alive: %s, want %s", got, want)
+			}
+			// Until the client acknowledges the echo, a retransmission
+			// or loss-probe timer is pending instead.
+			wantTimer := map[bool]string{true: "02", false: "00"}[tc.on]
+			tr := timerOf(t, fd)
+			for deadline := time.Now().Add(3 * time.Second); tr != wantTimer && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				tr = timerOf(t, fd)
+			}
+			if tr != wantTimer {
+				t.Errorf("server socket's pending timer %s, want %s (keep-alive %v)", tr, wantTimer, tc.on)
 			}
 		})
 	}

@@ -184,6 +184,8 @@ type Server struct {
 	// default; one whose net.ListenConfig turned keep-alive off needs a
 	// negative KeepAlive here to keep it off for both). Negative turns
 	// keep-alive off; positive sets it on every accepted TCP connection.
+	// On the descriptor path the server sets it, with TCP_NODELAY, on the
+	// listening socket, whose accepted sockets inherit it.
 	KeepAlive time.Duration
 	// CloseTimeout is passed to weft.Options.CloseTimeout: a connection
 	// whose graceful close (LoseConnection, a codec's close after a decode
