@@ -129,6 +129,7 @@ type churnLoop struct {
 	id0      int // connection ids of this loop start here
 	next     int
 	src      int
+	srcs     [9]unix.Sockaddr // sourceAddr's, by src mod 9
 	now      int64
 	measure  bool
 	drain    bool // phaseDrain: open nothing new, wait for what is in progress
@@ -226,7 +227,12 @@ func (l *churnLoop) open(i int) {
 	}
 	s := &l.slots[i]
 	l.src++
-	fd, err := l.tg.socket(l.tg.sourceAddr(l.src), true)
+	if l.srcs[0] == nil {
+		for j := range l.srcs {
+			l.srcs[j] = l.tg.sourceAddr(j) // made once: no allocation per connection
+		}
+	}
+	fd, err := l.tg.socket(l.srcs[l.src%len(l.srcs)], true)
 	if err != nil {
 		l.fail(i, err.Error())
 		return
@@ -253,8 +259,16 @@ func (l *churnLoop) event(i int, events uint32) {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
-		if e, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || e != 0 {
-			l.fail(i, fmt.Sprintf("connect: %v", unix.Errno(e)))
+		// Writable without an error or hang-up: connected (the kernel's
+		// error is asked for only when there is one).
+		if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			msg := "connect: hung up"
+			if e, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+				msg = fmt.Sprintf("connect: SO_ERROR: %v", err)
+			} else if e != 0 {
+				msg = fmt.Sprintf("connect: %v (reported by epoll)", unix.Errno(e))
+			}
+			l.fail(i, msg)
 			l.open(i)
 			return
 		}
@@ -264,6 +278,9 @@ func (l *churnLoop) event(i int, events uint32) {
 			l.fail(i, fmt.Sprintf("write: %d bytes, %v", n, err))
 			l.open(i)
 			return
+		}
+		if events&unix.EPOLLIN == 0 {
+			return // the echo cannot be there yet: its EPOLLIN edge comes
 		}
 	}
 	for s.got < len(s.buf) {

@@ -176,6 +176,27 @@ func TestChurnCatchesUnansweredConnection(t *testing.T) {
 	}
 }
 
+// Connections refused in churn mode are errors that name the refusal. On
+// loopback the refusal comes after connect returned EINPROGRESS: the
+// generator asks the socket for its error when epoll reports one, and the
+// message says it came that way.
+func TestChurnReportsRefusedConnect(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	r, err := Churn(ChurnConfig{Addr: addr, Concurrency: 2, Loops: 1,
+		Duration: 100 * time.Millisecond, Drain: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Msgs != 0 || r.Errors == 0 || !strings.Contains(r.FirstError, "connect: connection refused (reported by epoll)") {
+		t.Errorf("refused connects: %d msgs, %d errors, first %q; want errors naming the refusal", r.Msgs, r.Errors, r.FirstError)
+	}
+}
+
 // A frame lost late in the window, with one in flight, is caught too: after
 // the window the generator waits for every frame still in flight.
 func TestEchoCatchesFrameLostAtTheEnd(t *testing.T) {
