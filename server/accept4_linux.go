@@ -72,7 +72,7 @@ func rawTCPAddr(rsa *syscall.RawSockaddrAny) net.Addr {
 	switch rsa.Addr.Family {
 	case syscall.AF_INET:
 		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: bePort(sa.Port)}
+		return tcpAddr4(sa.Addr, bePort(sa.Port))
 	case syscall.AF_INET6:
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		return tcpAddr6(sa.Addr, bePort(sa.Port), sa.Scope_id)

@@ -50,7 +50,7 @@ func localAddr(fd int) (net.Addr, error) {
 func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+		return tcpAddr4(sa.Addr, sa.Port)
 	case *syscall.SockaddrInet6:
 		return tcpAddr6(sa.Addr, sa.Port, sa.ZoneId)
 	}

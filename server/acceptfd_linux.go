@@ -360,9 +360,35 @@ func fdConn(fd int) (net.Conn, error) {
 	return net.FileConn(f)
 }
 
+// tcpAddr4Box and tcpAddr6Box hold a peer's *net.TCPAddr and its IP in one
+// object (64 bytes), as tcpAddr4 and tcpAddr6 make them. The accept path
+// makes one per connection for BuildProtocol and the ConnState hook, and the
+// connection keeps only a packed copy, so it is usually garbage. As two
+// objects, the address fell in the 48-byte size class of the server's live
+// per-connection object, and once collected left holes in its spans that
+// idle connections' memory kept resident (S5).
+type tcpAddr4Box struct {
+	a  net.TCPAddr
+	ip [4]byte
+}
+
+type tcpAddr6Box struct {
+	a  net.TCPAddr
+	ip [16]byte
+}
+
+// tcpAddr4 returns ip:port as a *net.TCPAddr made in one allocation.
+func tcpAddr4(ip [4]byte, port int) *net.TCPAddr {
+	b := &tcpAddr4Box{ip: ip}
+	b.a.IP, b.a.Port = b.ip[:], port
+	return &b.a
+}
+
 // tcpAddr6 makes an IPv6 TCP address; a non-zero zone is an interface index.
 func tcpAddr6(ip [16]byte, port int, zone uint32) *net.TCPAddr {
-	a := &net.TCPAddr{IP: net.IP(append([]byte(nil), ip[:]...)), Port: port}
+	b := &tcpAddr6Box{ip: ip}
+	a := &b.a
+	a.IP, a.Port = b.ip[:], port
 	if zone != 0 {
 		if ifi, err := net.InterfaceByIndex(int(zone)); err == nil {
 			a.Zone = ifi.Name
