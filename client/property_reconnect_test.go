@@ -34,7 +34,9 @@ import (
 //     OnConnecting, some connections a slow ConnectionLost. Attempts past the
 //     script fail at once;
 //   - a configuration: MaxRetries 0..5, StableAfter 0 or a duration,
-//     StopTimeout, a jitter-free Exponential (default or drawn fields) or a
+//     StopTimeout, an Exponential (default or drawn fields; half the time
+//     with uniform, Gaussian or full jitter, whose randoms the case scripts
+//     through Exponential.Rand, ends of their ranges included) or a
 //     BackoffFunc that may give up (GiveUp or another negative delay) from
 //     some retry on; sometimes a slow Factory Start, rarely a failing one;
 //   - how it ends: Stop or ctx cancel at a drawn virtual time (sometimes
@@ -176,8 +178,12 @@ type propCase struct {
 	maxRetries  int
 	stableAfter time.Duration
 	stopTimeout time.Duration
-	// The backoff: exp, or (exp nil) table with giveUpAt.
+	// The backoff: exp, or (exp nil) table with giveUpAt. exp's jitter
+	// (Jitter, Gaussian, FullJitter) draws its randoms from draws, the
+	// n-th Delay call taking draws[n-1] (0.5, or 0 for Gaussian, past
+	// them): propRand.
 	exp      *Exponential
+	draws    []float64
 	table    []time.Duration
 	giveUpAt int // the first retry the BackoffFunc returns negative for; 0: never
 	giveUpD  time.Duration
@@ -211,7 +217,8 @@ func (c *propCase) String() string {
 	}
 	fmt.Fprintf(&b, " probes=%v MaxRetries=%d StableAfter=%v StopTimeout=%v start=%v rerun=%v startErr=%v", c.probes, c.maxRetries, c.stableAfter, c.stopTimeout, c.useStart, c.rerun, c.startErr)
 	if c.exp != nil {
-		fmt.Fprintf(&b, " Exponential{Initial:%v Max:%v Multiplier:%v}", c.exp.Initial, c.exp.Max, c.exp.Multiplier)
+		fmt.Fprintf(&b, " Exponential{Initial:%v Max:%v Multiplier:%v Jitter:%v Gaussian:%v FullJitter:%v} draws=%v",
+			c.exp.Initial, c.exp.Max, c.exp.Multiplier, c.exp.Jitter, c.exp.Gaussian, c.exp.FullJitter, c.draws)
 	} else {
 		fmt.Fprintf(&b, " BackoffFunc{table:%v giveUpAt:%d (%v)}", c.table, c.giveUpAt, c.giveUpD)
 	}
@@ -246,7 +253,12 @@ func (c *propCase) step(k int) propStep {
 // delay is the documented delay before retry n: Initial·Multiplier^(n-1)
 // capped at Max (zero fields: 1 s, 1.6, the longer of 120 s and Initial),
 // or the table's.
-func (c *propCase) delay(n int) time.Duration {
+func (c *propCase) delay(n int) time.Duration { return c.delayAt(n, n) }
+
+// delayAt is delay for the call-th call of the backoff's Delay, which
+// takes the call-th scripted random: retries count from 1 again after a
+// connection, the random source goes on.
+func (c *propCase) delayAt(n, call int) time.Duration {
 	if c.exp == nil {
 		if c.giveUpAt > 0 && n >= c.giveUpAt {
 			return c.giveUpD
@@ -263,12 +275,57 @@ func (c *propCase) delay(n int) time.Duration {
 	if mult == 0 {
 		mult = 1.6
 	}
-	d := float64(initial) * math.Pow(mult, float64(n-1))
-	if d >= float64(maxD) {
-		return maxD
+	base := maxD
+	if d := float64(initial) * math.Pow(mult, float64(n-1)); d < float64(maxD) {
+		base = time.Duration(d)
+	}
+	// The jitter, as Exponential documents it, on the capped delay (Base).
+	d := float64(base)
+	switch r := c.draw(call); {
+	case c.exp.FullJitter: // uniform in [0, d)
+		d *= r
+	case c.exp.Jitter > 0 && c.exp.Gaussian: // mean d, deviation d·Jitter
+		d += d * c.exp.Jitter * r
+	case c.exp.Jitter > 0: // uniform in [d·(1-Jitter), d·(1+Jitter))
+		d *= 1 + c.exp.Jitter*(2*r-1)
+	}
+	if d <= 0 {
+		return 0 // a Gaussian draw far below the mean: clamped at zero
 	}
 	return time.Duration(d)
 }
+
+// draw is the random that Delay's n-th call in the run takes (see
+// propCase.draws).
+func (c *propCase) draw(n int) float64 {
+	if n-1 < len(c.draws) {
+		return c.draws[n-1]
+	}
+	if c.exp.Gaussian {
+		return 0
+	}
+	return 0.5
+}
+
+// propRand is the Exponential's random source in a run: it hands out
+// c.draws in order, and records a call of the kind of jitter the case does
+// not use (Float64 for uniform and full jitter, NormFloat64 for Gaussian).
+type propRand struct {
+	run   *propRun
+	calls int
+}
+
+func (r *propRand) next(gaussian bool) float64 {
+	c := r.run.c
+	if gaussian != (c.exp.Gaussian && !c.exp.FullJitter) || c.exp.Jitter == 0 && !c.exp.FullJitter {
+		r.run.violate("Exponential drew a random (gaussian %v) that its jitter does not use", gaussian)
+	}
+	r.calls++
+	return c.draw(r.calls)
+}
+
+func (r *propRand) Float64() float64     { return r.next(false) }
+func (r *propRand) NormFloat64() float64 { return r.next(true) }
 
 func drawPropDur(rng *rand.Rand, stable time.Duration) time.Duration {
 	switch rng.IntN(7) {
@@ -346,6 +403,32 @@ func drawPropCase(rng *rand.Rand) *propCase {
 			c.exp.Max = time.Duration(1+rng.IntN(20)) * max(c.exp.Initial, time.Millisecond)
 		case 2:
 			c.exp.Max = time.Duration(1 + rng.Int64N(int64(10*time.Second)))
+		}
+		// Jitter half the time: uniform, Gaussian or full, with randoms
+		// that include the ends of their ranges.
+		switch rng.IntN(6) {
+		case 0:
+			c.exp.Jitter = []float64{0.05, 0.2, 0.5, 1}[rng.IntN(4)]
+		case 1:
+			c.exp.Jitter, c.exp.Gaussian = []float64{0.1, 0.3, 1}[rng.IntN(3)], true
+		case 2:
+			c.exp.FullJitter = true
+			c.exp.Jitter = []float64{0, 0.5}[rng.IntN(2)] // ignored
+		}
+		if c.exp.Jitter > 0 || c.exp.FullJitter {
+			c.draws = make([]float64, rng.IntN(8))
+			for i := range c.draws {
+				switch {
+				case c.exp.Gaussian && rng.IntN(4) == 0:
+					c.draws[i] = []float64{-5, -1, 3}[rng.IntN(3)] // far out: clamped at zero, or long
+				case c.exp.Gaussian:
+					c.draws[i] = rng.NormFloat64()
+				case rng.IntN(4) == 0:
+					c.draws[i] = []float64{0, 0.999999}[rng.IntN(2)]
+				default:
+					c.draws[i] = rng.Float64()
+				}
+			}
 		}
 	} else {
 		c.table = make([]time.Duration, 1+rng.IntN(5))
@@ -509,7 +592,7 @@ func (c *propCase) model() *propWant {
 		stopTO = DefaultStopTimeout
 	}
 	now := c.startTook
-	retries, attempt := 0, 0
+	retries, attempt, delays := 0, 0, 0 // delays: the backoff's Delay calls
 	// next counts a retry: GiveUp past MaxRetries (Delay not called) or
 	// when Delay is negative.
 	next := func() time.Duration {
@@ -520,7 +603,8 @@ func (c *propCase) model() *propWant {
 		if c.exp == nil {
 			w.delayCalls = append(w.delayCalls, retries)
 		}
-		if d := c.delay(retries); d >= 0 {
+		delays++
+		if d := c.delayAt(retries, delays); d >= 0 {
 			return d
 		}
 		return GiveUp
@@ -980,7 +1064,9 @@ func runPropCase(t *testing.T, c *propCase, want *propWant, verbose bool) {
 	}
 	run.r = r
 	if c.exp != nil {
-		r.Backoff = c.exp
+		e := *c.exp
+		e.Rand = &propRand{run: run}
+		r.Backoff = &e
 	} else {
 		r.Backoff = BackoffFunc(func(n int) time.Duration {
 			run.mu.Lock()
