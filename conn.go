@@ -53,7 +53,8 @@ type Conn struct {
 	nio   *netIO                  // the net.Conn; nil once the engine owns the descriptor
 	out   *[]byte                 // queued output, not yet taken by a flusher
 
-	laddr, raddr net.Addr
+	addrs *connAddrs // the local address, and the remote one unless packed in rpack
+	rpack tcp4       // the remote address, packed (IPv4 TCP), or 0
 
 	cbMu sync.Mutex // held while a callback runs
 	mu   sync.Mutex // guards the fields below and out
@@ -74,7 +75,7 @@ type Conn struct {
 }
 
 // Bits of Conn.bits, guarded by Conn.mu. One word instead of a bool each
-// keeps Conn in the 128-byte size class.
+// keeps Conn in the 112-byte size class.
 const (
 	bFlushing    uint16 = 1 << iota // a goroutine owns the socket's write side
 	bFlushQueued                    // the engine's worker will flush (a write outside callbacks)
@@ -197,7 +198,7 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		c.bits |= bLost | bEnded | bSockClosed
 	}
 	c.nio = c.newNetIO(nc)
-	c.laddr, c.raddr = sharedLocalAddr(nc.LocalAddr()), packRemote(nc.RemoteAddr())
+	c.setAddrs(nc.LocalAddr(), nc.RemoteAddr())
 	c.setPerConnOptions(opts)
 	return c
 }
@@ -262,7 +263,7 @@ func NewConnFD(fd int, laddr, raddr net.Addr, p Protocol, opts *Options) (*Conn,
 	// close fd before Start registers it (closing it twice).
 	c.rs.Store(rsRunning)
 	// Equal local addresses are shared; an IPv4 remote one is packed.
-	c.laddr, c.raddr = sharedLocalAddr(laddr), packRemote(raddr)
+	c.setAddrs(laddr, raddr)
 	c.setPerConnOptions(opts)
 	return c, nil
 }
@@ -274,7 +275,7 @@ func (c *Conn) setPerConnOptions(opts *Options) {
 		return
 	}
 	if opts.RemoteAddr != nil {
-		c.raddr = packRemote(opts.RemoteAddr)
+		c.setAddrs(c.localAddr(), opts.RemoteAddr)
 	}
 	if len(opts.Preread) > 0 {
 		c.ext().preread = opts.Preread
@@ -1538,20 +1539,36 @@ func (c *Conn) addFrames(in, out int64) {
 	}
 }
 
-// Addresses of accepted TCP connections are kept compactly: the local one is
-// shared between the connections that have it (a server has few), the remote
-// one is a copy that does not keep the accept-time sockaddr alive (a
-// *net.TCPAddr from Accept slices its IP out of it).
-var localAddrs struct {
-	sync.RWMutex
-	m map[netip.AddrPort]*net.TCPAddr
+// connAddrs holds a connection's addresses: the local one, and the remote
+// one unless Conn.rpack holds it packed. Connections with equal local TCP
+// addresses and packed remote ones share one (sharedAddrs), so that an
+// accepted IPv4 connection keeps its addresses in 16 bytes of Conn and
+// nothing of its own.
+type connAddrs struct {
+	local, remote net.Addr
 }
 
-// sharedLocalAddr returns a shared equal copy of a, a TCP local address.
-func sharedLocalAddr(a net.Addr) net.Addr {
+// noAddrs is the connAddrs of a connection without a local address and
+// with a packed (or no) remote one. It is never modified.
+var noAddrs connAddrs
+
+// localAddrs shares connAddrs by local address: a server has few. The
+// shared local address is a copy that does not keep the accept-time
+// sockaddr alive (a *net.TCPAddr from Accept slices its IP out of it).
+var localAddrs struct {
+	sync.RWMutex
+	m map[netip.AddrPort]*connAddrs
+}
+
+// sharedAddrs returns a connAddrs whose local address is a and whose remote
+// one is nil: shared when a is a TCP address without a zone, else new.
+func sharedAddrs(a net.Addr) *connAddrs {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok || ta.Zone != "" {
-		return a
+		if a == nil {
+			return &noAddrs
+		}
+		return &connAddrs{local: a}
 	}
 	key := ta.AddrPort()
 	localAddrs.RLock()
@@ -1566,34 +1583,48 @@ func sharedLocalAddr(a net.Addr) net.Addr {
 		return s
 	}
 	if localAddrs.m == nil || len(localAddrs.m) >= 256 {
-		localAddrs.m = make(map[netip.AddrPort]*net.TCPAddr) // bounded
+		localAddrs.m = make(map[netip.AddrPort]*connAddrs) // bounded
 	}
-	s = compactAddr(ta).(*net.TCPAddr)
+	s = &connAddrs{local: compactAddr(ta)}
 	localAddrs.m[key] = s
 	return s
 }
 
+// setAddrs sets the addresses the Transport reports: an IPv4 TCP remote
+// address is packed into rpack and the local one shared; otherwise the
+// connection has a connAddrs of its own (32 bytes), whose local address is
+// still the shared one.
+func (c *Conn) setAddrs(laddr, raddr net.Addr) {
+	shared := sharedAddrs(laddr)
+	if p, ok := pack4(raddr); ok {
+		c.addrs, c.rpack = shared, p
+		return
+	}
+	c.addrs, c.rpack = &connAddrs{local: shared.local, remote: compactAddr(raddr)}, 0
+}
+
 // tcp4 is an IPv4 TCP address packed in one word: the address in bits 16–47,
-// the port in bits 0–15, and bit 48 set. Held in Conn.raddr, it costs 8 bytes
-// where a *net.TCPAddr and its IP cost 56; Transport.RemoteAddr unpacks it
-// into a new *net.TCPAddr on each call.
+// the port in bits 0–15, and bit 48 set (so that a packed address is never
+// zero). Held in Conn.rpack, it costs 8 bytes where a *net.TCPAddr and its
+// IP cost 64; Transport.RemoteAddr unpacks it into a new *net.TCPAddr on each
+// call.
 type tcp4 uint64
 
 const tcp4Mark tcp4 = 1 << 48
 
-// packRemote returns the form of a remote address Conn.raddr keeps: an IPv4
-// TCP address without a zone packed in a tcp4, others as compactAddr.
-func packRemote(a net.Addr) net.Addr {
+// pack4 packs a, an IPv4 TCP address without a zone; ok is false for any
+// other address.
+func pack4(a net.Addr) (p tcp4, ok bool) {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok || ta.Zone != "" || ta.Port < 0 || ta.Port > 0xffff {
-		return compactAddr(a)
+		return 0, false
 	}
 	v4 := ta.IP.To4()
 	if v4 == nil {
-		return compactAddr(a)
+		return 0, false
 	}
 	ip := uint64(v4[0])<<24 | uint64(v4[1])<<16 | uint64(v4[2])<<8 | uint64(v4[3])
-	return tcp4Mark | tcp4(ip<<16) | tcp4(ta.Port)
+	return tcp4Mark | tcp4(ip<<16) | tcp4(ta.Port), true
 }
 
 // tcpAddr unpacks a.
@@ -1602,18 +1633,24 @@ func (a tcp4) tcpAddr() *net.TCPAddr {
 	return &net.TCPAddr{IP: net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).To4(), Port: int(a & 0xffff)}
 }
 
-// Network returns "tcp".
-func (a tcp4) Network() string { return "tcp" }
-
-// String returns the address as host:port.
-func (a tcp4) String() string { return a.tcpAddr().String() }
-
-// unpackRemote returns the address RemoteAddr reports for a, Conn.raddr.
-func unpackRemote(a net.Addr) net.Addr {
-	if p, ok := a.(tcp4); ok {
-		return p.tcpAddr()
+// localAddr is the address LocalAddr reports.
+func (c *Conn) localAddr() net.Addr {
+	if c.addrs == nil {
+		return nil
 	}
-	return a
+	return c.addrs.local
+}
+
+// remoteAddr is the address RemoteAddr reports: an IPv4 TCP address is
+// unpacked into a new *net.TCPAddr on each call.
+func (c *Conn) remoteAddr() net.Addr {
+	if c.rpack != 0 {
+		return c.rpack.tcpAddr()
+	}
+	if c.addrs == nil {
+		return nil
+	}
+	return c.addrs.remote
 }
 
 // compactAddr returns a copy of a TCP address whose IP has its own 4 or 16

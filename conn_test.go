@@ -719,7 +719,7 @@ func TestLoseConnectionNothingPending(t *testing.T) {
 // readiness engine is a Conn and a table slot (see docs/benchmarks.md, S5).
 func TestConnSize(t *testing.T) {
 	var c weft.Conn
-	if size := unsafe.Sizeof(c); size > 128 {
-		t.Errorf("Conn is %d bytes, want at most 128 (one 128-byte size class)", size)
+	if size := unsafe.Sizeof(c); size > 112 {
+		t.Errorf("Conn is %d bytes, want at most 112 (one 112-byte size class)", size)
 	}
 }

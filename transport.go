@@ -52,11 +52,11 @@ func (t *transport) Abort() { (*Conn)(t).abort(ErrAborted, true) }
 // LoseWriteConnection implements HalfCloser.
 func (t *transport) LoseWriteConnection() error { return (*Conn)(t).loseWriteConnection() }
 
-func (t *transport) LocalAddr() net.Addr { return (*Conn)(t).laddr }
+func (t *transport) LocalAddr() net.Addr { return (*Conn)(t).localAddr() }
 
 // RemoteAddr returns the peer's address. An IPv4 TCP address is unpacked
 // into a new *net.TCPAddr on each call (see tcp4).
-func (t *transport) RemoteAddr() net.Addr { return unpackRemote((*Conn)(t).raddr) }
+func (t *transport) RemoteAddr() net.Addr { return (*Conn)(t).remoteAddr() }
 
 func (t *transport) PauseReading() {
 	c := (*Conn)(t)
