@@ -7,7 +7,7 @@ import "sort"
 // to idxCap entries. A Go map cost about 30 bytes per connection, and as a
 // server filled up its growth left about as much again of garbage, which
 // stayed resident (an idle connection's memory is a benchmarked goal); the
-// chunks hold 16 bytes per connection and grow one chunk at a time.
+// chunks hold 8 bytes per connection and grow one chunk at a time.
 //
 // IDs are given at accept in increasing order, so connections are mostly
 // added after the last one, or a little before it, and a full chunk is split
@@ -18,24 +18,31 @@ import "sort"
 // more than idxCap/2 entries: the chunks never take more than about four
 // times the memory of their entries, whatever the order of removals.
 //
+// An entry is the connection alone (8 bytes): its ID is read from it, one
+// pointer away, by the searches of put, get and remove, which are not on
+// any data path. (With the IDs kept beside the connections an entry took
+// 16 bytes.)
+//
 // The Server's mu guards it.
 type connIndex struct {
 	chunks []*idxChunk
 	n      int
 }
 
-// idxCap makes an idxChunk 2,040 bytes, in the 2,048-byte size class.
-const idxCap = 127
+// idxCap makes an idxChunk 2,048 bytes, a size class.
+const idxCap = 255
 
 type idxChunk struct {
-	n   int
-	ids [idxCap]uint64 // sorted, ids[:n]
-	cs  [idxCap]*Conn
+	n  int
+	cs [idxCap]*Conn // cs[:n], sorted by ID
 }
+
+// id returns the ID of entry i.
+func (ch *idxChunk) id(i int) uint64 { return ch.cs[i].ID() }
 
 // search returns the position of id in ch, or where it would go.
 func (ch *idxChunk) search(id uint64) int {
-	return sort.Search(ch.n, func(i int) bool { return ch.ids[i] >= id })
+	return sort.Search(ch.n, func(i int) bool { return ch.id(i) >= id })
 }
 
 // len returns the number of connections.
@@ -44,7 +51,7 @@ func (x *connIndex) len() int { return x.n }
 // chunkFor returns the index of the chunk id belongs in: the last one whose
 // first ID is at most id, or 0.
 func (x *connIndex) chunkFor(id uint64) int {
-	k := sort.Search(len(x.chunks), func(i int) bool { return x.chunks[i].ids[0] > id })
+	k := sort.Search(len(x.chunks), func(i int) bool { return x.chunks[i].id(0) > id })
 	return max(k-1, 0)
 }
 
@@ -54,21 +61,28 @@ func (x *connIndex) get(id uint64) *Conn {
 		return nil
 	}
 	ch := x.chunks[x.chunkFor(id)]
-	if i := ch.search(id); i < ch.n && ch.ids[i] == id {
+	if i := ch.search(id); i < ch.n && ch.id(i) == id {
 		return ch.cs[i]
 	}
 	return nil
 }
 
-// put adds c under id, or replaces the connection held under id.
-func (x *connIndex) put(id uint64, c *Conn) {
+// put adds c, or replaces the connection held under its ID.
+func (x *connIndex) put(c *Conn) {
+	id := c.ID()
 	if len(x.chunks) == 0 {
-		x.chunks = append(x.chunks, new(idxChunk))
+		// The first entry: a chunk is never empty (chunkFor reads the
+		// first ID of each).
+		ch := new(idxChunk)
+		ch.cs[0], ch.n = c, 1
+		x.chunks = append(x.chunks, ch)
+		x.n++
+		return
 	}
 	k := x.chunkFor(id)
 	ch := x.chunks[k]
 	i := ch.search(id)
-	if i < ch.n && ch.ids[i] == id {
+	if i < ch.n && ch.id(i) == id {
 		ch.cs[i] = c
 		return
 	}
@@ -85,17 +99,15 @@ func (x *connIndex) put(id uint64, c *Conn) {
 		x.chunks = append(x.chunks, nil)
 		copy(x.chunks[k+2:], x.chunks[k+1:])
 		x.chunks[k+1] = next
-		next.n = copy(next.ids[:], ch.ids[at:ch.n])
-		copy(next.cs[:], ch.cs[at:ch.n])
+		next.n = copy(next.cs[:], ch.cs[at:ch.n])
 		clear(ch.cs[at:ch.n])
 		ch.n = at
 		if i >= at {
 			ch, i = next, i-at
 		}
 	}
-	copy(ch.ids[i+1:ch.n+1], ch.ids[i:ch.n])
 	copy(ch.cs[i+1:ch.n+1], ch.cs[i:ch.n])
-	ch.ids[i], ch.cs[i] = id, c
+	ch.cs[i] = c
 	ch.n++
 	if split {
 		x.mergeAt(k + 1) // a short new chunk before a short one
@@ -110,11 +122,10 @@ func (x *connIndex) remove(id uint64) {
 	k := x.chunkFor(id)
 	ch := x.chunks[k]
 	i := ch.search(id)
-	if i == ch.n || ch.ids[i] != id {
+	if i == ch.n || ch.id(i) != id {
 		return
 	}
 	x.n--
-	copy(ch.ids[i:], ch.ids[i+1:ch.n])
 	copy(ch.cs[i:], ch.cs[i+1:ch.n])
 	ch.n--
 	ch.cs[ch.n] = nil
@@ -138,7 +149,6 @@ func (x *connIndex) mergeAt(k int) bool {
 	if a.n+b.n > idxCap/2 {
 		return false
 	}
-	copy(a.ids[a.n:], b.ids[:b.n])
 	copy(a.cs[a.n:], b.cs[:b.n])
 	a.n += b.n
 	x.drop(k + 1)

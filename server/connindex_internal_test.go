@@ -23,12 +23,12 @@ func checkIndex(t *testing.T, x *connIndex, model map[uint64]*Conn, what string)
 			t.Fatalf("%s: chunks %d and %d hold %d+%d entries: they should have been merged", what, k-1, k, x.chunks[k-1].n, ch.n)
 		}
 		for i := range ch.n {
-			if !first && ch.ids[i] <= prev {
-				t.Fatalf("%s: IDs out of order: %d after %d", what, ch.ids[i], prev)
+			if !first && ch.id(i) <= prev {
+				t.Fatalf("%s: IDs out of order: %d after %d", what, ch.id(i), prev)
 			}
-			prev, first = ch.ids[i], false
-			if model[ch.ids[i]] != ch.cs[i] {
-				t.Fatalf("%s: ID %d holds the wrong connection", what, ch.ids[i])
+			prev, first = ch.id(i), false
+			if model[ch.id(i)] != ch.cs[i] {
+				t.Fatalf("%s: ID %d holds the wrong connection", what, ch.id(i))
 			}
 		}
 		for i := ch.n; i < idxCap; i++ {
@@ -89,7 +89,10 @@ func TestConnIndexModel(t *testing.T) {
 					}
 				}
 				c := &Conn{idf: id}
-				x.put(id, c)
+				if r.IntN(16) == 0 {
+					c.idf |= cOverflow // the flag shares the ID's word
+				}
+				x.put(c)
 				model[id] = c
 			case p < pAdd+0.05:
 				id := r.Uint64N(next + 2)
@@ -131,9 +134,9 @@ func TestConnIndexModel(t *testing.T) {
 // TestConnIndexPutReplaces: put under a present ID replaces its connection.
 func TestConnIndexPutReplaces(t *testing.T) {
 	var x connIndex
-	a, b := &Conn{}, &Conn{}
-	x.put(7, a)
-	x.put(7, b)
+	a, b := &Conn{idf: 7}, &Conn{idf: 7 | cOverflow}
+	x.put(a)
+	x.put(b)
 	if x.len() != 1 || x.get(7) != b {
 		t.Fatalf("len %d, get(7) = %p; want 1 and the second connection", x.len(), x.get(7))
 	}
@@ -146,13 +149,13 @@ func TestConnIndexPutReplaces(t *testing.T) {
 }
 
 // TestConnIndexAppendStaysFull: connections added in ID order fill their
-// chunks (a full last chunk is followed by a new one, not split), so 16
+// chunks (a full last chunk is followed by a new one, not split), so 8
 // bytes per connection is what the index costs a server filling up.
 func TestConnIndexAppendStaysFull(t *testing.T) {
 	var x connIndex
 	const n = 100 * idxCap
 	for id := uint64(1); id <= n; id++ {
-		x.put(id, &Conn{})
+		x.put(&Conn{idf: id})
 	}
 	if len(x.chunks) != 100 {
 		t.Errorf("%d connections added in order take %d chunks, want 100", n, len(x.chunks))
@@ -165,7 +168,7 @@ func TestConnIndexAppendStaysFull(t *testing.T) {
 	const m = n - n%8
 	for base := uint64(1); base <= m; base += 8 {
 		for _, j := range r.Perm(8) {
-			y.put(base+uint64(j), &Conn{})
+			y.put(&Conn{idf: base + uint64(j)})
 		}
 	}
 	if y.len() != m || len(y.chunks) > 105 {

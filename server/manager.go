@@ -169,7 +169,7 @@ func (s *Server) register(c *Conn) (closing, abort bool) {
 	defer s.mu.Unlock()
 	delete(s.pending, c.ID())
 	c.started = int64(time.Since(s.epoch))
-	s.conns.put(c.ID(), c)
+	s.conns.put(c)
 	if s.aborting {
 		s.lateCuts++ // closed by the caller: Shutdown reports its deadline
 	}
