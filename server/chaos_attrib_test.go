@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 // icRec is what the server reported about one connection, by ID.
 type icRec struct {
 	sock     string // RemoteAddr at StateNew: the socket peer
+	local    string // LocalAddr at StateNew: the listener's address
 	remote   string // RemoteAddr at StateClosed: the PROXY source, if any
 	tNew     time.Time
 	tQueued  time.Time // zero: never queued
@@ -61,7 +63,7 @@ func (r *icRecorder) state(info ConnInfo, st ConnState) {
 	c := r.recLocked(info.ID)
 	switch st {
 	case StateNew:
-		c.tNew, c.sock = now, info.RemoteAddr.String()
+		c.tNew, c.sock, c.local = now, info.RemoteAddr.String(), info.LocalAddr.String()
 	case StateQueued:
 		c.tQueued = now
 	case StateActive:
@@ -426,6 +428,23 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 				return (!c.tActive.IsZero() || !c.tQueued.IsZero()) && icPeerIP(c.remote) == ip
 			})
 			want = s.MaxConnsPerPeer
+		case "per peer handshake":
+			// The accept loop's count of one socket address's
+			// handshakes: connections from it that it let through to
+			// a handshake it counts (on the TLS listener, or an
+			// untrusted source's on a PROXY one), still in it when r
+			// came: not yet queued or running (a handshake that failed
+			// held its slot until the close).
+			ip := icPeerIP(r.sock)
+			n = held(r, func(c *icRec) bool {
+				end := c.tActive
+				if !c.tQueued.IsZero() {
+					end = c.tQueued
+				}
+				return c.accepted && icPeerIP(c.sock) == ip && env.countsHandshake(c) &&
+					(end.IsZero() || end.After(r.start().Add(-icSlack)))
+			})
+			want = s.MaxConnsPerPeer
 		default:
 			continue
 		}
@@ -513,4 +532,19 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 		}
 	}
 	t.Logf("honest ends by cause %v", attributed)
+}
+
+// countsHandshake reports whether the accept loop counts c's handshake
+// against its socket address (MaxConnsPerPeer's handshake bound): every
+// connection of the TLS listener, and those of a PROXY listener from a
+// source it does not trust (the header wait).
+func (env *icEnv) countsHandshake(c *icRec) bool {
+	switch c.local {
+	case env.addr["tls"]:
+		return true
+	case env.addr["proxy"], env.addr["proxytls"]:
+		ap, err := netip.ParseAddrPort(c.sock)
+		return err == nil && !icTrusted.Contains(ap.Addr())
+	}
+	return false
 }

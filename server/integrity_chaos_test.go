@@ -280,7 +280,7 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 		}
 		return s.Serve(tls.NewListener(l, srvTLS))
 	})
-	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/28")}
+	trusted := []netip.Prefix{icTrusted}
 	listen("proxy", func(l net.Listener) error { return s.ServeProxy(l, trusted) })
 	listen("proxytls", func(l net.Listener) error {
 		return s.serve(&listenerState{l: l, proxy: trusted, tls: srvTLS})
@@ -866,7 +866,12 @@ func icHeaderSource(h []byte) string {
 var icHostileKinds = []string{
 	"reset", "queued hangup", "stalled tls", "stalled starttls", "slow reader",
 	"garbage proxy", "untrusted proxy", "long line", "plain to tls", "silent",
+	"handshake flood",
 }
+
+// icTrusted is the PROXY listeners' trusted source range: the honest
+// clients' 127.0.0.1–9, not the untrusted proxy's 127.0.0.20–24.
+var icTrusted = netip.MustParsePrefix("127.0.0.0/28")
 
 // icHostile runs one hostile client; nothing is checked but that it ends.
 func icHostile(env *icEnv, kind string, window time.Duration, rng *rand.Rand) {
@@ -883,6 +888,25 @@ func icHostile(env *icEnv, kind string, window time.Duration, rng *rand.Rand) {
 		listener, src = []string{"proxy", "proxytls"}[rng.IntN(2)], fmt.Sprintf("127.0.0.%d", 20+rng.IntN(5))
 	}
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	if kind == "handshake flood" {
+		// More silent TLS clients from one honest source than
+		// MaxConnsPerPeer lets into their handshake at once: the rest
+		// are closed by the accept loop without a byte ("per peer
+		// handshake"), and so may be honest TLS clients from that source
+		// meanwhile. Held until HandshakeTimeout or hold.
+		hold := time.Duration(rng.Int64N(int64(window)))
+		var cs []net.Conn
+		for range env.s.MaxConnsPerPeer + 1 + rng.IntN(3) {
+			if c, err := d.Dial("tcp4", env.addr["tls"]); err == nil {
+				cs = append(cs, c)
+			}
+		}
+		time.Sleep(hold)
+		for _, c := range cs {
+			c.Close()
+		}
+		return
+	}
 	c, err := d.Dial("tcp4", env.addr[listener])
 	if err != nil {
 		return
