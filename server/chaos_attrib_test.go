@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -445,6 +446,38 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 					(end.IsZero() || end.After(r.start().Add(-icSlack)))
 			})
 			want = s.MaxConnsPerPeer
+		case rejectNames[rejMaxHandshakes]:
+			// The accept loop's refusal: MaxHandshakes connections in
+			// a handshake when r came. Those the accept loop let
+			// through to one (the TLS and PROXY listeners'), still in
+			// it, and those that asked for STARTTLS, running then
+			// (their handshakes take the same slots; when one ends is
+			// not reported, so each counts while it runs).
+			if r.accepted {
+				continue
+			}
+			env.mu.Lock()
+			startTLS := maps.Clone(env.startTLS)
+			env.mu.Unlock()
+			n = held(r, func(c *icRec) bool {
+				if !c.accepted {
+					return false
+				}
+				if startTLS[c.remote] && !c.tActive.IsZero() {
+					return true
+				}
+				switch c.local {
+				case env.addr["tls"], env.addr["proxy"], env.addr["proxytls"]:
+				default:
+					return false
+				}
+				end := c.tActive
+				if !c.tQueued.IsZero() {
+					end = c.tQueued
+				}
+				return end.IsZero() || end.After(r.start().Add(-icSlack))
+			})
+			want = s.MaxHandshakes
 		default:
 			continue
 		}

@@ -135,6 +135,7 @@ type icHandler struct {
 	lost   func(remote string, err error)
 	live   *icLive
 	remote string // as BuildProtocol got it
+	tls    func(remote string)
 }
 
 func (h *icHandler) ConnectionMade(r *codec.LineReceiver) {
@@ -145,6 +146,7 @@ func (h *icHandler) ConnectionMade(r *codec.LineReceiver) {
 func (h *icHandler) LineReceived(line []byte) {
 	switch string(line) {
 	case "STARTTLS":
+		h.tls(h.remote)
 		h.r.SendLine([]byte(strings.TrimSuffix(icStartOK, "\r\n")))
 		if err := h.r.Transport().StartTLS(h.cfg); err != nil {
 			h.r.SendLine([]byte("454 " + err.Error()))
@@ -181,6 +183,9 @@ type icEnv struct {
 	// later one from the same 127.0.0.x
 	lost   map[string][]error
 	queued map[string]struct{} // clients that were queued (StateQueued), by address
+	// the addresses (as BuildProtocol got them) of the connections that
+	// asked for STARTTLS: their handshakes take MaxHandshakes slots
+	startTLS map[string]bool
 
 	rec     icRecorder // the server's reports, by connection ID
 	live    icLive     // the Factory's Protocols running
@@ -191,6 +196,15 @@ func (env *icEnv) recordLost(remote string, err error) {
 	env.mu.Lock()
 	env.lost[remote] = append(env.lost[remote], err)
 	env.mu.Unlock()
+}
+
+func (env *icEnv) recordStartTLS(remote string) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.startTLS == nil {
+		env.startTLS = map[string]bool{}
+	}
+	env.startTLS[remote] = true
 }
 
 func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engine *weft.Engine) {
@@ -212,7 +226,7 @@ func runIntegrity(t *testing.T, seed uint64, config string, shutdown bool, engin
 	env := &icEnv{addr: map[string]string{}, cli: cliTLS, lost: map[string][]error{}, queued: map[string]struct{}{}}
 	s := &Server{
 		Factory: weft.FactoryFunc(func(remote net.Addr) weft.Protocol {
-			r := codec.NewLineReceiver(&icHandler{cfg: srvTLS, lost: env.recordLost, live: &env.live, remote: remote.String()})
+			r := codec.NewLineReceiver(&icHandler{cfg: srvTLS, lost: env.recordLost, live: &env.live, remote: remote.String(), tls: env.recordStartTLS})
 			r.MaxLength = icMaxLine
 			return r
 		}),
