@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -251,6 +252,17 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 	}
 	select {
 	case s.setupCh <- j: // an idle setup goroutine takes it
+		return true
+	default:
+	}
+	// None is idle. Those at work are most often runnable and about to be
+	// idle again (the accept loop ran ahead of them on a busy CPU): let
+	// them run once before starting another. A burst of connects started
+	// a setup goroutine for most of them otherwise, up to maxSetups, whose
+	// stacks stayed in the server's memory after they exited.
+	runtime.Gosched()
+	select {
+	case s.setupCh <- j:
 	default:
 		s.wg.Add(1) // the connection's own count is held: not zero here
 		go s.setupLoop(j)
