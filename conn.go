@@ -805,13 +805,17 @@ func (c *Conn) loseWriteConnection() error {
 	case c.state != stOpen || c.is(bWriteClose):
 		c.mu.Unlock()
 		return ErrClosed
-	case !c.canHalfCloseLocked():
-		c.mu.Unlock()
-		return ErrNotSupported
 	case c.is(bPeerEOF):
+		// Both directions are done: a close, whether or not the
+		// connection could half-close (a net.Pipe's peer that closed
+		// got ErrNotSupported here, and the connection stayed open for
+		// ever when its Protocol ended it so).
 		c.mu.Unlock()
 		c.loseConnection()
 		return nil
+	case !c.canHalfCloseLocked():
+		c.mu.Unlock()
+		return ErrNotSupported
 	}
 	c.bits |= bWriteClose
 	start := c.startFlushLocked()

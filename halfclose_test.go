@@ -224,6 +224,37 @@ func TestLoseWriteConnectionAfterPeerEnd(t *testing.T) {
 	}
 }
 
+// On a connection that cannot half-close (a net.Pipe), LoseWriteConnection
+// after the peer's end of stream is LoseConnection too: the connection ends
+// (cleanly: nothing was left to send, and a pipe's peer that closed takes
+// no more). It returned ErrNotSupported and changed nothing,
+// so a Protocol that ended its connection that way from ReadConnectionLost
+// (as over TCP) left it open for ever (found by TestPropertyContract, pipe,
+// seed 948650001300).
+func TestLoseWriteConnectionAfterPeerEndOnPipe(t *testing.T) {
+	s, c := pipePair(t)
+	p := newHalfProto()
+	res := make(chan error, 1)
+	p.readLost = func(tr weft.Transport) { res <- weft.LoseWriteConnection(tr) }
+	done := serve(s, p, nil)
+	go func() {
+		c.Write([]byte("hi"))
+		c.Close() // a pipe's peer can only close: the server reads EOF
+	}()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Errorf("LoseWriteConnection after the peer's end = %v, want nil (LoseConnection)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadConnectionLost not called within 10 s")
+	}
+	if err := p.waitLost(t); err != nil {
+		t.Errorf("ConnectionLost(%v), want nil", err)
+	}
+	waitServe(t, done)
+}
+
 // A half-closed connection whose Protocol ends it from another goroutine
 // later (a reply computed elsewhere, posted back) still sends it.
 func TestHalfCloseableReplyFromOutside(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -369,6 +370,7 @@ type propRun struct {
 	made      int
 	nLost     int
 	rcl       int
+	rclAt     int64 // r.now() when ReadConnectionLost was called (MaxInt64: never)
 	afterRCL  int
 	received  []byte
 	lastLeave int64
@@ -514,6 +516,7 @@ func (p *propHalfProto) ReadConnectionLost() {
 	if r.rcl != 1 {
 		r.failf("ReadConnectionLost called %d times", r.rcl)
 	}
+	r.rclAt = r.now()
 	half, closed := r.peerEndedNow()
 	switch {
 	case !half && !closed:
@@ -871,7 +874,7 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	cfg := randomConfig(rng, transport)
 	r := &propRun{t: t, cfg: cfg, name: transport, reason: fmt.Errorf("prop reason %d", seed), trCh: make(chan weft.Transport, 1),
-		lostCh: make(chan struct{}), peerStop: make(chan struct{})}
+		lostCh: make(chan struct{}), peerStop: make(chan struct{}), rclAt: math.MaxInt64}
 	r.cb = &actor{w: 0, rng: rand.New(rand.NewPCG(rng.Uint64(), 1))}
 	r.stream = make([]byte, cfg.peerLen)
 	for i := range r.stream {
@@ -1467,11 +1470,29 @@ func (r *propRun) check(serveErr error) {
 			r.failf("write %d/%d after the close returned %v, want ErrClosed", wr.w, wr.seq, wr.err)
 		}
 	}
+	// The peer's early close, when it began (a pipe's peer cannot end only
+	// its output): a LoseWriteConnection after the connection saw it is
+	// LoseConnection, half-close or not.
+	peerClosedAt := int64(math.MaxInt64)
+	r.mu.Lock()
+	for _, c := range r.causes {
+		if c.kind == causePeerClose {
+			peerClosedAt = min(peerClosedAt, c.s)
+		}
+	}
+	r.mu.Unlock()
 	for _, c := range r.lwcErrs {
 		switch {
+		case pipeLike(r.name) && c.err == nil:
+			if c.e < peerClosedAt {
+				r.failf("LoseWriteConnection on a net.Pipe = nil before the peer closed, want ErrNotSupported")
+			}
 		case pipeLike(r.name):
 			if !errors.Is(c.err, weft.ErrNotSupported) && !errors.Is(c.err, weft.ErrClosed) {
 				r.failf("LoseWriteConnection on a net.Pipe = %v, want ErrNotSupported", c.err)
+			}
+			if errors.Is(c.err, weft.ErrNotSupported) && c.s > r.rclAt {
+				r.failf("LoseWriteConnection on a net.Pipe after ReadConnectionLost = ErrNotSupported, want LoseConnection (nil)")
 			}
 		case c.err == nil:
 		case errors.Is(c.err, weft.ErrClosed):

@@ -149,12 +149,13 @@ type HalfCloser interface {
 	// instead.
 	//
 	// A net.Conn that is not a socket half-closes if it has a CloseWrite
-	// method (endpoint's stdio: over pipes closes standard output). It
-	// returns ErrNotSupported, changing nothing, on a connection that
-	// cannot half-close: a net.Pipe, a net.Conn wrapper that hides its
-	// socket, or a wrapper around a *tls.Conn (a *tls.Conn itself, as a
-	// TLS listener's connections are, half-closes). It returns ErrClosed once
-	// the connection is closing or its output already ended.
+	// method (endpoint's stdio: over pipes closes standard output). Before
+	// the peer's end of stream it returns ErrNotSupported, changing
+	// nothing, on a connection that cannot half-close: a net.Pipe, a
+	// net.Conn wrapper that hides its socket, or a wrapper around a
+	// *tls.Conn (a *tls.Conn itself, as a TLS listener's connections are,
+	// half-closes); after it, it is LoseConnection there too. It returns
+	// ErrClosed once the connection is closing or its output already ended.
 	LoseWriteConnection() error
 }
 
