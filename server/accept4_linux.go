@@ -27,34 +27,6 @@ func accept4(lfd int) (int, net.Addr, error) {
 	return int(fd), rawTCPAddr(&rsa), nil
 }
 
-// setNoDelay turns Nagle's algorithm off on the TCP socket fd, as package net
-// does for every TCP connection it makes: with it on, a small write behind
-// unacknowledged bytes waits for the peer's (delayed, up to 40 ms) ACK. An
-// error is ignored, as net does.
-func setNoDelay(fd int) {
-	one := int32(1)
-	syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
-		uintptr(unsafe.Pointer(&one)), 4, 0)
-}
-
-// setKeepAlive turns TCP keep-alive on for the socket fd, as ka says (Enable
-// set), as package net does on a TCP connection it accepts; a socket the
-// kernel makes has it off, so nothing is done for ka off. Errors are
-// ignored, as net does. Raw, as setNoDelay.
-func setKeepAlive(fd int, ka net.KeepAliveConfig) {
-	if !ka.Enable {
-		return
-	}
-	set := func(level, opt int, v int32) {
-		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
-			uintptr(unsafe.Pointer(&v)), 4, 0)
-	}
-	set(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, seconds(ka.Idle))
-	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, seconds(ka.Interval))
-	set(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, int32(ka.Count))
-}
-
 // localAddr returns the local address of the connected socket fd (raw, as
 // accept4, and without a Sockaddr to convert and drop).
 func localAddr(fd int) (net.Addr, error) {

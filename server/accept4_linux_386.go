@@ -17,26 +17,6 @@ func accept4(lfd int) (int, net.Addr, error) {
 	return fd, tcpAddrOf(sa), nil
 }
 
-// setNoDelay turns Nagle's algorithm off on the TCP socket fd, as package net
-// does for every TCP connection it makes. An error is ignored, as net does.
-func setNoDelay(fd int) {
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-}
-
-// setKeepAlive turns TCP keep-alive on for the socket fd, as ka says (Enable
-// set), as package net does on a TCP connection it accepts; a socket the
-// kernel makes has it off, so nothing is done for ka off. Errors are
-// ignored, as net does.
-func setKeepAlive(fd int, ka net.KeepAliveConfig) {
-	if !ka.Enable {
-		return
-	}
-	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(seconds(ka.Idle)))
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(seconds(ka.Interval)))
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, ka.Count)
-}
-
 // localAddr returns the local address of the connected socket fd.
 func localAddr(fd int) (net.Addr, error) {
 	sa, err := syscall.Getsockname(fd)

@@ -67,8 +67,8 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 	noop := func(uintptr) {}
 	laddr := ls.l.Addr().(*net.TCPAddr)
 	sameLocal := !laddr.IP.IsUnspecified() // else ask each socket
-	opts := sockOpts{ka: keepAliveConfig(s.KeepAlive)}
-	lrc.Control(func(lfd uintptr) { opts.primed = primeListener(int(lfd), opts.ka) })
+	opts := sockOpts{list: sockOptList(keepAliveConfig(s.KeepAlive))}
+	lrc.Control(func(lfd uintptr) { opts.primed = setSockOpts(int(lfd), opts.list) })
 	var delay time.Duration
 	for {
 		var aerr error
@@ -131,10 +131,10 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 
 // sockOpts gives the sockets the descriptor path accepts their options:
 // TCP_NODELAY, as package net sets on every TCP connection, and the
-// keep-alive of Server.KeepAlive. Linux copies a listening socket's options
-// into the sockets it accepts, so they are set once on the listener
-// (primeListener) and an accepted socket costs no system call for them: five
-// per connection before, 4 % of the server's CPU in the churn benchmark (S6).
+// keep-alive of Server.KeepAlive (sockOptList). Linux copies a listening
+// socket's options into the sockets it accepts, so they are set once on the
+// listener and an accepted socket costs no system call for them: five per
+// connection before, 4 % of the server's CPU in the churn benchmark (S6).
 // That the kernel copies them is checked, not assumed: until an accepted
 // socket is seen to have them all, each is given them itself. Sockets the
 // kernel made before the listener had them (a backlog waiting when Serve
@@ -142,10 +142,28 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 // accept queue is first in, first out, so once one has them, all later ones
 // do. It belongs to one accept loop.
 type sockOpts struct {
-	ka        net.KeepAliveConfig
+	list      []sockOpt
 	primed    bool // the listener has them
 	inherited bool // an accepted socket was seen to have them all
 	misses    int  // accepted sockets seen without them
+}
+
+// sockOpt is one socket option and its value.
+type sockOpt struct{ level, opt, v int }
+
+// sockOptList is the options the descriptor path's sockets get for ka:
+// TCP_NODELAY first (see hasSockOpts), then keep-alive as ka says, off
+// included.
+func sockOptList(ka net.KeepAliveConfig) []sockOpt {
+	l := []sockOpt{{syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1}}
+	if !ka.Enable {
+		return append(l, sockOpt{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0})
+	}
+	return append(l,
+		sockOpt{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(seconds(ka.Idle))},
+		sockOpt{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(seconds(ka.Interval))},
+		sockOpt{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, ka.Count},
+		sockOpt{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1})
 }
 
 // maxOptChecks bounds the accepted sockets checked for inherited options
@@ -154,57 +172,42 @@ type sockOpts struct {
 const maxOptChecks = 4096
 
 // apply gives the accepted socket fd its options, unless it has them from
-// the listener.
+// the listener. Errors are ignored, as package net ignores them on Accept.
 func (o *sockOpts) apply(fd int) {
 	if o.inherited {
 		return
 	}
 	if o.primed && o.misses < maxOptChecks {
-		if hasSockOpts(fd, o.ka) {
+		if hasSockOpts(fd, o.list) {
 			o.inherited = true
 			return
 		}
 		o.misses++
 	}
-	setNoDelay(fd)
-	setKeepAlive(fd, o.ka)
+	setSockOpts(fd, o.list)
 }
 
-// primeListener sets on the listening socket lfd the options its accepted
-// sockets should have (see sockOpts): TCP_NODELAY and keep-alive as ka says,
-// off included. It reports whether all were set.
-func primeListener(lfd int, ka net.KeepAliveConfig) bool {
-	set := func(level, opt, v int) bool { return syscall.SetsockoptInt(lfd, level, opt, v) == nil }
-	if !set(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) {
-		return false
+// setSockOpts sets every option of list on the socket fd (on the listening
+// socket: for its accepted sockets to inherit) and reports whether all were
+// set.
+func setSockOpts(fd int, list []sockOpt) bool {
+	ok := true
+	for _, o := range list {
+		ok = syscall.SetsockoptInt(fd, o.level, o.opt, o.v) == nil && ok
 	}
-	if !ka.Enable {
-		return set(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0)
-	}
-	return set(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(seconds(ka.Idle))) &&
-		set(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(seconds(ka.Interval))) &&
-		set(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, ka.Count) &&
-		set(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	return ok
 }
 
-// hasSockOpts reports whether the socket fd has the options primeListener
-// sets for ka. TCP_NODELAY is read first: a socket made before the listener
-// had them costs one system call.
-func hasSockOpts(fd int, ka net.KeepAliveConfig) bool {
-	is := func(level, opt, want int) bool {
-		v, err := syscall.GetsockoptInt(fd, level, opt)
-		return err == nil && v == want
+// hasSockOpts reports whether the socket fd has every option of list. The
+// first, TCP_NODELAY, is read first: a socket made before the listener had
+// them costs one system call.
+func hasSockOpts(fd int, list []sockOpt) bool {
+	for _, o := range list {
+		if v, err := syscall.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
+			return false
+		}
 	}
-	if !is(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) {
-		return false
-	}
-	if !ka.Enable {
-		return is(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0)
-	}
-	return is(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1) &&
-		is(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(seconds(ka.Idle))) &&
-		is(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(seconds(ka.Interval))) &&
-		is(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, ka.Count)
+	return true
 }
 
 // acceptedFD admits an accepted descriptor and starts serving it; false

@@ -28,16 +28,8 @@ func fdServer(t *testing.T, s *Server) (addr string, l net.Listener, done <-chan
 // fdServerOn is fdServer on a listener of the given network and address.
 func fdServerOn(t *testing.T, s *Server, network, address string) (addr string, l net.Listener, done <-chan error) {
 	t.Helper()
-	e, err := weft.NewEngine()
-	if errors.Is(err, weft.ErrNotSupported) {
-		t.Skip("no readiness engine on this platform")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	s.Engine = e
-	l, err = net.Listen(network, address)
+	s.Engine = newEngine(t)
+	l, err := net.Listen(network, address)
 	if err != nil {
 		if network == "tcp6" {
 			t.Skipf("no IPv6 loopback: %v", err)
@@ -260,14 +252,7 @@ func TestDescriptorAcceptReusesSetupGoroutines(t *testing.T) {
 // P, where the accept loop otherwise runs ahead of every setup goroutine
 // it starts (the busy CPU of a server filling up).
 func TestDescriptorAcceptBurstFewSetupGoroutines(t *testing.T) {
-	e, err := weft.NewEngine()
-	if errors.Is(err, weft.ErrNotSupported) {
-		t.Skip("no readiness engine on this platform")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := newEngine(t)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -598,7 +583,7 @@ func TestSockOpts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.listenerKA {
-				rc.Control(func(lfd uintptr) { primeListener(int(lfd), on) })
+				rc.Control(func(lfd uintptr) { setSockOpts(int(lfd), sockOptList(on)) })
 			}
 			dial := func(n int) {
 				for range n {
@@ -610,11 +595,11 @@ func TestSockOpts(t *testing.T) {
 				}
 			}
 			dial(tc.before) // the kernel makes their sockets now
-			o := sockOpts{ka: tc.ka}
+			o := sockOpts{list: sockOptList(tc.ka)}
 			if tc.prime {
-				rc.Control(func(lfd uintptr) { o.primed = primeListener(int(lfd), tc.ka) })
+				rc.Control(func(lfd uintptr) { o.primed = setSockOpts(int(lfd), o.list) })
 				if !o.primed {
-					t.Fatal("primeListener failed on a TCP listener")
+					t.Fatal("setting the options failed on a TCP listener")
 				}
 			}
 			dial(tc.after)

@@ -438,12 +438,7 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 			// held its slot until the close).
 			ip := icPeerIP(r.sock)
 			n = held(r, func(c *icRec) bool {
-				end := c.tActive
-				if !c.tQueued.IsZero() {
-					end = c.tQueued
-				}
-				return c.accepted && icPeerIP(c.sock) == ip && env.countsHandshake(c) &&
-					(end.IsZero() || end.After(r.start().Add(-icSlack)))
+				return c.accepted && icPeerIP(c.sock) == ip && env.countsHandshake(c) && c.inHandshakeAt(r.start())
 			})
 			want = s.MaxConnsPerPeer
 		case rejectNames[rejMaxHandshakes]:
@@ -468,14 +463,9 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 				}
 				switch c.local {
 				case env.addr["tls"], env.addr["proxy"], env.addr["proxytls"]:
-				default:
-					return false
+					return c.inHandshakeAt(r.start())
 				}
-				end := c.tActive
-				if !c.tQueued.IsZero() {
-					end = c.tQueued
-				}
-				return end.IsZero() || end.After(r.start().Add(-icSlack))
+				return false
 			})
 			want = s.MaxHandshakes
 		default:
@@ -565,6 +555,17 @@ func icCheckRefusals(t *testing.T, env *icEnv, plans []*icPlan, results []icResu
 		}
 	}
 	t.Logf("honest ends by cause %v", attributed)
+}
+
+// inHandshakeAt reports whether c, let through to a handshake, may still
+// have been in it at t (give or take icSlack): it was not queued or running
+// yet (a handshake that failed held its slot until the close).
+func (c *icRec) inHandshakeAt(t time.Time) bool {
+	end := c.tActive
+	if !c.tQueued.IsZero() {
+		end = c.tQueued
+	}
+	return end.IsZero() || end.After(t.Add(-icSlack))
 }
 
 // countsHandshake reports whether the accept loop counts c's handshake

@@ -214,16 +214,21 @@ func factoryOf[P weft.Protocol](build func() P) weft.Factory {
 func engines(t *testing.T) map[string]func(t *testing.T) *weft.Engine {
 	return map[string]func(t *testing.T) *weft.Engine{
 		"goroutine": func(*testing.T) *weft.Engine { return nil },
-		"engine": func(t *testing.T) *weft.Engine {
-			e, err := weft.NewEngine()
-			if errors.Is(err, weft.ErrNotSupported) {
-				t.Skip("no readiness engine on this platform")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { e.Close() })
-			return e
-		},
+		"engine":    newEngine,
 	}
+}
+
+// newEngine returns a readiness engine closed at cleanup, or skips the test
+// where there is none.
+func newEngine(t *testing.T) *weft.Engine {
+	t.Helper()
+	e, err := weft.NewEngine()
+	if errors.Is(err, weft.ErrNotSupported) {
+		t.Skip("no readiness engine on this platform")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
 }

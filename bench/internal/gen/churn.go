@@ -75,6 +75,9 @@ func Churn(cfg ChurnConfig) (*Result, error) {
 			l.slots[j].buf = make([]byte, fr.WireSize())
 			l.slots[j].fd = -1
 		}
+		for j := range l.srcs {
+			l.srcs[j] = tg.sourceAddr(j) // made once: no allocation per connection
+		}
 		loops[i] = l
 	}
 	var wg sync.WaitGroup
@@ -227,11 +230,6 @@ func (l *churnLoop) open(i int) {
 	}
 	s := &l.slots[i]
 	l.src++
-	if l.srcs[0] == nil {
-		for j := range l.srcs {
-			l.srcs[j] = l.tg.sourceAddr(j) // made once: no allocation per connection
-		}
-	}
 	fd, err := l.tg.socket(l.srcs[l.src%len(l.srcs)], true)
 	if err != nil {
 		l.fail(i, err.Error())
