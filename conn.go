@@ -121,6 +121,8 @@ type connExt struct {
 	prodIs     bool // the producer was told to pause
 	prodPend   bool // a pause was wanted since the producer was last told (syncProducer)
 	resume     chan struct{}
+	sockWait   bool // the paused reader waits on its socket (waitPausedSocket; under Conn.mu)
+	sockWoken  bool // and its read deadline was set to wake it (wakeLocked)
 	ctx        context.Context
 	cancel     context.CancelFunc
 	idle       *time.Timer
@@ -1402,11 +1404,22 @@ func (c *Conn) wakeReader() {
 		return
 	}
 	c.mu.Lock()
+	c.wakeLocked(x)
+	c.mu.Unlock()
+}
+
+// wakeLocked wakes a reader paused by PauseReading: it waits on x.resume,
+// or on its socket (waitPausedSocket), whose read deadline is then set in
+// the past; the reader clears it, under c.mu, so after this. c.mu is held.
+func (c *Conn) wakeLocked(x *connExt) {
 	if x.resume != nil {
 		close(x.resume)
 		x.resume = nil
 	}
-	c.mu.Unlock()
+	if x.sockWait && !x.sockWoken {
+		x.sockWoken = true
+		c.nio.nc.SetReadDeadline(aLongTimeAgo)
+	}
 }
 
 // touch records activity for the idle timeout.

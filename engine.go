@@ -108,6 +108,9 @@ func (c *Conn) step(buf **[]byte) int {
 	// read buffer is taken only now: a worker that blocks elsewhere
 	// (ConnectionMade, a close, a lock) holds none.
 	if held || c.flags.Load()&fIn == 0 {
+		if c.resetWhilePaused() {
+			return stepMore // the runner closes it
+		}
 		return stepIdle // held: ResumeReading schedules us again
 	}
 	if *buf == nil || cap(**buf) < c.opt.readSize {
@@ -120,6 +123,9 @@ func (c *Conn) step(buf **[]byte) int {
 			return c.handOff() // StartTLS in the last DataReceived
 		}
 		if !c.readable() {
+			if c.resetWhilePaused() {
+				return stepMore // the runner closes it
+			}
 			return stepIdle // ResumeReading (which sets fIn) or the close schedules us again
 		}
 		if reads == maxReadsPerTurn {
@@ -167,6 +173,32 @@ func readFD(fd int, p []byte) (int, error) {
 		return -1, nil
 	}
 	return n, err
+}
+
+// resetWhilePaused ends, with the socket's error, a connection whose
+// reading is paused when epoll reported a hang-up or an error (fHup) and the
+// socket holds an error: the peer reset it, or a keep-alive or
+// retransmission timeout found the peer gone. Nothing more can be sent or
+// received, so waiting for a ResumeReading that may never come would keep
+// a dead connection for ever; the input not yet delivered is dropped, as a
+// read error drops it when reading is on. A peer's plain end of stream
+// leaves no error: the paused connection keeps it for its ResumeReading.
+func (c *Conn) resetWhilePaused() bool {
+	if c.flags.Load()&fHup == 0 {
+		return false
+	}
+	c.mu.Lock()
+	paused := c.is(bReadPaused) && c.state == stOpen
+	c.mu.Unlock()
+	if !paused {
+		return false
+	}
+	err := sockError(int(c.fd))
+	if err == nil {
+		return false
+	}
+	c.endRead(err)
+	return true
 }
 
 // readable reports whether the connection should read now.

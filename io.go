@@ -125,6 +125,25 @@ func (c *Conn) waitReadable() error {
 	c.mu.Lock()
 	for c.is(bReadPaused) && c.state == stOpen && !c.tlsPendingLocked() {
 		x := c.ext()
+		if c.nio.rc != nil {
+			// A socket: wait on it, so that a reset or a keep-alive
+			// timeout ends the paused connection (waitPausedSocket).
+			x.sockWait = true
+			c.mu.Unlock()
+			serr := c.waitPausedSocket()
+			c.mu.Lock()
+			x.sockWait = false
+			if x.sockWoken {
+				x.sockWoken = false
+				c.nio.nc.SetReadDeadline(time.Time{})
+			}
+			if serr != nil && c.state == stOpen {
+				c.mu.Unlock()
+				c.abort(serr, false)
+				c.mu.Lock()
+			}
+			continue
+		}
 		if x.resume == nil {
 			x.resume = make(chan struct{})
 		}
@@ -151,6 +170,29 @@ func (c *Conn) waitReadable() error {
 		return errStopped
 	}
 	return nil
+}
+
+// waitPausedSocket waits, while reading is paused, for the socket to hold
+// an error: the peer reset the connection, or a keep-alive or retransmission
+// timeout found the peer gone. It returns that error (the paused connection
+// is dead: waitReadable aborts it, dropping the input not yet delivered, as
+// a read error would when reading is on), or nil once reading may go on or
+// the connection closes. Data and a plain end of stream arriving meanwhile
+// only wake it: they wait in the socket for ResumeReading. ResumeReading,
+// StartTLS and a close wake it (wakeLocked).
+func (c *Conn) waitPausedSocket() error {
+	var serr error
+	c.nio.rc.Read(func(fd uintptr) bool {
+		c.mu.Lock()
+		wait := c.is(bReadPaused) && c.state == stOpen && !c.tlsPendingLocked() && !c.ext().sockWoken
+		c.mu.Unlock()
+		if !wait {
+			return true
+		}
+		serr = sockError(int(fd))
+		return serr != nil
+	})
+	return serr
 }
 
 // rawRead is the syscall.RawConn read callback: it takes a pooled buffer only

@@ -18,3 +18,13 @@ func lingerZero(fd int) {
 
 // sysShutdownWrite half-closes a socket (a lingering close, engine.go).
 func sysShutdownWrite(fd int) { syscall.Shutdown(fd, syscall.SHUT_WR) }
+
+// sockError returns the error pending on socket fd (a reset, a keep-alive
+// or retransmission timeout), clearing it, or nil if there is none.
+func sockError(fd int) error {
+	errno, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if err != nil || errno == 0 {
+		return nil
+	}
+	return syscall.Errno(errno)
+}

@@ -75,10 +75,7 @@ func (c *Conn) startTLS(cfg *tls.Config, buffered []byte) error {
 	// (the peer may wait for it before sending anything). maybeSwitchTLS
 	// clears the deadline, under c.mu, so after this.
 	c.nio.nc.SetReadDeadline(aLongTimeAgo)
-	if x.resume != nil { // a reader paused by PauseReading
-		close(x.resume)
-		x.resume = nil
-	}
+	c.wakeLocked(x) // a reader paused by PauseReading
 	c.mu.Unlock()
 	return nil
 }

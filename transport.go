@@ -69,9 +69,8 @@ func (t *transport) ResumeReading() {
 	c := (*Conn)(t)
 	c.mu.Lock()
 	c.bits &^= bReadPaused
-	if x := c.x.Load(); x != nil && x.resume != nil {
-		close(x.resume)
-		x.resume = nil
+	if x := c.x.Load(); x != nil {
+		c.wakeLocked(x)
 	}
 	onEngine := c.nio == nil
 	c.mu.Unlock()

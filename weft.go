@@ -225,7 +225,12 @@ type Transport interface {
 	// change it.
 	RemoteAddr() net.Addr
 	// PauseReading stops delivering data; the bytes the peer sends meanwhile
-	// stay in the kernel buffer. Nothing is lost or reordered.
+	// stay in the kernel buffer. Nothing is lost or reordered. A paused
+	// connection still ends when its socket reports an error (the peer's
+	// reset, or a keep-alive that found the peer gone): ConnectionLost gets
+	// that error, and the bytes not yet delivered are dropped, as a read
+	// error drops them. (Not over TLS, where only IdleTimeout ends it.) The
+	// peer's plain end of stream waits, with its bytes, for ResumeReading.
 	PauseReading()
 	// ResumeReading restarts delivery after PauseReading.
 	ResumeReading()

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftkit/weft"
+)
+
+// tcpRepair is Linux's TCP_REPAIR socket option (not in package syscall).
+const tcpRepair = 19
+
+// vanish closes c's socket without a FIN or a reset: a socket in repair
+// mode sends nothing when closed, so its peer is left half-open, as when
+// the client's host loses power or its network. The peer's kernel answers
+// the next segment to that port (a keep-alive probe) with a reset. It needs
+// CAP_NET_ADMIN; the test is skipped without it.
+func vanish(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpRepair, 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if errors.Is(serr, syscall.EPERM) {
+		t.Skipf("TCP_REPAIR needs CAP_NET_ADMIN, which this test process lacks: %v", serr)
+	}
+	if serr != nil {
+		t.Fatalf("setsockopt(TCP_REPAIR): %v", serr)
+	}
+	c.Close()
+}
+
+// lostProto greets, optionally pauses reading for good, echoes, and
+// reports its ConnectionLost reason.
+type lostProto struct {
+	t     weft.Transport
+	pause bool
+	lost  chan<- error
+}
+
+func (p *lostProto) ConnectionMade(t weft.Transport) {
+	p.t = t
+	t.Write([]byte("hi\n"))
+	if p.pause {
+		t.PauseReading()
+	}
+}
+func (p *lostProto) DataReceived(b []byte)       { p.t.Write(b) }
+func (p *lostProto) ConnectionLost(reason error) { p.lost <- reason }
+
+// TestKeepAliveEndsVanishedPeer: a client that vanishes without a FIN or
+// a reset leaves a half-open connection that nothing else would end (no
+// IdleTimeout here), even one whose reading is paused for good.
+// Server.KeepAlive's probe finds the peer gone (its kernel answers with a
+// reset), and the connection ends with ECONNRESET, on both accept paths
+// (the descriptor path runs on the readiness engine). With keep-alive off,
+// the same connection is still open seconds later: the keep-alive is what
+// ended it.
+func TestKeepAliveEndsVanishedPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fd, pause bool
+		keepAlive time.Duration
+	}{
+		{"descriptor", true, false, time.Second},
+		{"descriptor/paused", true, true, time.Second},
+		{"listener", false, false, time.Second},
+		{"listener/paused", false, true, time.Second},
+		{"descriptor/off", true, false, -1},
+		{"listener/off", false, true, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lost := make(chan error, 1)
+			s := &Server{
+				Factory: weft.FactoryFunc(func(net.Addr) weft.Protocol {
+					return &lostProto{pause: tc.pause, lost: lost}
+				}),
+				KeepAlive: tc.keepAlive,
+			}
+			var addr string
+			if tc.fd {
+				var done <-chan error
+				addr, _, done = fdServer(t, s)
+				t.Cleanup(func() { s.Close(); <-done })
+			} else {
+				addr = serve(t, s)
+			}
+			c := dial(t, addr)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if b := make([]byte, 3); readFull(c, b) != nil || string(b) != "hi\n" {
+				t.Fatalf("no greeting: %q", b)
+			}
+			if byFD(s) != tc.fd {
+				t.Fatalf("descriptor accept path used: %v, want %v", byFD(s), tc.fd)
+			}
+			vanish(t, c)
+			if tc.keepAlive < 0 {
+				select {
+				case reason := <-lost:
+					t.Fatalf("without keep-alive the half-open connection ended: %v", reason)
+				case <-time.After(3 * time.Second):
+				}
+				if n := s.Snapshot().Active; n != 1 {
+					t.Errorf("%d connections open, want the half-open one", n)
+				}
+				return
+			}
+			select {
+			case reason := <-lost:
+				if !errors.Is(reason, syscall.ECONNRESET) {
+					t.Errorf("ConnectionLost(%v), want ECONNRESET from the keep-alive probe's answer", reason)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the half-open connection did not end within 20 s with keep-alive at 1 s")
+			}
+		})
+	}
+}
+
+func readFull(c net.Conn, b []byte) error { _, err := io.ReadFull(c, b); return err }
