@@ -165,6 +165,9 @@ type netIO struct {
 	// linger is the socket half-closed by a graceful close, which the
 	// serve goroutine drains, then closes (lingerClose); nil otherwise.
 	linger net.Conn
+	// psock is the socket a paused reader waits on (pausedSocket), whose
+	// read deadline wakes it (wakeLocked); under Conn.mu.
+	psock net.Conn
 	// flushers counts the flusher goroutines (flushLoop) started and not
 	// yet returned: at most one at a time, as each holds bFlushing.
 	flushers sync.WaitGroup
@@ -1418,7 +1421,7 @@ func (c *Conn) wakeLocked(x *connExt) {
 	}
 	if x.sockWait && !x.sockWoken {
 		x.sockWoken = true
-		c.nio.nc.SetReadDeadline(aLongTimeAgo)
+		c.nio.psock.SetReadDeadline(aLongTimeAgo)
 	}
 }
 

@@ -125,17 +125,20 @@ func (c *Conn) waitReadable() error {
 	c.mu.Lock()
 	for c.is(bReadPaused) && c.state == stOpen && !c.tlsPendingLocked() {
 		x := c.ext()
-		if c.nio.rc != nil {
+		c.mu.Unlock()
+		rc, sock := c.pausedSocket()
+		c.mu.Lock()
+		if rc != nil {
 			// A socket: wait on it, so that a reset or a keep-alive
 			// timeout ends the paused connection (waitPausedSocket).
-			x.sockWait = true
+			x.sockWait, c.nio.psock = true, sock
 			c.mu.Unlock()
-			serr := c.waitPausedSocket()
+			serr := c.waitPausedSocket(rc)
 			c.mu.Lock()
 			x.sockWait = false
 			if x.sockWoken {
 				x.sockWoken = false
-				c.nio.nc.SetReadDeadline(time.Time{})
+				sock.SetReadDeadline(time.Time{})
 			}
 			if serr != nil && c.state == stOpen {
 				c.mu.Unlock()
@@ -143,6 +146,9 @@ func (c *Conn) waitReadable() error {
 				c.mu.Lock()
 			}
 			continue
+		}
+		if !c.is(bReadPaused) || c.state != stOpen || c.tlsPendingLocked() {
+			continue // resumed (or closing) while c.mu was released
 		}
 		if x.resume == nil {
 			x.resume = make(chan struct{})
@@ -180,9 +186,9 @@ func (c *Conn) waitReadable() error {
 // the connection closes. Data and a plain end of stream arriving meanwhile
 // only wake it: they wait in the socket for ResumeReading. ResumeReading,
 // StartTLS and a close wake it (wakeLocked).
-func (c *Conn) waitPausedSocket() error {
+func (c *Conn) waitPausedSocket(rc syscall.RawConn) error {
 	var serr error
-	c.nio.rc.Read(func(fd uintptr) bool {
+	rc.Read(func(fd uintptr) bool {
 		c.mu.Lock()
 		wait := c.is(bReadPaused) && c.state == stOpen && !c.tlsPendingLocked() && !c.ext().sockWoken
 		c.mu.Unlock()
@@ -193,6 +199,34 @@ func (c *Conn) waitPausedSocket() error {
 		return serr != nil
 	})
 	return serr
+}
+
+// pausedSocket returns the socket a paused reader waits on
+// (waitPausedSocket): its RawConn, and the connection whose read deadline
+// wakes the wait. That is the socket read through its RawConn, or the
+// socket under TLS once the handshake is done (a handshake, which a Write
+// may start, reads the socket, and the wait holds its read side). It
+// returns nil for a connection without a socket (net.Pipe, a wrapper that
+// hides it) and for TLS whose handshake is not done.
+func (c *Conn) pausedSocket() (syscall.RawConn, net.Conn) {
+	nio := c.nio
+	if nio.rc != nil {
+		return nio.rc, nio.nc
+	}
+	tc, ok := nio.nc.(*tls.Conn)
+	if !ok || !tc.ConnectionState().HandshakeComplete {
+		return nil, nil
+	}
+	sock := socketUnder(nio.raw)
+	sc, ok := sock.(syscall.Conn)
+	if !ok || !rawSockets {
+		return nil, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, nil
+	}
+	return rc, sock
 }
 
 // rawRead is the syscall.RawConn read callback: it takes a pooled buffer only

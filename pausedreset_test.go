@@ -1,6 +1,7 @@
 package weft_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/internal/testenv"
 )
 
 // resetClose closes c with a reset (SO_LINGER 0), as a peer that aborts.
@@ -27,6 +29,10 @@ func resetClose(t *testing.T, c net.Conn) {
 // come (and a keep-alive's finding, an error on the socket too, went
 // unnoticed: see server's TestKeepAliveEndsVanishedPeer). The bytes the
 // peer sent before its reset are dropped, as a read error drops them.
+//
+// Over TLS the same holds once the handshake is done (before it, a Write
+// may run the handshake, which reads the socket, and only IdleTimeout ends
+// a paused connection).
 //
 // A plain end of stream is not an error: the paused connection keeps the
 // bytes and the end of stream for its ResumeReading, which delivers both,
@@ -122,4 +128,31 @@ func TestPausedConnEndsOnReset(t *testing.T) {
 			<-done
 		})
 	}
+}
+
+func TestPausedTLSConnEndsOnReset(t *testing.T) {
+	srvCfg, cliCfg := testenv.TLSConfigs(t)
+	s, c := tcpPair(t)
+	r := newRecorder(t)
+	r.onData = func(t weft.Transport, d []byte) { t.PauseReading() } // after the handshake
+	done := serve(tls.Server(s, srvCfg), r, nil)
+	tc := tls.Client(c, cliCfg)
+	if _, err := tc.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.waitReceived("first"); got != "first" {
+		t.Fatalf("received %q, want %q", got, "first")
+	}
+	if _, err := tc.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the record waits in the socket
+	resetClose(t, c)
+	if err := r.waitLost(t); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("ConnectionLost(%v), want ECONNRESET", err)
+	}
+	if got := string(r.received()); got != "first" {
+		t.Errorf("received %q, want only %q", got, "first")
+	}
+	<-done
 }

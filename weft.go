@@ -229,7 +229,7 @@ type Transport interface {
 	// connection still ends when its socket reports an error (the peer's
 	// reset, or a keep-alive that found the peer gone): ConnectionLost gets
 	// that error, and the bytes not yet delivered are dropped, as a read
-	// error drops them. (Not over TLS, where only IdleTimeout ends it.) The
+	// error drops them (over TLS, once the handshake is done). The
 	// peer's plain end of stream waits, with its bytes, for ResumeReading.
 	PauseReading()
 	// ResumeReading restarts delivery after PauseReading.
