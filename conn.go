@@ -116,33 +116,35 @@ type connExt struct {
 	pend   []func()
 	npend  atomic.Int32 // posted work not yet run
 
-	producer   Producer
-	prodWant   bool // the producer should be paused (under Conn.mu)
-	prodIs     bool // the producer was told to pause
-	prodPend   bool // a pause was wanted since the producer was last told (syncProducer)
-	resume     chan struct{}
-	sockWait   bool // the paused reader waits on its socket (waitPausedSocket; under Conn.mu)
-	sockWoken  bool // and its read deadline was set to wake it (wakeLocked)
-	ctx        context.Context
-	cancel     context.CancelFunc
-	idle       *time.Timer
-	lastActive atomic.Int64  // monoNow of the last byte moved
-	closeT     *time.Timer   // the close timer (CloseTimeout), once a close waits for the peer
-	lastOut    atomic.Int64  // monoNow of the last output taken while closeT runs
-	lingerT    *time.Timer   // engine: ends a linger (closeLinger) that the peer does not end
-	lingerEnd  int64         // engine: monoNow when the linger ends
-	lingerN    int           // engine: bytes drained by the linger so far (runner only)
-	lingerPoll time.Duration // engine: a linger for output only (lingerPollMin..Max), 0 otherwise (runner only)
-	preread    []byte
-	wait       *[]byte // engine: output the socket did not take yet
-	waitOff    int
-	tlsCfg     *tls.Config // requested, switched to after the current callback
-	tlsClear   int         // queued bytes that still go out in clear text
-	tlsFrames  uint16      // of c.outFrames, those in the clear text (counted when it is sent)
-	tlsBuf     []byte      // bytes received after the command, for TLS
-	tlsOn      bool
-	shakeWait  bool       // shutWrite waits for the TLS handshake (under Conn.mu): a close need not
-	flushCond  *sync.Cond // signalled when flushing ends (lazily made)
+	producer    Producer
+	prodWant    bool // the producer should be paused (under Conn.mu)
+	prodIs      bool // the producer was told to pause
+	prodPend    bool // a pause was wanted since the producer was last told (syncProducer)
+	resume      chan struct{}
+	sockWait    bool // the paused reader waits on its socket (waitPausedSocket; under Conn.mu)
+	sockWoken   bool // and its read deadline was set to wake it (wakeLocked)
+	ctx         context.Context
+	cancel      context.CancelFunc
+	idle        *time.Timer
+	lastActive  atomic.Int64  // monoNow of the last byte moved
+	closeT      *time.Timer   // the close timer (CloseTimeout), once a close waits for the peer
+	lastOut     atomic.Int64  // monoNow of the last output taken while closeT runs
+	lingerT     *time.Timer   // engine: ends a linger (closeLinger) that the peer does not end
+	lingerEnd   int64         // engine: monoNow when the linger ends
+	lingerBegan int64         // engine: monoNow when the linger began
+	lingerQ     int           // engine: the output queued in the socket at the start of the linger's span (lingerExtend)
+	lingerN     int           // engine: bytes drained by the linger so far (runner only)
+	lingerPoll  time.Duration // engine: a linger for output only (lingerPollMin..Max), 0 otherwise (runner only)
+	preread     []byte
+	wait        *[]byte // engine: output the socket did not take yet
+	waitOff     int
+	tlsCfg      *tls.Config // requested, switched to after the current callback
+	tlsClear    int         // queued bytes that still go out in clear text
+	tlsFrames   uint16      // of c.outFrames, those in the clear text (counted when it is sent)
+	tlsBuf      []byte      // bytes received after the command, for TLS
+	tlsOn       bool
+	shakeWait   bool       // shutWrite waits for the TLS handshake (under Conn.mu): a close need not
+	flushCond   *sync.Cond // signalled when flushing ends (lazily made)
 }
 
 // netIO is the net.Conn side of a connection served by the goroutine engine,
@@ -1148,13 +1150,27 @@ func (c *Conn) closeSock(rst, abort bool) {
 // linger also ends once the peer has acknowledged all of it (looked at
 // every lingerPollMin to lingerPollMax). Otherwise the socket is closed at
 // once (input arriving after that gets the reset, which destroys nothing
-// the peer has not received). The connection's ConnectionLost comes after
-// the close: after the peer's end, the acknowledgement, or this bound.
-// Twisted closes at once and has the reset.
+// the peer has not received). At the bound, a linger whose socket still
+// holds unacknowledged output, and less of it than at the start of the
+// bound's span, goes on for another span: a slow peer that is still taking
+// the output (a large reply over a slow link) keeps it safe from its own
+// late input, up to lingerMax in all; one that took nothing for a whole
+// span does not. The connection's ConnectionLost comes after the close:
+// after the peer's end, the acknowledgement, or this bound. Twisted closes
+// at once and has the reset.
 const (
 	closeLinger      = 2 * time.Second
 	closeLingerBytes = 1 << 20
+	lingerMax        = 30 * time.Second
 )
+
+// lingerGoesOn reports whether a linger that reached its bound goes on for
+// another span (see closeLinger): the socket still holds q bytes of
+// output, fewer than lastQ, the queue at the span's start, and the linger
+// began less than lingerMax before now.
+func lingerGoesOn(q, lastQ int, began, now int64) bool {
+	return q > 0 && q < lastQ && now-began < int64(lingerMax)
+}
 
 // lingerPollMin and lingerPollMax bound the interval, doubling from the
 // first to the second, at which a close that lingers for output only (see
@@ -1254,7 +1270,10 @@ func (c *Conn) lingerClose() {
 	queued = queued && ok && !c.tlsPendingLocked()
 	c.mu.Unlock()
 	if (unread || queued) && halfClose(ls, nc) {
+		began := monoNow()
 		end := time.Now().Add(lingerTime())
+		lastQ := 0
+		rc.Control(func(fd uintptr) { lastQ = sendQueue(int(fd)) })
 		ls.SetReadDeadline(end)
 		c.mu.Lock()
 		aborted := c.is(bAborted) // an abort sets it before it wakes the read
@@ -1281,16 +1300,30 @@ func (c *Conn) lingerClose() {
 			if err == nil {
 				continue
 			}
-			if unread || !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(end) {
-				break
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				break // the peer's end, or an error
 			}
 			c.mu.Lock()
 			aborted = c.is(bAborted)
 			c.mu.Unlock()
-			acked := false
-			rc.Control(func(fd uintptr) { acked = !sendQueued(int(fd)) })
-			if acked {
-				break
+			q := 0
+			rc.Control(func(fd uintptr) { q = sendQueue(int(fd)) })
+			if !time.Now().Before(end) {
+				if !lingerGoesOn(q, lastQ, began, monoNow()) {
+					break
+				}
+				lastQ, end = q, time.Now().Add(lingerTime())
+				ls.SetReadDeadline(end)
+				continue
+			}
+			if unread {
+				// Woken early: an abort (which the loop sees) moved
+				// the deadline.
+				ls.SetReadDeadline(end)
+				continue
+			}
+			if q == 0 {
+				break // acknowledged
 			}
 			poll = min(2*poll, lingerPollMax)
 		}

@@ -348,7 +348,9 @@ func (c *Conn) closeIfDone() bool {
 			c.bits |= bLinger
 			x := c.ext()
 			d := lingerTime()
-			x.lingerEnd = monoNow() + int64(d)
+			x.lingerBegan = monoNow()
+			x.lingerEnd = x.lingerBegan + int64(d)
+			x.lingerQ = sendQueue(int(c.fd))
 			if outputOnly {
 				// Look at the send queue now and then (see
 				// closeLinger), not only at the bound.
@@ -407,6 +409,23 @@ func (c *Conn) lingerAcked() bool {
 	return false
 }
 
+// lingerExtend, on the runner, lets a linger that reached its bound go on
+// for another span while the peer still takes its output (see closeLinger
+// and lingerGoesOn), and reports whether it did.
+func (c *Conn) lingerExtend() bool {
+	x := c.x.Load()
+	q, now := sendQueue(int(c.fd)), monoNow()
+	if !lingerGoesOn(q, x.lingerQ, x.lingerBegan, now) {
+		return false
+	}
+	d := lingerTime()
+	x.lingerQ, x.lingerEnd = q, now+int64(d)
+	if x.lingerPoll == 0 {
+		x.lingerT.Reset(d) // lingerAcked sets it for a linger for output only
+	}
+	return true
+}
+
 // drainFD reads and discards what a lingering connection's peer sends; it
 // reports whether the linger is over: the peer ended its stream (or the
 // socket failed), closeLingerBytes came (over all its turns), or the time
@@ -418,7 +437,7 @@ func (c *Conn) drainFD() bool {
 		m, err := readFD(int(c.fd), buf[:])
 		switch {
 		case m < 0: // EAGAIN
-			return monoNow() >= x.lingerEnd
+			return monoNow() >= x.lingerEnd && !c.lingerExtend()
 		case m == 0 || err != nil:
 			return true
 		}

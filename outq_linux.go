@@ -15,14 +15,21 @@ import (
 // address the Transport reports, which NewConnFD's caller chooses (nil, or
 // a TCP address for a unix socket). A multipath TCP socket (Go's listeners
 // offer it by default) counts as TCP.
-func sendQueued(fd int) bool {
+func sendQueued(fd int) bool { return sendQueue(fd) > 0 }
+
+// sendQueue is the number of bytes sendQueued sees: 0 for none, for a
+// socket that is not TCP, or on an error.
+func sendQueue(fd int) int {
 	var n int32
 	_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
 	if e != 0 || n <= 0 {
-		return false
+		return 0
 	}
 	proto, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_PROTOCOL)
-	return err == nil && (proto == syscall.IPPROTO_TCP || proto == ipprotoMPTCP)
+	if err != nil || proto != syscall.IPPROTO_TCP && proto != ipprotoMPTCP {
+		return 0
+	}
+	return int(n)
 }
 
 // ipprotoMPTCP is IPPROTO_MPTCP, which package syscall does not define.

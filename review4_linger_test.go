@@ -156,9 +156,11 @@ func TestReview4LingerAbortDuringOutputLinger(t *testing.T) {
 	}
 }
 
-// A peer that reads slowly but steadily: the linger ends at its bound,
-// though output is still being acknowledged; the kernel then sends the
-// rest on its own, and the peer gets everything and a clean end.
+// A peer that reads slowly but steadily: the linger goes on past its bound
+// while output is still being acknowledged (see
+// TestLingerGoesOnWhileThePeerTakesOutput), and the peer gets everything
+// and a clean end. (Until stop 32 the linger ended at its bound here and
+// the kernel sent the rest on its own.)
 func TestReview4LingerSlowReader(t *testing.T) {
 	skipUnlessLinux(t)
 	const bound = 300 * time.Millisecond
@@ -191,11 +193,7 @@ func TestReview4LingerSlowReader(t *testing.T) {
 			if err != io.EOF || !bytes.Equal(got, reply) {
 				t.Errorf("peer read %d of %d bytes, then %v; want all, then the end", len(got), len(reply), err)
 			}
-			if lostAt < 0 {
-				t.Error("the linger outlasted a reader that took several times its bound")
-			} else {
-				t.Logf("ConnectionLost after the peer read %d of %d bytes", lostAt, len(reply))
-			}
+			t.Logf("ConnectionLost after the peer read %d of %d bytes (-1: after all of it)", lostAt, len(reply))
 			if reason := waitLostWithin(t, r, 5*time.Second); reason != nil {
 				t.Errorf("ConnectionLost(%v), want nil", reason)
 			}
