@@ -2,8 +2,11 @@ package server
 
 import (
 	"container/list"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -72,6 +75,7 @@ type waiter struct {
 	elem  *list.Element // nil once out of the queue
 	grant chan struct{} // closed when it leaves the queue by the server's hand
 	dead  bool          // it left because it hung up (set before grant is closed)
+	sock  net.Conn      // the socket waitWatching waits on, under Server.mu; nil when none waits
 }
 
 // hungUp reports whether the queued client hung up (see peerHungUp).
@@ -151,6 +155,11 @@ func (s *Server) admitLocked(id uint64, ip ipKey, nc net.Conn) (admission, *wait
 // wait blocks until the queued connection gets a slot (nil), or returns why
 // it will not: weft.ErrQueueTimeout, ErrQueueHangup or weft.ErrServerShutdown.
 func (s *Server) wait(w *waiter) error {
+	if w.nc != nil {
+		if rc, sock := hangupWatch(w.nc); rc != nil {
+			return s.waitWatching(w, rc, sock)
+		}
+	}
 	var timeout <-chan time.Time
 	if s.QueueTimeout > 0 {
 		t := time.NewTimer(s.QueueTimeout)
@@ -188,6 +197,91 @@ func (s *Server) wait(w *waiter) error {
 		return nil
 	}
 }
+
+// waitWatching is wait for a client whose socket can be watched (Linux):
+// instead of looking every QueuePollInterval, it waits for the socket's
+// readiness, so a client that hangs up leaves the queue (and frees its
+// place in MaxQueue) at once, and a queued connection costs no system call
+// while nothing happens. The wait ends at the socket's read deadline, set
+// to QueueTimeout; a grant and the beginning of a shutdown wake it by
+// moving the deadline to the past (wakeLocked), under s.mu, as its own
+// setting and clearing of the deadline are, so no wake-up is lost or left
+// behind on the socket the Protocol will read.
+func (s *Server) waitWatching(w *waiter, rc syscall.RawConn, sock net.Conn) error {
+	var end time.Time
+	if s.QueueTimeout > 0 {
+		end = time.Now().Add(s.QueueTimeout)
+	}
+	s.mu.Lock()
+	w.sock = sock
+	sock.SetReadDeadline(end)
+	if w.elem == nil || s.closing { // granted, or the shutdown began, already
+		w.wakeLocked()
+	}
+	s.mu.Unlock()
+	// One wait: the socket's look (Read calls the function first, then
+	// on each readiness edge) ends it on a grant, the shutdown or the
+	// client's hang-up, and the deadline on a wake-up or the timeout
+	// (Read returns at a past deadline without calling the function).
+	hung := false
+	err := rc.Read(func(fd uintptr) bool {
+		select {
+		case <-w.grant:
+			return true
+		case <-s.done:
+			return true
+		default:
+		}
+		hung = peekHungUp(fd)
+		return hung
+	})
+	var why error
+	select {
+	case <-w.grant:
+	case <-s.done:
+		why = weft.ErrServerShutdown
+	default:
+		switch {
+		case hung:
+			why = ErrQueueHangup
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			why = weft.ErrQueueTimeout // the only deadline besides a wake-up's
+		default:
+			why = weft.ErrServerShutdown // Close closed the socket under it
+		}
+	}
+	s.mu.Lock()
+	w.sock = nil
+	sock.SetReadDeadline(time.Time{})
+	s.mu.Unlock()
+	select {
+	case <-w.grant:
+		if w.dead {
+			return ErrQueueHangup
+		}
+		return nil
+	default:
+	}
+	if s.dequeue(w) {
+		return why
+	}
+	// Granted (or found dead) at the same moment: the grant wins.
+	<-w.grant
+	if w.dead {
+		return ErrQueueHangup
+	}
+	return nil
+}
+
+// wakeLocked ends the wait of waitWatching, if w is in one; s.mu is held.
+func (w *waiter) wakeLocked() {
+	if w.sock != nil {
+		w.sock.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// aLongTimeAgo is a read deadline that wakes a waiting read at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // dequeue removes w from the queue if it is still there.
 func (s *Server) dequeue(w *waiter) bool {
@@ -232,6 +326,7 @@ func (s *Server) releaseSlot(ip ipKey, overflow bool) {
 			s.active++
 		}
 		close(w.grant)
+		w.wakeLocked()
 	}
 }
 

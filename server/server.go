@@ -60,7 +60,9 @@ const (
 	// poetry.DefaultStallTimeout).
 	DefaultCloseTimeout = time.Minute
 	// QueuePollInterval is how often a queued connection is checked for a
-	// client that hung up.
+	// client that hung up where its socket cannot be watched. On Linux the
+	// queued connection's wait watches the socket instead and sees a
+	// hang-up at once.
 	QueuePollInterval = 500 * time.Millisecond
 )
 

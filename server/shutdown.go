@@ -104,6 +104,9 @@ func (s *Server) beginClose(abort bool) []*Conn {
 		s.closing = true
 		close(s.done)
 		s.cancel()
+		for e := s.queue.Front(); e != nil; e = e.Next() {
+			e.Value.(*waiter).wakeLocked() // it leaves on s.done
+		}
 	}
 	if abort {
 		s.aborting = true
