@@ -3,8 +3,10 @@ package weft_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -155,4 +157,66 @@ func TestPausedTLSConnEndsOnReset(t *testing.T) {
 		t.Errorf("received %q, want only %q", got, "first")
 	}
 	<-done
+}
+
+// TestPausedUnixConnEndsOnPeerCloseWithUnread: a unix socket's peer that
+// closes without reading what it was sent resets the connection (Linux
+// gives the survivor ECONNRESET), so a paused connection ends then too, on
+// both engines; a peer that read everything and closed leaves a plain end
+// of stream, which waits for ResumeReading with the bytes before it.
+func TestPausedUnixConnEndsOnPeerCloseWithUnread(t *testing.T) {
+	for _, tr := range []struct {
+		name string
+		pair func(*testing.T) (net.Conn, net.Conn)
+	}{{"unix", propUnixPair}, {"epoll-unix", propEngineUnixPair}} {
+		for _, unread := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/unread=%v", tr.name, unread), func(t *testing.T) {
+				if tr.name == "epoll-unix" && testEngine == nil {
+					t.Skip("no readiness engine on this platform")
+				}
+				if unread && runtime.GOOS != "linux" {
+					t.Skip("the reset of a unix socket closed with unread input is Linux's")
+				}
+				s, c := tr.pair(t)
+				r := newRecorder(t)
+				r.onMade = func(t weft.Transport) {
+					t.Write([]byte("hello"))
+					t.PauseReading()
+				}
+				done := serve(s, r, nil)
+				tp := waitMade(t, r)
+				if !unread {
+					b := make([]byte, 5)
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.ReadFull(c, b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := c.Write([]byte("bytes")); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond) // the bytes reach the paused connection's socket
+				c.Close()
+				if unread {
+					if err := r.waitLost(t); !errors.Is(err, syscall.ECONNRESET) {
+						t.Errorf("ConnectionLost(%v), want ECONNRESET", err)
+					}
+				} else {
+					select {
+					case <-r.lostCh:
+						t.Fatalf("a paused connection ended at the peer's plain close: %v", r.reason)
+					case <-time.After(200 * time.Millisecond):
+					}
+					tp.ResumeReading()
+					if got := r.waitReceived("bytes"); got != "bytes" {
+						t.Errorf("after ResumeReading received %q, want %q", got, "bytes")
+					}
+					if err := r.waitLost(t); err != nil {
+						t.Errorf("ConnectionLost(%v), want nil", err)
+					}
+				}
+				<-done
+			})
+		}
+	}
 }
