@@ -129,3 +129,32 @@ func TestKeepAliveEndsVanishedPeer(t *testing.T) {
 }
 
 func readFull(c net.Conn, b []byte) error { _, err := io.ReadFull(c, b); return err }
+
+// TestKeepAliveEndsVanishedQueuedClient: a queued client that vanishes
+// without a FIN or a reset (vanish) leaves the queue once the keep-alive
+// probe gets its kernel's reset: the queue's wait watches the socket
+// (waitWatching), so the probe's answer ends it as a hang-up, and its
+// place in MaxQueue is free again. On both engines (with MaxConns the
+// listener path serves both).
+func TestKeepAliveEndsVanishedQueuedClient(t *testing.T) {
+	onEngines(t, func(t *testing.T, engine *weft.Engine) {
+		s := &Server{Factory: echoFactory(), MaxConns: 1, MaxQueue: 1, Overflow: QueueFIFO, KeepAlive: time.Second, Engine: engine}
+		addr := serve(t, s)
+		a := dial(t, addr)
+		roundTrip(t, a, "A")
+		b := dial(t, addr)
+		waitFor(t, "B queued", func() bool { return s.Snapshot().Queued == 1 })
+		vanish(t, b)
+		deadline := time.Now().Add(20 * time.Second)
+		for s.Snapshot().Closed["queue hangup"] != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the vanished queued client was not dropped within 20 s (keep-alive 1 s): %+v", s.Snapshot())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := s.Snapshot().Queued; n != 0 {
+			t.Errorf("%d queued, want 0", n)
+		}
+		roundTrip(t, a, "A still served")
+	})
+}
