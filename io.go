@@ -203,30 +203,41 @@ func (c *Conn) waitPausedSocket(rc syscall.RawConn) error {
 
 // pausedSocket returns the socket a paused reader waits on
 // (waitPausedSocket): its RawConn, and the connection whose read deadline
-// wakes the wait. That is the socket read through its RawConn, or the
-// socket under TLS once the handshake is done (a handshake, which a Write
+// wakes the wait. That is the TCP or unix socket read through its RawConn,
+// or the socket under TLS once the handshake is done (a handshake, which a Write
 // may start, reads the socket, and the wait holds its read side). It
 // returns nil for a connection without a socket (net.Pipe, a wrapper that
 // hides it) and for TLS whose handshake is not done.
 func (c *Conn) pausedSocket() (syscall.RawConn, net.Conn) {
 	nio := c.nio
 	if nio.rc != nil {
-		return nio.rc, nio.nc
+		switch nio.nc.(type) {
+		case *net.TCPConn, *net.UnixConn:
+			return nio.rc, nio.nc
+		}
+		return nil, nil // a pipe or a file: no socket error, maybe no deadline
 	}
 	tc, ok := nio.nc.(*tls.Conn)
 	if !ok || !tc.ConnectionState().HandshakeComplete {
 		return nil, nil
 	}
-	sock := socketUnder(nio.raw)
-	sc, ok := sock.(syscall.Conn)
-	if !ok || !rawSockets {
+	var sc syscall.Conn
+	switch sock := socketUnder(nio.raw).(type) {
+	case *net.TCPConn:
+		sc = sock
+	case *net.UnixConn:
+		sc = sock
+	default:
+		return nil, nil
+	}
+	if !rawSockets {
 		return nil, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, nil
 	}
-	return rc, sock
+	return rc, sc.(net.Conn)
 }
 
 // rawRead is the syscall.RawConn read callback: it takes a pooled buffer only

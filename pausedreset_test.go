@@ -183,7 +183,7 @@ func TestPausedUnixConnEndsOnPeerCloseWithUnread(t *testing.T) {
 					t.Write([]byte("hello"))
 					t.PauseReading()
 				}
-				done := serve(s, r, nil)
+				done := serve(s, r, withEngine(s, nil))
 				tp := waitMade(t, r)
 				if !unread {
 					b := make([]byte, 5)
