@@ -203,22 +203,23 @@ func (c *Conn) waitPausedSocket(rc syscall.RawConn) error {
 
 // pausedSocket returns the socket a paused reader waits on
 // (waitPausedSocket): its RawConn, and the connection whose read deadline
-// wakes the wait. That is the TCP or unix socket read through its RawConn,
-// or the socket under TLS once the handshake is done (a handshake, which a Write
-// may start, reads the socket, and the wait holds its read side). It
-// returns nil for a connection without a socket (net.Pipe, a wrapper that
-// hides it) and for TLS whose handshake is not done.
+// wakes the wait. That is the TCP or unix socket under the connection
+// (itself, or under wrappers that expose it with NetConn, the server's
+// PROXY replay say), under TLS too once the handshake is done: a
+// handshake, which a Write may start, reads the socket, and the wait holds
+// its read side. It returns nil for a connection without such a socket
+// (net.Pipe, a pipe or file, a wrapper that hides the socket), and for
+// TLS whose handshake is not done or cannot be seen (TLS under a wrapper).
 func (c *Conn) pausedSocket() (syscall.RawConn, net.Conn) {
-	nio := c.nio
-	if nio.rc != nil {
-		switch nio.nc.(type) {
-		case *net.TCPConn, *net.UnixConn:
-			return nio.rc, nio.nc
-		}
-		return nil, nil // a pipe or a file: no socket error, maybe no deadline
+	if !rawSockets {
+		return nil, nil
 	}
-	tc, ok := nio.nc.(*tls.Conn)
-	if !ok || !tc.ConnectionState().HandshakeComplete {
+	nio := c.nio
+	if tc, ok := nio.nc.(*tls.Conn); ok {
+		if !tc.ConnectionState().HandshakeComplete {
+			return nil, nil
+		}
+	} else if hasTLSLayer(nio.nc) {
 		return nil, nil
 	}
 	var sc syscall.Conn
@@ -228,9 +229,6 @@ func (c *Conn) pausedSocket() (syscall.RawConn, net.Conn) {
 	case *net.UnixConn:
 		sc = sock
 	default:
-		return nil, nil
-	}
-	if !rawSockets {
 		return nil, nil
 	}
 	rc, err := sc.SyscallConn()

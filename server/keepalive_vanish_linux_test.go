@@ -63,21 +63,23 @@ func (p *lostProto) ConnectionLost(reason error) { p.lost <- reason }
 // IdleTimeout here), even one whose reading is paused for good.
 // Server.KeepAlive's probe finds the peer gone (its kernel answers with a
 // reset), and the connection ends with ECONNRESET, on both accept paths
-// (the descriptor path runs on the readiness engine). With keep-alive off,
+// (the descriptor path runs on the readiness engine), and behind a PROXY
+// header (the server's wrapper over the socket). With keep-alive off,
 // the same connection is still open seconds later: the keep-alive is what
 // ended it.
 func TestKeepAliveEndsVanishedPeer(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		fd, pause bool
-		keepAlive time.Duration
+		name             string
+		fd, pause, proxy bool
+		keepAlive        time.Duration
 	}{
-		{"descriptor", true, false, time.Second},
-		{"descriptor/paused", true, true, time.Second},
-		{"listener", false, false, time.Second},
-		{"listener/paused", false, true, time.Second},
-		{"descriptor/off", true, false, -1},
-		{"listener/off", false, true, -1},
+		{"descriptor", true, false, false, time.Second},
+		{"descriptor/paused", true, true, false, time.Second},
+		{"listener", false, false, false, time.Second},
+		{"listener/paused", false, true, false, time.Second},
+		{"proxy/paused", false, true, true, time.Second},
+		{"descriptor/off", true, false, false, -1},
+		{"listener/off", false, true, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -93,10 +95,17 @@ func TestKeepAliveEndsVanishedPeer(t *testing.T) {
 				var done <-chan error
 				addr, _, done = fdServer(t, s)
 				t.Cleanup(func() { s.Close(); <-done })
+			} else if tc.proxy {
+				addr = serveProxy(t, s, "127.0.0.1/32")
 			} else {
 				addr = serve(t, s)
 			}
 			c := dial(t, addr)
+			if tc.proxy {
+				if _, err := c.Write(proxyHeader(t, 2, "203.0.113.7:4242")); err != nil {
+					t.Fatal(err)
+				}
+			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			if b := make([]byte, 3); readFull(c, b) != nil || string(b) != "hi\n" {
 				t.Fatalf("no greeting: %q", b)
