@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -64,22 +65,23 @@ func (p *lostProto) ConnectionLost(reason error) { p.lost <- reason }
 // Server.KeepAlive's probe finds the peer gone (its kernel answers with a
 // reset), and the connection ends with ECONNRESET, on both accept paths
 // (the descriptor path runs on the readiness engine), and behind a PROXY
-// header (the server's wrapper over the socket). With keep-alive off,
+// header, and over TLS (the server's handshake done). With keep-alive off,
 // the same connection is still open seconds later: the keep-alive is what
 // ended it.
 func TestKeepAliveEndsVanishedPeer(t *testing.T) {
 	for _, tc := range []struct {
-		name             string
-		fd, pause, proxy bool
-		keepAlive        time.Duration
+		name                  string
+		fd, pause, proxy, tls bool
+		keepAlive             time.Duration
 	}{
-		{"descriptor", true, false, false, time.Second},
-		{"descriptor/paused", true, true, false, time.Second},
-		{"listener", false, false, false, time.Second},
-		{"listener/paused", false, true, false, time.Second},
-		{"proxy/paused", false, true, true, time.Second},
-		{"descriptor/off", true, false, false, -1},
-		{"listener/off", false, true, false, -1},
+		{"descriptor", true, false, false, false, time.Second},
+		{"descriptor/paused", true, true, false, false, time.Second},
+		{"listener", false, false, false, false, time.Second},
+		{"listener/paused", false, true, false, false, time.Second},
+		{"proxy/paused", false, true, true, false, time.Second},
+		{"tls/paused", false, true, false, true, time.Second},
+		{"descriptor/off", true, false, false, false, -1},
+		{"listener/off", false, true, false, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -91,27 +93,51 @@ func TestKeepAliveEndsVanishedPeer(t *testing.T) {
 				KeepAlive: tc.keepAlive,
 			}
 			var addr string
+			var cliTLS *tls.Config
 			if tc.fd {
 				var done <-chan error
 				addr, _, done = fdServer(t, s)
 				t.Cleanup(func() { s.Close(); <-done })
 			} else if tc.proxy {
 				addr = serveProxy(t, s, "127.0.0.1/32")
+			} else if tc.tls {
+				var srvTLS *tls.Config
+				srvTLS, cliTLS = testTLS(t)
+				l, err := net.Listen("tcp4", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				serveWith(t, s, func() error { return s.Serve(tls.NewListener(l, srvTLS)) })
+				addr = l.Addr().String()
 			} else {
 				addr = serve(t, s)
 			}
 			c := dial(t, addr)
+			var rd net.Conn = c
 			if tc.proxy {
 				if _, err := c.Write(proxyHeader(t, 2, "203.0.113.7:4242")); err != nil {
 					t.Fatal(err)
 				}
 			}
+			if tc.tls {
+				rd = tls.Client(c, cliTLS)
+			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if b := make([]byte, 3); readFull(c, b) != nil || string(b) != "hi\n" {
+			if b := make([]byte, 3); readFull(rd, b) != nil || string(b) != "hi\n" {
 				t.Fatalf("no greeting: %q", b)
 			}
 			if byFD(s) != tc.fd {
 				t.Fatalf("descriptor accept path used: %v, want %v", byFD(s), tc.fd)
+			}
+			// Everything sent is acknowledged (no retransmission, which
+			// would find the peer gone too): only the keep-alive timer
+			// is pending on the server's socket, or none when it is off.
+			fd, _, _, _, _ := keepAliveOf(t, c)
+			want := map[bool]string{true: "02", false: "00"}[tc.keepAlive > 0]
+			for end := time.Now().Add(3 * time.Second); timerOf(t, fd) != want; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("the server socket's timer is %s, want %s", timerOf(t, fd), want)
+				}
 			}
 			vanish(t, c)
 			if tc.keepAlive < 0 {
