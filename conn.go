@@ -92,6 +92,7 @@ const (
 	bLinger                         // half-closed, draining the peer before the close (closeLinger)
 	bWriteClose                     // LoseWriteConnection: no more writes; half-close once the output is sent
 	bWriteShut                      // the half-close of LoseWriteConnection is done (or under way)
+	bStopsDone                      // finalize stopped its last producer: RegisterProducer stops one itself
 )
 
 // is reports whether bit b is set; c.mu must be held.
@@ -933,21 +934,41 @@ func (c *Conn) finalize() {
 		c.lastCall(prod.StopProducing)
 	}
 	c.lastCall(func() { c.proto.ConnectionLost(c.closeReason()) })
-	// A producer registered (from another goroutine) after the connection
-	// closed, up to now, is stopped here, serialized with the callbacks;
-	// from now on RegisterProducer stops it at once.
+	// A producer registered (from another goroutine, or by a
+	// StopProducing) after the connection closed, up to now, is stopped
+	// here, serialized with the callbacks, and so is one registered while
+	// such a StopProducing runs (RegisterProducer keeps it until
+	// bStopsDone): a StopProducing on the registering goroutine then would
+	// run concurrently with this one. From bStopsDone on, RegisterProducer
+	// stops a producer itself, on its caller's goroutine. A StopProducing
+	// that keeps registering producers is followed maxFinalStops times.
 	c.mu.Lock()
 	c.bits |= bEnded
-	prod = nil
-	if x := c.x.Load(); x != nil {
-		prod, x.producer = x.producer, nil
-	}
 	c.mu.Unlock()
-	if prod != nil {
+	for i := 0; ; i++ {
+		prod = nil
+		c.mu.Lock()
+		if x := c.x.Load(); x != nil {
+			prod, x.producer = x.producer, nil
+		}
+		if prod == nil || i == maxFinalStops {
+			c.bits |= bStopsDone
+		}
+		c.mu.Unlock()
+		if prod == nil {
+			break
+		}
 		c.lastCall(prod.StopProducing)
+		if i == maxFinalStops {
+			break
+		}
 	}
 	c.cbMu.Unlock()
 }
+
+// maxFinalStops bounds the producers registered while the connection ends
+// that finalize stops itself (see finalize).
+const maxFinalStops = 8
 
 // lastCall runs fn, a call made while the connection ends; a panic joins
 // the close reason (what Serve returns), as the connection is already lost:

@@ -85,6 +85,13 @@ func (t *transport) RegisterProducer(p Producer) {
 	x := c.ext()
 	c.mu.Lock()
 	if c.is(bEnded) {
+		if !c.is(bStopsDone) {
+			// finalize is stopping producers: it stops this one too,
+			// serialized with the one it is stopping.
+			x.producer = p
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		if p != nil {
 			p.StopProducing()
