@@ -203,7 +203,7 @@ func NewConn(nc net.Conn, p Protocol, opts *Options) *Conn {
 		// nilConn stand-in) and returns err.
 		c.ext().err = err
 		c.state = stClosed
-		c.bits |= bLost | bEnded | bSockClosed
+		c.bits |= bLost | bEnded | bSockClosed | bStopsDone
 	}
 	c.nio = c.newNetIO(nc)
 	c.setAddrs(nc.LocalAddr(), nc.RemoteAddr())

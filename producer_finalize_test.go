@@ -85,3 +85,19 @@ func TestRegisterProducerWhileFinalizeStops(t *testing.T) {
 		})
 	}
 }
+
+// TestRegisterProducerOnConnNeverRun: a Conn that NewConn made with bad
+// Options never runs and is ended from the start; a producer registered on
+// it is stopped at once (not kept for a finalize that never comes).
+func TestRegisterProducerOnConnNeverRun(t *testing.T) {
+	s, _ := pipePair(t)
+	c := weft.NewConn(s, &registersOnLost{made: make(chan struct{})}, &weft.Options{CloseTimeout: -1})
+	var running, overlaps, stops atomic.Int32
+	c.Transport().RegisterProducer(&stopProbe{running: &running, overlaps: &overlaps, stops: &stops})
+	if n := stops.Load(); n != 1 {
+		t.Errorf("StopProducing called %d times, want 1 at once", n)
+	}
+	if err := c.Serve(); err == nil {
+		t.Error("Serve with a negative CloseTimeout returned nil")
+	}
+}
