@@ -180,8 +180,8 @@ func readFD(fd int, p []byte) (int, error) {
 // socket holds an error: the peer reset it, or a keep-alive or
 // retransmission timeout found the peer gone. Nothing more can be sent or
 // received, so waiting for a ResumeReading that may never come would keep
-// a dead connection for ever; the input not yet delivered is dropped, as a
-// read error drops it when reading is on. A peer's plain end of stream
+// a dead connection for ever; the input not yet delivered is dropped, as
+// TCP discards a reset connection's data. A peer's plain end of stream
 // leaves no error: the paused connection keeps it for its ResumeReading.
 func (c *Conn) resetWhilePaused() bool {
 	if c.flags.Load()&fHup == 0 {

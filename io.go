@@ -182,7 +182,7 @@ func (c *Conn) waitReadable() error {
 // an error: the peer reset the connection, or a keep-alive or retransmission
 // timeout found the peer gone. It returns that error (the paused connection
 // is dead: waitReadable aborts it, dropping the input not yet delivered, as
-// a read error would when reading is on), or nil once reading may go on or
+// TCP discards a reset connection's data), or nil once reading may go on or
 // the connection closes. Data and a plain end of stream arriving meanwhile
 // only wake it: they wait in the socket for ResumeReading. ResumeReading,
 // StartTLS and a close wake it (wakeLocked).

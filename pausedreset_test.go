@@ -30,7 +30,8 @@ func resetClose(t *testing.T, c net.Conn) {
 // so the dead connection stayed open until a ResumeReading that might never
 // come (and a keep-alive's finding, an error on the socket too, went
 // unnoticed: see server's TestKeepAliveEndsVanishedPeer). The bytes the
-// peer sent before its reset are dropped, as a read error drops them.
+// peer sent before its reset are dropped, as TCP discards a reset
+// connection's data.
 //
 // Over TLS the same holds once the handshake is done (before it, a Write
 // may run the handshake, which reads the socket, and only IdleTimeout ends

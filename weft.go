@@ -227,10 +227,12 @@ type Transport interface {
 	// PauseReading stops delivering data; the bytes the peer sends meanwhile
 	// stay in the kernel buffer. Nothing is lost or reordered. A paused
 	// connection still ends when its socket reports an error (the peer's
-	// reset, or a keep-alive that found the peer gone): ConnectionLost gets
-	// that error, and the bytes not yet delivered are dropped, as a read
-	// error drops them (over TLS, once the handshake is done). The
-	// peer's plain end of stream waits, with its bytes, for ResumeReading.
+	// reset, or a keep-alive that found the peer gone; over TLS, once the
+	// handshake is done): ConnectionLost gets that error, and the bytes not
+	// yet delivered are dropped, as TCP discards a reset connection's data:
+	// holding them for a ResumeReading that may never come would keep a
+	// dead connection for ever. The peer's plain end of stream waits, with
+	// its bytes, for ResumeReading.
 	PauseReading()
 	// ResumeReading restarts delivery after PauseReading.
 	ResumeReading()
