@@ -622,6 +622,13 @@ func (p *propProducer) StopProducing() {
 	p.r.inCall.Add(-1)
 }
 
+// driverWrites reports whether the driver may be writing from its own
+// goroutine: the end of a finalStalled run (stall), which begins once
+// finishing is set.
+func (r *propRun) driverWrites() bool {
+	return r.cfg.final == finalStalled && r.finishing.Load()
+}
+
 func (p *propProducer) kick() {
 	if !p.pending && !p.paused && p.budget > 0 && p.stops.Load() == 0 {
 		p.pending = true
@@ -702,11 +709,14 @@ func (r *propRun) op(a *actor, depth int) {
 			r.post(func() {})
 		}
 	case opBuffered:
-		if room := r.tr.(weft.WriteRoomer).WriteRoom(); a.w == 0 && r.cfg.goroutines == 0 && !r.markerPending() && room > recHdr {
+		if room := r.tr.(weft.WriteRoomer).WriteRoom(); a.w == 0 && r.cfg.goroutines == 0 && !r.markerPending() && !r.driverWrites() && room > recHdr {
 			// The callbacks are the only writers: a Write that fits the
 			// room left is taken (the flush only makes more). Not while
 			// the StartTLS variant's marker may still be written from a
-			// goroutine of its own.
+			// goroutine of its own, nor once the driver's finalStalled
+			// writes may have begun (seed 709861891889 on unix: the
+			// driver filled the buffer between a callback's WriteRoom
+			// and its Write).
 			wr := r.writeN(a, opWrite, min(room, recHdr+a.rng.IntN(4*r.cfg.maxWrite)))
 			if errors.Is(wr.err, weft.ErrSlowConsumer) {
 				r.failf("Write of %d bytes after WriteRoom() = %d returned ErrSlowConsumer", wr.n, room)
