@@ -518,7 +518,11 @@ func (r *propRun) checkTLS(order []*writeRec, offs []int) {
 	for i := range order {
 		overTLS = overTLS || tlsAt >= 0 && offs[i] >= tlsAt
 	}
-	if x.noCloseNotify && overTLS && !r.has(causeAbort) && !r.has(causeSlow) && !r.peerEarly && !r.timerCut() {
+	// Not in a finalStalled run either: its peer stops reading at the
+	// end, so a close_notify still to be written when it stops is never
+	// taken (crypto/tls gives it up after 5 s; seed 781026548920 on
+	// tls-pipe, a close begun by the other goroutine).
+	if x.noCloseNotify && overTLS && !r.has(causeAbort) && !r.has(causeSlow) && !r.peerEarly && !r.timerCut() && r.cfg.final != finalStalled {
 		r.failf("the server closed the TLS stream gracefully (no Abort, no slow consumer, the peer read on) after output over TLS, without a close_notify")
 	}
 	if !switched && (tlsAt >= 0 || peerTLS != nil) {
