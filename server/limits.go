@@ -172,10 +172,7 @@ func (s *Server) wait(w *waiter) error {
 		var why error
 		select {
 		case <-w.grant:
-			if w.dead {
-				return ErrQueueHangup
-			}
-			return nil
+			return w.granted()
 		case <-timeout:
 			why = weft.ErrQueueTimeout
 		case <-s.done:
@@ -186,16 +183,27 @@ func (s *Server) wait(w *waiter) error {
 			}
 			why = ErrQueueHangup
 		}
-		if s.dequeue(w) {
-			return why
-		}
-		// Granted (or found dead) at the same moment: the grant wins.
-		<-w.grant
-		if w.dead {
-			return ErrQueueHangup
-		}
-		return nil
+		return s.leave(w, why)
 	}
+}
+
+// leave ends w's wait for why (nil: it was granted), unless the server
+// granted it (or found it dead) at the same moment: the grant wins.
+func (s *Server) leave(w *waiter, why error) error {
+	if why != nil && s.dequeue(w) {
+		return why
+	}
+	<-w.grant
+	return w.granted()
+}
+
+// granted is the outcome of a wait the server ended (grant closed): nil,
+// or ErrQueueHangup for a client found gone at its turn.
+func (w *waiter) granted() error {
+	if w.dead {
+		return ErrQueueHangup
+	}
+	return nil
 }
 
 // waitWatching is wait for a client whose socket can be watched (Linux):
@@ -254,23 +262,7 @@ func (s *Server) waitWatching(w *waiter, rc syscall.RawConn, sock net.Conn) erro
 	w.sock = nil
 	sock.SetReadDeadline(time.Time{})
 	s.mu.Unlock()
-	select {
-	case <-w.grant:
-		if w.dead {
-			return ErrQueueHangup
-		}
-		return nil
-	default:
-	}
-	if s.dequeue(w) {
-		return why
-	}
-	// Granted (or found dead) at the same moment: the grant wins.
-	<-w.grant
-	if w.dead {
-		return ErrQueueHangup
-	}
-	return nil
+	return s.leave(w, why)
 }
 
 // wakeLocked ends the wait of waitWatching, if w is in one; s.mu is held.
