@@ -317,7 +317,7 @@ const deferLimit = 16 << 10
 // write queues a, b, c, then bufs, as one atomic write; frames is the number
 // of frames it holds (counted in Counters.FramesOut when it is handed to the
 // socket).
-func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
+func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint16) (int, error) {
 	total := len(a) + len(b) + len(d)
 	for _, p := range bufs {
 		total += len(p)
@@ -347,10 +347,10 @@ func (c *Conn) write(a, b, d []byte, bufs [][]byte, frames uint8) (int, error) {
 	}
 	c.reserveLocked(total)
 	if frames != 0 {
-		if c.outFrames > math.MaxUint16-uint16(frames) {
+		if c.outFrames > math.MaxUint16-frames {
 			c.countFramesOutLocked()
 		}
-		c.outFrames += uint16(frames)
+		c.outFrames += frames
 	}
 	*c.out = append(*c.out, a...)
 	*c.out = append(*c.out, b...)

@@ -79,3 +79,53 @@ func TestWritePartsCountsFrames(t *testing.T) {
 		})
 	}
 }
+
+// writeCounter is a Transport not made by weft that records its Writes.
+type writeCounter struct {
+	weft.Transport
+	got []string
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.got = append(w.got, string(p))
+	return len(p), nil
+}
+
+// TestWriteFrames: WriteFrames writes its bytes as one Write and counts the
+// frames it says they hold, also more than one buffered write can count
+// (65,535), and a negative count as none; over a Transport not made by weft
+// it is one Write.
+func TestWriteFrames(t *testing.T) {
+	for _, tp := range transports {
+		t.Run(tp.name, func(t *testing.T) {
+			s, c := tp.pair(t)
+			var cnt weft.Counters
+			r := newRecorder(t)
+			r.onMade = func(tr weft.Transport) {
+				for _, n := range []int{3, 70_000, 0, -5} {
+					if err := weft.WriteFrames(tr, []byte("abc"), n); err != nil {
+						t.Errorf("WriteFrames(%d): %v", n, err)
+					}
+				}
+				tr.LoseConnection()
+			}
+			done := serve(s, r, &weft.Options{Counters: &cnt})
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != "abcabcabcabc" {
+				t.Fatalf("peer got %q, %v", got, err)
+			}
+			<-done
+			if n := cnt.FramesOut.Load(); n != 70_003 {
+				t.Fatalf("FramesOut = %d, want 70003", n)
+			}
+		})
+	}
+	w := &writeCounter{}
+	if err := weft.WriteFrames(w, []byte("xy"), 2); err != nil || len(w.got) != 1 || w.got[0] != "xy" {
+		t.Fatalf("fallback: Writes %q, %v; want one of \"xy\"", w.got, err)
+	}
+	if err := weft.WriteFrames(nil, []byte("x"), 1); err == nil {
+		t.Fatal("WriteFrames(nil, ...) returned no error")
+	}
+}

@@ -45,6 +45,33 @@ func WriteParts(t Transport, head, body, tail []byte) error {
 	return nil
 }
 
+// WriteFrames writes p, which holds n whole frames, as one Write, and counts
+// the frames in Counters.FramesOut: over the runtime's Transport when they go
+// to the socket, with the rest of the output written with them; over another
+// Transport once its Write has returned (AddFrames). The codec package writes
+// the frames a coalescing handler sends in one delivery loop with it (see
+// codec.NewCoalescingProtocol).
+func WriteFrames(t Transport, p []byte, n int) error {
+	n = max(n, 0)
+	if tr, ok := t.(*transport); ok {
+		c := (*Conn)(tr)
+		frames := uint16(min(n, math.MaxUint16))
+		if _, err := c.write(p, nil, nil, nil, frames); err != nil || n == int(frames) {
+			return err
+		}
+		c.addFrames(0, int64(n-int(frames)))
+		return nil
+	}
+	if t == nil {
+		return errors.New("weft: WriteFrames: nil Transport")
+	}
+	if _, err := t.Write(p); err != nil {
+		return err
+	}
+	AddFrames(t, 0, int64(n))
+	return nil
+}
+
 func (t *transport) LoseConnection() { (*Conn)(t).loseConnection() }
 
 func (t *transport) Abort() { (*Conn)(t).abort(ErrAborted, true) }

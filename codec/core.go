@@ -15,6 +15,17 @@ import (
 // under load) reuse their buffer instead of allocating one each time.
 const keepBuffer = 64 << 10
 
+// Coalescing (NewCoalescingProtocol): a frame whose payload is larger than
+// gatherMax is not gathered but written at once, after what was gathered
+// before it, so that its payload is copied once, into the runtime's output,
+// not twice; the gathered frames are written once they reach flushAt bytes;
+// keepOut is the largest output buffer kept with a span in the pool.
+const (
+	gatherMax = 512
+	flushAt   = 32 << 10
+	keepOut   = 64 << 10
+)
+
 // shrinkAfter is how many reads in a row must leave a buffer over keepBuffer
 // less than a quarter full before it is replaced by a smaller one.
 const shrinkAfter = 8
@@ -33,12 +44,15 @@ type core struct {
 	dec Decoder // nil until first needed; once failed, the errDecoder holding the decode error
 	st  *span   // nil while nothing is pending (outside run)
 
-	busy    bool  // inside run
-	failed  bool  // a decode error closed the connection
-	endHeld bool  // ReadConnectionLost came before ConnectionMade (see made)
-	piece   int32 // minimum piece; 0 means minPiece (tests set it small)
-	paused  atomic.Bool
-	closing atomic.Bool
+	busy    bool // inside run
+	failed  bool // a decode error closed the connection
+	endHeld bool // ReadConnectionLost came before ConnectionMade (see made)
+	// coalesce: frames the handler sends inside run are gathered in
+	// st.out and written when the loop ends (NewCoalescingProtocol).
+	coalesce bool
+	piece    int32 // minimum piece; 0 means minPiece (tests set it small)
+	paused   atomic.Bool
+	closing  atomic.Bool
 }
 
 // span holds the undecoded bytes: pending followed by the tail of the current
@@ -63,6 +77,12 @@ type span struct {
 	// unread steps back into it, without copying, when extra is the end of
 	// the consumed bytes (SetLineMode(data[n:]) from RawDataReceived).
 	back backState
+
+	// out gathers the frames a coalescing handler sends while the loop
+	// delivers (NewCoalescingProtocol), outN counts them; run writes them
+	// when the loop ends. Empty outside run.
+	out  []byte
+	outN int
 }
 
 // backState is a span's undecoded bytes as they were before a frame of adv
@@ -83,6 +103,9 @@ var spans = sync.Pool{New: func() any { return new(span) }}
 // passed to the loop rather than stored, so that the loop costs no closure.
 type sink interface {
 	deliver(frame []byte)
+	// stepsBack reports whether the sink may unread into the frame just
+	// consumed (span.back): the LineReceiver may, the adapter never does.
+	stepsBack() bool
 	// decodeError handles a decode error; false means fail and close.
 	decodeError(err error) bool
 	// ReadConnectionLost is the adapter's own (the peer's end of stream).
@@ -108,7 +131,11 @@ func (c *core) release() {
 	if cap(st.buf) > keepBuffer {
 		st.buf = nil
 	}
+	if cap(st.out) > keepOut {
+		st.out = nil
+	}
 	st.buf, st.pending, st.in, st.inN, st.inBuf, st.back, st.idle = st.buf[:0], nil, nil, 0, false, backState{}, 0
+	st.out, st.outN = st.out[:0], 0
 	spans.Put(st)
 }
 
@@ -285,21 +312,55 @@ func (c *core) run(s sink) {
 	if c.busy || c.t == nil { // nested, or before ConnectionMade (see made)
 		return
 	}
-	c.busy = true
-	defer func() { c.busy = false }()
 	if c.st == nil {
 		return // nothing pending
 	}
+	c.busy = true
+	done := false
+	defer func() {
+		c.busy = false
+		if !done {
+			// A callback panicked: the runtime aborts the connection,
+			// which discards its output, gathered frames included.
+			c.discardOut()
+		}
+	}()
 	if n := c.decode(s); n > 0 {
 		weft.AddFrames(c.t, n, 0) // once per read, not once per frame
 	}
+	if c.coalesce {
+		c.flushOut()
+	}
 	c.stash()
+	done = true
+}
+
+// flushOut writes the frames gathered so far (a coalescing handler's, see
+// NewCoalescingProtocol) as one Write. A Write error is not reported: it
+// means that the connection is closing or aborted, and the frames are lost
+// with it as they would have been written one by one.
+func (c *core) flushOut() {
+	st := c.st
+	if st == nil || len(st.out) == 0 {
+		return
+	}
+	out, n := st.out, st.outN
+	st.out, st.outN = out[:0], 0
+	_ = weft.WriteFrames(c.t, out, n)
+}
+
+// discardOut drops the gathered frames (Abort, or a panic).
+func (c *core) discardOut() {
+	if st := c.st; st != nil {
+		st.out, st.outN = st.out[:0], 0
+	}
 }
 
 // decode runs with c.st set: only run and stash release it. It returns the
 // number of frames delivered.
 func (c *core) decode(s sink) (n int64) {
 	st := c.st
+	back := s.stepsBack()
 	for !c.failed && !c.closing.Load() && !c.paused.Load() {
 		if len(st.pending) == 0 {
 			tail := st.tail()
@@ -324,7 +385,9 @@ func (c *core) decode(s sink) (n int64) {
 			c.pull(st)
 			continue
 		}
-		st.back = backState{st.pending, st.in, st.inN, st.inBuf, adv}
+		if back {
+			st.back = backState{st.pending, st.in, st.inN, st.inBuf, adv}
+		}
 		st.pending = st.pending[adv:]
 		if st.inN > 0 && len(st.pending) <= st.inN {
 			// Everything undecoded came from the current read: decode
@@ -334,7 +397,9 @@ func (c *core) decode(s sink) (n int64) {
 		}
 		n++
 		s.deliver(frame)
-		st.back = backState{}
+		if back {
+			st.back = backState{}
+		}
 	}
 	return n
 }
@@ -386,6 +451,9 @@ func (c *core) stash() {
 // handler wrote; ConnectionLost will report err.
 func (c *core) fail(err error) {
 	c.failed, c.dec = true, errDecoder{err} // kept there: no field for it
+	if c.coalesce {
+		c.flushOut() // the replies to the frames before the bad one
+	}
 	weft.LoseConnectionWithReason(c.t, err) // Serve and the server's stats see err too
 }
 

@@ -227,6 +227,8 @@ func (r *LineReceiver) deliver(b []byte) {
 
 // decodeError gives an over-long line to LineLengthExceeded when the handler
 // has it; the buffer is dropped and decoding resumes with the next bytes.
+func (r *LineReceiver) stepsBack() bool { return true }
+
 func (r *LineReceiver) decodeError(err error) bool {
 	le, ok := r.h.(LineLengthExceeder)
 	if !ok || !errors.Is(err, ErrFrameTooLarge) {

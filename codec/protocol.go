@@ -87,6 +87,42 @@ func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 	return p
 }
 
+// NewCoalescingProtocol is NewProtocol for a handler that uses its
+// FrameTransport's writing and closing methods (SendFrame, Write,
+// WriteBuffers, WriteRoom, Buffered, LoseConnection,
+// LoseConnectionWithReason, LoseWriteConnection, Abort) only from its
+// callbacks: its own methods and the functions it runs through Post — as
+// Twisted code calls its transport from the reactor thread only, and other
+// threads use callFromThread. Other goroutines reach the connection through
+// Post; the other methods (Post, PauseReading, ResumeReading, the addresses,
+// Context, the Producer's) are safe from any goroutine as usual.
+//
+// In return, the frames the handler sends while the frames of one read are
+// being delivered are gathered and written together, in one Write, after the
+// last of them, instead of one Write each: an echo or a request–reply server
+// answering pipelined requests takes the connection's write lock once per
+// read, not once per frame. The order of the output is unchanged: a Write,
+// WriteRoom, Buffered or close from a callback first writes what was
+// gathered, and a frame larger than 512 bytes is written at once after it.
+// SendFrame still returns the codec's refusal at once; it returns nil for a
+// frame it gathers, and a Write error at the end of the loop (the connection
+// is closing or aborted then) is not reported: the frames are lost with the
+// connection, as they would have been written one by one. Abort discards
+// what was gathered with the rest of the pending output.
+//
+// A handler that breaks the rule (SendFrame from another goroutine while a
+// read is being delivered) races with the loop; the race detector reports
+// it.
+func NewCoalescingProtocol(c Codec, h FrameHandler) weft.Protocol {
+	if h == nil {
+		panic("codec: NewCoalescingProtocol: nil FrameHandler")
+	}
+	p := &framed{h: h}
+	p.coalesce = true
+	p.codec.Store(boxCodec(c))
+	return p
+}
+
 // lastBox is the box of the codec most recently given to NewProtocol. A
 // server's connections are built from one Factory value, so they share one
 // box (16 bytes each otherwise). Boxes are never written after they are
@@ -162,6 +198,8 @@ func (p *framed) Shutdown() {
 func (p *framed) deliver(frame []byte) { p.h.FrameReceived(frame) }
 
 func (p *framed) decodeError(error) bool { return false }
+
+func (p *framed) stepsBack() bool { return false }
 
 func decoderFor(c Codec) Decoder {
 	if err := Validate(c); err != nil {
@@ -251,7 +289,53 @@ func builtinParts(c Codec, hdr *[24]byte, payload []byte) (n int, tail []byte, s
 type frameTransport framed
 
 func (t *frameTransport) SendFrame(b []byte) error {
+	if t.coalesce && t.busy {
+		return (*framed)(t).gather(b)
+	}
 	return sendFrame(t.t, *t.codec.Load(), b)
+}
+
+// gather adds the frame of payload b to the frames gathered by the loop (a
+// coalescing handler's SendFrame while the loop delivers), checking b as
+// sendFrame does. A payload over gatherMax is written at once, after what
+// was gathered.
+func (p *framed) gather(b []byte) error {
+	c := *p.codec.Load()
+	st := p.st
+	if st == nil || len(b) > gatherMax {
+		p.flushOut()
+		return sendFrame(p.t, c, b)
+	}
+	var hdr [24]byte
+	n, tail, split, builtin, err := builtinParts(c, &hdr, b)
+	switch {
+	case builtin && err != nil:
+		return err
+	case builtin && split:
+		st.out = append(append(append(st.out, hdr[:n]...), b...), tail...)
+	default:
+		if err := nilCodec(c); err != nil {
+			return err
+		}
+		out, err := c.AppendFrame(st.out, b)
+		if err != nil {
+			return err
+		}
+		st.out = out
+	}
+	st.outN++
+	if len(st.out) >= flushAt {
+		p.flushOut()
+	}
+	return nil
+}
+
+// settle writes what a coalescing handler gathered, before a call of its
+// (from a callback: see NewCoalescingProtocol) that must come after it.
+func (t *frameTransport) settle() {
+	if t.coalesce && t.busy {
+		t.flushOut()
+	}
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
@@ -264,23 +348,31 @@ func (t *frameTransport) SetCodec(c Codec) {
 }
 
 func (t *frameTransport) LoseConnection() {
+	t.settle()
 	t.closing.Store(true)
 	t.t.LoseConnection()
 }
 
 // LoseWriteConnection implements weft.HalfCloser: it half-closes the
 // Transport under the adapter (weft.LoseWriteConnection).
-func (t *frameTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.t) }
+func (t *frameTransport) LoseWriteConnection() error {
+	t.settle()
+	return weft.LoseWriteConnection(t.t)
+}
 
 // LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
 // with reason passed on to the Transport under the adapter
 // (weft.LoseConnectionWithReason).
 func (t *frameTransport) LoseConnectionWithReason(reason error) {
+	t.settle()
 	t.closing.Store(true)
 	weft.LoseConnectionWithReason(t.t, reason)
 }
 
 func (t *frameTransport) Abort() {
+	if t.coalesce && t.busy {
+		t.discardOut()
+	}
 	t.closing.Store(true)
 	t.t.Abort()
 }
@@ -294,15 +386,31 @@ func (t *frameTransport) ResumeReading() { t.resumeReading((*framed)(t)) }
 
 // The rest of weft.Transport is the runtime's.
 
-func (t *frameTransport) Write(p []byte) (int, error)       { return t.t.Write(p) }
-func (t *frameTransport) WriteBuffers(bufs ...[]byte) error { return t.t.WriteBuffers(bufs...) }
-func (t *frameTransport) LocalAddr() net.Addr               { return t.t.LocalAddr() }
-func (t *frameTransport) RemoteAddr() net.Addr              { return t.t.RemoteAddr() }
-func (t *frameTransport) RegisterProducer(p weft.Producer)  { t.t.RegisterProducer(p) }
-func (t *frameTransport) UnregisterProducer()               { t.t.UnregisterProducer() }
-func (t *frameTransport) Buffered() int                     { return t.t.Buffered() }
-func (t *frameTransport) WriteRoom() int                    { return writeRoom(t.t) }
-func (t *frameTransport) Context() context.Context          { return t.t.Context() }
+func (t *frameTransport) Write(p []byte) (int, error) {
+	t.settle()
+	return t.t.Write(p)
+}
+
+func (t *frameTransport) WriteBuffers(bufs ...[]byte) error {
+	t.settle()
+	return t.t.WriteBuffers(bufs...)
+}
+
+func (t *frameTransport) Buffered() int {
+	t.settle()
+	return t.t.Buffered()
+}
+
+func (t *frameTransport) WriteRoom() int {
+	t.settle()
+	return writeRoom(t.t)
+}
+
+func (t *frameTransport) LocalAddr() net.Addr              { return t.t.LocalAddr() }
+func (t *frameTransport) RemoteAddr() net.Addr             { return t.t.RemoteAddr() }
+func (t *frameTransport) RegisterProducer(p weft.Producer) { t.t.RegisterProducer(p) }
+func (t *frameTransport) UnregisterProducer()              { t.t.UnregisterProducer() }
+func (t *frameTransport) Context() context.Context         { return t.t.Context() }
 
 // Post runs fn serialized with the connection's callbacks, through the
 // runtime Transport's Post (weft.Conn.Post); over a Transport without Post

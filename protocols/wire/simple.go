@@ -381,6 +381,10 @@ func (discard) ConnectionLost(error)          {}
 // adapter), and drops the frames not yet delivered; over a Transport
 // without a Post that queues work (codec's FrameTransport over one that has
 // none) each frame is written whole.
+//
+// The echoes of the frames of one read are written together, in one Write
+// (codec.NewCoalescingProtocol: the echo uses its transport from its
+// callbacks only).
 type FramedEcho struct {
 	// Codec is the framing in both directions. Nil means codec.Raw{}, which
 	// is plain Echo.
@@ -398,7 +402,7 @@ func (f FramedEcho) BuildProtocol(net.Addr) weft.Protocol {
 	if h.extra == unknown {
 		h.slow = &slowFlow{codec: c}
 	}
-	return codec.NewProtocol(c, h)
+	return codec.NewCoalescingProtocol(c, h)
 }
 
 type framedEcho struct{ flow }

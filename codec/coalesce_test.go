@@ -1,0 +1,398 @@
+package codec_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/weftkit/weft"
+	"github.com/weftkit/weft/codec"
+	"github.com/weftkit/weft/internal/testenv"
+)
+
+// logTransport records, in order, each Write (as "w:" and its bytes) and
+// each call that must come after the output written before it.
+type logTransport struct {
+	postTransport
+	log []string
+}
+
+func (l *logTransport) Write(p []byte) (int, error) {
+	l.log = append(l.log, "w:"+string(p))
+	return l.fakeTransport.Write(p)
+}
+func (l *logTransport) WriteBuffers(bufs ...[]byte) error {
+	l.log = append(l.log, "wb:"+string(bytes.Join(bufs, nil)))
+	return l.fakeTransport.WriteBuffers(bufs...)
+}
+func (l *logTransport) LoseConnection() {
+	l.log = append(l.log, "lose")
+	l.fakeTransport.LoseConnection()
+}
+func (l *logTransport) Abort()         { l.log = append(l.log, "abort"); l.fakeTransport.Abort() }
+func (l *logTransport) Buffered() int  { l.log = append(l.log, "buffered"); return 0 }
+func (l *logTransport) WriteRoom() int { l.log = append(l.log, "room"); return 1 << 20 }
+
+// lines encodes each payload as a CRLF line.
+func lines(payloads ...string) string {
+	var b strings.Builder
+	for _, p := range payloads {
+		b.WriteString(p + "\r\n")
+	}
+	return b.String()
+}
+
+// TestCoalescingProtocol checks NewCoalescingProtocol against a recording
+// transport: the frames a handler sends while one read is delivered go out
+// in one Write after the last frame, and every call that must follow them
+// (a Write, WriteRoom, Buffered, a close) writes them first; Abort discards
+// them.
+func TestCoalescingProtocol(t *testing.T) {
+	big := strings.Repeat("b", 600) // over the 512 bytes gathered
+	cases := []struct {
+		name string
+		in   string
+		hook func(tr codec.FrameTransport, frame string)
+		want []string
+	}{
+		{
+			name: "one write per read",
+			in:   lines("a", "bb", "ccc"),
+			hook: func(tr codec.FrameTransport, f string) { _ = tr.SendFrame([]byte(f)) },
+			want: []string{"w:" + lines("a", "bb", "ccc")},
+		},
+		{
+			name: "two replies a frame",
+			in:   lines("a", "b"),
+			hook: func(tr codec.FrameTransport, f string) {
+				_ = tr.SendFrame([]byte(f))
+				_ = tr.SendFrame([]byte(f + f))
+			},
+			want: []string{"w:" + lines("a", "aa", "b", "bb")},
+		},
+		{
+			name: "a write comes after the frames before it",
+			in:   lines("a", "w", "b"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "w" {
+					_, _ = tr.Write([]byte("raw"))
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"w:" + lines("a"), "w:raw", "w:" + lines("b")},
+		},
+		{
+			name: "write buffers",
+			in:   lines("a", "w", "b"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "w" {
+					_ = tr.WriteBuffers([]byte("r"), []byte("aw"))
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"w:" + lines("a"), "wb:raw", "w:" + lines("b")},
+		},
+		{
+			name: "room and buffered see the frames",
+			in:   lines("a", "r", "b", "u", "c"),
+			hook: func(tr codec.FrameTransport, f string) {
+				switch f {
+				case "r":
+					tr.(weft.WriteRoomer).WriteRoom()
+				case "u":
+					tr.Buffered()
+				default:
+					_ = tr.SendFrame([]byte(f))
+				}
+			},
+			want: []string{"w:" + lines("a"), "room", "w:" + lines("b"), "buffered", "w:" + lines("c")},
+		},
+		{
+			name: "a close comes after the frames",
+			in:   lines("a", "b", "q", "c"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "q" {
+					tr.LoseConnection()
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"w:" + lines("a", "b"), "lose"},
+		},
+		{
+			name: "a close with a reason too",
+			in:   lines("a", "q"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "q" {
+					weft.LoseConnectionWithReason(tr, errors.New("bye"))
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"w:" + lines("a"), "lose"},
+		},
+		{
+			name: "abort discards the frames",
+			in:   lines("a", "b", "x", "c"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "x" {
+					tr.Abort()
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"abort"},
+		},
+		{
+			name: "a large frame is written at once, after the others",
+			in:   lines("a", big, "b"),
+			hook: func(tr codec.FrameTransport, f string) { _ = tr.SendFrame([]byte(f)) },
+			want: []string{"w:" + lines("a"), "wb:" + lines(big), "w:" + lines("b")},
+		},
+		{
+			name: "a refused frame is reported at once and not gathered",
+			in:   lines("a", "n", "b"),
+			hook: func(tr codec.FrameTransport, f string) {
+				if f == "n" {
+					if err := tr.SendFrame([]byte("x\ny")); !errors.Is(err, codec.ErrDelimiter) {
+						panic(fmt.Sprintf("SendFrame of a line with a newline: %v", err))
+					}
+					return
+				}
+				_ = tr.SendFrame([]byte(f))
+			},
+			want: []string{"w:" + lines("a", "b")},
+		},
+		{
+			name: "a decode error writes the replies to the frames before it",
+			in:   lines("a", "b") + strings.Repeat("z", 40) + "\r\n",
+			hook: func(tr codec.FrameTransport, f string) { _ = tr.SendFrame([]byte(f)) },
+			want: []string{"w:" + lines("a", "b"), "lose"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lt := &logTransport{}
+			r := &recorder{hook: func(r *recorder, f []byte) { tc.hook(r.tr, string(f)) }}
+			p := codec.NewCoalescingProtocol(codec.Line{MaxLength: 1000}, r)
+			if tc.name == "a decode error writes the replies to the frames before it" {
+				p = codec.NewCoalescingProtocol(codec.Line{MaxLength: 32}, r)
+			}
+			p.ConnectionMade(lt)
+			p.DataReceived([]byte(tc.in))
+			if got := lt.log; !equalStrings(got, tc.want) {
+				t.Fatalf("calls:\n got  %q\n want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCoalescingOutsideTheLoop: a frame sent outside a delivery loop
+// (ConnectionMade, a posted function) is written at once, as by NewProtocol.
+func TestCoalescingOutsideTheLoop(t *testing.T) {
+	lt := &logTransport{}
+	h := &madeSender{}
+	p := codec.NewCoalescingProtocol(codec.Line{}, h)
+	p.ConnectionMade(lt)
+	if want := []string{"wb:" + lines("hello")}; !equalStrings(lt.log, want) {
+		t.Fatalf("after ConnectionMade: %q, want %q", lt.log, want)
+	}
+	lt.log = nil
+	h.tr.(weft.Poster).Post(func() { _ = h.tr.SendFrame([]byte("posted")) })
+	lt.runPosted()
+	if want := []string{"wb:" + lines("posted")}; !equalStrings(lt.log, want) {
+		t.Fatalf("from a posted function: %q, want %q", lt.log, want)
+	}
+}
+
+type madeSender struct{ tr codec.FrameTransport }
+
+func (m *madeSender) ConnectionMade(t codec.FrameTransport) {
+	m.tr = t
+	_ = t.SendFrame([]byte("hello"))
+}
+func (m *madeSender) FrameReceived([]byte) {}
+func (m *madeSender) ConnectionLost(error) {}
+
+// TestCoalescingPanicDiscards: a handler that panics after sending leaves
+// nothing gathered behind (the runtime aborts the connection, which
+// discards its output), and the loop is over: what is sent next is written
+// at once.
+func TestCoalescingPanicDiscards(t *testing.T) {
+	lt := &logTransport{}
+	r := &recorder{hook: func(r *recorder, f []byte) {
+		_ = r.tr.SendFrame(f)
+		if string(f) == "p" {
+			panic("boom")
+		}
+	}}
+	p := codec.NewCoalescingProtocol(codec.Line{}, r)
+	p.ConnectionMade(lt)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the handler's panic did not come through")
+			}
+		}()
+		p.DataReceived([]byte(lines("a", "p", "b")))
+	}()
+	if len(lt.log) != 0 {
+		t.Fatalf("written after the panic: %q", lt.log)
+	}
+	// The loop is over: a frame sent now is written at once.
+	_ = r.tr.SendFrame([]byte("after"))
+	if want := []string{"wb:" + lines("after")}; !equalStrings(lt.log, want) {
+		t.Fatalf("after the panic: %q, want %q", lt.log, want)
+	}
+}
+
+// TestCoalescingManyFrames: gathered output is written every 32 KiB or so,
+// not held without bound, and nothing is lost or reordered.
+func TestCoalescingManyFrames(t *testing.T) {
+	lt := &logTransport{}
+	r := &recorder{hook: func(r *recorder, f []byte) { _ = r.tr.SendFrame(f) }}
+	p := codec.NewCoalescingProtocol(codec.Netstring{}, r)
+	p.ConnectionMade(lt)
+	var in, want []byte
+	for i := range 2000 {
+		f := []byte(strings.Repeat(string(rune('a'+i%26)), 1+i%100))
+		in, _ = codec.Netstring{}.AppendFrame(in, f)
+	}
+	want = in
+	p.DataReceived(in)
+	if got := lt.written(); got != string(want) {
+		t.Fatalf("echoed %d bytes, want the %d received", len(got), len(want))
+	}
+	if n := len(lt.log); n < 3 || n > 5 {
+		t.Fatalf("%d writes for %d bytes, want about one per 32 KiB", n, len(want))
+	}
+	for i, w := range lt.log {
+		if n := len(w) - 2; n > 33<<10 {
+			t.Fatalf("write %d holds %d bytes", i, n)
+		}
+	}
+}
+
+// TestPropertyCoalescingSameBytes: for random inputs split at random and
+// random handler scripts (replies of any size, raw writes, room queries,
+// codec refusals), NewCoalescingProtocol writes exactly the bytes
+// NewProtocol writes, in the same order, and closes the same way.
+func TestPropertyCoalescingSameBytes(t *testing.T) {
+	for _, seed := range testenv.Seeds(t, "WEFT_COALESCE_PROP", 300, 50) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		codecs := []codec.Codec{codec.Line{MaxLength: 700}, codec.Netstring{MaxLength: 700}, codec.Int16(), codec.Line{Delimiter: []byte("|"), MaxLength: 700}}
+		c := codecs[rng.IntN(len(codecs))]
+		var in []byte
+		for range rng.IntN(40) {
+			f := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, rng.IntN(700))
+			in, _ = c.AppendFrame(in, f)
+		}
+		if rng.IntN(4) == 0 { // a frame the decoder refuses, or a partial one
+			in = append(in, bytes.Repeat([]byte("9"), 800)...)
+		}
+		script := rng.Uint64()
+		run := func(coalesce bool) (string, string) {
+			ft := &logTransport{}
+			step := 0
+			h := &recorder{hook: func(r *recorder, f []byte) {
+				step++
+				switch (script >> (step % 60)) & 7 {
+				case 0:
+					_, _ = r.tr.Write([]byte("<raw>"))
+				case 1:
+					r.tr.(weft.WriteRoomer).WriteRoom()
+				case 2:
+					_ = r.tr.SendFrame(bytes.Repeat(f, 2)) // maybe over the limit: refused
+				case 3:
+					if step == 7 {
+						r.tr.LoseConnection()
+						return
+					}
+				case 4:
+					_ = r.tr.SendFrame(nil)
+				}
+				_ = r.tr.SendFrame(f)
+			}}
+			var p weft.Protocol
+			if coalesce {
+				p = codec.NewCoalescingProtocol(c, h)
+			} else {
+				p = codec.NewProtocol(c, h)
+			}
+			p.ConnectionMade(ft)
+			split := rand.New(rand.NewPCG(seed, 8)) // the same splits in both runs
+			for rest := bytes.Clone(in); len(rest) > 0; {
+				n := 1 + split.IntN(len(rest))
+				p.DataReceived(rest[:n])
+				rest = rest[n:]
+			}
+			p.ConnectionLost(nil)
+			return ft.written(), fmt.Sprintf("lost %v, aborted %v, %d frames, reason %v", ft.lost, ft.aborted, len(h.frames), h.reason)
+		}
+		a, aEnd := run(false)
+		b, bEnd := run(true)
+		if a != b || aEnd != bEnd {
+			t.Fatalf("seed %d (rerun: WEFT_COALESCE_PROP_SEED=%d) codec %#v:\n NewProtocol wrote %d bytes, ended %s\n coalescing  wrote %d bytes, ended %s\n first difference at byte %d",
+				seed, seed, c, len(a), aEnd, len(b), bEnd, firstDiff(a, b))
+		}
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestServeCoalescingEchoCountsFrames: over the runtime, on both engines, a
+// coalescing echo answers pipelined frames and counts every frame out.
+func TestServeCoalescingEchoCountsFrames(t *testing.T) {
+	engines(t, func(t *testing.T, opts weft.Options) {
+		e := &echo{lost: make(chan error, 1)}
+		var counters weft.Counters
+		opts.Counters = &counters
+		cl := servePair(t, codec.NewCoalescingProtocol(codec.Line{}, e), &opts)
+		var in []byte
+		for i := range 300 {
+			in = append(in, fmt.Sprintf("line %d\r\n", i)...)
+		}
+		if _, err := cl.Write(in); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(in))
+		if _, err := io.ReadFull(cl, got); err != nil {
+			t.Fatalf("read the echoes: %v", err)
+		}
+		if !bytes.Equal(got, in) {
+			t.Fatalf("echoed %q..., want %q...", got[:40], in[:40])
+		}
+		if in, out := counters.FramesIn.Load(), counters.FramesOut.Load(); in != 300 || out != 300 {
+			t.Fatalf("frames counted in %d out %d, want 300 and 300", in, out)
+		}
+		cl.Close()
+		if err := <-e.lost; err != nil {
+			t.Fatalf("ConnectionLost(%v) after the client closed, want nil", err)
+		}
+	})
+}
