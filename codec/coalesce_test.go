@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -394,5 +395,56 @@ func TestServeCoalescingEchoCountsFrames(t *testing.T) {
 		if err := <-e.lost; err != nil {
 			t.Fatalf("ConnectionLost(%v) after the client closed, want nil", err)
 		}
+	})
+}
+
+// starttlsReply answers "STARTTLS" with "220 go ahead" and upgrades, and
+// echoes other lines.
+type starttlsReply struct {
+	tr  codec.FrameTransport
+	cfg *tls.Config
+}
+
+func (s *starttlsReply) ConnectionMade(t codec.FrameTransport) { s.tr = t }
+func (s *starttlsReply) ConnectionLost(error)                  {}
+func (s *starttlsReply) FrameReceived(f []byte) {
+	if string(f) == "STARTTLS" {
+		_ = s.tr.SendFrame([]byte("220 go ahead"))
+		if err := s.tr.StartTLS(s.cfg); err != nil {
+			_ = s.tr.SendFrame([]byte("ERR " + err.Error()))
+		}
+		return
+	}
+	_ = s.tr.SendFrame(f)
+}
+
+// TestCoalescingStartTLS: the replies gathered before a StartTLS go out in
+// clear text, before the handshake, as they do one by one; what is sent
+// after it goes over TLS. Both engines.
+func TestCoalescingStartTLS(t *testing.T) {
+	engines(t, func(t *testing.T, opts weft.Options) {
+		srvCfg, cliCfg := testenv.TLSConfigs(t)
+		cl := servePair(t, codec.NewCoalescingProtocol(codec.Line{}, &starttlsReply{cfg: srvCfg}), &opts)
+		if _, err := cl.Write([]byte("a\r\nSTARTTLS\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		want := "a\r\n220 go ahead\r\n"
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(cl, got); err != nil || string(got) != want {
+			t.Fatalf("clear text before the handshake: %q, %v; want %q", got, err, want)
+		}
+		tc := tls.Client(cl, cliCfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("TLS handshake: %v", err)
+		}
+		fw := codec.NewFrameWriter(tc, codec.Line{})
+		fr := codec.NewFrameReader(tc, codec.Line{})
+		if err := fw.WriteFrame([]byte("secret")); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := fr.ReadFrame(); err != nil || string(f) != "secret" {
+			t.Fatalf("echo over TLS: %q, %v", f, err)
+		}
+		tc.Close()
 	})
 }

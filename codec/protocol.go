@@ -89,7 +89,7 @@ func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 
 // NewCoalescingProtocol is NewProtocol for a handler that uses its
 // FrameTransport's writing and closing methods (SendFrame, Write,
-// WriteBuffers, WriteRoom, Buffered, LoseConnection,
+// WriteBuffers, WriteRoom, Buffered, StartTLS, LoseConnection,
 // LoseConnectionWithReason, LoseWriteConnection, Abort) only from its
 // callbacks: its own methods and the functions it runs through Post — as
 // Twisted code calls its transport from the reactor thread only, and other
@@ -102,8 +102,9 @@ func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 // last of them, instead of one Write each: an echo or a request–reply server
 // answering pipelined requests takes the connection's write lock once per
 // read, not once per frame. The order of the output is unchanged: a Write,
-// WriteRoom, Buffered or close from a callback first writes what was
-// gathered, and a frame larger than 512 bytes is written at once after it.
+// WriteRoom, Buffered, StartTLS (what was gathered goes in clear text) or
+// close from a callback first writes what was gathered, and a frame larger
+// than 512 bytes is written at once after it.
 // SendFrame still returns the codec's refusal at once; it returns nil for a
 // frame it gathers, and a Write error at the end of the loop (the connection
 // is closing or aborted then) is not reported: the frames are lost with the

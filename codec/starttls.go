@@ -31,7 +31,10 @@ func (c *core) startTLS(cfg *tls.Config) error {
 // StartTLS upgrades the connection to TLS; called from FrameReceived (for
 // example after a STARTTLS command frame), the bytes already received after
 // that frame go to TLS, never to the decoder.
-func (t *frameTransport) StartTLS(cfg *tls.Config) error { return t.startTLS(cfg) }
+func (t *frameTransport) StartTLS(cfg *tls.Config) error {
+	t.settle() // what a coalescing handler gathered goes in clear text
+	return t.startTLS(cfg)
+}
 
 // StartTLS: see frameTransport.StartTLS.
 func (t *lineTransport) StartTLS(cfg *tls.Config) error { return t.core.startTLS(cfg) }
