@@ -445,6 +445,13 @@ func lineExtra(c codec.Line) int8 {
 func (p *framedEcho) ConnectionMade(t codec.FrameTransport) { p.t = t }
 
 func (p *framedEcho) FrameReceived(frame []byte) {
+	if need := p.need(frame); need >= 0 && need <= int(p.room) && (p.slow == nil || p.slow.held == nil) {
+		// The account covers the frame (roomFor, fits and spent in
+		// short): the path of every frame of a read but the first.
+		p.room -= int32(need)
+		p.send(frame)
+		return
+	}
 	if s := p.slow; s != nil && s.held != nil {
 		p.sendLate(frame)
 		return
@@ -516,6 +523,12 @@ func (p *framedEcho) need(frame []byte) int {
 
 func (p *framedEcho) sendFrame(frame []byte) bool {
 	p.spent(p.need(frame))
+	return p.send(frame)
+}
+
+// send sends frame (its room accounted for), closing the connection if the
+// codec refuses it; it reports whether it was sent.
+func (p *framedEcho) send(frame []byte) bool {
 	ft := p.t.(codec.FrameTransport)
 	if err := ft.SendFrame(frame); err != nil {
 		ft.LoseConnection()
