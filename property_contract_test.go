@@ -1040,6 +1040,8 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 		r.peerMu.Lock()
 		got, perr := len(r.peerGot), r.peerErr
 		r.peerMu.Unlock()
+		t.Logf("the connection: %s", weft.DebugState(tr))
+		t.Logf("goroutines in weft:\n%s", weftStacks())
 		t.Fatalf("seed %d: the connection did not end within 20 s (%v); lost=%v buffered=%d peer read %d bytes (%v); failures so far: %q",
 			seed, cfg, r.lost.Load(), tr.Buffered(), got, perr, r.fails)
 	}
@@ -1773,4 +1775,18 @@ func (r *propRun) count(stats map[string]int) {
 
 func counterValues(c *weft.Counters) [4]int64 {
 	return [4]int64{c.BytesIn.Load(), c.BytesOut.Load(), c.FramesIn.Load(), c.FramesOut.Load()}
+}
+
+// weftStacks returns the stacks of the goroutines running weft's code or
+// the test's, for a failure that found a connection stuck.
+func weftStacks() string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/weftkit/weft") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
