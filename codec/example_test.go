@@ -30,6 +30,51 @@ func ExampleNewProtocol() {
 	// Output: 5:hello,3:abc,
 }
 
+// A request–reply handler that answers each command line from its
+// callbacks only (another goroutine would go through Post), so it may
+// coalesce: the answers to pipelined commands leave in one write.
+type kv struct {
+	t    codec.FrameTransport
+	vals map[string]string
+}
+
+func (k *kv) ConnectionMade(t codec.FrameTransport) { k.t, k.vals = t, map[string]string{} }
+func (k *kv) ConnectionLost(error)                  {}
+func (k *kv) FrameReceived(line []byte) {
+	cmd, arg, _ := strings.Cut(string(line), " ")
+	switch cmd {
+	case "SET":
+		key, val, _ := strings.Cut(arg, "=")
+		k.vals[key] = val
+		_ = k.t.SendFrame([]byte("OK"))
+	case "GET":
+		_ = k.t.SendFrame([]byte("VALUE " + k.vals[arg]))
+	default:
+		_ = k.t.SendFrame([]byte("ERR unknown command"))
+	}
+}
+
+// countingTransport counts the Writes that reach it.
+type countingTransport struct {
+	fakeTransport
+	writes int
+}
+
+func (c *countingTransport) Write(p []byte) (int, error) {
+	c.writes++
+	return c.fakeTransport.Write(p)
+}
+
+func ExampleNewCoalescingProtocol() {
+	p := codec.NewCoalescingProtocol(codec.Line{}, &kv{})
+	// Drive it by hand here; a server calls weft.Serve(conn, p, nil).
+	tr := &countingTransport{}
+	p.ConnectionMade(tr)
+	p.DataReceived([]byte("SET a=1\r\nGET a\r\nDEL a\r\n")) // three pipelined commands
+	fmt.Printf("%q in %d write\n", tr.written(), tr.writes)
+	// Output: "OK\r\nVALUE 1\r\nERR unknown command\r\n" in 1 write
+}
+
 // A handler reading a header line, then a raw body of the announced length,
 // then lines again: Twisted's LineReceiver pattern.
 type upload struct {
