@@ -50,8 +50,7 @@ func lines(payloads ...string) string {
 // TestCoalescingProtocol checks NewCoalescingProtocol against a recording
 // transport: the frames a handler sends while one read is delivered go out
 // in one Write after the last frame, and every call that must follow them
-// (a Write, WriteRoom, Buffered, a close) writes them first; Abort discards
-// them.
+// (a Write, WriteRoom, Buffered, a close, an abort) writes them first.
 func TestCoalescingProtocol(t *testing.T) {
 	big := strings.Repeat("b", 600) // over the 512 bytes gathered
 	cases := []struct {
@@ -139,7 +138,7 @@ func TestCoalescingProtocol(t *testing.T) {
 			want: []string{"w:" + lines("a"), "lose"},
 		},
 		{
-			name: "abort discards the frames",
+			name: "an abort comes after the frames (which the runtime's Abort discards)",
 			in:   lines("a", "b", "x", "c"),
 			hook: func(tr codec.FrameTransport, f string) {
 				if f == "x" {
@@ -148,7 +147,7 @@ func TestCoalescingProtocol(t *testing.T) {
 				}
 				_ = tr.SendFrame([]byte(f))
 			},
-			want: []string{"abort"},
+			want: []string{"w:" + lines("a", "b"), "abort"},
 		},
 		{
 			name: "a large frame is written at once, after the others",
@@ -294,7 +293,7 @@ func TestCoalescingManyFrames(t *testing.T) {
 
 // TestPropertyCoalescingSameBytes: for random inputs split at random and
 // random handler scripts (replies of any size, raw writes, room queries,
-// codec refusals), NewCoalescingProtocol writes exactly the bytes
+// codec refusals, closes, aborts), NewCoalescingProtocol writes exactly the bytes
 // NewProtocol writes, in the same order, and closes the same way.
 func TestPropertyCoalescingSameBytes(t *testing.T) {
 	for _, seed := range testenv.Seeds(t, "WEFT_COALESCE_PROP", 300, 50) {
@@ -329,6 +328,11 @@ func TestPropertyCoalescingSameBytes(t *testing.T) {
 					}
 				case 4:
 					_ = r.tr.SendFrame(nil)
+				case 5:
+					if step == 11 {
+						r.tr.Abort()
+						return
+					}
 				}
 				_ = r.tr.SendFrame(f)
 			}}
@@ -446,5 +450,145 @@ func TestCoalescingStartTLS(t *testing.T) {
 			t.Fatalf("echo over TLS: %q, %v", f, err)
 		}
 		tc.Close()
+	})
+}
+
+// TestPropertyCoalescingLineReceiver: a LineReceiver with Coalesce writes
+// exactly the bytes one without it writes, in the same order, and
+// delivers the same events, for random inputs cut into random reads, with
+// raw bodies ("RAW n" then n bytes, back to lines with SetLineMode) and
+// random handler scripts: replies by SendLine (some refused, some over 512
+// bytes), raw writes, room and buffered queries, closes and aborts.
+func TestPropertyCoalescingLineReceiver(t *testing.T) {
+	for _, seed := range testenv.Seeds(t, "WEFT_COALESCE_LINE_PROP", 300, 50) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		delim := []string{"", "|"}[rng.IntN(2)]
+		end := "\r\n"
+		if delim != "" {
+			end = delim
+		}
+		var in []byte
+		for range rng.IntN(30) {
+			switch rng.IntN(6) {
+			case 0:
+				body := bytes.Repeat([]byte{byte('A' + rng.IntN(26))}, rng.IntN(900))
+				in = append(in, fmt.Sprintf("RAW %d%s", len(body), end)...)
+				in = append(in, body...)
+			case 1:
+				in = append(in, strings.Repeat("x", 1100)+end...) // over MaxLength
+			default:
+				in = append(in, strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(700))+end...)
+			}
+		}
+		script := rng.Uint64()
+		run := func(coalesce bool) (string, string) {
+			ft := &logTransport{}
+			need, step := 0, 0
+			h := &lineRec{}
+			reply := func(h *lineRec, b []byte) {
+				step++
+				tr := h.r.Transport()
+				switch (script >> (step % 60)) & 15 {
+				case 0:
+					_, _ = tr.Write([]byte("<raw>"))
+				case 1:
+					tr.(weft.WriteRoomer).WriteRoom()
+				case 2:
+					tr.Buffered()
+				case 3:
+					_ = h.r.SendLine(bytes.Repeat(b, 2)) // maybe over the limit: refused
+				case 4:
+					_ = h.r.SendLine([]byte("a" + end + "b")) // refused: holds the delimiter
+				case 5:
+					if step == 9 {
+						tr.LoseConnection()
+						return
+					}
+				case 6:
+					if step == 13 {
+						tr.Abort()
+						return
+					}
+				}
+				_ = h.r.SendLine(b)
+			}
+			h.onLine = func(h *lineRec, line []byte) {
+				if n, err := fmt.Sscanf(string(line), "RAW %d", &need); n == 1 && err == nil {
+					h.r.SetRawMode()
+					return
+				}
+				reply(h, line)
+			}
+			h.onRaw = func(h *lineRec, data []byte) {
+				n := min(need, len(data))
+				reply(h, bytes.ToUpper(data[:n]))
+				if need -= n; need == 0 {
+					h.r.SetLineMode(data[n:])
+				}
+			}
+			r := codec.NewLineReceiver(h)
+			r.Delimiter, r.MaxLength, r.Coalesce = []byte(delim), 1000, coalesce
+			r.ConnectionMade(ft)
+			split := rand.New(rand.NewPCG(seed, 10)) // the same reads in both runs
+			for rest := bytes.Clone(in); len(rest) > 0; {
+				n := 1 + split.IntN(len(rest))
+				r.DataReceived(rest[:n])
+				rest = rest[n:]
+			}
+			r.ConnectionLost(nil)
+			return ft.written(), fmt.Sprintf("lost %v, aborted %v, events %q, reason %v", ft.lost, ft.aborted, h.events, h.reason)
+		}
+		a, aEnd := run(false)
+		b, bEnd := run(true)
+		if a != b || aEnd != bEnd {
+			t.Fatalf("seed %d (rerun: WEFT_COALESCE_LINE_PROP_SEED=%d) delimiter %q:\n without Coalesce wrote %d bytes, ended %.300s\n with it         wrote %d bytes, ended %.300s\n first difference at byte %d",
+				seed, seed, delim, len(a), aEnd, len(b), bEnd, firstDiff(a, b))
+		}
+	}
+}
+
+// TestServeCoalescingLineReceiver: over the runtime, on both engines, a
+// coalescing LineReceiver answers pipelined lines and a raw body, and
+// counts every line out.
+func TestServeCoalescingLineReceiver(t *testing.T) {
+	engines(t, func(t *testing.T, opts weft.Options) {
+		var counters weft.Counters
+		opts.Counters = &counters
+		need := 0
+		h := &lineRec{}
+		h.onLine = func(h *lineRec, line []byte) {
+			if n, _ := fmt.Sscanf(string(line), "RAW %d", &need); n == 1 {
+				h.r.SetRawMode()
+				return
+			}
+			_ = h.r.SendLine(line)
+		}
+		h.onRaw = func(h *lineRec, data []byte) {
+			n := min(need, len(data))
+			_ = h.r.SendLine(bytes.ToUpper(data[:n]))
+			if need -= n; need == 0 {
+				h.r.SetLineMode(data[n:])
+			}
+		}
+		r := codec.NewLineReceiver(h)
+		r.Coalesce = true
+		cl := servePair(t, r, &opts)
+		var in, want []byte
+		for i := range 200 {
+			in = append(in, fmt.Sprintf("line %d\r\n", i)...)
+			want = append(want, fmt.Sprintf("line %d\r\n", i)...)
+		}
+		in = append(in, "RAW 3\r\nabcdone\r\n"...)
+		want = append(want, "ABC\r\ndone\r\n"...)
+		if _, err := cl.Write(in); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(cl, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("answers: %q, %v", got, err)
+		}
+		if out := counters.FramesOut.Load(); out != 202 {
+			t.Fatalf("frames counted out %d, want 202", out)
+		}
 	})
 }

@@ -349,7 +349,49 @@ func (c *core) flushOut() {
 	_ = weft.WriteFrames(c.t, out, n)
 }
 
-// discardOut drops the gathered frames (Abort, or a panic).
+// gather adds the frame of payload b, encoded with cd, to the frames
+// gathered by the loop (a coalescing handler's SendFrame or SendLine while
+// the loop delivers), checking b as sendFrame does. A payload over
+// gatherMax is written at once, after what was gathered.
+func (c *core) gather(cd Codec, b []byte) error {
+	st := c.st
+	if st == nil || len(b) > gatherMax {
+		c.flushOut()
+		return sendFrame(c.t, cd, b)
+	}
+	var hdr [24]byte
+	n, tail, split, builtin, err := builtinParts(cd, &hdr, b)
+	switch {
+	case builtin && err != nil:
+		return err
+	case builtin && split:
+		st.out = append(append(append(st.out, hdr[:n]...), b...), tail...)
+	default:
+		if err := nilCodec(cd); err != nil {
+			return err
+		}
+		out, err := cd.AppendFrame(st.out, b)
+		if err != nil {
+			return err
+		}
+		st.out = out
+	}
+	st.outN++
+	if len(st.out) >= flushAt {
+		c.flushOut()
+	}
+	return nil
+}
+
+// settle writes what a coalescing handler gathered, before a call of its
+// (from a callback: see NewCoalescingProtocol) that must come after it.
+func (c *core) settle() {
+	if c.coalesce && c.busy {
+		c.flushOut()
+	}
+}
+
+// discardOut drops the gathered frames (a panic: the runtime aborts).
 func (c *core) discardOut() {
 	if st := c.st; st != nil {
 		st.out, st.outN = st.out[:0], 0

@@ -65,7 +65,7 @@ type LineLengthExceeder interface {
 // Make it with NewLineReceiver (a literal &LineReceiver{...} has no handler:
 // served, it closes its connection with ErrConfig). Set Delimiter and
 // MaxLength before serving. Methods other than SendLine and Transport must be
-// called from the handler's callbacks.
+// called from the handler's callbacks (with Coalesce, SendLine too).
 type LineReceiver struct {
 	// Delimiter, if not empty, is the strict line delimiter in both
 	// directions (Twisted's delimiter attribute). Empty (the zero value)
@@ -74,6 +74,14 @@ type LineReceiver struct {
 	// MaxLength is the longest line accepted (Twisted's MAX_LENGTH). Zero
 	// means DefaultMaxLineLength (16 KiB).
 	MaxLength int
+	// Coalesce, for a handler that calls SendLine and its Transport's
+	// writing and closing methods only from its callbacks (as
+	// NewCoalescingProtocol asks), gathers the lines sent while the lines
+	// of one read are delivered and writes them together after the last
+	// of them: see NewCoalescingProtocol, whose rules and guarantees it
+	// shares. Other goroutines reach the connection through the
+	// Transport's Post.
+	Coalesce bool
 
 	h    LineHandler
 	core core
@@ -100,6 +108,7 @@ func (r *LineReceiver) ConnectionMade(t weft.Transport) {
 	r.line = Line{Delimiter: r.Delimiter, MaxLength: r.MaxLength}
 	c := &r.core
 	c.t = t
+	c.coalesce = r.Coalesce
 	if r.h == nil {
 		// Not made by NewLineReceiver (a literal &LineReceiver{...}):
 		// closed with an error that says so, not a nil-handler panic.
@@ -176,10 +185,15 @@ var errNotConnected = fmt.Errorf("codec: SendLine before ConnectionMade: %w", we
 // SendLine writes line followed by the delimiter ("\r\n" by default). It
 // refuses a line the peer's LineReceiver would refuse: longer than MaxLength
 // (ErrFrameTooLarge) or containing the delimiter (ErrDelimiter). Before
-// ConnectionMade it returns an error matching weft.ErrClosed.
+// ConnectionMade it returns an error matching weft.ErrClosed. With
+// Coalesce, a line sent while the lines of a read are delivered is gathered
+// (nil is returned) and written after the last of them.
 func (r *LineReceiver) SendLine(line []byte) error {
 	if r.core.t == nil {
 		return errNotConnected
+	}
+	if r.core.coalesce && r.core.busy {
+		return r.core.gather(&r.line, line)
 	}
 	return sendFrame(r.core.t, &r.line, line)
 }
@@ -246,34 +260,64 @@ func (r *LineReceiver) decodeError(err error) bool {
 // itself under another method set, so that handing it out allocates nothing.
 type lineTransport LineReceiver
 
-func (t *lineTransport) LoseConnection() { t.core.closing.Store(true); t.core.t.LoseConnection() }
-func (t *lineTransport) Abort()          { t.core.closing.Store(true); t.core.t.Abort() }
-func (t *lineTransport) PauseReading()   { t.core.paused.Store(true); t.core.t.PauseReading() }
-func (t *lineTransport) ResumeReading()  { t.core.resumeReading((*LineReceiver)(t)) }
+func (t *lineTransport) LoseConnection() {
+	t.core.settle()
+	t.core.closing.Store(true)
+	t.core.t.LoseConnection()
+}
+
+func (t *lineTransport) Abort() {
+	t.core.settle() // the runtime's Abort then discards it with the rest
+	t.core.closing.Store(true)
+	t.core.t.Abort()
+}
+
+func (t *lineTransport) PauseReading()  { t.core.paused.Store(true); t.core.t.PauseReading() }
+func (t *lineTransport) ResumeReading() { t.core.resumeReading((*LineReceiver)(t)) }
 
 // LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
 // with reason passed on to the Transport under the receiver
 // (weft.LoseConnectionWithReason).
 func (t *lineTransport) LoseConnectionWithReason(reason error) {
+	t.core.settle()
 	t.core.closing.Store(true)
 	weft.LoseConnectionWithReason(t.core.t, reason)
 }
 
 // LoseWriteConnection implements weft.HalfCloser: it half-closes the
 // Transport under the receiver (weft.LoseWriteConnection).
-func (t *lineTransport) LoseWriteConnection() error { return weft.LoseWriteConnection(t.core.t) }
+func (t *lineTransport) LoseWriteConnection() error {
+	t.core.settle()
+	return weft.LoseWriteConnection(t.core.t)
+}
 
 // The rest of weft.Transport is the runtime's.
 
-func (t *lineTransport) Write(p []byte) (int, error)       { return t.core.t.Write(p) }
-func (t *lineTransport) WriteBuffers(bufs ...[]byte) error { return t.core.t.WriteBuffers(bufs...) }
-func (t *lineTransport) LocalAddr() net.Addr               { return t.core.t.LocalAddr() }
-func (t *lineTransport) RemoteAddr() net.Addr              { return t.core.t.RemoteAddr() }
-func (t *lineTransport) RegisterProducer(p weft.Producer)  { t.core.t.RegisterProducer(p) }
-func (t *lineTransport) UnregisterProducer()               { t.core.t.UnregisterProducer() }
-func (t *lineTransport) Buffered() int                     { return t.core.t.Buffered() }
-func (t *lineTransport) WriteRoom() int                    { return writeRoom(t.core.t) }
-func (t *lineTransport) Context() context.Context          { return t.core.t.Context() }
+func (t *lineTransport) Write(p []byte) (int, error) {
+	t.core.settle()
+	return t.core.t.Write(p)
+}
+
+func (t *lineTransport) WriteBuffers(bufs ...[]byte) error {
+	t.core.settle()
+	return t.core.t.WriteBuffers(bufs...)
+}
+
+func (t *lineTransport) Buffered() int {
+	t.core.settle()
+	return t.core.t.Buffered()
+}
+
+func (t *lineTransport) WriteRoom() int {
+	t.core.settle()
+	return writeRoom(t.core.t)
+}
+
+func (t *lineTransport) LocalAddr() net.Addr              { return t.core.t.LocalAddr() }
+func (t *lineTransport) RemoteAddr() net.Addr             { return t.core.t.RemoteAddr() }
+func (t *lineTransport) RegisterProducer(p weft.Producer) { t.core.t.RegisterProducer(p) }
+func (t *lineTransport) UnregisterProducer()              { t.core.t.UnregisterProducer() }
+func (t *lineTransport) Context() context.Context         { return t.core.t.Context() }
 
 // Post is FrameTransport's Post for the LineReceiver's Transport.
 func (t *lineTransport) Post(fn func()) { post(t.core.t, fn) }

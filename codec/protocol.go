@@ -108,8 +108,9 @@ func NewProtocol(c Codec, h FrameHandler) weft.Protocol {
 // SendFrame still returns the codec's refusal at once; it returns nil for a
 // frame it gathers, and a Write error at the end of the loop (the connection
 // is closing or aborted then) is not reported: the frames are lost with the
-// connection, as they would have been written one by one. Abort discards
-// what was gathered with the rest of the pending output.
+// connection, as they would have been written one by one. Abort, too,
+// first writes what was gathered, which the runtime's Abort then discards
+// with the rest of the pending output.
 //
 // A handler that breaks the rule (SendFrame from another goroutine while a
 // read is being delivered) races with the loop; the race detector reports
@@ -291,52 +292,9 @@ type frameTransport framed
 
 func (t *frameTransport) SendFrame(b []byte) error {
 	if t.coalesce && t.busy {
-		return (*framed)(t).gather(b)
+		return t.gather(*t.codec.Load(), b)
 	}
 	return sendFrame(t.t, *t.codec.Load(), b)
-}
-
-// gather adds the frame of payload b to the frames gathered by the loop (a
-// coalescing handler's SendFrame while the loop delivers), checking b as
-// sendFrame does. A payload over gatherMax is written at once, after what
-// was gathered.
-func (p *framed) gather(b []byte) error {
-	c := *p.codec.Load()
-	st := p.st
-	if st == nil || len(b) > gatherMax {
-		p.flushOut()
-		return sendFrame(p.t, c, b)
-	}
-	var hdr [24]byte
-	n, tail, split, builtin, err := builtinParts(c, &hdr, b)
-	switch {
-	case builtin && err != nil:
-		return err
-	case builtin && split:
-		st.out = append(append(append(st.out, hdr[:n]...), b...), tail...)
-	default:
-		if err := nilCodec(c); err != nil {
-			return err
-		}
-		out, err := c.AppendFrame(st.out, b)
-		if err != nil {
-			return err
-		}
-		st.out = out
-	}
-	st.outN++
-	if len(st.out) >= flushAt {
-		p.flushOut()
-	}
-	return nil
-}
-
-// settle writes what a coalescing handler gathered, before a call of its
-// (from a callback: see NewCoalescingProtocol) that must come after it.
-func (t *frameTransport) settle() {
-	if t.coalesce && t.busy {
-		t.flushOut()
-	}
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
@@ -371,9 +329,7 @@ func (t *frameTransport) LoseConnectionWithReason(reason error) {
 }
 
 func (t *frameTransport) Abort() {
-	if t.coalesce && t.busy {
-		t.discardOut()
-	}
+	t.settle() // the runtime's Abort then discards it with the rest
 	t.closing.Store(true)
 	t.t.Abort()
 }

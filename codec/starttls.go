@@ -37,4 +37,7 @@ func (t *frameTransport) StartTLS(cfg *tls.Config) error {
 }
 
 // StartTLS: see frameTransport.StartTLS.
-func (t *lineTransport) StartTLS(cfg *tls.Config) error { return t.core.startTLS(cfg) }
+func (t *lineTransport) StartTLS(cfg *tls.Config) error {
+	t.core.settle()
+	return t.core.startTLS(cfg)
+}
