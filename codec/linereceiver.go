@@ -74,18 +74,22 @@ type LineReceiver struct {
 	// MaxLength is the longest line accepted (Twisted's MAX_LENGTH). Zero
 	// means DefaultMaxLineLength (16 KiB).
 	MaxLength int
+
+	h    LineHandler
+	core core
+	raw  bool
+
 	// Coalesce, for a handler that calls SendLine and its Transport's
 	// writing and closing methods only from its callbacks (as
 	// NewCoalescingProtocol asks), gathers the lines sent while the lines
 	// of one read are delivered and writes them together after the last
 	// of them: see NewCoalescingProtocol, whose rules and guarantees it
 	// shares. Other goroutines reach the connection through the
-	// Transport's Post.
+	// Transport's Post. Set it before serving. (It is declared next to an
+	// unexported bool, so that it adds no padding: a LineReceiver stays in
+	// the 144-byte size class.)
 	Coalesce bool
 
-	h    LineHandler
-	core core
-	raw  bool
 	line Line // set by ConnectionMade, then never changed
 }
 
