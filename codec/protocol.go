@@ -33,7 +33,8 @@ type FrameHandler interface {
 
 // FrameTransport is the weft.Transport of a framed connection, with frame
 // output and codec switching. Like weft.Transport it is safe to use from any
-// goroutine, except SetCodec (see there). The adapter's FrameTransport is also
+// goroutine, except SetCodec (see there) and, for the handler of a
+// NewCoalescingProtocol, the writing and closing methods (see there). The adapter's FrameTransport is also
 // a weft.Poster and a weft.HalfCloser (weft.LoseWriteConnection passes on to
 // the Transport under it).
 type FrameTransport interface {
