@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,23 +187,11 @@ func TestCoalescingProtocol(t *testing.T) {
 			}
 			p.ConnectionMade(lt)
 			p.DataReceived([]byte(tc.in))
-			if got := lt.log; !equalStrings(got, tc.want) {
+			if got := lt.log; !slices.Equal(got, tc.want) {
 				t.Fatalf("calls:\n got  %q\n want %q", got, tc.want)
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestCoalescingOutsideTheLoop: a frame sent outside a delivery loop
@@ -212,13 +201,13 @@ func TestCoalescingOutsideTheLoop(t *testing.T) {
 	h := &madeSender{}
 	p := codec.NewCoalescingProtocol(codec.Line{}, h)
 	p.ConnectionMade(lt)
-	if want := []string{"wb:" + lines("hello")}; !equalStrings(lt.log, want) {
+	if want := []string{"wb:" + lines("hello")}; !slices.Equal(lt.log, want) {
 		t.Fatalf("after ConnectionMade: %q, want %q", lt.log, want)
 	}
 	lt.log = nil
 	h.tr.(weft.Poster).Post(func() { _ = h.tr.SendFrame([]byte("posted")) })
 	lt.runPosted()
-	if want := []string{"wb:" + lines("posted")}; !equalStrings(lt.log, want) {
+	if want := []string{"wb:" + lines("posted")}; !slices.Equal(lt.log, want) {
 		t.Fatalf("from a posted function: %q, want %q", lt.log, want)
 	}
 }
@@ -259,7 +248,7 @@ func TestCoalescingPanicDiscards(t *testing.T) {
 	}
 	// The loop is over: a frame sent now is written at once.
 	_ = r.tr.SendFrame([]byte("after"))
-	if want := []string{"wb:" + lines("after")}; !equalStrings(lt.log, want) {
+	if want := []string{"wb:" + lines("after")}; !slices.Equal(lt.log, want) {
 		t.Fatalf("after the panic: %q, want %q", lt.log, want)
 	}
 }
@@ -402,33 +391,13 @@ func TestServeCoalescingEchoCountsFrames(t *testing.T) {
 	})
 }
 
-// starttlsReply answers "STARTTLS" with "220 go ahead" and upgrades, and
-// echoes other lines.
-type starttlsReply struct {
-	tr  codec.FrameTransport
-	cfg *tls.Config
-}
-
-func (s *starttlsReply) ConnectionMade(t codec.FrameTransport) { s.tr = t }
-func (s *starttlsReply) ConnectionLost(error)                  {}
-func (s *starttlsReply) FrameReceived(f []byte) {
-	if string(f) == "STARTTLS" {
-		_ = s.tr.SendFrame([]byte("220 go ahead"))
-		if err := s.tr.StartTLS(s.cfg); err != nil {
-			_ = s.tr.SendFrame([]byte("ERR " + err.Error()))
-		}
-		return
-	}
-	_ = s.tr.SendFrame(f)
-}
-
 // TestCoalescingStartTLS: the replies gathered before a StartTLS go out in
 // clear text, before the handshake, as they do one by one; what is sent
 // after it goes over TLS. Both engines.
 func TestCoalescingStartTLS(t *testing.T) {
 	engines(t, func(t *testing.T, opts weft.Options) {
 		srvCfg, cliCfg := testenv.TLSConfigs(t)
-		cl := servePair(t, codec.NewCoalescingProtocol(codec.Line{}, &starttlsReply{cfg: srvCfg}), &opts)
+		cl := servePair(t, codec.NewCoalescingProtocol(codec.Line{}, &starttlsEcho{cfg: srvCfg, reply: "220 go ahead"}), &opts)
 		if _, err := cl.Write([]byte("a\r\nSTARTTLS\r\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -437,19 +406,7 @@ func TestCoalescingStartTLS(t *testing.T) {
 		if _, err := io.ReadFull(cl, got); err != nil || string(got) != want {
 			t.Fatalf("clear text before the handshake: %q, %v; want %q", got, err, want)
 		}
-		tc := tls.Client(cl, cliCfg)
-		if err := tc.Handshake(); err != nil {
-			t.Fatalf("TLS handshake: %v", err)
-		}
-		fw := codec.NewFrameWriter(tc, codec.Line{})
-		fr := codec.NewFrameReader(tc, codec.Line{})
-		if err := fw.WriteFrame([]byte("secret")); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := fr.ReadFrame(); err != nil || string(f) != "secret" {
-			t.Fatalf("echo over TLS: %q, %v", f, err)
-		}
-		tc.Close()
+		checkTLSEcho(t, tls.Client(cl, cliCfg))
 	})
 }
 

@@ -12,16 +12,21 @@ import (
 	"github.com/weftkit/weft/internal/testenv"
 )
 
-// starttlsEcho echoes lines and upgrades to TLS on "STARTTLS".
+// starttlsEcho echoes lines and upgrades to TLS on "STARTTLS", after
+// answering it with reply if that is set.
 type starttlsEcho struct {
-	tr  codec.FrameTransport
-	cfg *tls.Config
+	tr    codec.FrameTransport
+	cfg   *tls.Config
+	reply string
 }
 
 func (s *starttlsEcho) ConnectionMade(t codec.FrameTransport) { s.tr = t }
 func (s *starttlsEcho) ConnectionLost(error)                  {}
 func (s *starttlsEcho) FrameReceived(f []byte) {
 	if string(f) == "STARTTLS" {
+		if s.reply != "" {
+			_ = s.tr.SendFrame([]byte(s.reply))
+		}
 		if err := s.tr.StartTLS(s.cfg); err != nil {
 			_ = s.tr.SendFrame([]byte("ERR " + err.Error()))
 		}
@@ -52,9 +57,15 @@ func (c *prefixConn) Write(p []byte) (int, error) {
 func TestStartTLSHandsBufferedBytesToTLS(t *testing.T) {
 	srvCfg, cliCfg := testenv.TLSConfigs(t)
 	cl := servePair(t, codec.NewProtocol(codec.Line{}, &starttlsEcho{cfg: srvCfg}), nil)
-	tc := tls.Client(&prefixConn{Conn: cl, prefix: []byte("STARTTLS\r\n")}, cliCfg)
+	checkTLSEcho(t, tls.Client(&prefixConn{Conn: cl, prefix: []byte("STARTTLS\r\n")}, cliCfg))
+}
+
+// checkTLSEcho makes tc's handshake, then checks that a line sent over it
+// comes back, and closes it.
+func checkTLSEcho(t *testing.T, tc *tls.Conn) {
+	t.Helper()
 	if err := tc.Handshake(); err != nil {
-		t.Fatalf("TLS handshake after a pipelined STARTTLS: %v", err)
+		t.Fatalf("TLS handshake: %v", err)
 	}
 	fw := codec.NewFrameWriter(tc, codec.Line{})
 	fr := codec.NewFrameReader(tc, codec.Line{})
