@@ -287,7 +287,12 @@ func TestCoalescingManyFrames(t *testing.T) {
 func TestPropertyCoalescingSameBytes(t *testing.T) {
 	for _, seed := range testenv.Seeds(t, "WEFT_COALESCE_PROP", 300, 50) {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		codecs := []codec.Codec{codec.Line{MaxLength: 700}, codec.Netstring{MaxLength: 700}, codec.Int16(), codec.Line{Delimiter: []byte("|"), MaxLength: 700}}
+		codecs := []codec.Codec{
+			codec.Line{MaxLength: 700}, codec.Netstring{MaxLength: 700}, codec.Int16(), codec.Line{Delimiter: []byte("|"), MaxLength: 700},
+			&codec.Line{MaxLength: 300}, codec.Int32(), &codec.LengthPrefix{Size: 1},
+			codec.LengthPrefix{Size: 3, LittleEndian: true, IncludesHeader: true, MaxLength: 600},
+			codec.LengthPrefix{Size: 8, LittleEndian: true}, codec.LengthPrefix{LittleEndian: true}, codec.LengthPrefix{Size: 2, IncludesHeader: true, MaxLength: 400},
+		}
 		c := codecs[rng.IntN(len(codecs))]
 		var in []byte
 		for range rng.IntN(40) {
@@ -301,6 +306,12 @@ func TestPropertyCoalescingSameBytes(t *testing.T) {
 		run := func(coalesce bool) (string, string) {
 			ft := &logTransport{}
 			step := 0
+			var errs []string // what SendFrame returned, refusals included
+			send := func(r *recorder, b []byte) {
+				if err := r.tr.SendFrame(b); err != nil {
+					errs = append(errs, fmt.Sprintf("%d: %v", step, err))
+				}
+			}
 			h := &recorder{hook: func(r *recorder, f []byte) {
 				step++
 				switch (script >> (step % 60)) & 7 {
@@ -309,21 +320,23 @@ func TestPropertyCoalescingSameBytes(t *testing.T) {
 				case 1:
 					r.tr.(weft.WriteRoomer).WriteRoom()
 				case 2:
-					_ = r.tr.SendFrame(bytes.Repeat(f, 2)) // maybe over the limit: refused
+					send(r, bytes.Repeat(f, 2)) // maybe over the limit: refused
 				case 3:
 					if step == 7 {
 						r.tr.LoseConnection()
 						return
 					}
 				case 4:
-					_ = r.tr.SendFrame(nil)
+					send(r, nil)
+				case 6:
+					send(r, append(bytes.Clone(f), '\n')) // a Line refuses it
 				case 5:
 					if step == 11 {
 						r.tr.Abort()
 						return
 					}
 				}
-				_ = r.tr.SendFrame(f)
+				send(r, f)
 			}}
 			var p weft.Protocol
 			if coalesce {
@@ -339,7 +352,7 @@ func TestPropertyCoalescingSameBytes(t *testing.T) {
 				rest = rest[n:]
 			}
 			p.ConnectionLost(nil)
-			return ft.written(), fmt.Sprintf("lost %v, aborted %v, %d frames, reason %v", ft.lost, ft.aborted, len(h.frames), h.reason)
+			return ft.written(), fmt.Sprintf("lost %v, aborted %v, %d frames, reason %v, SendFrame errors %q", ft.lost, ft.aborted, len(h.frames), h.reason, errs)
 		}
 		a, aEnd := run(false)
 		b, bEnd := run(true)

@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -83,6 +85,7 @@ type span struct {
 	// when the loop ends. Empty outside run.
 	out  []byte
 	outN int
+	enc  encPlan // how out's frames are encoded (gather)
 }
 
 // backState is a span's undecoded bytes as they were before a frame of adv
@@ -135,7 +138,7 @@ func (c *core) release() {
 		st.out = nil
 	}
 	st.buf, st.pending, st.in, st.inN, st.inBuf, st.back, st.idle = st.buf[:0], nil, nil, 0, false, backState{}, 0
-	st.out, st.outN = st.out[:0], 0
+	st.out, st.outN, st.enc = st.out[:0], 0, encPlan{}
 	spans.Put(st)
 }
 
@@ -352,13 +355,46 @@ func (c *core) flushOut() {
 // gather adds the frame of payload b, encoded with cd, to the frames
 // gathered by the loop (a coalescing handler's SendFrame or SendLine while
 // the loop delivers), checking b as sendFrame does. A payload over
-// gatherMax is written at once, after what was gathered.
-func (c *core) gather(cd Codec, b []byte) error {
+// gatherMax is written at once, after what was gathered. key identifies cd
+// for the span's encoding plan (see encPlan): the adapter's codec box, or
+// lineKey for a LineReceiver, whose codec never changes.
+func (c *core) gather(cd Codec, key *Codec, b []byte) error {
 	st := c.st
 	if st == nil || len(b) > gatherMax {
 		c.flushOut()
 		return sendFrame(c.t, cd, b)
 	}
+	if st.enc.key != key {
+		st.enc = planFor(cd, key)
+	}
+	e := &st.enc
+	out := st.out
+	switch e.kind {
+	case encLength:
+		if len(b) > e.limit {
+			return c.gatherAny(cd, b) // which reports the error
+		}
+		out = e.appendLength(out, len(b))
+		out = append(out, b...)
+	case encCRLF:
+		if len(b) > e.limit || bytes.IndexByte(b, '\n') >= 0 {
+			return c.gatherAny(cd, b)
+		}
+		out = append(append(out, b...), '\r', '\n')
+	default:
+		return c.gatherAny(cd, b)
+	}
+	st.out = out
+	st.outN++
+	if len(out) >= flushAt {
+		c.flushOut()
+	}
+	return nil
+}
+
+// gatherAny is gather for any codec, checked and encoded frame by frame.
+func (c *core) gatherAny(cd Codec, b []byte) error {
+	st := c.st
 	var hdr [24]byte
 	n, tail, split, builtin, err := builtinParts(cd, &hdr, b)
 	switch {
@@ -381,6 +417,85 @@ func (c *core) gather(cd Codec, b []byte) error {
 		c.flushOut()
 	}
 	return nil
+}
+
+// lineKey is the encoding plan's key of a LineReceiver's codec.
+var lineKey Codec
+
+// Kinds of encPlan.
+const (
+	encAny    = iota // gatherAny: checked and encoded frame by frame
+	encLength        // a valid LengthPrefix
+	encCRLF          // a valid Line with the default delimiter
+)
+
+// encPlan is how gather encodes the frames of one codec, worked out once per
+// read (the span is the read's) instead of for every frame: the codec's
+// validation, its limit and its header's shape. A payload the plan would
+// refuse goes to gatherAny, which reports the codec's own error.
+type encPlan struct {
+	key    *Codec // the codec the plan is for; nil: none yet
+	kind   uint8
+	size   uint8 // encLength: the header's size
+	little bool  // encLength: little-endian
+	incl   bool  // encLength: the length counts the header
+	limit  int   // the longest payload
+}
+
+// planFor makes the encoding plan of cd.
+func planFor(cd Codec, key *Codec) encPlan {
+	e := encPlan{key: key}
+	switch c := cd.(type) {
+	case LengthPrefix:
+		e.lengthPlan(c)
+	case *LengthPrefix:
+		if c != nil {
+			e.lengthPlan(*c)
+		}
+	case Line:
+		e.linePlan(c)
+	case *Line:
+		if c != nil {
+			e.linePlan(*c)
+		}
+	}
+	return e
+}
+
+func (e *encPlan) lengthPlan(c LengthPrefix) {
+	if c.Validate() != nil {
+		return
+	}
+	e.kind, e.size, e.little, e.incl, e.limit = encLength, uint8(c.size()), c.LittleEndian, c.IncludesHeader, c.Limit()
+}
+
+func (e *encPlan) linePlan(c Line) {
+	if len(c.Delimiter) != 0 || c.Validate() != nil {
+		return
+	}
+	e.kind, e.limit = encCRLF, c.limit()
+}
+
+// appendLength appends the length header of an n-byte payload, as
+// LengthPrefix.appendHeader does.
+func (e *encPlan) appendLength(dst []byte, n int) []byte {
+	v := uint64(n)
+	if e.incl {
+		v += uint64(e.size)
+	}
+	switch {
+	case e.size == 4 && !e.little:
+		return binary.BigEndian.AppendUint32(dst, uint32(v))
+	case e.little:
+		for i := range int(e.size) {
+			dst = append(dst, byte(v>>(8*i)))
+		}
+		return dst
+	}
+	for i := int(e.size) - 1; i >= 0; i-- {
+		dst = append(dst, byte(v>>(8*i)))
+	}
+	return dst
 }
 
 // settle writes what a coalescing handler gathered, before a call of its

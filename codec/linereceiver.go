@@ -197,7 +197,7 @@ func (r *LineReceiver) SendLine(line []byte) error {
 		return errNotConnected
 	}
 	if r.core.coalesce && r.core.busy {
-		return r.core.gather(&r.line, line)
+		return r.core.gather(&r.line, &lineKey, line)
 	}
 	return sendFrame(r.core.t, &r.line, line)
 }

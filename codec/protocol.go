@@ -293,7 +293,8 @@ type frameTransport framed
 
 func (t *frameTransport) SendFrame(b []byte) error {
 	if t.coalesce && t.busy {
-		return t.gather(*t.codec.Load(), b)
+		box := t.codec.Load()
+		return t.gather(*box, box, b)
 	}
 	return sendFrame(t.t, *t.codec.Load(), b)
 }
