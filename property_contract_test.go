@@ -408,6 +408,7 @@ type propRun struct {
 	lostWall   time.Time     // when ConnectionLost was called
 	lostCh     chan struct{} // closed in ConnectionLost
 	peerStop   chan struct{} // finalStalled: closed when the peer's reader must stop
+	peerGo     chan struct{} // finalStalled: closed when the stall gave up before its close (the peer reads on)
 	peerChunks []peerChunk   // the peer's writes, in order (its writer's)
 	stallRec   *writeRec     // finalStalled: the write that the stopped peer leaves pending
 	extraIn    int           // bytes delivered that are not the peer's stream (pipelined TLS bytes)
@@ -884,7 +885,7 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	cfg := randomConfig(rng, transport)
 	r := &propRun{t: t, cfg: cfg, name: transport, reason: fmt.Errorf("prop reason %d", seed), trCh: make(chan weft.Transport, 1),
-		lostCh: make(chan struct{}), peerStop: make(chan struct{}), rclAt: math.MaxInt64}
+		lostCh: make(chan struct{}), peerStop: make(chan struct{}), peerGo: make(chan struct{}), rclAt: math.MaxInt64}
 	r.cb = &actor{w: 0, rng: rand.New(rand.NewPCG(rng.Uint64(), 1))}
 	r.stream = make([]byte, cfg.peerLen)
 	for i := range r.stream {

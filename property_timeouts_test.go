@@ -129,9 +129,21 @@ func (r *propRun) timerCut() bool {
 
 // stall is finalStalled: the peer's reader stops, the driver writes (at
 // most what the buffer takes, so that no write fails for it) until the
-// sockets are surely full, then closes gracefully.
+// sockets are surely full, then closes gracefully. If a write fails (the
+// connection was closed or half-closed before: LoseWriteConnection takes
+// no more writes) no close follows, and the peer reads on: the connection
+// then ends as the peer and the earlier close make it end, which a
+// stopped peer would hold up for ever (a half-close waiting for a StartTLS
+// handshake that the stopped peer does not make, with no IdleTimeout or
+// HandshakeTimeout, waits for the peer as documented).
 func (r *propRun) stall(a *actor) {
 	close(r.peerStop)
+	closed := false
+	defer func() {
+		if !closed {
+			close(r.peerGo)
+		}
+	}()
 	// The sockets hold less than 448 KiB: the server's SO_SNDBUF (at
 	// most 64 KiB, doubled by the kernel), the peer's SO_RCVBUF (128 KiB,
 	// doubled), and the peer's read under way (64 KiB at most); net.Pipe
@@ -168,6 +180,7 @@ func (r *propRun) stall(a *actor) {
 		// close may finish: no expectation.)
 		r.stallRec = last
 	}
+	closed = true
 	if a.rng.IntN(2) == 0 {
 		r.closeOp(a, opLose)
 	} else {
@@ -176,8 +189,8 @@ func (r *propRun) stall(a *actor) {
 }
 
 // peerStopped is called by the peer's reader before each read: once
-// finalStalled stopped it, it waits for ConnectionLost (at most 10 s), then
-// reads on.
+// finalStalled stopped it, it waits for ConnectionLost (at most 10 s), or
+// for the stall to give up (peerGo), then reads on.
 func (r *propRun) peerStopped() {
 	select {
 	case <-r.peerStop:
@@ -186,6 +199,7 @@ func (r *propRun) peerStopped() {
 	}
 	select {
 	case <-r.lostCh:
+	case <-r.peerGo:
 	case <-time.After(10 * time.Second):
 	}
 }
