@@ -146,7 +146,10 @@ type HalfCloser interface {
 	// TLS the half-close waits for the handshake (a LoseConnection
 	// meanwhile closes at once: nothing is left to send). If it fails (a
 	// failed handshake, a socket already reset), the connection is closed
-	// instead.
+	// instead. The connection is still open: a peer that takes no output,
+	// or makes no handshake, holds the half-close as long as
+	// Options.IdleTimeout and (for the handshake) HandshakeTimeout allow;
+	// CloseTimeout bounds closes, not this.
 	//
 	// A net.Conn that is not a socket half-closes if it has a CloseWrite
 	// method (endpoint's stdio: over pipes closes standard output). Before
