@@ -280,20 +280,88 @@ func TestCoalescingManyFrames(t *testing.T) {
 	}
 }
 
+// coalesceCodecs are the codecs the coalescing comparisons run over: each
+// built-in codec, pointer codecs, and LengthPrefix sizes, byte orders and
+// limits that refuse some replies.
+var coalesceCodecs = []codec.Codec{
+	codec.Line{MaxLength: 700}, codec.Netstring{MaxLength: 700}, codec.Int16(), codec.Line{Delimiter: []byte("|"), MaxLength: 700},
+	&codec.Line{MaxLength: 300}, codec.Int32(), &codec.LengthPrefix{Size: 1},
+	codec.LengthPrefix{Size: 3, LittleEndian: true, IncludesHeader: true, MaxLength: 600},
+	codec.LengthPrefix{Size: 8, LittleEndian: true}, codec.LengthPrefix{LittleEndian: true}, codec.LengthPrefix{Size: 2, IncludesHeader: true, MaxLength: 400},
+}
+
+// coalesceRun feeds in, cut into reads by splitSeed, to a handler driven
+// by script (replies of any size, raw writes, room queries, codec
+// refusals, closes, aborts), through NewCoalescingProtocol if coalesce is
+// set, else NewProtocol. It returns what the transport was given and how the
+// connection ended, SendFrame's errors included.
+func coalesceRun(c codec.Codec, in []byte, splitSeed, script uint64, coalesce bool) (string, string) {
+	ft := &logTransport{}
+	step := 0
+	var errs []string // what SendFrame returned, refusals included
+	send := func(r *recorder, b []byte) {
+		if err := r.tr.SendFrame(b); err != nil {
+			errs = append(errs, fmt.Sprintf("%d: %v", step, err))
+		}
+	}
+	h := &recorder{hook: func(r *recorder, f []byte) {
+		step++
+		switch (script >> (step % 60)) & 7 {
+		case 0:
+			_, _ = r.tr.Write([]byte("<raw>"))
+		case 1:
+			r.tr.(weft.WriteRoomer).WriteRoom()
+		case 2:
+			send(r, bytes.Repeat(f, 2)) // maybe over the limit: refused
+		case 3:
+			if step == 7 {
+				r.tr.LoseConnection()
+				return
+			}
+		case 4:
+			send(r, nil)
+		case 6:
+			send(r, append(bytes.Clone(f), '\n')) // a Line refuses it
+		case 5:
+			if step == 11 {
+				r.tr.Abort()
+				return
+			}
+		}
+		send(r, f)
+	}}
+	var p weft.Protocol
+	if coalesce {
+		p = codec.NewCoalescingProtocol(c, h)
+	} else {
+		p = codec.NewProtocol(c, h)
+	}
+	p.ConnectionMade(ft)
+	feedPieces(p, in, rand.New(rand.NewPCG(splitSeed, 8))) // the same splits in both runs
+	p.ConnectionLost(nil)
+	return ft.written(), fmt.Sprintf("lost %v, aborted %v, %d frames, reason %v, SendFrame errors %q", ft.lost, ft.aborted, len(h.frames), h.reason, errs)
+}
+
+// checkCoalesceSame fails t unless both adapters write the same bytes and
+// end the same way for in, splitSeed and script (see coalesceRun).
+func checkCoalesceSame(t *testing.T, c codec.Codec, in []byte, splitSeed, script uint64, rerun string) {
+	t.Helper()
+	a, aEnd := coalesceRun(c, in, splitSeed, script, false)
+	b, bEnd := coalesceRun(c, in, splitSeed, script, true)
+	if a != b || aEnd != bEnd {
+		t.Fatalf("%s codec %#v:\n NewProtocol wrote %d bytes, ended %s\n coalescing  wrote %d bytes, ended %s\n first difference at byte %d",
+			rerun, c, len(a), aEnd, len(b), bEnd, firstDiff(a, b))
+	}
+}
+
 // TestPropertyCoalescingSameBytes: for random inputs split at random and
-// random handler scripts (replies of any size, raw writes, room queries,
-// codec refusals, closes, aborts), NewCoalescingProtocol writes exactly the bytes
-// NewProtocol writes, in the same order, and closes the same way.
+// random handler scripts (see coalesceRun), NewCoalescingProtocol writes
+// exactly the bytes NewProtocol writes, in the same order, gets the same
+// SendFrame errors, and closes the same way.
 func TestPropertyCoalescingSameBytes(t *testing.T) {
 	for _, seed := range testenv.Seeds(t, "WEFT_COALESCE_PROP", 300, 50) {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		codecs := []codec.Codec{
-			codec.Line{MaxLength: 700}, codec.Netstring{MaxLength: 700}, codec.Int16(), codec.Line{Delimiter: []byte("|"), MaxLength: 700},
-			&codec.Line{MaxLength: 300}, codec.Int32(), &codec.LengthPrefix{Size: 1},
-			codec.LengthPrefix{Size: 3, LittleEndian: true, IncludesHeader: true, MaxLength: 600},
-			codec.LengthPrefix{Size: 8, LittleEndian: true}, codec.LengthPrefix{LittleEndian: true}, codec.LengthPrefix{Size: 2, IncludesHeader: true, MaxLength: 400},
-		}
-		c := codecs[rng.IntN(len(codecs))]
+		c := coalesceCodecs[rng.IntN(len(coalesceCodecs))]
 		var in []byte
 		for range rng.IntN(40) {
 			f := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, rng.IntN(700))
@@ -302,64 +370,34 @@ func TestPropertyCoalescingSameBytes(t *testing.T) {
 		if rng.IntN(4) == 0 { // a frame the decoder refuses, or a partial one
 			in = append(in, bytes.Repeat([]byte("9"), 800)...)
 		}
-		script := rng.Uint64()
-		run := func(coalesce bool) (string, string) {
-			ft := &logTransport{}
-			step := 0
-			var errs []string // what SendFrame returned, refusals included
-			send := func(r *recorder, b []byte) {
-				if err := r.tr.SendFrame(b); err != nil {
-					errs = append(errs, fmt.Sprintf("%d: %v", step, err))
-				}
-			}
-			h := &recorder{hook: func(r *recorder, f []byte) {
-				step++
-				switch (script >> (step % 60)) & 7 {
-				case 0:
-					_, _ = r.tr.Write([]byte("<raw>"))
-				case 1:
-					r.tr.(weft.WriteRoomer).WriteRoom()
-				case 2:
-					send(r, bytes.Repeat(f, 2)) // maybe over the limit: refused
-				case 3:
-					if step == 7 {
-						r.tr.LoseConnection()
-						return
-					}
-				case 4:
-					send(r, nil)
-				case 6:
-					send(r, append(bytes.Clone(f), '\n')) // a Line refuses it
-				case 5:
-					if step == 11 {
-						r.tr.Abort()
-						return
-					}
-				}
-				send(r, f)
-			}}
-			var p weft.Protocol
-			if coalesce {
-				p = codec.NewCoalescingProtocol(c, h)
-			} else {
-				p = codec.NewProtocol(c, h)
-			}
-			p.ConnectionMade(ft)
-			split := rand.New(rand.NewPCG(seed, 8)) // the same splits in both runs
-			for rest := bytes.Clone(in); len(rest) > 0; {
-				n := 1 + split.IntN(len(rest))
-				p.DataReceived(rest[:n])
-				rest = rest[n:]
-			}
-			p.ConnectionLost(nil)
-			return ft.written(), fmt.Sprintf("lost %v, aborted %v, %d frames, reason %v, SendFrame errors %q", ft.lost, ft.aborted, len(h.frames), h.reason, errs)
+		checkCoalesceSame(t, c, in, seed, rng.Uint64(), fmt.Sprintf("seed %d (rerun: WEFT_COALESCE_PROP_SEED=%d)", seed, seed))
+	}
+}
+
+// FuzzCoalescingSameBytes is TestPropertyCoalescingSameBytes over any input:
+// hostile bytes (malformed frames, over-long ones, partial ones) included.
+func FuzzCoalescingSameBytes(f *testing.F) {
+	for i, c := range coalesceCodecs {
+		var in []byte
+		for j := range 5 {
+			in, _ = c.AppendFrame(in, bytes.Repeat([]byte{byte('a' + j)}, 10*j+i))
 		}
-		a, aEnd := run(false)
-		b, bEnd := run(true)
-		if a != b || aEnd != bEnd {
-			t.Fatalf("seed %d (rerun: WEFT_COALESCE_PROP_SEED=%d) codec %#v:\n NewProtocol wrote %d bytes, ended %s\n coalescing  wrote %d bytes, ended %s\n first difference at byte %d",
-				seed, seed, c, len(a), aEnd, len(b), bEnd, firstDiff(a, b))
-		}
+		f.Add(uint8(i), in, uint64(i), uint64(0x9e3779b97f4a7c15)*uint64(i+1))
+	}
+	f.Add(uint8(1), []byte("3:abc,5:hello,x:"), uint64(3), uint64(7))
+	f.Add(uint8(0), []byte("one\r\ntwo\nthree\r\n\r\n"), uint64(9), uint64(1<<40))
+	f.Fuzz(func(t *testing.T, ci uint8, in []byte, splitSeed, script uint64) {
+		checkCoalesceSame(t, coalesceCodecs[int(ci)%len(coalesceCodecs)], in, splitSeed, script, "")
+	})
+}
+
+// feedPieces delivers a copy of in to p in reads of random lengths drawn
+// from split.
+func feedPieces(p weft.Protocol, in []byte, split *rand.Rand) {
+	for rest := bytes.Clone(in); len(rest) > 0; {
+		n := 1 + split.IntN(len(rest))
+		p.DataReceived(rest[:n])
+		rest = rest[n:]
 	}
 }
 
@@ -499,12 +537,7 @@ func TestPropertyCoalescingLineReceiver(t *testing.T) {
 			r := codec.NewLineReceiver(h)
 			r.Delimiter, r.MaxLength, r.Coalesce = []byte(delim), 1000, coalesce
 			r.ConnectionMade(ft)
-			split := rand.New(rand.NewPCG(seed, 10)) // the same reads in both runs
-			for rest := bytes.Clone(in); len(rest) > 0; {
-				n := 1 + split.IntN(len(rest))
-				r.DataReceived(rest[:n])
-				rest = rest[n:]
-			}
+			feedPieces(r, in, rand.New(rand.NewPCG(seed, 10))) // the same reads in both runs
 			r.ConnectionLost(nil)
 			return ft.written(), fmt.Sprintf("lost %v, aborted %v, events %q, reason %v", ft.lost, ft.aborted, h.events, h.reason)
 		}
