@@ -117,37 +117,19 @@ func TestCoalescingProtocol(t *testing.T) {
 		{
 			name: "a close comes after the frames",
 			in:   lines("a", "b", "q", "c"),
-			hook: func(tr codec.FrameTransport, f string) {
-				if f == "q" {
-					tr.LoseConnection()
-					return
-				}
-				_ = tr.SendFrame([]byte(f))
-			},
+			hook: sendUntil("q", codec.FrameTransport.LoseConnection),
 			want: []string{"w:" + lines("a", "b"), "lose"},
 		},
 		{
 			name: "a close with a reason too",
 			in:   lines("a", "q"),
-			hook: func(tr codec.FrameTransport, f string) {
-				if f == "q" {
-					weft.LoseConnectionWithReason(tr, errors.New("bye"))
-					return
-				}
-				_ = tr.SendFrame([]byte(f))
-			},
+			hook: sendUntil("q", func(tr codec.FrameTransport) { weft.LoseConnectionWithReason(tr, errors.New("bye")) }),
 			want: []string{"w:" + lines("a"), "lose"},
 		},
 		{
 			name: "an abort comes after the frames (which the runtime's Abort discards)",
 			in:   lines("a", "b", "x", "c"),
-			hook: func(tr codec.FrameTransport, f string) {
-				if f == "x" {
-					tr.Abort()
-					return
-				}
-				_ = tr.SendFrame([]byte(f))
-			},
+			hook: sendUntil("x", codec.FrameTransport.Abort),
 			want: []string{"w:" + lines("a", "b"), "abort"},
 		},
 		{
@@ -389,6 +371,18 @@ func FuzzCoalescingSameBytes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ci uint8, in []byte, splitSeed, script uint64) {
 		checkCoalesceSame(t, coalesceCodecs[int(ci)%len(coalesceCodecs)], in, splitSeed, script, "")
 	})
+}
+
+// sendUntil is a hook that sends each frame back, but ends the connection
+// with end at the frame stop.
+func sendUntil(stop string, end func(codec.FrameTransport)) func(codec.FrameTransport, string) {
+	return func(tr codec.FrameTransport, f string) {
+		if f == stop {
+			end(tr)
+			return
+		}
+		_ = tr.SendFrame([]byte(f))
+	}
 }
 
 // feedPieces delivers a copy of in to p in reads of random lengths drawn

@@ -385,11 +385,18 @@ func (c *core) gather(cd Codec, key *Codec, b []byte) error {
 		return c.gatherAny(cd, b)
 	}
 	st.out = out
+	c.gathered()
+	return nil
+}
+
+// gathered counts the frame just added to st.out, and writes what was
+// gathered once it reaches flushAt.
+func (c *core) gathered() {
+	st := c.st
 	st.outN++
-	if len(out) >= flushAt {
+	if len(st.out) >= flushAt {
 		c.flushOut()
 	}
-	return nil
 }
 
 // gatherAny is gather for any codec, checked and encoded frame by frame.
@@ -412,10 +419,7 @@ func (c *core) gatherAny(cd Codec, b []byte) error {
 		}
 		st.out = out
 	}
-	st.outN++
-	if len(st.out) >= flushAt {
-		c.flushOut()
-	}
+	c.gathered()
 	return nil
 }
 
