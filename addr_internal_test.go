@@ -136,3 +136,18 @@ func TestConnSizeClass(t *testing.T) {
 		t.Fatalf("Conn is %d bytes, want at most 112", s)
 	}
 }
+
+// TestPackedRemoteNotKept: an IPv4 TCP remote address is packed, not kept.
+// Package server relies on it: it recycles the address it gives NewConnFD
+// (recycleRemote), so a Conn that kept the pointer would report another
+// connection's address.
+func TestPackedRemoteNotKept(t *testing.T) {
+	ip := [4]byte{192, 0, 2, 7}
+	a := &net.TCPAddr{IP: ip[:], Port: 4000}
+	var c Conn
+	c.setAddrs(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7000}, a)
+	ip[3], a.Port = 9, 1 // the address reused for another connection
+	if got := (*transport)(&c).RemoteAddr().String(); got != "192.0.2.7:4000" {
+		t.Fatalf("RemoteAddr %s after its source was reused, want 192.0.2.7:4000", got)
+	}
+}

@@ -7,7 +7,8 @@
 //   - Protocol: reacts to one connection's events (ConnectionMade, DataReceived,
 //     ConnectionLost). Its callbacks are never concurrent.
 //   - Factory (and FactoryFunc): builds one Protocol per connection; optional
-//     Starter/Stopper hooks run around all the listeners that use it.
+//     Starter/Stopper hooks run around all the listeners that use it, and
+//     AddrIgnorer spares a server the peer's address it would make for it.
 //   - Transport: the connection as the Protocol sees it; safe from any goroutine.
 //     Poster: the Transports (the runtime's, the codec adapters') whose Post
 //     runs a function serialized with the Protocol's callbacks.
@@ -61,6 +62,21 @@ type FactoryFunc func(remote net.Addr) Protocol
 
 // BuildProtocol calls f(remote).
 func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) }
+
+// AddrIgnorer is implemented by a Factory whose BuildProtocol does not use
+// its remote argument, as none of the protocols in this module's protocols/
+// tree does. When IgnoresAddr returns true a server may call
+// BuildProtocol(nil), and so need not make the peer's address for the call.
+// Package server does so on its descriptor path, where that address was an
+// allocation per accepted connection and garbage once the Protocol was
+// built: such garbage is still in the heap, and in the process's memory,
+// when the connection is idle (about 30 bytes per idle connection in the S5
+// benchmark; see docs/benchmarks.md). The Protocol still has the address:
+// its Transport's RemoteAddr gives it.
+type AddrIgnorer interface {
+	// IgnoresAddr reports whether BuildProtocol may be given nil.
+	IgnoresAddr() bool
+}
 
 // Starter is implemented by a Factory that needs to run code before its first
 // listener starts (Twisted's startFactory). A Start error aborts the start.

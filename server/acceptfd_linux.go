@@ -5,8 +5,10 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/weftkit/weft"
 )
@@ -329,12 +331,18 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	if s.debugLog() {
 		s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(remote))
 	}
+	// With no hook and a Factory not given it, nothing but this function
+	// sees remote: it is recycled once set up.
+	recycle := s.ConnState == nil && ignoresAddr(s.Factory)
 	abandon := func(err error) {
 		syscall.Close(fd)
 		s.releaseSlot(ip, false)
 		s.finish(info, err)
 		s.releaseListener(ls)
 		s.wg.Done()
+		if recycle {
+			recycleRemote(remote)
+		}
 	}
 	p, err := s.build(s.Factory, remote)
 	if err != nil {
@@ -362,6 +370,9 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	if s.debugLog() {
 		s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
 	}
+	if recycle {
+		recycleRemote(remote)
+	}
 	c.wc.Start(nil) // ends in managed.InternalWeftEnded
 }
 
@@ -378,10 +389,11 @@ func fdConn(fd int) (net.Conn, error) {
 // tcpAddr4Box and tcpAddr6Box hold a peer's *net.TCPAddr and its IP in one
 // object (64 bytes), as tcpAddr4 and tcpAddr6 make them. The accept path
 // makes one per connection for BuildProtocol and the ConnState hook, and the
-// connection keeps only a packed copy, so it is usually garbage. As two
-// objects, the address fell in the 48-byte size class of the server's live
-// per-connection object, and once collected left holes in its spans that
-// idle connections' memory kept resident (S5).
+// connection keeps only a packed copy. As two objects, the address fell in
+// the 48-byte size class of the server's live per-connection object, and
+// once collected left holes in its spans that idle connections' memory kept
+// resident (S5). An IPv4 one that nothing else can hold is recycled
+// (recycleRemote).
 type tcpAddr4Box struct {
 	a  net.TCPAddr
 	ip [4]byte
@@ -392,11 +404,37 @@ type tcpAddr6Box struct {
 	ip [16]byte
 }
 
-// tcpAddr4 returns ip:port as a *net.TCPAddr made in one allocation.
+// addr4Pool holds the IPv4 addresses runFD recycled.
+var addr4Pool = sync.Pool{New: func() any { return new(tcpAddr4Box) }}
+
+// tcpAddr4 returns ip:port as a *net.TCPAddr made in one allocation, or
+// recycled.
 func tcpAddr4(ip [4]byte, port int) *net.TCPAddr {
-	b := &tcpAddr4Box{ip: ip}
-	b.a.IP, b.a.Port = b.ip[:], port
+	b := addr4Pool.Get().(*tcpAddr4Box)
+	b.ip = ip
+	b.a = net.TCPAddr{IP: b.ip[:], Port: port}
 	return &b.a
+}
+
+// recycleRemote puts back a peer address that accept4 made, once nothing
+// can hold it: the Factory was not given it (weft.AddrIgnorer), no
+// ConnState hook saw it, and weft.NewConnFD keeps an IPv4 TCP address
+// packed, not the pointer. Without it every accepted connection left its
+// address as garbage, which, until the next collection, idle connections'
+// memory carried (30–50 bytes per connection in S5). a must come from
+// accept4 (tcpAddr4, tcpAddr6 or an empty address): an IPv4 one is a
+// tcpAddr4Box whose IP is its own array. That is checked on the addresses
+// as numbers before a is taken for a box: a pointer past a plain
+// *net.TCPAddr would leave its object.
+func recycleRemote(a net.Addr) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || len(ta.IP) != net.IPv4len ||
+		uintptr(unsafe.Pointer(unsafe.SliceData(ta.IP))) != uintptr(unsafe.Pointer(ta))+unsafe.Offsetof(tcpAddr4Box{}.ip) {
+		return
+	}
+	b := (*tcpAddr4Box)(unsafe.Pointer(ta))
+	*b = tcpAddr4Box{}
+	addr4Pool.Put(b)
 }
 
 // tcpAddr6 makes an IPv6 TCP address; a non-zero zone is an interface index.

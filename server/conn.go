@@ -172,13 +172,25 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 
 // build calls f.BuildProtocol, recovering a panic: it then returns a
 // *buildPanic (a weft.ErrProtocolPanic), which costs that connection only.
+// A Factory that ignores the address (weft.AddrIgnorer) is given nil, on
+// every path alike.
 func (s *Server) build(f weft.Factory, remote net.Addr) (p weft.Protocol, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			p, err = nil, &buildPanic{value: v, stack: debug.Stack()}
 		}
 	}()
+	if ignoresAddr(f) {
+		remote = nil
+	}
 	return f.BuildProtocol(remote), nil
+}
+
+// ignoresAddr reports whether f says its BuildProtocol does not use its
+// address (weft.AddrIgnorer).
+func ignoresAddr(f weft.Factory) bool {
+	ai, ok := f.(weft.AddrIgnorer)
+	return ok && ai.IgnoresAddr()
 }
 
 // buildPanic is a panic of Factory.BuildProtocol, recovered: the connection

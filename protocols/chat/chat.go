@@ -278,6 +278,10 @@ func spanFormat(r rune) bool {
 	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x206f || r >= 0xfff9 && r <= 0xfffb
 }
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (*Server) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory. A nil *Server refuses every
 // connection (returns nil).
 func (s *Server) BuildProtocol(net.Addr) weft.Protocol {

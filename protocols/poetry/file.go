@@ -1,6 +1,7 @@
 package poetry
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -28,12 +29,42 @@ func ReadFile(path string) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxPoemFile {
 		return nil, tooLarge()
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxPoemFile+1))
+	b, over, err := readUpTo(f, MaxPoemFile)
 	if err != nil {
 		return nil, fmt.Errorf("poetry: reading %s: %w", path, err)
 	}
-	if len(b) > MaxPoemFile {
+	if over {
 		return nil, tooLarge()
 	}
 	return b, nil
+}
+
+// readUpTo reads r to its end, or until it has given more than limit bytes
+// (over: the bytes are then dropped). It reads into chunks of up to 1 MiB,
+// joined once at the end, rather than one slice grown and copied as it
+// fills (io.ReadAll): reading /dev/zero to the limit took 3.4 s that way
+// under the race detector, 0.13 s in chunks.
+func readUpTo(r io.Reader, limit int) (b []byte, over bool, err error) {
+	var chunks [][]byte
+	total, size := 0, 64<<10
+	for {
+		c := make([]byte, min(size, limit+1-total))
+		n, err := io.ReadFull(r, c)
+		total += n
+		if total > limit {
+			return nil, true, nil
+		}
+		chunks = append(chunks, c[:n])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		size = min(2*size, 1<<20)
+	}
+	if len(chunks) == 1 {
+		return chunks[0], false, nil
+	}
+	return bytes.Join(chunks, nil), false, nil
 }

@@ -3,10 +3,13 @@ package poetry_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/weftkit/weft/protocols/poetry"
 )
@@ -62,5 +65,42 @@ func TestReadFile(t *testing.T) {
 				t.Fatalf("ReadFile(%s) = %d bytes, %v; want %d bytes", tc.path, len(b), err, tc.size)
 			}
 		})
+	}
+}
+
+// TestReadUpToProperty: readUpTo returns exactly what the reader gave when
+// that is at most limit bytes, and over (no bytes) when it is more, for
+// sizes around its chunk boundaries and readers that give short reads; a
+// read error is returned.
+func TestReadUpToProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	src := rand.NewChaCha8([32]byte{7})
+	sizes := []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 192 << 10, 192<<10 + 1, 3<<20 + 5}
+	for range 40 {
+		sizes = append(sizes, rng.IntN(4<<20))
+	}
+	for _, size := range sizes {
+		data := make([]byte, size)
+		src.Read(data)
+		for _, limit := range []int{size - 1, size, size + 1, rng.IntN(4<<20) + 1} {
+			if limit < 0 {
+				continue
+			}
+			var r io.Reader = bytes.NewReader(data)
+			if rng.IntN(2) == 0 {
+				r = iotest.HalfReader(r)
+			}
+			b, over, err := poetry.ReadUpTo(r, limit)
+			if err != nil {
+				t.Fatalf("size %d, limit %d: %v", size, limit, err)
+			}
+			if over != (size > limit) || over && b != nil || !over && !bytes.Equal(b, data) {
+				t.Fatalf("size %d, limit %d: %d bytes (equal %v), over %v", size, limit, len(b), bytes.Equal(b, data), over)
+			}
+		}
+	}
+	boom := errors.New("boom")
+	if _, _, err := poetry.ReadUpTo(io.MultiReader(bytes.NewReader(make([]byte, 100<<10)), iotest.ErrReader(boom)), 1<<20); !errors.Is(err, boom) {
+		t.Fatalf("a read error: %v, want boom", err)
 	}
 }

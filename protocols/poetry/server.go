@@ -77,6 +77,10 @@ func (s *Server) Validate() error {
 	return nil
 }
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (*Server) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory. An invalid Server refuses every
 // connection (call Validate first).
 func (s *Server) BuildProtocol(net.Addr) weft.Protocol {

@@ -72,6 +72,10 @@ type Chargen struct {
 // such as net.Pipe, the whole buffer, about 70 KB).
 const DefaultStallTimeout = time.Minute
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (Chargen) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory.
 func (c Chargen) BuildProtocol(net.Addr) weft.Protocol {
 	stall := c.StallTimeout

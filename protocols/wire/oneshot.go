@@ -85,6 +85,10 @@ func (q *QOTD) NextQuote() string {
 	return q.Quotes[i%uint64(len(q.Quotes))]
 }
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (*QOTD) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory.
 func (q *QOTD) BuildProtocol(net.Addr) weft.Protocol {
 	return &oneShot{msg: []byte(q.NextQuote() + "\r\n"), timeout: q.CloseTimeout}
@@ -102,6 +106,10 @@ type Daytime struct {
 	// read holds the connection until the runtime's IdleTimeout.
 	CloseTimeout time.Duration
 }
+
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (Daytime) IgnoresAddr() bool { return true }
 
 // BuildProtocol implements weft.Factory.
 func (d Daytime) BuildProtocol(net.Addr) weft.Protocol {
@@ -123,6 +131,10 @@ type Time struct {
 	// read holds the connection until the runtime's IdleTimeout.
 	CloseTimeout time.Duration
 }
+
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (Time) IgnoresAddr() bool { return true }
 
 // BuildProtocol implements weft.Factory.
 func (c Time) BuildProtocol(net.Addr) weft.Protocol {

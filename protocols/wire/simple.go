@@ -38,6 +38,10 @@ import (
 // is ready to use.
 type Echo struct{}
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (Echo) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory.
 func (Echo) BuildProtocol(net.Addr) weft.Protocol { return &echo{} }
 
@@ -355,6 +359,10 @@ func (f *flow) stop() {
 // use.
 type Discard struct{}
 
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (Discard) IgnoresAddr() bool { return true }
+
 // BuildProtocol implements weft.Factory.
 func (Discard) BuildProtocol(net.Addr) weft.Protocol { return discard{} }
 
@@ -390,6 +398,10 @@ type FramedEcho struct {
 	// is plain Echo.
 	Codec codec.Codec
 }
+
+// IgnoresAddr implements weft.AddrIgnorer: BuildProtocol does not use its
+// address, so a server may pass nil.
+func (FramedEcho) IgnoresAddr() bool { return true }
 
 // BuildProtocol implements weft.Factory.
 func (f FramedEcho) BuildProtocol(net.Addr) weft.Protocol {

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/weftkit/weft"
+)
+
+// ignoring is a Factory that says it ignores the address (weft.AddrIgnorer)
+// and records what BuildProtocol was given anyway.
+type ignoring struct {
+	mu    sync.Mutex
+	given []net.Addr
+	seen  chan [2]net.Addr
+}
+
+func (f *ignoring) IgnoresAddr() bool { return true }
+
+func (f *ignoring) BuildProtocol(a net.Addr) weft.Protocol {
+	f.mu.Lock()
+	f.given = append(f.given, a)
+	f.mu.Unlock()
+	return &addrProto{seen: f.seen}
+}
+
+// TestDescriptorAcceptRecyclesRemote: on the descriptor path, the peer's
+// address made for the connection is recycled when nothing can hold it (a
+// Factory that ignores it is given nil, and no ConnState hook is set), and
+// kept otherwise. Many connections, dialled from several goroutines so that
+// recycled addresses are reused, must each report their own client's
+// address through the Transport, and the addresses a hook or a Factory kept
+// must still be their clients' once all were accepted.
+func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
+	const n, dialers = 240, 4
+	for _, tc := range []struct {
+		name    string
+		ignore  bool // the Factory is an AddrIgnorer
+		hook    bool // a ConnState hook keeps ConnInfo.RemoteAddr
+		recycle bool // the address should be recycled
+	}{
+		{"ignoring factory, no hook", true, false, true},
+		{"ignoring factory, hook", true, true, false},
+		{"factory takes the address", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := make(chan [2]net.Addr, n)
+			ig := &ignoring{seen: seen}
+			var kept []net.Addr // by the hook or the Factory
+			var mu sync.Mutex
+			keep := func(a net.Addr) {
+				mu.Lock()
+				kept = append(kept, a)
+				mu.Unlock()
+			}
+			s := &Server{Factory: ig}
+			if !tc.ignore {
+				s.Factory = weft.FactoryFunc(func(a net.Addr) weft.Protocol {
+					keep(a)
+					return &addrProto{seen: seen}
+				})
+			}
+			if tc.hook {
+				s.ConnState = func(ci ConnInfo, st ConnState) {
+					if st == StateActive {
+						keep(ci.RemoteAddr)
+					}
+				}
+			}
+			addr, _, _ := fdServer(t, s)
+			t.Cleanup(func() { s.Close() })
+			clients := make(chan string, n)
+			var wg sync.WaitGroup
+			for range dialers {
+				wg.Go(func() {
+					for range n / dialers {
+						c, err := net.Dial("tcp4", addr)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						t.Cleanup(func() { c.Close() })
+						clients <- c.LocalAddr().String()
+					}
+				})
+			}
+			wg.Wait()
+			close(clients)
+			var want []string
+			for a := range clients {
+				want = append(want, a)
+			}
+			if len(want) != n {
+				t.FailNow()
+			}
+			slices.Sort(want)
+			var remotes []string
+			for range n {
+				tr := <-seen
+				remotes = append(remotes, tr[1].String())
+			}
+			slices.Sort(remotes)
+			if !slices.Equal(remotes, want) {
+				t.Fatalf("Transport.RemoteAddr of the %d connections differ from their clients' addresses:\n%v\nwant\n%v", n, remotes, want)
+			}
+			if !byFD(s) {
+				t.Fatal("the descriptor accept path was not used")
+			}
+			if tc.ignore {
+				for i, a := range ig.given {
+					if a != nil {
+						t.Fatalf("BuildProtocol %d was given %v: an AddrIgnorer is given nil", i, a)
+					}
+				}
+			}
+			mu.Lock()
+			var got []string
+			for _, a := range kept {
+				got = append(got, a.String())
+			}
+			mu.Unlock()
+			if tc.recycle {
+				if len(got) != 0 {
+					t.Fatalf("kept %d addresses, want none", len(got))
+				}
+				return
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("the addresses kept by the hook or the Factory changed after they were given (recycled while held):\n%v\nwant\n%v", got, want)
+			}
+		})
+	}
+}
+
+// TestRecycleRemote: recycling reuses an address accept4 made, so making
+// one costs no allocation; an address not made by tcpAddr4 (a plain
+// *net.TCPAddr with a 4-byte IP, an IPv6 one) is left alone, not cleared.
+func TestRecycleRemote(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		recycleRemote(tcpAddr4([4]byte{127, 0, 0, 1}, 9))
+	})
+	if allocs >= 1 {
+		t.Errorf("tcpAddr4 then recycleRemote: %v allocations, want the address reused", allocs)
+	}
+	a := tcpAddr4([4]byte{192, 0, 2, 1}, 80)
+	recycleRemote(a)
+	if a.IP != nil || a.Port != 0 {
+		t.Errorf("a recycled address is %v, want it cleared", a)
+	}
+	for _, a := range []*net.TCPAddr{
+		{IP: net.IPv4(192, 0, 2, 1).To4(), Port: 80},
+		tcpAddr6([16]byte{15: 1}, 80, 0),
+		{Port: 80},
+	} {
+		before := *a
+		recycleRemote(a)
+		if !a.IP.Equal(before.IP) || a.Port != before.Port {
+			t.Errorf("recycleRemote changed %v, not made by tcpAddr4, into %v", before, a)
+		}
+	}
+}
