@@ -151,3 +151,17 @@ func TestPackedRemoteNotKept(t *testing.T) {
 		t.Fatalf("RemoteAddr %s after its source was reused, want 192.0.2.7:4000", got)
 	}
 }
+
+// TestSharedLocalNotKept: a TCP local address is copied into the shared
+// connAddrs, not kept. Package server relies on it: it recycles the local
+// address it made for a socket of a listener on the unspecified address.
+func TestSharedLocalNotKept(t *testing.T) {
+	ip := [4]byte{192, 0, 2, 200}
+	a := &net.TCPAddr{IP: ip[:], Port: 4001}
+	var c Conn
+	c.setAddrs(a, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9})
+	ip[3], a.Port = 9, 1 // the address reused for another connection
+	if got := (*transport)(&c).LocalAddr().String(); got != "192.0.2.200:4001" {
+		t.Fatalf("LocalAddr %s after its source was reused, want 192.0.2.200:4001", got)
+	}
+}

@@ -96,12 +96,13 @@ func (s *Server) acceptLoopFD(ls *listenerState) error {
 				s.stats.accepted.Add(1)
 				opts.apply(fd)
 				var local net.Addr = laddr
+				ownLocal := false // local is the listener's, not this socket's own
 				if !sameLocal {
 					if la, err := localAddr(fd); err == nil {
-						local = la
+						local, ownLocal = la, true
 					}
 				}
-				if !s.acceptedFD(fd, local, remote, ls) {
+				if !s.acceptedFD(fd, local, remote, ownLocal, ls) {
 					aerr = ErrServerClosed
 					return true
 				}
@@ -213,8 +214,9 @@ func hasSockOpts(fd int, list []sockOpt) bool {
 }
 
 // acceptedFD admits an accepted descriptor and starts serving it; false
-// means the server is closing (fd is closed).
-func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) bool {
+// means the server is closing (fd is closed). ownLocal says local was made
+// for this socket (localAddr), not shared.
+func (s *Server) acceptedFD(fd int, local, remote net.Addr, ownLocal bool, ls *listenerState) bool {
 	id, ok := s.track(nil, ls)
 	if !ok {
 		syscall.Close(fd)
@@ -246,7 +248,7 @@ func (s *Server) acceptedFD(fd int, local, remote net.Addr, ls *listenerState) b
 		go s.handle(id, nc, ls, &admitted{adm: adm})
 		return true
 	}
-	j := fdSetup{id: id, fd: fd, local: local, remote: remote, ls: ls, ip: ip}
+	j := fdSetup{id: id, fd: fd, local: local, remote: remote, ownLocal: ownLocal, ls: ls, ip: ip}
 	if s.setups.Add(1) > maxSetups {
 		// Setting up faster than the connections start: do it here, which
 		// also slows accepting down. Goroutines waiting to run (each with
@@ -297,6 +299,7 @@ type fdSetup struct {
 	id            uint64
 	fd            int
 	local, remote net.Addr
+	ownLocal      bool // local was made for this socket (see acceptedFD)
 	ls            *listenerState
 	ip            ipKey
 }
@@ -311,7 +314,7 @@ const setupIdle = 5 * time.Second
 
 // setup runs runFD for j and releases its setup slot.
 func (s *Server) setup(j fdSetup) {
-	s.runFD(j.id, j.fd, j.local, j.remote, j.ls, j.ip)
+	s.runFD(j)
 	s.setups.Add(-1)
 }
 
@@ -325,24 +328,32 @@ func (s *Server) setupLoop(j fdSetup) {
 }
 
 // runFD is handle and run for a descriptor admitted to run.
-func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerState, ip ipKey) {
-	info := ConnInfo{ID: id, LocalAddr: local, RemoteAddr: remote}
+func (s *Server) runFD(j fdSetup) {
+	fd, local, remote, ls, ip := j.fd, j.local, j.remote, j.ls, j.ip
+	info := ConnInfo{ID: j.id, LocalAddr: local, RemoteAddr: remote}
 	s.hook(info, StateNew)
 	if s.debugLog() {
 		s.log.Debug("server: accepted", "id", info.ID, "remote", addrString(remote))
 	}
-	// With no hook and a Factory not given it, nothing but this function
-	// sees remote: it is recycled once set up.
-	recycle := s.ConnState == nil && ignoresAddr(s.Factory)
+	// Without a hook, nothing but this function sees local, and remote
+	// too when the Factory is not given it: they are recycled once the
+	// connection is set up (NewConnFD copies or packs them).
+	hookless := s.ConnState == nil
+	recycle := func() {
+		if hookless && ignoresAddr(s.Factory) {
+			recycleAddr(remote)
+		}
+		if hookless && j.ownLocal {
+			recycleAddr(local)
+		}
+	}
 	abandon := func(err error) {
 		syscall.Close(fd)
 		s.releaseSlot(ip, false)
 		s.finish(info, err)
 		s.releaseListener(ls)
 		s.wg.Done()
-		if recycle {
-			recycleRemote(remote)
-		}
+		recycle()
 	}
 	p, err := s.build(s.Factory, remote)
 	if err != nil {
@@ -354,7 +365,7 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 		abandon(ErrRefused)
 		return
 	}
-	c := newConn(id, p, ls, false)
+	c := newConn(j.id, p, ls, false)
 	wc, err := weft.NewConnFD(fd, local, remote, (*managed)(c), &s.opts)
 	if err != nil {
 		abandon(err)
@@ -370,9 +381,7 @@ func (s *Server) runFD(id uint64, fd int, local, remote net.Addr, ls *listenerSt
 	if s.debugLog() {
 		s.log.Debug("server: active", "id", info.ID, "remote", addrString(remote), "overflow", false)
 	}
-	if recycle {
-		recycleRemote(remote)
-	}
+	recycle()
 	c.wc.Start(nil) // ends in managed.InternalWeftEnded
 }
 
@@ -393,7 +402,7 @@ func fdConn(fd int) (net.Conn, error) {
 // the 48-byte size class of the server's live per-connection object, and
 // once collected left holes in its spans that idle connections' memory kept
 // resident (S5). An IPv4 one that nothing else can hold is recycled
-// (recycleRemote).
+// (recycleAddr).
 type tcpAddr4Box struct {
 	a  net.TCPAddr
 	ip [4]byte
@@ -416,17 +425,18 @@ func tcpAddr4(ip [4]byte, port int) *net.TCPAddr {
 	return &b.a
 }
 
-// recycleRemote puts back a peer address that accept4 made, once nothing
-// can hold it: the Factory was not given it (weft.AddrIgnorer), no
-// ConnState hook saw it, and weft.NewConnFD keeps an IPv4 TCP address
-// packed, not the pointer. Without it every accepted connection left its
+// recycleAddr puts back an address that accept4 or localAddr made, once
+// nothing can hold it: for the peer's, the Factory was not given it
+// (weft.AddrIgnorer); for both, no ConnState hook saw it, and
+// weft.NewConnFD keeps an IPv4 TCP address packed (remote) or copied
+// (local), not the pointer. Without it every accepted connection left its
 // address as garbage, which, until the next collection, idle connections'
-// memory carried (30–50 bytes per connection in S5). a must come from
-// accept4 (tcpAddr4, tcpAddr6 or an empty address): an IPv4 one is a
-// tcpAddr4Box whose IP is its own array. That is checked on the addresses
-// as numbers before a is taken for a box: a pointer past a plain
+// memory carried (30–40 bytes per connection in S5). a must come from
+// accept4 or localAddr (tcpAddr4, tcpAddr6 or an empty address): an IPv4
+// one is a tcpAddr4Box whose IP is its own array. That is checked on the
+// addresses as numbers before a is taken for a box: a pointer past a plain
 // *net.TCPAddr would leave its object.
-func recycleRemote(a net.Addr) {
+func recycleAddr(a net.Addr) {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok || len(ta.IP) != net.IPv4len ||
 		uintptr(unsafe.Pointer(unsafe.SliceData(ta.IP))) != uintptr(unsafe.Pointer(ta))+unsafe.Offsetof(tcpAddr4Box{}.ip) {

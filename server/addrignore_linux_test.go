@@ -29,21 +29,25 @@ func (f *ignoring) BuildProtocol(a net.Addr) weft.Protocol {
 // TestDescriptorAcceptRecyclesRemote: on the descriptor path, the peer's
 // address made for the connection is recycled when nothing can hold it (a
 // Factory that ignores it is given nil, and no ConnState hook is set), and
-// kept otherwise. Many connections, dialled from several goroutines so that
-// recycled addresses are reused, must each report their own client's
-// address through the Transport, and the addresses a hook or a Factory kept
-// must still be their clients' once all were accepted.
+// kept otherwise; on a listener of the unspecified address, so is the local
+// address made for each socket. Many connections, dialled from several
+// goroutines so that recycled addresses are reused, must each report their
+// own addresses through the Transport, and the addresses a hook or a
+// Factory kept must still be the right ones once all were accepted.
 func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
 	const n, dialers = 240, 4
 	for _, tc := range []struct {
 		name    string
+		listen  string
 		ignore  bool // the Factory is an AddrIgnorer
-		hook    bool // a ConnState hook keeps ConnInfo.RemoteAddr
-		recycle bool // the address should be recycled
+		hook    bool // a ConnState hook keeps ConnInfo's addresses
+		recycle bool // the remote address should be recycled
 	}{
-		{"ignoring factory, no hook", true, false, true},
-		{"ignoring factory, hook", true, true, false},
-		{"factory takes the address", false, false, false},
+		{"ignoring factory, no hook", "127.0.0.1:0", true, false, true},
+		{"ignoring factory, hook", "127.0.0.1:0", true, true, false},
+		{"factory takes the address", "127.0.0.1:0", false, false, false},
+		{"unspecified, ignoring factory, no hook", "0.0.0.0:0", true, false, true},
+		{"unspecified, ignoring factory, hook", "0.0.0.0:0", true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seen := make(chan [2]net.Addr, n)
@@ -62,14 +66,20 @@ func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
 					return &addrProto{seen: seen}
 				})
 			}
+			var locals []net.Addr // kept by the hook
 			if tc.hook {
 				s.ConnState = func(ci ConnInfo, st ConnState) {
 					if st == StateActive {
 						keep(ci.RemoteAddr)
+						mu.Lock()
+						locals = append(locals, ci.LocalAddr)
+						mu.Unlock()
 					}
 				}
 			}
-			addr, _, _ := fdServer(t, s)
+			addr, _, _ := fdServerOn(t, s, "tcp4", tc.listen)
+			_, port, _ := net.SplitHostPort(addr)
+			addr = net.JoinHostPort("127.0.0.1", port)
 			t.Cleanup(func() { s.Close() })
 			clients := make(chan string, n)
 			var wg sync.WaitGroup
@@ -100,6 +110,9 @@ func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
 			for range n {
 				tr := <-seen
 				remotes = append(remotes, tr[1].String())
+				if tr[0].String() != addr {
+					t.Fatalf("Transport.LocalAddr %v, want %v", tr[0], addr)
+				}
 			}
 			slices.Sort(remotes)
 			if !slices.Equal(remotes, want) {
@@ -119,6 +132,11 @@ func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
 			var got []string
 			for _, a := range kept {
 				got = append(got, a.String())
+			}
+			for _, a := range locals {
+				if a.String() != addr {
+					t.Errorf("a LocalAddr the hook kept is now %v, want %v (recycled while held)", a, addr)
+				}
 			}
 			mu.Unlock()
 			if tc.recycle {
@@ -140,13 +158,13 @@ func TestDescriptorAcceptRecyclesRemote(t *testing.T) {
 // *net.TCPAddr with a 4-byte IP, an IPv6 one) is left alone, not cleared.
 func TestRecycleRemote(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
-		recycleRemote(tcpAddr4([4]byte{127, 0, 0, 1}, 9))
+		recycleAddr(tcpAddr4([4]byte{127, 0, 0, 1}, 9))
 	})
 	if allocs >= 1 {
-		t.Errorf("tcpAddr4 then recycleRemote: %v allocations, want the address reused", allocs)
+		t.Errorf("tcpAddr4 then recycleAddr: %v allocations, want the address reused", allocs)
 	}
 	a := tcpAddr4([4]byte{192, 0, 2, 1}, 80)
-	recycleRemote(a)
+	recycleAddr(a)
 	if a.IP != nil || a.Port != 0 {
 		t.Errorf("a recycled address is %v, want it cleared", a)
 	}
@@ -156,9 +174,9 @@ func TestRecycleRemote(t *testing.T) {
 		{Port: 80},
 	} {
 		before := *a
-		recycleRemote(a)
+		recycleAddr(a)
 		if !a.IP.Equal(before.IP) || a.Port != before.Port {
-			t.Errorf("recycleRemote changed %v, not made by tcpAddr4, into %v", before, a)
+			t.Errorf("recycleAddr changed %v, not made by tcpAddr4, into %v", before, a)
 		}
 	}
 }
