@@ -9,23 +9,6 @@ import (
 	"github.com/weftkit/weft"
 )
 
-// ignoring is a Factory that says it ignores the address (weft.AddrIgnorer)
-// and records what BuildProtocol was given anyway.
-type ignoring struct {
-	mu    sync.Mutex
-	given []net.Addr
-	seen  chan [2]net.Addr
-}
-
-func (f *ignoring) IgnoresAddr() bool { return true }
-
-func (f *ignoring) BuildProtocol(a net.Addr) weft.Protocol {
-	f.mu.Lock()
-	f.given = append(f.given, a)
-	f.mu.Unlock()
-	return &addrProto{seen: f.seen}
-}
-
 // TestDescriptorAcceptRecyclesRemote: on the descriptor path, the peer's
 // address made for the connection is recycled when nothing can hold it (a
 // Factory that ignores it is given nil, and no ConnState hook is set), and
