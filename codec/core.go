@@ -42,9 +42,12 @@ const minPiece = 4 << 10
 // given back when none are, so that an idle connection holds no span and no
 // buffer.
 type core struct {
-	t   weft.Transport
-	dec Decoder // nil until first needed; once failed, the errDecoder holding the decode error
-	st  *span   // nil while nothing is pending (outside run)
+	t weft.Transport
+	// dec is nil until first needed, and in the adapter while its decoder
+	// is parked (framed.park); once failed, the errDecoder holding the
+	// decode error.
+	dec Decoder
+	st  *span // nil while nothing is pending (outside run)
 
 	busy    bool // inside run
 	failed  bool // a decode error closed the connection
@@ -52,10 +55,39 @@ type core struct {
 	// coalesce: frames the handler sends inside run are gathered in
 	// st.out and written when the loop ends (NewCoalescingProtocol).
 	coalesce bool
-	piece    int32 // minimum piece; 0 means minPiece (tests set it small)
-	paused   atomic.Bool
-	closing  atomic.Bool
+	flags    atomic.Uint32 // cPaused, cClosing
+	// off is the stream offset of the adapter's parked decoder, which the
+	// next one resumes at (framed.park).
+	off int64
 }
+
+// Bits of core.flags, set from any goroutine: the decode loop stops when
+// either is set.
+const (
+	cPaused  uint32 = 1 << iota // the handler paused reading
+	cClosing                    // the handler is closing the connection
+)
+
+func (c *core) paused() bool  { return c.flags.Load()&cPaused != 0 }
+func (c *core) closing() bool { return c.flags.Load()&cClosing != 0 }
+func (c *core) setClosing()   { c.flags.Or(cClosing) }
+
+// setPaused records PauseReading (true) or ResumeReading (false).
+func (c *core) setPaused(v bool) {
+	if v {
+		c.flags.Or(cPaused)
+	} else {
+		c.flags.And(^cPaused)
+	}
+}
+
+// minPieces holds the minimum pieces tests set (SetMinPiece), by *core, in
+// place of minPiece; piecesSet says whether any was, so that pull looks
+// only then.
+var (
+	minPieces sync.Map
+	piecesSet atomic.Bool
+)
 
 // span holds the undecoded bytes: pending followed by the tail of the current
 // read, in[inN:]. pending points either into the runtime's read (zero copy)
@@ -200,7 +232,7 @@ func (c *core) made(s sink) {
 // once reading is not paused (the runtime never reads the end while
 // paused).
 func (c *core) endIfHeld(s sink) {
-	if c.endHeld && !c.busy && !c.paused.Load() {
+	if c.endHeld && !c.busy && !c.paused() {
 		c.endHeld = false
 		s.ReadConnectionLost()
 	}
@@ -219,9 +251,11 @@ func (st *span) own() {
 func (c *core) pull(st *span) {
 	st.own()
 	src := st.tail()
-	piece := int(c.piece)
-	if piece == 0 {
-		piece = minPiece
+	piece := minPiece
+	if piecesSet.Load() {
+		if v, ok := minPieces.Load(c); ok && v.(int) > 0 {
+			piece = v.(int)
+		}
 	}
 	n := min(len(src), max(len(st.pending), piece))
 	off := len(st.buf) - len(st.pending)
@@ -292,11 +326,13 @@ func (c *core) clear() []byte {
 	return p
 }
 
-// resetDecoder resets the decoder, if one was made yet.
+// resetDecoder resets the decoder, if one was made yet; a parked one's
+// successor starts at offset 0.
 func (c *core) resetDecoder() {
 	if c.dec != nil {
 		c.dec.Reset()
 	}
+	c.off = 0
 }
 
 // setDecoder switches to a new decoder; the undecoded bytes are decoded by it.
@@ -522,7 +558,7 @@ func (c *core) discardOut() {
 func (c *core) decode(s sink) (n int64) {
 	st := c.st
 	back := s.stepsBack()
-	for !c.failed && !c.closing.Load() && !c.paused.Load() {
+	for !c.failed && c.flags.Load() == 0 {
 		if len(st.pending) == 0 {
 			tail := st.tail()
 			if len(tail) == 0 {
@@ -661,7 +697,7 @@ func (c *core) lost(reason error) error {
 	switch {
 	case c.failed:
 		return c.dec.(errDecoder).err
-	case reason == nil && left > 0 && !c.closing.Load():
+	case reason == nil && left > 0 && !c.closing():
 		// The peer ended the stream inside a frame. When the handler
 		// closed the connection itself, what it left unread is its
 		// choice, not a truncated stream.
@@ -701,7 +737,7 @@ func writeRoom(t weft.Transport) int {
 // function finds nothing more to deliver. A transport without Post resumes at
 // once; the buffered frames are then delivered when the next bytes arrive.
 func (c *core) resumeReading(s sink) {
-	c.paused.Store(false)
+	c.setPaused(false)
 	p, ok := c.t.(weft.Poster)
 	if !ok {
 		c.t.ResumeReading()
@@ -716,14 +752,14 @@ func (c *core) resumeReading(s sink) {
 	}
 	p.Post(func() {
 		c.run(s)
-		if !c.paused.Load() {
+		if !c.paused() {
 			c.endIfHeld(s)
 			c.t.ResumeReading()
 			// A PauseReading from another goroutine may have come
 			// between the check and the call (after the ResumeReading
 			// that posted this): it must win, or the transport would
 			// read on into the buffer while paused.
-			if c.paused.Load() {
+			if c.paused() {
 				c.t.PauseReading()
 			}
 		}

@@ -6,15 +6,19 @@ import "github.com/weftkit/weft"
 // frame by at least n bytes at a time (normally 4 KiB), so that tests with
 // small inputs exercise the piecewise copying.
 func SetMinPiece(p weft.Protocol, n int) {
+	var c *core
 	switch p := p.(type) {
 	case *framed:
-		p.piece = int32(n)
+		c = &p.core
 	case *LineReceiver:
-		p.core.piece = int32(n)
+		c = &p.core
 	}
+	minPieces.Store(c, n)
+	piecesSet.Store(true)
 }
 
-// HasDecoder reports whether the adapter p has made its decoder yet.
+// HasDecoder reports whether the adapter p holds a decoder now: it makes
+// one on its first read and parks it when a read leaves nothing pending.
 func HasDecoder(p weft.Protocol) bool { return p.(*framed).dec != nil }
 
 // BufCap returns the capacity of the buffer the adapter or LineReceiver p

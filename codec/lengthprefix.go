@@ -128,6 +128,9 @@ func (d *lengthDecoder) Reset() {
 
 func (d *lengthDecoder) BytesScanned() int64 { return d.scanned }
 
+func (d *lengthDecoder) between() (int64, bool) { return d.off, d.err == nil && !d.known }
+func (d *lengthDecoder) resume(off int64)       { d.Reset(); d.off = off }
+
 func (d *lengthDecoder) Decode(buf []byte) (int, []byte, error) {
 	if d.err != nil {
 		return 0, nil, d.err

@@ -91,6 +91,9 @@ type lineDecoder struct {
 func (d *lineDecoder) Reset()              { d.from, d.broken, d.scanned, d.off = 0, false, 0, 0 }
 func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
 
+func (d *lineDecoder) between() (int64, bool) { return d.off, !d.broken && d.from == 0 }
+func (d *lineDecoder) resume(off int64)       { d.Reset(); d.off = off }
+
 type strictLineDecoder struct {
 	lineDecoder
 	delim []byte

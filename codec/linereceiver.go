@@ -266,17 +266,17 @@ type lineTransport LineReceiver
 
 func (t *lineTransport) LoseConnection() {
 	t.core.settle()
-	t.core.closing.Store(true)
+	t.core.setClosing()
 	t.core.t.LoseConnection()
 }
 
 func (t *lineTransport) Abort() {
 	t.core.settle() // the runtime's Abort then discards it with the rest
-	t.core.closing.Store(true)
+	t.core.setClosing()
 	t.core.t.Abort()
 }
 
-func (t *lineTransport) PauseReading()  { t.core.paused.Store(true); t.core.t.PauseReading() }
+func (t *lineTransport) PauseReading()  { t.core.setPaused(true); t.core.t.PauseReading() }
 func (t *lineTransport) ResumeReading() { t.core.resumeReading((*LineReceiver)(t)) }
 
 // LoseConnectionWithReason implements weft.ReasonCloser: LoseConnection,
@@ -284,7 +284,7 @@ func (t *lineTransport) ResumeReading() { t.core.resumeReading((*LineReceiver)(t
 // (weft.LoseConnectionWithReason).
 func (t *lineTransport) LoseConnectionWithReason(reason error) {
 	t.core.settle()
-	t.core.closing.Store(true)
+	t.core.setClosing()
 	weft.LoseConnectionWithReason(t.core.t, reason)
 }
 

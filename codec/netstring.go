@@ -73,6 +73,11 @@ func (d *netstringDecoder) Reset() {
 
 func (d *netstringDecoder) BytesScanned() int64 { return d.scanned }
 
+func (d *netstringDecoder) between() (int64, bool) {
+	return d.off, d.err == nil && d.pos == 0 && !d.colon
+}
+func (d *netstringDecoder) resume(off int64) { d.Reset(); d.off = off }
+
 func (d *netstringDecoder) Decode(buf []byte) (int, []byte, error) {
 	if d.err != nil {
 		return 0, nil, d.err

@@ -126,20 +126,26 @@ func NewCoalescingProtocol(c Codec, h FrameHandler) weft.Protocol {
 	return p
 }
 
+// codecBox holds the codec of the adapters built with it, and the decoders
+// they parked (framed.park), which are that codec's.
+type codecBox struct {
+	c    Codec // never written after the box is published: SetCodec stores a new box
+	decs sync.Pool
+}
+
 // lastBox is the box of the codec most recently given to NewProtocol. A
 // server's connections are built from one Factory value, so they share one
-// box (16 bytes each otherwise). Boxes are never written after they are
-// published: SetCodec stores a new one.
-var lastBox atomic.Pointer[Codec]
+// box (a box each otherwise), and the decoders they park.
+var lastBox atomic.Pointer[codecBox]
 
 // boxCodec returns a box holding c, shared when c is the same interface
 // value as the last one boxed.
-func boxCodec(c Codec) *Codec {
-	if b := lastBox.Load(); b != nil && sameValue(*b, c) {
+func boxCodec(c Codec) *codecBox {
+	if b := lastBox.Load(); b != nil && sameValue(b.c, c) {
 		return b
 	}
-	b := new(Codec) // not &c: c would escape, and be allocated, on every call
-	*b = c
+	b := new(codecBox) // not &codecBox{c: c}: c would escape, and be allocated, on every call
+	b.c = c
 	lastBox.Store(b)
 	return b
 }
@@ -159,7 +165,7 @@ type framed struct {
 	// codec is the current codec, read by SendFrame on any goroutine
 	// without a lock; SetCodec stores another box. framed fits the 80-byte
 	// size class.
-	codec atomic.Pointer[Codec]
+	codec atomic.Pointer[codecBox]
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
@@ -167,7 +173,7 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 	// The decoder is made by the first read (or SetCodec): a connection
 	// that has sent nothing yet holds none.
 	p.h.ConnectionMade((*frameTransport)(p))
-	if err := Validate(*p.codec.Load()); err != nil && !p.failed {
+	if err := Validate(p.codec.Load().c); err != nil && !p.failed {
 		p.fail(err)
 	}
 	p.made(p) // what DataReceived kept if called before (by hand)
@@ -175,9 +181,48 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 
 func (p *framed) DataReceived(data []byte) {
 	if p.dec == nil {
-		p.dec = decoderFor(*p.codec.Load())
+		p.dec = p.unpark()
 	}
 	p.feed(data, p)
+	p.park()
+}
+
+// park gives the decoder back to its codec's box when the read left nothing
+// pending and the decoder is between frames (a built-in one: see parker),
+// keeping only its stream offset: a connection idle between reads then
+// holds no decoder (48 bytes for a Line). The next read takes one again
+// (unpark), from the box, where a busy server's connections find the ones
+// the others parked.
+func (p *framed) park() {
+	if p.st != nil || p.busy || p.failed {
+		return
+	}
+	pk, ok := p.dec.(parker)
+	if !ok {
+		return
+	}
+	off, ok := pk.between()
+	if !ok {
+		return
+	}
+	p.off = off
+	p.codec.Load().decs.Put(p.dec)
+	p.dec = nil
+}
+
+// unpark returns a decoder of the current codec at the stream offset of
+// the one parked last (0 before the first read): a parked one, or a new one.
+func (p *framed) unpark() Decoder {
+	box := p.codec.Load()
+	if d, ok := box.decs.Get().(Decoder); ok {
+		d.(parker).resume(p.off)
+		return d
+	}
+	d := decoderFor(box.c)
+	if pk, ok := d.(parker); ok && p.off != 0 {
+		pk.resume(p.off)
+	}
+	return d
 }
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
@@ -294,13 +339,13 @@ type frameTransport framed
 func (t *frameTransport) SendFrame(b []byte) error {
 	if t.coalesce && t.busy {
 		box := t.codec.Load()
-		return t.gather(*box, box, b)
+		return t.gather(box.c, &box.c, b)
 	}
-	return sendFrame(t.t, *t.codec.Load(), b)
+	return sendFrame(t.t, t.codec.Load().c, b)
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
-	t.codec.Store(&c)
+	t.codec.Store(&codecBox{c: c})
 	t.setDecoder(decoderFor(c))
 	// Outside the loop (a posted function), the buffered bytes may hold
 	// frames of c: decode them now rather than at the next read. Inside
@@ -310,7 +355,7 @@ func (t *frameTransport) SetCodec(c Codec) {
 
 func (t *frameTransport) LoseConnection() {
 	t.settle()
-	t.closing.Store(true)
+	t.setClosing()
 	t.t.LoseConnection()
 }
 
@@ -326,18 +371,18 @@ func (t *frameTransport) LoseWriteConnection() error {
 // (weft.LoseConnectionWithReason).
 func (t *frameTransport) LoseConnectionWithReason(reason error) {
 	t.settle()
-	t.closing.Store(true)
+	t.setClosing()
 	weft.LoseConnectionWithReason(t.t, reason)
 }
 
 func (t *frameTransport) Abort() {
 	t.settle() // the runtime's Abort then discards it with the rest
-	t.closing.Store(true)
+	t.setClosing()
 	t.t.Abort()
 }
 
 func (t *frameTransport) PauseReading() {
-	t.paused.Store(true)
+	t.setPaused(true)
 	t.t.PauseReading()
 }
 

@@ -344,17 +344,19 @@ func (h *decoderProbe) FrameReceived(f []byte) { h.frames = append(h.frames, str
 func (h *decoderProbe) ConnectionLost(error)   {}
 
 // TestDecoderMadeOnFirstRead: the adapter makes its decoder on the first
-// read, so a connection that has sent nothing holds none; the frames are
-// the same, and a codec set in ConnectionMade is the one used.
+// read, so a connection that has sent nothing holds none, and parks it
+// again when a read leaves nothing pending, so a connection idle between
+// frames holds none either; a read that ends inside a frame keeps it. The
+// frames are the same, and a codec set in ConnectionMade is the one used.
 func TestDecoderMadeOnFirstRead(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		next codec.Codec
-		in   string
-		want []string
+		name  string
+		next  codec.Codec
+		reads []string // each ends on a frame boundary unless partial
+		want  []string
 	}{
-		{"first codec", nil, "a\nbc\n", []string{"a", "bc"}},
-		{"codec set in ConnectionMade", codec.Netstring{}, "1:a,2:bc,", []string{"a", "bc"}},
+		{"first codec", nil, []string{"a\nb", "c\n", "d\n"}, []string{"a", "bc", "d"}},
+		{"codec set in ConnectionMade", codec.Netstring{}, []string{"1:a,2:b", "c,", "1:d,"}, []string{"a", "bc", "d"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &decoderProbe{next: tc.next}
@@ -363,9 +365,11 @@ func TestDecoderMadeOnFirstRead(t *testing.T) {
 			if codec.HasDecoder(p) != (tc.next != nil) {
 				t.Fatalf("after ConnectionMade: decoder made %v, want %v", codec.HasDecoder(p), tc.next != nil)
 			}
-			p.DataReceived([]byte(tc.in))
-			if !codec.HasDecoder(p) {
-				t.Error("no decoder after the first read")
+			for i, in := range tc.reads {
+				p.DataReceived([]byte(in))
+				if partial := i == 0; codec.HasDecoder(p) != partial {
+					t.Errorf("after read %q: holds a decoder %v, want %v", in, codec.HasDecoder(p), partial)
+				}
 			}
 			if !slices.Equal(h.frames, tc.want) {
 				t.Errorf("frames %q, want %q", h.frames, tc.want)
