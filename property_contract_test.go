@@ -149,8 +149,10 @@ func TestPropertyContract(t *testing.T) {
 					runProperty(t, tr.name, tr.pair, tr.fd, tc, seed, stats)
 				})
 				if !ok {
-					t.Logf("reproduce: go test -race -count=1 -run 'TestPropertyContract/%s/seed=%d$' .  (or %s=%d)",
-						tr.name, seed, propSeedEnv, seed)
+					// The seed env var, not a -run pattern alone: without it
+					// the seeds are the default ones, which may not hold it.
+					t.Logf("reproduce: %s=%d go test -race -count=1 -run 'TestPropertyContract$/%s$' .",
+						propSeedEnv, seed, tr.name)
 					if failed++; failed == 3 {
 						t.Fatalf("stopping after %d failed seeds", failed)
 					}
