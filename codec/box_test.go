@@ -28,13 +28,13 @@ func TestCodecBoxShared(t *testing.T) {
 	if d.codec.Load() == a.codec.Load() {
 		t.Error("a different Codec value shares the first one's box")
 	}
-	if got := d.codec.Load().c.(Line); string(got.Delimiter) != "\n" {
+	if got := (*d.codec.Load()).(Line); string(got.Delimiter) != "\n" {
 		t.Errorf("box holds %+v", got)
 	}
 	for _, c := range []Codec{Netstring{MaxLength: 1}, Netstring{MaxLength: 2}, Int16(), Raw{}} {
 		p := NewProtocol(c, handlerStub{}).(*framed)
-		if p.codec.Load().c != c {
-			t.Errorf("built with %#v, holds %#v", c, p.codec.Load().c)
+		if *p.codec.Load() != c {
+			t.Errorf("built with %#v, holds %#v", c, *p.codec.Load())
 		}
 	}
 }

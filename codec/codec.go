@@ -57,19 +57,6 @@ type ScanCounter interface {
 	BytesScanned() int64
 }
 
-// parker is implemented by the built-in decoders. Between two frames, with
-// no error, they hold nothing but their configuration and their stream
-// offset (which their errors give), so the adapter of a connection idle
-// between reads gives its decoder back and resumes another of the same
-// codec at the next read (framed.park).
-type parker interface {
-	// between returns the stream offset of the next byte, and whether the
-	// decoder is between frames with nothing else to keep.
-	between() (off int64, ok bool)
-	// resume makes the decoder as new (Reset), at stream offset off.
-	resume(off int64)
-}
-
 // validator is implemented by codecs with a configuration to check.
 type validator interface{ Validate() error }
 

@@ -43,9 +43,9 @@ const minPiece = 4 << 10
 // buffer.
 type core struct {
 	t weft.Transport
-	// dec is nil until first needed, and in the adapter while its decoder
-	// is parked (framed.park); once failed, the errDecoder holding the
-	// decode error.
+	// dec is nil until first needed, and in the adapter between reads
+	// when its decoder lived in the span (framed.decoderIn); once failed,
+	// the errDecoder holding the decode error.
 	dec Decoder
 	st  *span // nil while nothing is pending (outside run)
 
@@ -55,17 +55,21 @@ type core struct {
 	// coalesce: frames the handler sends inside run are gathered in
 	// st.out and written when the loop ends (NewCoalescingProtocol).
 	coalesce bool
-	flags    atomic.Uint32 // cPaused, cClosing
-	// off is the stream offset of the adapter's parked decoder, which the
-	// next one resumes at (framed.park).
+	flags    atomic.Uint32 // cPaused, cClosing; tests' minimum piece (cPieceShift)
+	// off is the stream offset the adapter's next decoder starts at: that
+	// of its last one, which lived in a span (framed.decoderIn).
 	off int64
 }
 
 // Bits of core.flags, set from any goroutine: the decode loop stops when
-// either is set.
+// either cPaused or cClosing is set. Bits cPieceShift and up hold the
+// minimum piece tests set (SetMinPiece, under 256), 0 meaning minPiece.
 const (
 	cPaused  uint32 = 1 << iota // the handler paused reading
 	cClosing                    // the handler is closing the connection
+
+	cStop       = cPaused | cClosing
+	cPieceShift = 8
 )
 
 func (c *core) paused() bool  { return c.flags.Load()&cPaused != 0 }
@@ -80,14 +84,6 @@ func (c *core) setPaused(v bool) {
 		c.flags.And(^cPaused)
 	}
 }
-
-// minPieces holds the minimum pieces tests set (SetMinPiece), by *core, in
-// place of minPiece; piecesSet says whether any was, so that pull looks
-// only then.
-var (
-	minPieces sync.Map
-	piecesSet atomic.Bool
-)
 
 // span holds the undecoded bytes: pending followed by the tail of the current
 // read, in[inN:]. pending points either into the runtime's read (zero copy)
@@ -118,6 +114,14 @@ type span struct {
 	out  []byte
 	outN int
 	enc  encPlan // how out's frames are encoded (gather)
+
+	// The decoder of the adapter's built-in codec lives here while the
+	// span does (framed.decoderIn): one of these, configured at each read
+	// that takes a span. An idle connection thus holds no decoder, only
+	// its stream offset (core.off).
+	lines      lineDecoder
+	lengths    lengthDecoder
+	netstrings netstringDecoder
 }
 
 // backState is a span's undecoded bytes as they were before a frame of adv
@@ -163,6 +167,17 @@ func (c *core) release() {
 		return
 	}
 	c.st = nil
+	// A decoder living in the span stays with it: keep its stream offset
+	// for the next one (framed.decoderIn). Nothing is pending, so it is
+	// between frames.
+	switch c.dec {
+	case Decoder(&st.lines):
+		c.off, c.dec = st.lines.off, nil
+	case Decoder(&st.lengths):
+		c.off, c.dec = st.lengths.off, nil
+	case Decoder(&st.netstrings):
+		c.off, c.dec = st.netstrings.off, nil
+	}
 	if cap(st.buf) > keepBuffer {
 		st.buf = nil
 	}
@@ -251,11 +266,9 @@ func (st *span) own() {
 func (c *core) pull(st *span) {
 	st.own()
 	src := st.tail()
-	piece := minPiece
-	if piecesSet.Load() {
-		if v, ok := minPieces.Load(c); ok && v.(int) > 0 {
-			piece = v.(int)
-		}
+	piece := int(c.flags.Load() >> cPieceShift)
+	if piece == 0 {
+		piece = minPiece
 	}
 	n := min(len(src), max(len(st.pending), piece))
 	off := len(st.buf) - len(st.pending)
@@ -326,8 +339,8 @@ func (c *core) clear() []byte {
 	return p
 }
 
-// resetDecoder resets the decoder, if one was made yet; a parked one's
-// successor starts at offset 0.
+// resetDecoder resets the decoder, if one was made yet; the next one made
+// in a span starts at offset 0.
 func (c *core) resetDecoder() {
 	if c.dec != nil {
 		c.dec.Reset()
@@ -558,7 +571,7 @@ func (c *core) discardOut() {
 func (c *core) decode(s sink) (n int64) {
 	st := c.st
 	back := s.stepsBack()
-	for !c.failed && c.flags.Load() == 0 {
+	for !c.failed && c.flags.Load()&cStop == 0 {
 		if len(st.pending) == 0 {
 			tail := st.tail()
 			if len(tail) == 0 {

@@ -4,7 +4,7 @@ import "github.com/weftkit/weft"
 
 // SetMinPiece makes the adapter or LineReceiver p extend a buffered partial
 // frame by at least n bytes at a time (normally 4 KiB), so that tests with
-// small inputs exercise the piecewise copying.
+// small inputs exercise the piecewise copying; n is under 256.
 func SetMinPiece(p weft.Protocol, n int) {
 	var c *core
 	switch p := p.(type) {
@@ -13,8 +13,7 @@ func SetMinPiece(p weft.Protocol, n int) {
 	case *LineReceiver:
 		c = &p.core
 	}
-	minPieces.Store(c, n)
-	piecesSet.Store(true)
+	c.flags.Store(c.flags.Load()&(1<<cPieceShift-1) | uint32(n)<<cPieceShift)
 }
 
 // HasDecoder reports whether the adapter p holds a decoder now: it makes

@@ -128,8 +128,12 @@ func (d *lengthDecoder) Reset() {
 
 func (d *lengthDecoder) BytesScanned() int64 { return d.scanned }
 
-func (d *lengthDecoder) between() (int64, bool) { return d.off, d.err == nil && !d.known }
-func (d *lengthDecoder) resume(off int64)       { d.Reset(); d.off = off }
+// decoderIn configures the decoder of c in st at stream offset off
+// (framed.decoderIn); c is valid.
+func (c LengthPrefix) decoderIn(st *span, off int64) Decoder {
+	st.lengths = lengthDecoder{size: c.size(), little: c.LittleEndian, incl: c.IncludesHeader, max: c.Limit(), off: off}
+	return &st.lengths
+}
 
 func (d *lengthDecoder) Decode(buf []byte) (int, []byte, error) {
 	if d.err != nil {

@@ -91,8 +91,12 @@ type lineDecoder struct {
 func (d *lineDecoder) Reset()              { d.from, d.broken, d.scanned, d.off = 0, false, 0, 0 }
 func (d *lineDecoder) BytesScanned() int64 { return d.scanned }
 
-func (d *lineDecoder) between() (int64, bool) { return d.off, !d.broken && d.from == 0 }
-func (d *lineDecoder) resume(off int64)       { d.Reset(); d.off = off }
+// decoderIn configures the decoder of c in st at stream offset off
+// (framed.decoderIn); c is valid and has no Delimiter.
+func (c Line) decoderIn(st *span, off int64) Decoder {
+	st.lines = lineDecoder{max: c.limit(), off: off}
+	return &st.lines
+}
 
 type strictLineDecoder struct {
 	lineDecoder

@@ -73,10 +73,12 @@ func (d *netstringDecoder) Reset() {
 
 func (d *netstringDecoder) BytesScanned() int64 { return d.scanned }
 
-func (d *netstringDecoder) between() (int64, bool) {
-	return d.off, d.err == nil && d.pos == 0 && !d.colon
+// decoderIn configures the decoder of c in st at stream offset off
+// (framed.decoderIn); c is valid.
+func (c Netstring) decoderIn(st *span, off int64) Decoder {
+	st.netstrings = netstringDecoder{max: c.limit(), off: off}
+	return &st.netstrings
 }
-func (d *netstringDecoder) resume(off int64) { d.Reset(); d.off = off }
 
 func (d *netstringDecoder) Decode(buf []byte) (int, []byte, error) {
 	if d.err != nil {

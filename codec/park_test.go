@@ -6,20 +6,22 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/weftkit/weft/codec"
 )
 
-// TestPropertyParkedDecoderSameResult: an adapter parks its decoder when a
-// read leaves nothing pending and resumes another at the next read, at the
-// same stream offset. Whatever the reads, it must deliver the frames a
-// decoder given the whole stream at once finds, and end with the same
-// error, whose stream offset counts from the connection's first byte. Each
-// stream is valid frames then, sometimes, a bad one (too long, malformed);
-// reads are cut at frame boundaries (where the decoder is parked) more
-// often than elsewhere; in some runs the parked decoders are collected
-// between reads.
+// TestPropertyParkedDecoderSameResult: the adapter's decoder of a built-in
+// codec lives in the span of the read, and when a read leaves nothing
+// pending it goes back to the pool with the span; the next read configures
+// another at the stream offset the last one reached. Whatever the reads,
+// the adapter must deliver the frames a decoder given the whole stream at
+// once finds, and end with the same error, whose stream offset counts from
+// the connection's first byte. Each stream is valid frames then, sometimes,
+// a bad one (too long, malformed); reads are cut at frame boundaries (where
+// nothing is pending) more often than elsewhere; in some runs the span pool
+// is emptied between two reads.
 func TestPropertyParkedDecoderSameResult(t *testing.T) {
 	codecs := []codec.Codec{
 		codec.Line{MaxLength: 8},
@@ -92,9 +94,9 @@ func TestPropertyParkedDecoderSameResult(t *testing.T) {
 				end = bounds[i+rng.IntN(len(bounds)-i)]
 			}
 			reads = append(reads, fmt.Sprintf("%q", stream[start:end]))
-			if run%100 == 0 {
-				// Empty the pools (two collections: the victim cache), so
-				// that the next read makes a new decoder at the offset.
+			if run%300 == 0 && len(reads) == 2 {
+				// Empty the span pool (two collections: the victim
+				// cache), so that the second read takes a new span.
 				runtime.GC()
 				runtime.GC()
 			}
@@ -138,8 +140,8 @@ func (c *counter) FrameReceived([]byte)              { c.n++ }
 func (*counter) ConnectionLost(error)                {}
 
 // TestParkedDecoderNoAlloc: a connection whose reads each end on a frame
-// boundary parks its decoder and takes a parked one again at every read,
-// without allocating.
+// boundary gives its decoder back with the read's span and configures one
+// in the next read's, without allocating.
 func TestParkedDecoderNoAlloc(t *testing.T) {
 	h := &counter{}
 	p := codec.NewProtocol(codec.Int32(), h)
@@ -155,5 +157,58 @@ func TestParkedDecoderNoAlloc(t *testing.T) {
 	}
 	if codec.HasDecoder(p) {
 		t.Error("a decoder is held between reads")
+	}
+}
+
+// shortLines embeds Line but makes decoders of another limit: a codec of
+// the user's own, whose decoder the adapter makes and keeps (a decoder
+// configured in the span as a Line's would have the Line's limit).
+type shortLines struct{ codec.Line }
+
+func (shortLines) NewDecoder() codec.Decoder { return codec.Line{MaxLength: 4}.NewDecoder() }
+
+// TestOwnCodecKeepsDecoder: an adapter over a codec of the user's own keeps
+// its decoder between reads, so the decoder's own configuration holds.
+func TestOwnCodecKeepsDecoder(t *testing.T) {
+	h := &recorder{}
+	p := codec.NewProtocol(shortLines{}, h)
+	p.ConnectionMade(&fakeTransport{})
+	p.DataReceived([]byte("ab\n"))
+	if !codec.HasDecoder(p) {
+		t.Fatal("the decoder of a codec of the user's own was parked")
+	}
+	p.DataReceived([]byte("abcdef\n"))
+	p.ConnectionLost(nil)
+	if !slices.Equal(h.frames, []string{"ab"}) || h.reason == nil || !strings.Contains(h.reason.Error(), "MaxLength 4") {
+		t.Fatalf("frames %q, end %v; want [ab] and the limit of 4", h.frames, h.reason)
+	}
+}
+
+// TestSetCodecDecoderFromZero: SetCodec gives the adapter a new decoder,
+// whose stream offsets count from the switch, whether bytes are pending
+// (the decoder is made at once) or not (the next read makes it).
+func TestSetCodecDecoderFromZero(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		h := &recorder{}
+		p := codec.NewProtocol(codec.Line{}, h)
+		p.ConnectionMade(&fakeTransport{})
+		h.hook = func(r *recorder, frame []byte) {
+			if string(frame) == "switch" {
+				r.tr.SetCodec(codec.Netstring{MaxLength: 4})
+			}
+		}
+		p.DataReceived([]byte("x\n")) // a first read: the offset moves on
+		in := "a\nswitch\n1:b,"
+		if pending {
+			p.DataReceived([]byte(in + "01:c,"))
+		} else {
+			p.DataReceived([]byte(in))
+			p.DataReceived([]byte("01:c,"))
+		}
+		p.ConnectionLost(nil)
+		want := "netstring byte at stream offset 5 (byte 1 of the frame): leading zero"
+		if !slices.Equal(h.frames, []string{"x", "a", "switch", "b"}) || h.reason == nil || !strings.Contains(h.reason.Error(), want) {
+			t.Errorf("pending %v: frames %q, end %v; want [x a switch b] and %q", pending, h.frames, h.reason, want)
+		}
 	}
 }

@@ -126,26 +126,20 @@ func NewCoalescingProtocol(c Codec, h FrameHandler) weft.Protocol {
 	return p
 }
 
-// codecBox holds the codec of the adapters built with it, and the decoders
-// they parked (framed.park), which are that codec's.
-type codecBox struct {
-	c    Codec // never written after the box is published: SetCodec stores a new box
-	decs sync.Pool
-}
-
 // lastBox is the box of the codec most recently given to NewProtocol. A
 // server's connections are built from one Factory value, so they share one
-// box (a box each otherwise), and the decoders they park.
-var lastBox atomic.Pointer[codecBox]
+// box (16 bytes each otherwise). Boxes are never written after they are
+// published: SetCodec stores a new one.
+var lastBox atomic.Pointer[Codec]
 
 // boxCodec returns a box holding c, shared when c is the same interface
 // value as the last one boxed.
-func boxCodec(c Codec) *codecBox {
-	if b := lastBox.Load(); b != nil && sameValue(b.c, c) {
+func boxCodec(c Codec) *Codec {
+	if b := lastBox.Load(); b != nil && sameValue(*b, c) {
 		return b
 	}
-	b := new(codecBox) // not &codecBox{c: c}: c would escape, and be allocated, on every call
-	b.c = c
+	b := new(Codec) // not &c: c would escape, and be allocated, on every call
+	*b = c
 	lastBox.Store(b)
 	return b
 }
@@ -165,7 +159,7 @@ type framed struct {
 	// codec is the current codec, read by SendFrame on any goroutine
 	// without a lock; SetCodec stores another box. framed fits the 80-byte
 	// size class.
-	codec atomic.Pointer[codecBox]
+	codec atomic.Pointer[Codec]
 }
 
 func (p *framed) ConnectionMade(t weft.Transport) {
@@ -173,56 +167,55 @@ func (p *framed) ConnectionMade(t weft.Transport) {
 	// The decoder is made by the first read (or SetCodec): a connection
 	// that has sent nothing yet holds none.
 	p.h.ConnectionMade((*frameTransport)(p))
-	if err := Validate(p.codec.Load().c); err != nil && !p.failed {
+	if err := Validate(*p.codec.Load()); err != nil && !p.failed {
 		p.fail(err)
 	}
 	p.made(p) // what DataReceived kept if called before (by hand)
 }
 
 func (p *framed) DataReceived(data []byte) {
+	if len(data) == 0 {
+		return // nothing to decode: no span, no decoder
+	}
 	if p.dec == nil {
-		p.dec = p.unpark()
+		p.dec = p.decoderIn()
 	}
 	p.feed(data, p)
-	p.park()
 }
 
-// park gives the decoder back to its codec's box when the read left nothing
-// pending and the decoder is between frames (a built-in one: see parker),
-// keeping only its stream offset: a connection idle between reads then
-// holds no decoder (48 bytes for a Line). The next read takes one again
-// (unpark), from the box, where a busy server's connections find the ones
-// the others parked.
-func (p *framed) park() {
-	if p.st != nil || p.busy || p.failed {
-		return
+// decoderIn returns the decoder for a read. A built-in Line (without a
+// Delimiter of its own), LengthPrefix or Netstring decodes with a decoder
+// configured in the span the read takes anyway, at the stream offset the
+// last one reached (core.off): when the span goes back to its pool with
+// nothing pending, the decoder goes with it (core.release), and an idle
+// connection holds none. Any other codec, a codec of the user's own too,
+// even one embedding a built-in, gets a decoder of its own, made once and
+// kept, as does an invalid codec (its errDecoder). Concrete type switches:
+// this runs on every read.
+func (p *framed) decoderIn() Decoder {
+	c := *p.codec.Load()
+	if p.off == 0 && Validate(c) != nil { // checked until a first byte is decoded
+		return decoderFor(c)
 	}
-	pk, ok := p.dec.(parker)
-	if !ok {
-		return
+	switch c := c.(type) {
+	case LengthPrefix:
+		return c.decoderIn(p.span(), p.off)
+	case *LengthPrefix:
+		return c.decoderIn(p.span(), p.off)
+	case Line:
+		if len(c.Delimiter) == 0 {
+			return c.decoderIn(p.span(), p.off)
+		}
+	case *Line:
+		if len(c.Delimiter) == 0 {
+			return c.decoderIn(p.span(), p.off)
+		}
+	case Netstring:
+		return c.decoderIn(p.span(), p.off)
+	case *Netstring:
+		return c.decoderIn(p.span(), p.off)
 	}
-	off, ok := pk.between()
-	if !ok {
-		return
-	}
-	p.off = off
-	p.codec.Load().decs.Put(p.dec)
-	p.dec = nil
-}
-
-// unpark returns a decoder of the current codec at the stream offset of
-// the one parked last (0 before the first read): a parked one, or a new one.
-func (p *framed) unpark() Decoder {
-	box := p.codec.Load()
-	if d, ok := box.decs.Get().(Decoder); ok {
-		d.(parker).resume(p.off)
-		return d
-	}
-	d := decoderFor(box.c)
-	if pk, ok := d.(parker); ok && p.off != 0 {
-		pk.resume(p.off)
-	}
-	return d
+	return decoderFor(c)
 }
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
@@ -339,14 +332,21 @@ type frameTransport framed
 func (t *frameTransport) SendFrame(b []byte) error {
 	if t.coalesce && t.busy {
 		box := t.codec.Load()
-		return t.gather(box.c, &box.c, b)
+		return t.gather(*box, box, b)
 	}
-	return sendFrame(t.t, t.codec.Load().c, b)
+	return sendFrame(t.t, *t.codec.Load(), b)
 }
 
 func (t *frameTransport) SetCodec(c Codec) {
-	t.codec.Store(&codecBox{c: c})
-	t.setDecoder(decoderFor(c))
+	t.codec.Store(&c)
+	if !t.failed {
+		// A new decoder, from offset 0: in the span if bytes are
+		// pending, else made by the next read (decoderIn).
+		t.off, t.dec = 0, nil
+		if t.st != nil {
+			t.dec = (*framed)(t).decoderIn()
+		}
+	}
 	// Outside the loop (a posted function), the buffered bytes may hold
 	// frames of c: decode them now rather than at the next read. Inside
 	// the loop this returns at once and the loop carries on with c.

@@ -16,9 +16,6 @@ type rawDecoder struct{ scanned int64 }
 func (d *rawDecoder) Reset()              { d.scanned = 0 }
 func (d *rawDecoder) BytesScanned() int64 { return d.scanned }
 
-func (d *rawDecoder) between() (int64, bool) { return 0, true }
-func (d *rawDecoder) resume(int64)           { d.Reset() }
-
 // Decode returns all of buf, or asks for more when buf is empty: an empty raw
 // chunk is never a frame.
 func (d *rawDecoder) Decode(buf []byte) (int, []byte, error) {
