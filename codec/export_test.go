@@ -16,8 +16,9 @@ func SetMinPiece(p weft.Protocol, n int) {
 	c.flags.Store(c.flags.Load()&(1<<cPieceShift-1) | uint32(n)<<cPieceShift)
 }
 
-// HasDecoder reports whether the adapter p holds a decoder now: it makes
-// one on its first read and parks it when a read leaves nothing pending.
+// HasDecoder reports whether the adapter p holds a decoder now: a built-in
+// codec's lives in the read's span and goes with it when a read leaves
+// nothing pending.
 func HasDecoder(p weft.Protocol) bool { return p.(*framed).dec != nil }
 
 // BufCap returns the capacity of the buffer the adapter or LineReceiver p

@@ -190,32 +190,33 @@ func (p *framed) DataReceived(data []byte) {
 // nothing pending, the decoder goes with it (core.release), and an idle
 // connection holds none. Any other codec, a codec of the user's own too,
 // even one embedding a built-in, gets a decoder of its own, made once and
-// kept, as does an invalid codec (its errDecoder). Concrete type switches:
-// this runs on every read.
+// kept, as does an invalid codec (its errDecoder).
 func (p *framed) decoderIn() Decoder {
 	c := *p.codec.Load()
 	if p.off == 0 && Validate(c) != nil { // checked until a first byte is decoded
 		return decoderFor(c)
 	}
-	switch c := c.(type) {
-	case LengthPrefix:
-		return c.decoderIn(p.span(), p.off)
-	case *LengthPrefix:
-		return c.decoderIn(p.span(), p.off)
+	switch v := c.(type) {
 	case Line:
-		if len(c.Delimiter) == 0 {
-			return c.decoderIn(p.span(), p.off)
+		if len(v.Delimiter) != 0 {
+			return decoderFor(c)
 		}
 	case *Line:
-		if len(c.Delimiter) == 0 {
-			return c.decoderIn(p.span(), p.off)
+		if len(v.Delimiter) != 0 {
+			return decoderFor(c)
 		}
-	case Netstring:
-		return c.decoderIn(p.span(), p.off)
-	case *Netstring:
-		return c.decoderIn(p.span(), p.off)
+	case LengthPrefix, *LengthPrefix, Netstring, *Netstring:
+	default: // exact types: not a codec embedding one of them
+		return decoderFor(c)
 	}
-	return decoderFor(c)
+	return c.(spanDecoded).decoderIn(p.span(), p.off)
+}
+
+// spanDecoded is implemented by the codecs whose decoder can live in a span
+// (framed.decoderIn): decoderIn configures it in st at stream offset off;
+// the codec is valid.
+type spanDecoded interface {
+	decoderIn(st *span, off int64) Decoder
 }
 
 func (p *framed) ConnectionLost(reason error) { p.h.ConnectionLost(p.lost(reason)) }
