@@ -28,11 +28,11 @@ import (
 // fdAcceptable reports whether ls can use the descriptor accept path, and
 // prepares it: a pollable duplicate of the listening socket.
 func (s *Server) fdAcceptable(ls *listenerState) bool {
-	if s.Engine == nil || ls.tls != nil || len(ls.proxy) > 0 || s.MaxConns > 0 {
+	if ls.tls != nil || len(ls.proxy) > 0 || s.MaxConns > 0 {
 		return false
 	}
 	tl, ok := ls.l.(*net.TCPListener)
-	if !ok {
+	if !ok || s.engineFor(true) == nil {
 		return false
 	}
 	// A duplicate of the listening socket, registered in the runtime
@@ -366,7 +366,7 @@ func (s *Server) runFD(j fdSetup) {
 		return
 	}
 	c := newConn(j.id, p, ls, false)
-	wc, err := weft.NewConnFD(fd, local, remote, (*managed)(c), &s.opts)
+	wc, err := weft.NewConnFD(fd, local, remote, (*managed)(c), &s.fdOpts)
 	if err != nil {
 		abandon(err)
 		return

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -141,6 +142,8 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
+	_, sock := nc.(syscall.Conn) // what an engine can take (not TLS, not a pipe)
+	opts.Engine = s.engineFor(sock)
 	c := newConn(info.ID, p, ls, overflow)
 	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
 	if ok, spared := s.startRunning(info.ID); !ok {
@@ -162,7 +165,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	if s.debugLog() {
 		s.log.Debug("server: active", "id", info.ID, "remote", addrString(info.RemoteAddr), "overflow", overflow)
 	}
-	if s.Engine == nil {
+	if opts.Engine == nil {
 		c.end(c.wc.Serve())
 		return false
 	}

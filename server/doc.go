@@ -19,7 +19,8 @@
 //     included, or a PROXY header at once),
 //     MaxLingering (rejected connections lingering after RejectMessage), and
 //     the write-buffer limits passed to the runtime; Engine hands the
-//     connections to a weft readiness engine.
+//     connections to a weft readiness engine (on Linux the server makes its
+//     own when Engine is nil, unless NoEngine is set).
 //   - Shutdown (graceful, bounded by a context) and Close (immediate).
 //   - Stats: Snapshot, PublishExpvar, close reasons by name (CloseReason),
 //     the ConnState hook and log/slog logging.
@@ -29,11 +30,12 @@
 // (never on the accept loop), bounded by HandshakeTimeout and, in number, by
 // MaxHandshakes; then the connection is
 // admitted, queued or rejected, and an admitted connection is driven by
-// weft.NewConn(...).Serve on that goroutine (or handed to the Engine with
-// Start, so that it holds no goroutine while idle, unless it is TLS or
-// until its Protocol calls StartTLS).
+// weft.NewConn(...).Serve on that goroutine (or, with an engine — the
+// default on Linux —, handed to it with Start, so that it holds no
+// goroutine while idle, unless it is TLS or until its Protocol calls
+// StartTLS).
 //
-// With an Engine, on a plain TCP listener (no TLS, no PROXY protocol) and
+// With an engine, on a plain TCP listener (no TLS, no PROXY protocol) and
 // without MaxConns, every connection runs at once, so no net.Conn is made at
 // all: the accept loop takes descriptors with accept4 and a setup goroutine
 // (or the accept loop itself, when 64 are being set up) hands each to the

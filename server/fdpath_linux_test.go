@@ -8,7 +8,7 @@ import "testing"
 // connection was served: Serve registers its listener on its goroutine).
 func wantFDPath(t *testing.T, s *Server) {
 	t.Helper()
-	if s.Engine != nil && !byFD(s) {
+	if s.usesEngine() && !byFD(s) {
 		t.Fatal("the descriptor accept path was not used")
 	}
 }

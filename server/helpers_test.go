@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,32 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
+	// The package's tests choose their engine: a Server with a nil Engine
+	// is served by a goroutine per connection here (the "goroutine" runs of
+	// onEngines), not by the server's own readiness engine, which its own
+	// tests turn on (withOwnEngine, TestOwnEngine*).
+	newOwnEngine = noOwnEngine
 	goleak.VerifyTestMain(m)
+}
+
+// noOwnEngine is newOwnEngine in this package's tests, unless a test asks
+// for the server's own engine (withOwnEngine).
+func noOwnEngine() (*weft.Engine, error) { return nil, weft.ErrNotSupported }
+
+// withOwnEngine restores the server's own engine (Engine nil, NoEngine
+// false) for the calling test; made counts the engines made. The tests of
+// this package run one at a time (none calls t.Parallel).
+func withOwnEngine(t *testing.T) (made *atomic.Int32) {
+	made = new(atomic.Int32)
+	newOwnEngine = func() (*weft.Engine, error) {
+		e, err := weft.NewEngine()
+		if err == nil {
+			made.Add(1)
+		}
+		return e, err
+	}
+	t.Cleanup(func() { newOwnEngine = noOwnEngine })
+	return made
 }
 
 // echo writes back every byte it receives.

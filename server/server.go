@@ -227,14 +227,28 @@ type Server struct {
 	// (weft.DefaultHighWater, weft.DefaultLowWater, weft.DefaultMaxWriteBuffer,
 	// weft.DefaultReadBufferSize).
 	HighWater, LowWater, MaxWriteBuffer, ReadBufferSize int
-	// Engine, if set, drives the connections from a weft readiness engine
-	// (weft.NewEngine; epoll on Linux): an idle connection then holds no
-	// goroutine and no buffer. The caller owns it and closes it after the
-	// server stopped. Connections that are not sockets (TLS) are served by a
-	// goroutine whatever this says, and a connection whose Protocol calls
-	// StartTLS leaves the engine for a goroutine of its own, which makes
-	// the switch (crypto/tls blocks). Nil means a goroutine per connection.
+	// Engine, if set, drives the connections from this weft readiness
+	// engine (weft.NewEngine; epoll on Linux): an idle connection then
+	// holds no goroutine and no buffer. The caller owns it and closes it
+	// after the server stopped. Connections that are not sockets (TLS) are
+	// served by a goroutine whatever this says, and a connection whose
+	// Protocol calls StartTLS leaves the engine for a goroutine of its own,
+	// which makes the switch (crypto/tls blocks).
+	//
+	// Nil means the server's own readiness engine where the platform has
+	// one (Linux): made on first need (the first connection that is a
+	// socket, or a plain TCP listener's descriptor accept path; none for
+	// in-memory pipes, so that a server with the default settings runs in a
+	// synctest bubble), shared by all the server's listeners, and closed
+	// when Close or Shutdown has ended every connection. Elsewhere, or with
+	// NoEngine, or if it cannot be made (logged at Warn), a goroutine per
+	// connection.
 	Engine *weft.Engine
+	// NoEngine, when Engine is nil, serves every connection on a goroutine
+	// of its own (the goroutine engine) even where the server would make a
+	// readiness engine: for Protocols whose callbacks block on a larger
+	// scale than the engine's worker pool takes (see docs/operations.md).
+	NoEngine bool
 
 	// Logger receives one Debug line per lifecycle event and Warn lines for
 	// errors (Error for a panic in the Factory's BuildProtocol). A peer's
@@ -292,6 +306,72 @@ type Server struct {
 
 	factoryMu   sync.Mutex
 	factoryRefs int
+
+	// The server's own readiness engine (Engine nil, NoEngine false), made
+	// on first need (engineFor) and closed by closeEngine.
+	engineMu     sync.Mutex
+	engine       *weft.Engine
+	engineTried  bool         // newOwnEngine was called: it is not called again
+	engineClosed bool         // closeEngine ran: no engine is made any more
+	fdOpts       weft.Options // opts with the engine, for the descriptor path
+}
+
+// newOwnEngine makes the server's own readiness engine (a variable for the
+// package's tests, which choose their engine per test).
+var newOwnEngine = weft.NewEngine
+
+// engineFor returns the engine a connection runs on: Engine, else the
+// server's own, made by the first connection that is a socket (sock) or
+// descriptor listener that needs it, or nil (a goroutine per connection:
+// NoEngine, a platform without an engine, a failure to make one, or
+// connections that are no sockets, as in-memory pipes in a synctest
+// bubble, where an engine's poller would never let fake time advance).
+func (s *Server) engineFor(sock bool) *weft.Engine {
+	if s.Engine != nil {
+		return s.Engine
+	}
+	if s.NoEngine || !sock {
+		return nil
+	}
+	s.engineMu.Lock()
+	defer s.engineMu.Unlock()
+	if !s.engineTried && !s.engineClosed {
+		s.engineTried = true
+		e, err := newOwnEngine()
+		switch {
+		case err == nil:
+			s.engine = e
+			s.fdOpts.Engine = e
+		case !errors.Is(err, weft.ErrNotSupported):
+			s.log.Warn("server: no readiness engine; a goroutine per connection", "err", err)
+		}
+	}
+	return s.engine
+}
+
+// closeEngine closes the server's own engine, once Close or Shutdown has
+// ended every connection and Serve call; none is made after it.
+func (s *Server) closeEngine() {
+	s.engineMu.Lock()
+	defer s.engineMu.Unlock()
+	if s.engineClosed {
+		return // a second Close or Shutdown
+	}
+	s.engineClosed = true
+	if s.engine != nil {
+		s.engine.Close()
+	}
+}
+
+// usesEngine reports whether connections that are sockets run on a
+// readiness engine (made so far).
+func (s *Server) usesEngine() bool {
+	if s.Engine != nil {
+		return true
+	}
+	s.engineMu.Lock()
+	defer s.engineMu.Unlock()
+	return s.engine != nil
 }
 
 // nilValue reports whether f is a nil func (such as a nil
@@ -422,6 +502,7 @@ func (s *Server) init() error {
 		}
 		s.opts = *s.connOptions()
 		s.opts.Counters = &s.stats.counters
+		s.fdOpts = s.opts // its Engine is set by engineFor
 		s.maxQueue = s.MaxQueue
 		if s.maxQueue == 0 {
 			s.maxQueue = DefaultMaxQueue

@@ -39,6 +39,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-drained:
 		s.serving.Wait()
+		s.closeEngine()
 		s.log.Debug("server: shut down; all connections drained")
 		return nil
 	case <-ctx.Done():
@@ -60,6 +61,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	<-drained
 	s.serving.Wait()
+	s.closeEngine()
 	s.mu.Lock()
 	cut := len(left) > 0 || len(spared) > 0 || s.lateCuts != cuts
 	s.mu.Unlock()
@@ -87,6 +89,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	s.serving.Wait()
+	s.closeEngine()
 	return nil
 }
 

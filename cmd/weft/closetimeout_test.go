@@ -68,3 +68,26 @@ func TestServeKeepAliveFlag(t *testing.T) {
 		t.Errorf("--keepalive -1s: %v, want a usage error naming --keepalive", err)
 	}
 }
+
+// TestServeEngineFlag: --engine epoll (the default) leaves the Server its
+// own readiness engine (NoEngine false, Engine nil); --engine goroutine
+// sets NoEngine.
+func TestServeEngineFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		noEngine bool
+	}{
+		{nil, false},
+		{[]string{"--engine", "epoll"}, false},
+		{[]string{"--engine", "goroutine"}, true},
+	} {
+		f := parseServeFlags(t, tc.args)
+		srv, err := f.server(context.Background(), "echo", io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if srv.NoEngine != tc.noEngine || srv.Engine != nil {
+			t.Errorf("%q: Server.NoEngine = %v, Engine = %v; want %v, nil", tc.args, srv.NoEngine, srv.Engine, tc.noEngine)
+		}
+	}
+}

@@ -125,7 +125,10 @@ func (f *serveFlags) server(ctx context.Context, proto string, stderr io.Writer)
 		return nil, err
 	}
 	srv := &server.Server{Factory: fac, MaxConns: f.maxConns, MaxQueue: f.maxQueue,
-		QueueTimeout: f.queueTimeout, MaxConnsPerPeer: f.perIP, IdleTimeout: f.idle}
+		QueueTimeout: f.queueTimeout, MaxConnsPerPeer: f.perIP, IdleTimeout: f.idle,
+		// epoll is the Server's default: an engine of its own on Linux,
+		// closed after the shutdown; goroutines where there is none.
+		NoEngine: f.engine == "goroutine"}
 	if srv.CloseTimeout, err = zeroIsOff("--close-timeout", f.closeTimeout, "never"); err != nil {
 		return nil, err
 	}
@@ -313,12 +316,6 @@ func parseListen(descs []string) ([]*endpoint.Server, error) {
 // run1 opens every listener, prints them, serves until ctx ends, then shuts
 // down gracefully.
 func run1(ctx context.Context, srv *server.Server, eps []*endpoint.Server, f *serveFlags, stdout, stderr io.Writer) error {
-	if f.engine == "epoll" {
-		if e, err := weft.NewEngine(); err == nil { // else: goroutines
-			srv.Engine = e
-			defer e.Close() // after the shutdown below
-		}
-	}
 	// stdio: serves one connection, as inetd runs a server: its end ends the
 	// run. Standard output is that connection: nothing else is written there.
 	if len(eps) == 1 && eps[0].Type == "stdio" {
