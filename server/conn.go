@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/weftkit/weft"
@@ -115,7 +114,8 @@ func (s *Server) handle(id uint64, nc net.Conn, ls *listenerState, early *admitt
 }
 
 // run builds the Protocol and drives the connection with the weft runtime:
-// on this goroutine (Serve), or, with an Engine, handed to the engine (Start)
+// on this goroutine (Serve), or, with an engine (the caller's Engine or the
+// server's own, engineFor), handed to the engine (Start)
 // so that an idle connection holds no goroutine; it then reports true and
 // the engine's done callback releases what handle would have.
 func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, preread []byte, overflow bool) bool {
@@ -142,8 +142,7 @@ func (s *Server) run(info ConnInfo, nc net.Conn, ls *listenerState, ip ipKey, pr
 	opts := s.opts
 	opts.RemoteAddr = info.RemoteAddr // the PROXY source, if any
 	opts.Preread = preread
-	_, sock := nc.(syscall.Conn) // what an engine can take (not TLS, not a pipe)
-	opts.Engine = s.engineFor(sock)
+	opts.Engine = s.engineFor(ownEngineTakes(nc)) // not TLS, not a pipe, no wrapper
 	c := newConn(info.ID, p, ls, overflow)
 	c.wc = weft.NewConn(nc, (*managed)(c), &opts)
 	if ok, spared := s.startRunning(info.ID); !ok {

@@ -180,7 +180,8 @@ type Server struct {
 	// (its host down, a NAT that forgot the flow) ends its connection with
 	// an error instead of holding it, its descriptor and its MaxConns slot
 	// for ever. Zero means Go's default: 15 s for the connections the
-	// server accepts as descriptors (an Engine on a plain TCP listener),
+	// server accepts as descriptors (an engine — on Linux the server's own
+	// by default — on a plain TCP listener),
 	// and the listener's own setting for those its Accept returns (a
 	// net.Listener from net.Listen or the endpoint package has Go's
 	// default; one whose net.ListenConfig turned keep-alive off needs a
@@ -237,10 +238,14 @@ type Server struct {
 	//
 	// Nil means the server's own readiness engine where the platform has
 	// one (Linux): made on first need (the first connection that is a
-	// socket, or a plain TCP listener's descriptor accept path; none for
-	// in-memory pipes, so that a server with the default settings runs in a
-	// synctest bubble), shared by all the server's listeners, and closed
-	// when Close or Shutdown has ended every connection. Elsewhere, or with
+	// *net.TCPConn or *net.UnixConn, or a plain TCP listener's descriptor
+	// accept path; none for in-memory pipes, so that a server with the
+	// default settings runs in a synctest bubble, nor for connections a
+	// listener wraps, whose Close the engine would call when the connection
+	// starts), shared by all the server's listeners, and closed when Close
+	// or Shutdown has ended every connection: a server that made one must
+	// be closed to release it (its epoll descriptor and goroutines), even
+	// after its listeners were closed directly. Elsewhere, or with
 	// NoEngine, or if it cannot be made (logged at Warn), a goroutine per
 	// connection.
 	Engine *weft.Engine
@@ -259,7 +264,8 @@ type Server struct {
 	Logger *slog.Logger
 	// ConnState, if set, is called on every state change of a connection
 	// (StateNew, StateQueued, StateActive, StateClosed), on the goroutine
-	// that makes the change: the connection's own, or with an Engine an
+	// that makes the change: the connection's own, or with an engine (the
+	// caller's Engine or, on Linux by default, the server's own) an
 	// engine worker (StateClosed; the connection's goroutine for one
 	// served by a goroutine, a TLS one or one whose StartTLS moved it off
 	// the engine) and, on the descriptor path, a setup
@@ -311,9 +317,10 @@ type Server struct {
 	// on first need (engineFor) and closed by closeEngine.
 	engineMu     sync.Mutex
 	engine       *weft.Engine
-	engineTried  bool         // newOwnEngine was called: it is not called again
-	engineClosed bool         // closeEngine ran: no engine is made any more
-	fdOpts       weft.Options // opts with the engine, for the descriptor path
+	ownEngine    atomic.Pointer[weft.Engine] // engine, read without engineMu
+	engineTried  bool                        // newOwnEngine was called: it is not called again
+	engineClosed bool                        // closeEngine ran: no engine is made any more
+	fdOpts       weft.Options                // opts with the engine, for the descriptor path
 }
 
 // newOwnEngine makes the server's own readiness engine (a variable for the
@@ -333,6 +340,9 @@ func (s *Server) engineFor(sock bool) *weft.Engine {
 	if s.NoEngine || !sock {
 		return nil
 	}
+	if e := s.ownEngine.Load(); e != nil {
+		return e // no lock per connection once it is made
+	}
 	s.engineMu.Lock()
 	defer s.engineMu.Unlock()
 	if !s.engineTried && !s.engineClosed {
@@ -342,11 +352,29 @@ func (s *Server) engineFor(sock bool) *weft.Engine {
 		case err == nil:
 			s.engine = e
 			s.fdOpts.Engine = e
+			s.ownEngine.Store(e)
 		case !errors.Is(err, weft.ErrNotSupported):
 			s.log.Warn("server: no readiness engine; a goroutine per connection", "err", err)
 		}
 	}
+	if s.engineClosed {
+		return nil
+	}
 	return s.engine
+}
+
+// ownEngineTakes reports whether the server's own engine takes nc: a
+// socket of package net's own types only. The engine keeps a duplicate of
+// the descriptor and closes the net.Conn when the connection starts, so a
+// wrapper whose Close does more (a semaphore's release, a gauge) would see
+// its connection end at once; a caller's Engine takes any syscall.Conn, as
+// it always did.
+func ownEngineTakes(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }
 
 // closeEngine closes the server's own engine, once Close or Shutdown has
@@ -359,6 +387,7 @@ func (s *Server) closeEngine() {
 	}
 	s.engineClosed = true
 	if s.engine != nil {
+		s.ownEngine.Store(nil)
 		s.engine.Close()
 	}
 }

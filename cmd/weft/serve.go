@@ -152,7 +152,7 @@ func (f *serveFlags) server(ctx context.Context, proto string, stderr io.Writer)
 		srv.RejectMessage = []byte(f.rejectMsg + "\r\n")
 	}
 	switch f.engine {
-	case "epoll", "goroutine": // the engine itself is made in run1
+	case "epoll", "goroutine": // NoEngine, set by server
 	default:
 		return nil, fmt.Errorf("%w: --engine %q: want epoll or goroutine", errUsage, f.engine)
 	}
