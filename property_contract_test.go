@@ -1020,7 +1020,19 @@ func runProperty(t *testing.T, transport string, pair func(*testing.T) (net.Conn
 	// for a while, then the final action.
 	r.finishing.Store(true)
 	r.resume(driver)
-	r.post(func() {}) // the callbacks' pauses are over: resume after them
+	// A callback (or posted function) that read finishing before it was
+	// set may still pause: wait for a posted function, which runs after
+	// it, then resume for good; from then on every pause is a resume. Not
+	// waiting (seed 465178588198 on unix-epoll, stop 36: a callback's
+	// PauseReading came after both resumes, so the peer's end of stream
+	// was never read and the connection never ended) left reading paused.
+	after := make(chan struct{})
+	r.post(func() { close(after) })
+	select {
+	case <-after:
+	case <-r.lostCh: // ended: posted work is dropped
+	case <-time.After(10 * time.Second):
+	}
 	r.resume(driver)
 	time.Sleep(cfg.settle)
 	switch cfg.final {
