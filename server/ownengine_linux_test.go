@@ -44,10 +44,7 @@ func TestOwnEngine(t *testing.T) {
 				ls := make([]net.Listener, 2)
 				done := make(chan error, len(ls))
 				for i := range ls {
-					l, err := net.Listen("tcp4", "127.0.0.1:0")
-					if err != nil {
-						t.Fatal(err)
-					}
+					l := loopback(t)
 					ls[i] = l
 					go func() { done <- s.Serve(l) }()
 				}
@@ -88,10 +85,7 @@ func TestOwnEngine(t *testing.T) {
 				// count, and stays open: it is the caller's).
 				waitFor(t, "descriptors released", func() bool { return openFDs(t) == fdsBefore })
 				// A closed server makes no engine, even if served again.
-				l, err := net.Listen("tcp4", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
+				l := loopback(t)
 				if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
 					t.Errorf("Serve after %s = %v, want ErrServerClosed", stop, err)
 				}
@@ -109,10 +103,7 @@ func TestOwnEngineNotAfterClose(t *testing.T) {
 	made := withOwnEngine(t)
 	s := &Server{Factory: echoFactory()}
 	s.Close()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := loopback(t)
 	if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
@@ -138,18 +129,11 @@ func TestOwnEngineListeners(t *testing.T) {
 		want   int32
 	}{
 		{"MaxConns", 8, func(t *testing.T) (net.Listener, func() net.Conn) {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := loopback(t)
 			return l, func() net.Conn { return dial(t, l.Addr().String()) }
 		}, 1},
 		{"unix", 0, func(t *testing.T) (net.Listener, func() net.Conn) {
-			path := t.TempDir() + "/s"
-			l, err := net.Listen("unix", path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, path := listenUnix(t)
 			return l, func() net.Conn {
 				c, err := net.Dial("unix", path)
 				if err != nil {
@@ -160,10 +144,7 @@ func TestOwnEngineListeners(t *testing.T) {
 			}
 		}, 1},
 		{"TLS", 0, func(t *testing.T) (net.Listener, func() net.Conn) {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := loopback(t)
 			return tls.NewListener(l, srvTLS), func() net.Conn {
 				c, err := tls.Dial("tcp4", l.Addr().String(), cliTLS)
 				if err != nil {
@@ -174,10 +155,7 @@ func TestOwnEngineListeners(t *testing.T) {
 			}
 		}, 0},
 		{"wrapped", 0, func(t *testing.T) (net.Listener, func() net.Conn) {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := loopback(t)
 			return &countingListener{TCPListener: l.(*net.TCPListener)}, func() net.Conn { return dial(t, l.Addr().String()) }
 		}, 0},
 	} {
@@ -251,10 +229,7 @@ func TestOwnEngineShutdown(t *testing.T) {
 			made := withOwnEngine(t)
 			fdsBefore := openFDs(t)
 			s := &Server{Factory: factoryOf(func() *flood { return &flood{} }), MaxWriteBuffer: 16 << 20, HighWater: 16 << 20}
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := loopback(t)
 			done := make(chan error, 1)
 			go func() { done <- s.Serve(l) }()
 			c := dial(t, l.Addr().String())

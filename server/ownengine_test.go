@@ -34,10 +34,7 @@ func TestOwnEngineUnavailable(t *testing.T) {
 			t.Cleanup(func() { newOwnEngine = noOwnEngine })
 			var logged testenv.SyncBuffer
 			s := &Server{Factory: echoFactory(), Logger: slog.New(slog.NewTextHandler(&logged, nil))}
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := loopback(t)
 			serveWith(t, s, func() error { return s.Serve(l) })
 			c := dial(t, l.Addr().String())
 			roundTrip(t, c, "still served")
@@ -82,4 +79,14 @@ func TestOwnEngineNotForPipes(t *testing.T) {
 	if n := made.Load(); n != 0 {
 		t.Errorf("engines made: %d, want 0", n)
 	}
+}
+
+// loopback listens on a fresh port of 127.0.0.1.
+func loopback(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -314,13 +314,12 @@ type Server struct {
 	factoryRefs int
 
 	// The server's own readiness engine (Engine nil, NoEngine false), made
-	// on first need (engineFor) and closed by closeEngine.
-	engineMu     sync.Mutex
-	engine       *weft.Engine
-	ownEngine    atomic.Pointer[weft.Engine] // engine, read without engineMu
-	engineTried  bool                        // newOwnEngine was called: it is not called again
-	engineClosed bool                        // closeEngine ran: no engine is made any more
-	fdOpts       weft.Options                // opts with the engine, for the descriptor path
+	// on first need (engineFor) and closed by closeEngine, which leaves
+	// ownEngine nil.
+	engineMu    sync.Mutex                  // serializes making and closing it
+	ownEngine   atomic.Pointer[weft.Engine] // read without engineMu
+	engineTried bool                        // made, failed or closed: newOwnEngine is not called again
+	fdOpts      weft.Options                // opts with the engine, for the descriptor path
 }
 
 // newOwnEngine makes the server's own readiness engine (a variable for the
@@ -345,22 +344,18 @@ func (s *Server) engineFor(sock bool) *weft.Engine {
 	}
 	s.engineMu.Lock()
 	defer s.engineMu.Unlock()
-	if !s.engineTried && !s.engineClosed {
+	if !s.engineTried {
 		s.engineTried = true
 		e, err := newOwnEngine()
 		switch {
 		case err == nil:
-			s.engine = e
 			s.fdOpts.Engine = e
 			s.ownEngine.Store(e)
 		case !errors.Is(err, weft.ErrNotSupported):
 			s.log.Warn("server: no readiness engine; a goroutine per connection", "err", err)
 		}
 	}
-	if s.engineClosed {
-		return nil
-	}
-	return s.engine
+	return s.ownEngine.Load() // nil once closed
 }
 
 // ownEngineTakes reports whether the server's own engine takes nc: a
@@ -382,25 +377,16 @@ func ownEngineTakes(nc net.Conn) bool {
 func (s *Server) closeEngine() {
 	s.engineMu.Lock()
 	defer s.engineMu.Unlock()
-	if s.engineClosed {
-		return // a second Close or Shutdown
-	}
-	s.engineClosed = true
-	if s.engine != nil {
-		s.ownEngine.Store(nil)
-		s.engine.Close()
+	s.engineTried = true
+	if e := s.ownEngine.Swap(nil); e != nil { // nil on a second Close or Shutdown
+		e.Close()
 	}
 }
 
 // usesEngine reports whether connections that are sockets run on a
-// readiness engine (made so far).
+// readiness engine (made so far, not closed).
 func (s *Server) usesEngine() bool {
-	if s.Engine != nil {
-		return true
-	}
-	s.engineMu.Lock()
-	defer s.engineMu.Unlock()
-	return s.engine != nil
+	return s.Engine != nil || s.ownEngine.Load() != nil
 }
 
 // nilValue reports whether f is a nil func (such as a nil
